@@ -1,0 +1,325 @@
+/**
+ * @module The sandbox side of the call protocol. Evaluated once per isolate context.
+ *
+ * The host drives every call from its main thread with synchronous entries into the isolate:
+ *
+ *   host                                   isolate
+ *   ──────────────────────────────────────────────────────────────────────────
+ *   __concave.start(call) ───────────────▶ invoke the export; user code runs until it
+ *                                          awaits a syscall (queued in `outbox`)
+ *   __concave.poll() ────────────────────▶ microtasks run first, then returns
+ *                         ◀─────────────── {ops:[[id, op, argsJson]…]} or {done…}
+ *   (host runs the ops: reads, writes, nested calls)
+ *   __concave.step(results) ─────────────▶ resolve/reject the awaiting promises
+ *   __concave.poll() …                     … until the call settles
+ *
+ * A call owns the context while it runs: the host never interleaves two calls in one isolate, so
+ * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
+ */
+import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
+import { formatLogArgs } from './inspect.ts'
+
+declare const __hostSync: (op: string, argsJson: string) => string
+
+type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
+type Kind = 'query' | 'mutation' | 'action' | 'import'
+
+interface CallSpec {
+  kind: Kind
+  modulePath: string
+  exportName: string
+  argsJson: string
+  seed: number
+  nowMs: number
+  snapshotTs: string | null
+  requestId: string
+}
+
+interface Outcome {
+  ok: boolean
+  value?: string
+  message?: string
+  name?: string
+  stack?: string
+  data?: string
+}
+
+const g = globalThis as any
+const modules = new Map<string, Record<string, any>>()
+const pending = new Map<number, Pending>()
+let nextSyscallId = 1
+let outbox: [number, string, string][] = []
+let logLines: string[] = []
+let outcome: Outcome | null = null
+let call: CallSpec | null = null
+
+// ── Streams: the host answers `1.0/queryStreamNext` in batches; we hand out one row at a time. ──
+interface Stream {
+  query: string
+  buffer: string[]
+  done: boolean
+  opened: boolean
+}
+const streams = new Map<number, Stream>()
+let nextStreamId = 0
+
+// ── Determinism: seeded PRNG (xorshift128+ style via mulberry32) and a frozen clock. ──
+let rngState = 0
+function random(): number {
+  rngState = (rngState + 0x6d2b79f5) | 0
+  let t = rngState
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+Math.random = random
+
+const RealDate = Date
+let frozenNow: number | null = 0
+function now(): number {
+  return frozenNow ?? RealDate.now()
+}
+class ConvexDate extends RealDate {
+  constructor(...args: any[]) {
+    if (args.length === 0) super(now())
+    else super(...(args as [any]))
+  }
+  static override now(): number {
+    return now()
+  }
+}
+g.Date = ConvexDate
+
+// ── Console: every call collects its own log lines. ──
+function logger(level: string) {
+  return (...args: unknown[]) => {
+    logLines.push(`[${level}] ${formatLogArgs(args)}`)
+  }
+}
+g.console = {
+  log: logger('LOG'),
+  info: logger('INFO'),
+  warn: logger('WARN'),
+  error: logger('ERROR'),
+  debug: logger('DEBUG'),
+  trace: logger('LOG'),
+  time: () => {},
+  timeEnd: () => {},
+}
+
+g.TextEncoder = TextEncoderPolyfill
+g.TextDecoder = TextDecoderPolyfill
+g.atob = atob
+g.btoa = btoa
+g.self = g
+g.queueMicrotask = (fn: () => void) => void Promise.resolve().then(fn)
+g.structuredClone = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))
+g.process = { env: {} as Record<string, string> }
+g.crypto = {
+  getRandomValues<T extends ArrayBufferView>(arr: T): T {
+    const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256)
+    return arr
+  },
+  randomUUID(): string {
+    const b = new Uint8Array(16)
+    g.crypto.getRandomValues(b)
+    b[6] = (b[6]! & 0x0f) | 0x40
+    b[8] = (b[8]! & 0x3f) | 0x80
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+  },
+}
+for (const name of ['setTimeout', 'setInterval']) {
+  g[name] = () => {
+    throw new Error(`${name} is not supported in queries and mutations. Use an action or ctx.scheduler instead.`)
+  }
+}
+g.clearTimeout = () => {}
+g.clearInterval = () => {}
+g.fetch = () => {
+  throw new Error("Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
+}
+
+function hostAsync(op: string, argsJson: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const id = nextSyscallId++
+    pending.set(id, { resolve, reject })
+    outbox.push([id, op, argsJson])
+  })
+}
+
+async function streamNext(argsJson: string): Promise<string> {
+  const { queryId } = JSON.parse(argsJson) as { queryId: number }
+  const s = streams.get(queryId)
+  if (s === undefined) throw new Error(`Query stream ${queryId} is not open`)
+  if (s.buffer.length === 0 && !s.done) {
+    const batch = JSON.parse(await hostAsync('1.0/queryStreamNext', JSON.stringify({ queryId, query: s.opened ? undefined : JSON.parse(s.query) }))) as { rows: string[]; done: boolean }
+    s.opened = true
+    s.buffer = batch.rows
+    s.done = batch.done
+  }
+  const row = s.buffer.shift()
+  if (row === undefined) return '{"value":null,"done":true}'
+  return `{"value":${row},"done":false}`
+}
+
+g.Convex = {
+  syscall(op: string, argsJson: string): string {
+    switch (op) {
+      case '1.0/queryStream': {
+        const { query } = JSON.parse(argsJson) as { query: unknown }
+        const queryId = nextStreamId++
+        streams.set(queryId, { query: JSON.stringify(query), buffer: [], done: false, opened: false })
+        return JSON.stringify({ queryId })
+      }
+      case '1.0/queryCleanup': {
+        const { queryId } = JSON.parse(argsJson) as { queryId: number }
+        const s = streams.get(queryId)
+        streams.delete(queryId)
+        if (s?.opened === true && !s.done) outbox.push([0, '1.0/queryCleanup', argsJson])
+        return 'true'
+      }
+      case '1.0/getSnapshotTs':
+        if (call?.snapshotTs == null) throw new Error('getSnapshotTs is only available in queries and mutations')
+        return JSON.stringify({ $integer: call.snapshotTs })
+      default:
+        return __hostSync(op, argsJson)
+    }
+  },
+  asyncSyscall(op: string, argsJson: string): Promise<string> {
+    if (op === '1.0/queryStreamNext') return streamNext(argsJson)
+    return hostAsync(op, argsJson)
+  },
+  jsSyscall(op: string): never {
+    throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
+  },
+}
+
+function describeError(e: unknown): Outcome {
+  if (e !== null && typeof e === 'object') {
+    const err = e as { message?: unknown; name?: unknown; stack?: unknown; data?: unknown; ConvexErrorSymbol?: unknown }
+    const isConvexError = err.ConvexErrorSymbol === Symbol.for('ConvexError') || Symbol.for('ConvexError') in err
+    return {
+      ok: false,
+      message: String(err.message ?? e),
+      name: typeof err.name === 'string' ? err.name : 'Error',
+      stack: typeof err.stack === 'string' ? err.stack : undefined,
+      data: isConvexError ? (typeof err.data === 'string' ? err.data : JSON.stringify(err.data ?? null)) : undefined,
+    }
+  }
+  return { ok: false, message: String(e), name: 'Error' }
+}
+
+function resetCall(spec: CallSpec | null): void {
+  call = spec
+  logLines = []
+  outcome = null
+  outbox = []
+  pending.clear()
+  streams.clear()
+  nextStreamId = 0
+  rngState = spec?.seed ?? 0
+  frozenNow = spec === null ? 0 : spec.kind === 'action' ? null : spec.nowMs
+}
+
+g.__concave = {
+  /** Makes an evaluated module's namespace callable by path (`messages.js`). */
+  registerModule(path: string, namespace: Record<string, any>): void {
+    modules.set(path, namespace)
+  },
+  /** Sets `process.env` for the functions that follow. */
+  setEnv(envJson: string): void {
+    g.process.env = JSON.parse(envJson)
+  },
+  /** Prepares deterministic state for module evaluation (import phase). */
+  beginImport(seed: number, nowMs: number): void {
+    resetCall({ kind: 'import', modulePath: '', exportName: '', argsJson: '[]', seed, nowMs, snapshotTs: null, requestId: '' })
+  },
+  /** Lists a module's registered functions for push analysis. */
+  analyze(path: string): string {
+    const ns = modules.get(path)
+    if (ns === undefined) throw new Error(`Module ${path} is not loaded`)
+    const functions: unknown[] = []
+    let httpRoutes: unknown = null
+    let crons: unknown = null
+    for (const [name, fn] of Object.entries(ns)) {
+      if ((typeof fn !== 'function' && typeof fn !== 'object') || fn === null) continue
+      const own = (k: string) => Object.prototype.hasOwnProperty.call(fn, k)
+      let udfType: string | null = null
+      if (own('isAction') && own('invokeAction')) udfType = 'Action'
+      else if (own('isQuery') && own('invokeQuery')) udfType = 'Query'
+      else if (own('isMutation') && own('invokeMutation')) udfType = 'Mutation'
+      else if (own('isHttp') && own('invokeHttpAction')) udfType = 'HttpAction'
+      if (name === 'default' && path === 'http.js' && (fn as any).isRouter === true) {
+        httpRoutes = (fn as any).getRoutes().map(([p, m]: [string, string]) => ({ path: p, method: m }))
+      }
+      if (name === 'default' && path === 'crons.js' && (fn as any).isCrons === true) crons = JSON.parse((fn as any).export())
+      if (udfType === null) continue
+      const isPublic = own('isPublic') && (fn as any).isPublic === true
+      const isInternal = own('isInternal') && (fn as any).isInternal === true
+      if (udfType !== 'HttpAction' && isPublic === isInternal) continue
+      functions.push({
+        name,
+        udfType,
+        visibility: udfType === 'HttpAction' ? null : { kind: isPublic ? 'public' : 'internal' },
+        args: udfType === 'HttpAction' ? null : (fn as any).exportArgs(),
+        returns: udfType === 'HttpAction' ? null : (fn as any).exportReturns(),
+      })
+    }
+    return JSON.stringify({ functions, httpRoutes, crons })
+  },
+  /** Evaluates a module default export's `export()` (schema.js) as JSON text. */
+  exportDefault(path: string): string {
+    const ns = modules.get(path)
+    const value = ns?.default
+    if (value === undefined) throw new Error(`${path} has no default export`)
+    const exported = typeof value.export === 'function' ? value.export() : value
+    return typeof exported === 'string' ? exported : JSON.stringify(exported)
+  },
+  /** Starts a call; its first syscalls are queued before this returns. */
+  start(specJson: string): void {
+    const spec = JSON.parse(specJson) as CallSpec
+    resetCall(spec)
+    let promise: Promise<string>
+    try {
+      const fn = modules.get(spec.modulePath)?.[spec.exportName]
+      if (fn === undefined) throw new Error(`Could not find function ${spec.exportName} in ${spec.modulePath}`)
+      if (spec.kind === 'query') promise = fn.invokeQuery(spec.argsJson)
+      else if (spec.kind === 'mutation') promise = fn.invokeMutation(spec.argsJson)
+      else promise = fn.invokeAction(spec.requestId, spec.argsJson)
+    } catch (e) {
+      outcome = describeError(e)
+      return
+    }
+    promise.then(
+      (value) => {
+        outcome = { ok: true, value }
+      },
+      (e: unknown) => {
+        outcome = describeError(e)
+      },
+    )
+  },
+  /** Delivers syscall results: `[[id, ok, payload], …]` (payload: result JSON text or error). */
+  step(resultsJson: string): void {
+    for (const [id, ok, payload] of JSON.parse(resultsJson) as [number, boolean, any][]) {
+      const p = pending.get(id)
+      if (p === undefined) continue
+      pending.delete(id)
+      if (ok) p.resolve(payload as string)
+      else p.reject(payload)
+    }
+  },
+  /** The next syscalls to run, or the call's outcome once it has settled. */
+  poll(): string {
+    if (outcome !== null) {
+      const result = { ...outcome, logLines }
+      resetCall(null)
+      return JSON.stringify({ done: result })
+    }
+    const ops = outbox
+    outbox = []
+    return JSON.stringify({ ops, logLines: logLines.length })
+  },
+}

@@ -1,0 +1,131 @@
+/**
+ * @module Backend: wires storage, database, runtime, push and HTTP together and owns their
+ * lifetime. `start()` listens on the API port (3210) and the HTTP-actions port (3211); `stop()`
+ * drains requests and closes the database cleanly.
+ */
+import { serve } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
+import { Hono } from 'hono'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName } from '../keybroker/index.ts'
+import { Database } from './database/database.ts'
+import { FunctionRunner } from './functions/function-runner.ts'
+import { IsolatePool } from './functions/isolate/isolate-pool.ts'
+import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
+import { createHttpApp } from './http/http-app.ts'
+import { PushService } from './push/push.ts'
+import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
+import type { Logger } from './util/log.ts'
+
+export const VERSION = '0.1.0'
+export const DATABASE_FILE = 'concave_local_backend.sqlite3'
+export const CREDENTIALS_FILE = 'concave_credentials.json'
+export const DEFAULT_INSTANCE_NAME = 'convex-self-hosted'
+
+export interface BackendConfig {
+  instanceName?: string | undefined
+  instanceSecret?: string | undefined
+  port: number
+  sitePort: number
+  interface: string
+  dataDir: string
+  convexOrigin?: string | undefined
+  siteOrigin?: string | undefined
+  /** Per-call limits for user functions. */
+  queryMutationTimeoutMs: number
+  actionTimeoutMs: number
+  memoryLimitMb: number
+}
+
+export class Backend {
+  #api: ServerType | null = null
+  #site: ServerType | null = null
+  #db: Database | null = null
+  #pool: IsolatePool | null = null
+  instanceName = ''
+  instanceSecret = ''
+  /** Set when the secret was generated or loaded from the data directory (the embedded default). */
+  devAdminKey: string | null = null
+
+  constructor(
+    readonly config: BackendConfig,
+    readonly log: Logger,
+  ) {}
+
+  get cloudUrl(): string {
+    return this.config.convexOrigin ?? `http://127.0.0.1:${this.config.port}`
+  }
+
+  get siteUrl(): string {
+    return this.config.siteOrigin ?? `http://127.0.0.1:${this.config.sitePort}`
+  }
+
+  #credentials(dataDir: string): void {
+    const { config } = this
+    if (config.instanceSecret !== undefined && config.instanceSecret !== '') {
+      this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
+      this.instanceSecret = config.instanceSecret
+    } else {
+      const file = join(dataDir, CREDENTIALS_FILE)
+      if (existsSync(file)) {
+        const saved = JSON.parse(readFileSync(file, 'utf8')) as { instanceName: string; instanceSecret: string }
+        this.instanceName = config.instanceName ?? saved.instanceName
+        this.instanceSecret = saved.instanceSecret
+      } else {
+        this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
+        this.instanceSecret = generateInstanceSecret()
+        writeFileSync(file, `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n`, { mode: 0o600 })
+      }
+      this.devAdminKey = issueAdminKey(this.instanceName, this.instanceSecret)
+    }
+    validateInstanceName(this.instanceName)
+    parseInstanceSecret(this.instanceSecret)
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this
+    const dataDir = resolve(config.dataDir)
+    mkdirSync(dataDir, { recursive: true })
+    this.#credentials(dataDir)
+    const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
+    const db = await Database.open(persistence)
+    this.#db = db
+    const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb)
+    this.#pool = pool
+    const push = new PushService(db, pool)
+    await push.load()
+    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs })
+    const app = createHttpApp({
+      instanceName: this.instanceName,
+      instanceSecret: this.instanceSecret,
+      version: VERSION,
+      cloudUrl: () => this.cloudUrl,
+      siteUrl: () => this.siteUrl,
+      db,
+      runner,
+      push,
+    })
+    const site = new Hono()
+    site.all('*', (c) => c.text(`No HttpAction routed for ${c.req.path}`, 404))
+    this.#api = await listen(app.fetch, config.port, config.interface)
+    this.#site = await listen(site.fetch, config.sitePort, config.interface)
+    log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#api, this.#site].map((s) => (s === null ? undefined : new Promise<void>((r) => s.close(() => r())))))
+    this.#api = this.#site = null
+    this.#pool?.close()
+    await this.#db?.close()
+    this.#db = null
+    this.log.info('Concave backend stopped')
+  }
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolvePromise, reject) => {
+    const server = serve({ fetch, port, hostname }, () => resolvePromise(server))
+    server.once('error', reject)
+  })
+}

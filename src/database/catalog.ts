@@ -1,0 +1,116 @@
+/**
+ * @module Catalog: tables and their indexes, kept in memory and persisted through the store.
+ *
+ * Every table has `by_id` (`_id`) and `by_creation_time` (`_creationTime`, `_id`); a schema index
+ * on fields F is stored under the key F ‖ `_creationTime` ‖ `_id`, so every key is unique.
+ */
+import type { IndexRecord, Persistence, TableRecord } from '../storage/persistence.ts'
+import { encodeIndexKey, jsonToValue } from '../values-lite/index.ts'
+import type { JSONValue, Value } from '../values-lite/index.ts'
+
+/** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
+const FIRST_USER_TABLE_NUMBER = 10001
+
+export interface IndexInfo {
+  readonly indexId: number
+  readonly tableNumber: number
+  readonly tableName: string
+  readonly name: string
+  /** The index's declared fields (what `withIndex` ranges name). */
+  readonly fields: readonly string[]
+  /** The fields its keys are made of, including the implicit suffix. */
+  readonly keyFields: readonly string[]
+}
+
+export interface TableInfo {
+  readonly tableNumber: number
+  readonly name: string
+  readonly indexes: Map<string, IndexInfo>
+}
+
+export const BY_ID = 'by_id'
+export const BY_CREATION_TIME = 'by_creation_time'
+
+export function keyFieldsFor(name: string, fields: readonly string[]): string[] {
+  if (name === BY_ID) return ['_id']
+  if (name === BY_CREATION_TIME) return ['_creationTime', '_id']
+  return [...fields, '_creationTime', '_id']
+}
+
+/** Reads a (dotted) field of a document in Convex-encoded JSON; missing fields are undefined. */
+export function fieldValue(doc: Record<string, JSONValue>, path: string): Value | undefined {
+  let cur: JSONValue | undefined = doc
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined
+    cur = (cur as Record<string, JSONValue>)[part]
+    if (cur === undefined) return undefined
+  }
+  return jsonToValue(cur as JSONValue)
+}
+
+/** The key of `doc` in `index`. */
+export function indexKey(index: IndexInfo, doc: Record<string, JSONValue>): Buffer {
+  return encodeIndexKey(index.keyFields.map((f) => fieldValue(doc, f)))
+}
+
+export class Catalog {
+  readonly byName = new Map<string, TableInfo>()
+  readonly byNumber = new Map<number, TableInfo>()
+  readonly #creating = new Map<string, Promise<TableInfo>>()
+
+  constructor(readonly persistence: Persistence) {}
+
+  async load(): Promise<void> {
+    const tables = await this.persistence.tables()
+    for (const t of tables) this.#addTable(t)
+    for (const i of await this.persistence.indexes()) this.#addIndex(i)
+  }
+
+  #addTable(t: TableRecord): TableInfo {
+    const info: TableInfo = { tableNumber: t.tableNumber, name: t.name, indexes: new Map() }
+    this.byName.set(t.name, info)
+    this.byNumber.set(t.tableNumber, info)
+    return info
+  }
+
+  #addIndex(i: IndexRecord): IndexInfo {
+    const table = this.byNumber.get(i.tableNumber)!
+    const info: IndexInfo = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
+    table.indexes.set(i.name, info)
+    return info
+  }
+
+  /** The table named `name`, created (with its system indexes) if it does not exist yet. */
+  ensureTable(name: string): Promise<TableInfo> {
+    const existing = this.byName.get(name)
+    if (existing !== undefined) return Promise.resolve(existing)
+    let creating = this.#creating.get(name)
+    if (creating === undefined) {
+      creating = (async () => {
+        let next = FIRST_USER_TABLE_NUMBER
+        for (const n of this.byNumber.keys()) if (n >= next) next = n + 1
+        await this.persistence.createTable(name, next)
+        const table = this.#addTable({ tableNumber: next, name })
+        for (const indexName of [BY_ID, BY_CREATION_TIME]) {
+          this.#addIndex(await this.persistence.createIndex({ tableNumber: next, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }, []))
+        }
+        return table
+      })().finally(() => this.#creating.delete(name))
+      this.#creating.set(name, creating)
+    }
+    return creating
+  }
+
+  /** Adds a schema index to a table, backfilling it from the table's current documents. */
+  async addIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
+    const docs = await this.persistence.tableDocuments(table.tableNumber)
+    const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, name, fields, keyFields: keyFieldsFor(name, fields) }
+    const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields }, backfill))
+  }
+
+  async dropIndex(index: IndexInfo): Promise<void> {
+    await this.persistence.dropIndex(index.indexId)
+    this.byNumber.get(index.tableNumber)?.indexes.delete(index.name)
+  }
+}

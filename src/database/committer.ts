@@ -1,0 +1,151 @@
+/**
+ * @module Committer: the single writer. Validates transactions optimistically and group-commits.
+ *
+ *   mutation A ──run──▶ commit(A) ─┐
+ *   mutation B ──run──▶ commit(B) ─┼─▶ queue ──(next macrotask)──▶ flush:
+ *   mutation C ──run──▶ commit(C) ─┘      for each in order: conflict check against every commit
+ *                                         after its snapshot (earlier batches and this one);
+ *                                         accepted ones get increasing timestamps
+ *                                      ──▶ ONE store write (one fsync) for the accepted ones
+ *                                      ──▶ resolve each with its commit ts, publish the commit
+ *
+ * A conflict rejects that transaction with OccConflictError; the function runner re-runs it on a
+ * fresh snapshot. Recent commits are kept in memory only as long as some open transaction's
+ * snapshot predates them.
+ */
+import type { CommitRecord, DocumentWrite, IndexWrite, Persistence } from '../storage/persistence.ts'
+import { indexKey } from './catalog.ts'
+import { OccConflictError } from './errors.ts'
+import type { Transaction } from './transaction.ts'
+
+interface Queued {
+  readonly txn: Transaction
+  readonly resolve: (ts: bigint) => void
+  readonly reject: (e: unknown) => void
+}
+
+interface RecentCommit {
+  readonly ts: bigint
+  readonly indexes: readonly IndexWrite[]
+}
+
+/** A published commit: its timestamp and the index keys it touched (for subscriptions). */
+export type CommitListener = (commit: RecentCommit) => void
+
+export class Committer {
+  #queue: Queued[] = []
+  #scheduled = false
+  #recent: RecentCommit[] = []
+  #lastTs: bigint
+  readonly #listeners = new Set<CommitListener>()
+
+  constructor(
+    readonly persistence: Persistence,
+    /** The oldest snapshot ts still in use by an open transaction (undefined: none). */
+    readonly oldestActiveTs: () => bigint | undefined,
+  ) {
+    this.#lastTs = persistence.maxTs()
+  }
+
+  get lastTs(): bigint {
+    return this.#lastTs
+  }
+
+  onCommit(listener: CommitListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** A new commit timestamp: nanoseconds since the epoch, strictly increasing across restarts. */
+  nextTs(): bigint {
+    const wall = BigInt(Date.now()) * 1_000_000n
+    this.#lastTs = wall > this.#lastTs ? wall : this.#lastTs + 1n
+    return this.#lastTs
+  }
+
+  /** Queues `txn` for commit; resolves with its commit timestamp once it is durable. */
+  commit(txn: Transaction): Promise<bigint> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ txn, resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => void this.#flush())
+      }
+    })
+  }
+
+  #conflicts(txn: Transaction, commits: readonly RecentCommit[]): boolean {
+    for (let i = commits.length - 1; i >= 0; i--) {
+      const c = commits[i]!
+      if (c.ts <= txn.snapshotTs) break
+      for (const w of c.indexes) if (txn.readSet.contains(w.indexId, w.key)) return true
+    }
+    return false
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false
+    const batch = this.#queue
+    this.#queue = []
+    const records: CommitRecord[] = []
+    const accepted: { q: Queued; ts: bigint }[] = []
+    const fresh: RecentCommit[] = []
+    for (const q of batch) {
+      if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh)) {
+        q.reject(new OccConflictError())
+        continue
+      }
+      let record: Omit<CommitRecord, 'ts'>
+      try {
+        record = toCommitRecord(q.txn)
+      } catch (e) {
+        q.reject(e)
+        continue
+      }
+      const ts = this.nextTs()
+      records.push({ ts, ...record })
+      fresh.push({ ts, indexes: record.indexes })
+      accepted.push({ q, ts })
+    }
+    try {
+      await this.persistence.write(records)
+    } catch (e) {
+      for (const { q } of accepted) q.reject(e)
+      return
+    }
+    this.#recent.push(...fresh)
+    this.#trim()
+    for (const { q, ts } of accepted) q.resolve(ts)
+    for (const c of fresh) for (const l of this.#listeners) l(c)
+  }
+
+  /** Drops recent commits that no open transaction can conflict with any more. */
+  #trim(): void {
+    const oldest = this.oldestActiveTs()
+    if (oldest === undefined) {
+      this.#recent = []
+      return
+    }
+    let drop = 0
+    while (drop < this.#recent.length && this.#recent[drop]!.ts <= oldest) drop++
+    if (drop > 0) this.#recent = this.#recent.slice(drop)
+  }
+}
+
+/** The document and index changes a transaction's writes amount to, under the current catalog. */
+function toCommitRecord(txn: Transaction): Omit<CommitRecord, 'ts'> {
+  const documents: DocumentWrite[] = []
+  const indexes: IndexWrite[] = []
+  for (const w of txn.writes.values()) {
+    if (w.base === null && w.doc === null) continue
+    if (w.base !== null && w.doc !== null && w.base === w.doc) continue
+    documents.push({ id: w.id, tableNumber: w.table.tableNumber, json: w.doc === null ? null : JSON.stringify(w.doc) })
+    for (const index of w.table.indexes.values()) {
+      const oldKey = w.base === null ? null : indexKey(index, w.base)
+      const newKey = w.doc === null ? null : indexKey(index, w.doc)
+      if (oldKey !== null && (newKey === null || !oldKey.equals(newKey))) indexes.push({ indexId: index.indexId, key: oldKey, id: null })
+      if (newKey !== null) indexes.push({ indexId: index.indexId, key: newKey, id: w.id })
+    }
+  }
+  return { documents, indexes }
+}

@@ -1,0 +1,148 @@
+/**
+ * @module Database: the catalog, the schema, snapshots and the committer behind one object.
+ *
+ * Snapshots are shared: every transaction that begins while no commit has happened since the
+ * current snapshot was opened reuses it (reads are synchronous underneath, so sharing is safe).
+ */
+import type { Persistence, Snapshot } from '../storage/persistence.ts'
+import type { ValidatorJSON } from '../values-lite/index.ts'
+import { Catalog } from './catalog.ts'
+import type { TableInfo } from './catalog.ts'
+import { Committer } from './committer.ts'
+import { ReadSet } from './read-set.ts'
+import { Transaction } from './transaction.ts'
+
+/** The parts of a pushed schema the database enforces. */
+export interface SchemaTable {
+  readonly tableName: string
+  readonly indexes: readonly { indexDescriptor: string; fields: string[] }[]
+  readonly documentType: ValidatorJSON | null
+}
+export interface Schema {
+  readonly tables: readonly SchemaTable[]
+  readonly schemaValidation: boolean
+}
+
+interface SharedSnapshot {
+  readonly snapshot: Snapshot
+  refs: number
+}
+
+export class Database {
+  readonly catalog: Catalog
+  readonly committer: Committer
+  #schema: Schema | null = null
+  #validators = new Map<string, ValidatorJSON>()
+  #shared: SharedSnapshot | null = null
+  readonly #active = new Map<bigint, number>()
+  #lastCreationTime = 0
+
+  private constructor(readonly persistence: Persistence) {
+    this.catalog = new Catalog(persistence)
+    this.committer = new Committer(persistence, () => this.#oldestActive())
+    this.committer.onCommit(() => this.#retireShared())
+  }
+
+  static async open(persistence: Persistence): Promise<Database> {
+    const db = new Database(persistence)
+    await db.catalog.load()
+    const schema = await persistence.getGlobal('schema')
+    if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
+    return db
+  }
+
+  get schema(): Schema | null {
+    return this.#schema
+  }
+
+  setSchema(schema: Schema | null): void {
+    this.#schema = schema
+    this.#validators = new Map()
+    if (schema?.schemaValidation === true) {
+      for (const t of schema.tables) if (t.documentType !== null) this.#validators.set(t.tableName, t.documentType)
+    }
+  }
+
+  schemaValidator(tableName: string): ValidatorJSON | undefined {
+    return this.#validators.get(tableName)
+  }
+
+  schemaHasIndex(tableName: string, indexName: string): boolean {
+    if (indexName === 'by_id' || indexName === 'by_creation_time') return true
+    return this.#schema?.tables.some((t) => t.tableName === tableName && t.indexes.some((i) => i.indexDescriptor === indexName)) ?? false
+  }
+
+  tableForRead(name: string): TableInfo | undefined {
+    return this.catalog.byName.get(name)
+  }
+
+  /** A unique, increasing `_creationTime` (ms since the epoch, fractional when needed). */
+  nextCreationTime(): number {
+    const now = Date.now()
+    this.#lastCreationTime = now > this.#lastCreationTime ? now : this.#lastCreationTime + 2 ** -10
+    return this.#lastCreationTime
+  }
+
+  #oldestActive(): bigint | undefined {
+    let oldest: bigint | undefined
+    for (const ts of this.#active.keys()) if (oldest === undefined || ts < oldest) oldest = ts
+    return oldest
+  }
+
+  #retireShared(): void {
+    const shared = this.#shared
+    if (shared !== null && shared.snapshot.ts < this.committer.lastTs) {
+      this.#shared = null
+      if (shared.refs === 0) shared.snapshot.release()
+    }
+  }
+
+  async #acquire(): Promise<SharedSnapshot> {
+    let shared = this.#shared
+    if (shared === null || shared.snapshot.ts < this.persistence.maxTs()) {
+      this.#retireShared()
+      shared = { snapshot: await this.persistence.snapshot(), refs: 0 }
+      if (this.#shared === null) this.#shared = shared
+    }
+    shared.refs++
+    return shared
+  }
+
+  /** Begins a transaction on the latest snapshot. Call `end` when done with it. */
+  async begin(mutable: boolean): Promise<Transaction> {
+    const shared = await this.#acquire()
+    const ts = shared.snapshot.ts
+    this.#active.set(ts, (this.#active.get(ts) ?? 0) + 1)
+    const txn = new Transaction(this, shared.snapshot, mutable, new ReadSet())
+    this.#owners.set(txn, shared)
+    return txn
+  }
+
+  readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
+
+  /** Releases the transaction's snapshot. */
+  end(txn: Transaction): void {
+    const shared = this.#owners.get(txn)
+    if (shared === undefined) return
+    this.#owners.delete(txn)
+    const ts = txn.snapshotTs
+    const n = (this.#active.get(ts) ?? 1) - 1
+    if (n === 0) this.#active.delete(ts)
+    else this.#active.set(ts, n)
+    shared.refs--
+    if (shared.refs === 0 && this.#shared !== shared) shared.snapshot.release()
+  }
+
+  /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
+  async commit(txn: Transaction): Promise<bigint> {
+    if (txn.writes.size === 0) return txn.snapshotTs
+    return this.committer.commit(txn)
+  }
+
+  async close(): Promise<void> {
+    const shared = this.#shared
+    this.#shared = null
+    if (shared !== null && shared.refs === 0) shared.snapshot.release()
+    await this.persistence.close()
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * @module Query streams: a serialized `ctx.db.query(...)` turned into an index interval, scanned in
+ * batches from the snapshot and merged with the transaction's own uncommitted writes.
+ */
+import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
+import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values-lite/index.ts'
+import type { JSONValue, Value } from '../values-lite/index.ts'
+import { BY_CREATION_TIME, indexKey } from './catalog.ts'
+import type { IndexInfo } from './catalog.ts'
+import { DatabaseError } from './errors.ts'
+import { evaluate } from './filter.ts'
+import { intervalContains } from './read-set.ts'
+import type { Transaction } from './transaction.ts'
+
+type Doc = Record<string, JSONValue>
+
+interface RangeExpr {
+  type: 'Eq' | 'Gt' | 'Gte' | 'Lt' | 'Lte'
+  fieldPath: string
+  value: JSONValue
+}
+
+export interface SerializedQuery {
+  source:
+    | { type: 'FullTableScan'; tableName: string; order: Order | null }
+    | { type: 'IndexRange'; indexName: string; range: RangeExpr[]; order: Order | null }
+    | { type: 'Search'; indexName: string; filters: unknown[] }
+  operators: ({ filter: JSONValue } | { limit: number })[]
+}
+
+/** The smallest key strictly greater than `key` (keys are unique, so this is "just after it"). */
+export function keySuccessor(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.from([0])])
+}
+
+function rangeValue(json: JSONValue): Value | undefined {
+  const v = jsonToValueAllowUndefined(json)
+  return v === UNDEFINED ? undefined : (v as Value)
+}
+
+/** Turns `withIndex` range expressions into a key interval, checking their shape as Convex does. */
+export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): KeyInterval {
+  const eqs: (Value | undefined)[] = []
+  let lower: RangeExpr | undefined
+  let upper: RangeExpr | undefined
+  let field = 0
+  for (const r of range) {
+    const expected = index.fields[field]
+    if (r.type === 'Eq') {
+      if (lower !== undefined || upper !== undefined || r.fieldPath !== expected) {
+        throw new DatabaseError(`Uncaught Error: Tried to query index ${index.tableName}.${index.name} but the query didn't use the index fields in order. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
+      }
+      eqs.push(rangeValue(r.value))
+      field++
+      continue
+    }
+    if (r.fieldPath !== expected) {
+      throw new DatabaseError(`Uncaught Error: Tried to query index ${index.tableName}.${index.name} but the range on "${r.fieldPath}" is not on the next index field. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
+    }
+    if (r.type === 'Gt' || r.type === 'Gte') {
+      if (lower !== undefined) throw new DatabaseError(`Uncaught Error: Index range on ${index.tableName}.${index.name} has more than one lower bound`)
+      lower = r
+    } else {
+      if (upper !== undefined) throw new DatabaseError(`Uncaught Error: Index range on ${index.tableName}.${index.name} has more than one upper bound`)
+      upper = r
+    }
+  }
+  const prefix = encodeIndexKey(eqs)
+  let lo: Buffer = prefix
+  let hi: Buffer | null = eqs.length === 0 ? null : prefixSuccessor(prefix)
+  if (lower !== undefined) {
+    const k = encodeIndexKey([...eqs, rangeValue(lower.value)])
+    lo = lower.type === 'Gte' ? k : (prefixSuccessor(k) ?? k)
+  }
+  if (upper !== undefined) {
+    const k = encodeIndexKey([...eqs, rangeValue(upper.value)])
+    hi = upper.type === 'Lt' ? k : prefixSuccessor(k)
+  }
+  return { lo, hi }
+}
+
+/** Resolves the query's source to an index and interval. */
+export function planQuery(txn: Transaction, query: SerializedQuery): { index: IndexInfo | null; interval: KeyInterval; order: Order } {
+  const source = query.source
+  if (source.type === 'Search') throw new DatabaseError('Search indexes are not supported yet')
+  if (source.type === 'FullTableScan') {
+    const table = txn.db.tableForRead(source.tableName)
+    return { index: table?.indexes.get(BY_CREATION_TIME) ?? null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
+  }
+  const dot = source.indexName.indexOf('.')
+  const tableName = source.indexName.slice(0, dot)
+  const indexName = source.indexName.slice(dot + 1)
+  const table = txn.db.tableForRead(tableName)
+  const index = table?.indexes.get(indexName)
+  if (index === undefined) {
+    if (table === undefined && txn.db.schemaHasIndex(tableName, indexName)) {
+      return { index: null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
+    }
+    throw new DatabaseError(`Uncaught Error: Index ${source.indexName} not found.`)
+  }
+  return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
+}
+
+/** How many rows a stream reads from the store at a time. */
+const BATCH = 128
+
+export class QueryStream {
+  #remaining: KeyInterval
+  #storeDone: boolean
+  #buffer: IndexRow[] = []
+  readonly #overlay: { key: Buffer; json: string; doc: Doc }[]
+  readonly #filters: JSONValue[] = []
+  #limit = Infinity
+  #emitted = 0
+  lastKey: Buffer | null = null
+
+  constructor(
+    readonly txn: Transaction,
+    readonly index: IndexInfo | null,
+    readonly interval: KeyInterval,
+    readonly order: Order,
+    operators: SerializedQuery['operators'],
+  ) {
+    this.#remaining = interval
+    this.#storeDone = index === null
+    for (const op of operators) {
+      if ('filter' in op) this.#filters.push(op.filter)
+      else if ('limit' in op) this.#limit = Math.min(this.#limit, op.limit)
+    }
+    this.#overlay = []
+    if (index !== null) {
+      for (const w of txn.writes.values()) {
+        if (w.table.tableNumber !== index.tableNumber || w.doc === null) continue
+        const key = indexKey(index, w.doc)
+        if (intervalContains(interval, key)) this.#overlay.push({ key, json: JSON.stringify(w.doc), doc: w.doc })
+      }
+      const sign = order === 'asc' ? 1 : -1
+      this.#overlay.sort((a, b) => sign * Buffer.compare(a.key, b.key))
+    }
+  }
+
+  async #fill(): Promise<void> {
+    const index = this.index!
+    // Without filters, read no further than the limit needs, so the read set stays tight.
+    const want = this.#filters.length === 0 ? Math.max(1, Math.min(BATCH, this.#limit - this.#emitted)) : BATCH
+    const rows = await this.txn.snapshot.scan(index.indexId, this.#remaining, this.order, want)
+    const last = rows[rows.length - 1]
+    if (rows.length < want || last === undefined) {
+      this.txn.readSet.add(index.indexId, this.#remaining)
+      this.#storeDone = true
+    } else if (this.order === 'asc') {
+      const next = keySuccessor(last.key)
+      this.txn.readSet.add(index.indexId, { lo: this.#remaining.lo, hi: next })
+      this.#remaining = { lo: next, hi: this.#remaining.hi }
+    } else {
+      this.txn.readSet.add(index.indexId, { lo: last.key, hi: this.#remaining.hi })
+      this.#remaining = { lo: this.#remaining.lo, hi: last.key }
+    }
+    for (const row of rows) if (!this.txn.writes.has(row.doc.id)) this.#buffer.push(row)
+  }
+
+  /** The next matching document as `[key, json]`, or null at the end. */
+  async nextRow(): Promise<{ key: Buffer; json: string } | null> {
+    while (this.#emitted < this.#limit) {
+      while (this.#buffer.length === 0 && !this.#storeDone) await this.#fill()
+      const fromStore = this.#buffer[0]
+      const fromOverlay = this.#overlay[0]
+      let row: { key: Buffer; json: string; doc?: Doc }
+      if (fromStore === undefined && fromOverlay === undefined) {
+        return null
+      }
+      const cmp = fromStore === undefined ? 1 : fromOverlay === undefined ? -1 : Buffer.compare(fromStore.key, fromOverlay.key) * (this.order === 'asc' ? 1 : -1)
+      if (cmp < 0) row = { key: fromStore!.key, json: this.#buffer.shift()!.doc.json }
+      else row = this.#overlay.shift()!
+      this.lastKey = row.key
+      if (this.#filters.length > 0) {
+        const doc = row.doc ?? (JSON.parse(row.json) as Doc)
+        if (!this.#filters.every((f) => evaluate(f, doc) === true)) continue
+      }
+      this.#emitted++
+      return row
+    }
+    return null
+  }
+
+  /** Up to `max` documents (JSON texts) and whether the stream is exhausted. */
+  async nextBatch(max: number): Promise<{ rows: string[]; done: boolean }> {
+    const rows: string[] = []
+    while (rows.length < max) {
+      const row = await this.nextRow()
+      if (row === null) return { rows, done: true }
+      rows.push(row.json)
+    }
+    return { rows, done: false }
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * @module Transaction: one query's or mutation's view of the database.
+ *
+ * Reads come from a snapshot at `snapshotTs` and are recorded in the read set; a mutation's writes
+ * stay in memory (`writes`, keyed by document id) and are overlaid on its own reads. At commit the
+ * committer checks the read set against everything committed after `snapshotTs` (optimistic
+ * concurrency) and turns `writes` into document and index changes.
+ */
+import type { Snapshot } from '../storage/persistence.ts'
+import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, jsonToValue, jsonToValueAllowUndefined, newInternalId, UNDEFINED, validateValue } from '../values-lite/index.ts'
+import type { JSONValue, Value } from '../values-lite/index.ts'
+import { BY_ID } from './catalog.ts'
+import type { TableInfo } from './catalog.ts'
+import type { Database } from './database.ts'
+import { DatabaseError } from './errors.ts'
+import { keySuccessor, planQuery, QueryStream } from './query.ts'
+import type { SerializedQuery } from './query.ts'
+
+type Doc = Record<string, JSONValue>
+
+/** A document this transaction changed: `base` as of the snapshot, `doc` as it is now (null: deleted). */
+export interface Write {
+  readonly table: TableInfo
+  readonly id: string
+  readonly base: Doc | null
+  doc: Doc | null
+}
+
+const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
+
+export class Transaction {
+  readonly readSet
+  readonly writes = new Map<string, Write>()
+  readonly #streams = new Map<number, QueryStream>()
+  #paginated = false
+
+  constructor(
+    readonly db: Database,
+    readonly snapshot: Snapshot,
+    readonly mutable: boolean,
+    readSet: import('./read-set.ts').ReadSet,
+  ) {
+    this.readSet = readSet
+  }
+
+  get snapshotTs(): bigint {
+    return this.snapshot.ts
+  }
+
+  /** The table an id belongs to, or null if the id is not a valid id of an existing table. */
+  #tableOf(id: string): TableInfo | null {
+    const decoded = decodeId(id)
+    return decoded === null ? null : (this.db.catalog.byNumber.get(decoded.tableNumber) ?? null)
+  }
+
+  #checkTableArg(id: string, tableName: string | undefined, op: string): TableInfo | null {
+    const table = this.#tableOf(id)
+    if (tableName !== undefined) {
+      if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
+      if (table === null || table.name !== tableName) {
+        throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: ID "${id}" is not an ID of table "${tableName}"`)
+      }
+    }
+    return table
+  }
+
+  /** Records a point read of `id` and returns its current version: own write, else stored JSON text. */
+  async #readRaw(table: TableInfo, id: string): Promise<Write | string | null> {
+    const key = encodeIndexKey([id])
+    this.readSet.add(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
+    const w = this.writes.get(id)
+    if (w !== undefined) return w
+    return (await this.snapshot.getDocument(id))?.json ?? null
+  }
+
+  /** Reads a document (recording the read), seeing this transaction's own writes. */
+  async read(id: string): Promise<Doc | null> {
+    const table = this.#tableOf(id)
+    if (table === null) return null
+    const raw = await this.#readRaw(table, id)
+    return raw === null ? null : typeof raw === 'string' ? (JSON.parse(raw) as Doc) : raw.doc
+  }
+
+  /** `db.get`: the document's JSON text, or `null`. */
+  async get(id: string, tableName: string | undefined, isSystem: boolean): Promise<string> {
+    if (typeof id !== 'string') throw new DatabaseError('Invalid argument `id` for `db.get`: expected a string')
+    const table = this.#checkTableArg(id, tableName, 'get')
+    if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.get\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
+    if (table === null || table.name.startsWith('_') !== isSystem) return 'null'
+    const raw = await this.#readRaw(table, id)
+    if (raw === null || typeof raw === 'string') return raw ?? 'null'
+    return raw.doc === null ? 'null' : JSON.stringify(raw.doc)
+  }
+
+  #assertMutable(op: string): void {
+    if (!this.mutable) throw new DatabaseError(`Cannot call db.${op} in a query: queries are read-only`)
+  }
+
+  /** Checks a user-supplied document body and the full document against limits and the schema. */
+  #checkDocument(table: TableInfo | string, doc: Doc): void {
+    const tableName = typeof table === 'string' ? table : table.name
+    let value: Value
+    try {
+      value = jsonToValue(doc) as Value
+    } catch (e) {
+      throw new DatabaseError((e as Error).message)
+    }
+    const limitError = checkDocumentLimits(value as Record<string, Value>)
+    if (limitError !== null) throw new DatabaseError(limitError)
+    const validator = this.db.schemaValidator(tableName)
+    if (validator !== undefined) {
+      const { _id, _creationTime, ...fields } = value as Record<string, Value>
+      void _id
+      void _creationTime
+      const error = validateValue(validator, fields, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
+      if (error !== null) {
+        throw new DatabaseError(`Failed to insert or update a document in table "${tableName}" because it does not match the schema: ${error}`)
+      }
+    }
+  }
+
+  #userFields(value: JSONValue, op: string): Doc {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DatabaseError(`Invalid argument \`value\` for \`db.${op}\`: expected an object`)
+    return value as Doc
+  }
+
+  async insert(tableName: string, value: JSONValue): Promise<string> {
+    this.#assertMutable('insert')
+    if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName) || tableName.length > 64) {
+      throw new DatabaseError(`Invalid table name: "${tableName}". Table names must start with a letter and contain only letters, digits and underscores (at most 64 characters).`)
+    }
+    const fields = this.#userFields(value, 'insert')
+    for (const k of Object.keys(fields)) {
+      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
+    }
+    const table = await this.db.catalog.ensureTable(tableName)
+    const id = encodeId(table.tableNumber, newInternalId())
+    const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
+    this.#checkDocument(table, doc)
+    this.writes.set(id, { table, id, base: null, doc })
+    return id
+  }
+
+  async #existing(id: string, tableName: string | undefined, op: string, verb: string): Promise<{ table: TableInfo; doc: Doc }> {
+    this.#assertMutable(op === 'shallowMerge' ? 'patch' : op)
+    if (typeof id !== 'string') throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: expected a string`)
+    const table = this.#checkTableArg(id, tableName, op)
+    if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
+    const doc = table === null ? null : await this.read(id)
+    if (table === null || doc === null) throw new DatabaseError(`${verb} on nonexistent document ID ${id}`)
+    if (table.name.startsWith('_')) throw new DatabaseError(`System tables can't be modified by user functions (${verb.toLowerCase()} on ${table.name})`)
+    return { table, doc }
+  }
+
+  #put(table: TableInfo, id: string, doc: Doc | null): void {
+    const w = this.writes.get(id)
+    if (w !== undefined) w.doc = doc
+    else this.writes.set(id, { table, id, base: null, doc })
+  }
+
+  async #remember(table: TableInfo, id: string, current: Doc): Promise<void> {
+    if (!this.writes.has(id)) this.writes.set(id, { table, id, base: current, doc: current })
+  }
+
+  async patch(id: string, value: JSONValue, tableName: string | undefined): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'patch', 'Update')
+    const fields = this.#userFields(value, 'patch')
+    const next: Doc = { ...doc }
+    for (const [k, raw] of Object.entries(fields)) {
+      if (k === '_id' || k === '_creationTime') {
+        if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to patch does not match the document's ${k}`)
+        continue
+      }
+      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
+      if (jsonToValueAllowUndefined(raw) === UNDEFINED) delete next[k]
+      else next[k] = raw
+    }
+    this.#checkDocument(table, next)
+    await this.#remember(table, id, doc)
+    this.#put(table, id, next)
+    return JSON.stringify(next)
+  }
+
+  async replace(id: string, value: JSONValue, tableName: string | undefined): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'replace', 'Replace')
+    const fields = this.#userFields(value, 'replace')
+    const next: Doc = { _id: doc._id!, _creationTime: doc._creationTime! }
+    for (const [k, raw] of Object.entries(fields)) {
+      if (k === '_id' || k === '_creationTime') {
+        if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to replace does not match the document's ${k}`)
+        continue
+      }
+      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
+      if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
+    }
+    this.#checkDocument(table, next)
+    await this.#remember(table, id, doc)
+    this.#put(table, id, next)
+    return JSON.stringify(next)
+  }
+
+  async remove(id: string, tableName: string | undefined): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'delete', 'Delete')
+    await this.#remember(table, id, doc)
+    this.#put(table, id, null)
+    return JSON.stringify(doc)
+  }
+
+  normalizeId(tableName: string, idString: string): string | null {
+    const decoded = decodeId(idString)
+    if (decoded === null) return null
+    const table = this.db.catalog.byNumber.get(decoded.tableNumber)
+    return table !== undefined && table.name === tableName ? idString : null
+  }
+
+  openStream(queryId: number, query: SerializedQuery): QueryStream {
+    const { index, interval, order } = planQuery(this, query)
+    const stream = new QueryStream(this, index, interval, order, query.operators)
+    this.#streams.set(queryId, stream)
+    return stream
+  }
+
+  stream(queryId: number): QueryStream | undefined {
+    return this.#streams.get(queryId)
+  }
+
+  closeStream(queryId: number): void {
+    this.#streams.delete(queryId)
+  }
+
+  /** `.paginate()`: one page, with cursors that are positions in the index. */
+  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null }): Promise<string> {
+    if (this.#paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
+    this.#paginated = true
+    if (typeof args.pageSize !== 'number' || !(args.pageSize >= 0)) throw new DatabaseError('Invalid pagination options: numItems must be a non-negative number')
+    const plan = planQuery(this, args.query)
+    let { lo, hi } = plan.interval
+    const start = decodeCursor(args.cursor)
+    const end = decodeCursor(args.endCursor)
+    if (start === 'end') {
+      return JSON.stringify({ page: [], isDone: true, continueCursor: END_CURSOR, splitCursor: null, pageStatus: null })
+    }
+    if (plan.order === 'asc') {
+      if (start !== null) lo = maxKey(lo, keySuccessor(start))
+      if (end !== null && end !== 'end') hi = hi === null ? keySuccessor(end) : minKey(hi, keySuccessor(end))
+    } else {
+      if (start !== null) hi = hi === null ? start : minKey(hi, start)
+      if (end !== null && end !== 'end') lo = maxKey(lo, end)
+    }
+    const stream = new QueryStream(this, plan.index, { lo, hi }, plan.order, args.query.operators)
+    const rows: string[] = []
+    const limit = end !== null ? Infinity : Math.max(1, Math.floor(args.pageSize))
+    let isDone = false
+    while (rows.length < limit) {
+      const row = await stream.nextRow()
+      if (row === null) {
+        isDone = true
+        break
+      }
+      rows.push(row.json)
+    }
+    if (!isDone && end === null) isDone = (await new QueryStream(this, plan.index, plan.order === 'asc' ? { lo: keySuccessor(stream.lastKey!), hi } : { lo, hi: stream.lastKey! }, plan.order, args.query.operators).nextRow()) === null
+    const continueCursor = end !== null && end !== 'end' ? args.endCursor! : isDone ? END_CURSOR : encodeCursor(stream.lastKey!)
+    return `{"page":[${rows.join(',')}],"isDone":${isDone},"continueCursor":${JSON.stringify(continueCursor)},"splitCursor":null,"pageStatus":null}`
+  }
+}
+
+const END_CURSOR = '_end'
+
+function encodeCursor(key: Buffer): string {
+  return key.toString('base64url')
+}
+
+function decodeCursor(cursor: string | null): Buffer | 'end' | null {
+  if (cursor === null) return null
+  if (cursor === END_CURSOR) return 'end'
+  if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]*$/.test(cursor)) throw new DatabaseError(`InvalidCursor: Failed to parse cursor ${JSON.stringify(cursor)}`)
+  return Buffer.from(cursor, 'base64url')
+}
+
+function maxKey(a: Buffer, b: Buffer): Buffer {
+  return Buffer.compare(a, b) >= 0 ? a : b
+}
+function minKey(a: Buffer, b: Buffer): Buffer {
+  return Buffer.compare(a, b) <= 0 ? a : b
+}

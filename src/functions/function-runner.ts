@@ -1,0 +1,257 @@
+/**
+ * @module FunctionRunner: runs a pushed function by path, end to end.
+ *
+ * Looks the function up, checks visibility and argument validators, runs it in a pooled isolate
+ * inside a transaction, checks the return validator, and for mutations commits — re-running the
+ * whole mutation on a fresh snapshot when the commit hits an optimistic-concurrency conflict.
+ */
+import { randomInt } from 'node:crypto'
+import type { Database } from '../database/database.ts'
+import { DatabaseError, OccConflictError } from '../database/errors.ts'
+import type { Transaction } from '../database/transaction.ts'
+import { encodeTs, jsonToValue, validateValue } from '../values-lite/index.ts'
+import type { JSONValue, Value, ValidatorJSON } from '../values-lite/index.ts'
+import { SandboxError } from './isolate/isolate-host.ts'
+import type { CallOutcome, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
+import type { IsolatePool } from './isolate/isolate-pool.ts'
+import type { FunctionInfo, Registry } from './registry.ts'
+import { canonicalPath } from './registry.ts'
+import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
+import type { NestedCalls } from './syscalls.ts'
+
+export type FunctionKind = 'query' | 'mutation' | 'action'
+
+/** The outcome of a call as the HTTP API and sync protocol report it. */
+export type UdfResult =
+  | { ok: true; value: string; logLines: string[]; ts: bigint | null }
+  | { ok: false; message: string; data?: string; logLines: string[] }
+
+export interface CallOptions {
+  /** Called with an admin key: internal functions are allowed. */
+  admin: boolean
+}
+
+export interface RunnerLimits {
+  /** Wall-clock limit for a query or mutation, in ms. */
+  queryMutationTimeoutMs: number
+  /** Wall-clock limit for an action, in ms. */
+  actionTimeoutMs: number
+}
+
+/** Re-runs of a mutation that keeps conflicting before giving up (Convex: 4). */
+const MAX_OCC_RETRIES = 4
+
+/** Raised when a mutation conflicted on every attempt; answered as HTTP 503. */
+export class OccFailure extends Error {
+  constructor(readonly path: string) {
+    super(`Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to "${path}" or another mutation changed them. See https://docs.convex.dev/error#1`)
+  }
+}
+
+/** `messages.js:list` or `messages:list` as Convex shows it in errors: `messages:list`. */
+function displayPath(path: string): string {
+  return path.replace(/\.js(?=:|$)/, '')
+}
+
+const KIND_UDF: Record<FunctionKind, FunctionInfo['udfType']> = { query: 'Query', mutation: 'Mutation', action: 'Action' }
+
+/** A user-facing failure before or around the function (not found, bad args, limits). */
+class CallError extends Error {
+  constructor(
+    message: string,
+    readonly data?: string,
+  ) {
+    super(message)
+  }
+}
+
+function describeValue(v: JSONValue): string {
+  return JSON.stringify(v)
+}
+
+export class FunctionRunner {
+  constructor(
+    readonly db: Database,
+    readonly pool: IsolatePool,
+    readonly registry: () => Registry,
+    readonly limits: RunnerLimits,
+  ) {}
+
+  /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
+  #resolve(path: string, kind: FunctionKind | null, opts: CallOptions): FunctionInfo {
+    const fn = this.registry().lookup(path)
+    const visible = fn !== undefined && fn.udfType !== 'HttpAction' && (fn.visibility === 'public' || opts.admin)
+    if (!visible) {
+      const shown = displayPath(path)
+      throw new CallError(opts.admin ? `Could not find function for '${shown}'. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'.`)
+    }
+    if (kind !== null && fn.udfType !== KIND_UDF[kind]) {
+      throw new CallError(`Trying to execute ${canonicalPath(fn.modulePath, fn.exportName)} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`)
+    }
+    return fn
+  }
+
+  #checkArgs(fn: FunctionInfo, args: JSONValue): void {
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+      throw new CallError(`ArgumentValidationError: Function arguments must be an object, received ${describeValue(args)}`)
+    }
+    let value: Value
+    try {
+      value = jsonToValue(args)
+    } catch (e) {
+      throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
+    }
+    if (fn.args === null) return
+    const error = validateValue(fn.args, value, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
+    if (error !== null) throw new CallError(`ArgumentValidationError: ${error}`)
+  }
+
+  #checkReturns(fn: FunctionInfo, valueJson: string): void {
+    if (fn.returns === null) return
+    const value = jsonToValue(JSON.parse(valueJson) as JSONValue)
+    const error = validateValue(fn.returns, value, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
+    if (error !== null) throw new CallError(`ReturnsValidationError: ${error}`)
+  }
+
+  /** Runs `path` as `kind` (or whatever it is, for `/api/function`). Never throws for user errors. */
+  async call(kind: FunctionKind | null, path: string, args: JSONValue, opts: CallOptions): Promise<UdfResult> {
+    let fn: FunctionInfo
+    try {
+      fn = this.#resolve(path, kind, opts)
+      this.#checkArgs(fn, args)
+    } catch (e) {
+      return failure(e, [])
+    }
+    const argsJson = JSON.stringify([args])
+    switch (fn.udfType) {
+      case 'Query':
+        return this.#runQuery(fn, argsJson)
+      case 'Mutation':
+        return this.#runMutation(fn, argsJson)
+      default:
+        return this.#runAction(fn, argsJson)
+    }
+  }
+
+  async #runQuery(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
+    const txn = await this.db.begin(false)
+    try {
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn)
+      return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
+    } finally {
+      this.db.end(txn)
+    }
+  }
+
+  /**
+   * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
+   * mutations go one at a time so that contended ones stop invalidating each other.
+   */
+  async #runMutation(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
+    for (let attempt = 0; ; attempt++) {
+      const release = attempt === 0 ? null : await this.#retryLane()
+      const txn = await this.db.begin(true)
+      try {
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
+        if (!outcome.ok) return outcome
+        const ts = await this.db.commit(txn)
+        return { ...outcome, ts }
+      } catch (e) {
+        if (!(e instanceof OccConflictError)) return failure(e, [])
+        if (attempt >= MAX_OCC_RETRIES) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
+      } finally {
+        this.db.end(txn)
+        release?.()
+      }
+    }
+  }
+
+  #lane: Promise<void> = Promise.resolve()
+
+  /** Waits for the retry lane; resolves with the function that frees it. */
+  #retryLane(): Promise<() => void> {
+    let free!: () => void
+    const mine = new Promise<void>((resolve) => (free = resolve))
+    const turn = this.#lane.then(() => free)
+    this.#lane = this.#lane.then(() => mine)
+    return turn
+  }
+
+  /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+    const name = canonicalPath(fn.modulePath, fn.exportName)
+    const nested: NestedCalls = {
+      runUdf: async (nestedKind, nestedName, nestedArgs) => {
+        const callee = this.#resolveNested(nestedName, nestedKind)
+        this.#checkArgs(callee, nestedArgs)
+        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn)
+        return unwrapNested(result)
+      },
+      runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
+    }
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name), encodeTs(txn.snapshotTs))
+  }
+
+  #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
+    return this.#resolve(name, kind, { admin: true })
+  }
+
+  async #runAction(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
+    const name = canonicalPath(fn.modulePath, fn.exportName)
+    const nested: NestedCalls = {
+      runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
+      runFromAction: async (kind, calleeName, calleeArgs) => {
+        const callee = this.#resolveNested(calleeName, kind)
+        this.#checkArgs(callee, calleeArgs)
+        const argsText = JSON.stringify([calleeArgs])
+        const result = kind === 'query' ? await this.#runQuery(callee, argsText) : kind === 'mutation' ? await this.#runMutation(callee, argsText) : await this.#runAction(callee, argsText)
+        return unwrapNested(result)
+      },
+    }
+    const outcome = await this.#execute(fn, 'action', argsJson, actionSyscalls(nested, name), null)
+    return outcome.ok ? { ...outcome, ts: null } : outcome
+  }
+
+  async #execute(fn: FunctionInfo, kind: FunctionKind, argsJson: string, handler: SyscallHandler, snapshotTs: string | null): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+    const host: IsolateHost = this.pool.acquire()
+    let outcome: CallOutcome
+    try {
+      outcome = await host.run(
+        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: randomInt(2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '' },
+        handler,
+        kind === 'action' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs,
+      )
+    } catch (e) {
+      if (e instanceof SandboxError && e.fatal) host.dispose()
+      return failure(e, [])
+    } finally {
+      this.pool.release(host)
+    }
+    if (!outcome.ok) {
+      if (outcome.data !== undefined) return { ok: false, message: `Uncaught ConvexError: ${outcome.message ?? ''}`, data: outcome.data, logLines: outcome.logLines }
+      return { ok: false, message: `Uncaught ${outcome.name ?? 'Error'}: ${outcome.message ?? ''}`, logLines: outcome.logLines }
+    }
+    try {
+      this.#checkReturns(fn, outcome.value!)
+    } catch (e) {
+      return failure(e, outcome.logLines)
+    }
+    return { ok: true, value: outcome.value!, logLines: outcome.logLines }
+  }
+}
+
+function failure(e: unknown, logLines: string[]): { ok: false; message: string; data?: string; logLines: string[] } {
+  if (e instanceof CallError) return e.data === undefined ? { ok: false, message: e.message, logLines } : { ok: false, message: e.message, data: e.data, logLines }
+  if (e instanceof SandboxError || e instanceof DatabaseError) return { ok: false, message: e.message, logLines }
+  return { ok: false, message: e instanceof Error ? e.message : String(e), logLines }
+}
+
+/** A nested call's result for the calling isolate: the value, or a rejection the library rethrows. */
+function unwrapNested(result: { ok: boolean; value?: string; message?: string; data?: string }): string {
+  if (result.ok) return result.value!
+  const err: { message: string; data?: JSONValue } = { message: result.message ?? 'Error' }
+  if (result.data !== undefined) err.data = JSON.parse(result.data) as JSONValue
+  throw err
+}
+
+export type { ValidatorJSON }

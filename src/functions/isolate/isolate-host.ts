@@ -1,0 +1,253 @@
+/**
+ * @module IsolateHost: one isolated-vm isolate with one context, the runtime and the user modules.
+ *
+ * Calls are driven synchronously from the main thread (`applySync`), which costs a few µs per
+ * entry instead of the tens of µs a thread hop costs; see runtime/index.ts for the protocol. Each
+ * synchronous entry runs under a timeout, so a function that loops is stopped after its time
+ * limit; the memory limit is the isolate's heap limit, and an isolate that hits it is disposed
+ * and replaced by the pool.
+ */
+import ivm from 'isolated-vm'
+import type { ModuleRecord } from '../../storage/persistence.ts'
+
+/** What a call asks of the host while it runs. */
+export interface SyscallHandler {
+  sync(op: string, argsJson: string): string
+  async(op: string, argsJson: string): Promise<string>
+}
+
+export interface CallSpec {
+  kind: 'query' | 'mutation' | 'action'
+  modulePath: string
+  exportName: string
+  argsJson: string
+  seed: number
+  nowMs: number
+  snapshotTs: string | null
+  requestId: string
+}
+
+export interface CallOutcome {
+  ok: boolean
+  /** Result JSON text (Convex-encoded), when ok. */
+  value?: string
+  message?: string
+  name?: string
+  stack?: string
+  /** ConvexError data as JSON text. */
+  data?: string
+  logLines: string[]
+}
+
+/** A failure of the sandbox itself (time or memory limit), not of user code. */
+export class SandboxError extends Error {
+  override name = 'SandboxError'
+  constructor(
+    message: string,
+    readonly fatal: boolean,
+  ) {
+    super(message)
+  }
+}
+
+export interface Limits {
+  timeoutMs: number
+  memoryLimitMb: number
+}
+
+type Ref = ivm.Reference<(...args: any[]) => any>
+
+export class IsolateHost {
+  readonly isolate: ivm.Isolate
+  readonly context: ivm.Context
+  readonly #start: Ref
+  readonly #step: Ref
+  readonly #poll: Ref
+  readonly #register: Ref
+  readonly #analyze: Ref
+  readonly #exportDefault: Ref
+  readonly #beginImport: Ref
+  readonly #setEnv: Ref
+  readonly #loaded = new Map<string, ivm.Module>()
+  readonly #paths = new Map<ivm.Module, string>()
+  #handler: SyscallHandler | null = null
+  #envJson = ''
+
+  constructor(
+    runtimeSource: string,
+    readonly modules: ReadonlyMap<string, ModuleRecord>,
+    readonly generation: number,
+    readonly memoryLimitMb: number,
+  ) {
+    this.isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb })
+    this.context = this.isolate.createContextSync()
+    const global = this.context.global
+    global.setSync('globalThis', global.derefInto())
+    global.setSync(
+      '__hostSync',
+      new ivm.Callback(
+        (op: string, argsJson: string) => {
+          if (this.#handler === null) throw new Error(`Syscall ${op} outside of a call`)
+          return this.#handler.sync(op, argsJson)
+        },
+        { sync: true },
+      ),
+    )
+    this.context.evalSync(runtimeSource, { filename: 'concave-runtime.js' })
+    const api = global.getSync('__concave', { reference: true }) as ivm.Reference<Record<string, unknown>>
+    const fn = (name: string) => api.getSync(name, { reference: true }) as Ref
+    this.#start = fn('start')
+    this.#step = fn('step')
+    this.#poll = fn('poll')
+    this.#register = fn('registerModule')
+    this.#analyze = fn('analyze')
+    this.#exportDefault = fn('exportDefault')
+    this.#beginImport = fn('beginImport')
+    this.#setEnv = fn('setEnv')
+  }
+
+  get disposed(): boolean {
+    return this.isolate.isDisposed
+  }
+
+  dispose(): void {
+    if (!this.isolate.isDisposed) this.isolate.dispose()
+  }
+
+  setEnv(env: Record<string, string>): void {
+    const json = JSON.stringify(env)
+    if (json === this.#envJson) return
+    this.#envJson = json
+    this.#setEnv.applySync(undefined, [json])
+  }
+
+  #compile(path: string): ivm.Module {
+    let mod = this.#loaded.get(path)
+    if (mod !== undefined) return mod
+    const record = this.modules.get(path)
+    if (record === undefined) throw new Error(`Module not found: ${path}`)
+    mod = this.isolate.compileModuleSync(record.source, { filename: `convex:/${path}` })
+    this.#loaded.set(path, mod)
+    this.#paths.set(mod, path)
+    return mod
+  }
+
+  /** Imports `path` (and what it imports) once; module evaluation is deterministic like a query. */
+  loadModule(path: string, timeoutMs: number): void {
+    const existing = this.#loaded.get(path)
+    if (existing !== undefined && this.#evaluated.has(path)) return
+    const mod = this.#compile(path)
+    mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
+    this.#beginImport.applySync(undefined, [0, Date.now()])
+    mod.evaluateSync({ timeout: timeoutMs })
+    this.#register.applySync(undefined, [path, mod.namespace.derefInto()])
+    this.#evaluated.add(path)
+  }
+  readonly #evaluated = new Set<string>()
+
+  /** The functions, routes and crons a loaded module exports (push analysis). */
+  analyze(path: string): { functions: AnalyzedFunction[]; httpRoutes: { path: string; method: string }[] | null; crons: unknown } {
+    return JSON.parse(this.#analyze.applySync(undefined, [path]) as string)
+  }
+
+  /** The JSON of a module's default export's `export()` (schema.js, convex.config.js). */
+  exportDefault(path: string): string {
+    return this.#exportDefault.applySync(undefined, [path]) as string
+  }
+
+  /** Runs one call to completion, serving its syscalls through `handler`. */
+  async run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number): Promise<CallOutcome> {
+    const deadline = performance.now() + timeoutMs
+    const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()))
+    this.#handler = handler
+    const settled: [number, boolean, unknown][] = []
+    let inflight = 0
+    let wake: (() => void) | null = null
+    try {
+      this.loadModule(spec.modulePath, remaining())
+      this.#start.applySync(undefined, [JSON.stringify(spec)], { timeout: remaining() })
+      for (let idle = 0; ; ) {
+        const polled = JSON.parse(this.#poll.applySync(undefined, [], { timeout: remaining() }) as string) as { done?: CallOutcome; ops?: [number, string, string][] }
+        if (polled.done !== undefined) return polled.done
+        const ops = polled.ops!
+        for (const [id, op, argsJson] of ops) {
+          if (id === 0) {
+            void handler.async(op, argsJson).catch(() => {})
+            continue
+          }
+          inflight++
+          handler.async(op, argsJson).then(
+            (result) => settled.push([id, true, result]),
+            (e: unknown) => settled.push([id, false, errorPayload(e)]),
+          ).finally(() => {
+            inflight--
+            wake?.()
+          })
+        }
+        if (settled.length === 0 && inflight > 0) {
+          const timer = setTimeout(() => wake?.(), remaining())
+          await new Promise<void>((resolve) => (wake = resolve))
+          wake = null
+          clearTimeout(timer)
+          // Let other syscalls that settle at the same moment join this step.
+          await Promise.resolve()
+        }
+        if (performance.now() > deadline) throw new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
+        if (settled.length === 0 && inflight === 0 && ops.length === 0) {
+          // Nothing queued and nothing in flight: one more poll lets pending microtasks run.
+          if (++idle > 1) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
+          continue
+        }
+        idle = 0
+        if (settled.length > 0) this.#step.applySync(undefined, [JSON.stringify(settled.splice(0))], { timeout: remaining() })
+      }
+    } catch (e) {
+      throw this.#translate(e, timeoutMs)
+    } finally {
+      this.#handler = null
+    }
+  }
+
+  #translate(e: unknown, timeoutMs: number): unknown {
+    if (e instanceof SandboxError) return e
+    const message = e instanceof Error ? e.message : String(e)
+    if (this.isolate.isDisposed || /memory limit/i.test(message)) {
+      return new SandboxError(`JavaScript execution ran out of memory (maximum memory usage: ${this.memoryLimitMb} MB)`, true)
+    }
+    if (/Script execution timed out/.test(message)) {
+      return new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
+    }
+    return e
+  }
+}
+
+export interface AnalyzedFunction {
+  name: string
+  udfType: 'Query' | 'Mutation' | 'Action' | 'HttpAction'
+  visibility: { kind: 'public' | 'internal' } | null
+  args: string | null
+  returns: string | null
+}
+
+/** What an async syscall rejection looks like to the library: `{message, data?}`. */
+function errorPayload(e: unknown): { message: string; data?: unknown } {
+  if (e !== null && typeof e === 'object' && 'message' in e) {
+    const err = e as { message: string; data?: unknown }
+    return err.data === undefined ? { message: String(err.message) } : { message: String(err.message), data: err.data }
+  }
+  return { message: String(e) }
+}
+
+/** Resolves an import specifier against the importing module's path (`./_deps/X.js` etc.). */
+export function resolveSpecifier(specifier: string, from: string): string {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../')) {
+    throw new Error(`Cannot import "${specifier}" from ${from}: only relative imports between pushed modules are supported`)
+  }
+  const parts = from.split('/').slice(0, -1)
+  for (const seg of specifier.split('/')) {
+    if (seg === '.' || seg === '') continue
+    if (seg === '..') parts.pop()
+    else parts.push(seg)
+  }
+  return parts.join('/')
+}

@@ -1,0 +1,94 @@
+/**
+ * @module The host side of the syscall ABI: what `Convex.syscall`/`asyncSyscall` ops do, per kind
+ * of function. Ops take and return JSON text (Convex-encoded values inside).
+ */
+import type { Transaction } from '../database/transaction.ts'
+import type { SerializedQuery } from '../database/query.ts'
+import type { JSONValue } from '../values-lite/index.ts'
+import type { SyscallHandler } from './isolate/isolate-host.ts'
+
+/** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
+const STREAM_BATCH = 256
+
+/** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
+export interface NestedCalls {
+  runUdf(kind: 'query' | 'mutation', name: string, args: JSONValue): Promise<string>
+  runFromAction(kind: 'query' | 'mutation' | 'action', name: string, args: JSONValue): Promise<string>
+}
+
+function unknown(op: string, isAsync: boolean): Error {
+  return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
+}
+
+/** Syscalls of queries and mutations: database access within one transaction. */
+export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string): SyscallHandler {
+  return {
+    sync(op, argsJson) {
+      const args = JSON.parse(argsJson) as Record<string, any>
+      switch (op) {
+        case '1.0/db/normalizeId':
+          return JSON.stringify({ id: txn.normalizeId(args.table, args.idString) })
+      }
+      throw unknown(op, false)
+    },
+    async async(op, argsJson) {
+      const args = JSON.parse(argsJson) as Record<string, any>
+      switch (op) {
+        case '1.0/get':
+          return txn.get(args.id, args.table, args.isSystem === true)
+        case '1.0/queryStreamNext': {
+          const stream = txn.stream(args.queryId) ?? txn.openStream(args.queryId, args.query as SerializedQuery)
+          const batch = await stream.nextBatch(STREAM_BATCH)
+          if (batch.done) txn.closeStream(args.queryId)
+          return JSON.stringify(batch)
+        }
+        case '1.0/queryCleanup':
+          txn.closeStream(args.queryId)
+          return 'true'
+        case '1.0/queryPage':
+          return txn.page(args as Parameters<Transaction['page']>[0])
+        case '1.0/insert':
+          return JSON.stringify({ _id: await txn.insert(args.table, args.value) })
+        case '1.0/shallowMerge':
+          return txn.patch(args.id, args.value, args.table)
+        case '1.0/replace':
+          return txn.replace(args.id, args.value, args.table)
+        case '1.0/remove':
+          return txn.remove(args.id, args.table)
+        case '1.0/getUserIdentity':
+          return 'null'
+        case '1.0/getFunctionMetadata':
+          return JSON.stringify({ name: functionName, componentPath: '' })
+        case '1.0/runUdf':
+          if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot run a mutation from a query')
+          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue)
+      }
+      throw unknown(op, true)
+    },
+  }
+}
+
+/** Syscalls of actions: calls into queries, mutations and other actions. */
+export function actionSyscalls(nested: NestedCalls, functionName: string): SyscallHandler {
+  return {
+    sync(op) {
+      throw unknown(op, false)
+    },
+    async async(op, argsJson) {
+      const args = JSON.parse(argsJson) as Record<string, any>
+      switch (op) {
+        case '1.0/actions/query':
+          return nested.runFromAction('query', args.name, args.args as JSONValue)
+        case '1.0/actions/mutation':
+          return nested.runFromAction('mutation', args.name, args.args as JSONValue)
+        case '1.0/actions/action':
+          return nested.runFromAction('action', args.name, args.args as JSONValue)
+        case '1.0/getUserIdentity':
+          return 'null'
+        case '1.0/getFunctionMetadata':
+          return JSON.stringify({ name: functionName, componentPath: '' })
+      }
+      throw unknown(op, true)
+    },
+  }
+}

@@ -1,0 +1,17 @@
+/** @module HTTP error bodies in Convex's shape: `{"code": "...", "message": "..."}`. */
+
+/** An error answered with `status` and a `{code, message}` JSON body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export const badRequest = (code: string, message: string) => new HttpError(400, code, message)
+export const unauthorized = (code: string, message: string) => new HttpError(401, code, message)
+export const forbidden = (code: string, message: string) => new HttpError(403, code, message)
+export const notFound = (message: string) => new HttpError(404, 'NotFound', message)

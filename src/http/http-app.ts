@@ -1,0 +1,225 @@
+/**
+ * @module The API on port 3210: function calls (`ConvexHttpClient`), push (`npx convex deploy`)
+ * and instance info. Routes are bound per area, like `bindFunctionRoutes(app, deps)`.
+ */
+import { Hono } from 'hono'
+import type { Context } from 'hono'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
+import type { Database } from '../database/database.ts'
+import { OccFailure } from '../functions/function-runner.ts'
+import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import { randomBytes } from 'node:crypto'
+import { PushError } from '../push/push.ts'
+import type { PushService } from '../push/push.ts'
+import { decodeTs, encodeTs, jsonToValue } from '../values-lite/index.ts'
+import type { JSONValue, Value } from '../values-lite/index.ts'
+import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
+
+export interface HttpDeps {
+  readonly instanceName: string
+  readonly instanceSecret: string
+  readonly version: string
+  readonly cloudUrl: () => string
+  readonly siteUrl: () => string
+  readonly db: Database
+  readonly runner: FunctionRunner
+  readonly push: PushService
+}
+
+/** Largest request body accepted for function calls (Convex's argument limit is 16 MiB). */
+const MAX_FUNCTION_BODY = 16 * 1024 * 1024
+/** Largest (decompressed) push body. */
+const MAX_PUSH_BODY = 256 * 1024 * 1024
+
+async function readBody(c: Context, limit: number): Promise<Buffer> {
+  const declared = Number(c.req.header('content-length') ?? '0')
+  if (declared > limit) throw new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${declared} bytes (limit ${limit})`)
+  let body = Buffer.from(await c.req.arrayBuffer())
+  if (body.length > limit) throw new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${body.length} bytes (limit ${limit})`)
+  const encoding = c.req.header('content-encoding')
+  try {
+    if (encoding === 'br') body = brotliDecompressSync(body, { maxOutputLength: MAX_PUSH_BODY })
+    else if (encoding === 'gzip') body = gunzipSync(body, { maxOutputLength: MAX_PUSH_BODY })
+  } catch {
+    throw badRequest('BadRequest', `Could not decode the ${encoding}-compressed request body`)
+  }
+  return body
+}
+
+/** Parses a JSON request body; an empty body is `{}` (as `/api/query_ts` sends). */
+async function readJson(c: Context, limit = MAX_FUNCTION_BODY): Promise<Record<string, unknown>> {
+  const contentType = c.req.header('content-type') ?? ''
+  if (contentType !== '' && !contentType.toLowerCase().includes('json')) {
+    throw badRequest('BadJsonBody', 'Expected request with `Content-Type: application/json`')
+  }
+  const body = await readBody(c, limit)
+  if (body.length === 0) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body.toString('utf8'))
+  } catch (e) {
+    throw badRequest('BadJsonBody', `Failed to parse the request body as JSON: ${(e as Error).message}`)
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw badRequest('BadJsonBody', 'The request body must be a JSON object')
+  return parsed as Record<string, unknown>
+}
+
+/** Client-side args arrive as `[obj]` (query/mutation/action) or `obj` (function, run). */
+function unwrapArgs(args: unknown): JSONValue {
+  if (args === undefined || args === null) return {}
+  if (Array.isArray(args)) {
+    if (args.length === 0) return {}
+    if (args.length !== 1) throw badRequest('BadRequest', 'args must be an object or a one-element array')
+    return args[0] as JSONValue
+  }
+  return args as JSONValue
+}
+
+/** Convex's "clean JSON": int64 as a decimal string, bytes as base64, special floats as strings. */
+function toCleanJson(v: Value): unknown {
+  if (typeof v === 'bigint') return v.toString()
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0) ? v : String(v)
+  if (v instanceof ArrayBuffer) return Buffer.from(v).toString('base64')
+  if (Array.isArray(v)) return v.map(toCleanJson)
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toCleanJson(x)]))
+  return v
+}
+
+function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
+  const logLines = JSON.stringify(result.logLines)
+  const clean = format !== 'convex_encoded_json'
+  const encode = (json: string) => (clean ? JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))) : json)
+  if (result.ok) {
+    return c.body(`{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
+  }
+  const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
+  const requestId = c.req.header('convex-request-id') ?? randomBytes(8).toString('hex')
+  const message = `[Request ID: ${requestId}] Server Error\n${result.message}\n`
+  return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
+}
+
+export function createHttpApp(deps: HttpDeps): Hono {
+  const app = new Hono()
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return c.json({ code: err.code, message: err.message }, err.status as 400)
+    if (err instanceof PushError) return c.json({ code: err.code, message: err.message }, 400)
+    if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
+    console.error(err)
+    return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
+  })
+  app.notFound((c) => c.json({ code: 'NotFound', message: `No route for ${c.req.method} ${c.req.path}` }, 404))
+  app.use('/api/*', async (c, next) => {
+    const origin = c.req.header('origin')
+    if (c.req.method === 'OPTIONS') {
+      return c.body(null, 204, {
+        'access-control-allow-origin': origin ?? '*',
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': 'Content-Type, Convex-Client, Authorization',
+        'access-control-max-age': '86400',
+        vary: 'origin',
+      })
+    }
+    await next()
+    c.res.headers.set('access-control-allow-origin', origin ?? '*')
+    if (origin !== undefined) c.res.headers.set('vary', 'origin')
+  })
+  bindInstanceRoutes(app, deps)
+  bindFunctionRoutes(app, deps)
+  bindPushRoutes(app, deps)
+  return app
+}
+
+function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
+  app.get('/version', (c) => c.text(deps.version))
+  app.get('/instance_name', (c) => c.text(deps.instanceName))
+  app.get('/instance_version', (c) => c.text(deps.version))
+  app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
+}
+
+/**
+ * The caller's authorization: `Convex <adminKey>` is an admin (checked against this instance's
+ * secret), anything else a plain client. A header that claims admin with a bad key is refused.
+ */
+function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
+  const header = c.req.header('authorization')
+  if (header === undefined || header === '') {
+    if (required) throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)
+    return false
+  }
+  if (header.startsWith('Bearer ')) {
+    if (required) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
+    throw unauthorized('Unauthenticated', 'Could not verify token: user authentication is not configured for this deployment')
+  }
+  if (!header.startsWith('Convex ')) throw unauthorized('BadAuthHeader', 'Authorization header must be "Convex <admin key>" or "Bearer <token>"')
+  const { adminKey } = splitAdminAuthorization(header.slice('Convex '.length).trim())
+  const verified = verifyAdminKey(adminKey, deps.instanceName, deps.instanceSecret)
+  if (!verified.ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
+  return true
+}
+
+function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
+  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown) => {
+    if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
+    const admin = adminAuth(c, deps, false)
+    if (body.componentPath !== undefined && body.componentPath !== null && body.componentPath !== '') {
+      throw badRequest('BadRequest', 'Components are not supported by Concave yet')
+    }
+    const result = await deps.runner.call(kind, path, args, { admin })
+    return udfResponse(c, result, body.format)
+  }
+  for (const kind of ['query', 'mutation', 'action'] as const) {
+    app.post(`/api/${kind}`, async (c) => {
+      const body = await readJson(c)
+      return call(c, kind, body, unwrapArgs(body.args), body.path)
+    })
+  }
+  app.post('/api/function', async (c) => {
+    const body = await readJson(c)
+    return call(c, null, body, unwrapArgs(body.args), body.path)
+  })
+  app.post('/api/run/*', async (c) => {
+    const body = await readJson(c)
+    const segments = c.req.path.slice('/api/run/'.length).split('/').filter((s) => s !== '')
+    if (segments.length < 2) throw badRequest('MissingIdentifier', 'Path or function name not provided in path, e.g. /api/run/messages/list')
+    const fn = segments.pop()!
+    return call(c, null, { ...body, format: body.format ?? 'json' }, unwrapArgs(body.args), `${segments.join('/')}:${fn}`)
+  })
+  app.post('/api/query_ts', async (c) => {
+    await readJson(c)
+    return c.json({ ts: encodeTs(deps.db.committer.lastTs) })
+  })
+  app.post('/api/query_at_ts', async (c) => {
+    const body = await readJson(c)
+    if (typeof body.ts !== 'string') throw badRequest('BadRequest', 'query_at_ts requires "ts"')
+    let ts: bigint
+    try {
+      ts = decodeTs(body.ts)
+    } catch {
+      throw badRequest('BadRequest', `Invalid ts ${JSON.stringify(body.ts)}`)
+    }
+    if (ts > deps.db.committer.lastTs) throw badRequest('BadRequest', `Timestamp ${ts} is in the future`)
+    return call(c, 'query', body, unwrapArgs(body.args), body.path)
+  })
+}
+
+function bindPushRoutes(app: Hono, deps: HttpDeps): void {
+  const admin = (path: string, handler: (body: Record<string, unknown>) => Promise<unknown> | unknown) =>
+    app.post(path, async (c) => {
+      adminAuth(c, deps, true)
+      const body = await readJson(c, MAX_PUSH_BODY)
+      return c.json((await handler(body)) as object)
+    })
+  admin('/api/get_config_hashes', () => deps.push.configHashes())
+  admin('/api/deploy2/evaluate_schema', () => ({ componentSchemaEvaluations: {}, newComponentDefinitions: [] }))
+  admin('/api/deploy2/evaluate_push', () => ({ schemaChange: {} }))
+  admin('/api/deploy2/start_push', (body) => deps.push.startPush(body as never))
+  admin('/api/deploy2/wait_for_schema', () => deps.push.waitForSchema())
+  admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
+  admin('/api/deploy2/report_push_completed', () => ({}))
+  app.get('/api/stream_function_logs', async (c) => {
+    adminAuth(c, deps, true)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    return c.json({ entries: [], newCursor: Number(c.req.query('cursor') ?? '0') })
+  })
+}

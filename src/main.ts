@@ -1,0 +1,72 @@
+/**
+ * @module `node dist/backend`: the command line. Flags fall back to environment variables
+ * (INSTANCE_NAME, INSTANCE_SECRET, PORT, SITE_PROXY_PORT, …) so the same binary suits docker.
+ */
+import yargs from 'yargs'
+import { hideBin } from 'yargs/helpers'
+import { Backend } from './backend.ts'
+import { createLogger } from './util/log.ts'
+
+export async function main(argv: string[]): Promise<void> {
+  const env = process.env
+  const args = await yargs(argv)
+    .scriptName('concave-backend')
+    .usage('$0 [options]\n\nRuns a Convex-compatible backend: the API and sync socket on --port, HTTP actions on --site-proxy-port.')
+    .option('instance-name', { type: 'string', default: env.INSTANCE_NAME, describe: 'Instance name (env INSTANCE_NAME); admin keys are bound to it' })
+    .option('instance-secret', { type: 'string', default: env.INSTANCE_SECRET, describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Without one, a dev secret is made and kept in the data directory' })
+    .option('port', { type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
+    .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
+    .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
+    .option('local-storage', { type: 'string', default: env.CONCAVE_LOCAL_STORAGE ?? process.cwd(), describe: 'Data directory: the SQLite file and credentials (env CONCAVE_LOCAL_STORAGE; default: the working directory)' })
+    .option('convex-origin', { type: 'string', default: env.CONVEX_CLOUD_ORIGIN, describe: 'Public URL of the API (env CONVEX_CLOUD_ORIGIN)' })
+    .option('convex-site', { type: 'string', default: env.CONVEX_SITE_ORIGIN, describe: 'Public URL of HTTP actions (env CONVEX_SITE_ORIGIN)' })
+    .option('log-format', { choices: ['json', 'pretty'] as const, default: (env.CONCAVE_LOG_FORMAT as 'json' | 'pretty' | undefined) ?? 'json', describe: 'Server log format (env CONCAVE_LOG_FORMAT)' })
+    .strict()
+    .help()
+    .parse()
+  const log = createLogger(args['log-format'])
+  const backend = new Backend(
+    {
+      instanceName: args['instance-name'],
+      instanceSecret: args['instance-secret'],
+      port: args.port,
+      sitePort: args['site-proxy-port'],
+      interface: args.interface,
+      dataDir: args['local-storage'],
+      convexOrigin: args['convex-origin'],
+      siteOrigin: args['convex-site'],
+      queryMutationTimeoutMs: Number(env.CONCAVE_FUNCTION_TIMEOUT_MS ?? 1000),
+      actionTimeoutMs: 600_000,
+      memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
+    },
+    log,
+  )
+  try {
+    await backend.start()
+  } catch (e) {
+    log.error('Failed to start', { error: (e as Error).message })
+    process.exitCode = 1
+    await backend.stop().catch(() => {})
+    return
+  }
+  if (backend.devAdminKey !== null) {
+    process.stdout.write(`\nConcave is running.\n  Deployment URL:   ${backend.cloudUrl}\n  HTTP actions URL: ${backend.siteUrl}\n  Admin key:        ${backend.devAdminKey}\n\n`)
+  }
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('Shutting down', { signal })
+    backend.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error('Error during shutdown', { error: String(e) })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+void main(hideBin(process.argv))

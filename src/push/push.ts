@@ -1,0 +1,254 @@
+/**
+ * @module Push: what `npx convex deploy` / `dev` call (get_config_hashes, start_push,
+ * wait_for_schema, finish_push). start_push loads every pushed module in a scratch isolate and
+ * analyses its exports and the schema; finish_push stores the modules, creates tables and
+ * indexes (backfilling new ones) and switches the live function registry.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import type { Database, Schema } from '../database/database.ts'
+import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
+import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
+import { Registry } from '../functions/registry.ts'
+import type { FunctionInfo } from '../functions/registry.ts'
+import type { ModuleRecord } from '../storage/persistence.ts'
+import type { ValidatorJSON } from '../values-lite/index.ts'
+
+/** A failure the CLI should show the user: answered as HTTP 400 `{code, message}`. */
+export class PushError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+interface PushedModule {
+  path: string
+  source: string
+  sourceMap?: string | null
+  environment: 'isolate' | 'node'
+}
+
+interface StartPushRequest {
+  dryRun?: boolean
+  functions?: string
+  appDefinition: {
+    definition?: PushedModule | null
+    schema?: PushedModule | null
+    changedModules: PushedModule[]
+    unchangedModuleHashes?: { path: string; environment: string; sha256: string }[]
+    udfServerVersion?: string
+  }
+  componentDefinitions?: unknown[]
+  nodeDependencies?: unknown[]
+}
+
+interface PendingPush {
+  modules: ModuleRecord[]
+  functions: FunctionInfo[]
+  schema: Schema | null
+  udfServerVersion: string
+}
+
+/** Time a scratch isolate may spend importing one module during analysis. */
+const IMPORT_TIMEOUT_MS = 10_000
+
+export function moduleHash(source: string, sourceMap: string | null | undefined): string {
+  return createHash('sha256').update(source).update(sourceMap ?? '').digest('hex')
+}
+
+export class PushService {
+  readonly #pending = new Map<string, PendingPush>()
+  #registry = new Registry()
+
+  constructor(
+    readonly db: Database,
+    readonly pool: IsolatePool,
+  ) {}
+
+  get registry(): Registry {
+    return this.#registry
+  }
+
+  /** Restores the last push at start-up. */
+  async load(): Promise<void> {
+    const modules = await this.db.persistence.modules()
+    const functions = await this.db.persistence.getGlobal('functions')
+    this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
+    this.pool.setModules(modules)
+  }
+
+  async configHashes(): Promise<unknown> {
+    const modules = await this.db.persistence.modules()
+    return {
+      config: { functions: 'convex/', authInfo: [] },
+      moduleHashes: modules.filter((m) => m.path !== 'schema.js').map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
+      nodeDependencies: [],
+      udfServerVersion: (await this.db.persistence.getGlobal('udf_server_version')) ?? null,
+    }
+  }
+
+  async startPush(req: StartPushRequest): Promise<unknown> {
+    const app = req?.appDefinition
+    if (app === undefined || !Array.isArray(app.changedModules)) throw new PushError('InvalidPushRequest', 'start_push body must contain appDefinition.changedModules')
+    if (Array.isArray(req.componentDefinitions) && req.componentDefinitions.length > 0) {
+      throw new PushError('ComponentsNotSupported', 'Convex components are not supported by Concave yet.')
+    }
+    const stored = new Map((await this.db.persistence.modules()).map((m) => [m.path, m]))
+    const modules: ModuleRecord[] = []
+    for (const m of app.changedModules) {
+      modules.push({ path: m.path, environment: m.environment, source: m.source, sourceMap: m.sourceMap ?? null, hash: moduleHash(m.source, m.sourceMap) })
+    }
+    for (const u of app.unchangedModuleHashes ?? []) {
+      const old = stored.get(u.path)
+      if (old === undefined || old.hash !== u.sha256) throw new PushError('RaceDetected', `Module ${u.path} changed on the server during the push; push again.`)
+      modules.push(old)
+    }
+    const nodeModules = modules.filter((m) => m.environment === 'node')
+    if (nodeModules.length > 0) {
+      throw new PushError('InvalidModules', `Node.js actions ("use node") are not supported by Concave yet: ${nodeModules.map((m) => m.path).join(', ')}`)
+    }
+    const schemaModule = app.schema ?? null
+    const all = schemaModule === null ? modules : [...modules, { path: 'schema.js', environment: 'isolate' as const, source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) }]
+    const { functions, schema } = this.#analyze(all, schemaModule !== null)
+    const pushId = randomUUID()
+    this.#pending.set(pushId, { modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '' })
+    const analysisFunctions: Record<string, unknown> = {}
+    for (const f of functions) {
+      const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
+      entry.functions.push({ name: f.exportName, pos: null, udfType: f.udfType, visibility: f.visibility === null ? null : { kind: f.visibility }, args: f.args === null ? null : JSON.stringify(f.args), returns: f.returns === null ? null : JSON.stringify(f.returns) })
+    }
+    return {
+      environmentVariables: {},
+      externalDepsId: null,
+      componentDefinitionPackages: {},
+      appAuth: [],
+      analysis: {
+        '': {
+          definition: { path: '', definitionType: { type: 'app' }, childComponents: [], httpMounts: {}, exports: { type: 'branch', branch: [] } },
+          schema: schema,
+          functions: analysisFunctions,
+          udfConfig: { serverVersion: app.udfServerVersion ?? '1.48.0' },
+        },
+      },
+      app: { definitionPath: '', componentPath: '', args: {}, childComponents: {}, httpRoutes: { httpModuleRoutes: null, mounts: [] }, exports: {} },
+      schemaChange: { pushId, indexDiffs: { '': this.#indexDiff(schema) } },
+    }
+  }
+
+  #analyze(modules: ModuleRecord[], hasSchema: boolean): { functions: FunctionInfo[]; schema: Schema | null } {
+    const host = this.pool.scratch(modules)
+    try {
+      const functions: FunctionInfo[] = []
+      for (const m of modules) {
+        if (m.path.startsWith('_deps/') || m.path === 'schema.js' || m.path === 'convex.config.js' || m.path === 'auth.config.js') continue
+        try {
+          host.loadModule(m.path, IMPORT_TIMEOUT_MS)
+          const analyzed = host.analyze(m.path)
+          for (const f of analyzed.functions) {
+            functions.push({
+              modulePath: m.path,
+              exportName: f.name,
+              udfType: f.udfType,
+              visibility: f.visibility?.kind ?? null,
+              args: f.args === null ? null : (JSON.parse(f.args) as ValidatorJSON),
+              returns: f.returns === null || f.returns === 'null' ? null : (JSON.parse(f.returns) as ValidatorJSON),
+            })
+          }
+        } catch (e) {
+          throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${(e as Error).message}`)
+        }
+      }
+      let schema: Schema | null = null
+      if (hasSchema) {
+        try {
+          host.loadModule('schema.js', IMPORT_TIMEOUT_MS)
+          schema = JSON.parse(host.exportDefault('schema.js')) as Schema
+        } catch (e) {
+          throw new PushError('InvalidSchema', `Failed to evaluate schema.ts: ${(e as Error).message}`)
+        }
+      }
+      return { functions, schema }
+    } finally {
+      host.dispose()
+    }
+  }
+
+  #indexDiff(schema: Schema | null): unknown {
+    const added: unknown[] = []
+    const removed: unknown[] = []
+    const wanted = new Set<string>()
+    for (const t of schema?.tables ?? []) {
+      const table = this.db.catalog.byName.get(t.tableName)
+      for (const i of t.indexes) {
+        wanted.add(`${t.tableName}.${i.indexDescriptor}`)
+        const existing = table?.indexes.get(i.indexDescriptor)
+        if (existing === undefined || JSON.stringify(existing.fields) !== JSON.stringify(i.fields)) added.push({ name: `${t.tableName}.${i.indexDescriptor}`, type: 'database', fields: i.fields, staged: false })
+      }
+    }
+    for (const table of this.db.catalog.byName.values()) {
+      for (const index of table.indexes.values()) {
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME) continue
+        if (!wanted.has(`${table.name}.${index.name}`)) removed.push({ name: `${table.name}.${index.name}`, type: 'database', fields: index.fields, staged: false })
+      }
+    }
+    return { added_indexes: added, removed_indexes: removed, enabled_indexes: [], disabled_indexes: [] }
+  }
+
+  waitForSchema(): unknown {
+    return { type: 'complete' }
+  }
+
+  async finishPush(body: { startPush?: { schemaChange?: { pushId?: string } }; dryRun?: boolean }): Promise<unknown> {
+    const pushId = body?.startPush?.schemaChange?.pushId
+    const pending = pushId === undefined ? undefined : this.#pending.get(pushId)
+    if (pending === undefined) throw new PushError('RaceDetected', 'Unknown or expired push; run the push again.')
+    this.#pending.delete(pushId!)
+    const before = new Set(this.#registry.all().map((f) => f.modulePath))
+    if (body.dryRun !== true) await this.#apply(pending)
+    const after = new Set(pending.functions.map((f) => f.modulePath))
+    return {
+      authDiff: { added: [], removed: [] },
+      definitionDiffs: {},
+      componentDiffs: {
+        '': {
+          diffType: { type: 'modify' },
+          moduleDiff: { added: [...after].filter((p) => !before.has(p)), removed: [...before].filter((p) => !after.has(p)) },
+          udfConfigDiff: null,
+          cronDiff: { added: [], updated: [], deleted: [] },
+          indexDiff: { added_indexes: [], removed_indexes: [], enabled_indexes: [], disabled_indexes: [] },
+          schemaDiff: null,
+        },
+      },
+    }
+  }
+
+  async #apply(pending: PendingPush): Promise<void> {
+    const { db } = this
+    for (const t of pending.schema?.tables ?? []) {
+      const table = await db.catalog.ensureTable(t.tableName)
+      for (const i of t.indexes) {
+        const existing = table.indexes.get(i.indexDescriptor)
+        if (existing !== undefined && JSON.stringify(existing.fields) === JSON.stringify(i.fields)) continue
+        if (existing !== undefined) await db.catalog.dropIndex(existing)
+        await db.catalog.addIndex(table, i.indexDescriptor, i.fields)
+      }
+    }
+    const wanted = new Set((pending.schema?.tables ?? []).flatMap((t) => t.indexes.map((i) => `${t.tableName}.${i.indexDescriptor}`)))
+    for (const table of db.catalog.byName.values()) {
+      for (const index of [...table.indexes.values()]) {
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME || wanted.has(`${table.name}.${index.name}`)) continue
+        await db.catalog.dropIndex(index)
+      }
+    }
+    await db.persistence.replaceModules(pending.modules, {
+      schema: JSON.stringify(pending.schema),
+      functions: JSON.stringify(pending.functions),
+      udf_server_version: pending.udfServerVersion,
+    })
+    db.setSchema(pending.schema)
+    this.#registry = new Registry(pending.functions)
+    this.pool.setModules(pending.modules)
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * @module The SQLite file's schema, one migration per format version. The file records its version
+ * in `meta.format_version`; a newer build migrates an older file in place at start.
+ */
+
+/** Migration N (1-based) brings a file from version N-1 to N. Never edit a released entry. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tables (table_number INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+  CREATE TABLE indexes (
+    index_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_number INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    UNIQUE (table_number, name)
+  );
+  CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    table_number INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    json TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX documents_by_table ON documents (table_number);
+  CREATE TABLE index_entries (
+    index_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (index_id, key)
+  ) WITHOUT ROWID;
+  CREATE TABLE write_log (
+    ts INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    table_number INTEGER NOT NULL,
+    json TEXT,
+    PRIMARY KEY (ts, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX write_log_by_id ON write_log (id, ts);
+  CREATE TABLE modules (
+    path TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_map TEXT,
+    hash TEXT NOT NULL
+  );
+  `,
+]
+
+export const FORMAT_VERSION = MIGRATIONS.length

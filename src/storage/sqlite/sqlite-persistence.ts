@@ -1,0 +1,269 @@
+/**
+ * @module SqlitePersistence: the embedded store, one SQLite file in WAL mode.
+ *
+ * One writer connection (used only by the committer and for catalog changes) and a small pool of
+ * reader connections. A snapshot is a reader connection holding an open read transaction: WAL mode
+ * gives it a stable view while the writer keeps committing. Every commit also bumps `meta.max_ts`
+ * inside the same transaction, so the snapshot knows exactly which commit timestamp it sees.
+ *
+ * Durability: `synchronous=FULL`, so a resolved `write` has been fsynced; the committer groups many
+ * transactions into one `write` call so that one fsync covers them all.
+ */
+import Database from 'better-sqlite3'
+import type {
+  CommitRecord,
+  IndexRecord,
+  IndexRow,
+  IndexWrite,
+  KeyInterval,
+  LogEntry,
+  ModuleRecord,
+  Order,
+  Persistence,
+  Snapshot,
+  StoredDocument,
+  TableRecord,
+} from '../persistence.ts'
+import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
+
+/** Reader connections kept open at most; snapshots beyond that wait for one to be released. */
+const MAX_READERS = 16
+
+type Db = Database.Database
+
+function open(path: string, readonly: boolean): Db {
+  const db = new Database(path, { readonly, fileMustExist: readonly })
+  db.pragma('busy_timeout = 10000')
+  if (!readonly) {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+  }
+  db.defaultSafeIntegers(true)
+  return db
+}
+
+/** Prepared statements of a reader connection. */
+class Reader {
+  readonly begin
+  readonly commit
+  readonly maxTs
+  readonly getDoc
+  readonly count
+  readonly scans: Record<string, Database.Statement>
+  constructor(readonly db: Db) {
+    this.begin = db.prepare('BEGIN')
+    this.commit = db.prepare('COMMIT')
+    this.maxTs = db.prepare("SELECT value FROM meta WHERE key = 'max_ts'").pluck()
+    this.getDoc = db.prepare('SELECT table_number, json FROM documents WHERE id = ?').raw()
+    this.count = db.prepare('SELECT count(*) FROM documents WHERE table_number = ?').pluck()
+    const base = 'SELECT e.key, d.id, d.table_number, d.json FROM index_entries e JOIN documents d ON d.id = e.id WHERE e.index_id = ? AND e.key >= ?'
+    this.scans = {
+      'asc:open': db.prepare(`${base} ORDER BY e.key ASC LIMIT ?`).raw(),
+      'asc:closed': db.prepare(`${base} AND e.key < ? ORDER BY e.key ASC LIMIT ?`).raw(),
+      'desc:open': db.prepare(`${base} ORDER BY e.key DESC LIMIT ?`).raw(),
+      'desc:closed': db.prepare(`${base} AND e.key < ? ORDER BY e.key DESC LIMIT ?`).raw(),
+    }
+  }
+}
+
+class SqliteSnapshot implements Snapshot {
+  #released = false
+  constructor(
+    readonly ts: bigint,
+    readonly reader: Reader,
+    readonly onRelease: (reader: Reader) => void,
+  ) {}
+
+  async getDocument(id: string): Promise<StoredDocument | null> {
+    const row = this.reader.getDoc.get(id) as [bigint, string] | undefined
+    return row === undefined ? null : { id, tableNumber: Number(row[0]), json: row[1] }
+  }
+
+  async scan(indexId: number, interval: KeyInterval, order: Order, limit: number): Promise<IndexRow[]> {
+    const rows = (
+      interval.hi === null
+        ? this.reader.scans[`${order}:open`]!.all(indexId, interval.lo, limit)
+        : this.reader.scans[`${order}:closed`]!.all(indexId, interval.lo, interval.hi, limit)
+    ) as [Buffer, string, bigint, string][]
+    return rows.map(([key, id, tableNumber, json]) => ({ key, doc: { id, tableNumber: Number(tableNumber), json } }))
+  }
+
+  async countTable(tableNumber: number): Promise<number> {
+    return Number(this.reader.count.get(tableNumber))
+  }
+
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    this.reader.commit.run()
+    this.onRelease(this.reader)
+  }
+}
+
+export class SqlitePersistence implements Persistence {
+  readonly #writer: Db
+  readonly #idle: Reader[] = []
+  readonly #waiting: ((reader: Reader) => void)[] = []
+  #readers = 0
+  #maxTs: bigint
+  readonly #stmts
+
+  private constructor(
+    readonly path: string,
+    writer: Db,
+  ) {
+    this.#writer = writer
+    this.#maxTs = BigInt((writer.prepare("SELECT value FROM meta WHERE key = 'max_ts'").pluck().get() as string | undefined) ?? '0')
+    this.#stmts = {
+      upsertDoc: writer.prepare('INSERT INTO documents (id, table_number, ts, json) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET ts = excluded.ts, json = excluded.json'),
+      deleteDoc: writer.prepare('DELETE FROM documents WHERE id = ?'),
+      putIndex: writer.prepare('INSERT OR REPLACE INTO index_entries (index_id, key, id) VALUES (?, ?, ?)'),
+      deleteIndex: writer.prepare('DELETE FROM index_entries WHERE index_id = ? AND key = ?'),
+      log: writer.prepare('INSERT INTO write_log (ts, id, table_number, json) VALUES (?, ?, ?, ?)'),
+      setMaxTs: writer.prepare("INSERT INTO meta (key, value) VALUES ('max_ts', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+      setGlobal: writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      getGlobal: writer.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+    }
+  }
+
+  /** Opens (creating or migrating as needed) the store at `path`. */
+  static open(path: string, log: (message: string) => void = () => {}): SqlitePersistence {
+    const writer = open(path, false)
+    migrate(writer, log)
+    return new SqlitePersistence(path, writer)
+  }
+
+  maxTs(): bigint {
+    return this.#maxTs
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const reader = this.#idle.pop() ?? (this.#readers < MAX_READERS ? this.#newReader() : await new Promise<Reader>((resolve) => this.#waiting.push(resolve)))
+    reader.begin.run()
+    const ts = BigInt((reader.maxTs.get() as string | undefined) ?? '0')
+    return new SqliteSnapshot(ts, reader, (r) => this.#releaseReader(r))
+  }
+
+  #newReader(): Reader {
+    this.#readers++
+    return new Reader(open(this.path, true))
+  }
+
+  #releaseReader(reader: Reader): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next(reader)
+    else this.#idle.push(reader)
+  }
+
+  async write(commits: readonly CommitRecord[]): Promise<void> {
+    if (commits.length === 0) return
+    const s = this.#stmts
+    this.#writer.transaction(() => {
+      for (const commit of commits) {
+        for (const d of commit.documents) {
+          if (d.json === null) s.deleteDoc.run(d.id)
+          else s.upsertDoc.run(d.id, d.tableNumber, commit.ts, d.json)
+          s.log.run(commit.ts, d.id, d.tableNumber, d.json)
+        }
+        for (const w of commit.indexes) {
+          if (w.id === null) s.deleteIndex.run(w.indexId, w.key)
+          else s.putIndex.run(w.indexId, w.key, w.id)
+        }
+      }
+      s.setMaxTs.run(String(commits[commits.length - 1]!.ts))
+    })()
+    this.#maxTs = commits[commits.length - 1]!.ts
+  }
+
+  async loadLog(afterTs: bigint, upToTs: bigint): Promise<LogEntry[]> {
+    const rows = this.#writer.prepare('SELECT ts, id, table_number, json FROM write_log WHERE ts > ? AND ts <= ? ORDER BY ts, id').raw().all(afterTs, upToTs) as [bigint, string, bigint, string | null][]
+    return rows.map(([ts, id, tableNumber, json]) => ({ ts, id, tableNumber: Number(tableNumber), json }))
+  }
+
+  async documentAt(id: string, ts: bigint): Promise<LogEntry | undefined> {
+    const row = this.#writer.prepare('SELECT ts, table_number, json FROM write_log WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1').raw().get(id, ts) as [bigint, bigint, string | null] | undefined
+    return row === undefined ? undefined : { ts: row[0], id, tableNumber: Number(row[1]), json: row[2] }
+  }
+
+  async tables(): Promise<TableRecord[]> {
+    const rows = this.#writer.prepare('SELECT table_number, name FROM tables ORDER BY table_number').raw().all() as [bigint, string][]
+    return rows.map(([n, name]) => ({ tableNumber: Number(n), name }))
+  }
+
+  async createTable(name: string, tableNumber: number): Promise<void> {
+    this.#writer.prepare('INSERT INTO tables (table_number, name) VALUES (?, ?)').run(tableNumber, name)
+  }
+
+  async indexes(): Promise<IndexRecord[]> {
+    const rows = this.#writer.prepare('SELECT index_id, table_number, name, fields FROM indexes ORDER BY index_id').raw().all() as [bigint, bigint, string, string][]
+    return rows.map(([indexId, tableNumber, name, fields]) => ({ indexId: Number(indexId), tableNumber: Number(tableNumber), name, fields: JSON.parse(fields) as string[] }))
+  }
+
+  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[]): Promise<IndexRecord> {
+    const s = this.#stmts
+    return this.#writer.transaction(() => {
+      const info = this.#writer.prepare('INSERT INTO indexes (table_number, name, fields) VALUES (?, ?, ?)').run(index.tableNumber, index.name, JSON.stringify(index.fields))
+      const indexId = Number(info.lastInsertRowid)
+      for (const w of backfill) s.putIndex.run(indexId, w.key, w.id)
+      return { ...index, indexId }
+    })()
+  }
+
+  async dropIndex(indexId: number): Promise<void> {
+    this.#writer.transaction(() => {
+      this.#writer.prepare('DELETE FROM index_entries WHERE index_id = ?').run(indexId)
+      this.#writer.prepare('DELETE FROM indexes WHERE index_id = ?').run(indexId)
+    })()
+  }
+
+  async tableDocuments(tableNumber: number): Promise<StoredDocument[]> {
+    const rows = this.#writer.prepare('SELECT id, json FROM documents WHERE table_number = ?').raw().all(tableNumber) as [string, string][]
+    return rows.map(([id, json]) => ({ id, tableNumber, json }))
+  }
+
+  async modules(): Promise<ModuleRecord[]> {
+    const rows = this.#writer.prepare('SELECT path, environment, source, source_map, hash FROM modules ORDER BY path').raw().all() as [string, 'isolate' | 'node', string, string | null, string][]
+    return rows.map(([path, environment, source, sourceMap, hash]) => ({ path, environment, source, sourceMap, hash }))
+  }
+
+  async replaceModules(modules: readonly ModuleRecord[], globals: Record<string, string>): Promise<void> {
+    this.#writer.transaction(() => {
+      this.#writer.prepare('DELETE FROM modules').run()
+      const insert = this.#writer.prepare('INSERT INTO modules (path, environment, source, source_map, hash) VALUES (?, ?, ?, ?, ?)')
+      for (const m of modules) insert.run(m.path, m.environment, m.source, m.sourceMap, m.hash)
+      for (const [k, v] of Object.entries(globals)) this.#stmts.setGlobal.run(k, v)
+    })()
+  }
+
+  async getGlobal(key: string): Promise<string | undefined> {
+    return this.#stmts.getGlobal.get(key) as string | undefined
+  }
+
+  async setGlobal(key: string, value: string): Promise<void> {
+    this.#stmts.setGlobal.run(key, value)
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.#idle) r.db.close()
+    this.#idle.length = 0
+    this.#writer.pragma('wal_checkpoint(TRUNCATE)')
+    this.#writer.close()
+  }
+}
+
+/** Brings the file to FORMAT_VERSION; refuses a file written by a newer version. */
+function migrate(db: Db, log: (message: string) => void): void {
+  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+  const current = Number((db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get() as string | undefined) ?? '0')
+  if (current > FORMAT_VERSION) {
+    throw new Error(`The data file has format version ${current}, newer than this build supports (${FORMAT_VERSION}). Upgrade Concave to open it.`)
+  }
+  for (let v = current + 1; v <= FORMAT_VERSION; v++) {
+    if (current > 0) log(`Executing migration ${v}/${FORMAT_VERSION}`)
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v - 1]!)
+      db.prepare("INSERT INTO meta (key, value) VALUES ('format_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(v))
+    })()
+  }
+  if (current > 0 && current < FORMAT_VERSION) log(`MigrationComplete(${FORMAT_VERSION})`)
+}

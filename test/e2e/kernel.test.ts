@@ -1,0 +1,296 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { ConvexError } from 'convex/values'
+import { anyApi } from 'convex/server'
+import { issueAdminKey } from '../../keybroker/index.ts'
+import { cleanup, convexCli, deploy, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+
+let backend: TestBackend
+let appDir: string
+let client: ConvexHttpClient
+let deployOutput: { stdout: string; stderr: string }
+
+beforeAll(async () => {
+  backend = await startBackend()
+  const pushed = await deploy(backend, 'basic')
+  appDir = pushed.appDir
+  deployOutput = pushed
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+async function errorOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p
+  } catch (e) {
+    return e as Error
+  }
+  throw new Error('expected the call to fail')
+}
+
+function admin(): ConvexHttpClient {
+  const c = new ConvexHttpClient(backend.url)
+  ;(c as any).setAdminAuth(backend.adminKey)
+  return c
+}
+
+describe('push', () => {
+  test('convex deploy finishes without server errors or warnings', () => {
+    expect(deployOutput.stderr).toContain('Deployed Convex functions to')
+    expect(deployOutput.stderr).not.toMatch(/error|warn/i)
+  })
+
+  test('a second identical deploy succeeds too (unchanged module hashes)', async () => {
+    const again = await convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'])
+    expect(again.stderr).toContain('Deployed Convex functions to')
+  })
+
+  test('deploy with CONVEX_SELF_HOSTED_URL / CONVEX_SELF_HOSTED_ADMIN_KEY', async () => {
+    const out = await convexCli(appDir, ['deploy', '-y'], { CONVEX_SELF_HOSTED_URL: backend.url, CONVEX_SELF_HOSTED_ADMIN_KEY: backend.adminKey })
+    expect(out.stderr).toContain('Deployed Convex functions to')
+  })
+
+  test('dev --once pushes', async () => {
+    const out = await convexCli(appDir, ['dev', '--once', '--url', backend.url, '--admin-key', backend.adminKey])
+    expect(out.stderr).toContain('Convex functions ready!')
+  })
+
+  test('convex run calls a mutation and prints its result', async () => {
+    const out = await convexCli(appDir, ['run', 'counter:increment', '{"name": "cli"}', '--url', backend.url, '--admin-key', backend.adminKey])
+    expect(out.stdout.trim()).toBe('1')
+    expect(await client.query(api.counter.get, { name: 'cli' })).toBe(1)
+  })
+
+  test('deploy with a forged admin key is refused', async () => {
+    const err = await errorOf(convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', 'concave-test|00ff', '-y']))
+    expect(String((err as any).stderr)).toContain('BadAdminKey')
+  })
+})
+
+describe('queries and mutations through ConvexHttpClient', () => {
+  test('insert, get, list by index', async () => {
+    const id = await client.mutation(api.messages.send, { author: 'ada', body: 'hello', n: 1 })
+    expect(typeof id).toBe('string')
+    expect(id).toHaveLength(32)
+    const doc = await client.query(api.messages.get, { id })
+    expect(doc).toEqual({ _id: id, _creationTime: doc._creationTime, author: 'ada', body: 'hello', n: 1 })
+    expect(typeof doc._creationTime).toBe('number')
+    expect(Math.abs(doc._creationTime - Date.now())).toBeLessThan(60_000)
+    const listed = await client.query(api.messages.list, { author: 'ada' })
+    expect(listed.map((m: any) => m.body)).toEqual(['hello'])
+  })
+
+  test('patch, replace and delete in both forms', async () => {
+    const id = await client.mutation(api.messages.send, { author: 'bob', body: 'v1', n: 5 })
+    expect((await client.mutation(api.messages.edit, { id, body: 'v2' })).body).toBe('v2')
+    expect((await client.mutation(api.messages.editTable, { id, body: 'v3' })).body).toBe('v3')
+    const replaced = await client.mutation(api.messages.replace, { id, author: 'bob', body: 'v4' })
+    expect(replaced).toEqual({ _id: id, _creationTime: replaced._creationTime, author: 'bob', body: 'v4' })
+    expect(await client.mutation(api.messages.remove, { id })).toBeNull()
+    expect(await client.query(api.messages.get, { id })).toBeNull()
+  })
+
+  test('index ranges, order, first, take, filter, unique', async () => {
+    for (const n of [3, 1, 4, 1.5, 9, 2, 6]) await client.mutation(api.messages.send, { author: 'carol', body: `n${n}`, n })
+    expect(await client.query(api.messages.range, { author: 'carol', min: 2, max: 6, order: 'asc' })).toEqual([2, 3, 4])
+    expect(await client.query(api.messages.range, { author: 'carol', min: 1.5, max: 100, order: 'desc' })).toEqual([9, 6, 4, 3, 2, 1.5])
+    const r = await client.query(api.messages.firstAndTake, { author: 'carol' })
+    expect(r).toEqual({ first: 'n3', two: ['n6', 'n2'], filtered: [3, 4, 1.5, 9, 2, 6] })
+    expect(await client.query(api.messages.uniqueByAuthor, { author: 'nobody' })).toBeNull()
+    const err = await errorOf(client.query(api.messages.uniqueByAuthor, { author: 'carol' }))
+    expect(err.message).toContain('unique() query returned more than one result')
+  })
+
+  test('paginate walks the whole table once', async () => {
+    const seen: string[] = []
+    let cursor: string | null = null
+    for (let i = 0; i < 100; i++) {
+      const page: any = await client.query(api.messages.page, { numItems: 3, cursor })
+      seen.push(...page.bodies)
+      expect(typeof page.continueCursor).toBe('string')
+      if (page.isDone) break
+      cursor = page.continueCursor
+    }
+    const all = await client.query(api.messages.list, {})
+    expect(seen).toEqual(all.map((m: any) => m.body))
+  })
+
+  test('default export is callable by module name', async () => {
+    expect(await client.query('values' as any, {})).toBe('default export')
+    expect(await client.query('values:default' as any, {})).toBe('default export')
+  })
+
+  test('Convex values round-trip exactly', async () => {
+    const value = { big: -9007199254740993n, nan: NaN, negZero: -0, inf: -Infinity, bytes: new Uint8Array([0, 1, 255]).buffer, nested: [1, 'two', null, true, { x: 1n }] }
+    const echoed = await client.query(api.values.echo, { value })
+    expect(echoed.big).toBe(-9007199254740993n)
+    expect(echoed.nan).toBeNaN()
+    expect(Object.is(echoed.negZero, -0)).toBe(true)
+    expect(echoed.inf).toBe(-Infinity)
+    expect([...new Uint8Array(echoed.bytes)]).toEqual([0, 1, 255])
+    expect(echoed.nested).toEqual([1, 'two', null, true, { x: 1n }])
+    const stored = await client.mutation(api.values.store, { big: 2n ** 62n, f: 0.1, bytes: new Uint8Array([9]).buffer, arr: [1n, 2.5], obj: { a: { b: 'c' } } })
+    expect(stored.big).toBe(2n ** 62n)
+    expect(stored.f).toBe(0.1)
+    expect([...new Uint8Array(stored.bytes)]).toEqual([9])
+    expect(stored.arr).toEqual([1n, 2.5])
+    expect(stored.obj).toEqual({ a: { b: 'c' } })
+  })
+
+  test('queries see a frozen clock and seeded Math.random', async () => {
+    const before = Date.now()
+    const r = await client.query(api.values.deterministic, {})
+    expect(r.r1).not.toBe(r.r2)
+    expect(r.r1).toBeGreaterThanOrEqual(0)
+    expect(r.r1).toBeLessThan(1)
+    expect(r.now).toBeGreaterThanOrEqual(before - 1000)
+    expect(r.now).toBeLessThanOrEqual(Date.now() + 1000)
+  })
+
+  test('40 concurrent read-modify-write increments end at exactly 40', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, () => client.mutation(api.counter.increment, { name: 'race' }, { skipQueue: true } as any)))
+    expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
+  })
+
+  test('actions run queries and mutations, including internal ones', async () => {
+    const r = await client.action(api.messages.sendViaAction, { body: 'from action' })
+    expect(r.count).toBe(1)
+    expect(r.secret).toBe('internal only')
+    expect(typeof r.id).toBe('string')
+  })
+})
+
+describe('errors', () => {
+  test('a thrown Error fails the mutation and writes nothing', async () => {
+    const before = (await client.query(api.messages.list, { author: 'ghost' })).length
+    const err = await errorOf(client.mutation(api.messages.fail, {}))
+    expect(err).not.toBeInstanceOf(ConvexError)
+    expect(err.message).toContain('Uncaught Error: boom')
+    expect((await client.query(api.messages.list, { author: 'ghost' })).length).toBe(before)
+  })
+
+  test('a ConvexError arrives with its data', async () => {
+    const err = await errorOf(client.mutation(api.messages.failWithData, { code: 7 }))
+    expect(err).toBeInstanceOf(ConvexError)
+    expect((err as ConvexError<any>).data).toEqual({ code: 7, message: 'custom failure' })
+    expect((await client.query(api.messages.list, { author: 'ghost' })).length).toBe(0)
+    const actionErr = await errorOf(client.action(api.messages.actionFails, {}))
+    expect(actionErr).toBeInstanceOf(ConvexError)
+    expect((actionErr as ConvexError<any>).data).toBe('action said no')
+  })
+
+  test('unknown functions', async () => {
+    const err = await errorOf(client.query('messages:nope' as any, {}))
+    expect(err.message).toContain("Could not find public function for 'messages:nope'")
+  })
+
+  test('internal functions are refused to public callers and allowed to admins', async () => {
+    const err = await errorOf(client.query(api.messages.secret, {}))
+    expect(err.message).toContain("Could not find public function for 'messages:secret'")
+    expect(await (admin() as any).function(api.messages.secret, undefined, {})).toBe('internal only')
+  })
+
+  test('wrong function kind', async () => {
+    const err = await errorOf(client.mutation(api.messages.list as any, {}))
+    expect(err.message).toContain('messages.js:list')
+    expect(err.message).toContain('Query')
+  })
+
+  test('argument validation', async () => {
+    const err = await errorOf(client.mutation(api.messages.send, { author: 1 } as any))
+    expect(err.message).toContain('ArgumentValidationError')
+    const extra = await errorOf(client.mutation(api.messages.send, { author: 'a', body: 'b', zzz: 1 } as any))
+    expect(extra.message).toContain('ArgumentValidationError')
+    expect(extra.message).toContain('zzz')
+  })
+
+  test('an id of another table is rejected by v.id', async () => {
+    const counterId = (await (admin() as any).function("counter:increment", undefined, { name: "idcheck" })) as number
+    expect(counterId).toBe(1)
+    const noteTableId = await client.mutation(api.values.store, { big: 1n, f: 1, bytes: new ArrayBuffer(0), arr: [], obj: null })
+    void noteTableId
+    const kindsDoc = await client.mutation(api.messages.send, { author: 'idcheck', body: 'x' })
+    const err = await errorOf(client.query(api.messages.get, { id: 'not-an-id' } as any))
+    expect(err.message).toContain('ArgumentValidationError')
+    expect(await client.query(api.messages.get, { id: kindsDoc })).not.toBeNull()
+    expect(await client.mutation(api.messages.wrongTableId, { id: kindsDoc })).toBeNull()
+  })
+
+  test('schema is enforced on writes', async () => {
+    const err = await errorOf(client.mutation(api.messages.badSchemaWrite, {}))
+    expect(err.message).toContain('does not match the schema')
+    expect((await client.query(api.messages.list, { author: 'x' })).length).toBe(0)
+  })
+
+  test('return validators are enforced', async () => {
+    const err = await errorOf(client.query(api.messages.returnsNumber, {}))
+    expect(err.message).toContain('ReturnsValidationError')
+  })
+
+  test('documents over 1 MiB are refused and nothing is written', async () => {
+    const err = await errorOf(client.mutation(api.values.big, { size: 1024 * 1024 + 10 }))
+    expect(err.message).toMatch(/too large/i)
+    const ok = await client.mutation(api.values.big, { size: 1000 })
+    expect(typeof ok).toBe('string')
+  })
+
+  test('a function that loops is stopped and the server keeps serving', async () => {
+    const err = await errorOf(client.query(api.values.spin, {}))
+    expect(err.message).toContain('timed out')
+    expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
+  })
+
+  test('a function that eats memory fails alone', async () => {
+    const err = await errorOf(client.query(api.values.hog, {}))
+    expect(err.message).toContain('out of memory')
+    expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
+  })
+})
+
+describe('bad input over HTTP', () => {
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${backend.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+
+  test('malformed JSON', async () => {
+    const res = await post('/api/mutation', '{"path": "messages:send", ')
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as any).code).toBe('BadJsonBody')
+  })
+
+  test('wrong content type', async () => {
+    const res = await post('/api/query', 'path=messages:list', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as any).code).toBe('BadJsonBody')
+  })
+
+  test('unknown path', async () => {
+    const res = await fetch(`${backend.url}/api/nope`, { method: 'POST' })
+    expect(res.status).toBe(404)
+  })
+
+  test('forged and other-instance admin keys', async () => {
+    const forged = await post('/api/get_config_hashes', '{}', { authorization: 'Convex concave-test|deadbeef' })
+    expect(forged.status).toBe(401)
+    expect(((await forged.json()) as any).code).toBe('BadAdminKey')
+    const other = await post('/api/get_config_hashes', '{}', { authorization: `Convex ${issueAdminKey('other-instance', TEST_SECRET)}` })
+    expect(other.status).toBe(401)
+    const missing = await post('/api/get_config_hashes', '{}')
+    expect(missing.status).toBe(403)
+    const good = await post('/api/get_config_hashes', '{}', { authorization: `Convex ${backend.adminKey}` })
+    expect(good.status).toBe(200)
+  })
+
+  test('version and instance name', async () => {
+    expect(await (await fetch(`${backend.url}/instance_name`)).text()).toBe('concave-test')
+    expect((await fetch(`${backend.url}/version`)).status).toBe(200)
+  })
+})
