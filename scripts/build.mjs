@@ -31,7 +31,7 @@ const common = {
 
 await build({
   ...common,
-  entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts') },
+  entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts') },
   outdir: join(root, 'dist'),
   define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
 })

@@ -4,7 +4,7 @@
  */
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { Backend } from './backend.ts'
+import { Backend, VERSION } from './backend.ts'
 import { createLogger } from './util/log.ts'
 
 export async function main(argv: string[]): Promise<void> {
@@ -22,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('convex-site', { type: 'string', default: env.CONVEX_SITE_ORIGIN, describe: 'Public URL of HTTP actions (env CONVEX_SITE_ORIGIN)' })
     .option('log-format', { choices: ['json', 'pretty'] as const, default: (env.CONCAVE_LOG_FORMAT as 'json' | 'pretty' | undefined) ?? 'json', describe: 'Server log format (env CONCAVE_LOG_FORMAT)' })
     .strict()
+    .version(VERSION)
     .help()
     .parse()
   const log = createLogger(args['log-format'])

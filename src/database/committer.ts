@@ -6,7 +6,8 @@
  *   mutation C ──run──▶ commit(C) ─┘      for each in order: conflict check against every commit
  *                                         after its snapshot (earlier batches and this one);
  *                                         accepted ones get increasing timestamps
- *                                      ──▶ ONE store write (one fsync) for the accepted ones
+ *                                      ──▶ ONE store write (one sync, off the main thread) for the
+ *                                          accepted ones; commits arriving meanwhile form the next batch
  *                                      ──▶ resolve each with its commit ts, publish the commit
  *
  * A conflict rejects that transaction with OccConflictError; the function runner re-runs it on a
@@ -35,6 +36,7 @@ export type CommitListener = (commit: RecentCommit) => void
 export class Committer {
   #queue: Queued[] = []
   #scheduled = false
+  #flushing = false
   #recent: RecentCommit[] = []
   #lastTs: bigint
   readonly #listeners = new Set<CommitListener>()
@@ -67,9 +69,9 @@ export class Committer {
   commit(txn: Transaction): Promise<bigint> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ txn, resolve, reject })
-      if (!this.#scheduled) {
+      if (!this.#scheduled && !this.#flushing) {
         this.#scheduled = true
-        setImmediate(() => void this.#flush())
+        setImmediate(() => void this.#flushAll())
       }
     })
   }
@@ -83,8 +85,22 @@ export class Committer {
     return false
   }
 
-  async #flush(): Promise<void> {
+  /**
+   * Writes batches until the queue is empty. A batch is written only after the previous one is
+   * durable, so every commit that arrives during a sync joins the next batch: one SQLite
+   * transaction and one sync for all of them.
+   */
+  async #flushAll(): Promise<void> {
     this.#scheduled = false
+    this.#flushing = true
+    try {
+      while (this.#queue.length > 0) await this.#flush()
+    } finally {
+      this.#flushing = false
+    }
+  }
+
+  async #flush(): Promise<void> {
     const batch = this.#queue
     this.#queue = []
     const records: CommitRecord[] = []

@@ -6,10 +6,17 @@
  * gives it a stable view while the writer keeps committing. Every commit also bumps `meta.max_ts`
  * inside the same transaction, so the snapshot knows exactly which commit timestamp it sees.
  *
- * Durability: `synchronous=FULL`, so a resolved `write` has been fsynced; the committer groups many
- * transactions into one `write` call so that one fsync covers them all.
+ * Durability: the writer runs with `synchronous=NORMAL`, so a commit is in the OS page cache (safe
+ * from kill -9) when the SQLite transaction ends, and `write` then fdatasyncs the WAL file on the
+ * thread pool before resolving (safe from power loss). The main thread never blocks on the disk:
+ * commits written while a sync is in flight share the next one (group commit), and a commit is
+ * only acknowledged by a sync that started after it was written.
  */
 import Database from 'better-sqlite3'
+import { open as openFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
 import type {
   CommitRecord,
   IndexRecord,
@@ -36,7 +43,7 @@ function open(path: string, readonly: boolean): Db {
   db.pragma('busy_timeout = 10000')
   if (!readonly) {
     db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = FULL')
+    db.pragma('synchronous = NORMAL')
   }
   db.defaultSafeIntegers(true)
   return db
@@ -107,6 +114,11 @@ export class SqlitePersistence implements Persistence {
   #readers = 0
   #maxTs: bigint
   readonly #stmts
+  #wal: FileHandle | null = null
+  #checkpointer: Worker | null = null
+  /** The sync in flight, and the one queued behind it (shared by every write made meanwhile). */
+  #syncing: Promise<void> | null = null
+  #nextSync: Promise<void> | null = null
 
   private constructor(
     readonly path: string,
@@ -130,7 +142,22 @@ export class SqlitePersistence implements Persistence {
   static open(path: string, log: (message: string) => void = () => {}): SqlitePersistence {
     const writer = open(path, false)
     migrate(writer, log)
-    return new SqlitePersistence(path, writer)
+    const persistence = new SqlitePersistence(path, writer)
+    persistence.#startCheckpointer()
+    return persistence
+  }
+
+  /**
+   * Checkpoints run in a worker (dist/checkpointer.js) so the main thread never stalls on them;
+   * where that script is absent (running from source), SQLite's own auto-checkpoint is used.
+   */
+  #startCheckpointer(): void {
+    const script = new URL('./checkpointer.js', import.meta.url)
+    if (script.protocol === 'file:' && existsSync(script)) {
+      this.#writer.pragma('wal_autocheckpoint = 0')
+      this.#checkpointer = new Worker(script, { workerData: { path: this.path } })
+      this.#checkpointer.unref()
+    }
   }
 
   maxTs(): bigint {
@@ -173,6 +200,28 @@ export class SqlitePersistence implements Persistence {
       s.setMaxTs.run(String(commits[commits.length - 1]!.ts))
     })()
     this.#maxTs = commits[commits.length - 1]!.ts
+    await this.#sync()
+  }
+
+  /** Resolves once everything written so far is on disk. */
+  #sync(): Promise<void> {
+    if (this.#syncing === null) {
+      this.#syncing = this.#fdatasync().finally(() => {
+        this.#syncing = null
+      })
+      return this.#syncing
+    }
+    // The sync in flight may have started before our write: ride on the next one.
+    this.#nextSync ??= this.#syncing.then(() => {
+      this.#nextSync = null
+      return this.#sync()
+    })
+    return this.#nextSync
+  }
+
+  async #fdatasync(): Promise<void> {
+    this.#wal ??= await openFile(`${this.path}-wal`, 'r')
+    await this.#wal.datasync()
   }
 
   async loadLog(afterTs: bigint, upToTs: bigint): Promise<LogEntry[]> {
@@ -244,6 +293,20 @@ export class SqlitePersistence implements Persistence {
   }
 
   async close(): Promise<void> {
+    await this.#syncing
+    await this.#nextSync
+    await this.#wal?.close()
+    this.#wal = null
+    const checkpointer = this.#checkpointer
+    if (checkpointer !== null) {
+      await new Promise<void>((resolve) => {
+        checkpointer.once('message', () => resolve())
+        checkpointer.once('exit', () => resolve())
+        checkpointer.postMessage('stop')
+      })
+      await checkpointer.terminate()
+      this.#checkpointer = null
+    }
     for (const r of this.#idle) r.db.close()
     this.#idle.length = 0
     this.#writer.pragma('wal_checkpoint(TRUNCATE)')

@@ -1,0 +1,21 @@
+import { v } from "convex/values";
+import { query, mutation } from "./_generated/server";
+
+/** One document into a table with no secondary indexes. */
+export const insert = mutation({
+  args: { body: v.string(), n: v.number() },
+  handler: async (ctx, args) => ctx.db.insert("items", args),
+});
+
+/** One document into a table with a secondary index. */
+export const send = mutation({
+  args: { author: v.string(), body: v.string(), n: v.number() },
+  handler: async (ctx, args) => ctx.db.insert("messages", args),
+});
+
+/** A point read through an index. */
+export const counter = query({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) =>
+    (await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).unique())?.value ?? 0,
+});

@@ -1,0 +1,8 @@
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+export default defineSchema({
+  items: defineTable({ body: v.string(), n: v.number() }),
+  messages: defineTable({ author: v.string(), body: v.string(), n: v.number() }).index("by_author", ["author", "n"]),
+  counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
+});

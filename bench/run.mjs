@@ -1,0 +1,175 @@
+// Concave benchmarks: `npm run bench`. Prints one table; every Concave figure sits beside the raw
+// baseline measured in the same run (raw better-sqlite3, raw isolated-vm).
+import { spawn, execFileSync } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import ivm from 'isolated-vm'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const api = anyApi
+const rows = []
+const row = (name, value, unit, baseline, note = '') => rows.push({ name, value, unit, baseline, note })
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+// ── raw baselines ──
+function rawSqliteCommits() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-sqlite-'))
+  const db = new Database(join(dir, 'raw.sqlite3'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)')
+  const insert = db.prepare('INSERT INTO t (body) VALUES (?)')
+  const tx = db.transaction((b) => insert.run(b))
+  let n = 0
+  const end = performance.now() + SECONDS * 1000
+  while (performance.now() < end) {
+    tx(`hello ${n}`)
+    n++
+  }
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+  return n / SECONDS
+}
+
+function rawSqliteRead() {
+  const db = new Database(':memory:')
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)')
+  db.prepare('INSERT INTO t (v) VALUES (1)').run()
+  const get = db.prepare('SELECT v FROM t WHERE id = 1')
+  const samples = []
+  for (let i = 0; i < 20000; i++) {
+    const t = performance.now()
+    get.get()
+    samples.push(performance.now() - t)
+  }
+  samples.sort((a, b) => a - b)
+  return percentile(samples, 50)
+}
+
+function rawIsolateCall() {
+  const isolate = new ivm.Isolate({ memoryLimit: 64 })
+  const context = isolate.createContextSync()
+  context.evalSync('globalThis.f = (x) => x + 1')
+  const f = context.global.getSync('f', { reference: true })
+  const n = 20000
+  const t = performance.now()
+  for (let i = 0; i < n; i++) f.applySync(undefined, [i])
+  const warm = ((performance.now() - t) * 1000) / n
+  const t2 = performance.now()
+  for (let i = 0; i < 200; i++) isolate.createContextSync().release()
+  const fresh = ((performance.now() - t2) * 1000) / 200
+  isolate.dispose()
+  return { warm, fresh }
+}
+
+// ── Concave ──
+async function startBackend() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-concave-'))
+  const port = await freePort()
+  const sitePort = await freePort()
+  const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
+  const t0 = performance.now()
+  const child = spawn(process.execPath, [join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore' })
+  const url = `http://127.0.0.1:${port}`
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/version`)).ok) break
+    } catch {}
+    await new Promise((r) => setTimeout(r, 2))
+  }
+  const startupMs = performance.now() - t0
+  const adminKey = execFileSync(process.execPath, [join(root, 'dist/keybroker.js'), 'generate-key', '--instance-name', 'bench', '--instance-secret', secret]).toString().trim().split('\n').pop()
+  return { child, url, dataDir, adminKey, startupMs }
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024
+}
+
+async function mutationsPerSecond(url, concurrency, indexed) {
+  const clients = Array.from({ length: concurrency }, () => new ConvexHttpClient(url))
+  let n = 0
+  const end = performance.now() + SECONDS * 1000
+  await Promise.all(
+    clients.map(async (c, i) => {
+      while (performance.now() < end) {
+        if (indexed) await c.mutation(api.bench.send, { author: `bench${i}`, body: 'x', n })
+        else await c.mutation(api.bench.insert, { body: 'x', n })
+        n++
+      }
+    }),
+  )
+  return n / SECONDS
+}
+
+async function queryLatency(url) {
+  const c = new ConvexHttpClient(url)
+  for (let i = 0; i < 200; i++) await c.query(api.bench.counter, { name: 'warm' })
+  const samples = []
+  for (let i = 0; i < 3000; i++) {
+    const t = performance.now()
+    await c.query(api.bench.counter, { name: 'warm' })
+    samples.push(performance.now() - t)
+  }
+  samples.sort((a, b) => a - b)
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
+}
+
+const rawCommits = rawSqliteCommits()
+const rawRead = rawSqliteRead()
+const iso = rawIsolateCall()
+const backend = await startBackend()
+try {
+  const app = mkdtempSync(join(tmpdir(), 'bench-app-'))
+  cpSync(join(root, 'bench/app'), app, { recursive: true })
+  symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'), 'dir')
+  execFileSync(process.execPath, [join(root, 'node_modules/convex/bin/main.js'), 'deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'], { cwd: app, env: { ...process.env, CI: '1' }, stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 1000))
+  const idle = rssMb(backend.child.pid)
+  const c1 = await mutationsPerSecond(backend.url, 1, false)
+  const c32 = await mutationsPerSecond(backend.url, 32, false)
+  const c32i = await mutationsPerSecond(backend.url, 32, true)
+  const q = await queryLatency(backend.url)
+  row('start-up to first answered request', backend.startupMs, 'ms', null, 'target < 300 ms')
+  row('idle RSS after push', idle, 'MB', null, 'target < 100 MB')
+  row('raw better-sqlite3 durable commits', rawCommits, '/s', null, 'WAL, synchronous=FULL, 1 row per txn')
+  row('mutations via ConvexHttpClient, c=1', c1, '/s', c1 / rawCommits, 'x raw sqlite commits')
+  row('mutations via ConvexHttpClient, c=32', c32, '/s', c32 / rawCommits, 'x raw sqlite commits; target >= 5000/s')
+  row('mutations, c=32, table with a secondary index', c32i, '/s', c32i / rawCommits, 'x raw sqlite commits; 32 distinct index prefixes')
+  row('raw better-sqlite3 point read p50', rawRead * 1000, 'us', null, '')
+  row('warm query via ConvexHttpClient p50', q.p50 * 1000, 'us', q.p50 / rawRead, 'x raw sqlite read; target p50 < 1 ms')
+  row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
+  row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
+  row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
+  rmSync(app, { recursive: true, force: true })
+} finally {
+  backend.child.kill('SIGTERM')
+  await new Promise((r) => backend.child.once('exit', r))
+  rmSync(backend.dataDir, { recursive: true, force: true })
+}
+
+const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(2))
+console.log(`\nConcave benchmarks (${SECONDS}s per throughput run, node ${process.version})\n`)
+console.log('| metric | value | ratio to raw | note |')
+console.log('|---|---|---|---|')
+for (const r of rows) console.log(`| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '' : `${r.baseline.toFixed(3)}`} | ${r.note} |`)

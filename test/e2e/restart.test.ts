@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'basic')).appDir
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+test('acknowledged writes and the last push survive kill -9', async () => {
+  const client = new ConvexHttpClient(backend.url)
+  const ids: string[] = []
+  for (let i = 0; i < 20; i++) ids.push(await client.mutation(api.messages.send, { author: 'durable', body: `m${i}`, n: i }))
+  await Promise.all(Array.from({ length: 10 }, () => client.mutation(api.counter.increment, { name: 'k' }, { skipQueue: true } as any)))
+  const tsBefore = ((await (await fetch(`${backend.url}/api/query_ts`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as any).ts as string
+
+  const { signal } = await backend.stop('SIGKILL')
+  expect(signal).toBe('SIGKILL')
+  await backend.restart()
+
+  const after = new ConvexHttpClient(backend.url)
+  const docs = await after.query(api.messages.list, { author: 'durable' })
+  expect(docs.map((d: any) => d.body)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`))
+  expect(docs.map((d: any) => d._id)).toEqual(ids)
+  expect(await after.query(api.counter.get, { name: 'k' })).toBe(10)
+  expect(await after.query(api.messages.range, { author: 'durable', min: 5, max: 8, order: 'desc' })).toEqual([7, 6, 5])
+
+  // Commit timestamps keep increasing across the restart.
+  const tsAfter = ((await (await fetch(`${backend.url}/api/query_ts`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as any).ts as string
+  const decode = (s: string) => Buffer.from(s, 'base64').readBigUInt64LE()
+  expect(decode(tsAfter) >= decode(tsBefore)).toBe(true)
+  await after.mutation(api.messages.send, { author: 'durable', body: 'after restart' })
+  const tsNext = ((await (await fetch(`${backend.url}/api/query_ts`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as any).ts as string
+  expect(decode(tsNext) > decode(tsBefore)).toBe(true)
+})
+
+test('SIGTERM shuts down cleanly', async () => {
+  const { code } = await backend.stop('SIGTERM')
+  expect(code).toBe(0)
+  expect(backend.output()).toContain('Concave backend stopped')
+  await backend.restart()
+  const client = new ConvexHttpClient(backend.url)
+  expect((await client.query(api.messages.list, { author: 'durable' })).length).toBe(21)
+})
+
+test('with no secret given, a dev secret is made, kept and its admin key printed', async () => {
+  const dev = await startBackend({ withSecret: false })
+  try {
+    const creds = JSON.parse(readFileSync(join(dev.dataDir, 'concave_credentials.json'), 'utf8'))
+    expect(creds.instanceName).toBe('convex-self-hosted')
+    expect(creds.instanceSecret).toMatch(/^[0-9a-f]{64}$/)
+    const printed = /Admin key:\s+(\S+)/.exec(dev.output())?.[1]
+    expect(printed).toMatch(/^convex-self-hosted\|[0-9a-f]+$/)
+    expect(existsSync(join(dev.dataDir, 'concave_local_backend.sqlite3'))).toBe(true)
+    const res = await fetch(`${dev.url}/api/get_config_hashes`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Convex ${printed}` }, body: '{}' })
+    expect(res.status).toBe(200)
+    // The same secret is reused on the next start.
+    await dev.stop()
+    await dev.restart()
+    const again = await fetch(`${dev.url}/api/get_config_hashes`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Convex ${printed}` }, body: '{}' })
+    expect(again.status).toBe(200)
+  } finally {
+    await dev.stop()
+    cleanup(dev.dataDir)
+  }
+})
