@@ -5,8 +5,8 @@
  * on fields F is stored under the key F ‖ `_creationTime` ‖ `_id`, so every key is unique.
  */
 import type { IndexRecord, Persistence, TableRecord } from '../storage/persistence.ts'
-import { encodeIndexKey, jsonToValue } from '../values-lite/index.ts'
-import type { JSONValue, Value } from '../values-lite/index.ts'
+import { encodeIndexKey, jsonToValue } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
 
 /** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
 const FIRST_USER_TABLE_NUMBER = 10001

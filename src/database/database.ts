@@ -5,7 +5,7 @@
  * current snapshot was opened reuses it (reads are synchronous underneath, so sharing is safe).
  */
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
-import type { ValidatorJSON } from '../values-lite/index.ts'
+import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
 import { Catalog } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import { Committer } from './committer.ts'
@@ -70,6 +70,12 @@ export class Database {
   schemaHasIndex(tableName: string, indexName: string): boolean {
     if (indexName === 'by_id' || indexName === 'by_creation_time') return true
     return this.#schema?.tables.some((t) => t.tableName === tableName && t.indexes.some((i) => i.indexDescriptor === indexName)) ?? false
+  }
+
+  /** Resolves `v.id("table")` checks against the catalog. */
+  readonly validatorContext: ValidatorContext = {
+    tableNumberForName: (name) => this.catalog.byName.get(name)?.tableNumber,
+    tableNameForNumber: (n) => this.catalog.byNumber.get(n)?.name,
   }
 
   tableForRead(name: string): TableInfo | undefined {

@@ -1,6 +1,6 @@
 /** @module Evaluates serialized filter expressions (`q.field`, `q.eq`, …) against a document. */
-import { compareValues, jsonToValueAllowUndefined, UNDEFINED } from '../values-lite/index.ts'
-import type { JSONValue, Value } from '../values-lite/index.ts'
+import { compareValues, jsonToValueAllowUndefined, UNDEFINED } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
 import { fieldValue } from './catalog.ts'
 import { DatabaseError } from './errors.ts'
 

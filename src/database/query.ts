@@ -3,8 +3,8 @@
  * batches from the snapshot and merged with the transaction's own uncommitted writes.
  */
 import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
-import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values-lite/index.ts'
-import type { JSONValue, Value } from '../values-lite/index.ts'
+import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
 import { BY_CREATION_TIME, indexKey } from './catalog.ts'
 import type { IndexInfo } from './catalog.ts'
 import { DatabaseError } from './errors.ts'
@@ -70,7 +70,7 @@ export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): Ke
   let hi: Buffer | null = eqs.length === 0 ? null : prefixSuccessor(prefix)
   if (lower !== undefined) {
     const k = encodeIndexKey([...eqs, rangeValue(lower.value)])
-    lo = lower.type === 'Gte' ? k : (prefixSuccessor(k) ?? k)
+    lo = lower.type === 'Gte' ? k : prefixSuccessor(k)
   }
   if (upper !== undefined) {
     const k = encodeIndexKey([...eqs, rangeValue(upper.value)])

@@ -8,8 +8,8 @@
  */
 import type { Snapshot } from '../storage/persistence.ts'
 import { randomFillSync } from 'node:crypto'
-import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, jsonToValue, jsonToValueAllowUndefined, UNDEFINED, validateValue } from '../values-lite/index.ts'
-import type { JSONValue, Value } from '../values-lite/index.ts'
+import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, jsonToValue, jsonToValueAllowUndefined, UNDEFINED, validateDocument } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import type { Database } from './database.ts'
@@ -128,16 +128,8 @@ export class Transaction {
     }
     const limitError = checkDocumentLimits(value as Record<string, Value>)
     if (limitError !== null) throw new DatabaseError(limitError)
-    const validator = this.db.schemaValidator(tableName)
-    if (validator !== undefined) {
-      const { _id, _creationTime, ...fields } = value as Record<string, Value>
-      void _id
-      void _creationTime
-      const error = validateValue(validator, fields, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
-      if (error !== null) {
-        throw new DatabaseError(`Failed to insert or update a document in table "${tableName}" because it does not match the schema: ${error}`)
-      }
-    }
+    const error = validateDocument(tableName, this.db.schemaValidator(tableName), value as Record<string, Value>, this.db.validatorContext)
+    if (error !== null) throw new DatabaseError(error)
   }
 
   #userFields(value: JSONValue, op: string): Doc {

@@ -9,8 +9,8 @@ import { randomInt } from 'node:crypto'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
-import { encodeTs, jsonToValue, validateValue } from '../values-lite/index.ts'
-import type { JSONValue, Value, ValidatorJSON } from '../values-lite/index.ts'
+import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
+import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
@@ -65,10 +65,6 @@ class CallError extends Error {
   }
 }
 
-function describeValue(v: JSONValue): string {
-  return JSON.stringify(v)
-}
-
 export class FunctionRunner {
   constructor(
     readonly db: Database,
@@ -92,25 +88,23 @@ export class FunctionRunner {
   }
 
   #checkArgs(fn: FunctionInfo, args: JSONValue): void {
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-      throw new CallError(`ArgumentValidationError: Function arguments must be an object, received ${describeValue(args)}`)
-    }
     let value: Value
     try {
       value = jsonToValue(args)
     } catch (e) {
       throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
     }
-    if (fn.args === null) return
-    const error = validateValue(fn.args, value, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
-    if (error !== null) throw new CallError(`ArgumentValidationError: ${error}`)
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
+      throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${JSON.stringify(args)}`)
+    }
+    const error = validateArgs(fn.args, [value], this.db.validatorContext)
+    if (error !== null) throw new CallError(error)
   }
 
   #checkReturns(fn: FunctionInfo, valueJson: string): void {
     if (fn.returns === null) return
-    const value = jsonToValue(JSON.parse(valueJson) as JSONValue)
-    const error = validateValue(fn.returns, value, { tableNumberForName: (name) => this.db.catalog.byName.get(name)?.tableNumber })
-    if (error !== null) throw new CallError(`ReturnsValidationError: ${error}`)
+    const error = validateReturns(fn.returns, jsonToValue(JSON.parse(valueJson) as JSONValue), this.db.validatorContext)
+    if (error !== null) throw new CallError(error)
   }
 
   /** Runs `path` as `kind` (or whatever it is, for `/api/function`). Never throws for user errors. */

@@ -1,5 +1,5 @@
 /** @module Registry: the pushed app's functions, looked up by the paths clients send. */
-import type { ValidatorJSON } from '../values-lite/index.ts'
+import type { ValidatorJSON } from '../values/index.ts'
 
 export type UdfType = 'Query' | 'Mutation' | 'Action' | 'HttpAction'
 

@@ -4,7 +4,7 @@
  */
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
-import type { JSONValue } from '../values-lite/index.ts'
+import type { JSONValue } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
 
 /** How many documents one `queryStreamNext` round trip brings into the isolate at most. */

@@ -12,8 +12,8 @@ import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/funct
 import { randomBytes } from 'node:crypto'
 import { PushError } from '../push/push.ts'
 import type { PushService } from '../push/push.ts'
-import { decodeTs, encodeTs, jsonToValue } from '../values-lite/index.ts'
-import type { JSONValue, Value } from '../values-lite/index.ts'
+import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
 import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 
 export interface HttpDeps {

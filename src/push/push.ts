@@ -11,7 +11,7 @@ import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { Registry } from '../functions/registry.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
 import type { ModuleRecord } from '../storage/persistence.ts'
-import type { ValidatorJSON } from '../values-lite/index.ts'
+import type { ValidatorJSON } from '../values/index.ts'
 
 /** A failure the CLI should show the user: answered as HTTP 400 `{code, message}`. */
 export class PushError extends Error {

@@ -1,0 +1,127 @@
+import { getConvexSize, type Value as ConvexValue } from 'convex/values'
+import { describe, expect, test } from 'vitest'
+import {
+  checkArgsSize,
+  checkDocumentLimits,
+  checkValueLimits,
+  COMMIT_TS,
+  encodeId,
+  formatSize,
+  valueNesting,
+  valueSize,
+  type Value,
+} from './index.ts'
+import { prng, randomValue } from './test-helpers.ts'
+
+const id = encodeId(1017, new Uint8Array(16).fill(1)) // 32 chars
+const base = { _id: id, _creationTime: 1700000000000.5 }
+
+function nest(depth: number): Value {
+  let v: Value = {}
+  for (let i = 1; i < depth; i++) v = { a: v }
+  return v
+}
+
+describe('valueSize', () => {
+  test('matches convex/values getConvexSize on random values', () => {
+    const r = prng(3)
+    for (let i = 0; i < 500; i++) {
+      const x = randomValue(r)
+      expect(valueSize(x)).toBe(getConvexSize(x as ConvexValue))
+    }
+  })
+  test('formula', () => {
+    expect(valueSize(null)).toBe(1)
+    expect(valueSize(true)).toBe(1)
+    expect(valueSize(1n)).toBe(9)
+    expect(valueSize(1.5)).toBe(9)
+    expect(valueSize(COMMIT_TS)).toBe(9)
+    expect(valueSize('héllo😀')).toBe(2 + 10)
+    expect(valueSize(new ArrayBuffer(5))).toBe(7)
+    expect(valueSize([1, 'a'])).toBe(2 + 9 + 3)
+    expect(valueSize({ ab: null })).toBe(2 + 3 + 1)
+    expect(valueSize({ ...base })).toBe(2 + (3 + 1 + 34) + (13 + 1 + 9))
+    expect(valueNesting(5)).toBe(0)
+    expect(valueNesting([[], { a: [1] }])).toBe(3)
+  })
+})
+
+describe('checkDocumentLimits', () => {
+  test('valid document', () => {
+    expect(checkDocumentLimits({ ...base, a: nest(15), Big: 'x', z: [1n] })).toBeNull()
+  })
+
+  test('too large (1 MiB including system fields)', () => {
+    const ok = 'x'.repeat((1 << 20) - 67)
+    expect(valueSize({ ...base, s: ok })).toBe(1 << 20)
+    expect(checkDocumentLimits({ ...base, s: ok })).toBeNull()
+    expect(checkDocumentLimits({ ...base, s: ok + 'x' })).toBe('Value is too large (1.00 MiB > maximum size 1 MiB)')
+    expect(checkDocumentLimits({ ...base, s: 'x'.repeat(1 << 21) })).toBe('Value is too large (2.00 MiB > maximum size 1 MiB)')
+  })
+
+  test('too nested (document limit 16)', () => {
+    expect(checkDocumentLimits({ ...base, a: nest(15) })).toBeNull()
+    const doc = { ...base, a: nest(16) }
+    const shown = '{_creationTime: 1700000000000.5, _id: "' + id + '", a: ' + '{a: '.repeat(15) + '{}' + '}'.repeat(15) + '}'
+    expect(checkDocumentLimits(doc)).toBe(
+      `Document(value: ${shown}) isn't a valid document: Document is too nested (nested 17 levels deep > maximum nesting 16)`,
+    )
+  })
+
+  test('system fields and several violations', () => {
+    expect(checkDocumentLimits({ ...base, _foo: 1, ok: 2 })).toBe(
+      `Document(value: {_creationTime: 1700000000000.5, _foo: 1.0, _id: "${id}", ok: 2.0}) isn't a valid document: ` +
+        "Field '_foo' starts with an underscore, which is only allowed for system fields like '_id'",
+    )
+    expect(checkDocumentLimits({ _id: 5n, _creationTime: -1, _a: null, _b: null })).toBe(
+      "Document(value: {_a: null, _b: null, _creationTime: -1.0, _id: 5}) isn't a valid document: The '_id' field 5 must be an Id\n" +
+        " The '_creationTime' field should be a timestamp in milliseconds, is -1\n" +
+        " Field '_a' starts with an underscore, which is only allowed for system fields like '_id'\n" +
+        " Field '_b' starts with an underscore, which is only allowed for system fields like '_id'",
+    )
+    expect(checkDocumentLimits({ x: 1 })).toBe(
+      "Document(value: {x: 1.0}) isn't a valid document: The '_id' field is missing\n The '_creationTime' field is missing",
+    )
+    expect(checkDocumentLimits({ ...base, _creationTime: 'now' })).toBe(
+      `Document(value: {_creationTime: "now", _id: "${id}"}) isn't a valid document: The '_creationTime' field should be a float, is "now"`,
+    )
+  })
+
+  test('value limits come first', () => {
+    expect(checkDocumentLimits({ ...base, a: Array.from({ length: 8193 }, () => null) })).toBe('Array length is too long (8193 > maximum length 8192)')
+    const wide: Record<string, Value> = { ...base }
+    for (let i = 0; i < 1023; i++) wide[`f${i}`] = null
+    expect(checkDocumentLimits(wide)).toBe('Object has too many fields (1025 > maximum number 1024)')
+    expect(checkDocumentLimits({ ...base, $x: 1 })).toBe("Field name $x starts with '$', which is reserved.")
+  })
+})
+
+describe('checkValueLimits', () => {
+  test('nesting 64 and field names', () => {
+    let deep: Value = []
+    for (let i = 1; i < 64; i++) deep = [deep]
+    expect(checkValueLimits(deep)).toBeNull()
+    expect(checkValueLimits([deep])).toBe('Value is too nested (nested 65 levels deep > maximum nesting 64)')
+    expect(checkValueLimits({ a: { 'b\u0001': 1 } })).toBe(
+      "Field name b\u0001 has invalid character '\\u{1}': Field names can only contain non-control ASCII characters",
+    )
+    expect(checkValueLimits({ ok: 'x'.repeat(1 << 25) })).toBe('Value is too large (32.00 MiB > maximum size 32 MiB)')
+  })
+})
+
+test('formatSize (humansize BINARY)', () => {
+  expect(formatSize(0)).toBe('0 B')
+  expect(formatSize(512)).toBe('512 B')
+  expect(formatSize(1024)).toBe('1 KiB')
+  expect(formatSize(1536)).toBe('1.50 KiB')
+  expect(formatSize(1152)).toBe('1.12 KiB') // 1.125 rounds half to even
+  expect(formatSize(1 << 20)).toBe('1 MiB')
+  expect(formatSize(16 * 1024 * 1024 + 1)).toBe('16.00 MiB')
+})
+
+test('checkArgsSize', () => {
+  expect(checkArgsSize('messages.js:send', [{ body: 'hi' }])).toBeNull()
+  expect(checkArgsSize('messages.js:send', [{ body: 'x'.repeat(1 << 24) }])).toBe(
+    'Arguments for messages.js:send are too large (actual: 16.00 MiB, limit: 16 MiB)',
+  )
+})

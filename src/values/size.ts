@@ -1,0 +1,203 @@
+/**
+ * Value sizes and limits, following the backend:
+ * - sizes: crates/value/src/size.rs + `impl Size for ConvexValue` (same formula as convex/values `getConvexSize`);
+ * - per-value limits checked whenever a value is built: crates/value/src/{array,object,size,string}.rs;
+ * - document checks: crates/common/src/document.rs (`validate`, `check_user_size`, `DocumentValidationError`).
+ * @module
+ */
+import { displayValue, formatSize, rustDisplayF64 } from './display.ts'
+import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, fieldNameError, type ExtendedValue, type Value } from './value.ts'
+
+/** Maximum document size including system fields (`MAX_USER_SIZE`, 1 MiB). */
+export const MAX_DOCUMENT_SIZE = 1 << 20
+/** Maximum document nesting (`MAX_DOCUMENT_NESTING`); a flat document has nesting 1. */
+export const MAX_DOCUMENT_NESTING = 16
+/** Maximum size of any value (`MAX_SIZE`, 32 MiB). */
+export const MAX_VALUE_SIZE = 1 << 25
+/** Maximum array length (`MAX_ARRAY_LEN`). */
+export const MAX_ARRAY_LENGTH = 8192
+/** Maximum number of fields in an object (`MAX_OBJECT_FIELDS`). */
+export const MAX_OBJECT_FIELDS = 1024
+/** Maximum size of a function's arguments (`FUNCTION_MAX_ARGS_SIZE`, 16 MiB). */
+export const MAX_FUNCTION_ARGS_SIZE = 1 << 24
+/** Largest integer exactly representable as float64 (`_creationTime` must be below it). */
+const MAX_EXACT_F64_INT = 2 ** 53
+
+/** UTF-8 byte length of a string. */
+export function utf8Length(s: string): number {
+  const n = s.length
+  if (n > 256) return Buffer.byteLength(s, 'utf8')
+  let bytes = n
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) {
+      if (c < 0x800) bytes += 1
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+        const d = s.charCodeAt(i + 1)
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          bytes += 2 // 4 bytes for 2 code units
+          i++
+        } else bytes += 2
+      } else bytes += 2
+    }
+  }
+  return bytes
+}
+
+/** Size of a value in the backend's accounting (null/bool 1, int64/float64 9, string/bytes 2+len, array 2+Σ, object 2+Σ(name+1+value)). */
+export function valueSize(v: ExtendedValue | undefined): number {
+  switch (typeof v) {
+    case 'undefined': return 0
+    case 'boolean': return 1
+    case 'bigint':
+    case 'number': return 9
+    case 'string': return 2 + utf8Length(v)
+    case 'symbol': return v === COMMIT_TS ? 9 : 0
+  }
+  if (v === null) return 1
+  if (v instanceof ArrayBuffer) return 2 + v.byteLength
+  let size = 2
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) size += valueSize(v[i])
+    return size
+  }
+  const o = v as Record<string, ExtendedValue>
+  for (const k in o) {
+    const x = o[k]
+    if (x !== undefined && x !== UNDEFINED) size += k.length + 1 + valueSize(x)
+  }
+  return size
+}
+
+/** Nesting depth: scalars 0, an array/object 1 + the deepest element. */
+export function valueNesting(v: ExtendedValue | undefined): number {
+  if (v === null || typeof v !== 'object' || v instanceof ArrayBuffer) return 0
+  let max = 0
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const d = valueNesting(v[i])
+      if (d > max) max = d
+    }
+  } else {
+    for (const k in v) {
+      const d = valueNesting((v as Record<string, ExtendedValue>)[k])
+      if (d > max) max = d
+    }
+  }
+  return 1 + max
+}
+
+class LimitError extends Error {}
+
+/**
+ * Returns [size, nesting], throwing LimitError for a violation. With `sorted`, fields are visited in
+ * the backend's (sorted) order so the reported violation is the one the backend reports first.
+ */
+function walk(v: ExtendedValue | undefined, sorted: boolean): [number, number] {
+  if (v === null || typeof v !== 'object' || v instanceof ArrayBuffer) {
+    const size = valueSize(v)
+    if (size > MAX_VALUE_SIZE) throw new LimitError(tooLarge(size, MAX_VALUE_SIZE))
+    return [size, 0]
+  }
+  let size = 2
+  let nesting = 0
+  let count = 0
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const [s, d] = walk(v[i], sorted)
+      size += s
+      if (d > nesting) nesting = d
+    }
+    count = v.length
+    if (count > MAX_ARRAY_LENGTH) throw new LimitError(`Array length is too long (${count} > maximum length ${MAX_ARRAY_LENGTH})`)
+  } else {
+    const keys = Object.keys(v)
+    if (sorted) keys.sort()
+    for (const k of keys) {
+      const x = (v as Record<string, ExtendedValue>)[k]
+      if (x === undefined || x === UNDEFINED) continue
+      const err = fieldNameError(k)
+      if (err !== null) throw new LimitError(err)
+      const [s, d] = walk(x, sorted)
+      size += k.length + 1 + s
+      if (d > nesting) nesting = d
+      count++
+    }
+    if (count > MAX_OBJECT_FIELDS) throw new LimitError(`Object has too many fields (${count} > maximum number ${MAX_OBJECT_FIELDS})`)
+  }
+  if (size > MAX_VALUE_SIZE) throw new LimitError(tooLarge(size, MAX_VALUE_SIZE))
+  nesting += 1
+  if (nesting > MAX_VALUE_NESTING) {
+    throw new LimitError(`Value is too nested (nested ${nesting} levels deep > maximum nesting ${MAX_VALUE_NESTING})`)
+  }
+  return [size, nesting]
+}
+
+function tooLarge(size: number, max: number): string {
+  return `Value is too large (${formatSize(size)} > maximum size ${formatSize(max)})`
+}
+
+/** Checks the limits every Convex value obeys (field names, array length, field count, 32 MiB, nesting 64); returns the backend's message or null. */
+export function checkValueLimits(v: ExtendedValue | undefined): string | null {
+  return limitsOf(v).error
+}
+
+function limitsOf(v: ExtendedValue | undefined): { size: number; nesting: number; error: string | null } {
+  try {
+    const [size, nesting] = walk(v, false)
+    return { size, nesting, error: null }
+  } catch (e) {
+    if (!(e instanceof LimitError)) throw e
+  }
+  try {
+    walk(v, true)
+  } catch (e) {
+    if (e instanceof LimitError) return { size: 0, nesting: 0, error: e.message }
+    throw e
+  }
+  throw new Error('unreachable: limit violation not found in sorted order')
+}
+
+/**
+ * Checks a full document (with `_id` and `_creationTime`) as the backend does on insert/replace/patch:
+ * value limits, then document validation (nesting ≤ 16, system fields), then the 1 MiB size limit.
+ * Returns the backend's message or null.
+ */
+export function checkDocumentLimits(doc: Record<string, Value>): string | null {
+  const { size, nesting, error } = limitsOf(doc)
+  if (error !== null) return error
+  const violations: string[] = []
+  if (nesting > MAX_DOCUMENT_NESTING) {
+    violations.push(`Document is too nested (nested ${nesting} levels deep > maximum nesting ${MAX_DOCUMENT_NESTING})`)
+  }
+  const id = own(doc, '_id')
+  if (id === undefined) violations.push("The '_id' field is missing")
+  else if (typeof id !== 'string') violations.push(`The '_id' field ${displayValue(id)} must be an Id`)
+  const ct = own(doc, '_creationTime')
+  if (ct === undefined) violations.push("The '_creationTime' field is missing")
+  else if (typeof ct !== 'number') violations.push(`The '_creationTime' field should be a float, is ${displayValue(ct)}`)
+  else if (!(ct > 0 && ct < MAX_EXACT_F64_INT)) {
+    violations.push(`The '_creationTime' field should be a timestamp in milliseconds, is ${rustDisplayF64(ct)}`)
+  }
+  const system = Object.keys(doc).filter((k) => k.charCodeAt(0) === 95 && k !== '_id' && k !== '_creationTime' && doc[k] !== undefined)
+  for (const k of system.sort()) {
+    violations.push(`Field '${k}' starts with an underscore, which is only allowed for system fields like '_id'`)
+  }
+  if (violations.length > 0) {
+    return `Document(value: ${displayValue(doc)}) isn't a valid document: ${violations.join('\n ')}`
+  }
+  if (size > MAX_DOCUMENT_SIZE) return tooLarge(size, MAX_DOCUMENT_SIZE)
+  return null
+}
+
+/** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */
+export function checkArgsSize(path: string, args: readonly Value[]): string | null {
+  let size = 2
+  for (const a of args) size += valueSize(a)
+  if (size <= MAX_FUNCTION_ARGS_SIZE) return null
+  return `Arguments for ${path} are too large (actual: ${formatSize(size)}, limit: ${formatSize(MAX_FUNCTION_ARGS_SIZE)})`
+}
+
+function own(o: Record<string, Value>, k: string): Value | undefined {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined
+}
