@@ -9,6 +9,7 @@ import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
 import { Catalog } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import { Committer } from './committer.ts'
+import { HistoricalSnapshot } from './historical-snapshot.ts'
 import { ReadSet } from './read-set.ts'
 import { Transaction } from './transaction.ts'
 
@@ -114,14 +115,31 @@ export class Database {
     return shared
   }
 
-  /** Begins a transaction on the latest snapshot. Call `end` when done with it. */
-  async begin(mutable: boolean): Promise<Transaction> {
+  /**
+   * Begins a transaction on the latest snapshot, or (read-only) at an earlier commit timestamp.
+   * Call `end` when done with it.
+   */
+  async begin(mutable: boolean, atTs?: bigint): Promise<Transaction> {
     const shared = await this.#acquire()
-    const ts = shared.snapshot.ts
+    let snapshot: Snapshot = shared.snapshot
+    if (atTs !== undefined && atTs < shared.snapshot.ts && !mutable) {
+      try {
+        snapshot = await HistoricalSnapshot.open(this.persistence, shared.snapshot, this.catalog, atTs)
+      } catch (e) {
+        this.#releaseShared(shared)
+        throw e
+      }
+    }
+    const ts = snapshot.ts
     this.#active.set(ts, (this.#active.get(ts) ?? 0) + 1)
-    const txn = new Transaction(this, shared.snapshot, mutable, new ReadSet())
+    const txn = new Transaction(this, snapshot, mutable, new ReadSet())
     this.#owners.set(txn, shared)
     return txn
+  }
+
+  #releaseShared(shared: SharedSnapshot): void {
+    shared.refs--
+    if (shared.refs === 0 && this.#shared !== shared) shared.snapshot.release()
   }
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
@@ -135,8 +153,7 @@ export class Database {
     const n = (this.#active.get(ts) ?? 1) - 1
     if (n === 0) this.#active.delete(ts)
     else this.#active.set(ts, n)
-    shared.refs--
-    if (shared.refs === 0 && this.#shared !== shared) shared.snapshot.release()
+    this.#releaseShared(shared)
   }
 
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */

@@ -29,6 +29,8 @@ export type UdfResult =
 export interface CallOptions {
   /** Called with an admin key: internal functions are allowed. */
   admin: boolean
+  /** Run a query at this earlier commit timestamp (`/api/query_at_ts`). */
+  ts?: bigint | undefined
 }
 
 export interface RunnerLimits {
@@ -119,7 +121,7 @@ export class FunctionRunner {
     const argsJson = JSON.stringify([args])
     switch (fn.udfType) {
       case 'Query':
-        return this.#runQuery(fn, argsJson)
+        return this.#runQuery(fn, argsJson, opts.ts)
       case 'Mutation':
         return this.#runMutation(fn, argsJson)
       default:
@@ -127,8 +129,13 @@ export class FunctionRunner {
     }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
-    const txn = await this.db.begin(false)
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint): Promise<UdfResult> {
+    let txn: Transaction
+    try {
+      txn = await this.db.begin(false, ts)
+    } catch (e) {
+      return failure(e, [])
+    }
     try {
       const outcome = await this.#inTransaction(fn, 'query', argsJson, txn)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome

@@ -159,13 +159,13 @@ function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
 }
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
-  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown) => {
+  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
     const admin = adminAuth(c, deps, false)
     if (body.componentPath !== undefined && body.componentPath !== null && body.componentPath !== '') {
       throw badRequest('BadRequest', 'Components are not supported by Concave yet')
     }
-    const result = await deps.runner.call(kind, path, args, { admin })
+    const result = await deps.runner.call(kind, path, args, { admin, ts })
     return udfResponse(c, result, body.format)
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {
@@ -199,7 +199,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
       throw badRequest('BadRequest', `Invalid ts ${JSON.stringify(body.ts)}`)
     }
     if (ts > deps.db.committer.lastTs) throw badRequest('BadRequest', `Timestamp ${ts} is in the future`)
-    return call(c, 'query', body, unwrapArgs(body.args), body.path)
+    return call(c, 'query', body, unwrapArgs(body.args), body.path, ts)
   })
 }
 

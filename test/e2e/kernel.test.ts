@@ -161,6 +161,33 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
   })
 
+  test('consistentQuery reads at one timestamp while others write (query_ts / query_at_ts)', async () => {
+    const keep = await client.mutation(api.messages.send, { author: 'snap', body: 'keep', n: 1 })
+    const gone = await client.mutation(api.messages.send, { author: 'snap', body: 'gone', n: 2 })
+    const reader = new ConvexHttpClient(backend.url)
+    const bodies = async (c: ConvexHttpClient, consistent: boolean) => {
+      const rows = consistent ? await (c as any).consistentQuery(api.messages.list, { author: 'snap' }) : await c.query(api.messages.list, { author: 'snap' })
+      return rows.map((m: any) => m.body)
+    }
+    expect(await bodies(reader, true)).toEqual(['keep', 'gone'])
+    await client.mutation(api.messages.edit, { id: keep, body: 'kept but edited' })
+    await client.mutation(api.messages.remove, { id: gone })
+    await client.mutation(api.messages.send, { author: 'snap', body: 'new', n: 3 })
+    expect(await bodies(reader, true)).toEqual(['keep', 'gone'])
+    expect(await (reader as any).consistentQuery(api.messages.range, { author: 'snap', min: 0, max: 10, order: 'desc' })).toEqual([2, 1])
+    expect(await bodies(client, false)).toEqual(['kept but edited', 'new'])
+    expect(await bodies(new ConvexHttpClient(backend.url), true)).toEqual(['kept but edited', 'new'])
+  })
+
+  test('/api/run/<module>/<fn> answers clean JSON', async () => {
+    const res = await fetch(`${backend.url}/api/run/values/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: { value: { $integer: 'BQAAAAAAAAA=' } } }) })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: 'success', value: '5', logLines: [] })
+    const missing = await fetch(`${backend.url}/api/run/values`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+    expect(missing.status).toBe(400)
+    expect(((await missing.json()) as any).code).toBe('MissingIdentifier')
+  })
+
   test('actions run queries and mutations, including internal ones', async () => {
     const r = await client.action(api.messages.sendViaAction, { body: 'from action' })
     expect(r.count).toBe(1)
