@@ -18,6 +18,7 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
+import { HeadersPolyfill, makeFetch, ResponsePolyfill } from './web.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
 
@@ -130,16 +131,42 @@ g.crypto = {
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
   },
 }
-for (const name of ['setTimeout', 'setInterval']) {
-  g[name] = () => {
-    throw new Error(`${name} is not supported in queries and mutations. Use an action or ctx.scheduler instead.`)
-  }
+g.Headers ??= HeadersPolyfill
+g.Response ??= ResponsePolyfill
+
+/** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
+const deterministicGlobals = {
+  setTimeout: () => {
+    throw new Error("Can't use setTimeout in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
+  },
+  setInterval: () => {
+    throw new Error("Can't use setInterval in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
+  },
+  fetch: () =>
+    Promise.reject(new Error("Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")),
 }
-g.clearTimeout = () => {}
+const cancelledTimers = new Set<number>()
+let nextTimer = 1
+const actionGlobals = {
+  setTimeout: (fn: (...a: unknown[]) => void, ms = 0, ...args: unknown[]) => {
+    const id = nextTimer++
+    void hostAsync('concave/sleep', JSON.stringify({ ms: Math.max(0, Number(ms) || 0) })).then(() => {
+      if (!cancelledTimers.delete(id)) fn(...args)
+    })
+    return id
+  },
+  setInterval: () => {
+    throw new Error('setInterval is not supported yet; use setTimeout')
+  },
+  fetch: makeFetch((op, argsJson) => hostAsync(op, argsJson)),
+}
+g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = () => {}
-g.fetch = () => {
-  throw new Error("Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
+
+function installGlobals(kind: Kind | null): void {
+  Object.assign(g, kind === 'action' ? actionGlobals : deterministicGlobals)
 }
+installGlobals(null)
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
@@ -221,6 +248,8 @@ function resetCall(spec: CallSpec | null): void {
   nextStreamId = 0
   rngState = spec?.seed ?? 0
   frozenNow = spec === null ? 0 : spec.kind === 'action' ? null : spec.nowMs
+  cancelledTimers.clear()
+  installGlobals(spec?.kind ?? null)
 }
 
 g.__concave = {

@@ -113,9 +113,24 @@ export class Backend {
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
   }
 
-  async stop(): Promise<void> {
-    await Promise.all([this.#api, this.#site].map((s) => (s === null ? undefined : new Promise<void>((r) => s.close(() => r())))))
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then cuts
+   * the rest, disposes the sandboxes and closes the database cleanly.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
     this.#api = this.#site = null
+    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    for (const s of servers) (s as import('node:http').Server).closeIdleConnections?.()
+    let timer: NodeJS.Timeout | undefined
+    const cut = new Promise<void>((r) => {
+      timer = setTimeout(() => {
+        for (const s of servers) (s as import('node:http').Server).closeAllConnections?.()
+        r()
+      }, graceMs)
+    })
+    await Promise.race([closed, cut])
+    clearTimeout(timer)
     this.#pool?.close()
     await this.#db?.close()
     this.#db = null

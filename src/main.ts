@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
       convexOrigin: args['convex-origin'],
       siteOrigin: args['convex-site'],
       queryMutationTimeoutMs: Number(env.CONCAVE_FUNCTION_TIMEOUT_MS ?? 1000),
-      actionTimeoutMs: 600_000,
+      actionTimeoutMs: Number(env.CONCAVE_ACTION_TIMEOUT_MS ?? 600_000),
       memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
     },
     log,

@@ -87,8 +87,42 @@ export function actionSyscalls(nested: NestedCalls, functionName: string): Sysca
           return 'null'
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
+        case 'concave/fetch':
+          return actionFetch(args as FetchArgs)
+        case 'concave/sleep':
+          await new Promise((resolve) => setTimeout(resolve, Math.min(Number(args.ms) || 0, 2 ** 31 - 1)))
+          return 'null'
       }
       throw unknown(op, true)
     },
   }
+}
+
+interface FetchArgs {
+  url: string
+  method: string
+  headers: [string, string][]
+  body: string | null
+}
+
+/** Largest response body an action's fetch may read (Convex's limit is on the order of MBs too). */
+const MAX_FETCH_RESPONSE = 64 * 1024 * 1024
+
+/** `fetch` from an action, performed by the host; a network failure rejects like a browser's fetch. */
+async function actionFetch(args: FetchArgs): Promise<string> {
+  let response: Response
+  try {
+    response = await fetch(args.url, {
+      method: args.method,
+      headers: args.headers,
+      body: args.body === null ? undefined : Buffer.from(args.body, 'base64'),
+      redirect: 'follow',
+    })
+  } catch (e) {
+    const cause = (e as { cause?: { message?: string } }).cause?.message
+    throw new Error(`TypeError: fetch failed${cause === undefined ? '' : `: ${cause}`}`)
+  }
+  const body = Buffer.from(await response.arrayBuffer())
+  if (body.length > MAX_FETCH_RESPONSE) throw new Error(`fetch response body is too large (${body.length} bytes)`)
+  return JSON.stringify({ status: response.status, statusText: response.statusText, headers: [...response.headers], body: body.toString('base64'), url: response.url })
 }

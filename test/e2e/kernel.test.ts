@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
+import { createServer } from 'node:http'
 import { issueAdminKey } from '../../keybroker/index.ts'
 import { cleanup, convexCli, deploy, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
@@ -188,6 +189,27 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(((await missing.json()) as any).code).toBe('MissingIdentifier')
   })
 
+  test('actions may fetch; queries may not', async () => {
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (d) => (body += d))
+      req.on('end', () => {
+        res.writeHead(201, { 'x-echo': String(req.headers['x-test']) })
+        res.end(`got ${req.method} ${body}`)
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    try {
+      const { port } = server.address() as { port: number }
+      const r = await client.action(api.messages.fetchUrl, { url: `http://127.0.0.1:${port}/x`, body: 'payload' })
+      expect(r).toEqual({ status: 201, ok: true, text: 'got POST payload', echoed: 'concave' })
+    } finally {
+      server.close()
+    }
+    const err = await errorOf(client.query(api.messages.fetchInQuery, {}))
+    expect(err.message).toContain("Can't use fetch() in queries and mutations")
+  })
+
   test('actions run queries and mutations, including internal ones', async () => {
     const r = await client.action(api.messages.sendViaAction, { body: 'from action' })
     expect(r.count).toBe(1)
@@ -274,6 +296,15 @@ describe('errors', () => {
     const err = await errorOf(client.query(api.values.spin, {}))
     expect(err.message).toContain('timed out')
     expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
+  })
+
+  test('a looping action does not hold up other requests', async () => {
+    const spinning = errorOf(client.action(api.values.spinAction, {}))
+    await new Promise((r) => setTimeout(r, 100))
+    const started = Date.now()
+    expect(await client.query(api.counter.get, { name: 'race' })).toBe(40)
+    expect(Date.now() - started).toBeLessThan(500)
+    expect((await spinning).message).toContain('Function execution timed out (maximum duration: 2s)')
   })
 
   test('a function that eats memory fails alone', async () => {

@@ -1,11 +1,12 @@
 /**
  * @module IsolateHost: one isolated-vm isolate with one context, the runtime and the user modules.
  *
- * Calls are driven synchronously from the main thread (`applySync`), which costs a few µs per
- * entry instead of the tens of µs a thread hop costs; see runtime/index.ts for the protocol. Each
- * synchronous entry runs under a timeout, so a function that loops is stopped after its time
- * limit; the memory limit is the isolate's heap limit, and an isolate that hits it is disposed
- * and replaced by the pool.
+ * Queries and mutations are driven synchronously from the main thread (`applySync`), which costs
+ * a few µs per entry instead of the tens of µs a thread hop costs; see runtime/index.ts for the
+ * protocol. Each entry runs under a timeout, so one that loops is stopped after its time limit (1 s).
+ * Actions may run for minutes, so they enter the isolate asynchronously on isolated-vm's own
+ * thread and never hold the main thread. The memory limit is the isolate's heap limit; an isolate
+ * that hits it is disposed and replaced by the pool.
  */
 import ivm from 'isolated-vm'
 import type { ModuleRecord } from '../../storage/persistence.ts'
@@ -163,11 +164,14 @@ export class IsolateHost {
     const settled: [number, boolean, unknown][] = []
     let inflight = 0
     let wake: (() => void) | null = null
+    const offThread = spec.kind === 'action'
+    const enter = async (ref: Ref, args: unknown[]): Promise<unknown> =>
+      offThread ? ref.apply(undefined, args, { timeout: remaining() }) : ref.applySync(undefined, args, { timeout: remaining() })
     try {
       this.loadModule(spec.modulePath, remaining())
-      this.#start.applySync(undefined, [JSON.stringify(spec)], { timeout: remaining() })
+      await enter(this.#start, [JSON.stringify(spec)])
       for (let idle = 0; ; ) {
-        const polled = JSON.parse(this.#poll.applySync(undefined, [], { timeout: remaining() }) as string) as { done?: CallOutcome; ops?: [number, string, string][] }
+        const polled = JSON.parse((await enter(this.#poll, [])) as string) as { done?: CallOutcome; ops?: [number, string, string][] }
         if (polled.done !== undefined) return polled.done
         const ops = polled.ops!
         for (const [id, op, argsJson] of ops) {
@@ -199,7 +203,7 @@ export class IsolateHost {
           continue
         }
         idle = 0
-        if (settled.length > 0) this.#step.applySync(undefined, [JSON.stringify(settled.splice(0))], { timeout: remaining() })
+        if (settled.length > 0) await enter(this.#step, [JSON.stringify(settled.splice(0))])
       }
     } catch (e) {
       throw this.#translate(e, timeoutMs)
