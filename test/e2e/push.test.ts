@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+
+const push = () => convexCli(appDir!, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'])
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'basic')).appDir
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+test('a push that adds an index backfills it from existing documents; removing it drops it', async () => {
+  for (const body of ['pear', 'apple', 'fig']) await client.mutation(api.messages.send, { author: 'fruit', body })
+  const schemaPath = join(appDir!, 'convex/schema.ts')
+  const original = readFileSync(schemaPath, 'utf8')
+  writeFileSync(schemaPath, original.replace('.index("by_author", ["author"])', '.index("by_author", ["author"])\n    .index("by_body", ["body"])'))
+  writeFileSync(
+    join(appDir!, 'convex/byBody.ts'),
+    `import { query } from "./_generated/server";
+export const sorted = query({ args: {}, handler: async (ctx) => (await ctx.db.query("messages").withIndex("by_body" as any).collect()).map((m) => m.body) });
+`,
+  )
+  const out = await push()
+  expect(out.stderr).toContain('[+] messages.by_body')
+  expect(await client.query('byBody:sorted' as any, {})).toEqual(['apple', 'fig', 'pear'])
+  await client.mutation(api.messages.send, { author: 'fruit', body: 'banana' })
+  expect(await client.query('byBody:sorted' as any, {})).toEqual(['apple', 'banana', 'fig', 'pear'])
+
+  writeFileSync(schemaPath, original)
+  const removed = await push()
+  expect(removed.stderr).toContain('[-] messages.by_body')
+  const err = await client.query('byBody:sorted' as any, {}).catch((e: Error) => e)
+  expect((err as Error).message).toContain('Index messages.by_body not found')
+  rmSync(join(appDir!, 'convex/byBody.ts'))
+  await push()
+  const gone = await client.query('byBody:sorted' as any, {}).catch((e: Error) => e)
+  expect((gone as Error).message).toContain("Could not find public function for 'byBody:sorted'")
+})
+
+test('a module that throws at import fails the push with its message and keeps the old code', async () => {
+  const path = join(appDir!, 'convex/broken.ts')
+  writeFileSync(path, `throw new Error("kaboom at import");\nexport const x = 1;\n`)
+  const err = (await push().catch((e: unknown) => e)) as { stderr?: string; code?: number }
+  expect(err.code).toBe(1)
+  expect(err.stderr).toContain('kaboom at import')
+  expect(err.stderr).toContain('broken.js')
+  rmSync(path)
+  expect(await client.query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
+})
+
+test('the last push is served after a restart', async () => {
+  await backend.stop()
+  await backend.restart()
+  expect(await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
+})
