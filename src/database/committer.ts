@@ -30,8 +30,14 @@ interface RecentCommit {
   readonly indexes: readonly IndexWrite[]
 }
 
-/** A published commit: its timestamp and the index keys it touched (for subscriptions). */
-export type CommitListener = (commit: RecentCommit) => void
+/** A commit as published to listeners: its timestamp and the index keys it touched. */
+export type PublishedCommit = RecentCommit
+
+/**
+ * Called once per durable batch, in commit order, before the next batch is written: when it
+ * runs, the store's latest commit is the batch's last one.
+ */
+export type CommitListener = (batch: readonly PublishedCommit[]) => void
 
 export class Committer {
   #queue: Queued[] = []
@@ -39,6 +45,7 @@ export class Committer {
   #flushing = false
   #recent: RecentCommit[] = []
   #lastTs: bigint
+  #publishedTs: bigint
   readonly #listeners = new Set<CommitListener>()
 
   constructor(
@@ -47,10 +54,17 @@ export class Committer {
     readonly oldestActiveTs: () => bigint | undefined,
   ) {
     this.#lastTs = persistence.maxTs()
+    this.#publishedTs = this.#lastTs
   }
 
+  /** The last timestamp handed out (possibly not durable yet). */
   get lastTs(): bigint {
     return this.#lastTs
+  }
+
+  /** The last durable, published commit timestamp. */
+  get publishedTs(): bigint {
+    return this.#publishedTs
   }
 
   onCommit(listener: CommitListener): () => void {
@@ -94,10 +108,28 @@ export class Committer {
     this.#scheduled = false
     this.#flushing = true
     try {
-      while (this.#queue.length > 0) await this.#flush()
+      await this.exclusive(async () => {
+        while (this.#queue.length > 0) await this.#flush()
+      })
     } finally {
       this.#flushing = false
+      if (this.#queue.length > 0 && !this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => void this.#flushAll())
+      }
     }
+  }
+
+  #lock: Promise<void> = Promise.resolve()
+
+  /** Runs `fn` while no batch is being written (catalog changes that write data use this). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn)
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
   }
 
   async #flush(): Promise<void> {
@@ -131,8 +163,11 @@ export class Committer {
     }
     this.#recent.push(...fresh)
     this.#trim()
+    if (fresh.length > 0) {
+      this.#publishedTs = fresh[fresh.length - 1]!.ts
+      for (const l of this.#listeners) l(fresh)
+    }
     for (const { q, ts } of accepted) q.resolve(ts)
-    for (const c of fresh) for (const l of this.#listeners) l(c)
   }
 
   /** Drops recent commits that no open transaction can conflict with any more. */

@@ -1,8 +1,10 @@
 /**
  * @module Database: the catalog, the schema, snapshots and the committer behind one object.
  *
- * Snapshots are shared: every transaction that begins while no commit has happened since the
- * current snapshot was opened reuses it (reads are synchronous underneath, so sharing is safe).
+ * Snapshots are shared and always at a published commit: one "current" snapshot is opened when a
+ * durable batch is published (before the next batch is written), and every transaction that
+ * begins until the next publication reads from it. So no reader ever sees a commit that is not
+ * durable yet or that commit listeners (subscriptions) have not been told about.
  */
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
@@ -27,6 +29,8 @@ export interface Schema {
 interface SharedSnapshot {
   readonly snapshot: Snapshot
   refs: number
+  /** Still the snapshot new transactions get; released once superseded and unused. */
+  current: boolean
 }
 
 export class Database {
@@ -34,18 +38,22 @@ export class Database {
   readonly committer: Committer
   #schema: Schema | null = null
   #validators = new Map<string, ValidatorJSON>()
-  #shared: SharedSnapshot | null = null
+  #current: Promise<SharedSnapshot> | null = null
   readonly #active = new Map<bigint, number>()
   #lastCreationTime = 0
 
   private constructor(readonly persistence: Persistence) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
-    this.committer.onCommit(() => this.#retireShared())
+    this.committer.onCommit(() => {
+      this.#current = this.#openCurrent()
+    })
   }
 
   static async open(persistence: Persistence): Promise<Database> {
     const db = new Database(persistence)
+    db.#current = db.#openCurrent()
+    await db.#current
     await db.catalog.load()
     const schema = await persistence.getGlobal('schema')
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
@@ -96,23 +104,40 @@ export class Database {
     return oldest
   }
 
-  #retireShared(): void {
-    const shared = this.#shared
-    if (shared !== null && shared.snapshot.ts < this.committer.lastTs) {
-      this.#shared = null
-      if (shared.refs === 0) shared.snapshot.release()
+  /** Opens the snapshot at the latest (just published) commit and retires the previous one. */
+  async #openCurrent(): Promise<SharedSnapshot> {
+    const previous = this.#current
+    const shared: SharedSnapshot = { snapshot: await this.persistence.snapshot(), refs: 0, current: true }
+    if (previous !== null) {
+      const old = await previous
+      old.current = false
+      if (old.refs === 0) old.snapshot.release()
     }
+    return shared
   }
 
   async #acquire(): Promise<SharedSnapshot> {
-    let shared = this.#shared
-    if (shared === null || shared.snapshot.ts < this.persistence.maxTs()) {
-      this.#retireShared()
-      shared = { snapshot: await this.persistence.snapshot(), refs: 0 }
-      if (this.#shared === null) this.#shared = shared
-    }
+    const shared = await this.#current!
     shared.refs++
     return shared
+  }
+
+  /**
+   * Runs a catalog change that writes data (index backfill, index removal) between commit
+   * batches, then publishes a snapshot that includes it.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.committer.exclusive(async () => {
+      const result = await fn()
+      this.#current = this.#openCurrent()
+      await this.#current
+      return result
+    })
+  }
+
+  /** The commit timestamp new transactions read at. */
+  async currentTs(): Promise<bigint> {
+    return (await this.#current!).snapshot.ts
   }
 
   /**
@@ -139,7 +164,7 @@ export class Database {
 
   #releaseShared(shared: SharedSnapshot): void {
     shared.refs--
-    if (shared.refs === 0 && this.#shared !== shared) shared.snapshot.release()
+    if (shared.refs === 0 && !shared.current) shared.snapshot.release()
   }
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
@@ -163,9 +188,13 @@ export class Database {
   }
 
   async close(): Promise<void> {
-    const shared = this.#shared
-    this.#shared = null
-    if (shared !== null && shared.refs === 0) shared.snapshot.release()
+    const current = this.#current
+    this.#current = null
+    if (current !== null) {
+      const shared = await current
+      shared.current = false
+      if (shared.refs === 0) shared.snapshot.release()
+    }
     await this.persistence.close()
   }
 }

@@ -187,7 +187,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   })
   app.post('/api/query_ts', async (c) => {
     await readJson(c)
-    return c.json({ ts: encodeTs(deps.db.committer.lastTs) })
+    return c.json({ ts: encodeTs(await deps.db.currentTs()) })
   })
   app.post('/api/query_at_ts', async (c) => {
     const body = await readJson(c)
@@ -198,7 +198,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     } catch {
       throw badRequest('BadRequest', `Invalid ts ${JSON.stringify(body.ts)}`)
     }
-    if (ts > deps.db.committer.lastTs) throw badRequest('BadRequest', `Timestamp ${ts} is in the future`)
+    if (ts > (await deps.db.currentTs())) throw badRequest('BadRequest', `Timestamp ${ts} is in the future`)
     return call(c, 'query', body, unwrapArgs(body.args), body.path, ts)
   })
 }

@@ -206,7 +206,7 @@ export class PushService {
     if (pending === undefined) throw new PushError('RaceDetected', 'Unknown or expired push; run the push again.')
     this.#pending.delete(pushId!)
     const before = new Set(this.#registry.all().map((f) => f.modulePath))
-    if (body.dryRun !== true) await this.#apply(pending)
+    if (body.dryRun !== true) await this.db.exclusive(() => this.#apply(pending))
     const after = new Set(pending.functions.map((f) => f.modulePath))
     return {
       authDiff: { added: [], removed: [] },

@@ -33,8 +33,8 @@ import type {
 } from '../persistence.ts'
 import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
 
-/** Reader connections kept open at most; snapshots beyond that wait for one to be released. */
-const MAX_READERS = 16
+/** Idle reader connections kept open for reuse; more are opened on demand and closed when released. */
+const MAX_IDLE_READERS = 8
 
 type Db = Database.Database
 
@@ -110,8 +110,6 @@ class SqliteSnapshot implements Snapshot {
 export class SqlitePersistence implements Persistence {
   readonly #writer: Db
   readonly #idle: Reader[] = []
-  readonly #waiting: ((reader: Reader) => void)[] = []
-  #readers = 0
   #maxTs: bigint
   readonly #stmts
   #wal: FileHandle | null = null
@@ -164,22 +162,17 @@ export class SqlitePersistence implements Persistence {
     return this.#maxTs
   }
 
+  /** Opens the snapshot synchronously (before the returned promise settles): it sees the latest commit. */
   async snapshot(): Promise<Snapshot> {
-    const reader = this.#idle.pop() ?? (this.#readers < MAX_READERS ? this.#newReader() : await new Promise<Reader>((resolve) => this.#waiting.push(resolve)))
+    const reader = this.#idle.pop() ?? new Reader(open(this.path, true))
     reader.begin.run()
     const ts = BigInt((reader.maxTs.get() as string | undefined) ?? '0')
     return new SqliteSnapshot(ts, reader, (r) => this.#releaseReader(r))
   }
 
-  #newReader(): Reader {
-    this.#readers++
-    return new Reader(open(this.path, true))
-  }
-
   #releaseReader(reader: Reader): void {
-    const next = this.#waiting.shift()
-    if (next !== undefined) next(reader)
-    else this.#idle.push(reader)
+    if (this.#idle.length < MAX_IDLE_READERS) this.#idle.push(reader)
+    else reader.db.close()
   }
 
   async write(commits: readonly CommitRecord[]): Promise<void> {
