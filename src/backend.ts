@@ -16,6 +16,10 @@ import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
 import { PushService } from './push/push.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
+import { MutationLog } from './sync/mutation-log.ts'
+import { SubscriptionManager } from './sync/subscriptions.ts'
+import { attachSyncServer } from './sync/sync-server.ts'
+import type { Server } from 'node:http'
 import type { Logger } from './util/log.ts'
 
 export const VERSION = '0.1.0'
@@ -43,6 +47,7 @@ export class Backend {
   #site: ServerType | null = null
   #db: Database | null = null
   #pool: IsolatePool | null = null
+  #sync: ReturnType<typeof attachSyncServer> | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -108,7 +113,18 @@ export class Backend {
     })
     const site = new Hono()
     site.all('*', (c) => c.text(`No HttpAction routed for ${c.req.path}`, 404))
+    const subscriptions = new SubscriptionManager(db, runner)
+    push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(app.fetch, config.port, config.interface)
+    this.#sync = attachSyncServer(this.#api as Server, {
+      db,
+      runner,
+      subscriptions,
+      mutations: new MutationLog(),
+      instanceName: this.instanceName,
+      instanceSecret: this.instanceSecret,
+      log: (message, fields) => log.info(message, fields),
+    })
     this.#site = await listen(site.fetch, config.sitePort, config.interface)
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
   }
@@ -118,6 +134,8 @@ export class Backend {
    * the rest, disposes the sandboxes and closes the database cleanly.
    */
   async stop(graceMs = 5000): Promise<void> {
+    this.#sync?.close()
+    this.#sync = null
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
     this.#api = this.#site = null
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
+import type { ReadSet } from '../database/read-set.ts'
 import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
@@ -129,7 +130,28 @@ export class FunctionRunner {
     }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint): Promise<UdfResult> {
+  /**
+   * Runs a query for a subscription: also reports what it read (null when it never ran, e.g. an
+   * unknown function) and the snapshot timestamp it read at.
+   */
+  async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint }> {
+    let fn: FunctionInfo
+    try {
+      fn = this.#resolve(path, 'query', opts)
+      this.#checkArgs(fn, args)
+    } catch (e) {
+      return { result: failure(e, []), readSet: null, ts: await this.db.currentTs() }
+    }
+    let readSet: ReadSet | null = null
+    let ts = 0n
+    const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (txn) => {
+      readSet = txn.readSet
+      ts = txn.snapshotTs
+    })
+    return { result, readSet, ts }
+  }
+
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void): Promise<UdfResult> {
     let txn: Transaction
     try {
       txn = await this.db.begin(false, ts)
@@ -137,6 +159,7 @@ export class FunctionRunner {
       return failure(e, [])
     }
     try {
+      observe?.(txn)
       const outcome = await this.#inTransaction(fn, 'query', argsJson, txn)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {

@@ -61,6 +61,12 @@ export function moduleHash(source: string, sourceMap: string | null | undefined)
 export class PushService {
   readonly #pending = new Map<string, PendingPush>()
   #registry = new Registry()
+  readonly #listeners: (() => void)[] = []
+
+  /** Called after every push that changed the live code. */
+  onPush(listener: () => void): void {
+    this.#listeners.push(listener)
+  }
 
   constructor(
     readonly db: Database,
@@ -250,5 +256,6 @@ export class PushService {
     db.setSchema(pending.schema)
     this.#registry = new Registry(pending.functions)
     this.pool.setModules(pending.modules)
+    for (const l of this.#listeners) l()
   }
 }

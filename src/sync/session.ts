@@ -1,0 +1,261 @@
+/**
+ * @module Session: one client socket of the sync protocol.
+ *
+ * Versions, as the client checks them:
+ *
+ *   client sends                          server answers
+ *   ModifyQuerySet base=q new=q+1   ───▶  Transition (qs q→q+1, …) with QueryUpdated for each Add
+ *   Authenticate base=i             ───▶  Transition (…, id i→i+1, …) re-run under the identity
+ *   Mutation #r                     ───▶  MutationResponse #r {ts: C}, then a Transition to ts ≥ C
+ *
+ * Every Transition starts exactly where the previous one ended and moves the whole query set to
+ * one published timestamp: it is only sent once every subscribed entry is clean (valid at the
+ * latest published ts), so results never mix timestamps. Messages are handled in order;
+ * mutations run one at a time in order, actions concurrently.
+ */
+import type WebSocket from 'ws'
+import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
+import type { Database } from '../database/database.ts'
+import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import { encodeTs } from '../values/index.ts'
+import type { JSONValue } from '../values/index.ts'
+import { parseClientMessage, ProtocolError } from './protocol.ts'
+import type { ClientMessage, ServerModification, StateVersion } from './protocol.ts'
+import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
+import type { MutationLog } from './mutation-log.ts'
+
+export interface SessionDeps {
+  readonly db: Database
+  readonly runner: FunctionRunner
+  readonly subscriptions: SubscriptionManager
+  readonly mutations: MutationLog
+  readonly instanceName: string
+  readonly instanceSecret: string
+  readonly log: (message: string, fields?: Record<string, unknown>) => void
+}
+
+/** Send a Ping after this long without other output (the client gives up after 60 s). */
+const PING_AFTER_MS = 15_000
+/** Hold back Transitions while this much is still unsent on the socket (they coalesce meanwhile). */
+const SOFT_BUFFER_LIMIT = 4 * 1024 * 1024
+/** Close a client that lets this much pile up. */
+const HARD_BUFFER_LIMIT = 64 * 1024 * 1024
+
+const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false }
+const ADMIN: QueryIdentity = { key: 'admin', admin: true }
+
+interface Subscribed {
+  entry: QueryEntry
+  /** The entry version last sent to the client (null: nothing sent yet). */
+  sent: number | null
+}
+
+function udfArgs(args: JSONValue[]): JSONValue {
+  return args.length === 0 ? {} : args[0]!
+}
+
+export class Session implements Subscriber {
+  #sessionId = ''
+  #querySet = 0
+  #identityVersion = 0
+  #identity: QueryIdentity = ANONYMOUS
+  #sent = { querySet: 0, identity: 0, ts: 0n }
+  readonly #queries = new Map<number, Subscribed>()
+  #removed: ServerModification[] = []
+  /** A Transition must reach at least this ts (acknowledging a mutation). */
+  #advanceTo = 0n
+  #chain: Promise<void> = Promise.resolve()
+  #mutationChain: Promise<void> = Promise.resolve()
+  #lastSend = Date.now()
+  readonly #pinger: NodeJS.Timeout
+  #retry: NodeJS.Timeout | null = null
+  #closed = false
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly deps: SessionDeps,
+  ) {
+    this.#pinger = setInterval(() => {
+      if (Date.now() - this.#lastSend >= PING_AFTER_MS) this.#send('{"type":"Ping"}')
+    }, PING_AFTER_MS / 3)
+    this.#pinger.unref()
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))
+      let message: ClientMessage
+      try {
+        message = parseClientMessage(data.toString())
+      } catch (e) {
+        return this.#fail(e)
+      }
+      this.#chain = this.#chain.then(() => this.#handle(message)).catch((e: unknown) => this.#fail(e))
+    })
+    ws.on('close', () => this.#close())
+    ws.on('error', () => this.#close())
+  }
+
+  #fail(e: unknown): void {
+    if (this.#closed) return
+    const reason = e instanceof ProtocolError ? `InvalidClientMessage: ${e.message}` : `InternalServerError: ${(e as Error)?.message ?? String(e)}`
+    this.deps.log('Closing sync socket', { reason })
+    this.ws.close(e instanceof ProtocolError ? 1008 : 1011, Buffer.from(reason).subarray(0, 120).toString())
+    this.#close()
+  }
+
+  #close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#pinger)
+    if (this.#retry !== null) clearTimeout(this.#retry)
+    for (const q of this.#queries.values()) this.deps.subscriptions.unsubscribe(this, q.entry)
+    this.#queries.clear()
+  }
+
+  #send(text: string): void {
+    if (this.#closed || this.ws.readyState !== this.ws.OPEN) return
+    this.ws.send(text)
+    this.#lastSend = Date.now()
+  }
+
+  async #handle(m: ClientMessage): Promise<void> {
+    switch (m.type) {
+      case 'Connect':
+        this.#sessionId = m.sessionId
+        return
+      case 'ModifyQuerySet': {
+        if (m.baseVersion !== this.#querySet) throw new ProtocolError(`BaseVersionMismatch: query set is at ${this.#querySet}, message is based on ${m.baseVersion}`)
+        if (m.newVersion !== m.baseVersion + 1) throw new ProtocolError('newVersion must be baseVersion + 1')
+        for (const mod of m.modifications) {
+          if (mod.type === 'Add') {
+            if (this.#queries.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
+            const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity)
+            this.#queries.set(mod.queryId, { entry, sent: null })
+          } else {
+            const q = this.#queries.get(mod.queryId)
+            if (q === undefined) throw new ProtocolError(`Remove of unknown query id ${mod.queryId}`)
+            this.#queries.delete(mod.queryId)
+            this.deps.subscriptions.unsubscribe(this, q.entry)
+            this.#removed.push({ type: 'QueryRemoved', queryId: mod.queryId })
+          }
+        }
+        this.#querySet = m.newVersion
+        this.#trySend()
+        return
+      }
+      case 'Authenticate':
+        return this.#authenticate(m)
+      case 'Mutation': {
+        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args))
+        this.#mutationChain = this.#mutationChain.then(run, run)
+        return
+      }
+      case 'Action':
+        void this.#action(m.requestId, m.udfPath, udfArgs(m.args))
+        return
+      case 'Event':
+        return
+    }
+  }
+
+  async #authenticate(m: Extract<ClientMessage, { type: 'Authenticate' }>): Promise<void> {
+    if (m.baseVersion !== this.#identityVersion) throw new ProtocolError(`BaseVersionMismatch: identity is at ${this.#identityVersion}, message is based on ${m.baseVersion}`)
+    let identity: QueryIdentity
+    if (m.tokenType === 'None') identity = ANONYMOUS
+    else if (m.tokenType === 'Admin') {
+      const { adminKey } = splitAdminAuthorization(m.value ?? '')
+      if (!verifyAdminKey(adminKey, this.deps.instanceName, this.deps.instanceSecret).ok) {
+        return this.#authError('The provided admin key was invalid for this instance')
+      }
+      identity = ADMIN
+    } else {
+      return this.#authError('Could not verify token: no authentication providers are configured for this deployment (auth.config.ts)')
+    }
+    this.#identityVersion++
+    if (identity.key !== this.#identity.key) {
+      this.#identity = identity
+      for (const q of this.#queries.values()) {
+        const old = q.entry
+        q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity)
+        q.sent = null
+        this.deps.subscriptions.unsubscribe(this, old)
+      }
+    }
+    this.#trySend()
+  }
+
+  #authError(error: string): void {
+    this.#send(JSON.stringify({ type: 'AuthError', error, baseVersion: this.#identityVersion, authUpdateAttempted: true }))
+    this.ws.close(1000, 'AuthError')
+    this.#close()
+  }
+
+  async #mutation(requestId: number, path: string, args: JSONValue): Promise<void> {
+    const key = `${this.#sessionId}:${requestId}`
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: this.#identity.admin }).catch(crashed))
+    if (result.ok) {
+      if (result.ts !== null && result.ts > this.#advanceTo) this.#advanceTo = result.ts
+      this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(result.ts ?? 0n))},"logLines":${JSON.stringify(result.logLines)}}`)
+      this.#trySend()
+    } else {
+      this.#send(failureMessage('MutationResponse', requestId, result, true))
+    }
+  }
+
+  async #action(requestId: number, path: string, args: JSONValue): Promise<void> {
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin }).catch(crashed)
+    if (result.ok) {
+      this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
+    } else {
+      this.#send(failureMessage('ActionResponse', requestId, result, false))
+    }
+  }
+
+  entryUpdated(): void {
+    this.#trySend()
+  }
+
+  /** Sends a Transition if the client is owed one and every subscribed result is current. */
+  #trySend(): void {
+    if (this.#closed) return
+    for (const q of this.#queries.values()) if (q.entry.dirty || q.entry.result === null) return
+    const ts = this.deps.db.committer.publishedTs > this.#sent.ts ? this.deps.db.committer.publishedTs : this.#sent.ts
+    const modifications: ServerModification[] = this.#removed
+    for (const [queryId, q] of this.#queries) {
+      if (q.sent === q.entry.version) continue
+      const r = q.entry.result!
+      modifications.push(
+        r.ok
+          ? { type: 'QueryUpdated', queryId, value: JSON.parse(r.value) as JSONValue, logLines: r.logLines, journal: null }
+          : { type: 'QueryFailed', queryId, errorMessage: r.message, logLines: r.logLines, journal: null, ...(r.data === undefined ? {} : { errorData: JSON.parse(r.data) as JSONValue }) },
+      )
+    }
+    const owed = modifications.length > 0 || this.#querySet !== this.#sent.querySet || this.#identityVersion !== this.#sent.identity || this.#advanceTo > this.#sent.ts
+    if (!owed) return
+    const buffered = this.ws.bufferedAmount
+    if (buffered > HARD_BUFFER_LIMIT) return this.#fail(new Error('SubscriptionsWorkerFullError: the client is not reading its updates'))
+    if (buffered > SOFT_BUFFER_LIMIT) {
+      // Coalesce: try again later with whatever is newest then.
+      this.#retry ??= setTimeout(() => {
+        this.#retry = null
+        this.#trySend()
+      }, 50)
+      return
+    }
+    for (const [, q] of this.#queries) q.sent = q.entry.version
+    this.#removed = []
+    const start: StateVersion = { querySet: this.#sent.querySet, identity: this.#sent.identity, ts: encodeTs(this.#sent.ts) }
+    this.#sent = { querySet: this.#querySet, identity: this.#identityVersion, ts }
+    const end: StateVersion = { querySet: this.#sent.querySet, identity: this.#sent.identity, ts: encodeTs(ts) }
+    this.#send(JSON.stringify({ type: 'Transition', startVersion: start, endVersion: end, modifications }))
+  }
+}
+
+function crashed(e: unknown): UdfResult {
+  return { ok: false, message: (e as Error)?.message ?? String(e), logLines: [] }
+}
+
+function failureMessage(type: string, requestId: number, result: Extract<UdfResult, { ok: false }>, withTs: boolean): string {
+  const m: Record<string, unknown> = { type, requestId, success: false, result: result.message, logLines: result.logLines }
+  if (withTs) m.ts = null
+  if (result.data !== undefined) m.errorData = JSON.parse(result.data) as JSONValue
+  return JSON.stringify(m)
+}

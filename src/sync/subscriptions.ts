@@ -1,0 +1,189 @@
+/**
+ * @module SubscriptionManager: the shared query cache behind every live query.
+ *
+ * An entry is one (function, args, identity); every session subscribed to the same one shares it,
+ * so a change costs one run however many clients watch. Each run records its read set (index key
+ * intervals); a published commit marks dirty exactly the entries whose read set contains a key it
+ * wrote, and dirty entries are re-run on the next pass. A write outside every read set re-runs
+ * nothing.
+ *
+ * Invariant: an entry that is not dirty is valid at the latest published timestamp, because every
+ * published commit has been checked against its read set — including commits published while it
+ * was running (checked against `#log` when the run finishes).
+ */
+import type { Database } from '../database/database.ts'
+import type { PublishedCommit } from '../database/committer.ts'
+import type { ReadSet } from '../database/read-set.ts'
+import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import type { JSONValue } from '../values/index.ts'
+
+/** Who a query runs as: part of the cache key. */
+export interface QueryIdentity {
+  readonly key: string
+  readonly admin: boolean
+}
+
+export interface Subscriber {
+  /** An entry this subscriber holds has a new result, or became clean again. */
+  entryUpdated(entry: QueryEntry): void
+}
+
+export class QueryEntry {
+  result: UdfResult | null = null
+  /** Bumped whenever the result (value, error or log lines) changes. */
+  version = 0
+  readSet: ReadSet | null = null
+  dirty = true
+  running = false
+  readonly subscribers = new Set<Subscriber>()
+
+  constructor(
+    readonly key: string,
+    readonly path: string,
+    readonly args: JSONValue,
+    readonly identity: QueryIdentity,
+  ) {}
+}
+
+/** Published commits kept to check runs that straddle them. */
+const LOG_LIMIT = 10_000
+
+function resultKey(r: UdfResult): string {
+  return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${r.message}:${r.data ?? ''}:${r.logLines.join('\n')}`
+}
+
+export class SubscriptionManager {
+  readonly #entries = new Map<string, QueryEntry>()
+  readonly #byIndex = new Map<number, Set<QueryEntry>>()
+  #log: PublishedCommit[] = []
+  /** Commits at or below this ts may have been dropped from `#log`. */
+  #logFloor: bigint
+  #scheduled = false
+  /** Query runs done so far (for tests and benchmarks: a write outside every read set adds none). */
+  runs = 0
+
+  constructor(
+    readonly db: Database,
+    readonly runner: FunctionRunner,
+  ) {
+    this.#logFloor = db.committer.publishedTs
+    db.committer.onCommit((batch) => this.#onCommit(batch))
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity): QueryEntry {
+    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}`
+    let entry = this.#entries.get(key)
+    if (entry === undefined) {
+      entry = new QueryEntry(key, path, args, identity)
+      this.#entries.set(key, entry)
+      this.#schedule()
+    }
+    entry.subscribers.add(sub)
+    return entry
+  }
+
+  unsubscribe(sub: Subscriber, entry: QueryEntry): void {
+    entry.subscribers.delete(sub)
+    if (entry.subscribers.size === 0 && this.#entries.get(entry.key) === entry) {
+      this.#entries.delete(entry.key)
+      this.#unindex(entry)
+    }
+  }
+
+  /** Marks every entry dirty (after a push: the functions themselves may have changed). */
+  invalidateAll(): void {
+    for (const entry of this.#entries.values()) entry.dirty = true
+    this.#schedule()
+  }
+
+  #onCommit(batch: readonly PublishedCommit[]): void {
+    this.#log.push(...batch)
+    if (this.#log.length > LOG_LIMIT) {
+      const drop = this.#log.length - LOG_LIMIT
+      this.#logFloor = this.#log[drop - 1]!.ts
+      this.#log = this.#log.slice(drop)
+    }
+    let any = false
+    for (const commit of batch) {
+      for (const w of commit.indexes) {
+        const candidates = this.#byIndex.get(w.indexId)
+        if (candidates === undefined) continue
+        for (const entry of candidates) {
+          if (!entry.dirty && entry.readSet!.contains(w.indexId, w.key)) {
+            entry.dirty = true
+            any = true
+          }
+        }
+      }
+    }
+    if (any) this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      for (const entry of this.#entries.values()) if (entry.dirty && !entry.running) void this.#run(entry)
+    })
+  }
+
+  #index(entry: QueryEntry): void {
+    if (entry.readSet === null) return
+    for (const indexId of entry.readSet.intervals.keys()) {
+      let set = this.#byIndex.get(indexId)
+      if (set === undefined) this.#byIndex.set(indexId, (set = new Set()))
+      set.add(entry)
+    }
+  }
+
+  #unindex(entry: QueryEntry): void {
+    if (entry.readSet === null) return
+    for (const indexId of entry.readSet.intervals.keys()) {
+      const set = this.#byIndex.get(indexId)
+      set?.delete(entry)
+      if (set?.size === 0) this.#byIndex.delete(indexId)
+    }
+  }
+
+  /** Whether a commit published after `ts` wrote into `readSet` (or we can no longer tell). */
+  #stale(readSet: ReadSet | null, ts: bigint): boolean {
+    if (readSet === null) return false
+    if (ts < this.#logFloor) return true
+    for (let i = this.#log.length - 1; i >= 0; i--) {
+      const c = this.#log[i]!
+      if (c.ts <= ts) break
+      for (const w of c.indexes) if (readSet.contains(w.indexId, w.key)) return true
+    }
+    return false
+  }
+
+  async #run(entry: QueryEntry): Promise<void> {
+    entry.running = true
+    entry.dirty = false
+    this.runs++
+    let outcome: Awaited<ReturnType<FunctionRunner['runSubscribedQuery']>>
+    try {
+      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin })
+    } catch (e) {
+      outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n }
+    } finally {
+      entry.running = false
+    }
+    const live = this.#entries.get(entry.key) === entry
+    if (live) this.#unindex(entry)
+    entry.readSet = outcome.readSet
+    if (live) this.#index(entry)
+    entry.dirty = this.#stale(outcome.readSet, outcome.ts)
+    if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result)) {
+      entry.result = outcome.result
+      entry.version++
+    }
+    if (entry.dirty) this.#schedule()
+    for (const sub of entry.subscribers) sub.entryUpdated(entry)
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * @module The sync socket: WebSocket upgrades on `/api/<client version>/sync` and `/api/sync`
+ * of the API port, one Session per socket.
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import { Session } from './session.ts'
+import type { SessionDeps } from './session.ts'
+
+/** Largest client frame accepted (a mutation's arguments can be up to 16 MiB). */
+const MAX_FRAME = 20 * 1024 * 1024
+
+const SYNC_PATH = /^\/api\/(?:[^/]+\/)?sync$/
+
+export function attachSyncServer(server: Server, deps: SessionDeps): { close(): void; sessions(): number } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME })
+  const sessions = new Set<Session>()
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0]!
+    if (!SYNC_PATH.test(path)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(ws, deps)
+      sessions.add(session)
+      ws.on('close', () => sessions.delete(session))
+    })
+  })
+  return {
+    close() {
+      for (const client of wss.clients) client.close(1001, 'Server shutting down')
+      wss.close()
+    },
+    sessions: () => sessions.size,
+  }
+}
