@@ -101,7 +101,9 @@ export class Backend {
     const push = new PushService(db, pool)
     await push.load()
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs })
+    const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
+      metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0 }),
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
       version: VERSION,
@@ -113,7 +115,6 @@ export class Backend {
     })
     const site = new Hono()
     site.all('*', (c) => c.text(`No HttpAction routed for ${c.req.path}`, 404))
-    const subscriptions = new SubscriptionManager(db, runner)
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(app.fetch, config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {

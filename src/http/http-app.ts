@@ -17,6 +17,8 @@ import type { JSONValue, Value } from '../values/index.ts'
 import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 
 export interface HttpDeps {
+  /** Live counters for operators and benchmarks (admin only). */
+  readonly metrics: () => Record<string, number>
   readonly instanceName: string
   readonly instanceSecret: string
   readonly version: string
@@ -135,6 +137,10 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   app.get('/instance_name', (c) => c.text(deps.instanceName))
   app.get('/instance_version', (c) => c.text(deps.version))
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
+  app.get('/api/concave/metrics', (c) => {
+    adminAuth(c, deps, true)
+    return c.json(deps.metrics())
+  })
 }
 
 /**

@@ -125,3 +125,118 @@ describe('ConvexClient over the sync socket', () => {
     expect(await w.next((v) => v === 1)).toBe(1)
   })
 })
+
+describe('the sync protocol on the wire', () => {
+  const metrics = async () => (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, number>
+
+  /** A raw protocol client that records every frame. */
+  async function raw() {
+    const ws = new WebSocket(`${backend.url.replace('http', 'ws')}/api/1.48.0/sync`)
+    const frames: any[] = []
+    const waiters: (() => void)[] = []
+    ws.on('message', (d) => {
+      frames.push(JSON.parse(d.toString()))
+      for (const w of waiters.splice(0)) w()
+    })
+    await new Promise((r) => ws.once('open', r))
+    const next = async (pred: (f: any) => boolean, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const f = frames.find(pred)
+        if (f !== undefined) return f
+        if (Date.now() > deadline) throw new Error(`no matching frame in ${JSON.stringify(frames)}`)
+        await new Promise<void>((r) => {
+          waiters.push(r)
+          setTimeout(r, 50)
+        })
+      }
+    }
+    return { ws, frames, next, send: (m: unknown) => ws.send(JSON.stringify(m)) }
+  }
+
+  test('transitions chain exactly, and unrelated writes re-run nothing', async () => {
+    const c = await raw()
+    c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ab', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
+    c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: 'messages:list', args: [{ author: 'wire' }] }] })
+    const first = await c.next((f) => f.type === 'Transition')
+    expect(first.startVersion).toEqual({ querySet: 0, identity: 0, ts: 'AAAAAAAAAAA=' })
+    expect(first.endVersion.querySet).toBe(1)
+    expect(first.endVersion.identity).toBe(0)
+    expect(first.modifications).toEqual([{ type: 'QueryUpdated', queryId: 0, value: [], logLines: [], journal: null }])
+
+    const http = new ConvexHttpClient(backend.url)
+    const runsBefore = (await metrics()).subscriptionRuns
+    for (let i = 0; i < 5; i++) await http.mutation(api.messages.send, { author: 'elsewhere', body: `e${i}` })
+    await http.mutation(api.counter.increment, { name: 'wire-unrelated' })
+    await new Promise((r) => setTimeout(r, 200))
+    expect((await metrics()).subscriptionRuns).toBe(runsBefore)
+    expect(c.frames.filter((f) => f.type === 'Transition')).toHaveLength(1)
+
+    await http.mutation(api.messages.send, { author: 'wire', body: 'hit' })
+    const second = await c.next((f) => f.type === 'Transition' && f !== first)
+    expect(second.startVersion).toEqual(first.endVersion)
+    expect(second.modifications).toHaveLength(1)
+    expect(second.modifications[0].value.map((m: any) => m.body)).toEqual(['hit'])
+    expect((await metrics()).subscriptionRuns).toBe(runsBefore + 1)
+
+    // A mutation over the socket: response with its ts, then a transition at or past it.
+    c.send({ type: 'Mutation', requestId: 0, udfPath: 'messages:send', args: [{ author: 'wire', body: 'mine' }] })
+    const response = await c.next((f) => f.type === 'MutationResponse')
+    expect(response.success).toBe(true)
+    expect(typeof response.result).toBe('string')
+    const third = await c.next((f) => f.type === 'Transition' && f !== first && f !== second)
+    expect(third.startVersion).toEqual(second.endVersion)
+    const u64 = (s: string) => Buffer.from(s, 'base64').readBigUInt64LE()
+    expect(u64(third.endVersion.ts) >= u64(response.ts)).toBe(true)
+    expect(third.modifications[0].value.map((m: any) => m.body)).toEqual(['hit', 'mine'])
+
+    // Removing the query is acknowledged.
+    c.send({ type: 'ModifyQuerySet', baseVersion: 1, newVersion: 2, modifications: [{ type: 'Remove', queryId: 0 }] })
+    const fourth = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 2)
+    expect(fourth.startVersion).toEqual(third.endVersion)
+    expect(fourth.modifications).toEqual([{ type: 'QueryRemoved', queryId: 0 }])
+    c.ws.close()
+  })
+
+  test('a re-sent mutation (same session and request id) runs once', async () => {
+    const sessionId = '11111111-2222-4333-8444-555555555555'
+    const send = async (connectionCount: number) => {
+      const c = await raw()
+      c.send({ type: 'Connect', sessionId, connectionCount, lastCloseReason: connectionCount === 0 ? 'InitialConnect' : 'closed', clientTs: Date.now() })
+      c.send({ type: 'Mutation', requestId: 7, udfPath: 'counter:increment', args: [{ name: 'dedup' }] })
+      const r = await c.next((f) => f.type === 'MutationResponse')
+      c.ws.close()
+      return r
+    }
+    const a = await send(0)
+    const b = await send(1)
+    expect(a.result).toBe(1)
+    expect(b.result).toBe(1)
+    expect(b.ts).toBe(a.ts)
+    expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'dedup' })).toBe(1)
+  })
+
+  test('protocol violations close the socket with a reason', async () => {
+    const c = await raw()
+    const closed = new Promise<string>((r) => c.ws.once('close', (_code, reason) => r(reason.toString())))
+    c.send({ type: 'Connect', sessionId: 's', connectionCount: 0, lastCloseReason: null })
+    c.send({ type: 'ModifyQuerySet', baseVersion: 5, newVersion: 6, modifications: [] })
+    expect(await closed).toContain('BaseVersionMismatch')
+  })
+
+  test('an admin Authenticate bumps the identity; a forged one gets AuthError', async () => {
+    const c = await raw()
+    c.send({ type: 'Connect', sessionId: 'a', connectionCount: 0, lastCloseReason: null })
+    c.send({ type: 'Authenticate', baseVersion: 0, tokenType: 'Admin', value: backend.adminKey })
+    c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: 'messages:secret', args: [{}] }] })
+    const t = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 1)
+    expect(t.endVersion.identity).toBe(1)
+    expect(t.modifications).toEqual([{ type: 'QueryUpdated', queryId: 0, value: 'internal only', logLines: [], journal: null }])
+    c.ws.close()
+    const bad = await raw()
+    bad.send({ type: 'Connect', sessionId: 'b', connectionCount: 0, lastCloseReason: null })
+    bad.send({ type: 'Authenticate', baseVersion: 0, tokenType: 'Admin', value: 'concave-test|00' })
+    const err = await bad.next((f) => f.type === 'AuthError')
+    expect(err).toEqual({ type: 'AuthError', error: 'The provided admin key was invalid for this instance', baseVersion: 0, authUpdateAttempted: true })
+  })
+})
