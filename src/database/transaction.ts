@@ -54,6 +54,13 @@ export class Transaction {
   readonly writes = new Map<string, Write>()
   readonly #streams = new Map<number, QueryStream>()
   #paginated = false
+  /**
+   * A subscription's journal: the end cursor its page had when first run. Re-runs read up to it
+   * so that page boundaries stay put while rows are inserted and deleted ("gapless" pages).
+   */
+  journal: { endCursor: string | null } | null = null
+  /** The end cursor of the page this run returned (becomes the subscription's journal). */
+  pageEnd: string | null = null
 
   constructor(
     readonly db: Database,
@@ -248,9 +255,11 @@ export class Transaction {
     if (typeof args.pageSize !== 'number' || !(args.pageSize >= 0)) throw new DatabaseError('Invalid pagination options: numItems must be a non-negative number')
     const plan = planQuery(this, args.query)
     let { lo, hi } = plan.interval
+    const endCursor = args.endCursor ?? this.journal?.endCursor ?? null
     const start = decodeCursor(args.cursor)
-    const end = decodeCursor(args.endCursor)
+    const end = decodeCursor(endCursor)
     if (start === 'end') {
+      this.pageEnd = END_CURSOR
       return JSON.stringify({ page: [], isDone: true, continueCursor: END_CURSOR, splitCursor: null, pageStatus: null })
     }
     if (plan.order === 'asc') {
@@ -262,6 +271,7 @@ export class Transaction {
     }
     const stream = new QueryStream(this, plan.index, { lo, hi }, plan.order, args.query.operators)
     const rows: string[] = []
+    const keys: Buffer[] = []
     const limit = end !== null ? Infinity : Math.max(1, Math.floor(args.pageSize))
     let isDone = false
     while (rows.length < limit) {
@@ -271,10 +281,18 @@ export class Transaction {
         break
       }
       rows.push(row.json)
+      keys.push(row.key)
     }
-    if (!isDone && end === null) isDone = (await new QueryStream(this, plan.index, plan.order === 'asc' ? { lo: keySuccessor(stream.lastKey!), hi } : { lo, hi: stream.lastKey! }, plan.order, args.query.operators).nextRow()) === null
-    const continueCursor = end !== null && end !== 'end' ? args.endCursor! : isDone ? END_CURSOR : encodeCursor(stream.lastKey!)
-    return `{"page":[${rows.join(',')}],"isDone":${isDone},"continueCursor":${JSON.stringify(continueCursor)},"splitCursor":null,"pageStatus":null}`
+    if (end !== null) isDone = end === 'end'
+    else if (!isDone) {
+      const rest = plan.order === 'asc' ? { lo: keySuccessor(stream.lastKey!), hi } : { lo, hi: stream.lastKey! }
+      isDone = (await new QueryStream(this, plan.index, rest, plan.order, args.query.operators).nextRow()) === null
+    }
+    const continueCursor = end !== null ? endCursor! : isDone ? END_CURSOR : encodeCursor(stream.lastKey!)
+    // A page that grew past twice its size can be split by the client at its middle row.
+    const splitCursor = rows.length >= 2 * Math.max(1, Math.floor(args.pageSize)) ? encodeCursor(keys[Math.floor(keys.length / 2) - 1]!) : null
+    this.pageEnd = continueCursor
+    return `{"page":[${rows.join(',')}],"isDone":${isDone},"continueCursor":${JSON.stringify(continueCursor)},"splitCursor":${JSON.stringify(splitCursor)},"pageStatus":${splitCursor === null ? 'null' : '"SplitRecommended"'}}`
   }
 }
 

@@ -134,21 +134,21 @@ export class FunctionRunner {
    * Runs a query for a subscription: also reports what it read (null when it never ran, e.g. an
    * unknown function) and the snapshot timestamp it read at.
    */
-  async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint }> {
+  async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions, journal: string | null): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint; journal: string | null }> {
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, 'query', opts)
       this.#checkArgs(fn, args)
     } catch (e) {
-      return { result: failure(e, []), readSet: null, ts: await this.db.currentTs() }
+      return { result: failure(e, []), readSet: null, ts: await this.db.currentTs(), journal }
     }
-    let readSet: ReadSet | null = null
-    let ts = 0n
-    const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (txn) => {
-      readSet = txn.readSet
-      ts = txn.snapshotTs
+    let txn: Transaction | null = null
+    const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (t) => {
+      txn = t
+      t.journal = parseJournal(journal)
     })
-    return { result, readSet, ts }
+    const ran = txn as Transaction | null
+    return { result, readSet: ran?.readSet ?? null, ts: ran?.snapshotTs ?? 0n, journal: ran?.pageEnd == null ? journal : JSON.stringify({ endCursor: ran.pageEnd }) }
   }
 
   async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void): Promise<UdfResult> {
@@ -261,6 +261,17 @@ export class FunctionRunner {
       return failure(e, outcome.logLines)
     }
     return { ok: true, value: outcome.value!, logLines: outcome.logLines }
+  }
+}
+
+/** A journal is ours to define: `{"endCursor": string | null}`; anything else is ignored. */
+function parseJournal(journal: string | null): { endCursor: string | null } | null {
+  if (journal === null) return null
+  try {
+    const parsed = JSON.parse(journal) as { endCursor?: unknown }
+    return typeof parsed?.endCursor === 'string' ? { endCursor: parsed.endCursor } : null
+  } catch {
+    return null
   }
 }
 

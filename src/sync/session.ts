@@ -127,7 +127,7 @@ export class Session implements Subscriber {
         for (const mod of m.modifications) {
           if (mod.type === 'Add') {
             if (this.#queries.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
-            const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity)
+            const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
             this.#queries.set(mod.queryId, { entry, sent: null })
           } else {
             const q = this.#queries.get(mod.queryId)
@@ -174,7 +174,7 @@ export class Session implements Subscriber {
       this.#identity = identity
       for (const q of this.#queries.values()) {
         const old = q.entry
-        q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity)
+        q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity, old.journal)
         q.sent = null
         this.deps.subscriptions.unsubscribe(this, old)
       }
@@ -224,8 +224,8 @@ export class Session implements Subscriber {
       const r = q.entry.result!
       modifications.push(
         r.ok
-          ? { type: 'QueryUpdated', queryId, value: JSON.parse(r.value) as JSONValue, logLines: r.logLines, journal: null }
-          : { type: 'QueryFailed', queryId, errorMessage: r.message, logLines: r.logLines, journal: null, ...(r.data === undefined ? {} : { errorData: JSON.parse(r.data) as JSONValue }) },
+          ? { type: 'QueryUpdated', queryId, value: JSON.parse(r.value) as JSONValue, logLines: r.logLines, journal: q.entry.journal }
+          : { type: 'QueryFailed', queryId, errorMessage: r.message, logLines: r.logLines, journal: q.entry.journal, ...(r.data === undefined ? {} : { errorData: JSON.parse(r.data) as JSONValue }) },
       )
     }
     const owed = modifications.length > 0 || this.#querySet !== this.#sent.querySet || this.#identityVersion !== this.#sent.identity || this.#advanceTo > this.#sent.ts

@@ -33,6 +33,8 @@ export class QueryEntry {
   /** Bumped whenever the result (value, error or log lines) changes. */
   version = 0
   readSet: ReadSet | null = null
+  /** The query journal (a paginated query's pinned end cursor), sent with every result. */
+  journal: string | null
   dirty = true
   running = false
   readonly subscribers = new Set<Subscriber>()
@@ -42,7 +44,10 @@ export class QueryEntry {
     readonly path: string,
     readonly args: JSONValue,
     readonly identity: QueryIdentity,
-  ) {}
+    journal: string | null,
+  ) {
+    this.journal = journal
+  }
 }
 
 /** Published commits kept to check runs that straddle them. */
@@ -74,11 +79,11 @@ export class SubscriptionManager {
     return this.#entries.size
   }
 
-  subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity): QueryEntry {
-    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}`
+  subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null): QueryEntry {
+    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
     let entry = this.#entries.get(key)
     if (entry === undefined) {
-      entry = new QueryEntry(key, path, args, identity)
+      entry = new QueryEntry(key, path, args, identity, journal)
       this.#entries.set(key, entry)
       this.#schedule()
     }
@@ -168,9 +173,9 @@ export class SubscriptionManager {
     this.runs++
     let outcome: Awaited<ReturnType<FunctionRunner['runSubscribedQuery']>>
     try {
-      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin })
+      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin }, entry.journal)
     } catch (e) {
-      outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n }
+      outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n, journal: entry.journal }
     } finally {
       entry.running = false
     }
@@ -179,7 +184,8 @@ export class SubscriptionManager {
     entry.readSet = outcome.readSet
     if (live) this.#index(entry)
     entry.dirty = this.#stale(outcome.readSet, outcome.ts)
-    if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result)) {
+    if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result) || entry.journal !== outcome.journal) {
+      entry.journal = outcome.journal
       entry.result = outcome.result
       entry.version++
     }

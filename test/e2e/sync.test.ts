@@ -240,3 +240,68 @@ describe('the sync protocol on the wire', () => {
     expect(err).toEqual({ type: 'AuthError', error: 'The provided admin key was invalid for this instance', baseVersion: 0, authUpdateAttempted: true })
   })
 })
+
+describe('reconnects', () => {
+  test('a client whose server goes away reconnects, resubscribes and delivers a queued mutation once', async () => {
+    const a = newClient()
+    const w = watch<number>(a, api.counter.get, { name: 'reconnect' })
+    expect(await w.next(() => true)).toBe(0)
+    await backend.stop()
+    const pending = a.mutation(api.counter.increment, { name: 'reconnect' })
+    await new Promise((r) => setTimeout(r, 300))
+    await backend.restart()
+    expect(await pending).toBe(1)
+    expect(await w.next((v) => v === 1)).toBe(1)
+    await new ConvexHttpClient(backend.url).mutation(api.counter.increment, { name: 'reconnect' })
+    expect(await w.next((v) => v === 2, 15_000)).toBe(2)
+    expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'reconnect' })).toBe(2)
+  }, 60_000)
+})
+
+describe('paginated subscriptions', () => {
+  test('pages stay gapless and duplicate-free while rows are inserted and deleted around their boundaries', async () => {
+    const http = new ConvexHttpClient(backend.url)
+    const ids = new Map<number, string>()
+    for (const n of [10, 20, 30, 40, 50, 60, 70, 80, 90]) ids.set(n, await http.mutation(api.messages.send, { author: 'pager', body: `b${n}`, n }))
+    const a = newClient()
+    const results: any[] = []
+    let latest: any
+    const changed: (() => void)[] = []
+    a.onPaginatedUpdate_experimental(api.messages.paged, { author: 'pager' }, { initialNumItems: 3 }, (r: any) => {
+      latest = r
+      results.push(r)
+      for (const f of changed.splice(0)) f()
+    })
+    const until = async (pred: (r: any) => boolean) => {
+      const deadline = Date.now() + 10_000
+      while (latest === undefined || !pred(latest)) {
+        if (Date.now() > deadline) throw new Error(`timed out; latest ${JSON.stringify(latest?.results?.map((m: any) => m.n))} ${latest?.status}`)
+        await new Promise<void>((r) => {
+          changed.push(r)
+          setTimeout(r, 100)
+        })
+      }
+      return latest
+    }
+    const ns = (r: any) => r.results.map((m: any) => m.n)
+    expect(ns(await until((r) => r.status === 'CanLoadMore'))).toEqual([10, 20, 30])
+    latest.loadMore(3)
+    expect(ns(await until((r) => r.results.length === 6))).toEqual([10, 20, 30, 40, 50, 60])
+
+    // An insert inside the first page grows it (its end stays pinned at 30), so 30 is not lost.
+    await http.mutation(api.messages.send, { author: 'pager', body: 'b25', n: 25 })
+    expect(ns(await until((r) => r.results.length === 7))).toEqual([10, 20, 25, 30, 40, 50, 60])
+    // Around the first boundary (30 | 40): insert on its far side, delete the boundary rows.
+    await http.mutation(api.messages.send, { author: 'pager', body: 'b35', n: 35 })
+    await http.mutation(api.messages.remove, { id: ids.get(30)! })
+    await http.mutation(api.messages.remove, { id: ids.get(40)! })
+    expect(ns(await until((r) => r.results.length === 6 && !r.results.some((m: any) => m.n === 30)))).toEqual([10, 20, 25, 35, 50, 60])
+
+    // The rest loads after the last boundary without gaps, and inserts at the end show up.
+    latest.loadMore(10)
+    expect(ns(await until((r) => r.status === 'Exhausted'))).toEqual([10, 20, 25, 35, 50, 60, 70, 80, 90])
+    await http.mutation(api.messages.send, { author: 'pager', body: 'b95', n: 95 })
+    await http.mutation(api.messages.send, { author: 'pager', body: 'b65', n: 65 })
+    expect(ns(await until((r) => r.results.length === 11))).toEqual([10, 20, 25, 35, 50, 60, 65, 70, 80, 90, 95])
+  })
+})
