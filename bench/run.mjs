@@ -10,6 +10,7 @@ import Database from 'better-sqlite3'
 import ivm from 'isolated-vm'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
+import { fanout, rawBroadcast } from './fanout.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
@@ -159,6 +160,15 @@ try {
   row('raw better-sqlite3 point read p50', rawRead * 1000, 'us', null, '')
   row('warm query via ConvexHttpClient p50', q.p50 * 1000, 'us', q.p50 / rawRead, 'x raw sqlite read; target p50 < 1 ms')
   row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
+  for (const n of (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)) {
+    const f = await fanout({ url: backend.url, adminKey: backend.adminKey, pid: backend.child.pid, rssMb }, n)
+    const raw = await rawBroadcast(n, f.payload, await freePort())
+    row(`fan-out to ${n} subscribers, ack → last update p50`, f.p50, 'ms', f.p50 / raw.p50, `x plain ws broadcast p50 (${raw.p50.toFixed(1)} ms); target <= 2`)
+    row(`fan-out to ${n} subscribers, ack → last update p99`, f.p99, 'ms', f.p99 / raw.p99, `x plain ws broadcast p99 (${raw.p99.toFixed(1)} ms)`)
+    row(`fan-out to ${n} subscribers, request → last update p50`, f.requestP50, 'ms', f.requestP50 / raw.p50, 'x plain ws broadcast p50 (trigger → last receipt)')
+    row(`server memory per idle subscription (${n})`, f.perSubscriptionKb, 'KB', null, 'RSS growth / subscribers; target <= 4 KB')
+    row(`query re-runs for a write outside every read set (${n})`, f.unrelatedRuns, '', null, 'target 0')
+  }
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
   rmSync(app, { recursive: true, force: true })

@@ -57,6 +57,7 @@ export class Catalog {
   readonly byName = new Map<string, TableInfo>()
   readonly byNumber = new Map<number, TableInfo>()
   readonly #creating = new Map<string, Promise<TableInfo>>()
+  readonly #reserved = new Set<number>()
 
   constructor(readonly persistence: Persistence) {}
 
@@ -86,16 +87,24 @@ export class Catalog {
     if (existing !== undefined) return Promise.resolve(existing)
     let creating = this.#creating.get(name)
     if (creating === undefined) {
+      // Reserve the number now: two tables created at once must not pick the same one.
+      let next = FIRST_USER_TABLE_NUMBER
+      for (const n of [...this.byNumber.keys(), ...this.#reserved]) if (n >= next) next = n + 1
+      this.#reserved.add(next)
       creating = (async () => {
-        let next = FIRST_USER_TABLE_NUMBER
-        for (const n of this.byNumber.keys()) if (n >= next) next = n + 1
         await this.persistence.createTable(name, next)
-        const table = this.#addTable({ tableNumber: next, name })
+        const indexes: IndexRecord[] = []
         for (const indexName of [BY_ID, BY_CREATION_TIME]) {
-          this.#addIndex(await this.persistence.createIndex({ tableNumber: next, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }, []))
+          indexes.push(await this.persistence.createIndex({ tableNumber: next, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }, []))
         }
+        // Publish the table only with its indexes in place.
+        const table = this.#addTable({ tableNumber: next, name })
+        for (const i of indexes) this.#addIndex(i)
         return table
-      })().finally(() => this.#creating.delete(name))
+      })().finally(() => {
+        this.#creating.delete(name)
+        this.#reserved.delete(next)
+      })
       this.#creating.set(name, creating)
     }
     return creating

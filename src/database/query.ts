@@ -43,9 +43,11 @@ export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): Ke
   const eqs: (Value | undefined)[] = []
   let lower: RangeExpr | undefined
   let upper: RangeExpr | undefined
+  // Ranges may name the index's fields and then the implicit `_creationTime` (not `_id`).
+  const rangeFields = index.keyFields[index.keyFields.length - 1] === '_id' && index.keyFields.length > 1 ? index.keyFields.slice(0, -1) : index.keyFields
   let field = 0
   for (const r of range) {
-    const expected = index.fields[field]
+    const expected = rangeFields[field]
     if (r.type === 'Eq') {
       if (lower !== undefined || upper !== undefined || r.fieldPath !== expected) {
         throw new DatabaseError(`Uncaught Error: Tried to query index ${index.tableName}.${index.name} but the query didn't use the index fields in order. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
@@ -109,6 +111,8 @@ export class QueryStream {
   #storeDone: boolean
   #buffer: IndexRow[] = []
   readonly #overlay: { key: Buffer; json: string; doc: Doc }[]
+  /** Documents this transaction had written when the stream opened: their stored rows are stale. */
+  readonly #written: ReadonlySet<string>
   readonly #filters: JSONValue[] = []
   #limit = Infinity
   #emitted = 0
@@ -128,6 +132,7 @@ export class QueryStream {
       else if ('limit' in op) this.#limit = Math.min(this.#limit, op.limit)
     }
     this.#overlay = []
+    this.#written = new Set(txn.writes.keys())
     if (index !== null) {
       for (const w of txn.writes.values()) {
         if (w.table.tableNumber !== index.tableNumber || w.doc === null) continue
@@ -156,7 +161,7 @@ export class QueryStream {
       this.txn.readSet.add(index.indexId, { lo: last.key, hi: this.#remaining.hi })
       this.#remaining = { lo: this.#remaining.lo, hi: last.key }
     }
-    for (const row of rows) if (!this.txn.writes.has(row.doc.id)) this.#buffer.push(row)
+    for (const row of rows) if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
   }
 
   /** The next matching document as `[key, json]`, or null at the end. */

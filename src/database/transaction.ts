@@ -52,7 +52,8 @@ function timeOrderedInternalId(): Uint8Array {
 export class Transaction {
   readonly readSet
   readonly writes = new Map<string, Write>()
-  readonly #streams = new Map<number, QueryStream>()
+  /** Open streams by `${call}:${queryId}`: nested calls share the transaction, not stream ids. */
+  readonly #streams = new Map<string, QueryStream>()
   #paginated = false
   /**
    * A subscription's journal: the end cursor its page had when first run. Re-runs read up to it
@@ -233,19 +234,28 @@ export class Transaction {
     return table !== undefined && table.name === tableName ? idString : null
   }
 
-  openStream(queryId: number, query: SerializedQuery): QueryStream {
+  openStream(key: string, query: SerializedQuery): QueryStream {
     const { index, interval, order } = planQuery(this, query)
     const stream = new QueryStream(this, index, interval, order, query.operators)
-    this.#streams.set(queryId, stream)
+    this.#streams.set(key, stream)
     return stream
   }
 
-  stream(queryId: number): QueryStream | undefined {
-    return this.#streams.get(queryId)
+  stream(key: string): QueryStream | undefined {
+    return this.#streams.get(key)
   }
 
-  closeStream(queryId: number): void {
-    this.#streams.delete(queryId)
+  closeStream(key: string): void {
+    this.#streams.delete(key)
+  }
+
+  /** A restore point for a nested mutation: its writes are undone if it fails. */
+  savepoint(): () => void {
+    const saved = new Map([...this.writes].map(([id, w]) => [id, w.doc]))
+    return () => {
+      for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
+      for (const [id, doc] of saved) this.writes.get(id)!.doc = doc
+    }
   }
 
   /** `.paginate()`: one page, with cursors that are positions in the index. */

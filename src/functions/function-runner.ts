@@ -174,7 +174,13 @@ export class FunctionRunner {
   async #runMutation(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
-      const txn = await this.db.begin(true)
+      let txn: Transaction
+      try {
+        txn = await this.db.begin(true)
+      } catch (e) {
+        release?.()
+        return failure(e, [])
+      }
       try {
         const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
         if (!outcome.ok) return outcome
@@ -208,7 +214,10 @@ export class FunctionRunner {
       runUdf: async (nestedKind, nestedName, nestedArgs) => {
         const callee = this.#resolveNested(nestedName, nestedKind)
         this.#checkArgs(callee, nestedArgs)
+        // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
+        const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
         const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn)
+        if (!result.ok) rollback?.()
         return unwrapNested(result)
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),

@@ -20,8 +20,13 @@ function unknown(op: string, isAsync: boolean): Error {
   return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
 }
 
+let nextCallId = 0
+
 /** Syscalls of queries and mutations: database access within one transaction. */
 export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string): SyscallHandler {
+  // Stream ids restart at 0 in every call; nested calls share `txn`, so keys carry a call id.
+  const call = nextCallId++
+  const key = (queryId: unknown) => `${call}:${String(queryId)}`
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -37,13 +42,13 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/get':
           return txn.get(args.id, args.table, args.isSystem === true)
         case '1.0/queryStreamNext': {
-          const stream = txn.stream(args.queryId) ?? txn.openStream(args.queryId, args.query as SerializedQuery)
+          const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), args.query as SerializedQuery)
           const batch = await stream.nextBatch(STREAM_BATCH)
-          if (batch.done) txn.closeStream(args.queryId)
+          if (batch.done) txn.closeStream(key(args.queryId))
           return JSON.stringify(batch)
         }
         case '1.0/queryCleanup':
-          txn.closeStream(args.queryId)
+          txn.closeStream(key(args.queryId))
           return 'true'
         case '1.0/queryPage':
           return txn.page(args as Parameters<Transaction['page']>[0])

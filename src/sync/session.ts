@@ -20,7 +20,7 @@ import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { encodeTs } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 import { parseClientMessage, ProtocolError } from './protocol.ts'
-import type { ClientMessage, ServerModification, StateVersion } from './protocol.ts'
+import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
 
@@ -35,7 +35,7 @@ export interface SessionDeps {
 }
 
 /** Send a Ping after this long without other output (the client gives up after 60 s). */
-const PING_AFTER_MS = 15_000
+export const PING_AFTER_MS = 15_000
 /** Hold back Transitions while this much is still unsent on the socket (they coalesce meanwhile). */
 const SOFT_BUFFER_LIMIT = 4 * 1024 * 1024
 /** Close a client that lets this much pile up. */
@@ -67,7 +67,6 @@ export class Session implements Subscriber {
   #chain: Promise<void> = Promise.resolve()
   #mutationChain: Promise<void> = Promise.resolve()
   #lastSend = Date.now()
-  readonly #pinger: NodeJS.Timeout
   #retry: NodeJS.Timeout | null = null
   #closed = false
 
@@ -75,10 +74,6 @@ export class Session implements Subscriber {
     readonly ws: WebSocket,
     readonly deps: SessionDeps,
   ) {
-    this.#pinger = setInterval(() => {
-      if (Date.now() - this.#lastSend >= PING_AFTER_MS) this.#send('{"type":"Ping"}')
-    }, PING_AFTER_MS / 3)
-    this.#pinger.unref()
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))
       let message: ClientMessage
@@ -104,7 +99,6 @@ export class Session implements Subscriber {
   #close(): void {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#pinger)
     if (this.#retry !== null) clearTimeout(this.#retry)
     for (const q of this.#queries.values()) this.deps.subscriptions.unsubscribe(this, q.entry)
     this.#queries.clear()
@@ -209,6 +203,11 @@ export class Session implements Subscriber {
     }
   }
 
+  /** Called periodically by the server: keeps an idle client from timing out. */
+  heartbeat(now: number): void {
+    if (now - this.#lastSend >= PING_AFTER_MS) this.#send('{"type":"Ping"}')
+  }
+
   entryUpdated(): void {
     this.#trySend()
   }
@@ -218,15 +217,10 @@ export class Session implements Subscriber {
     if (this.#closed) return
     for (const q of this.#queries.values()) if (q.entry.dirty || q.entry.result === null) return
     const ts = this.deps.db.committer.publishedTs > this.#sent.ts ? this.deps.db.committer.publishedTs : this.#sent.ts
-    const modifications: ServerModification[] = this.#removed
+    // Modifications are spliced as text: a result's JSON is shared by every subscriber of the entry.
+    const modifications: string[] = this.#removed.map((m) => JSON.stringify(m))
     for (const [queryId, q] of this.#queries) {
-      if (q.sent === q.entry.version) continue
-      const r = q.entry.result!
-      modifications.push(
-        r.ok
-          ? { type: 'QueryUpdated', queryId, value: JSON.parse(r.value) as JSONValue, logLines: r.logLines, journal: q.entry.journal }
-          : { type: 'QueryFailed', queryId, errorMessage: r.message, logLines: r.logLines, journal: q.entry.journal, ...(r.data === undefined ? {} : { errorData: JSON.parse(r.data) as JSONValue }) },
-      )
+      if (q.sent !== q.entry.version) modifications.push(modificationJson(queryId, q.entry))
     }
     const owed = modifications.length > 0 || this.#querySet !== this.#sent.querySet || this.#identityVersion !== this.#sent.identity || this.#advanceTo > this.#sent.ts
     if (!owed) return
@@ -242,12 +236,33 @@ export class Session implements Subscriber {
     }
     for (const [, q] of this.#queries) q.sent = q.entry.version
     this.#removed = []
-    const start: StateVersion = { querySet: this.#sent.querySet, identity: this.#sent.identity, ts: encodeTs(this.#sent.ts) }
+    const start = versionJson(this.#sent.querySet, this.#sent.identity, this.#sent.ts)
     this.#sent = { querySet: this.#querySet, identity: this.#identityVersion, ts }
-    const end: StateVersion = { querySet: this.#sent.querySet, identity: this.#sent.identity, ts: encodeTs(ts) }
-    this.#send(JSON.stringify({ type: 'Transition', startVersion: start, endVersion: end, modifications }))
+    const end = versionJson(this.#sent.querySet, this.#sent.identity, ts)
+    this.#send(`{"type":"Transition","startVersion":${start},"endVersion":${end},"modifications":[${modifications.join(',')}]}`)
   }
 }
+
+function versionJson(querySet: number, identity: number, ts: bigint): string {
+  return `{"querySet":${querySet},"identity":${identity},"ts":"${encodeTs(ts)}"}`
+}
+
+/** The entry's current result as a QueryUpdated/QueryFailed modification (text cached per version). */
+function modificationJson(queryId: number, entry: QueryEntry): string {
+  let body = modificationCache.get(entry)
+  if (body === undefined || body.version !== entry.version) {
+    const r = entry.result!
+    const journal = JSON.stringify(entry.journal)
+    const text = r.ok
+      ? `"type":"QueryUpdated","value":${r.value},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}}`
+      : `"type":"QueryFailed","errorMessage":${JSON.stringify(r.message)},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}${r.data === undefined ? '' : `,"errorData":${r.data}`}}`
+    body = { version: entry.version, text }
+    modificationCache.set(entry, body)
+  }
+  return `{"queryId":${queryId},${body.text}`
+}
+
+const modificationCache = new WeakMap<QueryEntry, { version: number; text: string }>()
 
 function crashed(e: unknown): UdfResult {
   return { ok: false, message: (e as Error)?.message ?? String(e), logLines: [] }

@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
-import { Session } from './session.ts'
+import { PING_AFTER_MS, Session } from './session.ts'
 import type { SessionDeps } from './session.ts'
 
 /** Largest client frame accepted (a mutation's arguments can be up to 16 MiB). */
@@ -16,6 +16,12 @@ const SYNC_PATH = /^\/api\/(?:[^/]+\/)?sync$/
 export function attachSyncServer(server: Server, deps: SessionDeps): { close(): void; sessions(): number } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME })
   const sessions = new Set<Session>()
+  // One timer for every socket's heartbeat, rather than one per socket.
+  const heartbeat = setInterval(() => {
+    const now = Date.now()
+    for (const s of sessions) s.heartbeat(now)
+  }, PING_AFTER_MS / 3)
+  heartbeat.unref()
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0]!
     if (!SYNC_PATH.test(path)) {
@@ -30,6 +36,7 @@ export function attachSyncServer(server: Server, deps: SessionDeps): { close(): 
   })
   return {
     close() {
+      clearInterval(heartbeat)
       for (const client of wss.clients) client.close(1001, 'Server shutting down')
       wss.close()
     },

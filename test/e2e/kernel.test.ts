@@ -110,6 +110,14 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(err.message).toContain('unique() query returned more than one result')
   })
 
+  test('an index range may continue on the implicit _creationTime', async () => {
+    await client.mutation(api.messages.send, { author: 'ctime', body: 'early' })
+    const doc = (await client.query(api.messages.list, { author: 'ctime' }))[0]
+    await client.mutation(api.messages.send, { author: 'ctime', body: 'late' })
+    expect(await client.query(api.messages.sinceByAuthor, { author: 'ctime', t: doc._creationTime })).toEqual(['late'])
+    expect(await client.query(api.messages.sinceByAuthor, { author: 'ctime', t: 0 })).toEqual(['early', 'late'])
+  })
+
   test('paginate walks the whole table once', async () => {
     const seen: string[] = []
     let cursor: string | null = null

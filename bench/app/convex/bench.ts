@@ -19,3 +19,14 @@ export const counter = query({
   handler: async (ctx, { name }) =>
     (await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).unique())?.value ?? 0,
 });
+
+/** Bumps a counter (the fan-out benchmark's write). */
+export const bump = mutation({
+  args: { name: v.string() },
+  handler: async (ctx, { name }) => {
+    const row = await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", name)).unique();
+    if (row === null) return ctx.db.insert("counters", { name, value: 1 });
+    await ctx.db.patch(row._id, { value: row.value + 1 });
+    return row._id;
+  },
+});

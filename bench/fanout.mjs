@@ -1,0 +1,112 @@
+// Subscription fan-out: N raw sync-protocol clients subscribe to one query; a mutation changes
+// it; we time from the mutation's acknowledgement to the last subscriber's Transition. Beside it,
+// a plain ws broadcast of the same payload to N sockets (bench/raw-broadcast.mjs).
+import { fork } from 'node:child_process'
+import WebSocket from 'ws'
+
+const ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 15)
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+async function openAll(n, url, onOpen) {
+  const sockets = []
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(
+      Array.from({ length: Math.min(250, n - i) }, (_, j) => {
+        const ws = new WebSocket(url, { perMessageDeflate: false })
+        sockets.push(ws)
+        return new Promise((resolve, reject) => {
+          ws.once('open', () => resolve(onOpen?.(ws, i + j)))
+          ws.once('error', reject)
+        })
+      }),
+    )
+  }
+  return sockets
+}
+
+/** Waits until `count()` reaches `target`; returns the time it did. */
+function until(count, target, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const tick = () => {
+      if (count() >= target) return resolve(performance.now())
+      if (performance.now() - started > timeoutMs) return reject(new Error(`only ${count()}/${target}`))
+      setImmediate(tick)
+    }
+    tick()
+  })
+}
+
+export async function fanout({ url, adminKey, pid, rssMb }, n) {
+  const wsUrl = `${url.replace('http', 'ws')}/api/1.48.0/sync`
+  const name = `fan${n}`
+  await fetch(`${url}/api/mutation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'bench:bump', args: [{ name }], format: 'convex_encoded_json' }) })
+  await new Promise((r) => setTimeout(r, 500))
+  global.gc?.()
+  const rssBefore = rssMb(pid)
+  let received = 0
+  let lastPayload = ''
+  const sockets = await openAll(n, wsUrl, (ws, i) => {
+    ws.on('message', (d) => {
+      const text = d.toString()
+      if (text.startsWith('{"type":"Transition"')) {
+        received++
+        lastPayload = text
+      }
+    })
+    ws.send(JSON.stringify({ type: 'Connect', sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() }))
+    ws.send(JSON.stringify({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: 'bench:counter', args: [{ name }] }] }))
+  })
+  await until(() => received, n)
+  await new Promise((r) => setTimeout(r, 1500))
+  const rssAfter = rssMb(pid)
+  const metrics = async () => (await (await fetch(`${url}/api/concave/metrics`, { headers: { authorization: `Convex ${adminKey}` } })).json())
+  // A write outside every read set must re-run nothing.
+  const runsBefore = (await metrics()).subscriptionRuns
+  await fetch(`${url}/api/mutation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'bench:bump', args: [{ name: `${name}-elsewhere` }], format: 'convex_encoded_json' }) })
+  await new Promise((r) => setTimeout(r, 300))
+  const unrelatedRuns = (await metrics()).subscriptionRuns - runsBefore
+  const samples = []
+  const fromRequest = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const base = received
+    const requested = performance.now()
+    const res = await fetch(`${url}/api/mutation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'bench:bump', args: [{ name }], format: 'convex_encoded_json' }) })
+    await res.text()
+    const acked = performance.now()
+    const done = await until(() => received, base + n)
+    samples.push(done - acked)
+    fromRequest.push(done - requested)
+  }
+  for (const ws of sockets) ws.terminate()
+  samples.sort((a, b) => a - b)
+  fromRequest.sort((a, b) => a - b)
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), requestP50: percentile(fromRequest, 50), perSubscriptionKb: ((rssAfter - rssBefore) * 1024) / n, unrelatedRuns, payload: lastPayload }
+}
+
+export async function rawBroadcast(n, payload, port) {
+  const child = fork(new URL('./raw-broadcast.mjs', import.meta.url), [String(port)], { stdio: 'ignore' })
+  await new Promise((r) => child.once('message', r))
+  try {
+    let received = 0
+    const sockets = await openAll(n, `ws://127.0.0.1:${port}`, (ws) => ws.on('message', () => received++))
+    const control = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
+    await new Promise((r) => control.once('open', r))
+    const samples = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const base = received
+      const sent = performance.now()
+      control.send(payload)
+      const done = await until(() => received, base + n)
+      samples.push(done - sent)
+    }
+    for (const ws of [...sockets, control]) ws.terminate()
+    samples.sort((a, b) => a - b)
+    return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
+  } finally {
+    child.kill()
+  }
+}

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'nested')).appDir
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+test('nested queries running at once each see their own results', async () => {
+  await client.mutation('nested:seed' as any, { table: 'qa', count: 2 })
+  await client.mutation('nested:seed' as any, { table: 'qb', count: 3 })
+  expect(await client.query('nested:parallelQueries' as any, {})).toEqual({ a: ['qa0', 'qa1'], b: ['qb0', 'qb1', 'qb2'] })
+})
+
+test('a nested mutation that throws has its writes rolled back', async () => {
+  expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent'])
+  expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent', 'parent'])
+})
+
+test('a stream still yields a document the transaction patched ahead of it', async () => {
+  await client.mutation('nested:seed' as any, { table: 'many', count: 300 })
+  expect(await client.mutation('nested:patchAheadWhileIterating' as any, {})).toEqual({ seen: 300, sawLast: true })
+})
+
+test('one mutation can create two tables at once', async () => {
+  expect(await client.mutation('nested:twoNewTables' as any, { suffix: 'x' })).toEqual(['string', 'string'])
+})
+
+test('an index range may continue on the implicit _creationTime', async () => {
+  expect(await client.query('nested:since' as any, { t: 0 })).toBe(300)
+  expect(await client.query('nested:since' as any, { t: Date.now() + 60_000 })).toBe(0)
+})
