@@ -1,10 +1,11 @@
 /**
  * @module Database: the catalog, the schema, snapshots and the committer behind one object.
  *
- * Snapshots are shared and always at a published commit: one "current" snapshot is opened when a
- * durable batch is published (before the next batch is written), and every transaction that
- * begins until the next publication reads from it. So no reader ever sees a commit that is not
- * durable yet or that commit listeners (subscriptions) have not been told about.
+ * Snapshots are shared and always at a published commit: a "current" snapshot is opened only
+ * while the store holds nothing unpublished (no batch written but not yet durable and announced),
+ * and every transaction that begins until the next publication shares it; one that begins while
+ * a batch is in flight without a current snapshot waits for the publication. So no reader ever
+ * sees a commit that is not durable or that commit listeners (subscriptions) don't know of yet.
  */
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
@@ -26,6 +27,12 @@ export interface Schema {
   readonly schemaValidation: boolean
 }
 
+/** How long a checkpoint barrier waits for open transactions before giving up until next time. */
+const BARRIER_WAIT_MS = 2000
+
+/** How long an unused current snapshot stays open after a publication. */
+const IDLE_SNAPSHOT_MS = 100
+
 interface SharedSnapshot {
   readonly snapshot: Snapshot
   refs: number
@@ -38,22 +45,29 @@ export class Database {
   readonly committer: Committer
   #schema: Schema | null = null
   #validators = new Map<string, ValidatorJSON>()
-  #current: Promise<SharedSnapshot> | null = null
+  /** The snapshot new transactions share (at the latest published commit), if one is open. */
+  #current: SharedSnapshot | null = null
+  #opening: Promise<SharedSnapshot> | null = null
+  /** Transactions waiting for a batch in flight (or a catalog change) to be published. */
+  #waiting: (() => void)[] = []
+  #exclusive = false
+  /** References held on snapshots by open transactions, and who waits for them all to end. */
+  #refs = 0
+  #drained: (() => void)[] = []
+  #barrier = false
+  /** A checkpoint barrier is holding new transactions back. */
+  #holding = false
   readonly #active = new Map<bigint, number>()
   #lastCreationTime = 0
 
   private constructor(readonly persistence: Persistence) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
-    this.committer.onCommit(() => {
-      this.#current = this.#openCurrent()
-    })
+    this.committer.onCommit(() => this.#published())
   }
 
   static async open(persistence: Persistence): Promise<Database> {
     const db = new Database(persistence)
-    db.#current = db.#openCurrent()
-    await db.#current
     await db.catalog.load()
     const schema = await persistence.getGlobal('schema')
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
@@ -104,22 +118,102 @@ export class Database {
     return oldest
   }
 
-  /** Opens the snapshot at the latest (just published) commit and retires the previous one. */
-  async #openCurrent(): Promise<SharedSnapshot> {
-    const previous = this.#current
-    const shared: SharedSnapshot = { snapshot: await this.persistence.snapshot(), refs: 0, current: true }
-    if (previous !== null) {
-      const old = await previous
-      old.current = false
-      if (old.refs === 0) old.snapshot.release()
+  /**
+   * A batch was published: the current snapshot is superseded. The next one opens right away,
+   * while the store holds exactly what was published (the next batch is written in this same
+   * turn); it is retired again once idle, so that it doesn't pin the WAL.
+   */
+  #published(): void {
+    this.#retireCurrent()
+    if (!this.#barrier && this.persistence.wantsQuiescentCheckpoint()) {
+      this.#barrier = true
+      void this.#checkpointBarrier()
+      return
     }
-    return shared
+    if (this.#holding) return
+    this.#open()
+    for (const wake of this.#waiting.splice(0)) wake()
+    setTimeout(() => {
+      if (this.#current !== null && this.#current.refs === 0 && this.#settled()) this.#retireCurrent()
+    }, IDLE_SNAPSHOT_MS).unref()
+  }
+
+  /** Opens the current snapshot (the store's snapshot() takes its view before it returns). */
+  #open(): Promise<SharedSnapshot> {
+    const opening = this.persistence.snapshot().then((snapshot) => {
+      const shared: SharedSnapshot = { snapshot, refs: 0, current: true }
+      if (this.#opening === opening) {
+        this.#current = shared
+        this.#opening = null
+      } else shared.snapshot.release()
+      return shared
+    })
+    this.#opening = opening
+    return opening
+  }
+
+  #retireCurrent(): void {
+    const old = this.#current
+    this.#current = null
+    this.#opening = null
+    if (old === null) return
+    old.current = false
+    if (old.refs === 0) old.snapshot.release()
+  }
+
+  /** Whether the store holds nothing unpublished: a snapshot opened now is at a published commit. */
+  #settled(): boolean {
+    return !this.#exclusive && !this.#holding && this.persistence.maxTs() === this.committer.publishedTs
   }
 
   async #acquire(): Promise<SharedSnapshot> {
-    const shared = await this.#current!
-    shared.refs++
-    return shared
+    for (;;) {
+      if (this.#current !== null) {
+        this.#current.refs++
+        this.#refs++
+        return this.#current
+      }
+      if (this.#opening !== null) {
+        await this.#opening
+        continue
+      }
+      if (!this.#settled()) {
+        await new Promise<void>((resolve) => this.#waiting.push(resolve))
+        continue
+      }
+      await this.#open()
+    }
+  }
+
+  /**
+   * Holds new transactions back, waits up to BARRIER_WAIT_MS for open ones to end (commits keep
+   * flowing meanwhile), then lets the store checkpoint with no reader open. Under constant load
+   * SQLite would otherwise never find a moment to start its WAL over.
+   */
+  async #checkpointBarrier(): Promise<void> {
+    this.#holding = true
+    this.#retireCurrent()
+    try {
+      if (this.#refs > 0) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          new Promise<void>((resolve) => this.#drained.push(resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, BARRIER_WAIT_MS))),
+        ])
+        clearTimeout(timer)
+      }
+      if (this.#refs === 0 && this.#current === null && this.#opening === null) await this.persistence.checkpoint()
+    } finally {
+      this.#holding = false
+      this.#barrier = false
+      if (this.#settled()) void this.#open()
+      for (const wake of this.#waiting.splice(0)) wake()
+    }
+  }
+
+  /** The commit timestamp new transactions read at. */
+  async currentTs(): Promise<bigint> {
+    return this.committer.publishedTs
   }
 
   /**
@@ -128,16 +222,14 @@ export class Database {
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.committer.exclusive(async () => {
-      const result = await fn()
-      this.#current = this.#openCurrent()
-      await this.#current
-      return result
+      this.#exclusive = true
+      try {
+        return await fn()
+      } finally {
+        this.#exclusive = false
+        this.#published()
+      }
     })
-  }
-
-  /** The commit timestamp new transactions read at. */
-  async currentTs(): Promise<bigint> {
-    return (await this.#current!).snapshot.ts
   }
 
   /**
@@ -162,9 +254,17 @@ export class Database {
     return txn
   }
 
+  /**
+   * Drops a reference. An unused snapshot is released unless it is current and a batch is in
+   * flight (transactions beginning meanwhile still need it); an open reader pins the WAL, so
+   * releasing idle ones lets SQLite start the WAL over.
+   */
   #releaseShared(shared: SharedSnapshot): void {
     shared.refs--
-    if (shared.refs === 0 && !shared.current) shared.snapshot.release()
+    if (--this.#refs === 0) for (const wake of this.#drained.splice(0)) wake()
+    if (shared.refs > 0) return
+    if (!shared.current) shared.snapshot.release()
+    else if (this.#settled()) this.#retireCurrent()
   }
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
@@ -188,13 +288,7 @@ export class Database {
   }
 
   async close(): Promise<void> {
-    const current = this.#current
-    this.#current = null
-    if (current !== null) {
-      const shared = await current
-      shared.current = false
-      if (shared.refs === 0) shared.snapshot.release()
-    }
+    this.#retireCurrent()
     await this.persistence.close()
   }
 }

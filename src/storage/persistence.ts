@@ -119,6 +119,14 @@ export interface Persistence {
   /** Replace the whole module set and the globals given, in one transaction. */
   replaceModules(modules: readonly ModuleRecord[], globals: Record<string, string>): Promise<void>
 
+  /**
+   * Whether the store wants a checkpoint with no reader open (SQLite: the WAL has grown large
+   * because readers never all let go at once). The database then briefly holds new transactions
+   * back, waits for open ones, and calls `checkpoint`.
+   */
+  wantsQuiescentCheckpoint(): boolean
+  checkpoint(): Promise<void>
+
   getGlobal(key: string): Promise<string | undefined>
   setGlobal(key: string, value: string): Promise<void>
 

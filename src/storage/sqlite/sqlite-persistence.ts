@@ -33,6 +33,9 @@ import type {
 } from '../persistence.ts'
 import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
 
+/** WAL size (pages, 4 KiB each) past which a checkpoint with no reader open is asked for: 64 MiB. */
+const WAL_BARRIER_PAGES = 16_384
+
 /** Idle reader connections kept open for reuse; more are opened on demand and closed when released. */
 const MAX_IDLE_READERS = 8
 
@@ -114,6 +117,8 @@ export class SqlitePersistence implements Persistence {
   readonly #stmts
   #wal: FileHandle | null = null
   #checkpointer: Worker | null = null
+  /** WAL pages the checkpointer last saw. */
+  #walPages = 0
   /** The sync in flight, and the one queued behind it (shared by every write made meanwhile). */
   #syncing: Promise<void> | null = null
   #nextSync: Promise<void> | null = null
@@ -154,6 +159,9 @@ export class SqlitePersistence implements Persistence {
     if (script.protocol === 'file:' && existsSync(script)) {
       this.#writer.pragma('wal_autocheckpoint = 0')
       this.#checkpointer = new Worker(script, { workerData: { path: this.path } })
+      this.#checkpointer.on('message', (m: unknown) => {
+        if (typeof m === 'object' && m !== null && 'walPages' in m) this.#walPages = Number((m as { walPages: number }).walPages)
+      })
       this.#checkpointer.unref()
     }
   }
@@ -275,6 +283,16 @@ export class SqlitePersistence implements Persistence {
       for (const m of modules) insert.run(m.path, m.environment, m.source, m.sourceMap, m.hash)
       for (const [k, v] of Object.entries(globals)) this.#stmts.setGlobal.run(k, v)
     })()
+  }
+
+  wantsQuiescentCheckpoint(): boolean {
+    return this.#walPages > WAL_BARRIER_PAGES
+  }
+
+  /** Copies the whole WAL into the database and truncates it (no reader may be open). */
+  async checkpoint(): Promise<void> {
+    this.#writer.pragma('wal_checkpoint(TRUNCATE)')
+    this.#walPages = 0
   }
 
   async getGlobal(key: string): Promise<string | undefined> {
