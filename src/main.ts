@@ -58,11 +58,13 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return
     stopping = true
     log.info('Shutting down', { signal })
+    // stdout to a pipe is asynchronous: exit only once the last log line is written.
+    const exit = (code: number) => process.stdout.write('', () => process.exit(code))
     backend.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (e: unknown) => {
         log.error('Error during shutdown', { error: String(e) })
-        process.exit(1)
+        exit(1)
       },
     )
   }

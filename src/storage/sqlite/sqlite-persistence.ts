@@ -310,8 +310,10 @@ export class SqlitePersistence implements Persistence {
     this.#wal = null
     const checkpointer = this.#checkpointer
     if (checkpointer !== null) {
+      // The worker is unref'd; while we wait for it, it must keep the process alive.
+      checkpointer.ref()
       await new Promise<void>((resolve) => {
-        checkpointer.once('message', () => resolve())
+        checkpointer.on('message', (m: unknown) => m === 'stopped' && resolve())
         checkpointer.once('exit', () => resolve())
         checkpointer.postMessage('stop')
       })
