@@ -28,6 +28,17 @@ export interface TableInfo {
   readonly indexes: Map<string, IndexInfo>
 }
 
+/**
+ * A pseudo-index (never stored) on table names: reading a table that doesn't exist yet records
+ * its name here, and every insert touches it, so creating the table conflicts with (and
+ * re-runs) whoever saw it missing. Real index ids start at 1.
+ */
+export const TABLE_NAMES_INDEX = 0
+
+export function tableNameKey(name: string): Buffer {
+  return encodeIndexKey([name])
+}
+
 export const BY_ID = 'by_id'
 export const BY_CREATION_TIME = 'by_creation_time'
 

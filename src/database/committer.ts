@@ -15,7 +15,7 @@
  * snapshot predates them.
  */
 import type { CommitRecord, DocumentWrite, IndexWrite, Persistence } from '../storage/persistence.ts'
-import { indexKey } from './catalog.ts'
+import { indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import type { Transaction } from './transaction.ts'
 
@@ -46,6 +46,7 @@ export class Committer {
   #recent: RecentCommit[] = []
   #lastTs: bigint
   #publishedTs: bigint
+  #failed: Error | null = null
   readonly #listeners = new Set<CommitListener>()
 
   constructor(
@@ -143,7 +144,7 @@ export class Committer {
         q.reject(new OccConflictError())
         continue
       }
-      let record: Omit<CommitRecord, 'ts'>
+      let record: ReturnType<typeof toCommitRecord>
       try {
         record = toCommitRecord(q.txn)
       } catch (e) {
@@ -151,14 +152,17 @@ export class Committer {
         continue
       }
       const ts = this.nextTs()
-      records.push({ ts, ...record })
-      fresh.push({ ts, indexes: record.indexes })
+      records.push({ ts, documents: record.documents, indexes: record.indexes })
+      fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
     }
     try {
+      if (this.#failed !== null) throw this.#failed
       await this.persistence.write(records)
     } catch (e) {
-      for (const { q } of accepted) q.reject(e)
+      // The batch may be in the store without being durable: accept no more writes.
+      this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
+      for (const { q } of accepted) q.reject(this.#failed)
       return
     }
     this.#recent.push(...fresh)
@@ -183,14 +187,19 @@ export class Committer {
   }
 }
 
-/** The document and index changes a transaction's writes amount to, under the current catalog. */
-function toCommitRecord(txn: Transaction): Omit<CommitRecord, 'ts'> {
+/**
+ * The document and index changes a transaction's writes amount to, under the current catalog;
+ * `touched` adds the table-name keys of inserts, for conflicts and subscriptions only.
+ */
+function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; touched: IndexWrite[] } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
+  const tables = new Set<string>()
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
     if (w.base !== null && w.doc !== null && w.base === w.doc) continue
     documents.push({ id: w.id, tableNumber: w.table.tableNumber, json: w.doc === null ? null : JSON.stringify(w.doc) })
+    if (w.base === null) tables.add(w.table.name)
     for (const index of w.table.indexes.values()) {
       const oldKey = w.base === null ? null : indexKey(index, w.base)
       const newKey = w.doc === null ? null : indexKey(index, w.doc)
@@ -198,5 +207,7 @@ function toCommitRecord(txn: Transaction): Omit<CommitRecord, 'ts'> {
       if (newKey !== null) indexes.push({ indexId: index.indexId, key: newKey, id: w.id })
     }
   }
-  return { documents, indexes }
+  const touched = [...indexes]
+  for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null })
+  return { documents, indexes, touched }
 }

@@ -140,14 +140,22 @@ export class Database {
 
   /** Opens the current snapshot (the store's snapshot() takes its view before it returns). */
   #open(): Promise<SharedSnapshot> {
-    const opening = this.persistence.snapshot().then((snapshot) => {
-      const shared: SharedSnapshot = { snapshot, refs: 0, current: true }
-      if (this.#opening === opening) {
-        this.#current = shared
-        this.#opening = null
-      } else shared.snapshot.release()
-      return shared
-    })
+    const opening = this.persistence.snapshot().then(
+      (snapshot) => {
+        const shared: SharedSnapshot = { snapshot, refs: 0, current: true }
+        if (this.#opening === opening) {
+          this.#current = shared
+          this.#opening = null
+        } else shared.snapshot.release()
+        return shared
+      },
+      (e: unknown) => {
+        // A failed open (e.g. out of file descriptors) must not wedge every later transaction.
+        if (this.#opening === opening) this.#opening = null
+        throw e
+      },
+    )
+    opening.catch(() => {})
     this.#opening = opening
     return opening
   }

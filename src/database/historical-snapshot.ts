@@ -13,7 +13,7 @@ import { DatabaseError } from './errors.ts'
 import { intervalContains } from './read-set.ts'
 
 /** Reading further back than this many revisions is refused (Convex keeps a short window too). */
-const MAX_UNDO_REVISIONS = 100_000
+const MAX_UNDO_REVISIONS = 10_000
 
 export class HistoricalSnapshot implements Snapshot {
   private constructor(
@@ -25,13 +25,14 @@ export class HistoricalSnapshot implements Snapshot {
   ) {}
 
   static async open(persistence: Persistence, latest: Snapshot, catalog: Catalog, ts: bigint): Promise<HistoricalSnapshot> {
-    const log = await persistence.loadLog(ts, latest.ts)
+    const log = await persistence.loadLog(ts, latest.ts, MAX_UNDO_REVISIONS + 1)
     if (log.length > MAX_UNDO_REVISIONS) throw new DatabaseError(`Timestamp ${ts} is too early, retry with a higher timestamp`)
+    const ids = [...new Set(log.map((e) => e.id))]
+    const before = await persistence.documentsAt(ids, ts)
     const undone = new Map<string, StoredDocument | null>()
-    for (const entry of log) {
-      if (undone.has(entry.id)) continue
-      const before = await persistence.documentAt(entry.id, ts)
-      undone.set(entry.id, before === undefined || before.json === null ? null : { id: entry.id, tableNumber: before.tableNumber, json: before.json })
+    for (const id of ids) {
+      const b = before.get(id)
+      undone.set(id, b === undefined || b.json === null ? null : { id, tableNumber: b.tableNumber, json: b.json })
     }
     return new HistoricalSnapshot(ts, latest, catalog, undone)
   }

@@ -5,7 +5,7 @@
 import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
 import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
-import { BY_CREATION_TIME, indexKey } from './catalog.ts'
+import { BY_CREATION_TIME, indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { IndexInfo } from './catalog.ts'
 import { DatabaseError } from './errors.ts'
 import { evaluate } from './filter.ts'
@@ -87,6 +87,7 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
   if (source.type === 'Search') throw new DatabaseError('Search indexes are not supported yet')
   if (source.type === 'FullTableScan') {
     const table = txn.db.tableForRead(source.tableName)
+    if (table === undefined) readMissingTable(txn, source.tableName)
     return { index: table?.indexes.get(BY_CREATION_TIME) ?? null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
   }
   const dot = source.indexName.indexOf('.')
@@ -96,11 +97,17 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
   const index = table?.indexes.get(indexName)
   if (index === undefined) {
     if (table === undefined && txn.db.schemaHasIndex(tableName, indexName)) {
+      readMissingTable(txn, tableName)
       return { index: null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
     }
     throw new DatabaseError(`Uncaught Error: Index ${source.indexName} not found.`)
   }
   return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
+}
+
+function readMissingTable(txn: Transaction, name: string): void {
+  const key = tableNameKey(name)
+  txn.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
 }
 
 /** How many rows a stream reads from the store at a time. */

@@ -34,16 +34,28 @@ const MAX_FUNCTION_BODY = 16 * 1024 * 1024
 /** Largest (decompressed) push body. */
 const MAX_PUSH_BODY = 256 * 1024 * 1024
 
+/** Reads the body, refusing it as soon as it passes `limit` (before or after decompression). */
 async function readBody(c: Context, limit: number): Promise<Buffer> {
+  const tooLarge = (n: number | string) => new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${n} bytes (limit ${limit})`)
   const declared = Number(c.req.header('content-length') ?? '0')
-  if (declared > limit) throw new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${declared} bytes (limit ${limit})`)
-  let body = Buffer.from(await c.req.arrayBuffer())
-  if (body.length > limit) throw new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${body.length} bytes (limit ${limit})`)
+  if (declared > limit) throw tooLarge(declared)
+  const chunks: Buffer[] = []
+  let size = 0
+  const stream = c.req.raw.body
+  if (stream !== null) {
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength
+      if (size > limit) throw tooLarge(`more than ${limit}`)
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    }
+  }
+  let body = Buffer.concat(chunks, size)
   const encoding = c.req.header('content-encoding')
   try {
-    if (encoding === 'br') body = brotliDecompressSync(body, { maxOutputLength: MAX_PUSH_BODY })
-    else if (encoding === 'gzip') body = gunzipSync(body, { maxOutputLength: MAX_PUSH_BODY })
-  } catch {
+    if (encoding === 'br') body = brotliDecompressSync(body, { maxOutputLength: limit })
+    else if (encoding === 'gzip') body = gunzipSync(body, { maxOutputLength: limit })
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(`more than ${limit} (decompressed)`)
     throw badRequest('BadRequest', `Could not decode the ${encoding}-compressed request body`)
   }
   return body

@@ -102,10 +102,10 @@ export interface Persistence {
   snapshot(): Promise<Snapshot>
   /** Atomically and durably append `commits` (in increasing ts order). */
   write(commits: readonly CommitRecord[]): Promise<void>
-  /** Revisions written after `afterTs` up to and including `upToTs`, oldest first. */
-  loadLog(afterTs: bigint, upToTs: bigint): Promise<LogEntry[]>
-  /** The newest revision of `id` at or before `ts` (`json === null` if deleted then; undefined if none). */
-  documentAt(id: string, ts: bigint): Promise<LogEntry | undefined>
+  /** Revisions written after `afterTs` up to and including `upToTs`, oldest first (at most `limit`). */
+  loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]>
+  /** For each id changed after `ts`: its newest revision at or before `ts` (absent if none). */
+  documentsAt(ids: readonly string[], ts: bigint): Promise<Map<string, LogEntry>>
 
   tables(): Promise<TableRecord[]>
   createTable(name: string, tableNumber: number): Promise<void>

@@ -338,6 +338,24 @@ describe('bad input over HTTP', () => {
     expect(((await res.json()) as any).code).toBe('BadJsonBody')
   })
 
+  test('an oversized body is refused with 413 before it is read whole', async () => {
+    const res = await post('/api/mutation', 'x'.repeat(17 * 1024 * 1024))
+    expect(res.status).toBe(413)
+    expect(((await res.json()) as any).code).toBe('PayloadTooLarge')
+    const chunked = await fetch(`${backend.url}/api/mutation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(1024 * 1024))
+          controller.close()
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
+  })
+
   test('unknown path', async () => {
     const res = await fetch(`${backend.url}/api/nope`, { method: 'POST' })
     expect(res.status).toBe(404)

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { ConvexHttpClient } from 'convex/browser'
+import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -42,4 +42,29 @@ test('one mutation can create two tables at once', async () => {
 test('an index range may continue on the implicit _creationTime', async () => {
   expect(await client.query('nested:since' as any, { t: 0 })).toBe(300)
   expect(await client.query('nested:since' as any, { t: Date.now() + 60_000 })).toBe(0)
+})
+
+test('a live query of a table that does not exist yet updates when the table is created', async () => {
+  const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const seen: unknown[] = []
+    let notify: () => void = () => {}
+    live.onUpdate('nested:listPublic' as any, { table: 'later' }, (v: unknown) => {
+      seen.push(v)
+      notify()
+    })
+    const waitFor = (pred: () => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out; saw ${JSON.stringify(seen)}`)), 10_000)
+        notify = () => pred() && (clearTimeout(t), resolve())
+        notify()
+      })
+    await waitFor(() => seen.length === 1)
+    expect(seen).toEqual([[]])
+    await client.mutation('nested:seed' as any, { table: 'later', count: 2 })
+    await waitFor(() => seen.length === 2)
+    expect(seen[1]).toEqual(['later0', 'later1'])
+  } finally {
+    await live.close()
+  }
 })

@@ -225,14 +225,19 @@ export class SqlitePersistence implements Persistence {
     await this.#wal.datasync()
   }
 
-  async loadLog(afterTs: bigint, upToTs: bigint): Promise<LogEntry[]> {
-    const rows = this.#writer.prepare('SELECT ts, id, table_number, json FROM write_log WHERE ts > ? AND ts <= ? ORDER BY ts, id').raw().all(afterTs, upToTs) as [bigint, string, bigint, string | null][]
+  async loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]> {
+    const rows = this.#writer.prepare('SELECT ts, id, table_number, json FROM write_log WHERE ts > ? AND ts <= ? ORDER BY ts, id LIMIT ?').raw().all(afterTs, upToTs, limit) as [bigint, string, bigint, string | null][]
     return rows.map(([ts, id, tableNumber, json]) => ({ ts, id, tableNumber: Number(tableNumber), json }))
   }
 
-  async documentAt(id: string, ts: bigint): Promise<LogEntry | undefined> {
-    const row = this.#writer.prepare('SELECT ts, table_number, json FROM write_log WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1').raw().get(id, ts) as [bigint, bigint, string | null] | undefined
-    return row === undefined ? undefined : { ts: row[0], id, tableNumber: Number(row[1]), json: row[2] }
+  async documentsAt(ids: readonly string[], ts: bigint): Promise<Map<string, LogEntry>> {
+    const out = new Map<string, LogEntry>()
+    const statement = this.#writer.prepare('SELECT ts, table_number, json FROM write_log WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1').raw()
+    for (const id of ids) {
+      const row = statement.get(id, ts) as [bigint, bigint, string | null] | undefined
+      if (row !== undefined) out.set(id, { ts: row[0], id, tableNumber: Number(row[1]), json: row[2] })
+    }
+    return out
   }
 
   async tables(): Promise<TableRecord[]> {
@@ -242,6 +247,7 @@ export class SqlitePersistence implements Persistence {
 
   async createTable(name: string, tableNumber: number): Promise<void> {
     this.#writer.prepare('INSERT INTO tables (table_number, name) VALUES (?, ?)').run(tableNumber, name)
+    await this.#sync()
   }
 
   async indexes(): Promise<IndexRecord[]> {
@@ -251,12 +257,14 @@ export class SqlitePersistence implements Persistence {
 
   async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[]): Promise<IndexRecord> {
     const s = this.#stmts
-    return this.#writer.transaction(() => {
+    const record = this.#writer.transaction(() => {
       const info = this.#writer.prepare('INSERT INTO indexes (table_number, name, fields) VALUES (?, ?, ?)').run(index.tableNumber, index.name, JSON.stringify(index.fields))
       const indexId = Number(info.lastInsertRowid)
       for (const w of backfill) s.putIndex.run(indexId, w.key, w.id)
       return { ...index, indexId }
     })()
+    await this.#sync()
+    return record
   }
 
   async dropIndex(indexId: number): Promise<void> {
@@ -264,6 +272,7 @@ export class SqlitePersistence implements Persistence {
       this.#writer.prepare('DELETE FROM index_entries WHERE index_id = ?').run(indexId)
       this.#writer.prepare('DELETE FROM indexes WHERE index_id = ?').run(indexId)
     })()
+    await this.#sync()
   }
 
   async tableDocuments(tableNumber: number): Promise<StoredDocument[]> {
@@ -283,6 +292,7 @@ export class SqlitePersistence implements Persistence {
       for (const m of modules) insert.run(m.path, m.environment, m.source, m.sourceMap, m.hash)
       for (const [k, v] of Object.entries(globals)) this.#stmts.setGlobal.run(k, v)
     })()
+    await this.#sync()
   }
 
   wantsQuiescentCheckpoint(): boolean {
