@@ -305,3 +305,65 @@ describe('paginated subscriptions', () => {
     expect(ns(await until((r) => r.results.length === 11))).toEqual([10, 20, 25, 35, 50, 60, 65, 70, 80, 90, 95])
   })
 })
+
+describe('backpressure', () => {
+  test('a subscriber that stops reading neither delays others nor queues every update', async () => {
+    const ws = new WebSocket(`${backend.url.replace('http', 'ws')}/api/1.48.0/sync`)
+    await new Promise((r) => ws.once('open', r))
+    const transitions: any[] = []
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString())
+      if (m.type === 'Transition') transitions.push(m)
+    })
+    ws.send(JSON.stringify({ type: 'Connect', sessionId: 'slow', connectionCount: 0, lastCloseReason: null }))
+    ws.send(JSON.stringify({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: 'values:bigPayload', args: [{ name: 'bp' }] }] }))
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => transitions.length > 0 && (clearInterval(t), resolve()), 20)
+    })
+    ;(ws as any)._socket.pause()
+
+    const fast = newClient()
+    const w = watch<number>(fast, api.counter.get, { name: 'bp' })
+    expect(await w.next(() => true)).toBe(0)
+    const http = new ConvexHttpClient(backend.url)
+    const rounds = 40
+    for (let i = 1; i <= rounds; i++) {
+      await http.mutation(api.counter.increment, { name: 'bp' })
+      expect(await w.next((v) => v === i, 3000)).toBe(i)
+    }
+    ;(ws as any)._socket.resume()
+    const deadline = Date.now() + 15_000
+    while (transitions[transitions.length - 1]?.modifications[0]?.value?.value !== rounds) {
+      if (Date.now() > deadline) throw new Error(`slow client ended at ${transitions[transitions.length - 1]?.modifications[0]?.value?.value}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    // Coalesced: the paused client got far fewer than one transition per write, the last one current.
+    expect(transitions.length).toBeLessThan(rounds)
+    for (let i = 1; i < transitions.length; i++) expect(transitions[i].startVersion).toEqual(transitions[i - 1].endVersion)
+    ws.close()
+  }, 60_000)
+})
+
+describe('ConvexReactClient', () => {
+  test('watchQuery delivers live results and mutations resolve after their write is visible', async () => {
+    const { ConvexReactClient } = await import('convex/react')
+    const react = new ConvexReactClient(backend.url, { unsavedChangesWarning: false } as any)
+    try {
+      const watch = react.watchQuery(api.counter.get, { name: 'react' })
+      const values: unknown[] = []
+      const changed = new Promise<void>((resolve) => {
+        watch.onUpdate(() => {
+          values.push(watch.localQueryResult())
+          if (values.includes(2)) resolve()
+        })
+      })
+      expect(await react.mutation(api.counter.increment, { name: 'react' })).toBe(1)
+      expect(watch.localQueryResult()).toBe(1)
+      await new ConvexHttpClient(backend.url).mutation(api.counter.increment, { name: 'react' })
+      await changed
+      expect(values[values.length - 1]).toBe(2)
+    } finally {
+      await react.close()
+    }
+  })
+})
