@@ -116,7 +116,11 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
   app.onError((err, c) => {
-    if (err instanceof HttpError) return c.json({ code: err.code, message: err.message }, err.status as 400)
+    if (err instanceof HttpError) {
+      // The rest of a refused body was never read: the connection can't carry another request.
+      if (err.status === 413) c.header('connection', 'close')
+      return c.json({ code: err.code, message: err.message }, err.status as 400)
+    }
     if (err instanceof PushError) return c.json({ code: err.code, message: err.message }, 400)
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
     console.error(err)
