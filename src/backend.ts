@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path'
 import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName } from '../keybroker/index.ts'
 import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
+import { EnvironmentVariables } from './functions/environment.ts'
+import { systemFunctions } from './functions/system-functions.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
@@ -100,9 +102,13 @@ export class Backend {
     this.#pool = pool
     const push = new PushService(db, pool)
     await push.load()
-    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs })
+    const env = new EnvironmentVariables(persistence)
+    await env.load()
+    env.onChange((vars) => pool.setEnv(vars))
+    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, systemFunctions(env))
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
+      env,
       metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0 }),
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,

@@ -18,6 +18,8 @@ import type { IsolatePool } from './isolate/isolate-pool.ts'
 import type { FunctionInfo, Registry } from './registry.ts'
 import { canonicalPath } from './registry.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
+import { systemKey } from './system-functions.ts'
+import type { SystemFunction } from './system-functions.ts'
 import type { NestedCalls } from './syscalls.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
@@ -74,7 +76,19 @@ export class FunctionRunner {
     readonly pool: IsolatePool,
     readonly registry: () => Registry,
     readonly limits: RunnerLimits,
+    readonly system: ReadonlyMap<string, SystemFunction> = new Map(),
   ) {}
+
+  /** A `_system/...` function (admin only), answered by the host; undefined if `path` isn't one. */
+  #system(path: string, kind: FunctionKind | null, args: JSONValue, opts: CallOptions): UdfResult | undefined {
+    const key = systemKey(path)
+    if (key === null) return undefined
+    const fn = this.system.get(key)
+    if (fn === undefined || !opts.admin) return failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), [])
+    if (kind !== null && fn.udfType !== KIND_UDF[kind]) return failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), [])
+    const value = fn.run((args ?? {}) as Record<string, JSONValue>)
+    return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
+  }
 
   /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
   #resolve(path: string, kind: FunctionKind | null, opts: CallOptions): FunctionInfo {
@@ -112,6 +126,8 @@ export class FunctionRunner {
 
   /** Runs `path` as `kind` (or whatever it is, for `/api/function`). Never throws for user errors. */
   async call(kind: FunctionKind | null, path: string, args: JSONValue, opts: CallOptions): Promise<UdfResult> {
+    const system = this.#system(path, kind, args, opts)
+    if (system !== undefined) return system
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, kind, opts)
@@ -135,6 +151,8 @@ export class FunctionRunner {
    * unknown function) and the snapshot timestamp it read at.
    */
   async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions, journal: string | null): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint; journal: string | null }> {
+    const system = this.#system(path, 'query', args, opts)
+    if (system !== undefined) return { result: system, readSet: null, ts: this.db.committer.publishedTs, journal }
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, 'query', opts)

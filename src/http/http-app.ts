@@ -11,12 +11,15 @@ import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { randomBytes } from 'node:crypto'
 import { PushError } from '../push/push.ts'
+import { EnvironmentError } from '../functions/environment.ts'
+import type { EnvironmentVariables } from '../functions/environment.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 
 export interface HttpDeps {
+  readonly env: EnvironmentVariables
   /** Live counters for operators and benchmarks (admin only). */
   readonly metrics: () => Record<string, number>
   readonly instanceName: string
@@ -121,7 +124,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
       if (err.status === 413) c.header('connection', 'close')
       return c.json({ code: err.code, message: err.message }, err.status as 400)
     }
-    if (err instanceof PushError) return c.json({ code: err.code, message: err.message }, 400)
+    if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
     console.error(err)
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
@@ -239,6 +242,11 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/wait_for_schema', () => deps.push.waitForSchema())
   admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
   admin('/api/deploy2/report_push_completed', () => ({}))
+  admin('/api/update_environment_variables', async (body) => {
+    if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')
+    await deps.env.apply(body.changes as never)
+    return {}
+  })
   app.get('/api/stream_function_logs', async (c) => {
     adminAuth(c, deps, true)
     await new Promise((resolve) => setTimeout(resolve, 2000))

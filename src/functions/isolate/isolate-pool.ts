@@ -34,8 +34,16 @@ export class IsolatePool {
     this.#idle = []
   }
 
+  /**
+   * Sets `process.env` for calls from now on. Modules may read it at import time, so warm
+   * isolates (which imported with the old values) are retired, as after a push.
+   */
   setEnv(env: Record<string, string>): void {
+    if (JSON.stringify(env) === JSON.stringify(this.#env)) return
     this.#env = env
+    this.#generation++
+    for (const host of this.#idle) host.dispose()
+    this.#idle = []
   }
 
   /** A fresh isolate over the given modules, not part of the pool (push analysis). */

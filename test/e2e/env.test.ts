@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+const cli = (...args: string[]) => convexCli(appDir!, ['env', ...args, '--url', backend.url, '--admin-key', backend.adminKey])
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'basic')).appDir
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+test('npx convex env set / get / list / remove, visible to the next call', async () => {
+  expect(await client.query(api.values.env, { name: 'GREETING' })).toEqual({ value: null, importedAtLoad: 'unset' })
+  await cli('set', 'GREETING', 'hello world')
+  await cli('set', 'API_KEY=abc123')
+  expect(await client.query(api.values.env, { name: 'GREETING' })).toEqual({ value: 'hello world', importedAtLoad: 'hello world' })
+  expect((await cli('get', 'GREETING')).stdout.trim()).toBe('hello world')
+  expect((await cli('list')).stdout.trim().split('\n')).toEqual(['API_KEY=abc123', 'GREETING=hello world'])
+  await cli('remove', 'GREETING')
+  expect(await client.query(api.values.env, { name: 'GREETING' })).toEqual({ value: null, importedAtLoad: 'unset' })
+  expect((await cli('list')).stdout.trim()).toBe('API_KEY=abc123')
+})
+
+test('environment variables survive a restart', async () => {
+  await backend.stop()
+  await backend.restart()
+  expect(await new ConvexHttpClient(backend.url).query(api.values.env, { name: 'API_KEY' })).toEqual({ value: 'abc123', importedAtLoad: 'unset' })
+})
+
+test('invalid names and oversized values are refused and nothing changes', async () => {
+  const post = (changes: unknown) =>
+    fetch(`${backend.url}/api/update_environment_variables`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Convex ${backend.adminKey}` }, body: JSON.stringify({ changes }) })
+  const bad = await post([{ name: 'OK_ONE', value: 'x' }, { name: '1bad', value: 'x' }])
+  expect(bad.status).toBe(400)
+  expect(((await bad.json()) as any).code).toBe('InvalidEnvVarName')
+  const big = await post([{ name: 'BIG', value: 'x'.repeat(8 * 1024 + 1) }])
+  expect(big.status).toBe(400)
+  expect(((await big.json()) as any).code).toBe('InvalidEnvVarValue')
+  expect(await client.query(api.values.env, { name: 'OK_ONE' })).toEqual({ value: null, importedAtLoad: 'unset' })
+  const anon = await fetch(`${backend.url}/api/update_environment_variables`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"changes":[]}' })
+  expect(anon.status).toBe(403)
+})
