@@ -18,12 +18,13 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
-import { HeadersPolyfill, makeFetch, ResponsePolyfill } from './web.ts'
+import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
-type Kind = 'query' | 'mutation' | 'action' | 'import'
+type Kind = 'query' | 'mutation' | 'action' | 'httpAction' | 'import'
 
 interface CallSpec {
   kind: Kind
@@ -34,6 +35,8 @@ interface CallSpec {
   nowMs: number
   snapshotTs: string | null
   requestId: string
+  /** For HTTP actions: the request, with its body as base64. */
+  request?: { url: string; method: string; headers: [string, string][]; body: string | null }
 }
 
 interface Outcome {
@@ -133,6 +136,9 @@ g.crypto = {
 }
 g.Headers ??= HeadersPolyfill
 g.Response ??= ResponsePolyfill
+g.Request ??= RequestPolyfill
+g.URL ??= URLPolyfill
+g.URLSearchParams ??= URLSearchParamsPolyfill
 
 /** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
 const deterministicGlobals = {
@@ -164,7 +170,7 @@ g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = () => {}
 
 function installGlobals(kind: Kind | null): void {
-  Object.assign(g, kind === 'action' ? actionGlobals : deterministicGlobals)
+  Object.assign(g, kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals)
 }
 installGlobals(null)
 
@@ -238,6 +244,26 @@ function describeError(e: unknown): Outcome {
   return { ok: false, message: String(e), name: 'Error' }
 }
 
+/** Serializes an HTTP response for the host: status, headers and the body as base64. */
+async function responseJson(res: ResponsePolyfill): Promise<string> {
+  const headers: [string, string][] = []
+  res.headers.forEach((v, k) => headers.push([k, v]))
+  return JSON.stringify({ status: res.status, statusText: res.statusText, headers, body: bytesToBase64(new Uint8Array(await res.arrayBuffer())) })
+}
+
+/** Routes a request through the pushed `http.js` router and runs the matching HTTP action. */
+async function runHttpAction(spec: CallSpec): Promise<string> {
+  const r = spec.request!
+  const router = modules.get(spec.modulePath)?.default
+  const path = new URLPolyfill(r.url).pathname
+  const match = router?.isRouter === true ? router.lookup(path, r.method) : null
+  if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
+  const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body: r.body === null ? undefined : base64ToBytes(r.body) })
+  const response = await match[0].invokeHttpAction(request)
+  if (!(response instanceof ResponsePolyfill)) throw new Error('An HTTP action must return a Response')
+  return responseJson(response)
+}
+
 function resetCall(spec: CallSpec | null): void {
   call = spec
   logLines = []
@@ -247,7 +273,7 @@ function resetCall(spec: CallSpec | null): void {
   streams.clear()
   nextStreamId = 0
   rngState = spec?.seed ?? 0
-  frozenNow = spec === null ? 0 : spec.kind === 'action' ? null : spec.nowMs
+  frozenNow = spec === null ? 0 : spec.kind === 'action' || spec.kind === 'httpAction' ? null : spec.nowMs
   cancelledTimers.clear()
   installGlobals(spec?.kind ?? null)
 }
@@ -311,6 +337,18 @@ g.__concave = {
     const spec = JSON.parse(specJson) as CallSpec
     resetCall(spec)
     let promise: Promise<string>
+    if (spec.kind === 'httpAction') {
+      promise = runHttpAction(spec)
+      promise.then(
+        (value) => {
+          outcome = { ok: true, value }
+        },
+        (e: unknown) => {
+          outcome = describeError(e)
+        },
+      )
+      return
+    }
     try {
       const fn = modules.get(spec.modulePath)?.[spec.exportName]
       if (fn === undefined) throw new Error(`Could not find function ${spec.exportName} in ${spec.modulePath}`)

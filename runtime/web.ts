@@ -52,43 +52,43 @@ function toBytes(body: unknown): Uint8Array | null {
   return new TextEncoderPolyfill().encode(String(body))
 }
 
-function bytesToBase64(b: Uint8Array): string {
+export function bytesToBase64(b: Uint8Array): string {
   let s = ''
   for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!)
   return btoa(s)
 }
 
-function base64ToBytes(s: string): Uint8Array {
+export function base64ToBytes(s: string): Uint8Array {
   const bin = atob(s)
   const out = new Uint8Array(bin.length)
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
   return out
 }
 
-export class ResponsePolyfill {
-  readonly status: number
-  readonly statusText: string
-  readonly headers: HeadersPolyfill
-  readonly url: string
-  readonly #body: Uint8Array
+/** The body methods Request and Response share (bodies are buffered, read once). */
+class Body {
+  readonly #body: Uint8Array | null
   bodyUsed = false
-  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string } = {}) {
-    this.#body = toBytes(body) ?? new Uint8Array(0)
-    this.status = init.status ?? 200
-    this.statusText = init.statusText ?? ''
-    this.headers = new HeadersPolyfill(init.headers)
-    this.url = init.url ?? ''
+  constructor(body: unknown) {
+    this.#body = toBytes(body)
   }
-  get ok(): boolean {
-    return this.status >= 200 && this.status < 300
+  /** @internal The raw bytes, for the host. */
+  _bytes(): Uint8Array {
+    return this.#body ?? new Uint8Array(0)
+  }
+  get body(): Uint8Array | null {
+    return this.#body
   }
   #consume(): Uint8Array {
     if (this.bodyUsed) throw new TypeError('Body has already been consumed.')
     this.bodyUsed = true
-    return this.#body
+    return this.#body ?? new Uint8Array(0)
   }
   async arrayBuffer(): Promise<ArrayBuffer> {
     return this.#consume().slice().buffer
+  }
+  async bytes(): Promise<Uint8Array> {
+    return this.#consume().slice()
   }
   async text(): Promise<string> {
     return new TextDecoderPolyfill().decode(this.#consume())
@@ -98,15 +98,58 @@ export class ResponsePolyfill {
   }
 }
 
+export class ResponsePolyfill extends Body {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: HeadersPolyfill
+  readonly url: string
+  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string } = {}) {
+    super(body)
+    this.status = init.status ?? 200
+    this.statusText = init.statusText ?? ''
+    this.headers = new HeadersPolyfill(init.headers)
+    this.url = init.url ?? ''
+    if (typeof body === 'string' && !this.headers.has('content-type')) this.headers.set('content-type', 'text/plain;charset=UTF-8')
+  }
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300
+  }
+  static json(data: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): ResponsePolyfill {
+    const headers = new HeadersPolyfill(init.headers)
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json')
+    return new ResponsePolyfill(JSON.stringify(data), { ...init, headers })
+  }
+  static redirect(url: string, status = 302): ResponsePolyfill {
+    return new ResponsePolyfill(null, { status, headers: { location: String(url) } })
+  }
+}
+
+export class RequestPolyfill extends Body {
+  readonly url: string
+  readonly method: string
+  readonly headers: HeadersPolyfill
+  constructor(input: string | RequestPolyfill | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
+    const from = input instanceof RequestPolyfill ? input : null
+    super(init.body !== undefined ? init.body : from !== null ? from._bytes() : null)
+    this.url = from !== null ? from.url : typeof input === 'string' ? input : String((input as { href: string }).href)
+    this.method = (init.method ?? from?.method ?? 'GET').toUpperCase()
+    this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
+  }
+  clone(): RequestPolyfill {
+    return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: this._bytes() })
+  }
+}
+
 /** `fetch` for actions, given the host call that performs the request. */
 export function makeFetch(host: (op: string, argsJson: string) => Promise<string>) {
-  return async (input: string | { url: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}): Promise<ResponsePolyfill> => {
-    const url = typeof input === 'string' ? input : String(input.url)
+  return async (input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}): Promise<ResponsePolyfill> => {
+    const request = input instanceof RequestPolyfill ? new RequestPolyfill(input, init) : new RequestPolyfill(typeof input === 'string' ? input : 'url' in input ? input.url : input.href, init)
+    const url = request.url
     const headers: [string, string][] = []
-    new HeadersPolyfill(init.headers).forEach((v, k) => headers.push([k, v]))
-    const body = toBytes(init.body)
+    request.headers.forEach((v, k) => headers.push([k, v]))
+    const body = request.body
     const answer = JSON.parse(
-      await host('concave/fetch', JSON.stringify({ url, method: (init.method ?? 'GET').toUpperCase(), headers, body: body === null ? null : bytesToBase64(body) })),
+      await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
     ) as { status: number; statusText: string; headers: [string, string][]; body: string; url: string }
     return new ResponsePolyfill(base64ToBytes(answer.body), { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
   }

@@ -5,7 +5,6 @@
  */
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
-import { Hono } from 'hono'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName } from '../keybroker/index.ts'
@@ -16,6 +15,7 @@ import { systemFunctions } from './functions/system-functions.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
+import { createSiteApp } from './http/site-app.ts'
 import { PushService } from './push/push.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
 import { MutationLog } from './sync/mutation-log.ts'
@@ -119,8 +119,7 @@ export class Backend {
       runner,
       push,
     })
-    const site = new Hono()
-    site.all('*', (c) => c.text(`No HttpAction routed for ${c.req.path}`, 404))
+    const site = createSiteApp({ runner, siteUrl: () => this.siteUrl })
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(app.fetch, config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {

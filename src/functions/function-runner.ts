@@ -13,7 +13,7 @@ import type { ReadSet } from '../database/read-set.ts'
 import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
-import type { CallOutcome, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
+import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
 import type { FunctionInfo, Registry } from './registry.ts'
 import { canonicalPath } from './registry.ts'
@@ -247,7 +247,25 @@ export class FunctionRunner {
     return this.#resolve(name, kind, { admin: true })
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
+  /**
+   * Serves an HTTP request through the pushed `http.js` router (on isolated-vm's own thread, like
+   * actions). A request no route matches gets Convex's 404 text.
+   */
+  async runHttpAction(request: HttpRequest): Promise<HttpResponse> {
+    const path = new URL(request.url).pathname
+    if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
+    const outcome = await this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', {
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      body: request.body === null ? null : request.body.toString('base64'),
+    })
+    if (!outcome.ok) return textResponse(500, outcome.message)
+    const r = JSON.parse(outcome.value) as { status: number; statusText: string; headers: [string, string][]; body: string }
+    return { status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64'), logLines: outcome.logLines }
+  }
+
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request']): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -259,18 +277,18 @@ export class FunctionRunner {
         return unwrapNested(result)
       },
     }
-    const outcome = await this.#execute(fn, 'action', argsJson, actionSyscalls(nested, name), null)
+    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name), null, request)
     return outcome.ok ? { ...outcome, ts: null } : outcome
   }
 
-  async #execute(fn: FunctionInfo, kind: FunctionKind, argsJson: string, handler: SyscallHandler, snapshotTs: string | null): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
     const host: IsolateHost = this.pool.acquire()
     let outcome: CallOutcome
     try {
       outcome = await host.run(
-        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: randomInt(2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '' },
+        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: randomInt(2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) },
         handler,
-        kind === 'action' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs,
+        kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs,
       )
     } catch (e) {
       if (e instanceof SandboxError && e.fatal) host.dispose()
@@ -289,6 +307,25 @@ export class FunctionRunner {
     }
     return { ok: true, value: outcome.value!, logLines: outcome.logLines }
   }
+}
+
+export interface HttpRequest {
+  url: string
+  method: string
+  headers: [string, string][]
+  body: Buffer | null
+}
+
+export interface HttpResponse {
+  status: number
+  statusText: string
+  headers: [string, string][]
+  body: Buffer
+  logLines: string[]
+}
+
+function textResponse(status: number, text: string): HttpResponse {
+  return { status, statusText: '', headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from(text), logLines: [] }
 }
 
 /** A journal is ours to define: `{"endCursor": string | null}`; anything else is ignored. */

@@ -17,6 +17,7 @@ import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
+import { serveHttpAction } from './site-app.ts'
 
 export interface HttpDeps {
   readonly env: EnvironmentVariables
@@ -145,6 +146,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     c.res.headers.set('access-control-allow-origin', origin ?? '*')
     if (origin !== undefined) c.res.headers.set('vary', 'origin')
   })
+  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, siteUrl: deps.siteUrl }, '/http'))
   bindInstanceRoutes(app, deps)
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)

@@ -18,7 +18,7 @@ export interface SyscallHandler {
 }
 
 export interface CallSpec {
-  kind: 'query' | 'mutation' | 'action'
+  kind: 'query' | 'mutation' | 'action' | 'httpAction'
   modulePath: string
   exportName: string
   argsJson: string
@@ -26,6 +26,7 @@ export interface CallSpec {
   nowMs: number
   snapshotTs: string | null
   requestId: string
+  request?: { url: string; method: string; headers: [string, string][]; body: string | null }
 }
 
 export interface CallOutcome {
@@ -164,7 +165,7 @@ export class IsolateHost {
     const settled: [number, boolean, unknown][] = []
     let inflight = 0
     let wake: (() => void) | null = null
-    const offThread = spec.kind === 'action'
+    const offThread = spec.kind === 'action' || spec.kind === 'httpAction'
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> =>
       offThread ? ref.apply(undefined, args, { timeout: remaining() }) : ref.applySync(undefined, args, { timeout: remaining() })
     try {
