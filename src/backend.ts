@@ -12,6 +12,7 @@ import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
+import { Scheduler } from './functions/scheduler.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
@@ -50,6 +51,7 @@ export class Backend {
   #db: Database | null = null
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
+  #scheduler: Scheduler | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -106,6 +108,10 @@ export class Backend {
     await env.load()
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, systemFunctions(env))
+    const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields))
+    runner.scheduler = scheduler
+    await scheduler.start(runner)
+    this.#scheduler = scheduler
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
       env,
@@ -140,6 +146,7 @@ export class Backend {
    * the rest, disposes the sandboxes and closes the database cleanly.
    */
   async stop(graceMs = 5000): Promise<void> {
+    this.#scheduler?.stop()
     this.#sync?.close()
     this.#sync = null
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)

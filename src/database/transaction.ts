@@ -227,6 +227,26 @@ export class Transaction {
     return JSON.stringify(doc)
   }
 
+  /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
+  async insertSystem(tableName: string, fields: Doc): Promise<string> {
+    const table = await this.db.catalog.ensureTable(tableName)
+    const id = encodeId(table.tableNumber, timeOrderedInternalId())
+    const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
+    this.writes.set(id, { table, id, base: null, doc })
+    return id
+  }
+
+  /** Replaces fields of a system document on the system's behalf; null if it doesn't exist. */
+  async patchSystem(id: string, fields: Doc): Promise<Doc | null> {
+    const table = this.#tableOf(id)
+    const doc = table === null ? null : await this.read(id)
+    if (table === null || doc === null) return null
+    const next = { ...doc, ...fields }
+    await this.#remember(table, id, doc)
+    this.#put(table, id, next)
+    return next
+  }
+
   normalizeId(tableName: string, idString: string): string | null {
     const decoded = decodeId(idString)
     if (decoded === null) return null

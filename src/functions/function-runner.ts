@@ -19,6 +19,7 @@ import type { FunctionInfo, Registry } from './registry.ts'
 import { canonicalPath } from './registry.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey } from './system-functions.ts'
+import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
 import type { SystemFunction } from './system-functions.ts'
 import type { NestedCalls } from './syscalls.ts'
 
@@ -70,7 +71,10 @@ class CallError extends Error {
   }
 }
 
-export class FunctionRunner {
+export class FunctionRunner implements JobRunner {
+  /** Set once the scheduler exists (it needs the runner too). */
+  scheduler: Scheduler | null = null
+
   constructor(
     readonly db: Database,
     readonly pool: IsolatePool,
@@ -214,6 +218,85 @@ export class FunctionRunner {
     }
   }
 
+  #scheduler(): Scheduler {
+    if (this.scheduler === null) throw new Error('The scheduler is not running')
+    return this.scheduler
+  }
+
+  /** Runs `body` in a mutation transaction of the system's own, retrying on conflicts. */
+  async #systemMutation<T>(body: (txn: Transaction) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const txn = await this.db.begin(true)
+      try {
+        const result = await body(txn)
+        await this.db.commit(txn)
+        return result
+      } catch (e) {
+        if (!(e instanceof OccConflictError) || attempt >= MAX_OCC_RETRIES) throw e
+      } finally {
+        this.db.end(txn)
+      }
+    }
+  }
+
+  schedulable(name: string): 'mutation' | 'action' | string {
+    const fn = this.registry().lookup(name)
+    if (fn === undefined) return `Attempted to schedule function at nonexistent path: ${displayPath(name)}`
+    if (fn.udfType === 'Mutation') return 'mutation'
+    if (fn.udfType === 'Action') return 'action'
+    return `Only mutations and actions can be scheduled, but ${displayPath(name)} is a ${fn.udfType}`
+  }
+
+  /** Runs a scheduled mutation and marks its job, in one transaction: it runs exactly once. */
+  async runMutationJob(job: ScheduledJob): Promise<void> {
+    const argsJson = JSON.stringify(job.args)
+    await this.#systemMutation(async (txn) => {
+      const doc = await txn.read(job.id)
+      if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return
+      const fail = (error: string) => txn.patchSystem(job.id, { state: { kind: 'failed', error }, completedTime: Date.now() })
+      const fn = this.registry().lookup(job.name)
+      if (fn === undefined || fn.udfType !== 'Mutation') return void (await fail(this.schedulable(job.name)))
+      try {
+        this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
+      } catch (e) {
+        return void (await fail((e as Error).message))
+      }
+      const rollback = txn.savepoint()
+      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
+      if (!outcome.ok) {
+        rollback()
+        await fail(outcome.message)
+      } else await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
+    })
+  }
+
+  /** Marks a scheduled action in progress, runs it, then records how it ended: at most once. */
+  async runActionJob(job: ScheduledJob): Promise<void> {
+    const started = await this.#systemMutation(async (txn) => {
+      const doc = await txn.read(job.id)
+      if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return false
+      await txn.patchSystem(job.id, { state: { kind: 'inProgress' } })
+      return true
+    })
+    if (!started) return
+    const fn = this.registry().lookup(job.name)
+    let outcome: UdfResult
+    if (fn === undefined || fn.udfType !== 'Action') outcome = { ok: false, message: this.schedulable(job.name), logLines: [] }
+    else {
+      try {
+        this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
+        outcome = await this.#runAction(fn, JSON.stringify(job.args))
+      } catch (e) {
+        outcome = failure(e, [])
+      }
+    }
+    await this.#systemMutation(async (txn) => {
+      const doc = await txn.read(job.id)
+      if ((doc?.state as { kind?: string } | undefined)?.kind !== 'inProgress') return
+      await txn.patchSystem(job.id, { state: outcome.ok ? { kind: 'success' } : { kind: 'failed', error: outcome.message }, completedTime: Date.now() })
+    })
+  }
+
   #lane: Promise<void> = Promise.resolve()
 
   /** Waits for the retry lane; resolves with the function that frees it. */
@@ -239,6 +322,8 @@ export class FunctionRunner {
         return unwrapNested(result)
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
+      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args),
+      cancel: (id) => this.#scheduler().cancel(txn, id),
     }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name), encodeTs(txn.snapshotTs))
   }
@@ -276,6 +361,8 @@ export class FunctionRunner {
         const result = kind === 'query' ? await this.#runQuery(callee, argsText) : kind === 'mutation' ? await this.#runMutation(callee, argsText) : await this.#runAction(callee, argsText)
         return unwrapNested(result)
       },
+      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
+      cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
     }
     const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name), null, request)
     return outcome.ok ? { ...outcome, ts: null } : outcome

@@ -14,6 +14,9 @@ const STREAM_BATCH = 256
 export interface NestedCalls {
   runUdf(kind: 'query' | 'mutation', name: string, args: JSONValue): Promise<string>
   runFromAction(kind: 'query' | 'mutation' | 'action', name: string, args: JSONValue): Promise<string>
+  /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
+  schedule(name: string, tsSeconds: number, args: JSONValue): Promise<string>
+  cancel(id: string): Promise<void>
 }
 
 function unknown(op: string, isAsync: boolean): Error {
@@ -67,6 +70,13 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/runUdf':
           if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot run a mutation from a query')
           return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue)
+        case '1.0/schedule':
+          if (!txn.mutable) throw new Error('Queries cannot schedule functions')
+          return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
+        case '1.0/cancel_job':
+          if (!txn.mutable) throw new Error('Queries cannot cancel scheduled functions')
+          await nested.cancel(args.id)
+          return 'null'
       }
       throw unknown(op, true)
     },
@@ -88,6 +98,11 @@ export function actionSyscalls(nested: NestedCalls, functionName: string): Sysca
           return nested.runFromAction('mutation', args.name, args.args as JSONValue)
         case '1.0/actions/action':
           return nested.runFromAction('action', args.name, args.args as JSONValue)
+        case '1.0/actions/schedule':
+          return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
+        case '1.0/actions/cancel_job':
+          await nested.cancel(args.id)
+          return 'null'
         case '1.0/getUserIdentity':
           return 'null'
         case '1.0/getFunctionMetadata':

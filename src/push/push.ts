@@ -194,6 +194,7 @@ export class PushService {
       }
     }
     for (const table of this.db.catalog.byName.values()) {
+      if (table.name.startsWith('_')) continue
       for (const index of table.indexes.values()) {
         if (index.name === BY_ID || index.name === BY_CREATION_TIME) continue
         if (!wanted.has(`${table.name}.${index.name}`)) removed.push({ name: `${table.name}.${index.name}`, type: 'database', fields: index.fields, staged: false })
@@ -243,6 +244,8 @@ export class PushService {
     }
     const wanted = new Set((pending.schema?.tables ?? []).flatMap((t) => t.indexes.map((i) => `${t.tableName}.${i.indexDescriptor}`)))
     for (const table of db.catalog.byName.values()) {
+      // System tables (`_scheduled_functions`, …) keep the indexes the system gave them.
+      if (table.name.startsWith('_')) continue
       for (const index of [...table.indexes.values()]) {
         if (index.name === BY_ID || index.name === BY_CREATION_TIME || wanted.has(`${table.name}.${index.name}`)) continue
         await db.catalog.dropIndex(index)

@@ -1,0 +1,176 @@
+/**
+ * @module Scheduler: `ctx.scheduler.runAfter/runAt/cancel` and the service that runs due jobs.
+ *
+ * A job is a document in the `_scheduled_functions` system table, written in the scheduling
+ * transaction (so a mutation that fails schedules nothing) and therefore durable. The service
+ * watches pending jobs through an index on (`state.kind`, `scheduledTime`) and runs those due:
+ *
+ *   mutation job:  one transaction runs the mutation AND marks the job success → exactly once;
+ *                  if the mutation throws, its writes are dropped and the job is marked failed.
+ *   action job:    mark inProgress (commit) → run → mark success/failed (commit): at most once;
+ *                  an action still inProgress at start-up was cut off and is marked failed.
+ */
+import type { Database } from '../database/database.ts'
+import type { TableInfo } from '../database/catalog.ts'
+import type { Transaction } from '../database/transaction.ts'
+import type { JSONValue } from '../values/index.ts'
+import { encodeIndexKey, prefixSuccessor } from '../values/index.ts'
+
+export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
+const BY_STATE = 'by_state_and_time'
+
+/** Jobs run at once at most; the rest wait for a free slot. */
+const MAX_CONCURRENT_JOBS = 10
+
+export interface ScheduledJob {
+  readonly id: string
+  readonly name: string
+  readonly args: JSONValue[]
+  readonly scheduledTime: number
+}
+
+/** What the scheduler needs from the function runner. */
+export interface JobRunner {
+  /** The kind of a schedulable function, or an error message if it can't be scheduled. */
+  schedulable(name: string): 'mutation' | 'action' | string
+  runMutationJob(job: ScheduledJob): Promise<void>
+  runActionJob(job: ScheduledJob): Promise<void>
+}
+
+export class Scheduler {
+  #table: TableInfo | null = null
+  #timer: NodeJS.Timeout | null = null
+  #running = new Set<string>()
+  #rescanning = false
+  #again = false
+  #stopped = false
+  runner: JobRunner | null = null
+
+  constructor(
+    readonly db: Database,
+    readonly log: (message: string, fields?: Record<string, unknown>) => void,
+  ) {}
+
+  /** Creates the system table and its index, fails actions cut off by a restart, starts watching. */
+  async start(runner: JobRunner): Promise<void> {
+    this.runner = runner
+    await this.db.exclusive(async () => {
+      const table = await this.db.catalog.ensureTable(SCHEDULED_FUNCTIONS)
+      if (!table.indexes.has(BY_STATE)) await this.db.catalog.addIndex(table, BY_STATE, ['state.kind', 'scheduledTime'])
+      this.#table = table
+    })
+    await this.#failInterrupted()
+    this.db.committer.onCommit((batch) => {
+      const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
+      if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
+    })
+    this.#kick()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+  }
+
+  /** `1.0/schedule` inside a transaction: validates the target and writes the pending job. */
+  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue): Promise<string> {
+    if (typeof name !== 'string') throw new Error('Scheduling by function handle or component reference is not supported yet')
+    if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
+    const kind = this.runner!.schedulable(name)
+    if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
+    return txn.insertSystem(SCHEDULED_FUNCTIONS, {
+      name: name.replace(/\.js(?=:|$)/, ''),
+      args: [args],
+      scheduledTime: tsSeconds * 1000,
+      state: { kind: 'pending' },
+    })
+  }
+
+  /** `1.0/cancel_job`: a pending job is canceled; others are left as they are. */
+  async cancel(txn: Transaction, id: string): Promise<void> {
+    const doc = await txn.read(id)
+    if (doc === null || this.#table === null || !id || (doc as { _id?: unknown })._id !== id) throw new Error(`Scheduled function ${JSON.stringify(id)} not found`)
+    const state = doc.state as { kind: string }
+    if (state.kind === 'pending' || state.kind === 'inProgress') await txn.patchSystem(id, { state: { kind: 'canceled' }, completedTime: Date.now() })
+  }
+
+  async #failInterrupted(): Promise<void> {
+    const txn = await this.db.begin(true)
+    try {
+      for (const job of await this.#scan(txn, 'inProgress', Infinity)) {
+        await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action: the backend restarted while it ran' }, completedTime: Date.now() })
+      }
+      await this.db.commit(txn)
+    } finally {
+      this.db.end(txn)
+    }
+  }
+
+  /** Jobs in `state` scheduled at or before `upTo` (ms), earliest first. */
+  async #scan(txn: Transaction, state: string, upTo: number): Promise<(ScheduledJob & { state: string })[]> {
+    const index = this.#table!.indexes.get(BY_STATE)!
+    const lo = encodeIndexKey([state])
+    const hi = upTo === Infinity ? prefixSuccessor(lo) : prefixSuccessor(encodeIndexKey([state, upTo]))
+    const rows = await txn.snapshot.scan(index.indexId, { lo, hi }, 'asc', 1000)
+    return rows.map((r) => {
+      const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string } }
+      return { id: d._id, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind }
+    })
+  }
+
+  #kick(): void {
+    if (this.#stopped) return
+    if (this.#rescanning) {
+      this.#again = true
+      return
+    }
+    this.#rescanning = true
+    void this.#rescan()
+      .catch((e: unknown) => this.log('Scheduler scan failed', { error: (e as Error)?.message ?? String(e) }))
+      .finally(() => {
+      this.#rescanning = false
+        if (this.#again) {
+          this.#again = false
+          this.#kick()
+        }
+      })
+  }
+
+  /** Starts due jobs (up to the concurrency limit) and sets a timer for the next one. */
+  async #rescan(): Promise<void> {
+    const txn = await this.db.begin(false)
+    let pending: ScheduledJob[]
+    try {
+      pending = await this.#scan(txn, 'pending', Infinity)
+    } finally {
+      this.db.end(txn)
+    }
+    const now = Date.now()
+    let next = Infinity
+    for (const job of pending) {
+      if (job.scheduledTime > now) {
+        next = Math.min(next, job.scheduledTime)
+        continue
+      }
+      if (this.#running.has(job.id) || this.#running.size >= MAX_CONCURRENT_JOBS) continue
+      this.#running.add(job.id)
+      void this.#run(job).finally(() => {
+        this.#running.delete(job.id)
+        this.#kick()
+      })
+    }
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = next === Infinity ? null : setTimeout(() => this.#kick(), Math.max(0, next - Date.now()))
+    this.#timer?.unref()
+  }
+
+  async #run(job: ScheduledJob): Promise<void> {
+    try {
+      const kind = this.runner!.schedulable(job.name)
+      if (kind === 'action') await this.runner!.runActionJob(job)
+      else await this.runner!.runMutationJob(job)
+    } catch (e) {
+      this.log('Scheduled function failed to run', { job: job.id, name: job.name, error: (e as Error)?.message ?? String(e) })
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'basic')).appDir
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await read()
+    if (pred(v)) return v
+    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+const counter = (name: string) => client.query(api.counter.get, { name })
+const job = (id: string) => client.query(api.scheduling.job, { id })
+
+test('runAfter(0) runs the mutation once and records success', async () => {
+  const id = await client.mutation(api.scheduling.runAfter, { name: 's-now', delayMs: 0 })
+  expect(await until(() => job(id), (j) => j.state.kind === 'success')).toEqual({ name: 'scheduling:bump', args: [{ name: 's-now' }], state: { kind: 'success' }, done: true })
+  expect(await counter('s-now')).toBe(1)
+})
+
+test('runAt in the past runs at once; in the future, not before its time', async () => {
+  const past = await client.mutation(api.scheduling.runAt, { name: 's-past', at: Date.now() - 60_000 })
+  await until(() => job(past), (j) => j.state.kind === 'success')
+  const at = Date.now() + 1200
+  const future = await client.mutation(api.scheduling.runAt, { name: 's-future', at })
+  expect((await job(future)).state).toEqual({ kind: 'pending' })
+  await new Promise((r) => setTimeout(r, 500))
+  expect(await counter('s-future')).toBe(0)
+  await until(() => counter('s-future'), (n) => n === 1)
+  expect(Date.now()).toBeGreaterThanOrEqual(at)
+})
+
+test('cancel stops a pending job', async () => {
+  const id = await client.mutation(api.scheduling.runAfter, { name: 's-cancel', delayMs: 1000 })
+  await client.mutation(api.scheduling.cancel, { id })
+  expect((await job(id)).state).toEqual({ kind: 'canceled' })
+  await new Promise((r) => setTimeout(r, 1400))
+  expect(await counter('s-cancel')).toBe(0)
+})
+
+test('a mutation that fails schedules nothing', async () => {
+  const err = await client.mutation(api.scheduling.scheduleThenThrow, { name: 's-rollback' }).catch((e: Error) => e)
+  expect((err as Error).message).toContain('rolled back')
+  await new Promise((r) => setTimeout(r, 300))
+  expect(await client.query(api.scheduling.jobsNamed, { name: 's-rollback' })).toBe(0)
+  expect(await counter('s-rollback')).toBe(0)
+})
+
+test('a failing scheduled mutation is marked failed and its writes are dropped', async () => {
+  const id = await client.mutation(api.scheduling.scheduleExplode, {})
+  const j = await until(() => job(id), (x) => x.state.kind === 'failed')
+  expect(j.state.error).toContain('Uncaught Error: scheduled boom')
+  expect(await counter('exploded')).toBe(0)
+})
+
+test('scheduled actions, and scheduling from an action', async () => {
+  const id = await client.mutation(api.scheduling.scheduleAction, { name: 's-action' })
+  await until(() => job(id), (j) => j.state.kind === 'success')
+  expect(await counter('s-action')).toBe(1)
+  const fromAction = await client.action(api.scheduling.scheduleFromAction, { name: 's-from-action' })
+  await until(() => job(fromAction), (j) => j.state.kind === 'success')
+  expect(await counter('s-from-action')).toBe(1)
+})
+
+test('pending jobs survive kill -9 and run after the restart', async () => {
+  const id = await client.mutation(api.scheduling.runAt, { name: 's-restart', at: Date.now() + 1000 })
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  const after = new ConvexHttpClient(backend.url)
+  await until(() => after.query(api.scheduling.job, { id }), (j) => j.state.kind === 'success')
+  expect(await after.query(api.counter.get, { name: 's-restart' })).toBe(1)
+})
