@@ -13,6 +13,8 @@ import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { Scheduler } from './functions/scheduler.ts'
+import { CronService } from './functions/crons.ts'
+import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
@@ -52,6 +54,7 @@ export class Backend {
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #scheduler: Scheduler | null = null
+  #crons: CronService | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -112,6 +115,20 @@ export class Backend {
     runner.scheduler = scheduler
     await scheduler.start(runner)
     this.#scheduler = scheduler
+    const crons = new CronService(db, scheduler, (message, fields) => log.warn(message, fields))
+    this.#crons = crons
+    const loadCrons = async () => {
+      let specs: Record<string, CronSpec> = {}
+      try {
+        const exported = pool.exportOf('crons.js')
+        if (exported !== null) specs = JSON.parse(exported) as Record<string, CronSpec>
+      } catch (e) {
+        log.warn('Could not load crons.js', { error: (e as Error).message })
+      }
+      await crons.setCrons(specs)
+    }
+    await loadCrons()
+    push.onPush(() => void loadCrons())
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
       env,
@@ -146,6 +163,7 @@ export class Backend {
    * the rest, disposes the sandboxes and closes the database cleanly.
    */
   async stop(graceMs = 5000): Promise<void> {
+    this.#crons?.stop()
     this.#scheduler?.stop()
     this.#sync?.close()
     this.#sync = null

@@ -247,6 +247,15 @@ export class Transaction {
     return next
   }
 
+  /** Deletes a system document on the system's behalf. */
+  async removeSystem(id: string): Promise<void> {
+    const table = this.#tableOf(id)
+    const doc = table === null ? null : await this.read(id)
+    if (table === null || doc === null) return
+    await this.#remember(table, id, doc)
+    this.#put(table, id, null)
+  }
+
   normalizeId(tableName: string, idString: string): string | null {
     const decoded = decodeId(idString)
     if (decoded === null) return null

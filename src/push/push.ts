@@ -9,6 +9,8 @@ import type { Database, Schema } from '../database/database.ts'
 import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
 import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { Registry } from '../functions/registry.ts'
+import { validateCrons } from '../functions/crons.ts'
+import type { CronSpec } from '../functions/crons.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
 import type { ModuleRecord } from '../storage/persistence.ts'
 import type { ValidatorJSON } from '../values/index.ts'
@@ -152,6 +154,13 @@ export class PushService {
         try {
           host.loadModule(m.path, IMPORT_TIMEOUT_MS)
           const analyzed = host.analyze(m.path)
+          if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) {
+            try {
+              validateCrons(analyzed.crons as Record<string, CronSpec>)
+            } catch (e) {
+              throw new PushError('InvalidCronSpec', `Invalid crons.ts: ${(e as Error).message}`)
+            }
+          }
           for (const f of analyzed.functions) {
             functions.push({
               modulePath: m.path,
@@ -163,6 +172,7 @@ export class PushService {
             })
           }
         } catch (e) {
+          if (e instanceof PushError) throw e
           throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${(e as Error).message}`)
         }
       }

@@ -46,6 +46,18 @@ export class IsolatePool {
     this.#idle = []
   }
 
+  /** The JSON of a module's default export's `export()` (e.g. crons.js), or null if absent. */
+  exportOf(path: string): string | null {
+    if (!this.#modules.has(path)) return null
+    const host = this.scratch([...this.#modules.values()])
+    try {
+      host.loadModule(path, 10_000)
+      return host.exportDefault(path)
+    } finally {
+      host.dispose()
+    }
+  }
+
   /** A fresh isolate over the given modules, not part of the pool (push analysis). */
   scratch(modules: readonly ModuleRecord[]): IsolateHost {
     return new IsolateHost(this.runtimeSource, new Map(modules.map((m) => [m.path, m])), -1, this.memoryLimitMb)

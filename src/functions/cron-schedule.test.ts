@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'vitest'
+import { CronExpression, nextRun } from './cron-schedule.ts'
+
+const t = (iso: string) => Date.parse(iso)
+const iso = (ms: number) => new Date(ms).toISOString()
+
+describe('functions/cron-schedule', () => {
+  test('cron expressions, UTC', () => {
+    expect(iso(new CronExpression('*/15 * * * *').next(t('2026-11-23T20:07:30Z')))).toBe('2026-11-23T20:15:00.000Z')
+    expect(iso(new CronExpression('0 3 * * *').next(t('2026-11-23T20:07:00Z')))).toBe('2026-11-24T03:00:00.000Z')
+    expect(iso(new CronExpression('30 9 1 * *').next(t('2026-11-23T00:00:00Z')))).toBe('2026-12-01T09:30:00.000Z')
+    expect(iso(new CronExpression('0 12 * * mon-fri').next(t('2026-11-28T13:00:00Z')))).toBe('2026-11-30T12:00:00.000Z')
+    expect(iso(new CronExpression('0 0 29 feb *').next(t('2026-03-01T00:00:00Z')))).toBe('2028-02-29T00:00:00.000Z')
+    // Both day fields restricted: either matches (13th, or any Friday).
+    expect(iso(new CronExpression('0 0 13 * 5').next(t('2026-11-23T00:00:00Z')))).toBe('2026-11-27T00:00:00.000Z')
+    // Strictly after: a time exactly on a match moves to the next one.
+    expect(iso(new CronExpression('0 * * * *').next(t('2026-11-23T20:00:00Z')))).toBe('2026-11-23T21:00:00.000Z')
+  })
+
+  test('malformed expressions say what is wrong', () => {
+    expect(() => new CronExpression('61 * * * *')).toThrow('Invalid cron expression "61 * * * *": minute "61" is out of range 0-59')
+    expect(() => new CronExpression('* * *')).toThrow('expected 5 fields')
+    expect(() => new CronExpression('*/0 * * * *')).toThrow('Invalid step "0" in minute')
+    expect(() => new CronExpression('5-1 * * * *')).toThrow('Invalid range "5-1" in minute')
+  })
+
+  test('the schedules cronJobs() exports', () => {
+    const from = t('2026-11-23T20:07:30Z')
+    expect(nextRun({ type: 'interval', seconds: 90 }, from) - from).toBe(90_000)
+    expect(nextRun({ type: 'interval', hours: 2 }, from) - from).toBe(7_200_000)
+    expect(iso(nextRun({ type: 'hourly', minuteUTC: 5 }, from))).toBe('2026-11-23T21:05:00.000Z')
+    expect(iso(nextRun({ type: 'daily', hourUTC: 20, minuteUTC: 30 }, from))).toBe('2026-11-23T20:30:00.000Z')
+    expect(iso(nextRun({ type: 'weekly', dayOfWeek: 'sunday', hourUTC: 8, minuteUTC: 0 }, from))).toBe('2026-11-29T08:00:00.000Z')
+    expect(iso(nextRun({ type: 'monthly', day: 31, hourUTC: 0, minuteUTC: 0 }, from))).toBe('2026-12-31T00:00:00.000Z')
+    expect(() => nextRun({ type: 'interval' }, from)).toThrow('at least every second')
+  })
+})
