@@ -1,11 +1,14 @@
 /**
  * @module `node dist/backend`: the command line. Flags fall back to environment variables
  * (INSTANCE_NAME, INSTANCE_SECRET, PORT, SITE_PROXY_PORT, …) so the same binary suits docker.
+ * `concave-backend keybroker <command>` runs the keybroker CLI instead, so the single executable
+ * (scripts/package.mjs) also serves scripts/generate_admin_key.sh.
  */
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { Backend, VERSION } from './backend.ts'
 import { createLogger } from './util/log.ts'
+import { main as keybrokerMain } from '../keybroker/cli.ts'
 
 export async function main(argv: string[]): Promise<void> {
   const env = process.env
@@ -72,4 +75,17 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-void main(hideBin(process.argv))
+const argv = hideBin(process.argv)
+if (argv[0] === 'keybroker') {
+  keybrokerMain(argv.slice(1)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`)
+      process.exitCode = 1
+    },
+  )
+} else {
+  void main(argv)
+}
