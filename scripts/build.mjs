@@ -1,37 +1,45 @@
 // Builds dist/: the sandbox runtime (bundled to one script, inlined into the backend), the
 // backend and the keybroker CLI. Native addons (better-sqlite3, isolated-vm) stay external.
+// scripts/package.mjs imports `root` and `bundleRuntime` to build the single executable.
 import { build } from 'esbuild'
+import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
-const runtime = await build({
-  entryPoints: [join(root, 'runtime/index.ts')],
-  bundle: true,
-  format: 'iife',
-  platform: 'neutral',
-  target: 'es2022',
-  write: false,
-  minifySyntax: true,
-})
-const runtimeSource = runtime.outputFiles[0].text
-
-const common = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  sourcemap: true,
-  external: ['better-sqlite3', 'isolated-vm'],
-  // yargs and friends use require(); give ESM bundles a require.
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: 'warning',
+/** The sandbox runtime (runtime/index.ts) as one script, inlined as `__CONCAVE_RUNTIME__`. */
+export async function bundleRuntime() {
+  const runtime = await build({
+    entryPoints: [join(root, 'runtime/index.ts')],
+    absWorkingDir: root,
+    bundle: true,
+    format: 'iife',
+    platform: 'neutral',
+    target: 'es2022',
+    write: false,
+    minifySyntax: true,
+  })
+  return runtime.outputFiles[0].text
 }
 
-await build({
-  ...common,
-  entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts') },
-  outdir: join(root, 'dist'),
-  define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
-})
+async function buildDist() {
+  const runtimeSource = await bundleRuntime()
+  await build({
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    sourcemap: true,
+    external: ['better-sqlite3', 'isolated-vm'],
+    // yargs and friends use require(); give ESM bundles a require.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'warning',
+    entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts') },
+    outdir: join(root, 'dist'),
+    define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
+  })
+}
+
+// Run as a script (`node scripts/build.mjs`), not when imported by package.mjs.
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) await buildDist()
