@@ -1,0 +1,20 @@
+# Sourced, not run. In the Docker image BASH_ENV points here, so every bash script started in the
+# container (`docker compose exec backend ./generate_admin_key.sh`) sees the instance the backend
+# runs as: when INSTANCE_SECRET is empty, the name and secret the backend generated and keeps in
+# $DATA_DIR/concave_credentials.json are exported. run_backend.sh is left alone: with no secret
+# given, the backend reads that file itself (and prints an admin key at every start).
+if [[ -z "${INSTANCE_SECRET:-}" && "${0##*/}" != run_backend.sh ]]; then
+  __concave_credentials="${DATA_DIR:-/convex/data}/concave_credentials.json"
+  if [[ -r "$__concave_credentials" ]]; then
+    __concave_secret="$(sed -n 's/.*"instanceSecret": *"\([0-9a-fA-F]*\)".*/\1/p' "$__concave_credentials")"
+    if [[ -n "$__concave_secret" ]]; then
+      export INSTANCE_SECRET="$__concave_secret"
+      if [[ -z "${INSTANCE_NAME:-}" ]]; then
+        INSTANCE_NAME="$(sed -n 's/.*"instanceName": *"\([^"]*\)".*/\1/p' "$__concave_credentials")"
+        export INSTANCE_NAME
+      fi
+    fi
+    unset __concave_secret
+  fi
+  unset __concave_credentials
+fi
