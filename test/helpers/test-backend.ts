@@ -126,3 +126,51 @@ export function cleanup(dir: string | undefined): void {
   if (dir === undefined) return
   rmSync(dir, { recursive: true, force: true })
 }
+
+export interface RunningCommand {
+  url: string
+  process: ChildProcess
+  output: () => string
+  /** Sends `signal` (default SIGTERM); resolves with the exit code/signal once the process ended. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/**
+ * Starts any command that serves the backend's API on `port` (the single executable, an entry
+ * script) and resolves once `GET /version` answers there; rejects if it exits or takes too long.
+ */
+export async function startCommand(command: string, args: string[], opts: { port: number; cwd: string; env: Record<string, string | undefined>; timeoutMs?: number }): Promise<RunningCommand> {
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => child.once('close', (code, signal) => resolveExit({ code, signal })))
+  const spawnFailure: { error?: Error } = {}
+  child.once('error', (e) => (spawnFailure.error = e))
+  const url = `http://127.0.0.1:${opts.port}`
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000)
+  for (;;) {
+    if (spawnFailure.error !== undefined) throw new Error(`${command} could not start: ${spawnFailure.error.message}`)
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited with ${child.exitCode ?? child.signalCode}:\n${out}`)
+    try {
+      const res = await fetch(`${url}/version`)
+      if (res.ok) break
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${command} did not start:\n${out}`)
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return {
+    url,
+    process: child,
+    output: () => out,
+    stop: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
