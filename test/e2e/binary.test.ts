@@ -119,7 +119,7 @@ describe('the single executable', () => {
     expect(await client.query(api.counter.get, { name: 'other' })).toBe(0)
   })
 
-  test('unpacks its addons and checkpointer to the cache dir and runs the checkpointer in a worker', () => {
+  test('unpacks its addons and checkpointer to the cache dir and runs the checkpointer in a worker', async () => {
     const cacheDirs = readdirSync(join(home, '.cache/concave'))
     expect(cacheDirs).toHaveLength(1)
     expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'package.json'])
@@ -127,6 +127,13 @@ describe('the single executable', () => {
     const taskDir = `/proc/${backend.process.pid}/task`
     const threads = readdirSync(taskDir).map((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim())
     expect(threads).toContain('WorkerThread')
+    // The worker checkpoints every 200 ms, so a commit reaches the database file itself soon;
+    // SQLite's own auto-checkpoint (the fallback without the worker) waits for 1000 WAL pages.
+    await new ConvexHttpClient(backend.url).mutation(api.messages.send, { author: 'wal', body: 'checkpointed-by-the-worker' })
+    const db = join(dataDir, 'concave_local_backend.sqlite3')
+    const deadline = Date.now() + 5_000
+    while (!readFileSync(db).includes('checkpointed-by-the-worker') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(readFileSync(db).includes('checkpointed-by-the-worker')).toBe(true)
     expect(backend.output()).not.toMatch(/error/i)
   })
 
