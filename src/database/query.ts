@@ -50,20 +50,20 @@ export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): Ke
     const expected = rangeFields[field]
     if (r.type === 'Eq') {
       if (lower !== undefined || upper !== undefined || r.fieldPath !== expected) {
-        throw new DatabaseError(`Uncaught Error: Tried to query index ${index.tableName}.${index.name} but the query didn't use the index fields in order. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
+        throw new DatabaseError(`Tried to query index ${index.tableName}.${index.name} but the query didn't use the index fields in order. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
       }
       eqs.push(rangeValue(r.value))
       field++
       continue
     }
     if (r.fieldPath !== expected) {
-      throw new DatabaseError(`Uncaught Error: Tried to query index ${index.tableName}.${index.name} but the range on "${r.fieldPath}" is not on the next index field. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
+      throw new DatabaseError(`Tried to query index ${index.tableName}.${index.name} but the range on "${r.fieldPath}" is not on the next index field. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
     }
     if (r.type === 'Gt' || r.type === 'Gte') {
-      if (lower !== undefined) throw new DatabaseError(`Uncaught Error: Index range on ${index.tableName}.${index.name} has more than one lower bound`)
+      if (lower !== undefined) throw new DatabaseError(`Index range on ${index.tableName}.${index.name} has more than one lower bound`)
       lower = r
     } else {
-      if (upper !== undefined) throw new DatabaseError(`Uncaught Error: Index range on ${index.tableName}.${index.name} has more than one upper bound`)
+      if (upper !== undefined) throw new DatabaseError(`Index range on ${index.tableName}.${index.name} has more than one upper bound`)
       upper = r
     }
   }
@@ -100,7 +100,7 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
       readMissingTable(txn, tableName)
       return { index: null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
     }
-    throw new DatabaseError(`Uncaught Error: Index ${source.indexName} not found.`)
+    throw new DatabaseError(`Index ${source.indexName} not found.`)
   }
   return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
 }
