@@ -6,6 +6,10 @@
  * id), and an append-only write log of every revision with its commit timestamp. A `Snapshot` is a
  * consistent read view at one commit timestamp; `write` appends a group of commits atomically and
  * durably. Methods are async so that a networked store fits behind the same interface (it resolves only once the data would survive a crash).
+ *
+ * Search indexes are the same idea for full-text search: per (search index, document) an entry
+ * of the document's search terms and filter keys, written with the commit that changed the
+ * document. The store matches entries and reports term statistics; ranking is done above it.
  */
 
 /** A stored document: its id, table and the Convex-encoded JSON text (system fields included). */
@@ -29,6 +33,46 @@ export interface KeyInterval {
 
 export type Order = 'asc' | 'desc'
 
+/** A search index's entry for one document: what the store indexes (computed above the store). */
+export interface SearchEntry {
+  /**
+   * The search field's terms in order (tokenized and lowercased; empty if it isn't a string).
+   * Each term is a run of Unicode letters, marks and digits: no whitespace, no ASCII punctuation.
+   */
+  readonly terms: readonly string[]
+  /** One opaque key per filter field, in the index's `filterFields` order (ASCII letters and digits). */
+  readonly filterKeys: readonly string[]
+}
+
+/** A full-text query against one search index, already tokenized. */
+export interface SearchQuery {
+  /** Terms matched exactly. */
+  readonly terms: readonly string[]
+  /**
+   * Terms starting with `prefix` match too: the `maxPrefixTerms` smallest such terms of the
+   * index (in UTF-8 byte order), which the result reports as `prefixTerms`.
+   */
+  readonly prefix: string | null
+  readonly maxPrefixTerms: number
+  /** Equality filters, all of which must hold: filter field position → key. */
+  readonly filters: readonly { readonly field: number; readonly key: string }[]
+  /** At most this many documents: the best ones by the store's own relevance ranking (e.g. BM25). */
+  readonly limit: number
+}
+
+/** What a search matched, with the statistics needed to rank it (BM25). */
+export interface SearchResult {
+  /** The terms `prefix` expanded to. */
+  readonly prefixTerms: readonly string[]
+  /** Documents in the index, and the sum of their term counts. */
+  readonly documentCount: number
+  readonly termCount: number
+  /** For each query term and prefix term: how many documents of the index contain it. */
+  readonly documentFrequency: ReadonlyMap<string, number>
+  /** Documents containing at least one query or prefix term and passing every filter. */
+  readonly documents: readonly StoredDocument[]
+}
+
 /** A consistent read view at commit timestamp `ts`. Release it when done. */
 export interface Snapshot {
   readonly ts: bigint
@@ -36,6 +80,12 @@ export interface Snapshot {
   /** Up to `limit` rows of `index` within `interval`, in key order (or reverse for 'desc'). */
   scan(indexId: number, interval: KeyInterval, order: Order, limit: number): Promise<IndexRow[]>
   countTable(tableNumber: number): Promise<number>
+  /**
+   * Runs a full-text query against a search index. Optional: where a snapshot lacks it (the
+   * historical view of `/api/query_at_ts`), the database evaluates the query over a scan of the
+   * table instead, which gives the same results more slowly.
+   */
+  search?(indexId: number, query: SearchQuery): Promise<SearchResult>
   release(): void
 }
 
@@ -53,6 +103,13 @@ export interface IndexWrite {
   readonly id: string | null
 }
 
+/** A search index entry change: `entry === null` removes the document from the index. */
+export interface SearchWrite {
+  readonly indexId: number
+  readonly id: string
+  readonly entry: SearchEntry | null
+}
+
 /** One revision in the write log (`json === null`: deleted at `ts`). */
 export interface LogEntry {
   readonly ts: bigint
@@ -66,6 +123,8 @@ export interface CommitRecord {
   readonly ts: bigint
   readonly documents: readonly DocumentWrite[]
   readonly indexes: readonly IndexWrite[]
+  /** Search index entries to (re)write, for documents whose entry changed. */
+  readonly search?: readonly SearchWrite[]
 }
 
 export interface TableRecord {
@@ -78,8 +137,15 @@ export interface IndexRecord {
   readonly tableNumber: number
   /** `by_id`, `by_creation_time`, or the schema's index descriptor. */
   readonly name: string
-  /** Indexed field paths, not counting the implicit `_creationTime` and `_id` suffix. */
+  /** Indexed field paths, not counting the implicit `_creationTime` and `_id` suffix (none for a search index). */
   readonly fields: readonly string[]
+  /** Present for a full-text search index. */
+  readonly search?: SearchIndexConfig
+}
+
+export interface SearchIndexConfig {
+  readonly searchField: string
+  readonly filterFields: readonly string[]
 }
 
 export interface ModuleRecord {
@@ -110,7 +176,13 @@ export interface Persistence {
   tables(): Promise<TableRecord[]>
   createTable(name: string, tableNumber: number): Promise<void>
   indexes(): Promise<IndexRecord[]>
-  createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[]): Promise<IndexRecord>
+  /**
+   * Creates an index with its initial contents: `backfill` entries for a database index, or
+   * `searchBackfill` entries (one per document) for a search index (`index.search` set).
+   * The `indexId` of the given writes is ignored.
+   */
+  createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[]): Promise<IndexRecord>
+  /** Drops an index (database or search) and all of its entries. */
   dropIndex(indexId: number): Promise<void>
   /** All documents of a table at the latest commit (for index backfill and schema checks). */
   tableDocuments(tableNumber: number): Promise<StoredDocument[]>

@@ -43,6 +43,27 @@ export const MIGRATIONS: readonly string[] = [
     hash TEXT NOT NULL
   );
   `,
+  // 2: full-text search indexes. One FTS5 table holds the entries of every search index; its
+  // terms are namespaced by index id (`<index id>x<term>` in `body`, `<index id>f<field>h<key>` in
+  // `filters`), so each index keeps its own vocabulary. `search_documents` maps (index, document)
+  // to the FTS row and its term count; `search_stats` keeps each index's totals for BM25.
+  `
+  ALTER TABLE indexes ADD COLUMN search TEXT;
+  CREATE VIRTUAL TABLE search_terms USING fts5(body, filters, tokenize = 'ascii');
+  CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_terms, 'row');
+  CREATE TABLE search_documents (
+    index_id INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    entry INTEGER NOT NULL UNIQUE,
+    length INTEGER NOT NULL,
+    PRIMARY KEY (index_id, id)
+  ) WITHOUT ROWID;
+  CREATE TABLE search_stats (
+    index_id INTEGER PRIMARY KEY,
+    documents INTEGER NOT NULL,
+    terms INTEGER NOT NULL
+  );
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

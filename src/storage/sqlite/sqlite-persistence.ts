@@ -27,6 +27,10 @@ import type {
   ModuleRecord,
   Order,
   Persistence,
+  SearchIndexConfig,
+  SearchQuery,
+  SearchResult,
+  SearchWrite,
   Snapshot,
   StoredDocument,
   TableRecord,
@@ -52,6 +56,24 @@ function open(path: string, readonly: boolean): Db {
   return db
 }
 
+/**
+ * Search terms as stored in the shared FTS5 table: namespaced by index id, so that every search
+ * index has its own vocabulary (see migration 2). FTS5's `ascii` tokenizer splits only at ASCII
+ * non-alphanumerics, so a term (letters, marks and digits) and its namespace stay one token.
+ */
+function bodyToken(indexId: number, term: string): string {
+  return `${indexId}x${term}`
+}
+function filterToken(indexId: number, field: number, key: string): string {
+  return `${indexId}f${field}h${key}`
+}
+/** An FTS5 query string for one token. */
+function quoted(token: string): string {
+  return `"${token.replaceAll('"', '""')}"`
+}
+/** Above every UTF-8 string that starts with a given prefix, when appended to it. */
+const PREFIX_END = '\u{10FFFF}'
+
 /** Prepared statements of a reader connection. */
 class Reader {
   readonly begin
@@ -59,6 +81,10 @@ class Reader {
   readonly maxTs
   readonly getDoc
   readonly count
+  readonly searchStats
+  readonly vocabRange
+  readonly vocabTerm
+  readonly searchMatch
   readonly scans: Record<string, Database.Statement>
   constructor(readonly db: Db) {
     this.begin = db.prepare('BEGIN')
@@ -66,6 +92,17 @@ class Reader {
     this.maxTs = db.prepare("SELECT value FROM meta WHERE key = 'max_ts'").pluck()
     this.getDoc = db.prepare('SELECT table_number, json FROM documents WHERE id = ?').raw()
     this.count = db.prepare('SELECT count(*) FROM documents WHERE table_number = ?').pluck()
+    this.searchStats = db.prepare('SELECT documents, terms FROM search_stats WHERE index_id = ?').raw()
+    this.vocabRange = db.prepare('SELECT term FROM search_vocab WHERE term >= ? AND term < ? ORDER BY term LIMIT ?').pluck()
+    this.vocabTerm = db.prepare('SELECT doc FROM search_vocab WHERE term = ?').pluck()
+    // FTS5 ranks the matches (bm25, ignoring the filters column) only to pick the best `limit`;
+    // among equals, the latest entries (usually the newest documents, which rank first above).
+    this.searchMatch = db
+      .prepare(
+        `SELECT d.id, d.table_number, d.json FROM (SELECT rowid AS entry FROM search_terms WHERE search_terms MATCH ? ORDER BY bm25(search_terms, 1.0, 0.0), rowid DESC LIMIT ?) m
+         JOIN search_documents s ON s.entry = m.entry JOIN documents d ON d.id = s.id`,
+      )
+      .raw()
     const base = 'SELECT e.key, d.id, d.table_number, d.json FROM index_entries e JOIN documents d ON d.id = e.id WHERE e.index_id = ? AND e.key >= ?'
     this.scans = {
       'asc:open': db.prepare(`${base} ORDER BY e.key ASC LIMIT ?`).raw(),
@@ -102,6 +139,32 @@ class SqliteSnapshot implements Snapshot {
     return Number(this.reader.count.get(tableNumber))
   }
 
+  async search(indexId: number, query: SearchQuery): Promise<SearchResult> {
+    const r = this.reader
+    const stats = r.searchStats.get(indexId) as [bigint, bigint] | undefined
+    const namespace = bodyToken(indexId, '')
+    const prefixTerms: string[] = []
+    if (query.prefix !== null && query.maxPrefixTerms > 0) {
+      const lo = bodyToken(indexId, query.prefix)
+      for (const token of r.vocabRange.all(lo, lo + PREFIX_END, query.maxPrefixTerms) as string[]) {
+        if (token.startsWith(lo)) prefixTerms.push(token.slice(namespace.length))
+      }
+    }
+    const documentFrequency = new Map<string, number>()
+    for (const term of [...query.terms, ...prefixTerms]) {
+      if (!documentFrequency.has(term)) documentFrequency.set(term, Number((r.vocabTerm.get(bodyToken(indexId, term)) as bigint | undefined) ?? 0))
+    }
+    const matchable = [...documentFrequency].filter(([, n]) => n > 0).map(([term]) => quoted(bodyToken(indexId, term)))
+    let documents: StoredDocument[] = []
+    if (matchable.length > 0 && query.limit > 0) {
+      let match = `body : (${matchable.join(' OR ')})`
+      if (query.filters.length > 0) match += ` AND filters : (${query.filters.map((f) => quoted(filterToken(indexId, f.field, f.key))).join(' AND ')})`
+      const rows = r.searchMatch.all(match, query.limit) as [string, bigint, string][]
+      documents = rows.map(([id, tableNumber, json]) => ({ id, tableNumber: Number(tableNumber), json }))
+    }
+    return { prefixTerms, documentCount: Number(stats?.[0] ?? 0), termCount: Number(stats?.[1] ?? 0), documentFrequency, documents }
+  }
+
   release(): void {
     if (this.#released) return
     this.#released = true
@@ -135,6 +198,12 @@ export class SqlitePersistence implements Persistence {
       putIndex: writer.prepare('INSERT OR REPLACE INTO index_entries (index_id, key, id) VALUES (?, ?, ?)'),
       deleteIndex: writer.prepare('DELETE FROM index_entries WHERE index_id = ? AND key = ?'),
       log: writer.prepare('INSERT INTO write_log (ts, id, table_number, json) VALUES (?, ?, ?, ?)'),
+      searchEntry: writer.prepare('SELECT entry, length FROM search_documents WHERE index_id = ? AND id = ?').raw(),
+      searchDeleteTerms: writer.prepare('DELETE FROM search_terms WHERE rowid = ?'),
+      searchDeleteEntry: writer.prepare('DELETE FROM search_documents WHERE index_id = ? AND id = ?'),
+      searchInsertTerms: writer.prepare('INSERT INTO search_terms (body, filters) VALUES (?, ?)'),
+      searchInsertEntry: writer.prepare('INSERT INTO search_documents (index_id, id, entry, length) VALUES (?, ?, ?, ?)'),
+      searchStats: writer.prepare('INSERT INTO search_stats (index_id, documents, terms) VALUES (?, ?, ?) ON CONFLICT(index_id) DO UPDATE SET documents = documents + excluded.documents, terms = terms + excluded.terms'),
       setMaxTs: writer.prepare("INSERT INTO meta (key, value) VALUES ('max_ts', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
       setGlobal: writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getGlobal: writer.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -197,11 +266,35 @@ export class SqlitePersistence implements Persistence {
           if (w.id === null) s.deleteIndex.run(w.indexId, w.key)
           else s.putIndex.run(w.indexId, w.key, w.id)
         }
+        for (const w of commit.search ?? []) this.#writeSearch(w.indexId, w)
       }
       s.setMaxTs.run(String(commits[commits.length - 1]!.ts))
     })()
     this.#maxTs = commits[commits.length - 1]!.ts
     await this.#sync()
+  }
+
+  /** Replaces a document's entry in a search index (inside the caller's transaction). */
+  #writeSearch(indexId: number, w: SearchWrite): void {
+    const s = this.#stmts
+    const old = s.searchEntry.get(indexId, w.id) as [bigint, bigint] | undefined
+    let documents = 0
+    let terms = 0
+    if (old !== undefined) {
+      s.searchDeleteTerms.run(old[0])
+      s.searchDeleteEntry.run(indexId, w.id)
+      documents--
+      terms -= Number(old[1])
+    }
+    if (w.entry !== null) {
+      const body = w.entry.terms.map((t) => bodyToken(indexId, t)).join(' ')
+      const filters = w.entry.filterKeys.map((k, i) => filterToken(indexId, i, k)).join(' ')
+      const info = s.searchInsertTerms.run(body, filters)
+      s.searchInsertEntry.run(indexId, w.id, info.lastInsertRowid, w.entry.terms.length)
+      documents++
+      terms += w.entry.terms.length
+    }
+    if (documents !== 0 || terms !== 0) s.searchStats.run(indexId, documents, terms)
   }
 
   /** Resolves once everything written so far is on disk. */
@@ -251,16 +344,21 @@ export class SqlitePersistence implements Persistence {
   }
 
   async indexes(): Promise<IndexRecord[]> {
-    const rows = this.#writer.prepare('SELECT index_id, table_number, name, fields FROM indexes ORDER BY index_id').raw().all() as [bigint, bigint, string, string][]
-    return rows.map(([indexId, tableNumber, name, fields]) => ({ indexId: Number(indexId), tableNumber: Number(tableNumber), name, fields: JSON.parse(fields) as string[] }))
+    const rows = this.#writer.prepare('SELECT index_id, table_number, name, fields, search FROM indexes ORDER BY index_id').raw().all() as [bigint, bigint, string, string, string | null][]
+    return rows.map(([indexId, tableNumber, name, fields, search]) => {
+      const record: IndexRecord = { indexId: Number(indexId), tableNumber: Number(tableNumber), name, fields: JSON.parse(fields) as string[] }
+      return search === null ? record : { ...record, search: JSON.parse(search) as SearchIndexConfig }
+    })
   }
 
-  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[]): Promise<IndexRecord> {
+  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = []): Promise<IndexRecord> {
     const s = this.#stmts
     const record = this.#writer.transaction(() => {
-      const info = this.#writer.prepare('INSERT INTO indexes (table_number, name, fields) VALUES (?, ?, ?)').run(index.tableNumber, index.name, JSON.stringify(index.fields))
+      const search = index.search === undefined ? null : JSON.stringify({ searchField: index.search.searchField, filterFields: index.search.filterFields })
+      const info = this.#writer.prepare('INSERT INTO indexes (table_number, name, fields, search) VALUES (?, ?, ?, ?)').run(index.tableNumber, index.name, JSON.stringify(index.fields), search)
       const indexId = Number(info.lastInsertRowid)
       for (const w of backfill) s.putIndex.run(indexId, w.key, w.id)
+      for (const w of searchBackfill) this.#writeSearch(indexId, w)
       return { ...index, indexId }
     })()
     await this.#sync()
@@ -270,6 +368,9 @@ export class SqlitePersistence implements Persistence {
   async dropIndex(indexId: number): Promise<void> {
     this.#writer.transaction(() => {
       this.#writer.prepare('DELETE FROM index_entries WHERE index_id = ?').run(indexId)
+      this.#writer.prepare('DELETE FROM search_terms WHERE rowid IN (SELECT entry FROM search_documents WHERE index_id = ?)').run(indexId)
+      this.#writer.prepare('DELETE FROM search_documents WHERE index_id = ?').run(indexId)
+      this.#writer.prepare('DELETE FROM search_stats WHERE index_id = ?').run(indexId)
       this.#writer.prepare('DELETE FROM indexes WHERE index_id = ?').run(indexId)
     })()
     await this.#sync()
