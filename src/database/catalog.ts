@@ -3,10 +3,12 @@
  *
  * Every table has `by_id` (`_id`) and `by_creation_time` (`_creationTime`, `_id`); a schema index
  * on fields F is stored under the key F ‖ `_creationTime` ‖ `_id`, so every key is unique.
+ * A search index (`search` set) has no keys: its entries are kept by the store's search index.
  */
-import type { IndexRecord, Persistence, TableRecord } from '../storage/persistence.ts'
+import type { IndexRecord, Persistence, SearchIndexConfig, TableRecord } from '../storage/persistence.ts'
 import { encodeIndexKey, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
+import { searchEntry } from './search.ts'
 
 /** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
 const FIRST_USER_TABLE_NUMBER = 10001
@@ -18,8 +20,10 @@ export interface IndexInfo {
   readonly name: string
   /** The index's declared fields (what `withIndex` ranges name). */
   readonly fields: readonly string[]
-  /** The fields its keys are made of, including the implicit suffix. */
+  /** The fields its keys are made of, including the implicit suffix (none for a search index). */
   readonly keyFields: readonly string[]
+  /** Present for a full-text search index. */
+  readonly search?: SearchIndexConfig
 }
 
 export interface TableInfo {
@@ -87,7 +91,10 @@ export class Catalog {
 
   #addIndex(i: IndexRecord): IndexInfo {
     const table = this.byNumber.get(i.tableNumber)!
-    const info: IndexInfo = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
+    const info: IndexInfo =
+      i.search === undefined
+        ? { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
+        : { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: [], keyFields: [], search: i.search }
     table.indexes.set(i.name, info)
     return info
   }
@@ -127,6 +134,14 @@ export class Catalog {
     const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, name, fields, keyFields: keyFieldsFor(name, fields) }
     const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
     return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields }, backfill))
+  }
+
+  /** Adds a full-text search index to a table, with an entry for each of its current documents. */
+  async addSearchIndex(table: TableInfo, name: string, config: SearchIndexConfig): Promise<IndexInfo> {
+    const docs = await this.persistence.tableDocuments(table.tableNumber)
+    const search = { searchField: config.searchField, filterFields: [...config.filterFields] }
+    const backfill = docs.map((d) => ({ indexId: -1, id: d.id, entry: searchEntry(search, JSON.parse(d.json) as Record<string, JSONValue>) }))
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], search }, [], backfill))
   }
 
   async dropIndex(index: IndexInfo): Promise<void> {

@@ -14,9 +14,10 @@
  * fresh snapshot. Recent commits are kept in memory only as long as some open transaction's
  * snapshot predates them.
  */
-import type { CommitRecord, DocumentWrite, IndexWrite, Persistence } from '../storage/persistence.ts'
+import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite } from '../storage/persistence.ts'
 import { indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
+import { sameEntry, searchEntry } from './search.ts'
 import type { Transaction } from './transaction.ts'
 
 interface Queued {
@@ -152,7 +153,7 @@ export class Committer {
         continue
       }
       const ts = this.nextTs()
-      records.push({ ts, documents: record.documents, indexes: record.indexes })
+      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search })
       fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
     }
@@ -188,12 +189,15 @@ export class Committer {
 }
 
 /**
- * The document and index changes a transaction's writes amount to, under the current catalog;
- * `touched` adds the table-name keys of inserts, for conflicts and subscriptions only.
+ * The document and index changes a transaction's writes amount to, under the current catalog
+ * (search index entries included, for documents whose entry changed); `touched` adds the
+ * table-name keys of inserts, for conflicts and subscriptions only. Search indexes add no keys:
+ * a search reads its whole table's `by_creation_time` range, which every document write touches.
  */
-function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; touched: IndexWrite[] } {
+function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; touched: IndexWrite[] } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
+  const search: SearchWrite[] = []
   const tables = new Set<string>()
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
@@ -201,6 +205,12 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
     documents.push({ id: w.id, tableNumber: w.table.tableNumber, json: w.doc === null ? null : JSON.stringify(w.doc) })
     if (w.base === null) tables.add(w.table.name)
     for (const index of w.table.indexes.values()) {
+      if (index.search !== undefined) {
+        const oldEntry = w.base === null ? null : searchEntry(index.search, w.base)
+        const newEntry = w.doc === null ? null : searchEntry(index.search, w.doc)
+        if (oldEntry === null || newEntry === null || !sameEntry(oldEntry, newEntry)) search.push({ indexId: index.indexId, id: w.id, entry: newEntry })
+        continue
+      }
       const oldKey = w.base === null ? null : indexKey(index, w.base)
       const newKey = w.doc === null ? null : indexKey(index, w.doc)
       if (oldKey !== null && (newKey === null || !oldKey.equals(newKey))) indexes.push({ indexId: index.indexId, key: oldKey, id: null })
@@ -209,5 +219,5 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
   }
   const touched = [...indexes]
   for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null })
-  return { documents, indexes, touched }
+  return { documents, indexes, search, touched }
 }

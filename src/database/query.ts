@@ -1,6 +1,8 @@
 /**
  * @module Query streams: a serialized `ctx.db.query(...)` turned into an index interval, scanned in
- * batches from the snapshot and merged with the transaction's own uncommitted writes.
+ * batches from the snapshot and merged with the transaction's own uncommitted writes. A search
+ * query (`withSearchIndex`) is planned as a `SearchPlan` and streams its ranked results
+ * (search.ts); its positions are keys in relevance order, so cursors work the same way.
  */
 import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
 import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
@@ -10,6 +12,8 @@ import type { IndexInfo } from './catalog.ts'
 import { DatabaseError } from './errors.ts'
 import { evaluate } from './filter.ts'
 import { intervalContains } from './read-set.ts'
+import { compileSearch, MAX_CANDIDATES, SearchPlan } from './search.ts'
+import type { SearchHit } from './search.ts'
 import type { Transaction } from './transaction.ts'
 
 type Doc = Record<string, JSONValue>
@@ -81,10 +85,10 @@ export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): Ke
   return { lo, hi }
 }
 
-/** Resolves the query's source to an index and interval. */
-export function planQuery(txn: Transaction, query: SerializedQuery): { index: IndexInfo | null; interval: KeyInterval; order: Order } {
+/** Resolves the query's source to an index (or a search) and interval. */
+export function planQuery(txn: Transaction, query: SerializedQuery): { index: IndexInfo | SearchPlan | null; interval: KeyInterval; order: Order } {
   const source = query.source
-  if (source.type === 'Search') throw new DatabaseError('Search indexes are not supported yet')
+  if (source.type === 'Search') return { index: planSearch(txn, source), interval: { lo: Buffer.alloc(0), hi: null }, order: 'asc' }
   if (source.type === 'FullTableScan') {
     const table = txn.db.tableForRead(source.tableName)
     if (table === undefined) readMissingTable(txn, source.tableName)
@@ -102,7 +106,31 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
     }
     throw new DatabaseError(`Index ${source.indexName} not found.`)
   }
+  if (index.search !== undefined) throw new DatabaseError(`Index ${source.indexName} is not a database index`)
   return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
+}
+
+function planSearch(txn: Transaction, source: { indexName: string; filters: unknown[] }): SearchPlan {
+  const name = typeof source.indexName === 'string' ? source.indexName : ''
+  const dot = name.indexOf('.')
+  const tableName = name.slice(0, dot)
+  const indexName = name.slice(dot + 1)
+  const table = txn.db.tableForRead(tableName)
+  const index = table?.indexes.get(indexName)
+  if (index === undefined) {
+    if (table === undefined && schemaHasSearchIndex(txn, tableName, indexName)) {
+      readMissingTable(txn, tableName)
+      return new SearchPlan(null, null, null)
+    }
+    throw new DatabaseError(`Index ${name} not found.`)
+  }
+  if (index.search === undefined) throw new DatabaseError(`Index ${name} is not a search index`)
+  return new SearchPlan(index, table!, compileSearch(index, source.filters))
+}
+
+function schemaHasSearchIndex(txn: Transaction, tableName: string, indexName: string): boolean {
+  const tables = (txn.db.schema?.tables ?? []) as readonly { tableName: string; searchIndexes?: { indexDescriptor: string }[] }[]
+  return tables.some((t) => t.tableName === tableName && (t.searchIndexes ?? []).some((i) => i.indexDescriptor === indexName))
 }
 
 function readMissingTable(txn: Transaction, name: string): void {
@@ -114,6 +142,11 @@ function readMissingTable(txn: Transaction, name: string): void {
 const BATCH = 128
 
 export class QueryStream {
+  readonly index: IndexInfo | null
+  /** For a search: its plan, and its ranked results within the interval once run. */
+  readonly #search: SearchPlan | null
+  #hits: SearchHit[] | null = null
+  #consumed = 0
   #remaining: KeyInterval
   #storeDone: boolean
   #buffer: IndexRow[] = []
@@ -127,11 +160,14 @@ export class QueryStream {
 
   constructor(
     readonly txn: Transaction,
-    readonly index: IndexInfo | null,
+    source: IndexInfo | SearchPlan | null,
     readonly interval: KeyInterval,
     readonly order: Order,
     operators: SerializedQuery['operators'],
   ) {
+    this.#search = source instanceof SearchPlan ? source : null
+    const index = source instanceof SearchPlan ? null : source
+    this.index = index
     this.#remaining = interval
     this.#storeDone = index === null
     for (const op of operators) {
@@ -171,8 +207,31 @@ export class QueryStream {
     for (const row of rows) if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
   }
 
+  /** The next search result, or null after the last (reading past MAX_CANDIDATES fails, as in Convex). */
+  async #nextHit(): Promise<SearchHit | null> {
+    if (this.#hits === null) this.#hits = (await this.#search!.hits(this.txn)).filter((h) => intervalContains(this.interval, h.key))
+    if (this.#consumed === MAX_CANDIDATES) {
+      throw new DatabaseError(`Search query scanned too many documents (fetched ${MAX_CANDIDATES}). Consider using a smaller limit, paginating the query, or using a filter field to limit the number of documents pulled from the search index.`)
+    }
+    const hit = this.#hits[this.#consumed]
+    if (hit === undefined) return null
+    this.#consumed++
+    return hit
+  }
+
   /** The next matching document as `[key, json]`, or null at the end. */
   async nextRow(): Promise<{ key: Buffer; json: string } | null> {
+    if (this.#search !== null) {
+      while (this.#emitted < this.#limit) {
+        const hit = await this.#nextHit()
+        if (hit === null) return null
+        this.lastKey = hit.key
+        if (this.#filters.length > 0 && !this.#filters.every((f) => evaluate(f, JSON.parse(hit.json) as Doc) === true)) continue
+        this.#emitted++
+        return hit
+      }
+      return null
+    }
     while (this.#emitted < this.#limit) {
       while (this.#buffer.length === 0 && !this.#storeDone) await this.#fill()
       const fromStore = this.#buffer[0]
