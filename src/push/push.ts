@@ -2,11 +2,13 @@
  * @module Push: what `npx convex deploy` / `dev` call (get_config_hashes, start_push,
  * wait_for_schema, finish_push). start_push loads every pushed module in a scratch isolate and
  * analyses its exports and the schema; finish_push stores the modules, creates tables and
- * indexes (backfilling new ones) and switches the live function registry.
+ * indexes (database and full-text search; backfilling new ones), drops removed ones and switches
+ * the live function registry. An index whose definition changed is dropped and rebuilt.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import type { Database, Schema } from '../database/database.ts'
+import type { Database, Schema, SchemaTable } from '../database/database.ts'
 import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
+import type { IndexInfo } from '../database/catalog.ts'
 import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { Registry } from '../functions/registry.ts'
 import { validateCrons } from '../functions/crons.ts'
@@ -51,6 +53,43 @@ interface PendingPush {
   functions: FunctionInfo[]
   schema: Schema | null
   udfServerVersion: string
+}
+
+/** A schema table's search indexes (`.searchIndex(name, {searchField, filterFields})`). */
+interface SchemaSearchIndex {
+  indexDescriptor: string
+  searchField: string
+  filterFields: string[]
+}
+
+function searchIndexesOf(t: SchemaTable): SchemaSearchIndex[] {
+  const list = (t as SchemaTable & { searchIndexes?: unknown }).searchIndexes
+  return Array.isArray(list) ? (list as SchemaSearchIndex[]) : []
+}
+
+/** An index as the schema wants it, for comparison with the catalog's. */
+type WantedIndex = { kind: 'database'; name: string; fields: string[] } | { kind: 'search'; name: string; searchField: string; filterFields: string[] }
+
+function wantedIndexes(t: SchemaTable): WantedIndex[] {
+  return [
+    ...t.indexes.map((i): WantedIndex => ({ kind: 'database', name: i.indexDescriptor, fields: i.fields })),
+    ...searchIndexesOf(t).map((i): WantedIndex => ({ kind: 'search', name: i.indexDescriptor, searchField: i.searchField, filterFields: i.filterFields ?? [] })),
+  ]
+}
+
+/** Whether the catalog's index is already the one wanted (else it is replaced). */
+function sameIndex(existing: IndexInfo, wanted: WantedIndex): boolean {
+  if (wanted.kind === 'database') return existing.search === undefined && JSON.stringify(existing.fields) === JSON.stringify(wanted.fields)
+  return existing.search !== undefined && existing.search.searchField === wanted.searchField && JSON.stringify(existing.search.filterFields) === JSON.stringify(wanted.filterFields)
+}
+
+/** An index as the CLI prints it in `schemaChange.indexDiffs`. */
+function describeIndex(tableName: string, index: WantedIndex | IndexInfo): unknown {
+  const name = `${tableName}.${index.name}`
+  if ('kind' in index) {
+    return index.kind === 'database' ? { name, type: 'database', fields: index.fields, staged: false } : { name, type: 'search', searchField: index.searchField, filterFields: index.filterFields, staged: false }
+  }
+  return index.search === undefined ? { name, type: 'database', fields: index.fields, staged: false } : { name, type: 'search', searchField: index.search.searchField, filterFields: index.search.filterFields, staged: false }
 }
 
 /** Time a scratch isolate may spend importing one module during analysis. */
@@ -197,17 +236,20 @@ export class PushService {
     const wanted = new Set<string>()
     for (const t of schema?.tables ?? []) {
       const table = this.db.catalog.byName.get(t.tableName)
-      for (const i of t.indexes) {
-        wanted.add(`${t.tableName}.${i.indexDescriptor}`)
-        const existing = table?.indexes.get(i.indexDescriptor)
-        if (existing === undefined || JSON.stringify(existing.fields) !== JSON.stringify(i.fields)) added.push({ name: `${t.tableName}.${i.indexDescriptor}`, type: 'database', fields: i.fields, staged: false })
+      for (const i of wantedIndexes(t)) {
+        const existing = table?.indexes.get(i.name)
+        if (existing !== undefined && sameIndex(existing, i)) {
+          wanted.add(`${t.tableName}.${i.name}`)
+          continue
+        }
+        added.push(describeIndex(t.tableName, i))
       }
     }
     for (const table of this.db.catalog.byName.values()) {
       if (table.name.startsWith('_')) continue
       for (const index of table.indexes.values()) {
         if (index.name === BY_ID || index.name === BY_CREATION_TIME) continue
-        if (!wanted.has(`${table.name}.${index.name}`)) removed.push({ name: `${table.name}.${index.name}`, type: 'database', fields: index.fields, staged: false })
+        if (!wanted.has(`${table.name}.${index.name}`)) removed.push(describeIndex(table.name, index))
       }
     }
     return { added_indexes: added, removed_indexes: removed, enabled_indexes: [], disabled_indexes: [] }
@@ -245,14 +287,15 @@ export class PushService {
     const { db } = this
     for (const t of pending.schema?.tables ?? []) {
       const table = await db.catalog.ensureTable(t.tableName)
-      for (const i of t.indexes) {
-        const existing = table.indexes.get(i.indexDescriptor)
-        if (existing !== undefined && JSON.stringify(existing.fields) === JSON.stringify(i.fields)) continue
+      for (const i of wantedIndexes(t)) {
+        const existing = table.indexes.get(i.name)
+        if (existing !== undefined && sameIndex(existing, i)) continue
         if (existing !== undefined) await db.catalog.dropIndex(existing)
-        await db.catalog.addIndex(table, i.indexDescriptor, i.fields)
+        if (i.kind === 'database') await db.catalog.addIndex(table, i.name, i.fields)
+        else await db.catalog.addSearchIndex(table, i.name, { searchField: i.searchField, filterFields: i.filterFields })
       }
     }
-    const wanted = new Set((pending.schema?.tables ?? []).flatMap((t) => t.indexes.map((i) => `${t.tableName}.${i.indexDescriptor}`)))
+    const wanted = new Set((pending.schema?.tables ?? []).flatMap((t) => wantedIndexes(t).map((i) => `${t.tableName}.${i.name}`)))
     for (const table of db.catalog.byName.values()) {
       // System tables (`_scheduled_functions`, …) keep the indexes the system gave them.
       if (table.name.startsWith('_')) continue
