@@ -18,7 +18,7 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
-import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
@@ -137,6 +137,7 @@ g.crypto = {
 g.Headers ??= HeadersPolyfill
 g.Response ??= ResponsePolyfill
 g.Request ??= RequestPolyfill
+g.Blob ??= BlobPolyfill
 g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 
@@ -224,7 +225,18 @@ g.Convex = {
     if (op === '1.0/queryStreamNext') return streamNext(argsJson)
     return hostAsync(op, argsJson)
   },
-  jsSyscall(op: string): never {
+  /** Syscalls whose arguments are JS objects (Blobs): turned into the plain host ops. */
+  async jsSyscall(op: string, args: { blob?: BlobPolyfill; options?: { sha256?: string }; storageId?: string; requestId?: string; version?: string }): Promise<unknown> {
+    if (op === 'storage/storeBlob') {
+      const blob = args.blob
+      if (!(blob instanceof BlobPolyfill)) throw new Error('store() expects a Blob. If you are trying to store a Request, `await request.blob()` will give you the correct input.')
+      const result = await hostAsync('1.0/storageStore', JSON.stringify({ blob: bytesToBase64(blob._bytes()), contentType: blob.type, sha256: args.options?.sha256 }))
+      return JSON.parse(result)
+    }
+    if (op === 'storage/getBlob') {
+      const result = JSON.parse(await hostAsync('1.0/storageGet', JSON.stringify({ storageId: args.storageId }))) as { blob: string; contentType: string | null } | null
+      return result === null ? null : new BlobPolyfill([base64ToBytes(result.blob)], { type: result.contentType ?? '' })
+    }
     throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
   },
 }

@@ -44,8 +44,45 @@ export class HeadersPolyfill {
   }
 }
 
+/** A `Blob` whose bytes are in memory (all the sandbox needs). */
+export class BlobPolyfill {
+  readonly #bytes: Uint8Array
+  readonly type: string
+  constructor(parts: unknown[] = [], options: { type?: string } = {}) {
+    const chunks = parts.map((p) => (p instanceof BlobPolyfill ? p.#bytes : (toBytes(p) ?? new Uint8Array(0))))
+    const size = chunks.reduce((n, c) => n + c.length, 0)
+    this.#bytes = new Uint8Array(size)
+    let offset = 0
+    for (const c of chunks) {
+      this.#bytes.set(c, offset)
+      offset += c.length
+    }
+    this.type = String(options.type ?? '').toLowerCase()
+  }
+  get size(): number {
+    return this.#bytes.length
+  }
+  /** @internal */
+  _bytes(): Uint8Array {
+    return this.#bytes
+  }
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#bytes.slice().buffer
+  }
+  async bytes(): Promise<Uint8Array> {
+    return this.#bytes.slice()
+  }
+  async text(): Promise<string> {
+    return new TextDecoderPolyfill().decode(this.#bytes)
+  }
+  slice(start?: number, end?: number, type?: string): BlobPolyfill {
+    return new BlobPolyfill([this.#bytes.slice(start, end)], { type: type ?? this.type })
+  }
+}
+
 function toBytes(body: unknown): Uint8Array | null {
   if (body === undefined || body === null) return null
+  if (body instanceof BlobPolyfill) return body._bytes()
   if (typeof body === 'string') return new TextEncoderPolyfill().encode(body)
   if (body instanceof ArrayBuffer) return new Uint8Array(body)
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
@@ -95,6 +132,10 @@ class Body {
   }
   async json(): Promise<unknown> {
     return JSON.parse(await this.text())
+  }
+  async blob(): Promise<BlobPolyfill> {
+    const type = (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? ''
+    return new BlobPolyfill([this.#consume()], { type })
   }
 }
 

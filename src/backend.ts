@@ -14,6 +14,7 @@ import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { Scheduler } from './functions/scheduler.ts'
 import { CronService } from './functions/crons.ts'
+import { FileStorage } from './files/file-storage.ts'
 import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
@@ -111,6 +112,8 @@ export class Backend {
     await env.load()
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, systemFunctions(env))
+    const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
+    runner.files = files
     const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields))
     runner.scheduler = scheduler
     await scheduler.start(runner)
@@ -131,6 +134,7 @@ export class Backend {
     push.onPush(() => void loadCrons())
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
+      files,
       env,
       metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0 }),
       instanceName: this.instanceName,

@@ -14,7 +14,7 @@ import type { TableInfo } from './catalog.ts'
 import { Committer } from './committer.ts'
 import { HistoricalSnapshot } from './historical-snapshot.ts'
 import { ReadSet } from './read-set.ts'
-import { Transaction } from './transaction.ts'
+import { newDocumentId, Transaction } from './transaction.ts'
 
 /** The parts of a pushed schema the database enforces. */
 export interface SchemaTable {
@@ -103,6 +103,11 @@ export class Database {
 
   tableForRead(name: string): TableInfo | undefined {
     return this.catalog.byName.get(name)
+  }
+
+  /** A fresh document id in `table`. */
+  newId(table: TableInfo): string {
+    return newDocumentId(table)
   }
 
   /** A unique, increasing `_creationTime` (ms since the epoch, fractional when needed). */
@@ -291,8 +296,9 @@ export class Database {
 
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
   async commit(txn: Transaction): Promise<bigint> {
-    if (txn.writes.size === 0) return txn.snapshotTs
-    return this.committer.commit(txn)
+    const ts = txn.writes.size === 0 ? txn.snapshotTs : await this.committer.commit(txn)
+    for (const action of txn.afterCommitActions) void action().catch(() => {})
+    return ts
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,11 @@ export interface Write {
 
 const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
 
+/** A new document id for `table`. */
+export function newDocumentId(table: TableInfo): string {
+  return encodeId(table.tableNumber, timeOrderedInternalId())
+}
+
 /**
  * A 16-byte internal id: 6 bytes of milliseconds since the epoch, then 10 random bytes (80 bits).
  * Ids of a table then sort roughly by creation, so inserts append to the id B-trees instead of
@@ -227,10 +232,17 @@ export class Transaction {
     return JSON.stringify(doc)
   }
 
+  /** Actions to run once this transaction has committed (e.g. deleting a stored file). */
+  readonly afterCommitActions: (() => Promise<unknown>)[] = []
+
+  afterCommit(action: () => Promise<unknown>): void {
+    this.afterCommitActions.push(action)
+  }
+
   /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
-  async insertSystem(tableName: string, fields: Doc): Promise<string> {
+  async insertSystem(tableName: string, fields: Doc, givenId?: string): Promise<string> {
     const table = await this.db.catalog.ensureTable(tableName)
-    const id = encodeId(table.tableNumber, timeOrderedInternalId())
+    const id = givenId ?? encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     this.writes.set(id, { table, id, base: null, doc })
     return id

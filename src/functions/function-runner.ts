@@ -20,6 +20,8 @@ import { canonicalPath } from './registry.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey } from './system-functions.ts'
 import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
+import { STORAGE_TABLE } from '../files/file-storage.ts'
+import type { FileStorage } from '../files/file-storage.ts'
 import type { SystemFunction } from './system-functions.ts'
 import type { NestedCalls } from './syscalls.ts'
 
@@ -74,6 +76,57 @@ class CallError extends Error {
 export class FunctionRunner implements JobRunner {
   /** Set once the scheduler exists (it needs the runner too). */
   scheduler: Scheduler | null = null
+  files: FileStorage | null = null
+
+  /** `ctx.storage` ops; reads and deletes go through `txn` (a fresh one in actions). */
+  async #storage(op: string, args: Record<string, any>, txn: Transaction | null): Promise<string> {
+    const files = this.files
+    if (files === null) throw new Error('File storage is not available')
+    const inTxn = <T>(body: (t: Transaction) => Promise<T>, write: boolean): Promise<T> =>
+      txn !== null ? body(txn) : write ? this.#systemMutation(body) : this.#systemQuery(body)
+    switch (op) {
+      case '1.0/storageGenerateUploadUrl':
+        return JSON.stringify(files.uploadUrl())
+      case '1.0/storageGetUrl':
+        return JSON.stringify(await inTxn(async (t) => ((await files.metadata(t, args.storageId)) === null ? null : files.fileUrl(args.storageId)), false))
+      case '1.0/storageGetMetadata':
+        return JSON.stringify(
+          await inTxn(async (t) => {
+            const m = await files.metadata(t, args.storageId)
+            return m === null ? null : { storageId: m.storageId, sha256: Buffer.from(m.sha256, 'base64').toString('hex'), size: m.size, contentType: m.contentType }
+          }, false),
+        )
+      case '1.0/storageDelete':
+        await inTxn((t) => files.delete(t, args.storageId), true)
+        return 'null'
+      case '1.0/storageStore': {
+        const bytes = Buffer.from(String(args.blob ?? ''), 'base64')
+        const contentType = typeof args.contentType === 'string' && args.contentType !== '' ? args.contentType : null
+        const id = await files.store(bytes, contentType, args.sha256 ?? undefined, (storageId, f) =>
+          this.#systemMutation(async (t) => {
+            await t.insertSystem(STORAGE_TABLE, { sha256: f.sha256, size: f.size, ...(f.contentType === null ? {} : { contentType: f.contentType }) }, storageId)
+          }),
+        )
+        return JSON.stringify(id)
+      }
+      case '1.0/storageGet': {
+        const m = await inTxn((t) => files.metadata(t, args.storageId), false)
+        if (m === null) return 'null'
+        return JSON.stringify({ blob: (await files.read(m.storageId)).toString('base64'), contentType: m.contentType })
+      }
+    }
+    throw new Error(`Unknown storage operation ${op}`)
+  }
+
+  /** Runs `body` in a read-only transaction of the system's own. */
+  async #systemQuery<T>(body: (txn: Transaction) => Promise<T>): Promise<T> {
+    const txn = await this.db.begin(false)
+    try {
+      return await body(txn)
+    } finally {
+      this.db.end(txn)
+    }
+  }
 
   constructor(
     readonly db: Database,
@@ -324,6 +377,7 @@ export class FunctionRunner implements JobRunner {
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
       schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args),
       cancel: (id) => this.#scheduler().cancel(txn, id),
+      storage: (op, args) => this.#storage(op, args, txn),
     }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name), encodeTs(txn.snapshotTs))
   }
@@ -363,6 +417,7 @@ export class FunctionRunner implements JobRunner {
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
+      storage: (op, args) => this.#storage(op, args, null),
     }
     const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name), null, request)
     return outcome.ok ? { ...outcome, ts: null } : outcome

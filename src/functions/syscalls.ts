@@ -17,6 +17,8 @@ export interface NestedCalls {
   /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
   schedule(name: string, tsSeconds: number, args: JSONValue): Promise<string>
   cancel(id: string): Promise<void>
+  /** `ctx.storage` operations other than reading metadata within the transaction. */
+  storage(op: string, args: Record<string, any>): Promise<string>
 }
 
 function unknown(op: string, isAsync: boolean): Error {
@@ -70,6 +72,12 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/runUdf':
           if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot run a mutation from a query')
           return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue)
+        case '1.0/storageGetUrl':
+        case '1.0/storageGetMetadata':
+        case '1.0/storageGenerateUploadUrl':
+        case '1.0/storageDelete':
+          if (!txn.mutable && (op === '1.0/storageGenerateUploadUrl' || op === '1.0/storageDelete')) throw new Error(`${op.slice(4)} is not available in queries`)
+          return nested.storage(op, args)
         case '1.0/schedule':
           if (!txn.mutable) throw new Error('Queries cannot schedule functions')
           return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
@@ -98,6 +106,13 @@ export function actionSyscalls(nested: NestedCalls, functionName: string): Sysca
           return nested.runFromAction('mutation', args.name, args.args as JSONValue)
         case '1.0/actions/action':
           return nested.runFromAction('action', args.name, args.args as JSONValue)
+        case '1.0/storageGetUrl':
+        case '1.0/storageGetMetadata':
+        case '1.0/storageGenerateUploadUrl':
+        case '1.0/storageDelete':
+        case '1.0/storageStore':
+        case '1.0/storageGet':
+          return nested.storage(op, args)
         case '1.0/actions/schedule':
           return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
         case '1.0/actions/cancel_job':

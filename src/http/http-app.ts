@@ -10,9 +10,12 @@ import type { Database } from '../database/database.ts'
 import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
+import { FileStorageError, STORAGE_TABLE } from '../files/file-storage.ts'
+import type { FileStorage } from '../files/file-storage.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
@@ -20,6 +23,7 @@ import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
 
 export interface HttpDeps {
+  readonly files: FileStorage
   readonly env: EnvironmentVariables
   /** Live counters for operators and benchmarks (admin only). */
   readonly metrics: () => Record<string, number>
@@ -126,6 +130,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
       return c.json({ code: err.code, message: err.message }, err.status as 400)
     }
     if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
+    if (err instanceof FileStorageError) return c.json({ code: err.code, message: err.message }, err.status as 400)
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
     console.error(err)
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
@@ -150,6 +155,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindInstanceRoutes(app, deps)
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)
+  bindStorageRoutes(app, deps)
   return app
 }
 
@@ -255,3 +261,64 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
     return c.json({ entries: [], newCursor: Number(c.req.query('cursor') ?? '0') })
   })
 }
+
+function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
+  // Upload: the body of a POST to a URL from ctx.storage.generateUploadUrl().
+  app.post('/api/storage/upload', async (c) => {
+    deps.files.checkUploadToken(c.req.query('token'))
+    const declared = Number(c.req.header('content-length') ?? '0')
+    if (declared > MAX_UPLOAD) throw new HttpError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD} bytes`)
+    const contentType = c.req.header('content-type') ?? null
+    const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+    const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, undefined, async (id, file) => {
+      for (let attempt = 0; ; attempt++) {
+        const txn = await deps.db.begin(true)
+        try {
+          await txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id)
+          await deps.db.commit(txn)
+          return
+        } catch (e) {
+          if ((e as Error).name !== 'OccConflictError' || attempt >= 4) throw e
+        } finally {
+          deps.db.end(txn)
+        }
+      }
+    })
+    return c.json({ storageId })
+  })
+
+  // Download: the file, with its content type, length, digest and Range support.
+  app.get('/api/storage/:storageId', async (c) => {
+    const storageId = c.req.param('storageId')
+    const txn = await deps.db.begin(false)
+    let meta
+    try {
+      meta = await deps.files.metadata(txn, storageId)
+    } finally {
+      deps.db.end(txn)
+    }
+    if (meta === null) return c.json({ code: 'FileNotFound', message: `File ${storageId} not found` }, 404)
+    const headers: Record<string, string> = {
+      'content-type': meta.contentType ?? 'application/octet-stream',
+      'accept-ranges': 'bytes',
+      etag: `"${meta.sha256}"`,
+      digest: `sha-256=${meta.sha256}`,
+      'cache-control': 'private, max-age=2592000',
+    }
+    const range = /^bytes=(\d*)-(\d*)$/.exec(c.req.header('range') ?? '')
+    if (range !== null && (range[1] !== '' || range[2] !== '')) {
+      let start = range[1] === '' ? Math.max(0, meta.size - Number(range[2])) : Number(range[1])
+      let end = range[1] === '' || range[2] === '' ? meta.size - 1 : Math.min(Number(range[2]), meta.size - 1)
+      if (start > end || start >= meta.size) {
+        return c.body(null, 416, { ...headers, 'content-range': `bytes */${meta.size}` })
+      }
+      const { stream } = await deps.files.stream(storageId, start, end)
+      return c.body(Readable.toWeb(stream) as ReadableStream, 206, { ...headers, 'content-range': `bytes ${start}-${end}/${meta.size}`, 'content-length': String(end - start + 1) })
+    }
+    const { stream } = await deps.files.stream(storageId)
+    return c.body(Readable.toWeb(stream) as ReadableStream, 200, { ...headers, 'content-length': String(meta.size) })
+  })
+}
+
+/** Largest upload accepted (the storage layer enforces it while streaming too). */
+const MAX_UPLOAD = 1024 * 1024 * 1024

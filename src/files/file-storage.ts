@@ -1,0 +1,163 @@
+/**
+ * @module FileStorage: `ctx.storage` files, kept in `<data dir>/storage/` next to the SQLite file,
+ * one file per `_storage` document (named by its id).
+ *
+ * Writing a file: the bytes go to a temp file (hashed on the way, fsynced), the temp file is
+ * renamed to the id it will have, and only then is the `_storage` document committed — so a
+ * committed document always has its file; a crash in between leaves at worst an orphan file.
+ * Deleting: the document goes in the caller's transaction; the file once that commits.
+ */
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Database } from '../database/database.ts'
+import type { Transaction } from '../database/transaction.ts'
+import { decodeId } from '../values/index.ts'
+
+export const STORAGE_TABLE = '_storage'
+
+/** How long an upload URL stays valid (Convex: one hour). */
+const UPLOAD_URL_TTL_MS = 60 * 60 * 1000
+/** Largest upload accepted. */
+export const MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+export interface StoredFile {
+  readonly storageId: string
+  /** base64 sha256, as the `_storage` document has it. */
+  readonly sha256: string
+  readonly size: number
+  readonly contentType: string | null
+}
+
+export class FileStorageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export class FileStorage {
+  readonly dir: string
+
+  constructor(
+    readonly db: Database,
+    dataDir: string,
+    readonly secret: string,
+    readonly cloudUrl: () => string,
+  ) {
+    this.dir = join(dataDir, 'storage')
+    mkdirSync(this.dir, { recursive: true })
+  }
+
+  #path(storageId: string): string {
+    if (!/^[0-9a-z]+$/.test(storageId)) throw new FileStorageError(400, 'InvalidStorageId', `Invalid storage id ${JSON.stringify(storageId)}`)
+    return join(this.dir, storageId)
+  }
+
+  #sign(payload: string): string {
+    return createHmac('sha256', this.secret).update(`concave-upload:${payload}`).digest('base64url')
+  }
+
+  /** A URL a client can POST one file to, valid for an hour. */
+  uploadUrl(): string {
+    const payload = Buffer.from(JSON.stringify({ exp: Date.now() + UPLOAD_URL_TTL_MS, n: randomUUID() })).toString('base64url')
+    return `${this.cloudUrl()}/api/storage/upload?token=${payload}.${this.#sign(payload)}`
+  }
+
+  checkUploadToken(token: string | undefined): void {
+    const [payload, mac] = (token ?? '').split('.')
+    const expected = payload === undefined ? '' : this.#sign(payload)
+    const valid = payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))
+    if (!valid) throw new FileStorageError(401, 'InvalidUploadToken', 'The upload URL is invalid; generate a new one with ctx.storage.generateUploadUrl()')
+    const { exp } = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { exp: number }
+    if (Date.now() > exp) throw new FileStorageError(401, 'UploadUrlExpired', 'The upload URL has expired; generate a new one with ctx.storage.generateUploadUrl()')
+  }
+
+  /** The URL a stored file is served at. */
+  fileUrl(storageId: string): string {
+    return `${this.cloudUrl()}/api/storage/${storageId}`
+  }
+
+  /**
+   * Stores a file from a stream; `commit` writes the `_storage` document in a transaction and
+   * must use the id given. Returns the id.
+   */
+  async store(body: AsyncIterable<Uint8Array> | Uint8Array, contentType: string | null, expectedSha256: string | undefined, commit: (id: string, file: Omit<StoredFile, 'storageId'>) => Promise<void>): Promise<string> {
+    const table = await this.db.catalog.ensureTable(STORAGE_TABLE)
+    const id = this.db.newId(table)
+    const temp = join(this.dir, `.upload-${randomUUID()}`)
+    const hash = createHash('sha256')
+    let size = 0
+    try {
+      const source = body instanceof Uint8Array ? Readable.from([body]) : Readable.from(body)
+      await pipeline(
+        source,
+        async function* (chunks: AsyncIterable<Uint8Array>) {
+          for await (const chunk of chunks) {
+            size += chunk.byteLength
+            if (size > MAX_UPLOAD_BYTES) throw new FileStorageError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`)
+            hash.update(chunk)
+            yield chunk
+          }
+        },
+        createWriteStream(temp),
+      )
+      const fh = await open(temp, 'r')
+      await fh.sync()
+      await fh.close()
+      const digest = hash.digest()
+      if (expectedSha256 !== undefined && expectedSha256 !== digest.toString('hex') && expectedSha256 !== digest.toString('base64')) {
+        throw new FileStorageError(400, 'Sha256Mismatch', `Hash mismatch: expected ${expectedSha256}, got ${digest.toString('hex')}`)
+      }
+      await rename(temp, this.#path(id))
+      try {
+        await commit(id, { sha256: digest.toString('base64'), size, contentType })
+      } catch (e) {
+        await rm(this.#path(id), { force: true })
+        throw e
+      }
+      return id
+    } finally {
+      await rm(temp, { force: true })
+    }
+  }
+
+  /** The file's `_storage` document as seen by `txn`, or null. */
+  async metadata(txn: Transaction, storageId: string): Promise<StoredFile | null> {
+    const decoded = decodeId(storageId)
+    const table = this.db.catalog.byName.get(STORAGE_TABLE)
+    if (decoded === null || table === undefined || decoded.tableNumber !== table.tableNumber) return null
+    const doc = await txn.read(storageId)
+    if (doc === null) return null
+    return { storageId, sha256: doc.sha256 as string, size: doc.size as number, contentType: (doc.contentType as string | undefined) ?? null }
+  }
+
+  /** Deletes the document in `txn`; the file goes once the transaction commits. */
+  async delete(txn: Transaction, storageId: string): Promise<void> {
+    if ((await this.metadata(txn, storageId)) === null) throw new FileStorageError(404, 'StorageIdNotFound', `Storage id ${storageId} not found`)
+    await txn.removeSystem(storageId)
+    txn.afterCommit(() => rm(this.#path(storageId), { force: true }))
+  }
+
+  async read(storageId: string): Promise<Buffer> {
+    const fh = await open(this.#path(storageId), 'r')
+    try {
+      return await fh.readFile()
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** A stream of the file's bytes `[start, end]` (inclusive), and its size. */
+  async stream(storageId: string, start?: number, end?: number): Promise<{ stream: Readable; size: number }> {
+    const path = this.#path(storageId)
+    const { size } = await stat(path)
+    return { stream: createReadStream(path, start === undefined ? {} : { start, end }), size }
+  }
+}

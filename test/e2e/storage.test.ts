@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { createHash } from 'node:crypto'
+import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+
+beforeAll(async () => {
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'basic')).appDir
+  client = new ConvexHttpClient(backend.url)
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251))
+
+async function upload(body: Buffer, type: string): Promise<string> {
+  const url: string = await client.mutation(api.files.generateUploadUrl, {})
+  expect(url.startsWith(`${backend.url}/api/storage/upload?token=`)).toBe(true)
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': type }, body })
+  expect(res.status).toBe(200)
+  const { storageId } = (await res.json()) as { storageId: string }
+  return storageId
+}
+
+test('upload through a generated URL, then serve it with type, length and digest', async () => {
+  const storageId = await upload(bytes, 'image/png')
+  const url: string = await client.query(api.files.url, { storageId })
+  const res = await fetch(url)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toBe('image/png')
+  expect(res.headers.get('content-length')).toBe('1000')
+  const sha = createHash('sha256').update(bytes).digest()
+  expect(res.headers.get('digest')).toBe(`sha-256=${sha.toString('base64')}`)
+  expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true)
+  expect(await client.query(api.files.metadata, { storageId })).toEqual({
+    doc: { size: 1000, contentType: 'image/png', sha256: sha.toString('base64') },
+    meta: { storageId, size: 1000, contentType: 'image/png', sha256: sha.toString('hex') },
+  })
+})
+
+test('Range requests', async () => {
+  const storageId = await upload(bytes, 'application/octet-stream')
+  const url: string = await client.query(api.files.url, { storageId })
+  const part = await fetch(url, { headers: { range: 'bytes=10-19' } })
+  expect(part.status).toBe(206)
+  expect(part.headers.get('content-range')).toBe('bytes 10-19/1000')
+  expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(10, 20))).toBe(true)
+  const tail = await fetch(url, { headers: { range: 'bytes=-5' } })
+  expect(Buffer.from(await tail.arrayBuffer()).equals(bytes.subarray(995))).toBe(true)
+  const bad = await fetch(url, { headers: { range: 'bytes=2000-' } })
+  expect(bad.status).toBe(416)
+})
+
+test('delete: the URL is gone and the file no longer served', async () => {
+  const storageId = await upload(Buffer.from('bye'), 'text/plain')
+  const url: string = await client.query(api.files.url, { storageId })
+  await client.mutation(api.files.remove, { storageId })
+  expect(await client.query(api.files.url, { storageId })).toBeNull()
+  expect((await fetch(url)).status).toBe(404)
+  const again = await client.mutation(api.files.remove, { storageId }).catch((e: Error) => e)
+  expect((again as Error).message).toContain('not found')
+})
+
+test('actions store and get blobs', async () => {
+  const before: number = await client.query(api.files.count, {})
+  const r = await client.action(api.files.storeAndRead, { text: 'hello storage' })
+  expect(r.text).toBe('hello storage')
+  expect(r.type).toBe('text/plain')
+  expect(await (await fetch(r.url!)).text()).toBe('hello storage')
+  expect(await client.query(api.files.count, {})).toBe(before + 1)
+})
+
+test('uploads with a forged or missing token are refused and store nothing', async () => {
+  const before: number = await client.query(api.files.count, {})
+  const forged = await fetch(`${backend.url}/api/storage/upload?token=eyJleHAiOjk5OTk5OTk5OTk5OTl9.AAAA`, { method: 'POST', body: 'x' })
+  expect(forged.status).toBe(401)
+  expect(((await forged.json()) as any).code).toBe('InvalidUploadToken')
+  const missing = await fetch(`${backend.url}/api/storage/upload`, { method: 'POST', body: 'x' })
+  expect(missing.status).toBe(401)
+  expect(await client.query(api.files.count, {})).toBe(before)
+  expect((await fetch(`${backend.url}/api/storage/notanid`)).status).toBe(404)
+})
+
+test('stored files survive a restart', async () => {
+  const storageId = await upload(Buffer.from('durable file'), 'text/plain')
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  const url: string = await new ConvexHttpClient(backend.url).query(api.files.url, { storageId })
+  expect(await (await fetch(url)).text()).toBe('durable file')
+})
