@@ -108,15 +108,17 @@ const mainPrelude = (assetHash, assetNames) => `
     return home ? path.join(home, '.cache', 'concave') : null
   }
 
+  // Files whose content differs from the embedded assets are rewritten, never loaded; a cache
+  // dir that cannot be used (no home, read-only, someone else's) falls back to a fresh temp dir.
   let dir = null
-  const root = cacheRoot()
-  if (root !== null) {
-    try {
+  try {
+    const root = cacheRoot()
+    if (root !== null) {
       dir = path.join(root, 'native-' + ${JSON.stringify(assetHash)})
       extract(dir)
-    } catch {
-      dir = null
     }
+  } catch {
+    dir = null
   }
   if (dir === null) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'concave-backend-'))
