@@ -15,6 +15,7 @@ import { systemFunctions } from './functions/system-functions.ts'
 import { Scheduler } from './functions/scheduler.ts'
 import { CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
+import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
@@ -112,6 +113,9 @@ export class Backend {
     await env.load()
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, systemFunctions(env))
+    const auth = new Auth(() => pool.exportOf('auth.config.js'))
+    push.onPush(() => auth.invalidate())
+    env.onChange(() => auth.invalidate())
     const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
     runner.files = files
     const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields))
@@ -134,6 +138,7 @@ export class Backend {
     push.onPush(() => void loadCrons())
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
+      auth,
       files,
       env,
       metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0 }),
@@ -150,6 +155,7 @@ export class Backend {
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(app.fetch, config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {
+      auth,
       db,
       runner,
       subscriptions,

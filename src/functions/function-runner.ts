@@ -22,6 +22,7 @@ import { systemKey } from './system-functions.ts'
 import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
+import type { UserIdentity } from '../auth/auth.ts'
 import type { SystemFunction } from './system-functions.ts'
 import type { NestedCalls } from './syscalls.ts'
 
@@ -37,6 +38,8 @@ export interface CallOptions {
   admin: boolean
   /** Run a query at this earlier commit timestamp (`/api/query_at_ts`). */
   ts?: bigint | undefined
+  /** The user the call runs as (`ctx.auth.getUserIdentity()`); none when absent. */
+  identity?: UserIdentity | null | undefined
 }
 
 export interface RunnerLimits {
@@ -193,13 +196,14 @@ export class FunctionRunner implements JobRunner {
       return failure(e, [])
     }
     const argsJson = JSON.stringify([args])
+    const who = JSON.stringify(opts.identity ?? null)
     switch (fn.udfType) {
       case 'Query':
-        return this.#runQuery(fn, argsJson, opts.ts)
+        return this.#runQuery(fn, argsJson, opts.ts, undefined, who)
       case 'Mutation':
-        return this.#runMutation(fn, argsJson)
+        return this.#runMutation(fn, argsJson, who)
       default:
-        return this.#runAction(fn, argsJson)
+        return this.#runAction(fn, argsJson, undefined, who)
     }
   }
 
@@ -221,12 +225,12 @@ export class FunctionRunner implements JobRunner {
     const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (t) => {
       txn = t
       t.journal = parseJournal(journal)
-    })
+    }, JSON.stringify(opts.identity ?? null))
     const ran = txn as Transaction | null
     return { result, readSet: ran?.readSet ?? null, ts: ran?.snapshotTs ?? 0n, journal: ran?.pageEnd == null ? journal : JSON.stringify({ endCursor: ran.pageEnd }) }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void): Promise<UdfResult> {
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null'): Promise<UdfResult> {
     let txn: Transaction
     try {
       txn = await this.db.begin(false, ts)
@@ -235,7 +239,7 @@ export class FunctionRunner implements JobRunner {
     }
     try {
       observe?.(txn)
-      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn)
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -246,7 +250,7 @@ export class FunctionRunner implements JobRunner {
    * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
-  async #runMutation(fn: FunctionInfo, argsJson: string): Promise<UdfResult> {
+  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
       let txn: Transaction
@@ -257,7 +261,7 @@ export class FunctionRunner implements JobRunner {
         return failure(e, [])
       }
       try {
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who)
         if (!outcome.ok) return outcome
         const ts = await this.db.commit(txn)
         return { ...outcome, ts }
@@ -362,7 +366,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null'): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: async (nestedKind, nestedName, nestedArgs) => {
@@ -370,7 +374,7 @@ export class FunctionRunner implements JobRunner {
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
-        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn)
+        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who)
         if (!result.ok) rollback?.()
         return unwrapNested(result)
       },
@@ -379,7 +383,7 @@ export class FunctionRunner implements JobRunner {
       cancel: (id) => this.#scheduler().cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
     }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name), encodeTs(txn.snapshotTs))
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name, who), encodeTs(txn.snapshotTs))
   }
 
   #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
@@ -404,7 +408,7 @@ export class FunctionRunner implements JobRunner {
     return { status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64'), logLines: outcome.logLines }
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request']): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null'): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -412,14 +416,14 @@ export class FunctionRunner implements JobRunner {
         const callee = this.#resolveNested(calleeName, kind)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
-        const result = kind === 'query' ? await this.#runQuery(callee, argsText) : kind === 'mutation' ? await this.#runMutation(callee, argsText) : await this.#runAction(callee, argsText)
+        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who) : await this.#runAction(callee, argsText, undefined, who)
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
     }
-    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name), null, request)
+    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who), null, request)
     return outcome.ok ? { ...outcome, ts: null } : outcome
   }
 

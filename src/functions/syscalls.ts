@@ -28,7 +28,7 @@ function unknown(op: string, isAsync: boolean): Error {
 let nextCallId = 0
 
 /** Syscalls of queries and mutations: database access within one transaction. */
-export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string): SyscallHandler {
+export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
   // Stream ids restart at 0 in every call; nested calls share `txn`, so keys carry a call id.
   const call = nextCallId++
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
@@ -66,7 +66,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/remove':
           return txn.remove(args.id, args.table)
         case '1.0/getUserIdentity':
-          return 'null'
+          return identityJson
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
         case '1.0/runUdf':
@@ -92,7 +92,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 }
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
-export function actionSyscalls(nested: NestedCalls, functionName: string): SyscallHandler {
+export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
   return {
     sync(op) {
       throw unknown(op, false)
@@ -119,7 +119,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string): Sysca
           await nested.cancel(args.id)
           return 'null'
         case '1.0/getUserIdentity':
-          return 'null'
+          return identityJson
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
         case 'concave/fetch':

@@ -16,6 +16,8 @@ import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
 import { FileStorageError, STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
+import { actingAsIdentity, AuthError } from '../auth/auth.ts'
+import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
@@ -23,6 +25,7 @@ import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
 
 export interface HttpDeps {
+  readonly auth: Auth
   readonly files: FileStorage
   readonly env: EnvironmentVariables
   /** Live counters for operators and benchmarks (admin only). */
@@ -182,7 +185,7 @@ function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
   }
   if (header.startsWith('Bearer ')) {
     if (required) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
-    throw unauthorized('Unauthenticated', 'Could not verify token: user authentication is not configured for this deployment')
+    return false
   }
   if (!header.startsWith('Convex ')) throw unauthorized('BadAuthHeader', 'Authorization header must be "Convex <admin key>" or "Bearer <token>"')
   const { adminKey } = splitAdminAuthorization(header.slice('Convex '.length).trim())
@@ -191,14 +194,31 @@ function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
   return true
 }
 
+/**
+ * Who is calling a function: `Bearer <jwt>` is a user (verified against auth.config.ts),
+ * `Convex <admin key>[:<base64 identity>]` an admin, optionally acting as a user.
+ */
+async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; identity: UserIdentity | null }> {
+  const header = c.req.header('authorization') ?? ''
+  try {
+    if (header.startsWith('Bearer ')) return { admin: false, identity: await deps.auth.verify(header.slice('Bearer '.length).trim()) }
+    const admin = adminAuth(c, deps, false)
+    const actingAs = admin ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
+    return { admin, identity: actingAs === undefined ? null : actingAsIdentity(actingAs) }
+  } catch (e) {
+    if (e instanceof AuthError) throw unauthorized('Unauthenticated', e.message)
+    throw e
+  }
+}
+
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
-    const admin = adminAuth(c, deps, false)
+    const { admin, identity } = await caller(c, deps)
     if (body.componentPath !== undefined && body.componentPath !== null && body.componentPath !== '') {
       throw badRequest('BadRequest', 'Components are not supported by Concave yet')
     }
-    const result = await deps.runner.call(kind, path, args, { admin, ts })
+    const result = await deps.runner.call(kind, path, args, { admin, ts, identity })
     return udfResponse(c, result, body.format)
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {

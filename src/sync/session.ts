@@ -23,8 +23,11 @@ import { parseClientMessage, ProtocolError } from './protocol.ts'
 import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
+import { actingAsIdentity } from '../auth/auth.ts'
+import type { Auth } from '../auth/auth.ts'
 
 export interface SessionDeps {
+  readonly auth: Auth
   readonly db: Database
   readonly runner: FunctionRunner
   readonly subscriptions: SubscriptionManager
@@ -41,8 +44,8 @@ const SOFT_BUFFER_LIMIT = 4 * 1024 * 1024
 /** Close a client that lets this much pile up. */
 const HARD_BUFFER_LIMIT = 64 * 1024 * 1024
 
-const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false }
-const ADMIN: QueryIdentity = { key: 'admin', admin: true }
+const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false, user: null }
+const ADMIN: QueryIdentity = { key: 'admin', admin: true, user: null }
 
 interface Subscribed {
   entry: QueryEntry
@@ -159,9 +162,19 @@ export class Session implements Subscriber {
       if (!verifyAdminKey(adminKey, this.deps.instanceName, this.deps.instanceSecret).ok) {
         return this.#authError('The provided admin key was invalid for this instance')
       }
-      identity = ADMIN
+      const acting = m.impersonating
+      if (acting === undefined) identity = ADMIN
+      else {
+        const user = actingAsIdentity(Buffer.from(JSON.stringify(acting)).toString('base64'))
+        identity = { key: `admin:${user.tokenIdentifier}`, admin: true, user }
+      }
     } else {
-      return this.#authError('Could not verify token: no authentication providers are configured for this deployment (auth.config.ts)')
+      try {
+        const user = await this.deps.auth.verify(m.value ?? '')
+        identity = { key: `user:${user.tokenIdentifier}`, admin: false, user }
+      } catch (e) {
+        return this.#authError((e as Error).message)
+      }
     }
     this.#identityVersion++
     if (identity.key !== this.#identity.key) {
@@ -184,7 +197,7 @@ export class Session implements Subscriber {
 
   async #mutation(requestId: number, path: string, args: JSONValue): Promise<void> {
     const key = `${this.#sessionId}:${requestId}`
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: this.#identity.admin }).catch(crashed))
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: this.#identity.admin, identity: this.#identity.user }).catch(crashed))
     if (result.ok) {
       if (result.ts !== null && result.ts > this.#advanceTo) this.#advanceTo = result.ts
       this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(result.ts ?? 0n))},"logLines":${JSON.stringify(result.logLines)}}`)
@@ -195,7 +208,7 @@ export class Session implements Subscriber {
   }
 
   async #action(requestId: number, path: string, args: JSONValue): Promise<void> {
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin }).catch(crashed)
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user }).catch(crashed)
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {

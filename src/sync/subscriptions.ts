@@ -16,11 +16,14 @@ import type { PublishedCommit } from '../database/committer.ts'
 import type { ReadSet } from '../database/read-set.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import type { JSONValue } from '../values/index.ts'
+import type { UserIdentity } from '../auth/auth.ts'
 
 /** Who a query runs as: part of the cache key. */
 export interface QueryIdentity {
   readonly key: string
   readonly admin: boolean
+  /** The user functions see (`ctx.auth.getUserIdentity()`). */
+  readonly user: UserIdentity | null
 }
 
 export interface Subscriber {
@@ -173,7 +176,7 @@ export class SubscriptionManager {
     this.runs++
     let outcome: Awaited<ReturnType<FunctionRunner['runSubscribedQuery']>>
     try {
-      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin }, entry.journal)
+      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin, identity: entry.identity.user }, entry.journal)
     } catch (e) {
       outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n, journal: entry.journal }
     } finally {

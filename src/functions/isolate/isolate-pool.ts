@@ -51,6 +51,7 @@ export class IsolatePool {
     if (!this.#modules.has(path)) return null
     const host = this.scratch([...this.#modules.values()])
     try {
+      host.setEnv(this.#env)
       host.loadModule(path, 10_000)
       return host.exportDefault(path)
     } finally {

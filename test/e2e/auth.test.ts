@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { ConvexClient, ConvexHttpClient } from 'convex/browser'
+import { generateKeyPairSync, sign } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+let backend: TestBackend
+let appDir: string | undefined
+let jwksServer: Server
+const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+
+function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const data = `${enc({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${enc(claims)}`
+  return `${data}.${sign('RSA-SHA256', Buffer.from(data), key).toString('base64url')}`
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+const valid = (sub = 'user-1') => jwt({ iss: 'https://issuer.test', sub, aud: 'concave-tests', iat: now(), exp: now() + 3600, email: 'ada@example.com', name: 'Ada' })
+
+beforeAll(async () => {
+  jwksServer = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }))
+  })
+  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', () => r()))
+  backend = await startBackend()
+  appDir = (await deploy(backend, 'auth')).appDir
+  const { port } = jwksServer.address() as { port: number }
+  await convexCli(appDir, ['env', 'set', 'JWKS_URL', `http://127.0.0.1:${port}/jwks.json`, '--url', backend.url, '--admin-key', backend.adminKey])
+})
+
+afterAll(async () => {
+  await backend?.stop()
+  jwksServer?.close()
+  cleanup(backend?.dataDir)
+  cleanup(appDir)
+})
+
+test('a valid JWT from the configured provider gives ctx.auth.getUserIdentity()', async () => {
+  const client = new ConvexHttpClient(backend.url)
+  expect(await client.query('whoami:me' as any, {})).toBeNull()
+  client.setAuth(valid())
+  expect(await client.query('whoami:me' as any, {})).toEqual({ subject: 'user-1', issuer: 'https://issuer.test', tokenIdentifier: 'https://issuer.test|user-1', email: 'ada@example.com', name: 'Ada' })
+  expect(await client.action('whoami:meFromAction' as any, {})).toBe('user-1')
+})
+
+test('expired, forged and wrong-audience tokens are refused', async () => {
+  const refused = async (token: string) => {
+    const client = new ConvexHttpClient(backend.url)
+    client.setAuth(token)
+    return ((await client.query('whoami:me' as any, {}).catch((e: Error) => e)) as Error).message
+  }
+  expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests', exp: now() - 3600 }))).toContain('Token expired')
+  expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests', exp: now() + 3600 }, other.privateKey))).toContain('Could not verify token')
+  expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'someone-else', exp: now() + 3600 }))).toContain('No auth provider found')
+  expect(await refused('not.a.jwt')).toContain('Could not parse JWT')
+})
+
+test('the real ConvexClient authenticates over the socket', async () => {
+  const client = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const authenticated = new Promise<boolean>((resolve) => client.setAuth(async () => valid('socket-user'), (ok) => resolve(ok)))
+    const identity = new Promise<any>((resolve) => client.onUpdate('whoami:me' as any, {}, (v: any) => v !== null && resolve(v)))
+    expect(await authenticated).toBe(true)
+    expect((await identity).subject).toBe('socket-user')
+  } finally {
+    await client.close()
+  }
+})
+
+test('a forged token over the socket is refused', async () => {
+  const client = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const result = await new Promise<boolean>((resolve) => {
+      client.setAuth(async () => jwt({ iss: 'https://issuer.test', sub: 'x', aud: 'concave-tests', exp: now() + 3600 }, other.privateKey), (ok) => resolve(ok))
+    })
+    expect(result).toBe(false)
+  } finally {
+    await client.close()
+  }
+})
+
+test('an admin can act as a user', async () => {
+  const client = new ConvexHttpClient(backend.url)
+  ;(client as any).setAdminAuth(backend.adminKey, { subject: 'acted', issuer: 'https://acting.test' })
+  expect(await client.query('whoami:me' as any, {})).toEqual({ subject: 'acted', issuer: 'https://acting.test', tokenIdentifier: 'https://acting.test|acted', email: null, name: null })
+})
