@@ -204,7 +204,10 @@ export class QueryStream {
       this.txn.readSet.add(index.indexId, { lo: last.key, hi: this.#remaining.hi })
       this.#remaining = { lo: this.#remaining.lo, hi: last.key }
     }
-    for (const row of rows) if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
+    for (const row of rows) {
+      this.txn.recordRead(row.doc.json)
+      if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
+    }
   }
 
   /** The next search result, or null after the last (reading past MAX_CANDIDATES fails, as in Convex). */

@@ -29,6 +29,15 @@ export interface Write {
 
 const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
 
+/** Convex's per-transaction limits (the backend's values). */
+export const LIMITS = {
+  documentsRead: 16_384,
+  bytesRead: 16 * 1024 * 1024,
+  documentsWritten: 16_000,
+  bytesWritten: 16 * 1024 * 1024,
+}
+const OVER_LIMIT_HELP = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
+
 /** A new document id for `table`. */
 export function newDocumentId(table: TableInfo): string {
   return encodeId(table.tableNumber, timeOrderedInternalId())
@@ -67,6 +76,27 @@ export class Transaction {
   journal: { endCursor: string | null } | null = null
   /** The end cursor of the page this run returned (becomes the subscription's journal). */
   pageEnd: string | null = null
+  /** System work (scheduler, crons, imports) is not held to user limits. */
+  system = false
+  documentsRead = 0
+  bytesRead = 0
+  #bytesWritten = 0
+
+  /** Counts a document read (or scanned), failing the function past Convex's limits. */
+  recordRead(json: string): void {
+    this.documentsRead++
+    this.bytesRead += json.length
+    if (this.system) return
+    if (this.documentsRead > LIMITS.documentsRead) throw new DatabaseError(`Too many documents read in a single function execution (limit: ${LIMITS.documentsRead}). ${OVER_LIMIT_HELP}`)
+    if (this.bytesRead > LIMITS.bytesRead) throw new DatabaseError(`Too many bytes read in a single function execution (limit: ${LIMITS.bytesRead} bytes). ${OVER_LIMIT_HELP}`)
+  }
+
+  #recordWrite(doc: Doc | null): void {
+    if (doc !== null) this.#bytesWritten += JSON.stringify(doc).length
+    if (this.system) return
+    if (this.writes.size > LIMITS.documentsWritten) throw new DatabaseError(`Too many writes in a single function execution (limit: ${LIMITS.documentsWritten}). Consider reducing the number of documents this function writes, or splitting the work across several mutations (for example with ctx.scheduler).`)
+    if (this.#bytesWritten > LIMITS.bytesWritten) throw new DatabaseError(`Too many bytes written in a single function execution (limit: ${LIMITS.bytesWritten} bytes). Consider reducing the amount of data this function writes.`)
+  }
 
   constructor(
     readonly db: Database,
@@ -104,7 +134,9 @@ export class Transaction {
     this.readSet.add(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
     const w = this.writes.get(id)
     if (w !== undefined) return w
-    return (await this.snapshot.getDocument(id))?.json ?? null
+    const json = (await this.snapshot.getDocument(id))?.json ?? null
+    if (json !== null) this.recordRead(json)
+    return json
   }
 
   /** Reads a document (recording the read), seeing this transaction's own writes. */
@@ -164,6 +196,7 @@ export class Transaction {
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     this.#checkDocument(table, doc)
     this.writes.set(id, { table, id, base: null, doc })
+    this.#recordWrite(doc)
     return id
   }
 
@@ -182,6 +215,7 @@ export class Transaction {
     const w = this.writes.get(id)
     if (w !== undefined) w.doc = doc
     else this.writes.set(id, { table, id, base: null, doc })
+    this.#recordWrite(doc)
   }
 
   async #remember(table: TableInfo, id: string, current: Doc): Promise<void> {

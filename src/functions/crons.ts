@@ -93,6 +93,7 @@ export class CronService {
   async #mutate(body: (txn: Transaction) => Promise<void>): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const txn = await this.db.begin(true)
+      txn.system = true
       try {
         await body(txn)
         await this.db.commit(txn)

@@ -124,6 +124,7 @@ export class FunctionRunner implements JobRunner {
   /** Runs `body` in a read-only transaction of the system's own. */
   async #systemQuery<T>(body: (txn: Transaction) => Promise<T>): Promise<T> {
     const txn = await this.db.begin(false)
+    txn.system = true
     try {
       return await body(txn)
     } finally {
@@ -281,9 +282,10 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs `body` in a mutation transaction of the system's own, retrying on conflicts. */
-  async #systemMutation<T>(body: (txn: Transaction) => Promise<T>): Promise<T> {
+  async #systemMutation<T>(body: (txn: Transaction) => Promise<T>, system = true): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const txn = await this.db.begin(true)
+      txn.system = system
       try {
         const result = await body(txn)
         await this.db.commit(txn)
@@ -324,7 +326,7 @@ export class FunctionRunner implements JobRunner {
         rollback()
         await fail(outcome.message)
       } else await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
-    })
+    }, false)
   }
 
   /** Marks a scheduled action in progress, runs it, then records how it ended: at most once. */

@@ -96,6 +96,7 @@ export class Scheduler {
 
   async #failInterrupted(): Promise<void> {
     const txn = await this.db.begin(true)
+    txn.system = true
     try {
       for (const job of await this.#scan(txn, 'inProgress', Infinity)) {
         await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action: the backend restarted while it ran' }, completedTime: Date.now() })
@@ -139,6 +140,7 @@ export class Scheduler {
   /** Starts due jobs (up to the concurrency limit) and sets a timer for the next one. */
   async #rescan(): Promise<void> {
     const txn = await this.db.begin(false)
+    txn.system = true
     let pending: ScheduledJob[]
     try {
       pending = await this.#scan(txn, 'pending', Infinity)

@@ -1,14 +1,53 @@
 /**
  * @module System functions: the `_system/...` queries the Convex CLI runs over the sync socket
- * (`npx convex env list/get`, …), answered by the host. Admin only.
+ * (`npx convex env list/get`, `npx convex data`, …), answered by the host. Admin only.
  */
+import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { EnvironmentVariables } from './environment.ts'
 import { parseFunctionPath } from './registry.ts'
 
+/** What a system function may use: a read-only transaction of its own. */
+export interface SystemContext {
+  query<T>(body: (txn: Transaction) => Promise<T>): Promise<T>
+}
+
 export interface SystemFunction {
   readonly udfType: 'Query' | 'Mutation'
-  run(args: Record<string, JSONValue>): JSONValue
+  run(args: Record<string, JSONValue>, ctx: SystemContext): JSONValue | Promise<JSONValue>
+}
+
+/** Largest page a system query returns, whatever the client asks for. */
+const MAX_PAGE = 10_000
+
+function paginationOpts(args: Record<string, JSONValue>): { cursor: string | null; numItems: number } {
+  const opts = (args.paginationOpts ?? {}) as { cursor?: unknown; numItems?: unknown }
+  const cursor = typeof opts.cursor === 'string' ? opts.cursor : null
+  const numItems = typeof opts.numItems === 'number' && opts.numItems > 0 ? Math.min(Math.floor(opts.numItems), MAX_PAGE) : MAX_PAGE
+  return { cursor, numItems }
+}
+
+/** `_system/cli/tables`: the user tables (not `_`-prefixed), by name; the cursor is the last name. */
+async function tables(args: Record<string, JSONValue>, ctx: SystemContext): Promise<JSONValue> {
+  const { cursor, numItems } = paginationOpts(args)
+  const names = await ctx.query(async (txn) => [...txn.db.catalog.byName.keys()].filter((n) => !n.startsWith('_')).sort())
+  const rest = cursor === null ? names : names.filter((n) => n > cursor)
+  const page = rest.slice(0, numItems)
+  const isDone = page.length === rest.length
+  return { page: page.map((name) => ({ name })), isDone, continueCursor: page.length > 0 ? page[page.length - 1]! : (cursor ?? '') }
+}
+
+/** `_system/cli/tableData`: a table's documents by creation time, one page at a time. */
+async function tableData(args: Record<string, JSONValue>, ctx: SystemContext): Promise<JSONValue> {
+  const table = args.table
+  if (typeof table !== 'string' || table === '') throw new Error('ArgumentValidationError: `table` must be a table name')
+  const order = args.order === 'asc' ? 'asc' : 'desc'
+  const { cursor, numItems } = paginationOpts(args)
+  const json = await ctx.query((txn) =>
+    txn.page({ query: { source: { type: 'FullTableScan', tableName: table, order }, operators: [] }, cursor, endCursor: null, pageSize: numItems }),
+  )
+  const result = JSON.parse(json) as { page: JSONValue[]; isDone: boolean; continueCursor: string }
+  return { page: result.page, isDone: result.isDone, continueCursor: result.continueCursor }
 }
 
 export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFunction> {
@@ -25,6 +64,8 @@ export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFu
         run: ({ name }) => (typeof name === 'string' && env.all[name] !== undefined ? { name, value: env.all[name]! } : null),
       },
     ],
+    ['_system/cli/tables.js:default', { udfType: 'Query', run: tables }],
+    ['_system/cli/tableData.js:default', { udfType: 'Query', run: tableData }],
   ])
 }
 

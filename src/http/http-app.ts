@@ -267,7 +267,7 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/evaluate_schema', () => ({ componentSchemaEvaluations: {}, newComponentDefinitions: [] }))
   admin('/api/deploy2/evaluate_push', () => ({ schemaChange: {} }))
   admin('/api/deploy2/start_push', (body) => deps.push.startPush(body as never))
-  admin('/api/deploy2/wait_for_schema', () => deps.push.waitForSchema())
+  admin('/api/deploy2/wait_for_schema', (body) => deps.push.waitForSchema(body as never))
   admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
   admin('/api/deploy2/report_push_completed', () => ({}))
   admin('/api/update_environment_variables', async (body) => {

@@ -15,7 +15,10 @@ import { validateCrons } from '../functions/crons.ts'
 import type { CronSpec } from '../functions/crons.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
 import type { ModuleRecord } from '../storage/persistence.ts'
-import type { ValidatorJSON } from '../values/index.ts'
+import { jsonToValue, validateDocument } from '../values/index.ts'
+import type { JSONValue, ValidatorJSON, Value } from '../values/index.ts'
+
+const SCHEMA_MISMATCH = 'does not match the schema: '
 
 /** A failure the CLI should show the user: answered as HTTP 400 `{code, message}`. */
 export class PushError extends Error {
@@ -255,14 +258,38 @@ export class PushService {
     return { added_indexes: added, removed_indexes: removed, enabled_indexes: [], disabled_indexes: [] }
   }
 
-  waitForSchema(): unknown {
-    return { type: 'complete' }
+  /** Checks existing documents against the pushed schema, as Convex does before a push lands. */
+  async waitForSchema(body: { schemaChange?: { pushId?: string } }): Promise<unknown> {
+    const pending = this.#pending.get(body?.schemaChange?.pushId ?? '')
+    const failure = pending === undefined ? null : await this.#checkExistingDocuments(pending.schema)
+    return failure ?? { type: 'complete' }
+  }
+
+  /** The first stored document the schema rejects, as a wait_for_schema failure (null: none). */
+  async #checkExistingDocuments(schema: Schema | null): Promise<{ type: 'failed'; error: string; componentPath: string; tableName: string } | null> {
+    if (schema === null || schema.schemaValidation !== true) return null
+    for (const t of schema.tables) {
+      const table = this.db.catalog.byName.get(t.tableName)
+      if (t.documentType === null || table === undefined) continue
+      for (const d of await this.db.persistence.tableDocuments(table.tableNumber)) {
+        const error = validateDocument(t.tableName, t.documentType, jsonToValue(JSON.parse(d.json) as JSONValue) as Record<string, Value>, this.db.validatorContext)
+        if (error === null) continue
+        const detail = error.slice(error.indexOf(SCHEMA_MISMATCH) + SCHEMA_MISMATCH.length)
+        return { type: 'failed', error: `Schema validation failed.\nDocument with ID "${d.id}" in table "${t.tableName}" does not match the schema: ${detail}`, componentPath: '', tableName: t.tableName }
+      }
+    }
+    return null
   }
 
   async finishPush(body: { startPush?: { schemaChange?: { pushId?: string } }; dryRun?: boolean }): Promise<unknown> {
     const pushId = body?.startPush?.schemaChange?.pushId
     const pending = pushId === undefined ? undefined : this.#pending.get(pushId)
     if (pending === undefined) throw new PushError('RaceDetected', 'Unknown or expired push; run the push again.')
+    if (body.dryRun !== true) {
+      // Documents written since wait_for_schema must fit the schema too.
+      const failure = await this.#checkExistingDocuments(pending.schema)
+      if (failure !== null) throw new PushError('SchemaValidationFailed', failure.error)
+    }
     this.#pending.delete(pushId!)
     const before = new Set(this.#registry.all().map((f) => f.modulePath))
     if (body.dryRun !== true) await this.db.exclusive(() => this.#apply(pending))

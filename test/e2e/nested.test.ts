@@ -68,3 +68,13 @@ test('a live query of a table that does not exist yet updates when the table is 
     await live.close()
   }
 })
+
+test('transaction limits: writes and reads past Convex limits fail with its messages and write nothing', async () => {
+  const tooMany = await client.mutation('nested:seed' as any, { table: 'bulk', count: 16_001 }).catch((e: Error) => e)
+  expect((tooMany as Error).message).toContain('Too many writes in a single function execution (limit: 16000)')
+  expect(await client.query('nested:countAll' as any, { table: 'bulk' })).toBe(0)
+  await client.mutation('nested:seed' as any, { table: 'bulk', count: 8_200 })
+  await client.mutation('nested:seed' as any, { table: 'bulk', count: 8_200 })
+  const tooManyReads = await client.query('nested:countAll' as any, { table: 'bulk' }).catch((e: Error) => e)
+  expect((tooManyReads as Error).message).toContain('Too many documents read in a single function execution (limit: 16384). Consider using smaller limits in your queries')
+}, 60_000)

@@ -64,6 +64,26 @@ test('a module that throws at import fails the push with its message and keeps t
   expect(await client.query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
 })
 
+test('a schema that existing documents break fails the push, naming the document; schemaValidation: false lets it through', async () => {
+  const id = await client.mutation(api.messages.send, { author: 'schema', body: 'old shape' })
+  const schemaPath = join(appDir!, 'convex/schema.ts')
+  const original = readFileSync(schemaPath, 'utf8')
+  writeFileSync(schemaPath, original.replace('n: v.optional(v.number()),', 'n: v.optional(v.number()),\n    title: v.string(),'))
+  const err = (await push().catch((e: unknown) => e)) as { code?: number; stderr?: string }
+  expect(err.code).toBe(1)
+  expect(err.stderr).toContain('Schema validation failed.')
+  expect(err.stderr).toContain('in table "messages" does not match the schema')
+  expect(err.stderr).toContain('Object is missing the required field `title`')
+  // Nothing changed: the old schema still accepts writes of the old shape.
+  expect(typeof (await client.mutation(api.messages.send, { author: 'schema', body: 'still fine' }))).toBe('string')
+  writeFileSync(schemaPath, original.replace('n: v.optional(v.number()),', 'n: v.optional(v.number()),\n    title: v.string(),').replace(/\}\);\s*$/, '}, { schemaValidation: false });\n'))
+  const relaxed = await push()
+  expect(relaxed.stderr).toContain('Deployed Convex functions')
+  expect(typeof id).toBe('string')
+  writeFileSync(schemaPath, original)
+  await push()
+})
+
 test('the last push is served after a restart', async () => {
   await backend.stop()
   await backend.restart()

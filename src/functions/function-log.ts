@@ -1,0 +1,135 @@
+/**
+ * @module FunctionLog: a bounded in-memory ring of recent function executions, for
+ * `npx convex logs` (`GET /api/stream_function_logs?cursor=N`, long-polled).
+ *
+ * Each entry gets a cursor: a number that only grows, close to the wall clock in ms (like
+ * Convex's), so a CLI that kept its cursor across a backend restart still sees new entries.
+ */
+import { randomBytes } from 'node:crypto'
+
+export type UdfType = 'Query' | 'Mutation' | 'Action' | 'HttpAction'
+
+export interface StructuredLogLine {
+  messages: string[]
+  level: string
+  timestamp: number
+  isTruncated: boolean
+}
+
+/** A Completion entry as the CLI reads it (`timestamp`/`executionTime` in seconds). */
+export interface CompletionEntry {
+  kind: 'Completion'
+  udfType: UdfType
+  identifier: string
+  componentPath: null
+  logLines: StructuredLogLine[]
+  timestamp: number
+  executionTimestamp: number
+  executionTime: number
+  error: string | null
+  success: unknown
+  requestId: string
+  executionId: string
+  caller: string
+  environment: 'isolate'
+  cachedResult: boolean
+  identityType: string
+  willRetry: boolean
+  usageStats: { databaseReadBytes: number; databaseWriteBytes: number; databaseReadDocuments: number; storageReadBytes: number; storageWriteBytes: number; vectorIndexReadBytes: number; vectorIndexWriteBytes: number; memoryUsedMb: number }
+}
+
+export interface Execution {
+  udfType: UdfType
+  identifier: string
+  /** Wall-clock start, ms. */
+  startedMs: number
+  /** Duration, ms. */
+  durationMs: number
+  /** `[LEVEL] message` lines as the isolate reports them. */
+  logLines: string[]
+  error: string | null
+  caller?: string
+  requestId?: string
+}
+
+/** Splits `[LOG] 'hello'` into level and message; other text is kept whole at level LOG. */
+export function structuredLogLine(line: string, timestamp: number): StructuredLogLine {
+  const m = /^\[([A-Z]+)\] ([\s\S]*)$/.exec(line)
+  return m === null ? { messages: [line], level: 'LOG', timestamp, isTruncated: false } : { messages: [m[2]!], level: m[1]!, timestamp, isTruncated: false }
+}
+
+export class FunctionLog {
+  readonly #entries: { cursor: number; entry: CompletionEntry }[] = []
+  #last = 0
+  #waiters = new Set<() => void>()
+
+  constructor(readonly capacity = 10_000) {}
+
+  /** The cursor of the newest entry (0 when there is none). */
+  get cursor(): number {
+    return this.#last
+  }
+
+  get size(): number {
+    return this.#entries.length
+  }
+
+  record(e: Execution): void {
+    const endMs = e.startedMs + e.durationMs
+    const entry: CompletionEntry = {
+      kind: 'Completion',
+      udfType: e.udfType,
+      identifier: e.identifier,
+      componentPath: null,
+      logLines: e.logLines.map((l) => structuredLogLine(l, endMs)),
+      timestamp: endMs / 1000,
+      executionTimestamp: e.startedMs / 1000,
+      executionTime: e.durationMs / 1000,
+      error: e.error,
+      success: null,
+      requestId: e.requestId ?? randomBytes(8).toString('hex'),
+      executionId: randomBytes(8).toString('hex'),
+      caller: e.caller ?? 'Tester',
+      environment: 'isolate',
+      cachedResult: false,
+      identityType: 'unknown',
+      willRetry: false,
+      usageStats: { databaseReadBytes: 0, databaseWriteBytes: 0, databaseReadDocuments: 0, storageReadBytes: 0, storageWriteBytes: 0, vectorIndexReadBytes: 0, vectorIndexWriteBytes: 0, memoryUsedMb: 0 },
+    }
+    this.#last = Math.max(this.#last + 1, Math.floor(endMs))
+    this.#entries.push({ cursor: this.#last, entry })
+    if (this.#entries.length > this.capacity) this.#entries.splice(0, this.#entries.length - this.capacity)
+    const waiters = [...this.#waiters]
+    this.#waiters.clear()
+    for (const wake of waiters) wake()
+  }
+
+  /** Entries newer than `cursor`, oldest first. */
+  since(cursor: number): { entries: CompletionEntry[]; newCursor: number } {
+    let i = this.#entries.length
+    while (i > 0 && this.#entries[i - 1]!.cursor > cursor) i--
+    const entries = this.#entries.slice(i).map((e) => e.entry)
+    return { entries, newCursor: entries.length > 0 ? this.#last : Math.max(cursor, this.#last) }
+  }
+
+  /**
+   * Entries newer than `cursor`; if there are none, waits up to `timeoutMs` for some (or for
+   * `signal` to abort) and answers whatever is there then.
+   */
+  async poll(cursor: number, timeoutMs: number, signal?: AbortSignal): Promise<{ entries: CompletionEntry[]; newCursor: number }> {
+    const now = this.since(cursor)
+    if (now.entries.length > 0 || timeoutMs <= 0 || signal?.aborted === true) return now
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.#waiters.delete(done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.#waiters.add(done)
+      signal?.addEventListener('abort', done)
+    })
+    return this.since(cursor)
+  }
+}
