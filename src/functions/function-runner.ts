@@ -23,7 +23,9 @@ import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import type { UserIdentity } from '../auth/auth.ts'
-import type { SystemFunction } from './system-functions.ts'
+import type { SystemContext, SystemFunction } from './system-functions.ts'
+import { FunctionLog } from './function-log.ts'
+import type { UdfType } from './function-log.ts'
 import type { NestedCalls } from './syscalls.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
@@ -65,6 +67,7 @@ function displayPath(path: string): string {
 }
 
 const KIND_UDF: Record<FunctionKind, FunctionInfo['udfType']> = { query: 'Query', mutation: 'Mutation', action: 'Action' }
+const EXECUTION_UDF: Record<CallSpec['kind'], UdfType> = { query: 'Query', mutation: 'Mutation', action: 'Action', httpAction: 'HttpAction' }
 
 /** A user-facing failure before or around the function (not found, bad args, limits). */
 class CallError extends Error {
@@ -80,6 +83,8 @@ export class FunctionRunner implements JobRunner {
   /** Set once the scheduler exists (it needs the runner too). */
   scheduler: Scheduler | null = null
   files: FileStorage | null = null
+  /** Recent executions, for `npx convex logs`. */
+  readonly log = new FunctionLog()
 
   /** `ctx.storage` ops; reads and deletes go through `txn` (a fresh one in actions). */
   async #storage(op: string, args: Record<string, any>, txn: Transaction | null): Promise<string> {
@@ -141,14 +146,19 @@ export class FunctionRunner implements JobRunner {
   ) {}
 
   /** A `_system/...` function (admin only), answered by the host; undefined if `path` isn't one. */
-  #system(path: string, kind: FunctionKind | null, args: JSONValue, opts: CallOptions): UdfResult | undefined {
+  async #system(path: string, kind: FunctionKind | null, args: JSONValue, opts: CallOptions): Promise<UdfResult | undefined> {
     const key = systemKey(path)
     if (key === null) return undefined
     const fn = this.system.get(key)
     if (fn === undefined || !opts.admin) return failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), [])
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) return failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), [])
-    const value = fn.run((args ?? {}) as Record<string, JSONValue>)
-    return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
+    const ctx: SystemContext = { query: (body) => this.#systemQuery(body) }
+    try {
+      const value = await fn.run((args ?? {}) as Record<string, JSONValue>, ctx)
+      return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
+    } catch (e) {
+      return failure(e, [])
+    }
   }
 
   /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
@@ -187,7 +197,7 @@ export class FunctionRunner implements JobRunner {
 
   /** Runs `path` as `kind` (or whatever it is, for `/api/function`). Never throws for user errors. */
   async call(kind: FunctionKind | null, path: string, args: JSONValue, opts: CallOptions): Promise<UdfResult> {
-    const system = this.#system(path, kind, args, opts)
+    const system = await this.#system(path, kind, args, opts)
     if (system !== undefined) return system
     let fn: FunctionInfo
     try {
@@ -213,7 +223,7 @@ export class FunctionRunner implements JobRunner {
    * unknown function) and the snapshot timestamp it read at.
    */
   async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions, journal: string | null): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint; journal: string | null }> {
-    const system = this.#system(path, 'query', args, opts)
+    const system = await this.#system(path, 'query', args, opts)
     if (system !== undefined) return { result: system, readSet: null, ts: this.db.committer.publishedTs, journal }
     let fn: FunctionInfo
     try {
@@ -430,6 +440,21 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+    const startedMs = Date.now()
+    const started = performance.now()
+    const outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request)
+    this.log.record({
+      udfType: EXECUTION_UDF[kind],
+      identifier: request === undefined ? canonicalPath(fn.modulePath, fn.exportName) : `${request.method} ${new URL(request.url).pathname}`,
+      startedMs,
+      durationMs: performance.now() - started,
+      logLines: outcome.logLines,
+      error: outcome.ok ? null : outcome.message,
+    })
+    return outcome
+  }
+
+  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
     const host: IsolateHost = this.pool.acquire()
     let outcome: CallOutcome
     try {

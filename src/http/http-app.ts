@@ -164,6 +164,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
 function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   app.get('/version', (c) => c.text(deps.version))
+  // For load balancers and container healthchecks: no auth, no work.
+  app.get('/health', (c) => c.text('OK'))
   app.get('/instance_name', (c) => c.text(deps.instanceName))
   app.get('/instance_version', (c) => c.text(deps.version))
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
@@ -256,6 +258,9 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   })
 }
 
+/** How long `/api/stream_function_logs` waits for new entries before answering none. */
+const LOG_POLL_MS = 5000
+
 function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   const admin = (path: string, handler: (body: Record<string, unknown>) => Promise<unknown> | unknown) =>
     app.post(path, async (c) => {
@@ -275,10 +280,12 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
     await deps.env.apply(body.changes as never)
     return {}
   })
+  // `npx convex logs`: entries after `cursor`, long-polled (the CLI asks again at once).
   app.get('/api/stream_function_logs', async (c) => {
     adminAuth(c, deps, true)
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    return c.json({ entries: [], newCursor: Number(c.req.query('cursor') ?? '0') })
+    const cursor = Number(c.req.query('cursor') ?? '0')
+    if (!Number.isFinite(cursor) || cursor < 0) throw badRequest('BadRequest', `Invalid cursor ${JSON.stringify(c.req.query('cursor'))}`)
+    return c.json(await deps.runner.log.poll(cursor, LOG_POLL_MS, c.req.raw.signal))
   })
 }
 
