@@ -15,7 +15,7 @@
 import Database from 'better-sqlite3'
 import { open as openFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import type {
   CommitRecord,
@@ -212,6 +212,7 @@ export class SqlitePersistence implements Persistence {
 
   /** Opens (creating or migrating as needed) the store at `path`. */
   static open(path: string, log: (message: string) => void = () => {}): SqlitePersistence {
+    checkBeforeWriting(path)
     const writer = open(path, false)
     migrate(writer, log)
     const persistence = new SqlitePersistence(path, writer)
@@ -438,12 +439,37 @@ export class SqlitePersistence implements Persistence {
   }
 }
 
+/**
+ * Refuses an existing file that is not a SQLite database, or that a newer version wrote, before
+ * anything writes to it (switching to WAL alone would rewrite its header): it is left as it was.
+ */
+function checkBeforeWriting(path: string): void {
+  if (!existsSync(path) || statSync(path).size === 0) return
+  let version: number
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true })
+    try {
+      const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined
+      version = hasMeta ? Number((db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get() as string | undefined) ?? '0') : 0
+    } finally {
+      db.close()
+    }
+  } catch (e) {
+    throw new Error(`${path} is not a Concave data file (SQLite database): ${(e as Error).message}`)
+  }
+  if (version > FORMAT_VERSION) throw newerVersion(version)
+}
+
+function newerVersion(version: number): Error {
+  return new Error(`The data file has format version ${version}, newer than this build supports (${FORMAT_VERSION}). Upgrade Concave to open it.`)
+}
+
 /** Brings the file to FORMAT_VERSION; refuses a file written by a newer version. */
 function migrate(db: Db, log: (message: string) => void): void {
   db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
   const current = Number((db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get() as string | undefined) ?? '0')
   if (current > FORMAT_VERSION) {
-    throw new Error(`The data file has format version ${current}, newer than this build supports (${FORMAT_VERSION}). Upgrade Concave to open it.`)
+    throw newerVersion(current)
   }
   for (let v = current + 1; v <= FORMAT_VERSION; v++) {
     if (current > 0) log(`Executing migration ${v}/${FORMAT_VERSION}`)

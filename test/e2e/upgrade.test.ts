@@ -1,0 +1,138 @@
+/**
+ * Starting the backend on data it must upgrade or refuse, and its command line and log formats.
+ */
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { MIGRATIONS } from '../../src/storage/sqlite/migrations.ts'
+import { cleanup, deploy, freePort, ROOT, startBackend, TEST_INSTANCE, TEST_SECRET } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+const DATABASE_FILE = 'concave_local_backend.sqlite3'
+const dirs: string[] = []
+const backends: TestBackend[] = []
+
+afterEach(async () => {
+  for (const b of backends.splice(0)) await b.stop()
+  for (const d of dirs.splice(0)) cleanup(d)
+})
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-upgrade-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** A data directory whose SQLite file is at format version `version`, with migration 1's tables. */
+function dataDirAtVersion(version: number): { dir: string; file: string } {
+  const dir = tempDir()
+  const file = join(dir, DATABASE_FILE)
+  const db = new Database(file)
+  db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+  db.exec(MIGRATIONS[0]!)
+  db.prepare("INSERT INTO meta (key, value) VALUES ('format_version', ?)").run(String(version))
+  db.close()
+  return { dir, file }
+}
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
+
+/** Runs the built backend until it exits (or `timeoutMs`); resolves with its exit code and output. */
+async function runToExit(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+  const port = await freePort()
+  const sitePort = await freePort()
+  const child = spawn(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, output }
+}
+
+test('a format version 1 data file is migrated at start, then served', async () => {
+  const { dir, file } = dataDirAtVersion(1)
+  const backend = await startBackend({ dataDir: dir })
+  backends.push(backend)
+  expect(backend.output()).toContain('Executing migration 2/2')
+  expect(backend.output()).toContain('MigrationComplete(2)')
+  expect((await fetch(`${backend.url}/health`)).status).toBe(200)
+  const { appDir } = await deploy(backend, 'basic')
+  dirs.push(appDir)
+  const client = new ConvexHttpClient(backend.url)
+  await client.mutation(api.messages.send, { author: 'ada', body: 'after the upgrade' })
+  expect((await client.query(api.messages.list, {})).map((m: { body: string }) => m.body)).toEqual(['after the upgrade'])
+  await backend.stop()
+  const db = new Database(file, { readonly: true })
+  expect(db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('2')
+  db.close()
+  // A second start has nothing to migrate.
+  await backend.restart()
+  expect(backend.output().match(/Executing migration/g)).toHaveLength(1)
+}, 120_000)
+
+test('a data file from a newer version is refused at start and left untouched', async () => {
+  const { dir, file } = dataDirAtVersion(999)
+  const before = sha256(file)
+  const { code, output } = await runToExit(['--local-storage', dir])
+  expect(code).not.toBe(0)
+  expect(output).toContain('The data file has format version 999, newer than this build supports (2). Upgrade Concave to open it.')
+  expect(sha256(file)).toBe(before)
+})
+
+test('a file that is not a SQLite database is refused at start and left untouched', async () => {
+  for (const bytes of [Buffer.from('this is not a database, just some text that happens to be here\n'.repeat(100)), readFileSync(dataDirAtVersion(2).file).subarray(0, 60)]) {
+    const dir = tempDir()
+    const file = join(dir, DATABASE_FILE)
+    writeFileSync(file, bytes)
+    const { code, output } = await runToExit(['--local-storage', dir])
+    expect(code).not.toBe(0)
+    expect(output).toContain(`${file} is not a Concave data file (SQLite database)`)
+    expect(readFileSync(file).equals(bytes)).toBe(true)
+  }
+})
+
+test('an unknown flag exits non-zero with yargs’ message', async () => {
+  const { code, output } = await runToExit(['--local-storage', tempDir(), '--bogus-flag', '1'])
+  expect(code).not.toBe(0)
+  expect(output).toContain('Unknown arguments: bogus-flag')
+})
+
+test('--log-format json writes one JSON object per line; pretty writes none', async () => {
+  const json = await startBackend({ args: ['--log-format', 'json'] })
+  backends.push(json)
+  dirs.push(json.dataDir)
+  await fetch(`${json.url}/health`)
+  await json.stop()
+  const jsonLines = json.output().split('\n').filter((l) => l !== '')
+  expect(jsonLines.length).toBeGreaterThanOrEqual(2)
+  for (const line of jsonLines) {
+    const entry = JSON.parse(line) as Record<string, unknown>
+    expect(Object.keys(entry).slice(0, 3)).toEqual(['level', 'time', 'message'])
+    expect(['debug', 'info', 'warn', 'error']).toContain(entry.level)
+    expect(new Date(entry.time as string).toISOString()).toBe(entry.time)
+  }
+  expect(jsonLines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['Concave backend started', 'Concave backend stopped']))
+
+  const pretty = await startBackend({ args: ['--log-format', 'pretty'] })
+  backends.push(pretty)
+  dirs.push(pretty.dataDir)
+  await pretty.stop()
+  const prettyLines = pretty.output().split('\n').filter((l) => l !== '')
+  expect(prettyLines.length).toBeGreaterThanOrEqual(2)
+  for (const line of prettyLines) {
+    expect(line).not.toMatch(/^\s*[{[]/)
+    expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO |WARN |ERROR|DEBUG) \S/)
+  }
+  expect(prettyLines.some((l) => l.includes('INFO  Concave backend started'))).toBe(true)
+}, 60_000)
