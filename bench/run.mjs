@@ -136,6 +136,70 @@ async function queryLatency(url) {
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
 }
 
+/** Raw better-sqlite3: a 100-row indexed range read, and a 10,000-row scan in 1,000-row pages. */
+function rawSqliteReads() {
+  const db = new Database(':memory:')
+  db.exec('CREATE TABLE rows (id INTEGER PRIMARY KEY, grp TEXT, n REAL, body TEXT); CREATE INDEX by_group ON rows (grp, n)')
+  const insert = db.prepare('INSERT INTO rows (grp, n, body) VALUES (?, ?, ?)')
+  db.transaction(() => {
+    for (let i = 0; i < 10_000; i++) insert.run('g', i, `row ${i} of g`)
+  })()
+  const range = db.prepare('SELECT * FROM rows WHERE grp = ? AND n >= ? ORDER BY n LIMIT 100')
+  const page = db.prepare('SELECT * FROM rows WHERE grp = ? AND n > ? ORDER BY n LIMIT 1000')
+  const samples = []
+  for (let i = 0; i < 2000; i++) {
+    const t = performance.now()
+    range.all('g', (i * 37) % 9000)
+    samples.push(performance.now() - t)
+  }
+  samples.sort((a, b) => a - b)
+  const scans = []
+  for (let r = 0; r < 20; r++) {
+    const t = performance.now()
+    let last = -1
+    for (;;) {
+      const rows = page.all('g', last)
+      if (rows.length === 0) break
+      last = rows[rows.length - 1].n
+    }
+    scans.push(performance.now() - t)
+  }
+  scans.sort((a, b) => a - b)
+  db.close()
+  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
+}
+
+async function concaveReads(url) {
+  const c = new ConvexHttpClient(url)
+  for (let start = 0; start < 10_000; start += 2000) await c.mutation(api.bench.seedRows, { group: 'g', start, count: 2000 })
+  for (let i = 0; i < 50; i++) await c.query(api.bench.range100, { group: 'g', from: i })
+  const samples = []
+  for (let i = 0; i < 500; i++) {
+    const t = performance.now()
+    const n = await c.query(api.bench.range100, { group: 'g', from: (i * 37) % 9000 })
+    if (n !== 100) throw new Error(`range read returned ${n} rows`)
+    samples.push(performance.now() - t)
+  }
+  samples.sort((a, b) => a - b)
+  const scans = []
+  for (let r = 0; r < 5; r++) {
+    const t = performance.now()
+    let cursor = null
+    let total = 0
+    for (;;) {
+      const page = await c.query(api.bench.scanPage, { group: 'g', paginationOpts: { numItems: 1000, cursor } })
+      total += page.count
+      if (page.isDone) break
+      cursor = page.continueCursor
+    }
+    if (total !== 10_000) throw new Error(`scan read ${total} rows`)
+    scans.push(performance.now() - t)
+  }
+  scans.sort((a, b) => a - b)
+  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
+}
+
+const rawReads = rawSqliteReads()
 const rawCommits = rawSqliteCommits()
 const rawRead = rawSqliteRead()
 const iso = rawIsolateCall()
@@ -151,6 +215,7 @@ try {
   const c32 = await mutationsPerSecond(backend.url, 32, false)
   const c32i = await mutationsPerSecond(backend.url, 32, true)
   const q = await queryLatency(backend.url)
+  const reads = await concaveReads(backend.url)
   row('start-up to first answered request', backend.startupMs, 'ms', null, 'target < 300 ms')
   row('idle RSS after push', idle, 'MB', null, 'target < 100 MB')
   row('raw better-sqlite3 durable commits', rawCommits, '/s', null, 'WAL, synchronous=FULL, 1 row per txn')
@@ -160,6 +225,10 @@ try {
   row('raw better-sqlite3 point read p50', rawRead * 1000, 'us', null, '')
   row('warm query via ConvexHttpClient p50', q.p50 * 1000, 'us', q.p50 / rawRead, 'x raw sqlite read; target p50 < 1 ms')
   row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
+  row('raw better-sqlite3 indexed range read, 100 rows, p50', rawReads.rangeP50 * 1000, 'us', null, '')
+  row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / rawReads.rangeP50, 'x raw sqlite range read')
+  row('raw better-sqlite3 10,000-row scan in 1,000-row pages', rawReads.scanP50, 'ms', null, '')
+  row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / rawReads.scanP50, 'x raw sqlite paginated scan')
   for (const n of (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)) {
     const f = await fanout({ url: backend.url, adminKey: backend.adminKey, pid: backend.child.pid, rssMb }, n)
     const raw = await rawBroadcast(n, f.payload, await freePort())

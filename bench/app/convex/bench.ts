@@ -1,5 +1,6 @@
 import { v } from "convex/values";
 import { query, mutation } from "./_generated/server";
+import { paginationOptsValidator } from "convex/server";
 
 /** One document into a table with no secondary indexes. */
 export const insert = mutation({
@@ -28,5 +29,29 @@ export const bump = mutation({
     if (row === null) return ctx.db.insert("counters", { name, value: 1 });
     await ctx.db.patch(row._id, { value: row.value + 1 });
     return row._id;
+  },
+});
+
+/** Seeds `count` rows of `group` (n = start … start+count-1). */
+export const seedRows = mutation({
+  args: { group: v.string(), start: v.number(), count: v.number() },
+  handler: async (ctx, { group, start, count }) => {
+    for (let i = 0; i < count; i++) await ctx.db.insert("rows", { group, n: start + i, body: `row ${start + i} of ${group}` });
+  },
+});
+
+/** An indexed range read of 100 rows. */
+export const range100 = query({
+  args: { group: v.string(), from: v.number() },
+  handler: async (ctx, { group, from }) =>
+    (await ctx.db.query("rows").withIndex("by_group", (q) => q.eq("group", group).gte("n", from)).take(100)).length,
+});
+
+/** One page of a paginated scan of a group. */
+export const scanPage = query({
+  args: { group: v.string(), paginationOpts: paginationOptsValidator },
+  handler: async (ctx, { group, paginationOpts }) => {
+    const page = await ctx.db.query("rows").withIndex("by_group", (q) => q.eq("group", group)).paginate(paginationOpts);
+    return { count: page.page.length, isDone: page.isDone, continueCursor: page.continueCursor };
   },
 });

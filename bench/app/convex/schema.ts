@@ -5,4 +5,5 @@ export default defineSchema({
   items: defineTable({ body: v.string(), n: v.number() }),
   messages: defineTable({ author: v.string(), body: v.string(), n: v.number() }).index("by_author", ["author", "n"]),
   counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
+  rows: defineTable({ group: v.string(), n: v.number(), body: v.string() }).index("by_group", ["group", "n"]),
 });
