@@ -78,3 +78,30 @@ test('transaction limits: writes and reads past Convex limits fail with its mess
   const tooManyReads = await client.query('nested:countAll' as any, { table: 'bulk' }).catch((e: Error) => e)
   expect((tooManyReads as Error).message).toContain('Too many documents read in a single function execution (limit: 16384). Consider using smaller limits in your queries')
 }, 60_000)
+
+test("index order across types is Convex's: missing < null < int64 < float64 < boolean < string < bytes < array < object", async () => {
+  const values: [string, unknown][] = [
+    ['object', { a: 1 }],
+    ['array', [1, 2]],
+    ['bytes', new Uint8Array([1]).buffer],
+    ['string-b', 'b'],
+    ['string-a', 'a'],
+    ['true', true],
+    ['false', false],
+    ['float-1.5', 1.5],
+    ['float-neg', -2],
+    ['int', 5n],
+    ['null', null],
+    ['missing', undefined],
+  ]
+  for (const [label, value] of values) await client.mutation('nested:insertMixed' as any, value === undefined ? { label } : { label, value })
+  const expected = ['missing', 'null', 'int', 'float-neg', 'float-1.5', 'false', 'true', 'string-a', 'string-b', 'bytes', 'array', 'object']
+  expect(await client.query('nested:mixedOrder' as any, { order: 'asc' })).toEqual(expected)
+  expect(await client.query('nested:mixedOrder' as any, { order: 'desc' })).toEqual([...expected].reverse())
+  expect(await client.query('nested:mixedRange' as any, {})).toEqual({
+    gtOneHalf: ['false', 'true', 'string-a', 'string-b', 'bytes', 'array', 'object'],
+    ltTrue: ['missing', 'null', 'int', 'float-neg', 'float-1.5', 'false'],
+    eqNull: ['null'],
+    filterGt: ['array', 'bytes', 'object', 'string-b'],
+  })
+})
