@@ -334,7 +334,7 @@ export class Transaction {
   }
 
   /** `.paginate()`: one page, with cursors that are positions in the index. */
-  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null }): Promise<string> {
+  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }): Promise<string> {
     if (this.#paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
     this.#paginated = true
     if (typeof args.pageSize !== 'number' || !(args.pageSize >= 0)) throw new DatabaseError('Invalid pagination options: numItems must be a non-negative number')
@@ -359,7 +359,17 @@ export class Transaction {
     const keys: Buffer[] = []
     const limit = end !== null ? Infinity : Math.max(1, Math.floor(args.pageSize))
     let isDone = false
+    // `maximumRowsRead` / `maximumBytesRead` end a page early: the client must split it.
+    const maxRows = typeof args.maximumRowsRead === 'number' && args.maximumRowsRead > 0 ? args.maximumRowsRead : Infinity
+    const maxBytes = typeof args.maximumBytesRead === 'number' && args.maximumBytesRead > 0 ? args.maximumBytesRead : Infinity
+    // Counted per row the page consumes (the stream itself reads ahead in batches).
+    let bytesConsumed = 0
+    let splitRequired = false
     while (rows.length < limit) {
+      if (end === null && (rows.length >= maxRows || bytesConsumed >= maxBytes)) {
+        splitRequired = true
+        break
+      }
       const row = await stream.nextRow()
       if (row === null) {
         isDone = true
@@ -367,6 +377,11 @@ export class Transaction {
       }
       rows.push(row.json)
       keys.push(row.key)
+      bytesConsumed += row.json.length
+    }
+    if (splitRequired && rows.length > 0) {
+      this.pageEnd = encodeCursor(stream.lastKey!)
+      return `{"page":[${rows.join(',')}],"isDone":false,"continueCursor":${JSON.stringify(this.pageEnd)},"splitCursor":${JSON.stringify(encodeCursor(keys[Math.floor((keys.length - 1) / 2)]!))},"pageStatus":"SplitRequired"}`
     }
     if (end !== null) isDone = end === 'end'
     else if (!isDone) {

@@ -132,6 +132,31 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(seen).toEqual(all.map((m: any) => m.body))
   })
 
+  test('cursors stay put while rows are inserted and deleted around them', async () => {
+    const ids = new Map<number, string>()
+    for (const n of [10, 20, 30, 40, 50]) ids.set(n, await client.mutation(api.messages.send, { author: 'cursor', body: `c${n}`, n }))
+    const first = await client.query(api.messages.pageOf, { author: 'cursor', numItems: 2, cursor: null })
+    expect(first).toEqual({ ns: [10, 20], isDone: false, continueCursor: first.continueCursor, pageStatus: null, hasSplit: false })
+    await client.mutation(api.messages.send, { author: 'cursor', body: 'c15', n: 15 })
+    await client.mutation(api.messages.send, { author: 'cursor', body: 'c25', n: 25 })
+    await client.mutation(api.messages.remove, { id: ids.get(20)! })
+    await client.mutation(api.messages.remove, { id: ids.get(30)! })
+    const second = await client.query(api.messages.pageOf, { author: 'cursor', numItems: 2, cursor: first.continueCursor })
+    expect(second.ns).toEqual([25, 40])
+    const third = await client.query(api.messages.pageOf, { author: 'cursor', numItems: 2, cursor: second.continueCursor })
+    expect([third.ns, third.isDone]).toEqual([[50], true])
+  })
+
+  test('maximumRowsRead ends a page early with SplitRequired', async () => {
+    for (let n = 0; n < 6; n++) await client.mutation(api.messages.send, { author: 'maxrows', body: `m${n}`, n })
+    const r = await client.query(api.messages.pageOf, { author: 'maxrows', numItems: 10, cursor: null, maximumRowsRead: 3 })
+    expect(r).toEqual({ ns: [0, 1, 2], isDone: false, continueCursor: r.continueCursor, pageStatus: 'SplitRequired', hasSplit: true })
+    const rest = await client.query(api.messages.pageOf, { author: 'maxrows', numItems: 10, cursor: r.continueCursor })
+    expect([rest.ns, rest.isDone]).toEqual([[3, 4, 5], true])
+    const bad = await client.query(api.messages.pageOf, { author: 'maxrows', numItems: 10, cursor: 'not a cursor!' }).catch((e: Error) => e)
+    expect((bad as Error).message).toContain('InvalidCursor')
+  })
+
   test('default export is callable by module name', async () => {
     expect(await client.query('values' as any, {})).toBe('default export')
     expect(await client.query('values:default' as any, {})).toBe('default export')
