@@ -105,3 +105,30 @@ test("index order across types is Convex's: missing < null < int64 < float64 < b
     filterGt: ['array', 'bytes', 'object', 'string-b'],
   })
 })
+
+test('filters: arithmetic, or, not, int64 and missing fields', async () => {
+  await client.mutation('nested:seedNumbers' as any, {})
+  expect(await client.query('nested:filtered' as any, {})).toEqual({
+    add: [3],
+    sub: [5, 10],
+    mul: [3],
+    div: [1],
+    mod: [1, 3, 5],
+    neg: [-2],
+    or: [1, 10],
+    not: [5, 10],
+    int64: [3, 5, 10],
+    missing: [1, 3, 5, -2, 10],
+  })
+})
+
+test('document limits: nesting depth and field names, with Convex messages', async () => {
+  let deep: unknown = 'leaf'
+  for (let i = 0; i < 20; i++) deep = { d: deep }
+  const tooDeep = await client.mutation('nested:insertRaw' as any, { value: { deep } }).catch((e: Error) => e)
+  expect((tooDeep as Error).message).toContain('nest')
+  const reserved = await client.mutation('nested:insertRaw' as any, { value: { _secret: 1 } }).catch((e: Error) => e)
+  expect((reserved as Error).message).toContain('_secret')
+  const ok = await client.mutation('nested:insertRaw' as any, { value: { fine: { nested: [1, 2, { x: 'y' }] } } })
+  expect(typeof ok).toBe('string')
+})
