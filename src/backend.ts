@@ -12,6 +12,7 @@ import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
+import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
 import { Scheduler } from './functions/scheduler.ts'
 import { CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
@@ -112,7 +113,7 @@ export class Backend {
     const env = new EnvironmentVariables(persistence)
     await env.load()
     env.onChange((vars) => pool.setEnv(vars))
-    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, systemFunctions(env))
+    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
     const auth = new Auth(() => pool.exportOf('auth.config.js'))
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())

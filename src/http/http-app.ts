@@ -23,6 +23,7 @@ import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
+import { bindSnapshotRoutes } from './snapshot-routes.ts'
 
 export interface HttpDeps {
   readonly auth: Auth
@@ -159,6 +160,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)
   bindStorageRoutes(app, deps)
+  bindSnapshotRoutes(app, deps)
   return app
 }
 
@@ -179,7 +181,7 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
  * The caller's authorization: `Convex <adminKey>` is an admin (checked against this instance's
  * secret), anything else a plain client. A header that claims admin with a bad key is refused.
  */
-function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
+export function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
   const header = c.req.header('authorization')
   if (header === undefined || header === '') {
     if (required) throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)

@@ -1,0 +1,702 @@
+/**
+ * @module Snapshot export and import (`npx convex export` / `npx convex import`), in Convex's
+ * snapshot format: a zip with `README.md`, `_tables/documents.jsonl` (`{"name","id"}` per user
+ * table), `<table>/generated_schema.jsonl` (`"uniform"`) and `<table>/documents.jsonl` (export
+ * JSON, see export-json.ts), and with `--include-file-storage` `_storage/documents.jsonl` plus one
+ * `_storage/<id>[.ext]` file each.
+ *
+ * An export reads every table in one read transaction, so it is one snapshot at `start_ts` while
+ * writes go on. An import is parsed and checked first (waiting for confirmation), then written in
+ * one transaction through the normal commit path: it all lands at one commit timestamp or not at
+ * all. Documents keep their `_id` (re-encoded for the target table's number when it differs,
+ * along with references to imported tables) and `_creationTime`.
+ *
+ * The state of exports and imports lives in memory here (and the zips in `<data>/exports/`); the
+ * `_system/cli/...` queries read it, and `onChange` re-runs their subscriptions.
+ */
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Zip, ZipDeflate, unzipSync } from 'fflate'
+import type { Database } from '../database/database.ts'
+import type { TableInfo } from '../database/catalog.ts'
+import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
+import type { Transaction } from '../database/transaction.ts'
+import type { FileStorage } from '../files/file-storage.ts'
+import { checkDocumentLimits, decodeId, encodeId, jsonToValue, validateDocument } from '../values/index.ts'
+import type { JSONValue, Value } from '../values/index.ts'
+import { encodedToExportJson, parseToEncoded } from './export-json.ts'
+
+type Doc = Record<string, JSONValue>
+
+const STORAGE = '_storage'
+const TABLES = '_tables'
+const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
+const README = `# Welcome to your Convex snapshot export!
+
+This ZIP file contains a snapshot of the tables in your Convex deployment.
+
+Documents for each table are listed as lines of JSON in
+<table_name>/documents.jsonl files.
+
+For details on the format and how to use this snapshot with npx convex import,
+check out [the docs](https://docs.convex.dev/database/import-export/export).
+`
+
+export type ImportMode = 'requireEmpty' | 'append' | 'replace' | 'replaceAll'
+export type ImportFormat = 'zip' | 'jsonLines' | 'jsonArray' | 'csv'
+
+export class SnapshotError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+type ExportState =
+  | { state: 'requested' | 'in_progress' }
+  | { state: 'failed'; error: string }
+  | { state: 'completed'; startTs: bigint; completeTs: bigint; key: string }
+
+/** One table's documents to write, parsed and checked. */
+interface ImportTable {
+  name: string
+  /** The table's number in the source (from `_tables` or its ids), to keep ids where possible. */
+  sourceNumber: number | null
+  docs: Doc[]
+}
+
+interface ParsedImport {
+  tables: ImportTable[]
+  /** `_storage` id (as in the source) → file bytes. */
+  files: Map<string, Uint8Array>
+}
+
+interface ImportRecord {
+  id: string
+  creationTime: number
+  mode: ImportMode
+  format: ImportFormat
+  tableName: string | null
+  state: Doc
+  path: string
+  parsed: ParsedImport | null
+}
+
+function int64(n: number | bigint): JSONValue {
+  const buf = Buffer.alloc(8)
+  buf.writeBigInt64LE(BigInt(n))
+  return { $integer: buf.toString('base64') }
+}
+
+/** A rough file extension for a content type (only so files open at a glance). */
+function extensionFor(contentType: string | undefined): string {
+  const sub = /^[a-z]+\/([a-z0-9]+)(?:[;+]|$)/i.exec(contentType ?? '')?.[1]?.toLowerCase()
+  if (sub === undefined) return ''
+  return `.${{ jpeg: 'jpg', plain: 'txt', javascript: 'js', markdown: 'md', 'octet-stream': 'bin' }[sub] ?? sub}`
+}
+
+export class SnapshotService {
+  #files: FileStorage | null = null
+  #export: ExportState | null = null
+  #exportsByTs = new Map<bigint, string>()
+  readonly #imports = new Map<string, ImportRecord>()
+  readonly #listeners: (() => void)[] = []
+
+  constructor(readonly db: Database) {}
+
+  /** Gives the service the file store (and so the data directory). */
+  attach(files: FileStorage): this {
+    if (this.#files === null) {
+      this.#files = files
+      // Completed exports survive a restart: they are files named by their timestamp.
+      for (const name of existsSync(this.#exportDir) ? readdirSync(this.#exportDir) : []) {
+        const m = /^snapshot_(\d+)\.zip$/.exec(name)
+        if (m !== null) this.#exportsByTs.set(BigInt(m[1]!), name)
+      }
+    }
+    return this
+  }
+
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener)
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) l()
+  }
+
+  get #fileStore(): FileStorage {
+    if (this.#files === null) throw new Error('Snapshot service used before the file store was attached')
+    return this.#files
+  }
+
+  get #dataDir(): string {
+    return dirname(this.#fileStore.dir)
+  }
+
+  get #exportDir(): string {
+    return join(this.#dataDir, 'exports')
+  }
+
+  get #importDir(): string {
+    return join(this.#dataDir, 'imports')
+  }
+
+  // ---- export ----
+
+  /** `_system/cli/exports:getLatest`. */
+  latestExport(): JSONValue {
+    const s = this.#export
+    if (s === null) {
+      const latest = [...this.#exportsByTs.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))[0]
+      return latest === undefined ? null : { state: 'completed', start_ts: int64(latest), complete_ts: int64(latest), zip_object_key: this.#exportsByTs.get(latest)! }
+    }
+    if (s.state === 'completed') return { state: 'completed', start_ts: int64(s.startTs), complete_ts: int64(s.completeTs), zip_object_key: s.key }
+    if (s.state === 'failed') return { state: 'failed', error_message: s.error }
+    return { state: s.state }
+  }
+
+  /** Starts an export in the background. */
+  requestExport(includeStorage: boolean): void {
+    if (this.#export?.state === 'requested' || this.#export?.state === 'in_progress') {
+      throw new SnapshotError('ExportInProgress', 'There is already an export requested or in progress')
+    }
+    this.#export = { state: 'requested' }
+    this.#changed()
+    setImmediate(() => {
+      this.#export = { state: 'in_progress' }
+      this.#changed()
+      this.#runExport(includeStorage).then(
+        (done) => (this.#export = done),
+        (e: unknown) => (this.#export = { state: 'failed', error: (e as Error)?.message ?? String(e) }),
+      ).finally(() => this.#changed())
+    })
+  }
+
+  exportPath(ts: bigint): string | null {
+    const name = this.#exportsByTs.get(ts)
+    return name === undefined ? null : join(this.#exportDir, name)
+  }
+
+  async #runExport(includeStorage: boolean): Promise<ExportState> {
+    mkdirSync(this.#exportDir, { recursive: true })
+    const txn = await this.db.begin(false)
+    const temp = join(this.#exportDir, `.export-${randomBytes(8).toString('hex')}`)
+    try {
+      const startTs = txn.snapshotTs
+      const out = createWriteStream(temp)
+      const written = new Promise<void>((resolve, reject) => {
+        out.on('finish', resolve)
+        out.on('error', reject)
+      })
+      let zipError: Error | null = null
+      const zip = new Zip((err, chunk, final) => {
+        if (err !== null) zipError = err
+        else out.write(chunk)
+        if (final || err !== null) out.end()
+      })
+      const drain = async () => {
+        if (zipError !== null) throw zipError
+        if (out.writableNeedDrain) await new Promise<void>((r) => out.once('drain', () => r()))
+      }
+      const file = async (name: string, parts: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>) => {
+        const entry = new ZipDeflate(name, { level: 6 })
+        zip.add(entry)
+        for await (const part of parts) {
+          entry.push(typeof part === 'string' ? Buffer.from(part) : part)
+          await drain()
+        }
+        entry.push(new Uint8Array(0), true)
+        await drain()
+      }
+      await file('README.md', [README])
+      const tables = [...this.db.catalog.byNumber.values()].filter((t) => !t.name.startsWith('_')).sort((a, b) => a.tableNumber - b.tableNumber)
+      await file(`${TABLES}/documents.jsonl`, tables.map((t) => `${JSON.stringify({ name: t.name, id: t.tableNumber })}\n`))
+      for (const table of tables) {
+        await file(`${table.name}/generated_schema.jsonl`, ['"uniform"\n'])
+        await file(`${table.name}/documents.jsonl`, this.#lines(txn, table, (doc) => `${encodedToExportJson(doc)}\n`))
+      }
+      const storage = this.db.catalog.byName.get(STORAGE)
+      if (includeStorage && storage !== undefined) {
+        const present: { id: string; contentType: string | undefined }[] = []
+        const files = this.#fileStore
+        const meta = async function* (self: SnapshotService) {
+          for await (const doc of self.#docs(txn, storage)) {
+            // A file deleted after the snapshot (its file goes once the delete commits) is left out.
+            if (!existsSync(join(files.dir, doc._id as string))) continue
+            present.push({ id: doc._id as string, contentType: doc.contentType as string | undefined })
+            const line: Doc = { _id: doc._id!, _creationTime: doc._creationTime!, sha256: doc.sha256!, size: doc.size!, internalId: doc._id! }
+            if (doc.contentType !== undefined) line.contentType = doc.contentType
+            yield `${encodedToExportJson(line)}\n`
+          }
+        }
+        await file(`${STORAGE}/documents.jsonl`, meta(this))
+        for (const { id, contentType } of present) {
+          let bytes: Buffer
+          try {
+            bytes = await files.read(id)
+          } catch {
+            continue
+          }
+          await file(`${STORAGE}/${id}${extensionFor(contentType)}`, [bytes])
+        }
+      }
+      zip.end()
+      await written
+      if (zipError !== null) throw zipError
+      const key = `snapshot_${startTs}.zip`
+      await rename(temp, join(this.#exportDir, key))
+      this.#exportsByTs.set(startTs, key)
+      return { state: 'completed', startTs, completeTs: await this.db.currentTs(), key }
+    } finally {
+      this.db.end(txn)
+      await rm(temp, { force: true })
+    }
+  }
+
+  /** Every document of `table` at the transaction's snapshot, in id order (not in the read set: not a user read). */
+  async *#docs(txn: Transaction, table: TableInfo): AsyncGenerator<Doc> {
+    const index = table.indexes.get(BY_ID)!
+    let lo = Buffer.alloc(0)
+    for (;;) {
+      const rows = await txn.snapshot.scan(index.indexId, { lo, hi: null }, 'asc', 512)
+      for (const row of rows) yield JSON.parse(row.doc.json) as Doc
+      if (rows.length < 512) return
+      lo = Buffer.concat([rows[rows.length - 1]!.key, Buffer.from([0])])
+    }
+  }
+
+  async *#lines(txn: Transaction, table: TableInfo, line: (doc: Doc) => string): AsyncGenerator<string> {
+    let batch = ''
+    for await (const doc of this.#docs(txn, table)) {
+      batch += line(doc)
+      if (batch.length > 1 << 16) {
+        yield batch
+        batch = ''
+      }
+    }
+    if (batch !== '') yield batch
+  }
+
+  // ---- import: upload ----
+
+  async startUpload(): Promise<string> {
+    const token = randomBytes(16).toString('hex')
+    mkdirSync(join(this.#importDir, `upload-${token}`), { recursive: true })
+    return token
+  }
+
+  #uploadDir(token: unknown): string {
+    if (typeof token !== 'string' || !/^[0-9a-f]{32}$/.test(token)) throw new SnapshotError('InvalidUploadToken', 'Invalid upload token')
+    const dir = join(this.#importDir, `upload-${token}`)
+    if (!existsSync(dir)) throw new SnapshotError('InvalidUploadToken', 'Unknown upload token')
+    return dir
+  }
+
+  async uploadPart(token: unknown, partNumber: unknown, body: Uint8Array): Promise<JSONValue> {
+    const dir = this.#uploadDir(token)
+    const n = Number(partNumber)
+    if (!Number.isInteger(n) || n < 1 || n >= 10_000) throw new SnapshotError('InvalidPartNumber', `Invalid part number ${JSON.stringify(partNumber)}`)
+    await writeFile(join(dir, String(n)), body)
+    return String(n)
+  }
+
+  async finishUpload(body: Record<string, unknown>): Promise<string> {
+    const dir = this.#uploadDir(body.uploadToken)
+    const args = (body.import ?? {}) as Record<string, unknown>
+    const format = args.format as ImportFormat
+    const mode = (args.mode ?? 'requireEmpty') as ImportMode
+    if (!['zip', 'jsonLines', 'jsonArray', 'csv'].includes(format)) throw new SnapshotError('InvalidImportFormat', `Unsupported import format ${JSON.stringify(args.format)}`)
+    if (!['requireEmpty', 'append', 'replace', 'replaceAll'].includes(mode)) throw new SnapshotError('InvalidImportMode', `Unsupported import mode ${JSON.stringify(args.mode)}`)
+    if (args.componentPath !== undefined && args.componentPath !== null && args.componentPath !== '') throw new SnapshotError('ComponentsNotSupported', 'Components are not supported by Concave yet')
+    const tableName = typeof args.tableName === 'string' ? args.tableName : null
+    if (format !== 'zip' && tableName === null) throw new SnapshotError('MissingTableName', `A table name is required for format ${format}`)
+    if (!Array.isArray(body.partTokens)) throw new SnapshotError('InvalidPartTokens', 'partTokens must be an array')
+    const id = randomBytes(16).toString('hex')
+    const path = join(this.#importDir, `${id}.upload`)
+    const fh = await open(path, 'w')
+    try {
+      for (const part of body.partTokens) {
+        if (typeof part !== 'string' || !/^\d+$/.test(part)) throw new SnapshotError('InvalidPartTokens', `Invalid part token ${JSON.stringify(part)}`)
+        await fh.writeFile(await readFile(join(dir, part)))
+      }
+    } finally {
+      await fh.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+    const record: ImportRecord = { id, creationTime: Date.now(), mode, format, tableName, state: { state: 'uploaded' }, path, parsed: null }
+    this.#imports.set(id, record)
+    setImmediate(() => void this.#prepare(record))
+    return id
+  }
+
+  #setState(record: ImportRecord, state: Doc): void {
+    record.state = state
+    if (state.state === 'failed' || state.state === 'completed') {
+      record.parsed = null
+      void rm(record.path, { force: true })
+    }
+    this.#changed()
+  }
+
+  // ---- import: queries ----
+
+  #importDoc(r: ImportRecord): JSONValue {
+    return { _id: r.id, _creationTime: r.creationTime, state: r.state, format: r.format, mode: r.mode, tableName: r.tableName, requestor: { type: 'snapshotImport' } }
+  }
+
+  /** `_system/cli/queryImport`. */
+  getImport(importId: unknown): JSONValue {
+    const r = typeof importId === 'string' ? this.#imports.get(importId) : undefined
+    if (r === undefined) throw new Error(`Import ${JSON.stringify(importId)} not found`)
+    return this.#importDoc(r)
+  }
+
+  /** `_system/cli/queryImport:list`. */
+  listImports(): JSONValue {
+    return [...this.#imports.values()].sort((a, b) => b.creationTime - a.creationTime).map((r) => this.#importDoc(r))
+  }
+
+  // ---- import: parse, confirm, perform ----
+
+  async #prepare(record: ImportRecord): Promise<void> {
+    try {
+      const data = await readFile(record.path)
+      record.parsed = this.#parse(record, data)
+      const lines = await this.#summary(record, record.parsed)
+      this.#setState(record, { state: 'waiting_for_confirmation', message_to_confirm: lines.join('\n'), require_manual_confirmation: true })
+    } catch (e) {
+      this.#setState(record, { state: 'failed', error_message: (e as Error)?.message ?? String(e) })
+    }
+  }
+
+  /** Starts writing a confirmed import (`POST /api/perform_import`). */
+  performImport(importId: unknown): void {
+    const r = typeof importId === 'string' ? this.#imports.get(importId) : undefined
+    if (r === undefined) throw new SnapshotError('ImportNotFound', `Import ${JSON.stringify(importId)} not found`)
+    if (r.state.state !== 'waiting_for_confirmation' || r.parsed === null) throw new SnapshotError('ImportNotWaiting', `Import ${r.id} is not waiting for confirmation (it is ${String(r.state.state)})`)
+    const parsed = r.parsed
+    this.#setState(r, { state: 'in_progress', progress_message: 'Importing', checkpoint_messages: [] })
+    this.#write(r, parsed).then(
+      (n) => this.#setState(r, { state: 'completed', num_rows_written: int64(n) }),
+      (e: unknown) => this.#setState(r, { state: 'failed', error_message: (e as Error)?.message ?? String(e) }),
+    )
+  }
+
+  #parse(record: ImportRecord, data: Buffer): ParsedImport {
+    if (record.format === 'zip') return this.#parseZip(data)
+    const name = record.tableName!
+    checkTableName(name)
+    let docs: Doc[]
+    const text = data.toString('utf8')
+    if (record.format === 'jsonLines') docs = parseLines(text, false, name)
+    else if (record.format === 'jsonArray') {
+      let parsed: JSONValue
+      try {
+        parsed = parseToEncoded(text, false)
+      } catch (e) {
+        throw new Error(`Not valid JSON: ${(e as Error).message}`)
+      }
+      if (!Array.isArray(parsed)) throw new Error('Not a JSON array')
+      docs = parsed.map((d, i) => asObject(d, i + 1))
+    } else docs = parseCsv(text)
+    return { tables: [{ name, sourceNumber: null, docs }], files: new Map() }
+  }
+
+  #parseZip(data: Buffer): ParsedImport {
+    let entries: Record<string, Uint8Array>
+    try {
+      entries = unzipSync(data)
+    } catch (e) {
+      throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
+    }
+    const numbers = new Map<string, number>()
+    const uniform = new Set<string>()
+    const documents = new Map<string, string>()
+    const files = new Map<string, Uint8Array>()
+    for (const [path, bytes] of Object.entries(entries)) {
+      if (path.endsWith('/')) continue
+      if (/(^|\/)_components\//.test(path)) throw new Error(`Components are not supported by Concave yet (${path})`)
+      const doc = /^(?:.*\/)?([^/]+)\/(documents|generated_schema)\.jsonl$/.exec(path)
+      if (doc !== null) {
+        const table = doc[1]!
+        const text = Buffer.from(bytes).toString('utf8')
+        if (doc[2] === 'generated_schema') {
+          if (text.split('\n')[0]!.trim() === '"uniform"') uniform.add(table)
+          continue
+        }
+        if (table.startsWith('_') && table !== TABLES && table !== STORAGE) continue // other system tables: skipped, like Convex
+        if (table !== TABLES && table !== STORAGE) checkTableName(table)
+        documents.set(table, text)
+        continue
+      }
+      const file = /^(?:.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
+      if (file !== null) files.set(file[1]!, bytes)
+    }
+    for (const line of parseLines(documents.get(TABLES) ?? '', false, TABLES)) {
+      if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
+      checkTableName(line.name)
+      numbers.set(line.name, line.id)
+    }
+    documents.delete(TABLES)
+    const tables: ImportTable[] = []
+    for (const [name, text] of documents) {
+      // A snapshot's own storage metadata and uniform tables are in export JSON.
+      const docs = parseLines(text, uniform.has(name) || name === STORAGE, name)
+      let sourceNumber = numbers.get(name) ?? null
+      if (sourceNumber === null) {
+        const first = docs.find((d) => typeof d._id === 'string')
+        sourceNumber = first === undefined ? null : (decodeId(first._id as string)?.tableNumber ?? null)
+      }
+      tables.push({ name, sourceNumber, docs })
+    }
+    for (const [name, n] of numbers) if (!documents.has(name)) tables.push({ name, sourceNumber: n, docs: [] })
+    const storage = tables.find((t) => t.name === STORAGE)
+    if (storage !== undefined) {
+      for (const doc of storage.docs) {
+        if (typeof doc._id !== 'string' || decodeId(doc._id) === null) throw new Error(`_storage/documents.jsonl: invalid _id ${JSON.stringify(doc._id)}`)
+        if (!files.has(doc._id)) throw new Error(`_storage/documents.jsonl lists file ${doc._id}, but the zip has no _storage/${doc._id} file`)
+      }
+    }
+    return { tables, files }
+  }
+
+  async #summary(record: ImportRecord, parsed: ParsedImport): Promise<string[]> {
+    const txn = await this.db.begin(false)
+    try {
+      const rows: string[][] = [['table', 'create', 'delete']]
+      const names = new Set(parsed.tables.map((t) => t.name))
+      const counts = new Map<string, number>()
+      for (const t of this.db.catalog.byName.values()) counts.set(t.name, await txn.snapshot.countTable(t.tableNumber))
+      for (const t of parsed.tables) {
+        const existing = counts.get(t.name) ?? 0
+        if (record.mode === 'requireEmpty' && existing > 0) throw new Error(`Table ${t.name} already exists. Please choose a new table name or use replace/append modes.`)
+        const deleted = record.mode === 'replace' || record.mode === 'replaceAll' ? existing : 0
+        rows.push([t.name, String(t.docs.length), `${deleted} of ${existing}`])
+      }
+      if (record.mode === 'replaceAll') {
+        for (const [name, n] of counts) if (!name.startsWith('_') && !names.has(name) && n > 0) rows.push([name, '0', `${n} of ${n}`])
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+      const render = (r: string[]) => `${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
+      return ['Import change summary:', render(rows[0]!), '-'.repeat(render(rows[0]!).length), ...rows.slice(1).map(render), 'Once the import has started, it will run in the background.', 'Interrupting `npx convex import` will not cancel it.']
+    } finally {
+      this.db.end(txn)
+    }
+  }
+
+  /** The target table for an imported one: existing, or created (with the source's number if free). */
+  async #target(name: string, sourceNumber: number | null): Promise<TableInfo> {
+    const existing = this.db.catalog.byName.get(name)
+    if (existing !== undefined) return existing
+    if (sourceNumber !== null && sourceNumber >= 1 && !this.db.catalog.byNumber.has(sourceNumber)) {
+      try {
+        await this.db.persistence.createTable(name, sourceNumber)
+        await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_ID, fields: ['_id'] }, [])
+        await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_CREATION_TIME, fields: ['_creationTime'] }, [])
+        await this.db.catalog.load()
+        return this.db.catalog.byName.get(name)!
+      } catch {
+        // Taken meanwhile: fall back to a fresh number (ids are re-encoded).
+      }
+    }
+    return this.db.catalog.ensureTable(name)
+  }
+
+  async #write(record: ImportRecord, parsed: ParsedImport): Promise<number> {
+    const targets = new Map<string, TableInfo>()
+    const renumber = new Map<number, number>()
+    for (const t of parsed.tables) {
+      const target = await this.#target(t.name, t.sourceNumber)
+      targets.set(t.name, target)
+      if (t.sourceNumber !== null && t.sourceNumber !== target.tableNumber) renumber.set(t.sourceNumber, target.tableNumber)
+    }
+    const remap = (id: string, table: TableInfo): string => {
+      const decoded = decodeId(id)
+      return decoded === null || decoded.tableNumber === table.tableNumber ? id : encodeId(table.tableNumber, decoded.internalId)
+    }
+    const remapRefs = (v: JSONValue): JSONValue => {
+      if (renumber.size === 0) return v
+      if (typeof v === 'string') {
+        const decoded = v.length >= 31 && v.length <= 37 ? decodeId(v) : null
+        const to = decoded === null ? undefined : renumber.get(decoded.tableNumber)
+        return to === undefined ? v : encodeId(to, decoded!.internalId)
+      }
+      if (Array.isArray(v)) return v.map(remapRefs)
+      if (v !== null && typeof v === 'object') {
+        const keys = Object.keys(v)
+        if (keys.length === 1 && keys[0]!.startsWith('$')) return v
+        return Object.fromEntries(keys.map((k) => [k, remapRefs(v[k]!)]))
+      }
+      return v
+    }
+    // Build the documents once (ids, creation times, checks); the transaction may be retried.
+    const prepared: { table: TableInfo; id: string; doc: Doc; file?: Uint8Array }[] = []
+    const seen = new Set<string>()
+    for (const t of parsed.tables) {
+      const table = targets.get(t.name)!
+      t.docs.forEach((raw, i) => {
+        let doc: Doc
+        if (t.name === STORAGE) {
+          doc = { sha256: raw.sha256!, size: raw.size!, ...(raw.contentType === undefined || raw.contentType === null ? {} : { contentType: raw.contentType }) }
+          if (typeof raw.size === 'object' && raw.size !== null && '$integer' in raw.size) doc.size = Number(Buffer.from(raw.size.$integer as string, 'base64').readBigInt64LE(0))
+        } else {
+          doc = {}
+          for (const [k, v] of Object.entries(raw)) if (k !== '_id' && k !== '_creationTime') doc[k] = remapRefs(v)
+        }
+        let id: string
+        if (typeof raw._id === 'string') {
+          if (decodeId(raw._id) === null) throw new Error(`Row ${i + 1} of ${t.name}: invalid _id ${JSON.stringify(raw._id)}`)
+          id = remap(raw._id, table)
+        } else id = this.db.newId(table)
+        if (seen.has(id)) throw new Error(`Row ${i + 1} of ${t.name}: duplicate _id ${id}`)
+        seen.add(id)
+        const creationTime = typeof raw._creationTime === 'number' && Number.isFinite(raw._creationTime) && raw._creationTime > 0 ? raw._creationTime : this.db.nextCreationTime()
+        const full: Doc = { _id: id, _creationTime: creationTime, ...doc }
+        if (!t.name.startsWith('_')) {
+          const value = jsonToValue(full) as Record<string, Value>
+          const error = checkDocumentLimits(value) ?? validateDocument(t.name, this.db.schemaValidator(t.name), value, this.db.validatorContext)
+          if (error !== null) throw new Error(`Row ${i + 1} of ${t.name}: ${error}`)
+        }
+        prepared.push(t.name === STORAGE ? { table, id, doc: full, file: parsed.files.get(raw._id as string) } : { table, id, doc: full })
+      })
+    }
+    const replaced = new Set<string>()
+    if (record.mode === 'replace' || record.mode === 'replaceAll') for (const t of parsed.tables) replaced.add(t.name)
+    if (record.mode === 'replaceAll') for (const t of this.db.catalog.byName.values()) if (!t.name.startsWith('_')) replaced.add(t.name)
+    // Files first (a committed _storage document always has its file); removed again on failure.
+    const files = this.#fileStore
+    const writtenFiles: string[] = []
+    const deletedFiles: string[] = []
+    try {
+      for (const p of prepared) {
+        if (p.file === undefined) continue
+        const temp = join(files.dir, `.import-${randomBytes(8).toString('hex')}`)
+        await writeFile(temp, p.file, { flush: true })
+        await rename(temp, join(files.dir, p.id))
+        writtenFiles.push(p.id)
+      }
+      for (let attempt = 0; ; attempt++) {
+        const txn = await this.db.begin(true)
+        try {
+          deletedFiles.length = 0
+          for (const name of new Set([...replaced, ...(record.mode === 'requireEmpty' ? parsed.tables.map((t) => t.name) : [])])) {
+            const table = this.db.catalog.byName.get(name)
+            if (table === undefined) continue
+            // Reading the whole table makes a concurrent write to it a conflict (and a retry).
+            txn.readSet.add(table.indexes.get(BY_ID)!.indexId, { lo: Buffer.alloc(0), hi: null })
+            for await (const doc of this.#docs(txn, table)) {
+              if (record.mode === 'requireEmpty') throw new Error(`Table ${name} already exists. Please choose a new table name or use replace/append modes.`)
+              txn.writes.set(doc._id as string, { table, id: doc._id as string, base: doc, doc: null })
+              if (name === STORAGE) deletedFiles.push(doc._id as string)
+            }
+          }
+          for (const p of prepared) {
+            const w = txn.writes.get(p.id)
+            if (w !== undefined) {
+              w.doc = p.doc
+              continue
+            }
+            const existing = await txn.snapshot.getDocument(p.id)
+            if (existing !== null) throw new Error(`Document ${p.id} already exists in table ${p.table.name}; use --replace to overwrite the table`)
+            txn.writes.set(p.id, { table: p.table, id: p.id, base: null, doc: p.doc })
+          }
+          await this.db.commit(txn)
+          break
+        } catch (e) {
+          if ((e as Error).name !== 'OccConflictError' || attempt >= 4) throw e
+        } finally {
+          this.db.end(txn)
+        }
+      }
+    } catch (e) {
+      for (const id of writtenFiles) await rm(join(files.dir, id), { force: true })
+      throw e
+    }
+    const kept = new Set(writtenFiles)
+    for (const id of deletedFiles) if (!kept.has(id)) await rm(join(files.dir, id), { force: true })
+    return prepared.length
+  }
+}
+
+function checkTableName(name: string): void {
+  if (!TABLE_NAME.test(name) || name.length > 64) {
+    throw new Error(`InvalidTableName: table name ${JSON.stringify(name)} invalid: table names must start with a letter and contain only letters, digits and underscores (at most 64 characters)`)
+  }
+}
+
+function asObject(v: JSONValue, row: number): Doc {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`Row ${row} wasn't an object`)
+  try {
+    jsonToValue(v)
+  } catch (e) {
+    throw new Error(`Row ${row} wasn't a valid Convex value: ${(e as Error).message}`)
+  }
+  return v as Doc
+}
+
+function parseLines(text: string, exportJson: boolean, table: string): Doc[] {
+  if (text.charCodeAt(0) === 0xfeff) throw new Error('UTF-8 BOM is not supported. Please save your file without BOM.')
+  const docs: Doc[] = []
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim()
+    if (line === '') continue
+    let v: JSONValue
+    try {
+      v = parseToEncoded(line, exportJson)
+    } catch (e) {
+      throw new Error(`${table}: row ${i + 1} wasn't valid JSON: ${(e as Error).message}`)
+    }
+    docs.push(asObject(v, i + 1))
+  }
+  return docs
+}
+
+/** CSV with a header row; cells that parse as numbers are float64, the rest strings (like Convex). */
+function parseCsv(text: string): Doc[] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let cell = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++
+      else if (c === '"') quoted = false
+      else cell += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') row.push(cell), (cell = '')
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++
+      row.push(cell), rows.push(row), (row = []), (cell = '')
+    } else cell += c
+  }
+  if (cell !== '' || row.length > 0) row.push(cell), rows.push(row)
+  const [header, ...body] = rows.filter((r) => !(r.length === 1 && r[0] === ''))
+  if (header === undefined) return []
+  const fields = header.map((h) => h.trim())
+  return body.map((r, i) => {
+    if (r.length !== fields.length) throw new Error(`CSV row ${i + 1} doesn't have all of the fields in the header`)
+    const doc: Doc = {}
+    fields.forEach((f, j) => {
+      const s = r[j]!
+      const n = Number(s)
+      doc[f] = s.trim() !== '' && !Number.isNaN(n) ? n : s
+    })
+    return doc
+  })
+}
+
+const services = new WeakMap<Database, SnapshotService>()
+
+/** The snapshot service of a database (one per backend). */
+export function snapshotService(db: Database): SnapshotService {
+  let s = services.get(db)
+  if (s === undefined) services.set(db, (s = new SnapshotService(db)))
+  return s
+}
