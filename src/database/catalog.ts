@@ -24,7 +24,12 @@ export interface IndexInfo {
   readonly keyFields: readonly string[]
   /** Present for a full-text search index. */
   readonly search?: SearchIndexConfig
+  /** Being built for a push that hasn't finished: kept up to date by commits, invisible to queries. */
+  readonly staged?: boolean
 }
+
+/** Staged indexes are stored under this prefix until their push finishes. */
+export const STAGED_PREFIX = '__staged__:'
 
 export interface TableInfo {
   readonly tableNumber: number
@@ -91,11 +96,40 @@ export class Catalog {
 
   #addIndex(i: IndexRecord): IndexInfo {
     const table = this.byNumber.get(i.tableNumber)!
-    const info: IndexInfo =
+    const staged = i.name.startsWith(STAGED_PREFIX)
+    const base =
       i.search === undefined
         ? { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
         : { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: [], keyFields: [], search: i.search }
+    const info: IndexInfo = staged ? { ...base, staged: true } : base
     table.indexes.set(i.name, info)
+    return info
+  }
+
+  /** Creates an empty staged index; `backfillStaged` fills it while commits keep it current. */
+  async stageIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name: `${STAGED_PREFIX}${name}`, fields }, []))
+  }
+
+  /**
+   * Writes entries for the next `limit` documents after `afterId` (call between commit batches:
+   * it reads the documents as they are now, so it agrees with what commits wrote). Returns the
+   * last id done, or null when the table is exhausted.
+   */
+  async backfillStaged(index: IndexInfo, afterId: string, limit: number): Promise<string | null> {
+    const docs = await this.persistence.scanTable(index.tableNumber, afterId, limit)
+    await this.persistence.writeIndexEntries(docs.map((d) => ({ indexId: index.indexId, key: indexKey(index, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id })))
+    return docs.length < limit ? null : docs[docs.length - 1]!.id
+  }
+
+  /** Makes a fully built staged index live under its real name. */
+  async publishStaged(index: IndexInfo): Promise<IndexInfo> {
+    const name = index.name.slice(STAGED_PREFIX.length)
+    await this.persistence.renameIndex(index.indexId, name)
+    const table = this.byNumber.get(index.tableNumber)!
+    table.indexes.delete(index.name)
+    const info: IndexInfo = { ...index, name, keyFields: keyFieldsFor(name, index.fields), staged: false }
+    table.indexes.set(name, info)
     return info
   }
 

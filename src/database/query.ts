@@ -98,7 +98,8 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
   const tableName = source.indexName.slice(0, dot)
   const indexName = source.indexName.slice(dot + 1)
   const table = txn.db.tableForRead(tableName)
-  const index = table?.indexes.get(indexName)
+  const found = table?.indexes.get(indexName)
+  const index = found?.staged === true ? undefined : found
   if (index === undefined) {
     if (table === undefined && txn.db.schemaHasIndex(tableName, indexName)) {
       readMissingTable(txn, tableName)
@@ -116,7 +117,8 @@ function planSearch(txn: Transaction, source: { indexName: string; filters: unkn
   const tableName = name.slice(0, dot)
   const indexName = name.slice(dot + 1)
   const table = txn.db.tableForRead(tableName)
-  const index = table?.indexes.get(indexName)
+  const found = table?.indexes.get(indexName)
+  const index = found?.staged === true ? undefined : found
   if (index === undefined) {
     if (table === undefined && schemaHasSearchIndex(txn, tableName, indexName)) {
       readMissingTable(txn, tableName)

@@ -51,7 +51,18 @@ interface StartPushRequest {
   nodeDependencies?: unknown[]
 }
 
+/** Documents a staged index backfills per batch (each batch runs between commit batches). */
+const BACKFILL_BATCH = 1000
+
+interface StagedIndex {
+  index: IndexInfo
+  /** Resolves when the index is fully built. */
+  done: Promise<void>
+  complete: boolean
+}
+
 interface PendingPush {
+  staged: StagedIndex[]
   modules: ModuleRecord[]
   functions: FunctionInfo[]
   schema: Schema | null
@@ -123,6 +134,8 @@ export class PushService {
 
   /** Restores the last push at start-up. */
   async load(): Promise<void> {
+    // An index staged before a restart is incomplete and its push is gone.
+    await this.#dropStaged()
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
     this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
@@ -163,7 +176,9 @@ export class PushService {
     const all = schemaModule === null ? modules : [...modules, { path: 'schema.js', environment: 'isolate' as const, source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) }]
     const { functions, schema } = this.#analyze(all, schemaModule !== null)
     const pushId = randomUUID()
-    this.#pending.set(pushId, { modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '' })
+    const indexDiff = this.#indexDiff(schema)
+    const staged = req.dryRun === true ? [] : await this.#stageNewIndexes(schema)
+    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '' })
     const analysisFunctions: Record<string, unknown> = {}
     for (const f of functions) {
       const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
@@ -183,7 +198,7 @@ export class PushService {
         },
       },
       app: { definitionPath: '', componentPath: '', args: {}, childComponents: {}, httpRoutes: { httpModuleRoutes: null, mounts: [] }, exports: {} },
-      schemaChange: { pushId, indexDiffs: { '': this.#indexDiff(schema) } },
+      schemaChange: { pushId, indexDiffs: { '': indexDiff } },
     }
   }
 
@@ -251,7 +266,7 @@ export class PushService {
     for (const table of this.db.catalog.byName.values()) {
       if (table.name.startsWith('_')) continue
       for (const index of table.indexes.values()) {
-        if (index.name === BY_ID || index.name === BY_CREATION_TIME) continue
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.staged === true) continue
         if (!wanted.has(`${table.name}.${index.name}`)) removed.push(describeIndex(table.name, index))
       }
     }
@@ -259,10 +274,72 @@ export class PushService {
   }
 
   /** Checks existing documents against the pushed schema, as Convex does before a push lands. */
-  async waitForSchema(body: { schemaChange?: { pushId?: string } }): Promise<unknown> {
+  async waitForSchema(body: { schemaChange?: { pushId?: string }; timeoutMs?: number }): Promise<unknown> {
     const pending = this.#pending.get(body?.schemaChange?.pushId ?? '')
-    const failure = pending === undefined ? null : await this.#checkExistingDocuments(pending.schema)
+    if (pending === undefined) return { type: 'complete' }
+    // Long-poll while new indexes are still being built, then report progress.
+    const building = pending.staged.filter((s) => !s.complete)
+    if (building.length > 0) {
+      const waitMs = Math.min(Math.max(Number(body.timeoutMs) || 0, 0), 10_000)
+      let timer: NodeJS.Timeout | undefined
+      try {
+        await Promise.race([Promise.all(building.map((s) => s.done)), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))])
+      } catch (e) {
+        return { type: 'failed', error: `Index backfill failed: ${(e as Error).message}`, componentPath: '', tableName: null }
+      } finally {
+        clearTimeout(timer)
+      }
+      const complete = pending.staged.filter((s) => s.complete).length
+      if (complete < pending.staged.length) {
+        return { type: 'inProgress', components: { '': { schemaValidationComplete: false, indexesComplete: complete, indexesTotal: pending.staged.length } } }
+      }
+    }
+    const failure = await this.#checkExistingDocuments(pending.schema)
     return failure ?? { type: 'complete' }
+  }
+
+  /**
+   * Builds the push's new database indexes on existing tables before the push lands ("staged"),
+   * in batches between commits while commits keep them current; finish_push makes them live.
+   * Staged indexes of pushes that never finished are dropped first.
+   */
+  async #stageNewIndexes(schema: Schema | null): Promise<StagedIndex[]> {
+    await this.#dropStaged()
+    const out: StagedIndex[] = []
+    for (const t of schema?.tables ?? []) {
+      const table = this.db.catalog.byName.get(t.tableName)
+      if (table === undefined) continue
+      for (const i of wantedIndexes(t)) {
+        if (i.kind !== 'database' || table.indexes.has(i.name)) continue
+        const index = await this.db.exclusive(() => this.db.catalog.stageIndex(table, i.name, i.fields))
+        const staged: StagedIndex = { index, complete: false, done: Promise.resolve() }
+        staged.done = this.#backfill(staged)
+        staged.done.catch(() => {})
+        out.push(staged)
+      }
+    }
+    return out
+  }
+
+  async #backfill(staged: StagedIndex): Promise<void> {
+    const table = this.db.catalog.byNumber.get(staged.index.tableNumber)!
+    let after: string | null = ''
+    while (after !== null) {
+      // Stop if a later push dropped this staged index.
+      if (table.indexes.get(staged.index.name) !== staged.index) return
+      const from: string = after
+      after = await this.db.exclusive(() => this.db.catalog.backfillStaged(staged.index, from, BACKFILL_BATCH))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    staged.complete = true
+  }
+
+  async #dropStaged(): Promise<void> {
+    await this.db.exclusive(async () => {
+      for (const table of this.db.catalog.byName.values()) {
+        for (const index of [...table.indexes.values()]) if (index.staged === true) await this.db.catalog.dropIndex(index)
+      }
+    })
   }
 
   /** The first stored document the schema rejects, as a wait_for_schema failure (null: none). */
@@ -292,7 +369,17 @@ export class PushService {
     }
     this.#pending.delete(pushId!)
     const before = new Set(this.#registry.all().map((f) => f.modulePath))
-    if (body.dryRun !== true) await this.db.exclusive(() => this.#apply(pending))
+    if (body.dryRun !== true) {
+      try {
+        await Promise.all(pending.staged.map((st) => st.done))
+      } catch (e) {
+        throw new PushError('IndexBackfillFailed', `Building a new index failed: ${(e as Error).message}`)
+      }
+      await this.db.exclusive(async () => {
+        for (const st of pending.staged) if (st.index.staged === true) await this.db.catalog.publishStaged(st.index)
+        await this.#apply(pending)
+      })
+    }
     const after = new Set(pending.functions.map((f) => f.modulePath))
     return {
       authDiff: { added: [], removed: [] },

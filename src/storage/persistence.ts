@@ -184,6 +184,11 @@ export interface Persistence {
   createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[]): Promise<IndexRecord>
   /** Drops an index (database or search) and all of its entries. */
   dropIndex(indexId: number): Promise<void>
+  renameIndex(indexId: number, name: string): Promise<void>
+  /** Up to `limit` documents of a table with ids after `afterId`, in id order (index backfill). */
+  scanTable(tableNumber: number, afterId: string, limit: number): Promise<StoredDocument[]>
+  /** Writes index entries outside a commit (index backfill between commit batches). */
+  writeIndexEntries(entries: readonly IndexWrite[]): Promise<void>
   /** All documents of a table at the latest commit (for index backfill and schema checks). */
   tableDocuments(tableNumber: number): Promise<StoredDocument[]>
 

@@ -53,6 +53,41 @@ export const sorted = query({ args: {}, handler: async (ctx) => (await ctx.db.qu
   expect((gone as Error).message).toContain("Could not find public function for 'byBody:sorted'")
 })
 
+test('a new index on a populated table is built while writes continue, and agrees with a full scan', async () => {
+  for (let start = 0; start < 3000; start += 1000) await client.mutation(api.messages.bulk, { author: 'staged', count: 1000, start })
+  const schemaPath = join(appDir!, 'convex/schema.ts')
+  const original = readFileSync(schemaPath, 'utf8')
+  writeFileSync(schemaPath, original.replace('.index("by_author", ["author"])', '.index("by_author", ["author"])\n    .index("by_body", ["body"])'))
+  writeFileSync(
+    join(appDir!, 'convex/staged.ts'),
+    `import { v } from "convex/values";
+import { query } from "./_generated/server";
+export const viaIndex = query({ args: { author: v.string() }, handler: async (ctx, { author }) =>
+  (await ctx.db.query("messages").withIndex("by_body" as any).collect()).filter((m) => m.author === author).map((m) => m.body) });
+`,
+  )
+  let writing = true
+  let written = 0
+  const writer = (async () => {
+    while (writing) {
+      await client.mutation(api.messages.bulk, { author: 'staged', count: 5, start: 10_000 + written })
+      written += 5
+    }
+  })()
+  const out = await push()
+  writing = false
+  await writer
+  expect(out.stderr).toContain('[+] messages.by_body')
+  expect(written).toBeGreaterThan(0)
+  const viaIndex: string[] = await client.query('staged:viaIndex' as any, { author: 'staged' })
+  const expected: string[] = await client.query(api.messages.bodiesOf, { author: 'staged' })
+  expect(viaIndex.length).toBe(3000 + written)
+  expect(viaIndex).toEqual(expected)
+  writeFileSync(schemaPath, original)
+  rmSync(join(appDir!, 'convex/staged.ts'))
+  await push()
+}, 120_000)
+
 test('a module that throws at import fails the push with its message and keeps the old code', async () => {
   const path = join(appDir!, 'convex/broken.ts')
   writeFileSync(path, `throw new Error("kaboom at import");\nexport const x = 1;\n`)

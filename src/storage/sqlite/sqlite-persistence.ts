@@ -377,6 +377,27 @@ export class SqlitePersistence implements Persistence {
     await this.#sync()
   }
 
+  async renameIndex(indexId: number, name: string): Promise<void> {
+    this.#writer.prepare('UPDATE indexes SET name = ? WHERE index_id = ?').run(name, indexId)
+    await this.#sync()
+  }
+
+  async scanTable(tableNumber: number, afterId: string, limit: number): Promise<StoredDocument[]> {
+    const rows = this.#writer.prepare('SELECT id, json FROM documents WHERE table_number = ? AND id > ? ORDER BY id LIMIT ?').raw().all(tableNumber, afterId, limit) as [string, string][]
+    return rows.map(([id, json]) => ({ id, tableNumber, json }))
+  }
+
+  async writeIndexEntries(entries: readonly IndexWrite[]): Promise<void> {
+    const s = this.#stmts
+    this.#writer.transaction(() => {
+      for (const w of entries) {
+        if (w.id === null) s.deleteIndex.run(w.indexId, w.key)
+        else s.putIndex.run(w.indexId, w.key, w.id)
+      }
+    })()
+    await this.#sync()
+  }
+
   async tableDocuments(tableNumber: number): Promise<StoredDocument[]> {
     const rows = this.#writer.prepare('SELECT id, json FROM documents WHERE table_number = ?').raw().all(tableNumber) as [string, string][]
     return rows.map(([id, json]) => ({ id, tableNumber, json }))
