@@ -139,6 +139,7 @@ export class Backend {
     push.onPush(() => void loadCrons())
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
+      log,
       auth,
       files,
       env,

@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono'
 import type { Context } from 'hono'
+import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
 import type { Database } from '../database/database.ts'
@@ -26,6 +27,8 @@ import { serveHttpAction } from './site-app.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
 
 export interface HttpDeps {
+  /** The server's own log (one JSON object per line). */
+  readonly log?: Logger
   readonly auth: Auth
   readonly files: FileStorage
   readonly env: EnvironmentVariables
@@ -120,13 +123,28 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
     return c.body(`{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
   }
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
-  const requestId = c.req.header('convex-request-id') ?? randomBytes(8).toString('hex')
+  const requestId = requestIdOf(c)
   const message = `[Request ID: ${requestId}] Server Error\n${result.message}\n`
   return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
 }
 
+/** The request's id: the client's `convex-request-id`, else a fresh one; echoed on the response. */
+function requestIdOf(c: Context): string {
+  let id = c.get('requestId' as never) as string | undefined
+  if (id === undefined) {
+    id = c.req.header('convex-request-id') ?? randomBytes(8).toString('hex')
+    c.set('requestId' as never, id as never)
+  }
+  return id
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
+  app.use('*', async (c, next) => {
+    const id = requestIdOf(c)
+    await next()
+    c.res.headers.set('convex-request-id', id)
+  })
   app.onError((err, c) => {
     if (err instanceof HttpError) {
       // The rest of a refused body was never read: the connection can't carry another request.
@@ -136,7 +154,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
     if (err instanceof FileStorageError) return c.json({ code: err.code, message: err.message }, err.status as 400)
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
-    console.error(err)
+    deps.log?.error('Request failed', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
   })
   app.notFound((c) => c.json({ code: 'NotFound', message: `No route for ${c.req.method} ${c.req.path}` }, 404))

@@ -410,6 +410,15 @@ describe('bad input over HTTP', () => {
     expect(good.status).toBe(200)
   })
 
+  test('every response carries a request id, and function errors name the same one', async () => {
+    const res = await post('/api/mutation', JSON.stringify({ path: 'messages:fail', args: [{}], format: 'convex_encoded_json' }))
+    const id = res.headers.get('convex-request-id')
+    expect(id).toMatch(/^[0-9a-f]{16}$/)
+    expect(((await res.json()) as any).errorMessage).toBe(`[Request ID: ${id}] Server Error\nUncaught Error: boom\n`)
+    const given = await post('/api/query', JSON.stringify({ path: 'counter:get', args: [{ name: 'race' }] }), { 'convex-request-id': 'abc123' })
+    expect(given.headers.get('convex-request-id')).toBe('abc123')
+  })
+
   test('version and instance name', async () => {
     expect(await (await fetch(`${backend.url}/instance_name`)).text()).toBe('concave-test')
     expect((await fetch(`${backend.url}/version`)).status).toBe(200)
