@@ -110,3 +110,24 @@ export async function rawBroadcast(n, payload, port) {
     child.kill()
   }
 }
+
+/** Server memory per idle query subscription when sockets carry many queries (distinct args). */
+export async function perQueryMemory({ url, pid, rssMb }, sockets = 100, queriesPerSocket = 100) {
+  const wsUrl = `${url.replace('http', 'ws')}/api/1.48.0/sync`
+  await new Promise((r) => setTimeout(r, 500))
+  const before = rssMb(pid)
+  let received = 0
+  const all = await openAll(sockets, wsUrl, (ws, i) => {
+    ws.on('message', (d) => {
+      if (d.toString().startsWith('{"type":"Transition"')) received++
+    })
+    ws.send(JSON.stringify({ type: 'Connect', sessionId: `10000000-0000-4000-8000-${String(i).padStart(12, '0')}`, connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() }))
+    const modifications = Array.from({ length: queriesPerSocket }, (_, q) => ({ type: 'Add', queryId: q, udfPath: 'bench:counter', args: [{ name: `idle-${i}-${q}` }] }))
+    ws.send(JSON.stringify({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications }))
+  })
+  await until(() => received, sockets)
+  await new Promise((r) => setTimeout(r, 1500))
+  const after = rssMb(pid)
+  for (const ws of all) ws.terminate()
+  return ((after - before) * 1024) / (sockets * queriesPerSocket)
+}

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import ivm from 'isolated-vm'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { fanout, rawBroadcast } from './fanout.mjs'
+import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
@@ -238,6 +238,8 @@ try {
     row(`server memory per idle subscription (${n})`, f.perSubscriptionKb, 'KB', null, 'RSS growth / subscribers; target <= 4 KB')
     row(`query re-runs for a write outside every read set (${n})`, f.unrelatedRuns, '', null, 'target 0')
   }
+  const perQuery = await perQueryMemory({ url: backend.url, pid: backend.child.pid, rssMb })
+  row('server memory per idle query subscription (100 sockets x 100 queries)', perQuery, 'KB', null, 'each query its own cache entry; target <= 4 KB')
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
   rmSync(app, { recursive: true, force: true })

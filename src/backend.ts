@@ -143,7 +143,7 @@ export class Backend {
       auth,
       files,
       env,
-      metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0 }),
+      metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak }),
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
       version: VERSION,

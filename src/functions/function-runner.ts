@@ -19,6 +19,7 @@ import type { FunctionInfo, Registry } from './registry.ts'
 import { canonicalPath } from './registry.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey } from './system-functions.ts'
+import { Semaphore } from '../util/semaphore.ts'
 import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
@@ -51,6 +52,17 @@ export interface RunnerLimits {
   actionTimeoutMs: number
 }
 
+/** How one execution in an isolate ended (before the HTTP/sync layer shapes it). */
+type ExecOutcome = { ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }
+
+/**
+ * Queries and mutations running at once (each holds a warm isolate while it runs), and actions
+ * (which may wait on the network for minutes). Others wait their turn; calls made from inside a
+ * running function don't, so that a caller can't deadlock on its own callee.
+ */
+const MAX_CONCURRENT_QUERIES_MUTATIONS = 8
+const MAX_CONCURRENT_ACTIONS = 16
+
 /** Re-runs of a mutation that keeps conflicting before giving up (Convex: 4). */
 const MAX_OCC_RETRIES = 4
 
@@ -82,6 +94,8 @@ class CallError extends Error {
 export class FunctionRunner implements JobRunner {
   /** Set once the scheduler exists (it needs the runner too). */
   scheduler: Scheduler | null = null
+  readonly #quickSlots = new Semaphore(MAX_CONCURRENT_QUERIES_MUTATIONS)
+  readonly #actionSlots = new Semaphore(MAX_CONCURRENT_ACTIONS)
   files: FileStorage | null = null
   /** Recent executions, for `npx convex logs`. */
   readonly log = new FunctionLog()
@@ -378,15 +392,15 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null'): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
-    const nested: NestedCalls = {
+    const nestedCalls: NestedCalls = {
       runUdf: async (nestedKind, nestedName, nestedArgs) => {
         const callee = this.#resolveNested(nestedName, nestedKind)
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
-        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who)
+        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true)
         if (!result.ok) rollback?.()
         return unwrapNested(result)
       },
@@ -395,7 +409,7 @@ export class FunctionRunner implements JobRunner {
       cancel: (id) => this.#scheduler().cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
     }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nested, name, who), encodeTs(txn.snapshotTs))
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who), encodeTs(txn.snapshotTs), undefined, nested)
   }
 
   #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
@@ -420,7 +434,7 @@ export class FunctionRunner implements JobRunner {
     return { status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64'), logLines: outcome.logLines }
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null'): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -428,21 +442,29 @@ export class FunctionRunner implements JobRunner {
         const callee = this.#resolveNested(calleeName, kind)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
-        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who) : await this.#runAction(callee, argsText, undefined, who)
+        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who) : await this.#runAction(callee, argsText, undefined, who, true)
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
     }
-    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who), null, request)
+    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who), null, request, fromAction)
     return outcome.ok ? { ...outcome, ts: null } : outcome
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+    // Admission: a bounded number of calls run at once (each holds an isolate); nested calls
+    // go ahead, since their caller holds a slot and waits for them.
+    const release = nested ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire()
     const startedMs = Date.now()
     const started = performance.now()
-    const outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request)
+    let outcome: ExecOutcome
+    try {
+      outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request)
+    } finally {
+      release?.()
+    }
     this.log.record({
       udfType: EXECUTION_UDF[kind],
       identifier: request === undefined ? canonicalPath(fn.modulePath, fn.exportName) : `${request.method} ${new URL(request.url).pathname}`,

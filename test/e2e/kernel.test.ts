@@ -340,6 +340,14 @@ describe('errors', () => {
     expect((await spinning).message).toContain('Function execution timed out (maximum duration: 2s)')
   })
 
+  test('a burst of 300 concurrent queries is answered while live isolates stay bounded', async () => {
+    const results = await Promise.all(Array.from({ length: 300 }, () => client.query(api.counter.get, { name: 'race' })))
+    expect(results).toEqual(Array.from({ length: 300 }, () => 40))
+    const metrics = (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, number>
+    // 8 queries/mutations and 16 actions at once, plus nested calls.
+    expect(metrics.isolatesPeak).toBeLessThanOrEqual(8 + 16 + 4)
+  })
+
   test('a function that eats memory fails alone', async () => {
     const err = await errorOf(client.query(api.values.hog, {}))
     expect(err.message).toContain('out of memory')

@@ -16,6 +16,9 @@ export class IsolatePool {
   #generation = 0
   #modules: ReadonlyMap<string, ModuleRecord> = new Map()
   #env: Record<string, string> = {}
+  /** Isolates this pool created that are not disposed yet, and the most there have been. */
+  #live = new Set<IsolateHost>()
+  peak = 0
 
   constructor(
     readonly runtimeSource: string,
@@ -67,9 +70,19 @@ export class IsolatePool {
   acquire(): IsolateHost {
     let host = this.#idle.pop()
     while (host !== undefined && host.disposed) host = this.#idle.pop()
-    host ??= new IsolateHost(this.runtimeSource, this.#modules, this.#generation, this.memoryLimitMb)
+    if (host === undefined) {
+      host = new IsolateHost(this.runtimeSource, this.#modules, this.#generation, this.memoryLimitMb)
+      this.#live.add(host)
+      this.peak = Math.max(this.peak, this.live)
+    }
     host.setEnv(this.#env)
     return host
+  }
+
+  /** Live isolates (in use or idle). */
+  get live(): number {
+    for (const h of this.#live) if (h.disposed) this.#live.delete(h)
+    return this.#live.size
   }
 
   release(host: IsolateHost): void {
