@@ -5,7 +5,6 @@
  * inside a transaction, checks the return validator, and for mutations commits — re-running the
  * whole mutation on a fresh snapshot when the commit hits an optimistic-concurrency conflict.
  */
-import { randomInt } from 'node:crypto'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
@@ -481,7 +480,7 @@ export class FunctionRunner implements JobRunner {
     let outcome: CallOutcome
     try {
       outcome = await host.run(
-        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: randomInt(2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) },
+        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) },
         handler,
         kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs,
       )

@@ -54,6 +54,13 @@ async function readBody(c: Context, limit: number): Promise<Buffer> {
   const tooLarge = (n: number | string) => new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${n} bytes (limit ${limit})`)
   const declared = Number(c.req.header('content-length') ?? '0')
   if (declared > limit) throw tooLarge(declared)
+  let body: Buffer
+  if (c.req.header('content-length') !== undefined) {
+    // Declared and within the limit: read it whole (the fast path; Node enforces the length).
+    body = Buffer.from(await c.req.arrayBuffer())
+    if (body.length > limit) throw tooLarge(body.length)
+    return decode(c, body, limit, tooLarge)
+  }
   const chunks: Buffer[] = []
   let size = 0
   const stream = c.req.raw.body
@@ -64,7 +71,13 @@ async function readBody(c: Context, limit: number): Promise<Buffer> {
       chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     }
   }
-  let body = Buffer.concat(chunks, size)
+  body = Buffer.concat(chunks, size)
+  return decode(c, body, limit, tooLarge)
+}
+
+/** Decompresses a `br`/`gzip` body, refusing output past `limit`. */
+function decode(c: Context, raw: Buffer, limit: number, tooLarge: (n: number | string) => HttpError): Buffer {
+  let body = raw
   const encoding = c.req.header('content-encoding')
   try {
     if (encoding === 'br') body = brotliDecompressSync(body, { maxOutputLength: limit })
@@ -128,11 +141,19 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
 }
 
+/** Request ids: a random per-process prefix and a counter (cheaper than crypto per request). */
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex')
+let requestCounter = 0
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) >>> 0
+  return `${REQUEST_ID_PREFIX}${requestCounter.toString(16).padStart(8, '0')}`
+}
+
 /** The request's id: the client's `convex-request-id`, else a fresh one; echoed on the response. */
 function requestIdOf(c: Context): string {
   let id = c.get('requestId' as never) as string | undefined
   if (id === undefined) {
-    id = c.req.header('convex-request-id') ?? randomBytes(8).toString('hex')
+    id = c.req.header('convex-request-id') ?? nextRequestId()
     c.set('requestId' as never, id as never)
   }
   return id
