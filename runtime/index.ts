@@ -20,6 +20,7 @@ import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfill
 import { formatLogArgs } from './inspect.ts'
 import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
+import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
 
@@ -119,9 +120,15 @@ g.self = g
 g.queueMicrotask = (fn: () => void) => void Promise.resolve().then(fn)
 g.structuredClone = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))
 g.process = { env: {} as Record<string, string> }
+g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
+  subtle: makeSubtle((op, argsJson) => __hostSync(op, argsJson)),
   getRandomValues<T extends ArrayBufferView>(arr: T): T {
     const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength)
+    if (call?.kind === 'action' || call?.kind === 'httpAction') {
+      bytes.set(base64ToBytes(JSON.parse(__hostSync('concave/random', JSON.stringify({ n: bytes.length }))) as string))
+      return arr
+    }
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256)
     return arr
   },

@@ -2,6 +2,7 @@
  * @module The host side of the syscall ABI: what `Convex.syscall`/`asyncSyscall` ops do, per kind
  * of function. Ops take and return JSON text (Convex-encoded values inside).
  */
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -21,6 +22,16 @@ export interface NestedCalls {
   storage(op: string, args: Record<string, any>): Promise<string>
 }
 
+/** `crypto.subtle` work for the sandbox (digest, HMAC), answered synchronously by the host. */
+function cryptoOp(args: Record<string, any>): string {
+  const algorithm = String(args.hash).replace('-', '').toLowerCase()
+  const data = Buffer.from(String(args.data ?? ''), 'base64')
+  const result =
+    args.op === 'digest' ? createHash(algorithm).update(data).digest() : args.op === 'hmac' ? createHmac(algorithm, Buffer.from(String(args.key), 'base64')).update(data).digest() : null
+  if (result === null) throw new Error(`Unknown crypto operation ${String(args.op)}`)
+  return JSON.stringify({ result: result.toString('base64') })
+}
+
 function unknown(op: string, isAsync: boolean): Error {
   return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
 }
@@ -38,6 +49,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
       switch (op) {
         case '1.0/db/normalizeId':
           return JSON.stringify({ id: txn.normalizeId(args.table, args.idString) })
+        case 'concave/crypto':
+          return cryptoOp(args)
       }
       throw unknown(op, false)
     },
@@ -94,7 +107,10 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 /** Syscalls of actions: calls into queries, mutations and other actions. */
 export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
   return {
-    sync(op) {
+    sync(op, argsJson) {
+      if (op === 'concave/crypto') return cryptoOp(JSON.parse(argsJson) as Record<string, any>)
+      // Actions get real randomness (queries and mutations use their seeded generator).
+      if (op === 'concave/random') return JSON.stringify(randomBytes(Math.min(65_536, Number(JSON.parse(argsJson).n) || 0)).toString('base64'))
       throw unknown(op, false)
     },
     async async(op, argsJson) {

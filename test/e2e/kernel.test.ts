@@ -179,6 +179,15 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(stored.obj).toEqual({ a: { b: 'c' } })
   })
 
+  test('crypto.subtle: digest in a query, HMAC sign/verify in an action', async () => {
+    const { createHash, createHmac } = await import('node:crypto')
+    expect(await client.query(api.values.sha256, { text: 'abc' })).toBe(createHash('sha256').update('abc').digest('hex'))
+    const r = await client.action(api.values.hmac, { key: 'k3y', text: 'payload' })
+    expect(r.sig).toBe(createHmac('sha256', 'k3y').update('payload').digest('base64'))
+    expect([r.ok, r.bad, r.randomLength]).toEqual([true, false, 16])
+    expect(r.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+
   test('queries see a frozen clock and seeded Math.random', async () => {
     const before = Date.now()
     const r = await client.query(api.values.deterministic, {})
