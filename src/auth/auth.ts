@@ -67,7 +67,10 @@ export class Auth {
     if (this.#providers === null) {
       const json = this.loadConfig()
       const config = json === null ? { providers: [] } : (JSON.parse(json) as { providers?: AuthProvider[] })
-      this.#providers = Array.isArray(config.providers) ? config.providers : []
+      // A provider whose settings are missing (an env var not set yet) can match no token.
+      this.#providers = (Array.isArray(config.providers) ? config.providers : []).filter((p) =>
+        p?.type === 'customJwt' ? typeof p.issuer === 'string' && typeof p.jwks === 'string' : typeof p?.domain === 'string' && typeof p?.applicationID === 'string',
+      )
     }
     return this.#providers
   }

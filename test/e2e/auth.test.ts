@@ -12,6 +12,8 @@ let appDir: string | undefined
 let jwksServer: Server
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+let oidcDomain = ''
 
 function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
@@ -19,19 +21,30 @@ function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey): stri
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key).toString('base64url')}`
 }
 
+function es256(claims: Record<string, unknown>): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const data = `${enc({ alg: 'ES256', typ: 'JWT', kid: 'e1' })}.${enc(claims)}`
+  return `${data}.${sign('sha256', Buffer.from(data), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+}
+
 const now = () => Math.floor(Date.now() / 1000)
 const valid = (sub = 'user-1') => jwt({ iss: 'https://issuer.test', sub, aud: 'concave-tests', iat: now(), exp: now() + 3600, email: 'ada@example.com', name: 'Ada' })
 
 beforeAll(async () => {
-  jwksServer = createServer((_req, res) => {
+  jwksServer = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
+    if (req.url === '/.well-known/openid-configuration') return res.end(JSON.stringify({ issuer: oidcDomain, jwks_uri: `${oidcDomain}/jwks.json` }))
+    if (req.url === '/es-jwks.json') return res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256', use: 'sig' }] }))
     res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }))
   })
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', () => r()))
   backend = await startBackend()
   appDir = (await deploy(backend, 'auth')).appDir
   const { port } = jwksServer.address() as { port: number }
-  await convexCli(appDir, ['env', 'set', 'JWKS_URL', `http://127.0.0.1:${port}/jwks.json`, '--url', backend.url, '--admin-key', backend.adminKey])
+  oidcDomain = `http://127.0.0.1:${port}`
+  for (const [name, value] of [['JWKS_URL', `${oidcDomain}/jwks.json`], ['ES_JWKS_URL', `${oidcDomain}/es-jwks.json`], ['OIDC_DOMAIN', oidcDomain]]) {
+    await convexCli(appDir, ['env', 'set', name!, value!, '--url', backend.url, '--admin-key', backend.adminKey])
+  }
 })
 
 afterAll(async () => {
@@ -89,4 +102,16 @@ test('an admin can act as a user', async () => {
   const client = new ConvexHttpClient(backend.url)
   ;(client as any).setAdminAuth(backend.adminKey, { subject: 'acted', issuer: 'https://acting.test' })
   expect(await client.query('whoami:me' as any, {})).toEqual({ subject: 'acted', issuer: 'https://acting.test', tokenIdentifier: 'https://acting.test|acted', email: null, name: null })
+})
+
+test('OIDC providers are found through discovery; ES256 custom JWTs verify', async () => {
+  const oidc = new ConvexHttpClient(backend.url)
+  oidc.setAuth(jwt({ iss: oidcDomain, sub: 'oidc-user', aud: ['oidc-app', 'other'], exp: now() + 600 }))
+  expect(((await oidc.query('whoami:me' as any, {})) as any).tokenIdentifier).toBe(`${oidcDomain}|oidc-user`)
+  const es = new ConvexHttpClient(backend.url)
+  es.setAuth(es256({ iss: 'https://es.test', sub: 'ec-user', exp: now() + 600 }))
+  expect(((await es.query('whoami:me' as any, {})) as any).subject).toBe('ec-user')
+  const wrongAlg = new ConvexHttpClient(backend.url)
+  wrongAlg.setAuth(jwt({ iss: 'https://es.test', sub: 'x', exp: now() + 600 }))
+  expect(((await wrongAlg.query('whoami:me' as any, {}).catch((e: Error) => e)) as Error).message).toContain('the provider expects ES256')
 })
