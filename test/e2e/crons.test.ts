@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -10,16 +10,7 @@ let appDir: string | undefined
 const count = (name: string) => new ConvexHttpClient(backend.url).query('ticks:count' as any, { name }) as Promise<number>
 const push = () => convexCli(appDir!, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'])
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'crons')).appDir
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('crons', (t) => ({ backend, appDir } = t))
 
 async function until(pred: () => Promise<boolean>, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs

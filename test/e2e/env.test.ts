@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -10,17 +10,7 @@ let appDir: string | undefined
 let client: ConvexHttpClient
 const cli = (...args: string[]) => convexCli(appDir!, ['env', ...args, '--url', backend.url, '--admin-key', backend.adminKey])
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-  client = new ConvexHttpClient(backend.url)
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir, client } = t))
 
 test('npx convex env set / get / list / remove, visible to the next call', async () => {
   expect(await client.query(api.values.env, { name: 'GREETING' })).toEqual({ value: null, importedAtLoad: 'unset' })

@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import { expect, test } from 'vitest'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
 let appDir: string | undefined
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir } = t))
 
 test('GET with query string, status and headers', async () => {
   const res = await fetch(`${backend.siteUrl}/hello?name=ada`)

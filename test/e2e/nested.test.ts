@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
-import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
 let appDir: string | undefined
 let client: ConvexHttpClient
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'nested')).appDir
-  client = new ConvexHttpClient(backend.url)
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('nested', (t) => ({ backend, appDir, client } = t))
 
 test('nested queries running at once each see their own results', async () => {
   await client.mutation('nested:seed' as any, { table: 'qa', count: 2 })

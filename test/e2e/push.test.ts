@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -13,17 +13,7 @@ let client: ConvexHttpClient
 
 const push = () => convexCli(appDir!, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'])
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-  client = new ConvexHttpClient(backend.url)
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir, client } = t))
 
 test('a push that adds an index backfills it from existing documents; removing it drops it', async () => {
   for (const body of ['pear', 'apple', 'fig']) await client.mutation(api.messages.send, { author: 'fruit', body })

@@ -1,25 +1,16 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import { cleanup, startBackend, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
 let backend: TestBackend
 let appDir: string | undefined
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir } = t))
 
 test('acknowledged writes and the last push survive kill -9', async () => {
   const client = new ConvexHttpClient(backend.url)

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -9,17 +9,7 @@ let backend: TestBackend
 let appDir: string | undefined
 let client: ConvexHttpClient
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-  client = new ConvexHttpClient(backend.url)
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir, client } = t))
 
 async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { createHash } from 'node:crypto'
-import { cleanup, deploy, startBackend } from '../helpers/test-backend.ts'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -10,17 +10,7 @@ let backend: TestBackend
 let appDir: string | undefined
 let client: ConvexHttpClient
 
-beforeAll(async () => {
-  backend = await startBackend()
-  appDir = (await deploy(backend, 'basic')).appDir
-  client = new ConvexHttpClient(backend.url)
-})
-
-afterAll(async () => {
-  await backend?.stop()
-  cleanup(backend?.dataDir)
-  cleanup(appDir)
-})
+useDeployedBackend('basic', (t) => ({ backend, appDir, client } = t))
 
 const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251))
 

@@ -9,6 +9,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { afterAll, beforeAll } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
 import { issueAdminKey } from '../../keybroker/index.ts'
 
 const execFileAsync = promisify(execFile)
@@ -173,4 +175,29 @@ export async function startCommand(command: string, args: string[], opts: { port
       return exited
     },
   }
+}
+
+export interface DeployedBackend {
+  backend: TestBackend
+  appDir: string
+  client: ConvexHttpClient
+}
+
+/**
+ * Registers the usual hooks: before all tests, start a backend and push `fixture` to it (then
+ * `assign` receives both and a ConvexHttpClient); after all, stop it and remove both dirs.
+ */
+export function useDeployedBackend(fixture: string, assign: (t: DeployedBackend) => void): void {
+  let backend: TestBackend | undefined
+  let appDir: string | undefined
+  beforeAll(async () => {
+    backend = await startBackend()
+    appDir = (await deploy(backend, fixture)).appDir
+    assign({ backend, appDir, client: new ConvexHttpClient(backend.url) })
+  })
+  afterAll(async () => {
+    await backend?.stop()
+    cleanup(backend?.dataDir)
+    cleanup(appDir)
+  })
 }
