@@ -135,8 +135,10 @@ export class Backend {
       }
       await crons.setCrons(specs)
     }
-    await loadCrons()
-    push.onPush(() => void loadCrons())
+    // Crons must never keep the backend from starting.
+    const refreshCrons = () => loadCrons().catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
+    await refreshCrons()
+    push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner)
     const app = createHttpApp({
       log,

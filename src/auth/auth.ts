@@ -115,7 +115,8 @@ export class Auth {
     })
     if (!valid) throw new AuthError('Could not verify token: the signature does not match any key of the provider')
     const now = Date.now() / 1000
-    if (typeof claims.exp === 'number' && now > claims.exp + LEEWAY_S) throw new AuthError('Token expired: the JWT\'s "exp" is in the past')
+    if (typeof claims.exp !== 'number') throw new AuthError('The JWT has no numeric "exp" claim')
+    if (now > claims.exp + LEEWAY_S) throw new AuthError('Token expired: the JWT\'s "exp" is in the past')
     if (typeof claims.nbf === 'number' && now < claims.nbf - LEEWAY_S) throw new AuthError('Token not yet valid: the JWT\'s "nbf" is in the future')
     if (typeof claims.sub !== 'string' || claims.sub === '') throw new AuthError('The JWT has no "sub" claim')
     return identityFromClaims(claims)

@@ -69,6 +69,17 @@ export class Committer {
     return this.#publishedTs
   }
 
+  /** Set once a write failed: no more commits are accepted. */
+  get failed(): Error | null {
+    return this.#failed
+  }
+
+  readonly #failureListeners: ((e: Error) => void)[] = []
+
+  onFailure(listener: (e: Error) => void): void {
+    this.#failureListeners.push(listener)
+  }
+
   onCommit(listener: CommitListener): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
@@ -163,6 +174,7 @@ export class Committer {
     } catch (e) {
       // The batch may be in the store without being durable: accept no more writes.
       this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
+      for (const l of this.#failureListeners) l(this.#failed)
       for (const { q } of accepted) q.reject(this.#failed)
       return
     }

@@ -64,6 +64,10 @@ export class Database {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
     this.committer.onCommit(() => this.#published())
+    // After a storage failure nothing more gets published: waiting transactions fail instead.
+    this.committer.onFailure(() => {
+      for (const wake of this.#waiting.splice(0)) wake()
+    })
   }
 
   static async open(persistence: Persistence): Promise<Database> {
@@ -190,6 +194,7 @@ export class Database {
         await this.#opening
         continue
       }
+      if (this.committer.failed !== null) throw this.committer.failed
       if (!this.#settled()) {
         await new Promise<void>((resolve) => this.#waiting.push(resolve))
         continue

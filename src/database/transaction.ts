@@ -336,7 +336,9 @@ export class Transaction {
   /** A restore point for a nested mutation: its writes are undone if it fails. */
   savepoint(): () => void {
     const saved = new Map([...this.writes].map(([id, w]) => [id, w.doc]))
+    const actions = this.afterCommitActions.length
     return () => {
+      this.afterCommitActions.length = actions
       for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
       for (const [id, doc] of saved) this.writes.get(id)!.doc = doc
     }

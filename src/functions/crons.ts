@@ -12,6 +12,7 @@ import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { CronSchedule } from './cron-schedule.ts'
 import { nextRun, validateSchedule } from './cron-schedule.ts'
+import { MAX_TIMER_MS } from './scheduler.ts'
 import type { Scheduler } from './scheduler.ts'
 
 export const CRON_JOBS = '_cron_jobs'
@@ -131,7 +132,12 @@ export class CronService {
           const spec = JSON.parse(state.spec) as CronSpec
           let next = state.nextRun
           if (next <= now) {
-            await this.scheduler.schedule(txn, spec.name, now / 1000, spec.args[0] ?? {})
+            try {
+              await this.scheduler.schedule(txn, spec.name, now / 1000, spec.args[0] ?? {})
+            } catch (e) {
+              // One cron that can't run (its function is gone) must not stop the others.
+              this.log('Cron job could not be scheduled', { cron: state.name, error: (e as Error)?.message ?? String(e) })
+            }
             // Missed runs (the backend was down) collapse into this one.
             next = nextRun(spec.schedule, Math.max(now, state.nextRun))
             while (next <= now) next = nextRun(spec.schedule, next)
@@ -140,12 +146,19 @@ export class CronService {
           soonest = Math.min(soonest, next)
         }
       })
-      if (this.#timer !== null) clearTimeout(this.#timer)
-      this.#timer = null
-      if (soonest !== Infinity && !this.#stopped) {
-        this.#timer = setTimeout(() => void this.#tick(), Math.max(0, soonest - Date.now()))
-        this.#timer.unref()
-      }
+      this.#arm(soonest)
+    }).catch((e: unknown) => {
+      // Whatever went wrong, keep ticking: try again in a minute.
+      this.log('Cron tick failed', { error: (e as Error)?.message ?? String(e) })
+      this.#arm(Date.now() + 60_000)
     })
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    if (at === Infinity || this.#stopped) return
+    this.#timer = setTimeout(() => void this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())))
+    this.#timer.unref()
   }
 }

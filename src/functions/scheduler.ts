@@ -14,10 +14,15 @@ import type { Database } from '../database/database.ts'
 import type { TableInfo } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
-import { encodeIndexKey, prefixSuccessor } from '../values/index.ts'
+import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
+
+/** The longest delay setTimeout accepts. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+/** A job whose run threw (not the function: the machinery) is retried after this long. */
+const RETRY_AFTER_MS = 5000
 
 /** Jobs run at once at most; the rest wait for a free slot. */
 const MAX_CONCURRENT_JOBS = 10
@@ -41,6 +46,8 @@ export class Scheduler {
   #table: TableInfo | null = null
   #timer: NodeJS.Timeout | null = null
   #running = new Set<string>()
+  /** Jobs whose last attempt failed in the machinery (e.g. storage), and when to try again. */
+  readonly #retryAt = new Map<string, number>()
   #rescanning = false
   #again = false
   #stopped = false
@@ -88,8 +95,9 @@ export class Scheduler {
 
   /** `1.0/cancel_job`: a pending job is canceled; others are left as they are. */
   async cancel(txn: Transaction, id: string): Promise<void> {
-    const doc = await txn.read(id)
-    if (doc === null || this.#table === null || !id || (doc as { _id?: unknown })._id !== id) throw new Error(`Scheduled function ${JSON.stringify(id)} not found`)
+    const decoded = typeof id === 'string' ? decodeId(id) : null
+    const doc = decoded === null || decoded.tableNumber !== this.#table?.tableNumber ? null : await txn.read(id)
+    if (doc === null) throw new Error(`Scheduled function ${JSON.stringify(id)} not found`)
     const state = doc.state as { kind: string }
     if (state.kind === 'pending' || state.kind === 'inProgress') await txn.patchSystem(id, { state: { kind: 'canceled' }, completedTime: Date.now() })
   }
@@ -154,6 +162,11 @@ export class Scheduler {
         next = Math.min(next, job.scheduledTime)
         continue
       }
+      const retryAt = this.#retryAt.get(job.id)
+      if (retryAt !== undefined && retryAt > now) {
+        next = Math.min(next, retryAt)
+        continue
+      }
       if (this.#running.has(job.id) || this.#running.size >= MAX_CONCURRENT_JOBS) continue
       this.#running.add(job.id)
       void this.#run(job).finally(() => {
@@ -162,7 +175,8 @@ export class Scheduler {
       })
     }
     if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#timer = next === Infinity ? null : setTimeout(() => this.#kick(), Math.max(0, next - Date.now()))
+    // setTimeout can't wait longer than 2^31-1 ms; a later job is simply re-checked then.
+    this.#timer = next === Infinity ? null : setTimeout(() => this.#kick(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())))
     this.#timer?.unref()
   }
 
@@ -171,7 +185,9 @@ export class Scheduler {
       const kind = this.runner!.schedulable(job.name)
       if (kind === 'action') await this.runner!.runActionJob(job)
       else await this.runner!.runMutationJob(job)
+      this.#retryAt.delete(job.id)
     } catch (e) {
+      this.#retryAt.set(job.id, Date.now() + RETRY_AFTER_MS)
       this.log('Scheduled function failed to run', { job: job.id, name: job.name, error: (e as Error)?.message ?? String(e) })
     }
   }

@@ -206,18 +206,13 @@ export class PushService {
     const host = this.pool.scratch(modules)
     try {
       const functions: FunctionInfo[] = []
+      let crons: Record<string, CronSpec> | null = null
       for (const m of modules) {
         if (m.path.startsWith('_deps/') || m.path === 'schema.js' || m.path === 'convex.config.js' || m.path === 'auth.config.js') continue
         try {
           host.loadModule(m.path, IMPORT_TIMEOUT_MS)
           const analyzed = host.analyze(m.path)
-          if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) {
-            try {
-              validateCrons(analyzed.crons as Record<string, CronSpec>)
-            } catch (e) {
-              throw new PushError('InvalidCronSpec', `Invalid crons.ts: ${(e as Error).message}`)
-            }
-          }
+          if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
           for (const f of analyzed.functions) {
             functions.push({
               modulePath: m.path,
@@ -231,6 +226,21 @@ export class PushService {
         } catch (e) {
           if (e instanceof PushError) throw e
           throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${(e as Error).message}`)
+        }
+      }
+      if (crons !== null) {
+        try {
+          validateCrons(crons)
+          // Each cron must name a mutation or action of this push.
+          const registry = new Registry(functions)
+          for (const [name, spec] of Object.entries(crons)) {
+            const target = registry.lookup(spec.name)
+            if (target === undefined || (target.udfType !== 'Mutation' && target.udfType !== 'Action')) {
+              throw new Error(`Cron job "${name}": ${spec.name} is not a mutation or action of this push`)
+            }
+          }
+        } catch (e) {
+          throw new PushError('InvalidCronSpec', `Invalid crons.ts: ${(e as Error).message}`)
         }
       }
       let schema: Schema | null = null
@@ -376,7 +386,12 @@ export class PushService {
         throw new PushError('IndexBackfillFailed', `Building a new index failed: ${(e as Error).message}`)
       }
       await this.db.exclusive(async () => {
-        for (const st of pending.staged) if (st.index.staged === true) await this.db.catalog.publishStaged(st.index)
+        // A later push may have dropped this push's staged indexes: then it must be pushed again.
+        for (const st of pending.staged) {
+          const live = this.db.catalog.byNumber.get(st.index.tableNumber)?.indexes.get(st.index.name)
+          if (live !== st.index || !st.complete) throw new PushError('RaceDetected', 'Another push replaced this one while its indexes were being built; push again.')
+        }
+        for (const st of pending.staged) await this.db.catalog.publishStaged(st.index)
         await this.#apply(pending)
       })
     }
@@ -414,7 +429,7 @@ export class PushService {
       // System tables (`_scheduled_functions`, …) keep the indexes the system gave them.
       if (table.name.startsWith('_')) continue
       for (const index of [...table.indexes.values()]) {
-        if (index.name === BY_ID || index.name === BY_CREATION_TIME || wanted.has(`${table.name}.${index.name}`)) continue
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.staged === true || wanted.has(`${table.name}.${index.name}`)) continue
         await db.catalog.dropIndex(index)
       }
     }

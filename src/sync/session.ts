@@ -141,7 +141,9 @@ export class Session implements Subscriber {
       case 'Authenticate':
         return this.#authenticate(m)
       case 'Mutation': {
-        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args))
+        // Runs as whoever the client was when it sent it, even if it authenticates again meanwhile.
+        const identity = this.#identity
+        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity)
         this.#mutationChain = this.#mutationChain.then(run, run)
         return
       }
@@ -195,9 +197,9 @@ export class Session implements Subscriber {
     this.#close()
   }
 
-  async #mutation(requestId: number, path: string, args: JSONValue): Promise<void> {
+  async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity): Promise<void> {
     const key = `${this.#sessionId}:${requestId}`
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: this.#identity.admin, identity: this.#identity.user }).catch(crashed))
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user }).catch(crashed))
     if (result.ok) {
       if (result.ts !== null && result.ts > this.#advanceTo) this.#advanceTo = result.ts
       this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(result.ts ?? 0n))},"logLines":${JSON.stringify(result.logLines)}}`)

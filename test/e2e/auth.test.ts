@@ -72,6 +72,7 @@ test('expired, forged and wrong-audience tokens are refused', async () => {
   expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests', exp: now() + 3600 }, other.privateKey))).toContain('Could not verify token')
   expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'someone-else', exp: now() + 3600 }))).toContain('No auth provider found')
   expect(await refused('not.a.jwt')).toContain('Could not parse JWT')
+  expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests' }))).toContain('The JWT has no numeric')
 })
 
 test('the real ConvexClient authenticates over the socket', async () => {

@@ -59,3 +59,11 @@ test('a malformed cron expression fails the push and keeps the old crons', async
   expect(err.stderr).toContain('Cron job "every minute"')
   expect(err.stderr).toContain('minute "61" is out of range 0-59')
 })
+
+test('a cron naming a function that does not exist fails the push', async () => {
+  const path = join(appDir!, 'convex/crons.ts')
+  writeFileSync(path, readFileSync(path, 'utf8').replace('"61 * * * *"', '"* * * * *"').replace('internal.ticks.tick, { name: "minute" }', 'makeFunctionReference<"mutation">("ticks:nope"), {}').replace('import { cronJobs } from "convex/server";', 'import { cronJobs, makeFunctionReference } from "convex/server";'))
+  const err = (await push().catch((e: unknown) => e)) as { code?: number; stderr?: string }
+  expect(err.code).toBe(1)
+  expect(err.stderr).toContain('ticks:nope is not a mutation or action of this push')
+})

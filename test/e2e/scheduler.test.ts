@@ -74,6 +74,14 @@ test('scheduled actions, and scheduling from an action', async () => {
   expect(await counter('s-from-action')).toBe(1)
 })
 
+test('a job a month away neither runs nor makes the scheduler spin', async () => {
+  const id = await client.mutation(api.scheduling.runAfter, { name: 's-month', delayMs: 30 * 24 * 3600 * 1000 })
+  await new Promise((r) => setTimeout(r, 500))
+  expect((await job(id)).state).toEqual({ kind: 'pending' })
+  expect(backend.output()).not.toContain('TimeoutOverflowWarning')
+  await client.mutation(api.scheduling.cancel, { id })
+})
+
 test('pending jobs survive kill -9 and run after the restart', async () => {
   const id = await client.mutation(api.scheduling.runAt, { name: 's-restart', at: Date.now() + 1000 })
   await backend.stop('SIGKILL')

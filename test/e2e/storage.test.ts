@@ -62,6 +62,14 @@ test('delete: the URL is gone and the file no longer served', async () => {
   expect((again as Error).message).toContain('not found')
 })
 
+test('a delete rolled back with its failing sub-mutation keeps the file', async () => {
+  const storageId = await upload(Buffer.from('keep me'), 'text/plain')
+  await client.mutation(api.files.deleteInFailedChild, { storageId })
+  const url: string = await client.query(api.files.url, { storageId })
+  await new Promise((r) => setTimeout(r, 200))
+  expect(await (await fetch(url)).text()).toBe('keep me')
+})
+
 test('actions store and get blobs', async () => {
   const before: number = await client.query(api.files.count, {})
   const r = await client.action(api.files.storeAndRead, { text: 'hello storage' })
