@@ -255,18 +255,22 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null'): Promise<UdfResult> {
+    // Take the execution slot before the snapshot: a call waiting its turn holds no snapshot.
+    const slot = await this.#quickSlots.acquire()
     let txn: Transaction
     try {
       txn = await this.db.begin(false, ts)
     } catch (e) {
+      slot()
       return failure(e, [])
     }
     try {
       observe?.(txn)
-      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who)
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, true)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
+      slot()
     }
   }
 
@@ -277,15 +281,20 @@ export class FunctionRunner implements JobRunner {
   async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
+      // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
+      let slot: (() => void) | null = await this.#quickSlots.acquire()
       let txn: Transaction
       try {
         txn = await this.db.begin(true)
       } catch (e) {
+        slot()
         release?.()
         return failure(e, [])
       }
       try {
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who)
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true)
+        slot()
+        slot = null
         if (!outcome.ok) return outcome
         const ts = await this.db.commit(txn)
         return { ...outcome, ts }
@@ -293,6 +302,7 @@ export class FunctionRunner implements JobRunner {
         if (!(e instanceof OccConflictError)) return failure(e, [])
         if (attempt >= MAX_OCC_RETRIES) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
       } finally {
+        slot?.()
         this.db.end(txn)
         release?.()
       }
@@ -453,8 +463,9 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
-    // Admission: a bounded number of calls run at once (each holds an isolate); nested calls
-    // go ahead, since their caller holds a slot and waits for them.
+    // Admission: a bounded number of calls run at once (each holds an isolate). `nested` calls go
+    // ahead: their caller holds a slot and waits for them, or they took theirs before opening
+    // their snapshot (#runQuery, #runMutation).
     const release = nested ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire()
     const startedMs = Date.now()
     const started = performance.now()
