@@ -18,7 +18,7 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
-import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 
@@ -145,6 +145,7 @@ g.Headers ??= HeadersPolyfill
 g.Response ??= ResponsePolyfill
 g.Request ??= RequestPolyfill
 g.Blob ??= BlobPolyfill
+g.ReadableStream ??= ReadableStreamPolyfill
 g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 

@@ -102,40 +102,233 @@ export function base64ToBytes(s: string): Uint8Array {
   return out
 }
 
-/** The body methods Request and Response share (bodies are buffered, read once). */
+type StreamSource = {
+  start?: (controller: StreamController) => unknown
+  pull?: (controller: StreamController) => unknown
+  cancel?: (reason?: unknown) => unknown
+}
+type StreamController = { enqueue(chunk: unknown): void; close(): void; error(e?: unknown): void; readonly desiredSize: number }
+
+/**
+ * A minimal WHATWG ReadableStream: an underlying source's start/pull/cancel, a default reader and
+ * async iteration. Enough for bodies built from streams and read as streams; no byte streams or
+ * tee, and no queuing strategy beyond one pull at a time.
+ */
+export class ReadableStreamPolyfill {
+  #queue: unknown[] = []
+  #state: 'readable' | 'closed' | 'errored' = 'readable'
+  #error: unknown
+  #waiting: { resolve: (r: { done: boolean; value: unknown }) => void; reject: (e: unknown) => void }[] = []
+  #pulling = false
+  #started: Promise<void>
+  #locked = false
+  #source: StreamSource
+  #controller: StreamController
+  constructor(source: StreamSource = {}) {
+    this.#source = source
+    const self = this
+    this.#controller = {
+      enqueue(chunk) {
+        if (self.#state !== 'readable') throw new TypeError('The stream is not in a state that permits enqueue')
+        const waiter = self.#waiting.shift()
+        if (waiter !== undefined) waiter.resolve({ done: false, value: chunk })
+        else self.#queue.push(chunk)
+      },
+      close() {
+        if (self.#state !== 'readable') throw new TypeError('The stream is not in a state that permits close')
+        self.#state = 'closed'
+        for (const w of self.#waiting.splice(0)) w.resolve({ done: true, value: undefined })
+      },
+      error(e) {
+        if (self.#state !== 'readable') return
+        self.#state = 'errored'
+        self.#error = e
+        self.#queue = []
+        for (const w of self.#waiting.splice(0)) w.reject(e)
+      },
+      get desiredSize() {
+        return self.#state === 'readable' ? Math.max(0, 1 - self.#queue.length) : 0
+      },
+    }
+    this.#started = Promise.resolve()
+      .then(() => source.start?.(this.#controller))
+      .then(
+        () => undefined,
+        (e) => this.#controller.error(e),
+      )
+  }
+  get locked(): boolean {
+    return this.#locked
+  }
+  /** @internal Whether anything has read from (or cancelled) the stream. */
+  _disturbed = false
+  /** @internal */
+  async _read(): Promise<{ done: boolean; value: unknown }> {
+    this._disturbed = true
+    await this.#started
+    if (this.#queue.length > 0) return { done: false, value: this.#queue.shift() }
+    if (this.#state === 'closed') return { done: true, value: undefined }
+    if (this.#state === 'errored') throw this.#error
+    const next = new Promise<{ done: boolean; value: unknown }>((resolve, reject) => this.#waiting.push({ resolve, reject }))
+    if (!this.#pulling && this.#source.pull !== undefined) {
+      this.#pulling = true
+      try {
+        await this.#source.pull(this.#controller)
+      } catch (e) {
+        this.#controller.error(e)
+      } finally {
+        this.#pulling = false
+      }
+    }
+    return next
+  }
+  /** @internal */
+  async _cancel(reason?: unknown): Promise<void> {
+    this._disturbed = true
+    if (this.#state !== 'readable') return
+    this.#state = 'closed'
+    this.#queue = []
+    for (const w of this.#waiting.splice(0)) w.resolve({ done: true, value: undefined })
+    await this.#source.cancel?.(reason)
+  }
+  getReader(): { read(): Promise<{ done: boolean; value: any }>; releaseLock(): void; cancel(reason?: unknown): Promise<void>; readonly closed: Promise<void> } {
+    if (this.#locked) throw new TypeError('ReadableStream is locked')
+    this.#locked = true
+    let released = false
+    const check = () => {
+      if (released) throw new TypeError('The reader has been released')
+    }
+    return {
+      read: async () => {
+        check()
+        return this._read()
+      },
+      releaseLock: () => {
+        released = true
+        this.#locked = false
+      },
+      cancel: async (reason?: unknown) => {
+        check()
+        await this._cancel(reason)
+      },
+      get closed(): Promise<void> {
+        return Promise.resolve()
+      },
+    }
+  }
+  async cancel(reason?: unknown): Promise<void> {
+    if (this.#locked) throw new TypeError('Cannot cancel a locked ReadableStream')
+    await this._cancel(reason)
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<any> {
+    const reader = this.getReader()
+    try {
+      while (true) {
+        const { done, value } = await reader.read()
+        if (done) return
+        yield value
+      }
+    } finally {
+      reader.releaseLock()
+    }
+  }
+  values(): AsyncGenerator<any> {
+    return this[Symbol.asyncIterator]()
+  }
+}
+
+/** Reads a stream of byte chunks (Uint8Array, ArrayBuffer or strings) to one Uint8Array. */
+async function drain(stream: ReadableStreamPolyfill): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = stream.getReader()
+  while (true) {
+    const { done, value } = await reader.read()
+    if (done) break
+    const chunk = toBytes(value) ?? new Uint8Array(0)
+    chunks.push(chunk)
+    total += chunk.length
+  }
+  reader.releaseLock()
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/**
+ * The body methods Request and Response share. A body is either bytes (read once) or a
+ * ReadableStream given by the caller; `body` is always a stream, as in the Fetch standard.
+ */
 class Body {
-  readonly #body: Uint8Array | null
-  bodyUsed = false
+  readonly #bytes: Uint8Array | null
+  #stream: ReadableStreamPolyfill | null
+  /** Whether the stream was given by the caller rather than made from the bytes on demand. */
+  readonly #given: boolean
+  #used = false
+  /** True once the body was read, by a body method or through its stream. */
+  get bodyUsed(): boolean {
+    return this.#used || this.#stream?._disturbed === true
+  }
   constructor(body: unknown) {
-    this.#body = toBytes(body)
+    this.#stream = body instanceof ReadableStreamPolyfill ? body : null
+    this.#given = this.#stream !== null
+    this.#bytes = this.#given ? null : toBytes(body)
   }
-  /** @internal The raw bytes, for the host. */
+  /** @internal */
+  _hasBody(): boolean {
+    return this.#given || this.#bytes !== null
+  }
+  /** @internal The whole body as bytes, read from its stream if it has one. */
+  async _drain(): Promise<Uint8Array> {
+    if (this.#stream !== null) return drain(this.#stream)
+    return this.#bytes ?? new Uint8Array(0)
+  }
+  /** @internal Whether the body is a caller's stream (so it can't be copied synchronously). */
+  _isStream(): boolean {
+    return this.#given
+  }
+  /** @internal The raw bytes of a non-stream body, for the host. */
   _bytes(): Uint8Array {
-    return this.#body ?? new Uint8Array(0)
+    if (this.#given) throw new TypeError('This body is a stream; it can only be read once, asynchronously.')
+    return this.#bytes ?? new Uint8Array(0)
   }
-  get body(): Uint8Array | null {
-    return this.#body
+  get body(): ReadableStreamPolyfill | null {
+    if (this.#stream === null) {
+      if (this.#bytes === null) return null
+      const bytes = this.#bytes
+      this.#stream = new ReadableStreamPolyfill({
+        start: (c) => {
+          if (bytes.length > 0) c.enqueue(bytes.slice())
+          c.close()
+        },
+      })
+    }
+    return this.#stream
   }
-  #consume(): Uint8Array {
-    if (this.bodyUsed) throw new TypeError('Body has already been consumed.')
-    this.bodyUsed = true
-    return this.#body ?? new Uint8Array(0)
+  async #consume(): Promise<Uint8Array> {
+    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError('Body has already been consumed.')
+    this.#used = true
+    return this.#stream !== null ? drain(this.#stream) : (this.#bytes ?? new Uint8Array(0))
   }
   async arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#consume().slice().buffer
+    return (await this.#consume()).slice().buffer
   }
   async bytes(): Promise<Uint8Array> {
-    return this.#consume().slice()
+    return (await this.#consume()).slice()
   }
   async text(): Promise<string> {
-    return new TextDecoderPolyfill().decode(this.#consume())
+    return new TextDecoderPolyfill().decode(await this.#consume())
   }
   async json(): Promise<unknown> {
     return JSON.parse(await this.text())
   }
   async blob(): Promise<BlobPolyfill> {
     const type = (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? ''
-    return new BlobPolyfill([this.#consume()], { type })
+    return new BlobPolyfill([await this.#consume()], { type })
   }
 }
 
@@ -171,12 +364,13 @@ export class RequestPolyfill extends Body {
   readonly headers: HeadersPolyfill
   constructor(input: string | RequestPolyfill | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
     const from = input instanceof RequestPolyfill ? input : null
-    super(init.body !== undefined ? init.body : from !== null ? from._bytes() : null)
+    super(init.body !== undefined ? init.body : from === null ? null : from._isStream() ? from.body : from._bytes())
     this.url = from !== null ? from.url : typeof input === 'string' ? input : String((input as { href: string }).href)
     this.method = (init.method ?? from?.method ?? 'GET').toUpperCase()
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
   }
   clone(): RequestPolyfill {
+    if (this._isStream()) throw new TypeError('Cannot clone a Request whose body is a stream')
     return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: this._bytes() })
   }
 }
@@ -188,7 +382,7 @@ export function makeFetch(host: (op: string, argsJson: string) => Promise<string
     const url = request.url
     const headers: [string, string][] = []
     request.headers.forEach((v, k) => headers.push([k, v]))
-    const body = request.body
+    const body = request._hasBody() ? await request._drain() : null
     const answer = JSON.parse(
       await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
     ) as { status: number; statusText: string; headers: [string, string][]; body: string; url: string }

@@ -36,6 +36,26 @@ test('prefix routes for every method; HEAD is routed as GET without a body', asy
   expect(await head.text()).toBe('')
 })
 
+test('a Response built from a ReadableStream and a request body read as a stream', async () => {
+  const res = await fetch(`${backend.siteUrl}/stream`)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toBe('text/plain')
+  expect(await res.text()).toBe('chunk 1;chunk 2;chunk 3;')
+  const upload = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('streamed '))
+      controller.enqueue(new TextEncoder().encode('héllo'))
+      controller.close()
+    },
+  })
+  const echo = await fetch(`${backend.siteUrl}/stream-echo`, { method: 'POST', body: upload, duplex: 'half' } as RequestInit)
+  expect(echo.status).toBe(200)
+  expect(await echo.json()).toEqual({ bytes: 15, text: 'STREAMED HÉLLO', used: true })
+  const broken = await fetch(`${backend.siteUrl}/stream-fails`)
+  expect(broken.status).toBe(500)
+  expect(await broken.text()).toContain('stream source broke')
+})
+
 test('an HTTP action runs mutations and queries', async () => {
   const res = await fetch(`${backend.siteUrl}/messages`, { method: 'POST', body: JSON.stringify({ author: 'http', body: 'via http' }) })
   expect(res.headers.get('content-type')).toBe('application/json')

@@ -245,6 +245,8 @@ describe('queries and mutations through ConvexHttpClient', () => {
       const { port } = server.address() as { port: number }
       const r = await client.action(api.messages.fetchUrl, { url: `http://127.0.0.1:${port}/x`, body: 'payload' })
       expect(r).toEqual({ status: 201, ok: true, text: 'got POST payload', echoed: 'concave' })
+      const streamed = await client.action(api.messages.fetchUrl, { url: `http://127.0.0.1:${port}/x`, body: 'streamed payload', streamed: true })
+      expect(streamed).toEqual({ status: 201, ok: true, text: 'got POST streamed payload', echoed: 'concave' })
     } finally {
       server.close()
     }
