@@ -359,6 +359,13 @@ describe('errors', () => {
     expect(metrics.isolatesPeak).toBeLessThanOrEqual(8 + 16 + 4)
   })
 
+  test('at most 16 actions run at once; the rest wait for a slot and then all complete', async () => {
+    const results = await Promise.all(Array.from({ length: 24 }, () => client.action(api.counter.occupy, { probe: 'slots', ms: 800 })))
+    expect(results).toEqual(Array.from({ length: 24 }, () => 'done'))
+    expect(await client.query(api.counter.get, { name: 'slots:max' })).toBe(16)
+    expect(await client.query(api.counter.get, { name: 'slots:active' })).toBe(0)
+  })
+
   test('a function that eats memory fails alone', async () => {
     const err = await errorOf(client.query(api.values.hog, {}))
     expect(err.message).toContain('out of memory')
