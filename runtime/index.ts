@@ -18,6 +18,7 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
+import type { CallSpec } from './protocol.ts'
 import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
@@ -25,20 +26,9 @@ import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 declare const __hostSync: (op: string, argsJson: string) => string
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
-type Kind = 'query' | 'mutation' | 'action' | 'httpAction' | 'import'
-
-interface CallSpec {
-  kind: Kind
-  modulePath: string
-  exportName: string
-  argsJson: string
-  seed: number
-  nowMs: number
-  snapshotTs: string | null
-  requestId: string
-  /** For HTTP actions: the request, with its body as base64. */
-  request?: { url: string; method: string; headers: [string, string][]; body: string | null }
-}
+/** A call's kind, or the module-evaluation phase before any call. */
+type Kind = CallSpec['kind'] | 'import'
+type RuntimeCall = Omit<CallSpec, 'kind'> & { kind: Kind }
 
 interface Outcome {
   ok: boolean
@@ -56,7 +46,7 @@ let nextSyscallId = 1
 let outbox: [number, string, string][] = []
 let logLines: string[] = []
 let outcome: Outcome | null = null
-let call: CallSpec | null = null
+let call: RuntimeCall | null = null
 
 // ── Streams: the host answers `1.0/queryStreamNext` in batches; we hand out one row at a time. ──
 interface Stream {
@@ -284,7 +274,7 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   return responseJson(response)
 }
 
-function resetCall(spec: CallSpec | null): void {
+function resetCall(spec: RuntimeCall | null): void {
   call = spec
   logLines = []
   outcome = null

@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono'
 import type { Context } from 'hono'
+import { readLimited } from './body.ts'
 import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
@@ -54,24 +55,14 @@ async function readBody(c: Context, limit: number): Promise<Buffer> {
   const tooLarge = (n: number | string) => new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${n} bytes (limit ${limit})`)
   const declared = Number(c.req.header('content-length') ?? '0')
   if (declared > limit) throw tooLarge(declared)
-  let body: Buffer
   if (c.req.header('content-length') !== undefined) {
     // Declared and within the limit: read it whole (the fast path; Node enforces the length).
-    body = Buffer.from(await c.req.arrayBuffer())
+    const body = Buffer.from(await c.req.arrayBuffer())
     if (body.length > limit) throw tooLarge(body.length)
     return decode(c, body, limit, tooLarge)
   }
-  const chunks: Buffer[] = []
-  let size = 0
-  const stream = c.req.raw.body
-  if (stream !== null) {
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength
-      if (size > limit) throw tooLarge(`more than ${limit}`)
-      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-    }
-  }
-  body = Buffer.concat(chunks, size)
+  const body = await readLimited(c.req.raw.body, limit)
+  if (body === null) throw tooLarge(`more than ${limit}`)
   return decode(c, body, limit, tooLarge)
 }
 

@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono'
 import type { Context } from 'hono'
+import { readLimited } from './body.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 
 /** Largest HTTP action request body read (Convex's limit is 20 MiB). */
@@ -22,17 +23,11 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const url = `${deps.siteUrl().replace(/\/$/, '')}${path}${incoming.search}`
   let body: Buffer | null = null
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.raw.body !== null) {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of c.req.raw.body as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength
-      if (size > MAX_REQUEST_BODY) {
-        c.header('connection', 'close')
-        return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)
-      }
-      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    body = await readLimited(c.req.raw.body, MAX_REQUEST_BODY)
+    if (body === null) {
+      c.header('connection', 'close')
+      return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)
     }
-    body = Buffer.concat(chunks, size)
   }
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))

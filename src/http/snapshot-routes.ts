@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { SnapshotError, snapshotService } from '../snapshot/snapshots.ts'
+import { readLimited } from './body.ts'
 import { badRequest, HttpError, notFound } from './errors.ts'
 import { adminAuth } from './http-app.ts'
 import type { HttpDeps } from './http-app.ts'
@@ -16,17 +17,9 @@ import type { HttpDeps } from './http-app.ts'
 const MAX_PART = 512 * 1024 * 1024
 
 async function rawBody(c: Context, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  const stream = c.req.raw.body
-  if (stream !== null) {
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength
-      if (size > limit) throw new HttpError(413, 'PayloadTooLarge', `Upload part is larger than ${limit} bytes`)
-      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-    }
-  }
-  return Buffer.concat(chunks, size)
+  const body = await readLimited(c.req.raw.body, limit)
+  if (body === null) throw new HttpError(413, 'PayloadTooLarge', `Upload part is larger than ${limit} bytes`)
+  return body
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {

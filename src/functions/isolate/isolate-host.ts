@@ -9,6 +9,7 @@
  * that hits it is disposed and replaced by the pool.
  */
 import ivm from 'isolated-vm'
+import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 
 /** What a call asks of the host while it runs. */
@@ -17,17 +18,7 @@ export interface SyscallHandler {
   async(op: string, argsJson: string): Promise<string>
 }
 
-export interface CallSpec {
-  kind: 'query' | 'mutation' | 'action' | 'httpAction'
-  modulePath: string
-  exportName: string
-  argsJson: string
-  seed: number
-  nowMs: number
-  snapshotTs: string | null
-  requestId: string
-  request?: { url: string; method: string; headers: [string, string][]; body: string | null }
-}
+export type { CallSpec }
 
 export interface CallOutcome {
   ok: boolean
