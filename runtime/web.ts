@@ -150,12 +150,17 @@ export class ReadableStreamPolyfill {
         return self.#state === 'readable' ? Math.max(0, 1 - self.#queue.length) : 0
       },
     }
-    this.#started = Promise.resolve()
-      .then(() => source.start?.(this.#controller))
-      .then(
-        () => undefined,
-        (e) => this.#controller.error(e),
-      )
+    // start runs synchronously, as in the standard (a source may keep its controller from it).
+    let started: unknown
+    try {
+      started = source.start?.(this.#controller)
+    } catch (e) {
+      this.#controller.error(e)
+    }
+    this.#started = Promise.resolve(started).then(
+      () => undefined,
+      (e) => this.#controller.error(e),
+    )
   }
   get locked(): boolean {
     return this.#locked
@@ -170,17 +175,20 @@ export class ReadableStreamPolyfill {
     if (this.#state === 'closed') return { done: true, value: undefined }
     if (this.#state === 'errored') throw this.#error
     const next = new Promise<{ done: boolean; value: unknown }>((resolve, reject) => this.#waiting.push({ resolve, reject }))
-    if (!this.#pulling && this.#source.pull !== undefined) {
-      this.#pulling = true
-      try {
-        await this.#source.pull(this.#controller)
-      } catch (e) {
-        this.#controller.error(e)
-      } finally {
-        this.#pulling = false
-      }
-    }
+    void this.#pullWhileWaiting()
     return next
+  }
+  /** Calls the source's `pull` one at a time for as long as a read is waiting for a chunk. */
+  async #pullWhileWaiting(): Promise<void> {
+    if (this.#pulling || this.#source.pull === undefined) return
+    this.#pulling = true
+    try {
+      while (this.#waiting.length > 0 && this.#state === 'readable') await this.#source.pull(this.#controller)
+    } catch (e) {
+      this.#controller.error(e)
+    } finally {
+      this.#pulling = false
+    }
   }
   /** @internal */
   async _cancel(reason?: unknown): Promise<void> {
@@ -191,7 +199,7 @@ export class ReadableStreamPolyfill {
     for (const w of this.#waiting.splice(0)) w.resolve({ done: true, value: undefined })
     await this.#source.cancel?.(reason)
   }
-  getReader(): { read(): Promise<{ done: boolean; value: any }>; releaseLock(): void; cancel(reason?: unknown): Promise<void>; readonly closed: Promise<void> } {
+  getReader(): { read(): Promise<{ done: boolean; value: any }>; releaseLock(): void; cancel(reason?: unknown): Promise<void> } {
     if (this.#locked) throw new TypeError('ReadableStream is locked')
     this.#locked = true
     let released = false
@@ -210,9 +218,6 @@ export class ReadableStreamPolyfill {
       cancel: async (reason?: unknown) => {
         check()
         await this._cancel(reason)
-      },
-      get closed(): Promise<void> {
-        return Promise.resolve()
       },
     }
   }

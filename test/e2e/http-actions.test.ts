@@ -41,6 +41,8 @@ test('a Response built from a ReadableStream and a request body read as a stream
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toBe('text/plain')
   expect(await res.text()).toBe('chunk 1;chunk 2;chunk 3;')
+  const pushed = await fetch(`${backend.siteUrl}/stream-pushed`)
+  expect(await pushed.text()).toBe('first;second;third;pulled')
   const upload = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(new TextEncoder().encode('streamed '))
