@@ -4,7 +4,7 @@ import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
 import { createServer } from 'node:http'
 import { issueAdminKey } from '../../keybroker/index.ts'
-import { cleanup, convexCli, deploy, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, deploy, errorOf, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -27,15 +27,6 @@ afterAll(async () => {
   cleanup(backend?.dataDir)
   cleanup(appDir)
 })
-
-async function errorOf(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p
-  } catch (e) {
-    return e as Error
-  }
-  throw new Error('expected the call to fail')
-}
 
 function admin(): ConvexHttpClient {
   const c = new ConvexHttpClient(backend.url)

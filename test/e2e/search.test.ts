@@ -3,7 +3,7 @@ import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, deploy, errorOf, startBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -24,15 +24,6 @@ afterAll(async () => {
   cleanup(backend?.dataDir)
   cleanup(appDir)
 })
-
-async function errorOf(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p
-  } catch (e) {
-    return e as Error
-  }
-  throw new Error('expected the call to fail')
-}
 
 const search = (text: string, more: Record<string, unknown> = {}) => client.query(api.messages.search, { text, ...more }) as Promise<string[]>
 const send = (author: string, body: string, channel?: string) => client.mutation(api.messages.send, channel === undefined ? { author, body } : { author, body, channel }) as Promise<string>

@@ -201,3 +201,13 @@ export function useDeployedBackend(fixture: string, assign: (t: DeployedBackend)
     cleanup(appDir)
   })
 }
+
+/** The error a call fails with; fails the test if the call succeeds. */
+export async function errorOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p
+  } catch (e) {
+    return e as Error
+  }
+  throw new Error('expected the call to fail')
+}
