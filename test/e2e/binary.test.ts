@@ -119,17 +119,22 @@ describe('the single executable', () => {
     expect(await client.query(api.counter.get, { name: 'other' })).toBe(0)
   })
 
-  test('unpacks its addons and checkpointer to the cache dir and runs the checkpointer in a worker', async () => {
+  test('unpacks its addons and checkpointer to the cache dir and starts the checkpointer worker once the WAL grows', async () => {
     const cacheDirs = readdirSync(join(home, '.cache/concave'))
     expect(cacheDirs).toHaveLength(1)
     expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'package.json'])
-    // Node names a worker's thread "WorkerThread"; the checkpointer is the only worker at rest.
+    // Node names a worker's thread "WorkerThread"; the checkpointer is the only worker there is.
     const taskDir = `/proc/${backend.process.pid}/task`
-    const threads = readdirSync(taskDir).map((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim())
-    expect(threads).toContain('WorkerThread')
+    const workers = () => readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'WorkerThread').length
+    // A push and a few small writes leave the WAL far below 4 MiB: no worker (it costs ~20 MB).
+    expect(workers()).toBe(0)
+    // Each of these writes ~1.7 MB to the WAL (the document and its write-log entry).
+    const client = new ConvexHttpClient(backend.url)
+    for (let i = 0; i < 3; i++) await client.mutation(api.messages.send, { author: 'wal', body: `${i}`.padEnd(900_000, 'x') })
+    expect(workers()).toBe(1)
     // The worker checkpoints every 200 ms, so a commit reaches the database file itself soon;
-    // SQLite's own auto-checkpoint (the fallback without the worker) waits for 1000 WAL pages.
-    await new ConvexHttpClient(backend.url).mutation(api.messages.send, { author: 'wal', body: 'checkpointed-by-the-worker' })
+    // SQLite's own auto-checkpoint is off while the worker is in charge.
+    await client.mutation(api.messages.send, { author: 'wal', body: 'checkpointed-by-the-worker' })
     const db = join(dataDir, 'concave_local_backend.sqlite3')
     const deadline = Date.now() + 5_000
     while (!readFileSync(db).includes('checkpointed-by-the-worker') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))

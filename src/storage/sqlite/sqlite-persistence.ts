@@ -15,7 +15,7 @@
 import Database from 'better-sqlite3'
 import { open as openFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, fstatSync, statSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import type {
   CommitRecord,
@@ -39,6 +39,13 @@ import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
 
 /** WAL size (pages, 4 KiB each) past which a checkpoint with no reader open is asked for: 64 MiB. */
 const WAL_BARRIER_PAGES = 16_384
+
+/**
+ * WAL file size past which the checkpointer worker is started: SQLite's own default
+ * auto-checkpoint point (1,000 pages). A worker thread costs ~20 MB of RSS, which a small or idle
+ * deployment whose WAL never grows this far does without (its WAL is checkpointed at shutdown).
+ */
+const CHECKPOINTER_WAL_BYTES = 4 * 1024 * 1024
 
 /** Idle reader connections kept open for reuse; more are opened on demand and closed when released. */
 const MAX_IDLE_READERS = 8
@@ -180,6 +187,8 @@ export class SqlitePersistence implements Persistence {
   readonly #stmts
   #wal: FileHandle | null = null
   #checkpointer: Worker | null = null
+  /** The checkpointer script, where there is one (not when running from source). */
+  #checkpointerScript: URL | null = null
   /** WAL pages the checkpointer last saw. */
   #walPages = 0
   /** The sync in flight, and the one queued behind it (shared by every write made meanwhile). */
@@ -216,18 +225,23 @@ export class SqlitePersistence implements Persistence {
     const writer = open(path, false)
     migrate(writer, log)
     const persistence = new SqlitePersistence(path, writer)
-    persistence.#startCheckpointer()
+    const script = new URL('./checkpointer.js', import.meta.url)
+    if (script.protocol === 'file:' && existsSync(script)) {
+      writer.pragma('wal_autocheckpoint = 0')
+      persistence.#checkpointerScript = script
+      persistence.#startCheckpointerIfWalIsLarge(fileSize(`${path}-wal`))
+    }
     return persistence
   }
 
   /**
-   * Checkpoints run in a worker (dist/checkpointer.js) so the main thread never stalls on them;
-   * where that script is absent (running from source), SQLite's own auto-checkpoint is used.
+   * Checkpoints run in a worker (dist/checkpointer.js) so the main thread never stalls on them,
+   * started once the WAL first grows past CHECKPOINTER_WAL_BYTES; where that script is absent
+   * (running from source), SQLite's own auto-checkpoint is used.
    */
-  #startCheckpointer(): void {
-    const script = new URL('./checkpointer.js', import.meta.url)
-    if (script.protocol === 'file:' && existsSync(script)) {
-      this.#writer.pragma('wal_autocheckpoint = 0')
+  #startCheckpointerIfWalIsLarge(walBytes: number): void {
+    const script = this.#checkpointerScript
+    if (script !== null && this.#checkpointer === null && walBytes >= CHECKPOINTER_WAL_BYTES) {
       // The worker only ever runs one pragma: a small heap keeps it from costing ~10 MB idle.
       this.#checkpointer = new Worker(script, { workerData: { path: this.path }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4 } })
       this.#checkpointer.on('message', (m: unknown) => {
@@ -318,6 +332,8 @@ export class SqlitePersistence implements Persistence {
   async #fdatasync(): Promise<void> {
     this.#wal ??= await openFile(`${this.path}-wal`, 'r')
     await this.#wal.datasync()
+    // The WAL file never shrinks (SQLite reuses it from the start), so its size is a high-water mark.
+    if (this.#checkpointer === null && this.#checkpointerScript !== null) this.#startCheckpointerIfWalIsLarge(fstatSync(this.#wal.fd).size)
   }
 
   async loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]> {
@@ -459,6 +475,10 @@ export class SqlitePersistence implements Persistence {
     this.#writer.pragma('wal_checkpoint(TRUNCATE)')
     this.#writer.close()
   }
+}
+
+function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0
 }
 
 /**
