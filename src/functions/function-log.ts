@@ -5,7 +5,7 @@
  * Each entry gets a cursor: a number that only grows, close to the wall clock in ms (like
  * Convex's), so a CLI that kept its cursor across a backend restart still sees new entries.
  */
-import { randomBytes } from 'node:crypto'
+import { uniqueHexId } from '../util/unique-id.ts'
 
 export type UdfType = 'Query' | 'Mutation' | 'Action' | 'HttpAction'
 
@@ -58,8 +58,19 @@ export function structuredLogLine(line: string, timestamp: number): StructuredLo
   return m === null ? { messages: [line], level: 'LOG', timestamp, isTruncated: false } : { messages: [m[2]!], level: m[1]!, timestamp, isTruncated: false }
 }
 
+/** Entries beyond capacity dropped at once, so trimming is not a copy of the whole ring per call. */
+const TRIM_SLACK = 1024
+
+interface Recorded {
+  cursor: number
+  execution: Execution
+  requestId: string
+  executionId: string
+}
+
 export class FunctionLog {
-  readonly #entries: { cursor: number; entry: CompletionEntry }[] = []
+  /** Compact records; the CLI's entry objects are built only when someone reads them. */
+  readonly #entries: Recorded[] = []
   #last = 0
   #waiters = new Set<() => void>()
 
@@ -71,44 +82,26 @@ export class FunctionLog {
   }
 
   get size(): number {
-    return this.#entries.length
+    return Math.min(this.#entries.length, this.capacity)
   }
 
   record(e: Execution): void {
     const endMs = e.startedMs + e.durationMs
-    const entry: CompletionEntry = {
-      kind: 'Completion',
-      udfType: e.udfType,
-      identifier: e.identifier,
-      componentPath: null,
-      logLines: e.logLines.map((l) => structuredLogLine(l, endMs)),
-      timestamp: endMs / 1000,
-      executionTimestamp: e.startedMs / 1000,
-      executionTime: e.durationMs / 1000,
-      error: e.error,
-      success: null,
-      requestId: e.requestId ?? randomBytes(8).toString('hex'),
-      executionId: randomBytes(8).toString('hex'),
-      caller: e.caller ?? 'Tester',
-      environment: 'isolate',
-      cachedResult: false,
-      identityType: 'unknown',
-      willRetry: false,
-      usageStats: { databaseReadBytes: 0, databaseWriteBytes: 0, databaseReadDocuments: 0, storageReadBytes: 0, storageWriteBytes: 0, vectorIndexReadBytes: 0, vectorIndexWriteBytes: 0, memoryUsedMb: 0 },
-    }
     this.#last = Math.max(this.#last + 1, Math.floor(endMs))
-    this.#entries.push({ cursor: this.#last, entry })
-    if (this.#entries.length > this.capacity) this.#entries.splice(0, this.#entries.length - this.capacity)
+    this.#entries.push({ cursor: this.#last, execution: e, requestId: e.requestId ?? uniqueHexId(), executionId: uniqueHexId() })
+    if (this.#entries.length > this.capacity + TRIM_SLACK) this.#entries.splice(0, this.#entries.length - this.capacity)
+    if (this.#waiters.size === 0) return
     const waiters = [...this.#waiters]
     this.#waiters.clear()
     for (const wake of waiters) wake()
   }
 
-  /** Entries newer than `cursor`, oldest first. */
+  /** Entries newer than `cursor`, oldest first (at most the last `capacity`). */
   since(cursor: number): { entries: CompletionEntry[]; newCursor: number } {
+    const first = Math.max(0, this.#entries.length - this.capacity)
     let i = this.#entries.length
-    while (i > 0 && this.#entries[i - 1]!.cursor > cursor) i--
-    const entries = this.#entries.slice(i).map((e) => e.entry)
+    while (i > first && this.#entries[i - 1]!.cursor > cursor) i--
+    const entries = this.#entries.slice(i).map(completionEntry)
     return { entries, newCursor: entries.length > 0 ? this.#last : Math.max(cursor, this.#last) }
   }
 
@@ -131,5 +124,29 @@ export class FunctionLog {
       signal?.addEventListener('abort', done)
     })
     return this.since(cursor)
+  }
+}
+
+function completionEntry({ execution: e, requestId, executionId }: Recorded): CompletionEntry {
+  const endMs = e.startedMs + e.durationMs
+  return {
+    kind: 'Completion',
+    udfType: e.udfType,
+    identifier: e.identifier,
+    componentPath: null,
+    logLines: e.logLines.map((l) => structuredLogLine(l, endMs)),
+    timestamp: endMs / 1000,
+    executionTimestamp: e.startedMs / 1000,
+    executionTime: e.durationMs / 1000,
+    error: e.error,
+    success: null,
+    requestId,
+    executionId,
+    caller: e.caller ?? 'Tester',
+    environment: 'isolate',
+    cachedResult: false,
+    identityType: 'unknown',
+    willRetry: false,
+    usageStats: { databaseReadBytes: 0, databaseWriteBytes: 0, databaseReadDocuments: 0, storageReadBytes: 0, storageWriteBytes: 0, vectorIndexReadBytes: 0, vectorIndexWriteBytes: 0, memoryUsedMb: 0 },
   }
 }

@@ -11,7 +11,7 @@ import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.t
 import type { Database } from '../database/database.ts'
 import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
-import { randomBytes } from 'node:crypto'
+import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
 import { EnvironmentError } from '../functions/environment.ts'
@@ -133,18 +133,12 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
 }
 
 /** Request ids: a random per-process prefix and a counter (cheaper than crypto per request). */
-const REQUEST_ID_PREFIX = randomBytes(4).toString('hex')
-let requestCounter = 0
-function nextRequestId(): string {
-  requestCounter = (requestCounter + 1) >>> 0
-  return `${REQUEST_ID_PREFIX}${requestCounter.toString(16).padStart(8, '0')}`
-}
 
 /** The request's id: the client's `convex-request-id`, else a fresh one; echoed on the response. */
 function requestIdOf(c: Context): string {
   let id = c.get('requestId' as never) as string | undefined
   if (id === undefined) {
-    id = c.req.header('convex-request-id') ?? nextRequestId()
+    id = c.req.header('convex-request-id') ?? uniqueHexId()
     c.set('requestId' as never, id as never)
   }
   return id

@@ -1,0 +1,29 @@
+import { describe, expect, test } from 'vitest'
+import { FunctionLog } from './function-log.ts'
+
+const execution = (i: number) => ({ udfType: 'Mutation' as const, identifier: 'messages:send', startedMs: 1_000_000 + i, durationMs: 2, logLines: [`[LOG] 'call ${i}'`], error: null })
+
+describe('FunctionLog', () => {
+  test('keeps exactly the last `capacity` entries, oldest first, however many were recorded', () => {
+    const log = new FunctionLog(3)
+    for (let i = 0; i < 5000; i++) log.record(execution(i))
+    expect(log.size).toBe(3)
+    const { entries, newCursor } = log.since(0)
+    expect(entries.map((e) => e.logLines[0]!.messages[0])).toEqual(["'call 4997'", "'call 4998'", "'call 4999'"])
+    expect(newCursor).toBe(log.cursor)
+    expect(entries[2]).toMatchObject({ kind: 'Completion', udfType: 'Mutation', identifier: 'messages:send', timestamp: 1_005_001 / 1000, executionTime: 0.002, error: null })
+    // Each entry keeps its ids from when it was recorded; execution ids are unique.
+    const again = log.since(0).entries
+    expect(again.map((e) => e.executionId)).toEqual(entries.map((e) => e.executionId))
+    expect(new Set(entries.map((e) => e.executionId)).size).toBe(3)
+  })
+
+  test('since(cursor) returns only newer entries', () => {
+    const log = new FunctionLog(10)
+    for (let i = 0; i < 4; i++) log.record(execution(i))
+    const { newCursor } = log.since(0)
+    log.record(execution(4))
+    expect(log.since(newCursor).entries.map((e) => e.logLines[0]!.messages[0])).toEqual(["'call 4'"])
+    expect(log.since(log.cursor).entries).toEqual([])
+  })
+})
