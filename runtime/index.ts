@@ -1,17 +1,18 @@
 /**
  * @module The sandbox side of the call protocol. Evaluated once per isolate context.
  *
- * The host drives every call from its main thread with synchronous entries into the isolate:
+ * The host drives every call from its main thread with synchronous entries into the isolate; the
+ * isolate reports back through two host callbacks while an entry runs (an entry returns only once
+ * the microtasks it caused have run, so everything a step leads to is reported by then):
  *
  *   host                                   isolate
  *   ──────────────────────────────────────────────────────────────────────────
  *   __concave.start(call) ───────────────▶ invoke the export; user code runs until it
- *                                          awaits a syscall (queued in `outbox`)
- *   __concave.poll() ────────────────────▶ microtasks run first, then returns
- *                         ◀─────────────── {ops:[[id, op, argsJson]…]} or {done…}
+ *                         ◀─────────────── awaits syscalls: __hostOp(id, op, argsJson) each
  *   (host runs the ops: reads, writes, nested calls)
- *   __concave.step(results) ─────────────▶ resolve/reject the awaiting promises
- *   __concave.poll() …                     … until the call settles
+ *   __concave.step(results) ─────────────▶ resolve/reject the awaiting promises; user code
+ *                         ◀─────────────── runs on: more __hostOp(…), or __hostDone(outcome)
+ *   … until the call settles
  *
  * A call owns the context while it runs: the host never interleaves two calls in one isolate, so
  * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
@@ -24,6 +25,10 @@ import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
+/** Queues an async syscall with the host (id 0: fire and forget). */
+declare const __hostOp: (id: number, op: string, argsJson: string) => void
+/** Reports the call's outcome (JSON of Outcome plus logLines). */
+declare const __hostDone: (outcomeJson: string) => void
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 /** A call's kind, or the module-evaluation phase before any call. */
@@ -43,9 +48,7 @@ const g = globalThis as any
 const modules = new Map<string, Record<string, any>>()
 const pending = new Map<number, Pending>()
 let nextSyscallId = 1
-let outbox: [number, string, string][] = []
 let logLines: string[] = []
-let outcome: Outcome | null = null
 let call: RuntimeCall | null = null
 
 // ── Streams: the host answers `1.0/queryStreamNext` in batches; we hand out one row at a time. ──
@@ -177,7 +180,7 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const id = nextSyscallId++
     pending.set(id, { resolve, reject })
-    outbox.push([id, op, argsJson])
+    __hostOp(id, op, argsJson)
   })
 }
 
@@ -209,7 +212,7 @@ g.Convex = {
         const { queryId } = JSON.parse(argsJson) as { queryId: number }
         const s = streams.get(queryId)
         streams.delete(queryId)
-        if (s?.opened === true && !s.done) outbox.push([0, '1.0/queryCleanup', argsJson])
+        if (s?.opened === true && !s.done) __hostOp(0, '1.0/queryCleanup', argsJson)
         return 'true'
       }
       case '1.0/getSnapshotTs':
@@ -277,8 +280,6 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
 function resetCall(spec: RuntimeCall | null): void {
   call = spec
   logLines = []
-  outcome = null
-  outbox = []
   pending.clear()
   streams.clear()
   nextStreamId = 0
@@ -342,40 +343,33 @@ g.__concave = {
     const exported = typeof value.export === 'function' ? value.export() : value
     return typeof exported === 'string' ? exported : JSON.stringify(exported)
   },
-  /** Starts a call; its first syscalls are queued before this returns. */
+  /** Starts a call; its first syscalls (or its outcome) are reported before this returns. */
   start(specJson: string): void {
     const spec = JSON.parse(specJson) as CallSpec
     resetCall(spec)
-    let promise: Promise<string>
-    if (spec.kind === 'httpAction') {
-      promise = runHttpAction(spec)
-      promise.then(
-        (value) => {
-          outcome = { ok: true, value }
-        },
-        (e: unknown) => {
-          outcome = describeError(e)
-        },
-      )
-      return
+    const finish = (outcome: Outcome) => {
+      if (call !== spec) return // a call abandoned by the host: its late settling is not news
+      const done = JSON.stringify({ ...outcome, logLines })
+      resetCall(null)
+      __hostDone(done)
     }
+    let promise: Promise<string>
     try {
-      const fn = modules.get(spec.modulePath)?.[spec.exportName]
-      if (fn === undefined) throw new Error(`Could not find function ${spec.exportName} in ${spec.modulePath}`)
-      if (spec.kind === 'query') promise = fn.invokeQuery(spec.argsJson)
-      else if (spec.kind === 'mutation') promise = fn.invokeMutation(spec.argsJson)
-      else promise = fn.invokeAction(spec.requestId, spec.argsJson)
+      if (spec.kind === 'httpAction') promise = runHttpAction(spec)
+      else {
+        const fn = modules.get(spec.modulePath)?.[spec.exportName]
+        if (fn === undefined) throw new Error(`Could not find function ${spec.exportName} in ${spec.modulePath}`)
+        if (spec.kind === 'query') promise = fn.invokeQuery(spec.argsJson)
+        else if (spec.kind === 'mutation') promise = fn.invokeMutation(spec.argsJson)
+        else promise = fn.invokeAction(spec.requestId, spec.argsJson)
+      }
     } catch (e) {
-      outcome = describeError(e)
+      finish(describeError(e))
       return
     }
     promise.then(
-      (value) => {
-        outcome = { ok: true, value }
-      },
-      (e: unknown) => {
-        outcome = describeError(e)
-      },
+      (value) => finish({ ok: true, value }),
+      (e: unknown) => finish(describeError(e)),
     )
   },
   /** Delivers syscall results: `[[id, ok, payload], …]` (payload: result JSON text or error). */
@@ -387,16 +381,5 @@ g.__concave = {
       if (ok) p.resolve(payload as string)
       else p.reject(payload)
     }
-  },
-  /** The next syscalls to run, or the call's outcome once it has settled. */
-  poll(): string {
-    if (outcome !== null) {
-      const result = { ...outcome, logLines }
-      resetCall(null)
-      return JSON.stringify({ done: result })
-    }
-    const ops = outbox
-    outbox = []
-    return JSON.stringify({ ops, logLines: logLines.length })
   },
 }

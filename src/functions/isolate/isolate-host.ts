@@ -55,7 +55,6 @@ export class IsolateHost {
   readonly context: ivm.Context
   readonly #start: Ref
   readonly #step: Ref
-  readonly #poll: Ref
   readonly #register: Ref
   readonly #analyze: Ref
   readonly #exportDefault: Ref
@@ -64,6 +63,9 @@ export class IsolateHost {
   readonly #loaded = new Map<string, ivm.Module>()
   readonly #paths = new Map<ivm.Module, string>()
   #handler: SyscallHandler | null = null
+  /** The running call's queued async syscalls and outcome, as the isolate reports them. */
+  #queued: [number, string, string][] = []
+  #done: CallOutcome | null = null
   #envJson = ''
 
   constructor(
@@ -86,12 +88,22 @@ export class IsolateHost {
         { sync: true },
       ),
     )
+    // Outside a call (module evaluation) async syscalls have no one to answer them: dropped.
+    global.setSync('__hostOp', new ivm.Callback((id: number, op: string, argsJson: string) => void (this.#handler !== null && this.#queued.push([id, op, argsJson])), { sync: true }))
+    global.setSync(
+      '__hostDone',
+      new ivm.Callback(
+        (json: string) => {
+          if (this.#handler !== null) this.#done = JSON.parse(json) as CallOutcome
+        },
+        { sync: true },
+      ),
+    )
     this.context.evalSync(runtimeSource, { filename: 'concave-runtime.js' })
     const api = global.getSync('__concave', { reference: true }) as ivm.Reference<Record<string, unknown>>
     const fn = (name: string) => api.getSync(name, { reference: true }) as Ref
     this.#start = fn('start')
     this.#step = fn('step')
-    this.#poll = fn('poll')
     this.#register = fn('registerModule')
     this.#analyze = fn('analyze')
     this.#exportDefault = fn('exportDefault')
@@ -159,14 +171,14 @@ export class IsolateHost {
     const offThread = spec.kind === 'action' || spec.kind === 'httpAction'
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> =>
       offThread ? ref.apply(undefined, args, { timeout: remaining() }) : ref.applySync(undefined, args, { timeout: remaining() })
+    this.#queued = []
+    this.#done = null
     try {
       this.loadModule(spec.modulePath, remaining())
       await enter(this.#start, [JSON.stringify(spec)])
-      for (let idle = 0; ; ) {
-        const polled = JSON.parse((await enter(this.#poll, [])) as string) as { done?: CallOutcome; ops?: [number, string, string][] }
-        if (polled.done !== undefined) return polled.done
-        const ops = polled.ops!
-        for (const [id, op, argsJson] of ops) {
+      for (;;) {
+        if (this.#done !== null) return this.#done
+        for (const [id, op, argsJson] of this.#queued.splice(0)) {
           if (id === 0) {
             void handler.async(op, argsJson).catch(() => {})
             continue
@@ -189,18 +201,17 @@ export class IsolateHost {
           await Promise.resolve()
         }
         if (performance.now() > deadline) throw new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
-        if (settled.length === 0 && inflight === 0 && ops.length === 0) {
-          // Nothing queued and nothing in flight: one more poll lets pending microtasks run.
-          if (++idle > 1) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
-          continue
-        }
-        idle = 0
-        if (settled.length > 0) await enter(this.#step, [JSON.stringify(settled.splice(0))])
+        // An entry returns only after the microtasks it caused: with nothing in flight, nothing
+        // can ever wake the call again.
+        if (settled.length === 0) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
+        await enter(this.#step, [JSON.stringify(settled.splice(0))])
       }
     } catch (e) {
       throw this.#translate(e, timeoutMs)
     } finally {
       this.#handler = null
+      this.#queued = []
+      this.#done = null
     }
   }
 
