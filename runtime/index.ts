@@ -20,6 +20,9 @@
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
+import { analyzeModule } from './analyze.ts'
+import { describeError } from './outcome.ts'
+import type { Outcome } from './outcome.ts'
 import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
@@ -35,14 +38,6 @@ type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 type Kind = CallSpec['kind'] | 'import'
 type RuntimeCall = Omit<CallSpec, 'kind'> & { kind: Kind }
 
-interface Outcome {
-  ok: boolean
-  value?: string
-  message?: string
-  name?: string
-  stack?: string
-  data?: string
-}
 
 const g = globalThis as any
 const modules = new Map<string, Record<string, any>>()
@@ -242,21 +237,6 @@ g.Convex = {
   },
 }
 
-function describeError(e: unknown): Outcome {
-  if (e !== null && typeof e === 'object') {
-    const err = e as { message?: unknown; name?: unknown; stack?: unknown; data?: unknown; ConvexErrorSymbol?: unknown }
-    const isConvexError = err.ConvexErrorSymbol === Symbol.for('ConvexError') || Symbol.for('ConvexError') in err
-    return {
-      ok: false,
-      message: String(err.message ?? e),
-      name: typeof err.name === 'string' ? err.name : 'Error',
-      stack: typeof err.stack === 'string' ? err.stack : undefined,
-      data: isConvexError ? (typeof err.data === 'string' ? err.data : JSON.stringify(err.data ?? null)) : undefined,
-    }
-  }
-  return { ok: false, message: String(e), name: 'Error' }
-}
-
 /** Serializes an HTTP response for the host: status, headers and the body as base64. */
 async function responseJson(res: ResponsePolyfill): Promise<string> {
   const headers: [string, string][] = []
@@ -306,34 +286,7 @@ g.__concave = {
   analyze(path: string): string {
     const ns = modules.get(path)
     if (ns === undefined) throw new Error(`Module ${path} is not loaded`)
-    const functions: unknown[] = []
-    let httpRoutes: unknown = null
-    let crons: unknown = null
-    for (const [name, fn] of Object.entries(ns)) {
-      if ((typeof fn !== 'function' && typeof fn !== 'object') || fn === null) continue
-      const own = (k: string) => Object.prototype.hasOwnProperty.call(fn, k)
-      let udfType: string | null = null
-      if (own('isAction') && own('invokeAction')) udfType = 'Action'
-      else if (own('isQuery') && own('invokeQuery')) udfType = 'Query'
-      else if (own('isMutation') && own('invokeMutation')) udfType = 'Mutation'
-      else if (own('isHttp') && own('invokeHttpAction')) udfType = 'HttpAction'
-      if (name === 'default' && path === 'http.js' && (fn as any).isRouter === true) {
-        httpRoutes = (fn as any).getRoutes().map(([p, m]: [string, string]) => ({ path: p, method: m }))
-      }
-      if (name === 'default' && path === 'crons.js' && (fn as any).isCrons === true) crons = JSON.parse((fn as any).export())
-      if (udfType === null) continue
-      const isPublic = own('isPublic') && (fn as any).isPublic === true
-      const isInternal = own('isInternal') && (fn as any).isInternal === true
-      if (udfType !== 'HttpAction' && isPublic === isInternal) continue
-      functions.push({
-        name,
-        udfType,
-        visibility: udfType === 'HttpAction' ? null : { kind: isPublic ? 'public' : 'internal' },
-        args: udfType === 'HttpAction' ? null : (fn as any).exportArgs(),
-        returns: udfType === 'HttpAction' ? null : (fn as any).exportReturns(),
-      })
-    }
-    return JSON.stringify({ functions, httpRoutes, crons })
+    return JSON.stringify(analyzeModule(path, ns))
   },
   /** Evaluates a module default export's `export()` (schema.js) as JSON text. */
   exportDefault(path: string): string {

@@ -35,7 +35,7 @@ async function buildDist() {
     // yargs and friends use require(); give ESM bundles a require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'warning',
-    entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts') },
+    entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts'), 'node-executor': join(root, 'src/functions/node/node-worker.ts') },
     outdir: join(root, 'dist'),
     define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
   })

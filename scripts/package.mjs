@@ -5,7 +5,8 @@
 //   - the main script: src/main.ts bundled to CommonJS with every dependency inlined (SEA main
 //     scripts can only require() built-in modules);
 //   - assets: the native addons (better-sqlite3 and isolated-vm, the same files node_modules
-//     loads) and the checkpointer worker script (src/storage/sqlite/checkpointer.ts, CommonJS).
+//     loads) and the worker scripts: the checkpointer (src/storage/sqlite/checkpointer.ts) and
+//     the Node.js action worker (src/functions/node/node-worker.ts), CommonJS.
 // At start the main script copies the assets into a cache directory (CONCAVE_CACHE_DIR, else
 // $XDG_CACHE_HOME/concave or ~/.cache/concave, else a temp dir removed at exit), keyed by their
 // hash, and loads the addons from there with process.dlopen. `import.meta.url` is defined as that
@@ -183,12 +184,14 @@ mkdirSync(dist, { recursive: true })
 const work = mkdtempSync(join(dist, '.package-'))
 process.on('exit', () => rmSync(work, { recursive: true, force: true }))
 
-// 1. The worker script first: it is an asset, and the assets' hash names the cache directory.
+// 1. The worker scripts first: they are assets, and the assets' hash names the cache directory.
 let t = Date.now()
 await build(seaBundle(join(root, 'src/storage/sqlite/checkpointer.ts'), workerPrelude, join(work, 'checkpointer.js')))
+await build(seaBundle(join(root, 'src/functions/node/node-worker.ts'), workerPrelude, join(work, 'node-executor.js')))
 const assets = {
   ...addonFiles(),
   'checkpointer.js': join(work, 'checkpointer.js'),
+  'node-executor.js': join(work, 'node-executor.js'),
   // The cache directory might sit below a package.json saying "type": "module".
   'package.json': join(work, 'package.json'),
 }

@@ -487,19 +487,25 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
-    const host: IsolateHost = this.pool.acquire()
+    const spec: CallSpec = { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+    const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
-    try {
-      outcome = await host.run(
-        { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) },
-        handler,
-        kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs,
-      )
-    } catch (e) {
-      if (e instanceof SandboxError && e.fatal) host.dispose()
-      return failure(e, [])
-    } finally {
-      this.pool.release(host)
+    if (this.pool.modules.get(fn.modulePath)?.environment === 'node') {
+      try {
+        outcome = await this.pool.node.run(this.pool.modules, this.pool.env, spec, handler, timeoutMs)
+      } catch (e) {
+        return failure(e, [])
+      }
+    } else {
+      const host: IsolateHost = this.pool.acquire()
+      try {
+        outcome = await host.run(spec, handler, timeoutMs)
+      } catch (e) {
+        if (e instanceof SandboxError && e.fatal) host.dispose()
+        return failure(e, [])
+      } finally {
+        this.pool.release(host)
+      }
     }
     if (!outcome.ok) {
       if (outcome.data !== undefined) return { ok: false, message: `Uncaught ConvexError: ${outcome.message ?? ''}`, data: outcome.data, logLines: outcome.logLines }

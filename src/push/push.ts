@@ -15,6 +15,7 @@ import { validateCrons } from '../functions/crons.ts'
 import type { CronSpec } from '../functions/crons.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
 import type { ModuleRecord } from '../storage/persistence.ts'
+import type { ModuleAnalysis } from '../../runtime/analyze.ts'
 import { jsonToValue, validateDocument } from '../values/index.ts'
 import type { JSONValue, ValidatorJSON, Value } from '../values/index.ts'
 
@@ -168,13 +169,12 @@ export class PushService {
       if (old === undefined || old.hash !== u.sha256) throw new PushError('RaceDetected', `Module ${u.path} changed on the server during the push; push again.`)
       modules.push(old)
     }
-    const nodeModules = modules.filter((m) => m.environment === 'node')
-    if (nodeModules.length > 0) {
-      throw new PushError('InvalidModules', `Node.js actions ("use node") are not supported by Concave yet: ${nodeModules.map((m) => m.path).join(', ')}`)
+    if (Array.isArray(req.nodeDependencies) && req.nodeDependencies.length > 0) {
+      throw new PushError('InvalidModules', 'External packages for Node.js actions (`node.externalPackages` in convex.json) are not supported by Concave yet: remove them so that the CLI bundles those packages into the pushed modules.')
     }
     const schemaModule = app.schema ?? null
     const all = schemaModule === null ? modules : [...modules, { path: 'schema.js', environment: 'isolate' as const, source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) }]
-    const { functions, schema } = this.#analyze(all, schemaModule !== null)
+    const { functions, schema } = await this.#analyze(all, schemaModule !== null)
     const pushId = randomUUID()
     const indexDiff = this.#indexDiff(schema)
     const staged = req.dryRun === true ? [] : await this.#stageNewIndexes(schema)
@@ -202,16 +202,32 @@ export class PushService {
     }
   }
 
-  #analyze(modules: ModuleRecord[], hasSchema: boolean): { functions: FunctionInfo[]; schema: Schema | null } {
+  async #analyze(modules: ModuleRecord[], hasSchema: boolean): Promise<{ functions: FunctionInfo[]; schema: Schema | null }> {
+    const entryPoints = modules.filter((m) => !m.path.startsWith('_deps/') && m.path !== 'schema.js' && m.path !== 'convex.config.js' && m.path !== 'auth.config.js')
+    // "use node" modules load in a scratch Node.js worker; the rest in a scratch isolate.
+    const nodePaths = entryPoints.filter((m) => m.environment === 'node').map((m) => m.path)
+    let nodeAnalyses = new Map<string, ModuleAnalysis>()
+    if (nodePaths.length > 0) {
+      try {
+        nodeAnalyses = await this.pool.node.analyze(modules, nodePaths, this.pool.env, IMPORT_TIMEOUT_MS)
+      } catch (e) {
+        throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze a Node.js module (${nodePaths.join(', ')}): ${(e as Error).message}`)
+      }
+    }
     const host = this.pool.scratch(modules)
     try {
       const functions: FunctionInfo[] = []
       let crons: Record<string, CronSpec> | null = null
-      for (const m of modules) {
-        if (m.path.startsWith('_deps/') || m.path === 'schema.js' || m.path === 'convex.config.js' || m.path === 'auth.config.js') continue
+      for (const m of entryPoints) {
         try {
-          host.loadModule(m.path, IMPORT_TIMEOUT_MS)
-          const analyzed = host.analyze(m.path)
+          let analyzed = nodeAnalyses.get(m.path)
+          if (analyzed === undefined) {
+            host.loadModule(m.path, IMPORT_TIMEOUT_MS)
+            analyzed = host.analyze(m.path)
+          } else {
+            const notAction = analyzed.functions.find((f) => f.udfType !== 'Action')
+            if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType === 'HttpAction' ? 'HTTP action' : notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
+          }
           if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
           for (const f of analyzed.functions) {
             functions.push({

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { execFile, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -122,7 +123,7 @@ describe('the single executable', () => {
   test('unpacks its addons and checkpointer to the cache dir and starts the checkpointer worker once the WAL grows', async () => {
     const cacheDirs = readdirSync(join(home, '.cache/concave'))
     expect(cacheDirs).toHaveLength(1)
-    expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'package.json'])
+    expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'node-executor.js', 'package.json'])
     // Node names a worker's thread "WorkerThread"; the checkpointer is the only worker there is.
     const taskDir = `/proc/${backend.process.pid}/task`
     const workers = () => readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'WorkerThread').length
@@ -163,6 +164,18 @@ describe('the single executable', () => {
     expect(stdout.trim()).toBe('valid')
     const secret = await execFileAsync(join(install, 'concave-backend'), ['keybroker', 'generate-secret'], { env })
     expect(secret.stdout.trim()).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  test('runs Node actions ("use node") from its unpacked worker script', async () => {
+    const nodeApp = prepareFixture('node')
+    try {
+      await convexCli(nodeApp, ['deploy', '--url', backend.url, '--admin-key', issueAdminKey(TEST_INSTANCE, TEST_SECRET), '-y'])
+      const client = new ConvexHttpClient(backend.url)
+      expect(await client.action(api.nodeActions.sha256, { text: 'one file' })).toBe(createHash('sha256').update('one file').digest('hex'))
+      expect(await client.action(api.nodeActions.roundTrip, { body: 'via the binary' })).toEqual({ bodies: ['via the binary'], base64: Buffer.from('via the binary').toString('base64'), nodeMajor: 24 })
+    } finally {
+      cleanup(nodeApp)
+    }
   })
 
   test('SIGTERM stops it cleanly', async () => {

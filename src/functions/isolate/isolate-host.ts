@@ -10,6 +10,7 @@
  */
 import ivm from 'isolated-vm'
 import type { CallSpec } from '../../../runtime/protocol.ts'
+import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 
 /** What a call asks of the host while it runs. */
@@ -151,7 +152,7 @@ export class IsolateHost {
   readonly #evaluated = new Set<string>()
 
   /** The functions, routes and crons a loaded module exports (push analysis). */
-  analyze(path: string): { functions: AnalyzedFunction[]; httpRoutes: { path: string; method: string }[] | null; crons: unknown } {
+  analyze(path: string): ModuleAnalysis {
     return JSON.parse(this.#analyze.applySync(undefined, [path]) as string)
   }
 
@@ -228,16 +229,8 @@ export class IsolateHost {
   }
 }
 
-export interface AnalyzedFunction {
-  name: string
-  udfType: 'Query' | 'Mutation' | 'Action' | 'HttpAction'
-  visibility: { kind: 'public' | 'internal' } | null
-  args: string | null
-  returns: string | null
-}
-
 /** What an async syscall rejection looks like to the library: `{message, data?}`. */
-function errorPayload(e: unknown): { message: string; data?: unknown } {
+export function errorPayload(e: unknown): { message: string; data?: unknown } {
   if (e !== null && typeof e === 'object' && 'message' in e) {
     const err = e as { message: string; data?: unknown }
     return err.data === undefined ? { message: String(err.message) } : { message: String(err.message), data: err.data }

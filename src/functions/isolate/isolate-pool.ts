@@ -7,6 +7,7 @@
  */
 import type { ModuleRecord } from '../../storage/persistence.ts'
 import { IsolateHost } from './isolate-host.ts'
+import { NodeExecutor } from '../node/node-executor.ts'
 
 /** Idle isolates kept warm at most (each holds the user's modules; a few MB each). */
 const MAX_IDLE = 4
@@ -19,6 +20,8 @@ export class IsolatePool {
   /** Isolates this pool created that are not disposed yet, and the most there have been. */
   #live = new Set<IsolateHost>()
   peak = 0
+  /** Where the actions of `"use node"` modules run. */
+  readonly node = new NodeExecutor()
 
   constructor(
     readonly runtimeSource: string,
@@ -27,6 +30,11 @@ export class IsolatePool {
 
   get modules(): ReadonlyMap<string, ModuleRecord> {
     return this.#modules
+  }
+
+  /** The deployment's environment variables (a new object whenever they change). */
+  get env(): Record<string, string> {
+    return this.#env
   }
 
   /** Switches to a new module set (after a push). */
@@ -94,5 +102,6 @@ export class IsolatePool {
   close(): void {
     for (const host of this.#idle) host.dispose()
     this.#idle = []
+    void this.node.close()
   }
 }

@@ -1,0 +1,27 @@
+/** @module How a call's outcome is reported to the host; shared by the isolate runtime and the Node.js action worker. */
+
+export interface Outcome {
+  ok: boolean
+  value?: string
+  message?: string
+  name?: string
+  stack?: string
+  data?: string
+}
+
+/** A thrown value as an Outcome; a ConvexError keeps its data (JSON text). */
+export function describeError(e: unknown): Outcome {
+  if (e !== null && typeof e === 'object') {
+    const err = e as { message?: unknown; name?: unknown; stack?: unknown; data?: unknown; ConvexErrorSymbol?: unknown }
+    const isConvexError = err.ConvexErrorSymbol === Symbol.for('ConvexError') || Symbol.for('ConvexError') in err
+    return {
+      ok: false,
+      message: String(err.message ?? e),
+      name: typeof err.name === 'string' ? err.name : 'Error',
+      stack: typeof err.stack === 'string' ? err.stack : undefined,
+      data: isConvexError ? (typeof err.data === 'string' ? err.data : JSON.stringify(err.data ?? null)) : undefined,
+    }
+  }
+  return { ok: false, message: String(e), name: 'Error' }
+}
+

@@ -1,0 +1,197 @@
+/**
+ * @module NodeExecutor: runs the actions of `"use node"` modules in a Node.js worker thread
+ * (dist/node-executor.js, see node-worker.ts), with the full Node.js API.
+ *
+ * One worker serves the current push and environment variables; it is started at the first Node
+ * action (a worker costs ~20 MB, which apps without Node actions never pay). When the modules or
+ * the environment change, the next Node action starts a new worker and the old one is stopped once
+ * the calls running in it have finished. The pushed node modules are written to a temporary directory
+ * and imported from there. Unlike isolate functions, Node actions are not sandboxed: they run with
+ * the backend's file-system and network access, as trusted app code, in a worker with its own heap
+ * limit and environment (`process.env` is the deployment's variables only). A Node action that runs
+ * past its time limit, or a worker that runs out of memory, fails every Node action then running
+ * in that worker; the worker is replaced and the server keeps serving.
+ */
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import type { ModuleRecord } from '../../storage/persistence.ts'
+import { errorPayload } from '../isolate/isolate-host.ts'
+import type { CallOutcome, CallSpec, SyscallHandler } from '../isolate/isolate-host.ts'
+import type { FromWorker, ToWorker } from './node-worker.ts'
+import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
+
+/** Heap limit of the Node action worker. */
+const WORKER_HEAP_MB = 512
+
+interface Running {
+  handler: SyscallHandler
+  resolve: (outcome: CallOutcome) => void
+  reject: (e: Error) => void
+}
+
+/** One worker over one set of node modules. */
+class NodeWorker {
+  readonly worker: Worker
+  readonly #dir: string
+  readonly #calls = new Map<number, Running>()
+  readonly #analyses = new Map<number, { resolve: (a: ModuleAnalysis) => void; reject: (e: Error) => void }>()
+  #nextCallId = 1
+  #exited: Error | null = null
+
+  constructor(script: URL, modules: readonly ModuleRecord[], env: Record<string, string>) {
+    this.#dir = mkdtempSync(join(tmpdir(), 'concave-node-'))
+    writeFileSync(join(this.#dir, 'package.json'), '{ "type": "module" }\n')
+    for (const m of modules) {
+      const file = join(this.#dir, m.path)
+      mkdirSync(dirname(file), { recursive: true })
+      writeFileSync(file, m.source)
+    }
+    this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } })
+    this.worker.unref()
+    this.worker.on('message', (m: FromWorker) => this.#onMessage(m))
+    this.worker.on('error', (e: Error) => this.#fail(e))
+    this.worker.on('exit', (code) => this.#fail(new Error(`The Node.js action worker exited (code ${code})`)))
+  }
+
+  get alive(): boolean {
+    return this.#exited === null
+  }
+
+  #fail(e: Error & { code?: string }): void {
+    if (this.#exited !== null) return
+    this.#exited = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`JavaScript execution ran out of memory (maximum memory usage: ${WORKER_HEAP_MB} MB)`) : e
+    for (const c of this.#calls.values()) c.reject(this.#exited)
+    for (const a of this.#analyses.values()) a.reject(this.#exited)
+    this.#calls.clear()
+    this.#analyses.clear()
+    rmSync(this.#dir, { recursive: true, force: true })
+  }
+
+  #onMessage(m: FromWorker): void {
+    if (m.type === 'op') {
+      const call = this.#calls.get(m.callId)
+      if (call === undefined) return
+      call.handler.async(m.op, m.argsJson).then(
+        (payload) => ({ ok: true, payload }),
+        (e: unknown) => ({ ok: false, payload: errorPayload(e) }),
+      ).then(({ ok, payload }) => {
+        if (this.#calls.has(m.callId)) this.#post({ type: 'result', callId: m.callId, id: m.id, ok, payload })
+      })
+    } else if (m.type === 'done') {
+      const call = this.#calls.get(m.callId)
+      this.#calls.delete(m.callId)
+      call?.resolve(m.outcome)
+      if (this.#retiring && this.#calls.size === 0) void this.terminate('The Node.js action worker was stopped')
+    } else if (m.type === 'analyzed') {
+      const a = this.#analyses.get(m.callId)
+      this.#analyses.delete(m.callId)
+      if (m.error !== undefined) a?.reject(new Error(m.error))
+      else a?.resolve(m.analysis as ModuleAnalysis)
+    }
+  }
+
+  #post(m: ToWorker): void {
+    this.worker.postMessage(m)
+  }
+
+  run(spec: CallSpec, handler: SyscallHandler): { callId: number; done: Promise<CallOutcome> } {
+    const callId = this.#nextCallId++
+    const done = new Promise<CallOutcome>((resolve, reject) => {
+      if (this.#exited !== null) return reject(this.#exited)
+      this.#calls.set(callId, { handler, resolve, reject })
+      this.#post({ type: 'run', callId, spec })
+    })
+    return { callId, done }
+  }
+
+  analyze(path: string): Promise<ModuleAnalysis> {
+    const callId = this.#nextCallId++
+    return new Promise<ModuleAnalysis>((resolve, reject) => {
+      if (this.#exited !== null) return reject(this.#exited)
+      this.#analyses.set(callId, { resolve, reject })
+      this.#post({ type: 'analyze', callId, path })
+    })
+  }
+
+  /** Stops the worker now; calls still running in it fail with `reason`. */
+  async terminate(reason: string): Promise<void> {
+    this.#fail(new Error(reason))
+    await this.worker.terminate()
+  }
+
+  /** Stops the worker once the calls running in it have finished (after a push or an env change). */
+  retire(): void {
+    this.#retiring = true
+    if (this.#calls.size === 0) void this.terminate('The Node.js action worker was stopped')
+  }
+  #retiring = false
+}
+
+export class NodeExecutor {
+  readonly #script: URL | null
+  #worker: NodeWorker | null = null
+  /** What the worker was made for: a worker for other modules or variables is replaced. */
+  #modules: ReadonlyMap<string, ModuleRecord> | null = null
+  #env: Record<string, string> | null = null
+
+  constructor() {
+    const script = new URL('./node-executor.js', import.meta.url)
+    this.#script = script.protocol === 'file:' && existsSync(script) ? script : null
+  }
+
+  get available(): boolean {
+    return this.#script !== null
+  }
+
+  /** Loads each of `paths` (node modules among `modules`) in a scratch worker and analyzes it. */
+  async analyze(modules: readonly ModuleRecord[], paths: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<Map<string, ModuleAnalysis>> {
+    if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
+    const worker = new NodeWorker(this.#script, modules.filter((m) => m.environment === 'node'), env)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`loading took longer than ${timeoutMs / 1000}s`)), timeoutMs)))
+      const out = new Map<string, ModuleAnalysis>()
+      for (const path of paths) out.set(path, await Promise.race([worker.analyze(path), timeout]))
+      return out
+    } finally {
+      clearTimeout(timer)
+      await worker.terminate('Push analysis finished')
+    }
+  }
+
+  /** Runs one Node action to completion (or to its time limit). */
+  async run(modules: ReadonlyMap<string, ModuleRecord>, env: Record<string, string>, spec: CallSpec, handler: SyscallHandler, timeoutMs: number): Promise<CallOutcome> {
+    if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
+    if (this.#worker === null || !this.#worker.alive || this.#modules !== modules || this.#env !== env) {
+      this.#worker?.retire()
+      this.#worker = new NodeWorker(this.#script, [...modules.values()].filter((m) => m.environment === 'node'), env)
+      this.#modules = modules
+      this.#env = env
+    }
+    const worker = this.#worker
+    const { done } = worker.run(spec, handler)
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // A Node action can't be stopped alone (it may be spinning): the worker goes, and with it
+        // the other Node actions running there.
+        reject(new Error(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`))
+        if (this.#worker === worker) this.#worker = null
+        void worker.terminate('The Node.js action worker was stopped: another Node action running in it exceeded its time limit')
+      }, timeoutMs)
+    })
+    try {
+      return await Promise.race([done, timedOut])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker
+    this.#worker = null
+    await worker?.terminate('The backend is shutting down')
+  }
+}

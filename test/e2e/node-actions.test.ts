@@ -1,0 +1,103 @@
+/**
+ * Node.js actions: `"use node"` modules pushed by the real CLI run in a Node.js worker with the
+ * full Node API, call back into the deployment, and fail alone.
+ */
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { ConvexError } from 'convex/values'
+import { anyApi } from 'convex/server'
+import { cleanup, convexCli, errorOf, prepareFixture, useDeployedBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let backend: TestBackend
+let appDir: string | undefined
+let client: ConvexHttpClient
+
+useDeployedBackend('node', (t) => ({ backend, appDir, client } = t))
+
+const workerThreads = () => {
+  const taskDir = `/proc/${backend.process.pid}/task`
+  return readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'WorkerThread').length
+}
+
+test('a push with "use node" modules registers their actions by kind and visibility; no worker runs before the first call', async () => {
+  expect(workerThreads()).toBe(0)
+  expect((await errorOf(client.query(api.nodeActions.sha256, { text: 'x' }))).message).toContain('Trying to execute nodeActions.js:sha256 as Query, but it is defined as Action.')
+  expect((await errorOf(client.action(api.nodeActions.spin, {}))).message).toContain("Could not find public function for 'nodeActions:spin'.")
+  expect(workerThreads()).toBe(0)
+})
+
+test('a Node action uses Node APIs and validates its arguments and return value', async () => {
+  expect(await client.action(api.nodeActions.sha256, { text: 'hello' })).toBe(createHash('sha256').update('hello').digest('hex'))
+  expect(workerThreads()).toBe(1)
+  expect((await errorOf(client.action(api.nodeActions.sha256, { text: 3 }))).message).toContain('ArgumentValidationError')
+})
+
+test('a Node action calls mutations and queries, and its console output is logged', async () => {
+  const result = await client.action(api.nodeActions.roundTrip, { body: 'from node' })
+  expect(result).toEqual({ bodies: ['from node'], base64: Buffer.from('from node').toString('base64'), nodeMajor: 24 })
+  expect(await client.query(api.notes.list, {})).toEqual(['from node'])
+  // The CLI's log stream shows the action's lines.
+  const logs = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
+  const entry = logs.entries.find((e) => e.identifier === 'nodeActions.js:roundTrip')!
+  expect(entry.logLines.map((l) => [l.level, l.messages])).toEqual([
+    ['LOG', ["'node action got' 'from node'"]],
+    ['WARN', ["'now' 1"]],
+  ])
+})
+
+test('an isolate action calls a Node action', async () => {
+  expect(await client.action(api.notes.viaNode, { text: 'abc' })).toBe(createHash('sha256').update('abc').digest('hex'))
+})
+
+test('errors: a ConvexError keeps its data, a plain Error its message', async () => {
+  const err = await errorOf(client.action(api.nodeActions.convexError, {}))
+  expect(err).toBeInstanceOf(ConvexError)
+  expect((err as ConvexError<any>).data).toEqual({ code: 42, reason: 'from node' })
+  expect((await errorOf(client.action(api.nodeActions.plainError, {}))).message).toContain('Uncaught Error: plain failure in node')
+})
+
+test('file storage from a Node action', async () => {
+  expect(await client.action(api.nodeActions.storeAndRead, { text: 'stored by node' })).toEqual({ text: 'stored by node', type: 'text/plain', url: true })
+})
+
+test("process.env holds the deployment's variables only, and a change reaches the next call", async () => {
+  const before = await client.action(api.nodeActions.env, {})
+  expect(before).toEqual({ greeting: null, secret: null, names: [] })
+  await convexCli(appDir!, ['env', 'set', 'NODE_GREETING', 'hi from env', '--url', backend.url, '--admin-key', backend.adminKey])
+  expect(await client.action(api.nodeActions.env, {})).toEqual({ greeting: 'hi from env', secret: null, names: ['NODE_GREETING'] })
+})
+
+test('a Node action that never yields hits the time limit alone; the next calls work', async () => {
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey)
+  // The test backend's action time limit is 2 s. A concurrent Node action shares the worker's fate.
+  const spinning = errorOf((admin as any).function(api.nodeActions.spin, undefined, {}))
+  await new Promise((r) => setTimeout(r, 1000))
+  // Started a second later, this one is cut short when the spinning one's worker is stopped.
+  const [spun, waited] = await Promise.all([spinning, errorOf(client.action(api.nodeActions.wait, { ms: 10_000 }))])
+  expect(spun.message).toContain('Function execution timed out (maximum duration: 2s)')
+  expect(waited.message).toContain('The Node.js action worker was stopped: another Node action running in it exceeded its time limit')
+  expect(await client.query(api.notes.list, {})).toEqual(['from node'])
+  expect(await client.action(api.nodeActions.wait, { ms: 5 })).toBe(5)
+  expect(await client.action(api.nodeActions.sha256, { text: 'again' })).toBe(createHash('sha256').update('again').digest('hex'))
+})
+
+test('a push that defines a query in a "use node" file is refused, and the deployment keeps its functions', async () => {
+  const dir = prepareFixture('node')
+  try {
+    writeFileSync(
+      join(dir, 'convex/nodeQuery.ts'),
+      `"use node";\nimport { query } from "./_generated/server";\nexport const notAllowed = query({ args: {}, handler: async () => 1 });\n`,
+    )
+    const err = await errorOf(convexCli(dir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y']))
+    expect(err.message).toContain('nodeQuery.js defines a query (notAllowed), but a "use node" file may only define actions')
+    expect(await client.action(api.nodeActions.sha256, { text: 'still here' })).toBe(createHash('sha256').update('still here').digest('hex'))
+  } finally {
+    cleanup(dir)
+  }
+})
