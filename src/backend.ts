@@ -48,6 +48,8 @@ export interface BackendConfig {
   queryMutationTimeoutMs: number
   actionTimeoutMs: number
   memoryLimitMb: number
+  /** Heap limit of the Node.js action worker. */
+  nodeMemoryLimitMb: number
 }
 
 export class Backend {
@@ -106,7 +108,7 @@ export class Backend {
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
     const db = await Database.open(persistence)
     this.#db = db
-    const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb)
+    const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
     const push = new PushService(db, pool)
     await push.load()

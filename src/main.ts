@@ -42,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
       queryMutationTimeoutMs: Number(env.CONCAVE_FUNCTION_TIMEOUT_MS ?? 1000),
       actionTimeoutMs: Number(env.CONCAVE_ACTION_TIMEOUT_MS ?? 600_000),
       memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
+      nodeMemoryLimitMb: Number(env.CONCAVE_NODE_ACTION_MEMORY_MB ?? 512),
     },
     log,
   )

@@ -17,7 +17,7 @@ let backend: TestBackend
 let appDir: string | undefined
 let client: ConvexHttpClient
 
-useDeployedBackend('node', (t) => ({ backend, appDir, client } = t))
+useDeployedBackend('node', (t) => ({ backend, appDir, client } = t), { env: { CONCAVE_NODE_ACTION_MEMORY_MB: '64' } })
 
 const workerThreads = () => {
   const taskDir = `/proc/${backend.process.pid}/task`
@@ -85,6 +85,12 @@ test('a Node action that never yields hits the time limit alone; the next calls 
   expect(await client.query(api.notes.list, {})).toEqual(['from node'])
   expect(await client.action(api.nodeActions.wait, { ms: 5 })).toBe(5)
   expect(await client.action(api.nodeActions.sha256, { text: 'again' })).toBe(createHash('sha256').update('again').digest('hex'))
+})
+
+test('a Node action that eats memory fails alone with the memory limit; the next calls work', async () => {
+  expect((await errorOf(client.action(api.nodeActions.hog, {}))).message).toContain('JavaScript execution ran out of memory (maximum memory usage: 64 MB)')
+  expect(await client.action(api.nodeActions.wait, { ms: 1 })).toBe(1)
+  expect(await client.query(api.notes.list, {})).toEqual(['from node'])
 })
 
 test('a push that defines a query in a "use node" file is refused, and the deployment keeps its functions', async () => {

@@ -187,11 +187,11 @@ export interface DeployedBackend {
  * Registers the usual hooks: before all tests, start a backend and push `fixture` to it (then
  * `assign` receives both and a ConvexHttpClient); after all, stop it and remove both dirs.
  */
-export function useDeployedBackend(fixture: string, assign: (t: DeployedBackend) => void): void {
+export function useDeployedBackend(fixture: string, assign: (t: DeployedBackend) => void, opts: StartOptions = {}): void {
   let backend: TestBackend | undefined
   let appDir: string | undefined
   beforeAll(async () => {
-    backend = await startBackend()
+    backend = await startBackend(opts)
     appDir = (await deploy(backend, fixture)).appDir
     assign({ backend, appDir, client: new ConvexHttpClient(backend.url) })
   })

@@ -21,12 +21,15 @@ export class IsolatePool {
   #live = new Set<IsolateHost>()
   peak = 0
   /** Where the actions of `"use node"` modules run. */
-  readonly node = new NodeExecutor()
+  readonly node: NodeExecutor
 
   constructor(
     readonly runtimeSource: string,
     readonly memoryLimitMb: number,
-  ) {}
+    nodeMemoryLimitMb = 512,
+  ) {
+    this.node = new NodeExecutor(nodeMemoryLimitMb)
+  }
 
   get modules(): ReadonlyMap<string, ModuleRecord> {
     return this.#modules

@@ -22,9 +22,6 @@ import type { CallOutcome, CallSpec, SyscallHandler } from '../isolate/isolate-h
 import type { FromWorker, ToWorker } from './node-worker.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 
-/** Heap limit of the Node action worker. */
-const WORKER_HEAP_MB = 512
-
 interface Running {
   handler: SyscallHandler
   resolve: (outcome: CallOutcome) => void
@@ -40,7 +37,12 @@ class NodeWorker {
   #nextCallId = 1
   #exited: Error | null = null
 
-  constructor(script: URL, modules: readonly ModuleRecord[], env: Record<string, string>) {
+  constructor(
+    script: URL,
+    modules: readonly ModuleRecord[],
+    env: Record<string, string>,
+    readonly heapMb: number,
+  ) {
     this.#dir = mkdtempSync(join(tmpdir(), 'concave-node-'))
     writeFileSync(join(this.#dir, 'package.json'), '{ "type": "module" }\n')
     for (const m of modules) {
@@ -48,7 +50,7 @@ class NodeWorker {
       mkdirSync(dirname(file), { recursive: true })
       writeFileSync(file, m.source)
     }
-    this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } })
+    this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: heapMb } })
     this.worker.unref()
     this.worker.on('message', (m: FromWorker) => this.#onMessage(m))
     this.worker.on('error', (e: Error) => this.#fail(e))
@@ -61,7 +63,7 @@ class NodeWorker {
 
   #fail(e: Error & { code?: string }): void {
     if (this.#exited !== null) return
-    this.#exited = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`JavaScript execution ran out of memory (maximum memory usage: ${WORKER_HEAP_MB} MB)`) : e
+    this.#exited = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`JavaScript execution ran out of memory (maximum memory usage: ${this.heapMb} MB)`) : e
     for (const c of this.#calls.values()) c.reject(this.#exited)
     for (const a of this.#analyses.values()) a.reject(this.#exited)
     this.#calls.clear()
@@ -136,7 +138,7 @@ export class NodeExecutor {
   #modules: ReadonlyMap<string, ModuleRecord> | null = null
   #env: Record<string, string> | null = null
 
-  constructor() {
+  constructor(readonly heapMb: number) {
     const script = new URL('./node-executor.js', import.meta.url)
     this.#script = script.protocol === 'file:' && existsSync(script) ? script : null
   }
@@ -148,7 +150,7 @@ export class NodeExecutor {
   /** Loads each of `paths` (node modules among `modules`) in a scratch worker and analyzes it. */
   async analyze(modules: readonly ModuleRecord[], paths: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<Map<string, ModuleAnalysis>> {
     if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
-    const worker = new NodeWorker(this.#script, modules.filter((m) => m.environment === 'node'), env)
+    const worker = new NodeWorker(this.#script, modules.filter((m) => m.environment === 'node'), env, this.heapMb)
     let timer: NodeJS.Timeout | undefined
     try {
       const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`loading took longer than ${timeoutMs / 1000}s`)), timeoutMs)))
@@ -166,7 +168,7 @@ export class NodeExecutor {
     if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
     if (this.#worker === null || !this.#worker.alive || this.#modules !== modules || this.#env !== env) {
       this.#worker?.retire()
-      this.#worker = new NodeWorker(this.#script, [...modules.values()].filter((m) => m.environment === 'node'), env)
+      this.#worker = new NodeWorker(this.#script, [...modules.values()].filter((m) => m.environment === 'node'), env, this.heapMb)
       this.#modules = modules
       this.#env = env
     }
