@@ -251,10 +251,48 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   const path = new URLPolyfill(r.url).pathname
   const match = router?.isRouter === true ? router.lookup(path, r.method) : null
   if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
-  const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body: r.body === null ? undefined : base64ToBytes(r.body) })
+  const body = r.body !== null ? base64ToBytes(r.body) : r.streamed === true ? requestBodyStream() : undefined
+  const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body })
   const response = await match[0].invokeHttpAction(request)
   if (!(response instanceof ResponsePolyfill)) throw new Error('An HTTP action must return a Response')
-  return responseJson(response)
+  return response._isStream() ? streamResponse(response) : responseJson(response)
+}
+
+/** A request body the host hands over chunk by chunk, as the action reads it. */
+function requestBodyStream(): ReadableStreamPolyfill {
+  return new ReadableStreamPolyfill({
+    async pull(controller) {
+      const { chunk } = JSON.parse(await hostAsync('concave/httpRequestRead', '{}')) as { chunk: string | null }
+      if (chunk === null) controller.close()
+      else controller.enqueue(base64ToBytes(chunk))
+    },
+  })
+}
+
+/**
+ * Sends a stream-bodied response as it is produced: the head once the first chunk is there (so a
+ * stream that fails at once still gets a 500 with its message), then each chunk.
+ */
+async function streamResponse(res: ResponsePolyfill): Promise<string> {
+  const headers: [string, string][] = []
+  res.headers.forEach((v, k) => headers.push([k, v]))
+  const reader = res.body!.getReader()
+  let next = await reader.read()
+  await hostAsync('concave/httpResponseHead', JSON.stringify({ status: res.status, statusText: res.statusText, headers }))
+  while (!next.done) {
+    const bytes = chunkBytes(next.value)
+    if (bytes.length > 0) await hostAsync('concave/httpResponseWrite', JSON.stringify({ chunk: bytesToBase64(bytes) }))
+    next = await reader.read()
+  }
+  return '{"streamed":true}'
+}
+
+function chunkBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value
+  if (typeof value === 'string') return new TextEncoderPolyfill().encode(value)
+  if (value instanceof ArrayBuffer) return new Uint8Array(value)
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  throw new TypeError('A response body stream must produce Uint8Array chunks')
 }
 
 function resetCall(spec: RuntimeCall | null): void {

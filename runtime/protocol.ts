@@ -12,6 +12,9 @@ export interface CallSpec {
   nowMs: number
   snapshotTs: string | null
   requestId: string
-  /** For HTTP actions: the request, with its body as base64. */
-  request?: { url: string; method: string; headers: [string, string][]; body: string | null }
+  /**
+   * For HTTP actions: the request, with its body as base64, or `streamed` when the body arrives
+   * chunk by chunk as the action reads it (`concave/httpRequestRead`).
+   */
+  request?: { url: string; method: string; headers: [string, string][]; body: string | null; streamed?: boolean }
 }

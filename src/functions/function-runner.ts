@@ -14,6 +14,8 @@ import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
+import { HttpActionStreams } from './http-streams.ts'
+import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo, Registry } from './registry.ts'
 import { canonicalPath } from './registry.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
@@ -432,18 +434,31 @@ export class FunctionRunner implements JobRunner {
   async runHttpAction(request: HttpRequest): Promise<HttpResponse> {
     const path = new URL(request.url).pathname
     if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
-    const outcome = await this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', {
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      body: request.body === null ? null : request.body.toString('base64'),
+    const streamedRequest = request.body instanceof ReadableStream ? request.body : null
+    // Answered at the response head when the action streams its body, else when it finishes.
+    return new Promise<HttpResponse>((resolve) => {
+      const streams = new HttpActionStreams(streamedRequest, (head, body) => resolve({ ...head, body }))
+      const spec = {
+        url: request.url,
+        method: request.method,
+        headers: request.headers,
+        body: request.body instanceof Buffer ? request.body.toString('base64') : null,
+        ...(streamedRequest !== null ? { streamed: true } : {}),
+      }
+      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, 'null', false, streams).then((outcome) => {
+        if (streams.streaming) return streams.finish(outcome.ok ? null : outcome.message)
+        streams.finish(null)
+        if (!outcome.ok) return resolve(textResponse(500, outcome.message))
+        const r = JSON.parse(outcome.value) as { status: number; statusText: string; headers: [string, string][]; body: string }
+        resolve({ status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64') })
+      }, (e: unknown) => {
+        streams.finish(String(e))
+        resolve(textResponse(500, e instanceof Error ? e.message : String(e)))
+      })
     })
-    if (!outcome.ok) return textResponse(500, outcome.message)
-    const r = JSON.parse(outcome.value) as { status: number; statusText: string; headers: [string, string][]; body: string }
-    return { status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64'), logLines: outcome.logLines }
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -458,7 +473,7 @@ export class FunctionRunner implements JobRunner {
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
     }
-    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who), null, request, fromAction)
+    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who, http), null, request, fromAction)
     return outcome.ok ? { ...outcome, ts: null } : outcome
   }
 
@@ -524,19 +539,20 @@ export interface HttpRequest {
   url: string
   method: string
   headers: [string, string][]
-  body: Buffer | null
+  /** The whole body, or a stream of it (handed to the action as it reads). */
+  body: Buffer | ReadableStream<Uint8Array> | null
 }
 
 export interface HttpResponse {
   status: number
   statusText: string
   headers: [string, string][]
-  body: Buffer
-  logLines: string[]
+  /** The whole body, or a stream the action is still producing. */
+  body: Buffer | ReadableStream<Uint8Array>
 }
 
 function textResponse(status: number, text: string): HttpResponse {
-  return { status, statusText: '', headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from(text), logLines: [] }
+  return { status, statusText: '', headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from(text) }
 }
 
 /** A journal is ours to define: `{"endCursor": string | null}`; anything else is ignored. */

@@ -2,6 +2,7 @@
  * @module The host side of the syscall ABI: what `Convex.syscall`/`asyncSyscall` ops do, per kind
  * of function. Ops take and return JSON text (Convex-encoded values inside).
  */
+import type { HttpStreamOps } from './http-streams.ts'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
@@ -105,7 +106,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 }
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
-export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
+export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http?: HttpStreamOps): SyscallHandler {
   return {
     sync(op, argsJson) {
       if (op === 'concave/crypto') return cryptoOp(JSON.parse(argsJson) as Record<string, any>)
@@ -142,6 +143,20 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
           return actionFetch(args as FetchArgs)
         case 'concave/sleep':
           await new Promise((resolve) => setTimeout(resolve, Math.min(Number(args.ms) || 0, 2 ** 31 - 1)))
+          return 'null'
+        case 'concave/httpRequestRead':
+        case 'concave/httpResponseHead':
+        case 'concave/httpResponseWrite':
+          if (http === undefined) break
+          if (op === 'concave/httpRequestRead') {
+            const chunk = await http.readRequest()
+            return JSON.stringify({ chunk: chunk === null ? null : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64') })
+          }
+          if (op === 'concave/httpResponseHead') {
+            http.head({ status: Number(args.status), statusText: String(args.statusText ?? ''), headers: args.headers as [string, string][] })
+            return 'null'
+          }
+          await http.write(Buffer.from(String(args.chunk), 'base64'))
           return 'null'
       }
       throw unknown(op, true)

@@ -7,8 +7,22 @@ import type { Context } from 'hono'
 import { readLimited } from './body.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 
-/** Largest HTTP action request body read (Convex's limit is 20 MiB). */
+/** Largest HTTP action request body (Convex's limit is 20 MiB). */
 const MAX_REQUEST_BODY = 20 * 1024 * 1024
+
+/** A chunked body, passed through as the action reads it until it passes `limit` bytes. */
+function limitedStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {
+  let size = 0
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength
+        if (size > limit) controller.error(new Error(`Request body is too large (limit ${limit} bytes)`))
+        else controller.enqueue(chunk)
+      },
+    }),
+  )
+}
 
 export interface SiteDeps {
   readonly runner: FunctionRunner
@@ -21,12 +35,18 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const incoming = new URL(c.req.url)
   const path = incoming.pathname.slice(prefix.length) || '/'
   const url = `${deps.siteUrl().replace(/\/$/, '')}${path}${incoming.search}`
-  let body: Buffer | null = null
-  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.raw.body !== null) {
-    body = await readLimited(c.req.raw.body, MAX_REQUEST_BODY)
-    if (body === null) {
-      c.header('connection', 'close')
-      return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)
+  // A body of known length is read whole before the action starts (so `request.clone()` works);
+  // a chunked one streams to the action as it reads.
+  let body: Buffer | ReadableStream<Uint8Array> | null = null
+  const raw = c.req.raw.body
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && raw !== null) {
+    if (c.req.header('content-length') === undefined) body = limitedStream(raw, MAX_REQUEST_BODY)
+    else {
+      body = await readLimited(raw, MAX_REQUEST_BODY)
+      if (body === null) {
+        c.header('connection', 'close')
+        return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)
+      }
     }
   }
   const headers: [string, string][] = []
@@ -35,7 +55,9 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const out = new Headers()
   for (const [k, v] of res.headers) out.append(k, v)
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
-  return new Response(noBody ? null : new Uint8Array(res.body), { status: res.status, statusText: res.statusText, headers: out })
+  if (noBody && res.body instanceof ReadableStream) void res.body.cancel().catch(() => {})
+  const resBody = noBody ? null : res.body instanceof ReadableStream ? res.body : new Uint8Array(res.body)
+  return new Response(resBody, { status: res.status, statusText: res.statusText, headers: out })
 }
 
 export function createSiteApp(deps: SiteDeps): Hono {

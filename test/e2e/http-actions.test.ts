@@ -1,4 +1,8 @@
+import { request as httpRequest } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
 import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -56,6 +60,94 @@ test('a Response built from a ReadableStream and a request body read as a stream
   const broken = await fetch(`${backend.siteUrl}/stream-fails`)
   expect(broken.status).toBe(500)
   expect(await broken.text()).toContain('stream source broke')
+})
+
+test('a streamed response goes out as it is produced: the head and first chunk before the action finishes', async () => {
+  const res = await fetch(`${backend.siteUrl}/stream-waits`)
+  // The action is still waiting for the gate below, so these arrived while it ran.
+  expect(res.status).toBe(200)
+  const reader = res.body!.getReader()
+  expect(new TextDecoder().decode((await reader.read()).value)).toBe('before;')
+  await new ConvexHttpClient(backend.url).mutation(anyApi.counter.increment, { name: 'stream-gate' })
+  let rest = ''
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value)
+  expect(rest).toBe('after')
+})
+
+test('a client that goes away ends a streaming action', async () => {
+  const abort = new AbortController()
+  const res = await fetch(`${backend.siteUrl}/stream-forever`, { signal: abort.signal })
+  const reader = res.body!.getReader()
+  expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^tick 1;/)
+  abort.abort()
+  // The action's next write fails and the action ends with that error (not at its 2 s time limit).
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  let entry: { error: string | null } | undefined
+  for (let cursor = 0; entry === undefined; ) {
+    const page = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${cursor}`, { headers: auth })).json()) as { entries: { identifier: string; error: string | null }[]; newCursor: number }
+    entry = page.entries.find((e) => e.identifier === 'GET /stream-forever')
+    cursor = page.newCursor
+  }
+  expect(entry.error).toContain('The client closed the connection')
+})
+
+test('a chunked request body streams to the action while its response streams back', async () => {
+  const url = new URL(`${backend.siteUrl}/stream-duplex`)
+  const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'transfer-encoding': 'chunked', 'content-type': 'text/plain' } })
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve)
+    req.once('error', reject)
+  })
+  // Each chunk is sent only after the answer to the one before: a buffered body would never end.
+  req.write('ab')
+  const res = await response
+  expect(res.statusCode).toBe(202)
+  expect(res.headers['x-duplex']).toBe('yes')
+  const chunks = res[Symbol.asyncIterator]()
+  const next = async () => String((await chunks.next()).value)
+  expect(await next()).toBe('[AB]')
+  req.write('cd')
+  expect(await next()).toBe('[CD]')
+  req.end()
+  let tail = ''
+  for (let c = await chunks.next(); !c.done; c = await chunks.next()) tail += String(c.value)
+  expect(tail).toBe('[end]')
+})
+
+test('request bodies over 20 MiB are refused: up front when the length is known, mid-stream when chunked', async () => {
+  const big = 'x'.repeat(20 * 1024 * 1024 + 1)
+  // The server answers without reading on; a client still uploading may see a reset instead.
+  const answered = async (request: Promise<Response>, status: number, text: string) => {
+    let res: Response
+    try {
+      res = await request
+    } catch (e) {
+      expect(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain((e as any).cause?.code)
+      return
+    }
+    expect(res.status).toBe(status)
+    expect(await res.text()).toContain(text)
+  }
+  await answered(fetch(`${backend.siteUrl}/echo`, { method: 'POST', body: big }), 413, 'Request body is too large (limit 20971520 bytes)')
+  const chunked = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < 21; i++) controller.enqueue(new Uint8Array(1024 * 1024).fill(120))
+      controller.close()
+    },
+  })
+  // The action reading it sees the stream fail with the limit's message.
+  await answered(fetch(`${backend.siteUrl}/stream-count`, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit), 500, 'Request body is too large (limit 20971520 bytes)')
+  // Just under the limit, chunked, is read to the end.
+  const under = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(1024 * 1024).fill(120))
+      controller.close()
+    },
+  })
+  const counted = await fetch(`${backend.siteUrl}/stream-count`, { method: 'POST', body: under, duplex: 'half' } as RequestInit)
+  expect(await counted.json()).toEqual({ bytes: 20 * 1024 * 1024 })
+  // The server keeps serving.
+  expect(await (await fetch(`${backend.siteUrl}/hello?name=after`)).text()).toBe('hello after')
 })
 
 test('an HTTP action runs mutations and queries', async () => {
