@@ -110,7 +110,7 @@ g.structuredClone = (v: unknown) => (v === undefined ? undefined : JSON.parse(JS
 g.process = { env: {} as Record<string, string> }
 g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
-  subtle: makeSubtle((op, argsJson) => __hostSync(op, argsJson)),
+  subtle: makeSubtle((op, argsJson) => hostAsync(op, argsJson)),
   getRandomValues<T extends ArrayBufferView>(arr: T): T {
     const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength)
     if (call?.kind === 'action' || call?.kind === 'httpAction') {

@@ -1,20 +1,22 @@
 /**
- * @module `crypto.subtle` for the sandbox: `digest` (SHA-1/256/384/512) and HMAC keys
- * (`importKey('raw' | 'jwk')`, `sign`, `verify`, `exportKey('raw')`), computed by the host
- * (`concave/crypto`, synchronous, so queries and mutations may use them too).
+ * @module `crypto.subtle` for the sandbox: every method of the WebCrypto API, carried out by the
+ * host's WebCrypto (`concave/subtle`, src/functions/subtle.ts), in queries and mutations as in
+ * actions.
+ *
+ * A CryptoKey here holds its own key material (a JWK, or raw bytes for PBKDF2/HKDF keys), so the
+ * host keeps nothing between calls; `extractable` is enforced here, before anything is exported.
  */
 import { base64ToBytes, bytesToBase64 } from './web.ts'
 
-type Host = (op: string, argsJson: string) => string
+type Host = (op: string, argsJson: string) => Promise<string>
 
-function bytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-}
-
-function hashName(alg: string | { name: string }): string {
-  const name = (typeof alg === 'string' ? alg : alg.name).toUpperCase()
-  if (!['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'].includes(name)) throw new DOMException(`Unsupported hash ${name}`, 'NotSupportedError')
-  return name
+interface SerializedKey {
+  format: 'jwk' | 'raw'
+  data: unknown
+  type: string
+  algorithm: unknown
+  extractable: boolean
+  usages: string[]
 }
 
 class DOMException extends Error {
@@ -24,43 +26,86 @@ class DOMException extends Error {
 }
 
 export class CryptoKeyPolyfill {
-  readonly type = 'secret'
-  constructor(
-    readonly algorithm: { name: 'HMAC'; hash: { name: string }; length: number },
-    readonly extractable: boolean,
-    readonly usages: string[],
-    /** @internal */ readonly _raw: Uint8Array,
-  ) {}
+  readonly type: string
+  readonly algorithm: Record<string, unknown>
+  readonly extractable: boolean
+  readonly usages: string[]
+  /** @internal The key as the host re-imports it. */
+  readonly _serialized: SerializedKey
+  constructor(serialized: SerializedKey) {
+    this.type = serialized.type
+    this.algorithm = decode(serialized.algorithm, false) as Record<string, unknown>
+    this.extractable = serialized.extractable
+    this.usages = [...serialized.usages]
+    this._serialized = serialized
+  }
+}
+
+function encode(value: unknown): unknown {
+  if (value instanceof ArrayBuffer) return { $bytes: bytesToBase64(new Uint8Array(value)) }
+  if (ArrayBuffer.isView(value)) return { $bytes: bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) }
+  if (value instanceof CryptoKeyPolyfill) return { $key: value._serialized }
+  if (Array.isArray(value)) return value.map(encode)
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(value)) out[k] = encode(x)
+    return out
+  }
+  return value
+}
+
+/** Bytes at the top of a result are an ArrayBuffer (as WebCrypto returns), inside one a Uint8Array. */
+function decode(value: unknown, top: boolean): unknown {
+  if (Array.isArray(value)) return value.map((x) => decode(x, false))
+  if (value === null || typeof value !== 'object') return value
+  const v = value as Record<string, unknown>
+  if (typeof v.$bytes === 'string') {
+    const bytes = base64ToBytes(v.$bytes)
+    return top ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) : bytes
+  }
+  if (v.$key !== undefined) return new CryptoKeyPolyfill(v.$key as SerializedKey)
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) out[k] = decode(x, false)
+  return out
+}
+
+function requireExtractable(key: unknown): void {
+  if (key instanceof CryptoKeyPolyfill && !key.extractable) throw new DOMException('key is not extractable', 'InvalidAccessError')
 }
 
 export function makeSubtle(host: Host) {
-  const call = (args: Record<string, unknown>) => JSON.parse(host('concave/crypto', JSON.stringify(args))) as { result: string }
+  const call = async (method: string, args: unknown[]): Promise<any> => {
+    let answer: string
+    try {
+      answer = await host('concave/subtle', JSON.stringify({ method, args: encode(args) }))
+    } catch (e) {
+      // The host reports WebCrypto's errors as "Name: message".
+      const message = String((e as { message?: unknown })?.message ?? e)
+      const m = /^([A-Za-z]+Error): ([\s\S]*)$/.exec(message)
+      throw m === null ? new Error(message) : new DOMException(m[2]!, m[1]!)
+    }
+    return decode((JSON.parse(answer) as { result: unknown }).result, true)
+  }
   return {
-    async digest(algorithm: string | { name: string }, data: ArrayBuffer | ArrayBufferView): Promise<ArrayBuffer> {
-      return base64ToBytes(call({ op: 'digest', hash: hashName(algorithm), data: bytesToBase64(bytes(data)) }).result).buffer as ArrayBuffer
+    digest: (algorithm: unknown, data: unknown): Promise<ArrayBuffer> => call('digest', [algorithm, data]),
+    importKey: (format: string, keyData: unknown, algorithm: unknown, extractable: boolean, usages: string[]): Promise<CryptoKeyPolyfill> => call('importKey', [format, keyData, algorithm, extractable, usages]),
+    async exportKey(format: string, key: CryptoKeyPolyfill): Promise<ArrayBuffer | Record<string, unknown>> {
+      requireExtractable(key)
+      return call('exportKey', [format, key])
     },
-    async importKey(format: string, keyData: ArrayBuffer | ArrayBufferView | { k?: string }, algorithm: { name: string; hash: string | { name: string } }, extractable: boolean, usages: string[]): Promise<CryptoKeyPolyfill> {
-      if (String(algorithm?.name).toUpperCase() !== 'HMAC') throw new DOMException(`Unsupported algorithm ${algorithm?.name}: only HMAC keys are available`, 'NotSupportedError')
-      let raw: Uint8Array
-      if (format === 'raw') raw = bytes(keyData as ArrayBuffer).slice()
-      else if (format === 'jwk') raw = base64ToBytes(String((keyData as { k?: string }).k ?? '').replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(String((keyData as { k?: string }).k ?? '').length / 4) * 4, '='))
-      else throw new DOMException(`Unsupported key format ${format}`, 'NotSupportedError')
-      return new CryptoKeyPolyfill({ name: 'HMAC', hash: { name: hashName(algorithm.hash) }, length: raw.length * 8 }, extractable, usages, raw)
+    generateKey: (algorithm: unknown, extractable: boolean, usages: string[]): Promise<CryptoKeyPolyfill | { publicKey: CryptoKeyPolyfill; privateKey: CryptoKeyPolyfill }> => call('generateKey', [algorithm, extractable, usages]),
+    sign: (algorithm: unknown, key: CryptoKeyPolyfill, data: unknown): Promise<ArrayBuffer> => call('sign', [algorithm, key, data]),
+    verify: (algorithm: unknown, key: CryptoKeyPolyfill, signature: unknown, data: unknown): Promise<boolean> => call('verify', [algorithm, key, signature, data]),
+    encrypt: (algorithm: unknown, key: CryptoKeyPolyfill, data: unknown): Promise<ArrayBuffer> => call('encrypt', [algorithm, key, data]),
+    decrypt: (algorithm: unknown, key: CryptoKeyPolyfill, data: unknown): Promise<ArrayBuffer> => call('decrypt', [algorithm, key, data]),
+    deriveBits: (algorithm: unknown, baseKey: CryptoKeyPolyfill, length: number): Promise<ArrayBuffer> => call('deriveBits', [algorithm, baseKey, length]),
+    deriveKey: (algorithm: unknown, baseKey: CryptoKeyPolyfill, derivedKeyType: unknown, extractable: boolean, usages: string[]): Promise<CryptoKeyPolyfill> =>
+      call('deriveKey', [algorithm, baseKey, derivedKeyType, extractable, usages]),
+    async wrapKey(format: string, key: CryptoKeyPolyfill, wrappingKey: CryptoKeyPolyfill, wrapAlgorithm: unknown): Promise<ArrayBuffer> {
+      requireExtractable(key)
+      return call('wrapKey', [format, key, wrappingKey, wrapAlgorithm])
     },
-    async exportKey(format: string, key: CryptoKeyPolyfill): Promise<ArrayBuffer> {
-      if (format !== 'raw' || !key.extractable) throw new DOMException('Key is not extractable in that format', 'InvalidAccessError')
-      return key._raw.slice().buffer
-    },
-    async sign(_algorithm: unknown, key: CryptoKeyPolyfill, data: ArrayBuffer | ArrayBufferView): Promise<ArrayBuffer> {
-      return base64ToBytes(call({ op: 'hmac', hash: key.algorithm.hash.name, key: bytesToBase64(key._raw), data: bytesToBase64(bytes(data)) }).result).buffer as ArrayBuffer
-    },
-    async verify(algorithm: unknown, key: CryptoKeyPolyfill, signature: ArrayBuffer | ArrayBufferView, data: ArrayBuffer | ArrayBufferView): Promise<boolean> {
-      const expected = new Uint8Array(await this.sign(algorithm, key, data))
-      const got = bytes(signature)
-      if (expected.length !== got.length) return false
-      let diff = 0
-      for (let i = 0; i < got.length; i++) diff |= expected[i]! ^ got[i]!
-      return diff === 0
-    },
+    unwrapKey: (format: string, wrappedKey: unknown, unwrappingKey: CryptoKeyPolyfill, unwrapAlgorithm: unknown, unwrappedKeyAlgorithm: unknown, extractable: boolean, usages: string[]): Promise<CryptoKeyPolyfill> =>
+      call('unwrapKey', [format, wrappedKey, unwrappingKey, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages]),
   }
 }

@@ -3,7 +3,8 @@
  * of function. Ops take and return JSON text (Convex-encoded values inside).
  */
 import type { HttpStreamOps } from './http-streams.ts'
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { subtleCall } from './subtle.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -23,16 +24,6 @@ export interface NestedCalls {
   storage(op: string, args: Record<string, any>): Promise<string>
 }
 
-/** `crypto.subtle` work for the sandbox (digest, HMAC), answered synchronously by the host. */
-function cryptoOp(args: Record<string, any>): string {
-  const algorithm = String(args.hash).replace('-', '').toLowerCase()
-  const data = Buffer.from(String(args.data ?? ''), 'base64')
-  const result =
-    args.op === 'digest' ? createHash(algorithm).update(data).digest() : args.op === 'hmac' ? createHmac(algorithm, Buffer.from(String(args.key), 'base64')).update(data).digest() : null
-  if (result === null) throw new Error(`Unknown crypto operation ${String(args.op)}`)
-  return JSON.stringify({ result: result.toString('base64') })
-}
-
 function unknown(op: string, isAsync: boolean): Error {
   return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
 }
@@ -50,12 +41,11 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
       switch (op) {
         case '1.0/db/normalizeId':
           return JSON.stringify({ id: txn.normalizeId(args.table, args.idString) })
-        case 'concave/crypto':
-          return cryptoOp(args)
       }
       throw unknown(op, false)
     },
     async async(op, argsJson) {
+      if (op === 'concave/subtle') return subtleCall(argsJson)
       const args = JSON.parse(argsJson) as Record<string, any>
       switch (op) {
         case '1.0/get':
@@ -109,12 +99,12 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http?: HttpStreamOps): SyscallHandler {
   return {
     sync(op, argsJson) {
-      if (op === 'concave/crypto') return cryptoOp(JSON.parse(argsJson) as Record<string, any>)
       // Actions get real randomness (queries and mutations use their seeded generator).
       if (op === 'concave/random') return JSON.stringify(randomBytes(Math.min(65_536, Number(JSON.parse(argsJson).n) || 0)).toString('base64'))
       throw unknown(op, false)
     },
     async async(op, argsJson) {
+      if (op === 'concave/subtle') return subtleCall(argsJson)
       const args = JSON.parse(argsJson) as Record<string, any>
       switch (op) {
         case '1.0/actions/query':

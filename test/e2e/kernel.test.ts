@@ -179,6 +179,45 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(r.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   })
 
+  test('crypto.subtle: AES, RSA and ECDSA, PBKDF2/HKDF, key wrapping, extractability', async () => {
+    const nodeCrypto = await import('node:crypto')
+    const aesKey = nodeCrypto.randomBytes(32)
+    const iv = nodeCrypto.randomBytes(12)
+    const salt = nodeCrypto.randomBytes(16)
+    const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const text = 'attack at dawn'
+    const r = await client.action(api.values.webcrypto, {
+      aesKey: aesKey.toString('base64'),
+      iv: iv.toString('base64'),
+      text,
+      rsaPkcs8: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
+      password: 'hunter2',
+      salt: salt.toString('base64'),
+    })
+    const gcm = nodeCrypto.createCipheriv('aes-256-gcm', aesKey, iv)
+    const expectedSealed = Buffer.concat([gcm.update(text), gcm.final(), gcm.getAuthTag()]).toString('base64')
+    expect(r).toEqual({
+      sealed: expectedSealed,
+      opened: text,
+      generatedLength: 32,
+      rsaSignature: nodeCrypto.sign('sha256', Buffer.from(text), privateKey).toString('base64'),
+      ecValid: true,
+      ecTampered: false,
+      publicJwk: { kty: 'EC', crv: 'P-256', hasD: false },
+      privateExtractable: false,
+      publicExtractable: true,
+      algorithm: { name: 'ECDSA', namedCurve: 'P-256' },
+      pbkdf2: nodeCrypto.pbkdf2Sync('hunter2', salt, 1000, 32, 'sha256').toString('base64'),
+      unwrappedMatches: true,
+      notExtractable: 'InvalidAccessError: key is not extractable',
+      unsupported: 'NotSupportedError: Unrecognized algorithm name',
+    })
+    expect(nodeCrypto.verify('sha256', Buffer.from(text), publicKey, Buffer.from(r.rsaSignature, 'base64'))).toBe(true)
+    const cbcIv = nodeCrypto.randomBytes(16)
+    const cbc = nodeCrypto.createCipheriv('aes-256-cbc', aesKey, cbcIv)
+    expect(await client.mutation(api.values.aesInMutation, { aesKey: aesKey.toString('base64'), iv: cbcIv.toString('base64'), text })).toBe(Buffer.concat([cbc.update(text), cbc.final()]).toString('base64'))
+  })
+
   test('queries see a frozen clock and seeded Math.random', async () => {
     const before = Date.now()
     const r = await client.query(api.values.deterministic, {})

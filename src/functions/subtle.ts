@@ -1,0 +1,100 @@
+/**
+ * @module The host end of the sandbox's `crypto.subtle` (runtime/subtle.ts): each call is carried
+ * out by Node's WebCrypto.
+ *
+ * The host keeps no state between calls. A sandbox CryptoKey carries its key material: a JWK, or
+ * raw bytes for key-derivation keys (PBKDF2, HKDF), which WebCrypto never exports. Keys are
+ * therefore always made extractable here; the sandbox enforces the caller's `extractable` flag.
+ * Values cross as JSON: bytes as `{$bytes: base64}`, keys as `{$key: SerializedKey}`.
+ */
+import { webcrypto } from 'node:crypto'
+
+type WebCryptoKey = webcrypto.CryptoKey
+
+export interface SerializedKey {
+  format: 'jwk' | 'raw'
+  data: unknown
+  type: string
+  algorithm: unknown
+  extractable: boolean
+  usages: string[]
+}
+
+const KDF = new Set(['PBKDF2', 'HKDF'])
+const subtle = webcrypto.subtle as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+/** Methods that make keys: where their key algorithm and `extractable` arguments are. */
+const MAKES_KEY: Record<string, { algorithm: number; extractable: number }> = {
+  importKey: { algorithm: 2, extractable: 3 },
+  generateKey: { algorithm: 0, extractable: 1 },
+  deriveKey: { algorithm: 2, extractable: 3 },
+  unwrapKey: { algorithm: 4, extractable: 5 },
+}
+const METHODS = new Set(['digest', 'importKey', 'exportKey', 'generateKey', 'sign', 'verify', 'encrypt', 'decrypt', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey'])
+
+function algorithmName(algorithm: unknown): string {
+  return String(typeof algorithm === 'string' ? algorithm : (algorithm as { name?: unknown })?.name ?? '').toUpperCase()
+}
+
+async function decode(value: unknown): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map(decode))
+  if (value === null || typeof value !== 'object') return value
+  const v = value as Record<string, unknown>
+  if (typeof v.$bytes === 'string') return new Uint8Array(Buffer.from(v.$bytes, 'base64'))
+  if (v.$key !== undefined) return importSerialized(v.$key as SerializedKey)
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) out[k] = await decode(x)
+  return out
+}
+
+async function importSerialized(key: SerializedKey): Promise<WebCryptoKey> {
+  const data = key.format === 'raw' ? new Uint8Array(Buffer.from(String(key.data), 'base64')) : key.data
+  const extractable = !KDF.has(algorithmName(key.algorithm))
+  return (await subtle.importKey!(key.format, data, key.algorithm, extractable, key.usages)) as WebCryptoKey
+}
+
+/** A key as the sandbox holds it; `raw` is the input of a KDF key import (not exportable). */
+async function serializeKey(key: WebCryptoKey, extractable: boolean, raw?: Uint8Array): Promise<SerializedKey> {
+  const kdf = KDF.has(algorithmName(key.algorithm))
+  const material = kdf ? { format: 'raw' as const, data: Buffer.from(raw ?? new Uint8Array(0)).toString('base64') } : { format: 'jwk' as const, data: await webcrypto.subtle.exportKey('jwk', key) }
+  return { ...material, type: key.type, algorithm: await encode(key.algorithm), extractable, usages: [...key.usages] }
+}
+
+async function encode(value: unknown, extractable = true): Promise<unknown> {
+  if (value instanceof ArrayBuffer) return { $bytes: Buffer.from(value).toString('base64') }
+  if (ArrayBuffer.isView(value)) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') }
+  // A public key is always extractable.
+  if (value instanceof (globalThis.CryptoKey as unknown as new () => WebCryptoKey)) return { $key: await serializeKey(value, value.type === 'public' || extractable) }
+  if (Array.isArray(value)) return Promise.all(value.map((x) => encode(x, extractable)))
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(value)) out[k] = await encode(x, extractable)
+    return out
+  }
+  return value
+}
+
+/** One `crypto.subtle` call: `{method, args}` in the encoding above; answers `{result}`. */
+export async function subtleCall(argsJson: string): Promise<string> {
+  const { method, args: encodedArgs } = JSON.parse(argsJson) as { method: string; args: unknown[] }
+  if (!METHODS.has(method)) throw new Error(`crypto.subtle.${method} is not supported`)
+  const args = (await decode(encodedArgs)) as unknown[]
+  // Keys are made extractable here so the sandbox can hold them; it keeps the caller's flag.
+  let extractable = true
+  const made = MAKES_KEY[method]
+  if (made !== undefined) {
+    extractable = args[made.extractable] === true
+    if (!KDF.has(algorithmName(args[made.algorithm]))) args[made.extractable] = true
+  }
+  let result: unknown
+  try {
+    result = await subtle[method]!(...args)
+  } catch (e) {
+    // WebCrypto's DOMExceptions keep their name (NotSupportedError, OperationError, …).
+    const err = e as { name?: string; message?: string }
+    throw new Error(`${err.name ?? 'Error'}: ${err.message ?? String(e)}`)
+  }
+  if (method === 'importKey' && KDF.has(algorithmName(args[2]))) {
+    return JSON.stringify({ result: { $key: await serializeKey(result as WebCryptoKey, extractable, args[1] as Uint8Array) } })
+  }
+  return JSON.stringify({ result: await encode(result, extractable) })
+}
