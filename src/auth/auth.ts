@@ -24,6 +24,8 @@ export class AuthError extends Error {
 
 /** How long fetched key sets are reused. */
 const JWKS_TTL_MS = 10 * 60 * 1000
+/** A token naming a key the cached set lacks refetches it (a rotation), at most this often. */
+const UNKNOWN_KID_REFETCH_MS = 1000
 /** Clock skew tolerated on exp/nbf, in seconds. */
 const LEEWAY_S = 60
 
@@ -101,7 +103,8 @@ export class Auth {
     const alg = header.alg
     if (alg !== 'RS256' && alg !== 'ES256') throw new AuthError(`Unsupported JWT algorithm ${JSON.stringify(alg)}: only RS256 and ES256 are supported`)
     if (provider.type === 'customJwt' && provider.algorithm !== alg) throw new AuthError(`The token is signed with ${alg}, but the provider expects ${provider.algorithm}`)
-    const keys = await this.#keys(provider)
+    let keys = await this.#keys(provider)
+    if (header.kid !== undefined && !keys.some((k) => (k as { kid?: string }).kid === header.kid)) keys = await this.#keys(provider, UNKNOWN_KID_REFETCH_MS)
     const candidates = keys.filter((k) => header.kid === undefined || (k as { kid?: string }).kid === header.kid)
     const data = Buffer.from(`${parts[0]}.${parts[1]}`)
     const signature = b64url(parts[2]!)
@@ -122,10 +125,11 @@ export class Auth {
     return identityFromClaims(claims)
   }
 
-  #keys(provider: AuthProvider): Promise<JsonWebKey[]> {
+  /** The provider's keys, fetched again once the cached set is older than `maxAgeMs`. */
+  #keys(provider: AuthProvider, maxAgeMs = JWKS_TTL_MS): Promise<JsonWebKey[]> {
     const source = provider.type === 'customJwt' ? provider.jwks : `${trimSlash(provider.domain)}/.well-known/openid-configuration`
     const cached = this.#jwks.get(source)
-    if (cached !== undefined && Date.now() - cached.at < JWKS_TTL_MS) return cached.keys
+    if (cached !== undefined && Date.now() - cached.at < maxAgeMs) return cached.keys
     const keys = (async () => {
       let url = source
       if (provider.type !== 'customJwt') {

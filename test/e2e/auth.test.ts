@@ -14,10 +14,13 @@ const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 20
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 let oidcDomain = ''
+/** The provider's keys: `other` joins them when the test rotates keys. */
+let rotated = false
+let jwksFetches = 0
 
-function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey): string {
+function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey, kid = 'k1'): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const data = `${enc({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${enc(claims)}`
+  const data = `${enc({ alg: 'RS256', typ: 'JWT', kid })}.${enc(claims)}`
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key).toString('base64url')}`
 }
 
@@ -35,7 +38,10 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' })
     if (req.url === '/.well-known/openid-configuration') return res.end(JSON.stringify({ issuer: oidcDomain, jwks_uri: `${oidcDomain}/jwks.json` }))
     if (req.url === '/es-jwks.json') return res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256', use: 'sig' }] }))
-    res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }))
+    jwksFetches++
+    const keys = [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }]
+    if (rotated) keys.push({ ...other.publicKey.export({ format: 'jwk' }), kid: 'k2', alg: 'RS256', use: 'sig' })
+    res.end(JSON.stringify({ keys }))
   })
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', () => r()))
   backend = await startBackend()
@@ -73,6 +79,29 @@ test('expired, forged and wrong-audience tokens are refused', async () => {
   expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'someone-else', exp: now() + 3600 }))).toContain('No auth provider found')
   expect(await refused('not.a.jwt')).toContain('Could not parse JWT')
   expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests' }))).toContain('The JWT has no numeric')
+})
+
+test('a token signed with a key the provider has just added is accepted (the key set is fetched again)', async () => {
+  const claims = () => ({ iss: 'https://issuer.test', sub: 'rotated-user', aud: 'concave-tests', exp: now() + 3600 })
+  const call = (token: string) => {
+    const client = new ConvexHttpClient(backend.url)
+    client.setAuth(token)
+    return client.query('whoami:me' as any, {}).then((me: any) => me.subject, (e: Error) => e.message)
+  }
+  // Unknown key ids refetch at most once a second, so an attacker can't make us fetch per request.
+  await new Promise((r) => setTimeout(r, 1100))
+  expect(await call(jwt(claims(), other.privateKey, 'k2'))).toContain('Could not verify token')
+  const before = jwksFetches
+  expect(await call(jwt(claims(), other.privateKey, 'k2'))).toContain('Could not verify token')
+  expect(jwksFetches).toBe(before)
+  rotated = true
+  await new Promise((r) => setTimeout(r, 1100))
+  expect(await call(jwt(claims(), other.privateKey, 'k2'))).toBe('rotated-user')
+  expect(jwksFetches).toBe(before + 1)
+  // The old key still works; the new one keeps working without more fetches.
+  expect(await call(valid())).toBe('user-1')
+  expect(await call(jwt(claims(), other.privateKey, 'k2'))).toBe('rotated-user')
+  expect(jwksFetches).toBe(before + 1)
 })
 
 test('the real ConvexClient authenticates over the socket', async () => {
