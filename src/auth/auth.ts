@@ -164,6 +164,19 @@ async function fetchJson(url: string): Promise<unknown> {
   return res.json()
 }
 
+/** Clock skew tolerated on exp/nbf, in ms. */
+export const TOKEN_LEEWAY_MS = LEEWAY_S * 1000
+
+/** A JWT's `exp` in ms (read without verifying: for a token `verify` already accepted), or null. */
+export function tokenExpiryMs(token: string): number | null {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp?: unknown }
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : null
+  } catch {
+    return null
+  }
+}
+
 /** The identity `ctx.auth.getUserIdentity()` returns for verified claims. */
 export function identityFromClaims(claims: Record<string, JSONValue>): UserIdentity {
   const identity: Record<string, JSONValue> = {}

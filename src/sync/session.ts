@@ -23,7 +23,7 @@ import { parseClientMessage, ProtocolError } from './protocol.ts'
 import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
-import { actingAsIdentity } from '../auth/auth.ts'
+import { actingAsIdentity, TOKEN_LEEWAY_MS, tokenExpiryMs } from '../auth/auth.ts'
 import type { Auth } from '../auth/auth.ts'
 
 export interface SessionDeps {
@@ -61,6 +61,8 @@ export class Session implements Subscriber {
   #sessionId = ''
   #querySet = 0
   #identityVersion = 0
+  /** Fires when the current user token expires (then the session's identity is no longer valid). */
+  #expiry: NodeJS.Timeout | null = null
   #identity: QueryIdentity = ANONYMOUS
   #sent = { querySet: 0, identity: 0, ts: 0n }
   readonly #queries = new Map<number, Subscribed>()
@@ -103,6 +105,7 @@ export class Session implements Subscriber {
     if (this.#closed) return
     this.#closed = true
     if (this.#retry !== null) clearTimeout(this.#retry)
+    if (this.#expiry !== null) clearTimeout(this.#expiry)
     for (const q of this.#queries.values()) this.deps.subscriptions.unsubscribe(this, q.entry)
     this.#queries.clear()
   }
@@ -179,6 +182,7 @@ export class Session implements Subscriber {
       }
     }
     this.#identityVersion++
+    this.#expireAt(m.tokenType === 'User' ? tokenExpiryMs(m.value ?? '') : null)
     if (identity.key !== this.#identity.key) {
       this.#identity = identity
       for (const q of this.#queries.values()) {
@@ -191,10 +195,28 @@ export class Session implements Subscriber {
     this.#trySend()
   }
 
-  #authError(error: string): void {
-    this.#send(JSON.stringify({ type: 'AuthError', error, baseVersion: this.#identityVersion, authUpdateAttempted: true }))
+  #authError(error: string, authUpdateAttempted = true): void {
+    this.#send(JSON.stringify({ type: 'AuthError', error, baseVersion: this.#identityVersion, authUpdateAttempted }))
     this.ws.close(1000, 'AuthError')
     this.#close()
+  }
+
+  /**
+   * A user token stops being valid at its `exp` (plus the verifier's leeway): the session then
+   * gets an AuthError for its established identity and is closed, and the client fetches a fresh
+   * token and reconnects (it normally refreshes 10 s before `exp`, so this is rare).
+   */
+  #expireAt(expMs: number | null): void {
+    if (this.#expiry !== null) clearTimeout(this.#expiry)
+    this.#expiry = null
+    if (expMs === null) return
+    // setTimeout takes at most 2^31-1 ms; a later expiry is re-armed when that fires.
+    const wait = Math.min(Math.max(0, expMs + TOKEN_LEEWAY_MS - Date.now()), 2 ** 31 - 1)
+    this.#expiry = setTimeout(() => {
+      if (Date.now() < expMs + TOKEN_LEEWAY_MS) return this.#expireAt(expMs)
+      this.#authError('Token expired: the JWT\'s "exp" is in the past', false)
+    }, wait)
+    this.#expiry.unref()
   }
 
   async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity): Promise<void> {

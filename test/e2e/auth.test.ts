@@ -116,6 +116,31 @@ test('the real ConvexClient authenticates over the socket', async () => {
   }
 })
 
+test("a socket's identity ends when its token expires; the client then authenticates with a fresh token", async () => {
+  const client = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  let fetches = 0
+  // The first token is still accepted for ~2 s (the verifier allows 60 s of clock skew past exp).
+  // The client asks twice at first (a cached, then a fresh token): both times it gets that token,
+  // which has no iat, so the client can't schedule its own refresh: only the server's expiry ends it.
+  const short = jwt({ iss: 'https://issuer.test', sub: 'short-lived', aud: 'concave-tests', exp: now() - 58 })
+  const fetcher = async () => (++fetches <= 2 ? short : valid('refreshed'))
+  try {
+    const seen: string[] = []
+    const refreshed = new Promise<void>((resolve) =>
+      client.onUpdate('whoami:me' as any, {}, (v: any) => {
+        if (v !== null && seen.at(-1) !== v.subject) seen.push(v.subject)
+        if (v?.subject === 'refreshed') resolve()
+      }),
+    )
+    client.setAuth(fetcher)
+    await refreshed
+    expect(seen).toEqual(['short-lived', 'refreshed'])
+    expect(fetches).toBe(3)
+  } finally {
+    await client.close()
+  }
+})
+
 test('a forged token over the socket is refused', async () => {
   const client = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
   try {
