@@ -157,7 +157,7 @@ export class Backend {
       runner,
       push,
     })
-    const site = createSiteApp({ runner, siteUrl: () => this.siteUrl })
+    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl })
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(app.fetch, config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {

@@ -429,9 +429,10 @@ export class FunctionRunner implements JobRunner {
 
   /**
    * Serves an HTTP request through the pushed `http.js` router (on isolated-vm's own thread, like
-   * actions). A request no route matches gets Convex's 404 text.
+   * actions). A request no route matches gets Convex's 404 text. `who` is the caller's identity JSON
+   * (from a `Bearer` token), as for other calls.
    */
-  async runHttpAction(request: HttpRequest): Promise<HttpResponse> {
+  async runHttpAction(request: HttpRequest, who = 'null'): Promise<HttpResponse> {
     const path = new URL(request.url).pathname
     if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null
@@ -445,7 +446,7 @@ export class FunctionRunner implements JobRunner {
         body: request.body instanceof Buffer ? request.body.toString('base64') : null,
         ...(streamedRequest !== null ? { streamed: true } : {}),
       }
-      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, 'null', false, streams).then((outcome) => {
+      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, who, false, streams).then((outcome) => {
         if (streams.streaming) return streams.finish(outcome.ok ? null : outcome.message)
         streams.finish(null)
         if (!outcome.ok) return resolve(textResponse(500, outcome.message))

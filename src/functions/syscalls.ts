@@ -24,6 +24,19 @@ export interface NestedCalls {
   storage(op: string, args: Record<string, any>): Promise<string>
 }
 
+/**
+ * The caller's identity JSON for `ctx.auth.getUserIdentity()`. An HTTP action whose request carried
+ * a token that failed verification runs anyway, but asking for its identity fails with why.
+ */
+export function authFailureIdentity(message: string): string {
+  return JSON.stringify({ $authFailure: message })
+}
+
+function userIdentity(identityJson: string): string {
+  if (identityJson.startsWith('{"$authFailure":')) throw new Error((JSON.parse(identityJson) as { $authFailure: string }).$authFailure)
+  return identityJson
+}
+
 function unknown(op: string, isAsync: boolean): Error {
   return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
 }
@@ -70,7 +83,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/remove':
           return txn.remove(args.id, args.table)
         case '1.0/getUserIdentity':
-          return identityJson
+          return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
         case '1.0/runUdf':
@@ -126,7 +139,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
           await nested.cancel(args.id)
           return 'null'
         case '1.0/getUserIdentity':
-          return identityJson
+          return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
         case 'concave/fetch':

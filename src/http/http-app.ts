@@ -179,7 +179,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     c.res.headers.set('access-control-allow-origin', origin ?? '*')
     if (origin !== undefined) c.res.headers.set('vary', 'origin')
   })
-  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, siteUrl: deps.siteUrl }, '/http'))
+  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, auth: deps.auth, siteUrl: deps.siteUrl }, '/http'))
   bindInstanceRoutes(app, deps)
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)

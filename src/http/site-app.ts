@@ -6,6 +6,8 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { readLimited } from './body.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
+import { authFailureIdentity } from '../functions/syscalls.ts'
+import type { Auth } from '../auth/auth.ts'
 
 /** Largest HTTP action request body (Convex's limit is 20 MiB). */
 const MAX_REQUEST_BODY = 20 * 1024 * 1024
@@ -26,6 +28,8 @@ function limitedStream(body: ReadableStream<Uint8Array>, limit: number): Readabl
 
 export interface SiteDeps {
   readonly runner: FunctionRunner
+  /** Verifies `Authorization: Bearer <jwt>`, whose identity `ctx.auth.getUserIdentity()` returns. */
+  readonly auth: Auth
   /** The public origin requests are addressed to (`CONVEX_SITE_ORIGIN`). */
   readonly siteUrl: () => string
 }
@@ -51,13 +55,26 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   }
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))
-  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body })
+  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, await httpActionIdentity(c.req.header('authorization'), deps.auth))
   const out = new Headers()
   for (const [k, v] of res.headers) out.append(k, v)
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
   if (noBody && res.body instanceof ReadableStream) void res.body.cancel().catch(() => {})
   const resBody = noBody ? null : res.body instanceof ReadableStream ? res.body : new Uint8Array(res.body)
   return new Response(resBody, { status: res.status, statusText: res.statusText, headers: out })
+}
+
+/**
+ * The identity an HTTP action sees: a `Bearer` token's, verified against auth.config.ts. A request
+ * whose token fails verification is still served; `getUserIdentity()` then throws why.
+ */
+async function httpActionIdentity(header: string | undefined, auth: Auth): Promise<string> {
+  if (header === undefined || !header.startsWith('Bearer ')) return 'null'
+  try {
+    return JSON.stringify(await auth.verify(header.slice('Bearer '.length).trim()))
+  } catch (e) {
+    return authFailureIdentity(e instanceof Error ? e.message : String(e))
+  }
 }
 
 export function createSiteApp(deps: SiteDeps): Hono {

@@ -153,6 +153,18 @@ test('a forged token over the socket is refused', async () => {
   }
 })
 
+test("an HTTP action sees the Bearer token's identity; a bad token is served but getUserIdentity() throws", async () => {
+  const whoami = async (authorization?: string) => {
+    const res = await fetch(`${backend.siteUrl}/whoami`, { headers: authorization === undefined ? {} : { authorization } })
+    return [res.status, await res.json()]
+  }
+  expect(await whoami()).toEqual([200, { subject: null, viaQuery: null }])
+  expect(await whoami(`Bearer ${valid('http-user')}`)).toEqual([200, { subject: 'http-user', viaQuery: 'http-user' }])
+  const [status, body] = await whoami(`Bearer ${jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests', exp: now() + 3600 }, other.privateKey)}`)
+  expect(status).toBe(401)
+  expect(body.error).toContain('Could not verify token')
+})
+
 test('an admin can act as a user', async () => {
   const client = new ConvexHttpClient(backend.url)
   ;(client as any).setAdminAuth(backend.adminKey, { subject: 'acted', issuer: 'https://acting.test' })
