@@ -128,6 +128,17 @@ export class FileStorage {
     }
   }
 
+  /**
+   * Whether `storageId` has the form of a storage id: an id of the `_storage` table, or a UUID (the
+   * form older Convex storage ids had; none exist here, so such an id is simply not found).
+   */
+  isStorageIdFormat(storageId: unknown): boolean {
+    if (typeof storageId !== 'string') return false
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId)) return true
+    const decoded = decodeId(storageId)
+    return decoded !== null && decoded.tableNumber === this.db.catalog.byName.get(STORAGE_TABLE)?.tableNumber
+  }
+
   /** The file's `_storage` document as seen by `txn`, or null. */
   async metadata(txn: Transaction, storageId: string): Promise<StoredFile | null> {
     const decoded = decodeId(storageId)

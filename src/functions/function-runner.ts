@@ -107,6 +107,9 @@ export class FunctionRunner implements JobRunner {
     if (files === null) throw new Error('File storage is not available')
     const inTxn = <T>(body: (t: Transaction) => Promise<T>, write: boolean): Promise<T> =>
       txn !== null ? body(txn) : write ? this.#systemMutation(body) : this.#systemQuery(body)
+    if (op !== '1.0/storageGenerateUploadUrl' && op !== '1.0/storageStore' && !files.isStorageIdFormat(args.storageId)) {
+      throw new Error(`Invalid storage ID: ${JSON.stringify(args.storageId)}. Storage ID should be an Id of '_storage' table, or a UUID string.`)
+    }
     switch (op) {
       case '1.0/storageGenerateUploadUrl':
         return JSON.stringify(files.uploadUrl())

@@ -156,7 +156,7 @@ test('a forged token over the socket is refused', async () => {
 test("an HTTP action sees the Bearer token's identity; a bad token is served but getUserIdentity() throws", async () => {
   const whoami = async (authorization?: string) => {
     const res = await fetch(`${backend.siteUrl}/whoami`, { headers: authorization === undefined ? {} : { authorization } })
-    return [res.status, await res.json()]
+    return [res.status, (await res.json()) as any] as const
   }
   expect(await whoami()).toEqual([200, { subject: null, viaQuery: null }])
   expect(await whoami(`Bearer ${valid('http-user')}`)).toEqual([200, { subject: 'http-user', viaQuery: 'http-user' }])

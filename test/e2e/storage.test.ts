@@ -62,6 +62,15 @@ test('delete: the URL is gone and the file no longer served', async () => {
   expect((again as Error).message).toContain('not found')
 })
 
+test('storage calls with a malformed id fail with InvalidStorageId; a well-formed unknown one is simply absent', async () => {
+  for (const op of ['getUrl', 'getMetadata', 'get', 'delete']) {
+    const err = await client.action(api.files.loose, { storageId: 'notanid', op }).catch((e: Error) => e)
+    expect((err as Error).message).toContain(`Invalid storage ID: "notanid". Storage ID should be an Id of '_storage' table, or a UUID string.`)
+  }
+  const uuid = '6f1c1e9a-2b0e-4c53-9d1a-0c0f6a3b8e21'
+  for (const op of ['getUrl', 'getMetadata', 'get']) expect(await client.action(api.files.loose, { storageId: uuid, op })).toBeNull()
+})
+
 test('a delete rolled back with its failing sub-mutation keeps the file', async () => {
   const storageId = await upload(Buffer.from('keep me'), 'text/plain')
   await client.mutation(api.files.deleteInFailedChild, { storageId })
