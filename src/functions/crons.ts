@@ -2,10 +2,11 @@
  * @module Crons: the jobs `convex/crons.ts` declares, run on schedule.
  *
  * Each cron's state is a document in the `_cron_jobs` system table ({name, spec, nextRun,
- * lastRun}). When one is due, a single transaction schedules its function (through the scheduler,
- * so it runs like any scheduled function) and advances `nextRun` — so a restart can neither skip
- * nor double a run. A push replaces the set: unchanged crons keep their timing, new or changed
- * ones start from the push, removed ones are deleted.
+ * lastRun, lastJob}). When one is due, a single transaction schedules its function (through the
+ * scheduler, so it runs like any scheduled function) and advances `nextRun` — so a restart can
+ * neither skip nor double a run; a run due while the last one is still pending or running is
+ * skipped. A push replaces the set: unchanged crons keep their timing, new or changed ones start
+ * from the push (an interval cron runs right away), removed ones are deleted.
  */
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
@@ -29,6 +30,8 @@ interface CronState {
   spec: string
   nextRun: number
   lastRun?: number
+  /** The `_scheduled_functions` job of the latest run. */
+  lastJob?: string
 }
 
 /** Validates `crons.js`'s export: every schedule must be able to run. Throws with the cron named. */
@@ -67,7 +70,8 @@ export class CronService {
           if (old !== undefined && old.spec === text) continue
           let next: number
           try {
-            next = nextRun(spec.schedule, now)
+            // An interval cron first runs when it is deployed (as in Convex); others at their next time.
+            next = spec.schedule.type === 'interval' ? now : nextRun(spec.schedule, now)
           } catch (e) {
             this.log('Skipping an invalid cron job', { name, error: (e as Error).message })
             continue
@@ -132,16 +136,21 @@ export class CronService {
           const spec = JSON.parse(state.spec) as CronSpec
           let next = state.nextRun
           if (next <= now) {
-            try {
-              await this.scheduler.schedule(txn, spec.name, now / 1000, spec.args[0] ?? {})
-            } catch (e) {
-              // One cron that can't run (its function is gone) must not stop the others.
-              this.log('Cron job could not be scheduled', { cron: state.name, error: (e as Error)?.message ?? String(e) })
+            // A cron never overlaps itself: a run that falls due while the last one is still
+            // pending or running is skipped, as Convex does.
+            let job = state.lastJob
+            if (!(await this.#stillRunning(txn, job))) {
+              try {
+                job = await this.scheduler.schedule(txn, spec.name, now / 1000, spec.args[0] ?? {})
+              } catch (e) {
+                // One cron that can't run (its function is gone) must not stop the others.
+                this.log('Cron job could not be scheduled', { cron: state.name, error: (e as Error)?.message ?? String(e) })
+              }
             }
             // Missed runs (the backend was down) collapse into this one.
             next = nextRun(spec.schedule, Math.max(now, state.nextRun))
             while (next <= now) next = nextRun(spec.schedule, next)
-            await txn.patchSystem(state._id, { nextRun: next, lastRun: now })
+            await txn.patchSystem(state._id, { nextRun: next, lastRun: now, ...(job === undefined ? {} : { lastJob: job }) })
           }
           soonest = Math.min(soonest, next)
         }
@@ -152,6 +161,13 @@ export class CronService {
       this.log('Cron tick failed', { error: (e as Error)?.message ?? String(e) })
       this.#arm(Date.now() + 60_000)
     })
+  }
+
+  async #stillRunning(txn: Transaction, jobId: string | undefined): Promise<boolean> {
+    if (jobId === undefined) return false
+    const job = await txn.read(jobId)
+    const kind = (job?.state as { kind?: string } | undefined)?.kind
+    return kind === 'pending' || kind === 'inProgress'
   }
 
   #arm(at: number): void {

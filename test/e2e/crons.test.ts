@@ -20,11 +20,26 @@ async function until(pred: () => Promise<boolean>, timeoutMs = 10_000) {
   }
 }
 
-test('an interval cron runs every second', async () => {
-  const start = Date.now()
+const times = (name: string) => new ConvexHttpClient(backend.url).query('ticks:times' as any, { name }) as Promise<number[]>
+
+test('an interval cron runs every second, the first time at deploy', async () => {
   await until(async () => (await count('second')) >= 3)
-  expect(Date.now() - start).toBeGreaterThanOrEqual(2000)
-  expect(Date.now() - start).toBeLessThan(6000)
+  const at = await times('second')
+  for (let i = 1; i < 3; i++) {
+    expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(900)
+    expect(at[i]! - at[i - 1]!).toBeLessThan(2000)
+  }
+  // A 24-hour interval cron has run once, at deploy.
+  expect(await count('daily')).toBe(1)
+})
+
+test('a cron never overlaps itself: runs due while the last is still going are skipped', async () => {
+  await until(async () => (await count('slow-end')) >= 2, 15_000)
+  const starts = await times('slow-start')
+  const ends = await times('slow-end')
+  // Each run starts after the one before it ended, although one falls due every second.
+  for (let i = 1; i < starts.length && i <= ends.length; i++) expect(starts[i]!).toBeGreaterThanOrEqual(ends[i - 1]!)
+  expect(starts.length).toBeGreaterThanOrEqual(2)
 })
 
 test('a restart neither doubles nor replays missed runs', async () => {
