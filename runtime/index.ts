@@ -45,6 +45,7 @@ const pending = new Map<number, Pending>()
 let nextSyscallId = 1
 let logLines: string[] = []
 let call: RuntimeCall | null = null
+let missingEnv: Set<string> | null = null
 
 // ── Streams: the host answers `1.0/queryStreamNext` in batches; we hand out one row at a time. ──
 interface Stream {
@@ -314,7 +315,24 @@ g.__concave = {
   },
   /** Sets `process.env` for the functions that follow. */
   setEnv(envJson: string): void {
-    g.process.env = JSON.parse(envJson)
+    const env = JSON.parse(envJson) as Record<string, string>
+    // Reads of unset variables are noted while tracking is on (push checks auth.config.ts with it).
+    g.process.env = new Proxy(env, {
+      get(target, key) {
+        if (typeof key === 'string' && !Object.prototype.hasOwnProperty.call(target, key)) missingEnv?.add(key)
+        return Reflect.get(target, key)
+      },
+    })
+  },
+  /** Starts noting the unset environment variables code reads. */
+  trackMissingEnv(): void {
+    missingEnv = new Set()
+  },
+  /** The unset variables read since trackMissingEnv, as a JSON array; stops tracking. */
+  missingEnv(): string {
+    const names = JSON.stringify([...(missingEnv ?? [])])
+    missingEnv = null
+    return names
   },
   /** Prepares deterministic state for module evaluation (import phase). */
   beginImport(seed: number, nowMs: number): void {

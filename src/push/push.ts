@@ -216,6 +216,8 @@ export class PushService {
     }
     const host = this.pool.scratch(modules)
     try {
+      // Modules load with the deployment's environment variables, as they will when called.
+      host.setEnv(this.pool.env)
       const functions: FunctionInfo[] = []
       let crons: Record<string, CronSpec> | null = null
       for (const m of entryPoints) {
@@ -268,10 +270,28 @@ export class PushService {
           throw new PushError('InvalidSchema', `Failed to evaluate schema.ts: ${(e as Error).message}`)
         }
       }
+      if (modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
       return { functions, schema }
     } finally {
       host.dispose()
     }
+  }
+
+  /**
+   * Evaluates auth.config.ts with the deployment's environment variables, as Convex does at push: a
+   * variable it reads that is not set fails the push (the CLI then says how to set it).
+   */
+  #checkAuthConfig(host: ReturnType<IsolatePool['scratch']>): void {
+    let evaluated: { json: string; missingEnv: string[] }
+    try {
+      evaluated = host.exportDefaultTrackingEnv('auth.config.js', IMPORT_TIMEOUT_MS)
+    } catch (e) {
+      throw new PushError('InvalidAuthConfig', `Failed to evaluate auth.config.ts: ${(e as Error).message}`)
+    }
+    const [missing] = evaluated.missingEnv
+    if (missing !== undefined) throw new PushError('AuthConfigMissingEnvironmentVariable', `Environment variable ${missing} is used in auth config file but its value was not set.`)
+    const config = JSON.parse(evaluated.json) as { providers?: unknown }
+    if (config.providers !== undefined && !Array.isArray(config.providers)) throw new PushError('InvalidAuthConfig', 'auth.config.ts: `providers` must be an array')
   }
 
   #indexDiff(schema: Schema | null): unknown {

@@ -4,7 +4,7 @@ import { generateKeyPairSync, sign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
-import { cleanup, convexCli, deploy, startBackend } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, prepareFixture, startBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -14,6 +14,7 @@ const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 20
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 let oidcDomain = ''
+let missingVarPush = ''
 /** The provider's keys: `other` joins them when the test rotates keys. */
 let rotated = false
 let jwksFetches = 0
@@ -45,12 +46,25 @@ beforeAll(async () => {
   })
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', () => r()))
   backend = await startBackend()
-  appDir = (await deploy(backend, 'auth')).appDir
+  appDir = prepareFixture('auth')
+  const cli = (args: string[]) => convexCli(appDir!, [...args, '--url', backend.url, '--admin-key', backend.adminKey])
+  // auth.config.ts reads these at push: without them the push is refused (tested below).
+  missingVarPush = await cli(['deploy', '-y']).then(
+    () => 'deployed',
+    (e: { stderr?: string }) => e.stderr ?? String(e),
+  )
   const { port } = jwksServer.address() as { port: number }
   oidcDomain = `http://127.0.0.1:${port}`
   for (const [name, value] of [['JWKS_URL', `${oidcDomain}/jwks.json`], ['ES_JWKS_URL', `${oidcDomain}/es-jwks.json`], ['OIDC_DOMAIN', oidcDomain]]) {
-    await convexCli(appDir, ['env', 'set', name!, value!, '--url', backend.url, '--admin-key', backend.adminKey])
+    await cli(['env', 'set', name!, value!])
   }
+  await cli(['deploy', '-y'])
+})
+
+test('a push whose auth.config.ts reads an unset environment variable is refused, naming it', () => {
+  expect(missingVarPush).toContain('Environment variable JWKS_URL is used in auth config file but its value was not set.')
+  expect(missingVarPush).toContain('npx convex env set --url')
+  expect(missingVarPush).toContain('JWKS_URL <value>')
 })
 
 afterAll(async () => {

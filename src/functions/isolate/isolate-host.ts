@@ -61,6 +61,8 @@ export class IsolateHost {
   readonly #exportDefault: Ref
   readonly #beginImport: Ref
   readonly #setEnv: Ref
+  readonly #trackMissingEnv: Ref
+  readonly #missingEnv: Ref
   readonly #loaded = new Map<string, ivm.Module>()
   readonly #paths = new Map<ivm.Module, string>()
   #handler: SyscallHandler | null = null
@@ -110,6 +112,8 @@ export class IsolateHost {
     this.#exportDefault = fn('exportDefault')
     this.#beginImport = fn('beginImport')
     this.#setEnv = fn('setEnv')
+    this.#trackMissingEnv = fn('trackMissingEnv')
+    this.#missingEnv = fn('missingEnv')
   }
 
   get disposed(): boolean {
@@ -118,6 +122,18 @@ export class IsolateHost {
 
   dispose(): void {
     if (!this.isolate.isDisposed) this.isolate.dispose()
+  }
+
+  /** Evaluates `path`'s default export (as exportDefault) and lists the unset env vars it read. */
+  exportDefaultTrackingEnv(path: string, timeoutMs: number): { json: string; missingEnv: string[] } {
+    this.#trackMissingEnv.applySync(undefined, [])
+    try {
+      this.loadModule(path, timeoutMs)
+      return { json: this.exportDefault(path), missingEnv: JSON.parse(this.#missingEnv.applySync(undefined, []) as string) as string[] }
+    } catch (e) {
+      this.#missingEnv.applySync(undefined, [])
+      throw e
+    }
   }
 
   setEnv(env: Record<string, string>): void {
