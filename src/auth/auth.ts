@@ -5,7 +5,9 @@
  * variables; re-read after a push or an env change): OIDC (`domain` + `applicationID`, keys found
  * through `/.well-known/openid-configuration`) and `customJwt` (`issuer`, `jwks`, `algorithm`,
  * optional `applicationID`). A token must match a provider's issuer and audience, be signed by one
- * of its keys (RS256 or ES256) and be within its validity period.
+ * of its keys (custom JWTs: the provider's RS256 or ES256; OIDC ID tokens: RS256 or EdDSA, with
+ * `iat` and exactly one audience) and be within its validity period (5 s of clock skew allowed).
+ * Checks and error messages follow Convex's (crates/authentication in convex-backend).
  */
 import { createPublicKey, verify } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
@@ -18,16 +20,23 @@ export type AuthProvider =
 /** A verified user identity as `ctx.auth.getUserIdentity()` returns it. */
 export type UserIdentity = Record<string, JSONValue> & { tokenIdentifier: string; subject: string; issuer: string }
 
+/** A refused token: `code` is Convex's error code (InvalidAuthHeader, NoAuthProvider, Unauthenticated). */
 export class AuthError extends Error {
   override name = 'AuthError'
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
 }
 
 /** How long fetched key sets are reused. */
 const JWKS_TTL_MS = 10 * 60 * 1000
 /** A token naming a key the cached set lacks refetches it (a rotation), at most this often. */
 const UNKNOWN_KID_REFETCH_MS = 1000
-/** Clock skew tolerated on exp/nbf, in seconds. */
-const LEEWAY_S = 60
+/** Clock skew tolerated on exp/nbf, in seconds (Convex's customJwt validation epsilon). */
+const CUSTOM_JWT_LEEWAY_S = 5
 
 const CLAIM_NAMES: Record<string, string> = {
   given_name: 'givenName',
@@ -50,6 +59,14 @@ function b64url(part: string): Buffer {
 }
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '')
+/** A custom JWT's issuer compares with `https://` added when it has no protocol. */
+const withProtocol = (s: string) => (s.startsWith('https://') || s.startsWith('http://') ? s : `https://${s}`)
+
+function noProviderMessage(providers: AuthProvider[]): string {
+  if (providers.length === 0) return 'No auth provider found matching the given token (no providers configured). Check convex/auth.config.ts.'
+  const configured = providers.map((p) => (p.type === 'customJwt' ? `CustomJWT(issuer=${p.issuer}, app_id=${p.applicationID ?? 'none'})` : `OIDC(domain=${p.domain}, app_id=${p.applicationID})`))
+  return `No auth provider found matching the given token. Check that your JWT's issuer and audience match one of your configured providers: [${configured.join(', ')}]`
+}
 
 export class Auth {
   #providers: AuthProvider[] | null = null
@@ -77,52 +94,82 @@ export class Auth {
     return this.#providers
   }
 
-  /** Verifies a JWT and returns the identity it carries; throws AuthError otherwise. */
+  /**
+   * Verifies a JWT and returns the identity it carries; throws AuthError otherwise, with Convex's
+   * codes and messages (crates/authentication): `InvalidAuthHeader` for a malformed or
+   * unverifiable token, `NoAuthProvider` when no provider matches its issuer and audience, and
+   * `Unauthenticated` when an OIDC token fails verification.
+   */
   async verify(token: string): Promise<UserIdentity> {
     const parts = token.split('.')
-    if (parts.length !== 3) throw new AuthError('Could not parse JWT: a token has three dot-separated parts')
     let header: { alg?: string; kid?: string }
     let claims: Record<string, JSONValue>
     try {
+      if (parts.length !== 3) throw new Error('not three parts')
       header = JSON.parse(b64url(parts[0]!).toString()) as { alg?: string; kid?: string }
       claims = JSON.parse(b64url(parts[1]!).toString()) as Record<string, JSONValue>
+      if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new Error('not an object')
     } catch {
-      throw new AuthError('Could not parse JWT: its header or payload is not base64url-encoded JSON')
+      throw new AuthError('InvalidAuthHeader', 'Could not parse JWT payload. Check that the token is a valid JWT format with three base64-encoded parts separated by dots.')
     }
-    const iss = typeof claims.iss === 'string' ? claims.iss : ''
+    if (typeof claims.iss !== 'string') {
+      throw new AuthError('InvalidAuthHeader', "Missing issuer claim ('iss') in JWT payload. The JWT must include an 'iss' claim that matches one of your configured auth providers.")
+    }
+    const iss = claims.iss
     const aud = Array.isArray(claims.aud) ? claims.aud.map(String) : typeof claims.aud === 'string' ? [claims.aud] : []
-    const provider = this.providers().find((p) =>
+    const providers = this.providers()
+    const provider = providers.find((p) =>
       p.type === 'customJwt'
-        ? trimSlash(p.issuer) === trimSlash(iss) && (p.applicationID == null || aud.includes(p.applicationID))
+        ? trimSlash(withProtocol(p.issuer)) === trimSlash(withProtocol(iss)) && (p.applicationID == null || aud.includes(p.applicationID))
         : trimSlash(p.domain) === trimSlash(iss) && aud.includes(p.applicationID),
     )
-    if (provider === undefined) {
-      const configured = this.providers().map((p) => (p.type === 'customJwt' ? `${p.issuer} (aud ${p.applicationID ?? 'any'})` : `${p.domain} (aud ${p.applicationID})`))
-      throw new AuthError(`No auth provider found matching the given token (issuer ${JSON.stringify(iss)}, audience ${JSON.stringify(aud)}). Check that your JWT's issuer and audience match one of your configured providers: [${configured.join(', ')}]`)
-    }
-    const alg = header.alg
-    if (alg !== 'RS256' && alg !== 'ES256') throw new AuthError(`Unsupported JWT algorithm ${JSON.stringify(alg)}: only RS256 and ES256 are supported`)
-    if (provider.type === 'customJwt' && provider.algorithm !== alg) throw new AuthError(`The token is signed with ${alg}, but the provider expects ${provider.algorithm}`)
-    let keys = await this.#keys(provider)
-    if (header.kid !== undefined && !keys.some((k) => (k as { kid?: string }).kid === header.kid)) keys = await this.#keys(provider, UNKNOWN_KID_REFETCH_MS)
-    const candidates = keys.filter((k) => header.kid === undefined || (k as { kid?: string }).kid === header.kid)
+    if (provider === undefined) throw new AuthError('NoAuthProvider', noProviderMessage(providers))
     const data = Buffer.from(`${parts[0]}.${parts[1]}`)
     const signature = b64url(parts[2]!)
-    const valid = candidates.some((jwk) => {
-      try {
-        const key = createPublicKey({ key: jwk, format: 'jwk' })
-        return alg === 'RS256' ? verify('RSA-SHA256', data, key, signature) : verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature)
-      } catch {
-        return false
-      }
-    })
-    if (!valid) throw new AuthError('Could not verify token: the signature does not match any key of the provider')
     const now = Date.now() / 1000
-    if (typeof claims.exp !== 'number') throw new AuthError('The JWT has no numeric "exp" claim')
-    if (now > claims.exp + LEEWAY_S) throw new AuthError('Token expired: the JWT\'s "exp" is in the past')
-    if (typeof claims.nbf === 'number' && now < claims.nbf - LEEWAY_S) throw new AuthError('Token not yet valid: the JWT\'s "nbf" is in the future')
-    if (typeof claims.sub !== 'string' || claims.sub === '') throw new AuthError('The JWT has no "sub" claim')
+    if (provider.type === 'customJwt') {
+      // Signed with the provider's algorithm by a key of its set (refetched once for an unknown kid).
+      const decodeError = () =>
+        new AuthError(
+          'InvalidAuthHeader',
+          header.kid === undefined ? "Could not decode token. JWT may be missing a 'kid' (key ID) header." : `Could not decode token. The JWT's 'kid' (key ID) header is '${header.kid}', does this key match any key in the provider's JWKS?`,
+        )
+      if (header.alg !== provider.algorithm) throw decodeError()
+      if (!(await this.#signedByProvider(provider, header, data, signature))) throw decodeError()
+      const expired = typeof claims.exp === 'number' && now > claims.exp + CUSTOM_JWT_LEEWAY_S
+      const early = typeof claims.nbf === 'number' && now < claims.nbf - CUSTOM_JWT_LEEWAY_S
+      if (expired || early) throw new AuthError('InvalidAuthHeader', `Could not validate token: ${expired ? 'Token expired' : 'Token not yet valid'}`)
+      if (typeof claims.sub !== 'string' || claims.sub === '') {
+        throw new AuthError('InvalidAuthHeader', 'Could not verify token claim. Check that the JWT contains valid claims and matches your auth provider configuration.')
+      }
+      return identityFromClaims(claims)
+    }
+    // An OIDC ID token: RS256 or EdDSA, exactly its application as audience, issued and unexpired.
+    const oidcFailure = () => new AuthError('Unauthenticated', "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.")
+    if (header.alg !== 'RS256' && header.alg !== 'EdDSA') throw oidcFailure()
+    if (aud.length !== 1 || typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || now > claims.exp + CUSTOM_JWT_LEEWAY_S) throw oidcFailure()
+    if (typeof claims.sub !== 'string' || claims.sub === '') throw oidcFailure()
+    if (!(await this.#signedByProvider(provider, header, data, signature))) throw oidcFailure()
     return identityFromClaims(claims)
+  }
+
+  /** Whether a key of the provider's set (matching the token's kid, if any) made `signature`. */
+  async #signedByProvider(provider: AuthProvider, header: { alg?: string; kid?: string }, data: Buffer, signature: Buffer): Promise<boolean> {
+    let keys = await this.#keys(provider)
+    if (header.kid !== undefined && !keys.some((k) => (k as { kid?: string }).kid === header.kid)) keys = await this.#keys(provider, UNKNOWN_KID_REFETCH_MS)
+    return keys
+      .filter((k) => header.kid === undefined || (k as { kid?: string }).kid === header.kid)
+      .some((jwk) => {
+        try {
+          const key = createPublicKey({ key: jwk, format: 'jwk' })
+          if (header.alg === 'RS256') return verify('RSA-SHA256', data, key, signature)
+          if (header.alg === 'ES256') return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature)
+          if (header.alg === 'EdDSA') return verify(null, data, key, signature)
+          return false
+        } catch {
+          return false
+        }
+      })
   }
 
   /** The provider's keys, fetched again once the cached set is older than `maxAgeMs`. */
@@ -134,11 +181,11 @@ export class Auth {
       let url = source
       if (provider.type !== 'customJwt') {
         const discovery = (await fetchJson(source)) as { jwks_uri?: string }
-        if (typeof discovery.jwks_uri !== 'string') throw new AuthError(`OIDC discovery at ${source} has no jwks_uri`)
+        if (typeof discovery.jwks_uri !== 'string') throw new AuthError('AuthProviderDiscoveryFailed', `Auth provider discovery of ${trimSlash(provider.domain)} failed: no jwks_uri`)
         url = discovery.jwks_uri
       }
       const set = (await fetchJson(url)) as { keys?: JsonWebKey[] }
-      if (!Array.isArray(set.keys)) throw new AuthError(`The JWKS at ${url} has no "keys"`)
+      if (!Array.isArray(set.keys)) throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
       return set.keys
     })()
     keys.catch(() => this.#jwks.delete(source))
@@ -158,14 +205,18 @@ async function fetchJson(url: string): Promise<unknown> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
   } catch (e) {
-    throw new AuthError(`Could not fetch ${url}: ${(e as Error).message}`)
+    throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': ${(e as Error).message}. Check that the URL is correct and accessible.`)
   }
-  if (!res.ok) throw new AuthError(`Could not fetch ${url}: HTTP ${res.status}`)
-  return res.json()
+  if (!res.ok) throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': HTTP ${res.status} ${res.statusText}. Check that the URL is correct and accessible.`)
+  try {
+    return await res.json()
+  } catch {
+    throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
+  }
 }
 
 /** Clock skew tolerated on exp/nbf, in ms. */
-export const TOKEN_LEEWAY_MS = LEEWAY_S * 1000
+export const TOKEN_LEEWAY_MS = CUSTOM_JWT_LEEWAY_S * 1000
 
 /** A JWT's `exp` in ms (read without verifying: for a token `verify` already accepted), or null. */
 export function tokenExpiryMs(token: string): number | null {
@@ -195,7 +246,7 @@ export function actingAsIdentity(base64: string): UserIdentity {
   try {
     attrs = JSON.parse(Buffer.from(base64, 'base64').toString()) as Record<string, JSONValue>
   } catch {
-    throw new AuthError('Could not parse the identity to act as: expected base64 of a JSON object')
+    throw new AuthError('BadAdminKey', 'Could not parse the identity to act as: expected base64 of a JSON object')
   }
   const subject = String(attrs.subject ?? '')
   const issuer = String(attrs.issuer ?? '')

@@ -234,7 +234,7 @@ async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; ide
     const actingAs = admin ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
     return { admin, identity: actingAs === undefined ? null : actingAsIdentity(actingAs) }
   } catch (e) {
-    if (e instanceof AuthError) throw unauthorized('Unauthenticated', e.message)
+    if (e instanceof AuthError) throw unauthorized(e.code, e.message)
     throw e
   }
 }
