@@ -93,11 +93,17 @@ export class Scheduler {
     })
   }
 
-  /** `1.0/cancel_job`: a pending job is canceled; others are left as they are. */
+  /**
+   * `1.0/cancel_job`: a pending or running job is canceled; a finished one, or an id of no job, is
+   * left alone (as in Convex). An id of another table is refused.
+   */
   async cancel(txn: Transaction, id: string): Promise<void> {
     const decoded = typeof id === 'string' ? decodeId(id) : null
-    const doc = decoded === null || decoded.tableNumber !== this.#table?.tableNumber ? null : await txn.read(id)
-    if (doc === null) throw new Error(`Scheduled function ${JSON.stringify(id)} not found`)
+    if (decoded === null || decoded.tableNumber !== this.#table?.tableNumber) {
+      throw new Error("InvalidArgument: Invalid scheduled function ID. The ID must be an ID on the '_scheduled_functions' table.")
+    }
+    const doc = await txn.read(id)
+    if (doc === null) return
     const state = doc.state as { kind: string }
     if (state.kind === 'pending' || state.kind === 'inProgress') await txn.patchSystem(id, { state: { kind: 'canceled' }, completedTime: Date.now() })
   }

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
-import { FileStorageError, STORAGE_TABLE } from '../files/file-storage.ts'
+import { FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { actingAsIdentity, AuthError } from '../auth/auth.ts'
 import type { Auth, UserIdentity } from '../auth/auth.ts'
@@ -158,7 +158,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
       return c.json({ code: err.code, message: err.message }, err.status as 400)
     }
     if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
-    if (err instanceof FileStorageError) return c.json({ code: err.code, message: err.message }, err.status as 400)
+    if (err instanceof FileStorageError) {
+      if (err.status === 413) c.header('connection', 'close')
+      return c.json({ code: err.code, message: err.message }, err.status as 400)
+    }
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
     deps.log?.error('Request failed', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
@@ -320,7 +323,8 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
   app.post('/api/storage/upload', async (c) => {
     deps.files.checkUploadToken(c.req.query('token'))
     const declared = Number(c.req.header('content-length') ?? '0')
-    if (declared > MAX_UPLOAD) throw new HttpError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD} bytes`)
+    // The storage layer enforces the limit while streaming too (chunked uploads declare no length).
+    if (declared > MAX_UPLOAD_BYTES) throw new HttpError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`)
     const contentType = c.req.header('content-type') ?? null
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
     const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, undefined, async (id, file) => {
@@ -372,6 +376,3 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     return c.body(Readable.toWeb(stream) as ReadableStream, 200, { ...headers, 'content-length': String(meta.size) })
   })
 }
-
-/** Largest upload accepted (the storage layer enforces it while streaming too). */
-const MAX_UPLOAD = 1024 * 1024 * 1024

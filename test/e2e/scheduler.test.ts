@@ -48,6 +48,12 @@ test('cancel stops a pending job', async () => {
   expect((await job(id)).state).toEqual({ kind: 'canceled' })
   await new Promise((r) => setTimeout(r, 1400))
   expect(await counter('s-cancel')).toBe(0)
+  // Canceling again (or a finished job) changes nothing and is no error, as in Convex.
+  await client.mutation(api.scheduling.cancel, { id })
+  expect((await job(id)).state).toEqual({ kind: 'canceled' })
+  // An id of another table is refused.
+  const err = await client.mutation(api.scheduling.cancelLoose, { id: 'notanid' }).catch((e: Error) => e)
+  expect((err as Error).message).toContain("Invalid scheduled function ID. The ID must be an ID on the '_scheduled_functions' table.")
 })
 
 test('a mutation that fails schedules nothing', async () => {

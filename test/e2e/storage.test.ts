@@ -2,6 +2,7 @@ import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { createHash } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
 import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -69,6 +70,26 @@ test('storage calls with a malformed id fail with InvalidStorageId; a well-forme
   }
   const uuid = '6f1c1e9a-2b0e-4c53-9d1a-0c0f6a3b8e21'
   for (const op of ['getUrl', 'getMetadata', 'get']) expect(await client.action(api.files.loose, { storageId: uuid, op })).toBeNull()
+})
+
+test('an upload declaring more than 1 GiB is refused at once with 413 and nothing is stored', async () => {
+  const before = await client.query(api.files.count, {})
+  const uploadUrl = new URL(await client.mutation(api.files.generateUploadUrl, {}))
+  // Only a few bytes are sent: the declared length alone is refused, before the body is read.
+  const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: uploadUrl.hostname, port: uploadUrl.port, path: `${uploadUrl.pathname}${uploadUrl.search}`, method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(1024 * 1024 * 1024 + 1) } })
+    req.on('response', (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body }))
+    })
+    req.on('error', reject)
+    req.write('just the start')
+  })
+  expect(answer.status).toBe(413)
+  expect(answer.connection).toBe('close')
+  expect(JSON.parse(answer.body)).toEqual({ code: 'PayloadTooLarge', message: 'The file is larger than 1073741824 bytes' })
+  expect(await client.query(api.files.count, {})).toBe(before)
 })
 
 test('a delete rolled back with its failing sub-mutation keeps the file', async () => {
