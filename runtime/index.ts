@@ -23,7 +23,7 @@ import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
 import type { Outcome } from './outcome.ts'
-import { base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { AbortControllerPolyfill, AbortSignalPolyfill, base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 
@@ -159,13 +159,24 @@ const actionGlobals = {
     })
     return id
   },
-  setInterval: () => {
-    throw new Error('setInterval is not supported yet; use setTimeout')
+  setInterval: (fn: (...a: unknown[]) => void, ms = 0, ...args: unknown[]) => {
+    const id = nextTimer++
+    const wait = JSON.stringify({ ms: Math.max(0, Number(ms) || 0) })
+    const tick = (): void =>
+      void hostAsync('concave/sleep', wait).then(() => {
+        if (cancelledTimers.delete(id)) return
+        fn(...args)
+        tick()
+      })
+    tick()
+    return id
   },
   fetch: makeFetch((op, argsJson) => hostAsync(op, argsJson)),
 }
 g.clearTimeout = (id: number) => void cancelledTimers.add(id)
-g.clearInterval = () => {}
+g.clearInterval = (id: number) => void cancelledTimers.add(id)
+g.AbortController ??= AbortControllerPolyfill
+g.AbortSignal ??= AbortSignalPolyfill
 
 function installGlobals(kind: Kind | null): void {
   Object.assign(g, kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals)

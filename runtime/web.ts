@@ -380,17 +380,80 @@ export class RequestPolyfill extends Body {
   }
 }
 
+/** An `AbortError` DOMException-alike (what fetch rejects with once its signal aborts). */
+function abortError(reason: unknown): Error {
+  if (reason instanceof Error) return reason
+  const e = new Error(reason === undefined ? 'This operation was aborted' : String(reason))
+  e.name = 'AbortError'
+  return e
+}
+
+export class AbortSignalPolyfill {
+  aborted = false
+  reason: unknown = undefined
+  onabort: ((event: { type: string }) => void) | null = null
+  #listeners: ((event: { type: string }) => void)[] = []
+  addEventListener(type: string, listener: (event: { type: string }) => void): void {
+    if (type === 'abort') this.#listeners.push(listener)
+  }
+  removeEventListener(type: string, listener: (event: { type: string }) => void): void {
+    if (type === 'abort') this.#listeners = this.#listeners.filter((l) => l !== listener)
+  }
+  throwIfAborted(): void {
+    if (this.aborted) throw abortError(this.reason)
+  }
+  /** @internal */
+  _abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason === undefined ? abortError(undefined) : reason
+    const event = { type: 'abort' }
+    this.onabort?.(event)
+    for (const l of this.#listeners.splice(0)) l(event)
+  }
+  static abort(reason?: unknown): AbortSignalPolyfill {
+    const s = new AbortSignalPolyfill()
+    s._abort(reason)
+    return s
+  }
+  static timeout(ms: number): AbortSignalPolyfill {
+    const s = new AbortSignalPolyfill()
+    const timeoutError = new Error('The operation was aborted due to timeout')
+    timeoutError.name = 'TimeoutError'
+    ;(globalThis as { setTimeout: (fn: () => void, ms: number) => unknown }).setTimeout(() => s._abort(timeoutError), ms)
+    return s
+  }
+}
+
+export class AbortControllerPolyfill {
+  readonly signal = new AbortSignalPolyfill()
+  abort(reason?: unknown): void {
+    this.signal._abort(reason)
+  }
+}
+
 /** `fetch` for actions, given the host call that performs the request. */
 export function makeFetch(host: (op: string, argsJson: string) => Promise<string>) {
-  return async (input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}): Promise<ResponsePolyfill> => {
-    const request = input instanceof RequestPolyfill ? new RequestPolyfill(input, init) : new RequestPolyfill(typeof input === 'string' ? input : 'url' in input ? input.url : input.href, init)
-    const url = request.url
-    const headers: [string, string][] = []
-    request.headers.forEach((v, k) => headers.push([k, v]))
-    const body = request._hasBody() ? await request._drain() : null
-    const answer = JSON.parse(
-      await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
-    ) as { status: number; statusText: string; headers: [string, string][]; body: string; url: string }
-    return new ResponsePolyfill(base64ToBytes(answer.body), { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
+  return async (input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown; signal?: AbortSignalPolyfill | null } = {}): Promise<ResponsePolyfill> => {
+    const signal = init.signal ?? null
+    signal?.throwIfAborted()
+    if (signal === null) return doFetch(host, input, init)
+    // The request itself runs on in the host; an abort settles the caller's promise at once.
+    return new Promise<ResponsePolyfill>((resolve, reject) => {
+      signal.addEventListener('abort', () => reject(abortError(signal.reason)))
+      doFetch(host, input, init).then(resolve, reject)
+    })
   }
+}
+
+async function doFetch(host: (op: string, argsJson: string) => Promise<string>, input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown }): Promise<ResponsePolyfill> {
+  const request = input instanceof RequestPolyfill ? new RequestPolyfill(input, init) : new RequestPolyfill(typeof input === 'string' ? input : 'url' in input ? input.url : input.href, init)
+  const url = request.url
+  const headers: [string, string][] = []
+  request.headers.forEach((v, k) => headers.push([k, v]))
+  const body = request._hasBody() ? await request._drain() : null
+  const answer = JSON.parse(
+    await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
+  ) as { status: number; statusText: string; headers: [string, string][]; body: string; url: string }
+  return new ResponsePolyfill(base64ToBytes(answer.body), { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
 }

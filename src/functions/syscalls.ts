@@ -5,6 +5,7 @@
 import type { HttpStreamOps } from './http-streams.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
+import { readLimited } from '../http/body.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -191,7 +192,8 @@ async function actionFetch(args: FetchArgs): Promise<string> {
     const cause = (e as { cause?: { message?: string } }).cause?.message
     throw new Error(`TypeError: fetch failed${cause === undefined ? '' : `: ${cause}`}`)
   }
-  const body = Buffer.from(await response.arrayBuffer())
-  if (body.length > MAX_FETCH_RESPONSE) throw new Error(`fetch response body is too large (${body.length} bytes)`)
+  // Read with the limit applied as the body arrives, so a huge response can't fill memory first.
+  const body = await readLimited(response.body, MAX_FETCH_RESPONSE)
+  if (body === null) throw new Error(`fetch response body is too large (limit ${MAX_FETCH_RESPONSE} bytes)`)
   return JSON.stringify({ status: response.status, statusText: response.statusText, headers: [...response.headers], body: body.toString('base64'), url: response.url })
 }

@@ -218,6 +218,10 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(await client.mutation(api.values.aesInMutation, { aesKey: aesKey.toString('base64'), iv: cbcIv.toString('base64'), text })).toBe(Buffer.concat([cbc.update(text), cbc.final()]).toString('base64'))
   })
 
+  test('actions: setInterval/clearInterval, and fetch with an AbortSignal', async () => {
+    expect(await client.action(api.values.timersAndAbort, { url: `${backend.url}/version` })).toEqual({ ticks: 3, aborted: 'AbortError', already: 'AbortError', timedOut: 'TimeoutError', status: 200 })
+  })
+
   test('queries see a frozen clock and seeded Math.random', async () => {
     const before = Date.now()
     const r = await client.query(api.values.deterministic, {})
