@@ -87,6 +87,8 @@ export class Transaction {
   pageEnd: string | null = null
   /** System work (scheduler, crons, imports) is not held to user limits. */
   system = false
+  /** Functions this transaction scheduled, and the total size of their arguments (Convex's limits). */
+  scheduled = { count: 0, argBytes: 0 }
   documentsRead = 0
   bytesRead = 0
   #bytesWritten = 0

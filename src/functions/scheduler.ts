@@ -42,6 +42,10 @@ export interface JobRunner {
   runActionJob(job: ScheduledJob): Promise<void>
 }
 
+/** Functions one transaction may schedule, and the total size of their arguments (as Convex). */
+const MAX_SCHEDULED_PER_TRANSACTION = 1000
+const MAX_SCHEDULED_ARG_BYTES = 16 * 1024 * 1024
+
 export class Scheduler {
   #table: TableInfo | null = null
   #timer: NodeJS.Timeout | null = null
@@ -85,6 +89,14 @@ export class Scheduler {
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
     const kind = this.runner!.schedulable(name)
     if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
+    // Convex's per-transaction limits (TRANSACTION_MAX_NUM_SCHEDULED, ..._TOTAL_ARGUMENT_SIZE_BYTES).
+    const argBytes = JSON.stringify(args ?? null).length
+    if (txn.scheduled.count >= MAX_SCHEDULED_PER_TRANSACTION) throw new Error(`TooManyFunctionsScheduled: Too many functions scheduled by this mutation (limit: ${MAX_SCHEDULED_PER_TRANSACTION})`)
+    if (txn.scheduled.argBytes + argBytes > MAX_SCHEDULED_ARG_BYTES) {
+      throw new Error(`ScheduledFunctionsArgumentsTooLarge: Too large total size of the arguments of scheduled functions from this mutation (limit: ${MAX_SCHEDULED_ARG_BYTES} bytes)`)
+    }
+    txn.scheduled.count++
+    txn.scheduled.argBytes += argBytes
     return txn.insertSystem(SCHEDULED_FUNCTIONS, {
       name: name.replace(/\.js(?=:|$)/, ''),
       args: [args],

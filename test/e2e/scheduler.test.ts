@@ -80,6 +80,13 @@ test('scheduled actions, and scheduling from an action', async () => {
   expect(await counter('s-from-action')).toBe(1)
 })
 
+test('a mutation may schedule at most 1,000 functions; past that it fails and schedules nothing', async () => {
+  const before = await client.query(api.scheduling.jobCount, {})
+  const err = await client.mutation(api.scheduling.scheduleMany, { n: 1001 }).catch((e: Error) => e)
+  expect((err as Error).message).toContain('Too many functions scheduled by this mutation (limit: 1000)')
+  expect(await client.query(api.scheduling.jobCount, {})).toBe(before)
+})
+
 test('a job a month away neither runs nor makes the scheduler spin', async () => {
   const id = await client.mutation(api.scheduling.runAfter, { name: 's-month', delayMs: 30 * 24 * 3600 * 1000 })
   await new Promise((r) => setTimeout(r, 500))
