@@ -18,6 +18,7 @@
  * with AsyncLocalStorage.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parentPort, workerData } from 'node:worker_threads'
@@ -45,6 +46,9 @@ export type FromWorker =
 
 const port = parentPort!
 const { dir } = workerData as { dir: string }
+// The CLI bundles "use node" files as ES modules; CommonJS packages inside them reach Node's
+// built-ins through esbuild's `require` shim, which needs a global `require`.
+;(globalThis as { require?: NodeJS.Require }).require = createRequire(join(dir, 'package.json'))
 const calls = new Map<number, CallState>()
 const current = new AsyncLocalStorage<CallState>()
 const post = (m: FromWorker) => port.postMessage(m)
