@@ -197,6 +197,17 @@ test('an admin can act as a user', async () => {
   expect(await client.query('whoami:me' as any, {})).toEqual({ subject: 'acted', issuer: 'https://acting.test', tokenIdentifier: 'https://acting.test|acted', email: null, name: null })
 })
 
+test('an admin can act as a user over the socket (setAdminAuth with an identity)', async () => {
+  const client = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    ;(client as any).setAdminAuth(backend.adminKey, { subject: 'acted-on-socket', issuer: 'https://acting.test' })
+    const me = await new Promise<any>((resolve) => client.onUpdate('whoami:me' as any, {}, (v: any) => v !== null && resolve(v)))
+    expect(me).toEqual({ subject: 'acted-on-socket', issuer: 'https://acting.test', tokenIdentifier: 'https://acting.test|acted-on-socket', email: null, name: null })
+  } finally {
+    await client.close()
+  }
+})
+
 test('OIDC providers are found through discovery; ES256 custom JWTs verify', async () => {
   const oidc = new ConvexHttpClient(backend.url)
   oidc.setAuth(jwt({ iss: oidcDomain, sub: 'oidc-user', aud: 'oidc-app', iat: now(), exp: now() + 600 }))

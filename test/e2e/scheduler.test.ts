@@ -95,6 +95,18 @@ test('a job a month away neither runs nor makes the scheduler spin', async () =>
   await client.mutation(api.scheduling.cancel, { id })
 })
 
+test('a running action shows inProgress; one cut off by kill -9 is marked failed after the restart', async () => {
+  const id = await client.mutation(api.scheduling.scheduleSlowAction, { ms: 1500 })
+  await until(() => job(id), (j) => j.state.kind === 'inProgress')
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  const after = new ConvexHttpClient(backend.url)
+  const failed = await until(() => after.query(api.scheduling.job, { id }), (j) => j.state.kind !== 'inProgress')
+  // At most once: the action is not run again.
+  expect(failed.state).toEqual({ kind: 'failed', error: 'Transient error while executing action: the backend restarted while it ran' })
+  client = after
+})
+
 test('pending jobs survive kill -9 and run after the restart', async () => {
   const id = await client.mutation(api.scheduling.runAt, { name: 's-restart', at: Date.now() + 1000 })
   await backend.stop('SIGKILL')
