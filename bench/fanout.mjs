@@ -6,6 +6,12 @@ import WebSocket from 'ws'
 
 const ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 15)
 
+/** The backend's live heap (after a collection; the bench starts it with --expose-gc), in bytes. */
+async function liveHeap(url, adminKey) {
+  const res = await fetch(`${url}/api/concave/metrics?gc=1`, { headers: { authorization: `Convex ${adminKey}` } })
+  return (await res.json()).heapUsedBytes
+}
+
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
@@ -64,10 +70,12 @@ export async function fanout({ url, adminKey, pid, rssMb }, n) {
   await until(() => received, half)
   await new Promise((r) => setTimeout(r, 1500))
   const rssBefore = rssMb(pid)
+  const heapBefore = await liveHeap(url, adminKey)
   sockets.push(...(await openAll(n - half, wsUrl, (ws, i) => subscribe(ws, half + i))))
   await until(() => received, n)
   await new Promise((r) => setTimeout(r, 1500))
   const rssAfter = rssMb(pid)
+  const heapAfter = await liveHeap(url, adminKey)
   const metrics = async () => (await (await fetch(`${url}/api/concave/metrics`, { headers: { authorization: `Convex ${adminKey}` } })).json())
   // A write outside every read set must re-run nothing.
   const runsBefore = (await metrics()).subscriptionRuns
@@ -89,7 +97,7 @@ export async function fanout({ url, adminKey, pid, rssMb }, n) {
   for (const ws of sockets) ws.terminate()
   samples.sort((a, b) => a - b)
   fromRequest.sort((a, b) => a - b)
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), requestP50: percentile(fromRequest, 50), perSubscriptionKb: ((rssAfter - rssBefore) * 1024) / (n - half), unrelatedRuns, payload: lastPayload }
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), requestP50: percentile(fromRequest, 50), perSubscriptionKb: ((rssAfter - rssBefore) * 1024) / (n - half), perSubscriptionHeapKb: (heapAfter - heapBefore) / 1024 / (n - half), unrelatedRuns, payload: lastPayload }
 }
 
 export async function rawBroadcast(n, payload, port) {
@@ -117,7 +125,7 @@ export async function rawBroadcast(n, payload, port) {
 }
 
 /** Server memory per idle query subscription when sockets carry many queries (distinct args). */
-export async function perQueryMemory({ url, pid, rssMb }, sockets = 100, queriesPerSocket = 100) {
+export async function perQueryMemory({ url, adminKey, pid, rssMb }, sockets = 100, queriesPerSocket = 100) {
   const wsUrl = `${url.replace('http', 'ws')}/api/1.48.0/sync`
   let received = 0
   const subscribe = (ws, i) => {
@@ -133,10 +141,13 @@ export async function perQueryMemory({ url, pid, rssMb }, sockets = 100, queries
   await until(() => received, half)
   await new Promise((r) => setTimeout(r, 1500))
   const before = rssMb(pid)
+  const heapBefore = await liveHeap(url, adminKey)
   all.push(...(await openAll(sockets - half, wsUrl, (ws, i) => subscribe(ws, half + i))))
   await until(() => received, sockets)
   await new Promise((r) => setTimeout(r, 1500))
   const after = rssMb(pid)
+  const heapAfter = await liveHeap(url, adminKey)
   for (const ws of all) ws.terminate()
-  return ((after - before) * 1024) / ((sockets - half) * queriesPerSocket)
+  const count = (sockets - half) * queriesPerSocket
+  return { rssKb: ((after - before) * 1024) / count, heapKb: (heapAfter - heapBefore) / 1024 / count }
 }

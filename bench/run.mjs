@@ -89,7 +89,8 @@ async function startBackend() {
   const sitePort = await freePort()
   const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
   const t0 = performance.now()
-  const child = spawn(process.execPath, [join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore' })
+  // --expose-gc lets the memory figures also read the live heap (metrics?gc=1); it changes nothing else.
+  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore' })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
     try {
@@ -257,10 +258,12 @@ try {
     row(`fan-out to ${n} subscribers, ack → last update p99`, f.p99, 'ms', f.p99 / raw.p99, `x plain ws broadcast p99 (${raw.p99.toFixed(1)} ms)`)
     row(`fan-out to ${n} subscribers, request → last update p50`, f.requestP50, 'ms', f.requestP50 / raw.p50, 'x plain ws broadcast p50 (trigger → last receipt)')
     row(`server memory per idle subscription (${n}, one per socket)`, f.perSubscriptionKb, 'KB', null, 'marginal: RSS growth over the second half; target <= 4 KB')
+    row(`  of which live JS heap (${n}, one per socket)`, f.perSubscriptionHeapKb, 'KB', null, 'heap after a full GC: session, socket and subscription objects')
     row(`query re-runs for a write outside every read set (${n})`, f.unrelatedRuns, '', null, 'target 0')
   }
-  const perQuery = await onFreshBackend((b) => perQueryMemory({ url: b.url, pid: b.child.pid, rssMb }))
-  row('server memory per idle query subscription (100 sockets x 100 queries)', perQuery, 'KB', null, 'marginal, each query its own cache entry; target <= 4 KB')
+  const perQuery = await onFreshBackend((b) => perQueryMemory({ url: b.url, adminKey: b.adminKey, pid: b.child.pid, rssMb }))
+  row('server memory per idle query subscription (100 sockets x 100 queries)', perQuery.rssKb, 'KB', null, 'marginal RSS, each query its own cache entry; target <= 4 KB')
+  row('  of which live JS heap (100 sockets x 100 queries)', perQuery.heapKb, 'KB', null, 'heap after a full GC; RSS adds V8 heap slack left by the burst')
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
 } finally {

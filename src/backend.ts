@@ -147,7 +147,10 @@ export class Backend {
       auth,
       files,
       env,
-      metrics: () => ({ subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak }),
+      metrics: () => {
+        const memory = process.memoryUsage()
+        return { subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss }
+      },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
       version: VERSION,
