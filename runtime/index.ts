@@ -184,6 +184,8 @@ function installGlobals(kind: Kind | null): void {
 installGlobals(null)
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
+  // Nothing answers async syscalls while a module is being imported (outside any call).
+  if (call === null || call.kind === 'import') return Promise.reject(new Error(`${op} can only be used while a Convex function runs, not at a module's top level`))
   return new Promise<string>((resolve, reject) => {
     const id = nextSyscallId++
     pending.set(id, { resolve, reject })

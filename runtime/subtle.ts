@@ -25,26 +25,34 @@ class DOMException extends Error {
   }
 }
 
+/**
+ * Each key's material, out of reach of user code: not a property of the key (which console.log or
+ * JSON.stringify would show), so a non-extractable key's secret can't be read.
+ */
+const material = new WeakMap<CryptoKeyPolyfill, SerializedKey>()
+
 export class CryptoKeyPolyfill {
   readonly type: string
   readonly algorithm: Record<string, unknown>
   readonly extractable: boolean
   readonly usages: string[]
-  /** @internal The key as the host re-imports it. */
-  readonly _serialized: SerializedKey
   constructor(serialized: SerializedKey) {
     this.type = serialized.type
     this.algorithm = decode(serialized.algorithm, false) as Record<string, unknown>
     this.extractable = serialized.extractable
     this.usages = [...serialized.usages]
-    this._serialized = serialized
+    material.set(this, serialized)
   }
 }
 
 function encode(value: unknown): unknown {
   if (value instanceof ArrayBuffer) return { $bytes: bytesToBase64(new Uint8Array(value)) }
   if (ArrayBuffer.isView(value)) return { $bytes: bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) }
-  if (value instanceof CryptoKeyPolyfill) return { $key: value._serialized }
+  if (value instanceof CryptoKeyPolyfill) {
+    const serialized = material.get(value)
+    if (serialized === undefined) throw new TypeError('Not a CryptoKey made by crypto.subtle')
+    return { $key: serialized }
+  }
   if (Array.isArray(value)) return value.map(encode)
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}

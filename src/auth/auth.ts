@@ -139,7 +139,8 @@ export class Auth {
       const expired = typeof claims.exp === 'number' && now > claims.exp + CUSTOM_JWT_LEEWAY_S
       const early = typeof claims.nbf === 'number' && now < claims.nbf - CUSTOM_JWT_LEEWAY_S
       if (expired || early) throw new AuthError('InvalidAuthHeader', `Could not validate token: ${expired ? 'Token expired' : 'Token not yet valid'}`)
-      if (typeof claims.sub !== 'string' || claims.sub === '') {
+      // Convex's identity needs a subject and an expiry (UserIdentity::from_custom_jwt).
+      if (typeof claims.sub !== 'string' || claims.sub === '' || typeof claims.exp !== 'number') {
         throw new AuthError('InvalidAuthHeader', 'Could not verify token claim. Check that the JWT contains valid claims and matches your auth provider configuration.')
       }
       return identityFromClaims(claims)

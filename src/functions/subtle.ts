@@ -73,11 +73,26 @@ async function encode(value: unknown, extractable = true): Promise<unknown> {
   return value
 }
 
+/** Bounds on work that runs on libuv's thread pool (shared with file I/O) and can't be stopped. */
+const MAX_PBKDF2_ITERATIONS = 2_000_000
+const MAX_RSA_MODULUS_BITS = 8192
+
+function checkCost(method: string, args: unknown[]): void {
+  const algorithm = args[0] as { name?: unknown; iterations?: unknown; modulusLength?: unknown } | undefined
+  if ((method === 'deriveBits' || method === 'deriveKey') && algorithmName(algorithm) === 'PBKDF2' && Number(algorithm?.iterations) > MAX_PBKDF2_ITERATIONS) {
+    throw new Error(`NotSupportedError: PBKDF2 with more than ${MAX_PBKDF2_ITERATIONS} iterations is not supported`)
+  }
+  if (method === 'generateKey' && Number(algorithm?.modulusLength) > MAX_RSA_MODULUS_BITS) {
+    throw new Error(`NotSupportedError: RSA keys longer than ${MAX_RSA_MODULUS_BITS} bits are not supported`)
+  }
+}
+
 /** One `crypto.subtle` call: `{method, args}` in the encoding above; answers `{result}`. */
 export async function subtleCall(argsJson: string): Promise<string> {
   const { method, args: encodedArgs } = JSON.parse(argsJson) as { method: string; args: unknown[] }
   if (!METHODS.has(method)) throw new Error(`crypto.subtle.${method} is not supported`)
   const args = (await decode(encodedArgs)) as unknown[]
+  checkCost(method, args)
   // Keys are made extractable here so the sandbox can hold them; it keeps the caller's flag.
   let extractable = true
   const made = MAKES_KEY[method]

@@ -181,6 +181,7 @@ export class Session implements Subscriber {
         return this.#authError((e as Error).message)
       }
     }
+    if (this.#closed) return
     this.#identityVersion++
     this.#expireAt(m.tokenType === 'User' ? tokenExpiryMs(m.value ?? '') : null)
     if (identity.key !== this.#identity.key) {

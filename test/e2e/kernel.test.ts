@@ -211,6 +211,8 @@ describe('queries and mutations through ConvexHttpClient', () => {
       unwrappedMatches: true,
       notExtractable: 'InvalidAccessError: key is not extractable',
       unsupported: 'NotSupportedError: Unrecognized algorithm name',
+      keyJson: JSON.stringify({ type: 'secret', algorithm: { name: 'AES-GCM', length: 256 }, extractable: false, usages: ['encrypt', 'decrypt'] }),
+      tooCostly: 'NotSupportedError: PBKDF2 with more than 2000000 iterations is not supported',
     })
     expect(nodeCrypto.verify('sha256', Buffer.from(text), publicKey, Buffer.from(r.rsaSignature, 'base64'))).toBe(true)
     const cbcIv = nodeCrypto.randomBytes(16)

@@ -72,6 +72,14 @@ test("process.env holds the deployment's variables only, and a change reaches th
   expect(await client.action(api.nodeActions.env, {})).toEqual({ greeting: 'hi from env', secret: null, names: ['NODE_GREETING'] })
 })
 
+test("a stray rejection or a throw in a timer doesn't end the worker or the other calls", async () => {
+  const first = await client.action(api.nodeActions.callCount, {})
+  expect(await client.action(api.nodeActions.stray, {})).toBe('ok')
+  await new Promise((r) => setTimeout(r, 50))
+  // Same worker: its module state carried on.
+  expect(await client.action(api.nodeActions.callCount, {})).toBe(first + 1)
+})
+
 test('a Node action that never yields hits the time limit alone; the next calls work', async () => {
   const admin = new ConvexHttpClient(backend.url)
   ;(admin as any).setAdminAuth(backend.adminKey)

@@ -219,7 +219,8 @@ export class IsolateHost {
         }
         if (performance.now() > deadline) throw new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
-        // can ever wake the call again.
+        // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
+        if (settled.length === 0 && inflight > 0) continue
         if (settled.length === 0) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
         await enter(this.#step, [JSON.stringify(settled.splice(0))])
       }

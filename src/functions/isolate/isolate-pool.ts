@@ -46,6 +46,7 @@ export class IsolatePool {
     this.#generation++
     for (const host of this.#idle) host.dispose()
     this.#idle = []
+    this.node.retire()
   }
 
   /**
@@ -58,6 +59,7 @@ export class IsolatePool {
     this.#generation++
     for (const host of this.#idle) host.dispose()
     this.#idle = []
+    this.node.retire()
   }
 
   /** The JSON of a module's default export's `export()` (e.g. crons.js), or null if absent. */

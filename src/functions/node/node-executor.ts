@@ -44,13 +44,18 @@ class NodeWorker {
     readonly heapMb: number,
   ) {
     this.#dir = mkdtempSync(join(tmpdir(), 'concave-node-'))
-    writeFileSync(join(this.#dir, 'package.json'), '{ "type": "module" }\n')
-    for (const m of modules) {
-      const file = join(this.#dir, m.path)
-      mkdirSync(dirname(file), { recursive: true })
-      writeFileSync(file, m.source)
+    try {
+      writeFileSync(join(this.#dir, 'package.json'), '{ "type": "module" }\n')
+      for (const m of modules) {
+        const file = join(this.#dir, m.path)
+        mkdirSync(dirname(file), { recursive: true })
+        writeFileSync(file, m.source)
+      }
+      this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: heapMb } })
+    } catch (e) {
+      rmSync(this.#dir, { recursive: true, force: true })
+      throw e
     }
-    this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: heapMb } })
     this.worker.unref()
     this.worker.on('message', (m: FromWorker) => this.#onMessage(m))
     this.worker.on('error', (e: Error) => this.#fail(e))
@@ -189,6 +194,14 @@ export class NodeExecutor {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** After a push or an env change: the current worker stops once its calls finish. */
+  retire(): void {
+    this.#worker?.retire()
+    this.#worker = null
+    this.#modules = null
+    this.#env = null
   }
 
   async close(): Promise<void> {

@@ -61,6 +61,8 @@ function state(): CallState {
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
   const s = state()
+  // A timer or promise a finished call left behind gets no answers.
+  if (!calls.has(s.callId)) return Promise.reject(new Error(`${op}: the Convex function this belongs to has already finished`))
   return new Promise<string>((resolve, reject) => {
     const id = s.nextId++
     s.pending.set(id, { resolve, reject })
@@ -89,8 +91,15 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
   },
 }
 
-// Console output belongs to the call it happens in; outside any call (module evaluation) it is dropped.
-const logger = (level: string) => (...args: unknown[]) => current.getStore()?.logLines.push(`[${level}] ${formatLogArgs(args)}`)
+// Console output belongs to the call it happens in; outside any running call it is dropped.
+const log = (line: string) => {
+  const s = current.getStore()
+  if (s !== undefined && calls.has(s.callId)) s.logLines.push(line)
+}
+const logger = (level: string) => (...args: unknown[]) => log(`[${level}] ${formatLogArgs(args)}`)
+// A stray rejection or a throw in a timer must not end the worker (and every Node action in it).
+process.on('unhandledRejection', (reason) => log(`[ERROR] Unhandled promise rejection: ${formatLogArgs([reason])}`))
+process.on('uncaughtException', (e) => log(`[ERROR] Uncaught exception: ${formatLogArgs([e])}`))
 Object.assign(console, { log: logger('LOG'), info: logger('INFO'), warn: logger('WARN'), error: logger('ERROR'), debug: logger('DEBUG'), trace: logger('LOG') })
 
 const namespaces = new Map<string, Promise<Record<string, any>>>()

@@ -247,6 +247,16 @@ export class SqlitePersistence implements Persistence {
       this.#checkpointer.on('message', (m: unknown) => {
         if (typeof m === 'object' && m !== null && 'walPages' in m) this.#walPages = Number((m as { walPages: number }).walPages)
       })
+      // A worker that fails to start or dies must not take the process with it, nor leave the WAL
+      // to grow unchecked: SQLite's own auto-checkpoint takes over.
+      const fallBack = () => {
+        if (this.#checkpointer === null) return
+        this.#checkpointer = null
+        this.#checkpointerScript = null
+        this.#writer.pragma('wal_autocheckpoint = 1000')
+      }
+      this.#checkpointer.on('error', fallBack)
+      this.#checkpointer.on('exit', fallBack)
       this.#checkpointer.unref()
     }
   }
