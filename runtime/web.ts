@@ -454,6 +454,18 @@ async function doFetch(host: (op: string, argsJson: string) => Promise<string>, 
   const body = request._hasBody() ? await request._drain() : null
   const answer = JSON.parse(
     await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
-  ) as { status: number; statusText: string; headers: [string, string][]; body: string; url: string }
-  return new ResponsePolyfill(base64ToBytes(answer.body), { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
+  ) as { status: number; statusText: string; headers: [string, string][]; stream: number; url: string }
+  // The body streams in from the host as it is read.
+  const stream = JSON.stringify({ stream: answer.stream })
+  const responseBody = new ReadableStreamPolyfill({
+    async pull(controller) {
+      const { chunk } = JSON.parse(await host('concave/fetchRead', stream)) as { chunk: string | null }
+      if (chunk === null) controller.close()
+      else controller.enqueue(base64ToBytes(chunk))
+    },
+    cancel() {
+      void host('concave/fetchCancel', stream).catch(() => {})
+    },
+  })
+  return new ResponsePolyfill(responseBody, { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
 }

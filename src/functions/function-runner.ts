@@ -477,8 +477,13 @@ export class FunctionRunner implements JobRunner {
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
     }
-    const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, actionSyscalls(nested, name, who, http), null, request, fromAction)
-    return outcome.ok ? { ...outcome, ts: null } : outcome
+    const handler = actionSyscalls(nested, name, who, http)
+    try {
+      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction)
+      return outcome.ok ? { ...outcome, ts: null } : outcome
+    } finally {
+      handler.close?.()
+    }
   }
 
   async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {

@@ -5,7 +5,6 @@
 import type { HttpStreamOps } from './http-streams.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
-import { readLimited } from '../http/body.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -111,7 +110,9 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
 export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http?: HttpStreamOps): SyscallHandler {
+  const fetches = new FetchBodies()
   return {
+    close: () => fetches.closeAll(),
     sync(op, argsJson) {
       // Actions get real randomness (queries and mutations use their seeded generator).
       if (op === 'concave/random') return JSON.stringify(randomBytes(Math.min(65_536, Number(JSON.parse(argsJson).n) || 0)).toString('base64'))
@@ -144,7 +145,12 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/getFunctionMetadata':
           return JSON.stringify({ name: functionName, componentPath: '' })
         case 'concave/fetch':
-          return actionFetch(args as FetchArgs)
+          return actionFetch(args as FetchArgs, fetches)
+        case 'concave/fetchRead':
+          return fetches.read(Number(args.stream))
+        case 'concave/fetchCancel':
+          fetches.cancel(Number(args.stream))
+          return 'null'
         case 'concave/sleep':
           await new Promise((resolve) => setTimeout(resolve, Math.min(Number(args.ms) || 0, 2 ** 31 - 1)))
           return 'null'
@@ -179,7 +185,49 @@ interface FetchArgs {
 const MAX_FETCH_RESPONSE = 64 * 1024 * 1024
 
 /** `fetch` from an action, performed by the host; a network failure rejects like a browser's fetch. */
-async function actionFetch(args: FetchArgs): Promise<string> {
+/**
+ * The response bodies of an action's fetches, handed to the sandbox chunk by chunk as it reads
+ * them (so a streamed upstream, such as a model's tokens, can be passed on as it arrives), with
+ * the size limit applied per body as it streams. Whatever the action left unread is cancelled
+ * when it ends.
+ */
+class FetchBodies {
+  readonly #open = new Map<number, { reader: ReadableStreamDefaultReader<Uint8Array>; size: number }>()
+  #next = 1
+
+  add(body: ReadableStream<Uint8Array> | null): number {
+    const id = this.#next++
+    if (body !== null) this.#open.set(id, { reader: body.getReader(), size: 0 })
+    return id
+  }
+
+  async read(id: number): Promise<string> {
+    const stream = this.#open.get(id)
+    if (stream === undefined) return '{"chunk":null}'
+    const { done, value } = await stream.reader.read()
+    if (done) {
+      this.#open.delete(id)
+      return '{"chunk":null}'
+    }
+    stream.size += value.byteLength
+    if (stream.size > MAX_FETCH_RESPONSE) {
+      this.cancel(id)
+      throw new Error(`fetch response body is too large (limit ${MAX_FETCH_RESPONSE} bytes)`)
+    }
+    return JSON.stringify({ chunk: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') })
+  }
+
+  cancel(id: number): void {
+    void this.#open.get(id)?.reader.cancel().catch(() => {})
+    this.#open.delete(id)
+  }
+
+  closeAll(): void {
+    for (const id of [...this.#open.keys()]) this.cancel(id)
+  }
+}
+
+async function actionFetch(args: FetchArgs, bodies: FetchBodies): Promise<string> {
   let response: Response
   try {
     response = await fetch(args.url, {
@@ -192,8 +240,6 @@ async function actionFetch(args: FetchArgs): Promise<string> {
     const cause = (e as { cause?: { message?: string } }).cause?.message
     throw new Error(`TypeError: fetch failed${cause === undefined ? '' : `: ${cause}`}`)
   }
-  // Read with the limit applied as the body arrives, so a huge response can't fill memory first.
-  const body = await readLimited(response.body, MAX_FETCH_RESPONSE)
-  if (body === null) throw new Error(`fetch response body is too large (limit ${MAX_FETCH_RESPONSE} bytes)`)
-  return JSON.stringify({ status: response.status, statusText: response.statusText, headers: [...response.headers], body: body.toString('base64'), url: response.url })
+  // The body is read as the action reads it (concave/fetchRead).
+  return JSON.stringify({ status: response.status, statusText: response.statusText, headers: [...response.headers], stream: bodies.add(response.body), url: response.url })
 }

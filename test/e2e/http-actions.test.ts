@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
@@ -72,6 +72,33 @@ test('a streamed response goes out as it is produced: the head and first chunk b
   let rest = ''
   for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value)
   expect(rest).toBe('after')
+})
+
+test("an action's fetch streams the upstream body: a proxy passes each part on as it arrives", async () => {
+  let release!: () => void
+  const released = new Promise<void>((r) => (release = r))
+  const upstream = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.write('part1;')
+    // The rest only once the test has seen the first part come through the proxy.
+    void released.then(() => res.end('part2'))
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()))
+  try {
+    const { port } = upstream.address() as { port: number }
+    const res = await fetch(`${backend.siteUrl}/proxy?url=${encodeURIComponent(`http://127.0.0.1:${port}/stream`)}`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-upstream-status')).toBe('200')
+    const reader = res.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('part1;')
+    release()
+    let rest = ''
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value)
+    expect(rest).toBe('part2')
+  } finally {
+    release()
+    upstream.close()
+  }
 })
 
 test('a client that goes away ends a streaming action', async () => {

@@ -17,6 +17,8 @@ import type { ModuleRecord } from '../../storage/persistence.ts'
 export interface SyscallHandler {
   sync(op: string, argsJson: string): string
   async(op: string, argsJson: string): Promise<string>
+  /** Releases what the call left open (fetch response streams), once it has finished. */
+  close?(): void
 }
 
 export type { CallSpec }
