@@ -120,6 +120,8 @@ export class Backend {
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())
     const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
+    const swept = await files.sweepOrphans()
+    if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files
     const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields))
     runner.scheduler = scheduler

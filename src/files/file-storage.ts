@@ -5,11 +5,12 @@
  * Writing a file: the bytes go to a temp file (hashed on the way, fsynced), the temp file is
  * renamed to the id it will have, and only then is the `_storage` document committed — so a
  * committed document always has its file; a crash in between leaves at worst an orphan file.
- * Deleting: the document goes in the caller's transaction; the file once that commits.
+ * Deleting: the document goes in the caller's transaction; the file once that commits. Orphans a
+ * crash leaves are swept at the next start-up (sweepOrphans).
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -53,6 +54,30 @@ export class FileStorage {
   ) {
     this.dir = join(dataDir, 'storage')
     mkdirSync(this.dir, { recursive: true })
+  }
+
+  /**
+   * Removes what a crash can leave in the storage directory: upload temp files, and files whose
+   * `_storage` document never committed (a crash between rename and commit) or whose deletion
+   * committed without the file going (a crash right after). Run at start-up, before serving.
+   * Returns how many files went.
+   */
+  async sweepOrphans(): Promise<number> {
+    const table = this.db.catalog.byName.get(STORAGE_TABLE)
+    const txn = await this.db.begin(false)
+    txn.system = true
+    let removed = 0
+    try {
+      for (const name of await readdir(this.dir)) {
+        const orphan = name.startsWith('.upload-') || table === undefined || decodeId(name)?.tableNumber !== table.tableNumber || (await txn.read(name)) === null
+        if (!orphan) continue
+        await rm(join(this.dir, name), { force: true, recursive: true })
+        removed++
+      }
+    } finally {
+      this.db.end(txn)
+    }
+    return removed
   }
 
   #path(storageId: string): string {

@@ -3,6 +3,8 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -90,6 +92,23 @@ test('an upload declaring more than 1 GiB is refused at once with 413 and nothin
   expect(answer.connection).toBe('close')
   expect(JSON.parse(answer.body)).toEqual({ code: 'PayloadTooLarge', message: 'The file is larger than 1073741824 bytes' })
   expect(await client.query(api.files.count, {})).toBe(before)
+})
+
+test('files a crash left behind (a committed delete, an unfinished upload) are swept at start-up', async () => {
+  const kept = await upload(Buffer.from('kept'), 'text/plain')
+  const gone = await upload(Buffer.from('gone'), 'text/plain')
+  await client.mutation(api.files.remove, { storageId: gone })
+  const dir = join(backend.dataDir, 'storage')
+  // As if the process died right after the delete committed, and during another upload.
+  writeFileSync(join(dir, gone), 'left behind')
+  writeFileSync(join(dir, '.upload-interrupted'), 'half a file')
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  client = new ConvexHttpClient(backend.url)
+  expect(existsSync(join(dir, gone))).toBe(false)
+  expect(existsSync(join(dir, '.upload-interrupted'))).toBe(false)
+  expect(readFileSync(join(dir, kept), 'utf8')).toBe('kept')
+  expect(await (await fetch(await client.query(api.files.url, { storageId: kept }))).text()).toBe('kept')
 })
 
 test('a delete rolled back with its failing sub-mutation keeps the file', async () => {
