@@ -110,9 +110,9 @@ type StreamSource = {
 type StreamController = { enqueue(chunk: unknown): void; close(): void; error(e?: unknown): void; readonly desiredSize: number }
 
 /**
- * A minimal WHATWG ReadableStream: an underlying source's start/pull/cancel, a default reader and
- * async iteration. Enough for bodies built from streams and read as streams; no byte streams or
- * tee, and no queuing strategy beyond one pull at a time.
+ * A minimal WHATWG ReadableStream: an underlying source's start/pull/cancel, a default reader,
+ * async iteration and tee. Enough for bodies built from streams and read as streams; no byte
+ * streams, and no queuing strategy beyond one pull at a time.
  */
 export class ReadableStreamPolyfill {
   #queue: unknown[] = []
@@ -240,6 +240,47 @@ export class ReadableStreamPolyfill {
   values(): AsyncGenerator<any> {
     return this[Symbol.asyncIterator]()
   }
+  /** Two streams that each get every chunk of this one (which is then locked to them). */
+  tee(): [ReadableStreamPolyfill, ReadableStreamPolyfill] {
+    const reader = this.getReader()
+    const controllers: StreamController[] = []
+    const cancelled = [false, false]
+    let reading: Promise<void> | null = null
+    const each = (f: (c: StreamController) => void) => {
+      controllers.forEach((c, i) => {
+        if (cancelled[i]) return
+        try {
+          f(c)
+        } catch {
+          // A branch that was closed or errored meanwhile.
+        }
+      })
+    }
+    // One read of the source feeds both branches; the slower one queues what it hasn't read yet.
+    const pull = () =>
+      (reading ??= reader.read().then(
+        ({ done, value }) => {
+          reading = null
+          each((c) => (done ? c.close() : c.enqueue(value)))
+        },
+        (e: unknown) => {
+          reading = null
+          each((c) => c.error(e))
+        },
+      ))
+    const branch = (i: number) =>
+      new ReadableStreamPolyfill({
+        start: (c) => {
+          controllers[i] = c
+        },
+        pull,
+        cancel: (reason) => {
+          cancelled[i] = true
+          if (cancelled[0] && cancelled[1]) return reader.cancel(reason)
+        },
+      })
+    return [branch(0), branch(1)]
+  }
 }
 
 /** Reads a stream of byte chunks (Uint8Array, ArrayBuffer or strings) to one Uint8Array. */
@@ -295,6 +336,13 @@ class Body {
   /** @internal Whether the body is a caller's stream (so it can't be copied synchronously). */
   _isStream(): boolean {
     return this.#given
+  }
+  /** @internal For clone(): this body keeps one branch of its stream, the copy gets the other. */
+  _teeBody(): ReadableStreamPolyfill {
+    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError('Body has already been consumed.')
+    const [mine, theirs] = this.#stream!.tee()
+    this.#stream = mine
+    return theirs
   }
   /** @internal The raw bytes of a non-stream body, for the host. */
   _bytes(): Uint8Array {
@@ -353,6 +401,9 @@ export class ResponsePolyfill extends Body {
   get ok(): boolean {
     return this.status >= 200 && this.status < 300
   }
+  clone(): ResponsePolyfill {
+    return new ResponsePolyfill(!this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes(), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url })
+  }
   static json(data: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): ResponsePolyfill {
     const headers = new HeadersPolyfill(init.headers)
     if (!headers.has('content-type')) headers.set('content-type', 'application/json')
@@ -375,8 +426,7 @@ export class RequestPolyfill extends Body {
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
   }
   clone(): RequestPolyfill {
-    if (this._isStream()) throw new TypeError('Cannot clone a Request whose body is a stream')
-    return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: this._bytes() })
+    return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: !this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes() })
   }
 }
 

@@ -39,7 +39,7 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const incoming = new URL(c.req.url)
   const path = incoming.pathname.slice(prefix.length) || '/'
   const url = `${deps.siteUrl().replace(/\/$/, '')}${path}${incoming.search}`
-  // A body of known length is read whole before the action starts (so `request.clone()` works);
+  // A body of known length is read whole before the action starts (one host call, not one per chunk);
   // a chunked one streams to the action as it reads.
   let body: Buffer | ReadableStream<Uint8Array> | null = null
   const raw = c.req.raw.body

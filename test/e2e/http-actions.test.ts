@@ -101,6 +101,18 @@ test("an action's fetch streams the upstream body: a proxy passes each part on a
   }
 })
 
+test('request.clone() of a streamed body and response.clone() of a fetch both read every byte (tee)', async () => {
+  const upload = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const part of ['one ', 'two ', 'three']) controller.enqueue(new TextEncoder().encode(part))
+      controller.close()
+    },
+  })
+  const target = encodeURIComponent(`${backend.siteUrl}/hello?name=clone`)
+  const res = await fetch(`${backend.siteUrl}/clone-stream?url=${target}`, { method: 'POST', body: upload, duplex: 'half' } as RequestInit)
+  expect(await res.json()).toEqual({ original: 'one two three', cloned: 'one two three', fetched: 'hello clone', fetchedCopy: 'hello clone' })
+})
+
 test('a client that goes away ends a streaming action', async () => {
   const abort = new AbortController()
   const res = await fetch(`${backend.siteUrl}/stream-forever`, { signal: abort.signal })
