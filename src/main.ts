@@ -12,6 +12,10 @@ import { main as keybrokerMain } from '../keybroker/cli.ts'
 
 export async function main(argv: string[]): Promise<void> {
   const env = process.env
+  // libuv's thread pool (4 threads by default) runs the WAL fsync that every commit waits for, and
+  // also file storage I/O, DNS lookups for fetch and crypto work: a bigger pool keeps a few slow
+  // jobs from holding up commits. It is sized when first used, which is after this.
+  env.UV_THREADPOOL_SIZE ??= '16'
   const args = await yargs(argv)
     .scriptName('concave-backend')
     .usage('$0 [options]\n\nRuns a Convex-compatible backend: the API and sync socket on --port, HTTP actions on --site-proxy-port.')
