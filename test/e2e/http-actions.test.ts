@@ -9,7 +9,8 @@ import type { TestBackend } from '../helpers/test-backend.ts'
 let backend: TestBackend
 let appDir: string | undefined
 
-useDeployedBackend('basic', (t) => ({ backend, appDir } = t))
+// 20 MiB bodies cross the sandbox in 1 MiB chunks: leave them time on a busy CI machine.
+useDeployedBackend('basic', (t) => ({ backend, appDir } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '15000' } })
 
 test('GET with query string, status and headers', async () => {
   const res = await fetch(`${backend.siteUrl}/hello?name=ada`)
