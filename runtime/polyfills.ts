@@ -44,6 +44,8 @@ export class TextDecoderPolyfill {
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+const B64_INDEX = new Int16Array(128).fill(-1)
+for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i
 
 export function btoa(input: string): string {
   const s = String(input)
@@ -62,7 +64,8 @@ export function atob(input: string): string {
   let out = ''
   let bits = 0, acc = 0
   for (const ch of s) {
-    const v = B64.indexOf(ch)
+    const code = ch.charCodeAt(0)
+    const v = code < 128 ? B64_INDEX[code]! : -1
     if (v < 0) throw new Error('Invalid character in atob input')
     acc = (acc << 6) | v
     bits += 6

@@ -2,7 +2,7 @@
  * @module Minimal `Headers`, `Response` and `fetch` for actions. `fetch` is served by the host
  * (the `concave/fetch` op); bodies cross the boundary as base64.
  */
-import { atob, btoa, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
+import { atob, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
 
 type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
 
@@ -89,17 +89,64 @@ function toBytes(body: unknown): Uint8Array | null {
   return new TextEncoderPolyfill().encode(String(body))
 }
 
-export function bytesToBase64(b: Uint8Array): string {
+const B64_CODES = new TextEncoderPolyfill().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
+const B64_VALUES = new Int16Array(128).fill(-1)
+B64_CODES.forEach((code, i) => (B64_VALUES[code] = i))
+
+/** Latin-1 codes to a string, in slices (fromCharCode takes only so many arguments). */
+function asciiString(codes: Uint8Array): string {
   let s = ''
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!)
-  return btoa(s)
+  for (let i = 0; i < codes.length; i += 8192) s += String.fromCharCode.apply(null, codes.subarray(i, i + 8192) as unknown as number[])
+  return s
+}
+
+/** Bytes as base64 (bodies cross the sandbox boundary this way, so it must be fast for MBs). */
+export function bytesToBase64(b: Uint8Array): string {
+  const out = new Uint8Array(Math.ceil(b.length / 3) * 4)
+  let o = 0
+  let i = 0
+  for (; i + 2 < b.length; i += 3) {
+    const n = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!
+    out[o++] = B64_CODES[n >> 18]!
+    out[o++] = B64_CODES[(n >> 12) & 63]!
+    out[o++] = B64_CODES[(n >> 6) & 63]!
+    out[o++] = B64_CODES[n & 63]!
+  }
+  if (i < b.length) {
+    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8)
+    out[o++] = B64_CODES[n >> 18]!
+    out[o++] = B64_CODES[(n >> 12) & 63]!
+    out[o++] = i + 1 < b.length ? B64_CODES[(n >> 6) & 63]! : 61
+    out[o++] = 61
+  }
+  return asciiString(out)
 }
 
 export function base64ToBytes(s: string): Uint8Array {
-  const bin = atob(s)
-  const out = new Uint8Array(bin.length)
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
-  return out
+  let end = s.length
+  while (end > 0 && s.charCodeAt(end - 1) === 61) end--
+  const out = new Uint8Array((end * 3) >> 2)
+  let acc = 0
+  let bits = 0
+  let o = 0
+  for (let i = 0; i < end; i++) {
+    const code = s.charCodeAt(i)
+    const v = code < 128 ? B64_VALUES[code]! : -1
+    if (v < 0) {
+      // Whitespace or a character base64 doesn't have: the careful (slow) decoder decides.
+      const bin = atob(s)
+      const bytes = new Uint8Array(bin.length)
+      for (let j = 0; j < bin.length; j++) bytes[j] = bin.charCodeAt(j)
+      return bytes
+    }
+    acc = ((acc << 6) | v) & 0xffffff
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      out[o++] = (acc >> bits) & 255
+    }
+  }
+  return o === out.length ? out : out.subarray(0, o)
 }
 
 type StreamSource = {
