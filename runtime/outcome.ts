@@ -2,10 +2,12 @@
 
 export interface Outcome {
   ok: boolean
+  /** Result JSON text (Convex-encoded), when ok. */
   value?: string
   message?: string
   name?: string
   stack?: string
+  /** ConvexError data as JSON text. */
   data?: string
 }
 

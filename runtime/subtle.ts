@@ -10,7 +10,8 @@ import { base64ToBytes, bytesToBase64 } from './web.ts'
 
 type Host = (op: string, argsJson: string) => Promise<string>
 
-interface SerializedKey {
+/** A key as it crosses to the host: its material (a JWK, or raw bytes for KDF keys) and description. */
+export interface SerializedKey {
   format: 'jwk' | 'raw'
   data: unknown
   type: string

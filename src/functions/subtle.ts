@@ -8,17 +8,10 @@
  * Values cross as JSON: bytes as `{$bytes: base64}`, keys as `{$key: SerializedKey}`.
  */
 import { webcrypto } from 'node:crypto'
+import type { SerializedKey } from '../../runtime/subtle.ts'
 
 type WebCryptoKey = webcrypto.CryptoKey
 
-export interface SerializedKey {
-  format: 'jwk' | 'raw'
-  data: unknown
-  type: string
-  algorithm: unknown
-  extractable: boolean
-  usages: string[]
-}
 
 const KDF = new Set(['PBKDF2', 'HKDF'])
 const subtle = webcrypto.subtle as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>

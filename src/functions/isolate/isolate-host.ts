@@ -11,6 +11,7 @@
 import ivm from 'isolated-vm'
 import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
+import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 
 /** What a call asks of the host while it runs. */
@@ -23,17 +24,8 @@ export interface SyscallHandler {
 
 export type { CallSpec }
 
-export interface CallOutcome {
-  ok: boolean
-  /** Result JSON text (Convex-encoded), when ok. */
-  value?: string
-  message?: string
-  name?: string
-  stack?: string
-  /** ConvexError data as JSON text. */
-  data?: string
-  logLines: string[]
-}
+/** How a call ended (see runtime/outcome.ts), with the console lines it logged. */
+export type CallOutcome = Outcome & { logLines: string[] }
 
 /** A failure of the sandbox itself (time or memory limit), not of user code. */
 export class SandboxError extends Error {

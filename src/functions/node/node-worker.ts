@@ -25,6 +25,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
 import { formatLogArgs } from '../../../runtime/inspect.ts'
 import { describeError } from '../../../runtime/outcome.ts'
+import type { Outcome } from '../../../runtime/outcome.ts'
 import type { CallSpec } from '../../../runtime/protocol.ts'
 
 interface CallState {
@@ -41,7 +42,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'op'; callId: number; id: number; op: string; argsJson: string }
-  | { type: 'done'; callId: number; outcome: { ok: boolean; value?: string; message?: string; name?: string; stack?: string; data?: string; logLines: string[] } }
+  | { type: 'done'; callId: number; outcome: Outcome & { logLines: string[] } }
   | { type: 'analyzed'; callId: number; analysis?: unknown; error?: string }
 
 const port = parentPort!
