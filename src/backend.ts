@@ -14,7 +14,7 @@ import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
 import { Scheduler } from './functions/scheduler.ts'
-import { CronService } from './functions/crons.ts'
+import { CRON_RUNS, CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
 import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
@@ -59,6 +59,7 @@ export class Backend {
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #scheduler: Scheduler | null = null
+  #cronRuns: Scheduler | null = null
   #crons: CronService | null = null
   instanceName = ''
   instanceSecret = ''
@@ -127,7 +128,12 @@ export class Backend {
     runner.scheduler = scheduler
     await scheduler.start(runner)
     this.#scheduler = scheduler
-    const crons = new CronService(db, scheduler, (message, fields) => log.warn(message, fields))
+    // Cron runs go through a scheduler of their own, so they don't show in _scheduled_functions
+    // (as in Convex) but are run with the same at-most-once / exactly-once care.
+    const cronRuns = new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS)
+    await cronRuns.start(runner)
+    this.#cronRuns = cronRuns
+    const crons = new CronService(db, cronRuns, (message, fields) => log.warn(message, fields))
     this.#crons = crons
     const loadCrons = async () => {
       let specs: Record<string, CronSpec> = {}
@@ -186,6 +192,7 @@ export class Backend {
   async stop(graceMs = 5000): Promise<void> {
     this.#crons?.stop()
     this.#scheduler?.stop()
+    this.#cronRuns?.stop()
     this.#sync?.close()
     this.#sync = null
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)

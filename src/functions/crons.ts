@@ -17,6 +17,8 @@ import { MAX_TIMER_MS } from './scheduler.ts'
 import type { Scheduler } from './scheduler.ts'
 
 export const CRON_JOBS = '_cron_jobs'
+/** The crons' runs: scheduled-function records of their own, not in `_scheduled_functions`. */
+export const CRON_RUNS = '_cron_runs'
 
 export interface CronSpec {
   name: string

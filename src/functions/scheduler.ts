@@ -60,13 +60,15 @@ export class Scheduler {
   constructor(
     readonly db: Database,
     readonly log: (message: string, fields?: Record<string, unknown>) => void,
+    /** The system table of its jobs: `_scheduled_functions`, or `_cron_runs` for the crons' runs. */
+    readonly tableName: string = SCHEDULED_FUNCTIONS,
   ) {}
 
   /** Creates the system table and its index, fails actions cut off by a restart, starts watching. */
   async start(runner: JobRunner): Promise<void> {
     this.runner = runner
     await this.db.exclusive(async () => {
-      const table = await this.db.catalog.ensureTable(SCHEDULED_FUNCTIONS)
+      const table = await this.db.catalog.ensureTable(this.tableName)
       if (!table.indexes.has(BY_STATE)) await this.db.catalog.addIndex(table, BY_STATE, ['state.kind', 'scheduledTime'])
       this.#table = table
     })
@@ -97,7 +99,7 @@ export class Scheduler {
     }
     txn.scheduled.count++
     txn.scheduled.argBytes += argBytes
-    return txn.insertSystem(SCHEDULED_FUNCTIONS, {
+    return txn.insertSystem(this.tableName, {
       name: name.replace(/\.js(?=:|$)/, ''),
       args: [args],
       scheduledTime: tsSeconds * 1000,
