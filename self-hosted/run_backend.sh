@@ -9,8 +9,8 @@
 #   CONVEX_CLOUD_ORIGIN  public URL of the API (default http://127.0.0.1:<port>)
 #   CONVEX_SITE_ORIGIN   public URL of HTTP actions (default http://127.0.0.1:<site port>)
 #   PORT, SITE_PROXY_PORT, CONCAVE_INTERFACE, CONCAVE_LOG_FORMAT, CONCAVE_FUNCTION_TIMEOUT_MS,
-#   CONCAVE_ACTION_TIMEOUT_MS, CONCAVE_FUNCTION_MEMORY_MB, CONCAVE_NODE_ACTION_MEMORY_MB: as for
-#   `concave-backend --help`
+#   CONCAVE_ACTION_TIMEOUT_MS, CONCAVE_FUNCTION_MEMORY_MB, CONCAVE_NODE_ACTION_MEMORY_MB,
+#   CONCAVE_JOB_RETENTION_MS: as for `concave-backend --help`
 #   CONCAVE_BACKEND      the executable (default: concave-backend beside this script, else
 #                        ../dist/concave-backend)
 #
@@ -34,7 +34,7 @@ fi
 # means "use the default", so it must not reach the backend as an empty string.
 for name in INSTANCE_NAME INSTANCE_SECRET CONVEX_CLOUD_ORIGIN CONVEX_SITE_ORIGIN PORT SITE_PROXY_PORT \
   CONCAVE_INTERFACE CONCAVE_LOG_FORMAT CONCAVE_FUNCTION_TIMEOUT_MS CONCAVE_ACTION_TIMEOUT_MS \
-  CONCAVE_FUNCTION_MEMORY_MB CONCAVE_NODE_ACTION_MEMORY_MB CONCAVE_LOCAL_STORAGE; do
+  CONCAVE_FUNCTION_MEMORY_MB CONCAVE_NODE_ACTION_MEMORY_MB CONCAVE_JOB_RETENTION_MS CONCAVE_LOCAL_STORAGE; do
   if [[ -z "${!name:-}" ]]; then
     unset "$name"
   fi

@@ -13,7 +13,7 @@ import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
-import { Scheduler } from './functions/scheduler.ts'
+import { SCHEDULED_FUNCTIONS, Scheduler } from './functions/scheduler.ts'
 import { CRON_RUNS, CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
 import { Auth } from './auth/auth.ts'
@@ -50,6 +50,8 @@ export interface BackendConfig {
   memoryLimitMb: number
   /** Heap limit of the Node.js action worker. */
   nodeMemoryLimitMb: number
+  /** How long finished scheduled functions' records are kept (cron runs' at most an hour). */
+  jobRetentionMs: number
 }
 
 export class Backend {
@@ -124,13 +126,13 @@ export class Backend {
     const swept = await files.sweepOrphans()
     if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files
-    const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields))
+    const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs)
     runner.scheduler = scheduler
     await scheduler.start(runner)
     this.#scheduler = scheduler
     // Cron runs go through a scheduler of their own, so they don't show in _scheduled_functions
     // (as in Convex) but are run with the same at-most-once / exactly-once care.
-    const cronRuns = new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS)
+    const cronRuns = new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs))
     await cronRuns.start(runner)
     this.#cronRuns = cronRuns
     const crons = new CronService(db, cronRuns, (message, fields) => log.warn(message, fields))

@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
       actionTimeoutMs: Number(env.CONCAVE_ACTION_TIMEOUT_MS ?? 600_000),
       memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
       nodeMemoryLimitMb: Number(env.CONCAVE_NODE_ACTION_MEMORY_MB ?? 512),
+      jobRetentionMs: Number(env.CONCAVE_JOB_RETENTION_MS ?? 7 * 24 * 3600 * 1000),
     },
     log,
   )

@@ -62,7 +62,10 @@ export class Scheduler {
     readonly log: (message: string, fields?: Record<string, unknown>) => void,
     /** The system table of its jobs: `_scheduled_functions`, or `_cron_runs` for the crons' runs. */
     readonly tableName: string = SCHEDULED_FUNCTIONS,
+    /** How long a finished job's record is kept (Convex keeps scheduled functions' for 7 days). */
+    readonly retentionMs: number = 7 * 24 * 3600 * 1000,
   ) {}
+  #sweepTimer: NodeJS.Timeout | null = null
 
   /** Creates the system table and its index, fails actions cut off by a restart, starts watching. */
   async start(runner: JobRunner): Promise<void> {
@@ -73,6 +76,10 @@ export class Scheduler {
       this.#table = table
     })
     await this.#failInterrupted()
+    // Finished jobs' records go once they are older than the retention (checked hourly at most).
+    this.#sweepTimer = setInterval(() => void this.#sweep(), Math.max(100, Math.min(3_600_000, this.retentionMs)))
+    this.#sweepTimer.unref()
+    void this.#sweep()
     this.db.committer.onCommit((batch) => {
       const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
       if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
@@ -83,6 +90,32 @@ export class Scheduler {
   stop(): void {
     this.#stopped = true
     if (this.#timer !== null) clearTimeout(this.#timer)
+    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+  }
+
+  /** Deletes finished jobs that completed more than `retentionMs` ago, 1,000 per transaction. */
+  async #sweep(): Promise<void> {
+    const cutoff = Date.now() - this.retentionMs
+    try {
+      for (const state of ['success', 'failed', 'canceled']) {
+        for (let more = true; more && !this.#stopped; ) {
+          const txn = await this.db.begin(true)
+          txn.system = true
+          try {
+            // A job completes after it was due, so only jobs due before the cutoff can qualify.
+            const jobs = await this.#scan(txn, state, cutoff)
+            const old = jobs.filter((j) => (j.completedTime ?? 0) < cutoff)
+            for (const job of old) await txn.removeSystem(job.id)
+            if (old.length > 0) await this.db.commit(txn)
+            more = jobs.length === 1000 && old.length > 0
+          } finally {
+            this.db.end(txn)
+          }
+        }
+      }
+    } catch (e) {
+      this.log('Removing finished scheduled jobs failed; trying again later', { table: this.tableName, error: (e as Error)?.message ?? String(e) })
+    }
   }
 
   /** `1.0/schedule` inside a transaction: validates the target and writes the pending job. */
@@ -136,14 +169,14 @@ export class Scheduler {
   }
 
   /** Jobs in `state` scheduled at or before `upTo` (ms), earliest first. */
-  async #scan(txn: Transaction, state: string, upTo: number): Promise<(ScheduledJob & { state: string })[]> {
+  async #scan(txn: Transaction, state: string, upTo: number): Promise<(ScheduledJob & { state: string; completedTime?: number })[]> {
     const index = this.#table!.indexes.get(BY_STATE)!
     const lo = encodeIndexKey([state])
     const hi = upTo === Infinity ? prefixSuccessor(lo) : prefixSuccessor(encodeIndexKey([state, upTo]))
     const rows = await txn.snapshot.scan(index.indexId, { lo, hi }, 'asc', 1000)
     return rows.map((r) => {
-      const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string } }
-      return { id: d._id, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind }
+      const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string }; completedTime?: number }
+      return { id: d._id, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind, completedTime: d.completedTime }
     })
   }
 

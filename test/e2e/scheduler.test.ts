@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { cleanup, deploy, startBackend, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -114,4 +114,23 @@ test('pending jobs survive kill -9 and run after the restart', async () => {
   const after = new ConvexHttpClient(backend.url)
   await until(() => after.query(api.scheduling.job, { id }), (j) => j.state.kind === 'success')
   expect(await after.query(api.counter.get, { name: 's-restart' })).toBe(1)
+})
+
+test('finished jobs are removed once older than the retention; pending ones stay', async () => {
+  // A backend of its own that keeps finished jobs for 1.5 s instead of 7 days.
+  const short = await startBackend({ env: { CONCAVE_JOB_RETENTION_MS: '1500' } })
+  const dir = (await deploy(short, 'basic')).appDir
+  try {
+    const c = new ConvexHttpClient(short.url)
+    const done = await c.mutation(api.scheduling.runAfter, { name: 's-retained', delayMs: 0 })
+    const later = await c.mutation(api.scheduling.runAfter, { name: 's-later', delayMs: 3_600_000 })
+    await until(() => c.query(api.scheduling.job, { id: done }), (j) => j?.state.kind === 'success')
+    await until(() => c.query(api.scheduling.job, { id: done }), (j) => j === null)
+    expect((await c.query(api.scheduling.job, { id: later })).state).toEqual({ kind: 'pending' })
+    expect(await c.query(api.counter.get, { name: 's-retained' })).toBe(1)
+  } finally {
+    await short.stop()
+    cleanup(short.dataDir)
+    cleanup(dir)
+  }
 })
