@@ -449,6 +449,7 @@ export class ResponsePolyfill extends Body {
     return this.status >= 200 && this.status < 300
   }
   clone(): ResponsePolyfill {
+    if (this.bodyUsed) throw new TypeError('Cannot clone a Response whose body has been read')
     return new ResponsePolyfill(!this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes(), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url })
   }
   static json(data: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): ResponsePolyfill {
@@ -473,6 +474,7 @@ export class RequestPolyfill extends Body {
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
   }
   clone(): RequestPolyfill {
+    if (this.bodyUsed) throw new TypeError('Cannot clone a Request whose body has been read')
     return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: !this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes() })
   }
 }
@@ -552,8 +554,13 @@ async function doFetch(host: (op: string, argsJson: string) => Promise<string>, 
   const answer = JSON.parse(
     await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
   ) as { status: number; statusText: string; headers: [string, string][]; stream: number; url: string }
-  // The body streams in from the host as it is read.
+  // No body for HEAD, 204 and 304 (as the Fetch standard has it).
   const stream = JSON.stringify({ stream: answer.stream })
+  if (request.method === 'HEAD' || answer.status === 204 || answer.status === 304) {
+    void host('concave/fetchCancel', stream).catch(() => {})
+    return new ResponsePolyfill(null, { status: answer.status, statusText: answer.statusText, headers: answer.headers, url: answer.url })
+  }
+  // The body streams in from the host as it is read.
   const responseBody = new ReadableStreamPolyfill({
     async pull(controller) {
       const { chunk } = JSON.parse(await host('concave/fetchRead', stream)) as { chunk: string | null }

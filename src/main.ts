@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<void> {
       actionTimeoutMs: Number(env.CONCAVE_ACTION_TIMEOUT_MS ?? 600_000),
       memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
       nodeMemoryLimitMb: Number(env.CONCAVE_NODE_ACTION_MEMORY_MB ?? 512),
-      jobRetentionMs: Number(env.CONCAVE_JOB_RETENTION_MS ?? 7 * 24 * 3600 * 1000),
+      jobRetentionMs: nonNegative(env.CONCAVE_JOB_RETENTION_MS, 7 * 24 * 3600 * 1000),
     },
     log,
   )
@@ -94,4 +94,10 @@ if (argv[0] === 'keybroker') {
   )
 } else {
   void main(argv)
+}
+
+/** A number setting from the environment: a finite number >= 0, else (unset, empty, junk) `fallback`. */
+function nonNegative(value: string | undefined, fallback: number): number {
+  const n = value === undefined || value.trim() === '' ? NaN : Number(value)
+  return Number.isFinite(n) && n >= 0 ? n : fallback
 }

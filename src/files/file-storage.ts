@@ -68,11 +68,20 @@ export class FileStorage {
     txn.system = true
     let removed = 0
     try {
-      for (const name of await readdir(this.dir)) {
-        const orphan = name.startsWith('.upload-') || table === undefined || decodeId(name)?.tableNumber !== table.tableNumber || (await txn.read(name)) === null
-        if (!orphan) continue
-        await rm(join(this.dir, name), { force: true, recursive: true })
-        removed++
+      for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+        // Only our own files: upload and import temp files, and files named by a storage id.
+        if (!entry.isFile()) continue
+        const name = entry.name
+        const temp = name.startsWith('.upload-') || name.startsWith('.import-')
+        const decoded = temp ? null : decodeId(name)
+        if (!temp && (decoded === null || table === undefined || decoded.tableNumber !== table.tableNumber)) continue
+        if (!temp && (await txn.read(name)) !== null) continue
+        try {
+          await rm(join(this.dir, name), { force: true })
+          removed++
+        } catch {
+          // Left for the next start-up; never a reason not to start.
+        }
       }
     } finally {
       this.db.end(txn)

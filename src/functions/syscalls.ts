@@ -194,10 +194,13 @@ const MAX_FETCH_RESPONSE = 64 * 1024 * 1024
 class FetchBodies {
   readonly #open = new Map<number, { reader: ReadableStreamDefaultReader<Uint8Array>; size: number }>()
   #next = 1
+  #closed = false
 
   add(body: ReadableStream<Uint8Array> | null): number {
     const id = this.#next++
-    if (body !== null) this.#open.set(id, { reader: body.getReader(), size: 0 })
+    // A fetch that answers after its action ended (aborted, not awaited, timed out) is let go.
+    if (this.#closed) void body?.cancel().catch(() => {})
+    else if (body !== null) this.#open.set(id, { reader: body.getReader(), size: 0 })
     return id
   }
 
@@ -223,6 +226,7 @@ class FetchBodies {
   }
 
   closeAll(): void {
+    this.#closed = true
     for (const id of [...this.#open.keys()]) this.cancel(id)
   }
 }
