@@ -10,7 +10,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
-import { open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -72,6 +72,22 @@ export class FileStorage {
         // Only our own files: upload and import temp files, and files named by a storage id.
         if (!entry.isFile()) continue
         const name = entry.name
+        // A file an import moved aside and a crash kept from being put back: it is the right one
+        // again if its document (which the import then never replaced) still has its digest.
+        if (name.startsWith('.import-kept-')) {
+          const id = name.slice('.import-kept-'.length)
+          const doc = decodeId(id)?.tableNumber === table?.tableNumber ? await txn.read(id) : null
+          const path = join(this.dir, name)
+          try {
+            const digest = createHash('sha256').update(await readFile(path)).digest('base64')
+            if (doc !== null && doc.sha256 === digest) await rename(path, join(this.dir, id))
+            else await rm(path, { force: true })
+            removed++
+          } catch {
+            // Left for the next start-up.
+          }
+          continue
+        }
         const temp = name.startsWith('.upload-') || name.startsWith('.import-')
         const decoded = temp ? null : decodeId(name)
         if (!temp && (decoded === null || table === undefined || decoded.tableNumber !== table.tableNumber)) continue

@@ -572,12 +572,21 @@ export class SnapshotService {
     const files = this.#fileStore
     const writtenFiles: string[] = []
     const deletedFiles: string[] = []
+    // A file already at an imported id (its document may survive a failed import) is moved aside,
+    // and put back if the import fails.
+    const setAside = new Map<string, string>()
     try {
       for (const p of prepared) {
         if (p.file === undefined) continue
         const temp = join(files.dir, `.import-${randomBytes(8).toString('hex')}`)
         await writeFile(temp, p.file, { flush: true })
-        await rename(temp, join(files.dir, p.id))
+        const target = join(files.dir, p.id)
+        if (existsSync(target)) {
+          const aside = join(files.dir, `.import-kept-${p.id}`)
+          await rename(target, aside)
+          setAside.set(p.id, aside)
+        }
+        await rename(temp, target)
         writtenFiles.push(p.id)
       }
       for (let attempt = 0; ; attempt++) {
@@ -615,8 +624,10 @@ export class SnapshotService {
       }
     } catch (e) {
       for (const id of writtenFiles) await rm(join(files.dir, id), { force: true })
+      for (const [id, aside] of setAside) await rename(aside, join(files.dir, id))
       throw e
     }
+    for (const aside of setAside.values()) await rm(aside, { force: true })
     const kept = new Set(writtenFiles)
     for (const id of deletedFiles) if (!kept.has(id)) await rm(join(files.dir, id), { force: true })
     return prepared.length

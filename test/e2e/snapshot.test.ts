@@ -147,6 +147,13 @@ describe('import', () => {
     const out = await cliFails(b, ['import', zip(), '-y'])
     expect(out).toMatch(/Table \w+ already exists/)
     expect(await dump(clientB)).toEqual(before)
+    // --append of the same snapshot fails on its first existing id, after its files were written:
+    // the file already stored under the zip's file id stays in place.
+    const appended = await cliFails(b, ['import', '--append', zip(), '-y'])
+    expect(appended).toMatch(/already exists/)
+    expect(await dump(clientB)).toEqual(before)
+    const files = (await clientB.query(api.data.files, {})) as { _id: string }[]
+    expect(await (await fetch(`${b.url}/api/storage/${files[0]!._id}`)).text()).toBe('hello, snapshot')
   }, 60_000)
 
   test('--replace-all over existing data', async () => {
