@@ -8,7 +8,7 @@ import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
 import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_CREATION_TIME, indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
-import type { IndexInfo } from './catalog.ts'
+import type { IndexInfo, TableInfo } from './catalog.ts'
 import { DatabaseError } from './errors.ts'
 import { evaluate } from './filter.ts'
 import { intervalContains } from './read-set.ts'
@@ -85,19 +85,28 @@ export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): Ke
   return { lo, hi }
 }
 
+/** The system tables user code may read (`ctx.db.system`), as in Convex; the rest are internal. */
+export const USER_VISIBLE_SYSTEM_TABLES: ReadonlySet<string> = new Set(['_storage', '_scheduled_functions'])
+
+/** A table as user code sees it: internal system tables don't exist for it (the system sees all). */
+function readableTable(txn: Transaction, name: string): TableInfo | undefined {
+  if (name.startsWith('_') && !txn.system && !USER_VISIBLE_SYSTEM_TABLES.has(name)) return undefined
+  return txn.db.tableForRead(name)
+}
+
 /** Resolves the query's source to an index (or a search) and interval. */
 export function planQuery(txn: Transaction, query: SerializedQuery): { index: IndexInfo | SearchPlan | null; interval: KeyInterval; order: Order } {
   const source = query.source
   if (source.type === 'Search') return { index: planSearch(txn, source), interval: { lo: Buffer.alloc(0), hi: null }, order: 'asc' }
   if (source.type === 'FullTableScan') {
-    const table = txn.db.tableForRead(source.tableName)
+    const table = readableTable(txn, source.tableName)
     if (table === undefined) readMissingTable(txn, source.tableName)
     return { index: table?.indexes.get(BY_CREATION_TIME) ?? null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
   }
   const dot = source.indexName.indexOf('.')
   const tableName = source.indexName.slice(0, dot)
   const indexName = source.indexName.slice(dot + 1)
-  const table = txn.db.tableForRead(tableName)
+  const table = readableTable(txn, tableName)
   const found = table?.indexes.get(indexName)
   const index = found?.staged === true ? undefined : found
   if (index === undefined) {

@@ -14,7 +14,7 @@ import { BY_ID } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import type { Database } from './database.ts'
 import { DatabaseError } from './errors.ts'
-import { keySuccessor, planQuery, QueryStream } from './query.ts'
+import { keySuccessor, planQuery, QueryStream, USER_VISIBLE_SYSTEM_TABLES } from './query.ts'
 import type { SerializedQuery } from './query.ts'
 
 type Doc = Record<string, JSONValue>
@@ -164,6 +164,7 @@ export class Transaction {
     const table = this.#checkTableArg(id, tableName, 'get')
     if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.get\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
     if (table === null || table.name.startsWith('_') !== isSystem) return 'null'
+    if (isSystem && !this.system && !USER_VISIBLE_SYSTEM_TABLES.has(table.name)) return 'null'
     const raw = await this.#readRaw(table, id)
     if (raw === null || typeof raw === 'string') return raw ?? 'null'
     return raw.doc === null ? 'null' : JSON.stringify(raw.doc)

@@ -31,8 +31,9 @@ test('an interval cron runs every second, the first time at deploy', async () =>
   }
   // A 24-hour interval cron has run once, at deploy.
   expect(await count('daily')).toBe(1)
-  // Cron runs don't show among the app's scheduled functions.
+  // Cron runs don't show among the app's scheduled functions, and the crons' own tables are internal.
   expect(await new ConvexHttpClient(backend.url).query('ticks:scheduledCount' as any, {})).toBe(0)
+  expect(await new ConvexHttpClient(backend.url).query('ticks:internalTables' as any, {})).toEqual({ cronJobs: 0, cronRuns: 0 })
 })
 
 test('a cron never overlaps itself: runs due while the last is still going are skipped', async () => {
