@@ -78,11 +78,14 @@ export class HttpActionStreams implements HttpStreamOps {
     if (this.#cancelled !== null) throw this.#cancelled
   }
 
-  /** Ends a streamed body once the action has finished: closed, or errored if it failed. */
+  /**
+   * Once the action has finished: a streamed response body is closed (or errored if it failed),
+   * and whatever of the request body it didn't read is let go.
+   */
   finish(error: string | null): void {
+    void this.#request?.cancel().catch(() => {})
     if (this.#controller === null || this.#cancelled !== null) return
     if (error === null) this.#controller.close()
     else this.#controller.error(new Error(error))
-    void this.#request?.cancel().catch(() => {})
   }
 }

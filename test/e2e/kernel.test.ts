@@ -3,6 +3,8 @@ import { ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
 import { createServer } from 'node:http'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { issueAdminKey } from '../../keybroker/index.ts'
 import { cleanup, convexCli, deploy, errorOf, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
@@ -393,6 +395,17 @@ describe('errors', () => {
     const metrics = (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, number>
     // 8 queries/mutations and 16 actions at once, plus nested calls.
     expect(metrics.isolatesPeak).toBeLessThanOrEqual(8 + 16 + 4)
+  })
+
+  test("the metrics report the process's memory, and libuv's pool has 16 threads for fsyncs and file I/O", async () => {
+    const metrics = (await (await fetch(`${backend.url}/api/concave/metrics?gc=1`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, number>
+    const vmRss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${backend.process.pid}/status`, 'utf8'))![1]) * 1024
+    expect(Math.abs(metrics.rssBytes! - vmRss) / vmRss).toBeLessThan(0.1)
+    expect(metrics.heapUsedBytes!).toBeGreaterThan(1024 * 1024)
+    expect(metrics.heapUsedBytes!).toBeLessThan(metrics.rssBytes!)
+    const taskDir = `/proc/${backend.process.pid}/task`
+    const pool = readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'libuv-worker')
+    expect(pool).toHaveLength(16)
   })
 
   test('at most 16 actions run at once; the rest wait for a slot and then all complete', async () => {

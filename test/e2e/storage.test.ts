@@ -97,16 +97,25 @@ test('an upload declaring more than 1 GiB is refused at once with 413 and nothin
 test('files a crash left behind (a committed delete, an unfinished upload) are swept at start-up', async () => {
   const kept = await upload(Buffer.from('kept'), 'text/plain')
   const gone = await upload(Buffer.from('gone'), 'text/plain')
+  const overwritten = await upload(Buffer.from('original'), 'text/plain')
   await client.mutation(api.files.remove, { storageId: gone })
   const dir = join(backend.dataDir, 'storage')
   // As if the process died right after the delete committed, and during another upload.
   writeFileSync(join(dir, gone), 'left behind')
   writeFileSync(join(dir, '.upload-interrupted'), 'half a file')
+  // And during an import that had moved a file aside and put another in its place: the file whose
+  // digest its document has comes back; a moved-aside file that no longer matches goes.
+  writeFileSync(join(dir, `.import-kept-${overwritten}`), 'original')
+  writeFileSync(join(dir, overwritten), 'imported, never committed')
+  writeFileSync(join(dir, `.import-kept-${kept}`), 'stale copy')
   await backend.stop('SIGKILL')
   await backend.restart()
   client = new ConvexHttpClient(backend.url)
   expect(existsSync(join(dir, gone))).toBe(false)
   expect(existsSync(join(dir, '.upload-interrupted'))).toBe(false)
+  expect(readFileSync(join(dir, overwritten), 'utf8')).toBe('original')
+  expect(existsSync(join(dir, `.import-kept-${overwritten}`))).toBe(false)
+  expect(existsSync(join(dir, `.import-kept-${kept}`))).toBe(false)
   expect(readFileSync(join(dir, kept), 'utf8')).toBe('kept')
   expect(await (await fetch(await client.query(api.files.url, { storageId: kept }))).text()).toBe('kept')
 })

@@ -103,14 +103,13 @@ class NodeWorker {
     this.worker.postMessage(m)
   }
 
-  run(spec: CallSpec, handler: SyscallHandler): { callId: number; done: Promise<CallOutcome> } {
+  run(spec: CallSpec, handler: SyscallHandler): Promise<CallOutcome> {
     const callId = this.#nextCallId++
-    const done = new Promise<CallOutcome>((resolve, reject) => {
+    return new Promise<CallOutcome>((resolve, reject) => {
       if (this.#exited !== null) return reject(this.#exited)
       this.#calls.set(callId, { handler, resolve, reject })
       this.#post({ type: 'run', callId, spec })
     })
-    return { callId, done }
   }
 
   analyze(path: string): Promise<ModuleAnalysis> {
@@ -148,10 +147,6 @@ export class NodeExecutor {
     this.#script = script.protocol === 'file:' && existsSync(script) ? script : null
   }
 
-  get available(): boolean {
-    return this.#script !== null
-  }
-
   /** Loads each of `paths` (node modules among `modules`) in a scratch worker and analyzes it. */
   async analyze(modules: readonly ModuleRecord[], paths: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<Map<string, ModuleAnalysis>> {
     if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
@@ -178,7 +173,7 @@ export class NodeExecutor {
       this.#env = env
     }
     const worker = this.#worker
-    const { done } = worker.run(spec, handler)
+    const done = worker.run(spec, handler)
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
