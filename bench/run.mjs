@@ -2,6 +2,7 @@
 // baseline measured in the same run (raw better-sqlite3, raw isolated-vm).
 import { spawn, execFileSync } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import http from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -108,12 +109,45 @@ function rssMb(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024
 }
 
-async function mutationsPerSecond(url, concurrency, indexed) {
-  const clients = Array.from({ length: concurrency }, () => new ConvexHttpClient(url))
+/** CPU seconds (user + system) the process `pid` has used so far. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks: 100 per second on Linux
+}
+
+/**
+ * A `fetch` for ConvexHttpClient's documented `fetch` option: node:http with a keep-alive agent,
+ * answering with a real `Response`. Node's built-in fetch (undici) spends ~200 µs of CPU per
+ * request on this machine, which on 2 shared cores caps the load generator below what the
+ * server sustains; this one spends ~70 µs, so the figure it gives is the server's.
+ */
+const leanAgent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+function leanFetch(url, init) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: init.method, headers: init.headers, agent: leanAgent }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode })))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(init.body)
+  })
+}
+
+/** Mutations/s, and the CPU the server and this load generator each spend per mutation (µs). */
+async function mutationsPerSecond(backend, concurrency, indexed, lean = false) {
+  const clients = Array.from({ length: concurrency }, () => new ConvexHttpClient(backend.url, lean ? { fetch: leanFetch } : undefined))
   let n = 0
+  let server0 = 0
+  let client0 = null
   // One uncounted second first: connections opened, code paths warm (steady state is measured).
   const warm = performance.now() + 1000
   const end = warm + SECONDS * 1000
+  const startCounting = setTimeout(() => {
+    server0 = cpuSeconds(backend.child.pid)
+    client0 = process.cpuUsage()
+  }, 1000)
   await Promise.all(
     clients.map(async (c, i) => {
       while (performance.now() < end) {
@@ -123,7 +157,13 @@ async function mutationsPerSecond(url, concurrency, indexed) {
       }
     }),
   )
-  return n / SECONDS
+  clearTimeout(startCounting)
+  const client = process.cpuUsage(client0 ?? undefined)
+  return {
+    perSecond: n / SECONDS,
+    serverCpuUs: ((cpuSeconds(backend.child.pid) - server0) * 1e6) / n,
+    clientCpuUs: (client.user + client.system) / n,
+  }
 }
 
 async function queryLatency(url) {
@@ -235,17 +275,20 @@ try {
   push(backend)
   await new Promise((r) => setTimeout(r, 1000))
   const idle = rssMb(backend.child.pid)
-  const c1 = await mutationsPerSecond(backend.url, 1, false)
-  const c32 = await mutationsPerSecond(backend.url, 32, false)
-  const c32i = await mutationsPerSecond(backend.url, 32, true)
+  const c1 = await mutationsPerSecond(backend, 1, false)
+  const c32 = await mutationsPerSecond(backend, 32, false)
+  const c32lean = await mutationsPerSecond(backend, 32, false, true)
+  const c32i = await mutationsPerSecond(backend, 32, true)
   const q = await queryLatency(backend.url)
   const reads = await concaveReads(backend.url)
   row('start-up to first answered request', backend.startupMs, 'ms', null, 'target < 300 ms')
   row('idle RSS after push', idle, 'MB', null, 'target < 100 MB')
   row('raw better-sqlite3 durable commits', rawCommits, '/s', null, 'WAL, synchronous=FULL, 1 row per txn')
-  row('mutations via ConvexHttpClient, c=1', c1, '/s', c1 / rawCommits, 'x raw sqlite commits')
-  row('mutations via ConvexHttpClient, c=32', c32, '/s', c32 / rawCommits, 'x raw sqlite commits; target >= 5000/s')
-  row('mutations, c=32, table with a secondary index', c32i, '/s', c32i / rawCommits, 'x raw sqlite commits; 32 distinct index prefixes')
+  const cpu = (r) => `; CPU per mutation: server ${r.serverCpuUs.toFixed(0)} us, load generator ${r.clientCpuUs.toFixed(0)} us`
+  row('mutations via ConvexHttpClient, c=1', c1.perSecond, '/s', c1.perSecond / rawCommits, `x raw sqlite commits${cpu(c1)}`)
+  row('mutations via ConvexHttpClient, c=32', c32.perSecond, '/s', c32.perSecond / rawCommits, `x raw sqlite commits${cpu(c32)}; Node's built-in fetch`)
+  row('mutations via ConvexHttpClient, c=32, node:http transport', c32lean.perSecond, '/s', c32lean.perSecond / rawCommits, `x raw sqlite commits${cpu(c32lean)}; client's fetch option; target >= 5000/s`)
+  row('mutations, c=32, table with a secondary index', c32i.perSecond, '/s', c32i.perSecond / rawCommits, `x raw sqlite commits${cpu(c32i)}; 32 distinct index prefixes`)
   row('raw better-sqlite3 point read p50', rawRead * 1000, 'us', null, '')
   row('warm query via ConvexHttpClient p50', q.p50 * 1000, 'us', q.p50 / rawRead, 'x raw sqlite read; target p50 < 1 ms')
   row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
