@@ -23,6 +23,7 @@ import { parseClientMessage, ProtocolError } from './protocol.ts'
 import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
+import { flatten } from '../util/flatten.ts'
 import { actingAsIdentity, TOKEN_LEEWAY_MS, tokenExpiryMs } from '../auth/auth.ts'
 import type { Auth } from '../auth/auth.ts'
 
@@ -44,10 +45,13 @@ const SOFT_BUFFER_LIMIT = 4 * 1024 * 1024
 /** Close a client that lets this much pile up. */
 const HARD_BUFFER_LIMIT = 64 * 1024 * 1024
 
+const RESOLVED: Promise<void> = Promise.resolve()
+
 const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false, user: null }
 const ADMIN: QueryIdentity = { key: 'admin', admin: true, user: null }
 
 interface Subscribed {
+  readonly queryId: number
   entry: QueryEntry
   /** The entry version last sent to the client (null: nothing sent yet). */
   sent: number | null
@@ -64,13 +68,18 @@ export class Session implements Subscriber {
   /** Fires when the current user token expires (then the session's identity is no longer valid). */
   #expiry: NodeJS.Timeout | null = null
   #identity: QueryIdentity = ANONYMOUS
-  #sent = { querySet: 0, identity: 0, ts: 0n }
-  readonly #queries = new Map<number, Subscribed>()
-  #removed: ServerModification[] = []
+  /** The versions the last Transition ended at (what the client holds). */
+  #sentQuerySet = 0
+  #sentIdentity = 0
+  #sentTs = 0n
+  /** In the order the client added them; an array, as a Map's table alone outweighs a few entries. */
+  #queries: Subscribed[] = []
+  #removed: ServerModification[] | null = null
   /** A Transition must reach at least this ts (acknowledging a mutation). */
   #advanceTo = 0n
-  #chain: Promise<void> = Promise.resolve()
-  #mutationChain: Promise<void> = Promise.resolve()
+  // Settled chains go back to the shared RESOLVED: an idle session holds no promise of its own.
+  #chain: Promise<void> = RESOLVED
+  #mutationChain: Promise<void> = RESOLVED
   #lastSend = Date.now()
   #retry: NodeJS.Timeout | null = null
   #closed = false
@@ -78,6 +87,8 @@ export class Session implements Subscriber {
   constructor(
     readonly ws: WebSocket,
     readonly deps: SessionDeps,
+    /** Called once when the session ends (one shared function, not a closure per socket). */
+    readonly onClosed: (session: Session) => void = () => {},
   ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))
@@ -87,10 +98,20 @@ export class Session implements Subscriber {
       } catch (e) {
         return this.#fail(e)
       }
-      this.#chain = this.#chain.then(() => this.#handle(message)).catch((e: unknown) => this.#fail(e))
+      const tail = this.#chain.then(() => this.#handle(message)).catch((e: unknown) => this.#fail(e))
+      this.#chain = tail
+      void tail.then(() => {
+        if (this.#chain === tail) this.#chain = RESOLVED
+      })
     })
-    ws.on('close', () => this.#close())
-    ws.on('error', () => this.#close())
+    const close = () => this.#close()
+    ws.on('close', close)
+    ws.on('error', close)
+  }
+
+  #query(queryId: number): Subscribed | undefined {
+    for (const q of this.#queries) if (q.queryId === queryId) return q
+    return undefined
   }
 
   #fail(e: unknown): void {
@@ -104,10 +125,11 @@ export class Session implements Subscriber {
   #close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.onClosed(this)
     if (this.#retry !== null) clearTimeout(this.#retry)
     if (this.#expiry !== null) clearTimeout(this.#expiry)
-    for (const q of this.#queries.values()) this.deps.subscriptions.unsubscribe(this, q.entry)
-    this.#queries.clear()
+    for (const q of this.#queries) this.deps.subscriptions.unsubscribe(this, q.entry)
+    this.#queries = []
   }
 
   #send(text: string): void {
@@ -126,17 +148,19 @@ export class Session implements Subscriber {
         if (m.newVersion !== m.baseVersion + 1) throw new ProtocolError('newVersion must be baseVersion + 1')
         for (const mod of m.modifications) {
           if (mod.type === 'Add') {
-            if (this.#queries.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
+            if (this.#query(mod.queryId) !== undefined) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
             const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
-            this.#queries.set(mod.queryId, { entry, sent: null })
+            this.#queries.push({ queryId: mod.queryId, entry, sent: null })
           } else {
-            const q = this.#queries.get(mod.queryId)
+            const q = this.#query(mod.queryId)
             if (q === undefined) throw new ProtocolError(`Remove of unknown query id ${mod.queryId}`)
-            this.#queries.delete(mod.queryId)
+            this.#queries.splice(this.#queries.indexOf(q), 1)
             this.deps.subscriptions.unsubscribe(this, q.entry)
-            this.#removed.push({ type: 'QueryRemoved', queryId: mod.queryId })
+            ;(this.#removed ??= []).push({ type: 'QueryRemoved', queryId: mod.queryId })
           }
         }
+        // Pushing grew the array's store in steps; an exact copy keeps an idle session small.
+        this.#queries = this.#queries.slice()
         this.#querySet = m.newVersion
         this.#trySend()
         return
@@ -147,7 +171,11 @@ export class Session implements Subscriber {
         // Runs as whoever the client was when it sent it, even if it authenticates again meanwhile.
         const identity = this.#identity
         const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity)
-        this.#mutationChain = this.#mutationChain.then(run, run)
+        const tail = this.#mutationChain.then(run, run)
+        this.#mutationChain = tail
+        void tail.then(() => {
+          if (this.#mutationChain === tail) this.#mutationChain = RESOLVED
+        })
         return
       }
       case 'Action':
@@ -186,7 +214,7 @@ export class Session implements Subscriber {
     this.#expireAt(m.tokenType === 'User' ? tokenExpiryMs(m.value ?? '') : null)
     if (identity.key !== this.#identity.key) {
       this.#identity = identity
-      for (const q of this.#queries.values()) {
+      for (const q of this.#queries) {
         const old = q.entry
         q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity, old.journal)
         q.sent = null
@@ -253,14 +281,14 @@ export class Session implements Subscriber {
   /** Sends a Transition if the client is owed one and every subscribed result is current. */
   #trySend(): void {
     if (this.#closed) return
-    for (const q of this.#queries.values()) if (q.entry.dirty || q.entry.result === null) return
-    const ts = this.deps.db.committer.publishedTs > this.#sent.ts ? this.deps.db.committer.publishedTs : this.#sent.ts
+    for (const q of this.#queries) if (q.entry.dirty || q.entry.result === null) return
+    const ts = this.deps.db.committer.publishedTs > this.#sentTs ? this.deps.db.committer.publishedTs : this.#sentTs
     // Modifications are spliced as text: a result's JSON is shared by every subscriber of the entry.
-    const modifications: string[] = this.#removed.map((m) => JSON.stringify(m))
-    for (const [queryId, q] of this.#queries) {
-      if (q.sent !== q.entry.version) modifications.push(modificationJson(queryId, q.entry))
+    const modifications: string[] = this.#removed?.map((m) => JSON.stringify(m)) ?? []
+    for (const q of this.#queries) {
+      if (q.sent !== q.entry.version) modifications.push(modificationJson(q.queryId, q.entry))
     }
-    const owed = modifications.length > 0 || this.#querySet !== this.#sent.querySet || this.#identityVersion !== this.#sent.identity || this.#advanceTo > this.#sent.ts
+    const owed = modifications.length > 0 || this.#querySet !== this.#sentQuerySet || this.#identityVersion !== this.#sentIdentity || this.#advanceTo > this.#sentTs
     if (!owed) return
     const buffered = this.ws.bufferedAmount
     if (buffered > HARD_BUFFER_LIMIT) return this.#fail(new Error('SubscriptionsWorkerFullError: the client is not reading its updates'))
@@ -272,11 +300,13 @@ export class Session implements Subscriber {
       }, 50)
       return
     }
-    for (const [, q] of this.#queries) q.sent = q.entry.version
-    this.#removed = []
-    const start = versionJson(this.#sent.querySet, this.#sent.identity, this.#sent.ts)
-    this.#sent = { querySet: this.#querySet, identity: this.#identityVersion, ts }
-    const end = versionJson(this.#sent.querySet, this.#sent.identity, ts)
+    for (const q of this.#queries) q.sent = q.entry.version
+    this.#removed = null
+    const start = versionJson(this.#sentQuerySet, this.#sentIdentity, this.#sentTs)
+    this.#sentQuerySet = this.#querySet
+    this.#sentIdentity = this.#identityVersion
+    this.#sentTs = ts
+    const end = versionJson(this.#querySet, this.#identityVersion, ts)
     this.#send(`{"type":"Transition","startVersion":${start},"endVersion":${end},"modifications":[${modifications.join(',')}]}`)
   }
 }
@@ -294,7 +324,7 @@ function modificationJson(queryId: number, entry: QueryEntry): string {
     const text = r.ok
       ? `"type":"QueryUpdated","value":${r.value},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}}`
       : `"type":"QueryFailed","errorMessage":${JSON.stringify(r.message)},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}${r.data === undefined ? '' : `,"errorData":${r.data}`}}`
-    body = { version: entry.version, text }
+    body = { version: entry.version, text: flatten(text) }
     modificationCache.set(entry, body)
   }
   return `{"queryId":${queryId},${body.text}`

@@ -17,6 +17,7 @@ import type { ReadSet } from '../database/read-set.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { UserIdentity } from '../auth/auth.ts'
+import { flatten } from '../util/flatten.ts'
 
 /** Who a query runs as: part of the cache key. */
 export interface QueryIdentity {
@@ -83,7 +84,7 @@ export class SubscriptionManager {
   }
 
   subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null): QueryEntry {
-    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
+    const key = flatten(`${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`)
     let entry = this.#entries.get(key)
     if (entry === undefined) {
       entry = new QueryEntry(key, path, args, identity, journal)

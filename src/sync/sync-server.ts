@@ -14,8 +14,10 @@ const MAX_FRAME = 20 * 1024 * 1024
 const SYNC_PATH = /^\/api\/(?:[^/]+\/)?sync$/
 
 export function attachSyncServer(server: Server, deps: SessionDeps): { close(): void; sessions(): number } {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME })
+  // No client tracking: `sessions` already knows every socket (and ws's Set adds a listener each).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, clientTracking: false })
   const sessions = new Set<Session>()
+  const forget = (session: Session) => void sessions.delete(session)
   // One timer for every socket's heartbeat, rather than one per socket.
   const heartbeat = setInterval(() => {
     const now = Date.now()
@@ -29,15 +31,13 @@ export function attachSyncServer(server: Server, deps: SessionDeps): { close(): 
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(ws, deps)
-      sessions.add(session)
-      ws.on('close', () => sessions.delete(session))
+      sessions.add(new Session(ws, deps, forget))
     })
   })
   return {
     close() {
       clearInterval(heartbeat)
-      for (const client of wss.clients) client.close(1001, 'Server shutting down')
+      for (const session of sessions) session.ws.close(1001, 'Server shutting down')
       wss.close()
     },
     sessions: () => sessions.size,

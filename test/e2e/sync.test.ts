@@ -198,6 +198,37 @@ describe('the sync protocol on the wire', () => {
     c.ws.close()
   })
 
+  test('removing one of several queries leaves the others live, in order; a duplicate id is refused', async () => {
+    const c = await raw()
+    c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ac', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
+    const add = (queryId: number, author: string) => ({ type: 'Add', queryId, udfPath: 'messages:list', args: [{ author }] })
+    c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [add(0, 'q-a'), add(1, 'q-b'), add(2, 'q-c')] })
+    const first = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 1)
+    expect(first.modifications.map((m: any) => [m.type, m.queryId, m.value])).toEqual([
+      ['QueryUpdated', 0, []],
+      ['QueryUpdated', 1, []],
+      ['QueryUpdated', 2, []],
+    ])
+    c.send({ type: 'ModifyQuerySet', baseVersion: 1, newVersion: 2, modifications: [{ type: 'Remove', queryId: 1 }, add(3, 'q-d')] })
+    const second = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 2)
+    expect(second.modifications.map((m: any) => [m.type, m.queryId])).toEqual([
+      ['QueryRemoved', 1],
+      ['QueryUpdated', 3],
+    ])
+    const http = new ConvexHttpClient(backend.url)
+    await http.mutation(api.messages.send, { author: 'q-b', body: 'unwatched now' })
+    await http.mutation(api.messages.send, { author: 'q-c', body: 'to c' })
+    await http.mutation(api.messages.send, { author: 'q-d', body: 'to d' })
+    const d = await c.next((f) => f.type === 'Transition' && f.modifications.some((m: any) => m.queryId === 3 && m.value.length === 1))
+    const updated = c.frames.filter((f) => f.type === 'Transition' && f !== first && f !== second).flatMap((f) => f.modifications)
+    expect(updated.some((m: any) => m.queryId === 1)).toBe(false)
+    expect(updated.filter((m: any) => m.queryId === 2).at(-1).value.map((m: any) => m.body)).toEqual(['to c'])
+    expect(d.modifications.find((m: any) => m.queryId === 3).value.map((m: any) => m.body)).toEqual(['to d'])
+    const closed = new Promise<[number, string]>((r) => c.ws.once('close', (code, reason) => r([code, reason.toString()])))
+    c.send({ type: 'ModifyQuerySet', baseVersion: 2, newVersion: 3, modifications: [add(2, 'q-e')] })
+    expect(await closed).toEqual([1008, 'InvalidClientMessage: Duplicate query id 2'])
+  })
+
   test('a re-sent mutation (same session and request id) runs once', async () => {
     const sessionId = '11111111-2222-4333-8444-555555555555'
     const send = async (connectionCount: number) => {
@@ -246,7 +277,11 @@ describe('reconnects', () => {
     const a = newClient()
     const w = watch<number>(a, api.counter.get, { name: 'reconnect' })
     expect(await w.next(() => true)).toBe(0)
+    const bystander = new WebSocket(`${backend.url.replace('http', 'ws')}/api/1.48.0/sync`)
+    await new Promise((r) => bystander.once('open', r))
+    const closed = new Promise<[number, string]>((r) => bystander.once('close', (code, reason) => r([code, reason.toString()])))
     await backend.stop()
+    expect(await closed).toEqual([1001, 'Server shutting down'])
     const pending = a.mutation(api.counter.increment, { name: 'reconnect' })
     await new Promise((r) => setTimeout(r, 300))
     await backend.restart()
