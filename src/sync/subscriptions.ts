@@ -13,7 +13,7 @@
  */
 import type { Database } from '../database/database.ts'
 import type { PublishedCommit } from '../database/committer.ts'
-import type { ReadSet } from '../database/read-set.ts'
+import { FrozenReadSet, keyString } from '../database/read-set.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { UserIdentity } from '../auth/auth.ts'
@@ -36,7 +36,7 @@ export class QueryEntry {
   result: UdfResult | null = null
   /** Bumped whenever the result (value, error or log lines) changes. */
   version = 0
-  readSet: ReadSet | null = null
+  readSet: FrozenReadSet | null = null
   /** The query journal (a paginated query's pinned end cursor), sent with every result. */
   journal: string | null
   dirty = true
@@ -121,8 +121,9 @@ export class SubscriptionManager {
       for (const w of commit.indexes) {
         const candidates = this.#byIndex.get(w.indexId)
         if (candidates === undefined) continue
+        const key = keyString(w.key)
         for (const entry of candidates) {
-          if (!entry.dirty && entry.readSet!.contains(w.indexId, w.key)) {
+          if (!entry.dirty && entry.readSet!.contains(w.indexId, key)) {
             entry.dirty = true
             any = true
           }
@@ -143,7 +144,7 @@ export class SubscriptionManager {
 
   #index(entry: QueryEntry): void {
     if (entry.readSet === null) return
-    for (const indexId of entry.readSet.intervals.keys()) {
+    for (const indexId of entry.readSet.indexIds) {
       let set = this.#byIndex.get(indexId)
       if (set === undefined) this.#byIndex.set(indexId, (set = new Set()))
       set.add(entry)
@@ -152,7 +153,7 @@ export class SubscriptionManager {
 
   #unindex(entry: QueryEntry): void {
     if (entry.readSet === null) return
-    for (const indexId of entry.readSet.intervals.keys()) {
+    for (const indexId of entry.readSet.indexIds) {
       const set = this.#byIndex.get(indexId)
       set?.delete(entry)
       if (set?.size === 0) this.#byIndex.delete(indexId)
@@ -160,13 +161,13 @@ export class SubscriptionManager {
   }
 
   /** Whether a commit published after `ts` wrote into `readSet` (or we can no longer tell). */
-  #stale(readSet: ReadSet | null, ts: bigint): boolean {
+  #stale(readSet: FrozenReadSet | null, ts: bigint): boolean {
     if (readSet === null) return false
     if (ts < this.#logFloor) return true
     for (let i = this.#log.length - 1; i >= 0; i--) {
       const c = this.#log[i]!
       if (c.ts <= ts) break
-      for (const w of c.indexes) if (readSet.contains(w.indexId, w.key)) return true
+      for (const w of c.indexes) if (readSet.contains(w.indexId, keyString(w.key))) return true
     }
     return false
   }
@@ -185,9 +186,9 @@ export class SubscriptionManager {
     }
     const live = this.#entries.get(entry.key) === entry
     if (live) this.#unindex(entry)
-    entry.readSet = outcome.readSet
+    entry.readSet = outcome.readSet === null ? null : new FrozenReadSet(outcome.readSet)
     if (live) this.#index(entry)
-    entry.dirty = this.#stale(outcome.readSet, outcome.ts)
+    entry.dirty = this.#stale(entry.readSet, outcome.ts)
     if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result) || entry.journal !== outcome.journal) {
       entry.journal = outcome.journal
       entry.result = outcome.result
