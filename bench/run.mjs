@@ -298,17 +298,17 @@ try {
   row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / rawReads.scanP50, 'x raw sqlite paginated scan')
   for (const n of (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)) {
     const f = await onFreshBackend((b) => fanout({ url: b.url, adminKey: b.adminKey, pid: b.child.pid, rssMb }, n))
-    const raw = await rawBroadcast(n, f.payload, await freePort())
+    const raw = await rawBroadcast(n, f.payload, await freePort(), rssMb)
     row(`fan-out to ${n} subscribers, ack → last update p50`, f.p50, 'ms', f.p50 / raw.p50, `x plain ws broadcast p50 (${raw.p50.toFixed(1)} ms); target <= 2`)
     row(`fan-out to ${n} subscribers, ack → last update p99`, f.p99, 'ms', f.p99 / raw.p99, `x plain ws broadcast p99 (${raw.p99.toFixed(1)} ms)`)
     row(`fan-out to ${n} subscribers, request → last update p50`, f.requestP50, 'ms', f.requestP50 / raw.p50, 'x plain ws broadcast p50 (trigger → last receipt)')
-    row(`server memory per idle subscription (${n}, one per socket)`, f.perSubscriptionKb, 'KB', null, 'marginal: RSS growth over the second half; target <= 4 KB')
+    row(`server memory per idle subscription (${n}, one per socket)`, f.perSubscriptionKb, 'KB', f.perSubscriptionKb / raw.perSocketKb, `x a bare ws server's idle socket (${raw.perSocketKb.toFixed(2)} KB); marginal RSS over the second half, once idle; target <= 4 KB`)
     row(`  of which live JS heap (${n}, one per socket)`, f.perSubscriptionHeapKb, 'KB', null, 'heap after a full GC: session, socket and subscription objects')
     row(`query re-runs for a write outside every read set (${n})`, f.unrelatedRuns, '', null, 'target 0')
   }
   const perQuery = await onFreshBackend((b) => perQueryMemory({ url: b.url, adminKey: b.adminKey, pid: b.child.pid, rssMb }))
-  row('server memory per idle query subscription (100 sockets x 100 queries)', perQuery.rssKb, 'KB', null, 'marginal RSS, each query its own cache entry; target <= 4 KB')
-  row('  of which live JS heap (100 sockets x 100 queries)', perQuery.heapKb, 'KB', null, 'heap after a full GC; RSS adds V8 heap slack left by the burst')
+  row('server memory per idle query subscription (200 sockets x 100 queries)', perQuery.rssKb, 'KB', null, 'marginal RSS once idle, each query its own cache entry; target <= 4 KB')
+  row('  of which live JS heap (200 sockets x 100 queries)', perQuery.heapKb, 'KB', null, 'heap after a full GC')
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
 } finally {

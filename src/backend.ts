@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName } from '../keybroker/index.ts'
 import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
@@ -159,7 +160,8 @@ export class Backend {
       env,
       metrics: () => {
         const memory = process.memoryUsage()
-        return { subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss }
+        const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
+        return { subscriptionRuns: subscriptions.runs, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
