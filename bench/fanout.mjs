@@ -14,9 +14,9 @@ async function liveHeap(url, adminKey) {
 
 /**
  * Memory is read once the backend has been idle this long (BENCH_SETTLE_MS, default 20 s): the
- * burst of work that sets subscriptions up grows V8's young generation (up to 32 MB of semi-space
- * pages here), and V8 gives that back only when the process has been idle for a while. Read
- * sooner, RSS measures the burst, not the idle subscriptions.
+ * burst of work that sets subscriptions up leaves garbage and allocator slack (V8 pages, C
+ * allocator arenas) that is given back only after the process has idled for a while. Read sooner,
+ * RSS measures the burst, not the idle subscriptions.
  */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 20_000)
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS))

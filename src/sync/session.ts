@@ -100,18 +100,14 @@ export class Session implements Subscriber {
       }
       const tail = this.#chain.then(() => this.#handle(message)).catch((e: unknown) => this.#fail(e))
       this.#chain = tail
-      void tail.then(() => {
+      const reset = () => {
         if (this.#chain === tail) this.#chain = RESOLVED
-      })
+      }
+      void tail.then(reset, reset)
     })
     const close = () => this.#close()
     ws.on('close', close)
     ws.on('error', close)
-  }
-
-  #query(queryId: number): Subscribed | undefined {
-    for (const q of this.#queries) if (q.queryId === queryId) return q
-    return undefined
   }
 
   #fail(e: unknown): void {
@@ -146,21 +142,38 @@ export class Session implements Subscriber {
       case 'ModifyQuerySet': {
         if (m.baseVersion !== this.#querySet) throw new ProtocolError(`BaseVersionMismatch: query set is at ${this.#querySet}, message is based on ${m.baseVersion}`)
         if (m.newVersion !== m.baseVersion + 1) throw new ProtocolError('newVersion must be baseVersion + 1')
-        for (const mod of m.modifications) {
-          if (mod.type === 'Add') {
-            if (this.#query(mod.queryId) !== undefined) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
-            const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
-            this.#queries.push({ queryId: mod.queryId, entry, sent: null })
-          } else {
-            const q = this.#query(mod.queryId)
-            if (q === undefined) throw new ProtocolError(`Remove of unknown query id ${mod.queryId}`)
-            this.#queries.splice(this.#queries.indexOf(q), 1)
-            this.deps.subscriptions.unsubscribe(this, q.entry)
-            ;(this.#removed ??= []).push({ type: 'QueryRemoved', queryId: mod.queryId })
+        // By id for this message (a frame may carry hundreds of thousands of modifications);
+        // a Map keeps the order the array had, and a re-added id goes to the end.
+        const byId = new Map<number, Subscribed>()
+        for (const q of this.#queries) byId.set(q.queryId, q)
+        const dropped: Subscribed[] = []
+        try {
+          for (const mod of m.modifications) {
+            if (mod.type === 'Add') {
+              if (byId.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
+              const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
+              byId.set(mod.queryId, { queryId: mod.queryId, entry, sent: null })
+            } else {
+              const q = byId.get(mod.queryId)
+              if (q === undefined) throw new ProtocolError(`Remove of unknown query id ${mod.queryId}`)
+              byId.delete(mod.queryId)
+              dropped.push(q)
+              ;(this.#removed ??= []).push({ type: 'QueryRemoved', queryId: mod.queryId })
+            }
           }
+        } catch (e) {
+          // The session fails: keep every entry it subscribed to where #close will let go of it.
+          this.#queries = [...byId.values(), ...dropped]
+          throw e
         }
-        // Pushing grew the array's store in steps; an exact copy keeps an idle session small.
-        this.#queries = this.#queries.slice()
+        // An exact-size array (an idle session stays small).
+        this.#queries = [...byId.values()]
+        if (dropped.length > 0) {
+          // Two query ids with the same function and arguments share one cache entry: the session
+          // stays subscribed to it while any of its ids still uses it.
+          const kept = new Set(this.#queries.map((q) => q.entry))
+          for (const q of dropped) if (!kept.has(q.entry)) this.deps.subscriptions.unsubscribe(this, q.entry)
+        }
         this.#querySet = m.newVersion
         this.#trySend()
         return
@@ -173,9 +186,10 @@ export class Session implements Subscriber {
         const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity)
         const tail = this.#mutationChain.then(run, run)
         this.#mutationChain = tail
-        void tail.then(() => {
+        const reset = () => {
           if (this.#mutationChain === tail) this.#mutationChain = RESOLVED
-        })
+        }
+        void tail.then(reset, reset)
         return
       }
       case 'Action':

@@ -229,6 +229,20 @@ describe('the sync protocol on the wire', () => {
     expect(await closed).toEqual([1008, 'InvalidClientMessage: Duplicate query id 2'])
   })
 
+  test('two query ids with the same function and arguments: removing one leaves the other live', async () => {
+    const c = await raw()
+    c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ad', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
+    const add = (queryId: number) => ({ type: 'Add', queryId, udfPath: 'messages:list', args: [{ author: 'twin' }] })
+    c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [add(0), add(1)] })
+    await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 1)
+    c.send({ type: 'ModifyQuerySet', baseVersion: 1, newVersion: 2, modifications: [{ type: 'Remove', queryId: 0 }] })
+    await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 2)
+    await new ConvexHttpClient(backend.url).mutation(api.messages.send, { author: 'twin', body: 'still watched' })
+    const update = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 2 && f.modifications.some((m: any) => m.queryId === 1))
+    expect(update.modifications.map((m: any) => [m.type, m.queryId, m.value.map((v: any) => v.body)])).toEqual([['QueryUpdated', 1, ['still watched']]])
+    c.ws.close()
+  })
+
   test('a re-sent mutation (same session and request id) runs once', async () => {
     const sessionId = '11111111-2222-4333-8444-555555555555'
     const send = async (connectionCount: number) => {
