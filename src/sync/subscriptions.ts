@@ -57,6 +57,13 @@ export class QueryEntry {
 /** Published commits kept to check runs that straddle them. */
 const LOG_LIMIT = 10_000
 
+/**
+ * Query runs in flight at once. Twice the execution slots (8), so slots never wait for the next run
+ * to start; a burst of ten thousand dirty entries then queues as entries rather than as ten
+ * thousand pending runs, each holding its promises and arguments (memory the heap keeps after).
+ */
+const MAX_RUNS_IN_FLIGHT = 16
+
 function resultKey(r: UdfResult): string {
   return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${r.message}:${r.data ?? ''}:${r.logLines.join('\n')}`
 }
@@ -68,6 +75,13 @@ export class SubscriptionManager {
   /** Commits at or below this ts may have been dropped from `#log`. */
   #logFloor: bigint
   #scheduled = false
+  /** Dirty entries not running, in the order they became dirty: the runs still to start. */
+  readonly #dirty = new Set<QueryEntry>()
+  #inFlight = 0
+  /** invalidateAll calls so far: a run that straddles one ran the old functions. */
+  #pushes = 0
+  /** The most query runs ever in flight at once (at most MAX_RUNS_IN_FLIGHT). */
+  runsInFlightPeak = 0
   /** Query runs done so far (for tests and benchmarks: a write outside every read set adds none). */
   runs = 0
 
@@ -89,7 +103,7 @@ export class SubscriptionManager {
     if (entry === undefined) {
       entry = new QueryEntry(key, path, args, identity, journal)
       this.#entries.set(key, entry)
-      this.#schedule()
+      this.#markDirty(entry)
     }
     entry.subscribers.add(sub)
     return entry
@@ -99,14 +113,15 @@ export class SubscriptionManager {
     entry.subscribers.delete(sub)
     if (entry.subscribers.size === 0 && this.#entries.get(entry.key) === entry) {
       this.#entries.delete(entry.key)
+      this.#dirty.delete(entry)
       this.#unindex(entry)
     }
   }
 
   /** Marks every entry dirty (after a push: the functions themselves may have changed). */
   invalidateAll(): void {
-    for (const entry of this.#entries.values()) entry.dirty = true
-    this.#schedule()
+    this.#pushes++
+    for (const entry of this.#entries.values()) this.#markDirty(entry)
   }
 
   #onCommit(batch: readonly PublishedCommit[]): void {
@@ -125,6 +140,7 @@ export class SubscriptionManager {
         for (const entry of candidates) {
           if (!entry.dirty && entry.readSet!.contains(w.indexId, key)) {
             entry.dirty = true
+            if (!entry.running) this.#dirty.add(entry)
             any = true
           }
         }
@@ -133,13 +149,34 @@ export class SubscriptionManager {
     if (any) this.#schedule()
   }
 
+  #markDirty(entry: QueryEntry): void {
+    entry.dirty = true
+    if (!entry.running) this.#dirty.add(entry)
+    this.#schedule()
+  }
+
   #schedule(): void {
     if (this.#scheduled) return
     this.#scheduled = true
     setImmediate(() => {
       this.#scheduled = false
-      for (const entry of this.#entries.values()) if (entry.dirty && !entry.running) void this.#run(entry)
+      this.#pump()
     })
+  }
+
+  /** Starts runs of dirty entries, oldest first, while fewer than MAX_RUNS_IN_FLIGHT are running. */
+  #pump(): void {
+    for (const entry of this.#dirty) {
+      if (this.#inFlight >= MAX_RUNS_IN_FLIGHT) return
+      this.#dirty.delete(entry)
+      if (!entry.dirty || entry.running) continue
+      this.#inFlight++
+      if (this.#inFlight > this.runsInFlightPeak) this.runsInFlightPeak = this.#inFlight
+      void this.#run(entry).finally(() => {
+        this.#inFlight--
+        this.#pump()
+      })
+    }
   }
 
   #index(entry: QueryEntry): void {
@@ -175,6 +212,7 @@ export class SubscriptionManager {
   async #run(entry: QueryEntry): Promise<void> {
     entry.running = true
     entry.dirty = false
+    const pushes = this.#pushes
     this.runs++
     let outcome: Awaited<ReturnType<FunctionRunner['runSubscribedQuery']>>
     try {
@@ -188,7 +226,8 @@ export class SubscriptionManager {
     if (live) this.#unindex(entry)
     entry.readSet = outcome.readSet === null ? null : new FrozenReadSet(outcome.readSet)
     if (live) this.#index(entry)
-    entry.dirty = this.#stale(entry.readSet, outcome.ts)
+    entry.dirty = pushes !== this.#pushes || this.#stale(entry.readSet, outcome.ts)
+    if (entry.dirty && live) this.#dirty.add(entry)
     if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result) || entry.journal !== outcome.journal) {
       entry.journal = outcome.journal
       entry.result = outcome.result

@@ -229,6 +229,19 @@ describe('the sync protocol on the wire', () => {
     expect(await closed).toEqual([1008, 'InvalidClientMessage: Duplicate query id 2'])
   })
 
+  test('two hundred new queries at once all arrive, with at most 16 runs in flight', async () => {
+    const c = await raw()
+    c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ae', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
+    const modifications = Array.from({ length: 200 }, (_, i) => ({ type: 'Add', queryId: i, udfPath: 'messages:list', args: [{ author: `many-${i}` }] }))
+    c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications })
+    const first = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 1, 20_000)
+    expect(first.modifications.map((m: any) => [m.type, m.queryId, m.value])).toEqual(Array.from({ length: 200 }, (_, i) => ['QueryUpdated', i, []]))
+    const peak = (await metrics()).subscriptionRunsInFlightPeak!
+    expect(peak).toBeGreaterThan(1)
+    expect(peak).toBeLessThanOrEqual(16)
+    c.ws.close()
+  })
+
   test('two query ids with the same function and arguments: removing one leaves the other live', async () => {
     const c = await raw()
     c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ad', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
