@@ -98,11 +98,13 @@ export class SubscriptionManager {
   }
 
   subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null): QueryEntry {
-    const key = flatten(`${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`)
+    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
     let entry = this.#entries.get(key)
     if (entry === undefined) {
-      entry = new QueryEntry(key, path, args, identity, journal)
-      this.#entries.set(key, entry)
+      // Only a key that is kept is worth a flat copy.
+      const kept = flatten(key)
+      entry = new QueryEntry(kept, path, args, identity, journal)
+      this.#entries.set(kept, entry)
       this.#markDirty(entry)
     }
     entry.subscribers.add(sub)
