@@ -152,7 +152,7 @@ export class Backend {
     const refreshCrons = () => loadCrons().catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
     await refreshCrons()
     push.onPush(() => void refreshCrons())
-    const subscriptions = new SubscriptionManager(db, runner)
+    const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const app = createHttpApp({
       log,
       auth,

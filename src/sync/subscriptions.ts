@@ -7,6 +7,8 @@
  * wrote, and dirty entries are re-run on the next pass. A write outside every read set re-runs
  * nothing.
  *
+ * Dirty entries wait in an ordered queue; at most MAX_RUNS_IN_FLIGHT of them run at once.
+ *
  * Invariant: an entry that is not dirty is valid at the latest published timestamp, because every
  * published commit has been checked against its read set — including commits published while it
  * was running (checked against `#log` when the run finishes).
@@ -58,7 +60,8 @@ export class QueryEntry {
 const LOG_LIMIT = 10_000
 
 /**
- * Query runs in flight at once. Twice the execution slots (8), so slots never wait for the next run
+ * Query runs in flight at once. Twice the execution slots (8, MAX_CONCURRENT_QUERIES_MUTATIONS in
+ * function-runner.ts), so slots never wait for the next run
  * to start; a burst of ten thousand dirty entries then queues as entries rather than as ten
  * thousand pending runs, each holding its promises and arguments (memory the heap keeps after).
  */
@@ -88,6 +91,8 @@ export class SubscriptionManager {
   constructor(
     readonly db: Database,
     readonly runner: FunctionRunner,
+    /** Told of a failure of the manager itself (a user function's errors are results, not this). */
+    readonly onError: (e: unknown) => void = () => {},
   ) {
     this.#logFloor = db.committer.publishedTs
     db.committer.onCommit((batch) => this.#onCommit(batch))
@@ -174,10 +179,15 @@ export class SubscriptionManager {
       if (!entry.dirty || entry.running) continue
       this.#inFlight++
       if (this.#inFlight > this.runsInFlightPeak) this.runsInFlightPeak = this.#inFlight
-      void this.#run(entry).finally(() => {
-        this.#inFlight--
-        this.#pump()
-      })
+      void this.#run(entry)
+        .catch(this.onError)
+        .finally(() => {
+          this.#inFlight--
+          // A run that failed after a commit or push marked its entry dirty must not leave it
+          // dirty and unqueued: its sessions would wait for it forever.
+          if (entry.dirty && !entry.running && this.#entries.get(entry.key) === entry) this.#dirty.add(entry)
+          this.#pump()
+        })
     }
   }
 
@@ -235,7 +245,12 @@ export class SubscriptionManager {
       entry.result = outcome.result
       entry.version++
     }
-    if (entry.dirty) this.#schedule()
-    for (const sub of entry.subscribers) sub.entryUpdated(entry)
+    for (const sub of entry.subscribers) {
+      try {
+        sub.entryUpdated(entry)
+      } catch (e) {
+        this.onError(e) // one session's failure must not keep the others from their update
+      }
+    }
   }
 }
