@@ -88,7 +88,7 @@ export class Session implements Subscriber {
     readonly ws: WebSocket,
     readonly deps: SessionDeps,
     /** Called once when the session ends (one shared function, not a closure per socket). */
-    readonly onClosed: (session: Session) => void = () => {},
+    readonly onClosed: (session: Session) => void,
   ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))

@@ -61,9 +61,9 @@ const LOG_LIMIT = 10_000
 
 /**
  * Query runs in flight at once. Twice the execution slots (8, MAX_CONCURRENT_QUERIES_MUTATIONS in
- * function-runner.ts), so slots never wait for the next run
- * to start; a burst of ten thousand dirty entries then queues as entries rather than as ten
- * thousand pending runs, each holding its promises and arguments (memory the heap keeps after).
+ * function-runner.ts), so slots never wait for the next run to start; a burst of ten thousand
+ * dirty entries then queues as entries rather than as ten thousand pending runs, each holding its
+ * promises and arguments (memory the heap keeps after).
  */
 const MAX_RUNS_IN_FLIGHT = 16
 
@@ -138,22 +138,16 @@ export class SubscriptionManager {
       this.#logFloor = this.#log[drop - 1]!.ts
       this.#log = this.#log.slice(drop)
     }
-    let any = false
     for (const commit of batch) {
       for (const w of commit.indexes) {
         const candidates = this.#byIndex.get(w.indexId)
         if (candidates === undefined) continue
         const key = keyString(w.key)
         for (const entry of candidates) {
-          if (!entry.dirty && entry.readSet!.contains(w.indexId, key)) {
-            entry.dirty = true
-            if (!entry.running) this.#dirty.add(entry)
-            any = true
-          }
+          if (!entry.dirty && entry.readSet!.contains(w.indexId, key)) this.#markDirty(entry)
         }
       }
     }
-    if (any) this.#schedule()
   }
 
   #markDirty(entry: QueryEntry): void {
@@ -183,8 +177,8 @@ export class SubscriptionManager {
         .catch(this.onError)
         .finally(() => {
           this.#inFlight--
-          // A run that failed after a commit or push marked its entry dirty must not leave it
-          // dirty and unqueued: its sessions would wait for it forever.
+          // Dirty again (a commit or push during the run), even if the run failed: queue it, or its
+          // sessions would wait for it forever.
           if (entry.dirty && !entry.running && this.#entries.get(entry.key) === entry) this.#dirty.add(entry)
           this.#pump()
         })
@@ -239,7 +233,6 @@ export class SubscriptionManager {
     entry.readSet = outcome.readSet === null ? null : new FrozenReadSet(outcome.readSet)
     if (live) this.#index(entry)
     entry.dirty = pushes !== this.#pushes || this.#stale(entry.readSet, outcome.ts)
-    if (entry.dirty && live) this.#dirty.add(entry)
     if (entry.result === null || resultKey(entry.result) !== resultKey(outcome.result) || entry.journal !== outcome.journal) {
       entry.journal = outcome.journal
       entry.result = outcome.result
