@@ -2,9 +2,24 @@
  * @module Minimal `Headers`, `Response` and `fetch` for actions. `fetch` is served by the host
  * (the `concave/fetch` op); bodies cross the boundary as base64.
  */
+import { checkResponseHead } from './http-head.ts'
 import { atob, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
 
 type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
+
+/** An HTTP token (RFC 9110), what a header name must be. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** What a header value may not hold, once leading and trailing whitespace is trimmed. */
+const HEADER_VALUE_FORBIDDEN = /[\0\r\n]/
+
+/** The name lowercased and the value trimmed, or the TypeError fetch's Headers throws. */
+function checkHeader(method: string, name: string, value: unknown): [string, string] {
+  const n = String(name)
+  if (!HEADER_NAME.test(n)) throw new TypeError(`Headers.${method}: "${n}" is an invalid header name.`)
+  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
+  if (HEADER_VALUE_FORBIDDEN.test(v)) throw new TypeError(`Headers.${method}: "${v}" is an invalid header value.`)
+  return [n.toLowerCase(), v]
+}
 
 export class HeadersPolyfill {
   readonly #map = new Map<string, string>()
@@ -14,12 +29,13 @@ export class HeadersPolyfill {
     else if (init !== undefined) for (const [k, v] of Object.entries(init)) this.append(k, v)
   }
   append(name: string, value: string): void {
-    const k = name.toLowerCase()
+    const [k, v] = checkHeader('append', name, value)
     const prev = this.#map.get(k)
-    this.#map.set(k, prev === undefined ? String(value) : `${prev}, ${value}`)
+    this.#map.set(k, prev === undefined ? v : `${prev}, ${v}`)
   }
   set(name: string, value: string): void {
-    this.#map.set(name.toLowerCase(), String(value))
+    const [k, v] = checkHeader('set', name, value)
+    this.#map.set(k, v)
   }
   get(name: string): string | null {
     return this.#map.get(name.toLowerCase()) ?? null
@@ -438,9 +454,12 @@ export class ResponsePolyfill extends Body {
   readonly headers: HeadersPolyfill
   readonly url: string
   constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string } = {}) {
+    const status = init.status ?? 200
+    const statusText = init.statusText === undefined ? '' : String(init.statusText)
+    checkResponseHead(status, statusText)
     super(body)
-    this.status = init.status ?? 200
-    this.statusText = init.statusText ?? ''
+    this.status = status
+    this.statusText = statusText
     this.headers = new HeadersPolyfill(init.headers)
     this.url = init.url ?? ''
     if (typeof body === 'string' && !this.headers.has('content-type')) this.headers.set('content-type', 'text/plain;charset=UTF-8')

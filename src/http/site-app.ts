@@ -3,6 +3,7 @@
  * routed through the pushed `convex/http.ts` router.
  */
 import { Hono } from 'hono'
+import { checkResponseHead } from '../../runtime/http-head.ts'
 import type { Context } from 'hono'
 import { readLimited } from './body.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
@@ -56,12 +57,23 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))
   const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, await httpActionIdentity(c.req.header('authorization'), deps.auth))
-  const out = new Headers()
-  for (const [k, v] of res.headers) out.append(k, v)
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
-  if (noBody && res.body instanceof ReadableStream) void res.body.cancel().catch(() => {})
-  const resBody = noBody ? null : res.body instanceof ReadableStream ? res.body : new Uint8Array(res.body)
-  return new Response(resBody, { status: res.status, statusText: res.statusText, headers: out })
+  const stream = res.body instanceof ReadableStream ? res.body : null
+  try {
+    checkResponseHead(res.status, res.statusText)
+    const out = new Headers()
+    for (const [k, v] of res.headers) out.append(k, v)
+    const resBody = noBody ? null : stream ?? new Uint8Array(res.body as Buffer)
+    const response = new Response(resBody, { status: res.status, statusText: res.statusText, headers: out })
+    if (noBody) void stream?.cancel().catch(() => {})
+    return response
+  } catch (e) {
+    // The sandbox's Response checks these when it is made, so only one changed after lands here
+    // (hono's Response checks nothing, and a bad head would fail mid-write); a streamed body is
+    // cancelled, or the action would wait on a reader that never comes.
+    void stream?.cancel().catch(() => {})
+    return c.text(`The HTTP action's response is not a valid HTTP response: ${(e as Error)?.message ?? String(e)}`, 500)
+  }
 }
 
 /**

@@ -233,3 +233,17 @@ test('unrouted paths get 404; a throwing action gets 500 with its message', asyn
   expect(thrown.status).toBe(500)
   expect(await thrown.text()).toContain('Uncaught Error: http boom')
 })
+
+test('a response no HTTP server can send is refused with a clear 500', async () => {
+  const status = await fetch(`${backend.siteUrl}/bad-status`)
+  expect(status.status).toBe(500)
+  expect(await status.text()).toContain('Uncaught RangeError: init["status"] must be in the range of 200 to 599, inclusive.')
+  const header = await fetch(`${backend.siteUrl}/bad-header`)
+  expect(header.status).toBe(500)
+  expect(await header.text()).toContain('Uncaught TypeError: Headers.append: "bad name" is an invalid header name.')
+  // Changed after the sandbox's checks (a status text with a line break): the host refuses it, and
+  // cancels the streamed body rather than leave the action waiting for a reader.
+  const statusText = await fetch(`${backend.siteUrl}/bad-status-text`)
+  expect(statusText.status).toBe(500)
+  expect(await statusText.text()).toBe("The HTTP action's response is not a valid HTTP response: Invalid statusText")
+})
