@@ -35,6 +35,20 @@ export async function main(argv: string[]): Promise<void> {
     .help()
     .parse()
   const log = createLogger(args['log-format'])
+  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number }
+  try {
+    limits = {
+      queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
+      actionTimeoutMs: numberSetting(env, 'CONCAVE_ACTION_TIMEOUT_MS', 600_000, 1),
+      memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
+      nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
+      jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
+    }
+  } catch (e) {
+    log.error('Failed to start', { error: (e as Error).message })
+    process.exitCode = 1
+    return
+  }
   const backend = new Backend(
     {
       instanceName: args['instance-name'],
@@ -45,11 +59,7 @@ export async function main(argv: string[]): Promise<void> {
       dataDir: args['local-storage'],
       convexOrigin: args['convex-origin'],
       siteOrigin: args['convex-site'],
-      queryMutationTimeoutMs: Number(env.CONCAVE_FUNCTION_TIMEOUT_MS ?? 1000),
-      actionTimeoutMs: Number(env.CONCAVE_ACTION_TIMEOUT_MS ?? 600_000),
-      memoryLimitMb: Number(env.CONCAVE_FUNCTION_MEMORY_MB ?? 64),
-      nodeMemoryLimitMb: Number(env.CONCAVE_NODE_ACTION_MEMORY_MB ?? 512),
-      jobRetentionMs: nonNegative(env.CONCAVE_JOB_RETENTION_MS, 7 * 24 * 3600 * 1000),
+      ...limits,
     },
     log,
   )
@@ -98,10 +108,13 @@ if (argv[0] === 'keybroker') {
   void main(argv)
 }
 
-/** A number setting from the environment: a finite number >= 0, else (unset, empty, junk) `fallback`. */
-function nonNegative(value: string | undefined, fallback: number): number {
-  const n = value === undefined || value.trim() === '' ? NaN : Number(value)
-  return Number.isFinite(n) && n >= 0 ? n : fallback
+/** A number setting from the environment: `fallback` when unset or empty; anything but a number >= `min` is refused. */
+function numberSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const value = env[name]
+  if (value === undefined || value.trim() === '') return fallback
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number of at least ${min}, not ${JSON.stringify(value)}`)
+  return n
 }
 
 /**

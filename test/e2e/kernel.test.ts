@@ -3,11 +3,13 @@ import { ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
 import { createServer } from 'node:http'
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { issueAdminKey } from '../../keybroker/index.ts'
-import { cleanup, convexCli, deploy, errorOf, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, deploy, errorOf, ROOT, startBackend, TEST_SECRET } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -526,5 +528,27 @@ describe('bad input over HTTP', () => {
   test('version and instance name', async () => {
     expect(await (await fetch(`${backend.url}/instance_name`)).text()).toBe('concave-test')
     expect((await fetch(`${backend.url}/version`)).status).toBe(200)
+  })
+})
+
+describe('bad settings', () => {
+  test('a limit from the environment that is not a usable number stops start-up with a message', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'concave-settings-'))
+    try {
+      for (const [name, value, min] of [
+        ['CONCAVE_FUNCTION_MEMORY_MB', 'lots', 8],
+        ['CONCAVE_NODE_ACTION_MEMORY_MB', '4', 16],
+        ['CONCAVE_JOB_RETENTION_MS', '-1', 0],
+      ] as const) {
+        const run = spawnSync(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', '0', '--site-proxy-port', '0', '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'settings', '--instance-secret', TEST_SECRET], { env: { ...process.env, [name]: value }, encoding: 'utf8', timeout: 30_000 })
+        expect(run.status).toBe(1)
+        const failure = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.level === 'error')
+        expect(failure).toMatchObject({ message: 'Failed to start', error: `${name} must be a number of at least ${min}, not ${JSON.stringify(value)}` })
+      }
+      // Nothing was created in the data directory.
+      expect(readdirSync(dataDir)).toEqual([])
+    } finally {
+      cleanup(dataDir)
+    }
   })
 })
