@@ -32,7 +32,7 @@ interface CronState {
   spec: string
   nextRun: number
   lastRun?: number
-  /** The `_scheduled_functions` job of the latest run. */
+  /** The `_cron_runs` job of the latest run. */
   lastJob?: string
 }
 

@@ -15,6 +15,7 @@ import type { TableInfo } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
+import { valueSize } from '../values/size.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
@@ -77,11 +78,11 @@ export class Scheduler {
     })
     await this.#failInterrupted()
     // Finished jobs' records go once they are older than the retention (checked hourly at most).
-    this.#sweepTimer = setInterval(() => void this.#sweep(), Math.max(100, Math.min(3_600_000, this.retentionMs)))
+    this.#sweepTimer = setInterval(() => void this.#sweep(), Math.max(1000, Math.min(3_600_000, this.retentionMs)))
     this.#sweepTimer.unref()
     void this.#sweep()
+    const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
     this.db.committer.onCommit((batch) => {
-      const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
       if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
     })
     this.#kick()
@@ -125,7 +126,7 @@ export class Scheduler {
     const kind = this.runner!.schedulable(name)
     if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
     // Convex's per-transaction limits (TRANSACTION_MAX_NUM_SCHEDULED, ..._TOTAL_ARGUMENT_SIZE_BYTES).
-    const argBytes = JSON.stringify(args ?? null).length
+    const argBytes = valueSize(args ?? null)
     if (txn.scheduled.count >= MAX_SCHEDULED_PER_TRANSACTION) throw new Error(`TooManyFunctionsScheduled: Too many functions scheduled by this mutation (limit: ${MAX_SCHEDULED_PER_TRANSACTION})`)
     if (txn.scheduled.argBytes + argBytes > MAX_SCHEDULED_ARG_BYTES) {
       throw new Error(`ScheduledFunctionsArgumentsTooLarge: Too large total size of the arguments of scheduled functions from this mutation (limit: ${MAX_SCHEDULED_ARG_BYTES} bytes)`)

@@ -132,8 +132,6 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
 }
 
-/** Request ids: a random per-process prefix and a counter (cheaper than crypto per request). */
-
 /** The request's id: the client's `convex-request-id`, else a fresh one; echoed on the response. */
 function requestIdOf(c: Context): string {
   let id = c.get('requestId' as never) as string | undefined

@@ -87,6 +87,17 @@ test('a mutation may schedule at most 1,000 functions; past that it fails and sc
   expect(await client.query(api.scheduling.jobCount, {})).toBe(before)
 })
 
+test('the arguments a mutation schedules may total 16 MiB, counted in UTF-8 bytes', async () => {
+  const before = await client.query(api.scheduling.jobCount, {})
+  // Three arguments of 2,000,000 euro signs: 6M characters, but 18 MB of UTF-8.
+  const err = await client.mutation(api.scheduling.scheduleWide, { copies: 3, chars: 2_000_000 }).catch((e: Error) => e)
+  expect((err as Error).message).toContain('Too large total size of the arguments of scheduled functions from this mutation (limit: 16777216 bytes)')
+  expect(await client.query(api.scheduling.jobCount, {})).toBe(before)
+  // Two of them (12 MB) fit.
+  await client.mutation(api.scheduling.scheduleWide, { copies: 2, chars: 2_000_000 })
+  expect(await client.query(api.scheduling.jobCount, {})).toBe(before + 2)
+})
+
 test('a job a month away neither runs nor makes the scheduler spin', async () => {
   const id = await client.mutation(api.scheduling.runAfter, { name: 's-month', delayMs: 30 * 24 * 3600 * 1000 })
   await new Promise((r) => setTimeout(r, 500))
