@@ -43,8 +43,9 @@ export class TextDecoderPolyfill {
   }
 }
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-const B64_INDEX = new Int16Array(128).fill(-1)
+/** The base64 alphabet, and each character code's value in it (-1: not base64). */
+export const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+export const B64_INDEX = new Int16Array(128).fill(-1)
 for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i
 
 export function btoa(input: string): string {

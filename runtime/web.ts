@@ -3,7 +3,7 @@
  * (the `concave/fetch` op); bodies cross the boundary as base64.
  */
 import { checkResponseHead } from './http-head.ts'
-import { atob, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
+import { atob, B64, B64_INDEX, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
 
 type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
 
@@ -105,9 +105,7 @@ function toBytes(body: unknown): Uint8Array | null {
   return new TextEncoderPolyfill().encode(String(body))
 }
 
-const B64_CODES = new TextEncoderPolyfill().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
-const B64_VALUES = new Int16Array(128).fill(-1)
-B64_CODES.forEach((code, i) => (B64_VALUES[code] = i))
+const B64_CODES = new TextEncoderPolyfill().encode(B64)
 
 /** Latin-1 codes to a string, in slices (fromCharCode takes only so many arguments). */
 function asciiString(codes: Uint8Array): string {
@@ -147,7 +145,7 @@ export function base64ToBytes(s: string): Uint8Array {
   let o = 0
   for (let i = 0; i < end; i++) {
     const code = s.charCodeAt(i)
-    const v = code < 128 ? B64_VALUES[code]! : -1
+    const v = code < 128 ? B64_INDEX[code]! : -1
     if (v < 0) {
       // Whitespace or a character base64 doesn't have: the careful (slow) decoder decides.
       const bin = atob(s)
