@@ -10,7 +10,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -63,7 +63,6 @@ export class FileStorage {
    * Returns how many files went.
    */
   async sweepOrphans(): Promise<number> {
-    const table = this.db.catalog.byName.get(STORAGE_TABLE)
     const txn = await this.db.begin(false)
     txn.system = true
     let removed = 0
@@ -76,10 +75,10 @@ export class FileStorage {
         // again if its document (which the import then never replaced) still has its digest.
         if (name.startsWith('.import-kept-')) {
           const id = name.slice('.import-kept-'.length)
-          const doc = decodeId(id)?.tableNumber === table?.tableNumber ? await txn.read(id) : null
+          const doc = this.#isStorageDocId(id) ? await txn.read(id) : null
           const path = join(this.dir, name)
           try {
-            const digest = createHash('sha256').update(await readFile(path)).digest('base64')
+            const digest = await sha256File(path)
             if (doc !== null && doc.sha256 === digest) await rename(path, join(this.dir, id))
             else await rm(path, { force: true })
             removed++
@@ -89,8 +88,7 @@ export class FileStorage {
           continue
         }
         const temp = name.startsWith('.upload-') || name.startsWith('.import-')
-        const decoded = temp ? null : decodeId(name)
-        if (!temp && (decoded === null || table === undefined || decoded.tableNumber !== table.tableNumber)) continue
+        if (!temp && !this.#isStorageDocId(name)) continue
         if (!temp && (await txn.read(name)) !== null) continue
         try {
           await rm(join(this.dir, name), { force: true })
@@ -185,15 +183,18 @@ export class FileStorage {
   isStorageIdFormat(storageId: unknown): boolean {
     if (typeof storageId !== 'string') return false
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId)) return true
-    const decoded = decodeId(storageId)
-    return decoded !== null && decoded.tableNumber === this.db.catalog.byName.get(STORAGE_TABLE)?.tableNumber
+    return this.#isStorageDocId(storageId)
+  }
+
+  /** Whether `id` is a document id of the `_storage` table. */
+  #isStorageDocId(id: string): boolean {
+    const table = this.db.catalog.byName.get(STORAGE_TABLE)
+    return table !== undefined && decodeId(id)?.tableNumber === table.tableNumber
   }
 
   /** The file's `_storage` document as seen by `txn`, or null. */
   async metadata(txn: Transaction, storageId: string): Promise<StoredFile | null> {
-    const decoded = decodeId(storageId)
-    const table = this.db.catalog.byName.get(STORAGE_TABLE)
-    if (decoded === null || table === undefined || decoded.tableNumber !== table.tableNumber) return null
+    if (!this.#isStorageDocId(storageId)) return null
     const doc = await txn.read(storageId)
     if (doc === null) return null
     return { storageId, sha256: doc.sha256 as string, size: doc.size as number, contentType: (doc.contentType as string | undefined) ?? null }
@@ -221,4 +222,11 @@ export class FileStorage {
     const { size } = await stat(path)
     return { stream: createReadStream(path, start === undefined ? {} : { start, end }), size }
   }
+}
+
+/** A file's base64 sha256, read as a stream (a kept file may be up to 1 GiB). */
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+  return hash.digest('base64')
 }
