@@ -62,9 +62,9 @@ export class Scheduler {
     readonly db: Database,
     readonly log: (message: string, fields?: Record<string, unknown>) => void,
     /** The system table of its jobs: `_scheduled_functions`, or `_cron_runs` for the crons' runs. */
-    readonly tableName: string = SCHEDULED_FUNCTIONS,
+    readonly tableName: string,
     /** How long a finished job's record is kept (Convex keeps scheduled functions' for 7 days). */
-    readonly retentionMs: number = 7 * 24 * 3600 * 1000,
+    readonly retentionMs: number,
   ) {}
   #sweepTimer: NodeJS.Timeout | null = null
 

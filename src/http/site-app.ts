@@ -45,9 +45,11 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   let body: Buffer | ReadableStream<Uint8Array> | null = null
   const raw = c.req.raw.body
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && raw !== null) {
-    if (c.req.header('content-length') === undefined) body = limitedStream(raw, MAX_REQUEST_BODY)
+    const declared = c.req.header('content-length')
+    if (declared === undefined) body = limitedStream(raw, MAX_REQUEST_BODY)
     else {
-      body = await readLimited(raw, MAX_REQUEST_BODY)
+      // A declared length past the limit is refused before a byte is read.
+      body = Number(declared) > MAX_REQUEST_BODY ? null : await readLimited(raw, MAX_REQUEST_BODY)
       if (body === null) {
         c.header('connection', 'close')
         return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)

@@ -172,6 +172,19 @@ test('request bodies over 20 MiB are refused: up front when the length is known,
     expect(body).toContain(text)
   }
   await answered(fetch(`${backend.siteUrl}/echo`, { method: 'POST', body: big }), 413, 'Request body is too large (limit 20971520 bytes)')
+  // A declared length past the limit is answered before the body comes: here it never does.
+  const early = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const echo = new URL(`${backend.siteUrl}/echo`)
+    const req = httpRequest({ host: echo.hostname, port: echo.port, path: echo.pathname, method: 'POST', headers: { 'content-length': String(30 * 1024 * 1024) } })
+    req.on('response', (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject)
+    req.write('just a few bytes')
+  })
+  expect(early).toEqual({ status: 413, body: 'Request body is too large (limit 20971520 bytes)' })
   // Chunked: the action reading it sees the stream fail with the limit's message. (node:http, whose
   // errors all arrive as events, since the server may close before the upload is done.)
   const url = new URL(`${backend.siteUrl}/stream-count`)

@@ -26,7 +26,7 @@ export class IsolatePool {
   constructor(
     readonly runtimeSource: string,
     readonly memoryLimitMb: number,
-    nodeMemoryLimitMb = 512,
+    nodeMemoryLimitMb: number,
   ) {
     this.node = new NodeExecutor(nodeMemoryLimitMb)
   }
