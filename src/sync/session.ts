@@ -77,6 +77,8 @@ export class Session implements Subscriber {
   #removed: ServerModification[] | null = null
   /** A Transition must reach at least this ts (acknowledging a mutation). */
   #advanceTo = 0n
+  /** A Transition is owed even if no version moves (a mutation was answered since the last one). */
+  #transitionOwed = false
   // Settled chains go back to the shared RESOLVED: an idle session holds no promise of its own.
   #chain: Promise<void> = RESOLVED
   #mutationChain: Promise<void> = RESOLVED
@@ -266,8 +268,14 @@ export class Session implements Subscriber {
     const key = `${this.#sessionId}:${requestId}`
     const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user }).catch(crashed))
     if (result.ok) {
-      if (result.ts !== null && result.ts > this.#advanceTo) this.#advanceTo = result.ts
-      this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(result.ts ?? 0n))},"logLines":${JSON.stringify(result.logLines)}}`)
+      // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
+      // published ts, which it read at or after.
+      const ts = result.ts ?? this.deps.db.committer.publishedTs
+      if (ts > this.#advanceTo) this.#advanceTo = ts
+      // The client settles a mutation only on a Transition after its response, even one that
+      // changes nothing (as Convex, which schedules a Transition after every mutation).
+      this.#transitionOwed = true
+      this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(ts))},"logLines":${JSON.stringify(result.logLines)}}`)
       this.#trySend()
     } else {
       this.#send(failureMessage('MutationResponse', requestId, result, true))
@@ -302,7 +310,7 @@ export class Session implements Subscriber {
     for (const q of this.#queries) {
       if (q.sent !== q.entry.version) modifications.push(modificationJson(q.queryId, q.entry))
     }
-    const owed = modifications.length > 0 || this.#querySet !== this.#sentQuerySet || this.#identityVersion !== this.#sentIdentity || this.#advanceTo > this.#sentTs
+    const owed = modifications.length > 0 || this.#querySet !== this.#sentQuerySet || this.#identityVersion !== this.#sentIdentity || this.#advanceTo > this.#sentTs || this.#transitionOwed
     if (!owed) return
     const buffered = this.ws.bufferedAmount
     if (buffered > HARD_BUFFER_LIMIT) return this.#fail(new Error('SubscriptionsWorkerFullError: the client is not reading its updates'))
@@ -316,6 +324,7 @@ export class Session implements Subscriber {
     }
     for (const q of this.#queries) q.sent = q.entry.version
     this.#removed = null
+    this.#transitionOwed = false
     const start = versionJson(this.#sentQuerySet, this.#sentIdentity, this.#sentTs)
     this.#sentQuerySet = this.#querySet
     this.#sentIdentity = this.#identityVersion

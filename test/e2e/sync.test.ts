@@ -67,6 +67,16 @@ describe('ConvexClient over the sync socket', () => {
     w.unsubscribe()
   })
 
+  test('a mutation that writes nothing settles, and the next mutation after it runs', async () => {
+    // A fresh client with no subscriptions: nothing else would send it a Transition.
+    const a = newClient()
+    // counter.increment of an existing row writes; counter.get-like reads alone write nothing.
+    expect(await a.mutation(api.counter.readOnly, { name: 'nowrite' })).toBe(0)
+    expect(typeof (await a.mutation(api.files.generateUploadUrl, {}))).toBe('string')
+    expect(await a.mutation(api.counter.increment, { name: 'nowrite' })).toBe(1)
+    expect(await a.mutation(api.counter.readOnly, { name: 'nowrite' })).toBe(1)
+  })
+
   test('a mutation’s own write is visible when its promise resolves', async () => {
     const a = newClient()
     const w = watch<number>(a, api.counter.get, { name: 'own' })
