@@ -5,7 +5,7 @@
  */
 
 export interface ModuleAnalysis {
-  functions: { name: string; udfType: 'Query' | 'Mutation' | 'Action' | 'HttpAction'; visibility: { kind: 'public' | 'internal' } | null; args: string | null; returns: string | null }[]
+  functions: { name: string; udfType: 'Query' | 'Mutation' | 'Action'; visibility: { kind: 'public' | 'internal' }; args: string | null; returns: string | null }[]
   httpRoutes: { path: string; method: string }[] | null
   crons: unknown
 }
@@ -16,26 +16,26 @@ export function analyzeModule(path: string, ns: Record<string, any>): ModuleAnal
   let crons: unknown = null
   for (const [name, fn] of Object.entries(ns)) {
     if ((typeof fn !== 'function' && typeof fn !== 'object') || fn === null) continue
-    const own = (k: string) => Object.prototype.hasOwnProperty.call(fn, k)
-    let udfType: string | null = null
-    if (own('isAction') && own('invokeAction')) udfType = 'Action'
-    else if (own('isQuery') && own('invokeQuery')) udfType = 'Query'
-    else if (own('isMutation') && own('invokeMutation')) udfType = 'Mutation'
-    else if (own('isHttp') && own('invokeHttpAction')) udfType = 'HttpAction'
+    // As Convex: an export is a function when exactly one of isQuery/isMutation/isAction is on it
+    // (an `httpAction` is none of them: HTTP actions are reached through the router, never listed).
+    const has = (k: string) => k in (fn as object)
+    const kinds = [has('isQuery') && 'Query', has('isMutation') && 'Mutation', has('isAction') && 'Action'].filter((k): k is ModuleAnalysis['functions'][number]['udfType'] => k !== false)
     if (name === 'default' && path === 'http.js' && (fn as any).isRouter === true) {
       httpRoutes = (fn as any).getRoutes().map(([p, m]: [string, string]) => ({ path: p, method: m }))
     }
     if (name === 'default' && path === 'crons.js' && (fn as any).isCrons === true) crons = JSON.parse((fn as any).export())
-    if (udfType === null) continue
-    const isPublic = own('isPublic') && (fn as any).isPublic === true
-    const isInternal = own('isInternal') && (fn as any).isInternal === true
-    if (udfType !== 'HttpAction' && isPublic === isInternal) continue
+    if (kinds.length !== 1) continue
+    const udfType = kinds[0]!
+    const isPublic = has('isPublic')
+    const isInternal = has('isInternal')
+    // Neither (a function made by an old `convex` package) or both: not callable, so not listed.
+    if (isPublic === isInternal) continue
     functions.push({
       name,
       udfType,
-      visibility: udfType === 'HttpAction' ? null : { kind: isPublic ? 'public' : 'internal' },
-      args: udfType === 'HttpAction' ? null : (fn as any).exportArgs(),
-      returns: udfType === 'HttpAction' ? null : (fn as any).exportReturns(),
+      visibility: { kind: isPublic ? 'public' : 'internal' },
+      args: typeof (fn as any).exportArgs === 'function' ? (fn as any).exportArgs() : null,
+      returns: typeof (fn as any).exportReturns === 'function' ? (fn as any).exportReturns() : null,
     })
   }
   return { functions: functions as ModuleAnalysis['functions'], httpRoutes: httpRoutes as ModuleAnalysis['httpRoutes'], crons }

@@ -185,7 +185,9 @@ export class FunctionRunner implements JobRunner {
     const visible = fn !== undefined && fn.udfType !== 'HttpAction' && (fn.visibility === 'public' || opts.admin)
     if (!visible) {
       const shown = displayPath(path)
-      throw new CallError(opts.admin ? `Could not find function for '${shown}'. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'.`)
+      // As Convex: a call of a given kind says "public function" (admins included); a call of any
+      // kind (`/api/function`, `npx convex run`) suggests pushing.
+      throw new CallError(kind === null ? `Could not find function for '${shown}'. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'.`)
     }
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) {
       throw new CallError(`Trying to execute ${canonicalPath(fn.modulePath, fn.exportName)} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`)
