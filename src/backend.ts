@@ -114,10 +114,10 @@ export class Backend {
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
-    const push = new PushService(db, pool)
-    await push.load()
-    const env = new EnvironmentVariables(persistence)
+    const env = new EnvironmentVariables(persistence, { CONVEX_CLOUD_URL: this.cloudUrl, CONVEX_SITE_URL: this.siteUrl })
     await env.load()
+    const push = new PushService(db, pool, env)
+    await push.load()
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
     const auth = new Auth(() => pool.exportOf('auth.config.js'))

@@ -61,7 +61,8 @@ export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFu
       '_system/cli/queryEnvironmentVariables.js:get',
       {
         udfType: 'Query',
-        run: ({ name }) => (typeof name === 'string' && env.all[name] !== undefined ? { name, value: env.all[name]! } : null),
+        // As Convex: what `process.env` holds, so the built-in CONVEX_CLOUD_URL/CONVEX_SITE_URL too.
+        run: ({ name }) => (typeof name === 'string' && Object.hasOwn(env.forFunctions, name) ? { name, value: env.forFunctions[name]! } : null),
       },
     ],
     ['_system/cli/tables.js:default', { udfType: 'Query', run: tables }],

@@ -307,7 +307,7 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/report_push_completed', () => ({}))
   admin('/api/update_environment_variables', async (body) => {
     if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')
-    await deps.env.apply(body.changes as never)
+    await deps.env.apply(body.changes as never, (next, removed) => deps.push.checkEnvironmentChange(next, removed))
     return {}
   })
   // `npx convex logs`: entries after `cursor`, long-polled (the CLI asks again at once).

@@ -16,8 +16,10 @@ import type { CronSpec } from '../functions/crons.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
 import type { ModuleRecord } from '../storage/persistence.ts'
 import type { ModuleAnalysis } from '../../runtime/analyze.ts'
-import { jsonToValue, validateDocument } from '../values/index.ts'
+import { jsonToValue, validateDocument, validateValue } from '../values/index.ts'
 import type { JSONValue, ValidatorJSON, Value } from '../values/index.ts'
+import type { EnvironmentVariables } from '../functions/environment.ts'
+import { EnvironmentError } from '../functions/environment.ts'
 
 const SCHEMA_MISMATCH = 'does not match the schema: '
 
@@ -62,12 +64,36 @@ interface StagedIndex {
   complete: boolean
 }
 
+/** A variable the app declares in `defineApp({ env })`: its name and validator (JSON text), as the CLI reads them. */
+export type DeclaredEnvVar = [string, { type: 'value'; value: string; optional?: boolean }]
+
 interface PendingPush {
   staged: StagedIndex[]
   modules: ModuleRecord[]
   functions: FunctionInfo[]
   schema: Schema | null
   udfServerVersion: string
+  /** The app's declared variables (null: no convex.config.ts, or none declared). */
+  envVars: DeclaredEnvVar[] | null
+  /** The deployment's variables when the push started: a change before it finishes is a race. */
+  environmentVariables: Record<string, string>
+}
+
+/** The declared variables that are required (not `v.optional`). */
+function requiredNames(declared: readonly DeclaredEnvVar[]): string[] {
+  return declared.filter(([, d]) => d.optional !== true).map(([name]) => name)
+}
+
+/** Checks values against the app's declared validators, as Convex does at push and on `env set`. */
+function checkDeclaredValues(vars: Readonly<Record<string, string>>, declared: readonly DeclaredEnvVar[]): string | null {
+  for (const [name, d] of declared) {
+    const value = vars[name]
+    if (value === undefined) continue
+    // Env validators are string-like: no ids, so no table lookups.
+    const error = validateValue(JSON.parse(d.value) as ValidatorJSON, value, { tableNumberForName: () => undefined })
+    if (error !== null) return `Environment variable ${name} does not match its declared validator: ${error}`
+  }
+  return null
 }
 
 /** A schema table's search indexes (`.searchIndex(name, {searchField, filterFields})`). */
@@ -124,10 +150,28 @@ export class PushService {
     this.#listeners.push(listener)
   }
 
+  /** The variables the live app declares (`defineApp({ env })`). */
+  #envVars: DeclaredEnvVar[] = []
+
   constructor(
     readonly db: Database,
     readonly pool: IsolatePool,
+    readonly env: EnvironmentVariables,
   ) {}
+
+  /**
+   * Refuses a change of the deployment's variables that the live app's declarations forbid:
+   * removing a required one, or a value its validator refuses (Convex's codes and messages).
+   */
+  checkEnvironmentChange(next: Readonly<Record<string, string>>, removed: readonly string[]): void {
+    const required = new Set(requiredNames(this.#envVars))
+    const blocked = removed.filter((n) => required.has(n) && next[n] === undefined)
+    if (blocked.length > 0) {
+      throw new EnvironmentError('RequiredEnvironmentVariable', `Cannot delete required environment variables: ${blocked.join(', ')}. These are declared as required in the app definition.`)
+    }
+    const invalid = checkDeclaredValues(next, this.#envVars)
+    if (invalid !== null) throw new EnvironmentError('InvalidEnvironmentVariable', invalid)
+  }
 
   get registry(): Registry {
     return this.#registry
@@ -140,6 +184,7 @@ export class PushService {
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
     this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
+    this.#envVars = JSON.parse((await this.db.persistence.getGlobal('app_env_vars')) ?? '[]') as DeclaredEnvVar[]
     this.pool.setModules(modules)
   }
 
@@ -147,7 +192,7 @@ export class PushService {
     const modules = await this.db.persistence.modules()
     return {
       config: { functions: 'convex/', authInfo: [] },
-      moduleHashes: modules.filter((m) => m.path !== 'schema.js').map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
+      moduleHashes: modules.filter((m) => m.path !== 'schema.js' && m.path !== 'convex.config.js').map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
       nodeDependencies: [],
       udfServerVersion: (await this.db.persistence.getGlobal('udf_server_version')) ?? null,
     }
@@ -173,25 +218,29 @@ export class PushService {
       throw new PushError('InvalidModules', 'External packages for Node.js actions (`node.externalPackages` in convex.json) are not supported by Concave yet: remove them so that the CLI bundles those packages into the pushed modules.')
     }
     const schemaModule = app.schema ?? null
-    const all = schemaModule === null ? modules : [...modules, { path: 'schema.js', environment: 'isolate' as const, source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) }]
-    const { functions, schema } = await this.#analyze(all, schemaModule !== null)
+    const definitionModule = app.definition ?? null
+    const all = [...modules]
+    if (schemaModule !== null) all.push({ path: 'schema.js', environment: 'isolate', source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) })
+    if (definitionModule !== null) all.push({ path: 'convex.config.js', environment: 'isolate', source: definitionModule.source, sourceMap: definitionModule.sourceMap ?? null, hash: moduleHash(definitionModule.source, definitionModule.sourceMap) })
+    const { functions, schema, envVars } = await this.#analyze(all, schemaModule !== null, definitionModule !== null)
     const pushId = randomUUID()
     const indexDiff = this.#indexDiff(schema)
     const staged = req.dryRun === true ? [] : await this.#stageNewIndexes(schema)
-    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '' })
+    const environmentVariables = { ...this.env.all }
+    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables })
     const analysisFunctions: Record<string, unknown> = {}
     for (const f of functions) {
       const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
       entry.functions.push({ name: f.exportName, pos: null, udfType: f.udfType, visibility: f.visibility === null ? null : { kind: f.visibility }, args: f.args === null ? null : JSON.stringify(f.args), returns: f.returns === null ? null : JSON.stringify(f.returns) })
     }
     return {
-      environmentVariables: {},
+      environmentVariables,
       externalDepsId: null,
       componentDefinitionPackages: {},
       appAuth: [],
       analysis: {
         '': {
-          definition: { path: '', definitionType: { type: 'app' }, childComponents: [], httpMounts: {}, exports: { type: 'branch', branch: [] } },
+          definition: { path: '', definitionType: { type: 'app' }, childComponents: [], httpMounts: {}, exports: { type: 'branch', branch: [] }, ...(envVars === null ? {} : { envVars }) },
           schema: schema,
           functions: analysisFunctions,
           udfConfig: { serverVersion: app.udfServerVersion ?? '1.48.0' },
@@ -202,7 +251,7 @@ export class PushService {
     }
   }
 
-  async #analyze(modules: ModuleRecord[], hasSchema: boolean): Promise<{ functions: FunctionInfo[]; schema: Schema | null }> {
+  async #analyze(modules: ModuleRecord[], hasSchema: boolean, hasDefinition: boolean): Promise<{ functions: FunctionInfo[]; schema: Schema | null; envVars: DeclaredEnvVar[] | null }> {
     const entryPoints = modules.filter((m) => !m.path.startsWith('_deps/') && m.path !== 'schema.js' && m.path !== 'convex.config.js' && m.path !== 'auth.config.js')
     // "use node" modules load in a scratch Node.js worker; the rest in a scratch isolate.
     const nodePaths = entryPoints.filter((m) => m.environment === 'node').map((m) => m.path)
@@ -228,7 +277,7 @@ export class PushService {
             analyzed = host.analyze(m.path)
           } else {
             const notAction = analyzed.functions.find((f) => f.udfType !== 'Action')
-            if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType === 'HttpAction' ? 'HTTP action' : notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
+            if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
           }
           if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
           for (const f of analyzed.functions) {
@@ -270,8 +319,20 @@ export class PushService {
           throw new PushError('InvalidSchema', `Failed to evaluate schema.ts: ${(e as Error).message}`)
         }
       }
+      let envVars: DeclaredEnvVar[] | null = null
+      if (hasDefinition) {
+        let definition: { childComponents?: unknown[]; envVars?: DeclaredEnvVar[] }
+        try {
+          host.loadModule('convex.config.js', IMPORT_TIMEOUT_MS)
+          definition = JSON.parse(host.exportDefault('convex.config.js')) as typeof definition
+        } catch (e) {
+          throw new PushError('InvalidAppDefinition', `Failed to evaluate convex.config.ts: ${(e as Error).message}`)
+        }
+        if ((definition.childComponents ?? []).length > 0) throw new PushError('ComponentsNotSupported', 'Convex components are not supported by Concave yet.')
+        envVars = definition.envVars ?? null
+      }
       if (modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
-      return { functions, schema }
+      return { functions, schema, envVars }
     } finally {
       host.dispose()
     }
@@ -414,6 +475,7 @@ export class PushService {
       if (failure !== null) throw new PushError('SchemaValidationFailed', failure.error)
     }
     this.#pending.delete(pushId!)
+    this.#checkEnvironment(pending)
     const before = new Set(this.#registry.all().map((f) => f.modulePath))
     if (body.dryRun !== true) {
       try {
@@ -448,6 +510,23 @@ export class PushService {
     }
   }
 
+  /** As Convex's finish_push: variables unchanged since start_push, required ones set, values valid. */
+  #checkEnvironment(pending: PendingPush): void {
+    const now = this.env.all
+    const before = pending.environmentVariables
+    const keys = Object.keys(now)
+    if (keys.length !== Object.keys(before).length || keys.some((k) => before[k] !== now[k])) {
+      throw new PushError('RaceDetected', 'Environment variables have changed during push')
+    }
+    const declared = pending.envVars ?? []
+    const missing = requiredNames(declared).filter((n) => now[n] === undefined)
+    if (missing.length > 0) {
+      throw new PushError('MissingEnvironmentVariables', `Required environment variables are not set: ${missing.join(', ')}. Set them in the Convex dashboard or CLI before pushing.`)
+    }
+    const invalid = checkDeclaredValues(now, declared)
+    if (invalid !== null) throw new PushError('InvalidEnvironmentVariable', invalid)
+  }
+
   async #apply(pending: PendingPush): Promise<void> {
     const { db } = this
     for (const t of pending.schema?.tables ?? []) {
@@ -473,7 +552,9 @@ export class PushService {
       schema: JSON.stringify(pending.schema),
       functions: JSON.stringify(pending.functions),
       udf_server_version: pending.udfServerVersion,
+      app_env_vars: JSON.stringify(pending.envVars ?? []),
     })
+    this.#envVars = pending.envVars ?? []
     db.setSchema(pending.schema)
     this.#registry = new Registry(pending.functions)
     this.pool.setModules(pending.modules)

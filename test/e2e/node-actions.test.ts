@@ -65,11 +65,11 @@ test('file storage from a Node action', async () => {
   expect(await client.action(api.nodeActions.storeAndRead, { text: 'stored by node' })).toEqual({ text: 'stored by node', type: 'text/plain', url: true })
 })
 
-test("process.env holds the deployment's variables only, and a change reaches the next call", async () => {
+test("process.env holds the deployment's variables only (and the built-in URLs), and a change reaches the next call", async () => {
   const before = await client.action(api.nodeActions.env, {})
-  expect(before).toEqual({ greeting: null, secret: null, names: [] })
+  expect(before).toEqual({ greeting: null, secret: null, names: ['CONVEX_CLOUD_URL', 'CONVEX_SITE_URL'] })
   await convexCli(appDir!, ['env', 'set', 'NODE_GREETING', 'hi from env', '--url', backend.url, '--admin-key', backend.adminKey])
-  expect(await client.action(api.nodeActions.env, {})).toEqual({ greeting: 'hi from env', secret: null, names: ['NODE_GREETING'] })
+  expect(await client.action(api.nodeActions.env, {})).toEqual({ greeting: 'hi from env', secret: null, names: ['CONVEX_CLOUD_URL', 'CONVEX_SITE_URL', 'NODE_GREETING'] })
 })
 
 test("a stray rejection or a throw in a timer doesn't end the worker or the other calls", async () => {
