@@ -5,7 +5,7 @@
  * (search.ts); its positions are keys in relevance order, so cursors work the same way.
  */
 import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
-import { encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
+import { displayValue, encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_CREATION_TIME, indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { IndexInfo, TableInfo } from './catalog.ts'
@@ -42,47 +42,82 @@ function rangeValue(json: JSONValue): Value | undefined {
   return v === UNDEFINED ? undefined : (v as Value)
 }
 
-/** Turns `withIndex` range expressions into a key interval, checking their shape as Convex does. */
+const COMPARATOR: Record<Exclude<RangeExpr['type'], 'Eq'>, string> = { Gt: '>', Gte: '>=', Lt: '<', Lte: '<=' }
+
+/**
+ * Turns `withIndex` range expressions into a key interval, as Convex does: equalities on a prefix
+ * of the index's fields (including the implicit `_creationTime` and `_id`, in any order in the
+ * expression) and at most one field with bounds after them; anything else is refused with
+ * Convex's codes and messages.
+ */
 export function rangeInterval(index: IndexInfo, range: readonly RangeExpr[]): KeyInterval {
-  const eqs: (Value | undefined)[] = []
+  const indexName = `${index.tableName}.${index.name}`
+  const equalities = new Map<string, RangeExpr>()
+  let inequalityField: string | undefined
   let lower: RangeExpr | undefined
   let upper: RangeExpr | undefined
-  // Ranges may name the index's fields and then the implicit `_creationTime` (not `_id`).
-  const rangeFields = index.keyFields[index.keyFields.length - 1] === '_id' && index.keyFields.length > 1 ? index.keyFields.slice(0, -1) : index.keyFields
-  let field = 0
   for (const r of range) {
-    const expected = rangeFields[field]
     if (r.type === 'Eq') {
-      if (lower !== undefined || upper !== undefined || r.fieldPath !== expected) {
-        throw new DatabaseError(`Tried to query index ${index.tableName}.${index.name} but the query didn't use the index fields in order. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
-      }
-      eqs.push(rangeValue(r.value))
-      field++
+      const old = equalities.get(r.fieldPath)
+      if (old !== undefined) throw alreadyDefined('equality', r.fieldPath, '==', old.value)
+      equalities.set(r.fieldPath, r)
       continue
     }
-    if (r.fieldPath !== expected) {
-      throw new DatabaseError(`Tried to query index ${index.tableName}.${index.name} but the range on "${r.fieldPath}" is not on the next index field. Index fields: [${index.fields.map((f) => `"${f}"`).join(', ')}]`)
+    const isUpper = r.type === 'Lt' || r.type === 'Lte'
+    if ((isUpper ? upper : lower) !== undefined) throw alreadyDefined(isUpper ? 'upper' : 'lower', r.fieldPath, COMPARATOR[r.type], r.value)
+    if (inequalityField !== undefined && inequalityField !== r.fieldPath) {
+      throw new DatabaseError(
+        `Upper and lower bounds in \`range\` can only be applied to a single index field. This query against index ${indexName} attempted to set a range bound on both "${inequalityField}" and "${r.fieldPath}". Consider using \`filter\` instead. See https://docs.convex.dev/using/indexes for more info.`,
+      )
     }
-    if (r.type === 'Gt' || r.type === 'Gte') {
-      if (lower !== undefined) throw new DatabaseError(`Index range on ${index.tableName}.${index.name} has more than one lower bound`)
-      lower = r
-    } else {
-      if (upper !== undefined) throw new DatabaseError(`Index range on ${index.tableName}.${index.name} has more than one upper bound`)
-      upper = r
+    inequalityField = r.fieldPath
+    if (isUpper) upper = r
+    else lower = r
+  }
+  if (inequalityField !== undefined) {
+    const eq = equalities.get(inequalityField)
+    if (eq !== undefined) throw alreadyDefined('inequality', inequalityField, '==', eq.value)
+  }
+  // The index's fields as Convex lists them (its own, then `_creationTime`), and `_id` after them.
+  const withId = index.keyFields
+  const indexed = withId.slice(0, -1)
+  const shownFields = `[${indexed.map((f) => `"${f}"`).join(', ')}]`
+  const rank = new Map(withId.map((f, i) => [f, i]))
+  for (const field of [...equalities.keys(), ...(inequalityField === undefined ? [] : [inequalityField])]) {
+    if (!rank.has(field)) {
+      throw new DatabaseError(
+        `The index range included a comparison with "${field}", but ${indexName} with fields ${shownFields} doesn't index this field. For more information see https://docs.convex.dev/using/indexes.`,
+      )
     }
   }
-  const prefix = encodeIndexKey(eqs)
+  const eqs = [...equalities.values()].sort((a, b) => rank.get(a.fieldPath)! - rank.get(b.fieldPath)!)
+  const used = [...eqs.map((e) => e.fieldPath), ...(inequalityField === undefined ? [] : [inequalityField])]
+  used.forEach((field, i) => {
+    if (withId[i] !== field) {
+      throw new DatabaseError(
+        `Tried to query index ${indexName} but the query didn't use the index fields in order.\nIndex fields: ${shownFields}\nQuery fields: [${used.map((f) => `"${f}"`).join(', ')}]\nFirst incorrect field: "${field}"\nFor more information see https://docs.convex.dev/using/indexes.`,
+      )
+    }
+  })
+  const prefixValues = eqs.map((e) => rangeValue(e.value))
+  const prefix = encodeIndexKey(prefixValues)
+  // Keys are unique, so a bound that names every field (through `_id`) is one key.
+  const whole = (n: number) => n === withId.length
   let lo: Buffer = prefix
-  let hi: Buffer | null = eqs.length === 0 ? null : prefixSuccessor(prefix)
+  let hi: Buffer | null = prefixValues.length === 0 ? null : whole(prefixValues.length) ? keySuccessor(prefix) : prefixSuccessor(prefix)
   if (lower !== undefined) {
-    const k = encodeIndexKey([...eqs, rangeValue(lower.value)])
-    lo = lower.type === 'Gte' ? k : prefixSuccessor(k)
+    const k = encodeIndexKey([...prefixValues, rangeValue(lower.value)])
+    lo = lower.type === 'Gte' ? k : whole(prefixValues.length + 1) ? keySuccessor(k) : prefixSuccessor(k)
   }
   if (upper !== undefined) {
-    const k = encodeIndexKey([...eqs, rangeValue(upper.value)])
-    hi = upper.type === 'Lt' ? k : prefixSuccessor(k)
+    const k = encodeIndexKey([...prefixValues, rangeValue(upper.value)])
+    hi = upper.type === 'Lt' ? k : whole(prefixValues.length + 1) ? keySuccessor(k) : prefixSuccessor(k)
   }
   return { lo, hi }
+}
+
+function alreadyDefined(boundType: string, field: string, comparator: string, value: JSONValue): DatabaseError {
+  return new DatabaseError(`Already defined ${boundType} bound in index range. Can't add "${field}" ${comparator} ${displayValue(rangeValue(value))}.`)
 }
 
 /** The system tables user code may read (`ctx.db.system`), as in Convex; the rest are internal. */

@@ -90,3 +90,36 @@ test('named httpAction exports push and serve; they are not listed as functions'
   expect(body.status).toBe('error')
   expect(body.errorMessage).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nCould not find function for 'webhooks:receive'\. Did you forget to run `npx convex dev`\?\n$/)
 })
+
+test('index ranges continue past _creationTime onto _id; convex-helpers streams paginate across pages', async () => {
+  await client.mutation(api.posts.seed, { channel: 'a', count: 7 })
+  await client.mutation(api.posts.seed, { channel: 'b', count: 5 })
+  const all = (await client.query(api.posts.all, { channel: 'a' })) as { id: string; t: number; n: number }[]
+  expect(all.map((p) => p.n)).toEqual([0, 1, 2, 3, 4, 5, 6])
+  const p3 = all[3]!
+  const onId = (op: string) => client.query(api.posts.onId, { channel: 'a', creationTime: p3.t, id: p3.id, op })
+  expect(await onId('eq')).toEqual([3])
+  expect(await onId('gte')).toEqual([3])
+  expect(await onId('lte')).toEqual([3])
+  expect(await onId('gt')).toEqual([])
+  expect(await onId('lt')).toEqual([])
+  // Page 2 of a merged stream resumes from a cursor holding (channel, _creationTime, _id).
+  const seen: string[] = []
+  let cursor: string | null = null
+  for (let pages = 0; pages < 10; pages++) {
+    const r = (await client.query(api.posts.merged, { a: 'a', b: 'b', paginationOpts: { numItems: 5, cursor } })) as { page: string[]; isDone: boolean; continueCursor: string }
+    seen.push(...r.page)
+    if (r.isDone) break
+    cursor = r.continueCursor
+  }
+  expect(seen).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'b0', 'b1', 'b2', 'b3', 'b4'])
+})
+
+test("range shapes Convex refuses fail with Convex's messages", async () => {
+  expect(await client.query(api.posts.badRange, { shape: 'skip' })).toBe(
+    'Tried to query index posts.by_channel but the query didn\'t use the index fields in order.\nIndex fields: ["channel", "_creationTime"]\nQuery fields: ["_creationTime"]\nFirst incorrect field: "_creationTime"\nFor more information see https://docs.convex.dev/using/indexes.',
+  )
+  expect(await client.query(api.posts.badRange, { shape: 'unknown' })).toBe(
+    'The index range included a comparison with "nope", but posts.by_channel with fields ["channel", "_creationTime"] doesn\'t index this field. For more information see https://docs.convex.dev/using/indexes.',
+  )
+})
