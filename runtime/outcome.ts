@@ -1,5 +1,8 @@
 /** @module How a call's outcome is reported to the host; shared by the isolate runtime and the Node.js action worker. */
 
+/** How a pushed module is named in stack frames: `convex:/<path>` (the isolate and the Node worker alike). */
+export const MODULE_URL_PREFIX = 'convex:/'
+
 export interface Outcome {
   ok: boolean
   /** Result JSON text (Convex-encoded), when ok. */
@@ -24,6 +27,7 @@ export function describeError(e: unknown): Outcome {
       data: isConvexError ? (typeof err.data === 'string' ? err.data : JSON.stringify(err.data ?? null)) : undefined,
     }
   }
-  return { ok: false, message: String(e), name: 'Error' }
+  // A thrown non-object: Convex says `Uncaught <value>`.
+  return { ok: false, message: String(e), name: '' }
 }
 

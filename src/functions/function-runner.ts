@@ -29,13 +29,16 @@ import type { SystemContext, SystemFunction } from './system-functions.ts'
 import { FunctionLog } from './function-log.ts'
 import type { UdfType } from './function-log.ts'
 import type { NestedCalls } from './syscalls.ts'
+import { errorText, SourceMaps, uncaughtMessage } from './errors.ts'
+import type { CallFailure } from './errors.ts'
+export type { CallFailure } from './errors.ts'
+import { uniqueHexId } from '../util/unique-id.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
 
 /** The outcome of a call as the HTTP API and sync protocol report it. */
-export type UdfResult =
-  | { ok: true; value: string; logLines: string[]; ts: bigint | null }
-  | { ok: false; message: string; data?: string; logLines: string[] }
+export type UdfResult = { ok: true; value: string; logLines: string[]; ts: bigint | null } | CallFailure
+
 
 export interface CallOptions {
   /** Called with an admin key: internal functions are allowed. */
@@ -54,7 +57,7 @@ export interface RunnerLimits {
 }
 
 /** How one execution in an isolate ended (before the HTTP/sync layer shapes it). */
-type ExecOutcome = { ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }
+type ExecOutcome = { ok: true; value: string; logLines: string[] } | CallFailure
 
 /**
  * Queries and mutations running at once (each holds a warm isolate while it runs), and actions
@@ -100,6 +103,7 @@ export class FunctionRunner implements JobRunner {
   files: FileStorage | null = null
   /** Recent executions, for `npx convex logs`. */
   readonly log = new FunctionLog()
+  readonly #sourceMaps = new SourceMaps(() => this.pool.modules)
 
   /** `ctx.storage` ops; reads and deletes go through `txn` (a fresh one in actions). */
   async #storage(op: string, args: Record<string, any>, txn: Transaction | null): Promise<string> {
@@ -364,7 +368,7 @@ export class FunctionRunner implements JobRunner {
       const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
       if (!outcome.ok) {
         rollback()
-        await fail(outcome.message)
+        await fail(errorText(outcome))
       } else await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
     }, false)
   }
@@ -392,7 +396,7 @@ export class FunctionRunner implements JobRunner {
     await this.#systemMutation(async (txn) => {
       const doc = await txn.read(job.id)
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'inProgress') return
-      await txn.patchSystem(job.id, { state: outcome.ok ? { kind: 'success' } : { kind: 'failed', error: outcome.message }, completedTime: Date.now() })
+      await txn.patchSystem(job.id, { state: outcome.ok ? { kind: 'success' } : { kind: 'failed', error: errorText(outcome) }, completedTime: Date.now() })
     })
   }
 
@@ -437,7 +441,7 @@ export class FunctionRunner implements JobRunner {
    * actions). A request no route matches gets Convex's 404 text. `who` is the caller's identity JSON
    * (from a `Bearer` token), as for other calls.
    */
-  async runHttpAction(request: HttpRequest, who = 'null'): Promise<HttpResponse> {
+  async runHttpAction(request: HttpRequest, who = 'null', requestId = uniqueHexId()): Promise<HttpResponse> {
     const path = new URL(request.url).pathname
     if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null
@@ -452,9 +456,9 @@ export class FunctionRunner implements JobRunner {
         ...(streamedRequest !== null ? { streamed: true } : {}),
       }
       void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, who, false, streams).then((outcome) => {
-        if (streams.streaming) return streams.finish(outcome.ok ? null : outcome.message)
+        if (streams.streaming) return streams.finish(outcome.ok ? null : errorText(outcome))
         streams.finish(null)
-        if (!outcome.ok) return resolve(textResponse(500, outcome.message))
+        if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))
         const r = JSON.parse(outcome.value) as { status: number; statusText: string; headers: [string, string][]; body: string }
         resolve({ status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64') })
       }, (e: unknown) => {
@@ -488,7 +492,7 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<ExecOutcome> {
     // Admission: a bounded number of calls run at once (each holds an isolate). `nested` calls go
     // ahead: their caller holds a slot and waits for them, or they took theirs before opening
     // their snapshot (#runQuery, #runMutation).
@@ -507,12 +511,12 @@ export class FunctionRunner implements JobRunner {
       startedMs,
       durationMs: performance.now() - started,
       logLines: outcome.logLines,
-      error: outcome.ok ? null : outcome.message,
+      error: outcome.ok ? null : errorText(outcome),
     })
     return outcome
   }
 
-  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<{ ok: true; value: string; logLines: string[] } | { ok: false; message: string; data?: string; logLines: string[] }> {
+  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<ExecOutcome> {
     const spec: CallSpec = { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
@@ -534,8 +538,13 @@ export class FunctionRunner implements JobRunner {
       }
     }
     if (!outcome.ok) {
-      if (outcome.data !== undefined) return { ok: false, message: `Uncaught ConvexError: ${outcome.message ?? ''}`, data: outcome.data, logLines: outcome.logLines }
-      return { ok: false, message: `Uncaught ${outcome.name ?? 'Error'}: ${outcome.message ?? ''}`, logLines: outcome.logLines }
+      // As Convex: `Uncaught <name>: <message>` (a ConvexError subclass keeps its own name), then
+      // the stack mapped to the app's sources.
+      const failed: CallFailure = { ok: false, message: uncaughtMessage(outcome.name, outcome.message), logLines: outcome.logLines }
+      const frames = this.#sourceMaps.frames(outcome.stack)
+      if (frames !== null) failed.frames = frames
+      if (outcome.data !== undefined) failed.data = outcome.data
+      return failed
     }
     try {
       this.#checkReturns(fn, outcome.value!)
@@ -562,6 +571,16 @@ export interface HttpResponse {
   body: Buffer | ReadableStream<Uint8Array>
 }
 
+/**
+ * An HTTP action that threw, answered as Convex does: 500 with JSON naming the request, the
+ * error's text with its frames (`trace`) and a ConvexError's data.
+ */
+function httpActionFailure(f: CallFailure, requestId: string): HttpResponse {
+  const body: Record<string, unknown> = { code: `[Request ID: ${requestId}] Server Error: ${f.message}`, trace: `${errorText(f)}\n` }
+  if (f.data !== undefined) body.data = JSON.parse(f.data) as JSONValue
+  return { status: 500, statusText: '', headers: [['content-type', 'application/json']], body: Buffer.from(JSON.stringify(body)) }
+}
+
 function textResponse(status: number, text: string): HttpResponse {
   return { status, statusText: '', headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from(text) }
 }
@@ -577,16 +596,17 @@ function parseJournal(journal: string | null): { endCursor: string | null } | nu
   }
 }
 
-function failure(e: unknown, logLines: string[]): { ok: false; message: string; data?: string; logLines: string[] } {
+function failure(e: unknown, logLines: string[]): CallFailure {
   if (e instanceof CallError) return e.data === undefined ? { ok: false, message: e.message, logLines } : { ok: false, message: e.message, data: e.data, logLines }
   if (e instanceof SandboxError || e instanceof DatabaseError) return { ok: false, message: e.message, logLines }
   return { ok: false, message: e instanceof Error ? e.message : String(e), logLines }
 }
 
 /** A nested call's result for the calling isolate: the value, or a rejection the library rethrows. */
-function unwrapNested(result: { ok: boolean; value?: string; message?: string; data?: string }): string {
-  if (result.ok) return result.value!
-  const err: { message: string; data?: JSONValue } = { message: result.message ?? 'Error' }
+function unwrapNested(result: { ok: true; value: string } | CallFailure): string {
+  if (result.ok) return result.value
+  // As Convex: the caller sees the callee's error text (its "Uncaught …" line and frames).
+  const err: { message: string; data?: JSONValue } = { message: errorText(result) }
   if (result.data !== undefined) err.data = JSON.parse(result.data) as JSONValue
   throw err
 }

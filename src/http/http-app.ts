@@ -11,6 +11,7 @@ import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.t
 import type { Database } from '../database/database.ts'
 import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import { errorText } from '../functions/errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
@@ -128,7 +129,7 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   }
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
   const requestId = requestIdOf(c)
-  const message = `[Request ID: ${requestId}] Server Error\n${result.message}\n`
+  const message = `[Request ID: ${requestId}] Server Error\n${errorText(result)}\n`
   return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
 }
 

@@ -13,6 +13,7 @@
  * latest published ts), so results never mix timestamps. Messages are handled in order;
  * mutations run one at a time in order, actions concurrently.
  */
+import { createHash } from 'node:crypto'
 import type WebSocket from 'ws'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
 import type { Database } from '../database/database.ts'
@@ -24,6 +25,9 @@ import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
 import { flatten } from '../util/flatten.ts'
+import { uniqueHexId } from '../util/unique-id.ts'
+import { errorText } from '../functions/errors.ts'
+import type { CallFailure } from '../functions/errors.ts'
 import { actingAsIdentity, TOKEN_LEEWAY_MS, tokenExpiryMs } from '../auth/auth.ts'
 import type { Auth } from '../auth/auth.ts'
 
@@ -278,7 +282,7 @@ export class Session implements Subscriber {
       this.#send(`{"type":"MutationResponse","requestId":${requestId},"success":true,"result":${result.value},"ts":${JSON.stringify(encodeTs(ts))},"logLines":${JSON.stringify(result.logLines)}}`)
       this.#trySend()
     } else {
-      this.#send(failureMessage('MutationResponse', requestId, result, true))
+      this.#send(failureMessage('MutationResponse', requestId, this.#requestId(requestId), result, true))
     }
   }
 
@@ -287,8 +291,13 @@ export class Session implements Subscriber {
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {
-      this.#send(failureMessage('ActionResponse', requestId, result, false))
+      this.#send(failureMessage('ActionResponse', requestId, this.#requestId(requestId), result, false))
     }
+  }
+
+  /** Convex's request id for a socket request: the first 16 hex digits of sha256("<session>|<n>"). */
+  #requestId(requestId: number): string {
+    return createHash('sha256').update(`${this.#sessionId}|${requestId}`).digest('hex').slice(0, 16)
   }
 
   /** Called periodically by the server: keeps an idle client from timing out. */
@@ -346,7 +355,7 @@ function modificationJson(queryId: number, entry: QueryEntry): string {
     const journal = JSON.stringify(entry.journal)
     const text = r.ok
       ? `"type":"QueryUpdated","value":${r.value},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}}`
-      : `"type":"QueryFailed","errorMessage":${JSON.stringify(r.message)},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}${r.data === undefined ? '' : `,"errorData":${r.data}`}}`
+      : `"type":"QueryFailed","errorMessage":${JSON.stringify(serverError(uniqueHexId(), r))},"logLines":${JSON.stringify(r.logLines)},"journal":${journal}${r.data === undefined ? '' : `,"errorData":${r.data}`}}`
     body = { version: entry.version, text: flatten(text) }
     modificationCache.set(entry, body)
   }
@@ -359,8 +368,13 @@ function crashed(e: unknown): UdfResult {
   return { ok: false, message: (e as Error)?.message ?? String(e), logLines: [] }
 }
 
-function failureMessage(type: string, requestId: number, result: Extract<UdfResult, { ok: false }>, withTs: boolean): string {
-  const m: Record<string, unknown> = { type, requestId, success: false, result: result.message, logLines: result.logLines }
+/** A failure as Convex sends it to clients: `[Request ID: …] Server Error`, then the error's text. */
+function serverError(requestId: string, f: CallFailure): string {
+  return `[Request ID: ${requestId}] Server Error\n${errorText(f)}\n`
+}
+
+function failureMessage(type: string, requestId: number, serverRequestId: string, result: CallFailure, withTs: boolean): string {
+  const m: Record<string, unknown> = { type, requestId, success: false, result: serverError(serverRequestId, result), logLines: result.logLines }
   if (withTs) m.ts = null
   if (result.data !== undefined) m.errorData = JSON.parse(result.data) as JSONValue
   return JSON.stringify(m)

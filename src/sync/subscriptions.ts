@@ -17,6 +17,7 @@ import type { Database } from '../database/database.ts'
 import type { PublishedCommit } from '../database/committer.ts'
 import { FrozenReadSet, keyString } from '../database/read-set.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import { errorText } from '../functions/errors.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { UserIdentity } from '../auth/auth.ts'
 import { flatten } from '../util/flatten.ts'
@@ -68,7 +69,7 @@ const LOG_LIMIT = 10_000
 const MAX_RUNS_IN_FLIGHT = 16
 
 function resultKey(r: UdfResult): string {
-  return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${r.message}:${r.data ?? ''}:${r.logLines.join('\n')}`
+  return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${errorText(r)}:${r.data ?? ''}:${r.logLines.join('\n')}`
 }
 
 export class SubscriptionManager {

@@ -242,18 +242,23 @@ test('unrouted paths get 404; a throwing action gets 500 with its message', asyn
   expect(await missing.text()).toBe('No HttpAction routed for /nope')
   const wrongMethod = await fetch(`${backend.siteUrl}/hello`, { method: 'POST', body: 'x' })
   expect(wrongMethod.status).toBe(404)
+  // A throw is answered as Convex does: JSON naming the request, with the source-mapped trace.
   const thrown = await fetch(`${backend.siteUrl}/throws`)
   expect(thrown.status).toBe(500)
-  expect(await thrown.text()).toContain('Uncaught Error: http boom')
+  expect(thrown.headers.get('content-type')).toBe('application/json')
+  const body = (await thrown.json()) as { code: string; trace: string }
+  expect(Object.keys(body).sort()).toEqual(['code', 'trace'])
+  expect(body.code).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught Error: http boom$/)
+  expect(body.trace).toBe('Uncaught Error: http boom\n    at ../convex/http.ts:62:10\n')
 })
 
 test('a response no HTTP server can send is refused with a clear 500', async () => {
   const status = await fetch(`${backend.siteUrl}/bad-status`)
   expect(status.status).toBe(500)
-  expect(await status.text()).toContain('Uncaught RangeError: init["status"] must be in the range of 200 to 599, inclusive.')
+  expect(((await status.json()) as { trace: string }).trace).toMatch(/^Uncaught RangeError: init\["status"\] must be in the range of 200 to 599, inclusive\.\n    at /)
   const header = await fetch(`${backend.siteUrl}/bad-header`)
   expect(header.status).toBe(500)
-  expect(await header.text()).toContain('Uncaught TypeError: Headers.append: "bad name" is an invalid header name.')
+  expect(((await header.json()) as { trace: string }).trace).toMatch(/^Uncaught TypeError: Headers\.append: "bad name" is an invalid header name\.\n    at /)
   // Changed after the sandbox's checks (a status text with a line break): the host refuses it, and
   // cancels the streamed body rather than leave the action waiting for a reader.
   const statusText = await fetch(`${backend.siteUrl}/bad-status-text`)

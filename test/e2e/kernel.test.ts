@@ -520,7 +520,7 @@ describe('bad input over HTTP', () => {
     const res = await post('/api/mutation', JSON.stringify({ path: 'messages:fail', args: [{}], format: 'convex_encoded_json' }))
     const id = res.headers.get('convex-request-id')
     expect(id).toMatch(/^[0-9a-f]{16}$/)
-    expect(((await res.json()) as any).errorMessage).toBe(`[Request ID: ${id}] Server Error\nUncaught Error: boom\n`)
+    expect(((await res.json()) as any).errorMessage).toBe(`[Request ID: ${id}] Server Error\nUncaught Error: boom\n    at handler (../convex/messages.ts:106:10)\n`)
     const given = await post('/api/query', JSON.stringify({ path: 'counter:get', args: [{ name: 'race' }] }), { 'convex-request-id': 'abc123' })
     expect(given.headers.get('convex-request-id')).toBe('abc123')
   })

@@ -187,12 +187,21 @@ export interface DeployedBackend {
  * Registers the usual hooks: before all tests, start a backend and push `fixture` to it (then
  * `assign` receives both and a ConvexHttpClient); after all, stop it and remove both dirs.
  */
-export function useDeployedBackend(fixture: string, assign: (t: DeployedBackend) => void, opts: StartOptions = {}): void {
+export function useDeployedBackend(
+  fixture: string,
+  assign: (t: DeployedBackend) => void,
+  opts: StartOptions & {
+    /** Runs between start and push (e.g. sets a variable the app requires). */
+    beforeDeploy?: (backend: TestBackend, appDir: string) => Promise<void>
+  } = {},
+): void {
   let backend: TestBackend | undefined
   let appDir: string | undefined
   beforeAll(async () => {
     backend = await startBackend(opts)
-    appDir = (await deploy(backend, fixture)).appDir
+    appDir = prepareFixture(fixture)
+    await opts.beforeDeploy?.(backend, appDir)
+    await convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y'])
     assign({ backend, appDir, client: new ConvexHttpClient(backend.url) })
   })
   afterAll(async () => {

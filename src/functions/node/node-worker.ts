@@ -24,9 +24,10 @@ import { pathToFileURL } from 'node:url'
 import { parentPort, workerData } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
 import { formatLogArgs } from '../../../runtime/inspect.ts'
-import { describeError } from '../../../runtime/outcome.ts'
+import { describeError, MODULE_URL_PREFIX } from '../../../runtime/outcome.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { CallSpec } from '../../../runtime/protocol.ts'
+
 
 interface CallState {
   callId: number
@@ -103,6 +104,13 @@ process.on('unhandledRejection', (reason) => log(`[ERROR] Unhandled promise reje
 process.on('uncaughtException', (e) => log(`[ERROR] Uncaught exception: ${formatLogArgs([e])}`))
 Object.assign(console, { log: logger('LOG'), info: logger('INFO'), warn: logger('WARN'), error: logger('ERROR'), debug: logger('DEBUG'), trace: logger('LOG') })
 
+/** Stack frames name the pushed modules as the isolate does (`convex:/<path>`), not by their temporary files. */
+const moduleDirUrl = `${pathToFileURL(dir).href}/`
+function withModuleUrls(outcome: Outcome): Outcome {
+  if (outcome.stack !== undefined) outcome.stack = outcome.stack.replaceAll(moduleDirUrl, MODULE_URL_PREFIX)
+  return outcome
+}
+
 const namespaces = new Map<string, Promise<Record<string, any>>>()
 function load(path: string): Promise<Record<string, any>> {
   let ns = namespaces.get(path)
@@ -125,7 +133,7 @@ port.on('message', (m: ToWorker) => {
     calls.set(m.callId, s)
     run(s, m.spec).then(
       (value) => ({ ok: true, value }),
-      (e: unknown) => describeError(e),
+      (e: unknown) => withModuleUrls(describeError(e)),
     ).then((outcome) => {
       calls.delete(m.callId)
       post({ type: 'done', callId: m.callId, outcome: { ...outcome, logLines: s.logLines } })
