@@ -23,7 +23,12 @@ import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
 import type { Outcome } from './outcome.ts'
-import { AbortControllerPolyfill, AbortSignalPolyfill, base64ToBytes, BlobPolyfill, bytesToBase64, HeadersPolyfill, makeFetch, ReadableStreamPolyfill, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { BlobPolyfill, FilePolyfill } from './blob.ts'
+import { ReadableStreamPolyfill, TextDecoderStreamPolyfill, TextEncoderStreamPolyfill, TransformStreamPolyfill, WritableStreamPolyfill, WritableStreamWriter } from './streams.ts'
+import { AbortControllerPolyfill, AbortSignalPolyfill, CustomEventPolyfill, DOMExceptionPolyfill, EventPolyfill, EventTargetPolyfill, setEventClock, setExceptionReporter } from './dom.ts'
+import { FormDataPolyfill } from './form-data.ts'
+import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 
@@ -84,6 +89,36 @@ class ConvexDate extends RealDate {
 }
 g.Date = ConvexDate
 
+/**
+ * `performance`, as Convex's runtime has it: `timeOrigin` is when the modules were pushed (here:
+ * loaded by this process), `now()` is 0 while modules are imported, then the call's start time
+ * past the origin: fixed for the whole of a query (queries are deterministic), and advancing
+ * with real time in mutations and actions.
+ */
+let timeOrigin = 0
+let callStartedAt = 0
+let lastPerformanceNow = 0
+function performanceNow(): number {
+  if (call === null || call.kind === 'import') return 0
+  const atStart = call.nowMs - timeOrigin
+  if (call.kind === 'query') return atStart
+  lastPerformanceNow = Math.max(lastPerformanceNow, atStart + (RealDate.now() - callStartedAt))
+  return lastPerformanceNow
+}
+g.performance = {
+  now: performanceNow,
+  get timeOrigin() {
+    return timeOrigin
+  },
+  toJSON() {
+    return { timeOrigin }
+  },
+  get [Symbol.toStringTag]() {
+    return 'Performance'
+  },
+}
+setEventClock(performanceNow)
+
 // ── Console: every call collects its own log lines. ──
 function logger(level: string) {
   return (...args: unknown[]) => {
@@ -107,7 +142,7 @@ g.atob = atob
 g.btoa = btoa
 g.self = g
 g.queueMicrotask = (fn: () => void) => void Promise.resolve().then(fn)
-g.structuredClone = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))
+g.structuredClone = structuredClone
 g.process = { env: {} as Record<string, string> }
 g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
@@ -134,7 +169,20 @@ g.Headers ??= HeadersPolyfill
 g.Response ??= ResponsePolyfill
 g.Request ??= RequestPolyfill
 g.Blob ??= BlobPolyfill
+g.File ??= FilePolyfill
+g.FormData ??= FormDataPolyfill
 g.ReadableStream ??= ReadableStreamPolyfill
+g.WritableStream ??= WritableStreamPolyfill
+g.WritableStreamDefaultWriter ??= WritableStreamWriter
+g.TransformStream ??= TransformStreamPolyfill
+g.TextEncoderStream ??= TextEncoderStreamPolyfill
+g.TextDecoderStream ??= TextDecoderStreamPolyfill
+g.DOMException ??= DOMExceptionPolyfill
+g.Event ??= EventPolyfill
+g.CustomEvent ??= CustomEventPolyfill
+g.EventTarget ??= EventTargetPolyfill
+// A listener that throws doesn't stop the others: its error is logged, as a browser reports it.
+setExceptionReporter((e) => g.console.error(e))
 g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 
@@ -317,6 +365,8 @@ function resetCall(spec: RuntimeCall | null): void {
   nextStreamId = 0
   rngState = spec?.seed ?? 0
   frozenNow = spec === null ? 0 : spec.kind === 'action' || spec.kind === 'httpAction' ? null : spec.nowMs
+  callStartedAt = RealDate.now()
+  lastPerformanceNow = 0
   cancelledTimers.clear()
   installGlobals(spec?.kind ?? null)
 }
@@ -347,8 +397,9 @@ g.__concave = {
     missingEnv = null
     return names
   },
-  /** Prepares deterministic state for module evaluation (import phase). */
-  beginImport(seed: number, nowMs: number): void {
+  /** Prepares deterministic state for module evaluation (import phase); `origin` is performance.timeOrigin. */
+  beginImport(seed: number, nowMs: number, origin?: number): void {
+    if (origin !== undefined) timeOrigin = origin
     resetCall({ kind: 'import', modulePath: '', exportName: '', argsJson: '[]', seed, nowMs, snapshotTs: null, requestId: '' })
   },
   /** Lists a module's registered functions for push analysis. */

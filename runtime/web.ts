@@ -1,9 +1,15 @@
 /**
- * @module Minimal `Headers`, `Response` and `fetch` for actions. `fetch` is served by the host
- * (the `concave/fetch` op); bodies cross the boundary as base64.
+ * @module `Headers`, `Request`, `Response` (the Fetch standard's bodies and their content types)
+ * and `fetch` for actions. `fetch` is served by the host (the `concave/fetch` op); bodies cross
+ * the boundary as base64.
  */
 import { checkResponseHead } from './http-head.ts'
 import { atob, B64, B64_INDEX, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
+import { BlobPolyfill, toBytes } from './blob.ts'
+import { ReadableStreamPolyfill } from './streams.ts'
+import type { AbortSignalPolyfill } from './dom.ts'
+import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
+import { URLSearchParamsPolyfill } from './url.ts'
 
 type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
 
@@ -58,51 +64,6 @@ export class HeadersPolyfill {
   [Symbol.iterator](): IterableIterator<[string, string]> {
     return this.#map.entries()
   }
-}
-
-/** A `Blob` whose bytes are in memory (all the sandbox needs). */
-export class BlobPolyfill {
-  readonly #bytes: Uint8Array
-  readonly type: string
-  constructor(parts: unknown[] = [], options: { type?: string } = {}) {
-    const chunks = parts.map((p) => (p instanceof BlobPolyfill ? p.#bytes : (toBytes(p) ?? new Uint8Array(0))))
-    const size = chunks.reduce((n, c) => n + c.length, 0)
-    this.#bytes = new Uint8Array(size)
-    let offset = 0
-    for (const c of chunks) {
-      this.#bytes.set(c, offset)
-      offset += c.length
-    }
-    this.type = String(options.type ?? '').toLowerCase()
-  }
-  get size(): number {
-    return this.#bytes.length
-  }
-  /** @internal */
-  _bytes(): Uint8Array {
-    return this.#bytes
-  }
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#bytes.slice().buffer
-  }
-  async bytes(): Promise<Uint8Array> {
-    return this.#bytes.slice()
-  }
-  async text(): Promise<string> {
-    return new TextDecoderPolyfill().decode(this.#bytes)
-  }
-  slice(start?: number, end?: number, type?: string): BlobPolyfill {
-    return new BlobPolyfill([this.#bytes.slice(start, end)], { type: type ?? this.type })
-  }
-}
-
-function toBytes(body: unknown): Uint8Array | null {
-  if (body === undefined || body === null) return null
-  if (body instanceof BlobPolyfill) return body._bytes()
-  if (typeof body === 'string') return new TextEncoderPolyfill().encode(body)
-  if (body instanceof ArrayBuffer) return new Uint8Array(body)
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
-  return new TextEncoderPolyfill().encode(String(body))
 }
 
 const B64_CODES = new TextEncoderPolyfill().encode(B64)
@@ -163,187 +124,6 @@ export function base64ToBytes(s: string): Uint8Array {
   return o === out.length ? out : out.subarray(0, o)
 }
 
-type StreamSource = {
-  start?: (controller: StreamController) => unknown
-  pull?: (controller: StreamController) => unknown
-  cancel?: (reason?: unknown) => unknown
-}
-type StreamController = { enqueue(chunk: unknown): void; close(): void; error(e?: unknown): void; readonly desiredSize: number }
-
-/**
- * A minimal WHATWG ReadableStream: an underlying source's start/pull/cancel, a default reader,
- * async iteration and tee. Enough for bodies built from streams and read as streams; no byte
- * streams, and no queuing strategy beyond one pull at a time.
- */
-export class ReadableStreamPolyfill {
-  #queue: unknown[] = []
-  #state: 'readable' | 'closed' | 'errored' = 'readable'
-  #error: unknown
-  #waiting: { resolve: (r: { done: boolean; value: unknown }) => void; reject: (e: unknown) => void }[] = []
-  #pulling = false
-  #started: Promise<void>
-  #locked = false
-  #source: StreamSource
-  #controller: StreamController
-  constructor(source: StreamSource = {}) {
-    this.#source = source
-    const self = this
-    this.#controller = {
-      enqueue(chunk) {
-        if (self.#state !== 'readable') throw new TypeError('The stream is not in a state that permits enqueue')
-        const waiter = self.#waiting.shift()
-        if (waiter !== undefined) waiter.resolve({ done: false, value: chunk })
-        else self.#queue.push(chunk)
-      },
-      close() {
-        if (self.#state !== 'readable') throw new TypeError('The stream is not in a state that permits close')
-        self.#state = 'closed'
-        for (const w of self.#waiting.splice(0)) w.resolve({ done: true, value: undefined })
-      },
-      error(e) {
-        if (self.#state !== 'readable') return
-        self.#state = 'errored'
-        self.#error = e
-        self.#queue = []
-        for (const w of self.#waiting.splice(0)) w.reject(e)
-      },
-      get desiredSize() {
-        return self.#state === 'readable' ? Math.max(0, 1 - self.#queue.length) : 0
-      },
-    }
-    // start runs synchronously, as in the standard (a source may keep its controller from it).
-    let started: unknown
-    try {
-      started = source.start?.(this.#controller)
-    } catch (e) {
-      this.#controller.error(e)
-    }
-    this.#started = Promise.resolve(started).then(
-      () => undefined,
-      (e) => this.#controller.error(e),
-    )
-  }
-  get locked(): boolean {
-    return this.#locked
-  }
-  /** @internal Whether anything has read from (or cancelled) the stream. */
-  _disturbed = false
-  /** @internal */
-  async _read(): Promise<{ done: boolean; value: unknown }> {
-    this._disturbed = true
-    await this.#started
-    if (this.#queue.length > 0) return { done: false, value: this.#queue.shift() }
-    if (this.#state === 'closed') return { done: true, value: undefined }
-    if (this.#state === 'errored') throw this.#error
-    const next = new Promise<{ done: boolean; value: unknown }>((resolve, reject) => this.#waiting.push({ resolve, reject }))
-    void this.#pullWhileWaiting()
-    return next
-  }
-  /** Calls the source's `pull` one at a time for as long as a read is waiting for a chunk. */
-  async #pullWhileWaiting(): Promise<void> {
-    if (this.#pulling || this.#source.pull === undefined) return
-    this.#pulling = true
-    try {
-      while (this.#waiting.length > 0 && this.#state === 'readable') await this.#source.pull(this.#controller)
-    } catch (e) {
-      this.#controller.error(e)
-    } finally {
-      this.#pulling = false
-    }
-  }
-  /** @internal */
-  async _cancel(reason?: unknown): Promise<void> {
-    this._disturbed = true
-    if (this.#state !== 'readable') return
-    this.#state = 'closed'
-    this.#queue = []
-    for (const w of this.#waiting.splice(0)) w.resolve({ done: true, value: undefined })
-    await this.#source.cancel?.(reason)
-  }
-  getReader(): { read(): Promise<{ done: boolean; value: any }>; releaseLock(): void; cancel(reason?: unknown): Promise<void> } {
-    if (this.#locked) throw new TypeError('ReadableStream is locked')
-    this.#locked = true
-    let released = false
-    const check = () => {
-      if (released) throw new TypeError('The reader has been released')
-    }
-    return {
-      read: async () => {
-        check()
-        return this._read()
-      },
-      releaseLock: () => {
-        released = true
-        this.#locked = false
-      },
-      cancel: async (reason?: unknown) => {
-        check()
-        await this._cancel(reason)
-      },
-    }
-  }
-  async cancel(reason?: unknown): Promise<void> {
-    if (this.#locked) throw new TypeError('Cannot cancel a locked ReadableStream')
-    await this._cancel(reason)
-  }
-  async *[Symbol.asyncIterator](): AsyncGenerator<any> {
-    const reader = this.getReader()
-    try {
-      while (true) {
-        const { done, value } = await reader.read()
-        if (done) return
-        yield value
-      }
-    } finally {
-      reader.releaseLock()
-    }
-  }
-  values(): AsyncGenerator<any> {
-    return this[Symbol.asyncIterator]()
-  }
-  /** Two streams that each get every chunk of this one (which is then locked to them). */
-  tee(): [ReadableStreamPolyfill, ReadableStreamPolyfill] {
-    const reader = this.getReader()
-    const controllers: StreamController[] = []
-    const cancelled = [false, false]
-    let reading: Promise<void> | null = null
-    const each = (f: (c: StreamController) => void) => {
-      controllers.forEach((c, i) => {
-        if (cancelled[i]) return
-        try {
-          f(c)
-        } catch {
-          // A branch that was closed or errored meanwhile.
-        }
-      })
-    }
-    // One read of the source feeds both branches; the slower one queues what it hasn't read yet.
-    const pull = () =>
-      (reading ??= reader.read().then(
-        ({ done, value }) => {
-          reading = null
-          each((c) => (done ? c.close() : c.enqueue(value)))
-        },
-        (e: unknown) => {
-          reading = null
-          each((c) => c.error(e))
-        },
-      ))
-    const branch = (i: number) =>
-      new ReadableStreamPolyfill({
-        start: (c) => {
-          controllers[i] = c
-        },
-        pull,
-        cancel: (reason) => {
-          cancelled[i] = true
-          if (cancelled[0] && cancelled[1]) return reader.cancel(reason)
-        },
-      })
-    return [branch(0), branch(1)]
-  }
-}
-
 /** Reads a stream of byte chunks (Uint8Array, ArrayBuffer or strings) to one Uint8Array. */
 async function drain(stream: ReadableStreamPolyfill): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
@@ -367,6 +147,23 @@ async function drain(stream: ReadableStreamPolyfill): Promise<Uint8Array> {
 }
 
 /**
+ * A body's bytes and the Content-Type it implies (the Fetch standard's "extract a body"): a
+ * Blob's own type, multipart with a fresh boundary for FormData, form-urlencoded for
+ * URLSearchParams, text for a string; none for bytes and streams.
+ */
+function extractBody(body: unknown): { bytes: Uint8Array | null; type: string | null } {
+  if (body === undefined || body === null) return { bytes: null, type: null }
+  if (body instanceof BlobPolyfill) return { bytes: body._bytes(), type: body.type === '' ? null : body.type }
+  if (body instanceof FormDataPolyfill) {
+    const { bytes, contentType } = encodeMultipart(body)
+    return { bytes, type: contentType }
+  }
+  if (body instanceof URLSearchParamsPolyfill) return { bytes: toBytes(body.toString()), type: 'application/x-www-form-urlencoded;charset=UTF-8' }
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return { bytes: toBytes(body), type: null }
+  return { bytes: toBytes(String(body)), type: 'text/plain;charset=UTF-8' }
+}
+
+/**
  * The body methods Request and Response share. A body is either bytes (read once) or a
  * ReadableStream given by the caller; `body` is always a stream, as in the Fetch standard.
  */
@@ -376,6 +173,8 @@ class Body {
   /** Whether the stream was given by the caller rather than made from the bytes on demand. */
   readonly #given: boolean
   #used = false
+  /** @internal The Content-Type the body implies, for the subclass to set if its headers lack one. */
+  readonly _impliedType: string | null
   /** True once the body was read, by a body method or through its stream. */
   get bodyUsed(): boolean {
     return this.#used || this.#stream?._disturbed === true
@@ -383,7 +182,9 @@ class Body {
   constructor(body: unknown) {
     this.#stream = body instanceof ReadableStreamPolyfill ? body : null
     this.#given = this.#stream !== null
-    this.#bytes = this.#given ? null : toBytes(body)
+    const extracted = this.#given ? { bytes: null, type: null } : extractBody(body)
+    this.#bytes = extracted.bytes
+    this._impliedType = extracted.type
   }
   /** @internal */
   _hasBody(): boolean {
@@ -441,8 +242,14 @@ class Body {
     return JSON.parse(await this.text())
   }
   async blob(): Promise<BlobPolyfill> {
-    const type = (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? ''
-    return new BlobPolyfill([await this.#consume()], { type })
+    return new BlobPolyfill([await this.#consume()], { type: this.#contentType() ?? '' })
+  }
+  /** The body as FormData: multipart/form-data or application/x-www-form-urlencoded, by its Content-Type. */
+  async formData(): Promise<FormDataPolyfill> {
+    return decodeFormData(await this.#consume(), this.#contentType())
+  }
+  #contentType(): string | null {
+    return (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? null
   }
 }
 
@@ -460,7 +267,7 @@ export class ResponsePolyfill extends Body {
     this.statusText = statusText
     this.headers = new HeadersPolyfill(init.headers)
     this.url = init.url ?? ''
-    if (typeof body === 'string' && !this.headers.has('content-type')) this.headers.set('content-type', 'text/plain;charset=UTF-8')
+    if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
   }
   get ok(): boolean {
     return this.status >= 200 && this.status < 300
@@ -489,62 +296,11 @@ export class RequestPolyfill extends Body {
     this.url = from !== null ? from.url : typeof input === 'string' ? input : String((input as { href: string }).href)
     this.method = (init.method ?? from?.method ?? 'GET').toUpperCase()
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
+    if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
   }
   clone(): RequestPolyfill {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Request whose body has been read')
     return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: !this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes() })
-  }
-}
-
-/** An `AbortError` DOMException-alike (what fetch rejects with once its signal aborts). */
-function abortError(reason: unknown): Error {
-  if (reason instanceof Error) return reason
-  const e = new Error(reason === undefined ? 'This operation was aborted' : String(reason))
-  e.name = 'AbortError'
-  return e
-}
-
-export class AbortSignalPolyfill {
-  aborted = false
-  reason: unknown = undefined
-  onabort: ((event: { type: string }) => void) | null = null
-  #listeners: ((event: { type: string }) => void)[] = []
-  addEventListener(type: string, listener: (event: { type: string }) => void): void {
-    if (type === 'abort') this.#listeners.push(listener)
-  }
-  removeEventListener(type: string, listener: (event: { type: string }) => void): void {
-    if (type === 'abort') this.#listeners = this.#listeners.filter((l) => l !== listener)
-  }
-  throwIfAborted(): void {
-    if (this.aborted) throw abortError(this.reason)
-  }
-  /** @internal */
-  _abort(reason: unknown): void {
-    if (this.aborted) return
-    this.aborted = true
-    this.reason = reason === undefined ? abortError(undefined) : reason
-    const event = { type: 'abort' }
-    this.onabort?.(event)
-    for (const l of this.#listeners.splice(0)) l(event)
-  }
-  static abort(reason?: unknown): AbortSignalPolyfill {
-    const s = new AbortSignalPolyfill()
-    s._abort(reason)
-    return s
-  }
-  static timeout(ms: number): AbortSignalPolyfill {
-    const s = new AbortSignalPolyfill()
-    const timeoutError = new Error('The operation was aborted due to timeout')
-    timeoutError.name = 'TimeoutError'
-    ;(globalThis as { setTimeout: (fn: () => void, ms: number) => unknown }).setTimeout(() => s._abort(timeoutError), ms)
-    return s
-  }
-}
-
-export class AbortControllerPolyfill {
-  readonly signal = new AbortSignalPolyfill()
-  abort(reason?: unknown): void {
-    this.signal._abort(reason)
   }
 }
 
@@ -556,7 +312,7 @@ export function makeFetch(host: (op: string, argsJson: string) => Promise<string
     if (signal === null) return doFetch(host, input, init)
     // The request itself runs on in the host; an abort settles the caller's promise at once.
     return new Promise<ResponsePolyfill>((resolve, reject) => {
-      signal.addEventListener('abort', () => reject(abortError(signal.reason)))
+      signal.addEventListener('abort', () => reject(signal.reason))
       doFetch(host, input, init).then(resolve, reject)
     })
   }

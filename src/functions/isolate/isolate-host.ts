@@ -70,6 +70,8 @@ export class IsolateHost {
     readonly modules: ReadonlyMap<string, ModuleRecord>,
     readonly generation: number,
     readonly memoryLimitMb: number,
+    /** `performance.timeOrigin` in the sandbox: when this module set was loaded (Convex: pushed). */
+    readonly timeOrigin: number = Date.now(),
   ) {
     this.isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb })
     this.context = this.isolate.createContextSync()
@@ -154,7 +156,7 @@ export class IsolateHost {
     if (existing !== undefined && this.#evaluated.has(path)) return
     const mod = this.#compile(path)
     mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
-    this.#beginImport.applySync(undefined, [0, Date.now()])
+    this.#beginImport.applySync(undefined, [0, Date.now(), this.timeOrigin])
     mod.evaluateSync({ timeout: timeoutMs })
     this.#register.applySync(undefined, [path, mod.namespace.derefInto()])
     this.#evaluated.add(path)

@@ -16,6 +16,8 @@ export class IsolatePool {
   #idle: IsolateHost[] = []
   #generation = 0
   #modules: ReadonlyMap<string, ModuleRecord> = new Map()
+  /** When the current module set was loaded: functions see it as `performance.timeOrigin`. */
+  #modulesLoadedAt = Date.now()
   #env: Record<string, string> = {}
   /** Isolates this pool created that are not disposed yet, and the most there have been. */
   #live = new Set<IsolateHost>()
@@ -43,6 +45,7 @@ export class IsolatePool {
   /** Switches to a new module set (after a push). */
   setModules(modules: readonly ModuleRecord[]): void {
     this.#modules = new Map(modules.map((m) => [m.path, m]))
+    this.#modulesLoadedAt = Date.now()
     this.#generation++
     for (const host of this.#idle) host.dispose()
     this.#idle = []
@@ -84,7 +87,7 @@ export class IsolatePool {
     let host = this.#idle.pop()
     while (host !== undefined && host.disposed) host = this.#idle.pop()
     if (host === undefined) {
-      host = new IsolateHost(this.runtimeSource, this.#modules, this.#generation, this.memoryLimitMb)
+      host = new IsolateHost(this.runtimeSource, this.#modules, this.#generation, this.memoryLimitMb, this.#modulesLoadedAt)
       this.#live.add(host)
       this.peak = Math.max(this.peak, this.live)
     }

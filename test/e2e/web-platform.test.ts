@@ -1,0 +1,202 @@
+/**
+ * The web platform inside functions, as Convex's runtime offers it: FormData/File and body
+ * content types, Event/EventTarget/AbortSignal, DOMException, WritableStream/TransformStream and
+ * pipes, TextDecoder's fatal/BOM/streaming modes, structuredClone and performance — used by a
+ * query, a mutation, an action and HTTP actions of the `web` fixture.
+ */
+import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+let backend: TestBackend
+let client: ConvexHttpClient
+
+useDeployedBackend('web', (t) => ({ backend, client } = t))
+
+const web = anyApi.web!
+
+const NOT_VALID = 'TypeError(-): The encoded data is not valid.'
+const ABORTED = 'AbortError(20): This operation was aborted [DOMException]'
+
+test('DOMException: name, message and the legacy codes', async () => {
+  const { domException } = await client.query(web.apis!, {})
+  expect(domException).toEqual({
+    abort: ['AbortError', 20, 'gone', true, 'AbortError: gone', '[object DOMException]'],
+    defaults: ['Error', '', 0],
+    codes: [25, 25, 5, 23],
+  })
+})
+
+test('EventTarget: once, signal, handleEvent objects, preventDefault; AbortSignal is one', async () => {
+  const { events } = await client.query(web.apis!, {})
+  expect(events).toEqual({
+    log: ['listener ping true', 'until aborted', 'object 1', 'object 2'],
+    cancel: [true, true, true],
+    signal: [true, ['onabort abort', 'abort event true true'], ABORTED, ABORTED],
+    any: [true, 'first'],
+  })
+})
+
+test('structuredClone keeps Map, Set, Date, RegExp, bigint, undefined, buffers, views and cycles', async () => {
+  const { clone } = await client.query(web.apis!, {})
+  expect(clone).toEqual({
+    kept: [true, true, true, true, '1,two', '1970-01-02T00:00:00.000Z', '/a+b/gi', '1180591620717411303424', true, '1,2,3,4', '2,3', true, '[[1,[2]]]'],
+    errors: [
+      'DataCloneError(25): () => 1 could not be cloned. [DOMException]',
+      'DataCloneError(25): Symbol(s) could not be cloned. [DOMException]',
+      'DataCloneError(25): #<WeakMap> could not be cloned. [DOMException]',
+    ],
+  })
+})
+
+test('TextDecoder: fatal rejects overlong forms, surrogates and truncation; BOM; streaming; latin1 and UTF-16; atob/btoa errors', async () => {
+  const { text } = await client.query(web.apis!, {})
+  expect(text).toEqual({
+    fatal: { overlong2: NOT_VALID, overlong3: NOT_VALID, overlong4: NOT_VALID, surrogate: NOT_VALID, tooHigh: NOT_VALID, truncated: NOT_VALID, loneContinuation: NOT_VALID },
+    fatalValid: '😀',
+    replaced: 'a\ufffd\ufffd\ufffd\ufffd\ufffdb',
+    pieces: ['', '€', '😀!'],
+    bom: ['hi', 3],
+    props: [true, false, 'utf-8'],
+    label: "RangeError(-): The encoding label provided ('no-such-encoding') is invalid.",
+    otherEncodings: [
+      ['windows-1252', '€éAŸ'],
+      ['utf-16le', 'A😀'],
+      ['utf-16be', 'A\ufffd'],
+    ],
+    atob: [
+      "InvalidCharacterError(5): Failed to execute 'atob': Invalid byte 33, offset 2. [DOMException]",
+      "InvalidCharacterError(5): Failed to execute 'atob': Encoded text cannot have a 6-bit remainder. [DOMException]",
+      'hi',
+    ],
+    btoa: "InvalidCharacterError(5): Failed to execute 'btoa': The string to be encoded contains characters outside of the Latin1 range. [DOMException]",
+  })
+})
+
+test('FormData and File; Request/Response bodies get the content type the Fetch standard gives', async () => {
+  const { forms } = await client.query(web.apis!, {})
+  expect(forms).toEqual({
+    entries: [
+      ['name', 'Ada L.'],
+      ['tag', 'a'],
+      ['tag', 'b'],
+      ['avatar', ['ada.png', 'image/png', 4, true]],
+      ['plain', ['blob', '', 1, true]],
+    ],
+    seen: ['name=Ada L.', 'tag=a', 'tag=b', 'avatar=File(ada.png)', 'plain=File(blob)'],
+    keys: ['name', 'tag', 'tag', 'avatar', 'plain'],
+    lookups: [null, ['a', 'b'], true, false],
+    file: ['hello.txt', 'text/plain', 6, 1234, true, 'héllo'],
+    contentType: 'multipart/form-data; boundary=…',
+    boundaryInBody: true,
+    parsed: ['name', 'tag', 'tag', 'avatar', 'plain'],
+    avatar: ['ada.png', 'image/png', [0, 1, 254, 255]],
+    plainFile: ['blob', 'application/octet-stream'],
+    fromRequest: ['a', 'b'],
+    urlencoded: [
+      ['q', 'a b&c'],
+      ['e', 'é'],
+    ],
+    errors: [
+      'TypeError(-): Body cannot be decoded as form data',
+      'TypeError(-): Missing boundary parameter in mime type of multipart formdata.',
+      'TypeError(-): Failed to parse body as FormData.',
+    ],
+    contentTypes: {
+      string: 'text/plain;charset=UTF-8',
+      params: 'application/x-www-form-urlencoded;charset=UTF-8',
+      blob: 'image/gif',
+      untypedBlob: null,
+      bytes: null,
+      explicit: 'text/csv',
+      requestString: 'text/plain;charset=UTF-8',
+      requestBlob: 'application/pdf',
+      requestForm: 'multipart/form-data',
+    },
+  })
+})
+
+test('WritableStream (backpressure, close, abort), TransformStream, pipeTo/pipeThrough, TextEncoderStream/TextDecoderStream', async () => {
+  const { streams } = await client.query(web.apis!, {})
+  expect(streams).toEqual({
+    piped: '€URO!',
+    written: ['one', 'two', '(closed)'],
+    desired: [2, 1, 0, 1],
+    locked: [true, false],
+    aborted: ['sink aborted: stop', 'write rejected: stop'],
+    pipedOut: ['a', 'b', 'c'],
+    pipe: ['Error: sink failed', 'Error: sink failed', ABORTED],
+  })
+})
+
+test('performance.now() is fixed in a query and advances in mutations and actions', async () => {
+  expect(await client.query(web.queryClock!, {})).toEqual({ fixed: true, sum: true, positive: true, origin: true })
+  expect(await client.mutation(web.mutationClock!, {})).toEqual({ advances: true, origin: true })
+  const { clock } = await client.action(web.actionApis!, {})
+  expect(clock).toEqual({ advances: true, origin: true })
+})
+
+test("fetch rejects with the signal's reason; a stored blob keeps its type, in the action and served back", async () => {
+  const result = await client.action(web.actionApis!, {})
+  expect(result.aborted).toBe(ABORTED)
+  expect(result.preAborted).toBe('rejected with "my reason"')
+  expect(result.stored).toEqual(['image/png', 4, 'image/png'])
+  const served = await fetch(`${backend.siteUrl}/file?id=${result.storageId}`)
+  expect(served.status).toBe(200)
+  expect(served.headers.get('content-type')).toBe('image/png')
+  expect([...new Uint8Array(await served.arrayBuffer())]).toEqual([137, 80, 78, 71])
+})
+
+test('a multipart upload through an HTTP action: fields, file name, type and bytes; the stored file is served with its type', async () => {
+  const form = new FormData()
+  form.append('caption', 'héllo wörld')
+  form.append('photo', new File([new Uint8Array([137, 80, 78, 71, 0, 255])], 'photo.png', { type: 'image/png' }))
+  form.append('caption', 'second')
+  const res = await fetch(`${backend.siteUrl}/upload`, { method: 'POST', body: form })
+  expect(res.status).toBe(200)
+  const body = (await res.json()) as { contentType: string; fields: { storageId?: string }[] }
+  const storageId = body.fields[1]!.storageId!
+  expect(body).toEqual({
+    contentType: 'multipart/form-data',
+    fields: [
+      { name: 'caption', value: 'héllo wörld' },
+      { name: 'photo', filename: 'photo.png', type: 'image/png', size: 6, bytes: [137, 80, 78, 71, 0, 255], isFile: true, storageId },
+      { name: 'caption', value: 'second' },
+    ],
+  })
+  expect(await client.query(web.storedType!, { storageId })).toBe('image/png')
+  const served = await fetch(`${backend.siteUrl}/file?id=${storageId}`)
+  expect(served.headers.get('content-type')).toBe('image/png')
+  expect([...new Uint8Array(await served.arrayBuffer())]).toEqual([137, 80, 78, 71, 0, 255])
+})
+
+test('an urlencoded form through an HTTP action', async () => {
+  const res = await fetch(`${backend.siteUrl}/upload`, { method: 'POST', body: new URLSearchParams([['a', '1 2'], ['b', 'ü'], ['a', '3']]) })
+  expect(await res.json()).toEqual({
+    contentType: 'application/x-www-form-urlencoded',
+    fields: [
+      { name: 'a', value: '1 2' },
+      { name: 'b', value: 'ü' },
+      { name: 'a', value: '3' },
+    ],
+  })
+})
+
+test("an HTTP action's FormData response is multipart that a client's formData() reads", async () => {
+  const res = await fetch(`${backend.siteUrl}/form`)
+  expect(res.headers.get('content-type')).toMatch(/^multipart\/form-data; boundary=\S+$/)
+  const form = await res.formData()
+  expect([...form.keys()]).toEqual(['greeting', 'data', 'quote'])
+  expect(form.get('greeting')).toBe('héllo\r\nworld')
+  expect(form.get('quote')).toBe('say "hi"')
+  const data = form.get('data') as File
+  expect([data.name, data.type, [...new Uint8Array(await data.arrayBuffer())]]).toEqual(['three.bin', 'application/octet-stream', [1, 2, 3]])
+})
+
+test('a response streamed through TransformStream and TextEncoderStream', async () => {
+  const res = await fetch(`${backend.siteUrl}/transform`)
+  expect(res.status).toBe(200)
+  expect(await res.text()).toBe('STREAMED TEXT')
+})
