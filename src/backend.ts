@@ -23,6 +23,7 @@ import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
 import { createSiteApp } from './http/site-app.ts'
+import { NodePackages } from './functions/node/node-packages.ts'
 import { PushService } from './push/push.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
 import { MutationLog } from './sync/mutation-log.ts'
@@ -114,7 +115,7 @@ export class Backend {
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
-    const push = new PushService(db, pool)
+    const push = new PushService(db, pool, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
     const env = new EnvironmentVariables(persistence)
     await env.load()

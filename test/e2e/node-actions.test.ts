@@ -135,21 +135,6 @@ test('a Node action uses a CommonJS npm package the CLI bundled (which requires 
   expect(await client.action(api.nacl.hashAndRandom, { text: 'abc' })).toEqual({ sha512: createHash('sha512').update('abc').digest('hex'), random: 8 })
 })
 
-test('a push that asks for external packages (node.externalPackages) is refused with a clear error', async () => {
-  const dir = prepareFixture('node')
-  try {
-    // The CLI leaves out of the bundle only packages the app depends on and lists as external.
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, dependencies: { ...pkg.dependencies, tweetnacl: '^1.0.3' } }))
-    writeFileSync(join(dir, 'convex.json'), JSON.stringify({ node: { externalPackages: ['tweetnacl'] } }))
-    const err = await errorOf(convexCli(dir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y']))
-    expect(err.message).toContain('External packages for Node.js actions (`node.externalPackages` in convex.json) are not supported by Concave yet')
-    expect(await client.action(api.nodeActions.sha256, { text: 'kept' })).toBe(createHash('sha256').update('kept').digest('hex'))
-  } finally {
-    cleanup(dir)
-  }
-})
-
 test('a push that defines a query in a "use node" file is refused, and the deployment keeps its functions', async () => {
   const dir = prepareFixture('node')
   try {
