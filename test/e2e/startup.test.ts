@@ -1,13 +1,13 @@
 /**
  * The first minutes of a new user: `node dist/backend.js` on a machine whose own Node.js is too
- * old says what to run instead.
+ * old says what to run instead; a dev start ends its output with the URLs and the admin key.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { cleanup, ROOT } from '../helpers/test-backend.ts'
+import { cleanup, ROOT, startBackend } from '../helpers/test-backend.ts'
 
 // The machine's own Node.js (v20 here): older than the backend needs.
 const SYSTEM_NODE = '/usr/bin/node'
@@ -33,5 +33,22 @@ test.skipIf(systemVersion === null || Number(systemVersion.split('.')[0]) >= 24)
     expect(readdirSync(cwd)).toEqual([])
   } finally {
     cleanup(cwd)
+  }
+})
+
+test('a dev start (no secret given) prints the start-up log lines first and ends with the URLs and the admin key', async () => {
+  const backend = await startBackend({ withSecret: false, args: ['--log-format', 'pretty'] })
+  try {
+    const deadline = Date.now() + 10_000
+    while (!backend.output().includes('  Admin key:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const banner = `\nConcave is running.\n  Deployment URL:   ${backend.url}\n  HTTP actions URL: ${backend.siteUrl}\n  Admin key:        convex-self-hosted|`
+    const output = backend.output()
+    const lines = output.slice(0, output.indexOf(banner)).split('\n').filter((l) => l !== '')
+    expect(lines.map((l) => l.replace(/^\S+ /, '').replace(/ .*/, ''))).toEqual(['INFO'])
+    expect(lines[0]).toContain('INFO  Concave backend started instanceName=convex-self-hosted')
+    expect(output.slice(output.indexOf(banner))).toMatch(new RegExp(`^${banner.replace(/[.|]/g, '\\$&')}[0-9a-f]+\\n\\n$`))
+  } finally {
+    await backend.stop()
+    cleanup(backend.dataDir)
   }
 })
