@@ -84,11 +84,17 @@ function isSingleExecutable(): boolean {
   }
 }
 
+/**
+ * What an `npm run` that started the backend (`npm start`) tells its script about that run: its
+ * project folder, script and package. The install must not take them for its own.
+ */
+const NPM_RUN_CONTEXT = /^(npm_(package|lifecycle)_.*|npm_execpath|npm_node_execpath|npm_command|init_cwd|npm_config_(local_prefix|prefix|call|npm_version|user_agent))$/i
+
 /** The backend's environment for npm and the packages' install scripts, without its secrets. */
 function npmEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (name === 'INSTANCE_SECRET' || name === 'INSTANCE_NAME' || /^(CONCAVE|CONVEX)_/.test(name)) continue
+    if (name === 'INSTANCE_SECRET' || name === 'INSTANCE_NAME' || /^(CONCAVE|CONVEX)_/.test(name) || NPM_RUN_CONTEXT.test(name)) continue
     env[name] = value
   }
   // Install scripts that run `node` get this Node (native addons are built for it).
