@@ -6,7 +6,8 @@
  * action (a worker costs ~20 MB, which apps without Node actions never pay). When the modules or
  * the environment change, the next Node action starts a new worker and the old one is stopped once
  * the calls running in it have finished. The pushed node modules are written to a temporary directory
- * and imported from there. Unlike isolate functions, Node actions are not sandboxed: they run with
+ * and imported from there; its `node_modules` links to the push's external packages, if any
+ * (node-packages.ts). Unlike isolate functions, Node actions are not sandboxed: they run with
  * the backend's file-system and network access, as trusted app code, in a worker with its own heap
  * limit and environment (`process.env` is the deployment's variables only). A Node action that runs
  * past its time limit, or a worker that runs out of memory, fails every Node action then running

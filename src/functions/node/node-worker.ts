@@ -14,8 +14,8 @@
  *                              ◀───────────── {type:'done', callId, outcome}
  *   {type:'analyze', callId, path} ─────────▶ ◀─ {type:'analyzed', callId, analysis | error}
  *
- * Calls run concurrently on the worker's event loop; each call's console output is told apart
- * with AsyncLocalStorage.
+ * Calls run concurrently on the worker's event loop; each call's console output, and an exception
+ * or rejection nothing handles (which fails that call), is told apart with AsyncLocalStorage.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Console } from 'node:console'
