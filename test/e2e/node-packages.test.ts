@@ -4,7 +4,7 @@
  * registry into its data dir, once per package list, and the actions load them from there.
  */
 import { createHash } from 'node:crypto'
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -90,5 +90,27 @@ test("a package npm can't install fails the push with npm's error; the deploymen
     expect(await client.action(api.nacl.hashAndRandom, { text: 'kept' })).toEqual({ sha512: createHash('sha512').update('kept').digest('hex'), random: 8 })
   } finally {
     cleanup(dir)
+  }
+}, 120_000)
+
+test("npm runs with the backend's Node first on PATH and without the backend's secrets or its npm-run context", async () => {
+  // An `npm` of our own, first on PATH: it notes what it was given and fails.
+  const bin = mkdtempSync(join(tmpdir(), 'concave-fake-npm-'))
+  const envFile = join(bin, 'env.json')
+  writeFileSync(join(bin, 'npm'), `#!/bin/sh\nnode -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({ env: process.env, args: process.argv.slice(2), node: process.execPath }))' ${envFile} "$@"\necho "npm error fake npm says no" >&2\nexit 7\n`, { mode: 0o755 })
+  const other = await startBackend({ env: { PATH: `${bin}:${process.env.PATH}`, INSTANCE_SECRET: 'not for npm', CONCAVE_SOMETHING: 'not for npm either', npm_package_json: '/somewhere/package.json', npm_config_local_prefix: '/somewhere' } })
+  try {
+    const err = await errorOf(convexCli(appDir, ['deploy', '--url', other.url, '--admin-key', other.adminKey, '-y']))
+    expect(err.message).toContain('Installing the external packages of Node.js actions (tweetnacl@1.0.3) failed: npm install exited with code 7\nfake npm says no')
+    const seen = JSON.parse(readFileSync(envFile, 'utf8')) as { env: Record<string, string>; args: string[]; node: string }
+    expect(seen.args).toEqual(['install', '--no-audit', '--no-fund', '--loglevel=error'])
+    expect(seen.node).toBe(process.execPath)
+    expect(Object.keys(seen.env).filter((k) => /^(INSTANCE_|CONCAVE_|CONVEX_)|^npm_package_json$|^npm_config_local_prefix$/.test(k))).toEqual([])
+    expect(existsSync(join(other.dataDir, 'node-packages'))).toBe(true)
+    expect(readdirSync(join(other.dataDir, 'node-packages'))).toEqual([])
+  } finally {
+    await other.stop()
+    cleanup(other.dataDir)
+    cleanup(bin)
   }
 }, 120_000)
