@@ -125,6 +125,10 @@ function logger(level: string) {
     logLines.push(`[${level}] ${formatLogArgs(args)}`)
   }
 }
+// console.time labels of the current call, timed by the real clock (as Convex's isolate does,
+// even in queries and mutations, whose Date is frozen); their lines are not inspected.
+let consoleTimers = new Map<string, number>()
+const timerLabel = (label: unknown) => (label === undefined ? 'default' : label === null ? 'null' : String(label))
 g.console = {
   log: logger('LOG'),
   info: logger('INFO'),
@@ -132,8 +136,24 @@ g.console = {
   error: logger('ERROR'),
   debug: logger('DEBUG'),
   trace: logger('LOG'),
-  time: () => {},
-  timeEnd: () => {},
+  time(label?: unknown): void {
+    const name = timerLabel(label)
+    if (consoleTimers.has(name)) logLines.push(`[WARN] Timer '${name}' already exists`)
+    else consoleTimers.set(name, RealDate.now())
+  },
+  timeLog(label?: unknown, ...args: unknown[]): void {
+    const name = timerLabel(label)
+    const start = consoleTimers.get(name)
+    if (start === undefined) logLines.push(`[WARN] Timer '${name}' does not exist`)
+    else logLines.push(`[INFO] ${name}: ${RealDate.now() - start}ms${args.length === 0 ? '' : ` ${formatLogArgs(args)}`}`)
+  },
+  timeEnd(label?: unknown): void {
+    const name = timerLabel(label)
+    const start = consoleTimers.get(name)
+    if (start === undefined) return void logLines.push(`[WARN] Timer '${name}' does not exist`)
+    consoleTimers.delete(name)
+    logLines.push(`[INFO] ${name}: ${RealDate.now() - start}ms`)
+  },
 }
 
 g.TextEncoder = TextEncoderPolyfill
@@ -360,6 +380,7 @@ function chunkBytes(value: unknown): Uint8Array {
 function resetCall(spec: RuntimeCall | null): void {
   call = spec
   logLines = []
+  consoleTimers = new Map()
   pending.clear()
   streams.clear()
   nextStreamId = 0

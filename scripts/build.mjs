@@ -1,5 +1,6 @@
 // Builds dist/: the sandbox runtime (bundled to one script, inlined into the backend), the
-// backend and the keybroker CLI. Native addons (better-sqlite3, isolated-vm) stay external.
+// backend (dist/backend.js, a Node.js version check that loads dist/backend-main.js) and the
+// keybroker CLI. Native addons (better-sqlite3, isolated-vm) stay external.
 // scripts/package.mjs imports `root` and `bundleRuntime` to build the single executable.
 import { build } from 'esbuild'
 import { realpathSync } from 'node:fs'
@@ -35,9 +36,21 @@ async function buildDist() {
     // yargs and friends use require(); give ESM bundles a require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'warning',
-    entryPoints: { backend: join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts'), 'node-executor': join(root, 'src/functions/node/node-worker.ts') },
+    entryPoints: { 'backend-main': join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts'), 'node-executor': join(root, 'src/functions/node/node-worker.ts') },
     outdir: join(root, 'dist'),
     define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
+  })
+  // dist/backend.js checks the Node.js version before it loads backend-main.js (src/launcher.ts):
+  // built for old Node.js versions, so the check runs where the backend can't.
+  await build({
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node16',
+    logLevel: 'warning',
+    sourcemap: true,
+    entryPoints: { backend: join(root, 'src/launcher.ts') },
+    outdir: join(root, 'dist'),
   })
 }
 

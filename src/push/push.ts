@@ -10,6 +10,8 @@ import type { Database, Schema, SchemaTable } from '../database/database.ts'
 import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
 import type { IndexInfo } from '../database/catalog.ts'
 import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
+import { packagesKey, parseNodeDependencies } from '../functions/node/node-packages.ts'
+import type { NodeDependency, NodePackages } from '../functions/node/node-packages.ts'
 import { Registry } from '../functions/registry.ts'
 import { validateCrons } from '../functions/crons.ts'
 import type { CronSpec } from '../functions/crons.ts'
@@ -73,6 +75,8 @@ interface PendingPush {
   functions: FunctionInfo[]
   schema: Schema | null
   udfServerVersion: string
+  nodeDependencies: NodeDependency[]
+  nodePackagesDir: string | null
   /** The app's declared variables (null: no convex.config.ts, or none declared). */
   envVars: DeclaredEnvVar[] | null
   /** The deployment's variables when the push started: a change before it finishes is a race. */
@@ -157,6 +161,8 @@ export class PushService {
     readonly db: Database,
     readonly pool: IsolatePool,
     readonly env: EnvironmentVariables,
+    readonly nodePackages: NodePackages,
+    readonly log: (message: string, fields?: Record<string, unknown>) => void = () => {},
   ) {}
 
   /**
@@ -185,7 +191,22 @@ export class PushService {
     const functions = await this.db.persistence.getGlobal('functions')
     this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
     this.#envVars = JSON.parse((await this.db.persistence.getGlobal('app_env_vars')) ?? '[]') as DeclaredEnvVar[]
-    this.pool.setModules(modules)
+    // The live push's external packages are normally installed already (a new data dir, e.g. one a
+    // backup was copied into, installs them again); other folders are left from earlier pushes.
+    const deps = await this.#nodeDependencies()
+    let packagesDir: string | null = null
+    try {
+      packagesDir = await this.nodePackages.ensure(deps)
+    } catch (e) {
+      this.log('Could not install the external packages of Node.js actions', { error: (e as Error).message })
+    }
+    this.nodePackages.prune(packagesDir)
+    this.pool.setModules(modules, packagesDir)
+  }
+
+  async #nodeDependencies(): Promise<NodeDependency[]> {
+    const stored = await this.db.persistence.getGlobal('node_dependencies')
+    return stored === undefined ? [] : (JSON.parse(stored) as NodeDependency[])
   }
 
   async configHashes(): Promise<unknown> {
@@ -193,7 +214,7 @@ export class PushService {
     return {
       config: { functions: 'convex/', authInfo: [] },
       moduleHashes: modules.filter((m) => m.path !== 'schema.js' && m.path !== 'convex.config.js').map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
-      nodeDependencies: [],
+      nodeDependencies: await this.#nodeDependencies(),
       udfServerVersion: (await this.db.persistence.getGlobal('udf_server_version')) ?? null,
     }
   }
@@ -214,20 +235,30 @@ export class PushService {
       if (old === undefined || old.hash !== u.sha256) throw new PushError('RaceDetected', `Module ${u.path} changed on the server during the push; push again.`)
       modules.push(old)
     }
-    if (Array.isArray(req.nodeDependencies) && req.nodeDependencies.length > 0) {
-      throw new PushError('InvalidModules', 'External packages for Node.js actions (`node.externalPackages` in convex.json) are not supported by Concave yet: remove them so that the CLI bundles those packages into the pushed modules.')
+    // External packages of Node actions are installed before the modules that import them load.
+    let nodeDependencies: NodeDependency[]
+    let nodePackagesDir: string | null
+    try {
+      nodeDependencies = parseNodeDependencies(req.nodeDependencies)
+    } catch (e) {
+      throw new PushError('InvalidPushRequest', `Invalid nodeDependencies: ${(e as Error).message}`)
+    }
+    try {
+      nodePackagesDir = await this.nodePackages.ensure(nodeDependencies)
+    } catch (e) {
+      throw new PushError('InvalidExternalModules', `Loading the pushed modules encountered the following error:\n${(e as Error).message}`)
     }
     const schemaModule = app.schema ?? null
     const definitionModule = app.definition ?? null
     const all = [...modules]
     if (schemaModule !== null) all.push({ path: 'schema.js', environment: 'isolate', source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) })
     if (definitionModule !== null) all.push({ path: 'convex.config.js', environment: 'isolate', source: definitionModule.source, sourceMap: definitionModule.sourceMap ?? null, hash: moduleHash(definitionModule.source, definitionModule.sourceMap) })
-    const { functions, schema, envVars } = await this.#analyze(all, schemaModule !== null, definitionModule !== null)
+    const { functions, schema, envVars } = await this.#analyze(all, schemaModule !== null, definitionModule !== null, nodePackagesDir)
     const pushId = randomUUID()
     const indexDiff = this.#indexDiff(schema)
     const staged = req.dryRun === true ? [] : await this.#stageNewIndexes(schema)
     const environmentVariables = { ...this.env.all }
-    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables })
+    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables, nodeDependencies, nodePackagesDir })
     const analysisFunctions: Record<string, unknown> = {}
     for (const f of functions) {
       const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
@@ -235,7 +266,7 @@ export class PushService {
     }
     return {
       environmentVariables,
-      externalDepsId: null,
+      externalDepsId: nodeDependencies.length === 0 ? null : packagesKey(nodeDependencies),
       componentDefinitionPackages: {},
       appAuth: [],
       analysis: {
@@ -251,14 +282,14 @@ export class PushService {
     }
   }
 
-  async #analyze(modules: ModuleRecord[], hasSchema: boolean, hasDefinition: boolean): Promise<{ functions: FunctionInfo[]; schema: Schema | null; envVars: DeclaredEnvVar[] | null }> {
+  async #analyze(modules: ModuleRecord[], hasSchema: boolean, hasDefinition: boolean, nodePackagesDir: string | null): Promise<{ functions: FunctionInfo[]; schema: Schema | null; envVars: DeclaredEnvVar[] | null }> {
     const entryPoints = modules.filter((m) => !m.path.startsWith('_deps/') && m.path !== 'schema.js' && m.path !== 'convex.config.js' && m.path !== 'auth.config.js')
     // "use node" modules load in a scratch Node.js worker; the rest in a scratch isolate.
     const nodePaths = entryPoints.filter((m) => m.environment === 'node').map((m) => m.path)
     let nodeAnalyses = new Map<string, ModuleAnalysis>()
     if (nodePaths.length > 0) {
       try {
-        nodeAnalyses = await this.pool.node.analyze(modules, nodePaths, this.pool.env, IMPORT_TIMEOUT_MS)
+        nodeAnalyses = await this.pool.node.analyze(modules, nodePaths, this.pool.env, IMPORT_TIMEOUT_MS, nodePackagesDir)
       } catch (e) {
         throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze a Node.js module (${nodePaths.join(', ')}): ${(e as Error).message}`)
       }
@@ -553,11 +584,12 @@ export class PushService {
       functions: JSON.stringify(pending.functions),
       udf_server_version: pending.udfServerVersion,
       app_env_vars: JSON.stringify(pending.envVars ?? []),
+      node_dependencies: JSON.stringify(pending.nodeDependencies),
     })
     this.#envVars = pending.envVars ?? []
     db.setSchema(pending.schema)
     this.#registry = new Registry(pending.functions)
-    this.pool.setModules(pending.modules)
+    this.pool.setModules(pending.modules, pending.nodePackagesDir)
     for (const l of this.#listeners) l()
   }
 }

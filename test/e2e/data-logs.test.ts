@@ -26,6 +26,18 @@ export const shout = mutation({
     return null;
   },
 });
+export const timed = query({
+  args: {},
+  handler: async () => {
+    console.time("load");
+    console.timeLog("load", "rows", 3);
+    console.timeEnd("load");
+    console.timeEnd("load");
+    console.time();
+    console.time();
+    return null;
+  },
+});
 export const fail = query({ args: {}, handler: async () => { throw new Error("query went wrong"); } });
 `
 
@@ -158,6 +170,20 @@ test('stream_function_logs needs an admin key and long-polls', async () => {
   const next = (await pending) as { entries: { logLines: { messages: string[] }[] }[]; newCursor: number }
   expect(next.entries.map((e) => e.logLines[0]!.messages[0])).toEqual(["'wake up'"])
   expect(next.newCursor).toBeGreaterThan(newCursor)
+})
+
+test("console.time/timeLog/timeEnd in a query log as Convex's isolate does", async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
+  await client.query(api.logging.timed, {})
+  const { entries } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${newCursor}`, { headers: auth })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
+  const lines = entries.find((e) => e.identifier === 'logging.js:timed')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/^load: \d+ms/, 'load: Nms')])
+  expect(lines).toEqual([
+    ['INFO', "load: Nms 'rows' 3"],
+    ['INFO', 'load: Nms'],
+    ['WARN', "Timer 'load' does not exist"],
+    ['WARN', "Timer 'default' already exists"],
+  ])
 })
 
 test('GET /health answers OK without auth', async () => {

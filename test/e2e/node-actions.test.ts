@@ -72,12 +72,42 @@ test("process.env holds the deployment's variables only (and the built-in URLs),
   expect(await client.action(api.nodeActions.env, {})).toEqual({ greeting: 'hi from env', secret: null, names: ['CONVEX_CLOUD_URL', 'CONVEX_SITE_URL', 'NODE_GREETING'] })
 })
 
-test("a stray rejection or a throw in a timer doesn't end the worker or the other calls", async () => {
+test('an uncaught exception or an unhandled rejection fails its own call with Convex\'s message; the worker and its other calls carry on', async () => {
   const first = await client.action(api.nodeActions.callCount, {})
-  expect(await client.action(api.nodeActions.stray, {})).toBe('ok')
-  await new Promise((r) => setTimeout(r, 50))
+  const waiting = client.action(api.nodeActions.wait, { ms: 300 })
+  // Each of these would otherwise hang until the 2 s time limit.
+  const [timer, rejection, emitter, exited] = await Promise.all([
+    errorOf(client.action(api.nodeActions.throwInTimer, {})),
+    errorOf(client.action(api.nodeActions.strayRejection, {})),
+    errorOf(client.action(api.nodeActions.emitterError, {})),
+    errorOf(client.action(api.nodeActions.exit, {})),
+  ])
+  expect(timer.message).toContain('Uncaught uncaughtException: thrown in a timer')
+  expect(rejection.message).toContain('Uncaught unhandledRejection: nobody handles this')
+  expect(emitter.message).toContain('Uncaught uncaughtException: emitted without a listener')
+  expect(exited.message).toContain('Uncaught process.exit: process.exit() called with exit code 3')
+  expect(await waiting).toBe(300)
   // Same worker: its module state carried on.
   expect(await client.action(api.nodeActions.callCount, {})).toBe(first + 1)
+})
+
+test("console.time/timeLog/timeEnd log as Convex's Node runtime does; count, assert, table and dir as Node formats them", async () => {
+  await client.action(api.nodeActions.consoleMethods, {})
+  const logs = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
+  const lines = logs.entries.find((e) => e.identifier === 'nodeActions.js:consoleMethods')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/step: \d+ms/, 'step: Nms')])
+  expect(lines).toEqual([
+    ['INFO', "'step: Nms' 'half way'"],
+    ['INFO', "'step: Nms'"],
+    ['WARN', "'Timer 'step' does not exist'"],
+    ['WARN', "'Timer 'default' already exists'"],
+    ['LOG', 'default: 1'],
+    ['LOG', 'default: 2'],
+    ['LOG', 'x: 1'],
+    ['LOG', 'default: 1'],
+    ['ERROR', 'Assertion failed: math is broken'],
+    ['LOG', '┌─────────┬───┐\n│ (index) │ a │\n├─────────┼───┤\n│ 0       │ 1 │\n└─────────┴───┘'],
+    ['LOG', '{ a: { b: { c: [Object] } } }'],
+  ])
 })
 
 test('a Node action that never yields hits the time limit alone; the next calls work', async () => {
@@ -103,21 +133,6 @@ test('a Node action that eats memory fails alone with the memory limit; the next
 
 test('a Node action uses a CommonJS npm package the CLI bundled (which requires Node built-ins)', async () => {
   expect(await client.action(api.nacl.hashAndRandom, { text: 'abc' })).toEqual({ sha512: createHash('sha512').update('abc').digest('hex'), random: 8 })
-})
-
-test('a push that asks for external packages (node.externalPackages) is refused with a clear error', async () => {
-  const dir = prepareFixture('node')
-  try {
-    // The CLI leaves out of the bundle only packages the app depends on and lists as external.
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, dependencies: { ...pkg.dependencies, tweetnacl: '^1.0.3' } }))
-    writeFileSync(join(dir, 'convex.json'), JSON.stringify({ node: { externalPackages: ['tweetnacl'] } }))
-    const err = await errorOf(convexCli(dir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y']))
-    expect(err.message).toContain('External packages for Node.js actions (`node.externalPackages` in convex.json) are not supported by Concave yet')
-    expect(await client.action(api.nodeActions.sha256, { text: 'kept' })).toBe(createHash('sha256').update('kept').digest('hex'))
-  } finally {
-    cleanup(dir)
-  }
 })
 
 test('a push that defines a query in a "use node" file is refused, and the deployment keeps its functions', async () => {

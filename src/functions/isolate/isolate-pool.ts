@@ -42,10 +42,11 @@ export class IsolatePool {
     return this.#env
   }
 
-  /** Switches to a new module set (after a push). */
-  setModules(modules: readonly ModuleRecord[]): void {
+  /** Switches to a new module set (after a push), with its Node actions' external packages. */
+  setModules(modules: readonly ModuleRecord[], nodePackagesDir: string | null = null): void {
     this.#modules = new Map(modules.map((m) => [m.path, m]))
     this.#modulesLoadedAt = Date.now()
+    this.node.setPackages(nodePackagesDir)
     this.#generation++
     for (const host of this.#idle) host.dispose()
     this.#idle = []

@@ -6,13 +6,14 @@
  * action (a worker costs ~20 MB, which apps without Node actions never pay). When the modules or
  * the environment change, the next Node action starts a new worker and the old one is stopped once
  * the calls running in it have finished. The pushed node modules are written to a temporary directory
- * and imported from there. Unlike isolate functions, Node actions are not sandboxed: they run with
+ * and imported from there; its `node_modules` links to the push's external packages, if any
+ * (node-packages.ts). Unlike isolate functions, Node actions are not sandboxed: they run with
  * the backend's file-system and network access, as trusted app code, in a worker with its own heap
  * limit and environment (`process.env` is the deployment's variables only). A Node action that runs
  * past its time limit, or a worker that runs out of memory, fails every Node action then running
  * in that worker; the worker is replaced and the server keeps serving.
  */
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -42,10 +43,13 @@ class NodeWorker {
     modules: readonly ModuleRecord[],
     env: Record<string, string>,
     readonly heapMb: number,
+    packagesDir: string | null,
   ) {
     this.#dir = mkdtempSync(join(tmpdir(), 'concave-node-'))
     try {
       writeFileSync(join(this.#dir, 'package.json'), '{ "type": "module" }\n')
+      // External packages (node-packages.ts): bare imports resolve through this link.
+      if (packagesDir !== null) symlinkSync(join(packagesDir, 'node_modules'), join(this.#dir, 'node_modules'), 'dir')
       for (const m of modules) {
         const file = join(this.#dir, m.path)
         mkdirSync(dirname(file), { recursive: true })
@@ -141,16 +145,25 @@ export class NodeExecutor {
   /** What the worker was made for: a worker for other modules or variables is replaced. */
   #modules: ReadonlyMap<string, ModuleRecord> | null = null
   #env: Record<string, string> | null = null
+  /** The installed external packages of the live push (node-packages.ts), if it has any. */
+  #packagesDir: string | null = null
 
   constructor(readonly heapMb: number) {
     const script = new URL('./node-executor.js', import.meta.url)
     this.#script = script.protocol === 'file:' && existsSync(script) ? script : null
   }
 
+  /** Sets the external packages' folder for the workers started from now on (with setModules). */
+  setPackages(dir: string | null): void {
+    if (dir === this.#packagesDir) return
+    this.#packagesDir = dir
+    this.retire()
+  }
+
   /** Loads each of `paths` (node modules among `modules`) in a scratch worker and analyzes it. */
-  async analyze(modules: readonly ModuleRecord[], paths: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<Map<string, ModuleAnalysis>> {
+  async analyze(modules: readonly ModuleRecord[], paths: readonly string[], env: Record<string, string>, timeoutMs: number, packagesDir: string | null): Promise<Map<string, ModuleAnalysis>> {
     if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
-    const worker = new NodeWorker(this.#script, modules.filter((m) => m.environment === 'node'), env, this.heapMb)
+    const worker = new NodeWorker(this.#script, modules.filter((m) => m.environment === 'node'), env, this.heapMb, packagesDir)
     let timer: NodeJS.Timeout | undefined
     try {
       const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`loading took longer than ${timeoutMs / 1000}s`)), timeoutMs)))
@@ -168,7 +181,7 @@ export class NodeExecutor {
     if (this.#script === null) throw new Error('the Node.js action worker (dist/node-executor.js) is missing: build with `npm run build`')
     if (this.#worker === null || !this.#worker.alive || this.#modules !== modules || this.#env !== env) {
       this.#worker?.retire()
-      this.#worker = new NodeWorker(this.#script, [...modules.values()].filter((m) => m.environment === 'node'), env, this.heapMb)
+      this.#worker = new NodeWorker(this.#script, [...modules.values()].filter((m) => m.environment === 'node'), env, this.heapMb, this.#packagesDir)
       this.#modules = modules
       this.#env = env
     }

@@ -14,13 +14,15 @@
  *                              ◀───────────── {type:'done', callId, outcome}
  *   {type:'analyze', callId, path} ─────────▶ ◀─ {type:'analyzed', callId, analysis | error}
  *
- * Calls run concurrently on the worker's event loop; each call's console output is told apart
- * with AsyncLocalStorage.
+ * Calls run concurrently on the worker's event loop; each call's console output, and an exception
+ * or rejection nothing handles (which fails that call), is told apart with AsyncLocalStorage.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { Console } from 'node:console'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { Writable } from 'node:stream'
 import { parentPort, workerData } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
 import { formatLogArgs } from '../../../runtime/inspect.ts'
@@ -34,6 +36,8 @@ interface CallState {
   logLines: string[]
   pending: Map<number, { resolve: (v: string) => void; reject: (e: unknown) => void }>
   nextId: number
+  /** `console.time` labels and their start (ms since the epoch). */
+  timers: Map<string, number>
 }
 
 export type ToWorker =
@@ -99,10 +103,81 @@ const log = (line: string) => {
   if (s !== undefined && calls.has(s.callId)) s.logLines.push(line)
 }
 const logger = (level: string) => (...args: unknown[]) => log(`[${level}] ${formatLogArgs(args)}`)
-// A stray rejection or a throw in a timer must not end the worker (and every Node action in it).
-process.on('unhandledRejection', (reason) => log(`[ERROR] Unhandled promise rejection: ${formatLogArgs([reason])}`))
-process.on('uncaughtException', (e) => log(`[ERROR] Uncaught exception: ${formatLogArgs([e])}`))
-Object.assign(console, { log: logger('LOG'), info: logger('INFO'), warn: logger('WARN'), error: logger('ERROR'), debug: logger('DEBUG'), trace: logger('LOG') })
+/** The console's time methods as Convex's Node runtime has them: whole milliseconds, Info level, warnings as Warn. */
+const timerLabel = (label: unknown) => (label === undefined ? 'default' : label === null ? 'null' : String(label))
+const timers = () => current.getStore()?.timers ?? new Map<string, number>()
+function time(label?: unknown): void {
+  const name = timerLabel(label)
+  if (timers().has(name)) logger('WARN')(`Timer '${name}' already exists`)
+  else timers().set(name, Date.now())
+}
+function timeLog(label?: unknown, ...args: unknown[]): void {
+  const name = timerLabel(label)
+  const start = timers().get(name)
+  if (start === undefined) logger('WARN')(`Timer '${name}' does not exist`)
+  else logger('INFO')(`${name}: ${Date.now() - start}ms`, ...args)
+}
+function timeEnd(label?: unknown): void {
+  const name = timerLabel(label)
+  const start = timers().get(name)
+  if (start === undefined) return logger('WARN')(`Timer '${name}' does not exist`)
+  timers().delete(name)
+  logger('INFO')(`${name}: ${Date.now() - start}ms`)
+}
+// The rest of Node's console (count, assert, table, dir, group, trace, …) keeps Node's own
+// formatting; its output goes to the call's log lines (stdout as Log, stderr as Error) rather than
+// the backend's stdout.
+const consoleStream = (level: string) =>
+  new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      const text = String(chunk)
+      log(`[${level}] ${text.endsWith('\n') ? text.slice(0, -1) : text}`)
+      done()
+    },
+  })
+const nodeConsole = new Console({ stdout: consoleStream('LOG'), stderr: consoleStream('ERROR') })
+for (const method of ['count', 'countReset', 'assert', 'table', 'dir', 'dirxml', 'group', 'groupCollapsed', 'groupEnd', 'trace'] as const) {
+  ;(console as any)[method] = (nodeConsole as any)[method].bind(nodeConsole)
+}
+Object.assign(console, { log: logger('LOG'), info: logger('INFO'), warn: logger('WARN'), error: logger('ERROR'), debug: logger('DEBUG'), time, timeLog, timeEnd })
+
+/**
+ * An exception nothing catches (thrown in a timer or an event handler) or a rejected promise
+ * nobody handles fails the call it belongs to, with Convex's message ("Uncaught
+ * uncaughtException: …"); the worker and its other calls carry on. One that belongs to no running
+ * call (its call has finished) is dropped.
+ */
+function failCall(event: 'uncaughtException' | 'unhandledRejection' | 'process.exit', e: unknown): void {
+  const s = current.getStore()
+  if (s === undefined || !calls.has(s.callId)) return
+  finish(s, { ok: false, name: event, message: errorMessage(e) })
+}
+/** A thrown value's message as Convex's Node runtime reads it. */
+function errorMessage(e: unknown): string {
+  if (e === null || e === undefined) return 'unknown error'
+  try {
+    const message = (e as { message?: unknown }).message
+    const text = message !== undefined && message !== null ? String(message) : String(e)
+    return typeof text === 'string' ? text : 'unknown error'
+  } catch {
+    return 'unknown error'
+  }
+}
+process.on('uncaughtException', (e) => failCall('uncaughtException', e))
+process.on('unhandledRejection', (reason) => failCall('unhandledRejection', reason))
+// In a worker, process.exit() would end the thread and every call in it: it fails its own call.
+process.exit = ((code?: number | string | null) => {
+  const message = `process.exit() called ${code === undefined ? 'with no exit code' : `with exit code ${code}`}`
+  failCall('process.exit', new Error(message))
+  throw new Error(message)
+}) as typeof process.exit
+
+/** Reports a call's outcome, once: later outcomes (after an uncaught exception failed it) are dropped. */
+function finish(s: CallState, outcome: Outcome): void {
+  if (!calls.has(s.callId)) return
+  calls.delete(s.callId)
+  post({ type: 'done', callId: s.callId, outcome: { ...outcome, logLines: s.logLines } })
+}
 
 /** Stack frames name the pushed modules as the isolate does (`convex:/<path>`), not by their temporary files. */
 const moduleDirUrl = `${pathToFileURL(dir).href}/`
@@ -129,15 +204,12 @@ async function run(s: CallState, spec: CallSpec): Promise<string> {
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'run') {
-    const s: CallState = { callId: m.callId, logLines: [], pending: new Map(), nextId: 1 }
+    const s: CallState = { callId: m.callId, logLines: [], pending: new Map(), nextId: 1, timers: new Map() }
     calls.set(m.callId, s)
     run(s, m.spec).then(
-      (value) => ({ ok: true, value }),
-      (e: unknown) => withModuleUrls(describeError(e)),
-    ).then((outcome) => {
-      calls.delete(m.callId)
-      post({ type: 'done', callId: m.callId, outcome: { ...outcome, logLines: s.logLines } })
-    })
+      (value) => finish(s, { ok: true, value }),
+      (e: unknown) => finish(s, withModuleUrls(describeError(e))),
+    )
   } else if (m.type === 'result') {
     const p = calls.get(m.callId)?.pending
     const waiter = p?.get(m.id)
