@@ -3,6 +3,7 @@
  * lifetime. `start()` listens on the API port (3210) and the HTTP-actions port (3211); `stop()`
  * drains requests and closes the database cleanly.
  */
+import { CursorCodec } from './database/cursors.ts'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -111,7 +112,7 @@ export class Backend {
     mkdirSync(dataDir, { recursive: true })
     this.#credentials(dataDir)
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
-    const db = await Database.open(persistence)
+    const db = await Database.open(persistence, new CursorCodec(this.instanceSecret))
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool

@@ -7,6 +7,7 @@
  * a batch is in flight without a current snapshot waits for the publication. So no reader ever
  * sees a commit that is not durable or that commit listeners (subscriptions) don't know of yet.
  */
+import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
 import { Catalog } from './catalog.ts'
@@ -60,7 +61,11 @@ export class Database {
   readonly #active = new Map<bigint, number>()
   #lastCreationTime = 0
 
-  private constructor(readonly persistence: Persistence) {
+  private constructor(
+    readonly persistence: Persistence,
+    /** Seals and opens pagination cursors (keyed by the instance secret). */
+    readonly cursors: CursorCodec,
+  ) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
     this.committer.onCommit(() => this.#published())
@@ -70,8 +75,8 @@ export class Database {
     })
   }
 
-  static async open(persistence: Persistence): Promise<Database> {
-    const db = new Database(persistence)
+  static async open(persistence: Persistence, cursors: CursorCodec): Promise<Database> {
+    const db = new Database(persistence, cursors)
     await db.catalog.load()
     const schema = await persistence.getGlobal('schema')
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)

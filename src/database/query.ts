@@ -187,6 +187,9 @@ function readMissingTable(txn: Transaction, name: string): void {
 /** How many rows a stream reads from the store at a time. */
 const BATCH = 128
 
+/** A paginated read reached its `maximumRowsRead`/`maximumBytesRead` with rows left: the page ends there. */
+export class ScanLimitReached extends Error {}
+
 export class QueryStream {
   readonly index: IndexInfo | null
   /** For a search: its plan, and its ranked results within the interval once run. */
@@ -203,6 +206,11 @@ export class QueryStream {
   #limit = Infinity
   #emitted = 0
   lastKey: Buffer | null = null
+  /** Rows read from the index so far and their size, filtered out or not: what `maximumRowsRead` counts. */
+  scannedRows = 0
+  scannedBytes = 0
+  /** Set for a page with `maximumRowsRead`/`maximumBytesRead`: reading past it throws `ScanLimitReached`. */
+  scanLimit: { rows: number; bytes: number } | null = null
 
   constructor(
     readonly txn: Transaction,
@@ -289,10 +297,14 @@ export class QueryStream {
       if (fromStore === undefined && fromOverlay === undefined) {
         return null
       }
+      // There is another row: reading it may be past the page's budget.
+      if (this.scanLimit !== null && (this.scannedRows >= this.scanLimit.rows || this.scannedBytes >= this.scanLimit.bytes)) throw new ScanLimitReached()
       const cmp = fromStore === undefined ? 1 : fromOverlay === undefined ? -1 : Buffer.compare(fromStore.key, fromOverlay.key) * (this.order === 'asc' ? 1 : -1)
       if (cmp < 0) row = { key: fromStore!.key, json: this.#buffer.shift()!.doc.json }
       else row = this.#overlay.shift()!
       this.lastKey = row.key
+      this.scannedRows++
+      this.scannedBytes += row.json.length
       if (this.#filters.length > 0) {
         const doc = row.doc ?? (JSON.parse(row.json) as Doc)
         if (!this.#filters.every((f) => evaluate(f, doc) === true)) continue

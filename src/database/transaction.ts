@@ -14,7 +14,10 @@ import { BY_ID } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import type { Database } from './database.ts'
 import { DatabaseError } from './errors.ts'
-import { keySuccessor, planQuery, QueryStream, USER_VISIBLE_SYSTEM_TABLES } from './query.ts'
+import { keySuccessor, planQuery, QueryStream, ScanLimitReached, USER_VISIBLE_SYSTEM_TABLES } from './query.ts'
+import { SearchPlan } from './search.ts'
+import { InvalidCursorError, queryFingerprint } from './cursors.ts'
+import type { CursorPosition } from './cursors.ts'
 import type { SerializedQuery } from './query.ts'
 
 type Doc = Record<string, JSONValue>
@@ -347,19 +350,39 @@ export class Transaction {
     }
   }
 
-  /** `.paginate()`: one page, with cursors that are positions in the index. */
+  /**
+   * `.paginate()`: one page, as Convex reads it. Cursors are sealed positions in the query's index
+   * (cursors.ts). Without an end cursor the page holds up to `pageSize` documents and ends done
+   * only when the query ran out while filling it (a page holding exactly the last documents is
+   * followed by an empty, done one); `maximumRowsRead`/`maximumBytesRead` bound the rows scanned,
+   * filtered out or not, and a page that reaches them ends `SplitRequired`. With an end cursor (a
+   * reactive re-run) it holds everything up to it.
+   */
   async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }): Promise<string> {
     if (this.#paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
     this.#paginated = true
-    if (typeof args.pageSize !== 'number' || !(args.pageSize >= 0)) throw new DatabaseError('Invalid pagination options: numItems must be a non-negative number')
+    const pageSize = args.pageSize
+    if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize < 0) throw new DatabaseError(`Invalid argument \`pageSize\` for \`queryPage\`: expected a non-negative integer, got ${JSON.stringify(pageSize)}`)
+    if (pageSize === 0) throw new DatabaseError('Must request at least 1 document while paginating')
+    if (pageSize > LIMITS.documentsRead) throw new DatabaseError(`Requested too many items: ${pageSize}`)
+    if (args.maximumRowsRead === 0 || args.maximumBytesRead === 0) throw new DatabaseError('maximumRowsRead and maximumBytesRead must be greater than 0')
     const plan = planQuery(this, args.query)
+    const fingerprint = queryFingerprint(args.query, plan.index instanceof SearchPlan ? ['search', plan.index.index?.name ?? ''] : (plan.index?.keyFields ?? []))
+    const codec = this.db.cursors
+    const open = (cursor: string | null): CursorPosition | null => {
+      if (cursor === null) return null
+      const decoded = codec.decode(cursor)
+      if (!decoded.fingerprint.equals(fingerprint)) throw new InvalidCursorError()
+      return decoded.position
+    }
     let { lo, hi } = plan.interval
     const endCursor = args.endCursor ?? this.journal?.endCursor ?? null
-    const start = decodeCursor(args.cursor)
-    const end = decodeCursor(endCursor)
+    const start = open(args.cursor ?? null)
+    const end = open(endCursor)
+    const seal = (position: CursorPosition) => codec.encode(fingerprint, position)
     if (start === 'end') {
-      this.pageEnd = END_CURSOR
-      return JSON.stringify({ page: [], isDone: true, continueCursor: END_CURSOR, splitCursor: null, pageStatus: null })
+      this.pageEnd = seal('end')
+      return JSON.stringify({ page: [], isDone: true, continueCursor: this.pageEnd, splitCursor: null, pageStatus: null })
     }
     if (plan.order === 'asc') {
       if (start !== null) lo = maxKey(lo, keySuccessor(start))
@@ -369,58 +392,46 @@ export class Transaction {
       if (end !== null && end !== 'end') lo = maxKey(lo, end)
     }
     const stream = new QueryStream(this, plan.index, { lo, hi }, plan.order, args.query.operators)
+    // An end cursor means the whole interval up to it, whatever the budget (as Convex).
+    if (end === null && (args.maximumRowsRead != null || args.maximumBytesRead != null)) {
+      stream.scanLimit = { rows: args.maximumRowsRead ?? Infinity, bytes: args.maximumBytesRead ?? Infinity }
+    }
     const rows: string[] = []
     const keys: Buffer[] = []
-    const limit = end !== null ? Infinity : Math.max(1, Math.floor(args.pageSize))
-    let isDone = false
-    // `maximumRowsRead` / `maximumBytesRead` end a page early: the client must split it.
-    const maxRows = typeof args.maximumRowsRead === 'number' && args.maximumRowsRead > 0 ? args.maximumRowsRead : Infinity
-    const maxBytes = typeof args.maximumBytesRead === 'number' && args.maximumBytesRead > 0 ? args.maximumBytesRead : Infinity
-    // Counted per row the page consumes (the stream itself reads ahead in batches).
-    let bytesConsumed = 0
+    const limit = end !== null ? Infinity : pageSize
+    let exhausted = false
     let splitRequired = false
     while (rows.length < limit) {
-      if (end === null && (rows.length >= maxRows || bytesConsumed >= maxBytes)) {
+      let row: { key: Buffer; json: string } | null
+      try {
+        row = await stream.nextRow()
+      } catch (e) {
+        if (!(e instanceof ScanLimitReached)) throw e
         splitRequired = true
         break
       }
-      const row = await stream.nextRow()
       if (row === null) {
-        isDone = true
+        exhausted = true
         break
       }
       rows.push(row.json)
       keys.push(row.key)
-      bytesConsumed += row.json.length
     }
-    if (splitRequired && rows.length > 0) {
-      this.pageEnd = encodeCursor(stream.lastKey!)
-      return `{"page":[${rows.join(',')}],"isDone":false,"continueCursor":${JSON.stringify(this.pageEnd)},"splitCursor":${JSON.stringify(encodeCursor(keys[Math.floor((keys.length - 1) / 2)]!))},"pageStatus":"SplitRequired"}`
-    }
-    if (end !== null) isDone = end === 'end'
-    else if (!isDone) {
-      const rest = plan.order === 'asc' ? { lo: keySuccessor(stream.lastKey!), hi } : { lo, hi: stream.lastKey! }
-      isDone = (await new QueryStream(this, plan.index, rest, plan.order, args.query.operators).nextRow()) === null
-    }
-    const continueCursor = end !== null ? endCursor! : isDone ? END_CURSOR : encodeCursor(stream.lastKey!)
-    // A page that grew past twice its size can be split by the client at its middle row.
-    const splitCursor = rows.length >= 2 * Math.max(1, Math.floor(args.pageSize)) ? encodeCursor(keys[Math.floor(keys.length / 2) - 1]!) : null
+    const isDone = end !== null ? end === 'end' : exhausted
+    const continueCursor = end !== null ? endCursor! : isDone ? seal('end') : seal(stream.lastKey!)
     this.pageEnd = continueCursor
-    return `{"page":[${rows.join(',')}],"isDone":${isDone},"continueCursor":${JSON.stringify(continueCursor)},"splitCursor":${JSON.stringify(splitCursor)},"pageStatus":${splitCursor === null ? 'null' : '"SplitRecommended"'}}`
+    let splitCursor: string | null = null
+    let pageStatus: string | null = null
+    if (splitRequired) {
+      pageStatus = 'SplitRequired'
+      if (keys.length > 0) splitCursor = seal(keys[Math.floor((keys.length - 1) / 2)]!)
+    } else if (rows.length >= 2 * pageSize) {
+      // A reactive page that grew past twice its size can be split by the client at its middle row.
+      pageStatus = 'SplitRecommended'
+      splitCursor = seal(keys[Math.floor(keys.length / 2) - 1]!)
+    }
+    return `{"page":[${rows.join(',')}],"isDone":${isDone},"continueCursor":${JSON.stringify(continueCursor)},"splitCursor":${JSON.stringify(splitCursor)},"pageStatus":${JSON.stringify(pageStatus)}}`
   }
-}
-
-const END_CURSOR = '_end'
-
-function encodeCursor(key: Buffer): string {
-  return key.toString('base64url')
-}
-
-function decodeCursor(cursor: string | null): Buffer | 'end' | null {
-  if (cursor === null) return null
-  if (cursor === END_CURSOR) return 'end'
-  if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]*$/.test(cursor)) throw new DatabaseError(`InvalidCursor: Failed to parse cursor ${JSON.stringify(cursor)}`)
-  return Buffer.from(cursor, 'base64url')
 }
 
 function maxKey(a: Buffer, b: Buffer): Buffer {

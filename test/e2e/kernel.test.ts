@@ -149,8 +149,44 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(r).toEqual({ ns: [0, 1, 2], isDone: false, continueCursor: r.continueCursor, pageStatus: 'SplitRequired', hasSplit: true })
     const rest = await client.query(api.messages.pageOf, { author: 'maxrows', numItems: 10, cursor: r.continueCursor })
     expect([rest.ns, rest.isDone]).toEqual([[3, 4, 5], true])
-    const bad = await client.query(api.messages.pageOf, { author: 'maxrows', numItems: 10, cursor: 'not a cursor!' }).catch((e: Error) => e)
-    expect((bad as Error).message).toContain('InvalidCursor')
+  })
+
+  test('maximumRowsRead counts the rows scanned, not the rows a filter keeps', async () => {
+    for (let n = 0; n < 8; n++) await client.mutation(api.messages.send, { author: 'scanned', body: `m${n}`, n })
+    // Four rows scanned (n 0..3) hold two odd ones: the page ends there, SplitRequired.
+    const r = await client.query(api.messages.pageOdd, { author: 'scanned', numItems: 10, cursor: null, maximumRowsRead: 4 })
+    expect(r).toEqual({ ns: [1, 3], isDone: false, continueCursor: r.continueCursor, pageStatus: 'SplitRequired', hasSplit: true })
+    const rest = await client.query(api.messages.pageOdd, { author: 'scanned', numItems: 10, cursor: r.continueCursor, maximumRowsRead: 4 })
+    expect(rest).toEqual({ ns: [5, 7], isDone: true, continueCursor: rest.continueCursor, pageStatus: null, hasSplit: false })
+  })
+
+  test('a page holding exactly the last documents is not done: the next, empty page is', async () => {
+    for (let n = 0; n < 4; n++) await client.mutation(api.messages.send, { author: 'exact', body: `m${n}`, n })
+    const first = await client.query(api.messages.pageOf, { author: 'exact', numItems: 4, cursor: null })
+    expect([first.ns, first.isDone, first.pageStatus]).toEqual([[0, 1, 2, 3], false, null])
+    const last = await client.query(api.messages.pageOf, { author: 'exact', numItems: 4, cursor: first.continueCursor })
+    expect([last.ns, last.isDone]).toEqual([[], true])
+    // The end cursor ends every later page at once.
+    const after = await client.query(api.messages.pageOf, { author: 'exact', numItems: 4, cursor: last.continueCursor })
+    expect([after.ns, after.isDone, after.continueCursor]).toEqual([[], true, last.continueCursor])
+  })
+
+  test("pagination options and cursors Convex refuses, with its messages", async () => {
+    const zero = await errorOf(client.query(api.messages.pageOf, { author: 'exact', numItems: 0, cursor: null }))
+    expect(zero.message).toMatch(/\nUncaught Error: Must request at least 1 document while paginating\n/)
+    const huge = await errorOf(client.query(api.messages.pageOf, { author: 'exact', numItems: 20_000, cursor: null }))
+    expect(huge.message).toMatch(/\nUncaught Error: Requested too many items: 20000\n/)
+    // Cursors are sealed: a made-up one, an old-style index key, or one with a byte changed don't parse.
+    const first = await client.query(api.messages.pageOf, { author: 'exact', numItems: 2, cursor: null })
+    const tampered = `${first.continueCursor.slice(0, 10)}${first.continueCursor[10] === 'A' ? 'B' : 'A'}${first.continueCursor.slice(11)}`
+    for (const cursor of ['not a cursor!', 'AAECAwQ', tampered]) {
+      expect((await errorOf(client.query(api.messages.pageOf, { author: 'exact', numItems: 2, cursor }))).message).toMatch(/\nUncaught Error: Failed to parse cursor\n/)
+    }
+    // A cursor of another query: Convex's InvalidCursor, a ConvexError usePaginatedQuery restarts on.
+    expect(await client.query(api.messages.pageDesc, { author: 'exact', numItems: 2, cursor: first.continueCursor })).toEqual({
+      error: 'InvalidCursor: Tried to run a query starting from a cursor, but it looks like this cursor is from a different query.',
+      data: { isConvexSystemError: true, paginationError: 'InvalidCursor' },
+    })
   })
 
   test('default export is callable by module name', async () => {

@@ -96,6 +96,13 @@ describe('search results', () => {
     expect(second.isDone).toBe(true)
   })
 
+  test('a search page holding exactly the last results is not done until the next, empty page', async () => {
+    const first = await client.query(api.messages.searchPage, { text: 'apple', paginationOpts: { numItems: 3, cursor: null } })
+    expect([first.page.length, first.isDone]).toEqual([3, false])
+    const next = await client.query(api.messages.searchPage, { text: 'apple', paginationOpts: { numItems: 3, cursor: first.continueCursor } })
+    expect([next.page, next.isDone]).toEqual([[], true])
+  })
+
   test('an empty search string, or one without any words, matches nothing', async () => {
     expect(await search('')).toEqual([])
     expect(await search('  ?! ')).toEqual([])
