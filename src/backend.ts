@@ -3,6 +3,8 @@
  * lifetime. `start()` listens on the API port (3210) and the HTTP-actions port (3211); `stop()`
  * drains requests and closes the database cleanly.
  */
+import { lockDataDir } from './storage/sqlite/data-dir-lock.ts'
+import type { DataDirLock } from './storage/sqlite/data-dir-lock.ts'
 import { CursorCodec } from './database/cursors.ts'
 import { serve } from '@hono/node-server'
 import type { ServerType } from '@hono/node-server'
@@ -61,6 +63,7 @@ export class Backend {
   #api: ServerType | null = null
   #site: ServerType | null = null
   #db: Database | null = null
+  #lock: DataDirLock | null = null
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #scheduler: Scheduler | null = null
@@ -110,6 +113,8 @@ export class Backend {
     const { config, log } = this
     const dataDir = resolve(config.dataDir)
     mkdirSync(dataDir, { recursive: true })
+    // Before anything in the folder is read or written: one backend per data folder.
+    this.#lock = lockDataDir(dataDir, { port: config.port })
     this.#credentials(dataDir)
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
     const db = await Database.open(persistence, new CursorCodec(this.instanceSecret))
@@ -217,6 +222,8 @@ export class Backend {
     this.#pool?.close()
     await this.#db?.close()
     this.#db = null
+    this.#lock?.release()
+    this.#lock = null
     this.log.info('Concave backend stopped')
   }
 }

@@ -69,3 +69,22 @@ test('with no secret given, a dev secret is made, kept and its admin key printed
     cleanup(dev.dataDir)
   }
 })
+
+test('a second backend on the same data folder refuses to start; a crash leaves no lock behind', async () => {
+  const client = new ConvexHttpClient(backend.url)
+  await client.mutation(api.messages.send, { author: 'locked', body: 'first' })
+  const pid = backend.process.pid
+  const second = await startBackend({ dataDir: backend.dataDir }).then(
+    () => null,
+    (e: Error) => e.message,
+  )
+  expect(second).toContain(`Another Concave backend (pid ${pid}, port ${new URL(backend.url).port}, started `)
+  expect(second).toContain(`is using the data directory ${backend.dataDir}. Stop it first, or give this one another directory (--local-storage).`)
+  expect(second).toMatch(/^backend exited with 1:/)
+  // The first keeps serving, its data untouched.
+  expect((await client.query(api.messages.list, { author: 'locked' })).map((m: any) => m.body)).toEqual(['first'])
+  // kill -9 releases the lock: the next start needs no clean-up.
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  expect((await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'locked' })).map((m: any) => m.body)).toEqual(['first'])
+})
