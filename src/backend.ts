@@ -3,6 +3,7 @@
  * lifetime. `start()` listens on the API port (3210) and the HTTP-actions port (3211); `stop()`
  * drains requests and closes the database cleanly.
  */
+import { SessionRequests } from './sync/session-requests.ts'
 import { lockDataDir } from './storage/sqlite/data-dir-lock.ts'
 import type { DataDirLock } from './storage/sqlite/data-dir-lock.ts'
 import { CursorCodec } from './database/cursors.ts'
@@ -64,6 +65,8 @@ export class Backend {
   #site: ServerType | null = null
   #db: Database | null = null
   #lock: DataDirLock | null = null
+  #sessionRequests: SessionRequests | null = null
+  #draining = false
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #scheduler: Scheduler | null = null
@@ -134,6 +137,10 @@ export class Backend {
     const swept = await files.sweepOrphans()
     if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files
+    const sessionRequests = new SessionRequests(db, (message, fields) => log.warn(message, fields))
+    await sessionRequests.start()
+    this.#sessionRequests = sessionRequests
+    runner.sessionRequests = sessionRequests
     const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs)
     runner.scheduler = scheduler
     await scheduler.start(runner)
@@ -181,7 +188,7 @@ export class Backend {
     })
     const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl })
     push.onPush(() => subscriptions.invalidateAll())
-    this.#api = await listen(app.fetch, config.port, config.interface)
+    this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {
       auth,
       db,
@@ -192,8 +199,16 @@ export class Backend {
       instanceSecret: this.instanceSecret,
       log: (message, fields) => log.info(message, fields),
     })
-    this.#site = await listen(site.fetch, config.sitePort, config.interface)
+    this.#site = await listen(this.#unlessDraining(site.fetch), config.sitePort, config.interface)
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
+  }
+
+  /** A request that arrives while the backend shuts down is refused, and its connection closed. */
+  #unlessDraining(fetch: (req: Request) => Response | Promise<Response>): (req: Request) => Response | Promise<Response> {
+    return (req) =>
+      this.#draining
+        ? new Response(JSON.stringify({ code: 'ServiceUnavailable', message: 'The backend is shutting down; try again.' }), { status: 503, headers: { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' } })
+        : fetch(req)
   }
 
   /**
@@ -201,11 +216,13 @@ export class Backend {
    * the rest, disposes the sandboxes and closes the database cleanly.
    */
   async stop(graceMs = 5000): Promise<void> {
+    // From here a request on an open keep-alive connection is refused (503, connection closed)
+    // rather than served; requests and socket mutations already taken finish and are answered.
+    this.#draining = true
     this.#crons?.stop()
+    this.#sessionRequests?.stop()
     this.#scheduler?.stop()
     this.#cronRuns?.stop()
-    this.#sync?.close()
-    this.#sync = null
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
     this.#api = this.#site = null
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
@@ -217,6 +234,12 @@ export class Backend {
         r()
       }, graceMs)
     })
+    const sync = this.#sync
+    this.#sync = null
+    if (sync !== null) {
+      await Promise.race([sync.drain(), cut])
+      sync.close()
+    }
     await Promise.race([closed, cut])
     clearTimeout(timer)
     this.#pool?.close()

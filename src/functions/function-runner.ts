@@ -33,6 +33,7 @@ import { errorText, SourceMaps, uncaughtMessage } from './errors.ts'
 import type { CallFailure } from './errors.ts'
 export type { CallFailure } from './errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
+import type { RequestKey, SessionRequests } from '../sync/session-requests.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
 
@@ -47,6 +48,8 @@ export interface CallOptions {
   ts?: bigint | undefined
   /** The user the call runs as (`ctx.auth.getUserIdentity()`); none when absent. */
   identity?: UserIdentity | null | undefined
+  /** A sync-socket mutation's (session, request): it runs once, its result recorded with its writes. */
+  requestKey?: RequestKey | undefined
 }
 
 export interface RunnerLimits {
@@ -98,6 +101,8 @@ class CallError extends Error {
 export class FunctionRunner implements JobRunner {
   /** Set once the scheduler exists (it needs the runner too). */
   scheduler: Scheduler | null = null
+  /** Where sync-socket mutations record their results (exactly once across restarts). */
+  sessionRequests: SessionRequests | null = null
   readonly #quickSlots = new Semaphore(MAX_CONCURRENT_QUERIES_MUTATIONS)
   readonly #actionSlots = new Semaphore(MAX_CONCURRENT_ACTIONS)
   files: FileStorage | null = null
@@ -236,7 +241,7 @@ export class FunctionRunner implements JobRunner {
       case 'Query':
         return this.#runQuery(fn, argsJson, opts.ts, undefined, who)
       case 'Mutation':
-        return this.#runMutation(fn, argsJson, who)
+        return this.#runMutation(fn, argsJson, who, opts.requestKey)
       default:
         return this.#runAction(fn, argsJson, undefined, who)
     }
@@ -289,7 +294,7 @@ export class FunctionRunner implements JobRunner {
    * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
-  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null'): Promise<UdfResult> {
+  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', requestKey?: RequestKey): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
       // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
@@ -303,10 +308,14 @@ export class FunctionRunner implements JobRunner {
         return failure(e, [])
       }
       try {
+        // Already run (before a reconnect or a restart): answered from its record, run no more.
+        const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
+        if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
         const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true)
         slot()
         slot = null
         if (!outcome.ok) return outcome
+        if (requestKey !== undefined && this.sessionRequests !== null) await this.sessionRequests.record(txn, requestKey, outcome)
         const ts = await this.db.commit(txn)
         return { ...outcome, ts }
       } catch (e) {

@@ -1,22 +1,30 @@
 /**
- * @module MutationLog: remembers mutation outcomes by (session id, request id), so a mutation the
- * client re-sends after a reconnect is answered from the log instead of running twice.
+ * @module MutationLog: joins a re-sent socket mutation to the run of it still in flight, keyed by
+ * (session id, request id), so a client that reconnects mid-mutation gets that run's outcome. Once
+ * a run settles its entry goes: a committed mutation's result is then in `_session_requests`
+ * (session-requests.ts), durably and in the same commit as its writes, and a failed one wrote
+ * nothing, so running it again is harmless.
  */
 import type { UdfResult } from '../functions/function-runner.ts'
 
-/** Outcomes remembered at most (oldest forgotten first). */
-const CAPACITY = 100_000
-
 export class MutationLog {
-  readonly #entries = new Map<string, Promise<UdfResult>>()
+  readonly #running = new Map<string, Promise<UdfResult>>()
 
-  /** Runs the mutation once per key; a repeat gets the first run's outcome (even while it runs). */
+  /** Runs the mutation unless a run of the same key is in flight, whose outcome it then shares. */
   run(key: string, execute: () => Promise<UdfResult>): Promise<UdfResult> {
-    const existing = this.#entries.get(key)
+    const existing = this.#running.get(key)
     if (existing !== undefined) return existing
     const outcome = execute()
-    this.#entries.set(key, outcome)
-    if (this.#entries.size > CAPACITY) this.#entries.delete(this.#entries.keys().next().value!)
+    this.#running.set(key, outcome)
+    const forget = () => {
+      if (this.#running.get(key) === outcome) this.#running.delete(key)
+    }
+    outcome.then(forget, forget)
     return outcome
+  }
+
+  /** Runs in flight. */
+  get size(): number {
+    return this.#running.size
   }
 }

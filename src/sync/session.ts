@@ -89,6 +89,8 @@ export class Session implements Subscriber {
   #lastSend = Date.now()
   #retry: NodeJS.Timeout | null = null
   #closed = false
+  /** Shutting down: new mutations and actions are left unanswered (the client re-sends them). */
+  #draining = false
 
   constructor(
     readonly ws: WebSocket,
@@ -187,6 +189,7 @@ export class Session implements Subscriber {
       case 'Authenticate':
         return this.#authenticate(m)
       case 'Mutation': {
+        if (this.#draining) return
         // Runs as whoever the client was when it sent it, even if it authenticates again meanwhile.
         const identity = this.#identity
         const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity)
@@ -199,6 +202,7 @@ export class Session implements Subscriber {
         return
       }
       case 'Action':
+        if (this.#draining) return
         void this.#action(m.requestId, m.udfPath, udfArgs(m.args))
         return
       case 'Event':
@@ -270,7 +274,8 @@ export class Session implements Subscriber {
 
   async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity): Promise<void> {
     const key = `${this.#sessionId}:${requestId}`
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user }).catch(crashed))
+    const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey }).catch(crashed))
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -293,6 +298,19 @@ export class Session implements Subscriber {
     } else {
       this.#send(failureMessage('ActionResponse', requestId, this.#requestId(requestId), result, false))
     }
+  }
+
+  /**
+   * Stops taking mutations and actions: those that arrive now go unanswered, and the client sends
+   * them again once it has reconnected (to this backend restarted, or another). Resolves once the
+   * mutations already taken are answered.
+   */
+  drain(): Promise<void> {
+    this.#draining = true
+    return this.#mutationChain.then(
+      () => {},
+      () => {},
+    )
   }
 
   /** Convex's request id for a socket request: the first 16 hex digits of sha256("<session>|<n>"). */

@@ -13,10 +13,18 @@ const MAX_FRAME = 20 * 1024 * 1024
 
 const SYNC_PATH = /^\/api\/(?:[^/]+\/)?sync$/
 
-export function attachSyncServer(server: Server, deps: SessionDeps): { close(): void; sessions(): number } {
+export interface SyncServer {
+  /** Refuses new sockets and new mutations; resolves once the mutations taken are answered. */
+  drain(): Promise<void>
+  close(): void
+  sessions(): number
+}
+
+export function attachSyncServer(server: Server, deps: SessionDeps): SyncServer {
   // No client tracking: `sessions` already knows every socket (and ws's Set adds a listener each).
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME, clientTracking: false })
   const sessions = new Set<Session>()
+  let draining = false
   const forget = (session: Session) => void sessions.delete(session)
   // One timer for every socket's heartbeat, rather than one per socket.
   const heartbeat = setInterval(() => {
@@ -30,11 +38,19 @@ export function attachSyncServer(server: Server, deps: SessionDeps): { close(): 
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')
       return
     }
+    if (draining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+      return
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       sessions.add(new Session(ws, deps, forget))
     })
   })
   return {
+    async drain() {
+      draining = true
+      await Promise.all([...sessions].map((s) => s.drain()))
+    },
     close() {
       clearInterval(heartbeat)
       for (const session of sessions) session.ws.close(1001, 'Server shutting down')

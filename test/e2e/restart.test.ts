@@ -3,6 +3,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import WebSocket from 'ws'
 import { cleanup, startBackend, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -87,4 +88,74 @@ test('a second backend on the same data folder refuses to start; a crash leaves 
   await backend.stop('SIGKILL')
   await backend.restart()
   expect((await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'locked' })).map((m: any) => m.body)).toEqual(['first'])
+})
+
+/** A raw sync-protocol client: what ConvexClient does on reconnect, step by step. */
+async function socketClient(url: string, sessionId: string, connectionCount: number) {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/1.48.0/sync`)
+  const messages: any[] = []
+  let closed = false
+  ws.on('message', (d) => messages.push(JSON.parse(d.toString())))
+  ws.on('close', () => (closed = true))
+  ws.on('error', () => {})
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  ws.send(JSON.stringify({ type: 'Connect', sessionId, connectionCount, lastCloseReason: null, maxObservedTimestamp: null }))
+  return {
+    mutate(requestId: number, udfPath: string, args: unknown) {
+      ws.send(JSON.stringify({ type: 'Mutation', requestId, udfPath, args: [args] }))
+    },
+    /** The MutationResponse for `requestId`, or null if the socket closed without one. */
+    async response(requestId: number): Promise<any> {
+      const deadline = Date.now() + 10_000
+      for (;;) {
+        const r = messages.find((m) => m.type === 'MutationResponse' && m.requestId === requestId)
+        if (r !== undefined) return r
+        if (closed) return null
+        if (Date.now() > deadline) throw new Error(`no response to ${requestId}: ${JSON.stringify(messages)}`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    },
+    close: () => ws.close(),
+  }
+}
+
+test('a socket mutation re-sent after kill -9 is answered from its record, not run again', async () => {
+  const sessionId = 'a4f1c2d3-0000-4000-8000-00000000c0de'
+  const first = await socketClient(backend.url, sessionId, 0)
+  first.mutate(1, 'counter:increment', { name: 'once-kill' })
+  const answered = await first.response(1)
+  expect([answered.success, answered.result]).toEqual([true, 1])
+  await backend.stop('SIGKILL')
+  await backend.restart()
+  // The client never saw its Transition: it reconnects and sends the mutation again.
+  const again = await socketClient(backend.url, sessionId, 1)
+  again.mutate(1, 'counter:increment', { name: 'once-kill' })
+  const replayed = await again.response(1)
+  expect([replayed.success, replayed.result]).toEqual([true, 1])
+  // A new request of the same session does run.
+  again.mutate(2, 'counter:increment', { name: 'once-kill' })
+  expect((await again.response(2)).result).toBe(2)
+  again.close()
+  expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'once-kill' })).toBe(2)
+})
+
+test('SIGTERM answers the socket mutations it took before it closes; a re-sent one is applied once', async () => {
+  const sessionId = 'a4f1c2d3-0000-4000-8000-00000000beef'
+  const first = await socketClient(backend.url, sessionId, 0)
+  first.mutate(1, 'counter:increment', { name: 'once-term' })
+  const stopped = backend.stop('SIGTERM')
+  // Taken before the signal: answered before the socket closes. Arrived after it: unanswered.
+  const answered = await first.response(1)
+  expect((await stopped).code).toBe(0)
+  await backend.restart()
+  const again = await socketClient(backend.url, sessionId, 1)
+  again.mutate(1, 'counter:increment', { name: 'once-term' })
+  const replayed = await again.response(1)
+  expect([replayed.success, replayed.result]).toEqual([true, 1])
+  if (answered !== null) expect([answered.success, answered.result]).toEqual([true, 1])
+  again.close()
+  expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'once-term' })).toBe(1)
 })
