@@ -94,13 +94,17 @@ const PREFIX_END = '\u{10FFFF}'
  * A vector index's entries: a sqlite-vec `vec0` table of its own, keyed by document id, with the
  * vector (cosine distance) and one integer metadata column per filter field. sqlite-vec compares
  * every vector that passes the metadata filter (exact KNN).
+ *
+ * Vectors get one extra dimension, 0, except that a zero vector is stored as (0, …, 0, 1): its
+ * cosine similarity to any query is then 0 (as in Convex, whose engine normalizes a zero vector
+ * to itself) instead of sqlite-vec's NaN, which would sort before every real match.
  */
 function vectorTable(indexId: number): string {
   return `vectors_${indexId}`
 }
 function createVectorTable(db: Db, indexId: number, config: VectorIndexConfig): void {
   const filters = config.filterFields.map((_, i) => `, f${i} integer`).join('')
-  db.exec(`CREATE VIRTUAL TABLE ${vectorTable(indexId)} USING vec0(id text primary key, vector float[${Math.trunc(config.dimensions)}] distance_metric=cosine${filters})`)
+  db.exec(`CREATE VIRTUAL TABLE ${vectorTable(indexId)} USING vec0(id text primary key, vector float[${Math.trunc(config.dimensions) + 1}] distance_metric=cosine${filters})`)
 }
 /**
  * A filter key (32 hex digits: a 128-bit digest of the value) as a 64-bit metadata value, its two
@@ -109,8 +113,13 @@ function createVectorTable(db: Db, indexId: number, config: VectorIndexConfig): 
 function filterInteger(key: string): bigint {
   return BigInt.asIntN(64, BigInt(`0x${key.slice(0, 16)}`) ^ BigInt(`0x${key.slice(16, 32) || '0'}`))
 }
-function vectorBlob(vector: Float32Array): Buffer {
-  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)
+/** A vector as stored (and queried): its extra dimension is 1 for a zero vector, else 0. */
+function vectorBlob(vector: Float32Array): { blob: Buffer; zero: boolean } {
+  const out = new Float32Array(vector.length + 1)
+  out.set(vector)
+  const zero = vector.every((x) => x === 0)
+  if (zero) out[vector.length] = 1
+  return { blob: Buffer.from(out.buffer), zero }
 }
 
 /** Prepared statements of a reader connection. */
@@ -207,13 +216,15 @@ class SqliteSnapshot implements Snapshot {
   async vectorSearch(indexId: number, query: VectorQuery): Promise<VectorHit[]> {
     if (query.limit <= 0) return []
     const knn = `SELECT id, distance FROM ${vectorTable(indexId)} WHERE vector MATCH ? AND k = ${Math.trunc(query.limit)}`
-    const blob = vectorBlob(query.vector)
+    // A zero query is as far from every vector as can be: every score is 0 (the search then
+    // finds zero vectors first, which is as good an order as any).
+    const { blob, zero } = vectorBlob(query.vector)
     // vec0 takes only ANDed constraints: an OR of filters runs one search per filter field (an
     // IN over its keys), and the best of their results are the best of the OR.
     const runs = query.filters.length === 0 ? [knn] : query.filters.map((f) => `${knn} AND f${f.field} IN (${f.keys.map((k) => String(filterInteger(k))).join(', ')})`)
     const best = new Map<string, number>()
     for (const sql of runs) {
-      for (const [id, distance] of this.reader.db.prepare(sql).raw().all(blob) as [string, number][]) best.set(id, Math.fround(1 - distance))
+      for (const [id, distance] of this.reader.db.prepare(sql).raw().all(blob) as [string, number | null][]) best.set(id, zero ? 0 : Math.fround(1 - (distance ?? NaN)))
     }
     const hits = [...best].map(([id, score]) => ({ id, score }))
     hits.sort((a, b) => b.score - a.score)
@@ -389,7 +400,7 @@ export class SqlitePersistence implements Persistence {
       this.#vectorStatements.set(indexId, st)
     }
     st.remove.run(w.id)
-    if (w.entry !== null) st.insert.run(w.id, vectorBlob(w.entry.vector), ...w.entry.filterKeys.map(filterInteger))
+    if (w.entry !== null) st.insert.run(w.id, vectorBlob(w.entry.vector).blob, ...w.entry.filterKeys.map(filterInteger))
   }
 
   /** Resolves once everything written so far is on disk. */

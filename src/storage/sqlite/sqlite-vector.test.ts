@@ -113,6 +113,31 @@ test('vector entries: nearest by cosine, limits, OR filters, updates, deletes, s
   }
 })
 
+test('a zero vector scores 0 against any query; a zero query scores 0 everywhere', async () => {
+  const p = SqlitePersistence.open(tempFile())
+  try {
+    await p.createTable('docs', 10001)
+    const config = { vectorField: 'embedding', dimensions: 2, filterFields: [] }
+    const e = (vector: number[]) => ({ vector: new Float32Array(vector), filterKeys: [] })
+    const index = await p.createIndex({ tableNumber: 10001, name: 'v', fields: [], vector: config }, [], [], [
+      { indexId: -1, id: 'zero', entry: e([0, 0]) },
+      { indexId: -1, id: 'pos', entry: e([1, 0]) },
+      { indexId: -1, id: 'neg', entry: e([-1, 0.5]) },
+    ])
+    const s = await p.snapshot()
+    const hits = await s.vectorSearch!(index.indexId, { vector: new Float32Array([1, 0.1]), limit: 10, filters: [] })
+    expect(hits.map((h) => h.id)).toEqual(['pos', 'zero', 'neg'])
+    expect(hits[1]!.score).toBe(0)
+    expect(hits[2]!.score).toBeCloseTo(cosine([1, 0.1], [-1, 0.5]), 6)
+    const fromZero = await s.vectorSearch!(index.indexId, { vector: new Float32Array([0, 0]), limit: 10, filters: [] })
+    expect(fromZero.map((h) => h.score)).toEqual([0, 0, 0])
+    expect(fromZero.map((h) => h.id).sort()).toEqual(['neg', 'pos', 'zero'])
+    s.release()
+  } finally {
+    await p.close()
+  }
+})
+
 test('a version 2 file gains vector and staged columns; its indexes stay enabled', async () => {
   const path = tempFile()
   const old = new Database(path)
