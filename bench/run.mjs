@@ -12,9 +12,13 @@ import ivm from 'isolated-vm'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
+import { vectorBench } from './vector.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+/** `BENCH_ONLY=vector` runs just the vector search benchmark. */
+const ONLY = process.env.BENCH_ONLY ?? ''
+const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
 const rows = []
 const row = (name, value, unit, baseline, note = '') => rows.push({ name, value, unit, baseline, note })
@@ -242,10 +246,10 @@ async function concaveReads(url) {
   return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
 }
 
-const rawReads = rawSqliteReads()
-const rawCommits = rawSqliteCommits()
-const rawRead = rawSqliteRead()
-const iso = rawIsolateCall()
+const rawReads = ONLY === 'vector' ? null : rawSqliteReads()
+const rawCommits = ONLY === 'vector' ? null : rawSqliteCommits()
+const rawRead = ONLY === 'vector' ? null : rawSqliteRead()
+const iso = ONLY === 'vector' ? null : rawIsolateCall()
 const app = mkdtempSync(join(tmpdir(), 'bench-app-'))
 cpSync(join(root, 'bench/app'), app, { recursive: true })
 symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'), 'dir')
@@ -270,6 +274,22 @@ async function onFreshBackend(fn) {
   }
 }
 
+async function vectorRows() {
+  const v = await onFreshBackend((b) => vectorBench(b.url, { count: VECTORS, dims: 768, queries: Number(process.env.BENCH_VECTOR_QUERIES ?? 100) }))
+  const size = `${v.count.toLocaleString('en-US')} x ${v.dims}-dim`
+  row(`vector search (${size}, limit 10) from an action via ConvexHttpClient p50`, v.p50, 'ms', v.p50 / v.scanP50, `x brute-force JS scan p50 (${v.scanP50.toFixed(1)} ms, Float64Array); exact KNN in sqlite-vec`)
+  row(`vector search (${size}, limit 10) p99`, v.p99, 'ms', null, '')
+  row(`vector search recall@10 (${size})`, v.recall, '', null, `against the brute-force scan, ${v.queries} random queries`)
+  row(`loading ${size} vectors through mutations`, v.loadSeconds, 's', null, '100 documents per mutation')
+}
+
+if (ONLY === 'vector') {
+  try {
+    await vectorRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else {
 const backend = await startBackend()
 try {
   push(backend)
@@ -311,9 +331,11 @@ try {
   row('  of which live JS heap (200 sockets x 100 queries)', perQuery.heapKb, 'KB', null, 'heap after a full GC')
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
+  await vectorRows()
 } finally {
   await stopBackend(backend)
   rmSync(app, { recursive: true, force: true })
+}
 }
 
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(2))

@@ -1,6 +1,7 @@
 // Builds dist/: the sandbox runtime (bundled to one script, inlined into the backend), the
 // backend (dist/backend.js, a Node.js version check that loads dist/backend-main.js) and the
-// keybroker CLI. Native addons (better-sqlite3, isolated-vm) stay external.
+// keybroker CLI. Native addons (better-sqlite3, isolated-vm) and the sqlite-vec extension stay
+// external.
 // scripts/package.mjs imports `root` and `bundleRuntime` to build the single executable.
 import { build } from 'esbuild'
 import { realpathSync } from 'node:fs'
@@ -32,7 +33,7 @@ async function buildDist() {
     format: 'esm',
     target: 'node24',
     sourcemap: true,
-    external: ['better-sqlite3', 'isolated-vm'],
+    external: ['better-sqlite3', 'isolated-vm', 'sqlite-vec'],
     // yargs and friends use require(); give ESM bundles a require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'warning',

@@ -5,7 +5,8 @@
 //   - the main script: src/main.ts bundled to CommonJS with every dependency inlined (SEA main
 //     scripts can only require() built-in modules);
 //   - assets: the native addons (better-sqlite3 and isolated-vm, the same files node_modules
-//     loads) and the worker scripts: the checkpointer (src/storage/sqlite/checkpointer.ts) and
+//     loads), the sqlite-vec extension (vec0.so, loaded by SQLite from the cache directory) and
+//     the worker scripts: the checkpointer (src/storage/sqlite/checkpointer.ts) and
 //     the Node.js action worker (src/functions/node/node-worker.ts), CommonJS.
 // At start the main script copies the assets into a cache directory (CONCAVE_CACHE_DIR, else
 // $XDG_CACHE_HOME/concave or ~/.cache/concave, else a temp dir removed at exit), keyed by their
@@ -56,7 +57,9 @@ function addonFiles() {
   // check anyway, since a mismatch would only show when the binary starts.
   if (ivm.includes('.abi') && !ivm.includes(`.abi${nodeAbi}.`)) throw new Error(`isolated-vm addon ${ivm} is not for ABI ${nodeAbi}`)
   if (!existsSync(ivm)) throw new Error(`no isolated-vm addon for linux-x64 ABI ${nodeAbi} in ${ivmDir}`)
-  return { 'better_sqlite3.node': sqlite, 'isolated_vm.node': ivm }
+  const vec = join(root, 'node_modules/sqlite-vec-linux-x64/vec0.so')
+  if (!existsSync(vec)) throw new Error(`no sqlite-vec extension for linux-x64 at ${vec}`)
+  return { 'better_sqlite3.node': sqlite, 'isolated_vm.node': ivm, 'vec0.so': vec }
 }
 
 // Shared by the main script and the worker: the addon packages, with their native part coming
@@ -68,6 +71,8 @@ const shims = {
     module.exports.SqliteError = require(${JSON.stringify(join(root, 'node_modules/better-sqlite3/lib/sqlite-error.js'))})
   `,
   'isolated-vm': `module.exports = globalThis.__concaveSea.loadAddon('isolated_vm.node').ivm`,
+  // SQLite loads the extension itself, from the extracted file.
+  'sqlite-vec': `module.exports = { getLoadablePath: () => require('node:path').join(globalThis.__concaveSea.dir, 'vec0.so') }`,
 }
 
 const loadAddon = `(name) => {
@@ -162,7 +167,7 @@ function seaBundle(entry, prelude, outfile, define = {}) {
       {
         name: 'concave-sea',
         setup(b) {
-          b.onResolve({ filter: /^(\.\/concave-sea-prelude|better-sqlite3|isolated-vm)$/ }, (args) => ({ path: args.path, namespace: 'concave-sea' }))
+          b.onResolve({ filter: /^(\.\/concave-sea-prelude|better-sqlite3|isolated-vm|sqlite-vec)$/ }, (args) => ({ path: args.path, namespace: 'concave-sea' }))
           b.onLoad({ filter: /.*/, namespace: 'concave-sea' }, (args) => ({
             contents: args.path === './concave-sea-prelude' ? prelude : shims[args.path],
             loader: 'js',

@@ -3,12 +3,19 @@
  *
  * Every table has `by_id` (`_id`) and `by_creation_time` (`_creationTime`, `_id`); a schema index
  * on fields F is stored under the key F ‖ `_creationTime` ‖ `_id`, so every key is unique.
- * A search index (`search` set) has no keys: its entries are kept by the store's search index.
+ * A search index (`search` set) has no keys: its entries are kept by the store's search index;
+ * likewise a vector index (`vector` set), whose entries are kept by the store's vector index.
+ *
+ * Two different things keep an index from queries: `building` (an index a push is still
+ * backfilling before it lands; internal, under BUILDING_PREFIX) and `staged` (declared
+ * `staged: true` in the schema by the user: complete and kept current, refused by queries with
+ * Convex's "currently staged" error until a push enables it).
  */
-import type { IndexRecord, Persistence, SearchIndexConfig, TableRecord } from '../storage/persistence.ts'
+import type { IndexRecord, Persistence, SearchIndexConfig, TableRecord, VectorIndexConfig } from '../storage/persistence.ts'
 import { encodeIndexKey, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { searchEntry } from './search.ts'
+import { vectorEntry } from './vector.ts'
 
 /** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
 const FIRST_USER_TABLE_NUMBER = 10001
@@ -24,12 +31,16 @@ export interface IndexInfo {
   readonly keyFields: readonly string[]
   /** Present for a full-text search index. */
   readonly search?: SearchIndexConfig
+  /** Present for a vector index. */
+  readonly vector?: VectorIndexConfig
   /** Being built for a push that hasn't finished: kept up to date by commits, invisible to queries. */
+  readonly building?: boolean
+  /** Declared `staged: true`: complete and kept up to date, but queries may not use it. */
   readonly staged?: boolean
 }
 
-/** Staged indexes are stored under this prefix until their push finishes. */
-export const STAGED_PREFIX = '__staged__:'
+/** Indexes a push is building are stored under this prefix until the push finishes. */
+export const BUILDING_PREFIX = '__staged__:'
 
 export interface TableInfo {
   readonly tableNumber: number
@@ -73,6 +84,10 @@ export function indexKey(index: IndexInfo, doc: Record<string, JSONValue>): Buff
   return encodeIndexKey(index.keyFields.map((f) => fieldValue(doc, f)))
 }
 
+function stagedFlag(staged: boolean): { staged?: true } {
+  return staged ? { staged: true } : {}
+}
+
 export class Catalog {
   readonly byName = new Map<string, TableInfo>()
   readonly byNumber = new Map<number, TableInfo>()
@@ -96,19 +111,20 @@ export class Catalog {
 
   #addIndex(i: IndexRecord): IndexInfo {
     const table = this.byNumber.get(i.tableNumber)!
-    const staged = i.name.startsWith(STAGED_PREFIX)
-    const base =
-      i.search === undefined
-        ? { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
-        : { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name, fields: [], keyFields: [], search: i.search }
-    const info: IndexInfo = staged ? { ...base, staged: true } : base
+    const base = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name }
+    let info: IndexInfo
+    if (i.search !== undefined) info = { ...base, fields: [], keyFields: [], search: i.search }
+    else if (i.vector !== undefined) info = { ...base, fields: [], keyFields: [], vector: i.vector }
+    else info = { ...base, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) }
+    if (i.name.startsWith(BUILDING_PREFIX)) info = { ...info, building: true }
+    if (i.staged === true) info = { ...info, staged: true }
     table.indexes.set(i.name, info)
     return info
   }
 
-  /** Creates an empty staged index; `backfillStaged` fills it while commits keep it current. */
-  async stageIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name: `${STAGED_PREFIX}${name}`, fields }, []))
+  /** Creates an empty index for a push to build; `backfillBuilding` fills it while commits keep it current. */
+  async buildIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name: `${BUILDING_PREFIX}${name}`, fields }, []))
   }
 
   /**
@@ -116,20 +132,29 @@ export class Catalog {
    * it reads the documents as they are now, so it agrees with what commits wrote). Returns the
    * last id done, or null when the table is exhausted.
    */
-  async backfillStaged(index: IndexInfo, afterId: string, limit: number): Promise<string | null> {
+  async backfillBuilding(index: IndexInfo, afterId: string, limit: number): Promise<string | null> {
     const docs = await this.persistence.scanTable(index.tableNumber, afterId, limit)
     await this.persistence.writeIndexEntries(docs.map((d) => ({ indexId: index.indexId, key: indexKey(index, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id })))
     return docs.length < limit ? null : docs[docs.length - 1]!.id
   }
 
-  /** Makes a fully built staged index live under its real name. */
-  async publishStaged(index: IndexInfo): Promise<IndexInfo> {
-    const name = index.name.slice(STAGED_PREFIX.length)
+  /** Makes a fully built index live under its real name. */
+  async publishBuilt(index: IndexInfo): Promise<IndexInfo> {
+    const name = index.name.slice(BUILDING_PREFIX.length)
     await this.persistence.renameIndex(index.indexId, name)
     const table = this.byNumber.get(index.tableNumber)!
     table.indexes.delete(index.name)
-    const info: IndexInfo = { ...index, name, keyFields: keyFieldsFor(name, index.fields), staged: false }
+    const info: IndexInfo = { ...index, name, keyFields: keyFieldsFor(name, index.fields), building: false }
     table.indexes.set(name, info)
+    return info
+  }
+
+  /** Stages (declared `staged: true`) or enables an index; its entries stay as they are. */
+  async setStaged(index: IndexInfo, staged: boolean): Promise<IndexInfo> {
+    await this.persistence.setIndexStaged(index.indexId, staged)
+    const table = this.byNumber.get(index.tableNumber)!
+    const info: IndexInfo = { ...index, staged }
+    table.indexes.set(index.name, info)
     return info
   }
 
@@ -163,19 +188,31 @@ export class Catalog {
   }
 
   /** Adds a schema index to a table, backfilling it from the table's current documents. */
-  async addIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
+  async addIndex(table: TableInfo, name: string, fields: readonly string[], staged = false): Promise<IndexInfo> {
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, name, fields, keyFields: keyFieldsFor(name, fields) }
     const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields }, backfill))
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields, ...stagedFlag(staged) }, backfill))
   }
 
   /** Adds a full-text search index to a table, with an entry for each of its current documents. */
-  async addSearchIndex(table: TableInfo, name: string, config: SearchIndexConfig): Promise<IndexInfo> {
+  async addSearchIndex(table: TableInfo, name: string, config: SearchIndexConfig, staged = false): Promise<IndexInfo> {
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const search = { searchField: config.searchField, filterFields: [...config.filterFields] }
     const backfill = docs.map((d) => ({ indexId: -1, id: d.id, entry: searchEntry(search, JSON.parse(d.json) as Record<string, JSONValue>) }))
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], search }, [], backfill))
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], search, ...stagedFlag(staged) }, [], backfill))
+  }
+
+  /** Adds a vector index to a table, with an entry for each of its current documents that has a vector. */
+  async addVectorIndex(table: TableInfo, name: string, config: VectorIndexConfig, staged = false): Promise<IndexInfo> {
+    const docs = await this.persistence.tableDocuments(table.tableNumber)
+    const vector = { vectorField: config.vectorField, dimensions: config.dimensions, filterFields: [...config.filterFields] }
+    const backfill = []
+    for (const d of docs) {
+      const entry = vectorEntry(vector, JSON.parse(d.json) as Record<string, JSONValue>)
+      if (entry !== null) backfill.push({ indexId: -1, id: d.id, entry })
+    }
+    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], vector, ...stagedFlag(staged) }, [], [], backfill))
   }
 
   async dropIndex(index: IndexInfo): Promise<void> {

@@ -14,10 +14,11 @@
  * fresh snapshot. Recent commits are kept in memory only as long as some open transaction's
  * snapshot predates them.
  */
-import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite } from '../storage/persistence.ts'
+import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite, VectorWrite } from '../storage/persistence.ts'
 import { indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
+import { sameVectorEntry, vectorEntry } from './vector.ts'
 import type { Transaction } from './transaction.ts'
 
 interface Queued {
@@ -164,7 +165,7 @@ export class Committer {
         continue
       }
       const ts = this.nextTs()
-      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search })
+      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors })
       fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
     }
@@ -205,11 +206,13 @@ export class Committer {
  * (search index entries included, for documents whose entry changed); `touched` adds the
  * table-name keys of inserts, for conflicts and subscriptions only. Search indexes add no keys:
  * a search reads its whole table's `by_creation_time` range, which every document write touches.
+ * Vector indexes add none either: vector searches run in actions, outside any transaction.
  */
-function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; touched: IndexWrite[] } {
+function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[] } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
   const search: SearchWrite[] = []
+  const vectors: VectorWrite[] = []
   const tables = new Set<string>()
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
@@ -223,6 +226,12 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
         if (oldEntry === null || newEntry === null || !sameEntry(oldEntry, newEntry)) search.push({ indexId: index.indexId, id: w.id, entry: newEntry })
         continue
       }
+      if (index.vector !== undefined) {
+        const oldEntry = w.base === null ? null : vectorEntry(index.vector, w.base)
+        const newEntry = w.doc === null ? null : vectorEntry(index.vector, w.doc)
+        if (!sameVectorEntry(oldEntry, newEntry)) vectors.push({ indexId: index.indexId, id: w.id, entry: newEntry })
+        continue
+      }
       const oldKey = w.base === null ? null : indexKey(index, w.base)
       const newKey = w.doc === null ? null : indexKey(index, w.doc)
       if (oldKey !== null && (newKey === null || !oldKey.equals(newKey))) indexes.push({ indexId: index.indexId, key: oldKey, id: null })
@@ -231,5 +240,5 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
   }
   const touched = [...indexes]
   for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null })
-  return { documents, indexes, search, touched }
+  return { documents, indexes, search, vectors, touched }
 }

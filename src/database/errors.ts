@@ -5,6 +5,11 @@ export class DatabaseError extends Error {
   override name = 'DatabaseError'
 }
 
+/** Convex's error for a query on an index declared `staged: true` (until a push enables it). */
+export function stagedIndex(name: string): DatabaseError {
+  return new DatabaseError(`Index ${name} is currently staged and not available to query until it is enabled.`)
+}
+
 /** The transaction read something a concurrent commit changed; the runner retries it. */
 export class OccConflictError extends Error {
   override name = 'OccConflictError'

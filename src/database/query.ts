@@ -9,7 +9,7 @@ import { displayValue, encodeIndexKey, jsonToValueAllowUndefined, prefixSuccesso
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_CREATION_TIME, indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { IndexInfo, TableInfo } from './catalog.ts'
-import { DatabaseError } from './errors.ts'
+import { DatabaseError, stagedIndex } from './errors.ts'
 import { evaluate } from './filter.ts'
 import { intervalContains } from './read-set.ts'
 import { compileSearch, MAX_CANDIDATES, SearchPlan } from './search.ts'
@@ -143,7 +143,7 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
   const indexName = source.indexName.slice(dot + 1)
   const table = readableTable(txn, tableName)
   const found = table?.indexes.get(indexName)
-  const index = found?.staged === true ? undefined : found
+  const index = found?.building === true ? undefined : found
   if (index === undefined) {
     if (table === undefined && txn.db.schemaHasIndex(tableName, indexName)) {
       readMissingTable(txn, tableName)
@@ -151,7 +151,8 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
     }
     throw new DatabaseError(`Index ${source.indexName} not found.`)
   }
-  if (index.search !== undefined) throw new DatabaseError(`Index ${source.indexName} is not a database index`)
+  if (index.staged === true) throw stagedIndex(source.indexName)
+  if (index.search !== undefined || index.vector !== undefined) throw new DatabaseError(`Index ${source.indexName} is not a database index`)
   return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
 }
 
@@ -162,7 +163,7 @@ function planSearch(txn: Transaction, source: { indexName: string; filters: unkn
   const indexName = name.slice(dot + 1)
   const table = txn.db.tableForRead(tableName)
   const found = table?.indexes.get(indexName)
-  const index = found?.staged === true ? undefined : found
+  const index = found?.building === true ? undefined : found
   if (index === undefined) {
     if (table === undefined && schemaHasSearchIndex(txn, tableName, indexName)) {
       readMissingTable(txn, tableName)
@@ -170,6 +171,7 @@ function planSearch(txn: Transaction, source: { indexName: string; filters: unkn
     }
     throw new DatabaseError(`Index ${name} not found.`)
   }
+  if (index.staged === true) throw stagedIndex(name)
   if (index.search === undefined) throw new DatabaseError(`Index ${name} is not a search index`)
   return new SearchPlan(index, table!, compileSearch(index, source.filters))
 }

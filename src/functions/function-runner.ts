@@ -8,6 +8,7 @@
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
+import { vectorSearch } from '../database/vector.ts'
 import type { ReadSet } from '../database/read-set.ts'
 import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
@@ -491,6 +492,7 @@ export class FunctionRunner implements JobRunner {
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
+      vectorSearch: (request) => vectorSearch(this.db, request),
     }
     const handler = actionSyscalls(nested, name, who, http)
     try {

@@ -22,6 +22,8 @@ export interface NestedCalls {
   cancel(id: string): Promise<void>
   /** `ctx.storage` operations other than reading metadata within the transaction. */
   storage(op: string, args: Record<string, any>): Promise<string>
+  /** `ctx.vectorSearch` (actions only): the syscall's request, answered with `{results}`. */
+  vectorSearch?(request: unknown): Promise<unknown>
 }
 
 /**
@@ -140,6 +142,9 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/actions/cancel_job':
           await nested.cancel(args.id)
           return 'null'
+        case '1.0/actions/vectorSearch':
+          if (nested.vectorSearch === undefined) break
+          return JSON.stringify(await nested.vectorSearch(args))
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':

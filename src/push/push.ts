@@ -2,12 +2,15 @@
  * @module Push: what `npx convex deploy` / `dev` call (get_config_hashes, start_push,
  * wait_for_schema, finish_push). start_push loads every pushed module in a scratch isolate and
  * analyses its exports and the schema; finish_push stores the modules, creates tables and
- * indexes (database and full-text search; backfilling new ones), drops removed ones and switches
- * the live function registry. An index whose definition changed is dropped and rebuilt.
+ * indexes (database, full-text search and vector; backfilling new ones), drops removed ones and
+ * switches the live function registry. An index whose definition changed is dropped and rebuilt;
+ * one whose only change is its `staged` flag is enabled or staged in place.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { Database, Schema, SchemaTable } from '../database/database.ts'
 import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
+import { PushError, schemaIndexes } from './schema-indexes.ts'
+import type { WantedIndex } from './schema-indexes.ts'
 import type { IndexInfo } from '../database/catalog.ts'
 import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { packagesKey, parseNodeDependencies } from '../functions/node/node-packages.ts'
@@ -25,15 +28,7 @@ import { EnvironmentError } from '../functions/environment.ts'
 
 const SCHEMA_MISMATCH = 'does not match the schema: '
 
-/** A failure the CLI should show the user: answered as HTTP 400 `{code, message}`. */
-export class PushError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+export { PushError }
 
 interface PushedModule {
   path: string
@@ -56,10 +51,11 @@ interface StartPushRequest {
   nodeDependencies?: unknown[]
 }
 
-/** Documents a staged index backfills per batch (each batch runs between commit batches). */
+/** Documents an index being built backfills per batch (each batch runs between commit batches). */
 const BACKFILL_BATCH = 1000
 
-interface StagedIndex {
+/** A new database index a push builds before it lands (not to be confused with user-`staged` indexes). */
+interface BuildingIndex {
   index: IndexInfo
   /** Resolves when the index is fully built. */
   done: Promise<void>
@@ -70,7 +66,7 @@ interface StagedIndex {
 export type DeclaredEnvVar = [string, { type: 'value'; value: string; optional?: boolean }]
 
 interface PendingPush {
-  staged: StagedIndex[]
+  building: BuildingIndex[]
   modules: ModuleRecord[]
   functions: FunctionInfo[]
   schema: Schema | null
@@ -100,41 +96,36 @@ function checkDeclaredValues(vars: Readonly<Record<string, string>>, declared: r
   return null
 }
 
-/** A schema table's search indexes (`.searchIndex(name, {searchField, filterFields})`). */
-interface SchemaSearchIndex {
-  indexDescriptor: string
-  searchField: string
-  filterFields: string[]
+/** The indexes a schema table declares (every kind, staged ones included), checked at start_push. */
+function wantedIndexes(t: SchemaTable, schema: Schema): WantedIndex[] {
+  return schemaIndexes(t as SchemaTable & { [list: string]: unknown }, schema.schemaValidation)
 }
 
-function searchIndexesOf(t: SchemaTable): SchemaSearchIndex[] {
-  const list = (t as SchemaTable & { searchIndexes?: unknown }).searchIndexes
-  return Array.isArray(list) ? (list as SchemaSearchIndex[]) : []
+/** An index of the catalog in the schema's terms. */
+function asWanted(index: IndexInfo): WantedIndex {
+  const base = { name: index.name, staged: index.staged === true }
+  if (index.search !== undefined) return { ...base, kind: 'search', searchField: index.search.searchField, filterFields: [...index.search.filterFields] }
+  if (index.vector !== undefined) return { ...base, kind: 'vector', vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: [...index.vector.filterFields] }
+  return { ...base, kind: 'database', fields: [...index.fields] }
 }
 
-/** An index as the schema wants it, for comparison with the catalog's. */
-type WantedIndex = { kind: 'database'; name: string; fields: string[] } | { kind: 'search'; name: string; searchField: string; filterFields: string[] }
-
-function wantedIndexes(t: SchemaTable): WantedIndex[] {
-  return [
-    ...t.indexes.map((i): WantedIndex => ({ kind: 'database', name: i.indexDescriptor, fields: i.fields })),
-    ...searchIndexesOf(t).map((i): WantedIndex => ({ kind: 'search', name: i.indexDescriptor, searchField: i.searchField, filterFields: i.filterFields ?? [] })),
-  ]
-}
-
-/** Whether the catalog's index is already the one wanted (else it is replaced). */
+/** Whether the catalog's index is already the one wanted, `staged` aside (else it is replaced). */
 function sameIndex(existing: IndexInfo, wanted: WantedIndex): boolean {
-  if (wanted.kind === 'database') return existing.search === undefined && JSON.stringify(existing.fields) === JSON.stringify(wanted.fields)
-  return existing.search !== undefined && existing.search.searchField === wanted.searchField && JSON.stringify(existing.search.filterFields) === JSON.stringify(wanted.filterFields)
+  const have = asWanted(existing)
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+  if (have.kind === 'database' && wanted.kind === 'database') return same(have.fields, wanted.fields)
+  if (have.kind === 'search' && wanted.kind === 'search') return have.searchField === wanted.searchField && same(have.filterFields, wanted.filterFields)
+  if (have.kind === 'vector' && wanted.kind === 'vector') return have.vectorField === wanted.vectorField && have.dimensions === wanted.dimensions && same(have.filterFields, wanted.filterFields)
+  return false
 }
 
 /** An index as the CLI prints it in `schemaChange.indexDiffs`. */
 function describeIndex(tableName: string, index: WantedIndex | IndexInfo): unknown {
-  const name = `${tableName}.${index.name}`
-  if ('kind' in index) {
-    return index.kind === 'database' ? { name, type: 'database', fields: index.fields, staged: false } : { name, type: 'search', searchField: index.searchField, filterFields: index.filterFields, staged: false }
-  }
-  return index.search === undefined ? { name, type: 'database', fields: index.fields, staged: false } : { name, type: 'search', searchField: index.search.searchField, filterFields: index.search.filterFields, staged: false }
+  const i = 'kind' in index ? index : asWanted(index)
+  const name = `${tableName}.${i.name}`
+  if (i.kind === 'database') return { name, type: 'database', fields: i.fields, staged: i.staged }
+  if (i.kind === 'search') return { name, type: 'search', searchField: i.searchField, filterFields: i.filterFields, staged: i.staged }
+  return { name, type: 'vector', vectorField: i.vectorField, dimensions: i.dimensions, filterFields: i.filterFields, staged: i.staged }
 }
 
 /** Time a scratch isolate may spend importing one module during analysis. */
@@ -185,8 +176,8 @@ export class PushService {
 
   /** Restores the last push at start-up. */
   async load(): Promise<void> {
-    // An index staged before a restart is incomplete and its push is gone.
-    await this.#dropStaged()
+    // An index being built before a restart is incomplete and its push is gone.
+    await this.#dropBuilding()
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
     this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
@@ -256,9 +247,9 @@ export class PushService {
     const { functions, schema, envVars } = await this.#analyze(all, schemaModule !== null, definitionModule !== null, nodePackagesDir)
     const pushId = randomUUID()
     const indexDiff = this.#indexDiff(schema)
-    const staged = req.dryRun === true ? [] : await this.#stageNewIndexes(schema)
+    const building = req.dryRun === true ? [] : await this.#buildNewIndexes(schema)
     const environmentVariables = { ...this.env.all }
-    this.#pending.set(pushId, { staged, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables, nodeDependencies, nodePackagesDir })
+    this.#pending.set(pushId, { building, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables, nodeDependencies, nodePackagesDir })
     const analysisFunctions: Record<string, unknown> = {}
     for (const f of functions) {
       const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
@@ -386,16 +377,21 @@ export class PushService {
     if (config.providers !== undefined && !Array.isArray(config.providers)) throw new PushError('InvalidAuthConfig', 'auth.config.ts: `providers` must be an array')
   }
 
+  /** Checks the schema's indexes (a bad one fails start_push) and says what the push changes. */
   #indexDiff(schema: Schema | null): unknown {
     const added: unknown[] = []
     const removed: unknown[] = []
+    const enabled: unknown[] = []
+    const disabled: unknown[] = []
     const wanted = new Set<string>()
     for (const t of schema?.tables ?? []) {
       const table = this.db.catalog.byName.get(t.tableName)
-      for (const i of wantedIndexes(t)) {
+      for (const i of wantedIndexes(t, schema!)) {
         const existing = table?.indexes.get(i.name)
         if (existing !== undefined && sameIndex(existing, i)) {
           wanted.add(`${t.tableName}.${i.name}`)
+          if (existing.staged === true && !i.staged) enabled.push(describeIndex(t.tableName, i))
+          if (existing.staged !== true && i.staged) disabled.push(describeIndex(t.tableName, i))
           continue
         }
         added.push(describeIndex(t.tableName, i))
@@ -404,11 +400,11 @@ export class PushService {
     for (const table of this.db.catalog.byName.values()) {
       if (table.name.startsWith('_')) continue
       for (const index of table.indexes.values()) {
-        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.staged === true) continue
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.building === true) continue
         if (!wanted.has(`${table.name}.${index.name}`)) removed.push(describeIndex(table.name, index))
       }
     }
-    return { added_indexes: added, removed_indexes: removed, enabled_indexes: [], disabled_indexes: [] }
+    return { added_indexes: added, removed_indexes: removed, enabled_indexes: enabled, disabled_indexes: disabled }
   }
 
   /** Checks existing documents against the pushed schema, as Convex does before a push lands. */
@@ -416,7 +412,7 @@ export class PushService {
     const pending = this.#pending.get(body?.schemaChange?.pushId ?? '')
     if (pending === undefined) return { type: 'complete' }
     // Long-poll while new indexes are still being built, then report progress.
-    const building = pending.staged.filter((s) => !s.complete)
+    const building = pending.building.filter((s) => !s.complete)
     if (building.length > 0) {
       const waitMs = Math.min(Math.max(Number(body.timeoutMs) || 0, 0), 10_000)
       let timer: NodeJS.Timeout | undefined
@@ -427,9 +423,9 @@ export class PushService {
       } finally {
         clearTimeout(timer)
       }
-      const complete = pending.staged.filter((s) => s.complete).length
-      if (complete < pending.staged.length) {
-        return { type: 'inProgress', components: { '': { schemaValidationComplete: false, indexesComplete: complete, indexesTotal: pending.staged.length } } }
+      const complete = pending.building.filter((s) => s.complete).length
+      if (complete < pending.building.length) {
+        return { type: 'inProgress', components: { '': { schemaValidationComplete: false, indexesComplete: complete, indexesTotal: pending.building.length } } }
       }
     }
     const failure = await this.#checkExistingDocuments(pending.schema)
@@ -437,45 +433,46 @@ export class PushService {
   }
 
   /**
-   * Builds the push's new database indexes on existing tables before the push lands ("staged"),
+   * Builds the push's new (enabled) database indexes on existing tables before the push lands,
    * in batches between commits while commits keep them current; finish_push makes them live.
-   * Staged indexes of pushes that never finished are dropped first.
+   * Indexes being built for pushes that never finished are dropped first. (Indexes declared
+   * `staged: true` are not built here: finish_push creates them, complete, but not queryable.)
    */
-  async #stageNewIndexes(schema: Schema | null): Promise<StagedIndex[]> {
-    await this.#dropStaged()
-    const out: StagedIndex[] = []
+  async #buildNewIndexes(schema: Schema | null): Promise<BuildingIndex[]> {
+    await this.#dropBuilding()
+    const out: BuildingIndex[] = []
     for (const t of schema?.tables ?? []) {
       const table = this.db.catalog.byName.get(t.tableName)
       if (table === undefined) continue
-      for (const i of wantedIndexes(t)) {
-        if (i.kind !== 'database' || table.indexes.has(i.name)) continue
-        const index = await this.db.exclusive(() => this.db.catalog.stageIndex(table, i.name, i.fields))
-        const staged: StagedIndex = { index, complete: false, done: Promise.resolve() }
-        staged.done = this.#backfill(staged)
-        staged.done.catch(() => {})
-        out.push(staged)
+      for (const i of wantedIndexes(t, schema!)) {
+        if (i.kind !== 'database' || i.staged || table.indexes.has(i.name)) continue
+        const index = await this.db.exclusive(() => this.db.catalog.buildIndex(table, i.name, i.fields))
+        const building: BuildingIndex = { index, complete: false, done: Promise.resolve() }
+        building.done = this.#backfill(building)
+        building.done.catch(() => {})
+        out.push(building)
       }
     }
     return out
   }
 
-  async #backfill(staged: StagedIndex): Promise<void> {
-    const table = this.db.catalog.byNumber.get(staged.index.tableNumber)!
+  async #backfill(building: BuildingIndex): Promise<void> {
+    const table = this.db.catalog.byNumber.get(building.index.tableNumber)!
     let after: string | null = ''
     while (after !== null) {
-      // Stop if a later push dropped this staged index.
-      if (table.indexes.get(staged.index.name) !== staged.index) return
+      // Stop if a later push dropped this index.
+      if (table.indexes.get(building.index.name) !== building.index) return
       const from: string = after
-      after = await this.db.exclusive(() => this.db.catalog.backfillStaged(staged.index, from, BACKFILL_BATCH))
+      after = await this.db.exclusive(() => this.db.catalog.backfillBuilding(building.index, from, BACKFILL_BATCH))
       await new Promise((resolve) => setImmediate(resolve))
     }
-    staged.complete = true
+    building.complete = true
   }
 
-  async #dropStaged(): Promise<void> {
+  async #dropBuilding(): Promise<void> {
     await this.db.exclusive(async () => {
       for (const table of this.db.catalog.byName.values()) {
-        for (const index of [...table.indexes.values()]) if (index.staged === true) await this.db.catalog.dropIndex(index)
+        for (const index of [...table.indexes.values()]) if (index.building === true) await this.db.catalog.dropIndex(index)
       }
     })
   }
@@ -510,17 +507,17 @@ export class PushService {
     const before = new Set(this.#registry.all().map((f) => f.modulePath))
     if (body.dryRun !== true) {
       try {
-        await Promise.all(pending.staged.map((st) => st.done))
+        await Promise.all(pending.building.map((st) => st.done))
       } catch (e) {
         throw new PushError('IndexBackfillFailed', `Building a new index failed: ${(e as Error).message}`)
       }
       await this.db.exclusive(async () => {
-        // A later push may have dropped this push's staged indexes: then it must be pushed again.
-        for (const st of pending.staged) {
+        // A later push may have dropped the indexes this push built: then it must be pushed again.
+        for (const st of pending.building) {
           const live = this.db.catalog.byNumber.get(st.index.tableNumber)?.indexes.get(st.index.name)
           if (live !== st.index || !st.complete) throw new PushError('RaceDetected', 'Another push replaced this one while its indexes were being built; push again.')
         }
-        for (const st of pending.staged) await this.db.catalog.publishStaged(st.index)
+        for (const st of pending.building) await this.db.catalog.publishBuilt(st.index)
         await this.#apply(pending)
       })
     }
@@ -560,22 +557,27 @@ export class PushService {
 
   async #apply(pending: PendingPush): Promise<void> {
     const { db } = this
-    for (const t of pending.schema?.tables ?? []) {
+    const schema = pending.schema
+    for (const t of schema?.tables ?? []) {
       const table = await db.catalog.ensureTable(t.tableName)
-      for (const i of wantedIndexes(t)) {
+      for (const i of wantedIndexes(t, schema!)) {
         const existing = table.indexes.get(i.name)
-        if (existing !== undefined && sameIndex(existing, i)) continue
+        if (existing !== undefined && sameIndex(existing, i)) {
+          if ((existing.staged === true) !== i.staged) await db.catalog.setStaged(existing, i.staged)
+          continue
+        }
         if (existing !== undefined) await db.catalog.dropIndex(existing)
-        if (i.kind === 'database') await db.catalog.addIndex(table, i.name, i.fields)
-        else await db.catalog.addSearchIndex(table, i.name, { searchField: i.searchField, filterFields: i.filterFields })
+        if (i.kind === 'database') await db.catalog.addIndex(table, i.name, i.fields, i.staged)
+        else if (i.kind === 'search') await db.catalog.addSearchIndex(table, i.name, { searchField: i.searchField, filterFields: i.filterFields }, i.staged)
+        else await db.catalog.addVectorIndex(table, i.name, { vectorField: i.vectorField, dimensions: i.dimensions, filterFields: i.filterFields }, i.staged)
       }
     }
-    const wanted = new Set((pending.schema?.tables ?? []).flatMap((t) => wantedIndexes(t).map((i) => `${t.tableName}.${i.name}`)))
+    const wanted = new Set((schema?.tables ?? []).flatMap((t) => wantedIndexes(t, schema!).map((i) => `${t.tableName}.${i.name}`)))
     for (const table of db.catalog.byName.values()) {
       // System tables (`_scheduled_functions`, …) keep the indexes the system gave them.
       if (table.name.startsWith('_')) continue
       for (const index of [...table.indexes.values()]) {
-        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.staged === true || wanted.has(`${table.name}.${index.name}`)) continue
+        if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.building === true || wanted.has(`${table.name}.${index.name}`)) continue
         await db.catalog.dropIndex(index)
       }
     }

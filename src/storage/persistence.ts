@@ -10,6 +10,10 @@
  * Search indexes are the same idea for full-text search: per (search index, document) an entry
  * of the document's search terms and filter keys, written with the commit that changed the
  * document. The store matches entries and reports term statistics; ranking is done above it.
+ *
+ * Vector indexes likewise: per (vector index, document) an entry of the document's vector and
+ * filter keys, written with the commit that changed the document; the store finds the nearest
+ * entries by cosine similarity (exactly: every entry that passes the filter is compared).
  */
 
 /** A stored document: its id, table and the Convex-encoded JSON text (system fields included). */
@@ -73,6 +77,33 @@ export interface SearchResult {
   readonly documents: readonly StoredDocument[]
 }
 
+/** A vector index's entry for one document (computed above the store). */
+export interface VectorEntry {
+  /** Exactly the index's `dimensions` numbers, as 32-bit floats. */
+  readonly vector: Float32Array
+  /** One opaque key per filter field, in the index's `filterFields` order (32 lowercase hex digits). */
+  readonly filterKeys: readonly string[]
+}
+
+/** A nearest-neighbour query against one vector index. */
+export interface VectorQuery {
+  /** Exactly the index's `dimensions` numbers. */
+  readonly vector: Float32Array
+  /** At most this many results (0 gives none). */
+  readonly limit: number
+  /**
+   * Filters: an entry passes if any of them holds (Convex's `q.or`); every filter is a filter
+   * field position and the keys it may equal. Empty: every entry passes.
+   */
+  readonly filters: readonly { readonly field: number; readonly keys: readonly string[] }[]
+}
+
+/** One vector search result: a document and its cosine similarity to the query, in [-1, 1]. */
+export interface VectorHit {
+  readonly id: string
+  readonly score: number
+}
+
 /** A consistent read view at commit timestamp `ts`. Release it when done. */
 export interface Snapshot {
   readonly ts: bigint
@@ -86,6 +117,12 @@ export interface Snapshot {
    * table instead, which gives the same results more slowly.
    */
   search?(indexId: number, query: SearchQuery): Promise<SearchResult>
+  /**
+   * The entries of a vector index nearest to the query vector, best first (cosine similarity,
+   * highest first; equal scores in any order). Optional: vector searches (actions only, as in
+   * Convex) always read the latest snapshot, never a historical view.
+   */
+  vectorSearch?(indexId: number, query: VectorQuery): Promise<VectorHit[]>
   release(): void
 }
 
@@ -110,6 +147,13 @@ export interface SearchWrite {
   readonly entry: SearchEntry | null
 }
 
+/** A vector index entry change: `entry === null` removes the document from the index. */
+export interface VectorWrite {
+  readonly indexId: number
+  readonly id: string
+  readonly entry: VectorEntry | null
+}
+
 /** One revision in the write log (`json === null`: deleted at `ts`). */
 export interface LogEntry {
   readonly ts: bigint
@@ -125,6 +169,8 @@ export interface CommitRecord {
   readonly indexes: readonly IndexWrite[]
   /** Search index entries to (re)write, for documents whose entry changed. */
   readonly search?: readonly SearchWrite[]
+  /** Vector index entries to (re)write, for documents whose entry changed. */
+  readonly vectors?: readonly VectorWrite[]
 }
 
 export interface TableRecord {
@@ -141,10 +187,24 @@ export interface IndexRecord {
   readonly fields: readonly string[]
   /** Present for a full-text search index. */
   readonly search?: SearchIndexConfig
+  /** Present for a vector index. */
+  readonly vector?: VectorIndexConfig
+  /**
+   * Declared `staged: true` in the schema: built and kept current like any index, but queries
+   * may not use it until a push enables it.
+   */
+  readonly staged?: boolean
 }
 
 export interface SearchIndexConfig {
   readonly searchField: string
+  readonly filterFields: readonly string[]
+}
+
+export interface VectorIndexConfig {
+  readonly vectorField: string
+  /** 2 to 4096. */
+  readonly dimensions: number
   readonly filterFields: readonly string[]
 }
 
@@ -177,14 +237,17 @@ export interface Persistence {
   createTable(name: string, tableNumber: number): Promise<void>
   indexes(): Promise<IndexRecord[]>
   /**
-   * Creates an index with its initial contents: `backfill` entries for a database index, or
-   * `searchBackfill` entries (one per document) for a search index (`index.search` set).
-   * The `indexId` of the given writes is ignored.
+   * Creates an index with its initial contents: `backfill` entries for a database index,
+   * `searchBackfill` entries (one per document) for a search index (`index.search` set), or
+   * `vectorBackfill` entries for a vector index (`index.vector` set). The `indexId` of the
+   * given writes is ignored.
    */
-  createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[]): Promise<IndexRecord>
-  /** Drops an index (database or search) and all of its entries. */
+  createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[], vectorBackfill?: readonly VectorWrite[]): Promise<IndexRecord>
+  /** Drops an index (database, search or vector) and all of its entries. */
   dropIndex(indexId: number): Promise<void>
   renameIndex(indexId: number, name: string): Promise<void>
+  /** Marks an index staged (declared `staged: true`) or enabled. */
+  setIndexStaged(indexId: number, staged: boolean): Promise<void>
   /** Up to `limit` documents of a table with ids after `afterId`, in id order (index backfill). */
   scanTable(tableNumber: number, afterId: string, limit: number): Promise<StoredDocument[]>
   /** Writes index entries outside a commit (index backfill between commit batches). */

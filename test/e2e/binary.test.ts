@@ -123,7 +123,7 @@ describe('the single executable', () => {
   test('unpacks its addons and checkpointer to the cache dir and starts the checkpointer worker once the WAL grows', async () => {
     const cacheDirs = readdirSync(join(home, '.cache/concave'))
     expect(cacheDirs).toHaveLength(1)
-    expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'node-executor.js', 'package.json'])
+    expect(readdirSync(join(home, '.cache/concave', cacheDirs[0]!)).sort()).toEqual(['better_sqlite3.node', 'checkpointer.js', 'isolated_vm.node', 'node-executor.js', 'package.json', 'vec0.so'])
     // Node names a worker's thread "WorkerThread"; the checkpointer is the only worker there is.
     const taskDir = `/proc/${backend.process.pid}/task`
     const workers = () => readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'WorkerThread').length

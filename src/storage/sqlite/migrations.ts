@@ -64,6 +64,13 @@ export const MIGRATIONS: readonly string[] = [
     terms INTEGER NOT NULL
   );
   `,
+  // 3: vector indexes and user-staged indexes. `vector` holds a vector index's config (its
+  // entries live in a sqlite-vec `vec0` table per index, `vectors_<index id>`, created with the
+  // index); `staged` marks an index declared `staged: true` (built, but not queryable).
+  `
+  ALTER TABLE indexes ADD COLUMN vector TEXT;
+  ALTER TABLE indexes ADD COLUMN staged INTEGER NOT NULL DEFAULT 0;
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

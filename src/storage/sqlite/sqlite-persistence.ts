@@ -13,6 +13,7 @@
  * only acknowledged by a sync that started after it was written.
  */
 import Database from 'better-sqlite3'
+import { getLoadablePath } from 'sqlite-vec'
 import { open as openFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { existsSync, fstatSync, statSync } from 'node:fs'
@@ -34,6 +35,10 @@ import type {
   Snapshot,
   StoredDocument,
   TableRecord,
+  VectorHit,
+  VectorIndexConfig,
+  VectorQuery,
+  VectorWrite,
 } from '../persistence.ts'
 import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
 
@@ -52,8 +57,12 @@ const MAX_IDLE_READERS = 8
 
 type Db = Database.Database
 
+/** Where the sqlite-vec extension (vector indexes) is, resolved once. */
+let vectorExtension: string | null = null
+
 function open(path: string, readonly: boolean): Db {
   const db = new Database(path, { readonly, fileMustExist: readonly })
+  db.loadExtension((vectorExtension ??= getLoadablePath()))
   db.pragma('busy_timeout = 10000')
   if (!readonly) {
     db.pragma('journal_mode = WAL')
@@ -80,6 +89,38 @@ function quoted(token: string): string {
 }
 /** Above every UTF-8 string that starts with a given prefix, when appended to it. */
 const PREFIX_END = '\u{10FFFF}'
+
+/**
+ * A vector index's entries: a sqlite-vec `vec0` table of its own, keyed by document id, with the
+ * vector (cosine distance) and one integer metadata column per filter field. sqlite-vec compares
+ * every vector that passes the metadata filter (exact KNN).
+ *
+ * Vectors get one extra dimension, 0, except that a zero vector is stored as (0, …, 0, 1): its
+ * cosine similarity to any query is then 0 (as in Convex, whose engine normalizes a zero vector
+ * to itself) instead of sqlite-vec's NaN, which would sort before every real match.
+ */
+function vectorTable(indexId: number): string {
+  return `vectors_${indexId}`
+}
+function createVectorTable(db: Db, indexId: number, config: VectorIndexConfig): void {
+  const filters = config.filterFields.map((_, i) => `, f${i} integer`).join('')
+  db.exec(`CREATE VIRTUAL TABLE ${vectorTable(indexId)} USING vec0(id text primary key, vector float[${Math.trunc(config.dimensions) + 1}] distance_metric=cosine${filters})`)
+}
+/**
+ * A filter key (32 hex digits: a 128-bit digest of the value) as a 64-bit metadata value, its two
+ * halves XORed: two values collide with probability 2^-64.
+ */
+function filterInteger(key: string): bigint {
+  return BigInt.asIntN(64, BigInt(`0x${key.slice(0, 16)}`) ^ BigInt(`0x${key.slice(16, 32) || '0'}`))
+}
+/** A vector as stored (and queried): its extra dimension is 1 for a zero vector, else 0. */
+function vectorBlob(vector: Float32Array): { blob: Buffer; zero: boolean } {
+  const out = new Float32Array(vector.length + 1)
+  out.set(vector)
+  const zero = vector.every((x) => x === 0)
+  if (zero) out[vector.length] = 1
+  return { blob: Buffer.from(out.buffer), zero }
+}
 
 /** Prepared statements of a reader connection. */
 class Reader {
@@ -170,6 +211,24 @@ class SqliteSnapshot implements Snapshot {
       documents = rows.map(([id, tableNumber, json]) => ({ id, tableNumber: Number(tableNumber), json }))
     }
     return { prefixTerms, documentCount: Number(stats?.[0] ?? 0), termCount: Number(stats?.[1] ?? 0), documentFrequency, documents }
+  }
+
+  async vectorSearch(indexId: number, query: VectorQuery): Promise<VectorHit[]> {
+    if (query.limit <= 0) return []
+    const knn = `SELECT id, distance FROM ${vectorTable(indexId)} WHERE vector MATCH ? AND k = ${Math.trunc(query.limit)}`
+    // A zero query is as far from every vector as can be: every score is 0 (the search then
+    // finds zero vectors first, which is as good an order as any).
+    const { blob, zero } = vectorBlob(query.vector)
+    // vec0 takes only ANDed constraints: an OR of filters runs one search per filter field (an
+    // IN over its keys), and the best of their results are the best of the OR.
+    const runs = query.filters.length === 0 ? [knn] : query.filters.map((f) => `${knn} AND f${f.field} IN (${f.keys.map((k) => String(filterInteger(k))).join(', ')})`)
+    const best = new Map<string, number>()
+    for (const sql of runs) {
+      for (const [id, distance] of this.reader.db.prepare(sql).raw().all(blob) as [string, number | null][]) best.set(id, zero ? 0 : Math.fround(1 - (distance ?? NaN)))
+    }
+    const hits = [...best].map(([id, score]) => ({ id, score }))
+    hits.sort((a, b) => b.score - a.score)
+    return hits.slice(0, query.limit)
   }
 
   release(): void {
@@ -293,6 +352,7 @@ export class SqlitePersistence implements Persistence {
           else s.putIndex.run(w.indexId, w.key, w.id)
         }
         for (const w of commit.search ?? []) this.#writeSearch(w.indexId, w)
+        for (const w of commit.vectors ?? []) this.#writeVector(w.indexId, w)
       }
       s.setMaxTs.run(String(commits[commits.length - 1]!.ts))
     })()
@@ -321,6 +381,26 @@ export class SqlitePersistence implements Persistence {
       terms += w.entry.terms.length
     }
     if (documents !== 0 || terms !== 0) s.searchStats.run(indexId, documents, terms)
+  }
+
+  /** Statements writing a vector index's entries, prepared once per index. */
+  readonly #vectorStatements = new Map<number, { remove: Database.Statement; insert: Database.Statement }>()
+
+  /** Replaces a document's entry in a vector index (inside the caller's transaction). */
+  #writeVector(indexId: number, w: VectorWrite): void {
+    let st = this.#vectorStatements.get(indexId)
+    if (st === undefined) {
+      const table = vectorTable(indexId)
+      const config = JSON.parse(this.#writer.prepare('SELECT vector FROM indexes WHERE index_id = ?').pluck().get(indexId) as string) as VectorIndexConfig
+      const filters = config.filterFields.map((_, i) => `f${i}`)
+      st = {
+        remove: this.#writer.prepare(`DELETE FROM ${table} WHERE id = ?`),
+        insert: this.#writer.prepare(`INSERT INTO ${table} (id, vector${filters.map((f) => `, ${f}`).join('')}) VALUES (?, ?${filters.map(() => ', ?').join('')})`),
+      }
+      this.#vectorStatements.set(indexId, st)
+    }
+    st.remove.run(w.id)
+    if (w.entry !== null) st.insert.run(w.id, vectorBlob(w.entry.vector).blob, ...w.entry.filterKeys.map(filterInteger))
   }
 
   /** Resolves once everything written so far is on disk. */
@@ -372,21 +452,33 @@ export class SqlitePersistence implements Persistence {
   }
 
   async indexes(): Promise<IndexRecord[]> {
-    const rows = this.#writer.prepare('SELECT index_id, table_number, name, fields, search FROM indexes ORDER BY index_id').raw().all() as [bigint, bigint, string, string, string | null][]
-    return rows.map(([indexId, tableNumber, name, fields, search]) => {
+    const rows = this.#writer.prepare('SELECT index_id, table_number, name, fields, search, vector, staged FROM indexes ORDER BY index_id').raw().all() as [bigint, bigint, string, string, string | null, string | null, bigint][]
+    return rows.map(([indexId, tableNumber, name, fields, search, vector, staged]) => {
       const record: IndexRecord = { indexId: Number(indexId), tableNumber: Number(tableNumber), name, fields: JSON.parse(fields) as string[] }
-      return search === null ? record : { ...record, search: JSON.parse(search) as SearchIndexConfig }
+      return {
+        ...record,
+        ...(search === null ? {} : { search: JSON.parse(search) as SearchIndexConfig }),
+        ...(vector === null ? {} : { vector: JSON.parse(vector) as VectorIndexConfig }),
+        ...(staged === 0n ? {} : { staged: true }),
+      }
     })
   }
 
-  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = []): Promise<IndexRecord> {
+  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = [], vectorBackfill: readonly VectorWrite[] = []): Promise<IndexRecord> {
     const s = this.#stmts
     const record = this.#writer.transaction(() => {
       const search = index.search === undefined ? null : JSON.stringify({ searchField: index.search.searchField, filterFields: index.search.filterFields })
-      const info = this.#writer.prepare('INSERT INTO indexes (table_number, name, fields, search) VALUES (?, ?, ?, ?)').run(index.tableNumber, index.name, JSON.stringify(index.fields), search)
+      const vector = index.vector === undefined ? null : JSON.stringify({ vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: index.vector.filterFields })
+      const info = this.#writer
+        .prepare('INSERT INTO indexes (table_number, name, fields, search, vector, staged) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(index.tableNumber, index.name, JSON.stringify(index.fields), search, vector, index.staged === true ? 1 : 0)
       const indexId = Number(info.lastInsertRowid)
       for (const w of backfill) s.putIndex.run(indexId, w.key, w.id)
       for (const w of searchBackfill) this.#writeSearch(indexId, w)
+      if (index.vector !== undefined) {
+        createVectorTable(this.#writer, indexId, index.vector)
+        for (const w of vectorBackfill) this.#writeVector(indexId, w)
+      }
       return { ...index, indexId }
     })()
     await this.#sync()
@@ -399,8 +491,15 @@ export class SqlitePersistence implements Persistence {
       this.#writer.prepare('DELETE FROM search_terms WHERE rowid IN (SELECT entry FROM search_documents WHERE index_id = ?)').run(indexId)
       this.#writer.prepare('DELETE FROM search_documents WHERE index_id = ?').run(indexId)
       this.#writer.prepare('DELETE FROM search_stats WHERE index_id = ?').run(indexId)
+      this.#writer.exec(`DROP TABLE IF EXISTS ${vectorTable(indexId)}`)
       this.#writer.prepare('DELETE FROM indexes WHERE index_id = ?').run(indexId)
     })()
+    this.#vectorStatements.delete(indexId)
+    await this.#sync()
+  }
+
+  async setIndexStaged(indexId: number, staged: boolean): Promise<void> {
+    this.#writer.prepare('UPDATE indexes SET staged = ? WHERE index_id = ?').run(staged ? 1 : 0, indexId)
     await this.#sync()
   }
 
