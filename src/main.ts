@@ -81,6 +81,12 @@ export async function main(argv: string[]): Promise<void> {
     log.info('Shutting down', { signal })
     // stdout to a pipe is asynchronous: exit only once the last log line is written.
     const exit = (code: number) => process.stdout.write('', () => process.exit(code))
+    // Shutdown lets work in flight finish for 5 s; whatever still holds it after that much longer
+    // again (a stuck store, a worker that won't stop) must not keep the process alive.
+    setTimeout(() => {
+      log.error('Shutdown did not finish in time; exiting anyway')
+      process.exit(1)
+    }, 15_000).unref()
     backend.stop().then(
       () => exit(0),
       (e: unknown) => {
