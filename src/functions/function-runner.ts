@@ -14,6 +14,7 @@ import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
+import { NodeActionTimeout } from './node/node-executor.ts'
 import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo, Registry } from './registry.ts'
@@ -539,7 +540,7 @@ export class FunctionRunner implements JobRunner {
       try {
         outcome = await this.pool.node.run(this.pool.modules, this.pool.env, spec, handler, timeoutMs)
       } catch (e) {
-        return failure(e, [])
+        return failure(e, e instanceof NodeActionTimeout ? e.logLines : [])
       }
     } else {
       const host: IsolateHost = this.pool.acquire()

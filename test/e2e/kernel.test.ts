@@ -570,3 +570,21 @@ describe('bad settings', () => {
     }
   })
 })
+
+describe('time limits', () => {
+  test('a function stopped at its limit names it as Rust prints a Duration (500ms, 1.5s)', async () => {
+    const limited = await startBackend({ env: { CONCAVE_FUNCTION_TIMEOUT_MS: '500', CONCAVE_ACTION_TIMEOUT_MS: '1500' } })
+    let dir: string | undefined
+    try {
+      dir = (await deploy(limited, 'basic')).appDir
+      const c = new ConvexHttpClient(limited.url)
+      const framed = (message: string) => new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\n${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`)
+      expect((await errorOf(c.query(api.values.spin, {}))).message).toMatch(framed('Function execution timed out (maximum duration: 500ms)'))
+      expect((await errorOf(c.action(api.values.spinAction, {}))).message).toMatch(framed('Function execution timed out (maximum duration: 1.5s)'))
+    } finally {
+      await limited.stop()
+      cleanup(limited.dataDir)
+      cleanup(dir)
+    }
+  })
+})
