@@ -5,9 +5,11 @@
  * variables; re-read after a push or an env change): OIDC (`domain` + `applicationID`, keys found
  * through `/.well-known/openid-configuration`) and `customJwt` (`issuer`, `jwks`, `algorithm`,
  * optional `applicationID`). A token must match a provider's issuer and audience, be signed by one
- * of its keys (custom JWTs: the provider's RS256 or ES256; OIDC ID tokens: RS256 or EdDSA, with
- * `iat` and exactly one audience) and be within its validity period (5 s of clock skew allowed).
- * Checks and error messages follow Convex's (crates/authentication in convex-backend).
+ * of its keys (custom JWTs: the provider's RS256 or ES256, by the key their `kid` names; OIDC ID
+ * tokens: RS256 or EdDSA, with `iat` and exactly one audience) and be within its validity period
+ * (custom JWTs: `exp`, `nbf` and `iat` with 5 s of clock skew allowed; OIDC: `exp` only, no skew).
+ * Checks and error messages follow Convex's (crates/authentication in convex-backend, and the
+ * biscuit and openidconnect crates it uses).
  */
 import { createPublicKey, verify } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
@@ -126,29 +128,40 @@ export class Auth {
     if (provider === undefined) throw new AuthError('NoAuthProvider', noProviderMessage(providers))
     const data = Buffer.from(`${parts[0]}.${parts[1]}`)
     const signature = b64url(parts[2]!)
-    const now = Date.now() / 1000
+    // Convex compares times in whole seconds (its clock and the claims truncated).
+    const now = Math.floor(Date.now() / 1000)
     if (provider.type === 'customJwt') {
-      // Signed with the provider's algorithm by a key of its set (refetched once for an unknown kid).
+      // Signed with the provider's algorithm by the key of its set that the token's `kid` names
+      // (refetched once for an unknown kid); a token without a kid is refused, as Convex does.
       const decodeError = () =>
         new AuthError(
           'InvalidAuthHeader',
           header.kid === undefined ? "Could not decode token. JWT may be missing a 'kid' (key ID) header." : `Could not decode token. The JWT's 'kid' (key ID) header is '${header.kid}', does this key match any key in the provider's JWKS?`,
         )
-      if (header.alg !== provider.algorithm) throw decodeError()
+      // The key set is fetched (and its errors reported) before the token is looked at.
+      await this.#keys(provider)
+      if (header.kid === undefined || header.alg !== provider.algorithm) throw decodeError()
       if (!(await this.#signedByProvider(provider, header, data, signature))) throw decodeError()
-      const expired = typeof claims.exp === 'number' && now > claims.exp + CUSTOM_JWT_LEEWAY_S
-      const early = typeof claims.nbf === 'number' && now < claims.nbf - CUSTOM_JWT_LEEWAY_S
-      if (expired || early) throw new AuthError('InvalidAuthHeader', `Could not validate token: ${expired ? 'Token expired' : 'Token not yet valid'}`)
+      // Then its times, in Convex's order and words (5 s of clock skew allowed).
+      const at = (claim: JSONValue | undefined) => (typeof claim === 'number' ? Math.trunc(claim) : null)
+      const exp = at(claims.exp)
+      const nbf = at(claims.nbf)
+      const iat = at(claims.iat)
+      const invalid = (why: string) => new AuthError('InvalidAuthHeader', `Could not validate token: ${why}`)
+      if (exp !== null && now - exp > CUSTOM_JWT_LEEWAY_S) throw invalid(`Token expired ${now - exp} seconds ago`)
+      if (nbf !== null && nbf - now > CUSTOM_JWT_LEEWAY_S) throw invalid(`Token will be valid in ${nbf - now} seconds`)
+      if (iat !== null && iat - now > CUSTOM_JWT_LEEWAY_S) throw invalid(`Token will be valid in ${iat - now} seconds`)
       // Convex's identity needs a subject and an expiry (UserIdentity::from_custom_jwt).
       if (typeof claims.sub !== 'string' || claims.sub === '' || typeof claims.exp !== 'number') {
         throw new AuthError('InvalidAuthHeader', 'Could not verify token claim. Check that the JWT contains valid claims and matches your auth provider configuration.')
       }
       return identityFromClaims(claims)
     }
-    // An OIDC ID token: RS256 or EdDSA, exactly its application as audience, issued and unexpired.
+    // An OIDC ID token: RS256 or EdDSA, exactly its application as audience, with `iat`, and not
+    // yet expired (no skew allowed; `nbf` is not an ID token claim and is not checked).
     const oidcFailure = () => new AuthError('Unauthenticated', "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.")
     if (header.alg !== 'RS256' && header.alg !== 'EdDSA') throw oidcFailure()
-    if (aud.length !== 1 || typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || now > claims.exp + CUSTOM_JWT_LEEWAY_S) throw oidcFailure()
+    if (aud.length !== 1 || typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || now >= claims.exp) throw oidcFailure()
     if (typeof claims.sub !== 'string' || claims.sub === '') throw oidcFailure()
     if (!(await this.#signedByProvider(provider, header, data, signature))) throw oidcFailure()
     return identityFromClaims(claims)
@@ -181,12 +194,12 @@ export class Auth {
     const keys = (async () => {
       let url = source
       if (provider.type !== 'customJwt') {
-        const discovery = (await fetchJson(source)) as { jwks_uri?: string }
+        const discovery = (await fetchJson(source, 'discovery')) as { jwks_uri?: string }
         if (typeof discovery.jwks_uri !== 'string') throw new AuthError('AuthProviderDiscoveryFailed', `Auth provider discovery of ${trimSlash(provider.domain)} failed: no jwks_uri`)
         url = discovery.jwks_uri
       }
-      const set = (await fetchJson(url)) as { keys?: JsonWebKey[] }
-      if (!Array.isArray(set.keys)) throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
+      const set = (await fetchJson(url, 'jwks')) as { keys?: JsonWebKey[] } | null
+      if (set === null || typeof set !== 'object' || !Array.isArray(set.keys)) throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
       return set.keys
     })()
     keys.catch(() => this.#jwks.delete(source))
@@ -195,25 +208,69 @@ export class Auth {
   }
 }
 
-async function fetchJson(url: string): Promise<unknown> {
-  if (url.startsWith('data:')) {
-    const comma = url.indexOf(',')
-    const meta = url.slice(5, comma)
-    const body = url.slice(comma + 1)
-    return JSON.parse(meta.endsWith(';base64') ? Buffer.from(body, 'base64').toString() : decodeURIComponent(body))
+/**
+ * A key set's JSON, from a `data:` URL or over HTTP, with Convex's errors (crates/authentication
+ * fetch_jwks): an HTTP answer must be 200 and `application/json` or `application/jwk-set+json`.
+ */
+async function fetchJson(url: string, what: 'jwks' | 'discovery'): Promise<unknown> {
+  const invalidBody = () => new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
+  let text: string
+  const dataUrl = /^data:([^,]*),(.*)$/is.exec(url)
+  if (dataUrl !== null) {
+    const [, meta, body] = dataUrl as unknown as [string, string, string]
+    if (/;\s*base64\s*$/i.test(meta)) {
+      const compact = percentDecode(body).toString('latin1').replace(/[\t\n\f\r ]/g, '')
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
+        throw new AuthError('InvalidAuthHeader', 'Invalid JWKS data URL. Check that the data URL is properly formatted and contains valid base64-encoded JSON.')
+      }
+      text = Buffer.from(compact, 'base64').toString('utf8')
+    } else {
+      text = percentDecode(body).toString('utf8')
+    }
+  } else {
+    let res: Response
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(10_000) })
+    } catch (e) {
+      throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': ${(e as Error).message}. Check that the URL is correct and accessible.`)
+    }
+    if (res.status !== 200) throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': HTTP ${res.status} ${res.statusText || 'Unknown'}. Check that the URL is correct and accessible.`)
+    const contentType = res.headers.get('content-type')
+    if (what === 'jwks' && !isJwksMediaType(contentType)) {
+      throw new AuthError('InvalidAuthHeader', `Invalid Content-Type '${contentType ?? 'unknown'}' when fetching JWKS from '${url}'. Expected 'application/json' or 'application/jwk-set+json'.`)
+    }
+    text = await res.text()
   }
-  let res: Response
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-  } catch (e) {
-    throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': ${(e as Error).message}. Check that the URL is correct and accessible.`)
-  }
-  if (!res.ok) throw new AuthError('InvalidAuthHeader', `Could not fetch JWKS from URL '${url}': HTTP ${res.status} ${res.statusText}. Check that the URL is correct and accessible.`)
-  try {
-    return await res.json()
+    return JSON.parse(text)
   } catch {
-    throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
+    throw invalidBody()
   }
+}
+
+/** `application/json` or `application/jwk-set+json`, with no charset or utf-8. */
+function isJwksMediaType(header: string | null): boolean {
+  if (header === null) return false
+  const [essence, ...params] = header.split(';').map((p) => p.trim())
+  if (!['application/json', 'application/jwk-set+json'].includes(essence!.toLowerCase())) return false
+  const charset = params.find((p) => p.toLowerCase().startsWith('charset='))
+  return charset === undefined || charset.slice('charset='.length).replace(/^"|"$/g, '') === 'utf-8'
+}
+
+/** A data URL's percent-encoding undone; a `%` not followed by two hex digits stays as it is. */
+function percentDecode(s: string): Buffer {
+  const bytes: number[] = []
+  const raw = Buffer.from(s, 'utf8')
+  for (let i = 0; i < raw.length; i++) {
+    const hex = raw[i] === 0x25 ? raw.subarray(i + 1, i + 3).toString('latin1') : ''
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16))
+      i += 2
+    } else {
+      bytes.push(raw[i]!)
+    }
+  }
+  return Buffer.from(bytes)
 }
 
 /** Clock skew tolerated on exp/nbf, in ms. */

@@ -135,9 +135,8 @@ export class Transaction {
     const table = this.#tableOf(id)
     if (tableName !== undefined) {
       if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
-      if (table === null || table.name !== tableName) {
-        throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: ID "${id}" is not an ID of table "${tableName}"`)
-      }
+      if (table === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: ID "${id}" is not an ID of table "${tableName}"`)
+      if (table.name !== tableName) throw new DatabaseError(wrongTableMessage(`db.${op}`, tableName, table.name))
     }
     return table
   }
@@ -161,13 +160,23 @@ export class Transaction {
     return raw === null ? null : typeof raw === 'string' ? (JSON.parse(raw) as Doc) : raw.doc
   }
 
-  /** `db.get`: the document's JSON text, or `null`. */
+  /**
+   * `db.get` / `db.system.get`: the document's JSON text, or `null`. As in Convex, an id of a
+   * system table through `db` (or of a user table through `db.system`) throws, an id of another
+   * table than the one named throws, and an id of no table (or of a system table users can't
+   * see) is simply not found.
+   */
   async get(id: string, tableName: string | undefined, isSystem: boolean): Promise<string> {
-    if (typeof id !== 'string') throw new DatabaseError('Invalid argument `id` for `db.get`: expected a string')
-    const table = this.#checkTableArg(id, tableName, 'get')
-    if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.get\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
-    if (table === null || table.name.startsWith('_') !== isSystem) return 'null'
-    if (isSystem && !this.system && !USER_VISIBLE_SYSTEM_TABLES.has(table.name)) return 'null'
+    const method = isSystem ? 'db.system.get' : 'db.get'
+    if (typeof id !== 'string') throw new DatabaseError(`Invalid argument \`id\` for \`${method}\`: expected a string`)
+    if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`${method}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
+    const table = this.#tableOf(id)
+    if (table === null) return 'null'
+    const systemTable = table.name.startsWith('_')
+    if (systemTable && !this.system && !USER_VISIBLE_SYSTEM_TABLES.has(table.name)) return 'null'
+    if (isSystem && !systemTable) throw new DatabaseError('User tables cannot be accessed with db.system.')
+    if (!isSystem && systemTable) throw new DatabaseError('System tables can only be accessed with db.system.')
+    if (tableName !== undefined && tableName !== table.name) throw new DatabaseError(wrongTableMessage(method, tableName, table.name))
     const raw = await this.#readRaw(table, id)
     if (raw === null || typeof raw === 'string') return raw ?? 'null'
     return raw.doc === null ? 'null' : JSON.stringify(raw.doc)
@@ -439,4 +448,9 @@ function maxKey(a: Buffer, b: Buffer): Buffer {
 }
 function minKey(a: Buffer, b: Buffer): Buffer {
   return Buffer.compare(a, b) <= 0 ? a : b
+}
+
+/** Convex's error for an id of another table than the one a call names. */
+function wrongTableMessage(method: string, expected: string, actual: string): string {
+  return `Invalid argument \`id\` for \`${method}\`: expected to be an Id<"${expected}">, got Id<"${actual}"> instead.`
 }

@@ -118,13 +118,25 @@ export class FileStorage {
     return `${this.cloudUrl()}/api/storage/upload?token=${payload}.${this.#sign(payload)}`
   }
 
+  /**
+   * Checks an upload URL's token as Convex's upload route does: a missing `token` is a 400
+   * `BadQueryArgs`, one that isn't ours a 401 `StorageTokenInvalid`, an expired one a 401
+   * `StorageTokenExpired`.
+   */
   checkUploadToken(token: string | undefined): void {
-    const [payload, mac] = (token ?? '').split('.')
+    if (token === undefined) throw new FileStorageError(400, 'BadQueryArgs', 'Failed to deserialize query string: missing field `token`')
+    const [payload, mac, extra] = token.split('.')
     const expected = payload === undefined ? '' : this.#sign(payload)
-    const valid = payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))
-    if (!valid) throw new FileStorageError(401, 'InvalidUploadToken', 'The upload URL is invalid; generate a new one with ctx.storage.generateUploadUrl()')
-    const { exp } = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { exp: number }
-    if (Date.now() > exp) throw new FileStorageError(401, 'UploadUrlExpired', 'The upload URL has expired; generate a new one with ctx.storage.generateUploadUrl()')
+    let exp: unknown
+    if (extra === undefined && payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
+      try {
+        exp = (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { exp?: unknown }).exp
+      } catch {
+        // not one of ours
+      }
+    }
+    if (typeof exp !== 'number') throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
+    if (Date.now() >= exp) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
   }
 
   /** The URL a stored file is served at. */
@@ -160,8 +172,11 @@ export class FileStorage {
       await fh.sync()
       await fh.close()
       const digest = hash.digest()
+      // `expectedSha256` is base64 (an upload's `Digest: sha-256=` header, `ctx.storage.store`'s
+      // option); hex is accepted too for `store`.
       if (expectedSha256 !== undefined && expectedSha256 !== digest.toString('hex') && expectedSha256 !== digest.toString('base64')) {
-        throw new FileStorageError(400, 'Sha256Mismatch', `Hash mismatch: expected ${expectedSha256}, got ${digest.toString('hex')}`)
+        const expected = /^[0-9a-f]{64}$/i.test(expectedSha256) ? Buffer.from(expectedSha256, 'hex').toString('base64') : expectedSha256
+        throw new FileStorageError(400, 'Sha256Mismatch', `Sha256 mismatch. Expected: ${expected} Actual: ${digest.toString('base64')}`)
       }
       await rename(temp, this.#path(id))
       try {
@@ -181,9 +196,18 @@ export class FileStorage {
    * form older Convex storage ids had; none exist here, so such an id is simply not found).
    */
   isStorageIdFormat(storageId: unknown): boolean {
-    if (typeof storageId !== 'string') return false
-    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId)) return true
-    return this.#isStorageDocId(storageId)
+    const kind = this.storageIdKind(storageId)
+    return kind === 'storage' || kind === 'uuid'
+  }
+
+  /**
+   * What `storageId` is, as Convex parses a storage id: a `_storage` document id, a legacy UUID,
+   * a document id of another table (refused by every storage call), or neither.
+   */
+  storageIdKind(storageId: unknown): 'storage' | 'uuid' | 'otherTable' | 'invalid' {
+    if (typeof storageId !== 'string') return 'invalid'
+    if (decodeId(storageId) !== null) return this.#isStorageDocId(storageId) ? 'storage' : 'otherTable'
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId) ? 'uuid' : 'invalid'
   }
 
   /** Whether `id` is a document id of the `_storage` table. */
@@ -202,7 +226,7 @@ export class FileStorage {
 
   /** Deletes the document in `txn`; the file goes once the transaction commits. */
   async delete(txn: Transaction, storageId: string): Promise<void> {
-    if ((await this.metadata(txn, storageId)) === null) throw new FileStorageError(404, 'StorageIdNotFound', `Storage id ${storageId} not found`)
+    if ((await this.metadata(txn, storageId)) === null) throw new FileStorageError(400, 'StorageIdNotFound', `storage id ${storageId} not found`)
     await txn.removeSystem(storageId)
     txn.afterCommit(() => rm(this.#path(storageId), { force: true }))
   }

@@ -105,3 +105,25 @@ export interface CallFailure {
 export function errorText(f: Pick<CallFailure, 'message' | 'frames'>): string {
   return f.frames === undefined ? f.message : `${f.message}\n${f.frames}`
 }
+
+/**
+ * A time limit as Convex's messages print it: Rust's `Duration` Debug format (`1s`, `1.5s`,
+ * `600s`, `100ms`, `250µs`, `0ns`), whole units and up to nine significant decimals, trailing
+ * zeros dropped.
+ */
+export function rustDuration(ms: number): string {
+  const nanos = BigInt(Math.round(ms * 1_000_000))
+  const decimal = (whole: bigint, rest: bigint, restDigits: number, unit: string) => {
+    const fraction = rest === 0n ? '' : `.${rest.toString().padStart(restDigits, '0').replace(/0+$/, '')}`
+    return `${whole}${fraction}${unit}`
+  }
+  if (nanos >= 1_000_000_000n) return decimal(nanos / 1_000_000_000n, nanos % 1_000_000_000n, 9, 's')
+  if (nanos >= 1_000_000n) return decimal(nanos / 1_000_000n, nanos % 1_000_000n, 6, 'ms')
+  if (nanos >= 1_000n) return decimal(nanos / 1_000n, nanos % 1_000n, 3, 'µs')
+  return `${nanos}ns`
+}
+
+/** Convex's message for a function stopped at its time limit (isolate/src/termination.rs). */
+export function timedOutMessage(timeoutMs: number): string {
+  return `Function execution timed out (maximum duration: ${rustDuration(timeoutMs)})`
+}

@@ -15,6 +15,7 @@ import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
+import { NodeActionTimeout } from './node/node-executor.ts'
 import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo, Registry } from './registry.ts'
@@ -99,6 +100,14 @@ class CallError extends Error {
   }
 }
 
+/** The storage calls that take a storage id, and the name Convex's errors give each. */
+const STORAGE_ID_METHODS: Record<string, string> = {
+  '1.0/storageGetUrl': 'storage.getUrl',
+  '1.0/storageGetMetadata': 'storage.getMetadata',
+  '1.0/storageDelete': 'storage.delete',
+  '1.0/storageGet': 'storage.getMetadata',
+}
+
 export class FunctionRunner implements JobRunner {
   /** Set once the scheduler exists (it needs the runner too). */
   scheduler: Scheduler | null = null
@@ -117,8 +126,15 @@ export class FunctionRunner implements JobRunner {
     if (files === null) throw new Error('File storage is not available')
     const inTxn = <T>(body: (t: Transaction) => Promise<T>, write: boolean): Promise<T> =>
       txn !== null ? body(txn) : write ? this.#systemMutation(body) : this.#systemQuery(body)
-    if (op !== '1.0/storageGenerateUploadUrl' && op !== '1.0/storageStore' && !files.isStorageIdFormat(args.storageId)) {
-      throw new Error(`Invalid storage ID: ${JSON.stringify(args.storageId)}. Storage ID should be an Id of '_storage' table, or a UUID string.`)
+    // Convex's checks of the id, by the name of the call (`get` reports as getMetadata, as there).
+    const method = STORAGE_ID_METHODS[op]
+    if (method !== undefined) {
+      const kind = files.storageIdKind(args.storageId)
+      if (kind === 'invalid') {
+        // Convex's message has a line break and indentation in the middle (its source's line wrap).
+        throw new Error(`Invalid argument \`storageId\` for \`${method}\`: Invalid storage ID: "${String(args.storageId)}". Storage ID should be an\n                    Id of '_storage' table, or a UUID string.`)
+      }
+      if (kind === 'otherTable') throw new Error("Invalid storage ID. Storage ID cannot be an ID on any table other than '_storage'.")
     }
     switch (op) {
       case '1.0/storageGenerateUploadUrl':
@@ -535,7 +551,7 @@ export class FunctionRunner implements JobRunner {
       try {
         outcome = await this.pool.node.run(this.pool.modules, this.pool.env, spec, handler, timeoutMs)
       } catch (e) {
-        return failure(e, [])
+        return failure(e, e instanceof NodeActionTimeout ? e.logLines : [])
       }
     } else {
       const host: IsolateHost = this.pool.acquire()

@@ -320,6 +320,19 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   })
 }
 
+/**
+ * An upload's `Digest: sha-256=<base64>` header as Convex reads it: the base64 of exactly 32
+ * bytes; anything else is a 400 `BadHeader`.
+ */
+function uploadDigest(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const b64 = header.startsWith('sha-256=') ? header.slice('sha-256='.length) : null
+  if (b64 === null || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0 || Buffer.from(b64, 'base64').length !== 32 || Buffer.from(b64, 'base64').toString('base64') !== b64) {
+    throw badRequest('BadHeader', 'Bad header for digest: invalid HTTP header')
+  }
+  return b64
+}
+
 function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
   // Upload: the body of a POST to a URL from ctx.storage.generateUploadUrl().
   app.post('/api/storage/upload', async (c) => {
@@ -328,8 +341,10 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     // The storage layer enforces the limit while streaming too (chunked uploads declare no length).
     if (declared > MAX_UPLOAD_BYTES) throw new HttpError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`)
     const contentType = c.req.header('content-type') ?? null
+    // A declared digest is checked once the body is in: on a mismatch nothing is stored.
+    const sha256 = uploadDigest(c.req.header('digest'))
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
-    const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, undefined, async (id, file) => {
+    const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, sha256, async (id, file) => {
       for (let attempt = 0; ; attempt++) {
         const txn = await deps.db.begin(true)
         try {
@@ -346,9 +361,17 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     return c.json({ storageId })
   })
 
-  // Download: the file, with its content type, length, digest and Range support.
+  // Download: the file, with its content type, length, digest and Range support (Convex's
+  // storage_get: a Range answer has no digest; an empty file has no range to give, so any
+  // Range on it answers 200 with no body).
   app.get('/api/storage/:storageId', async (c) => {
     const storageId = c.req.param('storageId')
+    if (!deps.files.isStorageIdFormat(storageId)) {
+      throw badRequest(
+        'InvalidStoragePath',
+        `Invalid storage path: "${storageId}". Please use \`storage.getUrl(storageId: Id<"_storage">)\` to generate a valid URL to retrieve files. See https://docs.convex.dev/file-storage/serve-files for more details`,
+      )
+    }
     const txn = await deps.db.begin(false)
     let meta
     try {
@@ -358,16 +381,18 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     }
     if (meta === null) return c.json({ code: 'FileNotFound', message: `File ${storageId} not found` }, 404)
     const headers: Record<string, string> = {
-      'content-type': meta.contentType ?? 'application/octet-stream',
-      'accept-ranges': 'bytes',
-      etag: `"${meta.sha256}"`,
-      digest: `sha-256=${meta.sha256}`,
+      ...(meta.contentType === null ? {} : { 'content-type': meta.contentType }),
       'cache-control': 'private, max-age=2592000',
+      'accept-ranges': 'bytes',
     }
-    const range = /^bytes=(\d*)-(\d*)$/.exec(c.req.header('range') ?? '')
+    const rangeHeader = c.req.header('range') ?? ''
+    // Only one range is served; several are refused; a header that isn't a byte range is ignored.
+    if (/^bytes=[^,]*,/.test(rangeHeader)) return c.body(null, 416)
+    const range = /^bytes=(\d*)-(\d*)$/.exec(rangeHeader)
     if (range !== null && (range[1] !== '' || range[2] !== '')) {
-      let start = range[1] === '' ? Math.max(0, meta.size - Number(range[2])) : Number(range[1])
-      let end = range[1] === '' || range[2] === '' ? meta.size - 1 : Math.min(Number(range[2]), meta.size - 1)
+      if (meta.size === 0) return c.body(null, 200, { ...headers, 'content-length': '0' })
+      const start = range[1] === '' ? Math.max(0, meta.size - Number(range[2])) : Number(range[1])
+      const end = range[1] === '' || range[2] === '' ? meta.size - 1 : Math.min(Number(range[2]), meta.size - 1)
       if (start > end || start >= meta.size) {
         return c.body(null, 416, { ...headers, 'content-range': `bytes */${meta.size}` })
       }
@@ -375,6 +400,6 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
       return c.body(Readable.toWeb(stream) as ReadableStream, 206, { ...headers, 'content-range': `bytes ${start}-${end}/${meta.size}`, 'content-length': String(end - start + 1) })
     }
     const { stream } = await deps.files.stream(storageId)
-    return c.body(Readable.toWeb(stream) as ReadableStream, 200, { ...headers, 'content-length': String(meta.size) })
+    return c.body(Readable.toWeb(stream) as ReadableStream, 200, { digest: `sha-256=${meta.sha256}`, ...headers, 'content-length': String(meta.size) })
   })
 }

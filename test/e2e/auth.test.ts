@@ -19,9 +19,9 @@ let missingVarPush = ''
 let rotated = false
 let jwksFetches = 0
 
-function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey, kid = 'k1'): string {
+function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey, kid: string | null = 'k1'): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const data = `${enc({ alg: 'RS256', typ: 'JWT', kid })}.${enc(claims)}`
+  const data = `${enc({ alg: 'RS256', typ: 'JWT', ...(kid === null ? {} : { kid }) })}.${enc(claims)}`
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key).toString('base64url')}`
 }
 
@@ -36,6 +36,10 @@ const valid = (sub = 'user-1') => jwt({ iss: 'https://issuer.test', sub, aud: 'c
 
 beforeAll(async () => {
   jwksServer = createServer((req, res) => {
+    if (req.url === '/text-jwks.json') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      return res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }))
+    }
     res.writeHead(200, { 'content-type': 'application/json' })
     if (req.url === '/.well-known/openid-configuration') return res.end(JSON.stringify({ issuer: oidcDomain, jwks_uri: `${oidcDomain}/jwks.json` }))
     if (req.url === '/es-jwks.json') return res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256', use: 'sig' }] }))
@@ -55,7 +59,7 @@ beforeAll(async () => {
   )
   const { port } = jwksServer.address() as { port: number }
   oidcDomain = `http://127.0.0.1:${port}`
-  for (const [name, value] of [['JWKS_URL', `${oidcDomain}/jwks.json`], ['ES_JWKS_URL', `${oidcDomain}/es-jwks.json`], ['OIDC_DOMAIN', oidcDomain]]) {
+  for (const [name, value] of [['JWKS_URL', `${oidcDomain}/jwks.json`], ['ES_JWKS_URL', `${oidcDomain}/es-jwks.json`], ['OIDC_DOMAIN', oidcDomain], ['TEXT_JWKS_URL', `${oidcDomain}/text-jwks.json`]]) {
     await cli(['env', 'set', name!, value!])
   }
   await cli(['deploy', '-y'])
@@ -105,6 +109,62 @@ test('expired, forged and wrong-audience tokens are refused', async () => {
   expect(await refused(jwt({ iss: 'https://issuer.test', sub: 'no-exp', aud: 'concave-tests' }))).toContain(
     'Could not verify token claim. Check that the JWT contains valid claims and matches your auth provider configuration.',
   )
+})
+
+/** The message a token is refused with over HTTP, after checking it is a 401 with that code. */
+async function refusal(token: string, code = 'InvalidAuthHeader'): Promise<string> {
+  const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ path: 'whoami:me', args: {}, format: 'json' }) })
+  const body = (await res.json()) as { code: string; message: string }
+  expect([res.status, body.code]).toEqual([401, code])
+  return body.message
+}
+
+/** The seconds a message gives: either value, as a second may tick between the test and the server. */
+function seconds(message: string, pattern: RegExp, either: [number, number]): void {
+  expect(message).toMatch(pattern)
+  expect(either).toContain(Number(pattern.exec(message)?.[1]))
+}
+
+test('a custom JWT without a kid is refused, even when the provider has a single key', async () => {
+  expect(await refusal(jwt({ iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests', exp: now() + 3600 }, privateKey, null))).toBe(
+    "Could not decode token. JWT may be missing a 'kid' (key ID) header.",
+  )
+})
+
+test('a custom JWT issued or valid only in the future, or expired, is refused in Convex’s words', async () => {
+  const base = { iss: 'https://issuer.test', sub: 'u', aud: 'concave-tests' }
+  seconds(await refusal(jwt({ ...base, iat: now() + 60, exp: now() + 3600 })), /^Could not validate token: Token will be valid in (\d+) seconds$/, [59, 60])
+  seconds(await refusal(jwt({ ...base, nbf: now() + 120, exp: now() + 3600 })), /^Could not validate token: Token will be valid in (\d+) seconds$/, [119, 120])
+  seconds(await refusal(jwt({ ...base, exp: now() - 3600 })), /^Could not validate token: Token expired (\d+) seconds ago$/, [3600, 3601])
+  // Within the 5 s of skew allowed, all three are accepted.
+  const client = new ConvexHttpClient(backend.url)
+  client.setAuth(jwt({ ...base, sub: 'skewed', iat: now() + 3, nbf: now() + 3, exp: now() - 3 }))
+  expect(((await client.query('whoami:me' as any, {})) as any).subject).toBe('skewed')
+})
+
+test('a key set that is not JSON, not base64 or not served as JSON is an auth error, not a server error', async () => {
+  const claims = (iss: string) => ({ iss, sub: 'u', exp: now() + 3600 })
+  expect(await refusal(jwt(claims('https://broken.test')))).toBe(
+    "Invalid JWKS response body from 'data:application/json,{not json'. The response is not valid JSON or doesn't match the expected JWKS format.",
+  )
+  expect(await refusal(jwt(claims('https://bad-base64.test')))).toBe('Invalid JWKS data URL. Check that the data URL is properly formatted and contains valid base64-encoded JSON.')
+  expect(await refusal(jwt(claims('https://text.test')))).toBe(
+    `Invalid Content-Type 'text/plain' when fetching JWKS from '${oidcDomain}/text-jwks.json'. Expected 'application/json' or 'application/jwk-set+json'.`,
+  )
+  expect(backend.output()).not.toMatch(/Request failed|SyntaxError|InternalServerError/)
+})
+
+test('an OIDC token is refused once expired (no skew), and its nbf and a future iat are not checked', async () => {
+  const accepted = async (claims: Record<string, unknown>) => {
+    const c = new ConvexHttpClient(backend.url)
+    c.setAuth(jwt({ iss: oidcDomain, aud: 'oidc-app', ...claims }))
+    return ((await c.query('whoami:me' as any, {})) as any).subject
+  }
+  expect(await refusal(jwt({ iss: oidcDomain, sub: 'u', aud: 'oidc-app', iat: now() - 60, exp: now() - 2 }), 'Unauthenticated')).toBe(
+    "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.",
+  )
+  expect(await accepted({ sub: 'later', iat: now(), nbf: now() + 600, exp: now() + 1200 })).toBe('later')
+  expect(await accepted({ sub: 'ahead', iat: now() + 600, exp: now() + 1200 })).toBe('ahead')
 })
 
 test('a token signed with a key the provider has just added is accepted (the key set is fetched again)', async () => {

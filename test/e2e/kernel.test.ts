@@ -358,6 +358,24 @@ describe('errors', () => {
     expect((actionErr as ConvexError<any>).data).toBe('action said no')
   })
 
+  test('db.get of an id of another kind of table throws Convex’s errors', async () => {
+    const uploadUrl: string = await client.mutation(api.files.generateUploadUrl, {})
+    const { storageId } = (await (await fetch(uploadUrl, { method: 'POST', body: 'a file' })).json()) as { storageId: string }
+    const messageId: string = await client.mutation(api.messages.send, { author: 'kinds', body: 'a message' })
+    const failure = async (args: Record<string, unknown>) => {
+      const message = (await errorOf(client.query(api.messages.getLoose, args))).message
+      return /^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: (.*)\n    at /.exec(message)?.[1] ?? message
+    }
+    expect(await failure({ id: storageId })).toBe('System tables can only be accessed with db.system.')
+    expect(await failure({ id: storageId, table: 'messages' })).toBe('System tables can only be accessed with db.system.')
+    expect(await failure({ id: messageId, system: true })).toBe('User tables cannot be accessed with db.system.')
+    expect(await failure({ id: messageId, table: 'notes' })).toBe('Invalid argument `id` for `db.get`: expected to be an Id<"notes">, got Id<"messages"> instead.')
+    // Each through its own reader, it is found.
+    expect(await client.query(api.messages.getLoose, { id: storageId, system: true })).toBe(storageId)
+    expect(await client.query(api.messages.getLoose, { id: storageId, table: '_storage', system: true })).toBe(storageId)
+    expect(await client.query(api.messages.getLoose, { id: messageId, table: 'messages' })).toBe(messageId)
+  })
+
   test('unknown functions', async () => {
     const err = await errorOf(client.query('messages:nope' as any, {}))
     expect(err.message).toContain("Could not find public function for 'messages:nope'")
@@ -585,6 +603,24 @@ describe('bad settings', () => {
       expect(readdirSync(dataDir)).toEqual([])
     } finally {
       cleanup(dataDir)
+    }
+  })
+})
+
+describe('time limits', () => {
+  test('a function stopped at its limit names it as Rust prints a Duration (500ms, 1.5s)', async () => {
+    const limited = await startBackend({ env: { CONCAVE_FUNCTION_TIMEOUT_MS: '500', CONCAVE_ACTION_TIMEOUT_MS: '1500' } })
+    let dir: string | undefined
+    try {
+      dir = (await deploy(limited, 'basic')).appDir
+      const c = new ConvexHttpClient(limited.url)
+      const framed = (message: string) => new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\n${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`)
+      expect((await errorOf(c.query(api.values.spin, {}))).message).toMatch(framed('Function execution timed out (maximum duration: 500ms)'))
+      expect((await errorOf(c.action(api.values.spinAction, {}))).message).toMatch(framed('Function execution timed out (maximum duration: 1.5s)'))
+    } finally {
+      await limited.stop()
+      cleanup(limited.dataDir)
+      cleanup(dir)
     }
   })
 })

@@ -110,15 +110,23 @@ test("console.time/timeLog/timeEnd log as Convex's Node runtime does; count, ass
   ])
 })
 
-test('a Node action that never yields hits the time limit alone; the next calls work', async () => {
+test('a Node action that waits past its time limit fails alone with Convex’s message; the worker carries on', async () => {
+  // The test backend's action time limit is 2 s.
+  const [late, quick] = await Promise.all([errorOf(client.action(api.nodeActions.wait, { ms: 10_000 })), client.action(api.nodeActions.wait, { ms: 50 })])
+  expect(late.message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nAction `wait` execution timed out \(maximum duration 2s\)\n$/)
+  expect(quick).toBe(50)
+  expect(await client.action(api.nodeActions.sha256, { text: 'after' })).toBe(createHash('sha256').update('after').digest('hex'))
+})
+
+test('a Node action that never yields is stopped 5 s past its limit, as Convex stops a stuck executor; the next calls work', async () => {
   const admin = new ConvexHttpClient(backend.url)
   ;(admin as any).setAdminAuth(backend.adminKey)
-  // The test backend's action time limit is 2 s. A concurrent Node action shares the worker's fate.
+  // A concurrent Node action shares the worker's fate.
   const spinning = errorOf((admin as any).function(api.nodeActions.spin, undefined, {}))
   await new Promise((r) => setTimeout(r, 1000))
   // Started a second later, this one is cut short when the spinning one's worker is stopped.
   const [spun, waited] = await Promise.all([spinning, errorOf(client.action(api.nodeActions.wait, { ms: 10_000 }))])
-  expect(spun.message).toContain('Function execution timed out (maximum duration: 2s)')
+  expect(spun.message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nFunction execution unexpectedly timed out\. Check your function for infinite loops or other long-running operations\.\n$/)
   expect(waited.message).toContain('The Node.js action worker was stopped: another Node action running in it exceeded its time limit')
   expect(await client.query(api.notes.list, {})).toEqual(['from node'])
   expect(await client.action(api.nodeActions.wait, { ms: 5 })).toBe(5)

@@ -1,11 +1,11 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, TEST_SECRET, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -65,13 +65,83 @@ test('delete: the URL is gone and the file no longer served', async () => {
   expect((again as Error).message).toContain('not found')
 })
 
-test('storage calls with a malformed id fail with InvalidStorageId; a well-formed unknown one is simply absent', async () => {
-  for (const op of ['getUrl', 'getMetadata', 'get', 'delete']) {
-    const err = await client.action(api.files.loose, { storageId: 'notanid', op }).catch((e: Error) => e)
-    expect((err as Error).message).toContain(`Invalid storage ID: "notanid". Storage ID should be an Id of '_storage' table, or a UUID string.`)
+const framed = (message: string) => new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\n${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`)
+
+test('storage calls with a malformed id fail with Convex’s argument error; a well-formed unknown one is simply absent', async () => {
+  // `get` reports as storage.getMetadata, as in Convex; the message keeps Convex's line wrap.
+  for (const [op, method] of [['getUrl', 'storage.getUrl'], ['getMetadata', 'storage.getMetadata'], ['get', 'storage.getMetadata'], ['delete', 'storage.delete']]) {
+    const err = await errorOf(client.action(api.files.loose, { storageId: 'notanid', op }))
+    expect(err.message).toMatch(framed(`Uncaught Error: Invalid argument \`storageId\` for \`${method}\`: Invalid storage ID: "notanid". Storage ID should be an\n                    Id of '_storage' table, or a UUID string.`))
   }
   const uuid = '6f1c1e9a-2b0e-4c53-9d1a-0c0f6a3b8e21'
   for (const op of ['getUrl', 'getMetadata', 'get']) expect(await client.action(api.files.loose, { storageId: uuid, op })).toBeNull()
+  expect((await errorOf(client.action(api.files.loose, { storageId: uuid, op: 'delete' }))).message).toMatch(framed(`Uncaught Error: storage id ${uuid} not found`))
+})
+
+test('a missing or deleted file: getUrl, getMetadata and get answer null, delete throws "storage id X not found"', async () => {
+  const storageId = await upload(Buffer.from('short-lived'), 'text/plain')
+  await client.mutation(api.files.remove, { storageId })
+  for (const op of ['getUrl', 'getMetadata', 'get']) expect(await client.action(api.files.loose, { storageId, op })).toBeNull()
+  expect(await client.query(api.files.url, { storageId })).toBeNull()
+  // In a mutation and in an action alike.
+  expect((await errorOf(client.mutation(api.files.remove, { storageId }))).message).toMatch(framed(`Uncaught Error: storage id ${storageId} not found`))
+  expect((await errorOf(client.action(api.files.loose, { storageId, op: 'delete' }))).message).toMatch(framed(`Uncaught Error: storage id ${storageId} not found`))
+})
+
+test('an id of another table is refused by every storage call', async () => {
+  const messageId: string = await client.mutation(api.messages.send, { author: 'storage-test', body: 'not a file' })
+  for (const op of ['getUrl', 'getMetadata', 'get', 'delete']) {
+    expect((await errorOf(client.action(api.files.loose, { storageId: messageId, op }))).message).toMatch(
+      framed("Uncaught Error: Invalid storage ID. Storage ID cannot be an ID on any table other than '_storage'."),
+    )
+  }
+})
+
+test('GET of a missing file is a 404 FileNotFound; a path that is no storage id a 400 InvalidStoragePath', async () => {
+  const storageId = await upload(Buffer.from('gone soon'), 'text/plain')
+  await client.mutation(api.files.remove, { storageId })
+  const missing = await fetch(`${backend.url}/api/storage/${storageId}`)
+  expect(missing.status).toBe(404)
+  expect(await missing.json()).toEqual({ code: 'FileNotFound', message: `File ${storageId} not found` })
+  const bad = await fetch(`${backend.url}/api/storage/notanid`)
+  expect(bad.status).toBe(400)
+  expect(await bad.json()).toEqual({
+    code: 'InvalidStoragePath',
+    message: 'Invalid storage path: "notanid". Please use `storage.getUrl(storageId: Id<"_storage">)` to generate a valid URL to retrieve files. See https://docs.convex.dev/file-storage/serve-files for more details',
+  })
+})
+
+test('an upload with a Digest header: a mismatch is a 400 Sha256Mismatch and stores nothing; a match is stored', async () => {
+  const before: number = await client.query(api.files.count, {})
+  const body = Buffer.from('digest me')
+  const right = createHash('sha256').update(body).digest('base64')
+  const wrong = createHash('sha256').update('something else').digest('base64')
+  const post = async (digest: string) => fetch(await client.mutation(api.files.generateUploadUrl, {}), { method: 'POST', headers: { 'content-type': 'text/plain', digest }, body })
+  const mismatch = await post(`sha-256=${wrong}`)
+  expect(mismatch.status).toBe(400)
+  expect(await mismatch.json()).toEqual({ code: 'Sha256Mismatch', message: `Sha256 mismatch. Expected: ${wrong} Actual: ${right}` })
+  const malformed = await post('sha-256=nothex')
+  expect(malformed.status).toBe(400)
+  expect(await malformed.json()).toEqual({ code: 'BadHeader', message: 'Bad header for digest: invalid HTTP header' })
+  expect(await client.query(api.files.count, {})).toBe(before)
+  const ok = await post(`sha-256=${right}`)
+  expect(ok.status).toBe(200)
+  const { storageId } = (await ok.json()) as { storageId: string }
+  expect(await (await fetch(await client.query(api.files.url, { storageId }))).text()).toBe('digest me')
+})
+
+test('a Range request on an empty file answers 200 with no body and no Content-Range, as Convex does', async () => {
+  const storageId = await upload(Buffer.alloc(0), 'text/plain')
+  const url: string = await client.query(api.files.url, { storageId })
+  const res = await fetch(url, { headers: { range: 'bytes=0-0' } })
+  expect(res.status).toBe(200)
+  expect(Object.fromEntries([...res.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'convex-request-id', 'access-control-allow-origin'].includes(k)))).toEqual({
+    'content-type': 'text/plain',
+    'content-length': '0',
+    'cache-control': 'private, max-age=2592000',
+    'accept-ranges': 'bytes',
+  })
+  expect((await res.arrayBuffer()).byteLength).toBe(0)
 })
 
 test('an upload declaring more than 1 GiB is refused at once with 413 and nothing is stored', async () => {
@@ -137,15 +207,19 @@ test('actions store and get blobs', async () => {
   expect(await client.query(api.files.count, {})).toBe(before + 1)
 })
 
-test('uploads with a forged or missing token are refused and store nothing', async () => {
+test('uploads with a forged, expired or missing token are refused as Convex refuses them, and store nothing', async () => {
   const before: number = await client.query(api.files.count, {})
-  const forged = await fetch(`${backend.url}/api/storage/upload?token=eyJleHAiOjk5OTk5OTk5OTk5OTl9.AAAA`, { method: 'POST', body: 'x' })
-  expect(forged.status).toBe(401)
-  expect(((await forged.json()) as any).code).toBe('InvalidUploadToken')
-  const missing = await fetch(`${backend.url}/api/storage/upload`, { method: 'POST', body: 'x' })
-  expect(missing.status).toBe(401)
+  const post = async (query: string) => {
+    const res = await fetch(`${backend.url}/api/storage/upload${query}`, { method: 'POST', body: 'x' })
+    return [res.status, await res.json()]
+  }
+  expect(await post('?token=eyJleHAiOjk5OTk5OTk5OTk5OTl9.AAAA')).toEqual([401, { code: 'StorageTokenInvalid', message: "Couldn't decode the StoreFileAuthorization token" }])
+  // A token this instance signed an hour and a bit ago.
+  const payload = Buffer.from(JSON.stringify({ exp: Date.now() - 1000, n: 'expired' })).toString('base64url')
+  const mac = createHmac('sha256', TEST_SECRET).update(`concave-upload:${payload}`).digest('base64url')
+  expect(await post(`?token=${payload}.${mac}`)).toEqual([401, { code: 'StorageTokenExpired', message: 'Store File Authorization expired' }])
+  expect(await post('')).toEqual([400, { code: 'BadQueryArgs', message: 'Failed to deserialize query string: missing field `token`' }])
   expect(await client.query(api.files.count, {})).toBe(before)
-  expect((await fetch(`${backend.url}/api/storage/notanid`)).status).toBe(404)
 })
 
 test('stored files survive a restart', async () => {

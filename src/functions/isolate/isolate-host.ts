@@ -13,6 +13,7 @@ import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
+import { timedOutMessage } from '../errors.ts'
 
 /** What a call asks of the host while it runs. */
 export interface SyscallHandler {
@@ -213,7 +214,7 @@ export class IsolateHost {
           // Let other syscalls that settle at the same moment join this step.
           await Promise.resolve()
         }
-        if (performance.now() > deadline) throw new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
+        if (performance.now() > deadline) throw new SandboxError(timedOutMessage(timeoutMs), true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
         if (settled.length === 0 && inflight > 0) continue
@@ -236,7 +237,7 @@ export class IsolateHost {
       return new SandboxError(`JavaScript execution ran out of memory (maximum memory usage: ${this.memoryLimitMb} MB)`, true)
     }
     if (/Script execution timed out/.test(message)) {
-      return new SandboxError(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`, true)
+      return new SandboxError(timedOutMessage(timeoutMs), true)
     }
     return e
   }

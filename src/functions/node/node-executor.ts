@@ -9,9 +9,10 @@
  * and imported from there; its `node_modules` links to the push's external packages, if any
  * (node-packages.ts). Unlike isolate functions, Node actions are not sandboxed: they run with
  * the backend's file-system and network access, as trusted app code, in a worker with its own heap
- * limit and environment (`process.env` is the deployment's variables only). A Node action that runs
- * past its time limit, or a worker that runs out of memory, fails every Node action then running
- * in that worker; the worker is replaced and the server keeps serving.
+ * limit and environment (`process.env` is the deployment's variables only). A Node action that
+ * reaches its time limit fails alone, as in Convex; one that never yields (so its worker can't end
+ * it) and a worker that runs out of memory fail every Node action then running in that worker; the
+ * worker is replaced and the server keeps serving.
  */
 import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,6 +23,19 @@ import { errorPayload } from '../isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, SyscallHandler } from '../isolate/isolate-host.ts'
 import type { FromWorker, ToWorker } from './node-worker.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
+
+/** How long past its time limit a Node action that never yields runs before its worker is stopped (Convex: 5 s). */
+const STUCK_GRACE_MS = 5000
+
+/** A Node action ended at its time limit, with Convex's message and the lines it had logged. */
+export class NodeActionTimeout extends Error {
+  constructor(
+    message: string,
+    readonly logLines: string[],
+  ) {
+    super(message)
+  }
+}
 
 interface Running {
   handler: SyscallHandler
@@ -95,6 +109,11 @@ class NodeWorker {
       this.#calls.delete(m.callId)
       call?.resolve(m.outcome)
       if (this.#retiring && this.#calls.size === 0) void this.terminate('The Node.js action worker was stopped')
+    } else if (m.type === 'timedOut') {
+      const call = this.#calls.get(m.callId)
+      this.#calls.delete(m.callId)
+      call?.reject(new NodeActionTimeout(m.message, m.logLines))
+      if (this.#retiring && this.#calls.size === 0) void this.terminate('The Node.js action worker was stopped')
     } else if (m.type === 'analyzed') {
       const a = this.#analyses.get(m.callId)
       this.#analyses.delete(m.callId)
@@ -107,12 +126,12 @@ class NodeWorker {
     this.worker.postMessage(m)
   }
 
-  run(spec: CallSpec, handler: SyscallHandler): Promise<CallOutcome> {
+  run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number): Promise<CallOutcome> {
     const callId = this.#nextCallId++
     return new Promise<CallOutcome>((resolve, reject) => {
       if (this.#exited !== null) return reject(this.#exited)
       this.#calls.set(callId, { handler, resolve, reject })
-      this.#post({ type: 'run', callId, spec })
+      this.#post({ type: 'run', callId, spec, timeoutMs })
     })
   }
 
@@ -186,16 +205,17 @@ export class NodeExecutor {
       this.#env = env
     }
     const worker = this.#worker
-    const done = worker.run(spec, handler)
+    // The worker ends the call at its limit (NodeActionTimeout); past that and a grace period, the
+    // action must be spinning: as Convex's executor does with a stuck process, the worker goes,
+    // and with it the other Node actions running there.
+    const done = worker.run(spec, handler, timeoutMs)
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        // A Node action can't be stopped alone (it may be spinning): the worker goes, and with it
-        // the other Node actions running there.
-        reject(new Error(`Function execution timed out (maximum duration: ${timeoutMs / 1000}s)`))
+        reject(new Error('Function execution unexpectedly timed out. Check your function for infinite loops or other long-running operations.'))
         if (this.#worker === worker) this.#worker = null
         void worker.terminate('The Node.js action worker was stopped: another Node action running in it exceeded its time limit')
-      }, timeoutMs)
+      }, timeoutMs + STUCK_GRACE_MS)
     })
     try {
       return await Promise.race([done, timedOut])

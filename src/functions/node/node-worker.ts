@@ -12,6 +12,7 @@
  *                              ◀───────────── {type:'op', callId, id, op, argsJson} per syscall
  *   {type:'result', callId, id, ok, payload} ▶ resolve / reject it
  *                              ◀───────────── {type:'done', callId, outcome}
+ *                                               or {type:'timedOut', callId, message} at its time limit
  *   {type:'analyze', callId, path} ─────────▶ ◀─ {type:'analyzed', callId, analysis | error}
  *
  * Calls run concurrently on the worker's event loop; each call's console output, and an exception
@@ -41,13 +42,14 @@ interface CallState {
 }
 
 export type ToWorker =
-  | { type: 'run'; callId: number; spec: CallSpec }
+  | { type: 'run'; callId: number; spec: CallSpec; timeoutMs: number }
   | { type: 'result'; callId: number; id: number; ok: boolean; payload: unknown }
   | { type: 'analyze'; callId: number; path: string }
 
 export type FromWorker =
   | { type: 'op'; callId: number; id: number; op: string; argsJson: string }
   | { type: 'done'; callId: number; outcome: Outcome & { logLines: string[] } }
+  | { type: 'timedOut'; callId: number; message: string; logLines: string[] }
   | { type: 'analyzed'; callId: number; analysis?: unknown; error?: string }
 
 const port = parentPort!
@@ -179,6 +181,15 @@ function finish(s: CallState, outcome: Outcome): void {
   post({ type: 'done', callId: s.callId, outcome: { ...outcome, logLines: s.logLines } })
 }
 
+/** Ends a call at its time limit with Convex's message (npm-packages/node-executor's executor.ts). */
+function timeOut(s: CallState, exportName: string, timeoutMs: number): void {
+  if (!calls.has(s.callId)) return
+  calls.delete(s.callId)
+  for (const waiter of s.pending.values()) waiter.reject(new Error('The action this call belongs to has timed out'))
+  s.pending.clear()
+  post({ type: 'timedOut', callId: s.callId, message: `Action \`${exportName}\` execution timed out (maximum duration ${timeoutMs / 1000}s)`, logLines: s.logLines })
+}
+
 /** Stack frames name the pushed modules as the isolate does (`convex:/<path>`), not by their temporary files. */
 const moduleDirUrl = `${pathToFileURL(dir).href}/`
 function withModuleUrls(outcome: Outcome): Outcome {
@@ -206,10 +217,16 @@ port.on('message', (m: ToWorker) => {
   if (m.type === 'run') {
     const s: CallState = { callId: m.callId, logLines: [], pending: new Map(), nextId: 1, timers: new Map() }
     calls.set(m.callId, s)
-    run(s, m.spec).then(
-      (value) => finish(s, { ok: true, value }),
-      (e: unknown) => finish(s, withModuleUrls(describeError(e))),
-    )
+    // As Convex's Node executor: the action races its time limit; at the limit the call ends (its
+    // later syscalls are refused) and the worker carries on. An action that never yields keeps
+    // this timer from firing: the main thread stops the worker then (node-executor.ts).
+    const timer = setTimeout(() => timeOut(s, m.spec.exportName, m.timeoutMs), m.timeoutMs)
+    run(s, m.spec)
+      .then(
+        (value) => finish(s, { ok: true, value }),
+        (e: unknown) => finish(s, withModuleUrls(describeError(e))),
+      )
+      .finally(() => clearTimeout(timer))
   } else if (m.type === 'result') {
     const p = calls.get(m.callId)?.pending
     const waiter = p?.get(m.id)
