@@ -18,10 +18,25 @@ describe('functions/cron-schedule', () => {
   })
 
   test('malformed expressions say what is wrong', () => {
-    expect(() => new CronExpression('61 * * * *')).toThrow('Invalid cron expression "61 * * * *": minute "61" is out of range 0-59')
+    expect(() => new CronExpression('61 * * * *')).toThrow('Invalid cron expression "61 * * * *": Invalid value for minute: 61')
     expect(() => new CronExpression('* * *')).toThrow('expected 5 fields')
-    expect(() => new CronExpression('*/0 * * * *')).toThrow('Invalid step "0" in minute')
-    expect(() => new CronExpression('5-1 * * * *')).toThrow('Invalid range "5-1" in minute')
+    expect(() => new CronExpression('*/0 * * * *')).toThrow('Invalid cron expression "*/0 * * * *": Syntax error, illegal stepping: 0')
+    expect(() => new CronExpression('5-1 * * * *')).toThrow('Invalid cron expression "5-1 * * * *": From value is larger than to value: \'5-1\'')
+  })
+
+  test('day-of-week ranges and steps that reach 7 (Sunday again)', () => {
+    // 1-7 is every day; */7 and 7 are Sunday only.
+    const from = t('2026-11-23T00:00:00Z') // a Monday
+    const runs = (expr: string, n: number) => {
+      const c = new CronExpression(expr)
+      const out: string[] = []
+      for (let at = from, i = 0; i < n; i++) out.push(iso((at = c.next(at))).slice(0, 10))
+      return out
+    }
+    expect(runs('0 0 * * 1-7', 7)).toEqual(['2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27', '2026-11-28', '2026-11-29', '2026-11-30'])
+    expect(runs('0 0 * * 7', 2)).toEqual(['2026-11-29', '2026-12-06'])
+    expect(runs('0 0 * * */7', 2)).toEqual(['2026-11-29', '2026-12-06'])
+    expect(runs('0 0 * * 5-7', 3)).toEqual(['2026-11-27', '2026-11-28', '2026-11-29'])
   })
 
   test('the schedules cronJobs() exports', () => {
