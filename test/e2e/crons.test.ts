@@ -75,7 +75,7 @@ test('a malformed cron expression fails the push and keeps the old crons', async
   expect(err.code).toBe(1)
   expect(err.stderr).toContain('InvalidCronSpec')
   expect(err.stderr).toContain('Cron job "every minute"')
-  expect(err.stderr).toContain('minute "61" is out of range 0-59')
+  expect(err.stderr).toContain('Invalid cron expression "61 * * * *": Invalid value for minute: 61')
 })
 
 test('a cron naming a function that does not exist fails the push', async () => {
