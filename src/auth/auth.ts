@@ -74,9 +74,13 @@ export class Auth {
   #providers: AuthProvider[] | null = null
   readonly #jwks = new Map<string, { at: number; keys: Promise<JsonWebKey[]> }>()
 
+  /** The last key set each source answered, kept while refetches of it fail. */
+  readonly #lastGood = new Map<string, JsonWebKey[]>()
+
   constructor(
     /** Reads `auth.config.js`'s default export as JSON (null when there is none). */
     readonly loadConfig: () => string | null,
+    readonly log: (message: string, fields?: Record<string, unknown>) => void = () => {},
   ) {}
 
   /** Forgets the providers (after a push or an environment variable change). */
@@ -157,11 +161,12 @@ export class Auth {
       }
       return identityFromClaims(claims)
     }
-    // An OIDC ID token: RS256 or EdDSA, exactly its application as audience, with `iat`, and not
-    // yet expired (no skew allowed; `nbf` is not an ID token claim and is not checked).
+    // An OIDC ID token: RS256 or EdDSA, exactly its application as audience, with `iat`, not yet
+    // expired (no skew allowed), and past its `nbf` if it has one (5 s of skew allowed).
     const oidcFailure = () => new AuthError('Unauthenticated', "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.")
     if (header.alg !== 'RS256' && header.alg !== 'EdDSA') throw oidcFailure()
     if (aud.length !== 1 || typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || now >= claims.exp) throw oidcFailure()
+    if (typeof claims.nbf === 'number' && claims.nbf - now > CUSTOM_JWT_LEEWAY_S) throw oidcFailure()
     if (typeof claims.sub !== 'string' || claims.sub === '') throw oidcFailure()
     if (!(await this.#signedByProvider(provider, header, data, signature))) throw oidcFailure()
     return identityFromClaims(claims)
@@ -202,9 +207,25 @@ export class Auth {
       if (set === null || typeof set !== 'object' || !Array.isArray(set.keys)) throw new AuthError('InvalidAuthHeader', `Invalid JWKS response body from '${url}'. The response is not valid JSON or doesn't match the expected JWKS format.`)
       return set.keys
     })()
-    keys.catch(() => this.#jwks.delete(source))
-    this.#jwks.set(source, { at: Date.now(), keys })
-    return keys
+    const entry = { at: Date.now(), keys: keys.then(
+      (set) => {
+        this.#lastGood.set(source, set)
+        return set
+      },
+      (e: unknown) => {
+        // A refetch that fails (the provider down, a bad answer) keeps the last good key set in
+        // use until a refetch succeeds; with none yet, the failure is the answer, tried again next time.
+        const previous = this.#lastGood.get(source)
+        if (previous === undefined) {
+          if (this.#jwks.get(source) === entry) this.#jwks.delete(source)
+          throw e
+        }
+        this.log('Refetching an auth provider\'s keys failed; keeping the keys it gave before', { source: source.startsWith('data:') ? 'data: URL' : source, error: (e as Error)?.message ?? String(e) })
+        return previous
+      },
+    ) }
+    this.#jwks.set(source, entry)
+    return entry.keys
   }
 }
 

@@ -18,6 +18,8 @@ let missingVarPush = ''
 /** The provider's keys: `other` joins them when the test rotates keys. */
 let rotated = false
 let jwksFetches = 0
+/** While set, the provider's key set endpoint answers 503. */
+let jwksDown = false
 
 function jwt(claims: Record<string, unknown>, key: KeyObject = privateKey, kid: string | null = 'k1'): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
@@ -44,6 +46,10 @@ beforeAll(async () => {
     if (req.url === '/.well-known/openid-configuration') return res.end(JSON.stringify({ issuer: oidcDomain, jwks_uri: `${oidcDomain}/jwks.json` }))
     if (req.url === '/es-jwks.json') return res.end(JSON.stringify({ keys: [{ ...ec.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256', use: 'sig' }] }))
     jwksFetches++
+    if (jwksDown) {
+      res.statusCode = 503
+      return res.end('down')
+    }
     const keys = [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }]
     if (rotated) keys.push({ ...other.publicKey.export({ format: 'jwk' }), kid: 'k2', alg: 'RS256', use: 'sig' })
     res.end(JSON.stringify({ keys }))
@@ -154,7 +160,7 @@ test('a key set that is not JSON, not base64 or not served as JSON is an auth er
   expect(backend.output()).not.toMatch(/Request failed|SyntaxError|InternalServerError/)
 })
 
-test('an OIDC token is refused once expired (no skew), and its nbf and a future iat are not checked', async () => {
+test('an OIDC token is refused once expired (no skew) or before its nbf; a future iat is not checked', async () => {
   const accepted = async (claims: Record<string, unknown>) => {
     const c = new ConvexHttpClient(backend.url)
     c.setAuth(jwt({ iss: oidcDomain, aud: 'oidc-app', ...claims }))
@@ -163,7 +169,10 @@ test('an OIDC token is refused once expired (no skew), and its nbf and a future 
   expect(await refusal(jwt({ iss: oidcDomain, sub: 'u', aud: 'oidc-app', iat: now() - 60, exp: now() - 2 }), 'Unauthenticated')).toBe(
     "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.",
   )
-  expect(await accepted({ sub: 'later', iat: now(), nbf: now() + 600, exp: now() + 1200 })).toBe('later')
+  expect(await refusal(jwt({ iss: oidcDomain, aud: 'oidc-app', sub: 'later', iat: now(), nbf: now() + 600, exp: now() + 1200 }), 'Unauthenticated')).toBe(
+    "Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired.",
+  )
+  expect(await accepted({ sub: 'now', iat: now(), nbf: now() + 2, exp: now() + 1200 })).toBe('now')
   expect(await accepted({ sub: 'ahead', iat: now() + 600, exp: now() + 1200 })).toBe('ahead')
 })
 
@@ -188,6 +197,30 @@ test('a token signed with a key the provider has just added is accepted (the key
   expect(await call(valid())).toBe('user-1')
   expect(await call(jwt(claims(), other.privateKey, 'k2'))).toBe('rotated-user')
   expect(jwksFetches).toBe(before + 1)
+})
+
+test('a key set refetch that fails keeps the keys the provider gave before', async () => {
+  const claims = () => ({ iss: 'https://issuer.test', sub: 'steady', aud: 'concave-tests', exp: now() + 3600 })
+  const call = (token: string) => {
+    const client = new ConvexHttpClient(backend.url)
+    client.setAuth(token)
+    return client.query('whoami:me' as any, {}).then((me: any) => me.subject, (e: Error) => e.message)
+  }
+  expect(await call(jwt(claims()))).toBe('steady')
+  jwksDown = true
+  try {
+    // An unknown key id makes the backend fetch the set again (at most once a second): it fails.
+    await new Promise((r) => setTimeout(r, 1100))
+    const before = jwksFetches
+    expect(await call(jwt(claims(), other.privateKey, 'k9'))).toContain("The JWT's 'kid' (key ID) header is 'k9'")
+    expect(jwksFetches).toBe(before + 1)
+    // The keys from before are still there: a token they signed is accepted, with no new fetch.
+    expect(await call(jwt(claims()))).toBe('steady')
+    expect(jwksFetches).toBe(before + 1)
+    expect(backend.output()).toContain("Refetching an auth provider's keys failed; keeping the keys it gave before")
+  } finally {
+    jwksDown = false
+  }
 })
 
 test('the real ConvexClient authenticates over the socket', async () => {
