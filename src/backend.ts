@@ -186,7 +186,7 @@ export class Backend {
       runner,
       push,
     })
-    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl })
+    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log })
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {

@@ -15,3 +15,13 @@ export const badRequest = (code: string, message: string) => new HttpError(400, 
 export const unauthorized = (code: string, message: string) => new HttpError(401, code, message)
 export const forbidden = (code: string, message: string) => new HttpError(403, code, message)
 export const notFound = (message: string) => new HttpError(404, 'NotFound', message)
+
+/**
+ * Whether a request failed because its client went away mid-request (the connection closed while
+ * its body was being read): nothing to answer and nothing wrong with the backend, so no error log.
+ */
+export function isClientAbort(err: unknown, request: Request): boolean {
+  if (request.signal.aborted) return true
+  const e = err as { code?: unknown; message?: unknown } | null
+  return e !== null && typeof e === 'object' && e.code === 'ECONNRESET' && e.message === 'aborted'
+}

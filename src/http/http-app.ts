@@ -24,7 +24,7 @@ import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
-import { badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
+import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
 
@@ -162,6 +162,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
       return c.json({ code: err.code, message: err.message }, err.status as 400)
     }
     if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
+    if (isClientAbort(err, c.req.raw)) {
+      deps.log?.info('Client went away mid-request', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path })
+      return c.body(null, 499 as never)
+    }
     deps.log?.error('Request failed', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
   })

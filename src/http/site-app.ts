@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import { checkResponseHead } from '../../runtime/http-head.ts'
 import type { Context } from 'hono'
 import { readLimited } from './body.ts'
+import { isClientAbort } from './errors.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 import { authFailureIdentity } from '../functions/syscalls.ts'
 import type { Auth } from '../auth/auth.ts'
@@ -33,6 +34,7 @@ export interface SiteDeps {
   readonly auth: Auth
   /** The public origin requests are addressed to (`CONVEX_SITE_ORIGIN`). */
   readonly siteUrl: () => string
+  readonly log?: { info(message: string, fields?: Record<string, unknown>): void; error(message: string, fields?: Record<string, unknown>): void }
 }
 
 /** Answers one request with the router's response; `prefix` is stripped from the path first. */
@@ -93,6 +95,14 @@ async function httpActionIdentity(header: string | undefined, auth: Auth): Promi
 
 export function createSiteApp(deps: SiteDeps): Hono {
   const app = new Hono()
+  app.onError((err, c) => {
+    if (isClientAbort(err, c.req.raw)) {
+      deps.log?.info('Client went away mid-request', { method: c.req.method, path: c.req.path })
+      return c.body(null, 499 as never)
+    }
+    deps.log?.error('HTTP action request failed', { method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+    return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
+  })
   app.all('*', (c) => serveHttpAction(c, deps))
   return app
 }

@@ -579,6 +579,25 @@ describe('bad input over HTTP', () => {
     expect(given.headers.get('convex-request-id')).toBe('abc123')
   })
 
+  test('a client that goes away mid-body is logged as such, not as an error with a stack', async () => {
+    const { connect } = await import('node:net')
+    for (const [url, path] of [[backend.url, '/api/mutation'], [backend.siteUrl, '/echo']] as const) {
+      const { port } = new URL(url)
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"path":`)
+          setTimeout(() => socket.destroy(), 100)
+        })
+        socket.on('close', () => resolve())
+      })
+    }
+    const deadline = Date.now() + 5000
+    const went = () => backend.output().split('\n').filter((l) => l.includes('Client went away mid-request')).length
+    while (went() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(went()).toBe(2)
+    expect(backend.output()).not.toMatch(/Error: aborted|ECONNRESET/)
+  })
+
   test('version and instance name', async () => {
     expect(await (await fetch(`${backend.url}/instance_name`)).text()).toBe('concave-test')
     expect((await fetch(`${backend.url}/version`)).status).toBe(200)
