@@ -121,6 +121,7 @@ export class Backend {
     this.#credentials(dataDir)
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
     const db = await Database.open(persistence, new CursorCodec(this.instanceSecret))
+    db.log = (message, fields) => log.error(message, fields)
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool

@@ -7,6 +7,7 @@
  * a batch is in flight without a current snapshot waits for the publication. So no reader ever
  * sees a commit that is not durable or that commit listeners (subscriptions) don't know of yet.
  */
+import { OccConflictError } from './errors.ts'
 import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
@@ -41,6 +42,9 @@ interface SharedSnapshot {
   current: boolean
 }
 
+/** Attempts a system mutation gets when commits keep conflicting (as user mutations: 5). */
+export const MAX_SYSTEM_MUTATION_ATTEMPTS = 5
+
 export class Database {
   readonly catalog: Catalog
   readonly committer: Committer
@@ -60,6 +64,9 @@ export class Database {
   #holding = false
   readonly #active = new Map<bigint, number>()
   #lastCreationTime = 0
+
+  /** Where the database reports failures nobody waits on (work after a commit). */
+  log: (message: string, fields?: Record<string, unknown>) => void = () => {}
 
   private constructor(
     readonly persistence: Persistence,
@@ -307,8 +314,32 @@ export class Database {
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
   async commit(txn: Transaction): Promise<bigint> {
     const ts = txn.writes.size === 0 ? txn.snapshotTs : await this.committer.commit(txn)
-    for (const action of txn.afterCommitActions) void action().catch(() => {})
+    for (const action of txn.afterCommitActions) {
+      void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))
+    }
     return ts
+  }
+
+  /**
+   * The one way the system runs a mutation of its own (scheduler, crons, file, import and session
+   * records): `body` in a fresh transaction, then the commit; a conflict re-runs it, up to
+   * MAX_SYSTEM_MUTATION_ATTEMPTS times in all, after which the conflict is thrown for the caller to
+   * report. `system` lets it write system tables.
+   */
+  async mutate<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean } = {}): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const txn = await this.begin(true)
+      txn.system = opts.system ?? true
+      try {
+        const result = await body(txn)
+        await this.commit(txn)
+        return result
+      } catch (e) {
+        if (!(e instanceof OccConflictError) || attempt >= MAX_SYSTEM_MUTATION_ATTEMPTS) throw e
+      } finally {
+        this.end(txn)
+      }
+    }
   }
 
   async close(): Promise<void> {

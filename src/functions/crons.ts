@@ -97,20 +97,9 @@ export class CronService {
     return run
   }
 
+  /** A system mutation (Database.mutate): conflicts past its attempts are thrown, and reported by the caller. */
   async #mutate(body: (txn: Transaction) => Promise<void>): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const txn = await this.db.begin(true)
-      txn.system = true
-      try {
-        await body(txn)
-        await this.db.commit(txn)
-        return
-      } catch (e) {
-        if ((e as Error).name !== 'OccConflictError') throw e
-      } finally {
-        this.db.end(txn)
-      }
-    }
+    await this.db.mutate(body)
   }
 
   async #states(txn: Transaction): Promise<CronState[]> {

@@ -351,21 +351,9 @@ export class FunctionRunner implements JobRunner {
     return this.scheduler
   }
 
-  /** Runs `body` in a mutation transaction of the system's own, retrying on conflicts. */
-  async #systemMutation<T>(body: (txn: Transaction) => Promise<T>, system = true): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const txn = await this.db.begin(true)
-      txn.system = system
-      try {
-        const result = await body(txn)
-        await this.db.commit(txn)
-        return result
-      } catch (e) {
-        if (!(e instanceof OccConflictError) || attempt >= MAX_OCC_RETRIES) throw e
-      } finally {
-        this.db.end(txn)
-      }
-    }
+  /** Runs `body` in a mutation transaction of the system's own (Database.mutate's retries). */
+  #systemMutation<T>(body: (txn: Transaction) => Promise<T>, system = true): Promise<T> {
+    return this.db.mutate(body, { system })
   }
 
   schedulable(name: string): 'mutation' | 'action' | string {

@@ -100,18 +100,13 @@ export class Scheduler {
     try {
       for (const state of ['success', 'failed', 'canceled']) {
         for (let more = true; more && !this.#stopped; ) {
-          const txn = await this.db.begin(true)
-          txn.system = true
-          try {
+          more = await this.db.mutate(async (txn) => {
             // A job completes after it was due, so only jobs due before the cutoff can qualify.
             const jobs = await this.#scan(txn, state, cutoff)
             const old = jobs.filter((j) => (j.completedTime ?? 0) < cutoff)
             for (const job of old) await txn.removeSystem(job.id)
-            if (old.length > 0) await this.db.commit(txn)
-            more = jobs.length === 1000 && old.length > 0
-          } finally {
-            this.db.end(txn)
-          }
+            return jobs.length === 1000 && old.length > 0
+          })
         }
       }
     } catch (e) {
@@ -157,16 +152,11 @@ export class Scheduler {
   }
 
   async #failInterrupted(): Promise<void> {
-    const txn = await this.db.begin(true)
-    txn.system = true
-    try {
+    await this.db.mutate(async (txn) => {
       for (const job of await this.#scan(txn, 'inProgress', Infinity)) {
         await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action: the backend restarted while it ran' }, completedTime: Date.now() })
       }
-      await this.db.commit(txn)
-    } finally {
-      this.db.end(txn)
-    }
+    })
   }
 
   /** Jobs in `state` scheduled at or before `upTo` (ms), earliest first. */

@@ -349,18 +349,7 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     const sha256 = uploadDigest(c.req.header('digest'))
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
     const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, sha256, async (id, file) => {
-      for (let attempt = 0; ; attempt++) {
-        const txn = await deps.db.begin(true)
-        try {
-          await txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id)
-          await deps.db.commit(txn)
-          return
-        } catch (e) {
-          if ((e as Error).name !== 'OccConflictError' || attempt >= 4) throw e
-        } finally {
-          deps.db.end(txn)
-        }
-      }
+      await deps.db.mutate((txn) => txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id))
     })
     return c.json({ storageId })
   })

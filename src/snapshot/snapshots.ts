@@ -589,9 +589,9 @@ export class SnapshotService {
         await rename(temp, target)
         writtenFiles.push(p.id)
       }
-      for (let attempt = 0; ; attempt++) {
-        const txn = await this.db.begin(true)
-        try {
+      // Not a system write: user tables only (txn.system stays off).
+      await this.db.mutate(
+        async (txn) => {
           deletedFiles.length = 0
           for (const name of new Set([...replaced, ...(record.mode === 'requireEmpty' ? parsed.tables.map((t) => t.name) : [])])) {
             const table = this.db.catalog.byName.get(name)
@@ -614,14 +614,9 @@ export class SnapshotService {
             if (existing !== null) throw new Error(`Document ${p.id} already exists in table ${p.table.name}; use --replace to overwrite the table`)
             txn.writes.set(p.id, { table: p.table, id: p.id, base: null, doc: p.doc })
           }
-          await this.db.commit(txn)
-          break
-        } catch (e) {
-          if ((e as Error).name !== 'OccConflictError' || attempt >= 4) throw e
-        } finally {
-          this.db.end(txn)
-        }
-      }
+        },
+        { system: false },
+      )
     } catch (e) {
       for (const id of writtenFiles) await rm(join(files.dir, id), { force: true })
       for (const [id, aside] of setAside) await rename(aside, join(files.dir, id))

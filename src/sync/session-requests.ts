@@ -81,17 +81,13 @@ export class SessionRequests {
     let removed = 0
     try {
       for (;;) {
-        const txn = await this.db.begin(true)
-        txn.system = true
-        try {
+        const n = await this.db.mutate(async (txn) => {
           const rows = await txn.snapshot.scan(byTime.indexId, { lo: Buffer.alloc(0), hi: encodeIndexKey([cutoff]) }, 'asc', SWEEP_BATCH)
           for (const r of rows) await txn.removeSystem(r.doc.id)
-          if (rows.length > 0) await this.db.commit(txn)
-          removed += rows.length
-          if (rows.length < SWEEP_BATCH) return removed
-        } finally {
-          this.db.end(txn)
-        }
+          return rows.length
+        })
+        removed += n
+        if (n < SWEEP_BATCH) return removed
       }
     } catch (e) {
       this.log('Removing old session requests failed; trying again later', { error: (e as Error)?.message ?? String(e) })
