@@ -135,6 +135,7 @@ export class Backend {
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())
     const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
+    await files.start()
     const swept = await files.sweepOrphans()
     if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files

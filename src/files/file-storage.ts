@@ -16,9 +16,14 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
-import { decodeId } from '../values/index.ts'
+import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
+import { BY_CREATION_TIME } from '../database/catalog.ts'
+import type { IndexInfo } from '../database/catalog.ts'
 
 export const STORAGE_TABLE = '_storage'
+/** The upload URLs already used (their nonces): each takes one file. */
+export const UPLOAD_TOKENS_TABLE = '_upload_tokens'
+const BY_NONCE = 'by_nonce'
 
 /** How long an upload URL stays valid (Convex: one hour). */
 const UPLOAD_URL_TTL_MS = 60 * 60 * 1000
@@ -112,6 +117,37 @@ export class FileStorage {
     return createHmac('sha256', this.secret).update(`concave-upload:${payload}`).digest('base64url')
   }
 
+  #usedTokens: IndexInfo | null = null
+
+  /** Creates the table of used upload URLs (before serving). */
+  async start(): Promise<void> {
+    await this.db.exclusive(async () => {
+      const table = await this.db.catalog.ensureTable(UPLOAD_TOKENS_TABLE)
+      this.#usedTokens = table.indexes.get(BY_NONCE) ?? (await this.db.catalog.addIndex(table, BY_NONCE, ['nonce']))
+    })
+  }
+
+  /** Whether the upload URL with this nonce has taken its file (in the transaction's snapshot, read recorded). */
+  async tokenUsed(txn: Transaction, nonce: string): Promise<boolean> {
+    const index = this.#usedTokens!
+    const lo = encodeIndexKey([nonce])
+    const interval = { lo, hi: prefixSuccessor(lo) }
+    txn.readSet.add(index.indexId, interval)
+    return (await txn.snapshot.scan(index.indexId, interval, 'asc', 1)).length > 0
+  }
+
+  /**
+   * Records that the upload URL with this nonce took its file, in the transaction that stores it;
+   * refuses a second one. Records older than a URL's life are no longer needed and are removed.
+   */
+  async consumeToken(txn: Transaction, nonce: string): Promise<void> {
+    if (await this.tokenUsed(txn, nonce)) throw usedToken()
+    await txn.insertSystem(UPLOAD_TOKENS_TABLE, { nonce })
+    const table = this.db.catalog.byName.get(UPLOAD_TOKENS_TABLE)!
+    const expired = await txn.snapshot.scan(table.indexes.get(BY_CREATION_TIME)!.indexId, { lo: Buffer.alloc(0), hi: encodeIndexKey([Date.now() - UPLOAD_URL_TTL_MS]) }, 'asc', 16)
+    for (const row of expired) await txn.removeSystem(row.doc.id)
+  }
+
   /** A URL a client can POST one file to, valid for an hour. */
   uploadUrl(): string {
     const payload = Buffer.from(JSON.stringify({ exp: Date.now() + UPLOAD_URL_TTL_MS, n: randomUUID() })).toString('base64url')
@@ -123,20 +159,21 @@ export class FileStorage {
    * `BadQueryArgs`, one that isn't ours a 401 `StorageTokenInvalid`, an expired one a 401
    * `StorageTokenExpired`.
    */
-  checkUploadToken(token: string | undefined): void {
+  checkUploadToken(token: string | undefined): string {
     if (token === undefined) throw new FileStorageError(400, 'BadQueryArgs', 'Failed to deserialize query string: missing field `token`')
     const [payload, mac, extra] = token.split('.')
     const expected = payload === undefined ? '' : this.#sign(payload)
-    let exp: unknown
+    let claims: { exp?: unknown; n?: unknown } = {}
     if (extra === undefined && payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
       try {
-        exp = (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { exp?: unknown }).exp
+        claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims
       } catch {
         // not one of ours
       }
     }
-    if (typeof exp !== 'number') throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
-    if (Date.now() >= exp) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
+    if (typeof claims.exp !== 'number' || typeof claims.n !== 'string') throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
+    if (Date.now() >= claims.exp) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
+    return claims.n
   }
 
   /** The URL a stored file is served at. */
@@ -253,4 +290,9 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
   return hash.digest('base64')
+}
+
+/** An upload URL used a second time. */
+export function usedToken(): FileStorageError {
+  return new FileStorageError(401, 'StorageTokenInvalid', 'This upload URL has already been used: generate a new one for each file.')
 }

@@ -130,6 +130,29 @@ test('an upload with a Digest header: a mismatch is a 400 Sha256Mismatch and sto
   expect(await (await fetch(await client.query(api.files.url, { storageId }))).text()).toBe('digest me')
 })
 
+test('an upload URL takes one file: a second upload to it is refused and stores nothing', async () => {
+  const url: string = await client.mutation(api.files.generateUploadUrl, {})
+  const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'first' })
+  expect(first.status).toBe(200)
+  const { storageId } = (await first.json()) as { storageId: string }
+  const before: number = await client.query(api.files.count, {})
+  // One after the other, and two at once with a fresh URL: one file each URL, whatever the timing.
+  const second = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'second' })
+  expect(second.status).toBe(401)
+  expect(await second.json()).toEqual({ code: 'StorageTokenInvalid', message: 'This upload URL has already been used: generate a new one for each file.' })
+  const fresh: string = await client.mutation(api.files.generateUploadUrl, {})
+  const both = await Promise.all(['a', 'b'].map((body) => fetch(fresh, { method: 'POST', headers: { 'content-type': 'text/plain' }, body })))
+  expect(both.map((r) => r.status).sort()).toEqual([200, 401])
+  expect(await client.query(api.files.count, {})).toBe(before + 1)
+  // The first upload's file is untouched.
+  expect(await (await fetch(await client.query(api.files.url, { storageId }))).text()).toBe('first')
+  // And a restart doesn't make a used URL usable again.
+  await backend.stop()
+  await backend.restart()
+  const again = await fetch(url.replace(/127\.0\.0\.1:\d+/, new URL(backend.url).host), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'third' })
+  expect(again.status).toBe(401)
+})
+
 test('a Range request on an empty file answers 200 with no body and no Content-Range, as Convex does', async () => {
   const storageId = await upload(Buffer.alloc(0), 'text/plain')
   const url: string = await client.query(api.files.url, { storageId })
