@@ -18,6 +18,7 @@ import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
+import { snapshotService } from './snapshot/snapshots.ts'
 import { SCHEDULED_FUNCTIONS, Scheduler } from './functions/scheduler.ts'
 import { CRON_RUNS, CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
@@ -136,6 +137,8 @@ export class Backend {
     env.onChange(() => auth.invalidate())
     const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
     await files.start()
+    // Imports a restart cut off are failed and their uploads deleted before anything is served.
+    await snapshotService(db).attach(files).recover()
     const swept = await files.sweepOrphans()
     if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files

@@ -11,8 +11,10 @@
  * all. Documents keep their `_id` (re-encoded for the target table's number when it differs,
  * along with references to imported tables) and `_creationTime`.
  *
- * The state of exports and imports lives in memory here (and the zips in `<data>/exports/`); the
- * `_system/cli/...` queries read it, and `onChange` re-runs their subscriptions.
+ * An export's state lives in memory here (its zip in `<data>/exports/`); imports are kept in the
+ * `_snapshot_imports` system table (their uploads in `<data>/imports/`), so an import a restart cut
+ * off is failed at the next start and its upload deleted. The `_system/cli/...` queries read them,
+ * and `onChange` re-runs their subscriptions.
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs'
@@ -76,6 +78,7 @@ interface ParsedImport {
 }
 
 interface ImportRecord {
+  /** Its `_snapshot_imports` document's id (what the CLI is given). */
   id: string
   creationTime: number
   mode: ImportMode
@@ -84,7 +87,14 @@ interface ImportRecord {
   state: Doc
   path: string
   parsed: ParsedImport | null
+  /** Its state changes reaching `_snapshot_imports`, in order. */
+  saved: Promise<void>
 }
+
+/** Imports, as Convex keeps them: their states survive a restart (an interrupted one is failed then). */
+export const SNAPSHOT_IMPORTS = '_snapshot_imports'
+const INTERRUPTED = 'The import was interrupted because the backend restarted. Run it again.'
+const FINISHED_STATES = new Set(['completed', 'failed'])
 
 function int64(n: number | bigint): JSONValue {
   const buf = Buffer.alloc(8)
@@ -316,8 +326,8 @@ export class SnapshotService {
     const tableName = typeof args.tableName === 'string' ? args.tableName : null
     if (format !== 'zip' && tableName === null) throw new SnapshotError('MissingTableName', `A table name is required for format ${format}`)
     if (!Array.isArray(body.partTokens)) throw new SnapshotError('InvalidPartTokens', 'partTokens must be an array')
-    const id = randomBytes(16).toString('hex')
-    const path = join(this.#importDir, `${id}.upload`)
+    const fileName = `${randomBytes(16).toString('hex')}.upload`
+    const path = join(this.#importDir, fileName)
     const fh = await open(path, 'w')
     try {
       for (const part of body.partTokens) {
@@ -328,7 +338,9 @@ export class SnapshotService {
       await fh.close()
       await rm(dir, { recursive: true, force: true })
     }
-    const record: ImportRecord = { id, creationTime: Date.now(), mode, format, tableName, state: { state: 'uploaded' }, path, parsed: null }
+    const state: Doc = { state: 'uploaded' }
+    const id = await this.db.mutate((txn) => txn.insertSystem(SNAPSHOT_IMPORTS, { state, format, mode, tableName, upload: fileName }))
+    const record: ImportRecord = { id, creationTime: Date.now(), mode, format, tableName, state, path, parsed: null, saved: Promise.resolve() }
     this.#imports.set(id, record)
     setImmediate(() => void this.#prepare(record))
     return id
@@ -336,11 +348,56 @@ export class SnapshotService {
 
   #setState(record: ImportRecord, state: Doc): void {
     record.state = state
-    if (state.state === 'failed' || state.state === 'completed') {
+    if (FINISHED_STATES.has(String(state.state))) {
       record.parsed = null
       void rm(record.path, { force: true })
     }
+    record.saved = record.saved.then(() =>
+      this.db.mutate((txn) => txn.patchSystem(record.id, { state })).then(
+        () => {},
+        (e: unknown) => this.db.log('Saving an import\'s state failed', { importId: record.id, error: (e as Error)?.message ?? String(e) }),
+      ),
+    )
     this.#changed()
+  }
+
+  /**
+   * At start-up, before serving: loads the imports `_snapshot_imports` keeps. One a restart cut
+   * off (not completed or failed) is marked failed, and its upload and any half-uploaded parts
+   * are deleted, so the CLI waiting on it gets an answer and nothing is left behind.
+   */
+  async recover(): Promise<void> {
+    await this.db.exclusive(async () => void (await this.db.catalog.ensureTable(SNAPSHOT_IMPORTS)))
+    const docs = await this.db.mutate(async (txn) => {
+      const table = this.db.catalog.byName.get(SNAPSHOT_IMPORTS)!
+      const out: Doc[] = []
+      for await (const doc of this.#docs(txn, table)) {
+        if (!FINISHED_STATES.has(String((doc.state as Doc | undefined)?.state))) {
+          const failed = { state: 'failed', error_message: INTERRUPTED }
+          await txn.patchSystem(doc._id as string, { state: failed })
+          out.push({ ...doc, state: failed })
+        } else out.push(doc)
+      }
+      return out
+    })
+    for (const doc of docs) {
+      const id = doc._id as string
+      this.#imports.set(id, {
+        id,
+        creationTime: doc._creationTime as number,
+        mode: doc.mode as ImportMode,
+        format: doc.format as ImportFormat,
+        tableName: (doc.tableName as string | null) ?? null,
+        state: doc.state as Doc,
+        path: join(this.#importDir, String(doc.upload)),
+        parsed: null,
+        saved: Promise.resolve(),
+      })
+    }
+    // No import is running now: every upload file and upload folder left is garbage.
+    for (const name of existsSync(this.#importDir) ? readdirSync(this.#importDir) : []) {
+      if (name.endsWith('.upload') || name.startsWith('upload-')) await rm(join(this.#importDir, name), { recursive: true, force: true })
+    }
   }
 
   // ---- import: queries ----

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { convexToJson } from 'convex/values'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { strToU8, unzipSync, zipSync } from 'fflate'
@@ -187,5 +187,31 @@ describe('import', () => {
     writeFileSync(badLine, '{"text":"fine"}\n{"text": oops}\n')
     expect(await cliFails(b, ['import', '--table', 'notes', '--replace', badLine, '-y'])).toMatch(/row 2 wasn't valid JSON/)
     expect(await dump(clientB)).toEqual(before)
+  }, 60_000)
+})
+
+describe('interrupted imports', () => {
+  test('an import cut off by kill -9 is marked failed at the next start and its upload deleted', async () => {
+    const post = async (path: string, body: BodyInit, type = 'application/json') => {
+      const res = await fetch(`${b.url}${path}`, { method: 'POST', headers: { authorization: `Convex ${b.adminKey}`, 'content-type': type }, body })
+      expect(res.status).toBe(200)
+      return res.json() as Promise<any>
+    }
+    const { uploadToken } = await post('/api/import/start_upload', '{}')
+    const part = await post(`/api/import/upload_part?uploadToken=${uploadToken}&partNumber=1`, '{"text":"never lands"}\n', 'application/octet-stream')
+    const { importId } = await post('/api/import/finish_upload', JSON.stringify({ uploadToken, partTokens: [part], import: { format: 'jsonLines', mode: 'append', tableName: 'notes' } }))
+    // A second upload, started and never finished.
+    await post('/api/import/start_upload', '{}')
+    const admin = new ConvexHttpClient(b.url)
+    ;(admin as any).setAdminAuth(b.adminKey)
+    const deadline = Date.now() + 10_000
+    while (((await admin.query('_system/cli/queryImport' as any, { importId })) as any).state.state !== 'waiting_for_confirmation' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(readdirSync(join(b.dataDir, 'imports')).length).toBe(2)
+    await b.stop('SIGKILL')
+    await b.restart()
+    const after = new ConvexHttpClient(b.url)
+    ;(after as any).setAdminAuth(b.adminKey)
+    expect(((await after.query('_system/cli/queryImport' as any, { importId })) as any).state).toEqual({ state: 'failed', error_message: 'The import was interrupted because the backend restarted. Run it again.' })
+    expect(readdirSync(join(b.dataDir, 'imports'))).toEqual([])
   }, 60_000)
 })
