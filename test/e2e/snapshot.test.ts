@@ -192,7 +192,7 @@ describe('import', () => {
 
 describe('interrupted imports', () => {
   test('an import cut off by kill -9 is marked failed at the next start and its upload deleted', async () => {
-    const post = async (path: string, body: BodyInit, type = 'application/json') => {
+    const post = async (path: string, body: string, type = 'application/json') => {
       const res = await fetch(`${b.url}${path}`, { method: 'POST', headers: { authorization: `Convex ${b.adminKey}`, 'content-type': type }, body })
       expect(res.status).toBe(200)
       return res.json() as Promise<any>
