@@ -123,6 +123,8 @@ export class Backend {
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
     const db = await Database.open(persistence, new CursorCodec(this.instanceSecret))
     db.log = (message, fields) => log.error(message, fields)
+    // Each change of the store's health is logged once, with its cause.
+    db.committer.onHealthChange((error) => (error === null ? log.info('Writes are committing again') : log.error('Writes are failing', { error: error.message })))
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool

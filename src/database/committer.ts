@@ -15,6 +15,7 @@
  * snapshot predates them.
  */
 import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite, VectorWrite } from '../storage/persistence.ts'
+import { WriteNotApplied } from '../storage/persistence.ts'
 import { indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
@@ -49,6 +50,9 @@ export class Committer {
   #lastTs: bigint
   #publishedTs: bigint
   #failed: Error | null = null
+  /** Why the last write failed without changing the store (null while writes commit). */
+  #writeError: Error | null = null
+  readonly #healthListeners: ((error: Error | null) => void)[] = []
   readonly #listeners = new Set<CommitListener>()
 
   constructor(
@@ -73,6 +77,29 @@ export class Committer {
   /** Set once a write failed: no more commits are accepted. */
   get failed(): Error | null {
     return this.#failed
+  }
+
+  /**
+   * Why commits can't be made now, or null while they can: a storage failure that left the batch's
+   * state unknown (for good), or the last write failing without changing the store (until a write
+   * succeeds again).
+   */
+  get unhealthy(): Error | null {
+    return this.#failed ?? this.#writeError
+  }
+
+  /** Called when `unhealthy` changes: with the cause, or null once writes commit again. */
+  onHealthChange(listener: (error: Error | null) => void): void {
+    this.#healthListeners.push(listener)
+  }
+
+  #setWriteError(error: Error | null): void {
+    if ((error === null) === (this.#writeError === null)) {
+      this.#writeError = error
+      return
+    }
+    this.#writeError = error
+    for (const l of this.#healthListeners) l(this.unhealthy)
   }
 
   readonly #failureListeners: ((e: Error) => void)[] = []
@@ -173,12 +200,24 @@ export class Committer {
       if (this.#failed !== null) throw this.#failed
       await this.persistence.write(records)
     } catch (e) {
+      if (e instanceof WriteNotApplied && this.#failed === null) {
+        // Nothing landed (a full disk, say): these commits fail, later ones are tried as usual.
+        const error = new Error(`The database could not write: ${e.message}`)
+        this.#setWriteError(error)
+        for (const { q } of accepted) q.reject(error)
+        return
+      }
       // The batch may be in the store without being durable: accept no more writes.
+      const first = this.#failed === null
       this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
-      for (const l of this.#failureListeners) l(this.#failed)
+      if (first) {
+        for (const l of this.#failureListeners) l(this.#failed)
+        for (const l of this.#healthListeners) l(this.#failed)
+      }
       for (const { q } of accepted) q.reject(this.#failed)
       return
     }
+    if (records.length > 0) this.#setWriteError(null)
     this.#recent.push(...fresh)
     this.#trim()
     if (fresh.length > 0) {

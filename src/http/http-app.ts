@@ -197,7 +197,11 @@ export function createHttpApp(deps: HttpDeps): Hono {
 function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   app.get('/version', (c) => c.text(deps.version))
   // For load balancers and container healthchecks: no auth, no work.
-  app.get('/health', (c) => c.text('OK'))
+  // Unhealthy (503, with the cause) while commits can't be made, so a balancer moves traffic away.
+  app.get('/health', (c) => {
+    const unhealthy = deps.db.committer.unhealthy
+    return unhealthy === null ? c.text('OK') : c.text(`Unhealthy: ${unhealthy.message}`, 503)
+  })
   app.get('/instance_name', (c) => c.text(deps.instanceName))
   app.get('/instance_version', (c) => c.text(deps.version))
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))

@@ -221,12 +221,23 @@ export interface ModuleRecord {
  * single writer. Catalog changes (tables, indexes, modules, globals) are small and rare and are
  * written immediately.
  */
+/** A write that failed and left the store exactly as it was (e.g. the disk was full). */
+export class WriteNotApplied extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause })
+  }
+}
+
 export interface Persistence {
   /** The highest commit timestamp ever written (0n for a new store). */
   maxTs(): bigint
   /** A snapshot at the latest commit. */
   snapshot(): Promise<Snapshot>
-  /** Atomically and durably append `commits` (in increasing ts order). */
+  /**
+   * Atomically and durably append `commits` (in increasing ts order). Throws `WriteNotApplied`
+   * when the store is known to be as it was before (the write can be tried again later); any
+   * other failure leaves the batch in an unknown state.
+   */
   write(commits: readonly CommitRecord[]): Promise<void>
   /** Revisions written after `afterTs` up to and including `upToTs`, oldest first (at most `limit`). */
   loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]>

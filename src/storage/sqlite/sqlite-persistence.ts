@@ -40,6 +40,7 @@ import type {
   VectorQuery,
   VectorWrite,
 } from '../persistence.ts'
+import { WriteNotApplied } from '../persistence.ts'
 import { MIGRATIONS, FORMAT_VERSION } from './migrations.ts'
 
 /** WAL size (pages, 4 KiB each) past which a checkpoint with no reader open is asked for: 64 MiB. */
@@ -340,7 +341,8 @@ export class SqlitePersistence implements Persistence {
   async write(commits: readonly CommitRecord[]): Promise<void> {
     if (commits.length === 0) return
     const s = this.#stmts
-    this.#writer.transaction(() => {
+    // A failing statement or COMMIT rolls the SQLite transaction back: the file is as before.
+    const write = this.#writer.transaction(() => {
       for (const commit of commits) {
         for (const d of commit.documents) {
           if (d.json === null) s.deleteDoc.run(d.id)
@@ -355,7 +357,12 @@ export class SqlitePersistence implements Persistence {
         for (const w of commit.vectors ?? []) this.#writeVector(w.indexId, w)
       }
       s.setMaxTs.run(String(commits[commits.length - 1]!.ts))
-    })()
+    })
+    try {
+      write()
+    } catch (e) {
+      throw new WriteNotApplied(e)
+    }
     this.#maxTs = commits[commits.length - 1]!.ts
     await this.#sync()
   }
