@@ -441,12 +441,19 @@ export class FunctionRunner implements JobRunner {
   async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nestedCalls: NestedCalls = {
-      runUdf: async (nestedKind, nestedName, nestedArgs) => {
+      runUdf: async (nestedKind, nestedName, nestedArgs, limits) => {
         const callee = this.#resolveNested(nestedName, nestedKind)
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
-        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true)
+        // `transactionLimits` hold for the nested call only.
+        const outerLimits = limits === undefined ? null : txn.applyBudget(limits)
+        let result
+        try {
+          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true)
+        } finally {
+          if (outerLimits !== null) txn.limits = outerLimits
+        }
         if (!result.ok) rollback?.()
         return unwrapNested(result)
       },

@@ -15,7 +15,7 @@ import type { TableInfo } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
-import { valueSize } from '../values/size.ts'
+import { jsonValueSize } from '../values/size.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
@@ -42,10 +42,6 @@ export interface JobRunner {
   runMutationJob(job: ScheduledJob): Promise<void>
   runActionJob(job: ScheduledJob): Promise<void>
 }
-
-/** Functions one transaction may schedule, and the total size of their arguments (as Convex). */
-const MAX_SCHEDULED_PER_TRANSACTION = 1000
-const MAX_SCHEDULED_ARG_BYTES = 16 * 1024 * 1024
 
 export class Scheduler {
   #table: TableInfo | null = null
@@ -125,14 +121,9 @@ export class Scheduler {
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
     const kind = this.runner!.schedulable(name)
     if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
-    // Convex's per-transaction limits (TRANSACTION_MAX_NUM_SCHEDULED, ..._TOTAL_ARGUMENT_SIZE_BYTES).
-    const argBytes = valueSize(args ?? null)
-    if (txn.scheduled.count >= MAX_SCHEDULED_PER_TRANSACTION) throw new Error(`TooManyFunctionsScheduled: Too many functions scheduled by this mutation (limit: ${MAX_SCHEDULED_PER_TRANSACTION})`)
-    if (txn.scheduled.argBytes + argBytes > MAX_SCHEDULED_ARG_BYTES) {
-      throw new Error(`ScheduledFunctionsArgumentsTooLarge: Too large total size of the arguments of scheduled functions from this mutation (limit: ${MAX_SCHEDULED_ARG_BYTES} bytes)`)
-    }
-    txn.scheduled.count++
-    txn.scheduled.argBytes += argBytes
+    // Convex's per-transaction limits (functionsScheduled, scheduledFunctionArgsBytes), charged
+    // the size of the arguments array.
+    txn.recordScheduled(jsonValueSize([args ?? {}]))
     return txn.insertSystem(this.tableName, {
       name: name.replace(/\.js(?=:|$)/, ''),
       args: [args],

@@ -1,0 +1,85 @@
+import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { getConvexSize } from 'convex/values'
+import type { Value } from 'convex/values'
+import { useDeployedBackend } from '../helpers/test-backend.ts'
+
+const api = anyApi as any
+let client: ConvexHttpClient
+
+useDeployedBackend('meta', (t) => ({ client } = t))
+
+/** Convex's default per-transaction limits. */
+const LIMITS = {
+  bytesRead: 16 * 2 ** 20,
+  bytesWritten: 16 * 2 ** 20,
+  databaseQueries: 4096,
+  documentsRead: 32_000,
+  documentsWritten: 16_000,
+  functionsScheduled: 1000,
+  scheduledFunctionArgsBytes: 16 * 2 ** 20,
+}
+type Used = Partial<Record<keyof typeof LIMITS, number>>
+
+/** The metrics `getTransactionMetrics()` reports after using `used` (the rest unused). */
+function metrics(used: Used, limits: Used = {}) {
+  const all = { ...LIMITS, ...limits }
+  return Object.fromEntries(Object.entries(all).map(([k, limit]) => [k, { used: used[k as keyof Used] ?? 0, remaining: limit - (used[k as keyof Used] ?? 0) }]))
+}
+
+const size = (docs: unknown[]) => docs.reduce<number>((n, d) => n + getConvexSize(d as Value), 0)
+
+test('ctx.meta.getTransactionMetrics(): what a mutation read, wrote and scheduled, against Convex limits', async () => {
+  await client.mutation(api.meta.seed, { count: 3 })
+  const r = await client.mutation(api.meta.work, {})
+  expect(r.docs.map((d: { n: number }) => d.n)).toEqual([0, 1, 2])
+  expect(r.start).toEqual(metrics({}))
+  // A query's range and a db.get are one "database query" each; every document read is charged its Convex size.
+  const reads = size(r.docs) + size([r.docs[0]])
+  expect(r.afterReads).toEqual(metrics({ documentsRead: 4, bytesRead: reads, databaseQueries: 2 }))
+  // patch reads the document it changes; writes are charged the new documents' sizes; a scheduled
+  // call its arguments array.
+  expect(r.afterWrites).toEqual(
+    metrics({
+      documentsRead: 5,
+      bytesRead: reads + size([r.docs[0]]),
+      databaseQueries: 2,
+      documentsWritten: 2,
+      bytesWritten: size([r.inserted, r.patched]),
+      functionsScheduled: 1,
+      scheduledFunctionArgsBytes: getConvexSize([{ x: 'abc' }]),
+    }),
+  )
+})
+
+test('getTransactionMetrics() in a query counts only what it took', async () => {
+  const r = await client.query(api.meta.queryMetrics, {})
+  expect(r.first.n).toBe(0)
+  expect(r.metrics).toEqual(metrics({ documentsRead: 1, bytesRead: size([r.first]), databaseQueries: 1 }))
+})
+
+test('runQuery/runMutation with transactionLimits: the nested call gets that much more, capped, with Convex messages', async () => {
+  const r = await client.mutation(api.meta.nestedLimits, {})
+  const help = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
+  expect(r.reads.error).toContain(`Too many documents read in a single function execution (limit: 3). ${help}`)
+  expect(r.readsEnough).toEqual({ ok: 3 })
+  // Inside the call: 7 documents read so far, 5 more allowed; 10 bytes of writes; the rest as before.
+  expect(r.inner.documentsRead).toEqual({ used: 7, remaining: 5 })
+  expect(r.inner.bytesWritten).toEqual({ used: 0, remaining: 10 })
+  expect(r.inner.documentsWritten).toEqual({ used: 0, remaining: LIMITS.documentsWritten })
+  // A budget past the transaction's own limit is capped at it.
+  expect(r.tooHigh.documentsRead).toEqual({ used: 7, remaining: LIMITS.documentsRead - 7 })
+  expect(r.writes.error).toContain('Too many writes in a single function execution (limit: 2)')
+  expect(r.writesEnough).toEqual({ ok: 2 })
+  expect(r.queries.error).toContain(`Too many reads in a single function execution (limit: 1). ${help}`)
+  expect(r.scheduled.error).toContain('Too many functions scheduled by this mutation (limit: 0)')
+  expect(r.negative.error).toContain('Invalid arguments for `runUdf`: invalid value: integer `-1`, expected usize')
+  expect(r.fraction.error).toContain('Invalid arguments for `runUdf`: invalid type: floating point `1.5`, expected usize')
+  // Back in the caller its own limits hold; the failed nested mutation's writes don't count.
+  for (const [name, limit] of Object.entries(LIMITS)) expect(r.after[name].used + r.after[name].remaining).toBe(limit)
+  expect(r.after.documentsWritten.used).toBe(2)
+  expect(r.after.documentsRead.used).toBe(7)
+  expect(r.limitedRows).toBe(2)
+  expect(await client.query(api.meta.queryNestedLimits, {})).toEqual({ error: expect.stringContaining('Too many documents read in a single function execution (limit: 2)') })
+})
