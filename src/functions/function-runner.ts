@@ -376,7 +376,11 @@ export class FunctionRunner implements JobRunner {
     return `Only mutations and actions can be scheduled, but ${displayPath(name)} is a ${fn.udfType}`
   }
 
-  /** Runs a scheduled mutation and marks its job, in one transaction: it runs exactly once. */
+  /**
+   * Runs a scheduled mutation and marks its job, in one transaction: it runs exactly once. As in
+   * Convex, the mutation sees its own job `inProgress` (others see it pending until it ends), and
+   * a mutation that canceled its own job leaves it `canceled` rather than `success`.
+   */
   async runMutationJob(job: ScheduledJob): Promise<void> {
     const argsJson = JSON.stringify(job.args)
     await this.#systemMutation(async (txn) => {
@@ -390,12 +394,15 @@ export class FunctionRunner implements JobRunner {
       } catch (e) {
         return void (await fail((e as Error).message))
       }
+      await txn.patchSystem(job.id, { state: { kind: 'inProgress' } })
       const rollback = txn.savepoint()
       const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
       if (!outcome.ok) {
         rollback()
         await fail(errorText(outcome))
-      } else await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
+      } else if (((await txn.read(job.id))?.state as { kind?: string } | undefined)?.kind === 'inProgress') {
+        await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
+      }
     }, false)
   }
 

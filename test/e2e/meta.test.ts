@@ -30,6 +30,16 @@ function metrics(used: Used, limits: Used = {}) {
 
 const size = (docs: unknown[]) => docs.reduce<number>((n, d) => n + getConvexSize(d as Value), 0)
 
+async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await read()
+    if (pred(v)) return v
+    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 test('ctx.meta.getTransactionMetrics(): what a mutation read, wrote and scheduled, against Convex limits', async () => {
   await client.mutation(api.meta.seed, { count: 3 })
   const r = await client.mutation(api.meta.work, {})
@@ -82,4 +92,21 @@ test('runQuery/runMutation with transactionLimits: the nested call gets that muc
   expect(r.after.documentsRead.used).toBe(7)
   expect(r.limitedRows).toBe(2)
   expect(await client.query(api.meta.queryNestedLimits, {})).toEqual({ error: expect.stringContaining('Too many documents read in a single function execution (limit: 2)') })
+})
+
+test('a scheduled function that cancels itself ends canceled (a mutation keeps its writes); a mutation that then throws ends failed', async () => {
+  await client.mutation(api.meta.scheduleSelfCancel, { kind: 'mutation' })
+  const done = await until(() => client.query(api.meta.jobState, { tag: 'mutation' }), (j) => j.state?.kind !== 'pending')
+  // While it ran it saw its own job inProgress.
+  expect(done).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'inProgress', after: 'canceled' }] })
+
+  await client.mutation(api.meta.scheduleSelfCancel, { kind: 'throwingMutation' })
+  const failed = await until(() => client.query(api.meta.jobState, { tag: 'throwingMutation' }), (j) => j.state?.kind !== 'pending')
+  expect(failed.state.kind).toBe('failed')
+  expect(failed.state.error).toContain('Uncaught Error: after canceling itself')
+  expect(failed.marks).toEqual([])
+
+  await client.mutation(api.meta.scheduleSelfCancel, { kind: 'action' })
+  const action = await until(() => client.query(api.meta.jobState, { tag: 'action' }), (j) => j.marks.length === 1 && j.state?.kind !== 'inProgress')
+  expect(action).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'action', after: 'action' }] })
 })
