@@ -39,8 +39,9 @@ export interface ScheduledJob {
 export interface JobRunner {
   /** The kind of a schedulable function, or an error message if it can't be scheduled. */
   schedulable(name: string): 'mutation' | 'action' | string
-  runMutationJob(job: ScheduledJob): Promise<void>
-  runActionJob(job: ScheduledJob): Promise<void>
+  /** `scheduledFunctionId`: the job's id if it is a `_scheduled_functions` job (not a cron run). */
+  runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
+  runActionJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
 }
 
 export class Scheduler {
@@ -228,8 +229,9 @@ export class Scheduler {
   async #run(job: ScheduledJob): Promise<void> {
     try {
       const kind = this.runner!.schedulable(job.name)
-      if (kind === 'action') await this.runner!.runActionJob(job)
-      else await this.runner!.runMutationJob(job)
+      const scheduledFunctionId = this.tableName === SCHEDULED_FUNCTIONS ? job.id : null
+      if (kind === 'action') await this.runner!.runActionJob(job, scheduledFunctionId)
+      else await this.runner!.runMutationJob(job, scheduledFunctionId)
       this.#retryAt.delete(job.id)
     } catch (e) {
       this.#retryAt.set(job.id, Date.now() + RETRY_AFTER_MS)

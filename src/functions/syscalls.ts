@@ -10,6 +10,7 @@ import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
+import type { RequestOrigin } from './function-runner.ts'
 
 /** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
 const STREAM_BATCH = 256
@@ -77,8 +78,27 @@ function serdeUnexpected(v: unknown): string {
 
 let nextCallId = 0
 
+/** What `ctx.meta` reports besides the function's name: the deployment, and the request's origin. */
+export interface FunctionMeta {
+  deploymentJson: string
+  origin: RequestOrigin
+}
+
+/** `ctx.meta.getFunctionMetadata()`'s name: the path without `.js`, and no `:default` (Convex's `UdfPath::strip`). */
+function functionMetadata(functionName: string): string {
+  const i = functionName.lastIndexOf(':')
+  const module = functionName.slice(0, i).replace(/\.js$/, '')
+  const name = functionName.slice(i + 1)
+  return JSON.stringify({ name: name === 'default' ? module : `${module}:${name}`, componentPath: '' })
+}
+
+function requestMetadata(origin: RequestOrigin): string {
+  const { ip, userAgent, requestId, scheduledFunctionId, authToken } = origin
+  return JSON.stringify({ ip, userAgent, requestId, scheduledFunctionId, authToken })
+}
+
 /** Syscalls of queries and mutations: database access within one transaction. */
-export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
+export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string, identityJson: string, meta: FunctionMeta): SyscallHandler {
   // Stream ids restart at 0 in every call; nested calls share `txn`, so keys carry a call id.
   const call = nextCallId++
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
@@ -119,7 +139,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return JSON.stringify({ name: functionName, componentPath: '' })
+          return functionMetadata(functionName)
         case '1.0/runUdf': {
           const limits = parseTransactionLimits(args.transactionLimits)
           if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot call a Mutation function from a Query function')
@@ -127,6 +147,11 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         }
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
+        case '1.0/getDeploymentMetadata':
+          return meta.deploymentJson
+        case '1.0/getRequestMetadata':
+          if (!txn.mutable) throw new Error('Cannot get request metadata in a Query')
+          return requestMetadata(meta.origin)
         case '1.0/storageGetUrl':
         case '1.0/storageGetMetadata':
         case '1.0/storageGenerateUploadUrl':
@@ -147,7 +172,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 }
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
-export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http?: HttpStreamOps): SyscallHandler {
+export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http: HttpStreamOps | undefined, meta: FunctionMeta): SyscallHandler {
   const fetches = new FetchBodies()
   return {
     close: () => fetches.closeAll(),
@@ -184,7 +209,11 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return JSON.stringify({ name: functionName, componentPath: '' })
+          return functionMetadata(functionName)
+        case '1.0/getDeploymentMetadata':
+          return meta.deploymentJson
+        case '1.0/getRequestMetadata':
+          return requestMetadata(meta.origin)
         case 'concave/fetch':
           return actionFetch(args as FetchArgs, fetches)
         case 'concave/fetchRead':

@@ -1,14 +1,16 @@
 import { expect, test } from 'vitest'
-import { ConvexHttpClient } from 'convex/browser'
+import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { getConvexSize } from 'convex/values'
 import type { Value } from 'convex/values'
 import { useDeployedBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
 let client: ConvexHttpClient
+let backend: TestBackend
 
-useDeployedBackend('meta', (t) => ({ client } = t))
+useDeployedBackend('meta', (t) => ({ client, backend } = t))
 
 /** Convex's default per-transaction limits. */
 const LIMITS = {
@@ -109,4 +111,48 @@ test('a scheduled function that cancels itself ends canceled (a mutation keeps i
   await client.mutation(api.meta.scheduleSelfCancel, { kind: 'action' })
   const action = await until(() => client.query(api.meta.jobState, { tag: 'action' }), (j) => j.marks.length === 1 && j.state?.kind !== 'inProgress')
   expect(action).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'action', after: 'action' }] })
+})
+
+test('ctx.meta function, deployment and request metadata, over HTTP, the sync socket and for scheduled functions', async () => {
+  const instanceName = await (await fetch(`${backend.url}/instance_name`)).text()
+  const deployment = { name: instanceName, region: null, class: 's16' }
+  // An HTTP client behind a proxy: the first x-forwarded-for address and the user agent are reported,
+  // with the request id the response carries.
+  const requestIds: string[] = []
+  const proxied = new ConvexHttpClient(backend.url, {
+    fetch: async (input, init) => {
+      const res = await fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-forwarded-for': '203.0.113.7, 10.0.0.1', 'user-agent': 'meta-test/1.0' } })
+      requestIds.push(res.headers.get('convex-request-id')!)
+      return res
+    },
+  })
+  const m = await proxied.mutation(api.meta.whoAmI, {})
+  expect(m.fn).toEqual({ name: 'meta:whoAmI', componentPath: '', type: 'mutation', visibility: 'public' })
+  expect(m.deployment).toEqual(deployment)
+  expect(m.request).toEqual({ ip: '203.0.113.7', userAgent: 'meta-test/1.0', requestId: requestIds[0], scheduledFunctionId: null, authToken: null })
+  // A nested call reports its own name and its caller's request.
+  expect(m.nested).toEqual({ fn: { name: 'meta:requestOf', componentPath: '', type: 'mutation', visibility: 'internal' }, request: m.request })
+  expect(await proxied.query(api.meta.queryMeta, {})).toEqual({ fn: { name: 'meta:queryMeta', componentPath: '', type: 'query', visibility: 'public' }, deployment })
+  const a = await proxied.action(api.meta.actionMeta, {})
+  expect(a.fn).toEqual({ name: 'meta:actionMeta', componentPath: '', type: 'action', visibility: 'public' })
+  expect(a.deployment).toEqual(deployment)
+  expect(a.request).toEqual({ ip: '203.0.113.7', userAgent: 'meta-test/1.0', requestId: requestIds[2], scheduledFunctionId: null, authToken: null })
+  expect(a.nested.request).toEqual(a.request)
+
+  // Over the sync socket: the connection's address, a request id per message.
+  const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const s = await live.mutation(api.meta.whoAmI, {})
+    expect(s.request.ip).toBe('127.0.0.1')
+    expect(s.request.requestId).toMatch(/^[0-9a-f]{16}$/)
+    expect(s.nested.request).toEqual(s.request)
+  } finally {
+    await live.close()
+  }
+
+  // A scheduled function (and what it calls) reports its job's id and no client.
+  const jobId = await client.mutation(api.meta.scheduleReporter, {})
+  const [report] = await until(() => client.query(api.meta.reports, {}), (r) => r.length === 1)
+  expect(report.request).toEqual({ ip: null, userAgent: null, requestId: expect.stringMatching(/^[0-9a-f]{16}$/), scheduledFunctionId: jobId, authToken: null })
+  expect(report.nested).toEqual(report.request)
 })
