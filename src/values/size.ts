@@ -231,8 +231,9 @@ export function jsonValueSize(v: unknown): number {
 
 /** `jsonValueSize(JSON.parse(text))`, computed by scanning the text (no objects are built). */
 export function jsonTextSize(text: string): number {
-  const scanner = new SizeScanner(text)
-  return scanner.value()
+  // Non-ASCII characters only occur inside strings, so the scanner counts string runs in UTF-16
+  // units and the UTF-8 surplus of the whole text is added once.
+  return new SizeScanner(text).value() + (Buffer.byteLength(text) - text.length)
 }
 
 function base64DecodedLength(b64: string): number {
@@ -243,7 +244,12 @@ function base64DecodedLength(b64: string): number {
 
 class SizeScanner {
   i = 0
-  constructor(readonly s: string) {}
+  readonly s: string
+  /** The next backslash at or after where it was last looked for (the text's length if none). */
+  #backslash = -1
+  constructor(s: string) {
+    this.s = s
+  }
 
   #ws(): void {
     const s = this.s
@@ -265,22 +271,22 @@ class SizeScanner {
     return 9
   }
 
-  /** UTF-8 length of the string at `i` (its opening quote); leaves `i` past the closing quote. */
+  /**
+   * The UTF-8 length of the string at `i` (its opening quote), less the surplus of its unescaped
+   * non-ASCII characters (see jsonTextSize); leaves `i` past the closing quote.
+   */
   #string(): number {
     const s = this.s
     let i = this.i + 1
     let bytes = 0
     for (;;) {
-      const c = s.charCodeAt(i)
-      if (c === 34) break
-      if (c !== 92) { // not a backslash
-        i++
-        if (c < 0x80) bytes += 1
-        else if (c < 0x800) bytes += 2
-        else if (c >= 0xd800 && c <= 0xdbff && isLow(s.charCodeAt(i))) { bytes += 4; i++ }
-        else bytes += 3
-        continue
-      }
+      // Runs without escapes are measured whole (most strings are one run).
+      if (this.#backslash < i) this.#backslash = nextOrEnd(s, '\\', i)
+      const quote = s.indexOf('"', i)
+      const end = quote < this.#backslash ? quote : this.#backslash
+      bytes += end - i // UTF-16 units; jsonTextSize adds the UTF-8 surplus
+      i = end
+      if (end === quote) break
       if (s.charCodeAt(i + 1) !== 117) { bytes += 1; i += 2; continue } // \n, \", \\ …
       const code = parseInt(s.slice(i + 2, i + 6), 16)
       i += 6
@@ -337,6 +343,11 @@ class SizeScanner {
       if (c !== 44) return size // '}' (or malformed)
     }
   }
+}
+
+function nextOrEnd(s: string, c: string, from: number): number {
+  const at = s.indexOf(c, from)
+  return at === -1 ? s.length : at
 }
 
 function isLow(c: number): boolean {
