@@ -65,10 +65,15 @@ test('ctx.meta.getTransactionMetrics(): what a mutation read, wrote and schedule
   )
 })
 
-test('getTransactionMetrics() in a query counts only what it took', async () => {
+test('getTransactionMetrics() in a query counts only what it took (first(), a page)', async () => {
   const r = await client.query(api.meta.queryMetrics, {})
   expect(r.first.n).toBe(0)
   expect(r.metrics).toEqual(metrics({ documentsRead: 1, bytesRead: size([r.first]), databaseQueries: 1 }))
+  // A page is charged the documents it holds (not the look-ahead that tells whether more follow).
+  const p = await client.query(api.meta.pageMetrics, {})
+  expect(p.isDone).toBe(false)
+  expect(p.metrics.documentsRead).toEqual({ used: 2, remaining: LIMITS.documentsRead - 2 })
+  expect(p.metrics.bytesRead.used).toBe(size(p.page))
 })
 
 test('runQuery/runMutation with transactionLimits: the nested call gets that much more, capped, with Convex messages', async () => {
