@@ -493,7 +493,7 @@ export class FunctionRunner implements JobRunner {
         return unwrapNested(result)
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
-      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args),
+      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId),
       cancel: (id) => this.#scheduler().cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
     }
@@ -554,7 +554,7 @@ export class FunctionRunner implements JobRunner {
               : await this.#runAction(callee, argsText, undefined, who, true, undefined, origin)
         return unwrapNested(result)
       },
-      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
+      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
       vectorSearch: (request) => vectorSearch(this.db, request),

@@ -116,8 +116,12 @@ export class Scheduler {
     }
   }
 
-  /** `1.0/schedule` inside a transaction: validates the target and writes the pending job. */
-  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue): Promise<string> {
+  /**
+   * `1.0/schedule` inside a transaction: validates the target and writes the pending job. When
+   * called by a scheduled function (`parentJobId`) whose job has been canceled, the new job is
+   * written already canceled, as Convex does, so a canceled job's work doesn't carry on.
+   */
+  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
     if (typeof name !== 'string') throw new Error('Scheduling by function handle or component reference is not supported yet')
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
     const kind = this.runner!.schedulable(name)
@@ -125,6 +129,10 @@ export class Scheduler {
     // Convex's per-transaction limits (functionsScheduled, scheduledFunctionArgsBytes), charged
     // the size of the arguments array.
     txn.recordScheduled(jsonValueSize([args ?? {}]))
+    if (parentJobId !== null && ((await txn.read(parentJobId))?.state as { kind?: string } | undefined)?.kind === 'canceled') {
+      const now = Date.now()
+      return txn.insertSystem(this.tableName, { name: name.replace(/\.js(?=:|$)/, ''), args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now })
+    }
     return txn.insertSystem(this.tableName, {
       name: name.replace(/\.js(?=:|$)/, ''),
       args: [args],

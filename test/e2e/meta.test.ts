@@ -105,7 +105,8 @@ test('a scheduled function that cancels itself ends canceled (a mutation keeps i
   await client.mutation(api.meta.scheduleSelfCancel, { kind: 'mutation' })
   const done = await until(() => client.query(api.meta.jobState, { tag: 'mutation' }), (j) => j.state?.kind !== 'pending')
   // While it ran it saw its own job inProgress.
-  expect(done).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'inProgress', after: 'canceled' }] })
+  // What it scheduled after canceling itself was born canceled.
+  expect(done).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'inProgress', after: 'canceled', child: { kind: 'canceled' } }] })
 
   await client.mutation(api.meta.scheduleSelfCancel, { kind: 'throwingMutation' })
   const failed = await until(() => client.query(api.meta.jobState, { tag: 'throwingMutation' }), (j) => j.state?.kind !== 'pending')
@@ -115,7 +116,7 @@ test('a scheduled function that cancels itself ends canceled (a mutation keeps i
 
   await client.mutation(api.meta.scheduleSelfCancel, { kind: 'action' })
   const action = await until(() => client.query(api.meta.jobState, { tag: 'action' }), (j) => j.marks.length === 1 && j.state?.kind !== 'inProgress')
-  expect(action).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'action', after: 'action' }] })
+  expect(action).toEqual({ state: { kind: 'canceled' }, marks: [{ seenState: 'action', after: 'action', child: { kind: 'canceled' } }] })
 })
 
 test('ctx.meta function, deployment and request metadata, over HTTP, the sync socket and for scheduled functions', async () => {
