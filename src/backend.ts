@@ -134,6 +134,7 @@ export class Backend {
     await push.load()
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
+    runner.deploymentName = this.instanceName
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())

@@ -250,20 +250,18 @@ export class QueryStream {
     const rows = await this.txn.snapshot.scan(index.indexId, this.#remaining, this.order, want)
     const last = rows[rows.length - 1]
     if (rows.length < want || last === undefined) {
-      this.txn.readSet.add(index.indexId, this.#remaining)
+      this.txn.recordIndexRead(index.indexId, this.#remaining)
       this.#storeDone = true
     } else if (this.order === 'asc') {
       const next = keySuccessor(last.key)
-      this.txn.readSet.add(index.indexId, { lo: this.#remaining.lo, hi: next })
+      this.txn.recordIndexRead(index.indexId, { lo: this.#remaining.lo, hi: next })
       this.#remaining = { lo: next, hi: this.#remaining.hi }
     } else {
-      this.txn.readSet.add(index.indexId, { lo: last.key, hi: this.#remaining.hi })
+      this.txn.recordIndexRead(index.indexId, { lo: last.key, hi: this.#remaining.hi })
       this.#remaining = { lo: this.#remaining.lo, hi: last.key }
     }
-    for (const row of rows) {
-      this.txn.recordRead(row.doc.json)
-      if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
-    }
+    // Documents are charged as the query takes them (below), not as they are fetched ahead.
+    for (const row of rows) if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
   }
 
   /** The next search result, or null after the last (reading past MAX_CANDIDATES fails, as in Convex). */
@@ -304,6 +302,8 @@ export class QueryStream {
       const cmp = fromStore === undefined ? 1 : fromOverlay === undefined ? -1 : Buffer.compare(fromStore.key, fromOverlay.key) * (this.order === 'asc' ? 1 : -1)
       if (cmp < 0) row = { key: fromStore!.key, json: this.#buffer.shift()!.doc.json }
       else row = this.#overlay.shift()!
+      // Charged whether or not a filter keeps it (as Convex does).
+      this.txn.recordRead(row.json, this.index!.tableName)
       this.lastKey = row.key
       this.scannedRows++
       this.scannedBytes += row.json.length

@@ -6,9 +6,10 @@
  * committer checks the read set against everything committed after `snapshotTs` (optimistic
  * concurrency) and turns `writes` into document and index changes.
  */
-import type { Snapshot } from '../storage/persistence.ts'
+import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
+import { IntervalCount } from './interval-count.ts'
 import { randomFillSync } from 'node:crypto'
-import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, jsonToValue, jsonToValueAllowUndefined, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToValue, jsonToValueAllowUndefined, jsonValueSize, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -32,13 +33,32 @@ export interface Write {
 
 const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
 
-/** Convex's per-transaction limits (the backend's values). */
-export const LIMITS = {
-  documentsRead: 16_384,
-  bytesRead: 16 * 1024 * 1024,
-  documentsWritten: 16_000,
-  bytesWritten: 16 * 1024 * 1024,
+/**
+ * What one transaction may read, write and schedule (Convex's `TransactionLimits`); also what
+ * `ctx.meta.getTransactionMetrics()` reports and `runQuery`/`runMutation`'s `transactionLimits`
+ * option lowers for a nested call.
+ */
+export interface TransactionLimits {
+  bytesRead: number
+  bytesWritten: number
+  databaseQueries: number
+  documentsRead: number
+  documentsWritten: number
+  functionsScheduled: number
+  scheduledFunctionArgsBytes: number
 }
+
+/** Convex's default limits (crates/common/src/knobs.rs: TRANSACTION_MAX_*). */
+export const LIMITS: Readonly<TransactionLimits> = Object.freeze({
+  bytesRead: 16 * 1024 * 1024,
+  bytesWritten: 16 * 1024 * 1024,
+  databaseQueries: 4096,
+  documentsRead: 32_000,
+  documentsWritten: 16_000,
+  functionsScheduled: 1000,
+  scheduledFunctionArgsBytes: 16 * 1024 * 1024,
+})
+export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
 const OVER_LIMIT_HELP = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
 
 /** A new document id for `table`. */
@@ -90,26 +110,77 @@ export class Transaction {
   pageEnd: string | null = null
   /** System work (scheduler, crons, imports) is not held to user limits. */
   system = false
-  /** Functions this transaction scheduled, and the total size of their arguments (Convex's limits). */
-  scheduled = { count: 0, argBytes: 0 }
-  documentsRead = 0
-  bytesRead = 0
-  #bytesWritten = 0
+  /** The limits in force (lowered for the length of a nested call with `transactionLimits`). */
+  limits: Readonly<TransactionLimits> = LIMITS
+  /** What the user's code used so far, as Convex counts it (system tables aren't charged). */
+  readonly usage = { bytesRead: 0, documentsRead: 0, bytesWritten: 0, documentsWritten: 0, functionsScheduled: 0, scheduledFunctionArgsBytes: 0 }
+  /** Index intervals read, for the `databaseQueries` count. */
+  readonly #intervals = new IntervalCount()
 
-  /** Counts a document read (or scanned), failing the function past Convex's limits. */
-  recordRead(json: string): void {
-    this.documentsRead++
-    this.bytesRead += json.length
+  /** Records an index interval the user's code read (a `db.get`, a query's range). */
+  recordIndexRead(indexId: number, interval: KeyInterval): void {
+    this.readSet.add(indexId, interval)
+    this.#intervals.direct(indexId, interval)
     if (this.system) return
-    if (this.documentsRead > LIMITS.documentsRead) throw new DatabaseError(`Too many documents read in a single function execution (limit: ${LIMITS.documentsRead}). ${OVER_LIMIT_HELP}`)
-    if (this.bytesRead > LIMITS.bytesRead) throw new DatabaseError(`Too many bytes read in a single function execution (limit: ${LIMITS.bytesRead} bytes). ${OVER_LIMIT_HELP}`)
+    const max = this.limits.databaseQueries
+    if (this.#intervals.count > max) throw new DatabaseError(`Too many reads in a single function execution (limit: ${max}). ${OVER_LIMIT_HELP}`)
   }
 
-  #recordWrite(doc: Doc | null): void {
-    if (doc !== null) this.#bytesWritten += JSON.stringify(doc).length
+  /** Counts a document read (as JSON text), failing the function past the limits. System documents are free. */
+  recordRead(json: string, tableName: string): void {
+    if (tableName.charCodeAt(0) === 95) return // '_'
+    const u = this.usage
+    u.documentsRead++
+    u.bytesRead += jsonTextSize(json)
     if (this.system) return
-    if (this.writes.size > LIMITS.documentsWritten) throw new DatabaseError(`Too many writes in a single function execution (limit: ${LIMITS.documentsWritten}). Consider reducing the number of documents this function writes, or splitting the work across several mutations (for example with ctx.scheduler).`)
-    if (this.#bytesWritten > LIMITS.bytesWritten) throw new DatabaseError(`Too many bytes written in a single function execution (limit: ${LIMITS.bytesWritten} bytes). Consider reducing the amount of data this function writes.`)
+    const { documentsRead, bytesRead } = this.limits
+    if (u.documentsRead > documentsRead) throw new DatabaseError(`Too many documents read in a single function execution (limit: ${documentsRead}). ${OVER_LIMIT_HELP}`)
+    if (u.bytesRead > bytesRead) throw new DatabaseError(`Too many bytes read in a single function execution (limit: ${bytesRead} bytes). ${OVER_LIMIT_HELP}`)
+  }
+
+  /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
+  #recordWrite(size: number): void {
+    const u = this.usage
+    u.documentsWritten++
+    u.bytesWritten += size
+    if (this.system) return
+    const { documentsWritten, bytesWritten } = this.limits
+    if (u.documentsWritten > documentsWritten) throw new DatabaseError(`Too many writes in a single function execution (limit: ${documentsWritten})`)
+    if (u.bytesWritten > bytesWritten) throw new DatabaseError(`Too many bytes written in a single function execution (limit: ${formatBytes(bytesWritten)})`)
+  }
+
+  /** Counts a scheduled function (`1.0/schedule`) against the limits; `argsSize`: its arguments array's size. */
+  recordScheduled(argsSize: number): void {
+    const u = this.usage
+    const { functionsScheduled, scheduledFunctionArgsBytes } = this.limits
+    if (!this.system && u.functionsScheduled >= functionsScheduled) throw new DatabaseError(`Too many functions scheduled by this mutation (limit: ${functionsScheduled})`)
+    if (!this.system && u.scheduledFunctionArgsBytes + argsSize > scheduledFunctionArgsBytes) {
+      throw new DatabaseError(`Too large total size of the arguments of scheduled functions from this mutation (limit: ${scheduledFunctionArgsBytes} bytes)`)
+    }
+    u.functionsScheduled++
+    u.scheduledFunctionArgsBytes += argsSize
+  }
+
+  /** `ctx.meta.getTransactionMetrics()`: used and remaining per limit (remaining may be negative). */
+  metrics(): Record<keyof TransactionLimits, { used: number; remaining: number }> {
+    const used: TransactionLimits = { ...this.usage, databaseQueries: this.#intervals.count }
+    const out = {} as Record<keyof TransactionLimits, { used: number; remaining: number }>
+    for (const name of LIMIT_NAMES) out[name] = { used: used[name], remaining: this.limits[name] - used[name] }
+    return out
+  }
+
+  /**
+   * Lowers the limits for a nested call given `transactionLimits`: each is what the call may use
+   * on top of what the transaction has used so far, capped by the limits already in force (Convex's
+   * `TransactionLimits::from_budget`). Returns the limits to restore when the call ends.
+   */
+  applyBudget(budget: TransactionLimits): Readonly<TransactionLimits> {
+    const previous = this.limits
+    const used: TransactionLimits = { ...this.usage, databaseQueries: this.#intervals.count }
+    const next = {} as TransactionLimits
+    for (const name of LIMIT_NAMES) next[name] = Math.min(used[name] + budget[name], previous[name])
+    this.limits = next
+    return previous
   }
 
   constructor(
@@ -144,11 +215,15 @@ export class Transaction {
   /** Records a point read of `id` and returns its current version: own write, else stored JSON text. */
   async #readRaw(table: TableInfo, id: string): Promise<Write | string | null> {
     const key = encodeIndexKey([id])
-    this.readSet.add(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
+    this.recordIndexRead(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
     const w = this.writes.get(id)
-    if (w !== undefined) return w
+    if (w !== undefined) {
+      // Reading its own write is charged like any read (as in Convex).
+      if (w.doc !== null) this.recordRead(JSON.stringify(w.doc), table.name)
+      return w
+    }
     const json = (await this.snapshot.getDocument(id))?.json ?? null
-    if (json !== null) this.recordRead(json)
+    if (json !== null) this.recordRead(json, table.name)
     return json
   }
 
@@ -186,8 +261,8 @@ export class Transaction {
     if (!this.mutable) throw new DatabaseError(`Cannot call db.${op} in a query: queries are read-only`)
   }
 
-  /** Checks a user-supplied document body and the full document against limits and the schema. */
-  #checkDocument(table: TableInfo | string, doc: Doc): void {
+  /** Checks a user-supplied document body and the full document against limits and the schema; returns its size. */
+  #checkDocument(table: TableInfo | string, doc: Doc): number {
     const tableName = typeof table === 'string' ? table : table.name
     let value: Value
     try {
@@ -199,6 +274,7 @@ export class Transaction {
     if (limitError !== null) throw new DatabaseError(limitError)
     const error = validateDocument(tableName, this.db.schemaValidator(tableName), value as Record<string, Value>, this.db.validatorContext)
     if (error !== null) throw new DatabaseError(error)
+    return jsonValueSize(doc)
   }
 
   #userFields(value: JSONValue, op: string): Doc {
@@ -218,9 +294,11 @@ export class Transaction {
     const table = await this.db.catalog.ensureTable(tableName)
     const id = encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
-    this.#checkDocument(table, doc)
+    const size = this.#checkDocument(table, doc)
+    this.#newId(table, id)
+    // Counted first: a write past the limits fails without being made.
+    this.#recordWrite(size)
     this.writes.set(id, { table, id, base: null, doc })
-    this.#recordWrite(doc)
     return id
   }
 
@@ -239,7 +317,12 @@ export class Transaction {
     const w = this.writes.get(id)
     if (w !== undefined) w.doc = doc
     else this.writes.set(id, { table, id, base: null, doc })
-    this.#recordWrite(doc)
+  }
+
+  /** A new id depends on no other transaction creating it: a read Convex takes but doesn't count. */
+  #newId(table: TableInfo, id: string): void {
+    const key = encodeIndexKey([id])
+    this.#intervals.derived(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
   }
 
   async #remember(table: TableInfo, id: string, current: Doc): Promise<void> {
@@ -259,7 +342,8 @@ export class Transaction {
       if (jsonToValueAllowUndefined(raw) === UNDEFINED) delete next[k]
       else next[k] = raw
     }
-    this.#checkDocument(table, next)
+    const size = this.#checkDocument(table, next)
+    this.#recordWrite(size)
     await this.#remember(table, id, doc)
     this.#put(table, id, next)
     return JSON.stringify(next)
@@ -277,7 +361,8 @@ export class Transaction {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
       if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
     }
-    this.#checkDocument(table, next)
+    const size = this.#checkDocument(table, next)
+    this.#recordWrite(size)
     await this.#remember(table, id, doc)
     this.#put(table, id, next)
     return JSON.stringify(next)
@@ -285,6 +370,7 @@ export class Transaction {
 
   async remove(id: string, tableName: string | undefined): Promise<string> {
     const { table, doc } = await this.#existing(id, tableName, 'delete', 'Delete')
+    this.#recordWrite(0)
     await this.#remember(table, id, doc)
     this.#put(table, id, null)
     return JSON.stringify(doc)
@@ -302,6 +388,7 @@ export class Transaction {
     const table = await this.db.catalog.ensureTable(tableName)
     const id = givenId ?? encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
+    this.#newId(table, id)
     this.writes.set(id, { table, id, base: null, doc })
     return id
   }
@@ -352,7 +439,11 @@ export class Transaction {
   savepoint(): () => void {
     const saved = new Map([...this.writes].map(([id, w]) => [id, w.doc]))
     const actions = this.afterCommitActions.length
+    // Writes rolled back stop counting against the limits; reads and scheduling still count (as in Convex).
+    const { documentsWritten, bytesWritten } = this.usage
     return () => {
+      this.usage.documentsWritten = documentsWritten
+      this.usage.bytesWritten = bytesWritten
       this.afterCommitActions.length = actions
       for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
       for (const [id, doc] of saved) this.writes.get(id)!.doc = doc

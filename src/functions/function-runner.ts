@@ -43,9 +43,30 @@ export type FunctionKind = 'query' | 'mutation' | 'action'
 export type UdfResult = { ok: true; value: string; logLines: string[]; ts: bigint | null } | CallFailure
 
 
+/**
+ * Where a call came from, for `ctx.meta.getRequestMetadata()`; nested calls inherit their
+ * caller's (Convex's `RequestContext` and `parent_scheduled_job`).
+ */
+export interface RequestOrigin {
+  requestId: string
+  /** The client's address (`x-forwarded-for`'s first, else the connection's); null for system calls. */
+  ip: string | null
+  userAgent: string | null
+  /** The JWT a user call was authenticated with; null for admins and anonymous callers. */
+  authToken: string | null
+  /** The `_scheduled_functions` job a scheduled function (and what it calls) runs for. */
+  scheduledFunctionId: string | null
+}
+
+function systemOrigin(scheduledFunctionId: string | null = null): RequestOrigin {
+  return { requestId: uniqueHexId(), ip: null, userAgent: null, authToken: null, scheduledFunctionId }
+}
+
 export interface CallOptions {
   /** Called with an admin key: internal functions are allowed. */
   admin: boolean
+  /** The request the call came in on (a fresh request id and no client details when absent). */
+  request?: Partial<Omit<RequestOrigin, 'scheduledFunctionId'>> | undefined
   /** Run a query at this earlier commit timestamp (`/api/query_at_ts`). */
   ts?: bigint | undefined
   /** The user the call runs as (`ctx.auth.getUserIdentity()`); none when absent. */
@@ -113,6 +134,11 @@ export class FunctionRunner implements JobRunner {
   scheduler: Scheduler | null = null
   /** Where sync-socket mutations record their results (exactly once across restarts). */
   sessionRequests: SessionRequests | null = null
+  /** `ctx.meta.getDeploymentMetadata()`'s name (the instance name; self-hosted has no region, class s16 as in Convex). */
+  deploymentName = 'convex-self-hosted'
+  #deploymentJson(): string {
+    return JSON.stringify({ name: this.deploymentName, region: null, class: 's16' })
+  }
   readonly #quickSlots = new Semaphore(MAX_CONCURRENT_QUERIES_MUTATIONS)
   readonly #actionSlots = new Semaphore(MAX_CONCURRENT_ACTIONS)
   files: FileStorage | null = null
@@ -254,13 +280,15 @@ export class FunctionRunner implements JobRunner {
     }
     const argsJson = JSON.stringify([args])
     const who = JSON.stringify(opts.identity ?? null)
+    const r = opts.request
+    const origin: RequestOrigin = { requestId: r?.requestId ?? uniqueHexId(), ip: r?.ip ?? null, userAgent: r?.userAgent ?? null, authToken: r?.authToken ?? null, scheduledFunctionId: null }
     switch (fn.udfType) {
       case 'Query':
-        return this.#runQuery(fn, argsJson, opts.ts, undefined, who)
+        return this.#runQuery(fn, argsJson, opts.ts, undefined, who, origin)
       case 'Mutation':
-        return this.#runMutation(fn, argsJson, who, opts.requestKey)
+        return this.#runMutation(fn, argsJson, who, origin, opts.requestKey)
       default:
-        return this.#runAction(fn, argsJson, undefined, who)
+        return this.#runAction(fn, argsJson, undefined, who, false, undefined, origin)
     }
   }
 
@@ -287,7 +315,7 @@ export class FunctionRunner implements JobRunner {
     return { result, readSet: ran?.readSet ?? null, ts: ran?.snapshotTs ?? 0n, journal: ran?.pageEnd == null ? journal : JSON.stringify({ endCursor: ran.pageEnd }) }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null'): Promise<UdfResult> {
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null', origin = systemOrigin()): Promise<UdfResult> {
     // Take the execution slot before the snapshot: a call waiting its turn holds no snapshot.
     const slot = await this.#quickSlots.acquire()
     let txn: Transaction
@@ -299,7 +327,7 @@ export class FunctionRunner implements JobRunner {
     }
     try {
       observe?.(txn)
-      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, true)
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, true, origin)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -311,7 +339,7 @@ export class FunctionRunner implements JobRunner {
    * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
-  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', requestKey?: RequestKey): Promise<UdfResult> {
+  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
       // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
@@ -328,7 +356,7 @@ export class FunctionRunner implements JobRunner {
         // Already run (before a reconnect or a restart): answered from its record, run no more.
         const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
         if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true)
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true, origin)
         slot()
         slot = null
         if (!outcome.ok) return outcome
@@ -364,8 +392,12 @@ export class FunctionRunner implements JobRunner {
     return `Only mutations and actions can be scheduled, but ${displayPath(name)} is a ${fn.udfType}`
   }
 
-  /** Runs a scheduled mutation and marks its job, in one transaction: it runs exactly once. */
-  async runMutationJob(job: ScheduledJob): Promise<void> {
+  /**
+   * Runs a scheduled mutation and marks its job, in one transaction: it runs exactly once. As in
+   * Convex, the mutation sees its own job `inProgress` (others see it pending until it ends), and
+   * a mutation that canceled its own job leaves it `canceled` rather than `success`.
+   */
+  async runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void> {
     const argsJson = JSON.stringify(job.args)
     await this.#systemMutation(async (txn) => {
       const doc = await txn.read(job.id)
@@ -378,17 +410,20 @@ export class FunctionRunner implements JobRunner {
       } catch (e) {
         return void (await fail((e as Error).message))
       }
+      await txn.patchSystem(job.id, { state: { kind: 'inProgress' } })
       const rollback = txn.savepoint()
-      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
+      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, 'null', false, systemOrigin(scheduledFunctionId))
       if (!outcome.ok) {
         rollback()
         await fail(errorText(outcome))
-      } else await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
+      } else if (((await txn.read(job.id))?.state as { kind?: string } | undefined)?.kind === 'inProgress') {
+        await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
+      }
     }, false)
   }
 
   /** Marks a scheduled action in progress, runs it, then records how it ended: at most once. */
-  async runActionJob(job: ScheduledJob): Promise<void> {
+  async runActionJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void> {
     const started = await this.#systemMutation(async (txn) => {
       const doc = await txn.read(job.id)
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return false
@@ -402,7 +437,7 @@ export class FunctionRunner implements JobRunner {
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
-        outcome = await this.#runAction(fn, JSON.stringify(job.args))
+        outcome = await this.#runAction(fn, JSON.stringify(job.args), undefined, 'null', false, undefined, systemOrigin(scheduledFunctionId))
       } catch (e) {
         outcome = failure(e, [])
       }
@@ -426,24 +461,32 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false, origin = systemOrigin()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nestedCalls: NestedCalls = {
-      runUdf: async (nestedKind, nestedName, nestedArgs) => {
+      runUdf: async (nestedKind, nestedName, nestedArgs, limits) => {
         const callee = this.#resolveNested(nestedName, nestedKind)
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
-        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true)
+        // `transactionLimits` hold for the nested call only.
+        const outerLimits = limits === undefined ? null : txn.applyBudget(limits)
+        let result
+        try {
+          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true, origin)
+        } finally {
+          if (outerLimits !== null) txn.limits = outerLimits
+        }
         if (!result.ok) rollback?.()
         return unwrapNested(result)
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
-      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args),
+      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId),
       cancel: (id) => this.#scheduler().cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
     }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who), encodeTs(txn.snapshotTs), undefined, nested)
+    const meta = { deploymentJson: this.#deploymentJson(), origin }
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, nested)
   }
 
   #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
@@ -455,7 +498,7 @@ export class FunctionRunner implements JobRunner {
    * actions). A request no route matches gets Convex's 404 text. `who` is the caller's identity JSON
    * (from a `Bearer` token), as for other calls.
    */
-  async runHttpAction(request: HttpRequest, who = 'null', requestId = uniqueHexId()): Promise<HttpResponse> {
+  async runHttpAction(request: HttpRequest, who = 'null', requestId = uniqueHexId(), client: Partial<Omit<RequestOrigin, 'scheduledFunctionId' | 'requestId'>> = {}): Promise<HttpResponse> {
     const path = new URL(request.url).pathname
     if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null
@@ -469,7 +512,8 @@ export class FunctionRunner implements JobRunner {
         body: request.body instanceof Buffer ? request.body.toString('base64') : null,
         ...(streamedRequest !== null ? { streamed: true } : {}),
       }
-      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, who, false, streams).then((outcome) => {
+      const origin: RequestOrigin = { requestId, ip: client.ip ?? null, userAgent: client.userAgent ?? null, authToken: client.authToken ?? null, scheduledFunctionId: null }
+      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, who, false, streams, origin).then((outcome) => {
         if (streams.streaming) return streams.finish(outcome.ok ? null : errorText(outcome))
         streams.finish(null)
         if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))
@@ -482,7 +526,7 @@ export class FunctionRunner implements JobRunner {
     })
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, origin = systemOrigin()): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -490,15 +534,20 @@ export class FunctionRunner implements JobRunner {
         const callee = this.#resolveNested(calleeName, kind)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
-        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who) : await this.#runAction(callee, argsText, undefined, who, true)
+        const result =
+          kind === 'query'
+            ? await this.#runQuery(callee, argsText, undefined, undefined, who, origin)
+            : kind === 'mutation'
+              ? await this.#runMutation(callee, argsText, who, origin)
+              : await this.#runAction(callee, argsText, undefined, who, true, undefined, origin)
         return unwrapNested(result)
       },
-      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
+      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
       vectorSearch: (request) => vectorSearch(this.db, request),
     }
-    const handler = actionSyscalls(nested, name, who, http)
+    const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin })
     try {
       const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction)
       return outcome.ok ? { ...outcome, ts: null } : outcome

@@ -15,7 +15,7 @@ import type { TableInfo } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
-import { valueSize } from '../values/size.ts'
+import { jsonValueSize } from '../values/size.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
@@ -39,13 +39,10 @@ export interface ScheduledJob {
 export interface JobRunner {
   /** The kind of a schedulable function, or an error message if it can't be scheduled. */
   schedulable(name: string): 'mutation' | 'action' | string
-  runMutationJob(job: ScheduledJob): Promise<void>
-  runActionJob(job: ScheduledJob): Promise<void>
+  /** `scheduledFunctionId`: the job's id if it is a `_scheduled_functions` job (not a cron run). */
+  runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
+  runActionJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
 }
-
-/** Functions one transaction may schedule, and the total size of their arguments (as Convex). */
-const MAX_SCHEDULED_PER_TRANSACTION = 1000
-const MAX_SCHEDULED_ARG_BYTES = 16 * 1024 * 1024
 
 export class Scheduler {
   #table: TableInfo | null = null
@@ -114,20 +111,23 @@ export class Scheduler {
     }
   }
 
-  /** `1.0/schedule` inside a transaction: validates the target and writes the pending job. */
-  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue): Promise<string> {
+  /**
+   * `1.0/schedule` inside a transaction: validates the target and writes the pending job. When
+   * called by a scheduled function (`parentJobId`) whose job has been canceled, the new job is
+   * written already canceled, as Convex does, so a canceled job's work doesn't carry on.
+   */
+  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
     if (typeof name !== 'string') throw new Error('Scheduling by function handle or component reference is not supported yet')
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
     const kind = this.runner!.schedulable(name)
     if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
-    // Convex's per-transaction limits (TRANSACTION_MAX_NUM_SCHEDULED, ..._TOTAL_ARGUMENT_SIZE_BYTES).
-    const argBytes = valueSize(args ?? null)
-    if (txn.scheduled.count >= MAX_SCHEDULED_PER_TRANSACTION) throw new Error(`TooManyFunctionsScheduled: Too many functions scheduled by this mutation (limit: ${MAX_SCHEDULED_PER_TRANSACTION})`)
-    if (txn.scheduled.argBytes + argBytes > MAX_SCHEDULED_ARG_BYTES) {
-      throw new Error(`ScheduledFunctionsArgumentsTooLarge: Too large total size of the arguments of scheduled functions from this mutation (limit: ${MAX_SCHEDULED_ARG_BYTES} bytes)`)
+    // Convex's per-transaction limits (functionsScheduled, scheduledFunctionArgsBytes), charged
+    // the size of the arguments array.
+    txn.recordScheduled(jsonValueSize([args ?? {}]))
+    if (parentJobId !== null && ((await txn.read(parentJobId))?.state as { kind?: string } | undefined)?.kind === 'canceled') {
+      const now = Date.now()
+      return txn.insertSystem(this.tableName, { name: name.replace(/\.js(?=:|$)/, ''), args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now })
     }
-    txn.scheduled.count++
-    txn.scheduled.argBytes += argBytes
     return txn.insertSystem(this.tableName, {
       name: name.replace(/\.js(?=:|$)/, ''),
       args: [args],
@@ -227,8 +227,9 @@ export class Scheduler {
   async #run(job: ScheduledJob): Promise<void> {
     try {
       const kind = this.runner!.schedulable(job.name)
-      if (kind === 'action') await this.runner!.runActionJob(job)
-      else await this.runner!.runMutationJob(job)
+      const scheduledFunctionId = this.tableName === SCHEDULED_FUNCTIONS ? job.id : null
+      if (kind === 'action') await this.runner!.runActionJob(job, scheduledFunctionId)
+      else await this.runner!.runMutationJob(job, scheduledFunctionId)
       this.#retryAt.delete(job.id)
     } catch (e) {
       this.#retryAt.set(job.id, Date.now() + RETRY_AFTER_MS)

@@ -5,17 +5,20 @@
 import type { HttpStreamOps } from './http-streams.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
-import type { Transaction } from '../database/transaction.ts'
+import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
+import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
+import type { RequestOrigin } from './function-runner.ts'
 
 /** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
 const STREAM_BATCH = 256
 
 /** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
 export interface NestedCalls {
-  runUdf(kind: 'query' | 'mutation', name: string, args: JSONValue): Promise<string>
+  /** `ctx.runQuery`/`ctx.runMutation`; `limits`: the `transactionLimits` option, resolved. */
+  runUdf(kind: 'query' | 'mutation', name: string, args: JSONValue, limits?: TransactionLimits): Promise<string>
   runFromAction(kind: 'query' | 'mutation' | 'action', name: string, args: JSONValue): Promise<string>
   /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
   schedule(name: string, tsSeconds: number, args: JSONValue): Promise<string>
@@ -39,14 +42,63 @@ function userIdentity(identityJson: string): string {
   return identityJson
 }
 
+/** As Convex words it (the `convex` package recognizes "Unknown async operation", e.g. for getTransactionMetrics in an action). */
 function unknown(op: string, isAsync: boolean): Error {
-  return new Error(`${isAsync ? 'UnknownAsyncOperation' : 'UnknownOperation'}: ${op} is not supported by this backend`)
+  return new Error(`${isAsync ? 'Unknown async operation' : 'Unknown operation'} ${op}`)
+}
+
+/**
+ * The `transactionLimits` option of a nested `runQuery`/`runMutation`, read as Convex's backend
+ * reads it (serde, into `TransactionLimits`): fields left out take the default limits, unknown
+ * fields are ignored, anything but a non-negative integer is refused with serde's words.
+ */
+export function parseTransactionLimits(raw: unknown): TransactionLimits | undefined {
+  if (raw === undefined || raw === null) return undefined
+  const invalid = (what: string) => new Error(`Invalid arguments for \`runUdf\`: ${what}`)
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid(`invalid type: ${serdeUnexpected(raw)}, expected struct TransactionLimits`)
+  const limits = { ...LIMITS }
+  for (const name of LIMIT_NAMES) {
+    const v = (raw as Record<string, unknown>)[name]
+    if (v === undefined) continue
+    if (typeof v === 'number' && Number.isInteger(v) && v < 0) throw invalid(`invalid value: integer \`${v}\`, expected usize`)
+    if (typeof v !== 'number' || !Number.isInteger(v) || v >= 1e21) throw invalid(`invalid type: ${serdeUnexpected(v)}, expected usize`)
+    limits[name] = v
+  }
+  return limits
+}
+
+/** How serde names an unexpected JSON value (`serde::de::Unexpected`). */
+function serdeUnexpected(v: unknown): string {
+  if (v === null) return 'null'
+  if (typeof v === 'boolean') return `boolean \`${v}\``
+  if (typeof v === 'string') return `string ${JSON.stringify(v)}`
+  if (typeof v === 'number') return Number.isInteger(v) && v < 1e21 ? `integer \`${v}\`` : `floating point \`${v}\``
+  return Array.isArray(v) ? 'sequence' : 'map'
 }
 
 let nextCallId = 0
 
+/** What `ctx.meta` reports besides the function's name: the deployment, and the request's origin. */
+export interface FunctionMeta {
+  deploymentJson: string
+  origin: RequestOrigin
+}
+
+/** `ctx.meta.getFunctionMetadata()`'s name: the path without `.js`, and no `:default` (Convex's `UdfPath::strip`). */
+function functionMetadata(functionName: string): string {
+  const i = functionName.lastIndexOf(':')
+  const module = functionName.slice(0, i).replace(/\.js$/, '')
+  const name = functionName.slice(i + 1)
+  return JSON.stringify({ name: name === 'default' ? module : `${module}:${name}`, componentPath: '' })
+}
+
+function requestMetadata(origin: RequestOrigin): string {
+  const { ip, userAgent, requestId, scheduledFunctionId, authToken } = origin
+  return JSON.stringify({ ip, userAgent, requestId, scheduledFunctionId, authToken })
+}
+
 /** Syscalls of queries and mutations: database access within one transaction. */
-export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string, identityJson: string): SyscallHandler {
+export function transactionSyscalls(txn: Transaction, nested: NestedCalls, functionName: string, identityJson: string, meta: FunctionMeta): SyscallHandler {
   // Stream ids restart at 0 in every call; nested calls share `txn`, so keys carry a call id.
   const call = nextCallId++
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
@@ -87,10 +139,19 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return JSON.stringify({ name: functionName, componentPath: '' })
-        case '1.0/runUdf':
-          if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot run a mutation from a query')
-          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue)
+          return functionMetadata(functionName)
+        case '1.0/runUdf': {
+          const limits = parseTransactionLimits(args.transactionLimits)
+          if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot call a Mutation function from a Query function')
+          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue, limits)
+        }
+        case '1.0/getTransactionMetrics':
+          return JSON.stringify(txn.metrics())
+        case '1.0/getDeploymentMetadata':
+          return meta.deploymentJson
+        case '1.0/getRequestMetadata':
+          if (!txn.mutable) throw new Error('Cannot get request metadata in a Query')
+          return requestMetadata(meta.origin)
         case '1.0/storageGetUrl':
         case '1.0/storageGetMetadata':
         case '1.0/storageGenerateUploadUrl':
@@ -111,7 +172,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 }
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
-export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http?: HttpStreamOps): SyscallHandler {
+export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http: HttpStreamOps | undefined, meta: FunctionMeta): SyscallHandler {
   const fetches = new FetchBodies()
   return {
     close: () => fetches.closeAll(),
@@ -148,7 +209,11 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return JSON.stringify({ name: functionName, componentPath: '' })
+          return functionMetadata(functionName)
+        case '1.0/getDeploymentMetadata':
+          return meta.deploymentJson
+        case '1.0/getRequestMetadata':
+          return requestMetadata(meta.origin)
         case 'concave/fetch':
           return actionFetch(args as FetchArgs, fetches)
         case 'concave/fetchRead':

@@ -26,6 +26,7 @@ import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
+import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
 
 export interface HttpDeps {
@@ -239,13 +240,16 @@ export function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolea
  * Who is calling a function: `Bearer <jwt>` is a user (verified against auth.config.ts),
  * `Convex <admin key>[:<base64 identity>]` an admin, optionally acting as a user.
  */
-async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; identity: UserIdentity | null }> {
+async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; identity: UserIdentity | null; authToken: string | null }> {
   const header = c.req.header('authorization') ?? ''
   try {
-    if (header.startsWith('Bearer ')) return { admin: false, identity: await deps.auth.verify(header.slice('Bearer '.length).trim()) }
+    if (header.startsWith('Bearer ')) {
+      const token = header.slice('Bearer '.length).trim()
+      return { admin: false, identity: await deps.auth.verify(token), authToken: token }
+    }
     const admin = adminAuth(c, deps, false)
     const actingAs = admin ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
-    return { admin, identity: actingAs === undefined ? null : actingAsIdentity(actingAs) }
+    return { admin, identity: actingAs === undefined ? null : actingAsIdentity(actingAs), authToken: null }
   } catch (e) {
     if (e instanceof AuthError) throw unauthorized(e.code, e.message)
     throw e
@@ -255,11 +259,11 @@ async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; ide
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
-    const { admin, identity } = await caller(c, deps)
+    const { admin, identity, authToken } = await caller(c, deps)
     if (body.componentPath !== undefined && body.componentPath !== null && body.componentPath !== '') {
       throw badRequest('BadRequest', 'Components are not supported by Concave yet')
     }
-    const result = await deps.runner.call(kind, path, args, { admin, ts, identity })
+    const result = await deps.runner.call(kind, path, args, { admin, ts, identity, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
     return udfResponse(c, result, body.format)
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {

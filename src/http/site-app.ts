@@ -9,6 +9,7 @@ import { readLimited } from './body.ts'
 import { isClientAbort } from './errors.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 import { authFailureIdentity } from '../functions/syscalls.ts'
+import { clientOf } from './client-info.ts'
 import type { Auth } from '../auth/auth.ts'
 
 /** Largest HTTP action request body (Convex's limit is 20 MiB). */
@@ -60,7 +61,11 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   }
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))
-  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, await httpActionIdentity(c.req.header('authorization'), deps.auth))
+  const authorization = c.req.header('authorization')
+  const who = await httpActionIdentity(authorization, deps.auth)
+  // The JWT is reported (getRequestMetadata's authToken) only when it was a valid user's.
+  const authToken = who !== 'null' && !who.startsWith('{"$authFailure":') ? authorization!.slice('Bearer '.length).trim() : null
+  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, who, undefined, { ...clientOf(c), authToken })
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
   const stream = res.body instanceof ReadableStream ? res.body : null
   try {

@@ -29,6 +29,7 @@ import { uniqueHexId } from '../util/unique-id.ts'
 import { errorText } from '../functions/errors.ts'
 import type { CallFailure } from '../functions/errors.ts'
 import { actingAsIdentity, TOKEN_LEEWAY_MS, tokenExpiryMs } from '../auth/auth.ts'
+import type { ClientInfo } from '../http/client-info.ts'
 import type { Auth } from '../auth/auth.ts'
 
 export interface SessionDeps {
@@ -72,6 +73,8 @@ export class Session implements Subscriber {
   /** Fires when the current user token expires (then the session's identity is no longer valid). */
   #expiry: NodeJS.Timeout | null = null
   #identity: QueryIdentity = ANONYMOUS
+  /** The JWT of the current user identity (null for admins and anonymous clients). */
+  #authToken: string | null = null
   /** The versions the last Transition ended at (what the client holds). */
   #sentQuerySet = 0
   #sentIdentity = 0
@@ -97,6 +100,8 @@ export class Session implements Subscriber {
     readonly deps: SessionDeps,
     /** Called once when the session ends (one shared function, not a closure per socket). */
     readonly onClosed: (session: Session) => void,
+    /** The client the socket was opened by (`ctx.meta.getRequestMetadata()`). */
+    readonly client: ClientInfo = { ip: null, userAgent: null },
   ) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))
@@ -192,7 +197,8 @@ export class Session implements Subscriber {
         if (this.#draining) return
         // Runs as whoever the client was when it sent it, even if it authenticates again meanwhile.
         const identity = this.#identity
-        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity)
+        const authToken = this.#authToken
+        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity, authToken)
         const tail = this.#mutationChain.then(run, run)
         this.#mutationChain = tail
         const reset = () => {
@@ -234,6 +240,7 @@ export class Session implements Subscriber {
       }
     }
     if (this.#closed) return
+    this.#authToken = m.tokenType === 'User' ? (m.value ?? null) : null
     this.#identityVersion++
     this.#expireAt(m.tokenType === 'User' ? tokenExpiryMs(m.value ?? '') : null)
     if (identity.key !== this.#identity.key) {
@@ -272,10 +279,11 @@ export class Session implements Subscriber {
     this.#expiry.unref()
   }
 
-  async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity): Promise<void> {
+  async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity, authToken: string | null): Promise<void> {
     const key = `${this.#sessionId}:${requestId}`
     const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey }).catch(crashed))
+    const request = { requestId: this.#requestId(requestId), ...this.client, authToken }
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request }).catch(crashed))
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -292,7 +300,8 @@ export class Session implements Subscriber {
   }
 
   async #action(requestId: number, path: string, args: JSONValue): Promise<void> {
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user }).catch(crashed)
+    const request = { requestId: this.#requestId(requestId), ...this.client, authToken: this.#authToken }
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request }).catch(crashed)
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {

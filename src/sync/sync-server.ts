@@ -6,6 +6,7 @@ import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import { PING_AFTER_MS, Session } from './session.ts'
+import { clientOfUpgrade } from '../http/client-info.ts'
 import type { SessionDeps } from './session.ts'
 
 /** Largest client frame accepted (a mutation's arguments can be up to 16 MiB). */
@@ -43,7 +44,7 @@ export function attachSyncServer(server: Server, deps: SessionDeps): SyncServer 
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      sessions.add(new Session(ws, deps, forget))
+      sessions.add(new Session(ws, deps, forget, clientOfUpgrade(req)))
     })
   })
   return {

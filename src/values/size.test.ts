@@ -6,9 +6,13 @@ import {
   checkValueLimits,
   COMMIT_TS,
   encodeId,
+  formatBytes,
   formatSize,
+  jsonTextSize,
+  jsonValueSize,
   valueNesting,
   valueSize,
+  valueToJson,
   type Value,
 } from './index.ts'
 import { prng, randomValue } from './test-helpers.ts'
@@ -124,4 +128,40 @@ test('checkArgsSize', () => {
   expect(checkArgsSize('messages.js:send', [{ body: 'x'.repeat(1 << 24) }])).toBe(
     'Arguments for messages.js:send are too large (actual: 16.00 MiB, limit: 16 MiB)',
   )
+})
+
+describe('sizes of values in their JSON form (what reads and writes are charged)', () => {
+  test('jsonValueSize and jsonTextSize match valueSize on random values', () => {
+    const r = prng(7)
+    for (let i = 0; i < 1000; i++) {
+      const x = randomValue(r)
+      const json = valueToJson(x)
+      expect(jsonValueSize(json)).toBe(valueSize(x))
+      expect(jsonTextSize(JSON.stringify(json))).toBe(valueSize(x))
+    }
+  })
+  test('escapes, surrogate pairs and lone surrogates count their UTF-8 bytes', () => {
+    for (const s of ['a"b\\c\n', '\u0001\u001f', 'é€😀', '\ud800x', 'x\udc00', 'é'.repeat(300), '😀'.repeat(200)]) {
+      const text = JSON.stringify({ s, [s.length > 5 ? 'k' : 'kk']: [s, { inner: s }] })
+      const expected = valueSize(JSON.parse(text) as Value)
+      expect(jsonTextSize(text)).toBe(expected)
+      expect(jsonTextSize(JSON.stringify(JSON.parse(text), null, 2))).toBe(expected)
+    }
+  })
+  test('encoded scalars', () => {
+    expect(jsonTextSize('{"a":{"$integer":"AQAAAAAAAAA="},"b":{"$float":"AAAAAAAA+H8="},"c":{"$bytes":"AQID"},"d":{"$bytes":"AQI="},"e":{"$bytes":""}}')).toBe(
+      2 + (2 + 9) + (2 + 9) + (2 + 5) + (2 + 4) + (2 + 2),
+    )
+    expect(jsonValueSize({ c: { $bytes: 'AQ==' } })).toBe(2 + 2 + 3)
+  })
+})
+
+test("formatBytes (Convex's format_bytes)", () => {
+  expect(formatBytes(8_388_608)).toBe('8 MiB')
+  expect(formatBytes(1534)).toBe('1534 bytes')
+  expect(formatBytes(1024)).toBe('1 KiB')
+  expect(formatBytes(1000)).toBe('1 KB')
+  expect(formatBytes(0)).toBe('0 bytes')
+  expect(formatBytes(4_718_592)).toBe('4.5 MiB')
+  expect(formatBytes(16 * 2 ** 20)).toBe('16 MiB')
 })

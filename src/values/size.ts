@@ -201,3 +201,167 @@ export function checkArgsSize(path: string, args: readonly Value[]): string | nu
 function own(o: Record<string, Value>, k: string): Value | undefined {
   return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined
 }
+
+/**
+ * `valueSize` of a value given in its JSON wire form (`$integer`, `$float`, `$bytes` objects),
+ * without decoding it: how a stored document's size is charged to a transaction.
+ */
+export function jsonValueSize(v: unknown): number {
+  switch (typeof v) {
+    case 'boolean': return 1
+    case 'number': return 9
+    case 'string': return 2 + utf8Length(v)
+    case 'object': break
+    default: return 0
+  }
+  if (v === null) return 1
+  let size = 2
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) size += jsonValueSize(v[i])
+    return size
+  }
+  const o = v as Record<string, unknown>
+  for (const k in o) {
+    // Field names can't start with `$`: such a key marks an encoded scalar.
+    if (k.charCodeAt(0) === 36) return k === '$bytes' ? 2 + base64DecodedLength(String(o[k])) : 9
+    size += k.length + 1 + jsonValueSize(o[k])
+  }
+  return size
+}
+
+/** `jsonValueSize(JSON.parse(text))`, computed by scanning the text (no objects are built). */
+export function jsonTextSize(text: string): number {
+  // Non-ASCII characters only occur inside strings, so the scanner counts string runs in UTF-16
+  // units and the UTF-8 surplus of the whole text is added once.
+  return new SizeScanner(text).value() + (Buffer.byteLength(text) - text.length)
+}
+
+function base64DecodedLength(b64: string): number {
+  let n = b64.length
+  while (n > 0 && b64.charCodeAt(n - 1) === 61) n-- // '='
+  return Math.floor((n * 3) / 4)
+}
+
+class SizeScanner {
+  i = 0
+  readonly s: string
+  /** The next backslash at or after where it was last looked for (the text's length if none). */
+  #backslash = -1
+  constructor(s: string) {
+    this.s = s
+  }
+
+  #ws(): void {
+    const s = this.s
+    for (let c = s.charCodeAt(this.i); c === 32 || c === 9 || c === 10 || c === 13; c = s.charCodeAt(++this.i));
+  }
+
+  value(): number {
+    this.#ws()
+    const c = this.s.charCodeAt(this.i)
+    if (c === 34) return 2 + this.#string() // '"'
+    if (c === 123) return this.#object() // '{'
+    if (c === 91) return this.#array() // '['
+    if (c === 116 || c === 110) { this.i += 4; return 1 } // true, null
+    if (c === 102) { this.i += 5; return 1 } // false
+    // A number: up to the next delimiter.
+    const s = this.s
+    let d = s.charCodeAt(++this.i)
+    while (this.i < s.length && d !== 44 && d !== 125 && d !== 93 && d !== 32 && d !== 10 && d !== 13 && d !== 9) d = s.charCodeAt(++this.i)
+    return 9
+  }
+
+  /**
+   * The UTF-8 length of the string at `i` (its opening quote), less the surplus of its unescaped
+   * non-ASCII characters (see jsonTextSize); leaves `i` past the closing quote.
+   */
+  #string(): number {
+    const s = this.s
+    let i = this.i + 1
+    let bytes = 0
+    for (;;) {
+      // Runs without escapes are measured whole (most strings are one run).
+      if (this.#backslash < i) this.#backslash = nextOrEnd(s, '\\', i)
+      const quote = s.indexOf('"', i)
+      const end = quote < this.#backslash ? quote : this.#backslash
+      bytes += end - i // UTF-16 units; jsonTextSize adds the UTF-8 surplus
+      i = end
+      if (end === quote) break
+      if (s.charCodeAt(i + 1) !== 117) { bytes += 1; i += 2; continue } // \n, \", \\ …
+      const code = parseInt(s.slice(i + 2, i + 6), 16)
+      i += 6
+      if (code < 0x80) bytes += 1
+      else if (code < 0x800) bytes += 2
+      else if (code >= 0xd800 && code <= 0xdbff && s.charCodeAt(i) === 92 && s.charCodeAt(i + 1) === 117 && isLow(parseInt(s.slice(i + 2, i + 6), 16))) { bytes += 4; i += 6 }
+      else bytes += 3
+    }
+    this.i = i + 1
+    return bytes
+  }
+
+  #array(): number {
+    const s = this.s
+    this.i++
+    let size = 2
+    this.#ws()
+    if (s.charCodeAt(this.i) === 93) { this.i++; return size }
+    for (;;) {
+      size += this.value()
+      this.#ws()
+      const c = s.charCodeAt(this.i++)
+      if (c !== 44) return size // ']' (or malformed)
+    }
+  }
+
+  #object(): number {
+    const s = this.s
+    this.i++
+    let size = 2
+    this.#ws()
+    if (s.charCodeAt(this.i) === 125) { this.i++; return size }
+    for (;;) {
+      this.#ws()
+      const special = s.charCodeAt(this.i + 1) === 36 // {"$…": an encoded scalar
+      const keyStart = this.i
+      const keyBytes = this.#string()
+      const keyEnd = this.i
+      this.#ws()
+      this.i++ // ':'
+      if (special) {
+        const isBytes = s.slice(keyStart + 1, keyEnd - 1) === '$bytes'
+        this.#ws()
+        const valueStart = this.i
+        this.value()
+        const encoded = s.slice(valueStart + 1, this.i - 1)
+        this.#ws()
+        this.i++ // '}'
+        return isBytes ? 2 + base64DecodedLength(encoded) : 9
+      }
+      size += keyBytes + 1 + this.value()
+      this.#ws()
+      const c = s.charCodeAt(this.i++)
+      if (c !== 44) return size // '}' (or malformed)
+    }
+  }
+}
+
+function nextOrEnd(s: string, c: string, from: number): number {
+  const at = s.indexOf(c, from)
+  return at === -1 ? s.length : at
+}
+
+function isLow(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff
+}
+
+/** Byte counts as Convex's messages write them (`common::fmt::format_bytes`): "16 MiB", "1.5 KiB", "1534 bytes". */
+export function formatBytes(n: number): string {
+  if (n === 0) return '0 bytes'
+  const units: [number, string][] = [[2 ** 30, 'GiB'], [1e9, 'GB'], [2 ** 20, 'MiB'], [1e6, 'MB'], [2 ** 10, 'KiB'], [1e3, 'KB']]
+  for (const [unit, name] of units) {
+    if (n < unit) continue
+    if (n % unit === 0) return `${n / unit} ${name}`
+    if ((n * 10) % unit === 0) return `${Math.floor(n / unit)}.${Math.floor((n * 10) / unit) % 10} ${name}`
+  }
+  return `${n} bytes`
+}

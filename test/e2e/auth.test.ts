@@ -284,6 +284,30 @@ test("an HTTP action sees the Bearer token's identity; a bad token is served but
   expect(body.error).toContain('Could not decode token')
 })
 
+test('getRequestMetadata().authToken is the JWT of a user call (HTTP, socket, HTTP action); null for admins and anonymous calls', async () => {
+  const token = valid('token-user')
+  const client = new ConvexHttpClient(backend.url)
+  expect(await client.mutation('whoami:token' as any, {})).toBeNull()
+  client.setAuth(token)
+  expect(await client.mutation('whoami:token' as any, {})).toBe(token)
+  expect(await client.action('whoami:tokenFromAction' as any, {})).toBe(token)
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey, { subject: 'acted', issuer: 'https://acting.test' })
+  expect(await admin.mutation('whoami:token' as any, {})).toBeNull()
+  const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const socketToken = valid('socket-token-user')
+    await new Promise<boolean>((resolve) => live.setAuth(async () => socketToken, (ok) => resolve(ok)))
+    expect(await live.mutation('whoami:token' as any, {})).toBe(socketToken)
+    expect(await live.action('whoami:tokenFromAction' as any, {})).toBe(socketToken)
+  } finally {
+    await live.close()
+  }
+  const viaHttpAction = await fetch(`${backend.siteUrl}/token`, { headers: { authorization: `Bearer ${token}` } })
+  expect(await viaHttpAction.json()).toEqual({ authToken: token })
+  expect(await (await fetch(`${backend.siteUrl}/token`)).json()).toEqual({ authToken: null })
+})
+
 test('an admin can act as a user', async () => {
   const client = new ConvexHttpClient(backend.url)
   ;(client as any).setAdminAuth(backend.adminKey, { subject: 'acted', issuer: 'https://acting.test' })

@@ -171,7 +171,7 @@ describe('bad input fails with Convex’s messages', () => {
 
   test('vectorSearch is for actions only', async () => {
     expect((await errorOf(client.query(api.docs.fromQuery, { direct: false }))).message).toContain('vectorSearch is not a function')
-    expect((await errorOf(client.query(api.docs.fromQuery, { direct: true }))).message).toContain('UnknownAsyncOperation')
+    expect((await errorOf(client.query(api.docs.fromQuery, { direct: true }))).message).toContain('Unknown async operation 1.0/actions/vectorSearch')
   })
 })
 
