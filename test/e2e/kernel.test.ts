@@ -495,7 +495,7 @@ describe('errors', () => {
   })
 
   test('at most 16 actions run at once; the rest wait for a slot and then all complete', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, () => client.action(api.counter.occupy, { probe: 'slots', ms: 800 })))
+    const results = await Promise.all(Array.from({ length: 24 }, () => client.action(api.counter.occupy, { probe: 'slots', ms: 3000 })))
     expect(results).toEqual(Array.from({ length: 24 }, () => 'done'))
     expect(await client.query(api.counter.get, { name: 'slots:max' })).toBe(16)
     expect(await client.query(api.counter.get, { name: 'slots:active' })).toBe(0)
