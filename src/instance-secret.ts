@@ -7,7 +7,7 @@
  * where every user of the machine can read it: `ps`, /proc/<pid>/cmdline). A flag wins over the
  * environment; two ways at the same level are refused rather than one picked silently.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 
 export type SecretSource = 'flag' | 'flag-file' | 'env' | 'env-file'
 
@@ -61,10 +61,27 @@ export function hideFromCommandLine(secret: string): boolean {
     args = [process.argv0, ...process.argv.slice(1)]
   }
   if (!args.some((a) => a.includes(secret))) return true
+  const comm = readOrNull('/proc/self/comm')
   process.title = args.map((a) => a.replaceAll(secret, '***')).join(' ')
+  // libuv also renames the process (to the title's first 15 characters): keep the name pgrep and `ps -C` match.
+  if (comm !== null) {
+    try {
+      writeFileSync('/proc/self/comm', comm.trimEnd())
+    } catch {
+      // the title's start it stays
+    }
+  }
   try {
     return !readFileSync('/proc/self/cmdline', 'utf8').includes(secret)
   } catch {
     return false
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return null
   }
 }

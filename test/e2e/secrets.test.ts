@@ -64,6 +64,8 @@ test('--instance-secret: works, warns, and is hidden from the command line `ps` 
     expect(cmdline).not.toContain(TEST_SECRET)
     // The arguments, now one string (libuv writes the new title over them), padded with NULs.
     expect(cmdline.replace(/\0+$/, '')).toMatch(/^\S+ \S+\/dist\/backend\.js --port \d+ .* --instance-name concave-test --instance-secret \*\*\*$/)
+    // The process keeps its name (Node calls its main thread MainThread; pgrep and `ps -C` match it).
+    expect(readFileSync(`/proc/${backend.process.pid!}/comm`, 'utf8')).toBe('MainThread\n')
     expect(backend.output()).toContain(
       '--instance-secret puts the secret on the command line, where any user of this machine can read it (ps, /proc/<pid>/cmdline), until the backend hid it at start-up. Give it with --instance-secret-file or the INSTANCE_SECRET environment variable instead.',
     )
