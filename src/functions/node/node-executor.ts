@@ -3,7 +3,7 @@
  * (dist/node-executor.js, see node-worker.ts), with the full Node.js API.
  *
  * One process serves the current push and environment variables; it is started at the first Node
- * action (a process costs ~40 MB, which apps without Node actions never pay). When the modules or
+ * action (a process costs ~60 MB, which apps without Node actions never pay). When the modules or
  * the environment change, the next Node action starts a new process and the old one is stopped once
  * the calls running in it have finished. The pushed node modules are written to a temporary directory
  * and imported from there; its `node_modules` links to the push's external packages, if any
