@@ -197,34 +197,59 @@ test('a push that defines a query in a "use node" file is refused, and the deplo
   }
 })
 
-test('the action process ends with the backend, even while an action in it never yields', async () => {
+/** Starts a backend with the node app, runs `body` with its client, and cleans up. */
+async function withOwnBackend(body: (other: TestBackend, client: ConvexHttpClient) => Promise<void>): Promise<void> {
   const other = await startBackend()
   let app: string | undefined
   try {
     app = (await deploy(other, 'node')).appDir
-    const otherClient = new ConvexHttpClient(other.url)
-    const pid = (await otherClient.action(api.nodeActions.processInfo, {})).pid
-    const admin = new ConvexHttpClient(other.url)
-    ;(admin as any).setAdminAuth(other.adminKey)
-    void errorOf((admin as any).function(api.nodeActions.spin, undefined, {}))
-    // Its state is R(unning) once the action spins; idle, it sleeps (S).
-    const state = () => {
-      try {
-        return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]
-      } catch {
-        return 'gone'
-      }
-    }
-    let deadline = Date.now() + 10_000
-    while (state() !== 'R' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    expect(state()).toBe('R')
-    await other.stop('SIGKILL')
-    deadline = Date.now() + 10_000
-    while (!['gone', 'Z'].includes(state()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    expect(['gone', 'Z']).toContain(state())
+    await body(other, new ConvexHttpClient(other.url))
   } finally {
     await other.stop('SIGKILL')
     cleanup(other.dataDir)
     cleanup(app)
   }
+}
+
+/** A process's state letter (R running, S sleeping, Z zombie), or 'gone'. */
+function processState(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!
+  } catch {
+    return 'gone'
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+}
+
+test('the action process ends with the backend, and removes its module folder', async () => {
+  await withOwnBackend(async (other, otherClient) => {
+    const { pid, cmdline } = await otherClient.action(api.nodeActions.processInfo, {})
+    const moduleDir = (cmdline as string).trim().split(' ').at(-1)!
+    expect(existsSync(join(moduleDir, 'nodeActions.js'))).toBe(true)
+    await other.stop('SIGKILL')
+    await until(() => ['gone', 'Z'].includes(processState(pid)))
+    expect(['gone', 'Z']).toContain(processState(pid))
+    expect(existsSync(moduleDir)).toBe(false)
+  })
+})
+
+test('the action process ends with the backend even while an action in it never yields', async () => {
+  await withOwnBackend(async (other, otherClient) => {
+    const { pid, cmdline } = await otherClient.action(api.nodeActions.processInfo, {})
+    const moduleDir = (cmdline as string).trim().split(' ').at(-1)!
+    const admin = new ConvexHttpClient(other.url)
+    ;(admin as any).setAdminAuth(other.adminKey)
+    void errorOf((admin as any).function(api.nodeActions.spin, undefined, {}))
+    // Its state is R(unning) once the action spins; idle, it sleeps (S).
+    await until(() => processState(pid) === 'R')
+    expect(processState(pid)).toBe('R')
+    await other.stop('SIGKILL')
+    await until(() => ['gone', 'Z'].includes(processState(pid)))
+    expect(['gone', 'Z']).toContain(processState(pid))
+    expect(existsSync(moduleDir)).toBe(false)
+  })
 })

@@ -27,6 +27,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Console } from 'node:console'
+import { rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -255,20 +256,28 @@ process.on('message', (m: ToWorker) => {
   }
 })
 
-// The backend closed the channel (it stopped, or retired this process): nothing more will come.
-process.on('disconnect', () => exitProcess(0))
+// The backend closed the channel: nothing more will come. If the backend died, no one else
+// removes the module folder.
+process.on('disconnect', () => {
+  rmSync(dir, { recursive: true, force: true })
+  exitProcess(0)
+})
 watchParent()
 
 /**
  * If the backend dies while an action never yields, this process's event loop never sees the
  * channel close: a watchdog thread notices that the parent changed (this process was handed to
- * init or a subreaper) and ends the process.
+ * init or a subreaper), removes the module folder and ends the process.
  */
 function watchParent(): void {
   const watchdog = new Worker(
     `const { workerData } = require('node:worker_threads')
-     setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL') }, 1000)`,
-    { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, env: {}, argv: [], execArgv: [], resourceLimits: { maxOldGenerationSizeMb: 8 } },
+     setInterval(() => {
+       if (process.ppid === workerData.ppid) return
+       require('node:fs').rmSync(workerData.dir, { recursive: true, force: true })
+       process.kill(workerData.pid, 'SIGKILL')
+     }, 1000)`,
+    { eval: true, workerData: { ppid: process.ppid, pid: process.pid, dir }, env: {}, argv: [], execArgv: [], resourceLimits: { maxOldGenerationSizeMb: 8 } },
   )
   watchdog.unref()
 }
