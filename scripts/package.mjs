@@ -7,7 +7,8 @@
 //   - assets: the native addons (better-sqlite3 and isolated-vm, the same files node_modules
 //     loads), the sqlite-vec extension (vec0.so, loaded by SQLite from the cache directory) and
 //     the worker scripts: the checkpointer (src/storage/sqlite/checkpointer.ts) and
-//     the Node.js action worker (src/functions/node/node-worker.ts), CommonJS.
+//     the Node.js action process's script (src/functions/node/node-worker.ts), CommonJS, which the
+//     backend starts as `concave-backend node-executor <extracted script> <dir>`.
 // At start the main script copies the assets into a cache directory (CONCAVE_CACHE_DIR, else
 // $XDG_CACHE_HOME/concave or ~/.cache/concave, else a temp dir removed at exit), keyed by their
 // hash, and loads the addons from there with process.dlopen. `import.meta.url` is defined as that
@@ -150,9 +151,9 @@ const workerPrelude = `
 `
 
 /** esbuild options for one CommonJS bundle that starts with `prelude` and then imports `entry`. */
-function seaBundle(entry, prelude, outfile, define = {}) {
+function seaBundle(entry, prelude, outfile, define = {}, contents = `import './concave-sea-prelude'\nimport ${JSON.stringify(entry)}\n`) {
   return {
-    stdin: { contents: `import './concave-sea-prelude'\nimport ${JSON.stringify(entry)}\n`, resolveDir: root, sourcefile: 'concave-sea-entry.js', loader: 'js' },
+    stdin: { contents, resolveDir: root, sourcefile: 'concave-sea-entry.js', loader: 'js' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -207,10 +208,21 @@ const assetHash = hash.digest('hex').slice(0, 16)
 
 // 2. The main script.
 const runtimeSource = await bundleRuntime()
+// `concave-backend node-executor <script> <dir>` is how the backend starts its Node action process
+// (src/functions/node/node-executor.ts): the binary runs the extracted worker script and nothing of
+// the backend (no prelude, no addons), so the process starts light and holds none of its state.
+const mainEntry = `if (process.argv[2] === 'node-executor') {
+  const script = process.argv[3]
+  require('node:module').createRequire(script)(script)
+} else {
+  require('./concave-sea-prelude')
+  require(${JSON.stringify(join(root, 'src/main.ts'))})
+}
+`
 await build(
   seaBundle(join(root, 'src/main.ts'), mainPrelude(assetHash, Object.keys(assets)), join(work, 'backend.cjs'), {
     __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource),
-  }),
+  }, mainEntry),
 )
 step('bundled the main script and the worker', t)
 
@@ -225,6 +237,10 @@ const config = {
   // A code cache would make startup a little faster but the build irreproducible.
   useCodeCache: false,
   useSnapshot: false,
+  // Node options come from the command line (`--node-options=...`, how the backend gives its Node
+  // action process a heap limit), never from NODE_OPTIONS, which in that process is the
+  // deployment's variable.
+  execArgvExtension: 'cli',
   assets,
 }
 writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2))

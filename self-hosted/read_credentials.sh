@@ -3,7 +3,20 @@
 # runs as: when INSTANCE_SECRET is empty, the name and secret the backend generated and keeps in
 # $DATA_DIR/concave_credentials.json are exported. run_backend.sh is left alone: with no secret
 # given, the backend reads that file itself (and prints an admin key at every start).
-if [[ -z "${INSTANCE_SECRET:-}" && "${0##*/}" != run_backend.sh ]]; then
+# With INSTANCE_SECRET_FILE set, the secret is read from that file instead.
+if [[ -z "${INSTANCE_SECRET:-}" && -n "${INSTANCE_SECRET_FILE:-}" && "${0##*/}" != run_backend.sh ]]; then
+  if [[ -r "$INSTANCE_SECRET_FILE" ]]; then
+    # Trimmed of surrounding white space, as the backend reads it.
+    INSTANCE_SECRET="$(<"$INSTANCE_SECRET_FILE")"
+    INSTANCE_SECRET="${INSTANCE_SECRET#"${INSTANCE_SECRET%%[![:space:]]*}"}"
+    INSTANCE_SECRET="${INSTANCE_SECRET%"${INSTANCE_SECRET##*[![:space:]]}"}"
+    export INSTANCE_SECRET
+  fi
+  # The backend's default instance name, when the name isn't given.
+  if [[ -z "${INSTANCE_NAME:-}" ]]; then
+    export INSTANCE_NAME=convex-self-hosted
+  fi
+elif [[ -z "${INSTANCE_SECRET:-}" && "${0##*/}" != run_backend.sh ]]; then
   __concave_credentials="${DATA_DIR:-/convex/data}/concave_credentials.json"
   if [[ -r "$__concave_credentials" ]]; then
     __concave_secret="$(sed -n 's/.*"instanceSecret": *"\([0-9a-fA-F]*\)".*/\1/p' "$__concave_credentials")"

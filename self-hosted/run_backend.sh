@@ -4,8 +4,11 @@
 #
 #   DATA_DIR             data directory: the SQLite file and credentials (default /convex/data)
 #   INSTANCE_NAME        instance name (default: the one kept in DATA_DIR, else convex-self-hosted)
-#   INSTANCE_SECRET      64 hex chars; when empty the backend generates one, keeps it in
-#                        DATA_DIR/concave_credentials.json and prints an admin key at start
+#   INSTANCE_SECRET_FILE a file holding the secret (64 hex chars), e.g. a Docker secret
+#                        (/run/secrets/...): the secret then shows in no environment
+#   INSTANCE_SECRET      the secret itself (64 hex chars). With neither, the backend generates
+#                        one, keeps it in DATA_DIR/concave_credentials.json and prints an admin
+#                        key at start
 #   CONVEX_CLOUD_ORIGIN  public URL of the API (default http://127.0.0.1:<port>)
 #   CONVEX_SITE_ORIGIN   public URL of HTTP actions (default http://127.0.0.1:<site port>)
 #   PORT, SITE_PROXY_PORT, CONCAVE_INTERFACE, CONCAVE_LOG_FORMAT, CONCAVE_FUNCTION_TIMEOUT_MS,
@@ -32,7 +35,7 @@ fi
 
 # docker compose passes every variable it knows of (`NAME=${NAME:-}`), set or not: an empty one
 # means "use the default", so it must not reach the backend as an empty string.
-for name in INSTANCE_NAME INSTANCE_SECRET CONVEX_CLOUD_ORIGIN CONVEX_SITE_ORIGIN PORT SITE_PROXY_PORT \
+for name in INSTANCE_NAME INSTANCE_SECRET INSTANCE_SECRET_FILE CONVEX_CLOUD_ORIGIN CONVEX_SITE_ORIGIN PORT SITE_PROXY_PORT \
   CONCAVE_INTERFACE CONCAVE_LOG_FORMAT CONCAVE_FUNCTION_TIMEOUT_MS CONCAVE_ACTION_TIMEOUT_MS \
   CONCAVE_FUNCTION_MEMORY_MB CONCAVE_NODE_ACTION_MEMORY_MB CONCAVE_JOB_RETENTION_MS CONCAVE_LOCAL_STORAGE; do
   if [[ -z "${!name:-}" ]]; then

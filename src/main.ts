@@ -1,6 +1,7 @@
 /**
  * @module `node dist/backend`: the command line. Flags fall back to environment variables
- * (INSTANCE_NAME, INSTANCE_SECRET, PORT, SITE_PROXY_PORT, …) so the same binary suits docker.
+ * (INSTANCE_NAME, INSTANCE_SECRET / INSTANCE_SECRET_FILE, PORT, SITE_PROXY_PORT, …) so the same
+ * binary suits docker.
  * `concave-backend keybroker <command>` runs the keybroker CLI instead, so the single executable
  * (scripts/package.mjs) also serves scripts/generate_admin_key.sh.
  */
@@ -9,6 +10,8 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { Backend, VERSION } from './backend.ts'
 import { createLogger } from './util/log.ts'
+import { hideFromCommandLine, resolveInstanceSecret } from './instance-secret.ts'
+import type { GivenSecret } from './instance-secret.ts'
 import { main as keybrokerMain } from '../keybroker/cli.ts'
 
 export async function main(argv: string[]): Promise<void> {
@@ -22,7 +25,9 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('concave-backend')
     .usage('$0 [options]\n\nRuns a Convex-compatible backend: the API and sync socket on --port, HTTP actions on --site-proxy-port.')
     .option('instance-name', { type: 'string', default: env.INSTANCE_NAME, describe: 'Instance name (env INSTANCE_NAME); admin keys are bound to it' })
-    .option('instance-secret', { type: 'string', default: env.INSTANCE_SECRET, describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Without one, a dev secret is made and kept in the data directory' })
+    // No `default` from the environment for these two: --help would print the secret.
+    .option('instance-secret-file', { type: 'string', describe: 'File holding the instance secret, 64 hex chars (env INSTANCE_SECRET_FILE). Keeps it off the command line and out of the environment' })
+    .option('instance-secret', { type: 'string', describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Prefer --instance-secret-file or the variable: a command line is visible in `ps`. Without a secret, a dev secret is made and kept in the data directory' })
     .option('port', { type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
     .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
     .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
@@ -35,6 +40,25 @@ export async function main(argv: string[]): Promise<void> {
     .help()
     .parse()
   const log = createLogger(args['log-format'])
+  let given: GivenSecret | undefined
+  try {
+    given = resolveInstanceSecret({ secret: args['instance-secret'], secretFile: args['instance-secret-file'] }, env)
+  } catch (e) {
+    log.error('Failed to start', { error: (e as Error).message })
+    process.exitCode = 1
+    return
+  }
+  // Read once; from here only the backend's memory holds it. Nothing this process starts later
+  // (npm, the Node action process) inherits the variables. /proc/<pid>/environ still shows the
+  // environment the process was started with: the kernel's copy can't be changed (docs/architecture.md).
+  delete env.INSTANCE_SECRET
+  delete env.INSTANCE_SECRET_FILE
+  if (given?.source === 'flag') {
+    const hidden = hideFromCommandLine(given.secret)
+    log.warn(
+      `--instance-secret puts the secret on the command line, where any user of this machine can read it (ps, /proc/<pid>/cmdline)${hidden ? ', until the backend hid it at start-up' : ''}. Give it with --instance-secret-file or the INSTANCE_SECRET environment variable instead.`,
+    )
+  }
   let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number }
   try {
     limits = {
@@ -52,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   const backend = new Backend(
     {
       instanceName: args['instance-name'],
-      instanceSecret: args['instance-secret'],
+      instanceSecret: given?.secret,
       port: args.port,
       sitePort: args['site-proxy-port'],
       interface: args.interface,

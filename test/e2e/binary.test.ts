@@ -8,7 +8,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { execFile, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -91,12 +91,16 @@ describe('the single executable', () => {
   let backend: RunningCommand
   let dataDir: string
   let appDir: string | undefined
+  let siteUrl: string
 
   beforeAll(async () => {
     dataDir = join(root, 'data')
     const port = await freePort()
     const sitePort = await freePort()
-    const args = ['--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET]
+    siteUrl = `http://127.0.0.1:${sitePort}`
+    const secretFile = join(root, 'instance_secret')
+    writeFileSync(secretFile, `${TEST_SECRET}\n`, { mode: 0o600 })
+    const args = ['--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret-file', secretFile]
     backend = await startCommand(join(install, 'concave-backend'), args, { port, cwd: install, env: machineEnv() })
   })
 
@@ -173,6 +177,15 @@ describe('the single executable', () => {
       const client = new ConvexHttpClient(backend.url)
       expect(await client.action(api.nodeActions.sha256, { text: 'one file' })).toBe(createHash('sha256').update('one file').digest('hex'))
       expect(await client.action(api.nodeActions.roundTrip, { body: 'via the binary' })).toEqual({ bodies: ['via the binary'], base64: Buffer.from('via the binary').toString('base64'), nodeMajor: 24 })
+      // In a child process: the binary re-run as `node-executor` with the extracted script, its
+      // heap limit given as --node-options, and only the deployment's variables.
+      const info = await client.action(api.nodeActions.processInfo, {})
+      expect(info.ppid).toBe(backend.process.pid)
+      expect(info.execArgv).toEqual(['--max-old-space-size=512'])
+      const cacheDir = join(home, '.cache/concave', readdirSync(join(home, '.cache/concave'))[0]!)
+      expect(info.cmdline).toMatch(new RegExp(`^${join(install, 'concave-backend')} --node-options=--max-old-space-size=512 node-executor ${join(cacheDir, 'node-executor.js')} /tmp/concave-node-\\w+ $`))
+      expect(JSON.parse(info.env)).toEqual({ CONVEX_CLOUD_URL: backend.url, CONVEX_SITE_URL: siteUrl })
+      expect(info.environ).toBe(`CONVEX_CLOUD_URL=${backend.url} CONVEX_SITE_URL=${siteUrl} NODE_CHANNEL_FD=3 NODE_CHANNEL_SERIALIZATION_MODE=advanced `)
     } finally {
       cleanup(nodeApp)
     }
@@ -189,7 +202,7 @@ describe('self-hosted/run_backend.sh', () => {
   async function runBackend(dataDir: string, env: Record<string, string>) {
     const port = await freePort()
     const sitePort = await freePort()
-    const composeEnv = { INSTANCE_NAME: '', INSTANCE_SECRET: '', CONVEX_CLOUD_ORIGIN: '', CONVEX_SITE_ORIGIN: '', CONCAVE_LOG_FORMAT: '', CONCAVE_FUNCTION_TIMEOUT_MS: '', CONCAVE_ACTION_TIMEOUT_MS: '', CONCAVE_FUNCTION_MEMORY_MB: '' }
+    const composeEnv = { INSTANCE_NAME: '', INSTANCE_SECRET: '', INSTANCE_SECRET_FILE: '', CONVEX_CLOUD_ORIGIN: '', CONVEX_SITE_ORIGIN: '', CONCAVE_LOG_FORMAT: '', CONCAVE_FUNCTION_TIMEOUT_MS: '', CONCAVE_ACTION_TIMEOUT_MS: '', CONCAVE_FUNCTION_MEMORY_MB: '' }
     const fullEnv = machineEnv({ ...composeEnv, DATA_DIR: dataDir, PORT: String(port), SITE_PROXY_PORT: String(sitePort), CONCAVE_INTERFACE: '127.0.0.1', BASH_ENV: join(install, 'read_credentials.sh'), ...env })
     return { backend: await startCommand(join(install, 'run_backend.sh'), [], { port, cwd: install, env: fullEnv }), env: fullEnv }
   }
@@ -232,6 +245,26 @@ describe('self-hosted/run_backend.sh', () => {
       }
     } finally {
       await backend.stop('SIGKILL')
+    }
+  })
+
+  test('with INSTANCE_SECRET_FILE (a Docker secret): the secret stays out of the environment, and generate_admin_key.sh reads the file too', async () => {
+    const secretFile = join(root, 'docker_secret')
+    writeFileSync(secretFile, `${TEST_SECRET}\n`, { mode: 0o600 })
+    const { backend, env } = await runBackend(join(root, 'volume-with-secret-file'), { INSTANCE_SECRET_FILE: secretFile })
+    try {
+      const expected = issueAdminKey('convex-self-hosted', TEST_SECRET)
+      expect(await metricsStatus(backend.url, expected)).toBe(200)
+      const pid = backend.process.pid!
+      expect(readFileSync(`/proc/${pid}/environ`, 'latin1')).not.toContain(TEST_SECRET)
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'latin1')).not.toContain(TEST_SECRET)
+      expect(backend.output()).not.toContain('Admin key:')
+      const { stdout } = await execFileAsync(join(install, 'generate_admin_key.sh'), [], { cwd: install, env })
+      const key = stdout.trim().split('\n').at(-1)!
+      expect(key.startsWith('convex-self-hosted|')).toBe(true)
+      expect(await metricsStatus(backend.url, key)).toBe(200)
+    } finally {
+      expect(await backend.stop()).toEqual({ code: 0, signal: null })
     }
   })
 

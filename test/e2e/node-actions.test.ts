@@ -1,15 +1,15 @@
 /**
- * Node.js actions: `"use node"` modules pushed by the real CLI run in a Node.js worker with the
- * full Node API, call back into the deployment, and fail alone.
+ * Node.js actions: `"use node"` modules pushed by the real CLI run in a Node.js child process with
+ * the full Node API, call back into the deployment, and fail alone.
  */
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
-import { cleanup, convexCli, errorOf, prepareFixture, useDeployedBackend } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, deploy, errorOf, prepareFixture, startBackend, TEST_SECRET, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -17,23 +17,45 @@ let backend: TestBackend
 let appDir: string | undefined
 let client: ConvexHttpClient
 
-useDeployedBackend('node', (t) => ({ backend, appDir, client } = t), { env: { CONCAVE_NODE_ACTION_MEMORY_MB: '64' } })
+useDeployedBackend('node', (t) => ({ backend, appDir, client } = t), { env: { CONCAVE_NODE_ACTION_MEMORY_MB: '64', INSTANCE_SECRET: TEST_SECRET } })
 
-const workerThreads = () => {
+/** The backend's Node action processes: its children running dist/node-executor.js. */
+const actionProcesses = () => {
   const taskDir = `/proc/${backend.process.pid}/task`
-  return readdirSync(taskDir).filter((t) => readFileSync(join(taskDir, t, 'comm'), 'utf8').trim() === 'WorkerThread').length
+  const children = readdirSync(taskDir).flatMap((t) => readFileSync(join(taskDir, t, 'children'), 'utf8').trim().split(' ').filter(Boolean))
+  return children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith('/dist/node-executor.js'))
+    } catch {
+      return false // it ended meanwhile
+    }
+  })
 }
 
-test('a push with "use node" modules registers their actions by kind and visibility; no worker runs before the first call', async () => {
-  expect(workerThreads()).toBe(0)
+test('a push with "use node" modules registers their actions by kind and visibility; no process runs before the first call', async () => {
+  expect(actionProcesses()).toEqual([])
   expect((await errorOf(client.query(api.nodeActions.sha256, { text: 'x' }))).message).toContain('Trying to execute nodeActions.js:sha256 as Query, but it is defined as Action.')
   expect((await errorOf(client.action(api.nodeActions.spin, {}))).message).toContain("Could not find public function for 'nodeActions:spin'.")
-  expect(workerThreads()).toBe(0)
+  expect(actionProcesses()).toEqual([])
+})
+
+test('Node actions run in a child process of the backend with its own heap limit and nothing of the backend in its environment or command line', async () => {
+  const info = await client.action(api.nodeActions.processInfo, {})
+  expect(actionProcesses()).toEqual([String(info.pid)])
+  expect(info.ppid).toBe(backend.process.pid)
+  expect(info.execArgv).toEqual(['--max-old-space-size=64'])
+  // The backend was started with INSTANCE_SECRET, CONCAVE_* and the test runner's variables; the
+  // process starts with the deployment's variables and the IPC channel's (which Node takes out of
+  // process.env).
+  expect(info.environ).toBe(`CONVEX_CLOUD_URL=${backend.url} CONVEX_SITE_URL=${backend.siteUrl} NODE_CHANNEL_FD=3 NODE_CHANNEL_SERIALIZATION_MODE=advanced `)
+  expect(JSON.parse(info.env)).toEqual({ CONVEX_CLOUD_URL: backend.url, CONVEX_SITE_URL: backend.siteUrl })
+  expect(info.cmdline).toMatch(/^\S+ --max-old-space-size=64 \S+\/dist\/node-executor\.js \S+\/concave-node-\w+ $/)
+  for (const text of [info.env, info.environ, info.cmdline]) expect(text).not.toContain(TEST_SECRET)
 })
 
 test('a Node action uses Node APIs and validates its arguments and return value', async () => {
   expect(await client.action(api.nodeActions.sha256, { text: 'hello' })).toBe(createHash('sha256').update('hello').digest('hex'))
-  expect(workerThreads()).toBe(1)
+  expect(actionProcesses()).toHaveLength(1)
   expect((await errorOf(client.action(api.nodeActions.sha256, { text: 3 }))).message).toContain('ArgumentValidationError')
 })
 
@@ -119,6 +141,7 @@ test('a Node action that waits past its time limit fails alone with Convex’s m
 })
 
 test('a Node action that never yields is stopped 5 s past its limit, as Convex stops a stuck executor; the next calls work', async () => {
+  const before = (await client.action(api.nodeActions.processInfo, {})).pid
   const admin = new ConvexHttpClient(backend.url)
   ;(admin as any).setAdminAuth(backend.adminKey)
   // A concurrent Node action shares the worker's fate.
@@ -131,12 +154,28 @@ test('a Node action that never yields is stopped 5 s past its limit, as Convex s
   expect(await client.query(api.notes.list, {})).toEqual(['from node'])
   expect(await client.action(api.nodeActions.wait, { ms: 5 })).toBe(5)
   expect(await client.action(api.nodeActions.sha256, { text: 'again' })).toBe(createHash('sha256').update('again').digest('hex'))
+  // The stuck process was killed; a new one serves.
+  expect(existsSync(`/proc/${before}`)).toBe(false)
+  expect(actionProcesses()).toEqual([String((await client.action(api.nodeActions.processInfo, {})).pid)])
+  expect(actionProcesses()).not.toEqual([String(before)])
+})
+
+test('an action process that dies fails the calls running in it with the worker-exit message; the next call starts a new one', async () => {
+  const before = (await client.action(api.nodeActions.processInfo, {})).pid
+  const [crashed, waited] = await Promise.all([errorOf(client.action(api.nodeActions.crashWhileWaiting, {})), errorOf(client.action(api.nodeActions.wait, { ms: 1500 }))])
+  for (const e of [crashed, waited]) expect(e.message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nThe Node\.js action worker exited \(code SIGKILL\)\n$/)
+  const after = (await client.action(api.nodeActions.processInfo, {})).pid
+  expect(after).not.toBe(before)
+  expect(existsSync(`/proc/${before}`)).toBe(false)
+  expect(actionProcesses()).toEqual([String(after)])
 })
 
 test('a Node action that eats memory fails alone with the memory limit; the next calls work', async () => {
+  const before = (await client.action(api.nodeActions.processInfo, {})).pid
   expect((await errorOf(client.action(api.nodeActions.hog, {}))).message).toContain('JavaScript execution ran out of memory (maximum memory usage: 64 MB)')
   expect(await client.action(api.nodeActions.wait, { ms: 1 })).toBe(1)
   expect(await client.query(api.notes.list, {})).toEqual(['from node'])
+  expect((await client.action(api.nodeActions.processInfo, {})).pid).not.toBe(before)
 })
 
 test('a Node action uses a CommonJS npm package the CLI bundled (which requires Node built-ins)', async () => {
@@ -156,4 +195,61 @@ test('a push that defines a query in a "use node" file is refused, and the deplo
   } finally {
     cleanup(dir)
   }
+})
+
+/** Starts a backend with the node app, runs `body` with its client, and cleans up. */
+async function withOwnBackend(body: (other: TestBackend, client: ConvexHttpClient) => Promise<void>): Promise<void> {
+  const other = await startBackend()
+  let app: string | undefined
+  try {
+    app = (await deploy(other, 'node')).appDir
+    await body(other, new ConvexHttpClient(other.url))
+  } finally {
+    await other.stop('SIGKILL')
+    cleanup(other.dataDir)
+    cleanup(app)
+  }
+}
+
+/** A process's state letter (R running, S sleeping, Z zombie), or 'gone'. */
+function processState(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!
+  } catch {
+    return 'gone'
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+}
+
+test('the action process ends with the backend, and removes its module folder', async () => {
+  await withOwnBackend(async (other, otherClient) => {
+    const { pid, cmdline } = await otherClient.action(api.nodeActions.processInfo, {})
+    const moduleDir = (cmdline as string).trim().split(' ').at(-1)!
+    expect(existsSync(join(moduleDir, 'nodeActions.js'))).toBe(true)
+    await other.stop('SIGKILL')
+    await until(() => ['gone', 'Z'].includes(processState(pid)))
+    expect(['gone', 'Z']).toContain(processState(pid))
+    expect(existsSync(moduleDir)).toBe(false)
+  })
+})
+
+test('the action process ends with the backend even while an action in it never yields', async () => {
+  await withOwnBackend(async (other, otherClient) => {
+    const { pid, cmdline } = await otherClient.action(api.nodeActions.processInfo, {})
+    const moduleDir = (cmdline as string).trim().split(' ').at(-1)!
+    const admin = new ConvexHttpClient(other.url)
+    ;(admin as any).setAdminAuth(other.adminKey)
+    void errorOf((admin as any).function(api.nodeActions.spin, undefined, {}))
+    // Its state is R(unning) once the action spins; idle, it sleeps (S).
+    await until(() => processState(pid) === 'R')
+    expect(processState(pid)).toBe('R')
+    await other.stop('SIGKILL')
+    await until(() => ['gone', 'Z'].includes(processState(pid)))
+    expect(['gone', 'Z']).toContain(processState(pid))
+    expect(existsSync(moduleDir)).toBe(false)
+  })
 })

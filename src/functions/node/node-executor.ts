@@ -1,23 +1,32 @@
 /**
- * @module NodeExecutor: runs the actions of `"use node"` modules in a Node.js worker thread
+ * @module NodeExecutor: runs the actions of `"use node"` modules in a Node.js child process
  * (dist/node-executor.js, see node-worker.ts), with the full Node.js API.
  *
- * One worker serves the current push and environment variables; it is started at the first Node
- * action (a worker costs ~20 MB, which apps without Node actions never pay). When the modules or
- * the environment change, the next Node action starts a new worker and the old one is stopped once
+ * One process serves the current push and environment variables; it is started at the first Node
+ * action (a process costs ~60 MB, which apps without Node actions never pay). When the modules or
+ * the environment change, the next Node action starts a new process and the old one is stopped once
  * the calls running in it have finished. The pushed node modules are written to a temporary directory
  * and imported from there; its `node_modules` links to the push's external packages, if any
  * (node-packages.ts). Unlike isolate functions, Node actions are not sandboxed: they run with
- * the backend's file-system and network access, as trusted app code, in a worker with its own heap
- * limit and environment (`process.env` is the deployment's variables only). A Node action that
- * reaches its time limit fails alone, as in Convex; one that never yields (so its worker can't end
- * it) and a worker that runs out of memory fail every Node action then running in that worker; the
- * worker is replaced and the server keeps serving.
+ * the backend's file-system and network access, as trusted app code. But they run in a process of
+ * their own that never holds the backend's secrets: its whole environment is the deployment's
+ * variables, its command line names only its script, heap limit and module folder, and it shares
+ * no memory with the backend. A Node action that reaches its time limit fails alone, as in Convex;
+ * one that never yields (so its process can't end it) and a process that runs out of memory fail
+ * every Node action then running in that process; the process is replaced and the server keeps
+ * serving.
+ *
+ * How the process is started: `node --max-old-space-size=N dist/node-executor.js <dir>` under
+ * `node dist/backend`; the single executable (scripts/package.mjs) runs itself as
+ * `concave-backend --node-options=--max-old-space-size=N node-executor <extracted node-executor.js> <dir>`.
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { isSea } from 'node:sea'
+import { fileURLToPath } from 'node:url'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 import { errorPayload } from '../isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, SyscallHandler } from '../isolate/isolate-host.ts'
@@ -43,9 +52,20 @@ interface Running {
   reject: (e: Error) => void
 }
 
-/** One worker over one set of node modules. */
+/** The last bytes of the process's stderr kept to tell an out-of-memory end from another crash. */
+const STDERR_TAIL_BYTES = 4096
+
+/** The command that starts an action process for `script` (dist/node-executor.js) over `dir`. */
+export function executorCommand(script: string, dir: string, heapMb: number, sea: boolean): string[] {
+  const heap = `--max-old-space-size=${heapMb}`
+  // The single executable runs its own main script whatever its arguments; it takes Node options
+  // as --node-options (execArgvExtension "cli") and starts the extracted script when told to.
+  return sea ? [`--node-options=${heap}`, 'node-executor', script, dir] : [heap, script, dir]
+}
+
+/** One action process over one set of node modules. */
 class NodeWorker {
-  readonly worker: Worker
+  readonly child: ChildProcess
   readonly #dir: string
   readonly #calls = new Map<number, Running>()
   readonly #analyses = new Map<number, { resolve: (a: ModuleAnalysis) => void; reject: (e: Error) => void }>()
@@ -53,7 +73,7 @@ class NodeWorker {
   #exited: Error | null = null
 
   constructor(
-    script: URL,
+    script: string,
     modules: readonly ModuleRecord[],
     env: Record<string, string>,
     readonly heapMb: number,
@@ -69,24 +89,45 @@ class NodeWorker {
         mkdirSync(dirname(file), { recursive: true })
         writeFileSync(file, m.source)
       }
-      this.worker = new Worker(script, { workerData: { dir: this.#dir }, env: { ...env }, argv: [], execArgv: [], stdout: false, stderr: false, resourceLimits: { maxOldGenerationSizeMb: heapMb } })
+      // Its whole environment is the deployment's variables: nothing of the backend's (its
+      // secret, its settings) reaches the process, not even in /proc/<pid>/environ.
+      this.child = spawn(process.execPath, executorCommand(script, this.#dir, heapMb, isSea()), { env: { ...env }, stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced' })
     } catch (e) {
       rmSync(this.#dir, { recursive: true, force: true })
       throw e
     }
-    this.worker.unref()
-    this.worker.on('message', (m: FromWorker) => this.#onMessage(m))
-    this.worker.on('error', (e: Error) => this.#fail(e))
-    this.worker.on('exit', (code) => this.#fail(new Error(`The Node.js action worker exited (code ${code})`)))
+    // Neither the process nor its channel keeps the backend running.
+    this.child.unref()
+    this.child.channel?.unref()
+    this.child.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d)
+      this.#stderrTail = (this.#stderrTail + d.toString()).slice(-STDERR_TAIL_BYTES)
+    })
+    ;(this.child.stderr as unknown as { unref?: () => void }).unref?.()
+    this.child.on('message', (m: FromWorker) => this.#onMessage(m))
+    this.child.on('error', (e: Error) => this.#fail(e))
+    this.child.on('exit', (code, signal) => {
+      // V8 ends a process that runs out of heap with SIGABRT, after its report on stderr: read
+      // that to the end (or for a second, if something the action started still holds the pipe).
+      const failed = () => this.#fail(this.#stderrTail.includes('JavaScript heap out of memory') ? new Error(`JavaScript execution ran out of memory (maximum memory usage: ${this.heapMb} MB)`) : new Error(`The Node.js action worker exited (code ${code ?? signal})`))
+      if (signal !== 'SIGABRT' || this.child.stderr!.readableEnded) return failed()
+      const timer = setTimeout(failed, 1000)
+      this.child.stderr!.once('close', () => {
+        clearTimeout(timer)
+        failed()
+      })
+    })
   }
+
+  #stderrTail = ''
 
   get alive(): boolean {
     return this.#exited === null
   }
 
-  #fail(e: Error & { code?: string }): void {
+  #fail(e: Error): void {
     if (this.#exited !== null) return
-    this.#exited = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new Error(`JavaScript execution ran out of memory (maximum memory usage: ${this.heapMb} MB)`) : e
+    this.#exited = e
     for (const c of this.#calls.values()) c.reject(this.#exited)
     for (const a of this.#analyses.values()) a.reject(this.#exited)
     this.#calls.clear()
@@ -123,7 +164,8 @@ class NodeWorker {
   }
 
   #post(m: ToWorker): void {
-    this.worker.postMessage(m)
+    // A process that has just ended fails its calls from its 'close' handler.
+    if (this.child.connected) this.child.send(m)
   }
 
   run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number): Promise<CallOutcome> {
@@ -144,10 +186,12 @@ class NodeWorker {
     })
   }
 
-  /** Stops the worker now; calls still running in it fail with `reason`. */
+  /** Stops the process now; calls still running in it fail with `reason`. */
   async terminate(reason: string): Promise<void> {
+    const ended = this.child.exitCode !== null || this.child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => this.child.once('exit', () => r()))
     this.#fail(new Error(reason))
-    await this.worker.terminate()
+    this.child.kill('SIGKILL')
+    await ended
   }
 
   /** Stops the worker once the calls running in it have finished (after a push or an env change). */
@@ -159,7 +203,7 @@ class NodeWorker {
 }
 
 export class NodeExecutor {
-  readonly #script: URL | null
+  readonly #script: string | null
   #worker: NodeWorker | null = null
   /** What the worker was made for: a worker for other modules or variables is replaced. */
   #modules: ReadonlyMap<string, ModuleRecord> | null = null
@@ -169,7 +213,7 @@ export class NodeExecutor {
 
   constructor(readonly heapMb: number) {
     const script = new URL('./node-executor.js', import.meta.url)
-    this.#script = script.protocol === 'file:' && existsSync(script) ? script : null
+    this.#script = script.protocol === 'file:' && existsSync(script) ? fileURLToPath(script) : null
   }
 
   /** Sets the external packages' folder for the workers started from now on (with setModules). */

@@ -1,12 +1,17 @@
 /**
- * @module The Node.js action worker (built to dist/node-executor.js): runs the actions of
- * `"use node"` modules in a worker thread with the full Node.js API, as Convex's Node runtime does.
+ * @module The Node.js action process (built to dist/node-executor.js): runs the actions of
+ * `"use node"` modules in a child process of the backend with the full Node.js API, as Convex's
+ * Node runtime does. The process never holds the backend's secrets: it is started with the
+ * deployment's variables as its whole environment and a command line of its own
+ * (`node --max-old-space-size=N node-executor.js <dir>`, node-executor.ts), so app code reading
+ * `process.env`, `/proc/self/environ` or `/proc/self/cmdline` finds nothing of the backend's.
  *
- * The pushed node modules sit in `workerData.dir` (ES modules, imported from there). The bundled
- * `convex/server` code reaches the backend through the global `Convex` object, exactly as in the
- * isolate; here its async syscalls travel to the main thread as messages:
+ * The pushed node modules sit in `<dir>` (the last command-line argument; ES modules, imported
+ * from there). The bundled `convex/server` code reaches the backend through the global `Convex`
+ * object, exactly as in the isolate; here its async syscalls travel to the backend as messages
+ * over the IPC channel:
  *
- *   main thread                               worker
+ *   backend                                   action process
  *   ─────────────────────────────────────────────────────────────────────
  *   {type:'run', callId, spec} ─────────────▶ invoke the export
  *                              ◀───────────── {type:'op', callId, id, op, argsJson} per syscall
@@ -15,16 +20,19 @@
  *                                               or {type:'timedOut', callId, message} at its time limit
  *   {type:'analyze', callId, path} ─────────▶ ◀─ {type:'analyzed', callId, analysis | error}
  *
- * Calls run concurrently on the worker's event loop; each call's console output, and an exception
+ * Calls run concurrently on the process's event loop; each call's console output, and an exception
  * or rejection nothing handles (which fails that call), is told apart with AsyncLocalStorage.
+ * When the backend goes away (its IPC channel closes, or it dies while an action spins) the
+ * process ends itself.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Console } from 'node:console'
+import { rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
-import { parentPort, workerData } from 'node:worker_threads'
+import { Worker } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
 import { formatLogArgs } from '../../../runtime/inspect.ts'
 import { describeError, MODULE_URL_PREFIX } from '../../../runtime/outcome.ts'
@@ -52,14 +60,20 @@ export type FromWorker =
   | { type: 'timedOut'; callId: number; message: string; logLines: string[] }
   | { type: 'analyzed'; callId: number; analysis?: unknown; error?: string }
 
-const port = parentPort!
-const { dir } = workerData as { dir: string }
+if (process.send === undefined) {
+  process.stderr.write('node-executor.js is started by the Concave backend (with an IPC channel), not by hand\n')
+  process.exit(2)
+}
+const send = process.send.bind(process)
+const dir = process.argv.at(-1)!
+/** process.exit as Node has it: app code gets its own (below), which fails only its call. */
+const exitProcess = process.exit.bind(process)
 // The CLI bundles "use node" files as ES modules; CommonJS packages inside them reach Node's
 // built-ins through esbuild's `require` shim, which needs a global `require`.
 ;(globalThis as { require?: NodeJS.Require }).require = createRequire(join(dir, 'package.json'))
 const calls = new Map<number, CallState>()
 const current = new AsyncLocalStorage<CallState>()
-const post = (m: FromWorker) => port.postMessage(m)
+const post = (m: FromWorker) => void send(m)
 
 function state(): CallState {
   const s = current.getStore()
@@ -167,7 +181,7 @@ function errorMessage(e: unknown): string {
 }
 process.on('uncaughtException', (e) => failCall('uncaughtException', e))
 process.on('unhandledRejection', (reason) => failCall('unhandledRejection', reason))
-// In a worker, process.exit() would end the thread and every call in it: it fails its own call.
+// process.exit() would end the process and every call in it: it fails its own call.
 process.exit = ((code?: number | string | null) => {
   const message = `process.exit() called ${code === undefined ? 'with no exit code' : `with exit code ${code}`}`
   failCall('process.exit', new Error(message))
@@ -213,13 +227,13 @@ async function run(s: CallState, spec: CallSpec): Promise<string> {
   return current.run(s, () => fn.invokeAction(spec.requestId, spec.argsJson) as Promise<string>)
 }
 
-port.on('message', (m: ToWorker) => {
+process.on('message', (m: ToWorker) => {
   if (m.type === 'run') {
     const s: CallState = { callId: m.callId, logLines: [], pending: new Map(), nextId: 1, timers: new Map() }
     calls.set(m.callId, s)
     // As Convex's Node executor: the action races its time limit; at the limit the call ends (its
     // later syscalls are refused) and the worker carries on. An action that never yields keeps
-    // this timer from firing: the main thread stops the worker then (node-executor.ts).
+    // this timer from firing: the backend stops the process then (node-executor.ts).
     const timer = setTimeout(() => timeOut(s, m.spec.exportName, m.timeoutMs), m.timeoutMs)
     run(s, m.spec)
       .then(
@@ -241,3 +255,29 @@ port.on('message', (m: ToWorker) => {
     )
   }
 })
+
+// The backend closed the channel: nothing more will come. If the backend died, no one else
+// removes the module folder.
+process.on('disconnect', () => {
+  rmSync(dir, { recursive: true, force: true })
+  exitProcess(0)
+})
+watchParent()
+
+/**
+ * If the backend dies while an action never yields, this process's event loop never sees the
+ * channel close: a watchdog thread notices that the parent changed (this process was handed to
+ * init or a subreaper), removes the module folder and ends the process.
+ */
+function watchParent(): void {
+  const watchdog = new Worker(
+    `const { workerData } = require('node:worker_threads')
+     setInterval(() => {
+       if (process.ppid === workerData.ppid) return
+       require('node:fs').rmSync(workerData.dir, { recursive: true, force: true })
+       process.kill(workerData.pid, 'SIGKILL')
+     }, 1000)`,
+    { eval: true, workerData: { ppid: process.ppid, pid: process.pid, dir }, env: {}, argv: [], execArgv: [], resourceLimits: { maxOldGenerationSizeMb: 8 } },
+  )
+  watchdog.unref()
+}
