@@ -123,3 +123,34 @@ test("range shapes Convex refuses fail with Convex's messages", async () => {
     'The index range included a comparison with "nope", but posts.by_channel with fields ["channel", "_creationTime"] doesn\'t index this field. For more information see https://docs.convex.dev/using/indexes.',
   )
 })
+
+test('vector search as the docs write it: vectorSearch in an action with a filter, documents loaded by a query', async () => {
+  await client.mutation(api.movies.add, { title: 'Alien', genre: 'scifi', embedding: [1, 0, 0] })
+  await client.mutation(api.movies.add, { title: 'Arrival', genre: 'scifi', embedding: [0.8, 0.6, 0] })
+  await client.mutation(api.movies.add, { title: 'Amélie', genre: 'romance', embedding: [0.9, 0, 0.1] })
+  expect(await client.action(api.movies.similar, { embedding: [1, 0, 0] })).toEqual([
+    { title: 'Alien', score: 1 },
+    { title: 'Amélie', score: 0.994 },
+  ])
+  expect(await client.action(api.movies.similar, { embedding: [1, 0, 0], genre: 'scifi' })).toEqual([
+    { title: 'Alien', score: 1 },
+    { title: 'Arrival', score: 0.8 },
+  ])
+})
+
+test('a multipart upload through an HTTP action: the file stored with its type, the fields kept', async () => {
+  const form = new FormData()
+  form.append('note', 'holiday')
+  form.append('file', new File([new Uint8Array([137, 80, 78, 71, 1, 2, 3])], 'pic.png', { type: 'image/png' }))
+  const res = await fetch(`${backend.siteUrl}/upload`, { method: 'POST', body: form })
+  expect([res.status, res.status === 200 ? '' : await res.text()]).toEqual([200, ''])
+  const body = (await res.json()) as { storageId: string; name: string; type: string; size: number }
+  expect([body.name, body.type, body.size]).toEqual(['pic.png', 'image/png', 7])
+  const [upload] = (await client.query(api.uploads.list, {})) as { name: string; note: string; url: string }[]
+  expect([upload!.name, upload!.note]).toEqual(['pic.png', 'holiday'])
+  // Files are served at the deployment's public URL (--convex-origin): here, this backend.
+  expect(upload!.url.startsWith(`${CLOUD}/api/storage/`)).toBe(true)
+  const served = await fetch(upload!.url.replace(CLOUD, backend.url))
+  expect(served.headers.get('content-type')).toBe('image/png')
+  expect([...new Uint8Array(await served.arrayBuffer())]).toEqual([137, 80, 78, 71, 1, 2, 3])
+})

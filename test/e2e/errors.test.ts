@@ -81,6 +81,6 @@ test('an HTTP action that throws a ConvexError answers 500 JSON with its data', 
   expect(res.status).toBe(500)
   const body = (await res.json()) as { code: string; trace: string; data: unknown }
   expect(body.code).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught ConvexError: \{"code":7\}$/)
-  expect(body.trace).toBe('Uncaught ConvexError: {"code":7}\n    at ../convex/http.ts:16:10\n')
+  expect(body.trace).toBe('Uncaught ConvexError: {"code":7}\n    at ../convex/http.ts:17:10\n')
   expect(body.data).toEqual({ code: 7 })
 })
