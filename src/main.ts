@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { Backend, VERSION } from './backend.ts'
+import { DEFAULT_HISTORY_RETENTION_MS } from './database/history-retention.ts'
 import { createLogger } from './util/log.ts'
 import { main as keybrokerMain } from '../keybroker/cli.ts'
 
@@ -35,7 +36,7 @@ export async function main(argv: string[]): Promise<void> {
     .help()
     .parse()
   const log = createLogger(args['log-format'])
-  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number }
+  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number; historyRetentionMs: number }
   try {
     limits = {
       queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
       memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
+      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', DEFAULT_HISTORY_RETENTION_MS, 0),
     }
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })
