@@ -107,6 +107,8 @@ export class Database {
     await db.catalog.load()
     const schema = await persistence.getGlobal('schema')
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
+    // History written before a restart is pruned as if just committed.
+    db.history.committed()
     return db
   }
 

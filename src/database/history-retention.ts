@@ -12,8 +12,9 @@
  * opened. A `query_at_ts` before the horizon is refused (Convex's out-of-retention error).
  *
  * Deletion runs in small batches, one short SQLite transaction per macrotask, so commits go on
- * in between; a pass starts a second after a commit, and is repeated while revisions remain that
- * will leave the window (when the oldest of them does, at least a second and at most a minute later).
+ * in between; a pass starts a second after start-up or a commit, and is repeated while revisions
+ * remain that will leave the window (when the oldest of them does: at least a second and at most
+ * a minute later).
  */
 import type { Persistence } from '../storage/persistence.ts'
 
@@ -23,8 +24,8 @@ import type { Persistence } from '../storage/persistence.ts'
  */
 export const DEFAULT_HISTORY_RETENTION_MS = 4 * 60 * 1000
 
-/** Revisions examined per transaction (each deletes at most two): a few milliseconds of writer time. */
-const BATCH = 500
+/** Revisions examined per transaction (each deletes at most two): a millisecond or two of writer time. */
+const BATCH = 256
 const MIN_DELAY_MS = 1000
 const MAX_DELAY_MS = 60_000
 
