@@ -45,14 +45,14 @@ afterAll(async () => {
 })
 
 /** `/api/query_ts`: the latest commit timestamp, as query_at_ts takes it. */
-async function queryTs(): Promise<string> {
-  const res = await fetch(`${backend.url}/api/query_ts`, { method: 'POST' })
+async function queryTs(url = backend.url): Promise<string> {
+  const res = await fetch(`${url}/api/query_ts`, { method: 'POST' })
   return ((await res.json()) as { ts: string }).ts
 }
 
 /** Row counts read from the data file itself (a second, read-only connection: WAL lets it in). */
-function fileCounts(): { log: number; documents: number; notLatest: number } {
-  const db = new Database(join(backend.dataDir, 'concave_local_backend.sqlite3'), { readonly: true, fileMustExist: true })
+function fileCounts(dataDir = backend.dataDir): { log: number; documents: number; notLatest: number } {
+  const db = new Database(join(dataDir, 'concave_local_backend.sqlite3'), { readonly: true, fileMustExist: true })
   try {
     const count = (sql: string) => db.prepare(sql).pluck().get() as number
     return {
@@ -64,6 +64,17 @@ function fileCounts(): { log: number; documents: number; notLatest: number } {
   } finally {
     db.close()
   }
+}
+
+/** The file's counts once only current revisions are left (or as they are after 30 s). */
+async function prunedCounts(dataDir = backend.dataDir) {
+  const deadline = Date.now() + 30_000
+  let counts = fileCounts(dataDir)
+  while (counts.notLatest > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100))
+    counts = fileCounts(dataDir)
+  }
+  return counts
 }
 
 test('history pruned after updates while a paginated read and an export stay consistent', async () => {
@@ -90,12 +101,7 @@ test('history pruned after updates while a paginated read and an export stay con
   const exportTs = BigInt(/Created snapshot export at timestamp (\d+)/.exec(stderr)![1]!)
 
   // 5 x 600+ counter revisions and 600+ tick inserts: pruned in the background to one per document.
-  const deadline = Date.now() + 30_000
-  let counts = fileCounts()
-  while (counts.notLatest > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100))
-    counts = fileCounts()
-  }
+  const counts = await prunedCounts()
   expect(counts).toEqual({ log: COUNTERS + bumps, documents: COUNTERS + bumps, notLatest: 0 })
 
   // The cursor from before the updates reads on: the rest of the counters, once each, as they are now.
@@ -127,3 +133,25 @@ test('history pruned after updates while a paginated read and an export stay con
   const res = await fetch(`${backend.url}/api/query_at_ts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'data:all', args: { table: 'counters' }, ts: now, format: 'json' }) })
   expect(((await res.json()) as any).value.map((c: any) => c.value)).toEqual(Array(COUNTERS).fill(bumps))
 }, 120_000)
+
+test('history kept under a longer window is pruned at the next start with a shorter one', async () => {
+  await backend.stop()
+  const kept = await startBackend({ dataDir: backend.dataDir, env: { CONCAVE_HISTORY_RETENTION_MS: '3600000' } })
+  let documents: number
+  try {
+    const c = new ConvexHttpClient(kept.url)
+    for (let i = 0; i < 20; i++) await c.mutation(api.data.bump, {})
+    // Within the hour nothing goes: five counter revisions and one tick per bump stay.
+    documents = fileCounts().documents
+    expect(fileCounts()).toEqual({ log: documents + 20 * COUNTERS, documents, notLatest: 20 * COUNTERS })
+    // A consistent query may read back within the window.
+    const ts = await queryTs(kept.url)
+    await c.mutation(api.data.bump, {})
+    const res = await fetch(`${kept.url}/api/query_at_ts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'data:all', args: { table: 'counters' }, ts, format: 'json' }) })
+    expect(((await res.json()) as any).value.map((x: any) => x.value)).toEqual(Array(COUNTERS).fill(documents - COUNTERS))
+  } finally {
+    await kept.stop()
+  }
+  backend = await startBackend({ dataDir: backend.dataDir, env: { CONCAVE_HISTORY_RETENTION_MS: '0' } })
+  expect(await prunedCounts()).toEqual({ log: documents + 1, documents: documents + 1, notLatest: 0 })
+}, 60_000)
