@@ -103,6 +103,9 @@ test('history pruned after updates while a paginated read and an export stay con
   // 5 x 600+ counter revisions and 600+ tick inserts: pruned in the background to one per document.
   const counts = await prunedCounts()
   expect(counts).toEqual({ log: COUNTERS + bumps, documents: COUNTERS + bumps, notLatest: 0 })
+  // Every counter revision but the last went; the metrics count them.
+  const metrics = (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, number>
+  expect(metrics.historyRevisionsDeleted).toBe(COUNTERS * bumps)
 
   // The cursor from before the updates reads on: the rest of the counters, once each, as they are now.
   const second = await client.query(api.data.page, { table: 'counters', paginationOpts: { numItems: 2, cursor: first.continueCursor } })
