@@ -13,10 +13,11 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
 import { vectorBench } from './vector.mjs'
+import { historyBench } from './history.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector` runs just the vector search benchmark. */
+/** `BENCH_ONLY=vector` (or `history`) runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -88,14 +89,13 @@ function rawIsolateCall() {
 }
 
 // ── Concave ──
-async function startBackend() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-concave-'))
+async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'bench-concave-'))) {
   const port = await freePort()
   const sitePort = await freePort()
   const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
   const t0 = performance.now()
   // --expose-gc lets the memory figures also read the live heap (metrics?gc=1); it changes nothing else.
-  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore' })
+  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore', env: { ...process.env, ...env } })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
     try {
@@ -246,21 +246,21 @@ async function concaveReads(url) {
   return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
 }
 
-const rawReads = ONLY === 'vector' ? null : rawSqliteReads()
-const rawCommits = ONLY === 'vector' ? null : rawSqliteCommits()
-const rawRead = ONLY === 'vector' ? null : rawSqliteRead()
-const iso = ONLY === 'vector' ? null : rawIsolateCall()
+const rawReads = ONLY !== '' ? null : rawSqliteReads()
+const rawCommits = ONLY !== '' ? null : rawSqliteCommits()
+const rawRead = ONLY !== '' ? null : rawSqliteRead()
+const iso = ONLY !== '' ? null : rawIsolateCall()
 const app = mkdtempSync(join(tmpdir(), 'bench-app-'))
 cpSync(join(root, 'bench/app'), app, { recursive: true })
 symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'), 'dir')
 const push = (b) => execFileSync(process.execPath, [join(root, 'node_modules/convex/bin/main.js'), 'deploy', '--url', b.url, '--admin-key', b.adminKey, '-y'], { cwd: app, env: { ...process.env, CI: '1' }, stdio: 'ignore' })
-async function stopBackend(b) {
+async function stopBackend(b, keepData = false) {
   if (b.child.exitCode === null && b.child.signalCode === null) {
     const exited = new Promise((r) => b.child.once('exit', r))
     b.child.kill('SIGTERM')
     await exited
   }
-  rmSync(b.dataDir, { recursive: true, force: true })
+  if (!keepData) rmSync(b.dataDir, { recursive: true, force: true })
 }
 
 /** Memory figures come from a backend that has done nothing else (RSS never shrinks back). */
@@ -283,9 +283,31 @@ async function vectorRows() {
   row(`loading ${size} vectors through mutations`, v.loadSeconds, 's', null, '100 documents per mutation')
 }
 
-if (ONLY === 'vector') {
+async function historyRows() {
+  const started = []
+  const h = await historyBench({
+    start: async (env, dataDir) => {
+      const b = await startBackend(env, dataDir)
+      started.push(b)
+      return b
+    },
+    stop: (b) => stopBackend(b, true),
+    push,
+    updates: Number(process.env.BENCH_HISTORY_UPDATES ?? 100_000),
+  }).finally(() => rmSync(started[0].dataDir, { recursive: true, force: true }))
+  const n = `${h.updates.toLocaleString('en-US')} updates of ${h.documents} documents`
+  const mib = (b) => b / 1024 / 1024
+  const size = (s) => `${s.rows.toLocaleString('en-US')} rows, ${mib(s.bytes).toFixed(1)} MiB of write-log pages; data file ${mib(s.fileBytes).toFixed(1)} MiB, ${mib(s.freeBytes).toFixed(1)} MiB of it free pages`
+  row(`write log after ${n}, history kept`, h.kept.rows, 'rows', null, size(h.kept))
+  row(`write log after ${n}, pruned (retention 0)`, h.pruned.rows, 'rows', h.pruned.rows / h.kept.rows, `x kept; ${size(h.pruned)}; pruned ${h.pruneSeconds.toFixed(1)} s after start-up (1 s delay included)`)
+  row(`write log after ${n} more, pruned as they go`, h.more.rows, 'rows', h.more.fileBytes / h.pruned.fileBytes, `x the data file before them; ${size(h.more)}`)
+  row(`updates, history kept (${h.documents} per mutation, c=1)`, h.keptRate, '/s', null, 'first 100,000 updates of a new file')
+  row(`updates, pruned as they go (${h.documents} per mutation, c=1)`, h.prunedRate, '/s', null, 'the next 100,000, into freed pages')
+}
+
+if (ONLY === 'vector' || ONLY === 'history') {
   try {
-    await vectorRows()
+    await (ONLY === 'vector' ? vectorRows() : historyRows())
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
@@ -331,6 +353,7 @@ try {
   row('  of which live JS heap (200 sockets x 100 queries)', perQuery.heapKb, 'KB', null, 'heap after a full GC')
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
+  await historyRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)

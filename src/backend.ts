@@ -59,6 +59,8 @@ export interface BackendConfig {
   nodeMemoryLimitMb: number
   /** How long finished scheduled functions' records are kept (cron runs' at most an hour). */
   jobRetentionMs: number
+  /** How long superseded document revisions stay readable by `/api/query_at_ts` (default 4 minutes). */
+  historyRetentionMs?: number
 }
 
 export class Backend {
@@ -121,7 +123,10 @@ export class Backend {
     this.#lock = lockDataDir(dataDir, { port: config.port })
     this.#credentials(dataDir)
     const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
-    const db = await Database.open(persistence, new CursorCodec(this.instanceSecret))
+    const db = await Database.open(persistence, new CursorCodec(this.instanceSecret), {
+      historyRetentionMs: config.historyRetentionMs,
+      onError: (message, e) => log.warn(message, { error: (e as Error)?.message ?? String(e) }),
+    })
     db.log = (message, fields) => log.error(message, fields)
     // Each change of the store's health is logged once, with its cause.
     db.committer.onHealthChange((error) => (error === null ? log.info('Writes are committing again') : log.error('Writes are failing', { error: error.message })))
@@ -183,7 +188,7 @@ export class Backend {
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
-        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
+        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, historyRevisionsDeleted: db.history.deleted, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,

@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { Backend, VERSION } from './backend.ts'
+import { DEFAULT_HISTORY_RETENTION_MS } from './database/history-retention.ts'
 import { createLogger } from './util/log.ts'
 import { hideFromCommandLine, resolveInstanceSecret } from './instance-secret.ts'
 import type { GivenSecret } from './instance-secret.ts'
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
       `--instance-secret puts the secret on the command line, where any user of this machine can read it (ps, /proc/<pid>/cmdline)${hidden ? ', until the backend hid it at start-up' : ''}. Give it with --instance-secret-file or the INSTANCE_SECRET environment variable instead.`,
     )
   }
-  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number }
+  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number; historyRetentionMs: number }
   try {
     limits = {
       queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
       memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
+      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', DEFAULT_HISTORY_RETENTION_MS, 0),
     }
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })

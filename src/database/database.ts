@@ -7,7 +7,7 @@
  * a batch is in flight without a current snapshot waits for the publication. So no reader ever
  * sees a commit that is not durable or that commit listeners (subscriptions) don't know of yet.
  */
-import { OccConflictError } from './errors.ts'
+import { OccConflictError, OutOfRetentionError } from './errors.ts'
 import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
@@ -15,6 +15,7 @@ import { Catalog } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import { Committer } from './committer.ts'
 import { HistoricalSnapshot } from './historical-snapshot.ts'
+import { DEFAULT_HISTORY_RETENTION_MS, HistoryRetention } from './history-retention.ts'
 import { ReadSet } from './read-set.ts'
 import { newDocumentId, Transaction } from './transaction.ts'
 
@@ -45,9 +46,20 @@ interface SharedSnapshot {
 /** Attempts a system mutation gets when commits keep conflicting (as user mutations: 5). */
 export const MAX_SYSTEM_MUTATION_ATTEMPTS = 5
 
+export interface DatabaseOptions {
+  /** How long superseded revisions stay readable by `/api/query_at_ts` (ms). */
+  readonly historyRetentionMs?: number
+  /** Called when a history pruning pass fails. */
+  readonly onError?: (message: string, e: unknown) => void
+}
+
 export class Database {
   readonly catalog: Catalog
   readonly committer: Committer
+  /** Deletes the write log's revisions that nothing can read any more. */
+  readonly history: HistoryRetention
+  /** Historical views being opened, by timestamp: they read the write log, so it is kept for them. */
+  readonly #historyReaders = new Map<bigint, number>()
   #schema: Schema | null = null
   #validators = new Map<string, ValidatorJSON>()
   /** The snapshot new transactions share (at the latest published commit), if one is open. */
@@ -72,21 +84,31 @@ export class Database {
     readonly persistence: Persistence,
     /** Seals and opens pagination cursors (keyed by the instance secret). */
     readonly cursors: CursorCodec,
+    opts: DatabaseOptions,
   ) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
-    this.committer.onCommit(() => this.#published())
+    this.history = new HistoryRetention(persistence, () => oldest(this.#historyReaders), () => this.committer.publishedTs, {
+      windowMs: opts.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS,
+      onError: (e) => opts.onError?.('Pruning the write log failed', e),
+    })
+    this.committer.onCommit(() => {
+      this.#published()
+      this.history.committed()
+    })
     // After a storage failure nothing more gets published: waiting transactions fail instead.
     this.committer.onFailure(() => {
       for (const wake of this.#waiting.splice(0)) wake()
     })
   }
 
-  static async open(persistence: Persistence, cursors: CursorCodec): Promise<Database> {
-    const db = new Database(persistence, cursors)
+  static async open(persistence: Persistence, cursors: CursorCodec, opts: DatabaseOptions = {}): Promise<Database> {
+    const db = new Database(persistence, cursors, opts)
     await db.catalog.load()
     const schema = await persistence.getGlobal('schema')
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
+    // History written before a restart is pruned as if just committed.
+    db.history.committed()
     return db
   }
 
@@ -134,9 +156,7 @@ export class Database {
   }
 
   #oldestActive(): bigint | undefined {
-    let oldest: bigint | undefined
-    for (const ts of this.#active.keys()) if (oldest === undefined || ts < oldest) oldest = ts
-    return oldest
+    return oldest(this.#active)
   }
 
   /**
@@ -270,15 +290,19 @@ export class Database {
     const shared = await this.#acquire()
     let snapshot: Snapshot = shared.snapshot
     if (atTs !== undefined && atTs < shared.snapshot.ts && !mutable) {
+      // Held from before the horizon check until the view has read the log: pruning can't pass it.
+      count(this.#historyReaders, atTs, 1)
       try {
+        if (atTs < this.persistence.historyHorizon()) throw new OutOfRetentionError(atTs)
         snapshot = await HistoricalSnapshot.open(this.persistence, shared.snapshot, this.catalog, atTs)
       } catch (e) {
         this.#releaseShared(shared)
         throw e
+      } finally {
+        count(this.#historyReaders, atTs, -1)
       }
     }
-    const ts = snapshot.ts
-    this.#active.set(ts, (this.#active.get(ts) ?? 0) + 1)
+    count(this.#active, snapshot.ts, 1)
     const txn = new Transaction(this, snapshot, mutable, new ReadSet())
     this.#owners.set(txn, shared)
     return txn
@@ -304,10 +328,7 @@ export class Database {
     const shared = this.#owners.get(txn)
     if (shared === undefined) return
     this.#owners.delete(txn)
-    const ts = txn.snapshotTs
-    const n = (this.#active.get(ts) ?? 1) - 1
-    if (n === 0) this.#active.delete(ts)
-    else this.#active.set(ts, n)
+    count(this.#active, txn.snapshotTs, -1)
     this.#releaseShared(shared)
   }
 
@@ -343,7 +364,22 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    await this.history.close()
     this.#retireCurrent()
     await this.persistence.close()
   }
+}
+
+/** Adds `delta` to the count of `ts` (removed at 0). */
+function count(counts: Map<bigint, number>, ts: bigint, delta: number): void {
+  const n = (counts.get(ts) ?? 0) + delta
+  if (n <= 0) counts.delete(ts)
+  else counts.set(ts, n)
+}
+
+/** The smallest timestamp counted (undefined: none). */
+function oldest(counts: ReadonlyMap<bigint, number>): bigint | undefined {
+  let min: bigint | undefined
+  for (const ts of counts.keys()) if (min === undefined || ts < min) min = ts
+  return min
 }

@@ -17,3 +17,15 @@ export class OccConflictError extends Error {
     super('Documents read from or written to this transaction changed while it was being run')
   }
 }
+
+/**
+ * A read at a timestamp whose history is no longer kept (`/api/query_at_ts` before the history
+ * horizon, or too far back). Convex answers it as an out-of-retention error: HTTP 503 with its
+ * generic internal-error text, the timestamp only in the server's log.
+ */
+export class OutOfRetentionError extends Error {
+  override name = 'OutOfRetentionError'
+  constructor(readonly ts: bigint) {
+    super(`Timestamp ${ts} is too early, retry with a higher timestamp`)
+  }
+}

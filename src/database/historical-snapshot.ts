@@ -4,12 +4,14 @@
  * It wraps a snapshot at the latest commit and undoes, from the write log, every revision committed
  * after the requested timestamp: documents changed since then are read as they were (or hidden if
  * they did not exist yet), and index scans drop their current entries and add their old ones.
+ * The log is read once, when the view opens; the database refuses timestamps before the store's
+ * history horizon and keeps the horizon from passing a view being opened (see `Database.begin`).
  */
 import type { IndexRow, KeyInterval, Order, Persistence, Snapshot, StoredDocument } from '../storage/persistence.ts'
 import type { JSONValue } from '../values/index.ts'
 import { indexKey } from './catalog.ts'
 import type { Catalog } from './catalog.ts'
-import { DatabaseError } from './errors.ts'
+import { OutOfRetentionError } from './errors.ts'
 import { intervalContains } from './read-set.ts'
 
 /** Reading further back than this many revisions is refused (Convex keeps a short window too). */
@@ -26,7 +28,7 @@ export class HistoricalSnapshot implements Snapshot {
 
   static async open(persistence: Persistence, latest: Snapshot, catalog: Catalog, ts: bigint): Promise<HistoricalSnapshot> {
     const log = await persistence.loadLog(ts, latest.ts, MAX_UNDO_REVISIONS + 1)
-    if (log.length > MAX_UNDO_REVISIONS) throw new DatabaseError(`Timestamp ${ts} is too early, retry with a higher timestamp`)
+    if (log.length > MAX_UNDO_REVISIONS) throw new OutOfRetentionError(ts)
     const ids = [...new Set(log.map((e) => e.id))]
     const before = await persistence.documentsAt(ids, ts)
     const undone = new Map<string, StoredDocument | null>()

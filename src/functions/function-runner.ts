@@ -6,7 +6,7 @@
  * whole mutation on a fresh snapshot when the commit hits an optimistic-concurrency conflict.
  */
 import type { Database } from '../database/database.ts'
-import { DatabaseError, OccConflictError } from '../database/errors.ts'
+import { DatabaseError, OccConflictError, OutOfRetentionError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import type { ReadSet } from '../database/read-set.ts'
@@ -323,6 +323,8 @@ export class FunctionRunner implements JobRunner {
       txn = await this.db.begin(false, ts)
     } catch (e) {
       slot()
+      // Not the function's failure: the request's (HTTP 503, as Convex answers it).
+      if (e instanceof OutOfRetentionError) throw e
       return failure(e, [])
     }
     try {

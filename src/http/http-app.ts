@@ -12,6 +12,7 @@ import type { Database } from '../database/database.ts'
 import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { errorText } from '../functions/errors.ts'
+import { OutOfRetentionError } from '../database/errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
@@ -166,6 +167,11 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (isClientAbort(err, c.req.raw)) {
       deps.log?.info('Client went away mid-request', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path })
       return c.body(null, 499 as never)
+    }
+    if (err instanceof OutOfRetentionError) {
+      // Convex's out-of-retention error: 503 with the generic text; the timestamp goes to the log.
+      deps.log?.warn('Read out of the history retention window', { requestId: requestIdOf(c), error: err.message })
+      return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 503)
     }
     deps.log?.error('Request failed', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
     return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)

@@ -3,7 +3,8 @@
  * types, so that a Postgres implementation can replace SQLite without touching callers.
  *
  * The model: documents keyed by id, ordered index entries (index id + order-preserving key → document
- * id), and an append-only write log of every revision with its commit timestamp. A `Snapshot` is a
+ * id), and a write log of revisions with their commit timestamps (appended by every commit, pruned
+ * below the history horizon: see `pruneHistory`). A `Snapshot` is a
  * consistent read view at one commit timestamp; `write` appends a group of commits atomically and
  * durably. Methods are async so that a networked store fits behind the same interface (it resolves only once the data would survive a crash).
  *
@@ -162,6 +163,16 @@ export interface LogEntry {
   readonly json: string | null
 }
 
+/** What one `pruneHistory` call did. */
+export interface HistoryPruning {
+  /** Revisions examined (at most the call's `limit`). */
+  readonly examined: number
+  /** Revisions deleted. */
+  readonly deleted: number
+  /** The commit timestamp of the next revision still to examine (null: every revision has been). */
+  readonly pending: bigint | null
+}
+
 /** One transaction's writes at its commit timestamp. */
 export interface CommitRecord {
   readonly ts: bigint
@@ -241,8 +252,25 @@ export interface Persistence {
   write(commits: readonly CommitRecord[]): Promise<void>
   /** Revisions written after `afterTs` up to and including `upToTs`, oldest first (at most `limit`). */
   loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]>
-  /** For each id changed after `ts`: its newest revision at or before `ts` (absent if none). */
+  /**
+   * For each id changed after `ts`: its newest revision at or before `ts` (absent if none, or if
+   * it was a deletion that `pruneHistory` removed). Exact only for `ts >= historyHorizon()`.
+   */
   documentsAt(ids: readonly string[], ts: bigint): Promise<Map<string, LogEntry>>
+  /**
+   * The history horizon: reads of the write log (`loadLog`, `documentsAt`) at a timestamp at or
+   * after it are exact; earlier ones may have lost revisions. 0n until something is pruned.
+   */
+  historyHorizon(): bigint
+  /**
+   * Moves the history horizon up to `horizon` (never back, never past `maxTs()`; durable with
+   * the first deletion) and deletes, in one short transaction, revisions that no read at or
+   * after the horizon needs, examining at most `limit` revisions in commit order: each examined
+   * revision at or before the horizon deletes its document's earlier revisions, and a deletion
+   * at or before the horizon is itself deleted. So the latest revision of every live document
+   * at the horizon stays. Call it repeatedly while `pending` is at or before the horizon.
+   */
+  pruneHistory(horizon: bigint, limit: number): Promise<HistoryPruning>
 
   tables(): Promise<TableRecord[]>
   createTable(name: string, tableNumber: number): Promise<void>

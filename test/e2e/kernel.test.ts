@@ -495,7 +495,7 @@ describe('errors', () => {
   })
 
   test('at most 16 actions run at once; the rest wait for a slot and then all complete', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, () => client.action(api.counter.occupy, { probe: 'slots', ms: 3000 })))
+    const results = await Promise.all(Array.from({ length: 24 }, () => client.action(api.counter.occupy, { probe: 'slots', ms: 1500 })))
     expect(results).toEqual(Array.from({ length: 24 }, () => 'done'))
     expect(await client.query(api.counter.get, { name: 'slots:max' })).toBe(16)
     expect(await client.query(api.counter.get, { name: 'slots:active' })).toBe(0)
@@ -613,6 +613,7 @@ describe('bad settings', () => {
         ['CONCAVE_FUNCTION_MEMORY_MB', 'lots', 8],
         ['CONCAVE_NODE_ACTION_MEMORY_MB', '4', 16],
         ['CONCAVE_JOB_RETENTION_MS', '-1', 0],
+        ['CONCAVE_HISTORY_RETENTION_MS', 'forever', 0],
       ] as const) {
         const run = spawnSync(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', '0', '--site-proxy-port', '0', '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'settings', '--instance-secret', TEST_SECRET], { env: { ...process.env, [name]: value }, encoding: 'utf8', timeout: 30_000 })
         expect(run.status).toBe(1)

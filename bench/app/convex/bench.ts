@@ -55,3 +55,19 @@ export const scanPage = query({
     return { count: page.page.length, isDone: page.isDone, continueCursor: page.continueCursor };
   },
 });
+
+/** Creates `count` documents in `docs` (the history benchmark's). */
+export const seedDocs = mutation({
+  args: { count: v.number() },
+  handler: async (ctx, { count }) => {
+    for (let i = 0; i < count; i++) await ctx.db.insert("docs", { i, value: 0 });
+  },
+});
+
+/** Updates every document of `docs` once: one new revision each. */
+export const touchDocs = mutation({
+  args: {},
+  handler: async (ctx) => {
+    for (const doc of await ctx.db.query("docs").collect()) await ctx.db.patch(doc._id, { value: doc.value + 1 });
+  },
+});

@@ -20,6 +20,7 @@ import { existsSync, fstatSync, statSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import type {
   CommitRecord,
+  HistoryPruning,
   IndexRecord,
   IndexRow,
   IndexWrite,
@@ -251,6 +252,9 @@ export class SqlitePersistence implements Persistence {
   #checkpointerScript: URL | null = null
   /** WAL pages the checkpointer last saw. */
   #walPages = 0
+  /** The history horizon, and the last write-log row `pruneHistory` examined (see there). */
+  #horizon: bigint
+  #pruned: { ts: bigint; id: string }
   /** The sync in flight, and the one queued behind it (shared by every write made meanwhile). */
   #syncing: Promise<void> | null = null
   #nextSync: Promise<void> | null = null
@@ -260,7 +264,11 @@ export class SqlitePersistence implements Persistence {
     writer: Db,
   ) {
     this.#writer = writer
-    this.#maxTs = BigInt((writer.prepare("SELECT value FROM meta WHERE key = 'max_ts'").pluck().get() as string | undefined) ?? '0')
+    const meta = (key: string) => writer.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined
+    this.#maxTs = BigInt(meta('max_ts') ?? '0')
+    this.#horizon = BigInt(meta('history_horizon') ?? '0')
+    const cursor = /^(\d+) (.*)$/s.exec(meta('history_cursor') ?? '')
+    this.#pruned = cursor === null ? { ts: 0n, id: '' } : { ts: BigInt(cursor[1]!), id: cursor[2]! }
     this.#stmts = {
       upsertDoc: writer.prepare('INSERT INTO documents (id, table_number, ts, json) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET ts = excluded.ts, json = excluded.json'),
       deleteDoc: writer.prepare('DELETE FROM documents WHERE id = ?'),
@@ -276,6 +284,13 @@ export class SqlitePersistence implements Persistence {
       setMaxTs: writer.prepare("INSERT INTO meta (key, value) VALUES ('max_ts', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
       setGlobal: writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getGlobal: writer.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      // History pruning: the next revisions to examine in (ts, id) order, up to the horizon...
+      pruneNext: writer.prepare('SELECT ts, id, json IS NULL FROM write_log WHERE (ts, id) > (?, ?) AND ts <= ? ORDER BY ts, id LIMIT ?').raw(),
+      // ...each deleting its document's earlier revisions (through write_log_by_id)...
+      pruneEarlier: writer.prepare('DELETE FROM write_log WHERE id = ? AND ts < ?'),
+      // ...and a deletion itself.
+      pruneOne: writer.prepare('DELETE FROM write_log WHERE ts = ? AND id = ?'),
+      prunePending: writer.prepare('SELECT ts FROM write_log WHERE (ts, id) > (?, ?) ORDER BY ts, id LIMIT 1').pluck(),
     }
   }
 
@@ -446,6 +461,42 @@ export class SqlitePersistence implements Persistence {
       if (row !== undefined) out.set(id, { ts: row[0], id, tableNumber: Number(row[1]), json: row[2] })
     }
     return out
+  }
+
+  historyHorizon(): bigint {
+    return this.#horizon
+  }
+
+  /**
+   * Revisions are examined in (ts, id) order, each once, from where the last call stopped
+   * (`meta.history_cursor`); commits always land after the horizon, so nothing is ever added
+   * behind the cursor. An examined revision deletes its document's earlier revisions: with
+   * every revision examined in order, that is at most the one before it. So the write log holds
+   * about one revision per live document below the horizon, and every revision after it.
+   */
+  async pruneHistory(horizon: bigint, limit: number): Promise<HistoryPruning> {
+    const s = this.#stmts
+    const target = horizon > this.#maxTs ? this.#maxTs : horizon
+    const moved = target > this.#horizon
+    if (moved) this.#horizon = target
+    const rows = s.pruneNext.all(this.#pruned.ts, this.#pruned.id, this.#horizon, Math.max(0, Math.trunc(limit))) as [bigint, string, bigint][]
+    let deleted = 0
+    if (rows.length > 0 || moved) {
+      this.#writer.transaction(() => {
+        for (const [ts, id, tombstone] of rows) {
+          deleted += s.pruneEarlier.run(id, ts).changes
+          if (tombstone === 1n) deleted += s.pruneOne.run(ts, id).changes
+        }
+        const last = rows[rows.length - 1]
+        if (last !== undefined) {
+          this.#pruned = { ts: last[0], id: last[1] }
+          s.setGlobal.run('history_cursor', `${last[0]} ${last[1]}`)
+        }
+        s.setGlobal.run('history_horizon', String(this.#horizon))
+      })()
+    }
+    const pending = s.prunePending.get(this.#pruned.ts, this.#pruned.id) as bigint | undefined
+    return { examined: rows.length, deleted, pending: pending ?? null }
   }
 
   async tables(): Promise<TableRecord[]> {
