@@ -26,8 +26,9 @@ import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
 import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
-import { createHttpApp } from './http/http-app.ts'
-import { createSiteApp } from './http/site-app.ts'
+import { apiBodyLimit, createHttpApp } from './http/http-app.ts'
+import { createSiteApp, MAX_HTTP_ACTION_BODY } from './http/site-app.ts'
+import { refuseOversizedEarly } from './http/early-refusal.ts'
 import { NodePackages } from './functions/node/node-packages.ts'
 import { PushService } from './push/push.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
@@ -213,6 +214,9 @@ export class Backend {
       log: (message, fields) => log.info(message, fields),
     })
     this.#site = await listen(this.#unlessDraining(site.fetch), config.sitePort, config.interface)
+    // A client that asks before sending a body learns at once that it is too large (no EPIPE).
+    refuseOversizedEarly(this.#api as Server, (_method, path) => apiBodyLimit(path), (declared, limit) => ({ contentType: 'application/json', body: JSON.stringify({ code: 'PayloadTooLarge', message: `Request body is too large: ${declared} bytes (limit ${limit})` }) }))
+    refuseOversizedEarly(this.#site as Server, () => MAX_HTTP_ACTION_BODY, (_declared, limit) => ({ contentType: 'text/plain; charset=UTF-8', body: `Request body is too large (limit ${limit} bytes)` }))
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
   }
 

@@ -13,7 +13,7 @@ import { clientOf } from './client-info.ts'
 import type { Auth } from '../auth/auth.ts'
 
 /** Largest HTTP action request body (Convex's limit is 20 MiB). */
-const MAX_REQUEST_BODY = 20 * 1024 * 1024
+export const MAX_HTTP_ACTION_BODY = 20 * 1024 * 1024
 
 /** A chunked body, passed through as the action reads it until it passes `limit` bytes. */
 function limitedStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {
@@ -49,13 +49,13 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
   const raw = c.req.raw.body
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && raw !== null) {
     const declared = c.req.header('content-length')
-    if (declared === undefined) body = limitedStream(raw, MAX_REQUEST_BODY)
+    if (declared === undefined) body = limitedStream(raw, MAX_HTTP_ACTION_BODY)
     else {
       // A declared length past the limit is refused before a byte is read.
-      body = Number(declared) > MAX_REQUEST_BODY ? null : await readLimited(raw, MAX_REQUEST_BODY)
+      body = Number(declared) > MAX_HTTP_ACTION_BODY ? null : await readLimited(raw, MAX_HTTP_ACTION_BODY)
       if (body === null) {
         c.header('connection', 'close')
-        return c.text(`Request body is too large (limit ${MAX_REQUEST_BODY} bytes)`, 413)
+        return c.text(`Request body is too large (limit ${MAX_HTTP_ACTION_BODY} bytes)`, 413)
       }
     }
   }

@@ -14,7 +14,7 @@ import { adminAuth } from './http-app.ts'
 import type { HttpDeps } from './http-app.ts'
 
 /** Largest upload part (the CLI sends 5 MiB parts, larger for files over ~50 GB). */
-const MAX_PART = 512 * 1024 * 1024
+export const MAX_IMPORT_PART = 512 * 1024 * 1024
 
 async function rawBody(c: Context, limit: number): Promise<Buffer> {
   const body = await readLimited(c.req.raw.body, limit)
@@ -60,7 +60,7 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
     })
   }))
   app.post('/api/import/start_upload', admin(async (c) => c.json({ uploadToken: await service.startUpload() })))
-  app.post('/api/import/upload_part', admin(async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_PART)))))
+  app.post('/api/import/upload_part', admin(async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_IMPORT_PART)))))
   app.post('/api/import/finish_upload', admin(async (c) => c.json({ importId: await service.finishUpload(await jsonBody(c)) })))
   app.post('/api/perform_import', admin(async (c) => {
     service.performImport((await jsonBody(c)).importId)

@@ -524,6 +524,33 @@ describe('bad input over HTTP', () => {
     expect(((await res.json()) as any).code).toBe('BadJsonBody')
   })
 
+  test('a client that sends Expect: 100-continue is refused with 413 before it sends an oversized body', async () => {
+    const { request } = await import('node:http')
+    const ask = (url: string, path: string, length: number) =>
+      new Promise<{ status: number; body: string; continued: boolean }>((resolve, reject) => {
+        const { hostname, port } = new URL(url)
+        let continued = false
+        const req = request({ hostname, port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(length), expect: '100-continue' } })
+        // A go-ahead sends a small valid body; the body is never sent before an answer.
+        req.on('continue', () => {
+          continued = true
+          req.end(JSON.stringify({ path: 'counter:get', args: { name: 'x' } }).padEnd(length, ' '))
+        })
+        req.on('response', (res) => {
+          let body = ''
+          res.on('data', (d) => (body += d))
+          res.on('end', () => resolve({ status: res.statusCode!, body, continued }))
+        })
+        req.on('error', reject)
+        req.flushHeaders()
+      })
+    expect(await ask(backend.url, '/api/query', 17 * 1024 * 1024)).toEqual({ status: 413, continued: false, body: JSON.stringify({ code: 'PayloadTooLarge', message: `Request body is too large: ${17 * 1024 * 1024} bytes (limit ${16 * 1024 * 1024})` }) })
+    expect(await ask(backend.siteUrl, '/echo', 21 * 1024 * 1024)).toEqual({ status: 413, continued: false, body: `Request body is too large (limit ${20 * 1024 * 1024} bytes)` })
+    // Within the limit, the client gets its go-ahead and an answer.
+    const ok = await ask(backend.url, '/api/query', 200)
+    expect([ok.status, ok.continued, JSON.parse(ok.body).status]).toEqual([200, true, 'success'])
+  })
+
   test('an oversized body is refused before it is read whole, and the server stays up', async () => {
     // The server answers 413 with `connection: close` as soon as the limit is passed; a client
     // still uploading may see the connection reset instead of the answer.
