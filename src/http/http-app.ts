@@ -5,8 +5,7 @@
 import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { readLimited } from './body.ts'
-import { MAX_IMPORT_PART } from './snapshot-routes.ts'
-import { MAX_HTTP_ACTION_BODY } from './site-app.ts'
+import { MAX_FUNCTION_BODY, MAX_PUSH_BODY } from './limits.ts'
 import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
@@ -50,19 +49,6 @@ export interface HttpDeps {
   readonly push: PushService
 }
 
-/** Largest request body accepted for function calls (Convex's argument limit is 16 MiB). */
-const MAX_FUNCTION_BODY = 16 * 1024 * 1024
-/** Largest (decompressed) push body. */
-const MAX_PUSH_BODY = 256 * 1024 * 1024
-
-/** The largest body a route of the API port takes (what `Expect: 100-continue` is checked against). */
-export function apiBodyLimit(path: string): number {
-  if (path === '/api/storage/upload') return MAX_UPLOAD_BYTES
-  if (path === '/api/import/upload_part') return MAX_IMPORT_PART
-  if (path === '/api/get_config_hashes' || path.startsWith('/api/deploy2/')) return MAX_PUSH_BODY
-  if (path.startsWith('/http/')) return MAX_HTTP_ACTION_BODY
-  return MAX_FUNCTION_BODY
-}
 
 /** Reads the body, refusing it as soon as it passes `limit` (before or after decompression). */
 async function readBody(c: Context, limit: number): Promise<Buffer> {

@@ -7,13 +7,11 @@ import { checkResponseHead } from '../../runtime/http-head.ts'
 import type { Context } from 'hono'
 import { readLimited } from './body.ts'
 import { isClientAbort } from './errors.ts'
+import { MAX_HTTP_ACTION_BODY } from './limits.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 import { authFailureIdentity } from '../functions/syscalls.ts'
 import { clientOf } from './client-info.ts'
 import type { Auth } from '../auth/auth.ts'
-
-/** Largest HTTP action request body (Convex's limit is 20 MiB). */
-export const MAX_HTTP_ACTION_BODY = 20 * 1024 * 1024
 
 /** A chunked body, passed through as the action reads it until it passes `limit` bytes. */
 function limitedStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {

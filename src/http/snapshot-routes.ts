@@ -9,12 +9,10 @@ import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { SnapshotError, snapshotService } from '../snapshot/snapshots.ts'
 import { readLimited } from './body.ts'
+import { MAX_IMPORT_PART } from './limits.ts'
 import { badRequest, HttpError, notFound } from './errors.ts'
 import { adminAuth } from './http-app.ts'
 import type { HttpDeps } from './http-app.ts'
-
-/** Largest upload part (the CLI sends 5 MiB parts, larger for files over ~50 GB). */
-export const MAX_IMPORT_PART = 512 * 1024 * 1024
 
 async function rawBody(c: Context, limit: number): Promise<Buffer> {
   const body = await readLimited(c.req.raw.body, limit)

@@ -90,7 +90,17 @@ export async function startBackend(opts: StartOptions = {}): Promise<TestBackend
     stop: (signal = 'SIGTERM') =>
       new Promise((resolveStop) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolveStop({ code: child.exitCode, signal: child.signalCode })
-        child.once('exit', (code, sig) => resolveStop({ code, signal: sig }))
+        // A graceful stop that hasn't ended after 30 s (the backend's own limit is 15 s) is
+        // reported with the backend's last output, then forced, so one stuck stop can't time out
+        // a whole file's hooks.
+        const force = setTimeout(() => {
+          process.stderr.write(`backend did not stop on ${signal} within 30 s; killing it. Its last output:\n${out.slice(-4000)}\n`)
+          child.kill('SIGKILL')
+        }, 30_000)
+        child.once('exit', (code, sig) => {
+          clearTimeout(force)
+          resolveStop({ code, signal: sig })
+        })
         child.kill(signal)
       }),
     restart: launch,
