@@ -39,6 +39,12 @@ import type { RequestKey, SessionRequests } from '../sync/session-requests.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
 
+/**
+ * Where a call comes from, for admission: execution slots go to the sources in turn, so one that
+ * floods (thousands of HTTP requests, a socket's thousands of queries) waits behind itself.
+ */
+export type Admission = 'http' | 'sync' | 'scheduler'
+
 /** The outcome of a call as the HTTP API and sync protocol report it. */
 export type UdfResult = { ok: true; value: string; logLines: string[]; ts: bigint | null } | CallFailure
 
@@ -52,6 +58,8 @@ export interface CallOptions {
   identity?: UserIdentity | null | undefined
   /** A sync-socket mutation's (session, request): it runs once, its result recorded with its writes. */
   requestKey?: RequestKey | undefined
+  /** Where the call comes from (default: an HTTP request). */
+  source?: Admission | undefined
 }
 
 export interface RunnerLimits {
@@ -256,11 +264,11 @@ export class FunctionRunner implements JobRunner {
     const who = JSON.stringify(opts.identity ?? null)
     switch (fn.udfType) {
       case 'Query':
-        return this.#runQuery(fn, argsJson, opts.ts, undefined, who)
+        return this.#runQuery(fn, argsJson, opts.ts, undefined, who, opts.source)
       case 'Mutation':
-        return this.#runMutation(fn, argsJson, who, opts.requestKey)
+        return this.#runMutation(fn, argsJson, who, opts.requestKey, opts.source)
       default:
-        return this.#runAction(fn, argsJson, undefined, who)
+        return this.#runAction(fn, argsJson, undefined, who, false, undefined, opts.source)
     }
   }
 
@@ -282,14 +290,14 @@ export class FunctionRunner implements JobRunner {
     const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (t) => {
       txn = t
       t.journal = parseJournal(journal)
-    }, JSON.stringify(opts.identity ?? null))
+    }, JSON.stringify(opts.identity ?? null), 'sync')
     const ran = txn as Transaction | null
     return { result, readSet: ran?.readSet ?? null, ts: ran?.snapshotTs ?? 0n, journal: ran?.pageEnd == null ? journal : JSON.stringify({ endCursor: ran.pageEnd }) }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null'): Promise<UdfResult> {
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null', source: Admission = 'http'): Promise<UdfResult> {
     // Take the execution slot before the snapshot: a call waiting its turn holds no snapshot.
-    const slot = await this.#quickSlots.acquire()
+    const slot = await this.#quickSlots.acquire(source)
     let txn: Transaction
     try {
       txn = await this.db.begin(false, ts)
@@ -299,7 +307,7 @@ export class FunctionRunner implements JobRunner {
     }
     try {
       observe?.(txn)
-      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, true)
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, null)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -311,11 +319,11 @@ export class FunctionRunner implements JobRunner {
    * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
-  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', requestKey?: RequestKey): Promise<UdfResult> {
+  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', requestKey?: RequestKey, source: Admission = 'http'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
       // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
-      let slot: (() => void) | null = await this.#quickSlots.acquire()
+      let slot: (() => void) | null = await this.#quickSlots.acquire(source)
       let txn: Transaction
       try {
         txn = await this.db.begin(true)
@@ -328,7 +336,7 @@ export class FunctionRunner implements JobRunner {
         // Already run (before a reconnect or a restart): answered from its record, run no more.
         const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
         if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true)
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, null)
         slot()
         slot = null
         if (!outcome.ok) return outcome
@@ -391,7 +399,7 @@ export class FunctionRunner implements JobRunner {
         return void (await fail((e as Error).message))
       }
       const rollback = txn.savepoint()
-      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn)
+      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, 'null', 'scheduler')
       if (!outcome.ok) {
         rollback()
         await fail(errorText(outcome))
@@ -414,7 +422,7 @@ export class FunctionRunner implements JobRunner {
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
-        outcome = await this.#runAction(fn, JSON.stringify(job.args))
+        outcome = await this.#runAction(fn, JSON.stringify(job.args), undefined, 'null', false, undefined, 'scheduler')
       } catch (e) {
         outcome = failure(e, [])
       }
@@ -438,7 +446,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nestedCalls: NestedCalls = {
       runUdf: async (nestedKind, nestedName, nestedArgs) => {
@@ -446,7 +454,7 @@ export class FunctionRunner implements JobRunner {
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
-        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true)
+        const result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null)
         if (!result.ok) rollback?.()
         return unwrapNested(result)
       },
@@ -455,7 +463,7 @@ export class FunctionRunner implements JobRunner {
       cancel: (id) => this.#scheduler().cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
     }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who), encodeTs(txn.snapshotTs), undefined, nested)
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who), encodeTs(txn.snapshotTs), undefined, admission)
   }
 
   #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
@@ -494,7 +502,7 @@ export class FunctionRunner implements JobRunner {
     })
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, source: Admission = 'http'): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -502,7 +510,7 @@ export class FunctionRunner implements JobRunner {
         const callee = this.#resolveNested(calleeName, kind)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
-        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who) : await this.#runAction(callee, argsText, undefined, who, true)
+        const result = kind === 'query' ? await this.#runQuery(callee, argsText, undefined, undefined, who, source) : kind === 'mutation' ? await this.#runMutation(callee, argsText, who, undefined, source) : await this.#runAction(callee, argsText, undefined, who, true, undefined, source)
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args)),
@@ -512,18 +520,18 @@ export class FunctionRunner implements JobRunner {
     }
     const handler = actionSyscalls(nested, name, who, http)
     try {
-      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction)
+      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source)
       return outcome.ok ? { ...outcome, ts: null } : outcome
     } finally {
       handler.close?.()
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<ExecOutcome> {
-    // Admission: a bounded number of calls run at once (each holds an isolate). `nested` calls go
-    // ahead: their caller holds a slot and waits for them, or they took theirs before opening
-    // their snapshot (#runQuery, #runMutation).
-    const release = nested ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire()
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null): Promise<ExecOutcome> {
+    // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
+    // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
+    // or they took theirs before opening their snapshot (#runQuery, #runMutation).
+    const release = admission === null ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire(admission)
     const startedMs = Date.now()
     const started = performance.now()
     let outcome: ExecOutcome
