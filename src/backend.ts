@@ -175,7 +175,7 @@ export class Backend {
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
-        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
+        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
