@@ -35,7 +35,7 @@ export async function main(argv: string[]): Promise<void> {
     .help()
     .parse()
   const log = createLogger(args['log-format'])
-  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number }
+  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number; requestBodyBudgetMb: number; functionResultMb: number }
   try {
     limits = {
       queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
@@ -43,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
       memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
+      requestBodyBudgetMb: numberSetting(env, 'CONCAVE_REQUEST_BODY_BUDGET_MB', 64, 1),
+      functionResultMb: numberSetting(env, 'CONCAVE_FUNCTION_RESULT_MB', 16, 1),
     }
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })

@@ -10,7 +10,7 @@ import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import type { ReadSet } from '../database/read-set.ts'
-import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
@@ -67,6 +67,8 @@ export interface RunnerLimits {
   queryMutationTimeoutMs: number
   /** Wall-clock limit for an action, in ms. */
   actionTimeoutMs: number
+  /** Largest return value of a function, in bytes of Convex value size (default 16 MiB, as Convex). */
+  maxResultBytes?: number
 }
 
 /** How one execution in an isolate ended (before the HTTP/sync layer shapes it). */
@@ -239,6 +241,8 @@ export class FunctionRunner implements JobRunner {
     if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
       throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${JSON.stringify(args)}`)
     }
+    const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), [value])
+    if (tooLarge !== null) throw new CallError(tooLarge)
     const error = validateArgs(fn.args, [value], this.db.validatorContext)
     if (error !== null) throw new CallError(error)
   }
@@ -581,6 +585,10 @@ export class FunctionRunner implements JobRunner {
       if (outcome.data !== undefined) failed.data = outcome.data
       return failed
     }
+    // As Convex: the return value's size is checked before its validator (an HTTP action's
+    // response is not a return value).
+    const tooLarge = kind === 'httpAction' ? null : checkResultSize(canonicalPath(fn.modulePath, fn.exportName), outcome.value!, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE)
+    if (tooLarge !== null) return { ok: false, message: tooLarge, logLines: outcome.logLines }
     try {
       this.#checkReturns(fn, outcome.value!)
     } catch (e) {

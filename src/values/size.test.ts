@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest'
 import {
   checkArgsSize,
   checkDocumentLimits,
+  checkResultSize,
   checkValueLimits,
   COMMIT_TS,
   encodeId,
@@ -124,4 +125,16 @@ test('checkArgsSize', () => {
   expect(checkArgsSize('messages.js:send', [{ body: 'x'.repeat(1 << 24) }])).toBe(
     'Arguments for messages.js:send are too large (actual: 16.00 MiB, limit: 16 MiB)',
   )
+})
+
+test('checkResultSize: the value size of the convex-encoded JSON, short results not parsed', () => {
+  const limit = 1000
+  // 200 zeros: 402 characters of JSON, a value of 2 + 200 * 9 bytes.
+  const zeros = JSON.stringify(Array.from({ length: 200 }, () => 0))
+  expect(checkResultSize('m.js:f', zeros, limit)).toBe('Function m.js:f return value is too large (actual: 1.76 KiB, limit: 1000 B)')
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat(998)), limit)).toBeNull()
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat(999)), limit)).toBe('Function m.js:f return value is too large (actual: 1001 B, limit: 1000 B)')
+  // An int64 is 9 bytes however long its encoding.
+  expect(checkResultSize('m.js:f', JSON.stringify(Array.from({ length: 100 }, () => ({ $integer: 'AQAAAAAAAAA=' }))), limit)).toBeNull()
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat((1 << 24) - 1)))).toBe('Function m.js:f return value is too large (actual: 16.00 MiB, limit: 16 MiB)')
 })

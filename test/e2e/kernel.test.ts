@@ -431,6 +431,12 @@ describe('errors', () => {
     expect(typeof ok).toBe('string')
   })
 
+  test("a return value over Convex's 16 MiB fails with its message", async () => {
+    // A string of n characters is a value of n + 2 bytes.
+    const err = await errorOf(client.query(api.values.sized, { size: 16 * 1024 * 1024 - 1 }))
+    expect(err.message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nFunction values\.js:sized return value is too large \(actual: 16\.00 MiB, limit: 16 MiB\)\n$/)
+  })
+
   test('a function that loops is stopped and the server keeps serving', async () => {
     const err = await errorOf(client.query(api.values.spin, {}))
     expect(err.message).toContain('timed out')
@@ -593,6 +599,8 @@ describe('bad settings', () => {
         ['CONCAVE_FUNCTION_MEMORY_MB', 'lots', 8],
         ['CONCAVE_NODE_ACTION_MEMORY_MB', '4', 16],
         ['CONCAVE_JOB_RETENTION_MS', '-1', 0],
+        ['CONCAVE_REQUEST_BODY_BUDGET_MB', '0', 1],
+        ['CONCAVE_FUNCTION_RESULT_MB', '16MB', 1],
       ] as const) {
         const run = spawnSync(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', '0', '--site-proxy-port', '0', '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'settings', '--instance-secret', TEST_SECRET], { env: { ...process.env, [name]: value }, encoding: 'utf8', timeout: 30_000 })
         expect(run.status).toBe(1)
