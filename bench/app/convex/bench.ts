@@ -55,3 +55,9 @@ export const scanPage = query({
     return { count: page.page.length, isDone: page.isDone, continueCursor: page.continueCursor };
   },
 });
+
+/** The length of a (large) string argument: the large-body flood's call (bench/fairness.mjs). */
+export const sizeOf = mutation({
+  args: { body: v.string() },
+  handler: async (_ctx, { body }) => body.length,
+});
