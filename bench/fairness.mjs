@@ -39,22 +39,30 @@ async function peakRss(pid, body) {
 
 /**
  * A steady client: one query after another through ConvexHttpClient (a point read of its own
- * counter), and `/health`, until `until()` says stop. Latencies in ms.
+ * counter), and beside it, on its own, one `GET /health` after another, until `until()` says stop
+ * (and at least `minSamples` of each). Latencies in ms.
  */
 async function steadyClient(url, until, minSamples = 200) {
   const c = new ConvexHttpClient(url)
   const query = []
   const health = []
-  for (let i = 0; until() === false || i < minSamples; i++) {
-    let t = performance.now()
-    const v = await c.query(api.bench.counter, { name: 'steady' })
-    if (typeof v !== 'number') throw new Error(`steady query returned ${v}`)
-    query.push(performance.now() - t)
-    t = performance.now()
-    const res = await fetch(`${url}/health`)
-    await res.text()
-    health.push(performance.now() - t)
-  }
+  const queries = (async () => {
+    for (let i = 0; until() === false || i < minSamples; i++) {
+      const t = performance.now()
+      const v = await c.query(api.bench.counter, { name: 'steady' })
+      if (typeof v !== 'number') throw new Error(`steady query returned ${v}`)
+      query.push(performance.now() - t)
+    }
+  })()
+  const healths = (async () => {
+    for (let i = 0; until() === false || i < minSamples; i++) {
+      const t = performance.now()
+      const res = await fetch(`${url}/health`)
+      await res.text()
+      health.push(performance.now() - t)
+    }
+  })()
+  await Promise.all([queries, healths])
   return { query: summary(query), health: summary(health) }
 }
 
