@@ -302,7 +302,8 @@ async function fairnessRows() {
   row('query runs started 0.2-2.2 s after flooding sockets closed', f.subs.runsAfterClose, '', null, 'target 0')
   row('steady query p99 during 2,000 distinct HTTP queries at once', f.http.steady.query.p99, 'ms', f.http.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.http.steady.query)}; the flood took ${f.http.floodMs.toFixed(0)} ms`)
   row('steady /health p99 during 2,000 distinct HTTP queries at once', f.http.steady.health.p99, 'ms', f.http.steady.health.p99 / f.base.health.p99, `x alone; ${ms(f.http.steady.health)}`)
-  row('steady query p99 during concurrent 15 MiB mutation bodies', f.bodies.steady.query.p99, 'ms', f.bodies.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.bodies.steady.query)}; answers ${JSON.stringify(f.bodies.statuses)}`)
+  row(`steady query p99 during concurrent 15 MiB mutation bodies (${process.env.BENCH_FLOOD_BODIES ?? 32} clients)`, f.bodies.steady.query.p99, 'ms', f.bodies.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.bodies.steady.query)}; answers ${JSON.stringify(f.bodies.statuses)}`)
+  row('steady /health p99 during concurrent 15 MiB mutation bodies', f.bodies.steady.health.p99, 'ms', f.bodies.steady.health.p99 / f.base.health.p99, `x alone; ${ms(f.bodies.steady.health)}`)
   row('backend peak RSS during concurrent 15 MiB mutation bodies', f.bodies.peak, 'MB', null, `from ${f.bodies.before.toFixed(0)} MB before`)
 }
 
