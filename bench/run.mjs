@@ -14,10 +14,11 @@ import { anyApi } from 'convex/server'
 import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
 import { vectorBench } from './vector.mjs'
 import { historyBench } from './history.mjs'
+import { alone, bodyFlood, httpFlood, subscriptionFlood } from './fairness.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector` (or `history`) runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history` or `fairness` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -95,7 +96,7 @@ async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'benc
   const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
   const t0 = performance.now()
   // --expose-gc lets the memory figures also read the live heap (metrics?gc=1); it changes nothing else.
-  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: 'ignore', env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, ...env } })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
     try {
@@ -305,7 +306,36 @@ async function historyRows() {
   row(`updates, pruned as they go (${h.documents} per mutation, c=1)`, h.prunedRate, '/s', null, 'the next 100,000, into freed pages')
 }
 
-if (ONLY === 'vector' || ONLY === 'history') {
+/** A steady client's latency while another floods the backend, beside it alone; RSS under large bodies. */
+async function fairnessRows() {
+  const f = await onFreshBackend(async (b) => {
+    const progress = (name, r) => (process.stderr.write(`fairness ${name}: ${JSON.stringify(r)}\n`), r)
+    const base = progress('alone', await alone(b.url))
+    const subs = progress('subscriptions', await subscriptionFlood({ url: b.url, adminKey: b.adminKey }, Number(process.env.BENCH_FLOOD_SUBSCRIPTIONS ?? 5000)))
+    const http = progress('http', await httpFlood(b.url, Number(process.env.BENCH_FLOOD_QUERIES ?? 2000)))
+    const bodies = progress('bodies', await bodyFlood({ url: b.url, pid: b.child.pid }, Number(process.env.BENCH_FLOOD_BODIES ?? 32)))
+    return { base, subs, http, bodies }
+  })
+  const ms = (s) => `p50 ${s.p50.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, ${s.n} samples`
+  row('steady client alone: query p99', f.base.query.p99, 'ms', null, ms(f.base.query))
+  row('steady client alone: /health p99', f.base.health.p99, 'ms', null, ms(f.base.health))
+  row('steady query p99 while a socket subscribes to 5,000 distinct queries', f.subs.steady.query.p99, 'ms', f.subs.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.subs.steady.query)}; the flood's Transition after ${f.subs.floodMs.toFixed(0)} ms`)
+  row('steady /health p99 while a socket subscribes to 5,000 distinct queries', f.subs.steady.health.p99, 'ms', f.subs.steady.health.p99 / f.base.health.p99, `x alone; ${ms(f.subs.steady.health)}`)
+  row('query runs started 0.2-2.2 s after flooding sockets closed', f.subs.runsAfterClose, '', null, 'target 0')
+  row('steady query p99 during 2,000 distinct HTTP queries at once', f.http.steady.query.p99, 'ms', f.http.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.http.steady.query)}; the flood took ${f.http.floodMs.toFixed(0)} ms`)
+  row('steady /health p99 during 2,000 distinct HTTP queries at once', f.http.steady.health.p99, 'ms', f.http.steady.health.p99 / f.base.health.p99, `x alone; ${ms(f.http.steady.health)}`)
+  row(`steady query p99 during concurrent 15 MiB mutation bodies (${process.env.BENCH_FLOOD_BODIES ?? 32} clients)`, f.bodies.steady.query.p99, 'ms', f.bodies.steady.query.p99 / f.base.query.p99, `x alone; ${ms(f.bodies.steady.query)}; answers ${JSON.stringify(f.bodies.statuses)}`)
+  row('steady /health p99 during concurrent 15 MiB mutation bodies', f.bodies.steady.health.p99, 'ms', f.bodies.steady.health.p99 / f.base.health.p99, `x alone; ${ms(f.bodies.steady.health)}`)
+  row('backend peak RSS during concurrent 15 MiB mutation bodies', f.bodies.peak, 'MB', null, `from ${f.bodies.before.toFixed(0)} MB before`)
+}
+
+if (ONLY === 'fairness') {
+  try {
+    await fairnessRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else if (ONLY === 'vector' || ONLY === 'history') {
   try {
     await (ONLY === 'vector' ? vectorRows() : historyRows())
   } finally {
@@ -354,6 +384,7 @@ try {
   row('raw isolated-vm warm call', iso.warm, 'us', null, 'applySync into a warm context')
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
   await historyRows()
+  await fairnessRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)

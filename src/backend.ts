@@ -30,6 +30,7 @@ import { createHttpApp } from './http/http-app.ts'
 import { apiBodyLimit, MAX_HTTP_ACTION_BODY } from './http/limits.ts'
 import { createSiteApp } from './http/site-app.ts'
 import { refuseOversizedEarly } from './http/early-refusal.ts'
+import { BodyBudget } from './http/body.ts'
 import { NodePackages } from './functions/node/node-packages.ts'
 import { PushService } from './push/push.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
@@ -63,6 +64,10 @@ export interface BackendConfig {
   jobRetentionMs: number
   /** How long superseded document revisions stay readable by `/api/query_at_ts` (default 4 minutes). */
   historyRetentionMs?: number
+  /** Request body bytes held at once (function calls, HTTP actions), in MiB; beyond it, 503. */
+  requestBodyBudgetMb: number
+  /** Largest return value of a function, in MiB (Convex: 16). */
+  functionResultMb: number
 }
 
 export class Backend {
@@ -140,7 +145,7 @@ export class Backend {
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
     env.onChange((vars) => pool.setEnv(vars))
-    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
+    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
     runner.deploymentName = this.instanceName
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())
@@ -182,7 +187,9 @@ export class Backend {
     await refreshCrons()
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
+    const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
     const app = createHttpApp({
+      bodyBudget,
       log,
       auth,
       files,
@@ -190,7 +197,7 @@ export class Backend {
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
-        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, historyRevisionsDeleted: db.history.deleted, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
+        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, requestBodyBytes: bodyBudget.used, historyRevisionsDeleted: db.history.deleted, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
@@ -201,7 +208,7 @@ export class Backend {
       runner,
       push,
     })
-    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log })
+    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
     this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {

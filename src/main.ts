@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
       `--instance-secret puts the secret on the command line, where any user of this machine can read it (ps, /proc/<pid>/cmdline)${hidden ? ', until the backend hid it at start-up' : ''}. Give it with --instance-secret-file or the INSTANCE_SECRET environment variable instead.`,
     )
   }
-  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number; historyRetentionMs: number }
+  let limits: { queryMutationTimeoutMs: number; actionTimeoutMs: number; memoryLimitMb: number; nodeMemoryLimitMb: number; jobRetentionMs: number; historyRetentionMs: number; requestBodyBudgetMb: number; functionResultMb: number }
   try {
     limits = {
       queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
@@ -69,6 +69,8 @@ export async function main(argv: string[]): Promise<void> {
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
       historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', DEFAULT_HISTORY_RETENTION_MS, 0),
+      requestBodyBudgetMb: numberSetting(env, 'CONCAVE_REQUEST_BODY_BUDGET_MB', 32, 1),
+      functionResultMb: numberSetting(env, 'CONCAVE_FUNCTION_RESULT_MB', 16, 1),
     }
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })

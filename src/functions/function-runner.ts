@@ -10,7 +10,7 @@ import { DatabaseError, OccConflictError, OutOfRetentionError } from '../databas
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import type { ReadSet } from '../database/read-set.ts'
-import { encodeTs, jsonToValue, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
@@ -38,6 +38,12 @@ import { uniqueHexId } from '../util/unique-id.ts'
 import type { RequestKey, SessionRequests } from '../sync/session-requests.ts'
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
+
+/**
+ * Where a call comes from, for admission: execution slots go to the sources in turn, so one that
+ * floods (thousands of HTTP requests, a socket's thousands of queries) waits behind itself.
+ */
+export type Admission = 'http' | 'sync' | 'scheduler'
 
 /** The outcome of a call as the HTTP API and sync protocol report it. */
 export type UdfResult = { ok: true; value: string; logLines: string[]; ts: bigint | null } | CallFailure
@@ -73,6 +79,8 @@ export interface CallOptions {
   identity?: UserIdentity | null | undefined
   /** A sync-socket mutation's (session, request): it runs once, its result recorded with its writes. */
   requestKey?: RequestKey | undefined
+  /** Where the call comes from (default: an HTTP request). */
+  source?: Admission | undefined
 }
 
 export interface RunnerLimits {
@@ -80,6 +88,8 @@ export interface RunnerLimits {
   queryMutationTimeoutMs: number
   /** Wall-clock limit for an action, in ms. */
   actionTimeoutMs: number
+  /** Largest return value of a function, in bytes of Convex value size (default 16 MiB, as Convex). */
+  maxResultBytes?: number
 }
 
 /** How one execution in an isolate ended (before the HTTP/sync layer shapes it). */
@@ -257,6 +267,8 @@ export class FunctionRunner implements JobRunner {
     if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
       throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${JSON.stringify(args)}`)
     }
+    const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), [value])
+    if (tooLarge !== null) throw new CallError(tooLarge)
     const error = validateArgs(fn.args, [value], this.db.validatorContext)
     if (error !== null) throw new CallError(error)
   }
@@ -284,11 +296,11 @@ export class FunctionRunner implements JobRunner {
     const origin: RequestOrigin = { requestId: r?.requestId ?? uniqueHexId(), ip: r?.ip ?? null, userAgent: r?.userAgent ?? null, authToken: r?.authToken ?? null, scheduledFunctionId: null }
     switch (fn.udfType) {
       case 'Query':
-        return this.#runQuery(fn, argsJson, opts.ts, undefined, who, origin)
+        return this.#runQuery(fn, argsJson, opts.ts, undefined, who, origin, opts.source)
       case 'Mutation':
-        return this.#runMutation(fn, argsJson, who, origin, opts.requestKey)
+        return this.#runMutation(fn, argsJson, who, origin, opts.requestKey, opts.source)
       default:
-        return this.#runAction(fn, argsJson, undefined, who, false, undefined, origin)
+        return this.#runAction(fn, argsJson, undefined, who, false, undefined, origin, opts.source)
     }
   }
 
@@ -310,14 +322,14 @@ export class FunctionRunner implements JobRunner {
     const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (t) => {
       txn = t
       t.journal = parseJournal(journal)
-    }, JSON.stringify(opts.identity ?? null))
+    }, JSON.stringify(opts.identity ?? null), undefined, 'sync')
     const ran = txn as Transaction | null
     return { result, readSet: ran?.readSet ?? null, ts: ran?.snapshotTs ?? 0n, journal: ran?.pageEnd == null ? journal : JSON.stringify({ endCursor: ran.pageEnd }) }
   }
 
-  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null', origin = systemOrigin()): Promise<UdfResult> {
+  async #runQuery(fn: FunctionInfo, argsJson: string, ts?: bigint, observe?: (txn: Transaction) => void, who = 'null', origin = systemOrigin(), source: Admission = 'http'): Promise<UdfResult> {
     // Take the execution slot before the snapshot: a call waiting its turn holds no snapshot.
-    const slot = await this.#quickSlots.acquire()
+    const slot = await this.#quickSlots.acquire(source)
     let txn: Transaction
     try {
       txn = await this.db.begin(false, ts)
@@ -329,7 +341,7 @@ export class FunctionRunner implements JobRunner {
     }
     try {
       observe?.(txn)
-      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, true, origin)
+      const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, null, origin)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -341,11 +353,11 @@ export class FunctionRunner implements JobRunner {
    * Runs a mutation optimistically; after a conflict, re-runs it in the retry lane, where retried
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
-  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey): Promise<UdfResult> {
+  async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey, source: Admission = 'http'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
       // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
-      let slot: (() => void) | null = await this.#quickSlots.acquire()
+      let slot: (() => void) | null = await this.#quickSlots.acquire(source)
       let txn: Transaction
       try {
         txn = await this.db.begin(true)
@@ -358,7 +370,7 @@ export class FunctionRunner implements JobRunner {
         // Already run (before a reconnect or a restart): answered from its record, run no more.
         const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
         if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, true, origin)
+        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, null, origin)
         slot()
         slot = null
         if (!outcome.ok) return outcome
@@ -414,7 +426,7 @@ export class FunctionRunner implements JobRunner {
       }
       await txn.patchSystem(job.id, { state: { kind: 'inProgress' } })
       const rollback = txn.savepoint()
-      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, 'null', false, systemOrigin(scheduledFunctionId))
+      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, 'null', 'scheduler', systemOrigin(scheduledFunctionId))
       if (!outcome.ok) {
         rollback()
         await fail(errorText(outcome))
@@ -439,7 +451,7 @@ export class FunctionRunner implements JobRunner {
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
-        outcome = await this.#runAction(fn, JSON.stringify(job.args), undefined, 'null', false, undefined, systemOrigin(scheduledFunctionId))
+        outcome = await this.#runAction(fn, JSON.stringify(job.args), undefined, 'null', false, undefined, systemOrigin(scheduledFunctionId), 'scheduler')
       } catch (e) {
         outcome = failure(e, [])
       }
@@ -463,7 +475,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who = 'null', nested = false, origin = systemOrigin()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nestedCalls: NestedCalls = {
       runUdf: async (nestedKind, nestedName, nestedArgs, limits) => {
@@ -475,7 +487,7 @@ export class FunctionRunner implements JobRunner {
         const outerLimits = limits === undefined ? null : txn.applyBudget(limits)
         let result
         try {
-          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, true, origin)
+          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null, origin)
         } finally {
           if (outerLimits !== null) txn.limits = outerLimits
         }
@@ -488,7 +500,7 @@ export class FunctionRunner implements JobRunner {
       storage: (op, args) => this.#storage(op, args, txn),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, nested)
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission)
   }
 
   #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
@@ -528,7 +540,7 @@ export class FunctionRunner implements JobRunner {
     })
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, origin = systemOrigin()): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, origin = systemOrigin(), source: Admission = 'http'): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
@@ -538,10 +550,10 @@ export class FunctionRunner implements JobRunner {
         const argsText = JSON.stringify([calleeArgs])
         const result =
           kind === 'query'
-            ? await this.#runQuery(callee, argsText, undefined, undefined, who, origin)
+            ? await this.#runQuery(callee, argsText, undefined, undefined, who, origin, source)
             : kind === 'mutation'
-              ? await this.#runMutation(callee, argsText, who, origin)
-              : await this.#runAction(callee, argsText, undefined, who, true, undefined, origin)
+              ? await this.#runMutation(callee, argsText, who, origin, undefined, source)
+              : await this.#runAction(callee, argsText, undefined, who, true, undefined, origin, source)
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId)),
@@ -551,18 +563,18 @@ export class FunctionRunner implements JobRunner {
     }
     const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin })
     try {
-      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction)
+      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source)
       return outcome.ok ? { ...outcome, ts: null } : outcome
     } finally {
       handler.close?.()
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], nested = false): Promise<ExecOutcome> {
-    // Admission: a bounded number of calls run at once (each holds an isolate). `nested` calls go
-    // ahead: their caller holds a slot and waits for them, or they took theirs before opening
-    // their snapshot (#runQuery, #runMutation).
-    const release = nested ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire()
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null): Promise<ExecOutcome> {
+    // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
+    // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
+    // or they took theirs before opening their snapshot (#runQuery, #runMutation).
+    const release = admission === null ? null : await (kind === 'action' || kind === 'httpAction' ? this.#actionSlots : this.#quickSlots).acquire(admission)
     const startedMs = Date.now()
     const started = performance.now()
     let outcome: ExecOutcome
@@ -612,6 +624,10 @@ export class FunctionRunner implements JobRunner {
       if (outcome.data !== undefined) failed.data = outcome.data
       return failed
     }
+    // As Convex: the return value's size is checked before its validator (an HTTP action's
+    // response is not a return value).
+    const tooLarge = kind === 'httpAction' ? null : checkResultSize(canonicalPath(fn.modulePath, fn.exportName), outcome.value!, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE)
+    if (tooLarge !== null) return { ok: false, message: tooLarge, logLines: outcome.logLines }
     try {
       this.#checkReturns(fn, outcome.value!)
     } catch (e) {

@@ -4,7 +4,8 @@
  */
 import { Hono } from 'hono'
 import type { Context } from 'hono'
-import { readLimited } from './body.ts'
+import { BodyBudgetError, readLimited, refuseBody } from './body.ts'
+import type { BodyBudget, BodyHold } from './body.ts'
 import { MAX_FUNCTION_BODY, MAX_PUSH_BODY } from './limits.ts'
 import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
@@ -47,23 +48,38 @@ export interface HttpDeps {
   readonly db: Database
   readonly runner: FunctionRunner
   readonly push: PushService
+  /** Bounds the bytes of request bodies held at once (function calls and HTTP actions). */
+  readonly bodyBudget?: BodyBudget
 }
 
 
-/** Reads the body, refusing it as soon as it passes `limit` (before or after decompression). */
-async function readBody(c: Context, limit: number): Promise<Buffer> {
+/**
+ * Reads the body, refusing it as soon as it passes `limit` (before or after decompression). Its
+ * bytes are taken from `hold` (the request body budget) before they are read.
+ */
+async function readBody(c: Context, limit: number, hold?: BodyHold): Promise<Buffer> {
   const tooLarge = (n: number | string) => new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${n} bytes (limit ${limit})`)
   const declared = Number(c.req.header('content-length') ?? '0')
   if (declared > limit) throw tooLarge(declared)
+  let body: Buffer
   if (c.req.header('content-length') !== undefined) {
     // Declared and within the limit: read it whole (the fast path; Node enforces the length).
-    const body = Buffer.from(await c.req.arrayBuffer())
+    try {
+      hold?.take(declared)
+    } catch (e) {
+      if (e instanceof BodyBudgetError) await refuseBody(c.req.raw.body, limit, e)
+      throw e
+    }
+    body = Buffer.from(await c.req.arrayBuffer())
     if (body.length > limit) throw tooLarge(body.length)
-    return decode(c, body, limit, tooLarge)
+  } else {
+    const read = await readLimited(c.req.raw.body, limit, hold)
+    if (read === null) throw tooLarge(`more than ${limit}`)
+    body = read
   }
-  const body = await readLimited(c.req.raw.body, limit)
-  if (body === null) throw tooLarge(`more than ${limit}`)
-  return decode(c, body, limit, tooLarge)
+  const decoded = decode(c, body, limit, tooLarge)
+  hold?.take(decoded.length - body.length)
+  return decoded
 }
 
 /** Decompresses a `br`/`gzip` body, refusing output past `limit`. */
@@ -81,12 +97,12 @@ function decode(c: Context, raw: Buffer, limit: number, tooLarge: (n: number | s
 }
 
 /** Parses a JSON request body; an empty body is `{}` (as `/api/query_ts` sends). */
-async function readJson(c: Context, limit = MAX_FUNCTION_BODY): Promise<Record<string, unknown>> {
+async function readJson(c: Context, limit = MAX_FUNCTION_BODY, hold?: BodyHold): Promise<Record<string, unknown>> {
   const contentType = c.req.header('content-type') ?? ''
   if (contentType !== '' && !contentType.toLowerCase().includes('json')) {
     throw badRequest('BadJsonBody', 'Expected request with `Content-Type: application/json`')
   }
-  const body = await readBody(c, limit)
+  const body = await readBody(c, limit, hold)
   if (body.length === 0) return {}
   let parsed: unknown
   try {
@@ -132,6 +148,21 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
 }
 
+/** The request's hold on the body budget (none when the budget is off). */
+function holdFor(c: Context, deps: HttpDeps): BodyHold | undefined {
+  if (deps.bodyBudget === undefined) return undefined
+  let hold = heldBody(c)
+  if (hold === undefined) {
+    hold = deps.bodyBudget.hold()
+    c.set('bodyHold' as never, hold as never)
+  }
+  return hold
+}
+
+function heldBody(c: Context): BodyHold | undefined {
+  return c.get('bodyHold' as never) as BodyHold | undefined
+}
+
 /** The request's id: the client's `convex-request-id`, else a fresh one; echoed on the response. */
 function requestIdOf(c: Context): string {
   let id = c.get('requestId' as never) as string | undefined
@@ -146,13 +177,19 @@ export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
   app.use('*', async (c, next) => {
     const id = requestIdOf(c)
-    await next()
+    try {
+      await next()
+    } finally {
+      // The request is answered: its body's bytes go back to the budget.
+      heldBody(c)?.release()
+    }
     c.res.headers.set('convex-request-id', id)
   })
   app.onError((err, c) => {
     if (err instanceof HttpError) {
       // The rest of a refused body was never read: the connection can't carry another request.
-      if (err.status === 413) c.header('connection', 'close')
+      if (err.status === 413 || (err instanceof BodyBudgetError && !err.drained)) c.header('connection', 'close')
+      if (err instanceof BodyBudgetError) c.header('retry-after', String(err.retryAfterSeconds))
       return c.json({ code: err.code, message: err.message }, err.status as 400)
     }
     if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
@@ -189,7 +226,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     c.res.headers.set('access-control-allow-origin', origin ?? '*')
     if (origin !== undefined) c.res.headers.set('vary', 'origin')
   })
-  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, auth: deps.auth, siteUrl: deps.siteUrl }, '/http'))
+  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, auth: deps.auth, siteUrl: deps.siteUrl, bodyBudget: deps.bodyBudget }, '/http'))
   bindInstanceRoutes(app, deps)
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)
@@ -271,27 +308,27 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {
     app.post(`/api/${kind}`, async (c) => {
-      const body = await readJson(c)
+      const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
       return call(c, kind, body, unwrapArgs(body.args), body.path)
     })
   }
   app.post('/api/function', async (c) => {
-    const body = await readJson(c)
+    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     return call(c, null, body, unwrapArgs(body.args), body.path)
   })
   app.post('/api/run/*', async (c) => {
-    const body = await readJson(c)
+    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     const segments = c.req.path.slice('/api/run/'.length).split('/').filter((s) => s !== '')
     if (segments.length < 2) throw badRequest('MissingIdentifier', 'Path or function name not provided in path, e.g. /api/run/messages/list')
     const fn = segments.pop()!
     return call(c, null, { ...body, format: body.format ?? 'json' }, unwrapArgs(body.args), `${segments.join('/')}:${fn}`)
   })
   app.post('/api/query_ts', async (c) => {
-    await readJson(c)
+    await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     return c.json({ ts: encodeTs(await deps.db.currentTs()) })
   })
   app.post('/api/query_at_ts', async (c) => {
-    const body = await readJson(c)
+    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     if (typeof body.ts !== 'string') throw badRequest('BadRequest', 'query_at_ts requires "ts"')
     let ts: bigint
     try {

@@ -5,7 +5,8 @@
 import { Hono } from 'hono'
 import { checkResponseHead } from '../../runtime/http-head.ts'
 import type { Context } from 'hono'
-import { readLimited } from './body.ts'
+import { BodyBudgetError, readLimited, refuseBody } from './body.ts'
+import type { BodyBudget, BodyHold } from './body.ts'
 import { isClientAbort } from './errors.ts'
 import { MAX_HTTP_ACTION_BODY } from './limits.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
@@ -34,10 +35,26 @@ export interface SiteDeps {
   /** The public origin requests are addressed to (`CONVEX_SITE_ORIGIN`). */
   readonly siteUrl: () => string
   readonly log?: { info(message: string, fields?: Record<string, unknown>): void; error(message: string, fields?: Record<string, unknown>): void }
+  /** Bounds the bytes of request bodies held at once (a body of known length is read whole). */
+  readonly bodyBudget?: BodyBudget | undefined
 }
 
 /** Answers one request with the router's response; `prefix` is stripped from the path first. */
 export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): Promise<Response> {
+  const hold = deps.bodyBudget?.hold()
+  try {
+    return await serve(c, deps, prefix, hold)
+  } catch (e) {
+    if (!(e instanceof BodyBudgetError)) throw e
+    // A body that was not read to its end leaves the connection unable to carry another request.
+    return c.json({ code: e.code, message: e.message }, 503, { 'retry-after': String(e.retryAfterSeconds), ...(e.drained ? {} : { connection: 'close' }) })
+  } finally {
+    // Answered (a streamed response has its head): the body's bytes go back to the budget.
+    hold?.release()
+  }
+}
+
+async function serve(c: Context, deps: SiteDeps, prefix: string, hold: BodyHold | undefined): Promise<Response> {
   const incoming = new URL(c.req.url)
   const path = incoming.pathname.slice(prefix.length) || '/'
   const url = `${deps.siteUrl().replace(/\/$/, '')}${path}${incoming.search}`
@@ -49,7 +66,16 @@ export async function serveHttpAction(c: Context, deps: SiteDeps, prefix = ''): 
     const declared = c.req.header('content-length')
     if (declared === undefined) body = limitedStream(raw, MAX_HTTP_ACTION_BODY)
     else {
-      // A declared length past the limit is refused before a byte is read.
+      // A declared length past the limit is refused before a byte is read, as is one the body
+      // budget has no room for.
+      if (Number(declared) <= MAX_HTTP_ACTION_BODY) {
+        try {
+          hold?.take(Number(declared))
+        } catch (e) {
+          if (e instanceof BodyBudgetError) await refuseBody(raw, MAX_HTTP_ACTION_BODY, e)
+          throw e
+        }
+      }
       body = Number(declared) > MAX_HTTP_ACTION_BODY ? null : await readLimited(raw, MAX_HTTP_ACTION_BODY)
       if (body === null) {
         c.header('connection', 'close')

@@ -52,6 +52,10 @@ const HARD_BUFFER_LIMIT = 64 * 1024 * 1024
 
 const RESOLVED: Promise<void> = Promise.resolve()
 
+/** A ModifyQuerySet with more Adds than this lets the event loop run between every so many. */
+const MODIFICATIONS_PER_TURN = 500
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false, user: null }
 const ADMIN: QueryIdentity = { key: 'admin', admin: true, user: null }
 
@@ -148,6 +152,8 @@ export class Session implements Subscriber {
   }
 
   async #handle(m: ClientMessage): Promise<void> {
+    // Messages still queued when the socket closed are dropped (their work would be for no one).
+    if (this.#closed) return
     switch (m.type) {
       case 'Connect':
         this.#sessionId = m.sessionId
@@ -161,7 +167,17 @@ export class Session implements Subscriber {
         for (const q of this.#queries) byId.set(q.queryId, q)
         const dropped: Subscribed[] = []
         try {
+          let n = 0
           for (const mod of m.modifications) {
+            if (++n % MODIFICATIONS_PER_TURN === 0) {
+              // Thousands of Adds: let other clients' I/O in between.
+              await nextTurn()
+              if (this.#closed) {
+                // #close let go of the queries held before this message; these are the new ones.
+                for (const q of byId.values()) this.deps.subscriptions.unsubscribe(this, q.entry)
+                return
+              }
+            }
             if (mod.type === 'Add') {
               if (byId.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
               const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
@@ -283,7 +299,7 @@ export class Session implements Subscriber {
     const key = `${this.#sessionId}:${requestId}`
     const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken }
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request }).catch(crashed))
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request, source: 'sync' }).catch(crashed))
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -301,7 +317,7 @@ export class Session implements Subscriber {
 
   async #action(requestId: number, path: string, args: JSONValue): Promise<void> {
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken: this.#authToken }
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request }).catch(crashed)
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request, source: 'sync' }).catch(crashed)
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {

@@ -7,7 +7,12 @@
  * wrote, and dirty entries are re-run on the next pass. A write outside every read set re-runs
  * nothing.
  *
- * Dirty entries wait in an ordered queue; at most MAX_RUNS_IN_FLIGHT of them run at once.
+ * Dirty entries wait in one queue per session (the session that first subscribed to the entry),
+ * and runs start round-robin across those queues: at most MAX_RUNS_IN_FLIGHT at once, at most
+ * MAX_RUNS_IN_FLIGHT_PER_SESSION of them for one session's queue. A session that subscribes to
+ * thousands of distinct queries then waits for its own runs, while another session's query starts
+ * as soon as a run finishes. Runs start from setImmediate, so I/O (other sockets, HTTP requests)
+ * is served between them. An entry whose last subscriber leaves is dropped from its queue.
  *
  * Invariant: an entry that is not dirty is valid at the latest published timestamp, because every
  * published commit has been checked against its read set — including commits published while it
@@ -44,6 +49,8 @@ export class QueryEntry {
   journal: string | null
   dirty = true
   running = false
+  /** The run queue this entry waits in (null: not queued). */
+  queue: RunQueue | null = null
   readonly subscribers = new Set<Subscriber>()
 
   constructor(
@@ -68,6 +75,20 @@ const LOG_LIMIT = 10_000
  */
 const MAX_RUNS_IN_FLIGHT = 16
 
+/**
+ * Runs in flight at once for one session's queue: half of them, so that a session with thousands
+ * of queries to run leaves room for every other session's, and its runs still fill the 8
+ * execution slots when no one else needs them.
+ */
+const MAX_RUNS_IN_FLIGHT_PER_SESSION = MAX_RUNS_IN_FLIGHT / 2
+
+/** The dirty entries waiting to run on behalf of one session, oldest first. */
+class RunQueue {
+  readonly entries = new Set<QueryEntry>()
+  inFlight = 0
+  constructor(readonly owner: Subscriber) {}
+}
+
 function resultKey(r: UdfResult): string {
   return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${errorText(r)}:${r.data ?? ''}:${r.logLines.join('\n')}`
 }
@@ -79,8 +100,11 @@ export class SubscriptionManager {
   /** Commits at or below this ts may have been dropped from `#log`. */
   #logFloor: bigint
   #scheduled = false
-  /** Dirty entries not running, in the order they became dirty: the runs still to start. */
-  readonly #dirty = new Set<QueryEntry>()
+  /**
+   * Dirty entries not running, one queue per session, in round-robin order (a queue that starts a
+   * run goes to the back); a queue is here while it holds entries or has runs in flight.
+   */
+  readonly #queues = new Map<Subscriber, RunQueue>()
   #inFlight = 0
   /** invalidateAll calls so far: a run that straddles one ran the old functions. */
   #pushes = 0
@@ -103,6 +127,18 @@ export class SubscriptionManager {
     return this.#entries.size
   }
 
+  /** Query runs going on now. */
+  get runsInFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Dirty entries waiting for a run, over every session's queue. */
+  get runsQueued(): number {
+    let n = 0
+    for (const queue of this.#queues.values()) n += queue.entries.size
+    return n
+  }
+
   subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null): QueryEntry {
     const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
     let entry = this.#entries.get(key)
@@ -111,9 +147,9 @@ export class SubscriptionManager {
       const kept = flatten(key)
       entry = new QueryEntry(kept, path, args, identity, journal)
       this.#entries.set(kept, entry)
+      entry.subscribers.add(sub)
       this.#markDirty(entry)
-    }
-    entry.subscribers.add(sub)
+    } else entry.subscribers.add(sub)
     return entry
   }
 
@@ -121,7 +157,7 @@ export class SubscriptionManager {
     entry.subscribers.delete(sub)
     if (entry.subscribers.size === 0 && this.#entries.get(entry.key) === entry) {
       this.#entries.delete(entry.key)
-      this.#dirty.delete(entry)
+      this.#dequeue(entry)
       this.#unindex(entry)
     }
   }
@@ -153,8 +189,27 @@ export class SubscriptionManager {
 
   #markDirty(entry: QueryEntry): void {
     entry.dirty = true
-    if (!entry.running) this.#dirty.add(entry)
+    if (!entry.running) this.#enqueue(entry)
     this.#schedule()
+  }
+
+  /** Queues a dirty entry for the session that subscribed to it first. */
+  #enqueue(entry: QueryEntry): void {
+    if (entry.queue !== null) return
+    const owner = entry.subscribers.values().next().value
+    if (owner === undefined) return
+    let queue = this.#queues.get(owner)
+    if (queue === undefined) this.#queues.set(owner, (queue = new RunQueue(owner)))
+    queue.entries.add(entry)
+    entry.queue = queue
+  }
+
+  #dequeue(entry: QueryEntry): void {
+    const queue = entry.queue
+    if (queue === null) return
+    entry.queue = null
+    queue.entries.delete(entry)
+    if (queue.entries.size === 0 && queue.inFlight === 0) this.#queues.delete(queue.owner)
   }
 
   #schedule(): void {
@@ -166,24 +221,58 @@ export class SubscriptionManager {
     })
   }
 
-  /** Starts runs of dirty entries, oldest first, while fewer than MAX_RUNS_IN_FLIGHT are running. */
+  /**
+   * Starts the next run, if fewer than MAX_RUNS_IN_FLIGHT are running: from the next session's
+   * queue in turn, skipping a queue with MAX_RUNS_IN_FLIGHT_PER_SESSION in flight.
+   */
   #pump(): void {
-    for (const entry of this.#dirty) {
-      if (this.#inFlight >= MAX_RUNS_IN_FLIGHT) return
-      this.#dirty.delete(entry)
-      if (!entry.dirty || entry.running) continue
-      this.#inFlight++
-      if (this.#inFlight > this.runsInFlightPeak) this.runsInFlightPeak = this.#inFlight
-      void this.#run(entry)
-        .catch(this.onError)
-        .finally(() => {
-          this.#inFlight--
-          // Dirty again (a commit or push during the run), even if the run failed: queue it, or its
-          // sessions would wait for it forever.
-          if (entry.dirty && !entry.running && this.#entries.get(entry.key) === entry) this.#dirty.add(entry)
-          this.#pump()
-        })
+    // Stops after a full round of queues that could start nothing.
+    let idle = 0
+    while (this.#inFlight < MAX_RUNS_IN_FLIGHT && idle < this.#queues.size) {
+      const queue: RunQueue = this.#queues.values().next().value!
+      // To the back of the round (removed below if it ends up empty and idle).
+      this.#queues.delete(queue.owner)
+      this.#queues.set(queue.owner, queue)
+      let entry: QueryEntry | undefined
+      if (queue.inFlight < MAX_RUNS_IN_FLIGHT_PER_SESSION) {
+        for (const e of queue.entries) {
+          queue.entries.delete(e)
+          e.queue = null
+          if (e.dirty && !e.running) {
+            entry = e
+            break
+          }
+        }
+      }
+      if (entry === undefined) {
+        if (queue.entries.size === 0 && queue.inFlight === 0) this.#queues.delete(queue.owner)
+        else idle++
+        continue
+      }
+      this.#start(entry, queue)
+      // One run per turn of the event loop: a run (or the isolate it first needs) holds the main
+      // thread for a while, and I/O waiting meanwhile goes next.
+      if (this.#inFlight < MAX_RUNS_IN_FLIGHT) this.#schedule()
+      return
     }
+  }
+
+  #start(entry: QueryEntry, queue: RunQueue): void {
+    this.#inFlight++
+    queue.inFlight++
+    if (this.#inFlight > this.runsInFlightPeak) this.runsInFlightPeak = this.#inFlight
+    void this.#run(entry)
+      .catch(this.onError)
+      .finally(() => {
+        this.#inFlight--
+        queue.inFlight--
+        if (queue.entries.size === 0 && queue.inFlight === 0 && this.#queues.get(queue.owner) === queue) this.#queues.delete(queue.owner)
+        // Dirty again (a commit or push during the run), even if the run failed: queue it, or its
+        // sessions would wait for it forever.
+        if (entry.dirty && !entry.running && this.#entries.get(entry.key) === entry) this.#enqueue(entry)
+        // The next runs start from the event loop, not this run's promise chain: I/O goes first.
+        this.#schedule()
+      })
   }
 
   #index(entry: QueryEntry): void {

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest'
 import {
   checkArgsSize,
   checkDocumentLimits,
+  checkResultSize,
   checkValueLimits,
   COMMIT_TS,
   encodeId,
@@ -164,4 +165,16 @@ test("formatBytes (Convex's format_bytes)", () => {
   expect(formatBytes(0)).toBe('0 bytes')
   expect(formatBytes(4_718_592)).toBe('4.5 MiB')
   expect(formatBytes(16 * 2 ** 20)).toBe('16 MiB')
+})
+
+test('checkResultSize: the value size of the convex-encoded JSON, short results not parsed', () => {
+  const limit = 1000
+  // 200 zeros: 402 characters of JSON, a value of 2 + 200 * 9 bytes.
+  const zeros = JSON.stringify(Array.from({ length: 200 }, () => 0))
+  expect(checkResultSize('m.js:f', zeros, limit)).toBe('Function m.js:f return value is too large (actual: 1.76 KiB, limit: 1000 B)')
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat(998)), limit)).toBeNull()
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat(999)), limit)).toBe('Function m.js:f return value is too large (actual: 1001 B, limit: 1000 B)')
+  // An int64 is 9 bytes however long its encoding.
+  expect(checkResultSize('m.js:f', JSON.stringify(Array.from({ length: 100 }, () => ({ $integer: 'AQAAAAAAAAA=' }))), limit)).toBeNull()
+  expect(checkResultSize('m.js:f', JSON.stringify('x'.repeat((1 << 24) - 1)))).toBe('Function m.js:f return value is too large (actual: 16.00 MiB, limit: 16 MiB)')
 })

@@ -6,7 +6,7 @@
  * @module
  */
 import { displayValue, formatSize, rustDisplayF64 } from './display.ts'
-import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, fieldNameError, type ExtendedValue, type Value } from './value.ts'
+import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, fieldNameError, jsonToValue, type ExtendedValue, type JSONValue, type Value } from './value.ts'
 
 /** Maximum document size including system fields (`MAX_USER_SIZE`, 1 MiB). */
 export const MAX_DOCUMENT_SIZE = 1 << 20
@@ -188,6 +188,21 @@ export function checkDocumentLimits(doc: Record<string, Value>): string | null {
   }
   if (size > MAX_DOCUMENT_SIZE) return tooLarge(size, MAX_DOCUMENT_SIZE)
   return null
+}
+
+/** Maximum size of a function's return value (`FUNCTION_MAX_RESULT_SIZE`, 16 MiB). */
+export const MAX_FUNCTION_RESULT_SIZE = 1 << 24
+
+/**
+ * Checks the size of a function's return value, given as its convex-encoded JSON (crates/isolate/src/helpers.rs);
+ * `path` is the canonical path, e.g. `messages.js:list`. A value's size is at most 5 times its
+ * JSON's length (`0,` is 9 bytes), so a short one is not parsed.
+ */
+export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION_RESULT_SIZE): string | null {
+  if (json.length * 5 + 16 <= limit) return null
+  const size = valueSize(jsonToValue(JSON.parse(json) as JSONValue))
+  if (size <= limit) return null
+  return `Function ${path} return value is too large (actual: ${formatSize(size)}, limit: ${formatSize(limit)})`
 }
 
 /** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */

@@ -239,17 +239,55 @@ describe('the sync protocol on the wire', () => {
     expect(await closed).toEqual([1008, 'InvalidClientMessage: Duplicate query id 2'])
   })
 
-  test('two hundred new queries at once all arrive, with at most 16 runs in flight', async () => {
+  test('two hundred new queries at once all arrive, with at most 8 runs in flight for one session', async () => {
     const c = await raw()
     c.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789ae', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
     const modifications = Array.from({ length: 200 }, (_, i) => ({ type: 'Add', queryId: i, udfPath: 'messages:list', args: [{ author: `many-${i}` }] }))
     c.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications })
     const first = await c.next((f) => f.type === 'Transition' && f.endVersion.querySet === 1, 20_000)
     expect(first.modifications.map((m: any) => [m.type, m.queryId, m.value])).toEqual(Array.from({ length: 200 }, (_, i) => ['QueryUpdated', i, []]))
-    // One ModifyQuerySet dirties 200 entries at once: the first pass starts exactly 16 runs.
-    expect((await metrics()).subscriptionRunsInFlightPeak).toBe(16)
+    // One ModifyQuerySet dirties 200 entries at once: one session's queue runs at most 8 at a time.
+    expect((await metrics()).subscriptionRunsInFlightPeak).toBeLessThanOrEqual(8)
     c.ws.close()
   })
+
+  test("a socket asking for 5,000 distinct queries stalls no one else, and its runs stop when it closes", async () => {
+    const entriesBefore = (await metrics()).subscriptionEntries
+    const flood = await raw()
+    flood.send({ type: 'Connect', sessionId: '7e0f3b8e-1a2b-4c3d-9e8f-0123456789f0', connectionCount: 0, lastCloseReason: 'InitialConnect', clientTs: Date.now() })
+    const modifications = Array.from({ length: 5000 }, (_, i) => ({ type: 'Add', queryId: i, udfPath: 'counter:get', args: [{ name: `flood-${i}` }] }))
+    flood.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications })
+    // The flood is under way: its first runs are done.
+    const runsBefore = (await metrics()).subscriptionRuns
+    for (const deadline = Date.now() + 30_000; (await metrics()).subscriptionRuns < runsBefore + 16; ) {
+      if (Date.now() > deadline) throw new Error('the flood never started')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // Another client's live query and HTTP query are both answered while the flood still runs:
+    // before the flooding socket has its 5,000 results.
+    const other = newClient()
+    const w = watch<number>(other, api.counter.get, { name: 'not-flooding' })
+    expect(await w.next(() => true, 60_000)).toBe(0)
+    expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'not-flooding' })).toBe(0)
+    expect(flood.frames.filter((f) => f.type === 'Transition')).toEqual([])
+    // The flooding socket goes away: what it left queued never runs.
+    flood.ws.terminate()
+    let m = await metrics()
+    for (const deadline = Date.now() + 30_000; m.subscriptionRunsQueued > 0 || m.subscriptionRunsInFlight > 0; m = await metrics()) {
+      if (Date.now() > deadline) throw new Error(`the flood's runs go on: ${JSON.stringify(m)}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(m.subscriptionRuns - runsBefore).toBeLessThan(5000)
+    const runsAfter = m.subscriptionRuns
+    // The other client is still live (its query re-runs on a write), and nothing else runs.
+    await new ConvexHttpClient(backend.url).mutation(api.counter.increment, { name: 'not-flooding' })
+    expect(await w.next((v) => v === 1)).toBe(1)
+    m = await metrics()
+    expect(m.subscriptionRuns).toBe(runsAfter + 1)
+    // None of the flood's entries is left (sockets of earlier tests may still be closing).
+    expect(m.subscriptionEntries).toBeLessThanOrEqual(entriesBefore + 1)
+    w.unsubscribe()
+  }, 120_000)
 
   test('two query ids with the same function and arguments: removing one leaves the other live', async () => {
     const c = await raw()

@@ -71,3 +71,9 @@ export const touchDocs = mutation({
     for (const doc of await ctx.db.query("docs").collect()) await ctx.db.patch(doc._id, { value: doc.value + 1 });
   },
 });
+
+/** The length of a (large) string argument: the large-body flood's call (bench/fairness.mjs). */
+export const sizeOf = mutation({
+  args: { body: v.string() },
+  handler: async (_ctx, { body }) => body.length,
+});
