@@ -22,9 +22,4 @@ export class MutationLog {
     outcome.then(forget, forget)
     return outcome
   }
-
-  /** Runs in flight. */
-  get size(): number {
-    return this.#running.size
-  }
 }
