@@ -19,7 +19,7 @@ import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
 import { snapshotService } from './snapshot/snapshots.ts'
-import { SCHEDULED_FUNCTIONS, Scheduler } from './functions/scheduler.ts'
+import { SCHEDULED_FUNCTIONS, Scheduler, SchedulerSet } from './functions/scheduler.ts'
 import { CRON_RUNS, CronService } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
 import { Auth } from './auth/auth.ts'
@@ -79,7 +79,7 @@ export class Backend {
   #draining = false
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
-  #scheduler: Scheduler | null = null
+  #schedulers: SchedulerSet | null = null
   #cronRuns: Scheduler | null = null
   #crons: CronService | null = null
   instanceName = ''
@@ -145,7 +145,7 @@ export class Backend {
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
     env.onChange((vars) => pool.setEnv(vars))
-    const runner = new FunctionRunner(db, pool, () => push.registry, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
+    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
     runner.deploymentName = this.instanceName
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())
@@ -161,10 +161,12 @@ export class Backend {
     await sessionRequests.start()
     this.#sessionRequests = sessionRequests
     runner.sessionRequests = sessionRequests
-    const scheduler = new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs)
-    runner.scheduler = scheduler
-    await scheduler.start(runner)
-    this.#scheduler = scheduler
+    const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component))
+    runner.schedulers = (component) => schedulers.get(component)
+    const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
+    await syncSchedulers()
+    push.onPush(() => void syncSchedulers().catch((e: unknown) => log.warn('Could not start the scheduler of a component', { error: (e as Error)?.message ?? String(e) })))
+    this.#schedulers = schedulers
     // Cron runs go through a scheduler of their own, so they don't show in _scheduled_functions
     // (as in Convex) but are run with the same at-most-once / exactly-once care.
     const cronRuns = new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs))
@@ -246,7 +248,7 @@ export class Backend {
     this.#draining = true
     this.#crons?.stop()
     this.#sessionRequests?.stop()
-    this.#scheduler?.stop()
+    this.#schedulers?.stop()
     this.#cronRuns?.stop()
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
     this.#api = this.#site = null

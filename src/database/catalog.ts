@@ -24,6 +24,8 @@ export interface IndexInfo {
   readonly indexId: number
   readonly tableNumber: number
   readonly tableName: string
+  /** The component the index's table belongs to ('' for the app). */
+  readonly component: string
   readonly name: string
   /** The index's declared fields (what `withIndex` ranges name). */
   readonly fields: readonly string[]
@@ -44,8 +46,26 @@ export const BUILDING_PREFIX = '__staged__:'
 
 export interface TableInfo {
   readonly tableNumber: number
+  /** The table's name as its functions see it (the same in every component). */
   readonly name: string
+  /** The component instance the table belongs to: its path, '' for the app itself. */
+  readonly component: string
   readonly indexes: Map<string, IndexInfo>
+}
+
+/**
+ * Each component instance has its own tables: the same name in two components names two tables.
+ * The store keeps one flat list, under this name (the app's tables under their own names; a
+ * component's as `<component path>:<table>`, which no table name can be, `:` not being allowed).
+ */
+export function storedTableName(component: string, name: string): string {
+  return component === '' ? name : `${component}:${name}`
+}
+
+/** The component path and table name of a stored table name. */
+export function splitStoredTableName(stored: string): { component: string; name: string } {
+  const colon = stored.lastIndexOf(':')
+  return colon === -1 ? { component: '', name: stored } : { component: stored.slice(0, colon), name: stored.slice(colon + 1) }
 }
 
 /**
@@ -55,8 +75,8 @@ export interface TableInfo {
  */
 export const TABLE_NAMES_INDEX = 0
 
-export function tableNameKey(name: string): Buffer {
-  return encodeIndexKey([name])
+export function tableNameKey(name: string, component = ''): Buffer {
+  return encodeIndexKey([storedTableName(component, name)])
 }
 
 export const BY_ID = 'by_id'
@@ -89,6 +109,7 @@ function stagedFlag(staged: boolean): { staged?: true } {
 }
 
 export class Catalog {
+  /** Tables by stored name (see storedTableName): the app's by their own names. */
   readonly byName = new Map<string, TableInfo>()
   readonly byNumber = new Map<number, TableInfo>()
   readonly #creating = new Map<string, Promise<TableInfo>>()
@@ -102,8 +123,19 @@ export class Catalog {
     for (const i of await this.persistence.indexes()) this.#addIndex(i)
   }
 
+  /** The table `name` of a component ('' for the app). */
+  table(component: string, name: string): TableInfo | undefined {
+    return this.byName.get(storedTableName(component, name))
+  }
+
+  /** The tables of one component ('' for the app). */
+  tablesOf(component: string): TableInfo[] {
+    return [...this.byName.values()].filter((t) => t.component === component)
+  }
+
   #addTable(t: TableRecord): TableInfo {
-    const info: TableInfo = { tableNumber: t.tableNumber, name: t.name, indexes: new Map() }
+    const { component, name } = splitStoredTableName(t.name)
+    const info: TableInfo = { tableNumber: t.tableNumber, name, component, indexes: new Map() }
     this.byName.set(t.name, info)
     this.byNumber.set(t.tableNumber, info)
     return info
@@ -111,7 +143,7 @@ export class Catalog {
 
   #addIndex(i: IndexRecord): IndexInfo {
     const table = this.byNumber.get(i.tableNumber)!
-    const base = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, name: i.name }
+    const base = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, component: table.component, name: i.name }
     let info: IndexInfo
     if (i.search !== undefined) info = { ...base, fields: [], keyFields: [], search: i.search }
     else if (i.vector !== undefined) info = { ...base, fields: [], keyFields: [], vector: i.vector }
@@ -158,8 +190,9 @@ export class Catalog {
     return info
   }
 
-  /** The table named `name`, created (with its system indexes) if it does not exist yet. */
-  ensureTable(name: string): Promise<TableInfo> {
+  /** The table named `name` (of `component`), created (with its system indexes) if it does not exist yet. */
+  ensureTable(tableName: string, component = ''): Promise<TableInfo> {
+    const name = storedTableName(component, tableName)
     const existing = this.byName.get(name)
     if (existing !== undefined) return Promise.resolve(existing)
     let creating = this.#creating.get(name)
@@ -190,7 +223,7 @@ export class Catalog {
   /** Adds a schema index to a table, backfilling it from the table's current documents. */
   async addIndex(table: TableInfo, name: string, fields: readonly string[], staged = false): Promise<IndexInfo> {
     const docs = await this.persistence.tableDocuments(table.tableNumber)
-    const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, name, fields, keyFields: keyFieldsFor(name, fields) }
+    const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, component: table.component, name, fields, keyFields: keyFieldsFor(name, fields) }
     const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
     return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields, ...stagedFlag(staged) }, backfill))
   }

@@ -16,7 +16,7 @@
  */
 import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite, VectorWrite } from '../storage/persistence.ts'
 import { WriteNotApplied } from '../storage/persistence.ts'
-import { indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
+import { indexKey, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
 import { sameVectorEntry, vectorEntry } from './vector.ts'
@@ -257,7 +257,7 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
     if (w.base === null && w.doc === null) continue
     if (w.base !== null && w.doc !== null && w.base === w.doc) continue
     documents.push({ id: w.id, tableNumber: w.table.tableNumber, json: w.doc === null ? null : JSON.stringify(w.doc) })
-    if (w.base === null) tables.add(w.table.name)
+    if (w.base === null) tables.add(storedTableName(w.table.component, w.table.name))
     for (const index of w.table.indexes.values()) {
       if (index.search !== undefined) {
         const oldEntry = w.base === null ? null : searchEntry(index.search, w.base)
@@ -278,6 +278,6 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
     }
   }
   const touched = [...indexes]
-  for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null })
+  for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null }) // `name`: stored (component-qualified)
   return { documents, indexes, search, vectors, touched }
 }

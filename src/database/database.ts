@@ -11,7 +11,7 @@ import { OccConflictError, OutOfRetentionError } from './errors.ts'
 import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
-import { Catalog } from './catalog.ts'
+import { Catalog, storedTableName } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
 import { Committer } from './committer.ts'
 import { HistoricalSnapshot } from './historical-snapshot.ts'
@@ -60,7 +60,7 @@ export class Database {
   readonly history: HistoryRetention
   /** Historical views being opened, by timestamp: they read the write log, so it is kept for them. */
   readonly #historyReaders = new Map<bigint, number>()
-  #schema: Schema | null = null
+  #schemas = new Map<string, Schema | null>()
   #validators = new Map<string, ValidatorJSON>()
   /** The snapshot new transactions share (at the latest published commit), if one is open. */
   #current: SharedSnapshot | null = null
@@ -112,35 +112,57 @@ export class Database {
     return db
   }
 
+  /** The app's schema. */
   get schema(): Schema | null {
-    return this.#schema
+    return this.schemaOf('')
   }
 
+  /** The schema of a component instance ('' for the app); null when it has none. */
+  schemaOf(component: string): Schema | null {
+    return this.#schemas.get(component) ?? null
+  }
+
+  /** Sets the app's schema. */
   setSchema(schema: Schema | null): void {
-    this.#schema = schema
+    this.setSchemas(new Map([...this.#schemas].filter(([c]) => c !== '')).set('', schema))
+  }
+
+  /** Sets every component instance's schema at once (a push): '' is the app's. */
+  setSchemas(schemas: ReadonlyMap<string, Schema | null>): void {
+    this.#schemas = new Map(schemas)
     this.#validators = new Map()
-    if (schema?.schemaValidation === true) {
-      for (const t of schema.tables) if (t.documentType !== null) this.#validators.set(t.tableName, t.documentType)
+    for (const [component, schema] of schemas) {
+      if (schema?.schemaValidation !== true) continue
+      for (const t of schema.tables) if (t.documentType !== null) this.#validators.set(storedTableName(component, t.tableName), t.documentType)
     }
   }
 
-  schemaValidator(tableName: string): ValidatorJSON | undefined {
-    return this.#validators.get(tableName)
+  schemaValidator(tableName: string, component = ''): ValidatorJSON | undefined {
+    return this.#validators.get(storedTableName(component, tableName))
   }
 
-  schemaHasIndex(tableName: string, indexName: string): boolean {
+  schemaHasIndex(tableName: string, indexName: string, component = ''): boolean {
     if (indexName === 'by_id' || indexName === 'by_creation_time') return true
-    return this.#schema?.tables.some((t) => t.tableName === tableName && t.indexes.some((i) => i.indexDescriptor === indexName)) ?? false
+    return this.schemaOf(component)?.tables.some((t) => t.tableName === tableName && t.indexes.some((i) => i.indexDescriptor === indexName)) ?? false
   }
 
-  /** Resolves `v.id("table")` checks against the catalog. */
-  readonly validatorContext: ValidatorContext = {
-    tableNumberForName: (name) => this.catalog.byName.get(name)?.tableNumber,
-    tableNameForNumber: (n) => this.catalog.byNumber.get(n)?.name,
+  /** Resolves the app's `v.id("table")` checks against the catalog. */
+  readonly validatorContext: ValidatorContext = this.validatorContextFor('')
+
+  /** Resolves a component's `v.id("table")` checks against its own tables. */
+  validatorContextFor(component: string): ValidatorContext {
+    if (component === '' && this.validatorContext !== undefined) return this.validatorContext
+    return {
+      tableNumberForName: (name) => this.catalog.table(component, name)?.tableNumber,
+      tableNameForNumber: (n) => {
+        const t = this.catalog.byNumber.get(n)
+        return t !== undefined && t.component === component ? t.name : undefined
+      },
+    }
   }
 
-  tableForRead(name: string): TableInfo | undefined {
-    return this.catalog.byName.get(name)
+  tableForRead(name: string, component = ''): TableInfo | undefined {
+    return this.catalog.table(component, name)
   }
 
   /** A fresh document id in `table`. */

@@ -124,29 +124,29 @@ function alreadyDefined(boundType: string, field: string, comparator: string, va
 export const USER_VISIBLE_SYSTEM_TABLES: ReadonlySet<string> = new Set(['_storage', '_scheduled_functions'])
 
 /** A table as user code sees it: internal system tables don't exist for it (the system sees all). */
-function readableTable(txn: Transaction, name: string): TableInfo | undefined {
+function readableTable(txn: Transaction, name: string, component: string): TableInfo | undefined {
   if (name.startsWith('_') && !txn.system && !USER_VISIBLE_SYSTEM_TABLES.has(name)) return undefined
-  return txn.db.tableForRead(name)
+  return txn.db.tableForRead(name, component)
 }
 
 /** Resolves the query's source to an index (or a search) and interval. */
-export function planQuery(txn: Transaction, query: SerializedQuery): { index: IndexInfo | SearchPlan | null; interval: KeyInterval; order: Order } {
+export function planQuery(txn: Transaction, query: SerializedQuery, component = ''): { index: IndexInfo | SearchPlan | null; interval: KeyInterval; order: Order } {
   const source = query.source
-  if (source.type === 'Search') return { index: planSearch(txn, source), interval: { lo: Buffer.alloc(0), hi: null }, order: 'asc' }
+  if (source.type === 'Search') return { index: planSearch(txn, source, component), interval: { lo: Buffer.alloc(0), hi: null }, order: 'asc' }
   if (source.type === 'FullTableScan') {
-    const table = readableTable(txn, source.tableName)
-    if (table === undefined) readMissingTable(txn, source.tableName)
+    const table = readableTable(txn, source.tableName, component)
+    if (table === undefined) readMissingTable(txn, source.tableName, component)
     return { index: table?.indexes.get(BY_CREATION_TIME) ?? null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
   }
   const dot = source.indexName.indexOf('.')
   const tableName = source.indexName.slice(0, dot)
   const indexName = source.indexName.slice(dot + 1)
-  const table = readableTable(txn, tableName)
+  const table = readableTable(txn, tableName, component)
   const found = table?.indexes.get(indexName)
   const index = found?.building === true ? undefined : found
   if (index === undefined) {
-    if (table === undefined && txn.db.schemaHasIndex(tableName, indexName)) {
-      readMissingTable(txn, tableName)
+    if (table === undefined && txn.db.schemaHasIndex(tableName, indexName, component)) {
+      readMissingTable(txn, tableName, component)
       return { index: null, interval: { lo: Buffer.alloc(0), hi: null }, order: source.order ?? 'asc' }
     }
     throw new DatabaseError(`Index ${source.indexName} not found.`)
@@ -156,17 +156,17 @@ export function planQuery(txn: Transaction, query: SerializedQuery): { index: In
   return { index, interval: rangeInterval(index, source.range), order: source.order ?? 'asc' }
 }
 
-function planSearch(txn: Transaction, source: { indexName: string; filters: unknown[] }): SearchPlan {
+function planSearch(txn: Transaction, source: { indexName: string; filters: unknown[] }, component: string): SearchPlan {
   const name = typeof source.indexName === 'string' ? source.indexName : ''
   const dot = name.indexOf('.')
   const tableName = name.slice(0, dot)
   const indexName = name.slice(dot + 1)
-  const table = txn.db.tableForRead(tableName)
+  const table = txn.db.tableForRead(tableName, component)
   const found = table?.indexes.get(indexName)
   const index = found?.building === true ? undefined : found
   if (index === undefined) {
-    if (table === undefined && schemaHasSearchIndex(txn, tableName, indexName)) {
-      readMissingTable(txn, tableName)
+    if (table === undefined && schemaHasSearchIndex(txn, tableName, indexName, component)) {
+      readMissingTable(txn, tableName, component)
       return new SearchPlan(null, null, null)
     }
     throw new DatabaseError(`Index ${name} not found.`)
@@ -176,13 +176,13 @@ function planSearch(txn: Transaction, source: { indexName: string; filters: unkn
   return new SearchPlan(index, table!, compileSearch(index, source.filters))
 }
 
-function schemaHasSearchIndex(txn: Transaction, tableName: string, indexName: string): boolean {
-  const tables = (txn.db.schema?.tables ?? []) as readonly { tableName: string; searchIndexes?: { indexDescriptor: string }[] }[]
+function schemaHasSearchIndex(txn: Transaction, tableName: string, indexName: string, component: string): boolean {
+  const tables = (txn.db.schemaOf(component)?.tables ?? []) as readonly { tableName: string; searchIndexes?: { indexDescriptor: string }[] }[]
   return tables.some((t) => t.tableName === tableName && (t.searchIndexes ?? []).some((i) => i.indexDescriptor === indexName))
 }
 
-function readMissingTable(txn: Transaction, name: string): void {
-  const key = tableNameKey(name)
+function readMissingTable(txn: Transaction, name: string, component: string): void {
+  const key = tableNameKey(name, component)
   txn.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
 }
 

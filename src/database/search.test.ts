@@ -22,7 +22,7 @@ test('searchEntry: a search field that is not a string has no terms; filter keys
   expect(filterKey('x')).toMatch(/^[0-9a-f]{32}$/)
 })
 
-const index: IndexInfo = { indexId: 7, tableNumber: 10001, tableName: 'messages', name: 'search_body', fields: [], keyFields: [], search: { searchField: 'body', filterFields: ['author'] } }
+const index: IndexInfo = { indexId: 7, tableNumber: 10001, tableName: 'messages', component: '', name: 'search_body', fields: [], keyFields: [], search: { searchField: 'body', filterFields: ['author'] } }
 
 test('compileSearch: the last term is the prefix, at most 16 terms, and Convex’s messages', () => {
   expect(compileSearch(index, [{ type: 'Search', fieldPath: 'body', value: 'Hello hello wor' }, { type: 'Eq', fieldPath: 'author', value: 'me' }])).toEqual({

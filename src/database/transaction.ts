@@ -196,14 +196,19 @@ export class Transaction {
     return this.snapshot.ts
   }
 
-  /** The table an id belongs to, or null if the id is not a valid id of an existing table. */
-  #tableOf(id: string): TableInfo | null {
+  /**
+   * The table an id belongs to, or null if the id is not a valid id of an existing table. With a
+   * component, only that component's tables count: an id of another component's table (or the
+   * app's) names no table there.
+   */
+  #tableOf(id: string, component?: string): TableInfo | null {
     const decoded = decodeId(id)
-    return decoded === null ? null : (this.db.catalog.byNumber.get(decoded.tableNumber) ?? null)
+    const table = decoded === null ? null : (this.db.catalog.byNumber.get(decoded.tableNumber) ?? null)
+    return table !== null && component !== undefined && table.component !== component ? null : table
   }
 
-  #checkTableArg(id: string, tableName: string | undefined, op: string): TableInfo | null {
-    const table = this.#tableOf(id)
+  #checkTableArg(id: string, tableName: string | undefined, op: string, component: string): TableInfo | null {
+    const table = this.#tableOf(id, component)
     if (tableName !== undefined) {
       if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
       if (table === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: ID "${id}" is not an ID of table "${tableName}"`)
@@ -241,11 +246,11 @@ export class Transaction {
    * table than the one named throws, and an id of no table (or of a system table users can't
    * see) is simply not found.
    */
-  async get(id: string, tableName: string | undefined, isSystem: boolean): Promise<string> {
+  async get(id: string, tableName: string | undefined, isSystem: boolean, component = ''): Promise<string> {
     const method = isSystem ? 'db.system.get' : 'db.get'
     if (typeof id !== 'string') throw new DatabaseError(`Invalid argument \`id\` for \`${method}\`: expected a string`)
     if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`${method}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
-    const table = this.#tableOf(id)
+    const table = this.#tableOf(id, component)
     if (table === null) return 'null'
     const systemTable = table.name.startsWith('_')
     if (systemTable && !this.system && !USER_VISIBLE_SYSTEM_TABLES.has(table.name)) return 'null'
@@ -262,8 +267,8 @@ export class Transaction {
   }
 
   /** Checks a user-supplied document body and the full document against limits and the schema; returns its size. */
-  #checkDocument(table: TableInfo | string, doc: Doc): number {
-    const tableName = typeof table === 'string' ? table : table.name
+  #checkDocument(table: TableInfo, doc: Doc): number {
+    const tableName = table.name
     let value: Value
     try {
       value = jsonToValue(doc) as Value
@@ -272,7 +277,7 @@ export class Transaction {
     }
     const limitError = checkDocumentLimits(value as Record<string, Value>)
     if (limitError !== null) throw new DatabaseError(limitError)
-    const error = validateDocument(tableName, this.db.schemaValidator(tableName), value as Record<string, Value>, this.db.validatorContext)
+    const error = validateDocument(tableName, this.db.schemaValidator(tableName, table.component), value as Record<string, Value>, this.db.validatorContextFor(table.component))
     if (error !== null) throw new DatabaseError(error)
     return jsonValueSize(doc)
   }
@@ -282,7 +287,7 @@ export class Transaction {
     return value as Doc
   }
 
-  async insert(tableName: string, value: JSONValue): Promise<string> {
+  async insert(tableName: string, value: JSONValue, component = ''): Promise<string> {
     this.#assertMutable('insert')
     if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName) || tableName.length > 64) {
       throw new DatabaseError(`Invalid table name: "${tableName}". Table names must start with a letter and contain only letters, digits and underscores (at most 64 characters).`)
@@ -291,7 +296,7 @@ export class Transaction {
     for (const k of Object.keys(fields)) {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
     }
-    const table = await this.db.catalog.ensureTable(tableName)
+    const table = await this.db.catalog.ensureTable(tableName, component)
     const id = encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const size = this.#checkDocument(table, doc)
@@ -302,10 +307,10 @@ export class Transaction {
     return id
   }
 
-  async #existing(id: string, tableName: string | undefined, op: string, verb: string): Promise<{ table: TableInfo; doc: Doc }> {
+  async #existing(id: string, tableName: string | undefined, op: string, verb: string, component: string): Promise<{ table: TableInfo; doc: Doc }> {
     this.#assertMutable(op === 'shallowMerge' ? 'patch' : op)
     if (typeof id !== 'string') throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: expected a string`)
-    const table = this.#checkTableArg(id, tableName, op)
+    const table = this.#checkTableArg(id, tableName, op, component)
     if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
     const doc = table === null ? null : await this.read(id)
     if (table === null || doc === null) throw new DatabaseError(`${verb} on nonexistent document ID ${id}`)
@@ -329,8 +334,8 @@ export class Transaction {
     if (!this.writes.has(id)) this.writes.set(id, { table, id, base: current, doc: current })
   }
 
-  async patch(id: string, value: JSONValue, tableName: string | undefined): Promise<string> {
-    const { table, doc } = await this.#existing(id, tableName, 'patch', 'Update')
+  async patch(id: string, value: JSONValue, tableName: string | undefined, component = ''): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'patch', 'Update', component)
     const fields = this.#userFields(value, 'patch')
     const next: Doc = { ...doc }
     for (const [k, raw] of Object.entries(fields)) {
@@ -349,8 +354,8 @@ export class Transaction {
     return JSON.stringify(next)
   }
 
-  async replace(id: string, value: JSONValue, tableName: string | undefined): Promise<string> {
-    const { table, doc } = await this.#existing(id, tableName, 'replace', 'Replace')
+  async replace(id: string, value: JSONValue, tableName: string | undefined, component = ''): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'replace', 'Replace', component)
     const fields = this.#userFields(value, 'replace')
     const next: Doc = { _id: doc._id!, _creationTime: doc._creationTime! }
     for (const [k, raw] of Object.entries(fields)) {
@@ -368,8 +373,8 @@ export class Transaction {
     return JSON.stringify(next)
   }
 
-  async remove(id: string, tableName: string | undefined): Promise<string> {
-    const { table, doc } = await this.#existing(id, tableName, 'delete', 'Delete')
+  async remove(id: string, tableName: string | undefined, component = ''): Promise<string> {
+    const { table, doc } = await this.#existing(id, tableName, 'delete', 'Delete', component)
     this.#recordWrite(0)
     await this.#remember(table, id, doc)
     this.#put(table, id, null)
@@ -384,8 +389,8 @@ export class Transaction {
   }
 
   /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
-  async insertSystem(tableName: string, fields: Doc, givenId?: string): Promise<string> {
-    const table = await this.db.catalog.ensureTable(tableName)
+  async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
+    const table = await this.db.catalog.ensureTable(tableName, component)
     const id = givenId ?? encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     this.#newId(table, id)
@@ -413,15 +418,15 @@ export class Transaction {
     this.#put(table, id, null)
   }
 
-  normalizeId(tableName: string, idString: string): string | null {
+  normalizeId(tableName: string, idString: string, component = ''): string | null {
     const decoded = decodeId(idString)
     if (decoded === null) return null
     const table = this.db.catalog.byNumber.get(decoded.tableNumber)
-    return table !== undefined && table.name === tableName ? idString : null
+    return table !== undefined && table.name === tableName && table.component === component ? idString : null
   }
 
-  openStream(key: string, query: SerializedQuery): QueryStream {
-    const { index, interval, order } = planQuery(this, query)
+  openStream(key: string, query: SerializedQuery, component = ''): QueryStream {
+    const { index, interval, order } = planQuery(this, query, component)
     const stream = new QueryStream(this, index, interval, order, query.operators)
     this.#streams.set(key, stream)
     return stream
@@ -458,7 +463,7 @@ export class Transaction {
    * filtered out or not, and a page that reaches them ends `SplitRequired`. With an end cursor (a
    * reactive re-run) it holds everything up to it.
    */
-  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }): Promise<string> {
+  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }, component = ''): Promise<string> {
     if (this.#paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
     this.#paginated = true
     const pageSize = args.pageSize
@@ -466,7 +471,7 @@ export class Transaction {
     if (pageSize === 0) throw new DatabaseError('Must request at least 1 document while paginating')
     if (pageSize > LIMITS.documentsRead) throw new DatabaseError(`Requested too many items: ${pageSize}`)
     if (args.maximumRowsRead === 0 || args.maximumBytesRead === 0) throw new DatabaseError('maximumRowsRead and maximumBytesRead must be greater than 0')
-    const plan = planQuery(this, args.query)
+    const plan = planQuery(this, args.query, component)
     const fingerprint = queryFingerprint(args.query, plan.index instanceof SearchPlan ? ['search', plan.index.index?.name ?? ''] : (plan.index?.keyFields ?? []))
     const codec = this.db.cursors
     const open = (cursor: string | null): CursorPosition | null => {

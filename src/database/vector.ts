@@ -147,11 +147,11 @@ export function compileVectorQuery(index: IndexInfo, search: Pick<ParsedVectorSe
 }
 
 /** `ctx.vectorSearch`: the request of the `1.0/actions/vectorSearch` syscall, answered as its JSON result. */
-export async function vectorSearch(db: Database, request: unknown): Promise<{ results: { _id: string; _score: number }[] }> {
+export async function vectorSearch(db: Database, request: unknown, component = ''): Promise<{ results: { _id: string; _score: number }[] }> {
   const search = parseRequest(request)
   const txn = await db.begin(false)
   try {
-    const table = db.tableForRead(search.tableName)
+    const table = db.tableForRead(search.tableName, component)
     if (table === undefined) return { results: [] }
     const index = table.indexes.get(search.indexName)
     const name = `${search.tableName}.${search.indexName}`

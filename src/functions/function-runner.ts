@@ -18,8 +18,10 @@ import type { IsolatePool } from './isolate/isolate-pool.ts'
 import { NodeActionTimeout } from './node/node-executor.ts'
 import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
-import type { FunctionInfo, Registry } from './registry.ts'
+import type { FunctionInfo } from './registry.ts'
 import { canonicalPath } from './registry.ts'
+import { loadPath, UnresolvedFunction } from '../components/components.ts'
+import type { Components, FunctionAddress } from '../components/components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey } from './system-functions.ts'
 import { Semaphore } from '../util/semaphore.ts'
@@ -81,6 +83,8 @@ export interface CallOptions {
   requestKey?: RequestKey | undefined
   /** Where the call comes from (default: an HTTP request). */
   source?: Admission | undefined
+  /** The component whose function is called (admins only; '' or absent: the app's own). */
+  componentPath?: string | undefined
 }
 
 export interface RunnerLimits {
@@ -140,8 +144,8 @@ const STORAGE_ID_METHODS: Record<string, string> = {
 }
 
 export class FunctionRunner implements JobRunner {
-  /** Set once the scheduler exists (it needs the runner too). */
-  scheduler: Scheduler | null = null
+  /** Each component instance's scheduler ('' the app's); set once they exist (they need the runner too). */
+  schedulers: ((component: string) => Scheduler | undefined) | null = null
   /** Where sync-socket mutations record their results (exactly once across restarts). */
   sessionRequests: SessionRequests | null = null
   /** `ctx.meta.getDeploymentMetadata()`'s name (the instance name; self-hosted has no region, class s16 as in Convex). */
@@ -220,7 +224,7 @@ export class FunctionRunner implements JobRunner {
   constructor(
     readonly db: Database,
     readonly pool: IsolatePool,
-    readonly registry: () => Registry,
+    readonly components: () => Components,
     readonly limits: RunnerLimits,
     readonly system: ReadonlyMap<string, SystemFunction> = new Map(),
   ) {}
@@ -243,13 +247,16 @@ export class FunctionRunner implements JobRunner {
 
   /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
   #resolve(path: string, kind: FunctionKind | null, opts: CallOptions): FunctionInfo {
-    const fn = this.registry().lookup(path)
+    const component = opts.componentPath ?? ''
+    if (this.components().instance(component) === undefined) throw new CallError('Component path not found')
+    const fn = this.components().lookup(component, path)
     const visible = fn !== undefined && fn.udfType !== 'HttpAction' && (fn.visibility === 'public' || opts.admin)
     if (!visible) {
       const shown = displayPath(path)
       // As Convex: a call of a given kind says "public function" (admins included); a call of any
       // kind (`/api/function`, `npx convex run`) suggests pushing.
-      throw new CallError(kind === null ? `Could not find function for '${shown}'. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'.`)
+      const where = component === '' ? '' : ` in '${component}'`
+      throw new CallError(kind === null ? `Could not find function for '${shown}'${where}. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'${where}.`)
     }
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) {
       throw new CallError(`Trying to execute ${canonicalPath(fn.modulePath, fn.exportName)} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`)
@@ -269,13 +276,13 @@ export class FunctionRunner implements JobRunner {
     }
     const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), [value])
     if (tooLarge !== null) throw new CallError(tooLarge)
-    const error = validateArgs(fn.args, [value], this.db.validatorContext)
+    const error = validateArgs(fn.args, [value], this.db.validatorContextFor(fn.component ?? ''))
     if (error !== null) throw new CallError(error)
   }
 
   #checkReturns(fn: FunctionInfo, valueJson: string): void {
     if (fn.returns === null) return
-    const error = validateReturns(fn.returns, jsonToValue(JSON.parse(valueJson) as JSONValue), this.db.validatorContext)
+    const error = validateReturns(fn.returns, jsonToValue(JSON.parse(valueJson) as JSONValue), this.db.validatorContextFor(fn.component ?? ''))
     if (error !== null) throw new CallError(error)
   }
 
@@ -388,9 +395,31 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
-  #scheduler(): Scheduler {
-    if (this.scheduler === null) throw new Error('The scheduler is not running')
-    return this.scheduler
+  /** The scheduler of a component instance's `_scheduled_functions` ('' the app's). */
+  #scheduler(component: string): Scheduler {
+    const scheduler = this.schedulers?.(component)
+    if (scheduler === undefined) throw new Error('The scheduler is not running')
+    return scheduler
+  }
+
+  /**
+   * `ctx.scheduler.runAfter/runAt` from a function of `caller`: the job goes into the caller's
+   * `_scheduled_functions`, naming the function it runs (which a handle or reference may place in
+   * another component).
+   */
+  async #schedule(txn: Transaction, caller: string, address: FunctionAddress, ts: number, args: JSONValue, parentJobId: string | null): Promise<string> {
+    const target = this.#address(caller, address)
+    return this.#scheduler(caller).schedule(txn, target, ts, args, parentJobId)
+  }
+
+  /** Where an address points, seen from `caller` (a user-facing error if nowhere). */
+  #address(caller: string, address: FunctionAddress | string): { component: string; path: string; publicOnly: boolean } {
+    try {
+      return this.components().resolve(caller, typeof address === 'string' ? { name: address } : address)
+    } catch (e) {
+      if (e instanceof UnresolvedFunction) throw new CallError(e.message)
+      throw e
+    }
   }
 
   /** Runs `body` in a mutation transaction of the system's own (Database.mutate's retries). */
@@ -398,8 +427,12 @@ export class FunctionRunner implements JobRunner {
     return this.db.mutate(body, { system })
   }
 
-  schedulable(name: string): 'mutation' | 'action' | string {
-    const fn = this.registry().lookup(name)
+  isPublic(component: string, name: string): boolean {
+    return this.components().lookup(component, name)?.visibility === 'public'
+  }
+
+  schedulable(component: string, name: string): 'mutation' | 'action' | string {
+    const fn = this.components().lookup(component, name)
     if (fn === undefined) return `Attempted to schedule function at nonexistent path: ${displayPath(name)}`
     if (fn.udfType === 'Mutation') return 'mutation'
     if (fn.udfType === 'Action') return 'action'
@@ -417,8 +450,8 @@ export class FunctionRunner implements JobRunner {
       const doc = await txn.read(job.id)
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return
       const fail = (error: string) => txn.patchSystem(job.id, { state: { kind: 'failed', error }, completedTime: Date.now() })
-      const fn = this.registry().lookup(job.name)
-      if (fn === undefined || fn.udfType !== 'Mutation') return void (await fail(this.schedulable(job.name)))
+      const fn = this.components().lookup(job.component, job.name)
+      if (fn === undefined || fn.udfType !== 'Mutation') return void (await fail(this.schedulable(job.component, job.name)))
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
       } catch (e) {
@@ -445,9 +478,9 @@ export class FunctionRunner implements JobRunner {
       return true
     })
     if (!started) return
-    const fn = this.registry().lookup(job.name)
+    const fn = this.components().lookup(job.component, job.name)
     let outcome: UdfResult
-    if (fn === undefined || fn.udfType !== 'Action') outcome = { ok: false, message: this.schedulable(job.name), logLines: [] }
+    if (fn === undefined || fn.udfType !== 'Action') outcome = { ok: false, message: this.schedulable(job.component, job.name), logLines: [] }
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
@@ -477,9 +510,10 @@ export class FunctionRunner implements JobRunner {
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
   async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
+    const component = fn.component ?? ''
     const nestedCalls: NestedCalls = {
-      runUdf: async (nestedKind, nestedName, nestedArgs, limits) => {
-        const callee = this.#resolveNested(nestedName, nestedKind)
+      runUdf: async (nestedKind, address, nestedArgs, limits) => {
+        const callee = this.#resolveNested(component, address, nestedKind)
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
@@ -487,6 +521,7 @@ export class FunctionRunner implements JobRunner {
         const outerLimits = limits === undefined ? null : txn.applyBudget(limits)
         let result
         try {
+          // The user crosses into a component here (same transaction), not from an action.
           result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null, origin)
         } finally {
           if (outerLimits !== null) txn.limits = outerLimits
@@ -495,16 +530,32 @@ export class FunctionRunner implements JobRunner {
         return unwrapNested(result)
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
-      schedule: (target, ts, args) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId),
-      cancel: (id) => this.#scheduler().cancel(txn, id),
+      schedule: (target, ts, args) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId),
+      cancel: (id) => this.#scheduler(component).cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn),
+      functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const meta = { deploymentJson: this.#deploymentJson(), origin }
+    const meta = { deploymentJson: this.#deploymentJson(), origin, component }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission)
   }
 
-  #resolveNested(name: string, kind: FunctionKind): FunctionInfo {
-    return this.#resolve(name, kind, { admin: true })
+  /**
+   * The function a nested call names, from a function of `caller`: any function of its own
+   * component or one a handle names, only public ones of a child component.
+   */
+  #resolveNested(caller: string, address: FunctionAddress, kind: FunctionKind): FunctionInfo {
+    const target = this.#address(caller, address)
+    return this.#resolve(target.path, kind, { admin: !target.publicOnly, componentPath: target.component })
+  }
+
+  /** `createFunctionHandle(ref)` from a function of `caller`. */
+  #functionHandle(caller: string, address: FunctionAddress): string {
+    const target = this.#address(caller, address)
+    const fn = this.components().lookup(target.component, target.path)
+    if (fn === undefined || fn.udfType === 'HttpAction' || (target.publicOnly && fn.visibility !== 'public')) {
+      throw new CallError(`Could not find function for '${displayPath(target.path)}'${target.component === '' ? '' : ` in component '${target.component}'`}.`)
+    }
+    return this.components().handleFor(fn)
   }
 
   /**
@@ -542,26 +593,29 @@ export class FunctionRunner implements JobRunner {
 
   async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, origin = systemOrigin(), source: Admission = 'http'): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
+    const component = fn.component ?? ''
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
-      runFromAction: async (kind, calleeName, calleeArgs) => {
-        const callee = this.#resolveNested(calleeName, kind)
+      runFromAction: async (kind, address, calleeArgs) => {
+        const callee = this.#resolveNested(component, address, kind)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
+        const calleeWho = calleeIdentity(fn, callee, who)
         const result =
           kind === 'query'
-            ? await this.#runQuery(callee, argsText, undefined, undefined, who, origin, source)
+            ? await this.#runQuery(callee, argsText, undefined, undefined, calleeWho, origin, source)
             : kind === 'mutation'
-              ? await this.#runMutation(callee, argsText, who, origin, undefined, source)
-              : await this.#runAction(callee, argsText, undefined, who, true, undefined, origin, source)
+              ? await this.#runMutation(callee, argsText, calleeWho, origin, undefined, source)
+              : await this.#runAction(callee, argsText, undefined, calleeWho, true, undefined, origin, source)
         return unwrapNested(result)
       },
-      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#scheduler().schedule(txn, target, ts, args, origin.scheduledFunctionId)),
-      cancel: (id) => this.#systemMutation((txn) => this.#scheduler().cancel(txn, id)),
+      schedule: (target, ts, args) => this.#systemMutation((txn) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId)),
+      cancel: (id) => this.#systemMutation((txn) => this.#scheduler(component).cancel(txn, id)),
       storage: (op, args) => this.#storage(op, args, null),
-      vectorSearch: (request) => vectorSearch(this.db, request),
+      vectorSearch: (request) => vectorSearch(this.db, request, component),
+      functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin })
+    const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin, component })
     try {
       const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source)
       return outcome.ok ? { ...outcome, ts: null } : outcome
@@ -595,18 +649,22 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<ExecOutcome> {
-    const spec: CallSpec = { kind, modulePath: fn.modulePath, exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
-    if (this.pool.modules.get(fn.modulePath)?.environment === 'node') {
+    // A component sees none of the deployment's environment variables: only what its parent
+    // passes it (`app.use(c, { env })`) and the system's.
+    const env = (fn.component ?? '') === '' ? this.pool.env : this.components().environment(fn.component!, this.pool.env)
+    if (this.pool.modules.get(spec.modulePath)?.environment === 'node') {
       try {
-        outcome = await this.pool.node.run(this.pool.modules, this.pool.env, spec, handler, timeoutMs)
+        outcome = await this.pool.node.run(this.pool.modules, env, spec, handler, timeoutMs)
       } catch (e) {
         return failure(e, e instanceof NodeActionTimeout ? e.logLines : [])
       }
     } else {
       const host: IsolateHost = this.pool.acquire()
       try {
+        host.setEnv(env)
         outcome = await host.run(spec, handler, timeoutMs)
       } catch (e) {
         if (e instanceof SandboxError && e.fatal) host.dispose()
@@ -676,6 +734,14 @@ function parseJournal(journal: string | null): { endCursor: string | null } | nu
   } catch {
     return null
   }
+}
+
+/**
+ * The identity a call from an action runs with: as in Convex, a call into another component runs
+ * as nobody (queries and mutations, sharing their caller's transaction, pass the user on).
+ */
+function calleeIdentity(caller: FunctionInfo, callee: FunctionInfo, who: string): string {
+  return (caller.component ?? '') === (callee.component ?? '') ? who : 'null'
 }
 
 function failure(e: unknown, logLines: string[]): CallFailure {

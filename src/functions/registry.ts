@@ -10,6 +10,10 @@ export interface FunctionInfo {
   readonly visibility: 'public' | 'internal' | null
   readonly args: ValidatorJSON | null
   readonly returns: ValidatorJSON | null
+  /** The component instance it runs in (absent or '' for the app's own functions). */
+  readonly component?: string
+  /** Where its definition's modules live in the module set (absent or '' for the app's). */
+  readonly prefix?: string
 }
 
 /** Splits `dir/mod:fn` (or `mod.js:fn`, or `mod` for the default export) into module and export. */

@@ -30,6 +30,8 @@ const MAX_CONCURRENT_JOBS = 10
 
 export interface ScheduledJob {
   readonly id: string
+  /** The component instance the function runs in ('' for the app). */
+  readonly component: string
   readonly name: string
   readonly args: JSONValue[]
   readonly scheduledTime: number
@@ -38,7 +40,9 @@ export interface ScheduledJob {
 /** What the scheduler needs from the function runner. */
 export interface JobRunner {
   /** The kind of a schedulable function, or an error message if it can't be scheduled. */
-  schedulable(name: string): 'mutation' | 'action' | string
+  schedulable(component: string, name: string): 'mutation' | 'action' | string
+  /** Whether the function is public (a child component's may be scheduled only then). */
+  isPublic(component: string, name: string): boolean
   /** `scheduledFunctionId`: the job's id if it is a `_scheduled_functions` job (not a cron run). */
   runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
   runActionJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void>
@@ -62,6 +66,8 @@ export class Scheduler {
     readonly tableName: string,
     /** How long a finished job's record is kept (Convex keeps scheduled functions' for 7 days). */
     readonly retentionMs: number,
+    /** The component instance whose table it is ('' for the app's). */
+    readonly component = '',
   ) {}
   #sweepTimer: NodeJS.Timeout | null = null
 
@@ -69,7 +75,7 @@ export class Scheduler {
   async start(runner: JobRunner): Promise<void> {
     this.runner = runner
     await this.db.exclusive(async () => {
-      const table = await this.db.catalog.ensureTable(this.tableName)
+      const table = await this.db.catalog.ensureTable(this.tableName, this.component)
       if (!table.indexes.has(BY_STATE)) await this.db.catalog.addIndex(table, BY_STATE, ['state.kind', 'scheduledTime'])
       this.#table = table
     })
@@ -80,7 +86,7 @@ export class Scheduler {
     void this.#sweep()
     const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
     this.db.committer.onCommit((batch) => {
-      if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
+      if (!this.#stopped && batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
     })
     this.#kick()
   }
@@ -116,24 +122,33 @@ export class Scheduler {
    * called by a scheduled function (`parentJobId`) whose job has been canceled, the new job is
    * written already canceled, as Convex does, so a canceled job's work doesn't carry on.
    */
-  async schedule(txn: Transaction, name: string, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
-    if (typeof name !== 'string') throw new Error('Scheduling by function handle or component reference is not supported yet')
+  async schedule(txn: Transaction, target: string | { component: string; path: string; publicOnly?: boolean }, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
+    const { component, path: name, publicOnly } = typeof target === 'string' ? { component: this.component, path: target, publicOnly: false } : target
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
-    const kind = this.runner!.schedulable(name)
+    const kind = this.runner!.schedulable(component, name)
     if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
+    if (publicOnly === true && !this.runner!.isPublic(component, name)) throw new Error(`Attempted to schedule function at nonexistent path: ${name.replace(/\.js(?=:|$)/, '')}`)
+    // A job that runs a function of another component names it (the table is the scheduler's own).
+    const elsewhere: Record<string, string> = component === this.component ? {} : { component }
     // Convex's per-transaction limits (functionsScheduled, scheduledFunctionArgsBytes), charged
     // the size of the arguments array.
     txn.recordScheduled(jsonValueSize([args ?? {}]))
     if (parentJobId !== null && ((await txn.read(parentJobId))?.state as { kind?: string } | undefined)?.kind === 'canceled') {
       const now = Date.now()
-      return txn.insertSystem(this.tableName, { name: name.replace(/\.js(?=:|$)/, ''), args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now })
+      return txn.insertSystem(this.tableName, { name: name.replace(/\.js(?=:|$)/, ''), args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now, ...elsewhere }, undefined, this.component)
     }
-    return txn.insertSystem(this.tableName, {
-      name: name.replace(/\.js(?=:|$)/, ''),
-      args: [args],
-      scheduledTime: tsSeconds * 1000,
-      state: { kind: 'pending' },
-    })
+    return txn.insertSystem(
+      this.tableName,
+      {
+        name: name.replace(/\.js(?=:|$)/, ''),
+        args: [args],
+        scheduledTime: tsSeconds * 1000,
+        state: { kind: 'pending' },
+        ...elsewhere,
+      },
+      undefined,
+      this.component,
+    )
   }
 
   /**
@@ -166,8 +181,8 @@ export class Scheduler {
     const hi = upTo === Infinity ? prefixSuccessor(lo) : prefixSuccessor(encodeIndexKey([state, upTo]))
     const rows = await txn.snapshot.scan(index.indexId, { lo, hi }, 'asc', 1000)
     return rows.map((r) => {
-      const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string }; completedTime?: number }
-      return { id: d._id, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind, completedTime: d.completedTime }
+      const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string }; completedTime?: number; component?: string }
+      return { id: d._id, component: d.component ?? this.component, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind, completedTime: d.completedTime }
     })
   }
 
@@ -226,7 +241,7 @@ export class Scheduler {
 
   async #run(job: ScheduledJob): Promise<void> {
     try {
-      const kind = this.runner!.schedulable(job.name)
+      const kind = this.runner!.schedulable(job.component, job.name)
       const scheduledFunctionId = this.tableName === SCHEDULED_FUNCTIONS ? job.id : null
       if (kind === 'action') await this.runner!.runActionJob(job, scheduledFunctionId)
       else await this.runner!.runMutationJob(job, scheduledFunctionId)
@@ -235,5 +250,43 @@ export class Scheduler {
       this.#retryAt.set(job.id, Date.now() + RETRY_AFTER_MS)
       this.log('Scheduled function failed to run', { job: job.id, name: job.name, error: (e as Error)?.message ?? String(e) })
     }
+  }
+}
+
+/**
+ * The schedulers of every component instance: each has its own `_scheduled_functions` (a
+ * component's `ctx.scheduler` and `db.system` see only its own jobs). Kept in step with the
+ * mounted components after each push.
+ */
+export class SchedulerSet {
+  readonly #schedulers = new Map<string, Scheduler>()
+  #stopped = false
+
+  constructor(readonly create: (component: string) => Scheduler) {}
+
+  get(component: string): Scheduler | undefined {
+    return this.#schedulers.get(component)
+  }
+
+  /** Starts a scheduler for each new instance and stops those of instances no longer mounted. */
+  async sync(components: readonly string[], runner: JobRunner): Promise<void> {
+    if (this.#stopped) return
+    const wanted = new Set(components)
+    for (const [path, s] of this.#schedulers) {
+      if (wanted.has(path)) continue
+      s.stop()
+      this.#schedulers.delete(path)
+    }
+    for (const path of wanted) {
+      if (this.#schedulers.has(path)) continue
+      const s = this.create(path)
+      this.#schedulers.set(path, s)
+      await s.start(runner)
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true
+    for (const s of this.#schedulers.values()) s.stop()
   }
 }

@@ -11,6 +11,7 @@ import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
 import type { RequestOrigin } from './function-runner.ts'
+import type { FunctionAddress } from '../components/components.ts'
 
 /** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
 const STREAM_BATCH = 256
@@ -18,10 +19,12 @@ const STREAM_BATCH = 256
 /** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
 export interface NestedCalls {
   /** `ctx.runQuery`/`ctx.runMutation`; `limits`: the `transactionLimits` option, resolved. */
-  runUdf(kind: 'query' | 'mutation', name: string, args: JSONValue, limits?: TransactionLimits): Promise<string>
-  runFromAction(kind: 'query' | 'mutation' | 'action', name: string, args: JSONValue): Promise<string>
+  runUdf(kind: 'query' | 'mutation', address: FunctionAddress, args: JSONValue, limits?: TransactionLimits): Promise<string>
+  runFromAction(kind: 'query' | 'mutation' | 'action', address: FunctionAddress, args: JSONValue): Promise<string>
   /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
-  schedule(name: string, tsSeconds: number, args: JSONValue): Promise<string>
+  schedule(address: FunctionAddress, tsSeconds: number, args: JSONValue): Promise<string>
+  /** `createFunctionHandle(ref)`: the handle. */
+  functionHandle(address: FunctionAddress): string
   cancel(id: string): Promise<void>
   /** `ctx.storage` operations other than reading metadata within the transaction. */
   storage(op: string, args: Record<string, any>): Promise<string>
@@ -82,14 +85,21 @@ let nextCallId = 0
 export interface FunctionMeta {
   deploymentJson: string
   origin: RequestOrigin
+  /** The component instance the function runs in ('' for the app). */
+  component: string
+}
+
+/** The function a syscall's arguments name (`name`, `reference` or `functionHandle`, as the `convex` package sends them). */
+function addressOf(args: Record<string, any>): FunctionAddress {
+  return { name: args.name, reference: args.reference, functionHandle: args.functionHandle }
 }
 
 /** `ctx.meta.getFunctionMetadata()`'s name: the path without `.js`, and no `:default` (Convex's `UdfPath::strip`). */
-function functionMetadata(functionName: string): string {
+function functionMetadata(functionName: string, componentPath: string): string {
   const i = functionName.lastIndexOf(':')
   const module = functionName.slice(0, i).replace(/\.js$/, '')
   const name = functionName.slice(i + 1)
-  return JSON.stringify({ name: name === 'default' ? module : `${module}:${name}`, componentPath: '' })
+  return JSON.stringify({ name: name === 'default' ? module : `${module}:${name}`, componentPath })
 }
 
 function requestMetadata(origin: RequestOrigin): string {
@@ -102,12 +112,13 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   // Stream ids restart at 0 in every call; nested calls share `txn`, so keys carry a call id.
   const call = nextCallId++
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
+  const component = meta.component
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
       switch (op) {
         case '1.0/db/normalizeId':
-          return JSON.stringify({ id: txn.normalizeId(args.table, args.idString) })
+          return JSON.stringify({ id: txn.normalizeId(args.table, args.idString, component) })
       }
       throw unknown(op, false)
     },
@@ -116,9 +127,9 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
       const args = JSON.parse(argsJson) as Record<string, any>
       switch (op) {
         case '1.0/get':
-          return txn.get(args.id, args.table, args.isSystem === true)
+          return txn.get(args.id, args.table, args.isSystem === true, component)
         case '1.0/queryStreamNext': {
-          const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), args.query as SerializedQuery)
+          const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), args.query as SerializedQuery, component)
           const batch = await stream.nextBatch(STREAM_BATCH)
           if (batch.done) txn.closeStream(key(args.queryId))
           return JSON.stringify(batch)
@@ -127,23 +138,25 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           txn.closeStream(key(args.queryId))
           return 'true'
         case '1.0/queryPage':
-          return txn.page(args as Parameters<Transaction['page']>[0])
+          return txn.page(args as Parameters<Transaction['page']>[0], component)
         case '1.0/insert':
-          return JSON.stringify({ _id: await txn.insert(args.table, args.value) })
+          return JSON.stringify({ _id: await txn.insert(args.table, args.value, component) })
         case '1.0/shallowMerge':
-          return txn.patch(args.id, args.value, args.table)
+          return txn.patch(args.id, args.value, args.table, component)
         case '1.0/replace':
-          return txn.replace(args.id, args.value, args.table)
+          return txn.replace(args.id, args.value, args.table, component)
         case '1.0/remove':
-          return txn.remove(args.id, args.table)
+          return txn.remove(args.id, args.table, component)
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return functionMetadata(functionName)
+          return functionMetadata(functionName, component)
+        case '1.0/createFunctionHandle':
+          return JSON.stringify(nested.functionHandle(addressOf(args)))
         case '1.0/runUdf': {
           const limits = parseTransactionLimits(args.transactionLimits)
           if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot call a Mutation function from a Query function')
-          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', args.name, args.args as JSONValue, limits)
+          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', addressOf(args), args.args as JSONValue, limits)
         }
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
@@ -160,7 +173,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           return nested.storage(op, args)
         case '1.0/schedule':
           if (!txn.mutable) throw new Error('Queries cannot schedule functions')
-          return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
+          return JSON.stringify(await nested.schedule(addressOf(args), args.ts, args.args as JSONValue))
         case '1.0/cancel_job':
           if (!txn.mutable) throw new Error('Queries cannot cancel scheduled functions')
           await nested.cancel(args.id)
@@ -186,11 +199,13 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
       const args = JSON.parse(argsJson) as Record<string, any>
       switch (op) {
         case '1.0/actions/query':
-          return nested.runFromAction('query', args.name, args.args as JSONValue)
+          return nested.runFromAction('query', addressOf(args), args.args as JSONValue)
         case '1.0/actions/mutation':
-          return nested.runFromAction('mutation', args.name, args.args as JSONValue)
+          return nested.runFromAction('mutation', addressOf(args), args.args as JSONValue)
         case '1.0/actions/action':
-          return nested.runFromAction('action', args.name, args.args as JSONValue)
+          return nested.runFromAction('action', addressOf(args), args.args as JSONValue)
+        case '1.0/createFunctionHandle':
+          return JSON.stringify(nested.functionHandle(addressOf(args)))
         case '1.0/storageGetUrl':
         case '1.0/storageGetMetadata':
         case '1.0/storageGenerateUploadUrl':
@@ -199,7 +214,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/storageGet':
           return nested.storage(op, args)
         case '1.0/actions/schedule':
-          return JSON.stringify(await nested.schedule(args.name ?? args.functionHandle ?? args.reference, args.ts, args.args as JSONValue))
+          return JSON.stringify(await nested.schedule(addressOf(args), args.ts, args.args as JSONValue))
         case '1.0/actions/cancel_job':
           await nested.cancel(args.id)
           return 'null'
@@ -209,7 +224,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':
-          return functionMetadata(functionName)
+          return functionMetadata(functionName, meta.component)
         case '1.0/getDeploymentMetadata':
           return meta.deploymentJson
         case '1.0/getRequestMetadata':

@@ -297,13 +297,12 @@ async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; ide
 }
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
-  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint) => {
+  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
     const { admin, identity, authToken } = await caller(c, deps)
-    if (body.componentPath !== undefined && body.componentPath !== null && body.componentPath !== '') {
-      throw badRequest('BadRequest', 'Components are not supported by Concave yet')
-    }
-    const result = await deps.runner.call(kind, path, args, { admin, ts, identity, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
+    // As Convex: a component path that names no mounted component is an internal error (500).
+    if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
+    const result = await deps.runner.call(kind, path, args, { admin, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
     return udfResponse(c, result, body.format)
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {
@@ -312,9 +311,16 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
       return call(c, kind, body, unwrapArgs(body.args), body.path)
     })
   }
+  // The CLI's door (`npx convex run`, `--component`): admins only, as in Convex. (`/api/query` and
+  // the others ignore a `componentPath`: clients reach only the app's own functions.)
   app.post('/api/function', async (c) => {
     const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
-    return call(c, null, body, unwrapArgs(body.args), body.path)
+    adminAuth(c, deps, true)
+    const componentPath = body.componentPath
+    if (componentPath !== undefined && componentPath !== null && (typeof componentPath !== 'string' || !/^([A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*)?$/.test(componentPath))) {
+      throw badRequest('InvalidComponentPath', `Invalid component path ${JSON.stringify(componentPath)}`)
+    }
+    return call(c, null, body, unwrapArgs(body.args), body.path, undefined, (componentPath as string | null | undefined) ?? undefined)
   })
   app.post('/api/run/*', async (c) => {
     const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))

@@ -16,6 +16,8 @@ import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { packagesKey, parseNodeDependencies } from '../functions/node/node-packages.ts'
 import type { NodeDependency, NodePackages } from '../functions/node/node-packages.ts'
 import { Registry } from '../functions/registry.ts'
+import { childPath, Components } from '../components/components.ts'
+import type { EnvBinding, StoredComponents } from '../components/components.ts'
 import { validateCrons } from '../functions/crons.ts'
 import type { CronSpec } from '../functions/crons.ts'
 import type { FunctionInfo } from '../functions/registry.ts'
@@ -46,9 +48,74 @@ interface StartPushRequest {
     changedModules: PushedModule[]
     unchangedModuleHashes?: { path: string; environment: string; sha256: string }[]
     udfServerVersion?: string
+    dependencies?: string[]
   }
   componentDefinitions?: unknown[]
   nodeDependencies?: unknown[]
+}
+
+/** A component definition as the CLI sends it (`componentDefinitions[]`). */
+interface PushedComponentDefinition {
+  definitionPath: string
+  definition: PushedModule
+  dependencies?: string[]
+  schema?: PushedModule | null
+  functions: PushedModule[]
+}
+
+/** What evaluating a definition's `convex.config.js` says (its `export()`). */
+interface DefinitionExport {
+  name?: string
+  childComponents?: { name: string; path: string; env?: EnvBinding[] | null }[]
+  httpMounts?: Record<string, string>
+  exports?: { type: 'branch'; branch: unknown[] }
+  envVars?: DeclaredEnvVar[]
+}
+
+/** Where a component definition's modules live in the module set. */
+export const COMPONENT_MODULES = '_components/'
+
+function definitionPrefix(definitionPath: string, taken: Set<string>): string {
+  const base = `${COMPONENT_MODULES}${definitionPath.replace(/(^|\/)\.\.(?=\/|$)/g, '$1_').replace(/[^A-Za-z0-9_@./-]/g, '_')}`
+  let prefix = `${base}/`
+  for (let n = 2; taken.has(prefix); n++) prefix = `${base}~${n}/`
+  taken.add(prefix)
+  return prefix
+}
+
+/**
+ * A child component's exports, as Convex derives them: its public functions by module path
+ * (`components.<name>.<dir>.<module>.<fn>`), each a `_reference/function/<module>:<fn>` leaf.
+ */
+function functionExports(functions: readonly FunctionInfo[]): { type: 'branch'; branch: unknown[] } {
+  type Tree = Map<string, Tree | string>
+  const root: Tree = new Map()
+  for (const f of functions) {
+    if (f.visibility !== 'public' || f.udfType === 'HttpAction') continue
+    const mod = f.modulePath.replace(/\.js$/, '')
+    let node = root
+    for (const seg of mod.split('/')) {
+      let next = node.get(seg)
+      if (typeof next !== 'object') node.set(seg, (next = new Map()))
+      node = next
+    }
+    node.set(f.exportName, `_reference/function/${mod}:${f.exportName}`)
+  }
+  const serialize = (t: Tree): { type: 'branch'; branch: unknown[] } => ({
+    type: 'branch',
+    branch: [...t].map(([k, v]) => [k, typeof v === 'string' ? { type: 'leaf', leaf: v } : serialize(v)]),
+  })
+  return serialize(root)
+}
+
+/** The analysis of one pushed definition (the app's or a component's). */
+interface AnalyzedDefinition {
+  definitionPath: string
+  prefix: string
+  functions: FunctionInfo[]
+  schema: Schema | null
+  definition: DefinitionExport | null
+  hasHttp: boolean
 }
 
 /** Documents an index being built backfills per batch (each batch runs between commit batches). */
@@ -70,6 +137,10 @@ interface PendingPush {
   modules: ModuleRecord[]
   functions: FunctionInfo[]
   schema: Schema | null
+  /** The pushed component tree (no definitions or instances: an app without components). */
+  components: StoredComponents
+  /** Every mounted instance's schema, by component path ('' the app's). */
+  schemas: Map<string, Schema | null>
   udfServerVersion: string
   nodeDependencies: NodeDependency[]
   nodePackagesDir: string | null
@@ -135,9 +206,80 @@ export function moduleHash(source: string, sourceMap: string | null | undefined)
   return createHash('sha256').update(source).update(sourceMap ?? '').digest('hex')
 }
 
+
+/**
+ * The modules a `convex.config.js` imports its children's definitions from: the CLI rewrites
+ * `import c from "pkg/convex.config"` to `./_componentDeps/<base64url(definition path)>`, and
+ * the backend answers with the child's evaluated definition (what `app.use()` reads).
+ */
+function definitionImports(prefix: string, dependencies: readonly string[], analyzed: ReadonlyMap<string, AnalyzedDefinition>): ModuleRecord[] {
+  return dependencies.map((path) => {
+    const def = analyzed.get(path)
+    if (def === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition not found: ${JSON.stringify(path)}`)
+    const exported = { ...(def.definition ?? {}), path }
+    const source = `export default { export: () => (${JSON.stringify(exported)}), componentDefinitionPath: ${JSON.stringify(path)}, defaultName: ${JSON.stringify(def.definition?.name ?? path.split('/').pop())} };\n`
+    return { path: `${prefix}_componentDeps/${Buffer.from(path).toString('base64url')}`, environment: 'isolate' as const, source, sourceMap: null, hash: moduleHash(source, null) }
+  })
+}
+
+/** The components a definition mounts, with what each is passed. */
+function childrenOf(def: DefinitionExport | null): StoredComponents['definitions'][number]['childComponents'] {
+  return (def?.childComponents ?? []).map((c) => ({ name: c.name, path: c.path, env: Array.isArray(c.env) ? c.env : null }))
+}
+
+/** The functions of a definition as start_push reports them (by module). */
+function analyzedFunctions(functions: readonly FunctionInfo[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const f of functions) {
+    const entry = (out[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
+    entry.functions.push({ name: f.exportName, pos: null, udfType: f.udfType, visibility: f.visibility === null ? null : { kind: f.visibility }, args: f.args === null ? null : JSON.stringify(f.args), returns: f.returns === null ? null : JSON.stringify(f.returns) })
+  }
+  return out
+}
+
+/**
+ * The component instances an app mounts, from its `convex.config.js` down: a child that names a
+ * definition that wasn't pushed, a definition that (through its children) uses itself, or two
+ * children of one parent with the same name fail the push.
+ */
+function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string, AnalyzedDefinition>): StoredComponents['instances'] {
+  const out: { path: string; definitionPath: string; name: string; parent: string | null }[] = []
+  const visit = (def: DefinitionExport | null, path: string, ancestors: readonly string[]) => {
+    const names = new Set<string>()
+    for (const child of def?.childComponents ?? []) {
+      if (typeof child?.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(child.name)) throw new PushError('InvalidComponentName', `Invalid component name ${JSON.stringify(child?.name)}: component names must be identifiers (letters, digits and underscores, not starting with a digit)`)
+      if (names.has(child.name)) throw new PushError('InvalidComponentName', `Component name "${child.name}" is used more than once${path === '' ? ' in the app' : ` in component ${path}`}. Pass a distinct \`name\` to app.use().`)
+      names.add(child.name)
+      const childDef = definitions.get(child.path)
+      if (childDef === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition ${child.path} (used as "${child.name}") was not pushed`)
+      if (ancestors.includes(child.path)) throw new PushError('CyclicComponentDependency', `Component definition ${child.path} uses itself: ${[...ancestors, child.path].join(' -> ')}`)
+      const p = childPath(path, child.name)
+      out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
+      visit(childDef.definition, p, [...ancestors, child.path])
+    }
+  }
+  visit(app, '', [''])
+  return out
+}
+
+/** start_push's `app`: the checked component tree the CLI reads. */
+function checkedComponent(path: string, definitionPath: string, tree: StoredComponents['instances'], definitions: ReadonlyMap<string, AnalyzedDefinition>): unknown {
+  const childComponents: Record<string, unknown> = {}
+  for (const i of tree) if (i.parent === path) childComponents[i.name] = checkedComponent(i.path, i.definitionPath, tree, definitions)
+  const def = definitions.get(definitionPath)
+  return {
+    definitionPath,
+    componentPath: path,
+    args: {},
+    childComponents,
+    httpRoutes: { httpModuleRoutes: null, mounts: Object.keys(def?.definition?.httpMounts ?? {}) },
+    exports: {},
+  }
+}
+
 export class PushService {
   readonly #pending = new Map<string, PendingPush>()
-  #registry = new Registry()
+  #components = new Components(new Registry())
   readonly #listeners: (() => void)[] = []
 
   /** Called after every push that changed the live code. */
@@ -170,8 +312,14 @@ export class PushService {
     if (invalid !== null) throw new EnvironmentError('InvalidEnvironmentVariable', invalid)
   }
 
+  /** The app's own functions. */
   get registry(): Registry {
-    return this.#registry
+    return this.#components.app
+  }
+
+  /** The mounted component instances and every function of the live push. */
+  get components(): Components {
+    return this.#components
   }
 
   /** Restores the last push at start-up. */
@@ -180,7 +328,11 @@ export class PushService {
     await this.#dropBuilding()
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
-    this.#registry = new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[]))
+    const components = JSON.parse((await this.db.persistence.getGlobal('components')) ?? '{"definitions":[],"instances":[]}') as StoredComponents
+    this.#components = new Components(new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[])), components)
+    const schemas = new Map<string, Schema | null>([['', this.db.schema]])
+    for (const i of components.instances) schemas.set(i.path, components.definitions.find((d) => d.definitionPath === i.definitionPath)?.schema ?? null)
+    this.db.setSchemas(schemas)
     this.#envVars = JSON.parse((await this.db.persistence.getGlobal('app_env_vars')) ?? '[]') as DeclaredEnvVar[]
     // The live push's external packages are normally installed already (a new data dir, e.g. one a
     // backup was copied into, installs them again); other folders are left from earlier pushes.
@@ -204,7 +356,7 @@ export class PushService {
     const modules = await this.db.persistence.modules()
     return {
       config: { functions: 'convex/', authInfo: [] },
-      moduleHashes: modules.filter((m) => m.path !== 'schema.js' && m.path !== 'convex.config.js').map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
+      moduleHashes: modules.filter((m) => m.path !== 'schema.js' && m.path !== 'convex.config.js' && !m.path.startsWith(COMPONENT_MODULES)).map((m) => ({ path: m.path, environment: m.environment, hash: m.hash })),
       nodeDependencies: await this.#nodeDependencies(),
       udfServerVersion: (await this.db.persistence.getGlobal('udf_server_version')) ?? null,
     }
@@ -213,9 +365,6 @@ export class PushService {
   async startPush(req: StartPushRequest): Promise<unknown> {
     const app = req?.appDefinition
     if (app === undefined || !Array.isArray(app.changedModules)) throw new PushError('InvalidPushRequest', 'start_push body must contain appDefinition.changedModules')
-    if (Array.isArray(req.componentDefinitions) && req.componentDefinitions.length > 0) {
-      throw new PushError('ComponentsNotSupported', 'Convex components are not supported by Concave yet.')
-    }
     const stored = new Map((await this.db.persistence.modules()).map((m) => [m.path, m]))
     const modules: ModuleRecord[] = []
     for (const m of app.changedModules) {
@@ -244,43 +393,138 @@ export class PushService {
     const all = [...modules]
     if (schemaModule !== null) all.push({ path: 'schema.js', environment: 'isolate', source: schemaModule.source, sourceMap: schemaModule.sourceMap ?? null, hash: moduleHash(schemaModule.source, schemaModule.sourceMap) })
     if (definitionModule !== null) all.push({ path: 'convex.config.js', environment: 'isolate', source: definitionModule.source, sourceMap: definitionModule.sourceMap ?? null, hash: moduleHash(definitionModule.source, definitionModule.sourceMap) })
-    const { functions, schema, envVars } = await this.#analyze(all, schemaModule !== null, definitionModule !== null, nodePackagesDir)
+    // Components: each definition's modules go under a prefix of their own; definitions are
+    // evaluated children first (a `convex.config.js` imports its children's), then the app, and
+    // the tree of instances is read from the app's `convex.config.js` down.
+    const definitions = await this.#analyzeComponents(req.componentDefinitions ?? [], all, nodePackagesDir)
+    const appAnalysis = await this.#analyze([...all, ...definitionImports('', app.dependencies ?? [], definitions)], schemaModule !== null, definitionModule !== null, nodePackagesDir)
+    const { functions, schema, envVars } = appAnalysis
+    const tree = mountTree(appAnalysis.definition, definitions)
+    const components: StoredComponents = {
+      definitions: [...definitions.values()].map((d) => ({
+        definitionPath: d.definitionPath,
+        prefix: d.prefix,
+        name: d.definition?.name ?? d.definitionPath.split('/').pop() ?? d.definitionPath,
+        functions: d.functions,
+        schema: d.schema,
+        childComponents: childrenOf(d.definition),
+        httpMounts: d.definition?.httpMounts ?? {},
+        hasHttp: d.hasHttp,
+      })),
+      instances: tree,
+      appChildren: childrenOf(appAnalysis.definition),
+    }
+    const schemas = new Map<string, Schema | null>([['', schema]])
+    for (const i of tree) schemas.set(i.path, definitions.get(i.definitionPath)?.schema ?? null)
     const pushId = randomUUID()
-    const indexDiff = this.#indexDiff(schema)
-    const building = req.dryRun === true ? [] : await this.#buildNewIndexes(schema)
+    const indexDiffs: Record<string, unknown> = {}
+    for (const [component, s] of schemas) indexDiffs[component] = this.#indexDiff(component, s)
+    const building = req.dryRun === true ? [] : await this.#buildNewIndexes(schemas)
     const environmentVariables = { ...this.env.all }
-    this.#pending.set(pushId, { building, modules: all, functions, schema, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables, nodeDependencies, nodePackagesDir })
-    const analysisFunctions: Record<string, unknown> = {}
-    for (const f of functions) {
-      const entry = (analysisFunctions[f.modulePath] ??= { functions: [], httpRoutes: null, cronSpecs: null, sourceMapped: null }) as { functions: unknown[] }
-      entry.functions.push({ name: f.exportName, pos: null, udfType: f.udfType, visibility: f.visibility === null ? null : { kind: f.visibility }, args: f.args === null ? null : JSON.stringify(f.args), returns: f.returns === null ? null : JSON.stringify(f.returns) })
+    this.#pending.set(pushId, { building, modules: all, functions, schema, components, schemas, udfServerVersion: app.udfServerVersion ?? '', envVars, environmentVariables, nodeDependencies, nodePackagesDir })
+    const udfConfig = { serverVersion: app.udfServerVersion ?? '1.48.0' }
+    const analysis: Record<string, unknown> = {
+      '': {
+        definition: {
+          path: '',
+          definitionType: { type: 'app' },
+          childComponents: appAnalysis.definition?.childComponents ?? [],
+          httpMounts: appAnalysis.definition?.httpMounts ?? {},
+          exports: { type: 'branch', branch: [] },
+          ...(envVars === null ? {} : { envVars }),
+        },
+        schema: schema,
+        functions: analyzedFunctions(functions),
+        udfConfig,
+      },
+    }
+    for (const d of definitions.values()) {
+      const def = d.definition ?? {}
+      analysis[d.definitionPath] = {
+        definition: {
+          path: d.definitionPath,
+          definitionType: { type: 'childComponent', name: def.name ?? '', args: [] },
+          childComponents: def.childComponents ?? [],
+          httpMounts: def.httpMounts ?? {},
+          exports: functionExports(d.functions),
+          ...(def.envVars === undefined ? {} : { envVars: def.envVars }),
+        },
+        schema: d.schema,
+        functions: analyzedFunctions(d.functions),
+        udfConfig,
+      }
     }
     return {
       environmentVariables,
       externalDepsId: nodeDependencies.length === 0 ? null : packagesKey(nodeDependencies),
       componentDefinitionPackages: {},
       appAuth: [],
-      analysis: {
-        '': {
-          definition: { path: '', definitionType: { type: 'app' }, childComponents: [], httpMounts: {}, exports: { type: 'branch', branch: [] }, ...(envVars === null ? {} : { envVars }) },
-          schema: schema,
-          functions: analysisFunctions,
-          udfConfig: { serverVersion: app.udfServerVersion ?? '1.48.0' },
-        },
-      },
-      app: { definitionPath: '', componentPath: '', args: {}, childComponents: {}, httpRoutes: { httpModuleRoutes: null, mounts: [] }, exports: {} },
-      schemaChange: { pushId, indexDiffs: { '': indexDiff } },
+      analysis,
+      app: checkedComponent('', '', tree, definitions),
+      schemaChange: { pushId, indexDiffs },
     }
   }
 
-  async #analyze(modules: ModuleRecord[], hasSchema: boolean, hasDefinition: boolean, nodePackagesDir: string | null): Promise<{ functions: FunctionInfo[]; schema: Schema | null; envVars: DeclaredEnvVar[] | null }> {
-    const entryPoints = modules.filter((m) => !m.path.startsWith('_deps/') && m.path !== 'schema.js' && m.path !== 'convex.config.js' && m.path !== 'auth.config.js')
+  /**
+   * Analyses each pushed component definition, its modules added to `all` under its prefix, a
+   * definition after the definitions it uses (as Convex: a cycle fails the push).
+   */
+  async #analyzeComponents(raw: unknown[], all: ModuleRecord[], nodePackagesDir: string | null): Promise<Map<string, AnalyzedDefinition>> {
+    const pushed = new Map<string, PushedComponentDefinition>()
+    for (const item of raw) {
+      const d = item as PushedComponentDefinition
+      if (d === null || typeof d !== 'object' || typeof d.definitionPath !== 'string' || d.definition === undefined || !Array.isArray(d.functions)) {
+        throw new PushError('InvalidPushRequest', 'Invalid componentDefinitions entry: expected definitionPath, definition and functions')
+      }
+      if (pushed.has(d.definitionPath)) throw new PushError('InvalidPushRequest', `Component definition ${d.definitionPath} was pushed twice`)
+      pushed.set(d.definitionPath, d)
+    }
+    // Children first: a post-order walk of the `dependencies` graph.
+    const order: PushedComponentDefinition[] = []
+    const state = new Map<string, 'visiting' | 'done'>()
+    const visit = (path: string) => {
+      const d = pushed.get(path)
+      if (d === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition not found: ${JSON.stringify(path)}`)
+      if (state.get(path) === 'done') return
+      if (state.get(path) === 'visiting') throw new PushError('CyclicImport', 'Found cyclic definition dependency')
+      state.set(path, 'visiting')
+      for (const dep of d.dependencies ?? []) visit(dep)
+      state.set(path, 'done')
+      order.push(d)
+    }
+    for (const path of pushed.keys()) visit(path)
+    const out = new Map<string, AnalyzedDefinition>()
+    const taken = new Set<string>()
+    for (const d of order) {
+      const prefix = definitionPrefix(d.definitionPath, taken)
+      const record = (path: string, m: PushedModule): ModuleRecord => ({ path: `${prefix}${path}`, environment: m.environment ?? 'isolate', source: m.source, sourceMap: m.sourceMap ?? null, hash: moduleHash(m.source, m.sourceMap) })
+      const mods = d.functions.map((m) => record(m.path, m))
+      if (d.schema != null) mods.push(record('schema.js', d.schema))
+      mods.push(record('convex.config.js', d.definition))
+      all.push(...mods)
+      const analyzed = await this.#analyze([...mods, ...definitionImports(prefix, d.dependencies ?? [], out)], d.schema != null, true, nodePackagesDir, prefix)
+      out.set(d.definitionPath, { ...analyzed, definitionPath: d.definitionPath })
+    }
+    return out
+  }
+
+  /**
+   * Loads a definition's modules (`prefix`: where a component's live; '' the app's) in a scratch
+   * isolate and reads its functions, schema and `convex.config.js`.
+   */
+  async #analyze(modules: ModuleRecord[], hasSchema: boolean, hasDefinition: boolean, nodePackagesDir: string | null, prefix = ''): Promise<AnalyzedDefinition & { envVars: DeclaredEnvVar[] | null }> {
+    const relative = (path: string) => path.slice(prefix.length)
+    const entryPoints = modules.filter((m) => {
+      if (!m.path.startsWith(prefix) || (prefix === '' && m.path.startsWith(COMPONENT_MODULES))) return false
+      const r = relative(m.path)
+      return !r.startsWith('_deps/') && !r.startsWith('_componentDeps/') && r !== 'schema.js' && r !== 'convex.config.js' && r !== 'auth.config.js'
+    })
     // "use node" modules load in a scratch Node.js worker; the rest in a scratch isolate.
     const nodePaths = entryPoints.filter((m) => m.environment === 'node').map((m) => m.path)
     let nodeAnalyses = new Map<string, ModuleAnalysis>()
     if (nodePaths.length > 0) {
       try {
-        nodeAnalyses = await this.pool.node.analyze(modules, nodePaths, this.pool.env, IMPORT_TIMEOUT_MS, nodePackagesDir)
+        nodeAnalyses = await this.pool.node.analyze(modules, nodePaths, prefix === '' ? this.pool.env : {}, IMPORT_TIMEOUT_MS, nodePackagesDir)
       } catch (e) {
         throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze a Node.js module (${nodePaths.join(', ')}): ${(e as Error).message}`)
       }
@@ -288,7 +532,7 @@ export class PushService {
     const host = this.pool.scratch(modules)
     try {
       // Modules load with the deployment's environment variables, as they will when called.
-      host.setEnv(this.pool.env)
+      host.setEnv(prefix === '' ? this.pool.env : {})
       const functions: FunctionInfo[] = []
       let crons: Record<string, CronSpec> | null = null
       for (const m of entryPoints) {
@@ -301,10 +545,10 @@ export class PushService {
             const notAction = analyzed.functions.find((f) => f.udfType !== 'Action')
             if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
           }
-          if (m.path === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
+          if (relative(m.path) === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
           for (const f of analyzed.functions) {
             functions.push({
-              modulePath: m.path,
+              modulePath: relative(m.path),
               exportName: f.name,
               udfType: f.udfType,
               visibility: f.visibility?.kind ?? null,
@@ -335,26 +579,26 @@ export class PushService {
       let schema: Schema | null = null
       if (hasSchema) {
         try {
-          host.loadModule('schema.js', IMPORT_TIMEOUT_MS)
-          schema = JSON.parse(host.exportDefault('schema.js')) as Schema
+          host.loadModule(`${prefix}schema.js`, IMPORT_TIMEOUT_MS)
+          schema = JSON.parse(host.exportDefault(`${prefix}schema.js`)) as Schema
         } catch (e) {
-          throw new PushError('InvalidSchema', `Failed to evaluate schema.ts: ${(e as Error).message}`)
+          throw new PushError('InvalidSchema', `Failed to evaluate schema.ts${prefix === '' ? '' : ` of ${prefix.slice(COMPONENT_MODULES.length, -1)}`}: ${(e as Error).message}`)
         }
       }
       let envVars: DeclaredEnvVar[] | null = null
+      let definition: DefinitionExport | null = null
       if (hasDefinition) {
-        let definition: { childComponents?: unknown[]; envVars?: DeclaredEnvVar[] }
         try {
-          host.loadModule('convex.config.js', IMPORT_TIMEOUT_MS)
-          definition = JSON.parse(host.exportDefault('convex.config.js')) as typeof definition
+          host.loadModule(`${prefix}convex.config.js`, IMPORT_TIMEOUT_MS)
+          definition = JSON.parse(host.exportDefault(`${prefix}convex.config.js`)) as DefinitionExport
         } catch (e) {
-          throw new PushError('InvalidAppDefinition', `Failed to evaluate convex.config.ts: ${(e as Error).message}`)
+          throw new PushError(prefix === '' ? 'InvalidAppDefinition' : 'InvalidComponentDefinition', `Failed to evaluate convex.config.ts${prefix === '' ? '' : ` of ${prefix.slice(COMPONENT_MODULES.length, -1)}`}: ${(e as Error).message}`)
         }
-        if ((definition.childComponents ?? []).length > 0) throw new PushError('ComponentsNotSupported', 'Convex components are not supported by Concave yet.')
         envVars = definition.envVars ?? null
       }
-      if (modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
-      return { functions, schema, envVars }
+      if (prefix === '' && modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
+      const hasHttp = modules.some((m) => m.path === `${prefix}http.js`)
+      return { definitionPath: '', prefix, functions, schema, envVars, definition, hasHttp }
     } finally {
       host.dispose()
     }
@@ -378,14 +622,14 @@ export class PushService {
   }
 
   /** Checks the schema's indexes (a bad one fails start_push) and says what the push changes. */
-  #indexDiff(schema: Schema | null): unknown {
+  #indexDiff(component: string, schema: Schema | null): unknown {
     const added: unknown[] = []
     const removed: unknown[] = []
     const enabled: unknown[] = []
     const disabled: unknown[] = []
     const wanted = new Set<string>()
     for (const t of schema?.tables ?? []) {
-      const table = this.db.catalog.byName.get(t.tableName)
+      const table = this.db.catalog.table(component, t.tableName)
       for (const i of wantedIndexes(t, schema!)) {
         const existing = table?.indexes.get(i.name)
         if (existing !== undefined && sameIndex(existing, i)) {
@@ -397,7 +641,7 @@ export class PushService {
         added.push(describeIndex(t.tableName, i))
       }
     }
-    for (const table of this.db.catalog.byName.values()) {
+    for (const table of this.db.catalog.tablesOf(component)) {
       if (table.name.startsWith('_')) continue
       for (const index of table.indexes.values()) {
         if (index.name === BY_ID || index.name === BY_CREATION_TIME || index.building === true) continue
@@ -428,7 +672,7 @@ export class PushService {
         return { type: 'inProgress', components: { '': { schemaValidationComplete: false, indexesComplete: complete, indexesTotal: pending.building.length } } }
       }
     }
-    const failure = await this.#checkExistingDocuments(pending.schema)
+    const failure = await this.#checkExistingDocuments(pending.schemas)
     return failure ?? { type: 'complete' }
   }
 
@@ -438,11 +682,11 @@ export class PushService {
    * Indexes being built for pushes that never finished are dropped first. (Indexes declared
    * `staged: true` are not built here: finish_push creates them, complete, but not queryable.)
    */
-  async #buildNewIndexes(schema: Schema | null): Promise<BuildingIndex[]> {
+  async #buildNewIndexes(schemas: ReadonlyMap<string, Schema | null>): Promise<BuildingIndex[]> {
     await this.#dropBuilding()
     const out: BuildingIndex[] = []
-    for (const t of schema?.tables ?? []) {
-      const table = this.db.catalog.byName.get(t.tableName)
+    for (const [component, schema] of schemas) for (const t of schema?.tables ?? []) {
+      const table = this.db.catalog.table(component, t.tableName)
       if (table === undefined) continue
       for (const i of wantedIndexes(t, schema!)) {
         if (i.kind !== 'database' || i.staged || table.indexes.has(i.name)) continue
@@ -478,16 +722,18 @@ export class PushService {
   }
 
   /** The first stored document the schema rejects, as a wait_for_schema failure (null: none). */
-  async #checkExistingDocuments(schema: Schema | null): Promise<{ type: 'failed'; error: string; componentPath: string; tableName: string } | null> {
-    if (schema === null || schema.schemaValidation !== true) return null
-    for (const t of schema.tables) {
-      const table = this.db.catalog.byName.get(t.tableName)
-      if (t.documentType === null || table === undefined) continue
-      for (const d of await this.db.persistence.tableDocuments(table.tableNumber)) {
-        const error = validateDocument(t.tableName, t.documentType, jsonToValue(JSON.parse(d.json) as JSONValue) as Record<string, Value>, this.db.validatorContext)
-        if (error === null) continue
-        const detail = error.slice(error.indexOf(SCHEMA_MISMATCH) + SCHEMA_MISMATCH.length)
-        return { type: 'failed', error: `Schema validation failed.\nDocument with ID "${d.id}" in table "${t.tableName}" does not match the schema: ${detail}`, componentPath: '', tableName: t.tableName }
+  async #checkExistingDocuments(schemas: ReadonlyMap<string, Schema | null>): Promise<{ type: 'failed'; error: string; componentPath: string; tableName: string } | null> {
+    for (const [component, schema] of schemas) {
+      if (schema === null || schema.schemaValidation !== true) continue
+      for (const t of schema.tables) {
+        const table = this.db.catalog.table(component, t.tableName)
+        if (t.documentType === null || table === undefined) continue
+        for (const d of await this.db.persistence.tableDocuments(table.tableNumber)) {
+          const error = validateDocument(t.tableName, t.documentType, jsonToValue(JSON.parse(d.json) as JSONValue) as Record<string, Value>, this.db.validatorContextFor(component))
+          if (error === null) continue
+          const detail = error.slice(error.indexOf(SCHEMA_MISMATCH) + SCHEMA_MISMATCH.length)
+          return { type: 'failed', error: `Schema validation failed.\nDocument with ID "${d.id}" in table "${t.tableName}" does not match the schema: ${detail}`, componentPath: component, tableName: t.tableName }
+        }
       }
     }
     return null
@@ -499,12 +745,12 @@ export class PushService {
     if (pending === undefined) throw new PushError('RaceDetected', 'Unknown or expired push; run the push again.')
     if (body.dryRun !== true) {
       // Documents written since wait_for_schema must fit the schema too.
-      const failure = await this.#checkExistingDocuments(pending.schema)
+      const failure = await this.#checkExistingDocuments(pending.schemas)
       if (failure !== null) throw new PushError('SchemaValidationFailed', failure.error)
     }
     this.#pending.delete(pushId!)
     this.#checkEnvironment(pending)
-    const before = new Set(this.#registry.all().map((f) => f.modulePath))
+    const previous = this.#components
     if (body.dryRun !== true) {
       try {
         await Promise.all(pending.building.map((st) => st.done))
@@ -521,21 +767,26 @@ export class PushService {
         await this.#apply(pending)
       })
     }
-    const after = new Set(pending.functions.map((f) => f.modulePath))
-    return {
-      authDiff: { added: [], removed: [] },
-      definitionDiffs: {},
-      componentDiffs: {
-        '': {
-          diffType: { type: 'modify' },
-          moduleDiff: { added: [...after].filter((p) => !before.has(p)), removed: [...before].filter((p) => !after.has(p)) },
-          udfConfigDiff: null,
-          cronDiff: { added: [], updated: [], deleted: [] },
-          indexDiff: { added_indexes: [], removed_indexes: [], enabled_indexes: [], disabled_indexes: [] },
-          schemaDiff: null,
-        },
-      },
+    // What changed, per component instance: created, modified, or unmounted (its data is kept).
+    const modulesOf = (c: Components, path: string) => new Set((c.registry(path)?.all() ?? []).map((f) => f.modulePath))
+    const next = new Components(new Registry(pending.functions), pending.components)
+    const componentDiffs: Record<string, unknown> = {}
+    const paths = new Set([...previous.instances(), ...next.instances()].map((i) => i.path))
+    for (const path of [...paths].sort()) {
+      const was = previous.instance(path) !== undefined
+      const is = next.instance(path) !== undefined
+      const before = modulesOf(previous, path)
+      const after = modulesOf(next, path)
+      componentDiffs[path] = {
+        diffType: { type: !is ? 'unmount' : !was ? 'create' : 'modify' },
+        moduleDiff: { added: [...after].filter((p) => !before.has(p)), removed: [...before].filter((p) => !after.has(p)) },
+        udfConfigDiff: null,
+        cronDiff: { added: [], updated: [], deleted: [] },
+        indexDiff: { added_indexes: [], removed_indexes: [], enabled_indexes: [], disabled_indexes: [] },
+        schemaDiff: null,
+      }
     }
+    return { authDiff: { added: [], removed: [] }, definitionDiffs: {}, componentDiffs }
   }
 
   /** As Convex's finish_push: variables unchanged since start_push, required ones set, values valid. */
@@ -557,9 +808,27 @@ export class PushService {
 
   async #apply(pending: PendingPush): Promise<void> {
     const { db } = this
-    const schema = pending.schema
+    for (const [component, schema] of pending.schemas) await this.#applySchema(component, schema)
+    await db.persistence.replaceModules(pending.modules, {
+      schema: JSON.stringify(pending.schema),
+      functions: JSON.stringify(pending.functions),
+      components: JSON.stringify(pending.components),
+      udf_server_version: pending.udfServerVersion,
+      app_env_vars: JSON.stringify(pending.envVars ?? []),
+      node_dependencies: JSON.stringify(pending.nodeDependencies),
+    })
+    this.#envVars = pending.envVars ?? []
+    db.setSchemas(pending.schemas)
+    this.#components = new Components(new Registry(pending.functions), pending.components)
+    this.pool.setModules(pending.modules, pending.nodePackagesDir)
+    for (const l of this.#listeners) l()
+  }
+
+  /** Creates a component's (or the app's) schema tables and indexes, and drops indexes it no longer declares. */
+  async #applySchema(component: string, schema: Schema | null): Promise<void> {
+    const { db } = this
     for (const t of schema?.tables ?? []) {
-      const table = await db.catalog.ensureTable(t.tableName)
+      const table = await db.catalog.ensureTable(t.tableName, component)
       for (const i of wantedIndexes(t, schema!)) {
         const existing = table.indexes.get(i.name)
         if (existing !== undefined && sameIndex(existing, i)) {
@@ -573,7 +842,7 @@ export class PushService {
       }
     }
     const wanted = new Set((schema?.tables ?? []).flatMap((t) => wantedIndexes(t, schema!).map((i) => `${t.tableName}.${i.name}`)))
-    for (const table of db.catalog.byName.values()) {
+    for (const table of db.catalog.tablesOf(component)) {
       // System tables (`_scheduled_functions`, …) keep the indexes the system gave them.
       if (table.name.startsWith('_')) continue
       for (const index of [...table.indexes.values()]) {
@@ -581,17 +850,5 @@ export class PushService {
         await db.catalog.dropIndex(index)
       }
     }
-    await db.persistence.replaceModules(pending.modules, {
-      schema: JSON.stringify(pending.schema),
-      functions: JSON.stringify(pending.functions),
-      udf_server_version: pending.udfServerVersion,
-      app_env_vars: JSON.stringify(pending.envVars ?? []),
-      node_dependencies: JSON.stringify(pending.nodeDependencies),
-    })
-    this.#envVars = pending.envVars ?? []
-    db.setSchema(pending.schema)
-    this.#registry = new Registry(pending.functions)
-    this.pool.setModules(pending.modules, pending.nodePackagesDir)
-    for (const l of this.#listeners) l()
   }
 }

@@ -1,0 +1,99 @@
+import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+let backend: TestBackend
+let client: ConvexHttpClient
+
+useDeployedBackend('components', (t) => ({ backend, client } = t))
+
+test('an app calls its components; each instance has its own tables, apart from the app’s', async () => {
+  expect(await client.mutation('app:add' as any, { name: 'a', by: 2 })).toBe(2)
+  expect(await client.mutation('app:add' as any, { name: 'a', by: 3 })).toBe(5)
+  expect(await client.mutation('app:addToSecond' as any, { name: 'a', by: 7 })).toBe(7)
+  expect(await client.query('app:get' as any, { name: 'a' })).toEqual({ first: 5, second: 7, appRows: 2 })
+})
+
+test('a child mutation that throws rolls back only its own writes; the parent catches it and goes on', async () => {
+  const caught = await client.mutation('app:addThenRecover' as any, { name: 'r' })
+  expect(caught).toMatch(/^Uncaught Error: counter r refused\n/)
+  expect(await client.query('app:get' as any, { name: 'r' })).toEqual({ first: 0, second: 0, appRows: 2 })
+  expect(await client.query('app:logEntries' as any, {})).toEqual(['before', 'after'])
+  // The child's own child (counter → audit) was rolled back with it.
+  expect(await client.query('app:auditLog' as any, {})).toEqual(['a+2', 'a+3'])
+})
+
+test('a component calls back into the app through a function handle', async () => {
+  const { handle, result } = await client.mutation('app:viaHandle' as any, { entry: 'from handle' })
+  expect(handle).toMatch(/^function:\/\/[0-9a-z]+#app:record$/)
+  expect(result).toBe('recorded from handle')
+  expect(await client.query('app:logEntries' as any, {})).toEqual(['before', 'after', 'from handle'])
+  // A handle is the same every time it is made.
+  expect((await client.mutation('app:viaHandle' as any, { entry: 'again' })).handle).toBe(handle)
+})
+
+test('function handles of a component’s functions are called and scheduled from the app', async () => {
+  const { handle, value } = await client.mutation('app:componentHandle' as any, { name: 'h' })
+  expect(handle).toMatch(/^function:\/\/[0-9a-z]+#counters:add$/)
+  expect(value).toBe(1)
+  expect(await poll(() => client.query('app:get' as any, { name: 'h' }), (r: any) => r.first === 11)).toEqual({ first: 11, second: 0, appRows: 2 })
+})
+
+test('the scheduler: inside a component, and from the app into a component', async () => {
+  // The job is the component's own: its `db.system` sees it.
+  expect(await client.mutation('app:scheduleInComponent' as any, { name: 's', by: 4 })).toEqual({ name: 'counters:addInternal', state: 'pending' })
+  expect(await client.mutation('app:scheduleIntoComponent' as any, { name: 's', by: 5 })).toBe('counters:add')
+  expect(await poll(() => client.query('app:get' as any, { name: 's' }), (r: any) => r.first === 9)).toEqual({ first: 9, second: 0, appRows: 2 })
+})
+
+test('a component sees its caller’s user but none of the deployment’s environment variables', async () => {
+  await fetch(`${backend.url}/api/update_environment_variables`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Convex ${backend.adminKey}` },
+    body: JSON.stringify({ changes: [{ name: 'APP_SECRET', value: 'top secret' }] }),
+  })
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey, { subject: 'user-1', issuer: 'https://issuer.example' })
+  expect(await admin.query('app:whoami' as any, {})).toEqual({ identity: 'user-1', secret: null, hasCloudUrl: true, componentPath: 'counter' })
+  // From an action, the user doesn't cross into a component.
+  expect(await admin.action('app:whoamiFromAction' as any, {})).toEqual({ identity: null, secret: null, hasCloudUrl: true, componentPath: 'counter' })
+})
+
+test('an id of the app’s table names nothing inside a component', async () => {
+  expect(await client.query('app:foreignId' as any, {})).toBe(null)
+})
+
+test('actions call component actions, which call their own functions', async () => {
+  expect(await client.action('app:actionAdd' as any, { name: 'act', by: 6 })).toBe(6)
+  expect(await client.action('app:actionAdd' as any, { name: 'act', by: 1 })).toBe(7)
+  expect(await client.query('app:get' as any, { name: 'act' })).toEqual({ first: 7, second: 0, appRows: 2 })
+})
+
+test('clients can’t reach a component’s functions; an admin can, by component path', async () => {
+  // `/api/query` has no component path: the function is looked up in the app.
+  expect((await errorOf(client.query('counters:get' as any, { name: 'a' }))).message).toMatch(/Could not find public function for 'counters:get'/)
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey)
+  expect(await (admin as any).function(anyApi.counters.get, 'counter', { name: 'a' })).toBe(5)
+  expect(await (admin as any).function(anyApi.counters.get, 'counter2', { name: 'a' })).toBe(7)
+  // A component of a component, by its path. (Two scheduled jobs ran at once: order them.)
+  expect(((await (admin as any).function(anyApi.entries.list, 'counter/audit', {})) as string[]).sort()).toEqual(['a+2', 'a+3', 'act+1', 'act+6', 'h+1', 'h+10', 's+4', 's+5'])
+  expect(await (admin as any).function(anyApi.entries.list, 'counter2/audit', {})).toEqual(['a+7'])
+  expect((await errorOf((admin as any).function(anyApi.counters.nope, 'counter', {}))).message).toMatch(/Could not find function for 'counters:nope' in 'counter'\. Did you forget to run `npx convex dev`\?/)
+  expect((await errorOf((admin as any).function(anyApi.counters.get, 'nowhere', {}))).message).toMatch(/InternalServerError/)
+  // Without an admin key, /api/function answers 403 (as Convex), component path or not.
+  const res = await fetch(`${backend.url}/api/function`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'counters:get', componentPath: 'counter', args: { name: 'a' } }) })
+  expect(res.status).toBe(403)
+  expect(((await res.json()) as { code: string }).code).toBe('BadDeployKey')
+})
+
+async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await read()
+    if (done(value) || Date.now() > deadline) return value
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
