@@ -12,7 +12,7 @@
  * Convex's "currently staged" error until a push enables it).
  */
 import type { IndexRecord, Persistence, SearchIndexConfig, TableRecord, VectorIndexConfig } from '../storage/persistence.ts'
-import { encodeIndexKey, jsonToValue } from '../values/index.ts'
+import { encodeIndexKey, jsonToDocumentValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { searchEntry } from './search.ts'
 import { vectorEntry } from './vector.ts'
@@ -96,7 +96,7 @@ export function fieldValue(doc: Record<string, JSONValue>, path: string): Value 
     cur = (cur as Record<string, JSONValue>)[part]
     if (cur === undefined) return undefined
   }
-  return jsonToValue(cur as JSONValue)
+  return jsonToDocumentValue(cur as JSONValue)
 }
 
 /** The key of `doc` in `index`. */

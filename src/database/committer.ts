@@ -21,6 +21,21 @@ import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
 import { sameVectorEntry, vectorEntry } from './vector.ts'
 import type { Transaction } from './transaction.ts'
+import { valueToJson } from '../values/index.ts'
+import type { JSONValue } from '../values/index.ts'
+
+const COMMIT_TS_JSON = '{"$commitTs":null}'
+
+/** A copy of `v` with every `{"$commitTs": null}` replaced by `ts`. */
+function resolveCommitTs(v: JSONValue, ts: JSONValue): JSONValue {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map((x) => resolveCommitTs(x, ts))
+  const keys = Object.keys(v)
+  if (keys.length === 1 && keys[0] === '$commitTs' && v.$commitTs === null) return ts
+  const out: Record<string, JSONValue> = {}
+  for (const k of keys) out[k] = resolveCommitTs(v[k]!, ts)
+  return out
+}
 
 interface Queued {
   readonly txn: Transaction
@@ -185,13 +200,13 @@ export class Committer {
         continue
       }
       let record: ReturnType<typeof toCommitRecord>
+      const ts = this.nextTs()
       try {
-        record = toCommitRecord(q.txn)
+        record = toCommitRecord(q.txn, ts)
       } catch (e) {
         q.reject(e)
         continue
       }
-      const ts = this.nextTs()
       records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors })
       fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
@@ -247,7 +262,7 @@ export class Committer {
  * a search reads its whole table's `by_creation_time` range, which every document write touches.
  * Vector indexes add none either: vector searches run in actions, outside any transaction.
  */
-function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[] } {
+function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[] } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
   const search: SearchWrite[] = []
@@ -256,7 +271,13 @@ function toCommitRecord(txn: Transaction): { documents: DocumentWrite[]; indexes
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
     if (w.base !== null && w.doc !== null && w.base === w.doc) continue
-    documents.push({ id: w.id, tableNumber: w.table.tableNumber, json: w.doc === null ? null : JSON.stringify(w.doc) })
+    let json = w.doc === null ? null : JSON.stringify(w.doc)
+    // `db.vars.commitTs` placeholders become this commit's timestamp (an int64), keys included.
+    if (json !== null && json.includes(COMMIT_TS_JSON)) {
+      w.doc = resolveCommitTs(w.doc, valueToJson(ts) as JSONValue) as typeof w.doc
+      json = JSON.stringify(w.doc)
+    }
+    documents.push({ id: w.id, tableNumber: w.table.tableNumber, json })
     if (w.base === null) tables.add(storedTableName(w.table.component, w.table.name))
     for (const index of w.table.indexes.values()) {
       if (index.search !== undefined) {

@@ -9,7 +9,7 @@
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
 import { randomFillSync } from 'node:crypto'
-import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToValue, jsonToValueAllowUndefined, jsonValueSize, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -271,7 +271,7 @@ export class Transaction {
     const tableName = table.name
     let value: Value
     try {
-      value = jsonToValue(doc) as Value
+      value = jsonToDocumentValue(doc)
     } catch (e) {
       throw new DatabaseError((e as Error).message)
     }

@@ -9,6 +9,7 @@ import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
 import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
+import { valueToJson } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
 import type { RequestOrigin } from './function-runner.ts'
 import type { FunctionAddress } from '../components/components.ts'
@@ -119,6 +120,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
       switch (op) {
         case '1.0/db/normalizeId':
           return JSON.stringify({ id: txn.normalizeId(args.table, args.idString, component) })
+        case '1.0/getSnapshotTs':
+          return JSON.stringify(valueToJson(txn.snapshotTs))
       }
       throw unknown(op, false)
     },

@@ -140,18 +140,29 @@ export const NON_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}\
 
 /** Decodes Convex encoded JSON into a value; throws `ValueError` on malformed input. */
 export function jsonToValue(json: JSONValue): Value {
-  return decode(json, false, 0) as Value
+  return decode(json, 'none', 0) as Value
 }
+
+/**
+ * Decodes a document's fields as written by a mutation: `{"$commitTs":null}` (`db.vars.commitTs`)
+ * is allowed (→ `COMMIT_TS`, replaced by the commit timestamp when it commits), `$undefined` isn't.
+ */
+export function jsonToDocumentValue(json: JSONValue): Value {
+  return decode(json, 'commitTs', 0) as Value
+}
+
+/** Which sentinels a decode accepts. */
+type Extensions = 'none' | 'commitTs' | 'all'
 
 /** Like `jsonToValue`, but also accepts `{"$undefined":null}` → `UNDEFINED` and `{"$commitTs":null}` → `COMMIT_TS`. */
 export function jsonToValueAllowUndefined(json: JSONValue): ExtendedValue {
-  return decode(json, true, 0)
+  return decode(json, 'all', 0)
 }
 
 /** Maximum nesting of arrays/objects (crates/value/src/size.rs `MAX_NESTING`); also bounds recursion. */
 export const MAX_VALUE_NESTING = 64
 
-function decode(j: unknown, ext: boolean, depth: number): ExtendedValue {
+function decode(j: unknown, ext: Extensions, depth: number): ExtendedValue {
   switch (typeof j) {
     case 'string':
     case 'boolean':
@@ -174,7 +185,7 @@ function decode(j: unknown, ext: boolean, depth: number): ExtendedValue {
   }
 }
 
-function decodeObject(j: Record<string, unknown>, ext: boolean, depth: number): ExtendedValue {
+function decodeObject(j: Record<string, unknown>, ext: Extensions, depth: number): ExtendedValue {
   const out: Record<string, ExtendedValue> = {}
   for (const k in j) {
     if (k.charCodeAt(0) === 36 && isSoleKey(j)) return decodeSpecial(k, j[k], ext)
@@ -191,7 +202,7 @@ function isSoleKey(j: object): boolean {
   return true
 }
 
-function decodeSpecial(k: string, v: unknown, ext: boolean): ExtendedValue {
+function decodeSpecial(k: string, v: unknown, ext: Extensions): ExtendedValue {
   switch (k) {
     case '$integer':
       return eightBytes(v, 'Int64').readBigInt64LE(0)
@@ -207,13 +218,13 @@ function decodeSpecial(k: string, v: unknown, ext: boolean): ExtendedValue {
       if (typeof v !== 'string') throw new ValueError('Malformed $bytes: expected a base64 string')
       return toArrayBuffer(base64Decode(v))
     case '$undefined':
-      if (ext) {
+      if (ext === 'all') {
         if (v !== null) throw new ValueError('Malformed $undefined: expected null')
         return UNDEFINED
       }
       break
     case '$commitTs':
-      if (ext) {
+      if (ext !== 'none') {
         if (v !== null) throw new ValueError('Malformed $commitTs: expected null')
         return COMMIT_TS
       }

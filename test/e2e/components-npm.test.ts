@@ -183,14 +183,19 @@ test('migrations: runOne walks the table in batches of two; the runner runs anot
   const first = await client.mutation(api.migrations.startDoubling, {})
   // The first batch ran inside the call; the rest is scheduled by the component.
   expect(first).toMatchObject({ name: 'migrations:setDoubled', processed: 2, isDone: false, state: 'inProgress' })
-  const [doubled, tagged] = await until(() => client.query(api.migrations.status, {}), (s: MigrationStatus[]) => s[0].isDone)
+  // getStatus answers in the reverse of the order asked (the component reverses its list).
+  const named = (s: MigrationStatus[], name: string) => s.find((m) => m.name === name)!
+  const statuses = await until(() => client.query(api.migrations.status, {}), (s: MigrationStatus[]) => named(s, 'migrations:setDoubled').isDone)
+  expect(statuses.map((m: MigrationStatus) => m.name)).toEqual(['migrations:tagOdd', 'migrations:setDoubled'])
+  const doubled = named(statuses, 'migrations:setDoubled')
+  const tagged = named(statuses, 'migrations:tagOdd')
   expect(doubled).toEqual({ name: 'migrations:setDoubled', cursor: null, processed: 5, isDone: true, state: 'success', latestStart: expect.any(Number), latestEnd: expect.any(Number) })
   expect(doubled.latestEnd).toBeGreaterThanOrEqual(doubled.latestStart)
   // Not started yet: the component reports it as unknown, at the start.
   expect(tagged).toEqual({ name: 'migrations:tagOdd', cursor: null, processed: 0, isDone: false, state: 'unknown', latestStart: 0 })
   expect(await client.query(api.migrations.items, {})).toEqual([1, 2, 3, 4, 5].map((n) => ({ n, doubled: n * 2 })))
   await convexCli(appDir, ['run', 'migrations:run', '{"fn": "migrations:tagOdd"}', '--url', backend.url, '--admin-key', backend.adminKey])
-  const [, done] = await until(() => client.query(api.migrations.status, {}), (s: MigrationStatus[]) => s[1].isDone)
+  const done = named(await until(() => client.query(api.migrations.status, {}), (s: MigrationStatus[]) => named(s, 'migrations:tagOdd').isDone), 'migrations:tagOdd')
   expect(done).toMatchObject({ name: 'migrations:tagOdd', cursor: null, processed: 5, isDone: true, state: 'success' })
   expect(await client.query(api.migrations.items, {})).toEqual([1, 2, 3, 4, 5].map((n) => ({ n, doubled: n * 2, odd: n % 2 === 1 })))
   // Starting a finished migration again changes nothing.

@@ -89,6 +89,19 @@ test('clients can’t reach a component’s functions; an admin can, by componen
   expect(((await res.json()) as { code: string }).code).toBe('BadDeployKey')
 })
 
+test('db.vars.commitTs is unresolved inside the mutation and the commit timestamp after it', async () => {
+  const first = await client.mutation('app:stamp' as any, {})
+  const second = await client.mutation('app:stamp' as any, {})
+  expect(first.readBack).toBe('[unresolved commit timestamp]')
+  expect(typeof first.snapshotTs).toBe('bigint')
+  const rows = await client.query('app:stamped' as any, {})
+  expect(rows.map((r: any) => r.id)).toEqual([first.id, second.id])
+  // Each is its commit's timestamp: after the snapshot its mutation read, in commit order.
+  expect(rows[0].at).toBeGreaterThan(first.snapshotTs)
+  expect(rows[1].at).toBeGreaterThan(rows[0].at)
+  expect(second.snapshotTs).toBeGreaterThanOrEqual(rows[0].at)
+})
+
 async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
