@@ -65,6 +65,11 @@ export interface StoredComponents {
   readonly appChildren?: ComponentDefinition['childComponents']
   readonly definitions: readonly ComponentDefinition[]
   readonly instances: readonly Omit<ComponentInstance, 'id'>[]
+  /**
+   * Instances a push removed from the tree: their functions are gone, their tables and data
+   * kept (a later push that mounts the same path again finds them), until deleted.
+   */
+  readonly unmounted?: readonly Omit<ComponentInstance, 'id'>[]
 }
 
 /** Pseudo table numbers for the ids of things that are not documents here. */
@@ -99,9 +104,9 @@ export class Components {
   readonly #instances = new Map<string, ComponentInstance>()
   readonly #definitions = new Map<string, ComponentDefinition>()
   readonly #registries = new Map<string, Registry>()
-  readonly #byId = new Map<string, string>()
   readonly #handles = new Map<string, { component: string; path: string }>()
   readonly #appChildren: StoredComponents['appChildren']
+  readonly #unmounted = new Map<string, ComponentInstance>()
 
   constructor(
     /** The app's own functions. */
@@ -109,6 +114,7 @@ export class Components {
     stored: StoredComponents = { definitions: [], instances: [] },
   ) {
     this.#appChildren = stored.appChildren ?? []
+    for (const u of stored.unmounted ?? []) this.#unmounted.set(u.path, { ...u, id: componentId(u.path) })
     for (const d of stored.definitions) this.#definitions.set(d.definitionPath, d)
     this.#add({ path: '', definitionPath: '', name: '', parent: null }, app)
     for (const i of stored.instances) {
@@ -121,12 +127,16 @@ export class Components {
   #add(i: Omit<ComponentInstance, 'id'>, registry: Registry): void {
     const instance = { ...i, id: componentId(i.path) }
     this.#instances.set(i.path, instance)
-    this.#byId.set(instance.id, i.path)
     this.#registries.set(i.path, registry)
     for (const f of registry.all()) {
       const path = canonicalPath(f.modulePath, f.exportName)
       this.#handles.set(handleId(i.path, path), { component: i.path, path })
     }
+  }
+
+  /** Components unmounted by a push whose data is kept, by path. */
+  unmounted(): ComponentInstance[] {
+    return [...this.#unmounted.values()]
   }
 
   /** The mounted components (the app first, then by path). */
@@ -138,10 +148,12 @@ export class Components {
     return this.#instances.get(path)
   }
 
-  /** The instance with this id, or undefined. */
-  byId(id: string): ComponentInstance | undefined {
-    const path = this.#byId.get(id)
-    return path === undefined ? undefined : this.#instances.get(path)
+  /** The instance (mounted or unmounted) with this id, or undefined. */
+  byId(id: string): (ComponentInstance & { state: 'active' | 'unmounted' }) | undefined {
+    for (const [state, map] of [['active', this.#instances], ['unmounted', this.#unmounted]] as const) {
+      for (const i of map.values()) if (i.id === id) return { ...i, state }
+    }
+    return undefined
   }
 
   definition(path: string): ComponentDefinition | undefined {

@@ -19,7 +19,7 @@ import { NodeActionTimeout } from './node/node-executor.ts'
 import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo } from './registry.ts'
-import { canonicalPath } from './registry.ts'
+import { canonicalPath, parseFunctionPath } from './registry.ts'
 import { loadPath, UnresolvedFunction } from '../components/components.ts'
 import type { Components, FunctionAddress } from '../components/components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
@@ -543,9 +543,19 @@ export class FunctionRunner implements JobRunner {
    * The function a nested call names, from a function of `caller`: any function of its own
    * component or one a handle names, only public ones of a child component.
    */
-  #resolveNested(caller: string, address: FunctionAddress, kind: FunctionKind): FunctionInfo {
+  #resolveNested(caller: string, address: FunctionAddress, kind: FunctionKind, fromAction = false): FunctionInfo {
     const target = this.#address(caller, address)
-    return this.#resolve(target.path, kind, { admin: !target.publicOnly, componentPath: target.component })
+    if (target.publicOnly) {
+      // As Convex: a child exports only its public functions; an action resolves before it calls.
+      const fn = this.components().lookup(target.component, target.path)
+      if (fn === undefined || fn.visibility !== 'public' || fn.udfType === 'HttpAction') {
+        const { modulePath, exportName } = parseFunctionPath(target.path)
+        const attrs = [...modulePath.replace(/\.js$/, '').split('/'), exportName]
+        const name = target.component.slice(target.component.lastIndexOf('/') + 1)
+        throw new CallError(fromAction ? `Couldn't resolve ${name}.${attrs.join('.')}` : `Child component ${name} does not export [${attrs.map((a) => `PathComponent(${JSON.stringify(a)})`).join(', ')}]`)
+      }
+    }
+    return this.#resolve(target.path, kind, { admin: true, componentPath: target.component })
   }
 
   /** `createFunctionHandle(ref)` from a function of `caller`. */
@@ -597,7 +607,7 @@ export class FunctionRunner implements JobRunner {
     const nested: NestedCalls = {
       runUdf: () => Promise.reject(new Error('runUdf is not available in actions')),
       runFromAction: async (kind, address, calleeArgs) => {
-        const callee = this.#resolveNested(component, address, kind)
+        const callee = this.#resolveNested(component, address, kind, true)
         this.#checkArgs(callee, calleeArgs)
         const argsText = JSON.stringify([calleeArgs])
         const calleeWho = calleeIdentity(fn, callee, who)

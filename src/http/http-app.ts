@@ -363,6 +363,7 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/start_push', (body) => deps.push.startPush(body as never))
   admin('/api/deploy2/wait_for_schema', (body) => deps.push.waitForSchema(body as never))
   admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
+  admin('/api/delete_component', (body) => deps.push.deleteComponent((body as { componentId?: unknown }).componentId))
   admin('/api/deploy2/report_push_completed', () => ({}))
   admin('/api/update_environment_variables', async (body) => {
     if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')

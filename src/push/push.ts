@@ -244,21 +244,22 @@ function analyzedFunctions(functions: readonly FunctionInfo[]): Record<string, u
  */
 function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string, AnalyzedDefinition>): StoredComponents['instances'] {
   const out: { path: string; definitionPath: string; name: string; parent: string | null }[] = []
-  const visit = (def: DefinitionExport | null, path: string, ancestors: readonly string[]) => {
+  const visit = (def: DefinitionExport | null, path: string, definitionPath: string, ancestors: readonly string[]) => {
     const names = new Set<string>()
     for (const child of def?.childComponents ?? []) {
       if (typeof child?.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(child.name)) throw new PushError('InvalidComponentName', `Invalid component name ${JSON.stringify(child?.name)}: component names must be identifiers (letters, digits and underscores, not starting with a digit)`)
-      if (names.has(child.name)) throw new PushError('InvalidComponentName', `Component name "${child.name}" is used more than once${path === '' ? ' in the app' : ` in component ${path}`}. Pass a distinct \`name\` to app.use().`)
+      // Convex's words (Rust's Debug of the definition path and the name).
+      if (names.has(child.name)) throw new PushError('TypecheckError', `Component ComponentDefinitionPath { path: ${JSON.stringify(definitionPath)} } has multiple child components with the same name: ComponentName(Identifier(${JSON.stringify(child.name)}))`)
       names.add(child.name)
       const childDef = definitions.get(child.path)
       if (childDef === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition ${child.path} (used as "${child.name}") was not pushed`)
-      if (ancestors.includes(child.path)) throw new PushError('CyclicComponentDependency', `Component definition ${child.path} uses itself: ${[...ancestors, child.path].join(' -> ')}`)
+      if (ancestors.includes(child.path)) throw new PushError('CyclicImport', 'Found cyclic definition dependency')
       const p = childPath(path, child.name)
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
-      visit(childDef.definition, p, [...ancestors, child.path])
+      visit(childDef.definition, p, child.path, [...ancestors, child.path])
     }
   }
-  visit(app, '', [''])
+  visit(app, '', '', [''])
   return out
 }
 
@@ -280,6 +281,8 @@ function checkedComponent(path: string, definitionPath: string, tree: StoredComp
 export class PushService {
   readonly #pending = new Map<string, PendingPush>()
   #components = new Components(new Registry())
+  /** The live component tree as stored (the `components` global). */
+  #stored: StoredComponents = { definitions: [], instances: [] }
   readonly #listeners: (() => void)[] = []
 
   /** Called after every push that changed the live code. */
@@ -330,6 +333,7 @@ export class PushService {
     const functions = await this.db.persistence.getGlobal('functions')
     const components = JSON.parse((await this.db.persistence.getGlobal('components')) ?? '{"definitions":[],"instances":[]}') as StoredComponents
     this.#components = new Components(new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[])), components)
+    this.#stored = components
     const schemas = new Map<string, Schema | null>([['', this.db.schema]])
     for (const i of components.instances) schemas.set(i.path, components.definitions.find((d) => d.definitionPath === i.definitionPath)?.schema ?? null)
     this.db.setSchemas(schemas)
@@ -413,6 +417,10 @@ export class PushService {
       })),
       instances: tree,
       appChildren: childrenOf(appAnalysis.definition),
+      // What the live push mounts and this one doesn't is unmounted: data kept, functions gone.
+      unmounted: [...this.#components.instances().filter((i) => i.path !== ''), ...this.#components.unmounted()]
+        .filter((i) => !tree.some((t) => t.path === i.path))
+        .map(({ path, definitionPath, name, parent }) => ({ path, definitionPath, name, parent })),
     }
     const schemas = new Map<string, Schema | null>([['', schema]])
     for (const i of tree) schemas.set(i.path, definitions.get(i.definitionPath)?.schema ?? null)
@@ -777,8 +785,10 @@ export class PushService {
       const is = next.instance(path) !== undefined
       const before = modulesOf(previous, path)
       const after = modulesOf(next, path)
+      if (!is && !was) continue
+      const remount = is && !was && previous.unmounted().some((u) => u.path === path)
       componentDiffs[path] = {
-        diffType: { type: !is ? 'unmount' : !was ? 'create' : 'modify' },
+        diffType: { type: !is ? 'unmount' : remount ? 'remount' : !was ? 'create' : 'modify' },
         moduleDiff: { added: [...after].filter((p) => !before.has(p)), removed: [...before].filter((p) => !after.has(p)) },
         udfConfigDiff: null,
         cronDiff: { added: [], updated: [], deleted: [] },
@@ -787,6 +797,34 @@ export class PushService {
       }
     }
     return { authDiff: { added: [], removed: [] }, definitionDiffs: {}, componentDiffs }
+  }
+
+  /**
+   * `POST /api/delete_component`: deletes an unmounted component's data (and its unmounted
+   * children's), as Convex's dashboard does. Its documents go through the committer, in batches.
+   */
+  async deleteComponent(componentId: unknown): Promise<unknown> {
+    const found = typeof componentId === 'string' ? this.#components.byId(componentId) : undefined
+    if (found === undefined) throw new PushError('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`)
+    if (found.path === '') throw new PushError('ComponentMustBeUnmounted', 'The app itself cannot be deleted')
+    if (found.state !== 'unmounted') throw new PushError('ComponentMustBeUnmounted', 'Component must be unmounted before deletion')
+    const doomed = this.#components.unmounted().filter((u) => u.path === found.path || u.path.startsWith(`${found.path}/`))
+    for (const u of doomed) {
+      for (const table of this.db.catalog.tablesOf(u.path)) {
+        for (;;) {
+          const docs = await this.db.persistence.scanTable(table.tableNumber, '', 1000)
+          if (docs.length === 0) break
+          await this.db.mutate(async (txn) => {
+            for (const d of docs) await txn.removeSystem(d.id)
+          })
+        }
+      }
+    }
+    const gone = new Set(doomed.map((u) => u.path))
+    this.#stored = { ...this.#stored, unmounted: (this.#stored.unmounted ?? []).filter((u) => !gone.has(u.path)) }
+    await this.db.persistence.setGlobal('components', JSON.stringify(this.#stored))
+    this.#components = new Components(this.#components.app, this.#stored)
+    return {}
   }
 
   /** As Convex's finish_push: variables unchanged since start_push, required ones set, values valid. */
@@ -820,6 +858,7 @@ export class PushService {
     this.#envVars = pending.envVars ?? []
     db.setSchemas(pending.schemas)
     this.#components = new Components(new Registry(pending.functions), pending.components)
+    this.#stored = pending.components
     this.pool.setModules(pending.modules, pending.nodePackagesDir)
     for (const l of this.#listeners) l()
   }

@@ -110,3 +110,9 @@ async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, ms =
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+test('only a child’s public functions can be called from outside it', async () => {
+  expect((await errorOf(client.mutation('app:callHidden' as any, { fn: 'nope' }))).message).toContain('Child component counter does not export [PathComponent("counters"), PathComponent("nope")]')
+  expect((await errorOf(client.mutation('app:callHidden' as any, { fn: 'addInternal' }))).message).toContain('Child component counter does not export [PathComponent("counters"), PathComponent("addInternal")]')
+  expect((await errorOf(client.action('app:callHiddenFromAction' as any, { fn: 'addInternal' }))).message).toContain("Couldn't resolve counter.counters.addInternal")
+})

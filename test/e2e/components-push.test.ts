@@ -1,0 +1,84 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { convexCli, errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+import { componentId } from '../../src/components/components.ts'
+
+let backend: TestBackend
+let appDir: string
+let client: ConvexHttpClient
+
+useDeployedBackend('components', (t) => ({ backend, client, appDir } = t as typeof t & { appDir: string }))
+
+const CONFIG = 'convex/convex.config.ts'
+
+/** Pushes the app with its config changed (typecheck off: app code may still name the old tree). */
+async function pushWithConfig(config: string): Promise<string> {
+  writeFileSync(join(appDir, CONFIG), config)
+  const { stdout, stderr } = await convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y', '--typecheck', 'disable'])
+  return stdout + stderr
+}
+
+function admin(): ConvexHttpClient {
+  const c = new ConvexHttpClient(backend.url)
+  ;(c as any).setAdminAuth(backend.adminKey)
+  return c
+}
+
+const WITHOUT_SECOND = `import { defineApp } from "convex/server";
+import counter from "./components/counter/convex.config";
+const app = defineApp();
+app.use(counter);
+export default app;
+`
+
+test('a push that drops a component unmounts it: functions gone, data kept, back on remount', async () => {
+  const original = readFileSync(join(appDir, CONFIG), 'utf8')
+  expect(await client.mutation('app:addToSecond' as any, { name: 'k', by: 3 })).toBe(3)
+  const out = await pushWithConfig(WITHOUT_SECOND)
+  expect(out).toContain('counter2')
+  expect((await errorOf(client.mutation('app:addToSecond' as any, { name: 'k', by: 1 }))).message).toContain('Child component counter2 not found')
+  expect((await errorOf((admin() as any).function(anyApi.counters.get, 'counter2', { name: 'k' }))).message).toMatch(/InternalServerError/)
+  // The other instance, and the nested one below it, are untouched.
+  expect(await client.mutation('app:add' as any, { name: 'k', by: 1 })).toBe(1)
+  await pushWithConfig(original)
+  expect(await (admin() as any).function(anyApi.counters.get, 'counter2', { name: 'k' })).toBe(3)
+  expect(await (admin() as any).function(anyApi.entries.list, 'counter2/audit', {})).toEqual(['k+3'])
+})
+
+test('an unmounted component’s data can be deleted, and only then', async () => {
+  const original = readFileSync(join(appDir, CONFIG), 'utf8')
+  const del = (id: string) =>
+    fetch(`${backend.url}/api/delete_component`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Convex ${backend.adminKey}` }, body: JSON.stringify({ componentId: id }) })
+  const mounted = await del(componentId('counter2'))
+  expect(mounted.status).toBe(400)
+  expect(await mounted.json()).toEqual({ code: 'ComponentMustBeUnmounted', message: 'Component must be unmounted before deletion' })
+  await pushWithConfig(WITHOUT_SECOND)
+  const deleted = await del(componentId('counter2'))
+  expect(deleted.status).toBe(200)
+  const again = await del(componentId('counter2'))
+  expect(((await again.json()) as { code: string }).code).toBe('ComponentNotFound')
+  // Mounted again, it starts empty (its child's data went with it).
+  await pushWithConfig(original)
+  expect(await (admin() as any).function(anyApi.counters.get, 'counter2', { name: 'k' })).toBe(0)
+  expect(await (admin() as any).function(anyApi.entries.list, 'counter2/audit', {})).toEqual([])
+})
+
+test('bad component trees fail the push with Convex’s errors, and the last push keeps serving', async () => {
+  const original = readFileSync(join(appDir, CONFIG), 'utf8')
+  const twice = original.replace('app.use(counter, { name: "counter2" });', 'app.use(counter);')
+  const duplicate = await errorOf(pushWithConfig(twice))
+  expect(String((duplicate as any).stdout) + String((duplicate as any).stderr)).toContain('Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
+  writeFileSync(join(appDir, CONFIG), original)
+  const auditConfig = join(appDir, 'convex/components/audit/convex.config.ts')
+  const auditOriginal = readFileSync(auditConfig, 'utf8')
+  writeFileSync(auditConfig, `import { defineComponent } from "convex/server";\nimport counter from "../counter/convex.config";\nconst c = defineComponent("audit");\nc.use(counter);\nexport default c;\n`)
+  const cycle = await errorOf(pushWithConfig(original))
+  expect(String((cycle as any).stdout) + String((cycle as any).stderr)).toContain('Found cyclic definition dependency')
+  writeFileSync(auditConfig, auditOriginal)
+  expect(await client.mutation('app:addToSecond' as any, { name: 'bad', by: 2 })).toBe(2)
+  expect(await client.query('app:get' as any, { name: 'bad' })).toEqual({ first: 0, second: 2, appRows: 1 })
+})
