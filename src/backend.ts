@@ -20,7 +20,7 @@ import { systemFunctions } from './functions/system-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
 import { snapshotService } from './snapshot/snapshots.ts'
 import { SCHEDULED_FUNCTIONS, Scheduler, SchedulerSet } from './functions/scheduler.ts'
-import { CRON_RUNS, CronService } from './functions/crons.ts'
+import { CRON_RUNS, CronSet } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
 import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
@@ -80,8 +80,7 @@ export class Backend {
   #pool: IsolatePool | null = null
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #schedulers: SchedulerSet | null = null
-  #cronRuns: Scheduler | null = null
-  #crons: CronService | null = null
+  #crons: CronSet | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -168,24 +167,24 @@ export class Backend {
     push.onPush(() => void syncSchedulers().catch((e: unknown) => log.warn('Could not start the scheduler of a component', { error: (e as Error)?.message ?? String(e) })))
     this.#schedulers = schedulers
     // Cron runs go through a scheduler of their own, so they don't show in _scheduled_functions
-    // (as in Convex) but are run with the same at-most-once / exactly-once care.
-    const cronRuns = new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs))
-    await cronRuns.start(runner)
-    this.#cronRuns = cronRuns
-    const crons = new CronService(db, cronRuns, (message, fields) => log.warn(message, fields))
+    // (as in Convex) but are run with the same at-most-once / exactly-once care. Each component
+    // instance has its own crons (its definition's crons.js).
+    const crons = new CronSet(db, (component) => new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs), component), (message, fields) => log.warn(message, fields))
     this.#crons = crons
-    const loadCrons = async () => {
-      let specs: Record<string, CronSpec> = {}
+    const cronSpecs = (component: string): Record<string, CronSpec> | null => {
+      const prefix = component === '' ? '' : (push.components.definition(push.components.instance(component)?.definitionPath ?? '')?.prefix ?? null)
+      if (prefix === null) return null
       try {
-        const exported = pool.exportOf('crons.js')
-        if (exported !== null) specs = JSON.parse(exported) as Record<string, CronSpec>
+        const exported = pool.exportOf(`${prefix}crons.js`)
+        return exported === null ? null : (JSON.parse(exported) as Record<string, CronSpec>)
       } catch (e) {
-        log.warn('Could not load crons.js', { error: (e as Error).message })
+        log.warn('Could not load crons.js', { component, error: (e as Error).message })
+        return null
       }
-      await crons.setCrons(specs)
     }
     // Crons must never keep the backend from starting.
-    const refreshCrons = () => loadCrons().catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
+    const refreshCrons = () =>
+      crons.sync(push.components.instances().map((i) => i.path), runner, cronSpecs).catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
     await refreshCrons()
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
@@ -249,7 +248,6 @@ export class Backend {
     this.#crons?.stop()
     this.#sessionRequests?.stop()
     this.#schedulers?.stop()
-    this.#cronRuns?.stop()
     const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
     this.#api = this.#site = null
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))

@@ -56,6 +56,8 @@ export class CronService {
     readonly db: Database,
     readonly scheduler: Scheduler,
     readonly log: (message: string, fields?: Record<string, unknown>) => void,
+    /** The component instance whose crons these are ('' for the app's). */
+    readonly component = '',
   ) {}
 
   /** Replaces the declared crons (at start-up and after every push). */
@@ -78,7 +80,7 @@ export class CronService {
             this.log('Skipping an invalid cron job', { name, error: (e as Error).message })
             continue
           }
-          if (old === undefined) await txn.insertSystem(CRON_JOBS, { name, spec: text, nextRun: next })
+          if (old === undefined) await txn.insertSystem(CRON_JOBS, { name, spec: text, nextRun: next }, undefined, this.component)
           else await txn.patchSystem(old._id, { spec: text, nextRun: next })
         }
         for (const removed of byName.values()) await txn.removeSystem(removed._id)
@@ -103,9 +105,9 @@ export class CronService {
   }
 
   async #states(txn: Transaction): Promise<CronState[]> {
-    const table = this.db.catalog.byName.get(CRON_JOBS)
+    const table = this.db.catalog.table(this.component, CRON_JOBS)
     if (table === undefined) return []
-    const stream = txn.openStream(`cron:${Date.now()}:${Math.random()}`, { source: { type: 'FullTableScan', tableName: CRON_JOBS, order: null }, operators: [] })
+    const stream = txn.openStream(`cron:${Date.now()}:${Math.random()}`, { source: { type: 'FullTableScan', tableName: CRON_JOBS, order: null }, operators: [] }, this.component)
     const out: CronState[] = []
     for (;;) {
       const row = await stream.nextRow()
@@ -167,5 +169,57 @@ export class CronService {
     if (at === Infinity || this.#stopped) return
     this.#timer = setTimeout(() => void this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())))
     this.#timer.unref()
+  }
+}
+
+/**
+ * The crons of every component instance: each has its own `_cron_jobs` and its own scheduler of
+ * runs (`_cron_runs`), so a component's crons run its own functions. Kept in step with the
+ * mounted components and their `crons.js` after each push; an unmounted component's crons stop.
+ */
+export class CronSet {
+  readonly #crons = new Map<string, { runs: Scheduler; crons: CronService }>()
+  #stopped = false
+
+  constructor(
+    readonly db: Database,
+    readonly makeRuns: (component: string) => Scheduler,
+    readonly log: (message: string, fields?: Record<string, unknown>) => void,
+  ) {}
+
+  /**
+   * `crons(component)`: the specs of an instance's `crons.js` (null: none). Each instance gets its
+   * crons set; instances no longer mounted are stopped.
+   */
+  async sync(components: readonly string[], runner: import('./scheduler.ts').JobRunner, crons: (component: string) => Record<string, CronSpec> | null): Promise<void> {
+    if (this.#stopped) return
+    const wanted = new Set(components)
+    for (const [path, c] of this.#crons) {
+      if (wanted.has(path)) continue
+      c.crons.stop()
+      c.runs.stop()
+      this.#crons.delete(path)
+    }
+    for (const path of wanted) {
+      const specs = crons(path)
+      let entry = this.#crons.get(path)
+      // An instance that never had crons needs no tables or timers.
+      if (entry === undefined && specs === null && this.db.catalog.table(path, CRON_JOBS) === undefined) continue
+      if (entry === undefined) {
+        const runs = this.makeRuns(path)
+        await runs.start(runner)
+        entry = { runs, crons: new CronService(this.db, runs, this.log, path) }
+        this.#crons.set(path, entry)
+      }
+      await entry.crons.setCrons(specs ?? {})
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true
+    for (const c of this.#crons.values()) {
+      c.crons.stop()
+      c.runs.stop()
+    }
   }
 }

@@ -116,3 +116,7 @@ test('only a child’s public functions can be called from outside it', async ()
   expect((await errorOf(client.mutation('app:callHidden' as any, { fn: 'addInternal' }))).message).toContain('Child component counter does not export [PathComponent("counters"), PathComponent("addInternal")]')
   expect((await errorOf(client.action('app:callHiddenFromAction' as any, { fn: 'addInternal' }))).message).toContain("Couldn't resolve counter.counters.addInternal")
 })
+
+test('a component’s crons run in each of its instances', async () => {
+  expect(await poll(() => client.query('app:get' as any, { name: 'cron' }), (r: any) => r.first === 1 && r.second === 1)).toEqual({ first: 1, second: 1, appRows: 2 })
+})
