@@ -148,9 +148,10 @@ export class FileStorage {
     for (const row of expired) await txn.removeSystem(row.doc.id)
   }
 
-  /** A URL a client can POST one file to, valid for an hour. */
-  uploadUrl(): string {
-    const payload = Buffer.from(JSON.stringify({ exp: Date.now() + UPLOAD_URL_TTL_MS, n: randomUUID() })).toString('base64url')
+  /** A URL a client can POST one file to, valid for an hour; the file goes to `component`'s storage. */
+  uploadUrl(component = ''): string {
+    const claims = { exp: Date.now() + UPLOAD_URL_TTL_MS, n: randomUUID(), ...(component === '' ? {} : { c: component }) }
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url')
     return `${this.cloudUrl()}/api/storage/upload?token=${payload}.${this.#sign(payload)}`
   }
 
@@ -159,11 +160,11 @@ export class FileStorage {
    * `BadQueryArgs`, one that isn't ours a 401 `StorageTokenInvalid`, an expired one a 401
    * `StorageTokenExpired`.
    */
-  checkUploadToken(token: string | undefined): string {
+  checkUploadToken(token: string | undefined): { nonce: string; component: string } {
     if (token === undefined) throw new FileStorageError(400, 'BadQueryArgs', 'Failed to deserialize query string: missing field `token`')
     const [payload, mac, extra] = token.split('.')
     const expected = payload === undefined ? '' : this.#sign(payload)
-    let claims: { exp?: unknown; n?: unknown } = {}
+    let claims: { exp?: unknown; n?: unknown; c?: unknown } = {}
     if (extra === undefined && payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
       try {
         claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims
@@ -173,7 +174,7 @@ export class FileStorage {
     }
     if (typeof claims.exp !== 'number' || typeof claims.n !== 'string') throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
     if (Date.now() >= claims.exp) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
-    return claims.n
+    return { nonce: claims.n, component: typeof claims.c === 'string' ? claims.c : '' }
   }
 
   /** The URL a stored file is served at. */
@@ -185,8 +186,8 @@ export class FileStorage {
    * Stores a file from a stream; `commit` writes the `_storage` document in a transaction and
    * must use the id given. Returns the id.
    */
-  async store(body: AsyncIterable<Uint8Array> | Uint8Array, contentType: string | null, expectedSha256: string | undefined, commit: (id: string, file: Omit<StoredFile, 'storageId'>) => Promise<void>): Promise<string> {
-    const table = await this.db.catalog.ensureTable(STORAGE_TABLE)
+  async store(body: AsyncIterable<Uint8Array> | Uint8Array, contentType: string | null, expectedSha256: string | undefined, commit: (id: string, file: Omit<StoredFile, 'storageId'>) => Promise<void>, component = ''): Promise<string> {
+    const table = await this.db.catalog.ensureTable(STORAGE_TABLE, component)
     const id = this.db.newId(table)
     const temp = join(this.dir, `.upload-${randomUUID()}`)
     const hash = createHash('sha256')
@@ -243,27 +244,33 @@ export class FileStorage {
    */
   storageIdKind(storageId: unknown): 'storage' | 'uuid' | 'otherTable' | 'invalid' {
     if (typeof storageId !== 'string') return 'invalid'
+    // Another component's `_storage` id is a storage id too (in Convex it names the same table
+    // number in this component's namespace): it is simply not found here.
     if (decodeId(storageId) !== null) return this.#isStorageDocId(storageId) ? 'storage' : 'otherTable'
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId) ? 'uuid' : 'invalid'
   }
 
-  /** Whether `id` is a document id of the `_storage` table. */
-  #isStorageDocId(id: string): boolean {
-    const table = this.db.catalog.byName.get(STORAGE_TABLE)
-    return table !== undefined && decodeId(id)?.tableNumber === table.tableNumber
+  /**
+   * Whether `id` is a document id of a `_storage` table: `component`'s (each component instance
+   * has its own file storage), or any's when absent (serving a file by its URL).
+   */
+  #isStorageDocId(id: string, component?: string): boolean {
+    const decoded = decodeId(id)
+    const table = decoded === null ? undefined : this.db.catalog.byNumber.get(decoded.tableNumber)
+    return table !== undefined && table.name === STORAGE_TABLE && (component === undefined || table.component === component)
   }
 
-  /** The file's `_storage` document as seen by `txn`, or null. */
-  async metadata(txn: Transaction, storageId: string): Promise<StoredFile | null> {
-    if (!this.#isStorageDocId(storageId)) return null
+  /** The file's `_storage` document as seen by `txn` (in `component`'s storage, or any), or null. */
+  async metadata(txn: Transaction, storageId: string, component?: string): Promise<StoredFile | null> {
+    if (!this.#isStorageDocId(storageId, component)) return null
     const doc = await txn.read(storageId)
     if (doc === null) return null
     return { storageId, sha256: doc.sha256 as string, size: doc.size as number, contentType: (doc.contentType as string | undefined) ?? null }
   }
 
   /** Deletes the document in `txn`; the file goes once the transaction commits. */
-  async delete(txn: Transaction, storageId: string): Promise<void> {
-    if ((await this.metadata(txn, storageId)) === null) throw new FileStorageError(400, 'StorageIdNotFound', `storage id ${storageId} not found`)
+  async delete(txn: Transaction, storageId: string, component?: string): Promise<void> {
+    if ((await this.metadata(txn, storageId, component)) === null) throw new FileStorageError(400, 'StorageIdNotFound', `storage id ${storageId} not found`)
     await txn.removeSystem(storageId)
     txn.afterCommit(() => rm(this.#path(storageId), { force: true }))
   }

@@ -161,7 +161,7 @@ export class FunctionRunner implements JobRunner {
   readonly #sourceMaps = new SourceMaps(() => this.pool.modules)
 
   /** `ctx.storage` ops; reads and deletes go through `txn` (a fresh one in actions). */
-  async #storage(op: string, args: Record<string, any>, txn: Transaction | null): Promise<string> {
+  async #storage(op: string, args: Record<string, any>, txn: Transaction | null, component: string): Promise<string> {
     const files = this.files
     if (files === null) throw new Error('File storage is not available')
     const inTxn = <T>(body: (t: Transaction) => Promise<T>, write: boolean): Promise<T> =>
@@ -178,31 +178,32 @@ export class FunctionRunner implements JobRunner {
     }
     switch (op) {
       case '1.0/storageGenerateUploadUrl':
-        return JSON.stringify(files.uploadUrl())
+        return JSON.stringify(files.uploadUrl(component))
       case '1.0/storageGetUrl':
-        return JSON.stringify(await inTxn(async (t) => ((await files.metadata(t, args.storageId)) === null ? null : files.fileUrl(args.storageId)), false))
+        return JSON.stringify(await inTxn(async (t) => ((await files.metadata(t, args.storageId, component)) === null ? null : files.fileUrl(args.storageId)), false))
       case '1.0/storageGetMetadata':
         return JSON.stringify(
           await inTxn(async (t) => {
-            const m = await files.metadata(t, args.storageId)
+            const m = await files.metadata(t, args.storageId, component)
             return m === null ? null : { storageId: m.storageId, sha256: Buffer.from(m.sha256, 'base64').toString('hex'), size: m.size, contentType: m.contentType }
           }, false),
         )
       case '1.0/storageDelete':
-        await inTxn((t) => files.delete(t, args.storageId), true)
+        await inTxn((t) => files.delete(t, args.storageId, component), true)
         return 'null'
       case '1.0/storageStore': {
         const bytes = Buffer.from(String(args.blob ?? ''), 'base64')
         const contentType = typeof args.contentType === 'string' && args.contentType !== '' ? args.contentType : null
         const id = await files.store(bytes, contentType, args.sha256 ?? undefined, (storageId, f) =>
           this.#systemMutation(async (t) => {
-            await t.insertSystem(STORAGE_TABLE, { sha256: f.sha256, size: f.size, ...(f.contentType === null ? {} : { contentType: f.contentType }) }, storageId)
+            await t.insertSystem(STORAGE_TABLE, { sha256: f.sha256, size: f.size, ...(f.contentType === null ? {} : { contentType: f.contentType }) }, storageId, component)
           }),
+          component,
         )
         return JSON.stringify(id)
       }
       case '1.0/storageGet': {
-        const m = await inTxn((t) => files.metadata(t, args.storageId), false)
+        const m = await inTxn((t) => files.metadata(t, args.storageId, component), false)
         if (m === null) return 'null'
         return JSON.stringify({ blob: (await files.read(m.storageId)).toString('base64'), contentType: m.contentType })
       }
@@ -532,7 +533,7 @@ export class FunctionRunner implements JobRunner {
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
       schedule: (target, ts, args) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId),
       cancel: (id) => this.#scheduler(component).cancel(txn, id),
-      storage: (op, args) => this.#storage(op, args, txn),
+      storage: (op, args) => this.#storage(op, args, txn, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component }
@@ -621,7 +622,7 @@ export class FunctionRunner implements JobRunner {
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId)),
       cancel: (id) => this.#systemMutation((txn) => this.#scheduler(component).cancel(txn, id)),
-      storage: (op, args) => this.#storage(op, args, null),
+      storage: (op, args) => this.#storage(op, args, null, component),
       vectorSearch: (request) => vectorSearch(this.db, request, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }

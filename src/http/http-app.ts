@@ -395,7 +395,7 @@ function uploadDigest(header: string | undefined): string | undefined {
 function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
   // Upload: the body of a POST to a URL from ctx.storage.generateUploadUrl().
   app.post('/api/storage/upload', async (c) => {
-    const nonce = deps.files.checkUploadToken(c.req.query('token'))
+    const { nonce, component } = deps.files.checkUploadToken(c.req.query('token'))
     // Each upload URL takes one file: a used one is refused before its body is read.
     const used = await deps.db.begin(false)
     try {
@@ -413,9 +413,9 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, sha256, async (id, file) => {
       await deps.db.mutate(async (txn) => {
         await deps.files.consumeToken(txn, nonce)
-        await txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id)
+        await txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id, component)
       })
-    })
+    }, component)
     return c.json({ storageId })
   })
 

@@ -120,3 +120,20 @@ test('only a child’s public functions can be called from outside it', async ()
 test('a component’s crons run in each of its instances', async () => {
   expect(await poll(() => client.query('app:get' as any, { name: 'cron' }), (r: any) => r.first === 1 && r.second === 1)).toEqual({ first: 1, second: 1, appRows: 2 })
 })
+
+test('each component instance has its own file storage', async () => {
+  const id = await client.action('app:storeInComponent' as any, { text: 'hello' })
+  const seen = await client.query('app:fileSeenBy' as any, { id })
+  expect(seen.app).toBe(null)
+  expect(seen.appFiles).toBe(0)
+  expect(seen.counter).toEqual({ url: `${backend.url}/api/storage/${id}`, size: 5, files: 1 })
+  expect(seen.counter2).toEqual({ url: null, size: null, files: 0 })
+  expect(await (await fetch(seen.counter.url)).text()).toBe('hello')
+  // An upload URL a component made stores into that component.
+  const url = await client.mutation('app:componentUploadUrl' as any, {})
+  const { storageId } = (await (await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'uploaded' })).json()) as { storageId: string }
+  const after = await client.query('app:fileSeenBy' as any, { id: storageId })
+  expect(after.counter2).toEqual({ url: `${backend.url}/api/storage/${storageId}`, size: 8, files: 1 })
+  expect(after.counter.files).toBe(1)
+  expect(after.appFiles).toBe(0)
+})
