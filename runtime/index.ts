@@ -330,7 +330,8 @@ async function responseJson(res: ResponsePolyfill): Promise<string> {
 async function runHttpAction(spec: CallSpec): Promise<string> {
   const r = spec.request!
   const router = modules.get(spec.modulePath)?.default
-  const path = new URLPolyfill(r.url).pathname
+  // A component mounted under a prefix matches on the rest of the path (`routedPath`).
+  const path = r.routedPath ?? new URLPolyfill(r.url).pathname
   const match = router?.isRouter === true ? router.lookup(path, r.method) : null
   if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
   const body = r.body !== null ? base64ToBytes(r.body) : r.streamed === true ? requestBodyStream() : undefined

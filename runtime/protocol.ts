@@ -16,5 +16,5 @@ export interface CallSpec {
    * For HTTP actions: the request, with its body as base64, or `streamed` when the body arrives
    * chunk by chunk as the action reads it (`concave/httpRequestRead`).
    */
-  request?: { url: string; method: string; headers: [string, string][]; body: string | null; streamed?: boolean }
+  request?: { url: string; method: string; headers: [string, string][]; body: string | null; streamed?: boolean; routedPath?: string }
 }

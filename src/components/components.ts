@@ -41,6 +41,15 @@ export interface ComponentDefinition {
   readonly httpMounts: Readonly<Record<string, string>>
   /** Whether the definition has an `http.js` router. */
   readonly hasHttp: boolean
+  /** Its router's routes (a prefix route's path ends with `*`). */
+  readonly httpRoutes?: readonly { path: string; method: string }[]
+}
+
+/** Where an HTTP request goes: a component's `http.js`, with the path its router matches on. */
+export interface HttpTarget {
+  readonly component: string
+  readonly prefix: string
+  readonly routedPath: string
 }
 
 /** What `app.use(c, { env })` passes a component: a literal, or one of the parent's own variables. */
@@ -63,6 +72,8 @@ export interface ComponentInstance {
 export interface StoredComponents {
   /** The app's `app.use()`s (with what each passes its component). */
   readonly appChildren?: ComponentDefinition['childComponents']
+  /** The app's own routes and `app.use(c, { httpPrefix })` mounts. */
+  readonly appHttp?: { readonly routes: readonly { path: string; method: string }[]; readonly mounts: Readonly<Record<string, string>> }
   readonly definitions: readonly ComponentDefinition[]
   readonly instances: readonly Omit<ComponentInstance, 'id'>[]
   /**
@@ -107,6 +118,7 @@ export class Components {
   readonly #handles = new Map<string, { component: string; path: string }>()
   readonly #appChildren: StoredComponents['appChildren']
   readonly #unmounted = new Map<string, ComponentInstance>()
+  readonly #appHttp: NonNullable<StoredComponents['appHttp']>
 
   constructor(
     /** The app's own functions. */
@@ -114,6 +126,7 @@ export class Components {
     stored: StoredComponents = { definitions: [], instances: [] },
   ) {
     this.#appChildren = stored.appChildren ?? []
+    this.#appHttp = stored.appHttp ?? { routes: [], mounts: {} }
     for (const u of stored.unmounted ?? []) this.#unmounted.set(u.path, { ...u, id: componentId(u.path) })
     for (const d of stored.definitions) this.#definitions.set(d.definitionPath, d)
     this.#add({ path: '', definitionPath: '', name: '', parent: null }, app)
@@ -183,6 +196,37 @@ export class Components {
       if (value !== undefined) env[name] = value
     }
     return env
+  }
+
+  /**
+   * Routes an HTTP request as Convex does, from the app down: an exact route of the current
+   * router wins; otherwise the longest of its prefix routes and its mounts (`httpPrefix`)
+   * matching the path; a mount hands the rest of the path (`/` + what follows the prefix) to the
+   * child, where the same rules apply.
+   */
+  routeHttp(path: string): HttpTarget {
+    let component = ''
+    let routed = path
+    for (;;) {
+      const def = component === '' ? null : this.#definitions.get(this.#instances.get(component)?.definitionPath ?? '')
+      const routes = component === '' ? this.#appHttp.routes : (def?.httpRoutes ?? [])
+      const mounts = component === '' ? this.#appHttp.mounts : (def?.httpMounts ?? {})
+      const here = { component, prefix: component === '' ? '' : (def?.prefix ?? ''), routedPath: routed }
+      if (routes.some((r) => r.path === routed)) return here
+      let best: { length: number; child: string | null } = { length: -1, child: null }
+      for (const r of routes) {
+        if (!r.path.endsWith('*')) continue
+        const p = r.path.slice(0, -1)
+        if (routed.startsWith(p) && p.length > best.length) best = { length: p.length, child: null }
+      }
+      for (const [mount, reference] of Object.entries(mounts)) {
+        const name = reference.startsWith('_reference/childComponent/') ? reference.slice('_reference/childComponent/'.length) : null
+        if (name !== null && routed.startsWith(mount) && mount.length > best.length) best = { length: mount.length, child: name }
+      }
+      if (best.child === null || !this.#instances.has(childPath(component, best.child))) return here
+      routed = `/${routed.slice(best.length)}`
+      component = childPath(component, best.child)
+    }
   }
 
   /** Looks up `path` (`mod:fn`) in component `component`. */

@@ -576,7 +576,12 @@ export class FunctionRunner implements JobRunner {
    */
   async runHttpAction(request: HttpRequest, who = 'null', requestId = uniqueHexId(), client: Partial<Omit<RequestOrigin, 'scheduledFunctionId' | 'requestId'>> = {}): Promise<HttpResponse> {
     const path = new URL(request.url).pathname
-    if (!this.pool.modules.has('http.js')) return textResponse(404, `No HttpAction routed for ${path}`)
+    // Which router serves it: the app's, or a component's mounted under a prefix (whose router
+    // matches on the rest of the path; the request keeps its full URL, as in Convex).
+    const target = this.components().routeHttp(path)
+    if (!this.pool.modules.has(`${target.prefix}http.js`)) return textResponse(404, `No HttpAction routed for ${path}`)
+    // A component's HTTP action runs as nobody (as in Convex).
+    if (target.component !== '') who = 'null'
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null
     // Answered at the response head when the action streams its body, else when it finishes.
     return new Promise<HttpResponse>((resolve) => {
@@ -587,9 +592,10 @@ export class FunctionRunner implements JobRunner {
         headers: request.headers,
         body: request.body instanceof Buffer ? request.body.toString('base64') : null,
         ...(streamedRequest !== null ? { streamed: true } : {}),
+        ...(target.routedPath !== path ? { routedPath: target.routedPath } : {}),
       }
       const origin: RequestOrigin = { requestId, ip: client.ip ?? null, userAgent: client.userAgent ?? null, authToken: client.authToken ?? null, scheduledFunctionId: null }
-      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null }, '[]', spec, who, false, streams, origin).then((outcome) => {
+      void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null, component: target.component, prefix: target.prefix }, '[]', spec, who, false, streams, origin).then((outcome) => {
         if (streams.streaming) return streams.finish(outcome.ok ? null : errorText(outcome))
         streams.finish(null)
         if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))

@@ -116,6 +116,8 @@ interface AnalyzedDefinition {
   schema: Schema | null
   definition: DefinitionExport | null
   hasHttp: boolean
+  /** The routes of its `http.js` router (a prefix route's path ends with `*`). */
+  httpRoutes: { path: string; method: string }[]
 }
 
 /** Documents an index being built backfills per batch (each batch runs between commit batches). */
@@ -256,6 +258,10 @@ function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string
       if (ancestors.includes(child.path)) throw new PushError('CyclicImport', 'Found cyclic definition dependency')
       const p = childPath(path, child.name)
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
+      for (const [mount, reference] of Object.entries(def?.httpMounts ?? {})) {
+        if (reference !== `_reference/childComponent/${child.name}`) continue
+        if (!childDef.hasHttp) throw new PushError('TypecheckError', `HTTP mount HttpMountPath(${JSON.stringify(mount)}) is invalid: Child component ComponentName(Identifier(${JSON.stringify(child.name)})) doesn't have any HTTP routes.`)
+      }
       visit(childDef.definition, p, child.path, [...ancestors, child.path])
     }
   }
@@ -414,9 +420,11 @@ export class PushService {
         childComponents: childrenOf(d.definition),
         httpMounts: d.definition?.httpMounts ?? {},
         hasHttp: d.hasHttp,
+        httpRoutes: d.httpRoutes,
       })),
       instances: tree,
       appChildren: childrenOf(appAnalysis.definition),
+      appHttp: { routes: appAnalysis.httpRoutes, mounts: appAnalysis.definition?.httpMounts ?? {} },
       // What the live push mounts and this one doesn't is unmounted: data kept, functions gone.
       unmounted: [...this.#components.instances().filter((i) => i.path !== ''), ...this.#components.unmounted()]
         .filter((i) => !tree.some((t) => t.path === i.path))
@@ -543,6 +551,7 @@ export class PushService {
       host.setEnv(prefix === '' ? this.pool.env : {})
       const functions: FunctionInfo[] = []
       let crons: Record<string, CronSpec> | null = null
+      let httpRoutes: { path: string; method: string }[] = []
       for (const m of entryPoints) {
         try {
           let analyzed = nodeAnalyses.get(m.path)
@@ -554,6 +563,7 @@ export class PushService {
             if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
           }
           if (relative(m.path) === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
+          if (relative(m.path) === 'http.js' && analyzed.httpRoutes !== null && analyzed.httpRoutes !== undefined) httpRoutes = analyzed.httpRoutes
           for (const f of analyzed.functions) {
             functions.push({
               modulePath: relative(m.path),
@@ -606,7 +616,7 @@ export class PushService {
       }
       if (prefix === '' && modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
       const hasHttp = modules.some((m) => m.path === `${prefix}http.js`)
-      return { definitionPath: '', prefix, functions, schema, envVars, definition, hasHttp }
+      return { definitionPath: '', prefix, functions, schema, envVars, definition, hasHttp, httpRoutes }
     } finally {
       host.dispose()
     }

@@ -69,7 +69,7 @@ test('an unmounted component’s data can be deleted, and only then', async () =
 
 test('bad component trees fail the push with Convex’s errors, and the last push keeps serving', async () => {
   const original = readFileSync(join(appDir, CONFIG), 'utf8')
-  const twice = original.replace('app.use(counter, { name: "counter2" });', 'app.use(counter);')
+  const twice = original.replace('app.use(counter, { name: "counter2", httpPrefix: "/c2" });', 'app.use(counter);')
   const duplicate = await errorOf(pushWithConfig(twice))
   expect(String((duplicate as any).stdout) + String((duplicate as any).stderr)).toContain('Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
   writeFileSync(join(appDir, CONFIG), original)

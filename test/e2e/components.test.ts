@@ -137,3 +137,17 @@ test('each component instance has its own file storage', async () => {
   expect(after.counter.files).toBe(1)
   expect(after.appFiles).toBe(0)
 })
+
+test('HTTP routes of a component mounted under a prefix', async () => {
+  const hello = await fetch(`${backend.siteUrl}/c2/hello`)
+  expect(hello.status).toBe(200)
+  // The component's router matches `/hello`; the request keeps its full URL.
+  expect(await hello.json()).toEqual({ url: `${backend.siteUrl}/c2/hello`, count: 7, user: null })
+  // An exact route of the app's own router wins over the mount.
+  expect(await (await fetch(`${backend.siteUrl}/c2/app`)).text()).toBe("the app's own route")
+  const missing = await fetch(`${backend.siteUrl}/c2/nope`)
+  expect(missing.status).toBe(404)
+  expect(await missing.text()).toBe('No HttpAction routed for /nope')
+  // The unmounted instance of the same definition serves nothing.
+  expect((await fetch(`${backend.siteUrl}/hello`)).status).toBe(404)
+})
