@@ -257,6 +257,7 @@ function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string
       if (childDef === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition ${child.path} (used as "${child.name}") was not pushed`)
       if (ancestors.includes(child.path)) throw new PushError('CyclicImport', 'Found cyclic definition dependency')
       const p = childPath(path, child.name)
+      checkEnvBindings(child, childDef.definition?.envVars ?? [])
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
       for (const [mount, reference] of Object.entries(def?.httpMounts ?? {})) {
         if (reference !== `_reference/childComponent/${child.name}`) continue
@@ -267,6 +268,30 @@ function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string
   }
   visit(app, '', '', [''])
   return out
+}
+
+/**
+ * Checks what `app.use(c, { env })` passes against what the component declares
+ * (`defineComponent(name, { env })`), with Convex's TypecheckError texts: every required
+ * variable bound, no unknown one, literal values valid.
+ */
+function checkEnvBindings(child: { name: string; env?: EnvBinding[] | null }, declared: readonly DeclaredEnvVar[]): void {
+  const who = `Component [ComponentName(Identifier(${JSON.stringify(child.name)}))]`
+  const bindings = new Map((child.env ?? []).map(([name, b]) => [name, b]))
+  const byName = new Map(declared.map(([name, d]) => [name, d]))
+  for (const name of bindings.keys()) {
+    if (!byName.has(name)) throw new PushError('TypecheckError', `${who} has no env var named Identifier(${JSON.stringify(name)})`)
+  }
+  for (const [name, d] of declared) {
+    const binding = bindings.get(name)
+    if (binding === undefined) {
+      if (d.optional !== true) throw new PushError('TypecheckError', `${who} is missing required env var Identifier(${JSON.stringify(name)})`)
+      continue
+    }
+    if (binding.type !== 'value') continue
+    const error = validateValue(JSON.parse(d.value) as ValidatorJSON, binding.value, { tableNumberForName: () => undefined })
+    if (error !== null) throw new PushError('TypecheckError', `${who} has an invalid value for env var Identifier(${JSON.stringify(name)}): ${error}`)
+  }
 }
 
 /** start_push's `app`: the checked component tree the CLI reads. */

@@ -29,9 +29,10 @@ function admin(): ConvexHttpClient {
 }
 
 const WITHOUT_SECOND = `import { defineApp } from "convex/server";
+import { v } from "convex/values";
 import counter from "./components/counter/convex.config";
-const app = defineApp();
-app.use(counter);
+const app = defineApp({ env: { APP_GREETING: v.optional(v.string()) } });
+app.use(counter, { env: { GREETING: app.env.APP_GREETING } });
 export default app;
 `
 
@@ -70,6 +71,7 @@ test('an unmounted component’s data can be deleted, and only then', async () =
 test('bad component trees fail the push with Convex’s errors, and the last push keeps serving', async () => {
   const original = readFileSync(join(appDir, CONFIG), 'utf8')
   const twice = original.replace('app.use(counter, { name: "counter2", httpPrefix: "/c2" });', 'app.use(counter);')
+  expect(twice).not.toBe(original)
   const duplicate = await errorOf(pushWithConfig(twice))
   expect(String((duplicate as any).stdout) + String((duplicate as any).stderr)).toContain('Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
   writeFileSync(join(appDir, CONFIG), original)
@@ -79,6 +81,13 @@ test('bad component trees fail the push with Convex’s errors, and the last pus
   const cycle = await errorOf(pushWithConfig(original))
   expect(String((cycle as any).stdout) + String((cycle as any).stderr)).toContain('Found cyclic definition dependency')
   writeFileSync(auditConfig, auditOriginal)
+  // A required variable of a component that its parent doesn't pass.
+  const counterConfig = join(appDir, 'convex/components/counter/convex.config.ts')
+  const counterOriginal = readFileSync(counterConfig, 'utf8')
+  writeFileSync(counterConfig, counterOriginal.replace('{ env: { TAG: "counted", GREETING: component.env.GREETING } }', '{ env: { GREETING: component.env.GREETING } }'))
+  const unbound = await errorOf(pushWithConfig(original))
+  expect(String((unbound as any).stdout) + String((unbound as any).stderr)).toContain('Component [ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
+  writeFileSync(counterConfig, counterOriginal)
   expect(await client.mutation('app:addToSecond' as any, { name: 'bad', by: 2 })).toBe(2)
   expect(await client.query('app:get' as any, { name: 'bad' })).toEqual({ first: 0, second: 2, appRows: 1 })
 })

@@ -151,3 +151,17 @@ test('HTTP routes of a component mounted under a prefix', async () => {
   // The unmounted instance of the same definition serves nothing.
   expect((await fetch(`${backend.siteUrl}/hello`)).status).toBe(404)
 })
+
+test('a component sees what its parent passes it: literals, and live reads of the parent’s variables', async () => {
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey)
+  expect(await (admin as any).function(anyApi.entries.env, 'counter/audit', {})).toEqual({ TAG: 'counted', GREETING: null, APP_GREETING: null })
+  await fetch(`${backend.url}/api/update_environment_variables`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Convex ${backend.adminKey}` },
+    body: JSON.stringify({ changes: [{ name: 'APP_GREETING', value: 'hi' }] }),
+  })
+  expect(await (admin as any).function(anyApi.entries.env, 'counter/audit', {})).toEqual({ TAG: 'counted', GREETING: 'hi', APP_GREETING: null })
+  // The other instance was passed nothing but its child's literal.
+  expect(await (admin as any).function(anyApi.entries.env, 'counter2/audit', {})).toEqual({ TAG: 'counted', GREETING: null, APP_GREETING: null })
+})
