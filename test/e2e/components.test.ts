@@ -165,3 +165,13 @@ test('a component sees what its parent passes it: literals, and live reads of th
   // The other instance was passed nothing but its child's literal.
   expect(await (admin as any).function(anyApi.entries.env, 'counter2/audit', {})).toEqual({ TAG: 'counted', GREETING: null, APP_GREETING: null })
 })
+
+test('Node.js actions call component functions', async () => {
+  expect(await client.action('nodeCalls:addFromNode' as any, { name: 'node', by: 4 })).toEqual({ value: 4, after: 5, digest: await sha8('5') })
+  expect(await client.query('app:get' as any, { name: 'node' })).toEqual({ first: 5, second: 0, appRows: 2 })
+})
+
+async function sha8(text: string): Promise<string> {
+  const { createHash } = await import('node:crypto')
+  return createHash('sha256').update(text).digest('hex').slice(0, 8)
+}
