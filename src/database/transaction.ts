@@ -100,7 +100,6 @@ export class Transaction {
   readonly writes = new Map<string, Write>()
   /** Open streams by `${call}:${queryId}`: nested calls share the transaction, not stream ids. */
   readonly #streams = new Map<string, QueryStream>()
-  #paginated = false
   /**
    * A subscription's journal: the end cursor its page had when first run. Re-runs read up to it
    * so that page boundaries stay put while rows are inserted and deleted ("gapless" pages).
@@ -463,9 +462,16 @@ export class Transaction {
    * filtered out or not, and a page that reaches them ends `SplitRequired`. With an end cursor (a
    * reactive re-run) it holds everything up to it.
    */
-  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }, component = ''): Promise<string> {
-    if (this.#paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
-    this.#paginated = true
+  async page(args: { query: SerializedQuery; cursor: string | null; endCursor: string | null; pageSize: number; maximumRowsRead?: number | null; maximumBytesRead?: number | null }, component = '', call: { paginated: boolean; nested: boolean } = { paginated: false, nested: false }): Promise<string> {
+    // One paginated query per function (a nested call is a function of its own, as in Convex);
+    // only the outermost function's page follows the subscription's journal.
+    if (call.paginated) throw new DatabaseError('This query or mutation function ran multiple paginated queries. Convex only supports a single paginated query in each function.')
+    call.paginated = true
+    const journal = call.nested ? null : this.journal
+    const setPageEnd = (cursor: string) => {
+      if (!call.nested) this.pageEnd = cursor
+      return cursor
+    }
     const pageSize = args.pageSize
     if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize < 0) throw new DatabaseError(`Invalid argument \`pageSize\` for \`queryPage\`: expected a non-negative integer, got ${JSON.stringify(pageSize)}`)
     if (pageSize === 0) throw new DatabaseError('Must request at least 1 document while paginating')
@@ -481,13 +487,12 @@ export class Transaction {
       return decoded.position
     }
     let { lo, hi } = plan.interval
-    const endCursor = args.endCursor ?? this.journal?.endCursor ?? null
+    const endCursor = args.endCursor ?? journal?.endCursor ?? null
     const start = open(args.cursor ?? null)
     const end = open(endCursor)
     const seal = (position: CursorPosition) => codec.encode(fingerprint, position)
     if (start === 'end') {
-      this.pageEnd = seal('end')
-      return JSON.stringify({ page: [], isDone: true, continueCursor: this.pageEnd, splitCursor: null, pageStatus: null })
+      return JSON.stringify({ page: [], isDone: true, continueCursor: setPageEnd(seal('end')), splitCursor: null, pageStatus: null })
     }
     if (plan.order === 'asc') {
       if (start !== null) lo = maxKey(lo, keySuccessor(start))
@@ -524,7 +529,7 @@ export class Transaction {
     }
     const isDone = end !== null ? end === 'end' : exhausted
     const continueCursor = end !== null ? endCursor! : isDone ? seal('end') : seal(stream.lastKey!)
-    this.pageEnd = continueCursor
+    setPageEnd(continueCursor)
     let splitCursor: string | null = null
     let pageStatus: string | null = null
     if (splitRequired) {

@@ -509,7 +509,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const component = fn.component ?? ''
     const nestedCalls: NestedCalls = {
@@ -523,7 +523,7 @@ export class FunctionRunner implements JobRunner {
         let result
         try {
           // The user crosses into a component here (same transaction), not from an action.
-          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null, origin)
+          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null, origin, true)
         } finally {
           if (outerLimits !== null) txn.limits = outerLimits
         }
@@ -536,7 +536,7 @@ export class FunctionRunner implements JobRunner {
       storage: (op, args) => this.#storage(op, args, txn, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const meta = { deploymentJson: this.#deploymentJson(), origin, component }
+    const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission)
   }
 

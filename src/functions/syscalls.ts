@@ -88,6 +88,8 @@ export interface FunctionMeta {
   origin: RequestOrigin
   /** The component instance the function runs in ('' for the app). */
   component: string
+  /** Called by another function in the same transaction (`ctx.runQuery`/`runMutation`). */
+  nested?: boolean
 }
 
 /** The function a syscall's arguments name (`name`, `reference` or `functionHandle`, as the `convex` package sends them). */
@@ -114,6 +116,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   const call = nextCallId++
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
   const component = meta.component
+  const pagination = { paginated: false, nested: meta.nested === true }
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -141,7 +144,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           txn.closeStream(key(args.queryId))
           return 'true'
         case '1.0/queryPage':
-          return txn.page(args as Parameters<Transaction['page']>[0], component)
+          return txn.page(args as Parameters<Transaction['page']>[0], component, pagination)
         case '1.0/insert':
           return JSON.stringify({ _id: await txn.insert(args.table, args.value, component) })
         case '1.0/shallowMerge':

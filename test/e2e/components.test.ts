@@ -175,3 +175,7 @@ async function sha8(text: string): Promise<string> {
   const { createHash } = await import('node:crypto')
   return createHash('sha256').update(text).digest('hex').slice(0, 8)
 }
+
+test('a function and the component function it calls may each run a paginated query', async () => {
+  expect(await client.query('app:pagedBoth' as any, {})).toEqual({ mine: 1, theirs: 2 })
+})
