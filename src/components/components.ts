@@ -185,6 +185,9 @@ export class Components {
   environment(path: string, deployment: Readonly<Record<string, string>>): Record<string, string> {
     const env: Record<string, string> = {}
     for (const name of SYSTEM_ENV) if (deployment[name] !== undefined) env[name] = deployment[name]
+    // A component mounted under a prefix has its own site URL (as in Convex).
+    const prefix = this.httpPrefix(path)
+    if (prefix !== null && env.CONVEX_SITE_URL !== undefined) env.CONVEX_SITE_URL = `${env.CONVEX_SITE_URL.replace(/\/$/, '')}${prefix.replace(/\/$/, '')}`
     const instance = this.#instances.get(path)
     if (instance === undefined || instance.parent === null) return path === '' ? { ...deployment } : env
     const parentDefinition = instance.parent === '' ? this.#appChildren : this.#definitions.get(this.#instances.get(instance.parent)?.definitionPath ?? '')?.childComponents
@@ -196,6 +199,22 @@ export class Components {
       if (value !== undefined) env[name] = value
     }
     return env
+  }
+
+  /**
+   * The absolute path a component's HTTP routes are mounted under (`/c2/`), composed through its
+   * parents' mounts; null when it (or a parent) isn't mounted.
+   */
+  httpPrefix(path: string): string | null {
+    if (path === '') return null
+    const instance = this.#instances.get(path)
+    if (instance === undefined || instance.parent === null) return null
+    const mounts = instance.parent === '' ? this.#appHttp.mounts : (this.#definitions.get(this.#instances.get(instance.parent)?.definitionPath ?? '')?.httpMounts ?? {})
+    const mount = Object.entries(mounts).find(([, reference]) => reference === `_reference/childComponent/${instance.name}`)?.[0]
+    if (mount === undefined) return null
+    if (instance.parent === '') return mount
+    const parentPrefix = this.httpPrefix(instance.parent)
+    return parentPrefix === null ? null : `${parentPrefix.replace(/\/$/, '')}${mount}`
   }
 
   /**

@@ -142,7 +142,8 @@ test('HTTP routes of a component mounted under a prefix', async () => {
   const hello = await fetch(`${backend.siteUrl}/c2/hello`)
   expect(hello.status).toBe(200)
   // The component's router matches `/hello`; the request keeps its full URL.
-  expect(await hello.json()).toEqual({ url: `${backend.siteUrl}/c2/hello`, count: 7, user: null })
+  // Its CONVEX_SITE_URL is where it is mounted.
+  expect(await hello.json()).toEqual({ url: `${backend.siteUrl}/c2/hello`, count: 7, user: null, siteUrl: `${backend.siteUrl}/c2` })
   // An exact route of the app's own router wins over the mount.
   expect(await (await fetch(`${backend.siteUrl}/c2/app`)).text()).toBe("the app's own route")
   const missing = await fetch(`${backend.siteUrl}/c2/nope`)
