@@ -15,10 +15,11 @@ import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
 import { vectorBench } from './vector.mjs'
 import { historyBench } from './history.mjs'
 import { alone, bodyFlood, httpFlood, subscriptionFlood } from './fairness.mjs'
+import { COMPONENT_COUNT, crossCallBench, timedDeploy, writeComponentsApp } from './components.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history` or `fairness` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness` or `components` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -329,7 +330,72 @@ async function fairnessRows() {
   row('backend peak RSS during concurrent 15 MiB mutation bodies', f.bodies.peak, 'MB', null, `from ${f.bodies.before.toFixed(0)} MB before`)
 }
 
-if (ONLY === 'fairness') {
+/**
+ * Components (#14): a call across a component boundary beside the same call inside the app (the
+ * baseline), and the push time of an app with five components beside the same app without them.
+ */
+async function componentRows() {
+  const runs = Number(process.env.BENCH_PUSH_RUNS ?? 3)
+  const variants = ['app', 'inlined', 'components']
+  const dirs = Object.fromEntries(variants.map((v) => [v, mkdtempSync(join(tmpdir(), `bench-components-${v}-`))]))
+  for (const v of variants) writeComponentsApp(dirs[v], v, join(root, 'node_modules'))
+  const pushes = Object.fromEntries(variants.map((v) => [v, []]))
+  let calls = null
+  try {
+    // Round-robin over the variants, each push on a fresh backend, so load from elsewhere spreads evenly.
+    for (let r = 0; r < runs; r++) {
+      for (const v of variants) {
+        const b = await startBackend()
+        try {
+          pushes[v].push(await timedDeploy(b, dirs[v], join(root, 'node_modules/convex/bin/main.js')))
+          process.stderr.write(`components push ${v}: ${JSON.stringify(pushes[v].at(-1))}\n`)
+          if (v === 'components' && r === runs - 1) {
+            calls = await crossCallBench(b, { samples: Number(process.env.BENCH_CALL_SAMPLES ?? 500), seconds: SECONDS, concurrency: 32, fetch: leanFetch, cpuSeconds })
+          }
+        } finally {
+          await stopBackend(b)
+        }
+      }
+    }
+  } finally {
+    for (const d of Object.values(dirs)) rmSync(d, { recursive: true, force: true })
+  }
+  const ms = (s) => s.toFixed(2)
+  const callRows = (kind, via, inApp, direct, fn, body) => {
+    const c = calls[via]
+    const a = calls[inApp]
+    const d = calls[direct]
+    const cpu = (x) => `server CPU per call ${x.serverCpuUs.toFixed(0)} us`
+    row(`in-app ctx.${fn}(internal.local.${body}) from a ${kind}, c=1 p50`, a.p50, 'ms', null, `baseline for the component rows below`)
+    row(`in-app ctx.${fn}(internal.local.${body}), c=1 p99`, a.p99, 'ms', null, '')
+    row(`in-app ctx.${fn}(internal.local.${body}), c=32`, a.perSecond, '/s', null, `${cpu(a)}; node:http transport`)
+    row(`component ctx.${fn}(components.ledger.lib.${body}), c=1 p50`, c.p50, 'ms', c.p50 / a.p50, `x in-app (${ms(a.p50)} ms); same body`)
+    row(`component ctx.${fn}(components.ledger.lib.${body}), c=1 p99`, c.p99, 'ms', c.p99 / a.p99, `x in-app (${ms(a.p99)} ms)`)
+    row(`component ctx.${fn}(components.ledger.lib.${body}), c=32`, c.perSecond, '/s', c.perSecond / a.perSecond, `x in-app (${a.perSecond.toFixed(0)}/s); ${cpu(c)}`)
+    row(`  reference: the body inline, no ${fn}, c=1 p50`, d.p50, 'ms', d.p50 / a.p50, `x in-app ${fn}`)
+    row(`  reference: the body inline, no ${fn}, c=32`, d.perSecond, '/s', d.perSecond / a.perSecond, `x in-app ${fn}; ${cpu(d)}`)
+  }
+  callRows('mutation', 'bumpViaComponent', 'bumpInApp', 'bumpDirect', 'runMutation', 'bump: index lookup + 1 patch')
+  callRows('query', 'getViaComponent', 'getInApp', 'getDirect', 'runQuery', 'get: index lookup')
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const total = (v) => median(pushes[v].map((p) => p.totalMs))
+  const server = (v) => median(pushes[v].map((p) => p.serverMs))
+  const all = (v) => `runs ${pushes[v].map((p) => p.totalMs.toFixed(0)).join(', ')} ms`
+  row(`push (npx convex deploy) of the app's own functions, no components, median of ${runs}`, total('app'), 'ms', null, `baseline; a fresh backend each; ${all('app')}`)
+  row(`push of the same app with ${COMPONENT_COUNT} components (${COMPONENT_COUNT} definitions, ${COMPONENT_COUNT} instances)`, total('components'), 'ms', total('components') / total('app'), `x no components; each a schema with an index and 3-4 functions; ${all('components')}`)
+  row(`push of the same functions and tables, all in the app`, total('inlined'), 'ms', total('inlined') / total('app'), `x no components; ${all('inlined')}`)
+  row(`  of which waiting on the backend: app's own functions`, server('app'), 'ms', null, 'the CLI requests (evaluate_schema, start_push, wait_for_schema, finish_push), median')
+  row(`  of which waiting on the backend: ${COMPONENT_COUNT} components`, server('components'), 'ms', server('components') / server('app'), 'x no components')
+  row(`  of which waiting on the backend: all in the app`, server('inlined'), 'ms', server('inlined') / server('app'), 'x no components')
+}
+
+if (ONLY === 'components') {
+  try {
+    await componentRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else if (ONLY === 'fairness') {
   try {
     await fairnessRows()
   } finally {
@@ -385,6 +451,7 @@ try {
   row('raw isolated-vm fresh context', iso.fresh, 'us', null, 'createContext + release')
   await historyRows()
   await fairnessRows()
+  await componentRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)
