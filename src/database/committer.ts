@@ -84,6 +84,16 @@ export class Committer {
     return this.#lastTs
   }
 
+  #writing = false
+
+  /**
+   * A batch is being written: the store may already show it to a new snapshot before it is
+   * durable and published, so no snapshot may be opened until it is over.
+   */
+  get writing(): boolean {
+    return this.#writing
+  }
+
   /** The last durable, published commit timestamp. */
   get publishedTs(): bigint {
     return this.#publishedTs
@@ -213,8 +223,10 @@ export class Committer {
     }
     try {
       if (this.#failed !== null) throw this.#failed
+      this.#writing = true
       await this.persistence.write(records)
     } catch (e) {
+      this.#writing = false
       if (e instanceof WriteNotApplied && this.#failed === null) {
         // Nothing landed (a full disk, say): these commits fail, later ones are tried as usual.
         const error = new Error(`The database could not write: ${e.message}`)
@@ -232,6 +244,8 @@ export class Committer {
       for (const { q } of accepted) q.reject(this.#failed)
       return
     }
+    // Published in the same turn as the write is over: no snapshot opens in between.
+    this.#writing = false
     if (records.length > 0) this.#setWriteError(null)
     this.#recent.push(...fresh)
     this.#trim()

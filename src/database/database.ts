@@ -188,7 +188,7 @@ export class Database {
    */
   #published(): void {
     this.#retireCurrent()
-    if (!this.#barrier && this.persistence.wantsQuiescentCheckpoint()) {
+    if (!this.#barrier && this.persistence.quiescentMaintenance?.wanted() === true) {
       this.#barrier = true
       void this.#checkpointBarrier()
       return
@@ -234,7 +234,7 @@ export class Database {
 
   /** Whether the store holds nothing unpublished: a snapshot opened now is at a published commit. */
   #settled(): boolean {
-    return !this.#exclusive && !this.#holding && this.persistence.maxTs() === this.committer.publishedTs
+    return !this.#exclusive && !this.#holding && !this.committer.writing
   }
 
   async #acquire(): Promise<SharedSnapshot> {
@@ -274,7 +274,7 @@ export class Database {
         ])
         clearTimeout(timer)
       }
-      if (this.#refs === 0 && this.#current === null && this.#opening === null) await this.persistence.checkpoint()
+      if (this.#refs === 0 && this.#current === null && this.#opening === null) await this.persistence.quiescentMaintenance?.run()
     } finally {
       this.#holding = false
       this.#barrier = false

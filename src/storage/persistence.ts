@@ -239,10 +239,30 @@ export class WriteNotApplied extends Error {
   }
 }
 
+/**
+ * The contract every store keeps (checked for each store by the conformance suite,
+ * `src/storage/persistence.case.ts`):
+ *
+ * - **Timestamps.** Commit timestamps only grow. `maxTs()` is the highest timestamp whose commit
+ *   is durable: it moves only once `write` has made the commit survive a crash (never before),
+ *   and a new store starts at 0n.
+ * - **Snapshots.** `snapshot()` resolves with a view that already exists when it resolves (later
+ *   writes are invisible to it): every read through it sees exactly the commits with
+ *   `ts <= snapshot.ts`, all of each or none, however long it is held and whatever is written
+ *   meanwhile. `snapshot.ts` is the highest such commit. A snapshot taken while a `write` is in
+ *   flight may already see that write (the database opens snapshots only between writes, so no
+ *   reader sees a commit before it is durable). A snapshot holds resources until released.
+ * - **Write groups.** `write(commits)` applies the whole group or none of it; once it resolves
+ *   every commit of it is durable and visible to new snapshots, in timestamp order. When it throws
+ *   `WriteNotApplied`, nothing of the group was applied and the store can be written again.
+ * - **One writer.** Only the committer calls `write` (the store need not guard against two
+ *   concurrent `write` calls of one process).
+ * - **Catalog calls** (tables, indexes, modules, globals) are durable when they resolve.
+ */
 export interface Persistence {
-  /** The highest commit timestamp ever written (0n for a new store). */
+  /** The highest durable commit timestamp (0n for a new store). */
   maxTs(): bigint
-  /** A snapshot at the latest commit. */
+  /** A snapshot at the latest durable commit (see the contract above). */
   snapshot(): Promise<Snapshot>
   /**
    * Atomically and durably append `commits` (in increasing ts order). Throws `WriteNotApplied`
@@ -299,12 +319,12 @@ export interface Persistence {
   replaceModules(modules: readonly ModuleRecord[], globals: Record<string, string>): Promise<void>
 
   /**
-   * Whether the store wants a checkpoint with no reader open (SQLite: the WAL has grown large
-   * because readers never all let go at once). The database then briefly holds new transactions
-   * back, waits for open ones, and calls `checkpoint`.
+   * Store-specific upkeep that needs every reader to let go at once (SQLite: the WAL has grown
+   * large because readers never all released it together). Optional: when present and `wanted()`
+   * after a publication, the database briefly holds new transactions back, waits for open ones,
+   * and calls `run()`.
    */
-  wantsQuiescentCheckpoint(): boolean
-  checkpoint(): Promise<void>
+  readonly quiescentMaintenance?: { wanted(): boolean; run(): Promise<void> }
 
   getGlobal(key: string): Promise<string | undefined>
   setGlobal(key: string, value: string): Promise<void>

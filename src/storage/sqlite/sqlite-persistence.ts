@@ -378,8 +378,9 @@ export class SqlitePersistence implements Persistence {
     } catch (e) {
       throw new WriteNotApplied(e)
     }
-    this.#maxTs = commits[commits.length - 1]!.ts
     await this.#sync()
+    // Only now durable: `maxTs()` never names a commit a crash could still lose.
+    this.#maxTs = commits[commits.length - 1]!.ts
   }
 
   /** Replaces a document's entry in a search index (inside the caller's transaction). */
@@ -602,14 +603,16 @@ export class SqlitePersistence implements Persistence {
     await this.#sync()
   }
 
-  wantsQuiescentCheckpoint(): boolean {
-    return this.#walPages > WAL_BARRIER_PAGES
-  }
-
-  /** Copies the whole WAL into the database and truncates it (no reader may be open). */
-  async checkpoint(): Promise<void> {
-    this.#writer.pragma('wal_checkpoint(TRUNCATE)')
-    this.#walPages = 0
+  /**
+   * SQLite's upkeep: when the WAL has grown past WAL_BARRIER_PAGES (readers never all let go at
+   * once), copy it into the database and truncate it, with no reader open.
+   */
+  readonly quiescentMaintenance = {
+    wanted: (): boolean => this.#walPages > WAL_BARRIER_PAGES,
+    run: async (): Promise<void> => {
+      this.#writer.pragma('wal_checkpoint(TRUNCATE)')
+      this.#walPages = 0
+    },
   }
 
   async getGlobal(key: string): Promise<string | undefined> {
