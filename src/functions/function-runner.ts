@@ -237,7 +237,12 @@ export class FunctionRunner implements JobRunner {
     const fn = this.system.get(key)
     if (fn === undefined || !opts.admin) return failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), [])
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) return failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), [])
-    const ctx: SystemContext = { query: (body) => this.#systemQuery(body) }
+    // As Convex: a system function runs in the component the caller names (`npx convex data --component`).
+    const componentPath = opts.componentPath ?? ''
+    // An unmounted component's data is still there to look at.
+    const known = this.components().instance(componentPath) !== undefined || this.components().unmounted().some((u) => u.path === componentPath)
+    if (!known) return failure(new CallError('Component path not found'), [])
+    const ctx: SystemContext = { query: (body) => this.#systemQuery(body), componentPath, components: this.components() }
     try {
       const value = await fn.run((args ?? {}) as Record<string, JSONValue>, ctx)
       return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
