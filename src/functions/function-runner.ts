@@ -122,6 +122,12 @@ function displayPath(path: string): string {
   return path.replace(/\.js(?=:|$)/, '')
 }
 
+/** A function's path as Convex's logs name it: no `.js`, and a default export by its module alone. */
+function strippedPath(fn: FunctionInfo): string {
+  const module = fn.modulePath.replace(/\.js$/, '')
+  return fn.exportName === 'default' ? module : `${module}:${fn.exportName}`
+}
+
 const KIND_UDF: Record<FunctionKind, FunctionInfo['udfType']> = { query: 'Query', mutation: 'Mutation', action: 'Action' }
 const EXECUTION_UDF: Record<CallSpec['kind'], UdfType> = { query: 'Query', mutation: 'Mutation', action: 'Action', httpAction: 'HttpAction' }
 
@@ -661,7 +667,9 @@ export class FunctionRunner implements JobRunner {
     }
     this.log.record({
       udfType: EXECUTION_UDF[kind],
-      identifier: request === undefined ? canonicalPath(fn.modulePath, fn.exportName) : `${request.method} ${new URL(request.url).pathname}`,
+      // As Convex's log stream: the stripped path (`lib:fn`), and the component apart.
+      identifier: request === undefined ? strippedPath(fn) : `${request.method} ${new URL(request.url).pathname}`,
+      component: fn.component ?? '',
       startedMs,
       durationMs: performance.now() - started,
       logLines: outcome.logLines,
