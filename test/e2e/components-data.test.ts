@@ -278,3 +278,26 @@ test('a snapshot with an invalid component name is refused with Convex’s messa
     "component name 'bad-name' invalid: Identifier bad-name has invalid character '-': Identifiers can only contain alphanumeric characters or underscores",
   )
 }, 60_000)
+
+test('an unmounted component is listed as such, and its data can still be looked at', async () => {
+  const config = join(appDir, 'convex/convex.config.ts')
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8')
+      .split('\n')
+      .filter((l) => !l.includes('counter2'))
+      .join('\n'),
+  )
+  await cli(['deploy', '-y', '--typecheck', 'disable'])
+  const entry = (path: string, name: string | null, state: string) => ({ id: componentId(path), name, path, args: {}, state, httpPrefix: null })
+  const list = (await admin().query('_system/frontend/components:list' as any, {})) as { path: string }[]
+  expect([...list].sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual([
+    entry('', null, 'active'),
+    entry('counter', 'counter', 'active'),
+    entry('counter/audit', 'audit', 'active'),
+    entry('counter2', 'counter2', 'unmounted'),
+    entry('counter2/audit', 'audit', 'unmounted'),
+  ])
+  expect((await cli(['data', '--component', 'counter2'])).stdout.trim().split('\n')).toEqual(['counters'])
+  expect((await rows('counters', 'counter2')).map((r) => r.name)).toEqual(['cron', 'b', 'imported'])
+}, 120_000)
