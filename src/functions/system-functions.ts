@@ -66,12 +66,11 @@ async function tableData(args: Record<string, JSONValue>, ctx: SystemContext): P
 
 /**
  * `_system/frontend/components:list`: every component, as Convex's `_components` documents read
- * (the CLI's `run --inline-query --component` finds a component's id here). `httpPrefix` is
- * null: HTTP mounts of components are not served yet.
+ * (the CLI's `run --inline-query --component` finds a component's id here).
  */
 function listComponents(_args: Record<string, JSONValue>, ctx: SystemContext): JSONValue {
   const all = [...ctx.components.instances().map((i) => ({ i, state: 'active' })), ...ctx.components.unmounted().map((i) => ({ i, state: 'unmounted' }))]
-  return all.map(({ i, state }) => ({ id: i.id, name: i.parent === null ? null : i.name, path: i.path, args: {}, state, httpPrefix: null }))
+  return all.map(({ i, state }) => ({ id: i.id, name: i.parent === null ? null : i.name, path: i.path, args: {}, state, httpPrefix: ctx.components.httpPrefix(i.path) }))
 }
 
 export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFunction> {

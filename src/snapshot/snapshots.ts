@@ -241,8 +241,10 @@ export class SnapshotService {
         await file(`${dir}/generated_schema.jsonl`, ['"uniform"\n'])
         await file(`${dir}/documents.jsonl`, this.#lines(txn, table, (doc) => `${encodedToExportJson(doc)}\n`))
       }
-      const storage = this.db.catalog.byName.get(STORAGE)
-      if (includeStorage && storage !== undefined) {
+      // Each component's file storage under its own prefix, as Convex's (the app's first).
+      const storages = includeStorage ? [...this.db.catalog.byName.values()].filter((t) => t.name === STORAGE).sort((x, y) => (x.component < y.component ? -1 : 1)) : []
+      for (const storage of storages) {
+        const dir = `${componentPrefix(storage.component)}${STORAGE}`
         const present: { id: string; contentType: string | undefined }[] = []
         const files = this.#fileStore
         const meta = async function* (self: SnapshotService) {
@@ -255,7 +257,7 @@ export class SnapshotService {
             yield `${encodedToExportJson(line)}\n`
           }
         }
-        await file(`${STORAGE}/documents.jsonl`, meta(this))
+        await file(`${dir}/documents.jsonl`, meta(this))
         for (const { id, contentType } of present) {
           let bytes: Buffer
           try {
@@ -263,7 +265,7 @@ export class SnapshotService {
           } catch {
             continue
           }
-          await file(`${STORAGE}/${id}${extensionFor(contentType)}`, [bytes])
+          await file(`${dir}/${id}${extensionFor(contentType)}`, [bytes])
         }
       }
       zip.end()
@@ -510,19 +512,12 @@ export class SnapshotService {
         }
         if (table.startsWith('_') && table !== TABLES && table !== STORAGE) continue // other system tables: skipped, like Convex
         if (table !== TABLES && table !== STORAGE) checkTableName(table)
-        if (table === STORAGE && component !== '') {
-          // Convex exports an empty one for every component; one with files can't be imported yet.
-          if (text.trim() !== '') throw new Error(`File storage of components is not supported by Concave yet (${path})`)
-          continue
-        }
         documents.set(key, { component, name: table, text })
         continue
       }
       const file = /^(.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
-      if (file !== null) {
-        if (componentOfFolder(file[1] ?? '', base) !== '') throw new Error(`File storage of components is not supported by Concave yet (${path})`)
-        files.set(file[2]!, bytes)
-      }
+      // Storage ids are unique across components: one map holds every component's files.
+      if (file !== null) files.set(file[2]!, bytes)
     }
     for (const [key, { component, name, text }] of [...documents]) {
       if (name !== TABLES) continue
@@ -550,8 +545,7 @@ export class SnapshotService {
         tables.push({ component, name, sourceNumber: n, docs: [] })
       }
     }
-    const storage = tables.find((t) => t.name === STORAGE)
-    if (storage !== undefined) {
+    for (const storage of tables.filter((t) => t.name === STORAGE)) {
       for (const doc of storage.docs) {
         if (typeof doc._id !== 'string' || decodeId(doc._id) === null) throw new Error(`_storage/documents.jsonl: invalid _id ${JSON.stringify(doc._id)}`)
         if (!files.has(doc._id)) throw new Error(`_storage/documents.jsonl lists file ${doc._id}, but the zip has no _storage/${doc._id} file`)

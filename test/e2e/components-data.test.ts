@@ -98,12 +98,12 @@ test('npx convex data lists and shows one component’s tables; the root sees on
 }, 60_000)
 
 test('_system/frontend/components:list names every component with its id and state', async () => {
-  const entry = (path: string, name: string | null) => ({ id: componentId(path), name, path, args: {}, state: 'active', httpPrefix: null })
+  const entry = (path: string, name: string | null, httpPrefix: string | null = null) => ({ id: componentId(path), name, path, args: {}, state: 'active', httpPrefix })
   expect(await admin().query('_system/frontend/components:list' as any, {})).toEqual([
     entry('', null),
     entry('counter', 'counter'),
     entry('counter/audit', 'audit'),
-    entry('counter2', 'counter2'),
+    entry('counter2', 'counter2', '/c2/'),
     entry('counter2/audit', 'audit'),
   ])
   // Admin only, like every system function.
@@ -300,4 +300,21 @@ test('an unmounted component is listed as such, and its data can still be looked
   ])
   expect((await cli(['data', '--component', 'counter2'])).stdout.trim().split('\n')).toEqual(['counters'])
   expect((await rows('counters', 'counter2')).map((r) => r.name)).toEqual(['cron', 'b', 'imported'])
+}, 120_000)
+
+test('a component’s file storage is exported under its prefix and imported back into it', async () => {
+  const id = (await inComponent('counter', 'counters:storeText', { text: 'hello' })) as string
+  const zip = join(work, 'with-files.zip')
+  await cli(['export', '--path', zip, '--include-file-storage'])
+  const files = unzipSync(readFileSync(zip))
+  const meta = Buffer.from(files['_components/counter/_storage/documents.jsonl']!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  expect(meta.map((m) => [m._id, m.size, m.contentType])).toEqual([[id, 5, 'text/plain']])
+  expect(Buffer.from(files[`_components/counter/_storage/${id}.txt`]!).toString('utf8')).toBe('hello')
+  // The app has stored no file: it has no `_storage` folder.
+  expect(Object.keys(files).filter((f) => f.startsWith('_storage/'))).toEqual([])
+  // Import the snapshot over it: the component's file is still there, with its id.
+  await cli(['import', '--replace', '-y', zip])
+  expect(await inComponent('counter', 'counters:fileInfo', { id })).toMatchObject({ size: 5, files: 1 })
+  const url = ((await inComponent('counter', 'counters:fileInfo', { id })) as { url: string }).url
+  expect(await (await fetch(url)).text()).toBe('hello')
 }, 120_000)
