@@ -26,4 +26,16 @@ describe('FunctionLog', () => {
     expect(log.since(newCursor).entries.map((e) => e.logLines[0]!.messages[0])).toEqual(["'call 4'"])
     expect(log.since(log.cursor).entries).toEqual([])
   })
+
+  test('an entry names its component: null for the app, the path for a component', () => {
+    const log = new FunctionLog(10)
+    log.record(execution(0))
+    log.record({ ...execution(1), identifier: 'counters:add', component: 'counter/audit' })
+    log.record({ ...execution(2), component: '' })
+    expect(log.since(0).entries.map((e) => [e.identifier, e.componentPath])).toEqual([
+      ['messages:send', null],
+      ['counters:add', 'counter/audit'],
+      ['messages:send', null],
+    ])
+  })
 })

@@ -20,8 +20,10 @@ export interface StructuredLogLine {
 export interface CompletionEntry {
   kind: 'Completion'
   udfType: UdfType
+  /** `module:function` without `.js` (Convex's stripped udf path), or `METHOD /path` for an HTTP action. */
   identifier: string
-  componentPath: null
+  /** The component the function belongs to: null for the app, else its path (`counter`, `a/b`). */
+  componentPath: string | null
   logLines: StructuredLogLine[]
   timestamp: number
   executionTimestamp: number
@@ -41,6 +43,8 @@ export interface CompletionEntry {
 export interface Execution {
   udfType: UdfType
   identifier: string
+  /** The component's path ('' or absent: the app's own function). */
+  component?: string
   /** Wall-clock start, ms. */
   startedMs: number
   /** Duration, ms. */
@@ -133,7 +137,7 @@ function completionEntry({ execution: e, requestId, executionId }: Recorded): Co
     kind: 'Completion',
     udfType: e.udfType,
     identifier: e.identifier,
-    componentPath: null,
+    componentPath: e.component === undefined || e.component === '' ? null : e.component,
     logLines: e.logLines.map((l) => structuredLogLine(l, endMs)),
     timestamp: endMs / 1000,
     executionTimestamp: e.startedMs / 1000,

@@ -122,6 +122,12 @@ function displayPath(path: string): string {
   return path.replace(/\.js(?=:|$)/, '')
 }
 
+/** A function's path as Convex's logs name it: no `.js`, and a default export by its module alone. */
+function strippedPath(fn: FunctionInfo): string {
+  const module = fn.modulePath.replace(/\.js$/, '')
+  return fn.exportName === 'default' ? module : `${module}:${fn.exportName}`
+}
+
 const KIND_UDF: Record<FunctionKind, FunctionInfo['udfType']> = { query: 'Query', mutation: 'Mutation', action: 'Action' }
 const EXECUTION_UDF: Record<CallSpec['kind'], UdfType> = { query: 'Query', mutation: 'Mutation', action: 'Action', httpAction: 'HttpAction' }
 
@@ -237,7 +243,12 @@ export class FunctionRunner implements JobRunner {
     const fn = this.system.get(key)
     if (fn === undefined || !opts.admin) return failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), [])
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) return failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), [])
-    const ctx: SystemContext = { query: (body) => this.#systemQuery(body) }
+    // As Convex: a system function runs in the component the caller names (`npx convex data --component`).
+    const componentPath = opts.componentPath ?? ''
+    // An unmounted component's data is still there to look at.
+    const known = this.components().instance(componentPath) !== undefined || this.components().unmounted().some((u) => u.path === componentPath)
+    if (!known) return failure(new CallError('Component path not found'), [])
+    const ctx: SystemContext = { query: (body) => this.#systemQuery(body), componentPath, components: this.components() }
     try {
       const value = await fn.run((args ?? {}) as Record<string, JSONValue>, ctx)
       return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
@@ -656,7 +667,9 @@ export class FunctionRunner implements JobRunner {
     }
     this.log.record({
       udfType: EXECUTION_UDF[kind],
-      identifier: request === undefined ? canonicalPath(fn.modulePath, fn.exportName) : `${request.method} ${new URL(request.url).pathname}`,
+      // As Convex's log stream: the stripped path (`lib:fn`), and the component apart.
+      identifier: request === undefined ? strippedPath(fn) : `${request.method} ${new URL(request.url).pathname}`,
+      component: fn.component ?? '',
       startedMs,
       durationMs: performance.now() - started,
       logLines: outcome.logLines,

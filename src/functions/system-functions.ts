@@ -6,10 +6,15 @@ import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { EnvironmentVariables } from './environment.ts'
 import { parseFunctionPath } from './registry.ts'
+import type { Components } from '../components/components.ts'
 
-/** What a system function may use: a read-only transaction of its own. */
+/** What a system function may use: a read-only transaction of its own, and where it runs. */
 export interface SystemContext {
   query<T>(body: (txn: Transaction) => Promise<T>): Promise<T>
+  /** The component the caller named (`componentPath` of the request; '' for the app). */
+  componentPath: string
+  /** The deployment's component tree. */
+  components: Components
 }
 
 export interface SystemFunction {
@@ -27,27 +32,45 @@ function paginationOpts(args: Record<string, JSONValue>): { cursor: string | nul
   return { cursor, numItems }
 }
 
-/** `_system/cli/tables`: the user tables (not `_`-prefixed), by name; the cursor is the last name. */
+/**
+ * `_system/cli/tables`: the user tables (not `_`-prefixed) of the component the call runs in, by
+ * name; the cursor is the last name.
+ */
 async function tables(args: Record<string, JSONValue>, ctx: SystemContext): Promise<JSONValue> {
   const { cursor, numItems } = paginationOpts(args)
-  const names = await ctx.query(async (txn) => [...txn.db.catalog.byName.keys()].filter((n) => !n.startsWith('_')).sort())
+  const names = await ctx.query(async (txn) =>
+    txn.db.catalog
+      .tablesOf(ctx.componentPath)
+      .map((t) => t.name)
+      .filter((n) => !n.startsWith('_'))
+      .sort(),
+  )
   const rest = cursor === null ? names : names.filter((n) => n > cursor)
   const page = rest.slice(0, numItems)
   const isDone = page.length === rest.length
   return { page: page.map((name) => ({ name })), isDone, continueCursor: page.length > 0 ? page[page.length - 1]! : (cursor ?? '') }
 }
 
-/** `_system/cli/tableData`: a table's documents by creation time, one page at a time. */
+/** `_system/cli/tableData`: a table's documents (of the component the call runs in) by creation time, one page at a time. */
 async function tableData(args: Record<string, JSONValue>, ctx: SystemContext): Promise<JSONValue> {
   const table = args.table
   if (typeof table !== 'string' || table === '') throw new Error('ArgumentValidationError: `table` must be a table name')
   const order = args.order === 'asc' ? 'asc' : 'desc'
   const { cursor, numItems } = paginationOpts(args)
   const json = await ctx.query((txn) =>
-    txn.page({ query: { source: { type: 'FullTableScan', tableName: table, order }, operators: [] }, cursor, endCursor: null, pageSize: numItems }),
+    txn.page({ query: { source: { type: 'FullTableScan', tableName: table, order }, operators: [] }, cursor, endCursor: null, pageSize: numItems }, ctx.componentPath),
   )
   const result = JSON.parse(json) as { page: JSONValue[]; isDone: boolean; continueCursor: string }
   return { page: result.page, isDone: result.isDone, continueCursor: result.continueCursor }
+}
+
+/**
+ * `_system/frontend/components:list`: every component, as Convex's `_components` documents read
+ * (the CLI's `run --inline-query --component` finds a component's id here).
+ */
+function listComponents(_args: Record<string, JSONValue>, ctx: SystemContext): JSONValue {
+  const all = [...ctx.components.instances().map((i) => ({ i, state: 'active' })), ...ctx.components.unmounted().map((i) => ({ i, state: 'unmounted' }))]
+  return all.map(({ i, state }) => ({ id: i.id, name: i.parent === null ? null : i.name, path: i.path, args: {}, state, httpPrefix: ctx.components.httpPrefix(i.path) }))
 }
 
 export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFunction> {
@@ -67,6 +90,7 @@ export function systemFunctions(env: EnvironmentVariables): Map<string, SystemFu
     ],
     ['_system/cli/tables.js:default', { udfType: 'Query', run: tables }],
     ['_system/cli/tableData.js:default', { udfType: 'Query', run: tableData }],
+    ['_system/frontend/components.js:list', { udfType: 'Query', run: listComponents }],
   ])
 }
 

@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path'
 import { Zip, ZipDeflate, unzipSync } from 'fflate'
 import type { Database } from '../database/database.ts'
 import type { TableInfo } from '../database/catalog.ts'
-import { BY_CREATION_TIME, BY_ID } from '../database/catalog.ts'
+import { BY_CREATION_TIME, BY_ID, splitStoredTableName, storedTableName } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { checkDocumentLimits, decodeId, encodeId, jsonToValue, validateDocument } from '../values/index.ts'
@@ -65,6 +65,8 @@ type ExportState =
 
 /** One table's documents to write, parsed and checked. */
 interface ImportTable {
+  /** The component the table belongs to ('' for the app). */
+  component: string
   name: string
   /** The table's number in the source (from `_tables` or its ids), to keep ids where possible. */
   sourceNumber: number | null
@@ -84,6 +86,8 @@ interface ImportRecord {
   mode: ImportMode
   format: ImportFormat
   tableName: string | null
+  /** `npx convex import --component`: the component the import is relative to ('' for the app). */
+  componentPath: string
   state: Doc
   path: string
   parsed: ParsedImport | null
@@ -224,14 +228,23 @@ export class SnapshotService {
         await drain()
       }
       await file('README.md', [README])
+      // As Convex: each component's tables under `_components/<name>/` (once per level of its
+      // path), with a `_tables` of their own; the app's at the top.
       const tables = [...this.db.catalog.byNumber.values()].filter((t) => !t.name.startsWith('_')).sort((a, b) => a.tableNumber - b.tableNumber)
-      await file(`${TABLES}/documents.jsonl`, tables.map((t) => `${JSON.stringify({ name: t.name, id: t.tableNumber })}\n`))
-      for (const table of tables) {
-        await file(`${table.name}/generated_schema.jsonl`, ['"uniform"\n'])
-        await file(`${table.name}/documents.jsonl`, this.#lines(txn, table, (doc) => `${encodedToExportJson(doc)}\n`))
+      const components = [...new Set(['', ...tables.map((t) => t.component)])].sort()
+      for (const component of components) {
+        const mine = tables.filter((t) => t.component === component)
+        await file(`${componentPrefix(component)}${TABLES}/documents.jsonl`, mine.map((t) => `${JSON.stringify({ name: t.name, id: t.tableNumber })}\n`))
       }
-      const storage = this.db.catalog.byName.get(STORAGE)
-      if (includeStorage && storage !== undefined) {
+      for (const table of tables) {
+        const dir = `${componentPrefix(table.component)}${table.name}`
+        await file(`${dir}/generated_schema.jsonl`, ['"uniform"\n'])
+        await file(`${dir}/documents.jsonl`, this.#lines(txn, table, (doc) => `${encodedToExportJson(doc)}\n`))
+      }
+      // Each component's file storage under its own prefix, as Convex's (the app's first).
+      const storages = includeStorage ? [...this.db.catalog.byName.values()].filter((t) => t.name === STORAGE).sort((x, y) => (x.component < y.component ? -1 : 1)) : []
+      for (const storage of storages) {
+        const dir = `${componentPrefix(storage.component)}${STORAGE}`
         const present: { id: string; contentType: string | undefined }[] = []
         const files = this.#fileStore
         const meta = async function* (self: SnapshotService) {
@@ -244,7 +257,7 @@ export class SnapshotService {
             yield `${encodedToExportJson(line)}\n`
           }
         }
-        await file(`${STORAGE}/documents.jsonl`, meta(this))
+        await file(`${dir}/documents.jsonl`, meta(this))
         for (const { id, contentType } of present) {
           let bytes: Buffer
           try {
@@ -252,7 +265,7 @@ export class SnapshotService {
           } catch {
             continue
           }
-          await file(`${STORAGE}/${id}${extensionFor(contentType)}`, [bytes])
+          await file(`${dir}/${id}${extensionFor(contentType)}`, [bytes])
         }
       }
       zip.end()
@@ -322,7 +335,10 @@ export class SnapshotService {
     const mode = (args.mode ?? 'requireEmpty') as ImportMode
     if (!['zip', 'jsonLines', 'jsonArray', 'csv'].includes(format)) throw new SnapshotError('InvalidImportFormat', `Unsupported import format ${JSON.stringify(args.format)}`)
     if (!['requireEmpty', 'append', 'replace', 'replaceAll'].includes(mode)) throw new SnapshotError('InvalidImportMode', `Unsupported import mode ${JSON.stringify(args.mode)}`)
-    if (args.componentPath !== undefined && args.componentPath !== null && args.componentPath !== '') throw new SnapshotError('ComponentsNotSupported', 'Components are not supported by Concave yet')
+    const componentPath = args.componentPath ?? ''
+    if (typeof componentPath !== 'string' || (componentPath !== '' && !componentPath.split('/').every(isComponentName))) {
+      throw new SnapshotError('InvalidComponentPath', `Invalid component path ${JSON.stringify(componentPath)}`)
+    }
     const tableName = typeof args.tableName === 'string' ? args.tableName : null
     if (format !== 'zip' && tableName === null) throw new SnapshotError('MissingTableName', `A table name is required for format ${format}`)
     if (!Array.isArray(body.partTokens)) throw new SnapshotError('InvalidPartTokens', 'partTokens must be an array')
@@ -339,8 +355,8 @@ export class SnapshotService {
       await rm(dir, { recursive: true, force: true })
     }
     const state: Doc = { state: 'uploaded' }
-    const id = await this.db.mutate((txn) => txn.insertSystem(SNAPSHOT_IMPORTS, { state, format, mode, tableName, upload: fileName }))
-    const record: ImportRecord = { id, creationTime: Date.now(), mode, format, tableName, state, path, parsed: null, saved: Promise.resolve() }
+    const id = await this.db.mutate((txn) => txn.insertSystem(SNAPSHOT_IMPORTS, { state, format, mode, tableName, componentPath, upload: fileName }))
+    const record: ImportRecord = { id, creationTime: Date.now(), mode, format, tableName, componentPath, state, path, parsed: null, saved: Promise.resolve() }
     this.#imports.set(id, record)
     setImmediate(() => void this.#prepare(record))
     return id
@@ -388,6 +404,7 @@ export class SnapshotService {
         mode: doc.mode as ImportMode,
         format: doc.format as ImportFormat,
         tableName: (doc.tableName as string | null) ?? null,
+        componentPath: typeof doc.componentPath === 'string' ? doc.componentPath : '',
         state: doc.state as Doc,
         path: join(this.#importDir, String(doc.upload)),
         parsed: null,
@@ -445,7 +462,7 @@ export class SnapshotService {
   }
 
   #parse(record: ImportRecord, data: Buffer): ParsedImport {
-    if (record.format === 'zip') return this.#parseZip(data)
+    if (record.format === 'zip') return this.#parseZip(data, record.componentPath)
     const name = record.tableName!
     checkTableName(name)
     let docs: Doc[]
@@ -461,59 +478,74 @@ export class SnapshotService {
       if (!Array.isArray(parsed)) throw new Error('Not a JSON array')
       docs = parsed.map((d, i) => asObject(d, i + 1))
     } else docs = parseCsv(text)
-    return { tables: [{ name, sourceNumber: null, docs }], files: new Map() }
+    return { tables: [{ component: record.componentPath, name, sourceNumber: null, docs }], files: new Map() }
   }
 
-  #parseZip(data: Buffer): ParsedImport {
+  /**
+   * A snapshot zip, as Convex reads one: `<table>/documents.jsonl` (any leading folder ignored),
+   * with a component's tables under `_components/<name>/` per level of its path, relative to
+   * `base` (`npx convex import --component`).
+   */
+  #parseZip(data: Buffer, base: string): ParsedImport {
     let entries: Record<string, Uint8Array>
     try {
       entries = unzipSync(data)
     } catch (e) {
       throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
     }
+    // Keyed by the table's stored name (component and name).
     const numbers = new Map<string, number>()
     const uniform = new Set<string>()
-    const documents = new Map<string, string>()
+    const documents = new Map<string, { component: string; name: string; text: string }>()
     const files = new Map<string, Uint8Array>()
     for (const [path, bytes] of Object.entries(entries)) {
       if (path.endsWith('/')) continue
-      if (/(^|\/)_components\//.test(path)) throw new Error(`Components are not supported by Concave yet (${path})`)
-      const doc = /^(?:.*\/)?([^/]+)\/(documents|generated_schema)\.jsonl$/.exec(path)
+      const doc = /^(.*\/)?([^/]+)\/(documents|generated_schema)\.jsonl$/.exec(path)
       if (doc !== null) {
-        const table = doc[1]!
+        const component = componentOfFolder(doc[1] ?? '', base)
+        const table = doc[2]!
+        const key = storedTableName(component, table)
         const text = Buffer.from(bytes).toString('utf8')
-        if (doc[2] === 'generated_schema') {
-          if (text.split('\n')[0]!.trim() === '"uniform"') uniform.add(table)
+        if (doc[3] === 'generated_schema') {
+          if (text.split('\n')[0]!.trim() === '"uniform"') uniform.add(key)
           continue
         }
         if (table.startsWith('_') && table !== TABLES && table !== STORAGE) continue // other system tables: skipped, like Convex
         if (table !== TABLES && table !== STORAGE) checkTableName(table)
-        documents.set(table, text)
+        documents.set(key, { component, name: table, text })
         continue
       }
-      const file = /^(?:.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
-      if (file !== null) files.set(file[1]!, bytes)
+      const file = /^(.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
+      // Storage ids are unique across components: one map holds every component's files.
+      if (file !== null) files.set(file[2]!, bytes)
     }
-    for (const line of parseLines(documents.get(TABLES) ?? '', false, TABLES)) {
-      if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
-      checkTableName(line.name)
-      numbers.set(line.name, line.id)
+    for (const [key, { component, name, text }] of [...documents]) {
+      if (name !== TABLES) continue
+      for (const line of parseLines(text, false, TABLES)) {
+        if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
+        checkTableName(line.name)
+        numbers.set(storedTableName(component, line.name), line.id)
+      }
+      documents.delete(key)
     }
-    documents.delete(TABLES)
     const tables: ImportTable[] = []
-    for (const [name, text] of documents) {
+    for (const [key, { component, name, text }] of documents) {
       // A snapshot's own storage metadata and uniform tables are in export JSON.
-      const docs = parseLines(text, uniform.has(name) || name === STORAGE, name)
-      let sourceNumber = numbers.get(name) ?? null
+      const docs = parseLines(text, uniform.has(key) || name === STORAGE, name)
+      let sourceNumber = numbers.get(key) ?? null
       if (sourceNumber === null) {
         const first = docs.find((d) => typeof d._id === 'string')
         sourceNumber = first === undefined ? null : (decodeId(first._id as string)?.tableNumber ?? null)
       }
-      tables.push({ name, sourceNumber, docs })
+      tables.push({ component, name, sourceNumber, docs })
     }
-    for (const [name, n] of numbers) if (!documents.has(name)) tables.push({ name, sourceNumber: n, docs: [] })
-    const storage = tables.find((t) => t.name === STORAGE)
-    if (storage !== undefined) {
+    for (const [key, n] of numbers) {
+      if (!documents.has(key)) {
+        const { component, name } = splitStoredTableName(key)
+        tables.push({ component, name, sourceNumber: n, docs: [] })
+      }
+    }
+    for (const storage of tables.filter((t) => t.name === STORAGE)) {
       for (const doc of storage.docs) {
         if (typeof doc._id !== 'string' || decodeId(doc._id) === null) throw new Error(`_storage/documents.jsonl: invalid _id ${JSON.stringify(doc._id)}`)
         if (!files.has(doc._id)) throw new Error(`_storage/documents.jsonl lists file ${doc._id}, but the zip has no _storage/${doc._id} file`)
@@ -526,17 +558,19 @@ export class SnapshotService {
     const txn = await this.db.begin(false)
     try {
       const rows: string[][] = [['table', 'create', 'delete']]
-      const names = new Set(parsed.tables.map((t) => t.name))
-      const counts = new Map<string, number>()
-      for (const t of this.db.catalog.byName.values()) counts.set(t.name, await txn.snapshot.countTable(t.tableNumber))
+      // By stored name: a component's table is not the app's table of the same name.
+      const names = new Set(parsed.tables.map((t) => storedTableName(t.component, t.name)))
+      const counts = new Map<string, { name: string; count: number }>()
+      for (const t of this.db.catalog.byName.values()) counts.set(storedTableName(t.component, t.name), { name: t.name, count: await txn.snapshot.countTable(t.tableNumber) })
       for (const t of parsed.tables) {
-        const existing = counts.get(t.name) ?? 0
+        const existing = counts.get(storedTableName(t.component, t.name))?.count ?? 0
         if (record.mode === 'requireEmpty' && existing > 0) throw new Error(`Table ${t.name} already exists. Please choose a new table name or use replace/append modes.`)
         const deleted = record.mode === 'replace' || record.mode === 'replaceAll' ? existing : 0
         rows.push([t.name, String(t.docs.length), `${deleted} of ${existing}`])
       }
       if (record.mode === 'replaceAll') {
-        for (const [name, n] of counts) if (!name.startsWith('_') && !names.has(name) && n > 0) rows.push([name, '0', `${n} of ${n}`])
+        // As Convex: every component's user tables, shown by their own names.
+        for (const [stored, { name, count: n }] of counts) if (!name.startsWith('_') && !names.has(stored) && n > 0) rows.push([name, '0', `${n} of ${n}`])
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
       const render = (r: string[]) => `${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
@@ -547,47 +581,51 @@ export class SnapshotService {
   }
 
   /** The target table for an imported one: existing, or created (with the source's number if free). */
-  async #target(name: string, sourceNumber: number | null): Promise<TableInfo> {
-    const existing = this.db.catalog.byName.get(name)
+  async #target(component: string, name: string, sourceNumber: number | null): Promise<TableInfo> {
+    const existing = this.db.catalog.table(component, name)
     if (existing !== undefined) return existing
     if (sourceNumber !== null && sourceNumber >= 1 && !this.db.catalog.byNumber.has(sourceNumber)) {
       try {
-        await this.db.persistence.createTable(name, sourceNumber)
+        await this.db.persistence.createTable(storedTableName(component, name), sourceNumber)
         await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_ID, fields: ['_id'] }, [])
         await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_CREATION_TIME, fields: ['_creationTime'] }, [])
         await this.db.catalog.load()
-        return this.db.catalog.byName.get(name)!
+        return this.db.catalog.table(component, name)!
       } catch {
         // Taken meanwhile: fall back to a fresh number (ids are re-encoded).
       }
     }
-    return this.db.catalog.ensureTable(name)
+    return this.db.catalog.ensureTable(name, component)
   }
 
   async #write(record: ImportRecord, parsed: ParsedImport): Promise<number> {
+    // By stored name; table numbers are renumbered per component (each namespace of the source
+    // numbers its tables on its own, and a reference names a table of its own component).
     const targets = new Map<string, TableInfo>()
-    const renumber = new Map<number, number>()
+    const renumbers = new Map<string, Map<number, number>>()
     for (const t of parsed.tables) {
-      const target = await this.#target(t.name, t.sourceNumber)
-      targets.set(t.name, target)
+      const target = await this.#target(t.component, t.name, t.sourceNumber)
+      targets.set(storedTableName(t.component, t.name), target)
+      let renumber = renumbers.get(t.component)
+      if (renumber === undefined) renumbers.set(t.component, (renumber = new Map()))
       if (t.sourceNumber !== null && t.sourceNumber !== target.tableNumber) renumber.set(t.sourceNumber, target.tableNumber)
     }
     const remap = (id: string, table: TableInfo): string => {
       const decoded = decodeId(id)
       return decoded === null || decoded.tableNumber === table.tableNumber ? id : encodeId(table.tableNumber, decoded.internalId)
     }
-    const remapRefs = (v: JSONValue): JSONValue => {
+    const remapRefs = (v: JSONValue, renumber: Map<number, number>): JSONValue => {
       if (renumber.size === 0) return v
       if (typeof v === 'string') {
         const decoded = v.length >= 31 && v.length <= 37 ? decodeId(v) : null
         const to = decoded === null ? undefined : renumber.get(decoded.tableNumber)
         return to === undefined ? v : encodeId(to, decoded!.internalId)
       }
-      if (Array.isArray(v)) return v.map(remapRefs)
+      if (Array.isArray(v)) return v.map((x) => remapRefs(x, renumber))
       if (v !== null && typeof v === 'object') {
         const keys = Object.keys(v)
         if (keys.length === 1 && keys[0]!.startsWith('$')) return v
-        return Object.fromEntries(keys.map((k) => [k, remapRefs(v[k]!)]))
+        return Object.fromEntries(keys.map((k) => [k, remapRefs(v[k]!, renumber)]))
       }
       return v
     }
@@ -595,7 +633,8 @@ export class SnapshotService {
     const prepared: { table: TableInfo; id: string; doc: Doc; file?: Uint8Array }[] = []
     const seen = new Set<string>()
     for (const t of parsed.tables) {
-      const table = targets.get(t.name)!
+      const table = targets.get(storedTableName(t.component, t.name))!
+      const renumber = renumbers.get(t.component)!
       t.docs.forEach((raw, i) => {
         let doc: Doc
         if (t.name === STORAGE) {
@@ -603,7 +642,7 @@ export class SnapshotService {
           if (typeof raw.size === 'object' && raw.size !== null && '$integer' in raw.size) doc.size = Number(Buffer.from(raw.size.$integer as string, 'base64').readBigInt64LE(0))
         } else {
           doc = {}
-          for (const [k, v] of Object.entries(raw)) if (k !== '_id' && k !== '_creationTime') doc[k] = remapRefs(v)
+          for (const [k, v] of Object.entries(raw)) if (k !== '_id' && k !== '_creationTime') doc[k] = remapRefs(v, renumber)
         }
         let id: string
         if (typeof raw._id === 'string') {
@@ -616,15 +655,16 @@ export class SnapshotService {
         const full: Doc = { _id: id, _creationTime: creationTime, ...doc }
         if (!t.name.startsWith('_')) {
           const value = jsonToValue(full) as Record<string, Value>
-          const error = checkDocumentLimits(value) ?? validateDocument(t.name, this.db.schemaValidator(t.name), value, this.db.validatorContext)
+          const error = checkDocumentLimits(value) ?? validateDocument(t.name, this.db.schemaValidator(t.name, t.component), value, this.db.validatorContextFor(t.component))
           if (error !== null) throw new Error(`Row ${i + 1} of ${t.name}: ${error}`)
         }
         prepared.push(t.name === STORAGE ? { table, id, doc: full, file: parsed.files.get(raw._id as string) } : { table, id, doc: full })
       })
     }
+    // Stored names; replaceAll empties every component's user tables, as Convex's does.
     const replaced = new Set<string>()
-    if (record.mode === 'replace' || record.mode === 'replaceAll') for (const t of parsed.tables) replaced.add(t.name)
-    if (record.mode === 'replaceAll') for (const t of this.db.catalog.byName.values()) if (!t.name.startsWith('_')) replaced.add(t.name)
+    if (record.mode === 'replace' || record.mode === 'replaceAll') for (const t of parsed.tables) replaced.add(storedTableName(t.component, t.name))
+    if (record.mode === 'replaceAll') for (const t of this.db.catalog.byName.values()) if (!t.name.startsWith('_')) replaced.add(storedTableName(t.component, t.name))
     // Files first (a committed _storage document always has its file); removed again on failure.
     const files = this.#fileStore
     const writtenFiles: string[] = []
@@ -650,9 +690,10 @@ export class SnapshotService {
       await this.db.mutate(
         async (txn) => {
           deletedFiles.length = 0
-          for (const name of new Set([...replaced, ...(record.mode === 'requireEmpty' ? parsed.tables.map((t) => t.name) : [])])) {
-            const table = this.db.catalog.byName.get(name)
+          for (const stored of new Set([...replaced, ...(record.mode === 'requireEmpty' ? parsed.tables.map((t) => storedTableName(t.component, t.name)) : [])])) {
+            const table = this.db.catalog.byName.get(stored)
             if (table === undefined) continue
+            const name = table.name
             // Reading the whole table makes a concurrent write to it a conflict (and a retry).
             txn.readSet.add(table.indexes.get(BY_ID)!.indexId, { lo: Buffer.alloc(0), hi: null })
             for await (const doc of this.#docs(txn, table)) {
@@ -684,6 +725,45 @@ export class SnapshotService {
     for (const id of deletedFiles) if (!kept.has(id)) await rm(join(files.dir, id), { force: true })
     return prepared.length
   }
+}
+
+/** Where a component's files sit in a snapshot: `_components/<name>/` per level of its path ('' for the app). */
+function componentPrefix(component: string): string {
+  return component === '' ? '' : component.split('/').map((name) => `_components/${name}/`).join('')
+}
+
+/**
+ * The component a snapshot folder's tables belong to: `base`, then one level per trailing
+ * `_components/<name>/` (anything before those is ignored, as Convex's import does).
+ */
+function componentOfFolder(folder: string, base: string): string {
+  const names: string[] = []
+  let rest = folder
+  for (;;) {
+    const m = /^(.*\/)?_components\/([^/]+)\/$/.exec(rest)
+    if (m === null) break
+    const error = identifierError(m[2]!)
+    if (error !== null) throw new SnapshotError('InvalidComponentName', `component name '${m[2]}' invalid: ${error}`)
+    names.unshift(m[2]!)
+    rest = m[1] ?? ''
+  }
+  return [base, ...names].filter((n) => n !== '').join('/')
+}
+
+/** Why `s` is not a Convex identifier (a component's name), in Convex's words; null if it is one. */
+function identifierError(s: string): string | null {
+  const first = s[0]
+  if (first === undefined) return 'Identifier cannot be empty'
+  if (!/[A-Za-z_]/.test(first)) return `Invalid first character '${first}' in ${s}: Identifiers must start with an alphabetic character or underscore`
+  const bad = /[^A-Za-z0-9_]/.exec(s)
+  if (bad !== null) return `Identifier ${s} has invalid character '${bad[0]}': Identifiers can only contain alphanumeric characters or underscores`
+  if (s.length > 64) return `Identifier is too long (${s.length} > maximum 64)`
+  if (/^_+$/.test(s)) return `Identifier ${s} cannot have exclusively underscores`
+  return null
+}
+
+function isComponentName(s: string): boolean {
+  return identifierError(s) === null
 }
 
 function checkTableName(name: string): void {

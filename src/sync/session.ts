@@ -180,7 +180,8 @@ export class Session implements Subscriber {
             }
             if (mod.type === 'Add') {
               if (byId.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
-              const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null)
+              const componentPath = this.#componentPath(mod.componentPath, this.#identity)
+              const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null, componentPath)
               byId.set(mod.queryId, { queryId: mod.queryId, entry, sent: null })
             } else {
               const q = byId.get(mod.queryId)
@@ -214,7 +215,8 @@ export class Session implements Subscriber {
         // Runs as whoever the client was when it sent it, even if it authenticates again meanwhile.
         const identity = this.#identity
         const authToken = this.#authToken
-        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity, authToken)
+        const componentPath = this.#componentPath(m.componentPath, identity)
+        const run = () => this.#mutation(m.requestId, m.udfPath, udfArgs(m.args), identity, authToken, componentPath)
         const tail = this.#mutationChain.then(run, run)
         this.#mutationChain = tail
         const reset = () => {
@@ -225,7 +227,7 @@ export class Session implements Subscriber {
       }
       case 'Action':
         if (this.#draining) return
-        void this.#action(m.requestId, m.udfPath, udfArgs(m.args))
+        void this.#action(m.requestId, m.udfPath, udfArgs(m.args), this.#componentPath(m.componentPath, this.#identity))
         return
       case 'Event':
         return
@@ -261,9 +263,11 @@ export class Session implements Subscriber {
     this.#expireAt(m.tokenType === 'User' ? tokenExpiryMs(m.value ?? '') : null)
     if (identity.key !== this.#identity.key) {
       this.#identity = identity
+      // A component's queries stay the admin's: they fail the session for anyone else (as Convex).
+      for (const q of this.#queries) this.#componentPath(q.entry.componentPath, identity)
       for (const q of this.#queries) {
         const old = q.entry
-        q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity, old.journal)
+        q.entry = this.deps.subscriptions.subscribe(this, old.path, old.args, identity, old.journal, old.componentPath)
         q.sent = null
         this.deps.subscriptions.unsubscribe(this, old)
       }
@@ -295,11 +299,21 @@ export class Session implements Subscriber {
     this.#expiry.unref()
   }
 
-  async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity, authToken: string | null): Promise<void> {
+  /**
+   * The component a query, mutation or action names (absent or '': the app). Only admins may name
+   * another: as Convex's sync worker, anyone else's session fails (closed as a server error).
+   */
+  #componentPath(path: string | undefined, identity: QueryIdentity): string {
+    if (path === undefined || path === '') return ''
+    if (!identity.admin) throw new Error('Only admin or system users can call functions on non-root components directly')
+    return path
+  }
+
+  async #mutation(requestId: number, path: string, args: JSONValue, identity: QueryIdentity, authToken: string | null, componentPath: string): Promise<void> {
     const key = `${this.#sessionId}:${requestId}`
     const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken }
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request, source: 'sync' }).catch(crashed))
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request, source: 'sync', componentPath }).catch(crashed))
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -315,9 +329,9 @@ export class Session implements Subscriber {
     }
   }
 
-  async #action(requestId: number, path: string, args: JSONValue): Promise<void> {
+  async #action(requestId: number, path: string, args: JSONValue, componentPath: string): Promise<void> {
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken: this.#authToken }
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request, source: 'sync' }).catch(crashed)
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request, source: 'sync', componentPath }).catch(crashed)
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {

@@ -59,6 +59,8 @@ export class QueryEntry {
     readonly args: JSONValue,
     readonly identity: QueryIdentity,
     journal: string | null,
+    /** The component whose function this is ('' for the app's; a path only admins may name). */
+    readonly componentPath = '',
   ) {
     this.journal = journal
   }
@@ -139,13 +141,13 @@ export class SubscriptionManager {
     return n
   }
 
-  subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null): QueryEntry {
-    const key = `${identity.key}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
+  subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null, componentPath = ''): QueryEntry {
+    const key = `${identity.key}\u0000${componentPath}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
     let entry = this.#entries.get(key)
     if (entry === undefined) {
       // Only a key that is kept is worth a flat copy.
       const kept = flatten(key)
-      entry = new QueryEntry(kept, path, args, identity, journal)
+      entry = new QueryEntry(kept, path, args, identity, journal, componentPath)
       this.#entries.set(kept, entry)
       entry.subscribers.add(sub)
       this.#markDirty(entry)
@@ -312,7 +314,7 @@ export class SubscriptionManager {
     this.runs++
     let outcome: Awaited<ReturnType<FunctionRunner['runSubscribedQuery']>>
     try {
-      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin, identity: entry.identity.user }, entry.journal)
+      outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin, identity: entry.identity.user, componentPath: entry.componentPath }, entry.journal)
     } catch (e) {
       outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n, journal: entry.journal }
     } finally {

@@ -151,7 +151,7 @@ test('npx convex logs --history N prints the last N entries first; --jsonl print
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l))
     expect(entries.map((e) => e.logLines[0].messages[0])).toEqual(["'old two'", "'old three'"])
-    expect(entries[0]).toMatchObject({ kind: 'Completion', udfType: 'Mutation', identifier: 'logging.js:shout', componentPath: null, error: null, environment: 'isolate' })
+    expect(entries[0]).toMatchObject({ kind: 'Completion', udfType: 'Mutation', identifier: 'logging:shout', componentPath: null, error: null, environment: 'isolate' })
     expect(entries[0].logLines[0]).toMatchObject({ level: 'LOG', isTruncated: false })
     expect(entries[0].timestamp).toBeGreaterThan(1e9)
     expect(entries[0].timestamp).toBeLessThan(1e11)
@@ -177,7 +177,7 @@ test("console.time/timeLog/timeEnd in a query log as Convex's isolate does", asy
   const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
   await client.query(api.logging.timed, {})
   const { entries } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${newCursor}`, { headers: auth })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
-  const lines = entries.find((e) => e.identifier === 'logging.js:timed')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/^load: \d+ms/, 'load: Nms')])
+  const lines = entries.find((e) => e.identifier === 'logging:timed')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/^load: \d+ms/, 'load: Nms')])
   expect(lines).toEqual([
     ['INFO', "load: Nms 'rows' 3"],
     ['INFO', 'load: Nms'],

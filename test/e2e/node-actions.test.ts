@@ -65,7 +65,7 @@ test('a Node action calls mutations and queries, and its console output is logge
   expect(await client.query(api.notes.list, {})).toEqual(['from node'])
   // The CLI's log stream shows the action's lines.
   const logs = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
-  const entry = logs.entries.find((e) => e.identifier === 'nodeActions.js:roundTrip')!
+  const entry = logs.entries.find((e) => e.identifier === 'nodeActions:roundTrip')!
   expect(entry.logLines.map((l) => [l.level, l.messages])).toEqual([
     ['LOG', ["'node action got' 'from node'"]],
     ['WARN', ["'now' 1"]],
@@ -116,7 +116,7 @@ test('an uncaught exception or an unhandled rejection fails its own call with Co
 test("console.time/timeLog/timeEnd log as Convex's Node runtime does; count, assert, table and dir as Node formats them", async () => {
   await client.action(api.nodeActions.consoleMethods, {})
   const logs = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[] }
-  const lines = logs.entries.find((e) => e.identifier === 'nodeActions.js:consoleMethods')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/step: \d+ms/, 'step: Nms')])
+  const lines = logs.entries.find((e) => e.identifier === 'nodeActions:consoleMethods')!.logLines.map((l) => [l.level, l.messages.join(' ').replace(/step: \d+ms/, 'step: Nms')])
   expect(lines).toEqual([
     ['INFO', "'step: Nms' 'half way'"],
     ['INFO', "'step: Nms'"],
