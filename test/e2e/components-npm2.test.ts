@@ -45,11 +45,15 @@ interface CronInfo {
 
 const ticks = (tag: string): Promise<number> => client.query(api.dynamicCrons.ticks, { tag })
 
-test('crons: register an interval cron and a cron-spec cron at runtime; list, get, watch them run, delete them', async () => {
+test('crons: register interval and cron-spec crons (mutation and action targets) at runtime; list, get, watch them run, delete them', async () => {
   const intervalId: string = await client.mutation(api.dynamicCrons.register, { schedule: { kind: 'interval', ms: 1000 }, tag: 'interval', name: 'every-second' })
   // Six fields: the first is seconds, so this runs every second too.
   const cronId: string = await client.mutation(api.dynamicCrons.register, { schedule: { kind: 'cron', cronspec: '* * * * * *' }, tag: 'cron' })
-  expect(intervalId).not.toBe(cronId)
+  // With a time zone (cron-parser works it out with luxon, through Intl in the sandbox).
+  const zonedId: string = await client.mutation(api.dynamicCrons.register, { schedule: { kind: 'cron', cronspec: '*/2 * * * * *', tz: 'America/New_York' }, tag: 'zoned', name: 'zoned' })
+  // An action as the target.
+  const actionId: string = await client.mutation(api.dynamicCrons.registerAction, { schedule: { kind: 'interval', ms: 1000 }, tag: 'action' })
+  expect(new Set([intervalId, cronId, zonedId, actionId]).size).toBe(4)
 
   const listed: CronInfo[] = await client.query(api.dynamicCrons.list, {})
   // Both run the same app function, so they hold the same handle: `function://<id>#<path>`.
@@ -58,6 +62,8 @@ test('crons: register an interval cron and a cron-spec cron at runtime; list, ge
   expect(listed).toEqual([
     { id: intervalId, name: 'every-second', functionHandle: handle, args: { tag: 'interval' }, schedule: { kind: 'interval', ms: 1000 } },
     { id: cronId, functionHandle: handle, args: { tag: 'cron' }, schedule: { kind: 'cron', cronspec: '* * * * * *' } },
+    { id: zonedId, name: 'zoned', functionHandle: handle, args: { tag: 'zoned' }, schedule: { kind: 'cron', cronspec: '*/2 * * * * *', tz: 'America/New_York' } },
+    { id: actionId, functionHandle: expect.stringMatching(/^function:\/\/[^#]+#dynamicCrons:recordFromAction$/), args: { tag: 'action' }, schedule: { kind: 'interval', ms: 1000 } },
   ])
   expect(await client.query(api.dynamicCrons.get, { identifier: { name: 'every-second' } })).toEqual(listed[0])
   expect(await client.query(api.dynamicCrons.get, { identifier: { id: cronId } })).toEqual(listed[1])
@@ -68,14 +74,20 @@ test('crons: register an interval cron and a cron-spec cron at runtime; list, ge
   expect(dup.message).toContain('Uncaught Error: Cron with name "every-second" already exists')
   expect((await errorOf(client.mutation(api.dynamicCrons.register, { schedule: { kind: 'interval', ms: 999 }, tag: 'x' }))).message).toContain('Uncaught Error: Interval must be >= 1000ms')
   expect((await errorOf(client.mutation(api.dynamicCrons.register, { schedule: { kind: 'cron', cronspec: 'every tuesday' }, tag: 'x' }))).message).toContain('Uncaught Error: Invalid cronspec: "every tuesday"')
-  expect(await client.query(api.dynamicCrons.list, {})).toHaveLength(2)
+  // An unknown zone gets past the component's check and fails when cron-parser computes the next
+  // run (as it does in Node); the component's insert is rolled back with the rest.
+  const zone = await errorOf(client.mutation(api.dynamicCrons.register, { schedule: { kind: 'cron', cronspec: '* * * * *', tz: 'Mars/Olympus' }, tag: 'x' }))
+  expect(zone.message).toContain('Uncaught Error: CronDate: unhandled timestamp: "')
+  expect(await client.query(api.dynamicCrons.list, {})).toHaveLength(4)
 
   // Each cron reschedules itself in the component and runs the app's mutation by its handle.
-  await until(async () => [await ticks('interval'), await ticks('cron')], ([i, c]) => i! >= 2 && c! >= 2)
+  await until(async () => [await ticks('interval'), await ticks('cron'), await ticks('zoned'), await ticks('action')], ([i, c, z, a]) => i! >= 2 && c! >= 2 && z! >= 1 && a! >= 2)
   expect(await ticks('x')).toBe(0)
 
   await client.mutation(api.dynamicCrons.remove, { identifier: { name: 'every-second' } })
   await client.mutation(api.dynamicCrons.remove, { identifier: { id: cronId } })
+  await client.mutation(api.dynamicCrons.remove, { identifier: { name: 'zoned' } })
+  await client.mutation(api.dynamicCrons.remove, { identifier: { id: actionId } })
   expect(await client.query(api.dynamicCrons.list, {})).toEqual([])
   expect(await client.query(api.dynamicCrons.get, { identifier: { id: intervalId } })).toBeNull()
   expect((await errorOf(client.mutation(api.dynamicCrons.remove, { identifier: { name: 'every-second' } }))).message).toContain('Uncaught Error: Cron "every-second" not found')
@@ -83,9 +95,10 @@ test('crons: register an interval cron and a cron-spec cron at runtime; list, ge
   // Deleting cancelled their scheduled runs: while a new cron runs twice, the old ones don't run.
   const markerId: string = await client.mutation(api.dynamicCrons.register, { schedule: { kind: 'interval', ms: 1000 }, tag: 'marker' })
   await until(() => ticks('marker'), (n) => n >= 1)
-  const stopped = [await ticks('interval'), await ticks('cron')]
+  const old = async () => [await ticks('interval'), await ticks('cron'), await ticks('zoned'), await ticks('action')]
+  const stopped = await old()
   await until(() => ticks('marker'), (n) => n >= 3)
-  expect([await ticks('interval'), await ticks('cron')]).toEqual(stopped)
+  expect(await old()).toEqual(stopped)
   await client.mutation(api.dynamicCrons.remove, { identifier: { id: markerId } })
   expect(await client.query(api.dynamicCrons.list, {})).toEqual([])
 })
