@@ -10,7 +10,7 @@ export interface ModuleAnalysis {
   crons: unknown
 }
 
-export function analyzeModule(path: string, ns: Record<string, any>): ModuleAnalysis {
+export function analyzeModule(_path: string, ns: Record<string, any>): ModuleAnalysis {
   const functions: unknown[] = []
   let httpRoutes: unknown = null
   let crons: unknown = null
@@ -20,10 +20,12 @@ export function analyzeModule(path: string, ns: Record<string, any>): ModuleAnal
     // (an `httpAction` is none of them: HTTP actions are reached through the router, never listed).
     const has = (k: string) => k in (fn as object)
     const kinds = [has('isQuery') && 'Query', has('isMutation') && 'Mutation', has('isAction') && 'Action'].filter((k): k is ModuleAnalysis['functions'][number]['udfType'] => k !== false)
-    if (name === 'default' && path === 'http.js' && (fn as any).isRouter === true) {
+    // Any module's default router or crons is reported: the push uses those of `http.js` and
+    // `crons.js` at the root of the app or of a component definition (whose modules sit under a prefix).
+    if (name === 'default' && (fn as any).isRouter === true) {
       httpRoutes = (fn as any).getRoutes().map(([p, m]: [string, string]) => ({ path: p, method: m }))
     }
-    if (name === 'default' && path === 'crons.js' && (fn as any).isCrons === true) crons = JSON.parse((fn as any).export())
+    if (name === 'default' && (fn as any).isCrons === true) crons = JSON.parse((fn as any).export())
     if (kinds.length !== 1) continue
     const udfType = kinds[0]!
     const isPublic = has('isPublic')

@@ -88,6 +88,13 @@ test('bad component trees fail the push with Convex’s errors, and the last pus
   const unbound = await errorOf(pushWithConfig(original))
   expect(String((unbound as any).stdout) + String((unbound as any).stderr)).toContain('Component [ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
   writeFileSync(counterConfig, counterOriginal)
+  // A component whose crons name a function it doesn't have.
+  const cronsFile = join(appDir, 'convex/components/counter/crons.ts')
+  const cronsOriginal = readFileSync(cronsFile, 'utf8')
+  writeFileSync(cronsFile, cronsOriginal.replace('internal.counters.tick', '(internal.counters as any).nope'))
+  const missing = await errorOf(pushWithConfig(original))
+  expect(String((missing as any).stdout) + String((missing as any).stderr)).toContain('Cron job "tick": counters:nope is not a mutation or action of this push')
+  writeFileSync(cronsFile, cronsOriginal)
   expect(await client.mutation('app:addToSecond' as any, { name: 'bad', by: 2 })).toBe(2)
   expect(await client.query('app:get' as any, { name: 'bad' })).toEqual({ first: 0, second: 2, appRows: 1 })
 })
