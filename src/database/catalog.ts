@@ -113,7 +113,10 @@ export class Catalog {
   readonly byName = new Map<string, TableInfo>()
   readonly byNumber = new Map<number, TableInfo>()
   readonly #creating = new Map<string, Promise<TableInfo>>()
+  /** Table numbers handed out but not stored yet (a table being created, or created by a transaction not yet committed). */
   readonly #reserved = new Set<number>()
+  /** The next index id to hand out: the catalog numbers every index (the store keeps the number given). */
+  #nextIndexId = 1
 
   constructor(readonly persistence: Persistence) {}
 
@@ -121,6 +124,53 @@ export class Catalog {
     const tables = await this.persistence.tables()
     for (const t of tables) this.#addTable(t)
     for (const i of await this.persistence.indexes()) this.#addIndex(i)
+  }
+
+  #indexId(): number {
+    return this.#nextIndexId++
+  }
+
+  #tableNumber(wanted?: number): number {
+    if (wanted !== undefined) {
+      this.#reserved.add(wanted)
+      return wanted
+    }
+    let next = FIRST_USER_TABLE_NUMBER
+    for (const n of [...this.byNumber.keys(), ...this.#reserved]) if (n >= next) next = n + 1
+    this.#reserved.add(next)
+    return next
+  }
+
+  /** The stored records of a new table: the table and its `by_id` and `by_creation_time` indexes. */
+  #newTableRecords(name: string, wantedNumber?: number): { table: TableRecord; indexes: IndexRecord[] } {
+    const tableNumber = this.#tableNumber(wantedNumber)
+    const indexes = [BY_ID, BY_CREATION_TIME].map((indexName) => ({ indexId: this.#indexId(), tableNumber, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }))
+    return { table: { tableNumber, name }, indexes }
+  }
+
+  /**
+   * A table that a transaction's first write creates: numbered now, but stored only with that
+   * transaction's commit (`CommitRecord.tables`), and published then (`publish`). Until then only
+   * the transaction sees it; if it doesn't commit, `release` gives its number back.
+   */
+  provisionalTable(tableName: string, component = ''): { info: TableInfo; records: { table: TableRecord; indexes: IndexRecord[] } } {
+    const records = this.#newTableRecords(storedTableName(component, tableName))
+    const { component: c, name } = splitStoredTableName(records.table.name)
+    const info: TableInfo = { tableNumber: records.table.tableNumber, name, component: c, indexes: new Map() }
+    for (const i of records.indexes) info.indexes.set(i.name, { indexId: i.indexId, tableNumber: i.tableNumber, tableName: name, component: c, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) })
+    return { info, records }
+  }
+
+  /** Makes a committed provisional table everyone's. */
+  publish(info: TableInfo): void {
+    this.#reserved.delete(info.tableNumber)
+    this.byName.set(storedTableName(info.component, info.name), info)
+    this.byNumber.set(info.tableNumber, info)
+  }
+
+  /** Gives back the number of a provisional table whose transaction didn't commit. */
+  release(info: TableInfo): void {
+    if (!this.byNumber.has(info.tableNumber)) this.#reserved.delete(info.tableNumber)
   }
 
   /** The table `name` of a component ('' for the app). */
@@ -142,6 +192,7 @@ export class Catalog {
   }
 
   #addIndex(i: IndexRecord): IndexInfo {
+    if (i.indexId >= this.#nextIndexId) this.#nextIndexId = i.indexId + 1
     const table = this.byNumber.get(i.tableNumber)!
     const base = { indexId: i.indexId, tableNumber: i.tableNumber, tableName: table.name, component: table.component, name: i.name }
     let info: IndexInfo
@@ -156,7 +207,7 @@ export class Catalog {
 
   /** Creates an empty index for a push to build; `backfillBuilding` fills it while commits keep it current. */
   async buildIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name: `${BUILDING_PREFIX}${name}`, fields }, []))
+    return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name: `${BUILDING_PREFIX}${name}`, fields }, []))
   }
 
   /**
@@ -190,26 +241,26 @@ export class Catalog {
     return info
   }
 
-  /** The table named `name` (of `component`), created (with its system indexes) if it does not exist yet. */
-  ensureTable(tableName: string, component = ''): Promise<TableInfo> {
+  /**
+   * The table named `name` (of `component`), created (with its system indexes) if it does not
+   * exist yet; with `tableNumber` if that number is free (an import keeping its source's ids).
+   */
+  ensureTable(tableName: string, component = '', tableNumber?: number): Promise<TableInfo> {
     const name = storedTableName(component, tableName)
     const existing = this.byName.get(name)
     if (existing !== undefined) return Promise.resolve(existing)
     let creating = this.#creating.get(name)
     if (creating === undefined) {
-      // Reserve the number now: two tables created at once must not pick the same one.
-      let next = FIRST_USER_TABLE_NUMBER
-      for (const n of [...this.byNumber.keys(), ...this.#reserved]) if (n >= next) next = n + 1
-      this.#reserved.add(next)
+      // Reserve the numbers now: two tables created at once must not pick the same ones.
+      const free = tableNumber !== undefined && tableNumber >= 1 && !this.byNumber.has(tableNumber) && !this.#reserved.has(tableNumber)
+      const records = this.#newTableRecords(name, free ? tableNumber : undefined)
+      const next = records.table.tableNumber
       creating = (async () => {
         await this.persistence.createTable(name, next)
-        const indexes: IndexRecord[] = []
-        for (const indexName of [BY_ID, BY_CREATION_TIME]) {
-          indexes.push(await this.persistence.createIndex({ tableNumber: next, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }, []))
-        }
+        for (const i of records.indexes) await this.persistence.createIndex(i, [])
         // Publish the table only with its indexes in place.
         const table = this.#addTable({ tableNumber: next, name })
-        for (const i of indexes) this.#addIndex(i)
+        for (const i of records.indexes) this.#addIndex(i)
         return table
       })().finally(() => {
         this.#creating.delete(name)
@@ -225,7 +276,7 @@ export class Catalog {
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, component: table.component, name, fields, keyFields: keyFieldsFor(name, fields) }
     const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields, ...stagedFlag(staged) }, backfill))
+    return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields, ...stagedFlag(staged) }, backfill))
   }
 
   /** Adds a full-text search index to a table, with an entry for each of its current documents. */
@@ -233,7 +284,7 @@ export class Catalog {
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const search = { searchField: config.searchField, filterFields: [...config.filterFields] }
     const backfill = docs.map((d) => ({ indexId: -1, id: d.id, entry: searchEntry(search, JSON.parse(d.json) as Record<string, JSONValue>) }))
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], search, ...stagedFlag(staged) }, [], backfill))
+    return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: [], search, ...stagedFlag(staged) }, [], backfill))
   }
 
   /** Adds a vector index to a table, with an entry for each of its current documents that has a vector. */
@@ -245,7 +296,7 @@ export class Catalog {
       const entry = vectorEntry(vector, JSON.parse(d.json) as Record<string, JSONValue>)
       if (entry !== null) backfill.push({ indexId: -1, id: d.id, entry })
     }
-    return this.#addIndex(await this.persistence.createIndex({ tableNumber: table.tableNumber, name, fields: [], vector, ...stagedFlag(staged) }, [], [], backfill))
+    return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: [], vector, ...stagedFlag(staged) }, [], [], backfill))
   }
 
   async dropIndex(index: IndexInfo): Promise<void> {

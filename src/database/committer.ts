@@ -86,6 +86,26 @@ export class Committer {
 
   #writing = false
 
+  /** Publishes the tables a committed transaction created (set by the database: the catalog's). */
+  publishTables: ((txn: Transaction) => void) | null = null
+  /** Whether a table of this stored name exists already (created meanwhile by someone else). */
+  tableExists: ((storedName: string) => boolean) | null = null
+
+  /**
+   * A transaction that creates a table another one created since (directly, as a push does, or
+   * earlier in this batch) conflicts; it re-runs and finds the table.
+   */
+  #tableTaken(txn: Transaction, batch: readonly Queued[]): boolean {
+    for (const name of txn.created.keys()) {
+      if (this.tableExists?.(name) === true) return true
+      for (const other of batch) {
+        if (other.txn === txn) break
+        if (other.txn.created.has(name)) return true
+      }
+    }
+    return false
+  }
+
   /**
    * A batch is being written: the store may already show it to a new snapshot before it is
    * durable and published, so no snapshot may be opened until it is over.
@@ -205,7 +225,7 @@ export class Committer {
     const accepted: { q: Queued; ts: bigint }[] = []
     const fresh: RecentCommit[] = []
     for (const q of batch) {
-      if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh)) {
+      if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh) || this.#tableTaken(q.txn, batch)) {
         q.reject(new OccConflictError())
         continue
       }
@@ -217,7 +237,7 @@ export class Committer {
         q.reject(e)
         continue
       }
-      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors })
+      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, ...(record.tables.length === 0 ? {} : { tables: record.tables }) })
       fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
     }
@@ -244,8 +264,10 @@ export class Committer {
       for (const { q } of accepted) q.reject(this.#failed)
       return
     }
-    // Published in the same turn as the write is over: no snapshot opens in between.
+    // Published in the same turn as the write is over: no snapshot opens in between (tables
+    // created by these commits join the catalog first).
     this.#writing = false
+    for (const { q } of accepted) this.publishTables?.(q.txn)
     if (records.length > 0) this.#setWriteError(null)
     this.#recent.push(...fresh)
     this.#trim()
@@ -276,7 +298,7 @@ export class Committer {
  * a search reads its whole table's `by_creation_time` range, which every document write touches.
  * Vector indexes add none either: vector searches run in actions, outside any transaction.
  */
-function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[] } {
+function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[]; tables: NonNullable<CommitRecord['tables']> } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
   const search: SearchWrite[] = []
@@ -314,5 +336,8 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
   }
   const touched = [...indexes]
   for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null }) // `name`: stored (component-qualified)
-  return { documents, indexes, search, vectors, touched }
+  // Tables the transaction created that still hold one of its writes are stored with it.
+  const created = [...txn.created.values()].filter((c) => documents.some((d) => d.tableNumber === c.info.tableNumber))
+  txn.createdStored = created.map((c) => c.info)
+  return { documents, indexes, search, vectors, touched, tables: created.map((c) => c.records) }
 }

@@ -92,6 +92,11 @@ export class Database {
       windowMs: opts.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS,
       onError: (e) => opts.onError?.('Pruning the write log failed', e),
     })
+    // Tables a transaction created are stored with its commit and published with it.
+    this.committer.tableExists = (name) => this.catalog.byName.has(name)
+    this.committer.publishTables = (txn) => {
+      for (const info of txn.createdStored) this.catalog.publish(info)
+    }
     this.committer.onCommit(() => {
       this.#published()
       this.history.committed()
@@ -347,6 +352,8 @@ export class Database {
 
   /** Releases the transaction's snapshot. */
   end(txn: Transaction): void {
+    // A table it numbered but didn't commit gives its number back.
+    for (const c of txn.created.values()) this.catalog.release(c.info)
     const shared = this.#owners.get(txn)
     if (shared === undefined) return
     this.#owners.delete(txn)

@@ -126,7 +126,7 @@ export const USER_VISIBLE_SYSTEM_TABLES: ReadonlySet<string> = new Set(['_storag
 /** A table as user code sees it: internal system tables don't exist for it (the system sees all). */
 function readableTable(txn: Transaction, name: string, component: string): TableInfo | undefined {
   if (name.startsWith('_') && !txn.system && !USER_VISIBLE_SYSTEM_TABLES.has(name)) return undefined
-  return txn.db.tableForRead(name, component)
+  return txn.table(name, component)
 }
 
 /** Resolves the query's source to an index (or a search) and interval. */
@@ -161,7 +161,7 @@ function planSearch(txn: Transaction, source: { indexName: string; filters: unkn
   const dot = name.indexOf('.')
   const tableName = name.slice(0, dot)
   const indexName = name.slice(dot + 1)
-  const table = txn.db.tableForRead(tableName, component)
+  const table = txn.table(tableName, component)
   const found = table?.indexes.get(indexName)
   const index = found?.building === true ? undefined : found
   if (index === undefined) {

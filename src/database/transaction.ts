@@ -11,8 +11,9 @@ import { IntervalCount } from './interval-count.ts'
 import { randomFillSync } from 'node:crypto'
 import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
-import { BY_ID } from './catalog.ts'
+import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
+import type { IndexRecord, TableRecord } from '../storage/persistence.ts'
 import type { Database } from './database.ts'
 import { DatabaseError } from './errors.ts'
 import { keySuccessor, planQuery, QueryStream, ScanLimitReached, USER_VISIBLE_SYSTEM_TABLES } from './query.ts'
@@ -196,13 +197,48 @@ export class Transaction {
   }
 
   /**
+   * Tables this transaction's writes create, by stored name: numbered now, stored with its commit
+   * (so a mutation that fails or conflicts leaves no table behind), seen by no one else until then.
+   */
+  readonly created = new Map<string, { info: TableInfo; records: { table: TableRecord; indexes: IndexRecord[] } }>()
+  /** Those of `created` its commit stores (the ones still holding a write), set by the committer. */
+  createdStored: TableInfo[] = []
+
+  /** A table by name as this transaction sees it: the catalog's, or one it is creating. */
+  table(name: string, component = ''): TableInfo | undefined {
+    return this.db.catalog.table(component, name) ?? this.created.get(storedTableName(component, name))?.info
+  }
+
+  #tableByNumber(n: number): TableInfo | null {
+    const published = this.db.catalog.byNumber.get(n)
+    if (published !== undefined) return published
+    for (const c of this.created.values()) if (c.info.tableNumber === n) return c.info
+    return null
+  }
+
+  /**
+   * The table an insert goes to, created with this transaction if it doesn't exist. Creating it
+   * reads its name's absence, so two transactions that create one table conflict (the second
+   * re-runs and finds it).
+   */
+  #tableForInsert(tableName: string, component: string): TableInfo {
+    const existing = this.table(tableName, component)
+    if (existing !== undefined) return existing
+    const provisional = this.db.catalog.provisionalTable(tableName, component)
+    this.created.set(storedTableName(component, tableName), provisional)
+    const key = tableNameKey(tableName, component)
+    this.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
+    return provisional.info
+  }
+
+  /**
    * The table an id belongs to, or null if the id is not a valid id of an existing table. With a
    * component, only that component's tables count: an id of another component's table (or the
    * app's) names no table there.
    */
   #tableOf(id: string, component?: string): TableInfo | null {
     const decoded = decodeId(id)
-    const table = decoded === null ? null : (this.db.catalog.byNumber.get(decoded.tableNumber) ?? null)
+    const table = decoded === null ? null : this.#tableByNumber(decoded.tableNumber)
     return table !== null && component !== undefined && table.component !== component ? null : table
   }
 
@@ -295,7 +331,7 @@ export class Transaction {
     for (const k of Object.keys(fields)) {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
     }
-    const table = await this.db.catalog.ensureTable(tableName, component)
+    const table = this.#tableForInsert(tableName, component)
     const id = encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const size = this.#checkDocument(table, doc)
@@ -420,8 +456,8 @@ export class Transaction {
   normalizeId(tableName: string, idString: string, component = ''): string | null {
     const decoded = decodeId(idString)
     if (decoded === null) return null
-    const table = this.db.catalog.byNumber.get(decoded.tableNumber)
-    return table !== undefined && table.name === tableName && table.component === component ? idString : null
+    const table = this.#tableByNumber(decoded.tableNumber)
+    return table !== null && table.name === tableName && table.component === component ? idString : null
   }
 
   openStream(key: string, query: SerializedQuery, component = ''): QueryStream {

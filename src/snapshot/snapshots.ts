@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path'
 import { Zip, ZipDeflate, unzipSync } from 'fflate'
 import type { Database } from '../database/database.ts'
 import type { TableInfo } from '../database/catalog.ts'
-import { BY_CREATION_TIME, BY_ID, splitStoredTableName, storedTableName } from '../database/catalog.ts'
+import { BY_ID, splitStoredTableName, storedTableName } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { checkDocumentLimits, decodeId, encodeId, jsonToValue, validateDocument } from '../values/index.ts'
@@ -584,18 +584,8 @@ export class SnapshotService {
   async #target(component: string, name: string, sourceNumber: number | null): Promise<TableInfo> {
     const existing = this.db.catalog.table(component, name)
     if (existing !== undefined) return existing
-    if (sourceNumber !== null && sourceNumber >= 1 && !this.db.catalog.byNumber.has(sourceNumber)) {
-      try {
-        await this.db.persistence.createTable(storedTableName(component, name), sourceNumber)
-        await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_ID, fields: ['_id'] }, [])
-        await this.db.persistence.createIndex({ tableNumber: sourceNumber, name: BY_CREATION_TIME, fields: ['_creationTime'] }, [])
-        await this.db.catalog.load()
-        return this.db.catalog.table(component, name)!
-      } catch {
-        // Taken meanwhile: fall back to a fresh number (ids are re-encoded).
-      }
-    }
-    return this.db.catalog.ensureTable(name, component)
+    // The source's number when it is free; else a fresh one (ids are re-encoded).
+    return this.db.catalog.ensureTable(name, component, sourceNumber ?? undefined)
   }
 
   async #write(record: ImportRecord, parsed: ParsedImport): Promise<number> {

@@ -176,6 +176,11 @@ export interface HistoryPruning {
 /** One transaction's writes at its commit timestamp. */
 export interface CommitRecord {
   readonly ts: bigint
+  /**
+   * Tables the transaction created, with their indexes (numbered by the caller), stored before
+   * its writes and atomically with them: a commit that fails leaves no table behind.
+   */
+  readonly tables?: readonly { readonly table: TableRecord; readonly indexes: readonly IndexRecord[] }[]
   readonly documents: readonly DocumentWrite[]
   readonly indexes: readonly IndexWrite[]
   /** Search index entries to (re)write, for documents whose entry changed. */
@@ -296,12 +301,12 @@ export interface Persistence {
   createTable(name: string, tableNumber: number): Promise<void>
   indexes(): Promise<IndexRecord[]>
   /**
-   * Creates an index with its initial contents: `backfill` entries for a database index,
-   * `searchBackfill` entries (one per document) for a search index (`index.search` set), or
-   * `vectorBackfill` entries for a vector index (`index.vector` set). The `indexId` of the
-   * given writes is ignored.
+   * Creates an index, numbered by the caller (`index.indexId`, never used before), with its
+   * initial contents: `backfill` entries for a database index, `searchBackfill` entries (one per
+   * document) for a search index (`index.search` set), or `vectorBackfill` entries for a vector
+   * index (`index.vector` set). The `indexId` of the given writes is ignored.
    */
-  createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[], vectorBackfill?: readonly VectorWrite[]): Promise<IndexRecord>
+  createIndex(index: IndexRecord, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[], vectorBackfill?: readonly VectorWrite[]): Promise<IndexRecord>
   /** Drops an index (database, search or vector) and all of its entries. */
   dropIndex(indexId: number): Promise<void>
   renameIndex(indexId: number, name: string): Promise<void>

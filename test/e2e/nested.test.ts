@@ -1,6 +1,6 @@
-import { expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -124,4 +124,28 @@ test('document limits: nesting depth and field names, with Convex messages', asy
   expect((reserved as Error).message).toContain('_secret')
   const ok = await client.mutation('nested:insertRaw' as any, { value: { fine: { nested: [1, 2, { x: 'y' }] } } })
   expect(typeof ok).toBe('string')
+})
+
+describe('tables are created with the commit of the mutation that creates them', () => {
+  const tables = async () => {
+    const admin = new ConvexHttpClient(backend.url)
+    ;(admin as any).setAdminAuth(backend.adminKey)
+    return ((await admin.query('_system/cli/tables' as any, { paginationOpts: { numItems: 1000, cursor: null } })) as { page: { name: string }[] }).page.map((t) => t.name)
+  }
+
+  test('a mutation that fails leaves no table behind, nor does a nested one that fails', async () => {
+    expect((await errorOf(client.mutation('nested:createThenFail' as any, { table: 'doomed' }))).message).toContain('changed my mind')
+    await client.mutation('nested:nestedCreateThenFail' as any, { table: 'doomed2' })
+    const names = await tables()
+    expect(names).not.toContain('doomed')
+    expect(names).not.toContain('doomed2')
+    expect(names).toContain('qa')
+    expect(await client.query('nested:count' as any, { table: 'doomed' })).toBe(0)
+  })
+
+  test('mutations creating one table at once all land in it', async () => {
+    await Promise.all(Array.from({ length: 12 }, () => client.mutation('nested:seed' as any, { table: 'racy', count: 1 })))
+    expect(await client.query('nested:count' as any, { table: 'racy' })).toBe(12)
+    expect((await tables()).filter((n) => n === 'racy')).toEqual(['racy'])
+  })
 })

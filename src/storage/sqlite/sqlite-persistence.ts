@@ -359,6 +359,10 @@ export class SqlitePersistence implements Persistence {
     // A failing statement or COMMIT rolls the SQLite transaction back: the file is as before.
     const write = this.#writer.transaction(() => {
       for (const commit of commits) {
+        for (const { table, indexes } of commit.tables ?? []) {
+          this.#writer.prepare('INSERT INTO tables (table_number, name) VALUES (?, ?)').run(table.tableNumber, table.name)
+          for (const i of indexes) this.#insertIndex(i)
+        }
         for (const d of commit.documents) {
           if (d.json === null) s.deleteDoc.run(d.id)
           else s.upsertDoc.run(d.id, d.tableNumber, commit.ts, d.json)
@@ -523,15 +527,20 @@ export class SqlitePersistence implements Persistence {
     })
   }
 
-  async createIndex(index: Omit<IndexRecord, 'indexId'>, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = [], vectorBackfill: readonly VectorWrite[] = []): Promise<IndexRecord> {
+  /** Inserts an index's row (inside the caller's transaction). */
+  #insertIndex(index: IndexRecord): void {
+    const search = index.search === undefined ? null : JSON.stringify({ searchField: index.search.searchField, filterFields: index.search.filterFields })
+    const vector = index.vector === undefined ? null : JSON.stringify({ vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: index.vector.filterFields })
+    this.#writer
+      .prepare('INSERT INTO indexes (index_id, table_number, name, fields, search, vector, staged) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(index.indexId, index.tableNumber, index.name, JSON.stringify(index.fields), search, vector, index.staged === true ? 1 : 0)
+  }
+
+  async createIndex(index: IndexRecord, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = [], vectorBackfill: readonly VectorWrite[] = []): Promise<IndexRecord> {
     const s = this.#stmts
     const record = this.#writer.transaction(() => {
-      const search = index.search === undefined ? null : JSON.stringify({ searchField: index.search.searchField, filterFields: index.search.filterFields })
-      const vector = index.vector === undefined ? null : JSON.stringify({ vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: index.vector.filterFields })
-      const info = this.#writer
-        .prepare('INSERT INTO indexes (table_number, name, fields, search, vector, staged) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(index.tableNumber, index.name, JSON.stringify(index.fields), search, vector, index.staged === true ? 1 : 0)
-      const indexId = Number(info.lastInsertRowid)
+      this.#insertIndex(index)
+      const indexId = index.indexId
       for (const w of backfill) s.putIndex.run(indexId, w.key, w.id)
       for (const w of searchBackfill) this.#writeSearch(indexId, w)
       if (index.vector !== undefined) {

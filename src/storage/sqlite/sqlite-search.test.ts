@@ -47,10 +47,10 @@ test('search entries: matching, prefix expansion, frequencies, filters, updates,
   try {
     await p.createTable('messages', 10001)
     const entry = (terms: string[], tag: string) => ({ terms, filterKeys: [tag] })
-    const index = await p.createIndex({ tableNumber: 10001, name: 'search_body', fields: [], search: { searchField: 'body', filterFields: ['tag'] } }, [], [
+    const index = await p.createIndex({ indexId: 101, tableNumber: 10001, name: 'search_body', fields: [], search: { searchField: 'body', filterFields: ['tag'] } }, [], [
       { indexId: -1, id: 'a', entry: entry(['apple', 'pie'], 'k1') },
     ])
-    const other = await p.createIndex({ tableNumber: 10001, name: 'search_other', fields: [], search: { searchField: 'other', filterFields: [] } }, [], [{ indexId: -1, id: 'a', entry: { terms: ['apricot'], filterKeys: [] } }])
+    const other = await p.createIndex({ indexId: 102, tableNumber: 10001, name: 'search_other', fields: [], search: { searchField: 'other', filterFields: [] } }, [], [{ indexId: -1, id: 'a', entry: { terms: ['apricot'], filterKeys: [] } }])
     expect((await p.indexes()).find((i) => i.name === 'search_body')?.search).toEqual({ searchField: 'body', filterFields: ['tag'] })
     await p.write([
       {

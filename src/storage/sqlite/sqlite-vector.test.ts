@@ -47,8 +47,8 @@ test('vector entries: nearest by cosine, limits, OR filters, updates, deletes, s
   try {
     await p.createTable('docs', 10001)
     const config = { vectorField: 'embedding', dimensions: 3, filterFields: ['color', 'size'] }
-    const index = await p.createIndex({ tableNumber: 10001, name: 'by_embedding', fields: [], vector: config }, [], [], [{ indexId: -1, id: 'a', entry: entry(vectors.a!, 1, 10) }])
-    const staged = await p.createIndex({ tableNumber: 10001, name: 'staged', fields: ['color'], staged: true }, [])
+    const index = await p.createIndex({ indexId: 101, tableNumber: 10001, name: 'by_embedding', fields: [], vector: config }, [], [], [{ indexId: -1, id: 'a', entry: entry(vectors.a!, 1, 10) }])
+    const staged = await p.createIndex({ indexId: 102, tableNumber: 10001, name: 'staged', fields: ['color'], staged: true }, [])
     expect((await p.indexes()).filter((i) => i.tableNumber === 10001)).toEqual([
       { indexId: index.indexId, tableNumber: 10001, name: 'by_embedding', fields: [], vector: config },
       { indexId: staged.indexId, tableNumber: 10001, name: 'staged', fields: ['color'], staged: true },
@@ -119,7 +119,7 @@ test('a zero vector scores 0 against any query; a zero query scores 0 everywhere
     await p.createTable('docs', 10001)
     const config = { vectorField: 'embedding', dimensions: 2, filterFields: [] }
     const e = (vector: number[]) => ({ vector: new Float32Array(vector), filterKeys: [] })
-    const index = await p.createIndex({ tableNumber: 10001, name: 'v', fields: [], vector: config }, [], [], [
+    const index = await p.createIndex({ indexId: 103, tableNumber: 10001, name: 'v', fields: [], vector: config }, [], [], [
       { indexId: -1, id: 'zero', entry: e([0, 0]) },
       { indexId: -1, id: 'pos', entry: e([1, 0]) },
       { indexId: -1, id: 'neg', entry: e([-1, 0.5]) },
