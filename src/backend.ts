@@ -139,7 +139,7 @@ export class Backend {
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
-    const env = new EnvironmentVariables(persistence, { CONVEX_CLOUD_URL: this.cloudUrl, CONVEX_SITE_URL: this.siteUrl })
+    const env = new EnvironmentVariables(db, { CONVEX_CLOUD_URL: this.cloudUrl, CONVEX_SITE_URL: this.siteUrl })
     await env.load()
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()

@@ -1,9 +1,12 @@
 /**
  * @module EnvironmentVariables: the deployment's `process.env`, set with `npx convex env set`
- * (`POST /api/update_environment_variables`) and kept in the store. A change is visible to the
- * next function call.
+ * (`POST /api/update_environment_variables`). Each variable is a document of the
+ * `_environment_variables` system table, written through the committer like every other write
+ * (a batch of changes is one commit; concurrent batches conflict and re-run). A change is visible
+ * to the next function call.
  */
-import type { Persistence } from '../storage/persistence.ts'
+import type { Database } from '../database/database.ts'
+import type { Transaction } from '../database/transaction.ts'
 
 /** Convex's limits (crates/common: environment_variables.rs, knobs.rs). */
 const MAX_VARIABLES = 512
@@ -18,7 +21,9 @@ export interface SystemVariables {
   readonly CONVEX_SITE_URL: string
 }
 
+/** Where variables were kept before they were documents (read once, at start, to move them). */
 const GLOBAL_KEY = 'environment_variables'
+export const ENVIRONMENT_VARIABLES_TABLE = '_environment_variables'
 
 /** A refused change, answered as HTTP 400 with `code`. */
 export class EnvironmentError extends Error {
@@ -41,16 +46,48 @@ export class EnvironmentVariables {
   readonly #listeners: ((vars: Record<string, string>) => void)[] = []
 
   constructor(
-    readonly persistence: Persistence,
+    readonly db: Database,
     readonly system: SystemVariables,
   ) {
     this.#forFunctions = { ...system }
   }
 
+  /** Reads the variables (moving those of an older data folder into their table first). */
   async load(): Promise<void> {
-    const saved = await this.persistence.getGlobal(GLOBAL_KEY)
-    this.#vars = saved === undefined ? {} : (JSON.parse(saved) as Record<string, string>)
+    await this.db.exclusive(async () => void (await this.db.catalog.ensureTable(ENVIRONMENT_VARIABLES_TABLE)))
+    const legacy = await this.db.persistence.getGlobal(GLOBAL_KEY)
+    if (legacy !== undefined && legacy !== '{}') {
+      const vars = JSON.parse(legacy) as Record<string, string>
+      await this.db.mutate(async (txn) => {
+        const docs = await this.#docs(txn)
+        for (const [name, value] of Object.entries(vars)) if (!docs.has(name)) await txn.insertSystem(ENVIRONMENT_VARIABLES_TABLE, { name, value })
+      })
+      await this.db.persistence.setGlobal(GLOBAL_KEY, '{}')
+    }
+    const txn = await this.db.begin(false)
+    txn.system = true
+    try {
+      this.#vars = Object.fromEntries([...(await this.#docs(txn)).values()].map((d) => [d.name, d.value]))
+    } finally {
+      this.db.end(txn)
+    }
     this.#notify()
+  }
+
+  /** The variables' documents as `txn` sees them (read recorded: concurrent changes conflict). */
+  async #docs(txn: Transaction): Promise<Map<string, { _id: string; name: string; value: string }>> {
+    const key = `env:${Math.random()}`
+    const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: ENVIRONMENT_VARIABLES_TABLE, order: null }, operators: [] })
+    const out = new Map<string, { _id: string; name: string; value: string }>()
+    try {
+      for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) {
+        const d = JSON.parse(row.json) as { _id: string; name: string; value: string }
+        out.set(d.name, d)
+      }
+    } finally {
+      txn.closeStream(key)
+    }
+    return out
   }
 
   /** The variables set on the deployment (what `npx convex env list` shows). */
@@ -79,7 +116,23 @@ export class EnvironmentVariables {
    * `check` may refuse the result (the app definition's required variables and validators).
    */
   async apply(changes: readonly EnvChange[], check?: (next: Readonly<Record<string, string>>, removed: readonly string[]) => void): Promise<void> {
-    const next = { ...this.#vars }
+    const next = await this.db.mutate(async (txn) => {
+      const docs = await this.#docs(txn)
+      const next = this.#next(Object.fromEntries([...docs.values()].map((d) => [d.name, d.value])), changes, check)
+      for (const [name, d] of docs) {
+        if (next[name] === undefined) await txn.removeSystem(d._id)
+        else if (next[name] !== d.value) await txn.patchSystem(d._id, { value: next[name] })
+      }
+      for (const [name, value] of Object.entries(next)) if (!docs.has(name)) await txn.insertSystem(ENVIRONMENT_VARIABLES_TABLE, { name, value })
+      return next
+    })
+    this.#vars = next
+    this.#notify()
+  }
+
+  /** The variables after `changes`, checked (Convex's rules and limits, then `check`). */
+  #next(current: Record<string, string>, changes: readonly EnvChange[], check?: (next: Readonly<Record<string, string>>, removed: readonly string[]) => void): Record<string, string> {
+    const next = { ...current }
     const removed: string[] = []
     // Convex applies every removal before any set.
     const ordered = [...changes].sort((a, b) => Number(a?.value !== null) - Number(b?.value !== null))
@@ -120,8 +173,6 @@ export class EnvironmentVariables {
       throw new EnvironmentError('EnvVarTotalSizeLimitMet', `The total size of all environment variables (${total} bytes) exceeds the limit (${MAX_TOTAL_BYTES} bytes).`)
     }
     check?.(next, removed)
-    await this.persistence.setGlobal(GLOBAL_KEY, JSON.stringify(next))
-    this.#vars = next
-    this.#notify()
+    return next
   }
 }
