@@ -183,6 +183,17 @@ export class Components {
    * parent's variables: the deployment's for the app), then the system's variables.
    */
   environment(path: string, deployment: Readonly<Record<string, string>>): Record<string, string> {
+    // One object per component and deployment variables (which are a new object on every change).
+    const cached = this.#environments.get(path)
+    if (cached !== undefined && cached.deployment === deployment) return cached.env
+    const env = this.#environment(path, deployment)
+    this.#environments.set(path, { deployment, env })
+    return env
+  }
+
+  readonly #environments = new Map<string, { deployment: Readonly<Record<string, string>>; env: Record<string, string> }>()
+
+  #environment(path: string, deployment: Readonly<Record<string, string>>): Record<string, string> {
     const env: Record<string, string> = {}
     for (const name of SYSTEM_ENV) if (deployment[name] !== undefined) env[name] = deployment[name]
     // A component mounted under a prefix has its own site URL (as in Convex).

@@ -65,6 +65,7 @@ export class IsolateHost {
   #queued: [number, string, string][] = []
   #done: CallOutcome | null = null
   #envJson = ''
+  #envObject: Record<string, string> | null = null
 
   constructor(
     runtimeSource: string,
@@ -134,6 +135,9 @@ export class IsolateHost {
   }
 
   setEnv(env: Record<string, string>): void {
+    // The same object as last time (the pool's, or a component's cached one): nothing to compare.
+    if (env === this.#envObject) return
+    this.#envObject = env
     const json = JSON.stringify(env)
     if (json === this.#envJson) return
     this.#envJson = json
