@@ -296,7 +296,9 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
       test('long keys (several kilobytes) order and replace like short ones', async () => {
         const { p } = await fresh()
         const long = (fill: number, tail: number[], length = 5000) => Buffer.concat([Buffer.alloc(length, fill), b(...tail)])
+        // Lengths around the points where stores might split a key (1 KiB, 2 KiB, Postgres's ~2.7 KB btree limit).
         const ks = [long(7, []), long(7, [0]), long(7, [1]), long(7, [1, 0]), long(7, [2], 3000), long(8, [], 100), long(7, [], 2500), long(7, [0], 2499)]
+        for (const n of [1024, 2047, 2048, 2049, 2704, 2705]) ks.push(long(7, [], n), long(7, [6], n - 1))
         const sorted = [...ks].sort(Buffer.compare)
         await p.write([commit(1n, ks.map((_, i) => put(`k${i}`, i)), ks.map((k, i) => entry(1, k, `k${i}`)))])
         await read(p, async (s) => {
@@ -616,6 +618,24 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
           expect(fromZero.map((h) => h.id).sort()).toEqual(['neg', 'pos', 'zero'])
         })
       })
+    })
+
+    test('ids, terms and module paths order by their UTF-8 bytes, not by a language collation', async () => {
+      const { p } = await fresh()
+      const ids = ['a', 'B', 'é', '_', 'Z', 'ab', 'a b', 'ä']
+      const bytes = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      await p.write([commit(1n, ids.map((id) => put(id, 0)))])
+      expect((await p.scanTable(T, '', 100)).map((d) => d.id)).toEqual(bytes)
+      expect((await p.scanTable(T, 'a', 100)).map((d) => d.id)).toEqual(bytes.slice(bytes.indexOf('a') + 1))
+      expect((await p.loadLog(0n, 1n, 100)).map((e) => e.id)).toEqual(bytes)
+      const index = await p.createIndex({ tableNumber: T, name: 's', fields: [], search: { searchField: 'body', filterFields: [] } }, [], [
+        { indexId: -1, id: 'a', entry: { terms: ['applz', 'applé', 'apple', 'applf'], filterKeys: [] } },
+      ])
+      const query: SearchQuery = { terms: [], prefix: 'appl', maxPrefixTerms: 3, filters: [], limit: 10 }
+      expect((await read(p, (s) => s.search!(index.indexId, query))).prefixTerms).toEqual(['apple', 'applf', 'applz'])
+      const m = (path: string) => ({ path, environment: 'isolate' as const, source: '', sourceMap: null, hash: '' })
+      await p.replaceModules(['b.js', 'B.js', 'é.js', 'a/b.js', 'a.js'].map(m), {})
+      expect((await p.modules()).map((x) => x.path)).toEqual(['B.js', 'a.js', 'a/b.js', 'b.js', 'é.js'])
     })
 
     describe('the catalog', () => {

@@ -18,7 +18,11 @@ const run = promisify(execFile)
 export interface PostgresCluster {
   /** The URL of the `postgres` database (superuser `postgres`, no password). */
   readonly url: string
-  /** Creates a new empty database (UTF8) and returns its URL. */
+  /**
+   * Creates a new empty database (UTF8) and returns its URL. Its default collation is ICU's
+   * English one (not byte order), as on most managed Postgres, so that tests see a store that
+   * relies on the default collation where it must not.
+   */
   newDatabase(): Promise<string>
   /** Stops the cluster and removes its directory. */
   stop(): Promise<void>
@@ -83,7 +87,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
       const client = new pg.Client({ connectionString: url })
       await client.connect()
       try {
-        await client.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8'`)
+        await client.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`)
       } finally {
         await client.end()
       }
