@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import pg from 'pg'
+import { PostgresPersistence } from './postgres-persistence.ts'
+import { FORMAT_VERSION, migrate } from './migrations.ts'
+import { startPostgres, type PostgresCluster } from '../../../test/helpers/postgres.ts'
+
+let cluster: PostgresCluster
+beforeAll(async () => {
+  cluster = await startPostgres()
+})
+afterAll(async () => {
+  await cluster?.stop()
+})
+
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<R>(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+const tablesOf = async (url: string) => (await sql<{ tablename: string }>(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).map((r) => r.tablename)
+
+test('a new database gets every table at the current format, without migration lines', async () => {
+  const url = await cluster.newDatabase()
+  const logs: string[] = []
+  const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
+  await p.close()
+  expect(logs).toEqual([])
+  expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: String(FORMAT_VERSION) }])
+  expect(await tablesOf(url)).toEqual(['documents', 'index_entries', 'indexes', 'meta', 'modules', 'search_entries', 'search_postings', 'search_stats', 'search_vocab', 'tables', 'vector_entries', 'write_log'])
+  // Opening it again changes nothing and logs nothing.
+  const again = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
+  await again.close()
+  expect(logs).toEqual([])
+})
+
+test('an older database is migrated step by step with the same log lines as SQLite', async () => {
+  const url = await cluster.newDatabase()
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const steps = ['CREATE TABLE one (x int4)', 'CREATE TABLE two (y int4)', 'ALTER TABLE one ADD COLUMN z text']
+    await migrate(client as unknown as pg.PoolClient, () => {}, steps.slice(0, 1))
+    const logs: string[] = []
+    await migrate(client as unknown as pg.PoolClient, (m) => logs.push(m), steps)
+    expect(logs).toEqual(['Executing migration 2/3', 'Executing migration 3/3', 'MigrationComplete(3)'])
+    expect((await client.query("SELECT value FROM meta WHERE key = 'format_version'")).rows).toEqual([{ value: '3' }])
+    expect((await client.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'one' ORDER BY column_name")).rows.map((r) => r.column_name)).toEqual(['x', 'z'])
+    // A failing step leaves the database at the version it had.
+    await expect(migrate(client as unknown as pg.PoolClient, () => {}, [...steps, 'CREATE TABLE two (y int4)'])).rejects.toThrow('relation "two" already exists')
+    expect((await client.query("SELECT value FROM meta WHERE key = 'format_version'")).rows).toEqual([{ value: '3' }])
+  } finally {
+    await client.end()
+  }
+})
+
+test('a database of a newer format is refused untouched, with a clear message', async () => {
+  const url = await cluster.newDatabase()
+  await sql(url, 'CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)')
+  await sql(url, "INSERT INTO meta VALUES ('format_version', $1), ('max_ts', '77')", [String(FORMAT_VERSION + 1)])
+  await expect(PostgresPersistence.open(url)).rejects.toThrow(`The Postgres database has format version ${FORMAT_VERSION + 1}, newer than this build supports (${FORMAT_VERSION}). Upgrade Concave to open it.`)
+  expect(await tablesOf(url)).toEqual(['meta'])
+  expect(await sql(url, 'SELECT key, value FROM meta ORDER BY key')).toEqual([
+    { key: 'format_version', value: String(FORMAT_VERSION + 1) },
+    { key: 'max_ts', value: '77' },
+  ])
+})
+
+test('an unreachable server, a missing database or refused credentials fail with the URL (password hidden)', async () => {
+  const port = new URL(cluster.url).port
+  await expect(PostgresPersistence.open('postgresql://postgres:secret@127.0.0.1:1/db')).rejects.toThrow(/^Cannot connect to the Postgres database at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/db: .*ECONNREFUSED/)
+  await expect(PostgresPersistence.open(`postgresql://postgres@127.0.0.1:${port}/nope`)).rejects.toThrow(`Cannot connect to the Postgres database at postgresql://postgres@127.0.0.1:${port}/nope: database "nope" does not exist`)
+  await expect(PostgresPersistence.open(`postgresql://nobody@127.0.0.1:${port}/postgres`)).rejects.toThrow(`Cannot connect to the Postgres database at postgresql://nobody@127.0.0.1:${port}/postgres: role "nobody" does not exist`)
+})
+
+test('a database that is not UTF-8 is refused', async () => {
+  const name = 'latin1_db'
+  await sql(cluster.url, `CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'LATIN1'`)
+  const url = cluster.url.replace(/\/postgres$/, `/${name}`)
+  await expect(PostgresPersistence.open(url)).rejects.toThrow(`has encoding LATIN1; Concave needs UTF8`)
+  expect(await tablesOf(url)).toEqual([])
+})
+
+test('int8 is read as BigInt on the store’s connections only; a failed read leaves the snapshot usable', async () => {
+  const url = await cluster.newDatabase()
+  const p = await PostgresPersistence.open(url)
+  try {
+    await p.write([{ ts: 2n ** 60n, documents: [{ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' }], indexes: [] }])
+    expect((await p.loadLog(0n, 2n ** 61n, 10))[0]!.ts).toBe(2n ** 60n)
+    // Other pg users in the process keep pg's defaults (int8 as a string).
+    expect(await sql(url, 'SELECT 5::int8 AS n')).toEqual([{ n: '5' }])
+    const s = await p.snapshot()
+    try {
+      // A statement that fails in Postgres (a table number beyond int4) aborts its transaction...
+      await expect(s.countTable(2 ** 40)).rejects.toThrow('out of range for type integer')
+      // ...and the snapshot goes on reading its view.
+      expect(await s.getDocument('a')).toEqual({ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' })
+      expect(s.ts).toBe(2n ** 60n)
+    } finally {
+      s.release()
+    }
+  } finally {
+    await p.close()
+  }
+})

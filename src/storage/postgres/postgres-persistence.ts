@@ -1,0 +1,715 @@
+/**
+ * @module PostgresPersistence: the store in a Postgres database, through a pool of `pg` connections.
+ *
+ * The layout is SQLite's (see migrations.ts): documents, index entries (bytea keys, compared as
+ * bytes), the write log, the catalog, and search and vector entries in plain tables (no extension
+ * needed). `meta.max_ts` is bumped inside every commit's transaction, so a snapshot knows exactly
+ * which commit it sees.
+ *
+ * - A snapshot is a pooled connection holding a REPEATABLE READ READ ONLY transaction, whose view
+ *   is taken by a first query before `snapshot()` resolves; it holds that connection (and the
+ *   oldest row versions Postgres may not vacuum yet) until released.
+ * - `write` runs one transaction for the whole group; it is durable when COMMIT returns (keep
+ *   `synchronous_commit` on, its default). A failure before COMMIT was sent, or an error Postgres
+ *   returned for the COMMIT itself, leaves nothing applied (`WriteNotApplied`); a connection lost
+ *   during COMMIT leaves the outcome unknown, and the error is thrown as it is.
+ * - Catalog calls and log reads run on their own pooled connection, on the latest committed state.
+ * - No `quiescentMaintenance`: Postgres needs no pause of every reader (VACUUM runs alongside).
+ * - int8 columns are read as BigInt (never Number), on this pool's connections only.
+ */
+import pg from 'pg'
+import type { Pool, PoolClient, QueryResultRow } from 'pg'
+import { createHash } from 'node:crypto'
+import type {
+  CommitRecord,
+  DocumentWrite,
+  HistoryPruning,
+  IndexRecord,
+  IndexRow,
+  IndexWrite,
+  KeyInterval,
+  LogEntry,
+  ModuleRecord,
+  Order,
+  Persistence,
+  SearchIndexConfig,
+  SearchQuery,
+  SearchResult,
+  SearchWrite,
+  Snapshot,
+  StoredDocument,
+  TableRecord,
+  VectorHit,
+  VectorIndexConfig,
+  VectorQuery,
+  VectorWrite,
+} from '../persistence.ts'
+import { WriteNotApplied } from '../persistence.ts'
+import { migrate } from './migrations.ts'
+
+const INT8_OID = 20
+/** Type parsers of this store's connections: int8 as BigInt, the rest as `pg` parses them. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+}
+
+/** Index keys up to this many bytes are stored whole in `key_prefix` (see migrations.ts). */
+const KEY_PREFIX_BYTES = 2048
+const EMPTY = Buffer.alloc(0)
+
+interface StoredKey {
+  readonly prefix: Buffer
+  readonly sha256: Buffer
+  readonly suffix: Buffer | null
+}
+function splitKey(key: Buffer): StoredKey {
+  if (key.length <= KEY_PREFIX_BYTES) return { prefix: key, sha256: EMPTY, suffix: null }
+  return { prefix: key.subarray(0, KEY_PREFIX_BYTES), sha256: createHash('sha256').update(key).digest(), suffix: key.subarray(KEY_PREFIX_BYTES) }
+}
+
+/** Above every UTF-8 string that starts with a given prefix, when appended to it. */
+const PREFIX_END = '\u{10FFFF}'
+/** BM25's parameters, for picking the best `limit` matches (ranking proper is done above the store). */
+const K1 = 1.2
+const B = 0.75
+
+/** The URL with its password hidden, for messages. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+type Queryable = Pick<PoolClient, 'query'>
+
+async function rows<R extends QueryResultRow>(db: Queryable, text: string, values: unknown[] = [], name?: string): Promise<R[]> {
+  return (await db.query<R>(name === undefined ? { text, values } : { name, text, values })).rows
+}
+
+/** The scan statement for an order and whether the interval is bounded above. */
+function scanSql(order: Order, closed: boolean): string {
+  const hi = closed ? " AND e.key_prefix <= $4 AND (e.key_prefix <> $4 OR coalesce(e.key_suffix, ''::bytea) < $5)" : ''
+  const orderBy = order === 'asc' ? 'e.key_prefix ASC, e.key_suffix ASC NULLS FIRST' : 'e.key_prefix DESC, e.key_suffix DESC NULLS LAST'
+  return `SELECT e.key_prefix, e.key_suffix, d.id, d.table_number, d.json FROM index_entries e JOIN documents d ON d.id = e.id
+    WHERE e.index_id = $1 AND e.key_prefix >= $2 AND (e.key_prefix <> $2 OR coalesce(e.key_suffix, ''::bytea) >= $3)${hi}
+    ORDER BY ${orderBy} LIMIT ${closed ? '$6' : '$4'}`
+}
+const SCANS = {
+  'asc:open': scanSql('asc', false),
+  'asc:closed': scanSql('asc', true),
+  'desc:open': scanSql('desc', false),
+  'desc:closed': scanSql('desc', true),
+}
+
+class PostgresSnapshot implements Snapshot {
+  #released = false
+  /** The connection runs one query at a time: calls made together wait their turn here. */
+  #queue: Promise<unknown> = Promise.resolve()
+  constructor(
+    readonly ts: bigint,
+    readonly client: PoolClient,
+  ) {}
+
+  #turn<R>(body: () => Promise<R>): Promise<R> {
+    if (this.#released) return Promise.reject(new Error('The snapshot was released'))
+    const result = this.#queue.then(body).catch(async (e: unknown) => {
+      // A failed statement aborts the transaction: back to the savepoint taken with the view,
+      // which keeps the view (a REPEATABLE READ snapshot lasts the whole transaction).
+      if (e instanceof pg.DatabaseError) await this.client.query('ROLLBACK TO SAVEPOINT view').catch(() => {})
+      throw e
+    })
+    this.#queue = result.catch(() => {})
+    return result
+  }
+
+  getDocument(id: string): Promise<StoredDocument | null> {
+    return this.#turn(() => this.#getDocument(id))
+  }
+
+  async #getDocument(id: string): Promise<StoredDocument | null> {
+    const [row] = await rows<{ table_number: number; json: string }>(this.client, 'SELECT table_number, json FROM documents WHERE id = $1', [id], 'get_document')
+    return row === undefined ? null : { id, tableNumber: row.table_number, json: row.json }
+  }
+
+  scan(indexId: number, interval: KeyInterval, order: Order, limit: number): Promise<IndexRow[]> {
+    return this.#turn(() => this.#scan(indexId, interval, order, limit))
+  }
+
+  async #scan(indexId: number, interval: KeyInterval, order: Order, limit: number): Promise<IndexRow[]> {
+    const lo = splitKey(interval.lo)
+    const values: unknown[] = [indexId, lo.prefix, lo.suffix ?? EMPTY]
+    if (interval.hi !== null) {
+      const hi = splitKey(interval.hi)
+      values.push(hi.prefix, hi.suffix ?? EMPTY)
+    }
+    values.push(Math.max(0, Math.trunc(limit)))
+    const which = `${order}:${interval.hi === null ? 'open' : 'closed'}` as const
+    const result = await rows<{ key_prefix: Buffer; key_suffix: Buffer | null; id: string; table_number: number; json: string }>(this.client, SCANS[which], values, `scan_${which}`)
+    return result.map((r) => ({ key: r.key_suffix === null ? r.key_prefix : Buffer.concat([r.key_prefix, r.key_suffix]), doc: { id: r.id, tableNumber: r.table_number, json: r.json } }))
+  }
+
+  countTable(tableNumber: number): Promise<number> {
+    return this.#turn(() => this.#countTable(tableNumber))
+  }
+
+  async #countTable(tableNumber: number): Promise<number> {
+    const [row] = await rows<{ n: bigint }>(this.client, 'SELECT count(*) AS n FROM documents WHERE table_number = $1', [tableNumber], 'count_table')
+    return Number(row!.n)
+  }
+
+  search(indexId: number, query: SearchQuery): Promise<SearchResult> {
+    return this.#turn(() => this.#search(indexId, query))
+  }
+
+  async #search(indexId: number, query: SearchQuery): Promise<SearchResult> {
+    const db = this.client
+    const [stats] = await rows<{ documents: bigint; terms: bigint }>(db, 'SELECT documents, terms FROM search_stats WHERE index_id = $1', [indexId])
+    const documentCount = Number(stats?.documents ?? 0n)
+    const termCount = Number(stats?.terms ?? 0n)
+    const prefixTerms: string[] = []
+    if (query.prefix !== null && query.maxPrefixTerms > 0) {
+      const found = await rows<{ term: string }>(db, 'SELECT term FROM search_vocab WHERE index_id = $1 AND term >= $2 AND term < $3 ORDER BY term LIMIT $4', [indexId, query.prefix, query.prefix + PREFIX_END, Math.trunc(query.maxPrefixTerms)])
+      for (const { term } of found) if (term.startsWith(query.prefix)) prefixTerms.push(term)
+    }
+    const documentFrequency = new Map<string, number>()
+    for (const term of [...query.terms, ...prefixTerms]) documentFrequency.set(term, 0)
+    if (documentFrequency.size > 0) {
+      for (const r of await rows<{ term: string; documents: bigint }>(db, 'SELECT term, documents FROM search_vocab WHERE index_id = $1 AND term = ANY($2::text[])', [indexId, [...documentFrequency.keys()]])) {
+        documentFrequency.set(r.term, Number(r.documents))
+      }
+    }
+    const matchable = [...documentFrequency].filter(([, n]) => n > 0)
+    let documents: StoredDocument[] = []
+    if (matchable.length > 0 && query.limit > 0) {
+      const idf = matchable.map(([, n]) => Math.log(1 + (documentCount - n + 0.5) / (n + 0.5)))
+      const averageLength = Math.max(termCount / Math.max(documentCount, 1), 1e-9)
+      const values: unknown[] = [indexId, matchable.map(([t]) => t), idf, averageLength, Math.trunc(query.limit)]
+      const filters = query.filters.map((f) => {
+        values.push(f.key)
+        return ` AND e.filter_keys[${Math.trunc(f.field) + 1}] = $${values.length}`
+      })
+      const found = await rows<{ id: string; table_number: number; json: string }>(
+        db,
+        `SELECT d.id, d.table_number, d.json FROM (
+           SELECT p.id, sum(q.idf * p.count * ${K1 + 1} / (p.count + ${K1} * (${1 - B} + ${B} * e.length / $4::float8))) AS score, max(e.entry) AS entry
+           FROM unnest($2::text[], $3::float8[]) AS q(term, idf)
+           JOIN search_postings p ON p.index_id = $1 AND p.term = q.term
+           JOIN search_entries e ON e.index_id = $1 AND e.id = p.id
+           WHERE true${filters.join('')}
+           GROUP BY p.id ORDER BY score DESC, entry DESC LIMIT $5
+         ) m JOIN documents d ON d.id = m.id ORDER BY m.score DESC, m.entry DESC`,
+        values,
+      )
+      documents = found.map((r) => ({ id: r.id, tableNumber: r.table_number, json: r.json }))
+    }
+    return { prefixTerms, documentCount, termCount, documentFrequency, documents }
+  }
+
+  vectorSearch(indexId: number, query: VectorQuery): Promise<VectorHit[]> {
+    return this.#turn(() => this.#vectorSearch(indexId, query))
+  }
+
+  async #vectorSearch(indexId: number, query: VectorQuery): Promise<VectorHit[]> {
+    if (query.limit <= 0) return []
+    const vector = Array.from(query.vector)
+    const values: unknown[] = [indexId, vector, norm(query.vector), Math.trunc(query.limit)]
+    const filters = query.filters.map((f) => {
+      values.push([...f.keys])
+      return `filter_keys[${Math.trunc(f.field) + 1}] = ANY($${values.length}::text[])`
+    })
+    // A zero vector (stored or queried) scores 0 against everything, as in Convex.
+    const hits = await rows<{ id: string; score: number }>(
+      this.client,
+      `SELECT id, CASE WHEN norm = 0 OR $3::float8 = 0 THEN 0::float8
+         ELSE (SELECT sum(a::float8 * b::float8) FROM unnest(vector, $2::float4[]) AS t(a, b)) / (norm * $3::float8) END AS score
+       FROM vector_entries WHERE index_id = $1${filters.length === 0 ? '' : ` AND (${filters.join(' OR ')})`}
+       ORDER BY score DESC LIMIT $4`,
+      values,
+    )
+    return hits.map((h) => ({ id: h.id, score: Math.fround(h.score) }))
+  }
+
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    const client = this.client
+    void this.#queue.then(() => client.query('ROLLBACK')).then(
+      () => client.release(),
+      (e: Error) => client.release(e),
+    )
+  }
+}
+
+/** A vector's Euclidean norm, over its 32-bit values. */
+function norm(vector: Float32Array): number {
+  let sum = 0
+  for (const x of vector) sum += x * x
+  return Math.sqrt(sum)
+}
+
+export interface PostgresOptions {
+  /** Receives the migration log lines (`Executing migration N/M`, `MigrationComplete(M)`). */
+  readonly log?: (message: string) => void
+  /** Connections in the pool (each held snapshot holds one): 32 unless given. */
+  readonly maxConnections?: number
+}
+
+export class PostgresPersistence implements Persistence {
+  readonly #pool: Pool
+  #maxTs: bigint
+  #horizon: bigint
+  #pruned: { ts: bigint; id: string }
+
+  private constructor(pool: Pool, meta: Map<string, string>) {
+    this.#pool = pool
+    this.#maxTs = BigInt(meta.get('max_ts') ?? '0')
+    this.#horizon = BigInt(meta.get('history_horizon') ?? '0')
+    const cursor = /^(\d+) (.*)$/s.exec(meta.get('history_cursor') ?? '')
+    this.#pruned = cursor === null ? { ts: 0n, id: '' } : { ts: BigInt(cursor[1]!), id: cursor[2]! }
+  }
+
+  /**
+   * Connects to the database at `url` and creates or migrates its tables. Fails with a clear
+   * message when the database can't be reached, refuses the credentials, is not UTF-8, or was
+   * written by a newer build (left untouched).
+   */
+  static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersistence> {
+    const pool = new pg.Pool({ connectionString: url, types, max: options.maxConnections ?? 32 })
+    // An idle connection that breaks is dropped by the pool; the next query opens another.
+    pool.on('error', () => {})
+    let client: PoolClient
+    try {
+      client = await pool.connect()
+    } catch (e) {
+      await pool.end().catch(() => {})
+      throw new Error(`Cannot connect to the Postgres database at ${redact(url)}: ${(e as Error).message}`, { cause: e })
+    }
+    try {
+      const [encoding] = await rows<{ server_encoding: string }>(client, 'SHOW server_encoding')
+      if (encoding?.server_encoding !== 'UTF8') throw new Error(`The Postgres database at ${redact(url)} has encoding ${encoding?.server_encoding}; Concave needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8').`)
+      await migrate(client, options.log ?? (() => {}))
+      const meta = new Map((await rows<{ key: string; value: string }>(client, "SELECT key, value FROM meta WHERE key IN ('max_ts', 'history_horizon', 'history_cursor')")).map((r) => [r.key, r.value]))
+      client.release()
+      return new PostgresPersistence(pool, meta)
+    } catch (e) {
+      client.release()
+      await pool.end().catch(() => {})
+      throw e
+    }
+  }
+
+  maxTs(): bigint {
+    return this.#maxTs
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const client = await this.#pool.connect()
+    try {
+      // One round trip: the SELECT takes the transaction's view (the savepoint: see #turn).
+      const results = (await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT value FROM meta WHERE key = 'max_ts'; SAVEPOINT view")) as unknown as { rows: { value: string }[] }[]
+      const ts = BigInt(results[1]!.rows[0]?.value ?? '0')
+      return new PostgresSnapshot(ts, client)
+    } catch (e) {
+      client.release(e as Error)
+      throw e
+    }
+  }
+
+  /** Runs `body` in one transaction on a pooled connection. */
+  async #transaction<R>(body: (db: PoolClient) => Promise<R>): Promise<R> {
+    const client = await this.#pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await body(client)
+      await client.query('COMMIT')
+      return result
+    } catch (e) {
+      await client.query('ROLLBACK').catch((r: Error) => (broken = r))
+      throw e
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async write(commits: readonly CommitRecord[]): Promise<void> {
+    if (commits.length === 0) return
+    const last = commits[commits.length - 1]!.ts
+    let client: PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (e) {
+      throw new WriteNotApplied(e)
+    }
+    let committing = false
+    try {
+      await client.query('BEGIN')
+      // Tables the commits create come first, with their indexes (numbered by the catalog).
+      for (const c of commits) {
+        for (const { table, indexes } of c.tables ?? []) {
+          await client.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [table.tableNumber, table.name])
+          for (const i of indexes) await insertIndex(client, i)
+        }
+      }
+      await writeDocuments(client, commits)
+      await writeIndexEntries(client, commits.flatMap((c) => c.indexes))
+      await writeSearch(client, commits.flatMap((c) => c.search ?? []))
+      await writeVectors(client, commits.flatMap((c) => c.vectors ?? []))
+      await client.query("INSERT INTO meta (key, value) VALUES ('max_ts', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(last)])
+      committing = true
+      await client.query('COMMIT')
+    } catch (e) {
+      // Lost while COMMIT was under way: it may or may not have been applied.
+      if (committing && !(e instanceof pg.DatabaseError)) {
+        client.release(e as Error)
+        throw e
+      }
+      let broken: Error | undefined
+      if (!committing) await client.query('ROLLBACK').catch((r: Error) => (broken = r))
+      client.release(broken)
+      throw new WriteNotApplied(e)
+    }
+    client.release()
+    // Only now durable: `maxTs()` never names a commit a crash could still lose.
+    this.#maxTs = last
+  }
+
+  async loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]> {
+    const result = await rows<{ ts: bigint; id: string; table_number: number; json: string | null }>(this.#pool, 'SELECT ts, id, table_number, json FROM write_log WHERE ts > $1 AND ts <= $2 ORDER BY ts, id LIMIT $3', [String(afterTs), String(upToTs), Math.max(0, Math.trunc(limit))])
+    return result.map((r) => ({ ts: r.ts, id: r.id, tableNumber: r.table_number, json: r.json }))
+  }
+
+  async documentsAt(ids: readonly string[], ts: bigint): Promise<Map<string, LogEntry>> {
+    const out = new Map<string, LogEntry>()
+    if (ids.length === 0) return out
+    const result = await rows<{ ts: bigint; id: string; table_number: number; json: string | null }>(
+      this.#pool,
+      `SELECT w.ts, w.id, w.table_number, w.json FROM unnest($1::text[]) AS q(id)
+       CROSS JOIN LATERAL (SELECT * FROM write_log l WHERE l.id = q.id AND l.ts <= $2 ORDER BY l.ts DESC LIMIT 1) w`,
+      [[...ids], String(ts)],
+    )
+    for (const r of result) out.set(r.id, { ts: r.ts, id: r.id, tableNumber: r.table_number, json: r.json })
+    return out
+  }
+
+  historyHorizon(): bigint {
+    return this.#horizon
+  }
+
+  /** As SQLite's (see there): revisions examined in (ts, id) order from `meta.history_cursor`. */
+  async pruneHistory(horizon: bigint, limit: number): Promise<HistoryPruning> {
+    const target = horizon > this.#maxTs ? this.#maxTs : horizon
+    const newHorizon = target > this.#horizon ? target : this.#horizon
+    const moved = newHorizon > this.#horizon
+    const examined = await rows<{ ts: bigint; id: string; tombstone: boolean }>(
+      this.#pool,
+      'SELECT ts, id, json IS NULL AS tombstone FROM write_log WHERE (ts, id) > ($1, $2) AND ts <= $3 ORDER BY ts, id LIMIT $4',
+      [String(this.#pruned.ts), this.#pruned.id, String(newHorizon), Math.max(0, Math.trunc(limit))],
+    )
+    let deleted = 0
+    let cursor = this.#pruned
+    if (examined.length > 0 || moved) {
+      await this.#transaction(async (db) => {
+        const tombstones = examined.filter((r) => r.tombstone)
+        if (tombstones.length > 0) {
+          const r = await db.query('DELETE FROM write_log w USING unnest($1::int8[], $2::text[]) AS x(ts, id) WHERE w.ts = x.ts AND w.id = x.id', [tombstones.map((t) => String(t.ts)), tombstones.map((t) => t.id)])
+          deleted += r.rowCount ?? 0
+        }
+        // Each examined revision deletes its document's earlier ones: per document, the last examined.
+        const newest = new Map<string, bigint>()
+        for (const r of examined) newest.set(r.id, r.ts)
+        if (newest.size > 0) {
+          const r = await db.query('DELETE FROM write_log w USING unnest($1::text[], $2::int8[]) AS x(id, ts) WHERE w.id = x.id AND w.ts < x.ts', [[...newest.keys()], [...newest.values()].map(String)])
+          deleted += r.rowCount ?? 0
+        }
+        const lastRow = examined[examined.length - 1]
+        if (lastRow !== undefined) cursor = { ts: lastRow.ts, id: lastRow.id }
+        await db.query(
+          `INSERT INTO meta (key, value) VALUES ('history_horizon', $1), ('history_cursor', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+          [String(newHorizon), `${cursor.ts} ${cursor.id}`],
+        )
+      })
+      this.#horizon = newHorizon
+      this.#pruned = cursor
+    }
+    const [pending] = await rows<{ ts: bigint }>(this.#pool, 'SELECT ts FROM write_log WHERE (ts, id) > ($1, $2) ORDER BY ts, id LIMIT 1', [String(this.#pruned.ts), this.#pruned.id])
+    return { examined: examined.length, deleted, pending: pending?.ts ?? null }
+  }
+
+  async tables(): Promise<TableRecord[]> {
+    const result = await rows<{ table_number: number; name: string }>(this.#pool, 'SELECT table_number, name FROM tables ORDER BY table_number')
+    return result.map((r) => ({ tableNumber: r.table_number, name: r.name }))
+  }
+
+  async createTable(name: string, tableNumber: number): Promise<void> {
+    await this.#pool.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [tableNumber, name])
+  }
+
+  async indexes(): Promise<IndexRecord[]> {
+    const result = await rows<{ index_id: number; table_number: number; name: string; fields: string; search: string | null; vector: string | null; staged: boolean }>(
+      this.#pool,
+      'SELECT index_id, table_number, name, fields, search, vector, staged FROM indexes ORDER BY index_id',
+    )
+    return result.map((r) => ({
+      indexId: r.index_id,
+      tableNumber: r.table_number,
+      name: r.name,
+      fields: JSON.parse(r.fields) as string[],
+      ...(r.search === null ? {} : { search: JSON.parse(r.search) as SearchIndexConfig }),
+      ...(r.vector === null ? {} : { vector: JSON.parse(r.vector) as VectorIndexConfig }),
+      ...(r.staged ? { staged: true } : {}),
+    }))
+  }
+
+  async createIndex(index: IndexRecord, backfill: readonly IndexWrite[], searchBackfill: readonly SearchWrite[] = [], vectorBackfill: readonly VectorWrite[] = []): Promise<IndexRecord> {
+    return this.#transaction(async (db) => {
+      await insertIndex(db, index)
+      const indexId = index.indexId
+      await writeIndexEntries(db, backfill.map((w) => ({ ...w, indexId })))
+      await writeSearch(db, searchBackfill.map((w) => ({ ...w, indexId })))
+      await writeVectors(db, vectorBackfill.map((w) => ({ ...w, indexId })))
+      return { ...index, indexId }
+    })
+  }
+
+  async dropIndex(indexId: number): Promise<void> {
+    await this.#transaction(async (db) => {
+      for (const table of ['index_entries', 'search_entries', 'search_postings', 'search_vocab', 'search_stats', 'vector_entries', 'indexes']) {
+        await db.query(`DELETE FROM ${table} WHERE index_id = $1`, [indexId])
+      }
+    })
+  }
+
+  async renameIndex(indexId: number, name: string): Promise<void> {
+    await this.#pool.query('UPDATE indexes SET name = $1 WHERE index_id = $2', [name, indexId])
+  }
+
+  async setIndexStaged(indexId: number, staged: boolean): Promise<void> {
+    await this.#pool.query('UPDATE indexes SET staged = $1 WHERE index_id = $2', [staged, indexId])
+  }
+
+  async scanTable(tableNumber: number, afterId: string, limit: number): Promise<StoredDocument[]> {
+    const result = await rows<{ id: string; json: string }>(this.#pool, 'SELECT id, json FROM documents WHERE table_number = $1 AND id > $2 ORDER BY id LIMIT $3', [tableNumber, afterId, Math.max(0, Math.trunc(limit))])
+    return result.map((r) => ({ id: r.id, tableNumber, json: r.json }))
+  }
+
+  async writeIndexEntries(entries: readonly IndexWrite[]): Promise<void> {
+    await this.#transaction((db) => writeIndexEntries(db, entries))
+  }
+
+  async tableDocuments(tableNumber: number): Promise<StoredDocument[]> {
+    const result = await rows<{ id: string; json: string }>(this.#pool, 'SELECT id, json FROM documents WHERE table_number = $1', [tableNumber])
+    return result.map((r) => ({ id: r.id, tableNumber, json: r.json }))
+  }
+
+  async modules(): Promise<ModuleRecord[]> {
+    const result = await rows<{ path: string; environment: 'isolate' | 'node'; source: string; source_map: string | null; hash: string }>(this.#pool, 'SELECT path, environment, source, source_map, hash FROM modules ORDER BY path')
+    return result.map((r) => ({ path: r.path, environment: r.environment, source: r.source, sourceMap: r.source_map, hash: r.hash }))
+  }
+
+  async replaceModules(modules: readonly ModuleRecord[], globals: Record<string, string>): Promise<void> {
+    await this.#transaction(async (db) => {
+      await db.query('DELETE FROM modules')
+      if (modules.length > 0) {
+        await db.query('INSERT INTO modules (path, environment, source, source_map, hash) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])', [
+          modules.map((m) => m.path),
+          modules.map((m) => m.environment),
+          modules.map((m) => m.source),
+          modules.map((m) => m.sourceMap),
+          modules.map((m) => m.hash),
+        ])
+      }
+      const entries = Object.entries(globals)
+      if (entries.length > 0) {
+        await db.query('INSERT INTO meta (key, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [entries.map(([k]) => k), entries.map(([, v]) => v)])
+      }
+    })
+  }
+
+  async getGlobal(key: string): Promise<string | undefined> {
+    const [row] = await rows<{ value: string }>(this.#pool, 'SELECT value FROM meta WHERE key = $1', [key])
+    return row?.value
+  }
+
+  async setGlobal(key: string, value: string): Promise<void> {
+    await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end()
+  }
+}
+
+/**
+ * A group's document revisions: every one into the write log (one per document and timestamp:
+ * a second one fails the group), the last of each document into `documents`.
+ */
+async function writeDocuments(db: Queryable, commits: readonly CommitRecord[]): Promise<void> {
+  const log: { ts: bigint; d: DocumentWrite }[] = []
+  const latest = new Map<string, { ts: bigint; d: DocumentWrite }>()
+  for (const c of commits) {
+    for (const d of c.documents) {
+      log.push({ ts: c.ts, d })
+      latest.delete(d.id)
+      latest.set(d.id, { ts: c.ts, d })
+    }
+  }
+  if (log.length === 0) return
+  await db.query('INSERT INTO write_log (ts, id, table_number, json) SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[])', [
+    log.map((r) => String(r.ts)),
+    log.map((r) => r.d.id),
+    log.map((r) => r.d.tableNumber),
+    log.map((r) => r.d.json),
+  ])
+  const puts = [...latest.values()].filter((r) => r.d.json !== null)
+  const deletes = [...latest.values()].filter((r) => r.d.json === null).map((r) => r.d.id)
+  if (deletes.length > 0) await db.query('DELETE FROM documents WHERE id = ANY($1::text[])', [deletes])
+  if (puts.length > 0) {
+    await db.query(
+      'INSERT INTO documents (id, table_number, ts, json) SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[]) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, json = excluded.json',
+      [puts.map((r) => r.d.id), puts.map((r) => r.d.tableNumber), puts.map((r) => String(r.ts)), puts.map((r) => r.d.json)],
+    )
+  }
+}
+
+/** Index entry changes in order: the last change of each (index, key) wins. */
+async function writeIndexEntries(db: Queryable, writes: readonly IndexWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  const last = new Map<string, IndexWrite>()
+  for (const w of writes) last.set(`${w.indexId}:${w.key.toString('hex')}`, w)
+  const puts: (IndexWrite & StoredKey)[] = []
+  const deletes: (IndexWrite & StoredKey)[] = []
+  for (const w of last.values()) (w.id === null ? deletes : puts).push({ ...w, ...splitKey(w.key) })
+  if (deletes.length > 0) {
+    await db.query('DELETE FROM index_entries e USING unnest($1::int4[], $2::bytea[], $3::bytea[]) AS x(index_id, key_prefix, key_sha256) WHERE e.index_id = x.index_id AND e.key_prefix = x.key_prefix AND e.key_sha256 = x.key_sha256', [
+      deletes.map((w) => w.indexId),
+      deletes.map((w) => w.prefix),
+      deletes.map((w) => w.sha256),
+    ])
+  }
+  if (puts.length > 0) {
+    await db.query(
+      `INSERT INTO index_entries (index_id, key_prefix, key_sha256, key_suffix, id) SELECT * FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[])
+       ON CONFLICT (index_id, key_prefix, key_sha256) DO UPDATE SET key_suffix = excluded.key_suffix, id = excluded.id`,
+      [puts.map((w) => w.indexId), puts.map((w) => w.prefix), puts.map((w) => w.sha256), puts.map((w) => w.suffix), puts.map((w) => w.id)],
+    )
+  }
+}
+
+/**
+ * Search entry changes: the last of each (index, document) replaces its entry; postings, the
+ * vocabulary's document counts and the index totals move by the difference.
+ */
+async function writeSearch(db: Queryable, writes: readonly SearchWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  const last = new Map<string, SearchWrite>()
+  for (const w of writes) last.set(`${w.indexId}:${w.id}`, w)
+  const changed = [...last.values()]
+  const old = await rows<{ index_id: number; id: string; length: number; terms: string[] }>(
+    db,
+    'SELECT e.index_id, e.id, e.length, e.terms FROM search_entries e JOIN unnest($1::int4[], $2::text[]) AS x(index_id, id) ON e.index_id = x.index_id AND e.id = x.id',
+    [changed.map((w) => w.indexId), changed.map((w) => w.id)],
+  )
+  const vocab = new Map<string, { indexId: number; term: string; delta: number }>()
+  const bump = (indexId: number, term: string, delta: number) => {
+    const k = `${indexId}:${term}`
+    const v = vocab.get(k)
+    if (v === undefined) vocab.set(k, { indexId, term, delta })
+    else v.delta += delta
+  }
+  const stats = new Map<number, { documents: number; terms: number }>()
+  const stat = (indexId: number) => stats.get(indexId) ?? stats.set(indexId, { documents: 0, terms: 0 }).get(indexId)!
+  const removedPostings: { indexId: number; term: string; id: string }[] = []
+  for (const o of old) {
+    for (const term of o.terms) {
+      bump(o.index_id, term, -1)
+      removedPostings.push({ indexId: o.index_id, term, id: o.id })
+    }
+    stat(o.index_id).documents--
+    stat(o.index_id).terms -= o.length
+  }
+  const entries: { indexId: number; id: string; length: number; terms: string[]; filterKeys: readonly string[] }[] = []
+  const postings: { indexId: number; term: string; id: string; count: number }[] = []
+  for (const w of changed) {
+    if (w.entry === null) continue
+    const counts = new Map<string, number>()
+    for (const t of w.entry.terms) counts.set(t, (counts.get(t) ?? 0) + 1)
+    entries.push({ indexId: w.indexId, id: w.id, length: w.entry.terms.length, terms: [...counts.keys()], filterKeys: w.entry.filterKeys })
+    for (const [term, count] of counts) {
+      postings.push({ indexId: w.indexId, term, id: w.id, count })
+      bump(w.indexId, term, 1)
+    }
+    stat(w.indexId).documents++
+    stat(w.indexId).terms += w.entry.terms.length
+  }
+  if (old.length > 0) {
+    await db.query('DELETE FROM search_entries e USING unnest($1::int4[], $2::text[]) AS x(index_id, id) WHERE e.index_id = x.index_id AND e.id = x.id', [old.map((o) => o.index_id), old.map((o) => o.id)])
+  }
+  if (removedPostings.length > 0) {
+    await db.query('DELETE FROM search_postings p USING unnest($1::int4[], $2::text[], $3::text[]) AS x(index_id, term, id) WHERE p.index_id = x.index_id AND p.term = x.term AND p.id = x.id', [
+      removedPostings.map((p) => p.indexId),
+      removedPostings.map((p) => p.term),
+      removedPostings.map((p) => p.id),
+    ])
+  }
+  if (entries.length > 0) {
+    // Terms and filter keys have no spaces (see SearchEntry): each row's arrays travel as one string.
+    await db.query(
+      "INSERT INTO search_entries (index_id, id, length, terms, filter_keys) SELECT index_id, id, length, string_to_array(terms, ' '), string_to_array(filter_keys, ' ') FROM unnest($1::int4[], $2::text[], $3::int4[], $4::text[], $5::text[]) AS x(index_id, id, length, terms, filter_keys)",
+      [entries.map((e) => e.indexId), entries.map((e) => e.id), entries.map((e) => e.length), entries.map((e) => e.terms.join(' ')), entries.map((e) => e.filterKeys.join(' '))],
+    )
+  }
+  if (postings.length > 0) {
+    await db.query('INSERT INTO search_postings (index_id, term, id, count) SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::int4[])', [
+      postings.map((p) => p.indexId),
+      postings.map((p) => p.term),
+      postings.map((p) => p.id),
+      postings.map((p) => p.count),
+    ])
+  }
+  const moved = [...vocab.values()].filter((v) => v.delta !== 0)
+  if (moved.length > 0) {
+    const args = [moved.map((v) => v.indexId), moved.map((v) => v.term), moved.map((v) => v.delta)]
+    await db.query('INSERT INTO search_vocab (index_id, term, documents) SELECT * FROM unnest($1::int4[], $2::text[], $3::int8[]) ON CONFLICT (index_id, term) DO UPDATE SET documents = search_vocab.documents + excluded.documents', args)
+    await db.query('DELETE FROM search_vocab v USING unnest($1::int4[], $2::text[]) AS x(index_id, term) WHERE v.index_id = x.index_id AND v.term = x.term AND v.documents <= 0', args.slice(0, 2))
+  }
+  const totals = [...stats].filter(([, s]) => s.documents !== 0 || s.terms !== 0)
+  if (totals.length > 0) {
+    await db.query(
+      'INSERT INTO search_stats (index_id, documents, terms) SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[]) ON CONFLICT (index_id) DO UPDATE SET documents = search_stats.documents + excluded.documents, terms = search_stats.terms + excluded.terms',
+      [totals.map(([i]) => i), totals.map(([, s]) => s.documents), totals.map(([, s]) => s.terms)],
+    )
+  }
+}
+
+/** Vector entry changes: the last of each (index, document) replaces its entry. */
+async function writeVectors(db: Queryable, writes: readonly VectorWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  const last = new Map<string, VectorWrite>()
+  for (const w of writes) last.set(`${w.indexId}:${w.id}`, w)
+  const changed = [...last.values()]
+  await db.query('DELETE FROM vector_entries e USING unnest($1::int4[], $2::text[]) AS x(index_id, id) WHERE e.index_id = x.index_id AND e.id = x.id', [changed.map((w) => w.indexId), changed.map((w) => w.id)])
+  const puts = changed.filter((w) => w.entry !== null)
+  // Several rows per statement, each with its own array parameters (5 per row).
+  for (let i = 0; i < puts.length; i += 1000) {
+    const chunk = puts.slice(i, i + 1000)
+    const values: unknown[] = []
+    const tuples = chunk.map((w) => {
+      values.push(w.indexId, w.id, Array.from(w.entry!.vector), norm(w.entry!.vector), [...w.entry!.filterKeys])
+      const n = values.length
+      return `($${n - 4}::int4, $${n - 3}::text, $${n - 2}::float4[], $${n - 1}::float8, $${n}::text[])`
+    })
+    await db.query(`INSERT INTO vector_entries (index_id, id, vector, norm, filter_keys) VALUES ${tuples.join(', ')}`, values)
+  }
+}
+
+/** Inserts an index's row, with the id the catalog gave it. */
+async function insertIndex(db: Pick<PoolClient, 'query'>, index: IndexRecord): Promise<void> {
+  const search = index.search === undefined ? null : JSON.stringify({ searchField: index.search.searchField, filterFields: index.search.filterFields })
+  const vector = index.vector === undefined ? null : JSON.stringify({ vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: index.vector.filterFields })
+  await db.query('INSERT INTO indexes (index_id, table_number, name, fields, search, vector, staged) VALUES ($1, $2, $3, $4, $5, $6, $7)', [index.indexId, index.tableNumber, index.name, JSON.stringify(index.fields), search, vector, index.staged === true])
+}
