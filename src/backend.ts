@@ -17,6 +17,7 @@ import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { systemFunctions } from './functions/system-functions.ts'
+import { frontendSystemFunctions } from './functions/frontend-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
 import { snapshotService } from './snapshot/snapshots.ts'
 import { SCHEDULED_FUNCTIONS, Scheduler, SchedulerSet } from './functions/scheduler.ts'
@@ -144,7 +145,7 @@ export class Backend {
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
     env.onChange((vars) => pool.setEnv(vars))
-    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll())]))
+    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers() })]))
     runner.deploymentName = this.instanceName
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())

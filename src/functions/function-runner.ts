@@ -9,7 +9,7 @@ import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError, OutOfRetentionError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
-import type { ReadSet } from '../database/read-set.ts'
+import { ReadSet } from '../database/read-set.ts'
 import { checkArgsSize, checkResultSize, encodeTs, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
@@ -23,7 +23,7 @@ import { canonicalPath, parseFunctionPath } from './registry.ts'
 import { loadPath, UnresolvedFunction } from '../components/components.ts'
 import type { Components, FunctionAddress } from '../components/components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
-import { systemKey } from './system-functions.ts'
+import { systemKey, SystemFunctionError } from './system-functions.ts'
 import { Semaphore } from '../util/semaphore.ts'
 import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
@@ -236,24 +236,48 @@ export class FunctionRunner implements JobRunner {
     readonly system: ReadonlyMap<string, SystemFunction> = new Map(),
   ) {}
 
-  /** A `_system/...` function (admin only), answered by the host; undefined if `path` isn't one. */
-  async #system(path: string, kind: FunctionKind | null, args: JSONValue, opts: CallOptions): Promise<UdfResult | undefined> {
+  /**
+   * A `_system/...` function (admin only), answered by the host; undefined if `path` isn't one.
+   * Also what its reads covered (null if it read nothing) and the snapshot they were at, so a
+   * subscription to it is live like any query's.
+   */
+  async #system(path: string, kind: FunctionKind | null, args: JSONValue, opts: CallOptions): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint } | undefined> {
     const key = systemKey(path)
     if (key === null) return undefined
+    const done = (result: UdfResult) => ({ result, readSet: null, ts: this.db.committer.publishedTs })
     const fn = this.system.get(key)
-    if (fn === undefined || !opts.admin) return failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), [])
-    if (kind !== null && fn.udfType !== KIND_UDF[kind]) return failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), [])
+    if (fn === undefined || !opts.admin) return done(failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), []))
+    if (kind !== null && fn.udfType !== KIND_UDF[kind]) return done(failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), []))
     // As Convex: a system function runs in the component the caller names (`npx convex data --component`).
     const componentPath = opts.componentPath ?? ''
     // An unmounted component's data is still there to look at.
     const known = this.components().instance(componentPath) !== undefined || this.components().unmounted().some((u) => u.path === componentPath)
-    if (!known) return failure(new CallError('Component path not found'), [])
-    const ctx: SystemContext = { query: (body) => this.#systemQuery(body), componentPath, components: this.components() }
+    if (!known) return done(failure(new CallError('Component path not found'), []))
+    let reads: ReadSet | null = null
+    let readTs: bigint | null = null
+    const ctx: SystemContext = {
+      query: (body) =>
+        this.#systemQuery(async (txn) => {
+          try {
+            return await body(txn)
+          } finally {
+            reads ??= new ReadSet()
+            for (const [indexId, intervals] of txn.readSet.intervals) for (const interval of intervals) reads.add(indexId, interval)
+            if (readTs === null || txn.snapshotTs < readTs) readTs = txn.snapshotTs
+          }
+        }),
+      mutate: (body, system = false) => this.#systemMutation(body, system),
+      componentPath,
+      components: this.components(),
+      files: this.files,
+      scheduler: (component) => this.schedulers?.(component),
+    }
     try {
       const value = await fn.run((args ?? {}) as Record<string, JSONValue>, ctx)
-      return { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }
+      return { result: { ok: true, value: JSON.stringify(value), logLines: [], ts: this.db.committer.publishedTs }, readSet: reads, ts: readTs ?? this.db.committer.publishedTs }
     } catch (e) {
-      return failure(e, [])
+      if (e instanceof SystemFunctionError) return done(e.data === undefined ? { ok: false, message: e.message, logLines: [] } : { ok: false, message: e.message, data: e.data, logLines: [] })
+      return done(failure(e, []))
     }
   }
 
@@ -301,7 +325,7 @@ export class FunctionRunner implements JobRunner {
   /** Runs `path` as `kind` (or whatever it is, for `/api/function`). Never throws for user errors. */
   async call(kind: FunctionKind | null, path: string, args: JSONValue, opts: CallOptions): Promise<UdfResult> {
     const system = await this.#system(path, kind, args, opts)
-    if (system !== undefined) return system
+    if (system !== undefined) return system.result
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, kind, opts)
@@ -329,7 +353,7 @@ export class FunctionRunner implements JobRunner {
    */
   async runSubscribedQuery(path: string, args: JSONValue, opts: CallOptions, journal: string | null): Promise<{ result: UdfResult; readSet: ReadSet | null; ts: bigint; journal: string | null }> {
     const system = await this.#system(path, 'query', args, opts)
-    if (system !== undefined) return { result: system, readSet: null, ts: this.db.committer.publishedTs, journal }
+    if (system !== undefined) return { result: system.result, readSet: system.readSet, ts: system.ts, journal }
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, 'query', opts)

@@ -7,14 +7,43 @@ import type { JSONValue } from '../values/index.ts'
 import type { EnvironmentVariables } from './environment.ts'
 import { parseFunctionPath } from './registry.ts'
 import type { Components } from '../components/components.ts'
+import type { FileStorage } from '../files/file-storage.ts'
+import type { Scheduler } from './scheduler.ts'
 
-/** What a system function may use: a read-only transaction of its own, and where it runs. */
+/**
+ * What a system function may use: read-only transactions of its own (what they read is what a
+ * subscription to the function follows), mutations through the committer, and where it runs.
+ */
 export interface SystemContext {
   query<T>(body: (txn: Transaction) => Promise<T>): Promise<T>
+  /**
+   * `body` in a mutation of its own, committed (`Database.mutate`: schema validation applies, a
+   * conflict re-runs it). `system`: it may write system tables, unbounded by user limits.
+   */
+  mutate<T>(body: (txn: Transaction) => Promise<T>, system?: boolean): Promise<T>
   /** The component the caller named (`componentPath` of the request; '' for the app). */
   componentPath: string
   /** The deployment's component tree. */
   components: Components
+  /** File storage (null until the backend has started it). */
+  files: FileStorage | null
+  /** A component instance's scheduler ('' the app's). */
+  scheduler(component: string): Scheduler | undefined
+}
+
+/** A system function's failure as its caller sees it: the message and a ConvexError's data (JSON). */
+export class SystemFunctionError extends Error {
+  constructor(
+    message: string,
+    readonly data?: string,
+  ) {
+    super(message)
+  }
+}
+
+/** As Convex's system functions rethrow a write's error: `new ConvexError(e.message)`. */
+export function convexError(message: string): SystemFunctionError {
+  return new SystemFunctionError(`Uncaught ConvexError: ${message}`, JSON.stringify(message))
 }
 
 export interface SystemFunction {

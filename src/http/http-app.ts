@@ -31,6 +31,7 @@ import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from '.
 import { serveHttpAction } from './site-app.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
+import { SCHEDULED_FUNCTIONS } from '../functions/scheduler.ts'
 
 export interface HttpDeps {
   /** The server's own log (one JSON object per line). */
@@ -232,6 +233,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindPushRoutes(app, deps)
   bindStorageRoutes(app, deps)
   bindSnapshotRoutes(app, deps)
+  bindDashboardRoutes(app, deps)
   return app
 }
 
@@ -459,5 +461,72 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     }
     const { stream } = await deps.files.stream(storageId)
     return c.body(Readable.toWeb(stream) as ReadableStream, 200, { digest: `sha-256=${meta.sha256}`, ...headers, 'content-length': String(meta.size) })
+  })
+}
+
+/** What a full admin key may do (Convex's DeploymentOp names), as `/api/check_admin_key` reports it. */
+const ADMIN_OPS = [
+  'Deploy', 'ViewEnvironmentVariables', 'WriteEnvironmentVariables', 'PauseDeployment', 'UnpauseDeployment', 'ViewLogs', 'ViewMetrics', 'ViewIntegrations',
+  'WriteIntegrations', 'ViewData', 'WriteData', 'ViewBackups', 'CreateBackups', 'DownloadBackups', 'DeleteBackups', 'ImportBackups', 'ActAsUser',
+  'RunInternalQueries', 'RunInternalMutations', 'RunInternalActions', 'RunTestQuery', 'ViewAuditLog', 'ViewUsage', 'ViewUsageLimits', 'WriteUsageLimits',
+]
+
+/** The admin routes Convex's dashboard calls besides its system functions. */
+function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
+  // The dashboard's sign-in: is this admin key good here, and what may it do.
+  app.get('/api/check_admin_key', (c) => {
+    adminAuth(c, deps, true)
+    return c.json({ success: true, allowedOps: ADMIN_OPS, isReadOnly: false })
+  })
+  /** The component a `componentId` names ('' for none: the app). */
+  const componentOf = (id: unknown): string => {
+    if (id === undefined || id === null) return ''
+    const instance = typeof id === 'string' ? deps.push.components.byId(id) : undefined
+    if (instance === undefined) throw badRequest('InvalidComponentId', `Invalid component id ${JSON.stringify(id)}`)
+    return instance.path
+  }
+  const scheduler = (component: string) => {
+    const s = deps.runner.schedulers?.(component)
+    if (s === undefined) throw badRequest('InvalidComponentId', `Component ${JSON.stringify(component)} has no scheduler`)
+    return s
+  }
+  // The Schedules page: cancel one scheduled function (a finished one is left alone, as Convex).
+  app.post('/api/cancel_job', async (c) => {
+    adminAuth(c, deps, true)
+    const body = await readJson(c)
+    if (typeof body.id !== 'string') throw badRequest('BadJsonBody', 'The body must be {"id": string, "componentId"?: string | null}')
+    const s = scheduler(componentOf(body.componentId))
+    try {
+      await deps.db.mutate((txn) => s.cancel(txn, body.id as string))
+    } catch (e) {
+      throw badRequest('InvalidArgument', (e as Error).message.replace(/^InvalidArgument: /, ''))
+    }
+    return c.body(null, 200)
+  })
+  // Cancel every pending or running scheduled function, or those of one function (`udfPath`).
+  app.post('/api/cancel_all_jobs', async (c) => {
+    adminAuth(c, deps, true)
+    const body = await readJson(c)
+    const component = componentOf(body.componentId)
+    const s = scheduler(component)
+    const wanted = typeof body.udfPath === 'string' ? body.udfPath.replace(/\.js(?=:|$)/, '') : null
+    const wantedComponent = typeof body.componentPath === 'string' ? body.componentPath : component
+    await deps.db.mutate(async (txn) => {
+      const key = `cancel_all:${Math.random()}`
+      const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: SCHEDULED_FUNCTIONS, order: null }, operators: [] }, component)
+      const ids: string[] = []
+      try {
+        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) {
+          const job = JSON.parse(row.json) as { _id: string; name: string; state: { kind: string }; component?: string }
+          if (job.state.kind !== 'pending' && job.state.kind !== 'inProgress') continue
+          if (wanted !== null && (job.name.replace(/\.js(?=:|$)/, '') !== wanted || (job.component ?? component) !== wantedComponent)) continue
+          ids.push(job._id)
+        }
+      } finally {
+        txn.closeStream(key)
+      }
+      for (const id of ids) await s.cancel(txn, id)
+    })
+    return c.body(null, 200)
   })
 }
