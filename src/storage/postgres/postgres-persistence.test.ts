@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import pg from 'pg'
 import { PostgresPersistence } from './postgres-persistence.ts'
+import { WriteNotApplied } from '../persistence.ts'
 import { FORMAT_VERSION, migrate } from './migrations.ts'
 import { startPostgres, type PostgresCluster } from '../../../test/helpers/postgres.ts'
 
@@ -103,6 +104,39 @@ test('int8 is read as BigInt on the store’s connections only; a failed read le
       s.release()
     }
   } finally {
+    await p.close()
+  }
+})
+
+test('a write whose connection dies before COMMIT is WriteNotApplied; the next write goes through', async () => {
+  const url = await cluster.newDatabase()
+  const p = await PostgresPersistence.open(url)
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  try {
+    const doc = (id: string) => ({ id, tableNumber: 10001, json: `{"_id":"${id}"}` })
+    await p.write([{ ts: 1n, documents: [doc('a')], indexes: [] }])
+    // Hold meta's max_ts row: the write blocks on it, inside its transaction, before COMMIT.
+    await blocker.query("BEGIN; SELECT * FROM meta WHERE key = 'max_ts' FOR UPDATE")
+    const write = p.write([{ ts: 2n, documents: [doc('b')], indexes: [] }])
+    write.catch(() => {})
+    let pid: number | undefined
+    for (const deadline = Date.now() + 10_000; pid === undefined && Date.now() < deadline; ) {
+      // (From another connection: activity statistics are fixed for the length of a transaction.)
+      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO meta%'")
+      pid = row?.pid
+    }
+    expect(pid).toBeTypeOf('number')
+    await blocker.query('SELECT pg_terminate_backend($1)', [pid])
+    await expect(write).rejects.toBeInstanceOf(WriteNotApplied)
+    await blocker.query('ROLLBACK')
+    expect(p.maxTs()).toBe(1n)
+    await p.write([{ ts: 2n, documents: [doc('c')], indexes: [] }])
+    const s = await p.snapshot()
+    expect([s.ts, await s.getDocument('b'), await s.getDocument('c')]).toEqual([2n, null, doc('c')])
+    s.release()
+  } finally {
+    await blocker.end()
     await p.close()
   }
 })

@@ -281,6 +281,9 @@ export class PostgresPersistence implements Persistence {
     const pool = new pg.Pool({ connectionString: url, types, max: options.maxConnections ?? 32 })
     // An idle connection that breaks is dropped by the pool; the next query opens another.
     pool.on('error', () => {})
+    // A connection that breaks while in use (server restart, network) fails its query; the error
+    // it also emits must not go unhandled and take the process down.
+    pool.on('connect', (client) => client.on('error', () => {}))
     let client: PoolClient
     try {
       client = await pool.connect()
