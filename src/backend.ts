@@ -34,6 +34,8 @@ import { refuseOversizedEarly } from './http/early-refusal.ts'
 import { BodyBudget } from './http/body.ts'
 import { NodePackages } from './functions/node/node-packages.ts'
 import { PushService } from './push/push.ts'
+import type { Persistence } from './storage/persistence.ts'
+import { PostgresPersistence } from './storage/postgres/postgres-persistence.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
 import { MutationLog } from './sync/mutation-log.ts'
 import { SubscriptionManager } from './sync/subscriptions.ts'
@@ -44,6 +46,8 @@ import type { Logger } from './util/log.ts'
 export const VERSION = '0.1.0'
 export const DATABASE_FILE = 'concave_local_backend.sqlite3'
 export const CREDENTIALS_FILE = 'concave_credentials.json'
+/** Where a Postgres-backed deployment keeps the embedded default's credentials: in the database. */
+const CREDENTIALS_GLOBAL = 'instance_credentials'
 export const DEFAULT_INSTANCE_NAME = 'convex-self-hosted'
 
 export interface BackendConfig {
@@ -53,6 +57,8 @@ export interface BackendConfig {
   sitePort: number
   interface: string
   dataDir: string
+  /** A Postgres database to keep the data in (absent: SQLite in the data directory). */
+  dbUrl?: string | undefined
   convexOrigin?: string | undefined
   siteOrigin?: string | undefined
   /** Per-call limits for user functions. */
@@ -75,6 +81,8 @@ export class Backend {
   #api: ServerType | null = null
   #site: ServerType | null = null
   #db: Database | null = null
+  /** The store, until the database owns it (closed by stop() if start-up fails before that). */
+  #persistence: Persistence | null = null
   #lock: DataDirLock | null = null
   #sessionRequests: SessionRequests | null = null
   #draining = false
@@ -100,21 +108,31 @@ export class Backend {
     return this.config.siteOrigin ?? `http://127.0.0.1:${this.config.sitePort}`
   }
 
-  #credentials(dataDir: string): void {
+  /**
+   * The instance name and secret: given, or the embedded default's, made once and kept with the
+   * data — in the data directory for SQLite, in the database itself for Postgres (so any data
+   * directory on that database serves the same deployment, with the same admin key).
+   */
+  async #credentials(dataDir: string, persistence: Persistence): Promise<void> {
     const { config } = this
     if (config.instanceSecret !== undefined && config.instanceSecret !== '') {
       this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
       this.instanceSecret = config.instanceSecret
     } else {
+      type Saved = { instanceName: string; instanceSecret: string }
       const file = join(dataDir, CREDENTIALS_FILE)
-      if (existsSync(file)) {
-        const saved = JSON.parse(readFileSync(file, 'utf8')) as { instanceName: string; instanceSecret: string }
+      const inDatabase = config.dbUrl !== undefined
+      const stored = inDatabase ? await persistence.getGlobal(CREDENTIALS_GLOBAL) : existsSync(file) ? readFileSync(file, 'utf8') : undefined
+      if (stored !== undefined) {
+        const saved = JSON.parse(stored) as Saved
         this.instanceName = config.instanceName ?? saved.instanceName
         this.instanceSecret = saved.instanceSecret
       } else {
         this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
         this.instanceSecret = generateInstanceSecret()
-        writeFileSync(file, `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n`, { mode: 0o600 })
+        const text = `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n`
+        if (inDatabase) await persistence.setGlobal(CREDENTIALS_GLOBAL, text)
+        else writeFileSync(file, text, { mode: 0o600 })
       }
       this.devAdminKey = issueAdminKey(this.instanceName, this.instanceSecret)
     }
@@ -128,8 +146,10 @@ export class Backend {
     mkdirSync(dataDir, { recursive: true })
     // Before anything in the folder is read or written: one backend per data folder.
     this.#lock = lockDataDir(dataDir, { port: config.port })
-    this.#credentials(dataDir)
-    const persistence = SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m))
+    const persistence: Persistence =
+      config.dbUrl === undefined ? SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m)) : await PostgresPersistence.open(config.dbUrl, { log: (m) => log.info(m), exclusive: true })
+    this.#persistence = persistence
+    await this.#credentials(dataDir, persistence)
     const db = await Database.open(persistence, new CursorCodec(this.instanceSecret), {
       historyRetentionMs: config.historyRetentionMs,
       onError: (message, e) => log.warn(message, { error: (e as Error)?.message ?? String(e) }),
@@ -269,8 +289,10 @@ export class Backend {
     await Promise.race([closed, cut])
     clearTimeout(timer)
     this.#pool?.close()
-    await this.#db?.close()
+    if (this.#db !== null) await this.#db.close()
+    else await this.#persistence?.close()
     this.#db = null
+    this.#persistence = null
     this.#lock?.release()
     this.#lock = null
     this.log.info('Concave backend stopped')

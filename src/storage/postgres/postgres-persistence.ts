@@ -256,7 +256,16 @@ export interface PostgresOptions {
   readonly log?: (message: string) => void
   /** Connections in the pool (each held snapshot holds one): 32 unless given. */
   readonly maxConnections?: number
+  /**
+   * Hold the database for this process alone (a session advisory lock, on a connection of its
+   * own, for the life of the store): a second one fails to open. The backend asks for it while
+   * several processes on one database aren't supported.
+   */
+  readonly exclusive?: boolean
 }
+
+/** The advisory lock key of a database held by one Concave process ('Concave' in ASCII). */
+const EXCLUSIVE_LOCK = '18930012618022501'
 
 export class PostgresPersistence implements Persistence {
   readonly #pool: Pool
@@ -296,8 +305,11 @@ export class PostgresPersistence implements Persistence {
       if (encoding?.server_encoding !== 'UTF8') throw new Error(`The Postgres database at ${redact(url)} has encoding ${encoding?.server_encoding}; Concave needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8').`)
       await migrate(client, options.log ?? (() => {}))
       const meta = new Map((await rows<{ key: string; value: string }>(client, "SELECT key, value FROM meta WHERE key IN ('max_ts', 'history_horizon', 'history_cursor')")).map((r) => [r.key, r.value]))
+      const lock = options.exclusive === true ? await holdExclusively(url) : null
       client.release()
-      return new PostgresPersistence(pool, meta)
+      const store = new PostgresPersistence(pool, meta)
+      store.#lock = lock
+      return store
     } catch (e) {
       client.release()
       await pool.end().catch(() => {})
@@ -542,9 +554,27 @@ export class PostgresPersistence implements Persistence {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
   }
 
+  /** The connection holding the database for this process (`exclusive`). */
+  #lock: pg.Client | null = null
+
   async close(): Promise<void> {
+    await this.#lock?.end().catch(() => {})
+    this.#lock = null
     await this.#pool.end()
   }
+}
+
+/** Takes the database's advisory lock on a connection of its own; fails if another process holds it. */
+async function holdExclusively(url: string): Promise<pg.Client> {
+  const lock = new pg.Client({ connectionString: url })
+  lock.on('error', () => {})
+  await lock.connect()
+  const { rows: [row] } = await lock.query<{ held: boolean }>(`SELECT pg_try_advisory_lock(${EXCLUSIVE_LOCK}) AS held`)
+  if (row?.held !== true) {
+    await lock.end().catch(() => {})
+    throw new Error(`Another Concave process is already serving the Postgres database at ${redact(url)}. One process per database for now: stop the other one, or give this one a database of its own.`)
+  }
+  return lock
 }
 
 /**
