@@ -15,7 +15,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { BaseConvexClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { strToU8, unzipSync, zipSync } from 'fflate'
-import { cleanup, convexCli, ROOT, useDeployedBackend } from '../helpers/test-backend.ts'
+import { ROOT, cleanup, convexCli, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 import { componentId } from '../../src/components/components.ts'
 
@@ -60,19 +60,11 @@ async function rows(table: string, component?: string): Promise<Record<string, u
     })
 }
 
-async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value) || Date.now() > deadline) return value
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'concave-components-data-'))
   // Each counter's cron runs once at the push: wait for it, so the tables hold what we expect.
-  for (const c of ['counter', 'counter2']) expect(await poll(() => inComponent(c, 'counters:get', { name: 'cron' }), (v) => v === 1)).toBe(1)
+  for (const c of ['counter', 'counter2']) expect(await until(() => inComponent(c, 'counters:get', { name: 'cron' }), (v) => v === 1)).toBe(1)
   expect(await client.mutation('app:add' as any, { name: 'a', by: 2 })).toBe(2)
   expect(await client.mutation('app:addToSecond' as any, { name: 'b', by: 7 })).toBe(7)
 }, 60_000)
@@ -120,13 +112,13 @@ test('over the sync socket an admin subscribes to, mutates and acts in a compone
     // (The client keys its queries by path and args only: the second one asks for another name.)
     const second = sync.subscribe('counters:get', { name: 'b' }, { componentPath: 'counter2' })
     const value = (token: string) => sync.localQueryResultByToken(token)
-    expect(await poll(async () => value(first.queryToken), (v) => v !== undefined)).toBe(2)
-    expect(await poll(async () => value(second.queryToken), (v) => v !== undefined)).toBe(7)
+    expect(await until(async () => value(first.queryToken), (v) => v !== undefined)).toBe(2)
+    expect(await until(async () => value(second.queryToken), (v) => v !== undefined)).toBe(7)
     expect(await sync.mutationInternal('counters:add', { name: 'a', by: 5 }, undefined, 'counter')).toMatchObject({ success: true, value: 7 })
     // The subscription follows the component's table.
-    expect(await poll(async () => value(first.queryToken), (v) => v === 7)).toBe(7)
+    expect(await until(async () => value(first.queryToken), (v) => v === 7)).toBe(7)
     expect(await sync.actionInternal('counters:actionAdd', { name: 'a', by: 1 }, 'counter')).toMatchObject({ success: true, value: 8 })
-    expect(await poll(async () => value(first.queryToken), (v) => v === 8)).toBe(8)
+    expect(await until(async () => value(first.queryToken), (v) => v === 8)).toBe(8)
     expect(value(second.queryToken)).toBe(7)
     // An unknown component: the call fails, the socket stays.
     expect(await sync.mutationInternal('counters:add', { name: 'a', by: 1 }, undefined, 'nowhere')).toMatchObject({ success: false, errorMessage: expect.stringMatching(/Component path not found/) })
@@ -149,9 +141,9 @@ test('npx convex run --watch --component follows a component’s query over the 
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
   const values = () => out.split('\n').map((l) => l.trim()).filter((l) => /^-?\d+$/.test(l))
   try {
-    expect(await poll(async () => values(), (v) => v.length > 0)).toEqual(['7'])
+    expect(await until(async () => values(), (v) => v.length > 0)).toEqual(['7'])
     expect(await inComponent('counter2', 'counters:add', { name: 'b', by: 1 })).toBe(8)
-    expect(await poll(async () => values(), (v) => v.length > 1)).toEqual(['7', '8'])
+    expect(await until(async () => values(), (v) => v.length > 1)).toEqual(['7', '8'])
   } finally {
     child.kill('SIGKILL')
     await exited
@@ -186,7 +178,7 @@ test('anyone but an admin naming a component over the sync socket fails the sess
   // The root's path ('') is anyone's.
   const root = await rawSocket()
   root.send({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: 'app:get', args: [{ name: 'a' }], componentPath: '' }] })
-  expect(await poll(async () => root.frames.find((f) => f.type === 'Transition'), (f) => f !== undefined)).toMatchObject({
+  expect(await until(async () => root.frames.find((f) => f.type === 'Transition'), (f) => f !== undefined)).toMatchObject({
     modifications: [{ type: 'QueryUpdated', queryId: 0, value: { first: 2, second: 0, appRows: 1 } }],
   })
   root.ws.close()

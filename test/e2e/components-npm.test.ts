@@ -10,7 +10,7 @@ import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { ConvexError } from 'convex/values'
-import { convexCli, errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import { convexCli, errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -20,15 +20,6 @@ let client: ConvexHttpClient
 
 useDeployedBackend('components-npm', (t) => ({ backend, appDir, client } = t))
 
-async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (pred(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 interface MigrationStatus {
   name: string

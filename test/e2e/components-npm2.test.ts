@@ -12,7 +12,7 @@
 import { afterAll, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -25,15 +25,6 @@ afterAll(async () => {
   await Promise.all(live.map((c) => c.close()))
 })
 
-async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (pred(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 interface CronInfo {
   id: string

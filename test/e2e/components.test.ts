@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -38,14 +38,14 @@ test('function handles of a component’s functions are called and scheduled fro
   const { handle, value } = await client.mutation('app:componentHandle' as any, { name: 'h' })
   expect(handle).toMatch(/^function:\/\/[0-9a-z]+#counters:add$/)
   expect(value).toBe(1)
-  expect(await poll(() => client.query('app:get' as any, { name: 'h' }), (r: any) => r.first === 11)).toEqual({ first: 11, second: 0, appRows: 2 })
+  expect(await until(() => client.query('app:get' as any, { name: 'h' }), (r: any) => r.first === 11)).toEqual({ first: 11, second: 0, appRows: 2 })
 })
 
 test('the scheduler: inside a component, and from the app into a component', async () => {
   // The job is the component's own: its `db.system` sees it.
   expect(await client.mutation('app:scheduleInComponent' as any, { name: 's', by: 4 })).toEqual({ name: 'counters:addInternal', state: 'pending' })
   expect(await client.mutation('app:scheduleIntoComponent' as any, { name: 's', by: 5 })).toBe('counters:add')
-  expect(await poll(() => client.query('app:get' as any, { name: 's' }), (r: any) => r.first === 9)).toEqual({ first: 9, second: 0, appRows: 2 })
+  expect(await until(() => client.query('app:get' as any, { name: 's' }), (r: any) => r.first === 9)).toEqual({ first: 9, second: 0, appRows: 2 })
 })
 
 test('a component sees its caller’s user but none of the deployment’s environment variables', async () => {
@@ -102,14 +102,6 @@ test('db.vars.commitTs is unresolved inside the mutation and the commit timestam
   expect(second.snapshotTs).toBeGreaterThanOrEqual(rows[0].at)
 })
 
-async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value) || Date.now() > deadline) return value
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 test('only a child’s public functions can be called from outside it', async () => {
   expect((await errorOf(client.mutation('app:callHidden' as any, { fn: 'nope' }))).message).toContain('Child component counter does not export [PathComponent("counters"), PathComponent("nope")]')
@@ -118,7 +110,7 @@ test('only a child’s public functions can be called from outside it', async ()
 })
 
 test('a component’s crons run in each of its instances', async () => {
-  expect(await poll(() => client.query('app:get' as any, { name: 'cron' }), (r: any) => r.first === 1 && r.second === 1)).toEqual({ first: 1, second: 1, appRows: 2 })
+  expect(await until(() => client.query('app:get' as any, { name: 'cron' }), (r: any) => r.first === 1 && r.second === 1)).toEqual({ first: 1, second: 1, appRows: 2 })
 })
 
 test('each component instance has its own file storage', async () => {

@@ -3,7 +3,7 @@ import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { getConvexSize } from 'convex/values'
 import type { Value } from 'convex/values'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -32,15 +32,6 @@ function metrics(used: Used, limits: Used = {}) {
 
 const size = (docs: unknown[]) => docs.reduce<number>((n, d) => n + getConvexSize(d as Value), 0)
 
-async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (pred(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 test('ctx.meta.getTransactionMetrics(): what a mutation read, wrote and scheduled, against Convex limits', async () => {
   await client.mutation(api.meta.seed, { count: 3 })

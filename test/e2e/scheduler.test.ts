@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, deploy, startBackend, useDeployedBackend } from '../helpers/test-backend.ts'
+import { cleanup, deploy, startBackend, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -13,15 +13,6 @@ let client: ConvexHttpClient
 // that can take more than the 1 s limit, which these tests are not about.
 useDeployedBackend('basic', (t) => ({ backend, appDir, client } = t), { env: { CONCAVE_FUNCTION_TIMEOUT_MS: '20000' } })
 
-async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await read()
-    if (pred(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 const counter = (name: string) => client.query(api.counter.get, { name })
 const job = (id: string) => client.query(api.scheduling.job, { id })

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
-import { useDeployedBackend, errorOf } from '../helpers/test-backend.ts'
+import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -32,14 +32,6 @@ const page = { cursor: null, numItems: 100 }
 /** The user fields of documents (ids and creation times vary). */
 const fields = (docs: any[]) => docs.map(({ _id, _creationTime, ...rest }) => rest)
 
-async function poll<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value) || Date.now() > deadline) return value
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 let notesTable = ''
 beforeAll(async () => {
@@ -108,9 +100,9 @@ test('a subscription to a dashboard query sees addDocument live', async () => {
     let count: number | undefined
     live.onUpdate(fn('paginatedTableDocuments'), { table: 'notes', filters: null, paginationOpts: page }, (v: any) => (latest = v))
     live.onUpdate(fn('tableSize'), { tableName: 'notes' }, (v: any) => (count = v))
-    await poll(() => [latest, count], () => latest !== undefined && count === 2)
+    await until(() => [latest, count], () => latest !== undefined && count === 2)
     expect(await admin.mutation(fn('addDocument'), { table: 'notes', documents: [{ title: 'third', stars: 3, count: 7n }] })).toEqual({ success: true })
-    await poll(() => count, (c) => c === 3)
+    await until(() => count, (c) => c === 3)
     expect(count).toBe(3)
     expect(fields(latest.page)).toEqual([
       { title: 'third', stars: 3, count: 7n },
@@ -203,7 +195,7 @@ test('schedules: pending scheduled functions and crons with their last run', asy
   const jobs = await admin.query(fn('paginatedScheduledJobs'), { paginationOpts: page })
   expect(jobs.page.map((j: any) => [j.udfPath, j.state, typeof j.nextTs])).toEqual([['notes.js:addLater', { type: 'pending' }, 'bigint']])
   expect(JSON.parse(Buffer.from(jobs.page[0].udfArgs).toString())).toEqual([{ title: 'soon' }])
-  const crons = await poll(() => admin.query(fn('listCronJobs'), {}), (c: any) => c[0]?.lastRun !== null)
+  const crons = await until(() => admin.query(fn('listCronJobs'), {}), (c: any) => c[0]?.lastRun !== null)
   expect(crons.map((c: any) => [c.name, c.cronSpec.udfPath, c.cronSpec.cronSchedule, c.nextRun.state, c.lastRun?.status])).toEqual([['daily note', 'notes.js:tick', { type: 'interval', seconds: 86400n }, { type: 'pending' }, { type: 'success', result: null }]])
   expect((await admin.query(fn('listCronJobRuns'), {})).map((r: any) => [r.name, r.udfPath, r.status.type])).toEqual([['daily note', 'notes.js:tick', 'success']])
 })

@@ -230,3 +230,18 @@ export async function errorOf(p: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected the call to fail')
 }
+
+/**
+ * Reads until `pred` holds (every 50 ms), and returns what it read; past `timeoutMs` it fails with
+ * the last value. For effects that land after the call returns (scheduled functions, crons,
+ * subscriptions): a deadline instead of a sleep.
+ */
+export async function until<T>(read: () => Promise<T> | T, pred: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await read()
+    if (pred(v)) return v
+    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x))}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
