@@ -157,6 +157,7 @@ export class Backend {
     db.log = (message, fields) => log.error(message, fields)
     // Each change of the store's health is logged once, with its cause.
     db.committer.onHealthChange((error) => (error === null ? log.info('Writes are committing again') : log.error('Writes are failing', { error: error.message })))
+    db.onReadHealthChange((error) => (error === null ? log.info('The database can be read again') : log.error("The database can't be read", { error: error.message })))
     this.#db = db
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool

@@ -210,6 +210,7 @@ export class Database {
   #open(): Promise<SharedSnapshot> {
     const opening = this.persistence.snapshot().then(
       (snapshot) => {
+        this.#setReadError(null)
         const shared: SharedSnapshot = { snapshot, refs: 0, current: true }
         if (this.#opening === opening) {
           this.#current = shared
@@ -218,14 +219,40 @@ export class Database {
         return shared
       },
       (e: unknown) => {
-        // A failed open (e.g. out of file descriptors) must not wedge every later transaction.
+        // A failed open (out of file descriptors, the database server gone) must not wedge every
+        // later transaction: each tries again, and the failure shows in `unhealthy` meanwhile.
         if (this.#opening === opening) this.#opening = null
+        this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
         throw e
       },
     )
     opening.catch(() => {})
     this.#opening = opening
     return opening
+  }
+
+  /** Why snapshots can't be opened now (null while they can). */
+  #readError: Error | null = null
+  readonly #healthListeners: ((error: Error | null) => void)[] = []
+
+  #setReadError(error: Error | null): void {
+    const was = this.#readError
+    this.#readError = error
+    if ((was === null) !== (error === null)) for (const l of this.#healthListeners) l(error)
+  }
+
+  /**
+   * Why the database can't serve now, or null while it can: commits that can't be made (see
+   * `Committer.unhealthy`), or a store that can't be read (its server unreachable, say). Clears
+   * by itself once a write commits and a snapshot opens again.
+   */
+  get unhealthy(): Error | null {
+    return this.committer.unhealthy ?? this.#readError
+  }
+
+  /** Called when reading starts failing (with the cause) and when it works again (null). */
+  onReadHealthChange(listener: (error: Error | null) => void): void {
+    this.#healthListeners.push(listener)
   }
 
   #retireCurrent(): void {

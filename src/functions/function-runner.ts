@@ -6,7 +6,7 @@
  * whole mutation on a fresh snapshot when the commit hits an optimistic-concurrency conflict.
  */
 import type { Database } from '../database/database.ts'
-import { DatabaseError, OccConflictError, OutOfRetentionError } from '../database/errors.ts'
+import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
@@ -378,9 +378,9 @@ export class FunctionRunner implements JobRunner {
       txn = await this.db.begin(false, ts)
     } catch (e) {
       slot()
-      // Not the function's failure: the request's (HTTP 503, as Convex answers it).
-      if (e instanceof OutOfRetentionError) throw e
-      return failure(e, [])
+      // Not the function's failure but the backend's (out of retention: HTTP 503, as Convex
+      // answers it; the database unreachable: 500): thrown, never shown to the client as its own.
+      throw e
     }
     try {
       observe?.(txn)
@@ -407,7 +407,7 @@ export class FunctionRunner implements JobRunner {
       } catch (e) {
         slot()
         release?.()
-        return failure(e, [])
+        throw e
       }
       try {
         // Already run (before a reconnect or a restart): answered from its record, run no more.

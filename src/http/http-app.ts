@@ -242,7 +242,7 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   // For load balancers and container healthchecks: no auth, no work.
   // Unhealthy (503, with the cause) while commits can't be made, so a balancer moves traffic away.
   app.get('/health', (c) => {
-    const unhealthy = deps.db.committer.unhealthy
+    const unhealthy = deps.db.unhealthy
     return unhealthy === null ? c.text('OK') : c.text(`Unhealthy: ${unhealthy.message}`, 503)
   })
   app.get('/instance_name', (c) => c.text(deps.instanceName))

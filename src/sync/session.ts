@@ -18,6 +18,7 @@ import type WebSocket from 'ws'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
 import type { Database } from '../database/database.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
+import { OccFailure } from '../functions/function-runner.ts'
 import { encodeTs } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 import { parseClientMessage, ProtocolError } from './protocol.ts'
@@ -421,8 +422,13 @@ function modificationJson(queryId: number, entry: QueryEntry): string {
 
 const modificationCache = new WeakMap<QueryEntry, { version: number; text: string }>()
 
+/**
+ * A call that failed in the backend rather than in the function: a mutation that conflicted on
+ * every attempt says so (as Convex does); anything else (the database unreachable, say) gets
+ * Convex's words for an internal error, never the cause's own text.
+ */
 function crashed(e: unknown): UdfResult {
-  return { ok: false, message: (e as Error)?.message ?? String(e), logLines: [] }
+  return { ok: false, message: e instanceof OccFailure ? e.message : "Your request couldn't be completed. Try again later.", logLines: [] }
 }
 
 /** A failure as Convex sends it to clients: `[Request ID: …] Server Error`, then the error's text. */

@@ -95,6 +95,9 @@ function resultKey(r: UdfResult): string {
   return r.ok ? `ok:${r.value}:${r.logLines.join('\n')}` : `err:${errorText(r)}:${r.data ?? ''}:${r.logLines.join('\n')}`
 }
 
+/** How soon a query run that failed in the backend (not in the query) is tried again. */
+const RETRY_AFTER_FAILURE_MS = 1000
+
 export class SubscriptionManager {
   readonly #entries = new Map<string, QueryEntry>()
   readonly #byIndex = new Map<number, Set<QueryEntry>>()
@@ -316,7 +319,14 @@ export class SubscriptionManager {
     try {
       outcome = await this.runner.runSubscribedQuery(entry.path, entry.args, { admin: entry.identity.admin, identity: entry.identity.user, componentPath: entry.componentPath }, entry.journal)
     } catch (e) {
-      outcome = { result: { ok: false, message: String((e as Error)?.message ?? e), logLines: [] }, readSet: null, ts: 0n, journal: entry.journal }
+      // Not the query's failure but the backend's (the database unreachable, say): subscribers
+      // keep what they have, and the query runs again in a moment.
+      entry.running = false
+      this.onError(e)
+      setTimeout(() => {
+        if (this.#entries.get(entry.key) === entry) this.#markDirty(entry)
+      }, RETRY_AFTER_FAILURE_MS).unref()
+      return
     } finally {
       entry.running = false
     }

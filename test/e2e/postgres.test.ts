@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, convexCli, prepareFixture, startBackend } from '../helpers/test-backend.ts'
+import { cleanup, convexCli, errorOf, prepareFixture, startBackend, until } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 import { startPostgres } from '../helpers/postgres.ts'
 import type { PostgresCluster } from '../helpers/postgres.ts'
@@ -111,4 +111,29 @@ test('without a secret, the embedded default keeps its credentials in the databa
     cleanup(first.dataDir)
     cleanup(second.dataDir)
   }
+})
+
+test('a database that goes away fails requests with a clear error; the backend recovers when it returns, with nothing acknowledged lost', async () => {
+  const before = await client.mutation(anyApi.messages.send, { author: 'outage', body: 'before' })
+  await cluster.pause()
+  try {
+    // Clients get Convex's answer to an internal failure; /health and the log say what it is.
+    // (Convex's internal-error answer: no cause of ours in it.)
+    expect((await errorOf(client.mutation(anyApi.messages.send, { author: 'outage', body: 'during' }))).message).toBe('{"code":"InternalServerError","message":"Your request couldn\'t be completed. Try again later."}')
+    expect((await errorOf(client.query(anyApi.messages.list, { author: 'outage' }))).message).toBe('{"code":"InternalServerError","message":"Your request couldn\'t be completed. Try again later."}')
+    const health = await fetch(`${backend.url}/health`)
+    expect(health.status).toBe(503)
+    expect(await health.text()).toMatch(/^Unhealthy: The database can't be read: /)
+    expect(backend.output()).toContain("The database can't be read")
+  } finally {
+    await cluster.resume()
+  }
+  // Back: requests succeed again (the pool reconnects) and /health says so.
+  const after = await until(() => client.mutation(anyApi.messages.send, { author: 'outage', body: 'after' }).catch((e: Error) => e), (r) => !(r instanceof Error))
+  expect((await client.query(anyApi.messages.list, { author: 'outage' })).map((m: { _id: string; body: string }) => [m._id, m.body])).toEqual([
+    [before, 'before'],
+    [after, 'after'],
+  ])
+  expect((await fetch(`${backend.url}/health`)).status).toBe(200)
+  expect(backend.output()).toContain('The database can be read again')
 })

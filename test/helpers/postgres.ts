@@ -24,6 +24,10 @@ export interface PostgresCluster {
    * relies on the default collation where it must not.
    */
   newDatabase(): Promise<string>
+  /** Stops the server (as a crash would: `immediate`), keeping its data, until `resume`. */
+  pause(): Promise<void>
+  /** Starts the paused server again, on the same port. */
+  resume(): Promise<void>
   /** Stops the cluster and removes its directory. */
   stop(): Promise<void>
 }
@@ -69,11 +73,14 @@ export async function startPostgres(): Promise<PostgresCluster> {
     started = false
     rmSync(dir, { recursive: true, force: true })
   }
-  try {
-    await exec(tool('initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'])
-    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB`
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB`
+  const startServer = async () => {
     await exec(tool('pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '60', 'start'])
     started = true
+  }
+  try {
+    await exec(tool('initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'])
+    await startServer()
   } catch (e) {
     await stop()
     throw new Error(`Could not start a PostgreSQL cluster for tests (apt-get install -y postgresql): ${(e as Error).message}`)
@@ -93,6 +100,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
       }
       return `postgresql://postgres@127.0.0.1:${port}/${name}`
     },
+    async pause() {
+      await exec(tool('pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'])
+      started = false
+    },
+    resume: startServer,
     stop,
   }
 }
