@@ -136,4 +136,7 @@ test('a database that goes away fails requests with a clear error; the backend r
   ])
   expect((await fetch(`${backend.url}/health`)).status).toBe(200)
   expect(backend.output()).toContain('The database can be read again')
+  // The restart cut the connection holding the database for this process: it took it again.
+  const second = await startBackend({ args: ['--db-url', dbUrl] }).catch((e: Error) => e)
+  expect((second as Error).message).toContain('Another Concave process is already serving the Postgres database at')
 })

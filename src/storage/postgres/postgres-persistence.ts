@@ -308,7 +308,7 @@ export class PostgresPersistence implements Persistence {
       const lock = options.exclusive === true ? await holdExclusively(url) : null
       client.release()
       const store = new PostgresPersistence(pool, meta)
-      store.#lock = lock
+      if (lock !== null) store.#holding(lock, url)
       return store
     } catch (e) {
       client.release()
@@ -353,6 +353,7 @@ export class PostgresPersistence implements Persistence {
 
   async write(commits: readonly CommitRecord[]): Promise<void> {
     if (commits.length === 0) return
+    await this.#ensureLock()
     const last = commits[commits.length - 1]!.ts
     let client: PoolClient
     try {
@@ -554,12 +555,43 @@ export class PostgresPersistence implements Persistence {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
   }
 
-  /** The connection holding the database for this process (`exclusive`). */
+  /** The connection holding the database for this process (`exclusive`), and its URL. */
   #lock: pg.Client | null = null
+  #lockUrl: string | null = null
+  #lockLost = false
+
+  #holding(lock: pg.Client, url: string): void {
+    this.#lock = lock
+    this.#lockUrl = url
+    this.#lockLost = false
+    // The lock goes with its connection (a server restart, a network cut): taken again before
+    // the next write, which fails if another process got it meanwhile.
+    const lost = () => {
+      if (this.#lock === lock) this.#lockLost = true
+    }
+    lock.on('error', lost)
+    lock.on('end', lost)
+  }
+
+  /** Before a write of an `exclusive` store: the lock still held, or taken again. */
+  async #ensureLock(): Promise<void> {
+    if (this.#lockUrl === null || !this.#lockLost) return
+    let lock: pg.Client
+    try {
+      lock = await holdExclusively(this.#lockUrl)
+    } catch (e) {
+      // Unreachable still: this write is simply not applied. Taken by another process: fatal.
+      if ((e as Error).message.startsWith('Another Concave process')) throw e
+      throw new WriteNotApplied(e)
+    }
+    await this.#lock?.end().catch(() => {})
+    this.#holding(lock, this.#lockUrl)
+  }
 
   async close(): Promise<void> {
-    await this.#lock?.end().catch(() => {})
+    const lock = this.#lock
     this.#lock = null
+    await lock?.end().catch(() => {})
     await this.#pool.end()
   }
 }
@@ -568,7 +600,12 @@ export class PostgresPersistence implements Persistence {
 async function holdExclusively(url: string): Promise<pg.Client> {
   const lock = new pg.Client({ connectionString: url })
   lock.on('error', () => {})
-  await lock.connect()
+  try {
+    await lock.connect()
+  } catch (e) {
+    await lock.end().catch(() => {})
+    throw e
+  }
   const { rows: [row] } = await lock.query<{ held: boolean }>(`SELECT pg_try_advisory_lock(${EXCLUSIVE_LOCK}) AS held`)
   if (row?.held !== true) {
     await lock.end().catch(() => {})
