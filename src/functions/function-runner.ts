@@ -20,8 +20,8 @@ import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo } from './registry.ts'
 import { canonicalPath, parseFunctionPath } from './registry.ts'
-import { loadPath, UnresolvedFunction } from '../components/components.ts'
-import type { Components, FunctionAddress } from '../components/components.ts'
+import { loadPath, UnresolvedFunction } from './components.ts'
+import type { Components, FunctionAddress } from './components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey, SystemFunctionError } from './system-functions.ts'
 import { Semaphore } from '../util/semaphore.ts'
@@ -37,7 +37,20 @@ import { errorText, SourceMaps, uncaughtMessage } from './errors.ts'
 import type { CallFailure } from './errors.ts'
 export type { CallFailure } from './errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
-import type { RequestKey, SessionRequests } from '../sync/session-requests.ts'
+/** A sync-socket mutation's (session, request): the key its outcome is recorded under. */
+export interface RequestKey {
+  sessionId: string
+  requestId: number
+}
+
+/**
+ * Where sync-socket mutations' outcomes are recorded, in the mutation's own transaction, so a
+ * re-send is answered from the record (the sync layer's `SessionRequests`).
+ */
+export interface MutationRecords {
+  find(txn: Transaction, key: RequestKey): Promise<{ value: string; logLines: string[] } | null>
+  record(txn: Transaction, key: RequestKey, outcome: { value: string; logLines: string[] }): Promise<void>
+}
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
 
@@ -153,7 +166,7 @@ export class FunctionRunner implements JobRunner {
   /** Each component instance's scheduler ('' the app's); set once they exist (they need the runner too). */
   schedulers: ((component: string) => Scheduler | undefined) | null = null
   /** Where sync-socket mutations record their results (exactly once across restarts). */
-  sessionRequests: SessionRequests | null = null
+  sessionRequests: MutationRecords | null = null
   /** `ctx.meta.getDeploymentMetadata()`'s name (the instance name; self-hosted has no region, class s16 as in Convex). */
   deploymentName = 'convex-self-hosted'
   #deploymentJson(): string {

@@ -12,7 +12,7 @@ import type { JSONValue } from '../values/index.ts'
 import { valueToJson } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
 import type { RequestOrigin } from './function-runner.ts'
-import type { FunctionAddress } from '../components/components.ts'
+import type { FunctionAddress } from './components.ts'
 
 /** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
 const STREAM_BATCH = 256

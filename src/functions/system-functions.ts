@@ -6,7 +6,7 @@ import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { EnvironmentVariables } from './environment.ts'
 import { parseFunctionPath } from './registry.ts'
-import type { Components } from '../components/components.ts'
+import type { Components } from './components.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import type { Scheduler } from './scheduler.ts'
 

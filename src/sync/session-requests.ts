@@ -11,6 +11,7 @@ import type { Database } from '../database/database.ts'
 import type { IndexInfo, TableInfo } from '../database/catalog.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
+import type { MutationRecords, RequestKey } from '../functions/function-runner.ts'
 
 export const SESSION_REQUESTS = '_session_requests'
 const BY_REQUEST = 'by_session_request'
@@ -19,10 +20,7 @@ export const SESSION_REQUEST_RETENTION_MS = 14 * 24 * 3_600_000
 const SWEEP_BATCH = 1000
 
 /** Which socket request a mutation answers. */
-export interface RequestKey {
-  sessionId: string
-  requestId: number
-}
+export type { RequestKey }
 
 /** A recorded result: the mutation's value (Convex-encoded JSON text) and its log lines. */
 export interface RecordedOutcome {
@@ -30,7 +28,7 @@ export interface RecordedOutcome {
   logLines: string[]
 }
 
-export class SessionRequests {
+export class SessionRequests implements MutationRecords {
   #table: TableInfo | null = null
   #index: IndexInfo | null = null
   #sweepTimer: NodeJS.Timeout | null = null

@@ -17,7 +17,7 @@ import { anyApi } from 'convex/server'
 import { strToU8, unzipSync, zipSync } from 'fflate'
 import { ROOT, cleanup, convexCli, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
-import { componentId } from '../../src/components/components.ts'
+import { componentId } from '../../src/functions/components.ts'
 
 let backend: TestBackend
 let appDir: string

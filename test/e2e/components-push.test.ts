@@ -5,7 +5,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { convexCli, errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
-import { componentId } from '../../src/components/components.ts'
+import { componentId } from '../../src/functions/components.ts'
 
 let backend: TestBackend
 let appDir: string

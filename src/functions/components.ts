@@ -15,8 +15,8 @@
  */
 import { createHash } from 'node:crypto'
 import type { Schema } from '../database/database.ts'
-import { canonicalPath, parseFunctionPath, Registry } from '../functions/registry.ts'
-import type { FunctionInfo } from '../functions/registry.ts'
+import { canonicalPath, parseFunctionPath, Registry } from './registry.ts'
+import type { FunctionInfo } from './registry.ts'
 import { encodeId } from '../values/index.ts'
 
 /** What a function is called by: a path in the caller's own component, a reference, or a handle. */
