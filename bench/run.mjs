@@ -10,16 +10,19 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import ivm from 'isolated-vm'
 import { ConvexHttpClient } from 'convex/browser'
+import pg from 'pg'
 import { anyApi } from 'convex/server'
 import { fanout, perQueryMemory, rawBroadcast } from './fanout.mjs'
 import { vectorBench } from './vector.mjs'
 import { historyBench } from './history.mjs'
 import { alone, bodyFlood, httpFlood, subscriptionFlood } from './fairness.mjs'
 import { COMPONENT_COUNT, crossCallBench, timedDeploy, writeComponentsApp } from './components.mjs'
+import { startPostgres } from '../test/helpers/postgres.ts'
+import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness` or `components` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components` or `postgres` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -91,13 +94,13 @@ function rawIsolateCall() {
 }
 
 // ── Concave ──
-async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'bench-concave-'))) {
+async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'bench-concave-')), args = []) {
   const port = await freePort()
   const sitePort = await freePort()
   const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
   const t0 = performance.now()
   // --expose-gc lets the memory figures also read the live heap (metrics?gc=1); it changes nothing else.
-  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret, ...args], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, ...env } })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
     try {
@@ -141,18 +144,23 @@ function leanFetch(url, init) {
   })
 }
 
-/** Mutations/s, and the CPU the server and this load generator each spend per mutation (µs). */
-async function mutationsPerSecond(backend, concurrency, indexed, lean = false) {
+/**
+ * Mutations/s, and the CPU the server and this load generator each spend per mutation (µs); with
+ * `storeCpu` (a function giving CPU seconds so far), also that of the store's processes.
+ */
+async function mutationsPerSecond(backend, concurrency, indexed, lean = false, storeCpu = null) {
   const clients = Array.from({ length: concurrency }, () => new ConvexHttpClient(backend.url, lean ? { fetch: leanFetch } : undefined))
   let n = 0
   let server0 = 0
   let client0 = null
+  let store0 = 0
   // One uncounted second first: connections opened, code paths warm (steady state is measured).
   const warm = performance.now() + 1000
   const end = warm + SECONDS * 1000
   const startCounting = setTimeout(() => {
     server0 = cpuSeconds(backend.child.pid)
     client0 = process.cpuUsage()
+    if (storeCpu) store0 = storeCpu()
   }, 1000)
   await Promise.all(
     clients.map(async (c, i) => {
@@ -169,6 +177,7 @@ async function mutationsPerSecond(backend, concurrency, indexed, lean = false) {
     perSecond: n / SECONDS,
     serverCpuUs: ((cpuSeconds(backend.child.pid) - server0) * 1e6) / n,
     clientCpuUs: (client.user + client.system) / n,
+    storeCpuUs: storeCpu ? ((storeCpu() - store0) * 1e6) / n : null,
   }
 }
 
@@ -389,6 +398,50 @@ async function componentRows() {
   row(`  of which waiting on the backend: all in the app`, server('inlined'), 'ms', server('inlined') / server('app'), 'x no components')
 }
 
+/**
+ * Postgres as the store (#15): a backend on `--db-url` (a fresh database of a throwaway cluster)
+ * beside raw `pg` durable inserts into the same cluster, and beside a SQLite backend, in one run.
+ */
+async function postgresRows() {
+  const cluster = await startPostgres()
+  const started = []
+  try {
+    const cpu = postgresCpu(new URL(cluster.url).port)
+    const rawUrl = await cluster.newDatabase()
+    const dbUrl = await cluster.newDatabase()
+    const pgBackend = await startBackend({}, undefined, ['--db-url', dbUrl])
+    started.push(pgBackend)
+    const sqliteBackend = await startBackend()
+    started.push(sqliteBackend)
+    push(pgBackend)
+    push(sqliteBackend)
+    await assertDurable(dbUrl)
+    const progress = (name, r) => (process.stderr.write(`postgres ${name}: ${JSON.stringify(r)}\n`), r)
+    // Raw inserts before and after the backend's c=32 run, so load from elsewhere falls on both alike.
+    const raw1 = progress('raw', await rawPostgresInserts(rawUrl, { concurrency: 32, seconds: SECONDS, cpu }))
+    const pg32 = progress('c=32', await mutationsPerSecond(pgBackend, 32, false, true, cpu))
+    const raw2 = progress('raw', await rawPostgresInserts(rawUrl, { concurrency: 32, seconds: SECONDS, cpu }))
+    const sqlite32 = progress('sqlite c=32', await mutationsPerSecond(sqliteBackend, 32, false, true))
+    const pg1 = progress('c=1', await mutationsPerSecond(pgBackend, 1, false, false, cpu))
+    const sqlite1 = progress('sqlite c=1', await mutationsPerSecond(sqliteBackend, 1, false))
+    const pgQuery = progress('query', await queryLatency(pgBackend.url))
+    const sqliteQuery = progress('sqlite query', await queryLatency(sqliteBackend.url))
+    const raw = (raw1.perSecond + raw2.perSecond) / 2
+    const cpuNote = (r) => `CPU per mutation: server ${r.serverCpuUs.toFixed(0)} us${r.storeCpuUs === null ? '' : `, postgres ${r.storeCpuUs.toFixed(0)} us`}, load generator ${r.clientCpuUs.toFixed(0)} us`
+    const rawCpu = (r) => `postgres ${r.storeCpuUs.toFixed(0)} us, load generator ${r.clientCpuUs.toFixed(0)} us`
+    row('raw pg durable inserts into the same Postgres, c=32', raw, '/s', null, `32 connections, 1 row per autocommit INSERT, synchronous_commit=on, fsync=on; mean of ${raw1.perSecond.toFixed(0)} and ${raw2.perSecond.toFixed(0)}/s (before and after the next row); CPU per insert: ${rawCpu(raw1)} / ${rawCpu(raw2)}`)
+    row('mutations on Postgres (--db-url), c=32, node:http transport', pg32.perSecond, '/s', pg32.perSecond / raw, `x raw pg inserts; target >= 0.5; ${(pg32.perSecond / sqlite32.perSecond).toFixed(2)}x SQLite's; ${cpuNote(pg32)}`)
+    row('  same on SQLite, same run', sqlite32.perSecond, '/s', null, cpuNote(sqlite32))
+    row('mutations on Postgres (--db-url), c=1', pg1.perSecond, '/s', null, `${(pg1.perSecond / sqlite1.perSecond).toFixed(2)}x SQLite's; ${cpuNote(pg1)}`)
+    row('  same on SQLite, same run', sqlite1.perSecond, '/s', null, cpuNote(sqlite1))
+    row('warm query on Postgres (--db-url) p50', pgQuery.p50 * 1000, 'us', null, `${(pgQuery.p50 / sqliteQuery.p50).toFixed(2)}x SQLite's; p99 ${(pgQuery.p99 * 1000).toFixed(0)} us`)
+    row('  same on SQLite, same run', sqliteQuery.p50 * 1000, 'us', null, `p99 ${(sqliteQuery.p99 * 1000).toFixed(0)} us`)
+  } finally {
+    for (const b of started) await stopBackend(b)
+    await cluster.stop()
+  }
+}
+
 if (ONLY === 'components') {
   try {
     await componentRows()
@@ -398,6 +451,12 @@ if (ONLY === 'components') {
 } else if (ONLY === 'fairness') {
   try {
     await fairnessRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else if (ONLY === 'postgres') {
+  try {
+    await postgresRows()
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
@@ -452,6 +511,7 @@ try {
   await historyRows()
   await fairnessRows()
   await componentRows()
+  await postgresRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)
