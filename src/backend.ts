@@ -23,6 +23,7 @@ import { snapshotService } from './snapshot/snapshots.ts'
 import { SCHEDULED_FUNCTIONS, Scheduler, SchedulerSet } from './functions/scheduler.ts'
 import { CRON_RUNS, CronSet } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
+import { FolderBlobStore } from './files/blob-store.ts'
 import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
@@ -171,7 +172,9 @@ export class Backend {
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())
-    const files = new FileStorage(db, dataDir, this.instanceSecret, () => this.cloudUrl)
+    // Files go where the data goes: the Postgres database (shared by every process on it), or the data directory.
+    const blobs = persistence instanceof PostgresPersistence ? persistence.blobStore() : new FolderBlobStore(join(dataDir, 'storage'))
+    const files = new FileStorage(db, dataDir, blobs, this.instanceSecret, () => this.cloudUrl)
     await files.start()
     // Imports a restart cut off are failed and their uploads deleted before anything is served.
     await snapshotService(db).attach(files).recover()

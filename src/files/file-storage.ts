@@ -1,19 +1,17 @@
 /**
- * @module FileStorage: `ctx.storage` files, kept in `<data dir>/storage/` next to the SQLite file,
- * one file per `_storage` document (named by its id).
+ * @module FileStorage: `ctx.storage` files, one per `_storage` document, whose bytes a blob store
+ * keeps under the document's id (see blob-store.ts): `<data dir>/storage/` by default, the
+ * Postgres database with `--db-url`.
  *
- * Writing a file: the bytes go to a temp file (hashed on the way, fsynced), the temp file is
- * renamed to the id it will have, and only then is the `_storage` document committed — so a
- * committed document always has its file; a crash in between leaves at worst an orphan file.
+ * Writing a file: the bytes are stored durably (hashed on the way) under the id the document will
+ * have, and only then is the `_storage` document committed — so a committed document always has
+ * its file; a failed commit removes the file, and a crash in between leaves at worst an orphan.
  * Deleting: the document goes in the caller's transaction; the file once that commits. Orphans a
  * crash leaves are swept at the next start-up (sweepOrphans).
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
-import { open, readdir, rename, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
+import type { BlobStore } from './blob-store.ts'
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
@@ -49,17 +47,14 @@ export class FileStorageError extends Error {
 }
 
 export class FileStorage {
-  readonly dir: string
-
   constructor(
     readonly db: Database,
-    dataDir: string,
+    /** The data directory (exports and imports are kept there). */
+    readonly dataDir: string,
+    readonly blobs: BlobStore,
     readonly secret: string,
     readonly cloudUrl: () => string,
-  ) {
-    this.dir = join(dataDir, 'storage')
-    mkdirSync(this.dir, { recursive: true })
-  }
+  ) {}
 
   /**
    * Removes what a crash can leave in the storage directory: upload temp files, and files whose
@@ -72,31 +67,24 @@ export class FileStorage {
     txn.system = true
     let removed = 0
     try {
-      for (const entry of await readdir(this.dir, { withFileTypes: true })) {
-        // Only our own files: upload and import temp files, and files named by a storage id.
-        if (!entry.isFile()) continue
-        const name = entry.name
-        // A file an import moved aside and a crash kept from being put back: it is the right one
-        // again if its document (which the import then never replaced) still has its digest.
-        if (name.startsWith('.import-kept-')) {
-          const id = name.slice('.import-kept-'.length)
-          const doc = this.#isStorageDocId(id) ? await txn.read(id) : null
-          const path = join(this.dir, name)
-          try {
-            const digest = await sha256File(path)
-            if (doc !== null && doc.sha256 === digest) await rename(path, join(this.dir, id))
-            else await rm(path, { force: true })
-            removed++
-          } catch {
-            // Left for the next start-up.
-          }
-          continue
-        }
-        const temp = name.startsWith('.upload-') || name.startsWith('.import-')
-        if (!temp && !this.#isStorageDocId(name)) continue
-        if (!temp && (await txn.read(name)) !== null) continue
+      for await (const { name, ageMs } of this.blobs.list()) {
+        // A shared store's recent blobs may be another process's, about to get their document.
+        if (ageMs < this.blobs.sweepGraceMs) continue
         try {
-          await rm(join(this.dir, name), { force: true })
+          // A file an import moved aside and a crash kept from being put back: it is the right one
+          // again if its document (which the import then never replaced) still has its digest.
+          if (name.startsWith('.import-kept-')) {
+            const id = name.slice('.import-kept-'.length)
+            const doc = this.#isStorageDocId(id) ? await txn.read(id) : null
+            if (doc !== null && doc.sha256 === (await this.#digest(name))) await this.blobs.rename(name, id)
+            else await this.blobs.delete(name)
+            removed++
+            continue
+          }
+          // Upload and import temp blobs, and blobs whose document is gone (or never committed).
+          const temp = name.startsWith('.upload-') || name.startsWith('.import-')
+          if (!temp && (!this.#isStorageDocId(name) || (await txn.read(name)) !== null)) continue
+          await this.blobs.delete(name)
           removed++
         } catch {
           // Left for the next start-up; never a reason not to start.
@@ -108,9 +96,16 @@ export class FileStorage {
     return removed
   }
 
-  #path(storageId: string): string {
+  /** A blob's base64 sha256, read as a stream (a file may be up to 1 GiB). */
+  async #digest(name: string): Promise<string> {
+    const hash = createHash('sha256')
+    for await (const chunk of (await this.blobs.stream(name)).stream) hash.update(chunk as Buffer)
+    return hash.digest('base64')
+  }
+
+  #checkId(storageId: string): string {
     if (!/^[0-9a-z]+$/.test(storageId)) throw new FileStorageError(400, 'InvalidStorageId', `Invalid storage id ${JSON.stringify(storageId)}`)
-    return join(this.dir, storageId)
+    return storageId
   }
 
   #sign(payload: string): string {
@@ -189,44 +184,30 @@ export class FileStorage {
   async store(body: AsyncIterable<Uint8Array> | Uint8Array, contentType: string | null, expectedSha256: string | undefined, commit: (id: string, file: Omit<StoredFile, 'storageId'>) => Promise<void>, component = ''): Promise<string> {
     const table = await this.db.catalog.ensureTable(STORAGE_TABLE, component)
     const id = this.db.newId(table)
-    const temp = join(this.dir, `.upload-${randomUUID()}`)
-    const hash = createHash('sha256')
-    let size = 0
-    try {
-      const source = body instanceof Uint8Array ? Readable.from([body]) : Readable.from(body)
-      await pipeline(
-        source,
-        async function* (chunks: AsyncIterable<Uint8Array>) {
-          for await (const chunk of chunks) {
-            size += chunk.byteLength
-            if (size > MAX_UPLOAD_BYTES) throw new FileStorageError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`)
-            hash.update(chunk)
-            yield chunk
-          }
-        },
-        createWriteStream(temp),
-      )
-      const fh = await open(temp, 'r')
-      await fh.sync()
-      await fh.close()
-      const digest = hash.digest()
+    const stored = await this.blobs.put(this.#checkId(id), body, {
+      maxBytes: MAX_UPLOAD_BYTES,
+      tooLarge: () => new FileStorageError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`),
       // `expectedSha256` is base64 (an upload's `Digest: sha-256=` header, `ctx.storage.store`'s
-      // option); hex is accepted too for `store`.
-      if (expectedSha256 !== undefined && expectedSha256 !== digest.toString('hex') && expectedSha256 !== digest.toString('base64')) {
-        const expected = /^[0-9a-f]{64}$/i.test(expectedSha256) ? Buffer.from(expectedSha256, 'hex').toString('base64') : expectedSha256
-        throw new FileStorageError(400, 'Sha256Mismatch', `Sha256 mismatch. Expected: ${expected} Actual: ${digest.toString('base64')}`)
-      }
-      await rename(temp, this.#path(id))
-      try {
-        await commit(id, { sha256: digest.toString('base64'), size, contentType })
-      } catch (e) {
-        await rm(this.#path(id), { force: true })
-        throw e
-      }
-      return id
-    } finally {
-      await rm(temp, { force: true })
+      // option); hex is accepted too for `store`. On a mismatch nothing is stored.
+      verify: ({ sha256: digest }) => {
+        if (expectedSha256 !== undefined && expectedSha256 !== digest.toString('hex') && expectedSha256 !== digest.toString('base64')) {
+          const expected = /^[0-9a-f]{64}$/i.test(expectedSha256) ? Buffer.from(expectedSha256, 'hex').toString('base64') : expectedSha256
+          throw new FileStorageError(400, 'Sha256Mismatch', `Sha256 mismatch. Expected: ${expected} Actual: ${digest.toString('base64')}`)
+        }
+      },
+    })
+    try {
+      await commit(id, {
+        sha256: stored.sha256.toString('base64'),
+        size: stored.size,
+        contentType,
+      })
+    } catch (e) {
+      // Not removed if this fails too: the start-up sweep removes a blob with no document.
+      await this.blobs.delete(id).catch(() => {})
+      throw e
     }
+    return id
   }
 
   /**
@@ -272,31 +253,18 @@ export class FileStorage {
   async delete(txn: Transaction, storageId: string, component?: string): Promise<void> {
     if ((await this.metadata(txn, storageId, component)) === null) throw new FileStorageError(400, 'StorageIdNotFound', `storage id ${storageId} not found`)
     await txn.removeSystem(storageId)
-    txn.afterCommit(() => rm(this.#path(storageId), { force: true }))
+    // A failure here leaves an orphan, which the start-up sweep removes.
+    txn.afterCommit(() => this.blobs.delete(this.#checkId(storageId)).catch(() => {}))
   }
 
   async read(storageId: string): Promise<Buffer> {
-    const fh = await open(this.#path(storageId), 'r')
-    try {
-      return await fh.readFile()
-    } finally {
-      await fh.close()
-    }
+    return this.blobs.read(this.#checkId(storageId))
   }
 
   /** A stream of the file's bytes `[start, end]` (inclusive), and its size. */
   async stream(storageId: string, start?: number, end?: number): Promise<{ stream: Readable; size: number }> {
-    const path = this.#path(storageId)
-    const { size } = await stat(path)
-    return { stream: createReadStream(path, start === undefined ? {} : { start, end }), size }
+    return this.blobs.stream(this.#checkId(storageId), start, end)
   }
-}
-
-/** A file's base64 sha256, read as a stream (a kept file may be up to 1 GiB). */
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
-  return hash.digest('base64')
 }
 
 /** An upload URL used a second time. */

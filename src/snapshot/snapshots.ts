@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { Zip, ZipDeflate, unzipSync } from 'fflate'
 import type { Database } from '../database/database.ts'
 import type { TableInfo } from '../database/catalog.ts'
@@ -149,7 +149,7 @@ export class SnapshotService {
   }
 
   get #dataDir(): string {
-    return dirname(this.#fileStore.dir)
+    return this.#fileStore.dataDir
   }
 
   get #exportDir(): string {
@@ -250,7 +250,7 @@ export class SnapshotService {
         const meta = async function* (self: SnapshotService) {
           for await (const doc of self.#docs(txn, storage)) {
             // A file deleted after the snapshot (its file goes once the delete commits) is left out.
-            if (!existsSync(join(files.dir, doc._id as string))) continue
+            if (!(await files.blobs.exists(doc._id as string))) continue
             present.push({ id: doc._id as string, contentType: doc.contentType as string | undefined })
             const line: Doc = { _id: doc._id!, _creationTime: doc._creationTime!, sha256: doc.sha256!, size: doc.size!, internalId: doc._id! }
             if (doc.contentType !== undefined) line.contentType = doc.contentType
@@ -665,15 +665,12 @@ export class SnapshotService {
     try {
       for (const p of prepared) {
         if (p.file === undefined) continue
-        const temp = join(files.dir, `.import-${randomBytes(8).toString('hex')}`)
-        await writeFile(temp, p.file, { flush: true })
-        const target = join(files.dir, p.id)
-        if (existsSync(target)) {
-          const aside = join(files.dir, `.import-kept-${p.id}`)
-          await rename(target, aside)
+        if (await files.blobs.exists(p.id)) {
+          const aside = `.import-kept-${p.id}`
+          await files.blobs.rename(p.id, aside)
           setAside.set(p.id, aside)
         }
-        await rename(temp, target)
+        await files.blobs.put(p.id, p.file)
         writtenFiles.push(p.id)
       }
       // Not a system write: user tables only (txn.system stays off).
@@ -706,13 +703,13 @@ export class SnapshotService {
         { system: false },
       )
     } catch (e) {
-      for (const id of writtenFiles) await rm(join(files.dir, id), { force: true })
-      for (const [id, aside] of setAside) await rename(aside, join(files.dir, id))
+      for (const id of writtenFiles) await files.blobs.delete(id)
+      for (const [id, aside] of setAside) await files.blobs.rename(aside, id)
       throw e
     }
-    for (const aside of setAside.values()) await rm(aside, { force: true })
+    for (const aside of setAside.values()) await files.blobs.delete(aside)
     const kept = new Set(writtenFiles)
-    for (const id of deletedFiles) if (!kept.has(id)) await rm(join(files.dir, id), { force: true })
+    for (const id of deletedFiles) if (!kept.has(id)) await files.blobs.delete(id)
     return prepared.length
   }
 }

@@ -99,6 +99,22 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (index_id, id)
   );
   `,
+  // 2: stored files' bytes (see postgres-blob-store.ts): one row per file, its bytes in chunks of
+  // 1 MiB, kept uncompressed.
+  `
+  CREATE TABLE file_blobs (
+    id text COLLATE "C" PRIMARY KEY,
+    size int8 NOT NULL,
+    stored_at timestamptz NOT NULL
+  );
+  CREATE TABLE file_chunks (
+    id text COLLATE "C" NOT NULL,
+    n int4 NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (id, n)
+  );
+  ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

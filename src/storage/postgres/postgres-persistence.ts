@@ -46,6 +46,7 @@ import type {
 } from '../persistence.ts'
 import { WriteNotApplied } from '../persistence.ts'
 import { migrate } from './migrations.ts'
+import { PostgresBlobStore } from './postgres-blob-store.ts'
 
 const INT8_OID = 20
 /** Type parsers of this store's connections: int8 as BigInt, the rest as `pg` parses them. */
@@ -315,6 +316,11 @@ export class PostgresPersistence implements Persistence {
       await pool.end().catch(() => {})
       throw e
     }
+  }
+
+  /** A store of file bytes in this database, on this store's pool (see postgres-blob-store.ts). */
+  blobStore(): PostgresBlobStore {
+    return new PostgresBlobStore(this.#pool)
   }
 
   maxTs(): bigint {
