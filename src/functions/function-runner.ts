@@ -71,7 +71,7 @@ export type UdfResult = { ok: true; value: string; logLines: string[]; ts: bigin
 export interface RequestOrigin {
   requestId: string
   /** The client's address (`x-forwarded-for`'s first, else the connection's); null for system calls. */
-  ip: string | null
+  ip: string | null | (() => string | null)
   userAgent: string | null
   /** The JWT a user call was authenticated with; null for admins and anonymous callers. */
   authToken: string | null

@@ -106,8 +106,8 @@ function functionMetadata(functionName: string, componentPath: string): string {
 }
 
 function requestMetadata(origin: RequestOrigin): string {
-  const { ip, userAgent, requestId, scheduledFunctionId, authToken } = origin
-  return JSON.stringify({ ip, userAgent, requestId, scheduledFunctionId, authToken })
+  const { userAgent, requestId, scheduledFunctionId, authToken } = origin
+  return JSON.stringify({ ip: typeof origin.ip === 'function' ? origin.ip() : origin.ip, userAgent, requestId, scheduledFunctionId, authToken })
 }
 
 /** Syscalls of queries and mutations: database access within one transaction. */

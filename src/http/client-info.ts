@@ -4,26 +4,35 @@ import type { Context } from 'hono'
 import { getConnInfo } from '@hono/node-server/conninfo'
 
 export interface ClientInfo {
-  ip: string | null
+  /**
+   * The client's address, or how to read it: the connection's peer is looked up only if a function
+   * asks (`ctx.meta.getRequestMetadata()`), not on every request.
+   */
+  ip: string | null | (() => string | null)
   userAgent: string | null
 }
 
 /** `x-forwarded-for`'s first address, else the connection's peer; the `user-agent` header. */
 function fromHeaders(forwardedFor: string | undefined, userAgent: string | undefined, peer: () => string | undefined): ClientInfo {
   const forwarded = forwardedFor?.split(',')[0]?.trim()
-  let ip: string | null = forwarded ?? null
-  if (ip === null) {
-    try {
-      ip = peer() ?? null
-    } catch {
-      ip = null // not served by a Node socket (e.g. app.request in tests)
+  if (forwarded !== undefined) return { ip: forwarded, userAgent: userAgent ?? null }
+  let looked: { ip: string | null } | null = null
+  const ip = () => {
+    if (looked === null) {
+      try {
+        looked = { ip: peer() ?? null }
+      } catch {
+        looked = { ip: null } // not served by a Node socket (e.g. app.request in tests)
+      }
     }
+    return looked.ip
   }
   return { ip, userAgent: userAgent ?? null }
 }
 
 export function clientOf(c: Context): ClientInfo {
-  return fromHeaders(c.req.header('x-forwarded-for'), c.req.header('user-agent'), () => getConnInfo(c).remote.address)
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+  return fromHeaders(c.req.header('x-forwarded-for'), c.req.header('user-agent'), () => incoming?.socket?.remoteAddress ?? getConnInfo(c).remote.address)
 }
 
 /** The same for a WebSocket upgrade request. */
