@@ -277,11 +277,12 @@ export class Components {
   resolve(caller: string, address: FunctionAddress): { component: string; path: string; publicOnly: boolean } {
     if (typeof address.functionHandle === 'string') {
       const h = address.functionHandle
-      if (!h.startsWith(FUNCTION_HANDLE_PREFIX)) throw new UnresolvedFunction(`Invalid function handle ${h}`)
+      // Convex's words: a malformed handle, and one that names no function (deleted, or never).
+      if (!h.startsWith(FUNCTION_HANDLE_PREFIX)) throw new UnresolvedFunction(`Invalid arguments for \`runUdf\`: Invalid function handle ${h}`)
       const hash = h.indexOf('#')
       const id = h.slice(FUNCTION_HANDLE_PREFIX.length, hash === -1 ? undefined : hash)
       const target = this.#handles.get(id)
-      if (target === undefined) throw new UnresolvedFunction(`Couldn't find function for handle ${h}`)
+      if (target === undefined) throw new UnresolvedFunction('Function handle not found')
       return { ...target, publicOnly: false }
     }
     if (typeof address.reference === 'string') {

@@ -611,9 +611,8 @@ export class FunctionRunner implements JobRunner {
   #functionHandle(caller: string, address: FunctionAddress): string {
     const target = this.#address(caller, address)
     const fn = this.components().lookup(target.component, target.path)
-    if (fn === undefined || fn.udfType === 'HttpAction' || (target.publicOnly && fn.visibility !== 'public')) {
-      throw new CallError(`Could not find function for '${displayPath(target.path)}'${target.component === '' ? '' : ` in component '${target.component}'`}.`)
-    }
+    // As Convex: no such function (or a child's internal one) has no handle.
+    if (fn === undefined || fn.udfType === 'HttpAction' || (target.publicOnly && fn.visibility !== 'public')) throw new CallError('Function handle not found')
     return this.components().handleFor(fn)
   }
 

@@ -172,3 +172,8 @@ async function sha8(text: string): Promise<string> {
 test('a function and the component function it calls may each run a paginated query', async () => {
   expect(await client.query('app:pagedBoth' as any, {})).toEqual({ mine: 1, theirs: 2 })
 })
+
+test('handles that name no function fail with Convex’s messages', async () => {
+  expect(await client.mutation('app:badHandles' as any, { handle: 'function://k57000000000000000000000000000001#app:gone' })).toEqual(['Function handle not found', 'Function handle not found'])
+  expect((await client.mutation('app:badHandles' as any, { handle: 'not-a-handle' }))[0]).toBe("Could not find public function for 'not-a-handle'.")
+})
