@@ -128,12 +128,14 @@ export class Backend {
         const saved = JSON.parse(stored) as Saved
         this.instanceName = config.instanceName ?? saved.instanceName
         this.instanceSecret = saved.instanceSecret
+        // A copy beside the data for tools that read it (the Docker image's generate_admin_key.sh).
+        if (inDatabase && (!existsSync(file) || readFileSync(file, 'utf8') !== stored)) writeFileSync(file, stored, { mode: 0o600 })
       } else {
         this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
         this.instanceSecret = generateInstanceSecret()
         const text = `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n`
         if (inDatabase) await persistence.setGlobal(CREDENTIALS_GLOBAL, text)
-        else writeFileSync(file, text, { mode: 0o600 })
+        writeFileSync(file, text, { mode: 0o600 })
       }
       this.devAdminKey = issueAdminKey(this.instanceName, this.instanceSecret)
     }

@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
     .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
     .option('local-storage', { type: 'string', default: env.CONCAVE_LOCAL_STORAGE ?? process.cwd(), describe: 'Data directory: the SQLite file and credentials (env CONCAVE_LOCAL_STORAGE; default: the working directory)' })
-    .option('db-url', { type: 'string', default: env.DATABASE_URL ?? env.POSTGRES_URL, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL, or POSTGRES_URL as Convex names it)' })
+    .option('db-url', { type: 'string', default: env.DATABASE_URL || env.POSTGRES_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL, or POSTGRES_URL as Convex names it)' })
     .option('convex-origin', { type: 'string', default: env.CONVEX_CLOUD_ORIGIN, describe: 'Public URL of the API (env CONVEX_CLOUD_ORIGIN)' })
     .option('convex-site', { type: 'string', default: env.CONVEX_SITE_ORIGIN, describe: 'Public URL of HTTP actions (env CONVEX_SITE_ORIGIN)' })
     .option('log-format', { choices: ['json', 'pretty'] as const, default: (env.CONCAVE_LOG_FORMAT as 'json' | 'pretty' | undefined) ?? 'json', describe: 'Server log format (env CONCAVE_LOG_FORMAT)' })

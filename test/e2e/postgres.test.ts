@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { cleanup, convexCli, errorOf, prepareFixture, startBackend, until } from '../helpers/test-backend.ts'
@@ -103,6 +105,8 @@ test('without a secret, the embedded default keeps its credentials in the databa
   const second = await startBackend({ args: ['--db-url', db], withSecret: false })
   try {
     expect(firstKey).toMatch(/^convex-self-hosted\|/)
+    // A copy beside the data, for tools that read it (the Docker image's generate_admin_key.sh).
+    expect(JSON.parse(readFileSync(join(second.dataDir, 'concave_credentials.json'), 'utf8')).instanceName).toBe('convex-self-hosted')
     // The key the first process printed is good for the second (one secret, kept in the database).
     const check = await fetch(`${second.url}/api/check_admin_key`, { headers: { authorization: `Convex ${firstKey}` } })
     expect(check.status).toBe(200)
