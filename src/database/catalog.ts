@@ -17,6 +17,9 @@ import type { JSONValue, Value } from '../values/index.ts'
 import { searchEntry } from './search.ts'
 import { vectorEntry } from './vector.ts'
 
+/** The name a dropped table's record keeps (`~dropped~<number>`): no table can be named so. */
+export const DROPPED_TABLE = '~dropped~'
+
 /** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
 const FIRST_USER_TABLE_NUMBER = 10001
 
@@ -122,7 +125,11 @@ export class Catalog {
 
   async load(): Promise<void> {
     const tables = await this.persistence.tables()
-    for (const t of tables) this.#addTable(t)
+    for (const t of tables) {
+      // A dropped table's tombstone keeps its number from being handed out again.
+      if (t.name.startsWith(DROPPED_TABLE)) this.#reserved.add(t.tableNumber)
+      else this.#addTable(t)
+    }
     for (const i of await this.persistence.indexes()) this.#addIndex(i)
   }
 
@@ -297,6 +304,15 @@ export class Catalog {
       if (entry !== null) backfill.push({ indexId: -1, id: d.id, entry })
     }
     return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: [], vector, ...stagedFlag(staged) }, [], [], backfill))
+  }
+
+  /** Drops an empty table: its indexes, then its record (the number is not handed out again this run). */
+  async dropTable(table: TableInfo): Promise<void> {
+    for (const index of [...table.indexes.values()]) await this.dropIndex(index)
+    await this.persistence.dropTable(table.tableNumber)
+    this.byName.delete(storedTableName(table.component, table.name))
+    this.byNumber.delete(table.tableNumber)
+    this.#reserved.add(table.tableNumber)
   }
 
   async dropIndex(index: IndexInfo): Promise<void> {

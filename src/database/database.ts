@@ -419,6 +419,37 @@ export class Database {
     }
   }
 
+  /**
+   * Deletes user tables of a component ('' the app), as Convex's dashboard does
+   * (`/api/delete_tables`): refused for system tables and for tables the schema names or
+   * references with `v.id`; otherwise their documents are deleted in one commit (readers and
+   * subscriptions see them go) and the tables dropped. Returns how many documents went.
+   */
+  async deleteTables(component: string, names: readonly string[]): Promise<number> {
+    const schema = this.schemaOf(component)
+    for (const name of names) {
+      if (name.startsWith('_')) throw new TableDeletionRefused('InvalidTableName', `cannot delete system table ${name}`)
+      if (schema?.tables.some((t) => t.tableName === name) === true) throw new TableDeletionRefused('SchemaEnforcementError', `Failed to delete table "${name}" because it appears in the schema`)
+      const referrer = schema?.tables.find((t) => t.documentType !== null && referencesTable(t.documentType, name))
+      if (referrer !== undefined) throw new TableDeletionRefused('SchemaEnforcementError', `Failed to delete table "${name}" because \`v.id("${name}")\` appears in the schema of table "${referrer.tableName}"`)
+    }
+    const tables = names.map((n) => this.catalog.table(component, n)).filter((t): t is TableInfo => t !== undefined)
+    const count = await this.mutate(async (txn) => {
+      let n = 0
+      for (const t of tables) {
+        for (const d of await this.persistence.tableDocuments(t.tableNumber)) {
+          await txn.removeSystem(d.id)
+          n++
+        }
+      }
+      return n
+    })
+    await this.exclusive(async () => {
+      for (const t of tables) if (this.catalog.byNumber.get(t.tableNumber) === t) await this.catalog.dropTable(t)
+    })
+    return count
+  }
+
   async close(): Promise<void> {
     await this.history.close()
     this.#retireCurrent()
@@ -438,4 +469,23 @@ function oldest(counts: ReadonlyMap<bigint, number>): bigint | undefined {
   let min: bigint | undefined
   for (const ts of counts.keys()) if (min === undefined || ts < min) min = ts
   return min
+}
+
+/** Refused by `deleteTables` (answered as HTTP 400 with `code`). */
+export class TableDeletionRefused extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Whether a validator (JSON) holds `v.id(table)` anywhere. */
+function referencesTable(validator: unknown, table: string): boolean {
+  if (validator === null || typeof validator !== 'object') return false
+  if (Array.isArray(validator)) return validator.some((v) => referencesTable(v, table))
+  const v = validator as Record<string, unknown>
+  if (v.type === 'id' && v.tableName === table) return true
+  return Object.values(v).some((x) => referencesTable(x, table))
 }

@@ -18,6 +18,7 @@ import { OutOfRetentionError } from '../database/errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
+import { TableDeletionRefused } from '../database/database.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
 import { usedToken, FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
@@ -366,6 +367,20 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/wait_for_schema', (body) => deps.push.waitForSchema(body as never))
   admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
   admin('/api/delete_component', (body) => deps.push.deleteComponent((body as { componentId?: unknown }).componentId))
+  // The dashboard's "Delete table": {tableNames, componentId} (null: the app).
+  admin('/api/delete_tables', async (body) => {
+    const { tableNames, componentId } = (body ?? {}) as { tableNames?: unknown; componentId?: unknown }
+    if (!Array.isArray(tableNames) || tableNames.some((t) => typeof t !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(t))) throw badRequest('InvalidTableName', '`tableNames` must be a list of table names')
+    const component = componentId === undefined || componentId === null ? '' : deps.push.components.byId(String(componentId))?.path
+    if (component === undefined) throw badRequest('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`)
+    try {
+      await deps.db.deleteTables(component, tableNames as string[])
+    } catch (e) {
+      if (e instanceof TableDeletionRefused) throw badRequest(e.code, e.message)
+      throw e
+    }
+    return {}
+  })
   admin('/api/deploy2/report_push_completed', () => ({}))
   admin('/api/update_environment_variables', async (body) => {
     if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')

@@ -653,6 +653,19 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         expect(await (await reopen()).tables()).toEqual(expected)
       })
 
+      test('a dropped table stays as a tombstone named ~dropped~<number>, also after a reopen', async () => {
+        const { p, reopen } = await fresh()
+        await p.createTable('gone', 10003)
+        await p.createTable('kept', 10004)
+        await p.dropTable(10003)
+        const expected = [
+          { tableNumber: 10003, name: '~dropped~10003' },
+          { tableNumber: 10004, name: 'kept' },
+        ]
+        expect(await p.tables()).toEqual(expected)
+        expect(await (await reopen()).tables()).toEqual(expected)
+      })
+
       test('indexes: created with their backfill, renamed, staged, dropped with their entries; ids never reused', async () => {
         const { p, reopen } = await fresh()
         await p.createTable('messages', T)

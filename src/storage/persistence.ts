@@ -309,6 +309,11 @@ export interface Persistence {
   createIndex(index: IndexRecord, backfill: readonly IndexWrite[], searchBackfill?: readonly SearchWrite[], vectorBackfill?: readonly VectorWrite[]): Promise<IndexRecord>
   /** Drops an index (database, search or vector) and all of its entries. */
   dropIndex(indexId: number): Promise<void>
+  /**
+   * Drops a table whose documents and indexes are gone already. Its record stays as a tombstone
+   * named `~dropped~<number>` (a name no table can have), so its number is never handed out again.
+   */
+  dropTable(tableNumber: number): Promise<void>
   renameIndex(indexId: number, name: string): Promise<void>
   /** Marks an index staged (declared `staged: true`) or enabled. */
   setIndexStaged(indexId: number, staged: boolean): Promise<void>

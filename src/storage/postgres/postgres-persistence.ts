@@ -506,6 +506,10 @@ export class PostgresPersistence implements Persistence {
     })
   }
 
+  async dropTable(tableNumber: number): Promise<void> {
+    await this.#pool.query("UPDATE tables SET name = '~dropped~' || table_number WHERE table_number = $1", [tableNumber])
+  }
+
   async renameIndex(indexId: number, name: string): Promise<void> {
     await this.#pool.query('UPDATE indexes SET name = $1 WHERE index_id = $2', [name, indexId])
   }

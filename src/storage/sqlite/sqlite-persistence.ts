@@ -566,6 +566,11 @@ export class SqlitePersistence implements Persistence {
     await this.#sync()
   }
 
+  async dropTable(tableNumber: number): Promise<void> {
+    this.#writer.prepare("UPDATE tables SET name = '~dropped~' || table_number WHERE table_number = ?").run(tableNumber)
+    await this.#sync()
+  }
+
   async setIndexStaged(indexId: number, staged: boolean): Promise<void> {
     this.#writer.prepare('UPDATE indexes SET staged = ? WHERE index_id = ?').run(staged ? 1 : 0, indexId)
     await this.#sync()
