@@ -12,6 +12,7 @@ import type { Pool, PoolClient } from 'pg'
 import { Readable } from 'node:stream'
 import type { BlobInfo, BlobStore, PutOptions } from '../../files/blob-store.ts'
 import { checkBlobName, measured } from '../../files/blob-store.ts'
+import { inTransaction } from './transaction.ts'
 
 /** Size of every chunk but a blob's last. Never change it: a range read relies on it. */
 export const CHUNK_BYTES = 1024 * 1024
@@ -27,20 +28,8 @@ export class PostgresBlobStore implements BlobStore {
 
   constructor(readonly pool: Pool) {}
 
-  async #transaction<R>(body: (db: PoolClient) => Promise<R>): Promise<R> {
-    const client = await this.pool.connect()
-    let broken: Error | undefined
-    try {
-      await client.query('BEGIN')
-      const result = await body(client)
-      await client.query('COMMIT')
-      return result
-    } catch (e) {
-      await client.query('ROLLBACK').catch((r: Error) => (broken = r))
-      throw e
-    } finally {
-      client.release(broken)
-    }
+  #transaction<R>(body: (db: PoolClient) => Promise<R>): Promise<R> {
+    return inTransaction(this.pool, body)
   }
 
   async put(name: string, source: AsyncIterable<Uint8Array> | Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {

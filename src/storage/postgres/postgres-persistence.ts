@@ -47,6 +47,7 @@ import type {
 import { WriteNotApplied } from '../persistence.ts'
 import { migrate } from './migrations.ts'
 import { PostgresBlobStore } from './postgres-blob-store.ts'
+import { inTransaction } from './transaction.ts'
 
 const INT8_OID = 20
 /** Type parsers of this store's connections: int8 as BigInt, the rest as `pg` parses them. */
@@ -341,20 +342,8 @@ export class PostgresPersistence implements Persistence {
   }
 
   /** Runs `body` in one transaction on a pooled connection. */
-  async #transaction<R>(body: (db: PoolClient) => Promise<R>): Promise<R> {
-    const client = await this.#pool.connect()
-    let broken: Error | undefined
-    try {
-      await client.query('BEGIN')
-      const result = await body(client)
-      await client.query('COMMIT')
-      return result
-    } catch (e) {
-      await client.query('ROLLBACK').catch((r: Error) => (broken = r))
-      throw e
-    } finally {
-      client.release(broken)
-    }
+  #transaction<R>(body: (db: PoolClient) => Promise<R>): Promise<R> {
+    return inTransaction(this.#pool, body)
   }
 
   async write(commits: readonly CommitRecord[]): Promise<void> {
@@ -793,3 +782,4 @@ async function insertIndex(db: Pick<PoolClient, 'query'>, index: IndexRecord): P
   const vector = index.vector === undefined ? null : JSON.stringify({ vectorField: index.vector.vectorField, dimensions: index.vector.dimensions, filterFields: index.vector.filterFields })
   await db.query('INSERT INTO indexes (index_id, table_number, name, fields, search, vector, staged) VALUES ($1, $2, $3, $4, $5, $6, $7)', [index.indexId, index.tableNumber, index.name, JSON.stringify(index.fields), search, vector, index.staged === true])
 }
+
