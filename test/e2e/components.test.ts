@@ -177,3 +177,9 @@ test('handles that name no function fail with Convex’s messages', async () => 
   expect(await client.mutation('app:badHandles' as any, { handle: 'function://k57000000000000000000000000000001#app:gone' })).toEqual(['Function handle not found', 'Function handle not found'])
   expect((await client.mutation('app:badHandles' as any, { handle: 'not-a-handle' }))[0]).toBe("Could not find public function for 'not-a-handle'.")
 })
+
+test('a component’s search index covers its own documents only', async () => {
+  await client.mutation('app:add' as any, { name: 'zebra crossing', by: 1 })
+  await client.mutation('app:addToSecond' as any, { name: 'zebra stripes', by: 1 })
+  expect(await client.query('app:searchBoth' as any, { text: 'zebra' })).toEqual({ first: ['zebra crossing'], second: ['zebra stripes'] })
+})
