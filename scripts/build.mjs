@@ -25,8 +25,30 @@ export async function bundleRuntime() {
   return runtime.outputFiles[0].text
 }
 
+/**
+ * `convex:/_system/repl/wrappers.js`, the module a test query (`/api/run_test_function`: the
+ * dashboard's function runner, `npx convex run --inline-query`) imports `query` from: the `convex`
+ * package's own registration, bundled, inlined as `__CONCAVE_REPL_WRAPPERS__`.
+ */
+export async function bundleReplWrappers() {
+  const wrappers = await build({
+    stdin: { contents: "export { queryGeneric as query, internalQueryGeneric as internalQuery } from 'convex/server'", resolveDir: root, loader: 'js' },
+    absWorkingDir: root,
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['import'],
+    target: 'es2022',
+    write: false,
+    minifySyntax: true,
+  })
+  return wrappers.outputFiles[0].text
+}
+
 async function buildDist() {
   const runtimeSource = await bundleRuntime()
+  const replWrappers = await bundleReplWrappers()
   await build({
     bundle: true,
     platform: 'node',
@@ -39,7 +61,7 @@ async function buildDist() {
     logLevel: 'warning',
     entryPoints: { 'backend-main': join(root, 'src/main.ts'), keybroker: join(root, 'keybroker/main.ts'), checkpointer: join(root, 'src/storage/sqlite/checkpointer.ts'), 'node-executor': join(root, 'src/functions/node/node-worker.ts') },
     outdir: join(root, 'dist'),
-    define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource) },
+    define: { __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource), __CONCAVE_REPL_WRAPPERS__: JSON.stringify(replWrappers) },
   })
   // dist/backend.js checks the Node.js version before it loads backend-main.js (src/launcher.ts):
   // built for old Node.js versions, so the check runs where the backend can't.

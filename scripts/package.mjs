@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { bundleRuntime, root } from './build.mjs'
+import { bundleReplWrappers, bundleRuntime, root } from './build.mjs'
 
 const started = Date.now()
 const require = createRequire(import.meta.url)
@@ -222,6 +222,7 @@ const mainEntry = `if (process.argv[2] === 'node-executor') {
 await build(
   seaBundle(join(root, 'src/main.ts'), mainPrelude(assetHash, Object.keys(assets)), join(work, 'backend.cjs'), {
     __CONCAVE_RUNTIME__: JSON.stringify(runtimeSource),
+    __CONCAVE_REPL_WRAPPERS__: JSON.stringify(await bundleReplWrappers()),
   }, mainEntry),
 )
 step('bundled the main script and the worker', t)

@@ -13,6 +13,8 @@ import { ReadSet } from '../database/read-set.ts'
 import { checkArgsSize, checkResultSize, encodeTs, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
+import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
+import type { ModuleRecord } from '../storage/persistence.ts'
 import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isolate/isolate-host.ts'
 import type { IsolatePool } from './isolate/isolate-pool.ts'
 import { NodeActionTimeout } from './node/node-executor.ts'
@@ -444,6 +446,32 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
+  /**
+   * `/api/run_test_function` (the dashboard's function runner, `npx convex run --inline-query`):
+   * runs the default export of a module the caller sends, a query, read-only, in a scratch isolate
+   * beside the deployment's modules, in the app or a component.
+   */
+  async runTestQuery(source: string, args: JSONValue, componentPath: string, opts: CallOptions): Promise<UdfResult> {
+    if (this.components().instance(componentPath) === undefined) throw new Error('Component path not found')
+    const definition = componentPath === '' ? '' : (this.components().definition(this.components().instance(componentPath)!.definitionPath)?.prefix ?? '')
+    const modulePath = `${definition}testQuery.js`
+    const modules: ModuleRecord[] = [
+      ...this.pool.modules.values(),
+      { path: '_system/repl/wrappers.js', environment: 'isolate', source: REPL_WRAPPERS_SOURCE, sourceMap: null, hash: '' },
+      { path: modulePath, environment: 'isolate', source, sourceMap: null, hash: '' },
+    ]
+    const host = this.pool.scratch(modules)
+    const fn: FunctionInfo = { modulePath: 'testQuery.js', exportName: 'default', udfType: 'Query', visibility: 'internal', args: null, returns: null, component: componentPath, prefix: definition }
+    const txn = await this.db.begin(false)
+    try {
+      const outcome = await this.#inTransaction(fn, 'query', JSON.stringify([args]), txn, JSON.stringify(opts.identity ?? null), null, systemOrigin(), false, host)
+      return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
+    } finally {
+      this.db.end(txn)
+      host.dispose()
+    }
+  }
+
   /** The scheduler of a component instance's `_scheduled_functions` ('' the app's). */
   #scheduler(component: string): Scheduler {
     const scheduler = this.schedulers?.(component)
@@ -557,7 +585,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), nested = false): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), nested = false, host?: IsolateHost): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const component = fn.component ?? ''
     const nestedCalls: NestedCalls = {
@@ -585,7 +613,7 @@ export class FunctionRunner implements JobRunner {
       functionHandle: (address) => this.#functionHandle(component, address),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission)
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
   }
 
   /**
@@ -688,7 +716,7 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null): Promise<ExecOutcome> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost): Promise<ExecOutcome> {
     // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
     // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
     // or they took theirs before opening their snapshot (#runQuery, #runMutation).
@@ -697,7 +725,7 @@ export class FunctionRunner implements JobRunner {
     const started = performance.now()
     let outcome: ExecOutcome
     try {
-      outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request)
+      outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request, host)
     } finally {
       release?.()
     }
@@ -714,7 +742,7 @@ export class FunctionRunner implements JobRunner {
     return outcome
   }
 
-  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request']): Promise<ExecOutcome> {
+  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], given?: IsolateHost): Promise<ExecOutcome> {
     const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
@@ -728,7 +756,7 @@ export class FunctionRunner implements JobRunner {
         return failure(e, e instanceof NodeActionTimeout ? e.logLines : [])
       }
     } else {
-      const host: IsolateHost = this.pool.acquire()
+      const host: IsolateHost = given ?? this.pool.acquire()
       try {
         host.setEnv(env)
         outcome = await host.run(spec, handler, timeoutMs)
@@ -736,7 +764,7 @@ export class FunctionRunner implements JobRunner {
         if (e instanceof SandboxError && e.fatal) host.dispose()
         return failure(e, [])
       } finally {
-        this.pool.release(host)
+        if (given === undefined) this.pool.release(host)
       }
     }
     if (!outcome.ok) {

@@ -332,6 +332,20 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     const fn = segments.pop()!
     return call(c, null, { ...body, format: body.format ?? 'json' }, unwrapArgs(body.args), `${segments.join('/')}:${fn}`)
   })
+  // A query module the caller sends, run once read-only (the dashboard's function runner,
+  // `npx convex run --inline-query`): the admin key comes in the body, as Convex takes it.
+  app.post('/api/run_test_function', async (c) => {
+    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
+    const key = typeof body.adminKey === 'string' ? body.adminKey : ''
+    if (!verifyAdminKey(key, deps.instanceName, deps.instanceSecret).ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
+    const bundle = body.bundle as { source?: unknown } | undefined
+    if (typeof bundle?.source !== 'string') throw badRequest('BadRequest', 'The body must contain bundle.source')
+    const componentId = body.componentId
+    const componentPath = componentId === undefined || componentId === null ? '' : deps.push.components.byId(String(componentId))?.path
+    if (componentPath === undefined) throw badRequest('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`)
+    const result = await deps.runner.runTestQuery(bundle.source, unwrapArgs(body.args), componentPath, { admin: true })
+    return udfResponse(c, result, body.format)
+  })
   app.post('/api/query_ts', async (c) => {
     await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     return c.json({ ts: encodeTs(await deps.db.currentTs()) })

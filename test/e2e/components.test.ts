@@ -1,13 +1,14 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
+import { convexCli, errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
 let client: ConvexHttpClient
+let appDir: string
 
-useDeployedBackend('components', (t) => ({ backend, client } = t))
+useDeployedBackend('components', (t) => ({ backend, client, appDir } = t as typeof t & { appDir: string }))
 
 test('an app calls its components; each instance has its own tables, apart from the app’s', async () => {
   expect(await client.mutation('app:add' as any, { name: 'a', by: 2 })).toBe(2)
@@ -182,4 +183,17 @@ test('a component’s search index covers its own documents only', async () => {
   await client.mutation('app:add' as any, { name: 'zebra crossing', by: 1 })
   await client.mutation('app:addToSecond' as any, { name: 'zebra stripes', by: 1 })
   expect(await client.query('app:searchBoth' as any, { text: 'zebra' })).toEqual({ first: ['zebra crossing'], second: ['zebra stripes'] })
+})
+
+test('npx convex run --inline-query runs a one-off read-only query, in the app or in a component', async () => {
+  const run = async (...extra: string[]) => (await convexCli(appDir, ['run', ...extra, '--url', backend.url, '--admin-key', backend.adminKey])).stdout.trim()
+  await client.mutation('app:add' as any, { name: 'inline', by: 3 })
+  expect(await run('--inline-query', '(await ctx.db.query("counters").collect()).filter((c) => c.name === "inline").map((c) => c.value)')).toBe('[\n  -1\n]')
+  // In a component, its own tables: the same name is another table there.
+  expect(await run('--inline-query', '(await ctx.db.query("counters").withIndex("by_name", (q) => q.eq("name", "inline")).unique())?.value', '--component', 'counter')).toBe('3')
+  expect(await run('--inline-query', '(await ctx.db.query("entries").collect()).map((e) => e.what).includes("inline+3")', '--component', 'counter/audit')).toBe('true')
+  expect(await run('--inline-query', '(await ctx.db.query("entries").collect()).length')).toBe('0')
+  // Read-only: a write fails.
+  const write = await errorOf(run('--inline-query', 'await ctx.db.insert("log", { entry: "nope" })'))
+  expect(String((write as any).stderr ?? write.message)).toContain('insert')
 })

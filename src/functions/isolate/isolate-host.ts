@@ -258,6 +258,8 @@ export function errorPayload(e: unknown): { message: string; data?: unknown } {
 
 /** Resolves an import specifier against the importing module's path (`./_deps/X.js` etc.). */
 export function resolveSpecifier(specifier: string, from: string): string {
+  // The system modules a test query may import (`convex:/_system/repl/wrappers.js`).
+  if (specifier.startsWith('convex:/_system/')) return specifier.slice('convex:/'.length)
   if (!specifier.startsWith('./') && !specifier.startsWith('../')) {
     throw new Error(`Cannot import "${specifier}" from ${from}: only relative imports between pushed modules are supported`)
   }
