@@ -21,6 +21,7 @@ import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
 import { sameVectorEntry, vectorEntry } from './vector.ts'
 import type { Transaction } from './transaction.ts'
+import type { TableInfo } from './catalog.ts'
 import { valueToJson } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 
@@ -86,8 +87,8 @@ export class Committer {
 
   #writing = false
 
-  /** Publishes the tables a committed transaction created (set by the database: the catalog's). */
-  publishTables: ((txn: Transaction) => void) | null = null
+  /** Publishes the tables committed transactions created (set by the database: the catalog's). */
+  publishTables: ((tables: readonly TableInfo[]) => void) | null = null
   /** Whether a table of this stored name exists already (created meanwhile by someone else). */
   tableExists: ((storedName: string) => boolean) | null = null
 
@@ -223,6 +224,7 @@ export class Committer {
     this.#queue = []
     const records: CommitRecord[] = []
     const accepted: { q: Queued; ts: bigint }[] = []
+    const created: TableInfo[] = []
     const fresh: RecentCommit[] = []
     for (const q of batch) {
       if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh) || this.#tableTaken(q.txn, batch)) {
@@ -240,6 +242,7 @@ export class Committer {
       records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, ...(record.tables.length === 0 ? {} : { tables: record.tables }) })
       fresh.push({ ts, indexes: record.touched })
       accepted.push({ q, ts })
+      created.push(...record.created)
     }
     try {
       if (this.#failed !== null) throw this.#failed
@@ -267,7 +270,7 @@ export class Committer {
     // Published in the same turn as the write is over: no snapshot opens in between (tables
     // created by these commits join the catalog first).
     this.#writing = false
-    for (const { q } of accepted) this.publishTables?.(q.txn)
+    if (created.length > 0) this.publishTables?.(created)
     if (records.length > 0) this.#setWriteError(null)
     this.#recent.push(...fresh)
     this.#trim()
@@ -298,7 +301,7 @@ export class Committer {
  * a search reads its whole table's `by_creation_time` range, which every document write touches.
  * Vector indexes add none either: vector searches run in actions, outside any transaction.
  */
-function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[]; tables: NonNullable<CommitRecord['tables']> } {
+function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrite[]; indexes: IndexWrite[]; search: SearchWrite[]; vectors: VectorWrite[]; touched: IndexWrite[]; tables: NonNullable<CommitRecord['tables']>; created: TableInfo[] } {
   const documents: DocumentWrite[] = []
   const indexes: IndexWrite[] = []
   const search: SearchWrite[] = []
@@ -337,7 +340,6 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
   const touched = [...indexes]
   for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null }) // `name`: stored (component-qualified)
   // Tables the transaction created that still hold one of its writes are stored with it.
-  const created = [...txn.created.values()].filter((c) => documents.some((d) => d.tableNumber === c.info.tableNumber))
-  txn.createdStored = created.map((c) => c.info)
-  return { documents, indexes, search, vectors, touched, tables: created.map((c) => c.records) }
+  const created = txn.created.size === 0 ? [] : [...txn.created.values()].filter((c) => documents.some((d) => d.tableNumber === c.info.tableNumber))
+  return { documents, indexes, search, vectors, touched, tables: created.map((c) => c.records), created: created.map((c) => c.info) }
 }

@@ -94,8 +94,8 @@ export class Database {
     })
     // Tables a transaction created are stored with its commit and published with it.
     this.committer.tableExists = (name) => this.catalog.byName.has(name)
-    this.committer.publishTables = (txn) => {
-      for (const info of txn.createdStored) this.catalog.publish(info)
+    this.committer.publishTables = (tables) => {
+      for (const info of tables) this.catalog.publish(info)
     }
     this.committer.onCommit(() => {
       this.#published()
@@ -152,11 +152,14 @@ export class Database {
   }
 
   /** Resolves the app's `v.id("table")` checks against the catalog. */
-  readonly validatorContext: ValidatorContext = this.validatorContextFor('')
+  readonly validatorContext: ValidatorContext = this.#validatorContext('')
 
-  /** Resolves a component's `v.id("table")` checks against its own tables. */
+  /** Resolves a component's `v.id("table")` checks against its own tables ('' the app's). */
   validatorContextFor(component: string): ValidatorContext {
-    if (component === '' && this.validatorContext !== undefined) return this.validatorContext
+    return component === '' ? this.validatorContext : this.#validatorContext(component)
+  }
+
+  #validatorContext(component: string): ValidatorContext {
     return {
       tableNumberForName: (name) => this.catalog.table(component, name)?.tableNumber,
       tableNameForNumber: (n) => {
@@ -434,18 +437,25 @@ export class Database {
       if (referrer !== undefined) throw new TableDeletionRefused('SchemaEnforcementError', `Failed to delete table "${name}" because \`v.id("${name}")\` appears in the schema of table "${referrer.tableName}"`)
     }
     const tables = names.map((n) => this.catalog.table(component, n)).filter((t): t is TableInfo => t !== undefined)
+    // Read through the transaction: a document inserted meanwhile conflicts, and the delete re-runs.
     const count = await this.mutate(async (txn) => {
       let n = 0
       for (const t of tables) {
-        for (const d of await this.persistence.tableDocuments(t.tableNumber)) {
-          await txn.removeSystem(d.id)
+        const key = `delete:${t.tableNumber}`
+        const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: t.name, order: null }, operators: [] }, component)
+        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) {
+          await txn.removeSystem((JSON.parse(row.json) as { _id: string })._id)
           n++
         }
+        txn.closeStream(key)
       }
       return n
     })
+    // Dropped only if still empty (a write committed after the delete keeps its table).
     await this.exclusive(async () => {
-      for (const t of tables) if (this.catalog.byNumber.get(t.tableNumber) === t) await this.catalog.dropTable(t)
+      for (const t of tables) {
+        if (this.catalog.byNumber.get(t.tableNumber) === t && (await this.persistence.scanTable(t.tableNumber, '', 1)).length === 0) await this.catalog.dropTable(t)
+      }
     })
     return count
   }

@@ -201,8 +201,6 @@ export class Transaction {
    * (so a mutation that fails or conflicts leaves no table behind), seen by no one else until then.
    */
   readonly created = new Map<string, { info: TableInfo; records: { table: TableRecord; indexes: IndexRecord[] } }>()
-  /** Those of `created` its commit stores (the ones still holding a write), set by the committer. */
-  createdStored: TableInfo[] = []
 
   /** A table by name as this transaction sees it: the catalog's, or one it is creating. */
   table(name: string, component = ''): TableInfo | undefined {

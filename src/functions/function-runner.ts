@@ -451,7 +451,7 @@ export class FunctionRunner implements JobRunner {
    * runs the default export of a module the caller sends, a query, read-only, in a scratch isolate
    * beside the deployment's modules, in the app or a component.
    */
-  async runTestQuery(source: string, args: JSONValue, componentPath: string, opts: CallOptions): Promise<UdfResult> {
+  async runTestQuery(source: string, args: JSONValue, componentPath: string): Promise<UdfResult> {
     if (this.components().instance(componentPath) === undefined) throw new Error('Component path not found')
     const definition = componentPath === '' ? '' : (this.components().definition(this.components().instance(componentPath)!.definitionPath)?.prefix ?? '')
     const modulePath = `${definition}testQuery.js`
@@ -464,7 +464,8 @@ export class FunctionRunner implements JobRunner {
     const fn: FunctionInfo = { modulePath: 'testQuery.js', exportName: 'default', udfType: 'Query', visibility: 'internal', args: null, returns: null, component: componentPath, prefix: definition }
     const txn = await this.db.begin(false)
     try {
-      const outcome = await this.#inTransaction(fn, 'query', JSON.stringify([args]), txn, JSON.stringify(opts.identity ?? null), null, systemOrigin(), false, host)
+      // Run by an admin, as nobody in particular (`ctx.auth` gives null).
+      const outcome = await this.#inTransaction(fn, 'query', JSON.stringify([args]), txn, 'null', null, systemOrigin(), false, host)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -490,9 +491,9 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** Where an address points, seen from `caller` (a user-facing error if nowhere). */
-  #address(caller: string, address: FunctionAddress | string): { component: string; path: string; publicOnly: boolean } {
+  #address(caller: string, address: FunctionAddress): { component: string; path: string; publicOnly: boolean } {
     try {
-      return this.components().resolve(caller, typeof address === 'string' ? { name: address } : address)
+      return this.components().resolve(caller, address)
     } catch (e) {
       if (e instanceof UnresolvedFunction) throw new CallError(e.message)
       throw e

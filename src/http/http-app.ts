@@ -343,7 +343,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     const componentId = body.componentId
     const componentPath = componentId === undefined || componentId === null ? '' : deps.push.components.byId(String(componentId))?.path
     if (componentPath === undefined) throw badRequest('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`)
-    const result = await deps.runner.runTestQuery(bundle.source, unwrapArgs(body.args), componentPath, { admin: true })
+    const result = await deps.runner.runTestQuery(bundle.source, unwrapArgs(body.args), componentPath)
     return udfResponse(c, result, body.format)
   })
   app.post('/api/query_ts', async (c) => {

@@ -197,3 +197,17 @@ test('npx convex run --inline-query runs a one-off read-only query, in the app o
   const write = await errorOf(run('--inline-query', 'await ctx.db.insert("log", { entry: "nope" })'))
   expect(String((write as any).stderr ?? write.message)).toContain('insert')
 })
+
+test('/api/run_test_function refuses a wrong admin key, a missing module and an unknown component', async () => {
+  const post = (body: unknown) => fetch(`${backend.url}/api/run_test_function`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const source = 'import { query } from "convex:/_system/repl/wrappers.js"; export default query({ handler: async () => 1 });'
+  const wrongKey = await post({ adminKey: 'nope', bundle: { path: 'testQuery.js', source }, args: {}, format: 'json' })
+  expect(wrongKey.status).toBe(401)
+  expect(((await wrongKey.json()) as { code: string }).code).toBe('BadAdminKey')
+  const noSource = await post({ adminKey: backend.adminKey, bundle: {}, args: {}, format: 'json' })
+  expect(noSource.status).toBe(400)
+  const nowhere = await post({ adminKey: backend.adminKey, bundle: { path: 'testQuery.js', source }, args: {}, format: 'json', componentId: 'x' })
+  expect(await nowhere.json()).toEqual({ code: 'ComponentNotFound', message: 'Component with ID "x" not found' })
+  const ok = await post({ adminKey: backend.adminKey, bundle: { path: 'testQuery.js', source }, args: {}, format: 'json' })
+  expect(await ok.json()).toEqual({ status: 'success', value: 1, logLines: [] })
+})
