@@ -68,33 +68,31 @@ test('an unmounted component’s data can be deleted, and only then', async () =
   expect(await (admin() as any).function(anyApi.entries.list, 'counter2/audit', {})).toEqual([])
 })
 
+/**
+ * Pushes with one file of the app rewritten by `edit`, expects the push to fail saying `message`,
+ * and puts the file back.
+ */
+async function expectPushFails(file: string, edit: (text: string) => string, message: string): Promise<void> {
+  const path = join(appDir, file)
+  const before = readFileSync(path, 'utf8')
+  const after = edit(before)
+  expect(after).not.toBe(before)
+  writeFileSync(path, after)
+  try {
+    const failed = await errorOf(convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', backend.adminKey, '-y', '--typecheck', 'disable']))
+    expect(String((failed as any).stdout) + String((failed as any).stderr)).toContain(message)
+  } finally {
+    writeFileSync(path, before)
+  }
+}
+
 test('bad component trees fail the push with Convex’s errors, and the last push keeps serving', async () => {
-  const original = readFileSync(join(appDir, CONFIG), 'utf8')
-  const twice = original.replace('app.use(counter, { name: "counter2", httpPrefix: "/c2" });', 'app.use(counter);')
-  expect(twice).not.toBe(original)
-  const duplicate = await errorOf(pushWithConfig(twice))
-  expect(String((duplicate as any).stdout) + String((duplicate as any).stderr)).toContain('Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
-  writeFileSync(join(appDir, CONFIG), original)
-  const auditConfig = join(appDir, 'convex/components/audit/convex.config.ts')
-  const auditOriginal = readFileSync(auditConfig, 'utf8')
-  writeFileSync(auditConfig, `import { defineComponent } from "convex/server";\nimport counter from "../counter/convex.config";\nconst c = defineComponent("audit");\nc.use(counter);\nexport default c;\n`)
-  const cycle = await errorOf(pushWithConfig(original))
-  expect(String((cycle as any).stdout) + String((cycle as any).stderr)).toContain('Found cyclic definition dependency')
-  writeFileSync(auditConfig, auditOriginal)
+  await expectPushFails(CONFIG, (t) => t.replace('app.use(counter, { name: "counter2", httpPrefix: "/c2" });', 'app.use(counter);'), 'Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
+  await expectPushFails('convex/components/audit/convex.config.ts', () => `import { defineComponent } from "convex/server";\nimport counter from "../counter/convex.config";\nconst c = defineComponent("audit");\nc.use(counter);\nexport default c;\n`, 'Found cyclic definition dependency')
   // A required variable of a component that its parent doesn't pass.
-  const counterConfig = join(appDir, 'convex/components/counter/convex.config.ts')
-  const counterOriginal = readFileSync(counterConfig, 'utf8')
-  writeFileSync(counterConfig, counterOriginal.replace('{ env: { TAG: "counted", GREETING: component.env.GREETING } }', '{ env: { GREETING: component.env.GREETING } }'))
-  const unbound = await errorOf(pushWithConfig(original))
-  expect(String((unbound as any).stdout) + String((unbound as any).stderr)).toContain('Component [ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
-  writeFileSync(counterConfig, counterOriginal)
+  await expectPushFails('convex/components/counter/convex.config.ts', (t) => t.replace('{ env: { TAG: "counted", GREETING: component.env.GREETING } }', '{ env: { GREETING: component.env.GREETING } }'), 'Component [ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
   // A component whose crons name a function it doesn't have.
-  const cronsFile = join(appDir, 'convex/components/counter/crons.ts')
-  const cronsOriginal = readFileSync(cronsFile, 'utf8')
-  writeFileSync(cronsFile, cronsOriginal.replace('internal.counters.tick', '(internal.counters as any).nope'))
-  const missing = await errorOf(pushWithConfig(original))
-  expect(String((missing as any).stdout) + String((missing as any).stderr)).toContain('Cron job "tick": counters:nope is not a mutation or action of this push')
-  writeFileSync(cronsFile, cronsOriginal)
+  await expectPushFails('convex/components/counter/crons.ts', (t) => t.replace('internal.counters.tick', '(internal.counters as any).nope'), 'Cron job "tick": counters:nope is not a mutation or action of this push')
   expect(await client.mutation('app:addToSecond' as any, { name: 'bad', by: 2 })).toBe(2)
   expect(await client.query('app:get' as any, { name: 'bad' })).toEqual({ first: 0, second: 2, appRows: 1 })
 })
