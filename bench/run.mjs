@@ -19,10 +19,11 @@ import { alone, bodyFlood, httpFlood, subscriptionFlood } from './fairness.mjs'
 import { COMPONENT_COUNT, crossCallBench, timedDeploy, writeComponentsApp } from './components.mjs'
 import { startPostgres } from '../test/helpers/postgres.ts'
 import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
+import { spreadFanout } from './multi.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components` or `postgres` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres` or `multi` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -103,6 +104,11 @@ async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'benc
   const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret, ...args], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, ...env } })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
+    // A backend that stops at start-up (a bad flag, a refused database) fails the bench, not hangs it.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      rmSync(dataDir, { recursive: true, force: true })
+      throw new Error(`the backend exited at start-up (${child.exitCode ?? child.signalCode}); BENCH_BACKEND_LOG=1 shows its log`)
+    }
     try {
       if ((await fetch(`${url}/version`)).ok) break
     } catch {}
@@ -146,10 +152,14 @@ function leanFetch(url, init) {
 
 /**
  * Mutations/s, and the CPU the server and this load generator each spend per mutation (µs); with
- * `storeCpu` (a function giving CPU seconds so far), also that of the store's processes.
+ * `storeCpu` (a function giving CPU seconds so far), also that of the store's processes. `backend`
+ * may be an array of backends (processes on one database): the clients are dealt out among them
+ * in turn, and the server CPU is theirs summed.
  */
 async function mutationsPerSecond(backend, concurrency, indexed, lean = false, storeCpu = null) {
-  const clients = Array.from({ length: concurrency }, () => new ConvexHttpClient(backend.url, lean ? { fetch: leanFetch } : undefined))
+  const backends = Array.isArray(backend) ? backend : [backend]
+  const serverCpu = () => backends.reduce((sum, b) => sum + cpuSeconds(b.child.pid), 0)
+  const clients = Array.from({ length: concurrency }, (_, i) => new ConvexHttpClient(backends[i % backends.length].url, lean ? { fetch: leanFetch } : undefined))
   let n = 0
   let server0 = 0
   let client0 = null
@@ -158,7 +168,7 @@ async function mutationsPerSecond(backend, concurrency, indexed, lean = false, s
   const warm = performance.now() + 1000
   const end = warm + SECONDS * 1000
   const startCounting = setTimeout(() => {
-    server0 = cpuSeconds(backend.child.pid)
+    server0 = serverCpu()
     client0 = process.cpuUsage()
     if (storeCpu) store0 = storeCpu()
   }, 1000)
@@ -175,7 +185,7 @@ async function mutationsPerSecond(backend, concurrency, indexed, lean = false, s
   const client = process.cpuUsage(client0 ?? undefined)
   return {
     perSecond: n / SECONDS,
-    serverCpuUs: ((cpuSeconds(backend.child.pid) - server0) * 1e6) / n,
+    serverCpuUs: ((serverCpu() - server0) * 1e6) / n,
     clientCpuUs: (client.user + client.system) / n,
     storeCpuUs: storeCpu ? ((storeCpu() - store0) * 1e6) / n : null,
   }
@@ -442,6 +452,60 @@ async function postgresRows() {
   }
 }
 
+/**
+ * Several processes on one Postgres database (#15): c=32 mutations/s and fan-out to 1,000
+ * subscribers with one backend process, then with two on the same database (each its own data
+ * directory and ports, the load and the subscribers split evenly), beside raw `pg` inserts.
+ */
+async function multiRows() {
+  const cluster = await startPostgres()
+  const started = []
+  const stop = async (b) => {
+    started.splice(started.indexOf(b), 1)
+    await stopBackend(b)
+  }
+  try {
+    const cpu = postgresCpu(new URL(cluster.url).port)
+    const rawUrl = await cluster.newDatabase()
+    const dbUrl = await cluster.newDatabase()
+    const a = await startBackend({}, undefined, ['--db-url', dbUrl])
+    started.push(a)
+    push(a)
+    await assertDurable(dbUrl)
+    const n = Number(process.env.BENCH_MULTI_SUBSCRIBERS ?? 1000)
+    const rounds = Number(process.env.BENCH_MULTI_ROUNDS ?? 40)
+    const progress = (name, r) => (process.stderr.write(`multi ${name}: ${JSON.stringify(r)}\n`), r)
+    // Raw inserts and the one-process run before and after the two-process runs, so load from
+    // elsewhere on the machine falls on both alike.
+    const raw1 = progress('raw', await rawPostgresInserts(rawUrl, { concurrency: 32, seconds: SECONDS, cpu }))
+    const one1 = progress('one process c=32', await mutationsPerSecond(a, 32, false, true, cpu))
+    const fanOne = progress('one process fan-out', await spreadFanout({ urls: [a.url], writeUrl: a.url, n, rounds, name: 'multi-one' }))
+    const b = await startBackend({}, undefined, ['--db-url', dbUrl])
+    started.push(b)
+    const two = progress('two processes c=32', await mutationsPerSecond([a, b], 32, false, true, cpu))
+    const fanTwo = progress('two processes fan-out', await spreadFanout({ urls: [a.url, b.url], writeUrl: a.url, n, rounds, name: 'multi-two' }))
+    await stop(b)
+    const one2 = progress('one process c=32', await mutationsPerSecond(a, 32, false, true, cpu))
+    const raw2 = progress('raw', await rawPostgresInserts(rawUrl, { concurrency: 32, seconds: SECONDS, cpu }))
+    const raw = (raw1.perSecond + raw2.perSecond) / 2
+    const one = (one1.perSecond + one2.perSecond) / 2
+    const us = (x) => x.toFixed(0)
+    const cpuNote = (r) => `CPU per mutation: server ${us(r.serverCpuUs)} us, postgres ${us(r.storeCpuUs)} us, load generator ${us(r.clientCpuUs)} us`
+    const ms = (x) => x.toFixed(1)
+    row('raw pg durable inserts into the same Postgres, c=32', raw, '/s', null, `32 connections, 1 row per autocommit INSERT, synchronous_commit=on, fsync=on; mean of ${raw1.perSecond.toFixed(0)} and ${raw2.perSecond.toFixed(0)}/s (first and last)`)
+    row('mutations, one process on the database, c=32, node:http transport', one, '/s', null, `the figure the next rows are compared with; mean of ${one1.perSecond.toFixed(0)} and ${one2.perSecond.toFixed(0)}/s (before and after the two-process runs); ${(one / raw).toFixed(2)}x raw pg inserts; ${cpuNote(one1)} / ${cpuNote(one2)}`)
+    row('mutations, two processes on the database, c=32 (16 clients each)', two.perSecond, '/s', two.perSecond / one, `x one process; ${(two.perSecond / raw).toFixed(2)}x raw pg inserts; ${cpuNote(two)} (server: both processes)`)
+    row(`fan-out to ${n} subscribers, one process, ack → last update p50`, fanOne.p50, 'ms', null, `p99 ${ms(fanOne.p99)} ms; ${rounds} rounds; the figure the next rows are compared with`)
+    row(`fan-out to ${n} subscribers on two processes (${n / 2} each), write through one, ack → last update p50`, fanTwo.p50, 'ms', fanTwo.p50 / fanOne.p50, 'x one process p50')
+    row(`fan-out to ${n} subscribers on two processes, ack → last update p99`, fanTwo.p99, 'ms', fanTwo.p99 / fanOne.p99, `x one process p99 (${ms(fanOne.p99)} ms)`)
+    row('  of which the writing process\'s last subscriber p50', fanTwo.perProcessP50[0], 'ms', fanTwo.perProcessP50[0] / fanOne.p50, `x one process p50; p99 ${ms(fanTwo.perProcessP99[0])} ms`)
+    row('  of which the other process\'s last subscriber p50', fanTwo.perProcessP50[1], 'ms', fanTwo.perProcessP50[1] / fanOne.p50, `x one process p50; p99 ${ms(fanTwo.perProcessP99[1])} ms; it learns of the write from the commit log (LISTEN/NOTIFY)`)
+  } finally {
+    for (const b of started) await stopBackend(b)
+    await cluster.stop()
+  }
+}
+
 if (ONLY === 'components') {
   try {
     await componentRows()
@@ -451,6 +515,12 @@ if (ONLY === 'components') {
 } else if (ONLY === 'fairness') {
   try {
     await fairnessRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else if (ONLY === 'multi') {
+  try {
+    await multiRows()
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
@@ -512,6 +582,7 @@ try {
   await fairnessRows()
   await componentRows()
   await postgresRows()
+  await multiRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)
