@@ -150,7 +150,7 @@ export class Backend {
     // Before anything in the folder is read or written: one backend per data folder.
     this.#lock = lockDataDir(dataDir, { port: config.port })
     const persistence: Persistence =
-      config.dbUrl === undefined ? SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m)) : await PostgresPersistence.open(config.dbUrl, { log: (m) => log.info(m), exclusive: true })
+      config.dbUrl === undefined ? SqlitePersistence.open(join(dataDir, DATABASE_FILE), (m) => log.info(m)) : await PostgresPersistence.open(config.dbUrl, { log: (m) => log.info(m) })
     this.#persistence = persistence
     await this.#credentials(dataDir, persistence)
     const db = await Database.open(persistence, new CursorCodec(this.instanceSecret), {
@@ -187,7 +187,12 @@ export class Backend {
     await sessionRequests.start()
     this.#sessionRequests = sessionRequests
     runner.sessionRequests = sessionRequests
-    const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component))
+    // Background work — running scheduled functions and crons, pruning history — is done by one
+    // process: this one alone on SQLite; on a shared store, whichever holds the background lease
+    // (another takes it over within seconds when that process dies).
+    const lease = persistence.shared?.lease('background') ?? null
+    const leading = () => lease === null || lease.held
+    const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
     runner.schedulers = (component) => schedulers.get(component)
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
     await syncSchedulers()
@@ -196,8 +201,7 @@ export class Backend {
     // Cron runs go through a scheduler of their own, so they don't show in _scheduled_functions
     // (as in Convex) but are run with the same at-most-once / exactly-once care. Each component
     // instance has its own crons (its definition's crons.js).
-    const crons = new CronSet(db, (component) => new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs), component), (message, fields) => log.warn(message, fields))
-    this.#crons = crons
+    const newCrons = () => new CronSet(db, (component) => new Scheduler(db, (message, fields) => log.warn(message, fields), CRON_RUNS, Math.min(3_600_000, config.jobRetentionMs), component), (message, fields) => log.warn(message, fields))
     const cronSpecs = (component: string): Record<string, CronSpec> | null => {
       const prefix = component === '' ? '' : (push.components.definition(push.components.instance(component)?.definitionPath ?? '')?.prefix ?? null)
       if (prefix === null) return null
@@ -211,8 +215,23 @@ export class Backend {
     }
     // Crons must never keep the backend from starting.
     const refreshCrons = () =>
-      crons.sync(push.components.instances().map((i) => i.path), runner, cronSpecs).catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
-    await refreshCrons()
+      this.#crons === null ? Promise.resolve() : this.#crons.sync(push.components.instances().map((i) => i.path), runner, cronSpecs).catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
+    const lead = async (held: boolean) => {
+      if (this.#draining) return
+      db.history.setPaused(!held)
+      if (held) {
+        if (lease !== null) log.info('Running scheduled functions and crons in this process')
+        await schedulers.setActive(true)
+        this.#crons ??= newCrons()
+        await refreshCrons()
+      } else {
+        await schedulers.setActive(false)
+        this.#crons?.stop()
+        this.#crons = null
+      }
+    }
+    await lead(leading())
+    lease?.onChange((held) => void lead(held).catch((e: unknown) => log.warn('Could not take over background work', { error: (e as Error)?.message ?? String(e) })))
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
@@ -238,6 +257,8 @@ export class Backend {
     })
     const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
+    // A push landed through another process: served here too.
+    db.onForeignPush(() => void push.reload().catch((e: unknown) => log.error('Could not load a push made through another process', { error: (e as Error)?.message ?? String(e) })))
     this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {
       auth,

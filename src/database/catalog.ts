@@ -133,6 +133,54 @@ export class Catalog {
     for (const i of await this.persistence.indexes()) this.#addIndex(i)
   }
 
+  /**
+   * Whether a provisional table's records collide with the catalog: its name, its number, or one
+   * of its index ids taken since it was numbered (another process created tables or indexes).
+   */
+  taken(records: { table: TableRecord; indexes: readonly IndexRecord[] }): boolean {
+    if (this.byName.has(records.table.name) || this.byNumber.has(records.table.tableNumber)) return true
+    const ids = new Set(records.indexes.map((i) => i.indexId))
+    for (const t of this.byNumber.values()) for (const i of t.indexes.values()) if (ids.has(i.indexId)) return true
+    return false
+  }
+
+  /**
+   * Reads the tables and indexes again (another process of a shared store changed them). Known
+   * tables keep their objects, so transactions under way see new indexes and keep them current.
+   */
+  async refresh(): Promise<void> {
+    const tables = await this.persistence.tables()
+    const indexes = await this.persistence.indexes()
+    const live = new Set<number>()
+    for (const t of tables) {
+      if (t.name.startsWith(DROPPED_TABLE)) {
+        this.#reserved.add(t.tableNumber)
+        continue
+      }
+      live.add(t.tableNumber)
+      if (!this.byNumber.has(t.tableNumber)) this.#addTable(t)
+    }
+    for (const [n, t] of this.byNumber) {
+      if (live.has(n)) continue
+      this.byNumber.delete(n)
+      this.byName.delete(storedTableName(t.component, t.name))
+    }
+    const byTable = new Map<number, IndexRecord[]>()
+    for (const i of indexes) {
+      if (i.indexId >= this.#nextIndexId) this.#nextIndexId = i.indexId + 1
+      byTable.set(i.tableNumber, [...(byTable.get(i.tableNumber) ?? []), i])
+    }
+    for (const table of this.byNumber.values()) {
+      const wanted = byTable.get(table.tableNumber) ?? []
+      const names = new Set(wanted.map((i) => i.name))
+      for (const name of [...table.indexes.keys()]) if (!names.has(name)) table.indexes.delete(name)
+      for (const i of wanted) {
+        const known = table.indexes.get(i.name)
+        if (known === undefined || known.indexId !== i.indexId || (known.staged === true) !== (i.staged === true)) this.#addIndex(i)
+      }
+    }
+  }
+
   #indexId(): number {
     return this.#nextIndexId++
   }

@@ -13,9 +13,17 @@
  * A conflict rejects that transaction with OccConflictError; the function runner re-runs it on a
  * fresh snapshot. Recent commits are kept in memory only as long as some open transaction's
  * snapshot predates them.
+ *
+ * On a store shared by several processes (`persistence.shared`) each process has a committer;
+ * the store serializes them. A batch is written only if the store's latest commit is still the
+ * last one this process published; otherwise the store answers with the commits it missed, which
+ * are taken in (published to listeners, kept for conflict checks) before the batch is decided
+ * again. Between its own writes a process follows the store's commit log (`follow`), woken by the
+ * store's notices. Catalog changes hold every process's writes (`exclusive`) and end with a marker
+ * commit that tells the others to read the catalog (or the push) again.
  */
-import type { CommitRecord, DocumentWrite, IndexWrite, Persistence, SearchWrite, VectorWrite } from '../storage/persistence.ts'
-import { WriteNotApplied } from '../storage/persistence.ts'
+import type { CommitRecord, DocumentWrite, IndexWrite, LoggedCommit, Persistence, SearchWrite, TouchedKey, VectorWrite } from '../storage/persistence.ts'
+import { StaleWrite, WriteNotApplied } from '../storage/persistence.ts'
 import { indexKey, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
@@ -46,7 +54,7 @@ interface Queued {
 
 interface RecentCommit {
   readonly ts: bigint
-  readonly indexes: readonly IndexWrite[]
+  readonly indexes: readonly TouchedKey[]
 }
 
 /** A commit as published to listeners: its timestamp and the index keys it touched. */
@@ -89,16 +97,23 @@ export class Committer {
 
   /** Publishes the tables committed transactions created (set by the database: the catalog's). */
   publishTables: ((tables: readonly TableInfo[]) => void) | null = null
-  /** Whether a table of this stored name exists already (created meanwhile by someone else). */
-  tableExists: ((storedName: string) => boolean) | null = null
+  /**
+   * Whether a table a transaction numbered can no longer be created as numbered: its name, its
+   * number or one of its index ids is taken meanwhile (by a push, or another process).
+   */
+  createdTaken: ((created: Transaction['created'] extends Map<string, infer C> ? C : never) => boolean) | null = null
+  /** Reads the catalog again (other processes changed it). */
+  refreshCatalog: (() => Promise<void>) | null = null
+  /** Another process landed a push. */
+  foreignPush: (() => void) | null = null
 
   /**
-   * A transaction that creates a table another one created since (directly, as a push does, or
-   * earlier in this batch) conflicts; it re-runs and finds the table.
+   * A transaction that creates a table another one created since (directly, as a push does, in
+   * another process, or earlier in this batch) conflicts; it re-runs and finds the table.
    */
   #tableTaken(txn: Transaction, batch: readonly Queued[]): boolean {
-    for (const name of txn.created.keys()) {
-      if (this.tableExists?.(name) === true) return true
+    for (const [name, c] of txn.created) {
+      if (this.createdTaken?.(c) === true) return true
       for (const other of batch) {
         if (other.txn === txn) break
         if (other.txn.created.has(name)) return true
@@ -195,7 +210,7 @@ export class Committer {
     this.#scheduled = false
     this.#flushing = true
     try {
-      await this.exclusive(async () => {
+      await this.#turn(async () => {
         while (this.#queue.length > 0) await this.#flush()
       })
     } finally {
@@ -209,8 +224,8 @@ export class Committer {
 
   #lock: Promise<void> = Promise.resolve()
 
-  /** Runs `fn` while no batch is being written (catalog changes that write data use this). */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` while this process writes no batch (batches, catch-ups and catalog changes take turns). */
+  #turn<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(fn)
     this.#lock = run.then(
       () => undefined,
@@ -219,66 +234,199 @@ export class Committer {
     return run
   }
 
-  async #flush(): Promise<void> {
-    const batch = this.#queue
-    this.#queue = []
-    const records: CommitRecord[] = []
-    const accepted: { q: Queued; ts: bigint }[] = []
-    const created: TableInfo[] = []
-    const fresh: RecentCommit[] = []
-    for (const q of batch) {
-      if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh) || this.#tableTaken(q.txn, batch)) {
-        q.reject(new OccConflictError())
-        continue
-      }
-      let record: ReturnType<typeof toCommitRecord>
-      const ts = this.nextTs()
+  /**
+   * Runs `fn` (a catalog change that writes beside the commit path: index backfill, table
+   * creation, a push) while no batch is being written. On a shared store no process writes
+   * meanwhile: the store's writes are held, the commits of others caught up on first, and a
+   * marker commit (`push` marks a push) tells every process to read the catalog again.
+   */
+  exclusive<T>(fn: () => Promise<T>, opts: { push?: boolean } = {}): Promise<T> {
+    const shared = this.persistence.shared
+    if (shared === undefined) return this.#turn(fn)
+    return this.#turn(async () => {
+      const hold = await shared.holdWrites(this.#publishedTs)
+      let marker: { ts: bigint; catalog: boolean; push: boolean } | null = null
       try {
-        record = toCommitRecord(q.txn, ts)
-      } catch (e) {
-        q.reject(e)
-        continue
+        await this.#ingest(hold.foreign)
+        marker = { ts: 0n, catalog: true, push: opts.push === true }
+        return await fn()
+      } finally {
+        if (marker !== null) marker.ts = this.nextTs()
+        await hold.release(marker)
+        if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [] }])
       }
-      records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, ...(record.tables.length === 0 ? {} : { tables: record.tables }) })
-      fresh.push({ ts, indexes: record.touched })
-      accepted.push({ q, ts })
-      created.push(...record.created)
-    }
-    try {
-      if (this.#failed !== null) throw this.#failed
-      this.#writing = true
-      await this.persistence.write(records)
-    } catch (e) {
-      this.#writing = false
-      if (e instanceof WriteNotApplied && this.#failed === null) {
-        // Nothing landed (a full disk, say): these commits fail, later ones are tried as usual.
-        const error = new Error(`The database could not write: ${e.message}`)
-        this.#setWriteError(error)
-        for (const { q } of accepted) q.reject(error)
+    })
+  }
+
+  /**
+   * Runs `fn` with no commit of any process landing meanwhile (a shared store; otherwise only
+   * this process's batches wait), after catching up on the others' commits: a transaction `fn`
+   * begins and commits through `commit` can't conflict. For retries of mutations that conflicted
+   * across processes, which could otherwise keep losing to the other processes' first attempts.
+   */
+  alone<T>(fn: (commit: (txn: Transaction) => Promise<bigint>) => Promise<T>): Promise<T> {
+    const shared = this.persistence.shared
+    if (shared === undefined) return fn((txn) => this.commit(txn))
+    return this.#turn(async () => {
+      const hold = await shared.holdWrites(this.#publishedTs)
+      try {
+        await this.#ingest(hold.foreign)
+        return await fn(async (txn) => {
+          if (this.#conflicts(txn, this.#recent) || this.#tableTaken(txn, [])) throw new OccConflictError()
+          const ts = this.nextTs()
+          const record = toCommitRecord(txn, ts)
+          this.#writing = true
+          try {
+            await hold.write([{ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }])
+          } catch (e) {
+            this.#writing = false
+            const error = new Error(`The database could not write: ${(e as Error)?.message ?? String(e)}`)
+            this.#setWriteError(error)
+            throw error
+          }
+          this.#writing = false
+          if (record.created.length > 0) this.publishTables?.(record.created)
+          this.#setWriteError(null)
+          this.#publish([{ ts, indexes: record.touched }])
+          return ts
+        })
+      } finally {
+        await hold.release(null)
+      }
+    })
+  }
+
+  #followPending: Promise<void> | null = null
+
+  /**
+   * Catches up on the commits other processes made (a shared store): publishes them in order, as
+   * if this process had made them. Calls made before a pass starts share it.
+   */
+  follow(): Promise<void> {
+    const shared = this.persistence.shared
+    if (shared === undefined) return Promise.resolve()
+    if (this.#followPending !== null) return this.#followPending
+    const pass = this.#turn(async () => {
+      this.#followPending = null
+      for (;;) {
+        const found = await shared.commitsAfter(this.#publishedTs, 1000)
+        await this.#ingest(found)
+        if (found.length < 1000) return
+      }
+    })
+    this.#followPending = pass
+    return pass
+  }
+
+  #syncPending: Promise<void> | null = null
+
+  /**
+   * Resolves once every commit made anywhere before the call is published here (a shared store;
+   * at once otherwise). Calls made before a check starts share it.
+   */
+  sync(): Promise<void> {
+    const shared = this.persistence.shared
+    if (shared === undefined) return Promise.resolve()
+    if (this.#syncPending !== null) return this.#syncPending
+    const check = (async () => {
+      await Promise.resolve()
+      this.#syncPending = null
+      if ((await shared.latestTs()) > this.#publishedTs) await this.follow()
+    })()
+    this.#syncPending = check
+    return check
+  }
+
+  /** Takes in other processes' commits (those not published here yet), in order. */
+  async #ingest(foreign: readonly LoggedCommit[]): Promise<void> {
+    const fresh = foreign.filter((c) => c.ts > this.#publishedTs)
+    if (fresh.length === 0) return
+    if (fresh.some((c) => c.catalog)) await this.refreshCatalog?.()
+    const last = fresh[fresh.length - 1]!.ts
+    if (last > this.#lastTs) this.#lastTs = last
+    this.#publish(fresh.map((c) => ({ ts: c.ts, indexes: c.touched })))
+    if (fresh.some((c) => c.push)) this.foreignPush?.()
+  }
+
+  /** Publishes durable commits (this process's or another's): conflict checks, then listeners. */
+  #publish(commits: readonly RecentCommit[]): void {
+    if (commits.length === 0) return
+    this.#recent.push(...commits)
+    this.#trim()
+    this.#publishedTs = commits[commits.length - 1]!.ts
+    for (const l of this.#listeners) l(commits)
+  }
+
+  async #flush(): Promise<void> {
+    let batch = this.#queue
+    this.#queue = []
+    const shared = this.persistence.shared !== undefined
+    for (;;) {
+      const records: CommitRecord[] = []
+      const accepted: { q: Queued; ts: bigint }[] = []
+      const created: TableInfo[] = []
+      const fresh: RecentCommit[] = []
+      for (const q of batch) {
+        if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh) || this.#tableTaken(q.txn, batch)) {
+          q.reject(new OccConflictError())
+          continue
+        }
+        let record: ReturnType<typeof toCommitRecord>
+        const ts = this.nextTs()
+        try {
+          record = toCommitRecord(q.txn, ts)
+        } catch (e) {
+          q.reject(e)
+          continue
+        }
+        records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) })
+        fresh.push({ ts, indexes: record.touched })
+        accepted.push({ q, ts })
+        created.push(...record.created)
+      }
+      try {
+        if (this.#failed !== null) throw this.#failed
+        this.#writing = true
+        await this.persistence.write(records, shared ? this.#publishedTs : undefined)
+      } catch (e) {
+        this.#writing = false
+        if (e instanceof StaleWrite) {
+          // Another process committed first: take its commits in, then decide this batch again.
+          try {
+            await this.#ingest(e.foreign)
+          } catch (caught) {
+            for (const { q } of accepted) q.reject(caught)
+            return
+          }
+          batch = accepted.map((a) => a.q)
+          continue
+        }
+        if (e instanceof WriteNotApplied && this.#failed === null) {
+          // Nothing landed (a full disk, say): these commits fail, later ones are tried as usual.
+          const error = new Error(`The database could not write: ${e.message}`)
+          this.#setWriteError(error)
+          for (const { q } of accepted) q.reject(error)
+          return
+        }
+        // The batch may be in the store without being durable: accept no more writes.
+        const first = this.#failed === null
+        this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
+        if (first) {
+          for (const l of this.#failureListeners) l(this.#failed)
+          for (const l of this.#healthListeners) l(this.#failed)
+        }
+        for (const { q } of accepted) q.reject(this.#failed)
         return
       }
-      // The batch may be in the store without being durable: accept no more writes.
-      const first = this.#failed === null
-      this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
-      if (first) {
-        for (const l of this.#failureListeners) l(this.#failed)
-        for (const l of this.#healthListeners) l(this.#failed)
-      }
-      for (const { q } of accepted) q.reject(this.#failed)
+      // Published in the same turn as the write is over: no snapshot opens in between (tables
+      // created by these commits join the catalog first).
+      this.#writing = false
+      if (created.length > 0) this.publishTables?.(created)
+      if (records.length > 0) this.#setWriteError(null)
+      this.#publish(fresh)
+      for (const { q, ts } of accepted) q.resolve(ts)
       return
     }
-    // Published in the same turn as the write is over: no snapshot opens in between (tables
-    // created by these commits join the catalog first).
-    this.#writing = false
-    if (created.length > 0) this.publishTables?.(created)
-    if (records.length > 0) this.#setWriteError(null)
-    this.#recent.push(...fresh)
-    this.#trim()
-    if (fresh.length > 0) {
-      this.#publishedTs = fresh[fresh.length - 1]!.ts
-      for (const l of this.#listeners) l(fresh)
-    }
-    for (const { q, ts } of accepted) q.resolve(ts)
   }
 
   /** Drops recent commits that no open transaction can conflict with any more. */
@@ -310,29 +458,31 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
     if (w.base !== null && w.doc !== null && w.base === w.doc) continue
-    let json = w.doc === null ? null : JSON.stringify(w.doc)
-    // `db.vars.commitTs` placeholders become this commit's timestamp (an int64), keys included.
-    if (json !== null && json.includes(COMMIT_TS_JSON)) {
-      w.doc = resolveCommitTs(w.doc, valueToJson(ts) as JSONValue) as typeof w.doc
-      json = JSON.stringify(w.doc)
+    let doc = w.doc
+    let json = doc === null ? null : JSON.stringify(doc)
+    // `db.vars.commitTs` placeholders become this commit's timestamp (an int64), keys included
+    // (the write keeps its placeholder: a commit decided again gets another timestamp).
+    if (doc !== null && json!.includes(COMMIT_TS_JSON)) {
+      doc = resolveCommitTs(doc, valueToJson(ts) as JSONValue) as typeof doc
+      json = JSON.stringify(doc)
     }
     documents.push({ id: w.id, tableNumber: w.table.tableNumber, json })
     if (w.base === null) tables.add(storedTableName(w.table.component, w.table.name))
     for (const index of w.table.indexes.values()) {
       if (index.search !== undefined) {
         const oldEntry = w.base === null ? null : searchEntry(index.search, w.base)
-        const newEntry = w.doc === null ? null : searchEntry(index.search, w.doc)
+        const newEntry = doc === null ? null : searchEntry(index.search, doc)
         if (oldEntry === null || newEntry === null || !sameEntry(oldEntry, newEntry)) search.push({ indexId: index.indexId, id: w.id, entry: newEntry })
         continue
       }
       if (index.vector !== undefined) {
         const oldEntry = w.base === null ? null : vectorEntry(index.vector, w.base)
-        const newEntry = w.doc === null ? null : vectorEntry(index.vector, w.doc)
+        const newEntry = doc === null ? null : vectorEntry(index.vector, doc)
         if (!sameVectorEntry(oldEntry, newEntry)) vectors.push({ indexId: index.indexId, id: w.id, entry: newEntry })
         continue
       }
       const oldKey = w.base === null ? null : indexKey(index, w.base)
-      const newKey = w.doc === null ? null : indexKey(index, w.doc)
+      const newKey = doc === null ? null : indexKey(index, doc)
       if (oldKey !== null && (newKey === null || !oldKey.equals(newKey))) indexes.push({ indexId: index.indexId, key: oldKey, id: null })
       if (newKey !== null) indexes.push({ indexId: index.indexId, key: newKey, id: w.id })
     }

@@ -93,7 +93,12 @@ export class Database {
       onError: (e) => opts.onError?.('Pruning the write log failed', e),
     })
     // Tables a transaction created are stored with its commit and published with it.
-    this.committer.tableExists = (name) => this.catalog.byName.has(name)
+    this.committer.createdTaken = (c) => this.catalog.taken(c.records)
+    // Other processes of a shared store: their catalog changes and pushes.
+    this.committer.refreshCatalog = () => this.catalog.refresh()
+    this.committer.foreignPush = () => {
+      for (const l of this.#pushListeners) l()
+    }
     this.committer.publishTables = (tables) => {
       for (const info of tables) this.catalog.publish(info)
     }
@@ -114,6 +119,8 @@ export class Database {
     if (schema !== undefined) db.setSchema(JSON.parse(schema) as Schema | null)
     // History written before a restart is pruned as if just committed.
     db.history.committed()
+    // Other processes' commits are followed as the store announces them.
+    persistence.shared?.onNotice(() => void db.committer.follow().catch(() => {}))
     return db
   }
 
@@ -209,9 +216,30 @@ export class Database {
     }, IDLE_SNAPSHOT_MS).unref()
   }
 
+  readonly #pushListeners: (() => void)[] = []
+
+  /** Called when another process of a shared store landed a push (read it again). */
+  onForeignPush(listener: () => void): void {
+    this.#pushListeners.push(listener)
+  }
+
+  /**
+   * A snapshot of the store at a published commit. A shared store's snapshot may already see
+   * commits of other processes not published here yet: those are caught up on first, so that
+   * every reader's catalog and listeners know what it sees.
+   */
+  async #publishedSnapshot(): Promise<Snapshot> {
+    for (;;) {
+      const snapshot = await this.persistence.snapshot()
+      if (snapshot.ts <= this.committer.publishedTs) return snapshot
+      snapshot.release()
+      await this.committer.follow()
+    }
+  }
+
   /** Opens the current snapshot (the store's snapshot() takes its view before it returns). */
   #open(): Promise<SharedSnapshot> {
-    const opening = this.persistence.snapshot().then(
+    const opening = this.#publishedSnapshot().then(
       (snapshot) => {
         this.#setReadError(null)
         const shared: SharedSnapshot = { snapshot, refs: 0, current: true }
@@ -325,9 +353,10 @@ export class Database {
 
   /**
    * Runs a catalog change that writes data (index backfill, index removal) between commit
-   * batches, then publishes a snapshot that includes it.
+   * batches (of every process, on a shared store), then publishes a snapshot that includes it.
+   * `push`: the change lands a push, which other processes then read again.
    */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  exclusive<T>(fn: () => Promise<T>, opts: { push?: boolean } = {}): Promise<T> {
     return this.committer.exclusive(async () => {
       this.#exclusive = true
       try {
@@ -336,7 +365,7 @@ export class Database {
         this.#exclusive = false
         this.#published()
       }
-    })
+    }, opts)
   }
 
   /**
@@ -344,6 +373,14 @@ export class Database {
    * Call `end` when done with it.
    */
   async begin(mutable: boolean, atTs?: bigint): Promise<Transaction> {
+    // A shared store: what any process committed before now is read (inside a catalog change
+    // no process commits, and the change has caught up already).
+    if (!this.#exclusive && this.#alone === null) {
+      await this.committer.sync().catch((e: unknown) => {
+        this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
+        throw e
+      })
+    }
     const shared = await this.#acquire()
     let snapshot: Snapshot = shared.snapshot
     if (atTs !== undefined && atTs < shared.snapshot.ts && !mutable) {
@@ -361,6 +398,7 @@ export class Database {
     }
     count(this.#active, snapshot.ts, 1)
     const txn = new Transaction(this, snapshot, mutable, new ReadSet())
+    txn.alone = this.#alone !== null
     this.#owners.set(txn, shared)
     return txn
   }
@@ -391,9 +429,28 @@ export class Database {
     this.#releaseShared(shared)
   }
 
+  /**
+   * Runs `fn` while no process commits (see `Committer.alone`): a transaction it begins sees the
+   * latest commit of every process and commits without conflicting. Transactions begun in `fn`
+   * must be committed through `commit` (other work waits for `fn`, so keep it short).
+   */
+  alone<T>(fn: () => Promise<T>): Promise<T> {
+    return this.committer.alone(async (commit) => {
+      this.#alone = commit
+      try {
+        return await fn()
+      } finally {
+        this.#alone = null
+      }
+    })
+  }
+
+  #alone: ((txn: Transaction) => Promise<bigint>) | null = null
+
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
   async commit(txn: Transaction): Promise<bigint> {
-    const ts = txn.writes.size === 0 ? txn.snapshotTs : await this.committer.commit(txn)
+    const alone = txn.alone ? this.#alone : null
+    const ts = txn.writes.size === 0 ? txn.snapshotTs : alone !== null ? await alone(txn) : await this.committer.commit(txn)
     for (const action of txn.afterCommitActions) {
       void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))
     }

@@ -96,8 +96,24 @@ export class HistoryRetention {
     }
   }
 
+  #paused = false
+
+  /**
+   * Pauses or resumes pruning: on a store shared by several processes, one of them prunes (the
+   * one holding the background lease).
+   */
+  setPaused(paused: boolean): void {
+    this.#paused = paused
+    if (paused && this.#timer !== null) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+    if (!paused) this.committed()
+  }
+
   /** A batch was committed: a pass starts a second later, unless one is already due. */
   committed(): void {
+    if (this.#paused) return
     if (this.#timer === null && this.#running === null) this.#schedule(MIN_DELAY_MS)
   }
 
@@ -118,7 +134,7 @@ export class HistoryRetention {
       this.#onError(e)
       next = MAX_DELAY_MS
     }
-    if (next !== null && this.#timer === null) this.#schedule(Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, next)))
+    if (next !== null && this.#timer === null && !this.#paused) this.#schedule(Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, next)))
   }
 
   /** Stops: no batch starts after the one in flight, which this waits for. */

@@ -110,6 +110,8 @@ export class Transaction {
   pageEnd: string | null = null
   /** System work (scheduler, crons, imports) is not held to user limits. */
   system = false
+  /** Begun inside `Database.alone`: commits there, without waiting for a batch. */
+  alone = false
   /** The limits in force (lowered for the length of a nested call with `transactionLimits`). */
   limits: Readonly<TransactionLimits> = LIMITS
   /** What the user's code used so far, as Convex counts it (system tables aren't charged). */

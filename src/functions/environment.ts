@@ -64,14 +64,36 @@ export class EnvironmentVariables {
       })
       await this.db.persistence.setGlobal(GLOBAL_KEY, '{}')
     }
-    const txn = await this.db.begin(false)
-    txn.system = true
-    try {
-      this.#vars = Object.fromEntries([...(await this.#docs(txn)).values()].map((d) => [d.name, d.value]))
-    } finally {
-      this.db.end(txn)
+    await this.#read()
+    // On a store shared by several processes another one may change them: read them again then.
+    if (this.db.persistence.shared !== undefined) {
+      const table = this.db.catalog.table('', ENVIRONMENT_VARIABLES_TABLE)!
+      const ids = new Set([...table.indexes.values()].map((i) => i.indexId))
+      this.db.committer.onCommit((batch) => {
+        if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) void this.#read().catch(() => {})
+      })
     }
-    this.#notify()
+  }
+
+  #reads: Promise<void> = Promise.resolve()
+
+  /** Reads the variables from their table (reads run one at a time, so the last one read wins). */
+  #read(): Promise<void> {
+    const run = this.#reads.then(async () => {
+      const txn = await this.db.begin(false)
+      txn.system = true
+      let vars: Record<string, string>
+      try {
+        vars = Object.fromEntries([...(await this.#docs(txn)).values()].map((d) => [d.name, d.value]))
+      } finally {
+        this.db.end(txn)
+      }
+      if (sameVariables(vars, this.#vars)) return
+      this.#vars = vars
+      this.#notify()
+    })
+    this.#reads = run.catch(() => {})
+    return run
   }
 
   /** The variables' documents as `txn` sees them (read recorded: concurrent changes conflict). */
@@ -175,4 +197,9 @@ export class EnvironmentVariables {
     check?.(next, removed)
     return next
   }
+}
+
+function sameVariables(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k])
 }

@@ -124,6 +124,8 @@ const MAX_CONCURRENT_ACTIONS = 16
 
 /** Re-runs of a mutation that keeps conflicting before giving up (Convex: 4). */
 const MAX_OCC_RETRIES = 4
+/** Attempts after which a conflicted mutation runs alone on a shared store (see #runMutation). */
+const ALONE_AFTER_ATTEMPTS = 2
 
 /** Raised when a mutation conflicted on every attempt; answered as HTTP 503. */
 export class OccFailure extends Error {
@@ -414,35 +416,50 @@ export class FunctionRunner implements JobRunner {
   async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey, source: Admission = 'http'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
-      // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
-      let slot: (() => void) | null = await this.#quickSlots.acquire(source)
-      let txn: Transaction
+      // On a store shared by several processes, a mutation that conflicted twice runs with every
+      // process's commits held back (the lane only orders this process's retries): it could
+      // otherwise keep losing to another process's stream of first attempts.
+      const alone = attempt >= ALONE_AFTER_ATTEMPTS && this.db.persistence.shared !== undefined
       try {
-        txn = await this.db.begin(true)
+        const once = () => this.#attemptMutation(fn, argsJson, who, origin, requestKey, source)
+        return alone ? await this.db.alone(once) : await once()
       } catch (e) {
-        slot()
-        release?.()
-        throw e
-      }
-      try {
-        // Already run (before a reconnect or a restart): answered from its record, run no more.
-        const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
-        if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
-        const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, null, origin)
-        slot()
-        slot = null
-        if (!outcome.ok) return outcome
-        if (requestKey !== undefined && this.sessionRequests !== null) await this.sessionRequests.record(txn, requestKey, outcome)
-        const ts = await this.db.commit(txn)
-        return { ...outcome, ts }
-      } catch (e) {
-        if (!(e instanceof OccConflictError)) return failure(e, [])
+        if (!(e instanceof OccConflictError)) throw e
         if (attempt >= MAX_OCC_RETRIES) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
       } finally {
-        slot?.()
-        this.db.end(txn)
         release?.()
       }
+    }
+  }
+
+  /** One attempt at a mutation: its outcome, or OccConflictError thrown (run it again). */
+  async #attemptMutation(fn: FunctionInfo, argsJson: string, who: string, origin: ReturnType<typeof systemOrigin>, requestKey: RequestKey | undefined, source: Admission): Promise<UdfResult> {
+    // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
+    let slot: (() => void) | null = await this.#quickSlots.acquire(source)
+    let txn: Transaction
+    try {
+      txn = await this.db.begin(true)
+    } catch (e) {
+      slot()
+      throw e
+    }
+    try {
+      // Already run (before a reconnect or a restart): answered from its record, run no more.
+      const recorded = requestKey === undefined || this.sessionRequests === null ? null : await this.sessionRequests.find(txn, requestKey)
+      if (recorded !== null) return { ok: true, value: recorded.value, logLines: recorded.logLines, ts: txn.snapshotTs }
+      const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, null, origin)
+      slot()
+      slot = null
+      if (!outcome.ok) return outcome
+      if (requestKey !== undefined && this.sessionRequests !== null) await this.sessionRequests.record(txn, requestKey, outcome)
+      const ts = await this.db.commit(txn)
+      return { ...outcome, ts }
+    } catch (e) {
+      if (e instanceof OccConflictError) throw e
+      return failure(e, [])
+    } finally {
+      slot?.()
+      this.db.end(txn)
     }
   }
 

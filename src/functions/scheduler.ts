@@ -71,30 +71,55 @@ export class Scheduler {
   ) {}
   #sweepTimer: NodeJS.Timeout | null = null
 
-  /** Creates the system table and its index, fails actions cut off by a restart, starts watching. */
-  async start(runner: JobRunner): Promise<void> {
+  #active = false
+  #watching = false
+
+  /**
+   * Creates the system table and its index; then, if `active`, runs jobs (see `activate`). Every
+   * process schedules and cancels jobs; one runs them (on a shared store, the one holding the
+   * background lease).
+   */
+  async start(runner: JobRunner, active = true): Promise<void> {
     this.runner = runner
     await this.db.exclusive(async () => {
       const table = await this.db.catalog.ensureTable(this.tableName, this.component)
       if (!table.indexes.has(BY_STATE)) await this.db.catalog.addIndex(table, BY_STATE, ['state.kind', 'scheduledTime'])
       this.#table = table
     })
+    if (active) await this.activate()
+  }
+
+  /** Starts running jobs: fails actions cut off when the last runner went away, then watches the due ones. */
+  async activate(): Promise<void> {
+    if (this.#active || this.#stopped || this.#table === null) return
+    this.#active = true
     await this.#failInterrupted()
     // Finished jobs' records go once they are older than the retention (checked hourly at most).
     this.#sweepTimer = setInterval(() => void this.#sweep(), Math.max(1000, Math.min(3_600_000, this.retentionMs)))
     this.#sweepTimer.unref()
     void this.#sweep()
-    const ids = new Set([...this.#table!.indexes.values()].map((i) => i.indexId))
-    this.db.committer.onCommit((batch) => {
-      if (!this.#stopped && batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
-    })
+    if (!this.#watching) {
+      this.#watching = true
+      const ids = new Set([...this.#table.indexes.values()].map((i) => i.indexId))
+      this.db.committer.onCommit((batch) => {
+        if (this.#active && !this.#stopped && batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) this.#kick()
+      })
+    }
     this.#kick()
+  }
+
+  /** Stops starting jobs (those running finish); another process runs them from now. */
+  deactivate(): void {
+    this.#active = false
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    this.#sweepTimer = null
   }
 
   stop(): void {
     this.#stopped = true
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    this.deactivate()
   }
 
   /** Deletes finished jobs that completed more than `retentionMs` ago, 1,000 per transaction. */
@@ -169,7 +194,7 @@ export class Scheduler {
   async #failInterrupted(): Promise<void> {
     await this.db.mutate(async (txn) => {
       for (const job of await this.#scan(txn, 'inProgress', Infinity)) {
-        await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action: the backend restarted while it ran' }, completedTime: Date.now() })
+        await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action' }, completedTime: Date.now() })
       }
     })
   }
@@ -187,7 +212,7 @@ export class Scheduler {
   }
 
   #kick(): void {
-    if (this.#stopped) return
+    if (this.#stopped || !this.#active) return
     if (this.#rescanning) {
       this.#again = true
       return
@@ -226,7 +251,7 @@ export class Scheduler {
         next = Math.min(next, retryAt)
         continue
       }
-      if (this.#running.has(job.id) || this.#running.size >= MAX_CONCURRENT_JOBS) continue
+      if (!this.#active || this.#running.has(job.id) || this.#running.size >= MAX_CONCURRENT_JOBS) continue
       this.#running.add(job.id)
       void this.#run(job).finally(() => {
         this.#running.delete(job.id)
@@ -261,8 +286,24 @@ export class Scheduler {
 export class SchedulerSet {
   readonly #schedulers = new Map<string, Scheduler>()
   #stopped = false
+  #active: boolean
 
-  constructor(readonly create: (component: string) => Scheduler) {}
+  constructor(
+    readonly create: (component: string) => Scheduler,
+    /** Whether this process runs the jobs (see `setActive`). */
+    active = true,
+  ) {
+    this.#active = active
+  }
+
+  /** Runs the jobs of every instance from now (true), or leaves them to another process (false). */
+  async setActive(active: boolean): Promise<void> {
+    this.#active = active
+    for (const s of this.#schedulers.values()) {
+      if (active) await s.activate()
+      else s.deactivate()
+    }
+  }
 
   get(component: string): Scheduler | undefined {
     return this.#schedulers.get(component)
@@ -281,7 +322,7 @@ export class SchedulerSet {
       if (this.#schedulers.has(path)) continue
       const s = this.create(path)
       this.#schedulers.set(path, s)
-      await s.start(runner)
+      await s.start(runner, this.#active)
     }
   }
 

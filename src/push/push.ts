@@ -358,8 +358,30 @@ export class PushService {
 
   /** Restores the last push at start-up. */
   async load(): Promise<void> {
-    // An index being built before a restart is incomplete and its push is gone.
-    await this.#dropBuilding()
+    // An index being built before a restart is incomplete and its push is gone (on a shared
+    // store it may be another process's push under way: left to that process).
+    if (this.db.persistence.shared === undefined) await this.#dropBuilding()
+    await this.#restore()
+  }
+
+  #reloading: Promise<void> = Promise.resolve()
+
+  /**
+   * Reads the live push again after another process of a shared store landed one: modules,
+   * functions, components and schemas, then tells the listeners (as a push here would).
+   */
+  reload(): Promise<void> {
+    const run = this.#reloading.then(async () => {
+      const schema = await this.db.persistence.getGlobal('schema')
+      this.db.setSchema(schema === undefined ? null : (JSON.parse(schema) as Schema | null))
+      await this.#restore()
+      for (const l of this.#listeners) l()
+    })
+    this.#reloading = run.catch(() => {})
+    return run
+  }
+
+  async #restore(): Promise<void> {
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
     const components = JSON.parse((await this.db.persistence.getGlobal('components')) ?? '{"definitions":[],"instances":[]}') as StoredComponents
@@ -808,7 +830,7 @@ export class PushService {
         }
         for (const st of pending.building) await this.db.catalog.publishBuilt(st.index)
         await this.#apply(pending)
-      })
+      }, { push: true })
     }
     // What changed, per component instance: created, modified, or unmounted (its data is kept).
     const modulesOf = (c: Components, path: string) => new Set((c.registry(path)?.all() ?? []).map((f) => f.modulePath))
@@ -857,7 +879,7 @@ export class PushService {
     }
     const gone = new Set(doomed.map((u) => u.path))
     this.#stored = { ...this.#stored, unmounted: (this.#stored.unmounted ?? []).filter((u) => !gone.has(u.path)) }
-    await this.db.persistence.setGlobal('components', JSON.stringify(this.#stored))
+    await this.db.exclusive(() => this.db.persistence.setGlobal('components', JSON.stringify(this.#stored)), { push: true })
     this.#components = new Components(this.#components.app, this.#stored)
     return {}
   }

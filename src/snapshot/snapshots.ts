@@ -388,7 +388,8 @@ export class SnapshotService {
       const table = this.db.catalog.byName.get(SNAPSHOT_IMPORTS)!
       const out: Doc[] = []
       for await (const doc of this.#docs(txn, table)) {
-        if (!FINISHED_STATES.has(String((doc.state as Doc | undefined)?.state))) {
+        // On a store shared by several processes an unfinished import may be another's, under way.
+        if (!FINISHED_STATES.has(String((doc.state as Doc | undefined)?.state)) && this.db.persistence.shared === undefined) {
           const failed = { state: 'failed', error_message: INTERRUPTED }
           await txn.patchSystem(doc._id as string, { state: failed })
           out.push({ ...doc, state: failed })

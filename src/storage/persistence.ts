@@ -187,6 +187,32 @@ export interface CommitRecord {
   readonly search?: readonly SearchWrite[]
   /** Vector index entries to (re)write, for documents whose entry changed. */
   readonly vectors?: readonly VectorWrite[]
+  /**
+   * Every key the commit touched (its index writes and the table-name keys of its inserts), kept
+   * in a shared store's commit log for the other processes' conflict checks and subscriptions.
+   * A store serving one process may ignore it.
+   */
+  readonly touched?: readonly TouchedKey[]
+  /** The commit marks a change of the catalog (tables, indexes) beside the documents. */
+  readonly catalog?: boolean
+  /** The commit marks a push (modules, schema, components and the app's settings changed). */
+  readonly push?: boolean
+}
+
+/** An index key a commit touched (`TABLE_NAMES_INDEX` 0: a table name). */
+export interface TouchedKey {
+  readonly indexId: number
+  readonly key: Buffer
+}
+
+/** A commit as a shared store's commit log keeps it, for every process to follow. */
+export interface LoggedCommit {
+  readonly ts: bigint
+  readonly touched: readonly TouchedKey[]
+  /** Tables or indexes changed: the catalog must be read again. */
+  readonly catalog: boolean
+  /** A push landed: modules, schema, components and settings must be read again. */
+  readonly push: boolean
 }
 
 export interface TableRecord {
@@ -245,6 +271,59 @@ export class WriteNotApplied extends Error {
 }
 
 /**
+ * A guarded write found the store past the timestamp it expected: another process committed
+ * meanwhile. Nothing was applied; `foreign` are the commits the caller hadn't seen, oldest first.
+ */
+export class StaleWrite extends Error {
+  constructor(readonly foreign: readonly LoggedCommit[]) {
+    super(`The store has ${foreign.length} commit(s) this process hasn't seen`)
+  }
+}
+
+/** A store-wide hold on writes (see `SharedStore.holdWrites`). */
+export interface WriteHold {
+  /** Commits made since the holder's known timestamp, oldest first (to catch up on before acting). */
+  readonly foreign: readonly LoggedCommit[]
+  /**
+   * Ends the hold; with `marker`, first logs it as a commit (no documents) so that every process
+   * sees what changed (its `ts` above every commit so far) before its next write.
+   */
+  release(marker: { ts: bigint; catalog: boolean; push: boolean } | null): Promise<void>
+  /** Writes commits during the hold (as `write`, no other process writing meanwhile). */
+  write(commits: readonly CommitRecord[]): Promise<void>
+}
+
+/** Held by at most one process of a shared store at a time (see `SharedStore.lease`). */
+export interface Lease {
+  readonly held: boolean
+  /** Called whenever `held` changes. */
+  onChange(listener: (held: boolean) => void): void
+  close(): Promise<void>
+}
+
+/**
+ * What a store adds when several processes may serve one database (Postgres): a commit log every
+ * process follows, guarded writes, a store-wide write hold for catalog changes, notices of new
+ * commits, and leases for work that one process does at a time.
+ */
+export interface SharedStore {
+  /** The latest commit timestamp in the store now, whoever made it. */
+  latestTs(): Promise<bigint>
+  /** Logged commits after `afterTs`, oldest first, at most `limit`. */
+  commitsAfter(afterTs: bigint, limit: number): Promise<LoggedCommit[]>
+  /**
+   * Holds every process's writes (guarded or not) until released: for catalog changes, which
+   * are written beside the commit path. `knownTs`: the holder's latest known commit.
+   */
+  holdWrites(knownTs: bigint): Promise<WriteHold>
+  /** Calls `listener` when another commit may have landed (and after a lost notice channel comes back). */
+  onNotice(listener: () => void): void
+  /** The lease `name`: taken when free, kept while this process's connection lives. */
+  lease(name: string): Lease
+
+}
+
+/**
  * The contract every store keeps (checked for each store by the conformance suite,
  * `src/storage/persistence.case.ts`):
  *
@@ -256,12 +335,17 @@ export class WriteNotApplied extends Error {
  *   `ts <= snapshot.ts`, all of each or none, however long it is held and whatever is written
  *   meanwhile. `snapshot.ts` is the highest such commit. A snapshot taken while a `write` is in
  *   flight may already see that write (the database opens snapshots only between writes, so no
- *   reader sees a commit before it is durable). A snapshot holds resources until released.
+ *   reader sees a commit before it is durable). A shared store's snapshot also sees every
+ *   other process's commit up to its ts (the database catches up on those before using it). A
+ *   snapshot holds resources until released.
  * - **Write groups.** `write(commits)` applies the whole group or none of it; once it resolves
  *   every commit of it is durable and visible to new snapshots, in timestamp order. When it throws
  *   `WriteNotApplied`, nothing of the group was applied and the store can be written again.
- * - **One writer.** Only the committer calls `write` (the store need not guard against two
- *   concurrent `write` calls of one process).
+ * - **One writer per process.** Only the committer calls `write` (the store need not guard against
+ *   two concurrent `write` calls of one process). A shared store (`shared`) serves several
+ *   processes: there the committer passes `expectedTs`, its latest known commit, and the write
+ *   applies only if it is still the store's latest (`StaleWrite` otherwise, with what it missed),
+ *   so commits of all processes are serialized and each is checked against all earlier ones.
  * - **Catalog calls** (tables, indexes, modules, globals) are durable when they resolve.
  */
 export interface Persistence {
@@ -274,7 +358,9 @@ export interface Persistence {
    * when the store is known to be as it was before (the write can be tried again later); any
    * other failure leaves the batch in an unknown state.
    */
-  write(commits: readonly CommitRecord[]): Promise<void>
+  write(commits: readonly CommitRecord[], expectedTs?: bigint): Promise<void>
+  /** Present when several processes may share the store (see SharedStore). */
+  readonly shared?: SharedStore
   /** Revisions written after `afterTs` up to and including `upToTs`, oldest first (at most `limit`). */
   loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]>
   /**

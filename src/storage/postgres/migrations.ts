@@ -115,6 +115,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
   `,
+  // 3: the commit log every process of the database follows (see postgres-persistence.ts): per
+  // commit, the index keys it touched (for the other processes' conflict checks and live
+  // queries), and whether it changed the catalog or marks a push.
+  `
+  CREATE TABLE commits (
+    ts int8 PRIMARY KEY,
+    touched bytea NOT NULL,
+    catalog boolean NOT NULL DEFAULT false,
+    push boolean NOT NULL DEFAULT false
+  );
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

@@ -31,14 +31,14 @@ test('a new database gets every table at the current format, without migration l
   await p.close()
   expect(logs).toEqual([])
   expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: String(FORMAT_VERSION) }])
-  expect(await tablesOf(url)).toEqual(['documents', 'file_blobs', 'file_chunks', 'index_entries', 'indexes', 'meta', 'modules', 'search_entries', 'search_postings', 'search_stats', 'search_vocab', 'tables', 'vector_entries', 'write_log'])
+  expect(await tablesOf(url)).toEqual(['commits', 'documents', 'file_blobs', 'file_chunks', 'index_entries', 'indexes', 'meta', 'modules', 'search_entries', 'search_postings', 'search_stats', 'search_vocab', 'tables', 'vector_entries', 'write_log'])
   // Opening it again changes nothing and logs nothing.
   const again = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   await again.close()
   expect(logs).toEqual([])
 })
 
-test('a database of format 1 gets the stored-file tables at start, with the migration lines', async () => {
+test('a database of format 1 gets the stored-file tables and the commit log at start, with the migration lines', async () => {
   const url = await cluster.newDatabase()
   const client = new pg.Client({ connectionString: url })
   await client.connect()
@@ -47,13 +47,13 @@ test('a database of format 1 gets the stored-file tables at start, with the migr
   } finally {
     await client.end()
   }
-  expect(FORMAT_VERSION).toBe(2)
+  expect(FORMAT_VERSION).toBe(3)
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   await p.close()
-  expect(logs).toEqual(['Executing migration 2/2', 'MigrationComplete(2)'])
-  expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '2' }])
-  expect((await tablesOf(url)).filter((t) => t.startsWith('file_'))).toEqual(['file_blobs', 'file_chunks'])
+  expect(logs).toEqual(['Executing migration 2/3', 'Executing migration 3/3', 'MigrationComplete(3)'])
+  expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '3' }])
+  expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
 })
 
 test('an older database is migrated step by step with the same log lines as SQLite', async () => {

@@ -28,7 +28,9 @@ import type {
   IndexRow,
   IndexWrite,
   KeyInterval,
+  Lease,
   LogEntry,
+  LoggedCommit,
   ModuleRecord,
   Order,
   Persistence,
@@ -36,18 +38,20 @@ import type {
   SearchQuery,
   SearchResult,
   SearchWrite,
+  SharedStore,
   Snapshot,
   StoredDocument,
   TableRecord,
+  TouchedKey,
   VectorHit,
   VectorIndexConfig,
   VectorQuery,
   VectorWrite,
 } from '../persistence.ts'
-import { WriteNotApplied } from '../persistence.ts'
+import { StaleWrite, WriteNotApplied } from '../persistence.ts'
 import { migrate } from './migrations.ts'
 import { PostgresBlobStore } from './postgres-blob-store.ts'
-import { inTransaction } from './transaction.ts'
+import { inTransaction, inTransactionOn } from './transaction.ts'
 
 const INT8_OID = 20
 /** Type parsers of this store's connections: int8 as BigInt, the rest as `pg` parses them. */
@@ -258,16 +262,173 @@ export interface PostgresOptions {
   readonly log?: (message: string) => void
   /** Connections in the pool (each held snapshot holds one): 32 unless given. */
   readonly maxConnections?: number
-  /**
-   * Hold the database for this process alone (a session advisory lock, on a connection of its
-   * own, for the life of the store): a second one fails to open. The backend asks for it while
-   * several processes on one database aren't supported.
-   */
-  readonly exclusive?: boolean
 }
 
-/** The advisory lock key of a database held by one Concave process ('Concave' in ASCII). */
-const EXCLUSIVE_LOCK = '18930012618022501'
+/**
+ * Every commit of every process takes this transaction-level advisory lock (a write hold takes it
+ * for its session): commits are serialized in the database ('Concave' in ASCII).
+ */
+const COMMIT_LOCK = '18930012618022501'
+/** The channel new commits are announced on (the payload is the last commit's ts). */
+const NOTICE_CHANNEL = 'concave_commits'
+/** How long a lost notice or lease connection waits before connecting again, and a free lease is polled. */
+const RECONNECT_MS = 1000
+
+/** A commit's touched keys as one bytea: per key its index id (u32), length (u32) and bytes. */
+function encodeTouched(keys: readonly TouchedKey[]): Buffer {
+  let size = 0
+  for (const k of keys) size += 8 + k.key.length
+  const out = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const k of keys) {
+    out.writeUInt32BE(k.indexId, at)
+    out.writeUInt32BE(k.key.length, at + 4)
+    k.key.copy(out, at + 8)
+    at += 8 + k.key.length
+  }
+  return out
+}
+
+function decodeTouched(b: Buffer): TouchedKey[] {
+  const out: TouchedKey[] = []
+  for (let at = 0; at < b.length; ) {
+    const length = b.readUInt32BE(at + 4)
+    out.push({ indexId: b.readUInt32BE(at), key: Buffer.from(b.subarray(at + 8, at + 8 + length)) })
+    at += 8 + length
+  }
+  return out
+}
+
+async function loadCommits(db: Queryable, afterTs: bigint, limit: number): Promise<LoggedCommit[]> {
+  const result = await rows<{ ts: bigint; touched: Buffer; catalog: boolean; push: boolean }>(db, 'SELECT ts, touched, catalog, push FROM commits WHERE ts > $1 ORDER BY ts LIMIT $2', [String(afterTs), Math.max(0, Math.trunc(limit))], 'load_commits')
+  return result.map((r) => ({ ts: r.ts, touched: decodeTouched(r.touched), catalog: r.catalog, push: r.push }))
+}
+
+/** The lease key of a name: the first 8 bytes of its SHA-256, as a signed int8. */
+function leaseKey(name: string): string {
+  return createHash('sha256').update(`concave-lease:${name}`).digest().readBigInt64BE(0).toString()
+}
+
+/**
+ * A connection of its own (not the pool's) that `setup` prepares, made again RECONNECT_MS after
+ * it is lost, until closed. `lost` is called when it goes.
+ */
+class KeptConnection {
+  #client: pg.Client | null = null
+  #closed = false
+  #timer: NodeJS.Timeout | null = null
+
+  constructor(
+    readonly url: string,
+    readonly setup: (client: pg.Client) => Promise<void>,
+    readonly lost: () => void,
+  ) {
+    void this.#connect()
+  }
+
+  get client(): pg.Client | null {
+    return this.#client
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return
+    const client = new pg.Client({ connectionString: this.url, types, keepAlive: true })
+    let gone = false
+    const onGone = () => {
+      if (gone) return
+      gone = true
+      if (this.#client === client) {
+        this.#client = null
+        this.lost()
+      }
+      void client.end().catch(() => {})
+      this.#retry()
+    }
+    client.on('error', onGone)
+    client.on('end', onGone)
+    try {
+      await client.connect()
+      if (this.#closed) {
+        await client.end().catch(() => {})
+        return
+      }
+      this.#client = client
+      await this.setup(client)
+    } catch {
+      onGone()
+    }
+  }
+
+  #retry(): void {
+    if (this.#closed || this.#timer !== null) return
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      void this.#connect()
+    }, RECONNECT_MS)
+    this.#timer.unref()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    const client = this.#client
+    this.#client = null
+    await client?.end().catch(() => {})
+  }
+}
+
+/** A lease held through a session advisory lock on a kept connection (dropped with the connection). */
+class PostgresLease implements Lease {
+  #held = false
+  readonly #listeners: ((held: boolean) => void)[] = []
+  readonly #connection: KeptConnection
+  #poll: NodeJS.Timeout | null = null
+  #closed = false
+
+  constructor(url: string, name: string) {
+    const key = leaseKey(name)
+    this.#connection = new KeptConnection(
+      url,
+      async (client) => {
+        const attempt = async (): Promise<void> => {
+          this.#poll = null
+          if (this.#closed || this.#connection.client !== client) return
+          try {
+            const [row] = await rows<{ held: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS held', [key])
+            if (row?.held === true) return this.#set(true)
+          } catch {
+            return // the connection is going: `lost` follows
+          }
+          this.#poll = setTimeout(() => void attempt(), RECONNECT_MS)
+          this.#poll.unref()
+        }
+        await attempt()
+      },
+      () => this.#set(false),
+    )
+  }
+
+  get held(): boolean {
+    return this.#held
+  }
+
+  #set(held: boolean): void {
+    if (this.#held === held) return
+    this.#held = held
+    for (const l of this.#listeners) l(held)
+  }
+
+  onChange(listener: (held: boolean) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#poll !== null) clearTimeout(this.#poll)
+    this.#set(false)
+    await this.#connection.close()
+  }
+}
 
 export class PostgresPersistence implements Persistence {
   readonly #pool: Pool
@@ -275,8 +436,11 @@ export class PostgresPersistence implements Persistence {
   #horizon: bigint
   #pruned: { ts: bigint; id: string }
 
-  private constructor(pool: Pool, meta: Map<string, string>) {
+  readonly #url: string
+
+  private constructor(pool: Pool, url: string, meta: Map<string, string>) {
     this.#pool = pool
+    this.#url = url
     this.#maxTs = BigInt(meta.get('max_ts') ?? '0')
     this.#horizon = BigInt(meta.get('history_horizon') ?? '0')
     const cursor = /^(\d+) (.*)$/s.exec(meta.get('history_cursor') ?? '')
@@ -307,11 +471,8 @@ export class PostgresPersistence implements Persistence {
       if (encoding?.server_encoding !== 'UTF8') throw new Error(`The Postgres database at ${redact(url)} has encoding ${encoding?.server_encoding}; Concave needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8').`)
       await migrate(client, options.log ?? (() => {}))
       const meta = new Map((await rows<{ key: string; value: string }>(client, "SELECT key, value FROM meta WHERE key IN ('max_ts', 'history_horizon', 'history_cursor')")).map((r) => [r.key, r.value]))
-      const lock = options.exclusive === true ? await holdExclusively(url) : null
       client.release()
-      const store = new PostgresPersistence(pool, meta)
-      if (lock !== null) store.#holding(lock, url)
-      return store
+      return new PostgresPersistence(pool, url, meta)
     } catch (e) {
       client.release()
       await pool.end().catch(() => {})
@@ -346,9 +507,8 @@ export class PostgresPersistence implements Persistence {
     return inTransaction(this.#pool, body)
   }
 
-  async write(commits: readonly CommitRecord[]): Promise<void> {
+  async write(commits: readonly CommitRecord[], expectedTs?: bigint): Promise<void> {
     if (commits.length === 0) return
-    await this.#ensureLock()
     const last = commits[commits.length - 1]!.ts
     let client: PoolClient
     try {
@@ -358,22 +518,22 @@ export class PostgresPersistence implements Persistence {
     }
     let committing = false
     try {
-      await client.query('BEGIN')
-      // Tables the commits create come first, with their indexes (numbered by the catalog).
-      for (const c of commits) {
-        for (const { table, indexes } of c.tables ?? []) {
-          await client.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [table.tableNumber, table.name])
-          for (const i of indexes) await insertIndex(client, i)
-        }
+      // One round trip: the commit lock (every process's commits in turn), then the latest commit.
+      const begun = (await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${COMMIT_LOCK}); SELECT value FROM meta WHERE key = 'max_ts'`)) as unknown as { rows: { value: string }[] }[]
+      const current = BigInt(begun[2]!.rows[0]?.value ?? '0')
+      if (expectedTs !== undefined && current !== expectedTs) {
+        // Another process committed since: nothing is written; the caller catches up and decides again.
+        const foreign = await loadCommits(client, expectedTs, 100_000)
+        await client.query('ROLLBACK')
+        client.release()
+        if (foreign.length > 0) this.#advance(foreign[foreign.length - 1]!.ts)
+        throw new StaleWrite(foreign)
       }
-      await writeDocuments(client, commits)
-      await writeIndexEntries(client, commits.flatMap((c) => c.indexes))
-      await writeSearch(client, commits.flatMap((c) => c.search ?? []))
-      await writeVectors(client, commits.flatMap((c) => c.vectors ?? []))
-      await client.query("INSERT INTO meta (key, value) VALUES ('max_ts', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(last)])
+      await writeCommits(client, commits)
       committing = true
       await client.query('COMMIT')
     } catch (e) {
+      if (e instanceof StaleWrite) throw e
       // Lost while COMMIT was under way: it may or may not have been applied.
       if (committing && !(e instanceof pg.DatabaseError)) {
         client.release(e as Error)
@@ -386,8 +546,87 @@ export class PostgresPersistence implements Persistence {
     }
     client.release()
     // Only now durable: `maxTs()` never names a commit a crash could still lose.
-    this.#maxTs = last
+    this.#advance(last)
   }
+
+  #advance(ts: bigint): void {
+    if (ts > this.#maxTs) this.#maxTs = ts
+  }
+
+  readonly shared: SharedStore = {
+    latestTs: async () => {
+      const [row] = await rows<{ value: string }>(this.#pool, "SELECT value FROM meta WHERE key = 'max_ts'", [], 'latest_ts')
+      return BigInt(row?.value ?? '0')
+    },
+    commitsAfter: async (afterTs, limit) => {
+      const found = await loadCommits(this.#pool, afterTs, limit)
+      if (found.length > 0) this.#advance(found[found.length - 1]!.ts)
+      return found
+    },
+    holdWrites: async (knownTs) => {
+      const client = await this.#pool.connect()
+      try {
+        await client.query(`SELECT pg_advisory_lock(${COMMIT_LOCK})`)
+        const foreign = await loadCommits(client, knownTs, 100_000)
+        if (foreign.length > 0) this.#advance(foreign[foreign.length - 1]!.ts)
+        let released = false
+        return {
+          foreign,
+          write: async (commits) => {
+            if (commits.length === 0) return
+            // The lock is held by this connection's session: no other process writes meanwhile.
+            try {
+              await inTransactionOn(client, (db) => writeCommits(db, commits))
+            } catch (e) {
+              throw new WriteNotApplied(e)
+            }
+            this.#advance(commits[commits.length - 1]!.ts)
+          },
+          release: async (marker) => {
+            if (released) return
+            released = true
+            try {
+              if (marker !== null) {
+                await inTransactionOn(client, (db) => logCommits(db, [{ ts: marker.ts, touched: [], catalog: marker.catalog, push: marker.push }]))
+                this.#advance(marker.ts)
+              }
+              await client.query(`SELECT pg_advisory_unlock(${COMMIT_LOCK})`)
+              client.release()
+            } catch (e) {
+              // The lock goes with the connection.
+              client.release(e as Error)
+              throw e
+            }
+          },
+        }
+      } catch (e) {
+        client.release(e as Error)
+        throw e
+      }
+    },
+    onNotice: (listener) => {
+      this.#kept.push(
+        new KeptConnection(
+          this.#url,
+          async (client) => {
+            client.on('notification', () => listener())
+            await client.query(`LISTEN ${NOTICE_CHANNEL}`)
+            // Commits may have landed while no one was listening.
+            listener()
+          },
+          () => {},
+        ),
+      )
+    },
+    lease: (name) => {
+      const lease = new PostgresLease(this.#url, name)
+      this.#leases.push(lease)
+      return lease
+    },
+  }
+
+  readonly #kept: KeptConnection[] = []
+  readonly #leases: PostgresLease[] = []
 
   async loadLog(afterTs: bigint, upToTs: bigint, limit: number): Promise<LogEntry[]> {
     const result = await rows<{ ts: bigint; id: string; table_number: number; json: string | null }>(this.#pool, 'SELECT ts, id, table_number, json FROM write_log WHERE ts > $1 AND ts <= $2 ORDER BY ts, id LIMIT $3', [String(afterTs), String(upToTs), Math.max(0, Math.trunc(limit))])
@@ -439,6 +678,8 @@ export class PostgresPersistence implements Persistence {
         }
         const lastRow = examined[examined.length - 1]
         if (lastRow !== undefined) cursor = { ts: lastRow.ts, id: lastRow.id }
+        // The commit log below the horizon: every process has followed it long since.
+        if (moved) await db.query('DELETE FROM commits WHERE ts <= $1', [String(newHorizon)])
         await db.query(
           `INSERT INTO meta (key, value) VALUES ('history_horizon', $1), ('history_cursor', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
           [String(newHorizon), `${cursor.ts} ${cursor.id}`],
@@ -554,63 +795,42 @@ export class PostgresPersistence implements Persistence {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
   }
 
-  /** The connection holding the database for this process (`exclusive`), and its URL. */
-  #lock: pg.Client | null = null
-  #lockUrl: string | null = null
-  #lockLost = false
-
-  #holding(lock: pg.Client, url: string): void {
-    this.#lock = lock
-    this.#lockUrl = url
-    this.#lockLost = false
-    // The lock goes with its connection (a server restart, a network cut): taken again before
-    // the next write, which fails if another process got it meanwhile.
-    const lost = () => {
-      if (this.#lock === lock) this.#lockLost = true
-    }
-    lock.on('error', lost)
-    lock.on('end', lost)
-  }
-
-  /** Before a write of an `exclusive` store: the lock still held, or taken again. */
-  async #ensureLock(): Promise<void> {
-    if (this.#lockUrl === null || !this.#lockLost) return
-    let lock: pg.Client
-    try {
-      lock = await holdExclusively(this.#lockUrl)
-    } catch (e) {
-      // Unreachable still: this write is simply not applied. Taken by another process: fatal.
-      if ((e as Error).message.startsWith('Another Concave process')) throw e
-      throw new WriteNotApplied(e)
-    }
-    await this.#lock?.end().catch(() => {})
-    this.#holding(lock, this.#lockUrl)
-  }
-
   async close(): Promise<void> {
-    const lock = this.#lock
-    this.#lock = null
-    await lock?.end().catch(() => {})
+    await Promise.all([...this.#kept.map((k) => k.close()), ...this.#leases.map((l) => l.close())])
     await this.#pool.end()
   }
 }
 
-/** Takes the database's advisory lock on a connection of its own; fails if another process holds it. */
-async function holdExclusively(url: string): Promise<pg.Client> {
-  const lock = new pg.Client({ connectionString: url })
-  lock.on('error', () => {})
-  try {
-    await lock.connect()
-  } catch (e) {
-    await lock.end().catch(() => {})
-    throw e
+/** A group of commits, inside a transaction: tables, documents, indexes, search, vectors, the log. */
+async function writeCommits(client: Queryable, commits: readonly CommitRecord[]): Promise<void> {
+  // Tables the commits create come first, with their indexes (numbered by the catalog).
+  for (const c of commits) {
+    for (const { table, indexes } of c.tables ?? []) {
+      await client.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [table.tableNumber, table.name])
+      for (const i of indexes) await insertIndex(client, i)
+    }
   }
-  const { rows: [row] } = await lock.query<{ held: boolean }>(`SELECT pg_try_advisory_lock(${EXCLUSIVE_LOCK}) AS held`)
-  if (row?.held !== true) {
-    await lock.end().catch(() => {})
-    throw new Error(`Another Concave process is already serving the Postgres database at ${redact(url)}. One process per database for now: stop the other one, or give this one a database of its own.`)
-  }
-  return lock
+  await writeDocuments(client, commits)
+  await writeIndexEntries(client, commits.flatMap((c) => c.indexes))
+  await writeSearch(client, commits.flatMap((c) => c.search ?? []))
+  await writeVectors(client, commits.flatMap((c) => c.vectors ?? []))
+  await logCommits(client, commits.map((c) => ({ ts: c.ts, touched: c.touched ?? c.indexes, catalog: c.catalog === true || (c.tables?.length ?? 0) > 0, push: c.push === true })))
+}
+
+/**
+ * Appends commits to the commit log, makes the last one the store's latest, and announces it
+ * (delivered when the transaction commits).
+ */
+async function logCommits(db: Queryable, commits: readonly LoggedCommit[]): Promise<void> {
+  const last = commits[commits.length - 1]!.ts
+  await db.query('INSERT INTO commits (ts, touched, catalog, push) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bool[], $4::bool[])', [
+    commits.map((c) => String(c.ts)),
+    commits.map((c) => encodeTouched(c.touched)),
+    commits.map((c) => c.catalog),
+    commits.map((c) => c.push),
+  ])
+  await db.query(`INSERT INTO meta (key, value) VALUES ('max_ts', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [String(last)])
+  await db.query('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, String(last)])
 }
 
 /**

@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import pg from 'pg'
+import { PostgresPersistence } from '../storage/postgres/postgres-persistence.ts'
+import { StaleWrite } from '../storage/persistence.ts'
+import type { LoggedCommit } from '../storage/persistence.ts'
+import { startPostgres, type PostgresCluster } from '../../test/helpers/postgres.ts'
+import { until } from '../../test/helpers/test-backend.ts'
+import { Database } from './database.ts'
+import { CursorCodec } from './cursors.ts'
+import { OccConflictError } from './errors.ts'
+import { encodeIndexKey } from '../values/index.ts'
+
+// Two databases on one Postgres database stand for two Concave processes sharing it.
+const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
+let cluster: PostgresCluster
+const open: Database[] = []
+beforeAll(async () => {
+  cluster = await startPostgres()
+})
+afterAll(async () => {
+  for (const db of open) await db.close()
+  await cluster?.stop()
+})
+
+async function twoProcesses(): Promise<[Database, Database]> {
+  const url = await cluster.newDatabase()
+  const one = await Database.open(await PostgresPersistence.open(url), new CursorCodec(SECRET))
+  const two = await Database.open(await PostgresPersistence.open(url), new CursorCodec(SECRET))
+  open.push(one, two)
+  return [one, two]
+}
+
+async function sql<R>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text)).rows as R[]
+  } finally {
+    await client.end()
+  }
+}
+const waitingForLocks = async (url: string) => Number((await sql<{ n: string }>(url, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))[0]!.n)
+const leaseAttempts = async (url: string) => Number((await sql<{ n: string }>(url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_try_advisory_lock%'"))[0]!.n)
+
+const insert = (db: Database, table: string, fields: Record<string, unknown>) => db.mutate((txn) => txn.insert(table, fields as never), { system: false })
+
+test('a guarded write finds what another store committed since, applies nothing, and lands once caught up', async () => {
+  const url = await cluster.newDatabase()
+  const a = await PostgresPersistence.open(url)
+  const b = await PostgresPersistence.open(url)
+  try {
+    const key = encodeIndexKey(['k'])
+    await a.write([{ ts: 10n, documents: [], indexes: [], touched: [{ indexId: 7, key }] }], 0n)
+    const stale = await b.write([{ ts: 11n, documents: [], indexes: [] }], 0n).catch((e: unknown) => e)
+    expect(stale).toBeInstanceOf(StaleWrite)
+    expect((stale as StaleWrite).foreign).toEqual([{ ts: 10n, touched: [{ indexId: 7, key }], catalog: false, push: false }] satisfies LoggedCommit[])
+    expect(await b.shared!.latestTs()).toBe(10n)
+    await b.write([{ ts: 11n, documents: [], indexes: [] }], 10n)
+    expect((await a.shared!.commitsAfter(0n, 10)).map((c) => c.ts)).toEqual([10n, 11n])
+    expect(await a.shared!.commitsAfter(11n, 10)).toEqual([])
+  } finally {
+    await a.close()
+    await b.close()
+  }
+})
+
+test('a write hold keeps the other store from committing until released; its marker is logged', async () => {
+  const url = await cluster.newDatabase()
+  const a = await PostgresPersistence.open(url)
+  const b = await PostgresPersistence.open(url)
+  try {
+    const hold = await a.shared!.holdWrites(0n)
+    expect(hold.foreign).toEqual([])
+    let landed = false
+    const write = b.write([{ ts: 30n, documents: [], indexes: [] }], 0n).then(
+      () => (landed = true),
+      (e: unknown) => e,
+    )
+    // The write waits for the commit lock (seen from Postgres's side), and lands nothing meanwhile.
+    await until(() => waitingForLocks(url), (n) => n === 1)
+    expect(landed).toBe(false)
+    await hold.release({ ts: 20n, catalog: true, push: true })
+    // The held write expected nothing new: the marker landed first, so it is stale.
+    expect(await write).toBeInstanceOf(StaleWrite)
+    expect(await b.shared!.commitsAfter(0n, 10)).toEqual([{ ts: 20n, touched: [], catalog: true, push: true }])
+  } finally {
+    await a.close()
+    await b.close()
+  }
+})
+
+test('a lease is held by one store at a time and taken over when its holder goes', async () => {
+  const url = await cluster.newDatabase()
+  const a = await PostgresPersistence.open(url)
+  const b = await PostgresPersistence.open(url)
+  try {
+    const first = a.shared!.lease('background')
+    await until(() => first.held, (h) => h)
+    const second = b.shared!.lease('background')
+    const changes: boolean[] = []
+    second.onChange((held) => changes.push(held))
+    // The second store has asked for it (and was refused) before the first lets go.
+    await until(() => leaseAttempts(url), (n) => n === 2)
+    expect(second.held).toBe(false)
+    await first.close()
+    await until(() => second.held, (h) => h, 10_000)
+    expect(changes).toEqual([true])
+  } finally {
+    await a.close()
+    await b.close()
+  }
+})
+
+test('a read-modify-write conflicts with a commit another process made after its snapshot', async () => {
+  const [one, two] = await twoProcesses()
+  const id = await insert(one, 'counters', { value: 0 })
+  await two.committer.sync()
+  const txn = await one.begin(true)
+  try {
+    expect((await txn.read(id))?.value).toBe(0)
+    await two.mutate((t) => t.patchSystem(id, { value: 1 }), { system: false })
+    await txn.patch(id, { value: 100 }, 'counters')
+    await expect(one.commit(txn)).rejects.toBeInstanceOf(OccConflictError)
+  } finally {
+    one.end(txn)
+  }
+  const check = await one.begin(false)
+  try {
+    expect((await check.read(id))?.value).toBe(1)
+  } finally {
+    one.end(check)
+  }
+})
+
+test("each process publishes the other's commits, in order, and knows the tables and indexes it created", async () => {
+  const [one, two] = await twoProcesses()
+  const seen: bigint[] = []
+  two.committer.onCommit((batch) => seen.push(...batch.map((c) => c.ts)))
+  const first = await insert(one, 'notes', { text: 'a' })
+  const second = await insert(one, 'notes', { text: 'b' })
+  // A transaction on `two` reads what `one` committed before it began (the table included).
+  const txn = await two.begin(false)
+  try {
+    expect((await txn.read(first))?.text).toBe('a')
+    expect((await txn.read(second))?.text).toBe('b')
+  } finally {
+    two.end(txn)
+  }
+  expect(seen.length).toBeGreaterThanOrEqual(2)
+  expect([...seen].sort((x, y) => (x < y ? -1 : 1))).toEqual(seen)
+  const notes = two.catalog.table('', 'notes')!
+  expect(notes.tableNumber).toBe(one.catalog.table('', 'notes')!.tableNumber)
+  // An index `one` adds is kept current by `two`'s writes from then on.
+  await one.exclusive(async () => void (await one.catalog.addIndex(one.catalog.table('', 'notes')!, 'by_text', ['text'])))
+  const third = await insert(two, 'notes', { text: 'c' })
+  expect(notes.indexes.has('by_text')).toBe(true)
+  const index = one.catalog.table('', 'notes')!.indexes.get('by_text')!
+  const read = await one.begin(false)
+  try {
+    const rows = await read.snapshot.scan(index.indexId, { lo: Buffer.alloc(0), hi: null }, 'asc', 10)
+    expect(rows.map((r) => r.doc.id)).toEqual([first, second, third])
+  } finally {
+    one.end(read)
+  }
+})
+
+test('a table two processes create at once is created once; the loser re-runs into it', async () => {
+  const [one, two] = await twoProcesses()
+  const [x, y] = await Promise.all([insert(one, 'shared', { by: 'one' }), insert(two, 'shared', { by: 'two' })])
+  await one.committer.sync()
+  await two.committer.sync()
+  const table = one.catalog.table('', 'shared')!
+  expect(two.catalog.table('', 'shared')!.tableNumber).toBe(table.tableNumber)
+  const txn = await two.begin(false)
+  try {
+    expect([(await txn.read(x))?.by, (await txn.read(y))?.by]).toEqual(['one', 'two'])
+  } finally {
+    two.end(txn)
+  }
+})
