@@ -191,6 +191,17 @@ async function mutationsPerSecond(backend, concurrency, indexed, lean = false, s
   }
 }
 
+/** Uncounted c=32 inserts spread over `backends` for `ms`: code paths and connections warm. */
+async function warmUp(backends, ms = 2000) {
+  const end = performance.now() + ms
+  await Promise.all(
+    Array.from({ length: 32 }, async (_, i) => {
+      const c = new ConvexHttpClient(backends[i % backends.length].url, { fetch: leanFetch })
+      while (performance.now() < end) await c.mutation(api.bench.insert, { body: 'warm-up', n: i })
+    }),
+  )
+}
+
 async function queryLatency(url) {
   const c = new ConvexHttpClient(url)
   for (let i = 0; i < 200; i++) await c.query(api.bench.counter, { name: 'warm' })
@@ -475,6 +486,8 @@ async function multiRows() {
     const n = Number(process.env.BENCH_MULTI_SUBSCRIBERS ?? 1000)
     const rounds = Number(process.env.BENCH_MULTI_ROUNDS ?? 40)
     const progress = (name, r) => (process.stderr.write(`multi ${name}: ${JSON.stringify(r)}\n`), r)
+    // A fresh process spends its first seconds compiling and connecting: not what is compared.
+    await warmUp([a])
     // Raw inserts and the one-process run before and after the two-process runs, so load from
     // elsewhere on the machine falls on both alike.
     const raw1 = progress('raw', await rawPostgresInserts(rawUrl, { concurrency: 32, seconds: SECONDS, cpu }))
@@ -482,6 +495,7 @@ async function multiRows() {
     const fanOne = progress('one process fan-out', await spreadFanout({ urls: [a.url], writeUrl: a.url, n, rounds, name: 'multi-one' }))
     const b = await startBackend({}, undefined, ['--db-url', dbUrl])
     started.push(b)
+    await warmUp([b])
     const two = progress('two processes c=32', await mutationsPerSecond([a, b], 32, false, true, cpu))
     const fanTwo = progress('two processes fan-out', await spreadFanout({ urls: [a.url, b.url], writeUrl: a.url, n, rounds, name: 'multi-two' }))
     await stop(b)
