@@ -122,7 +122,10 @@ export class Database {
     // History written before a restart is pruned as if just committed.
     db.history.committed()
     // Other processes' commits are followed as the store announces them.
-    persistence.shared?.onNotice(() => void db.committer.follow().catch(() => {}))
+    persistence.shared?.onNotice((ts) => {
+      // Its own commits are announced to the process too: published already.
+      if (ts === null || ts > db.committer.publishedTs) void db.committer.follow().catch(() => {})
+    })
     return db
   }
 
@@ -388,10 +391,11 @@ export class Database {
    * Begins a transaction on the latest snapshot, or (read-only) at an earlier commit timestamp.
    * Call `end` when done with it.
    */
-  async begin(mutable: boolean, atTs?: bigint): Promise<Transaction> {
+  async begin(mutable: boolean, atTs?: bigint, opts: { latest?: boolean } = {}): Promise<Transaction> {
     // A shared store: what any process committed before now is read (inside a catalog change
-    // no process commits, and the change has caught up already).
-    if (!this.#exclusive && this.#alone === null) {
+    // no process commits, and the change has caught up already). `latest: false` (a live
+    // query, which is run again on every later commit anyway) reads at the last commit followed.
+    if (!this.#exclusive && this.#alone === null && opts.latest !== false) {
       await this.committer.sync().catch((e: unknown) => {
         this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
         throw e
