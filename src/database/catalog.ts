@@ -121,6 +121,9 @@ export class Catalog {
   /** The next index id to hand out: the catalog numbers every index (the store keeps the number given). */
   #nextIndexId = 1
 
+  /** Counts the catalog's own writes to the store (tables and indexes created, changed, dropped). */
+  version = 0
+
   constructor(readonly persistence: Persistence) {}
 
   async load(): Promise<void> {
@@ -262,6 +265,7 @@ export class Catalog {
 
   /** Creates an empty index for a push to build; `backfillBuilding` fills it while commits keep it current. */
   async buildIndex(table: TableInfo, name: string, fields: readonly string[]): Promise<IndexInfo> {
+    this.version++
     return this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name: `${BUILDING_PREFIX}${name}`, fields }, []))
   }
 
@@ -278,6 +282,7 @@ export class Catalog {
 
   /** Makes a fully built index live under its real name. */
   async publishBuilt(index: IndexInfo): Promise<IndexInfo> {
+    this.version++
     const name = index.name.slice(BUILDING_PREFIX.length)
     await this.persistence.renameIndex(index.indexId, name)
     const table = this.byNumber.get(index.tableNumber)!
@@ -289,6 +294,7 @@ export class Catalog {
 
   /** Stages (declared `staged: true`) or enables an index; its entries stay as they are. */
   async setStaged(index: IndexInfo, staged: boolean): Promise<IndexInfo> {
+    this.version++
     await this.persistence.setIndexStaged(index.indexId, staged)
     const table = this.byNumber.get(index.tableNumber)!
     const info: IndexInfo = { ...index, staged }
@@ -311,6 +317,7 @@ export class Catalog {
       const records = this.#newTableRecords(name, free ? tableNumber : undefined)
       const next = records.table.tableNumber
       creating = (async () => {
+        this.version++
         await this.persistence.createTable(name, next)
         for (const i of records.indexes) await this.persistence.createIndex(i, [])
         // Publish the table only with its indexes in place.
@@ -328,6 +335,7 @@ export class Catalog {
 
   /** Adds a schema index to a table, backfilling it from the table's current documents. */
   async addIndex(table: TableInfo, name: string, fields: readonly string[], staged = false): Promise<IndexInfo> {
+    this.version++
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, component: table.component, name, fields, keyFields: keyFieldsFor(name, fields) }
     const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
@@ -336,6 +344,7 @@ export class Catalog {
 
   /** Adds a full-text search index to a table, with an entry for each of its current documents. */
   async addSearchIndex(table: TableInfo, name: string, config: SearchIndexConfig, staged = false): Promise<IndexInfo> {
+    this.version++
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const search = { searchField: config.searchField, filterFields: [...config.filterFields] }
     const backfill = docs.map((d) => ({ indexId: -1, id: d.id, entry: searchEntry(search, JSON.parse(d.json) as Record<string, JSONValue>) }))
@@ -344,6 +353,7 @@ export class Catalog {
 
   /** Adds a vector index to a table, with an entry for each of its current documents that has a vector. */
   async addVectorIndex(table: TableInfo, name: string, config: VectorIndexConfig, staged = false): Promise<IndexInfo> {
+    this.version++
     const docs = await this.persistence.tableDocuments(table.tableNumber)
     const vector = { vectorField: config.vectorField, dimensions: config.dimensions, filterFields: [...config.filterFields] }
     const backfill = []
@@ -356,6 +366,7 @@ export class Catalog {
 
   /** Drops an empty table: its indexes, then its record (the number is not handed out again this run). */
   async dropTable(table: TableInfo): Promise<void> {
+    this.version++
     for (const index of [...table.indexes.values()]) await this.dropIndex(index)
     await this.persistence.dropTable(table.tableNumber)
     this.byName.delete(storedTableName(table.component, table.name))
@@ -364,6 +375,7 @@ export class Catalog {
   }
 
   async dropIndex(index: IndexInfo): Promise<void> {
+    this.version++
     await this.persistence.dropIndex(index.indexId)
     this.byNumber.get(index.tableNumber)?.indexes.delete(index.name)
   }

@@ -102,6 +102,8 @@ export class Committer {
    * number or one of its index ids is taken meanwhile (by a push, or another process).
    */
   createdTaken: ((created: Transaction['created'] extends Map<string, infer C> ? C : never) => boolean) | null = null
+  /** How many times the catalog changed in the store (see `alone`). */
+  catalogVersion: (() => number) | null = null
   /** Reads the catalog again (other processes changed it). */
   refreshCatalog: (() => Promise<void>) | null = null
   /** Another process landed a push. */
@@ -269,8 +271,10 @@ export class Committer {
     if (shared === undefined) return fn((txn) => this.commit(txn))
     return this.#turn(async () => {
       const hold = await shared.holdWrites(this.#publishedTs)
+      let catalogBefore: number | null = null
       try {
         await this.#ingest(hold.foreign)
+        catalogBefore = this.catalogVersion?.() ?? 0
         return await fn(async (txn) => {
           if (this.#conflicts(txn, this.#recent) || this.#tableTaken(txn, [])) throw new OccConflictError()
           const ts = this.nextTs()
@@ -291,7 +295,10 @@ export class Committer {
           return ts
         })
       } finally {
-        await hold.release(null)
+        // A catalog change made meanwhile (a table created on demand) is marked for the others.
+        const marker = catalogBefore !== null && (this.catalogVersion?.() ?? 0) !== catalogBefore ? { ts: this.nextTs(), catalog: true, push: false } : null
+        await hold.release(marker)
+        if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [] }])
       }
     })
   }

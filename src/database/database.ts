@@ -7,6 +7,7 @@
  * a batch is in flight without a current snapshot waits for the publication. So no reader ever
  * sees a commit that is not durable or that commit listeners (subscriptions) don't know of yet.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { OccConflictError, OutOfRetentionError } from './errors.ts'
 import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
@@ -96,6 +97,7 @@ export class Database {
     this.committer.createdTaken = (c) => this.catalog.taken(c.records)
     // Other processes of a shared store: their catalog changes and pushes.
     this.committer.refreshCatalog = () => this.catalog.refresh()
+    this.committer.catalogVersion = () => this.catalog.version
     this.committer.foreignPush = () => {
       for (const l of this.#pushListeners) l()
     }
@@ -120,7 +122,10 @@ export class Database {
     // History written before a restart is pruned as if just committed.
     db.history.committed()
     // Other processes' commits are followed as the store announces them.
-    persistence.shared?.onNotice(() => void db.committer.follow().catch(() => {}))
+    persistence.shared?.onNotice((ts) => {
+      // Its own commits are announced to the process too: published already.
+      if (ts === null || ts > db.committer.publishedTs) void db.committer.follow().catch(() => {})
+    })
     return db
   }
 
@@ -352,6 +357,20 @@ export class Database {
   }
 
   /**
+   * The table `name` of a component ('' the app), created if missing: created as a catalog change
+   * (see `exclusive`) unless the caller is in one already. `tableNumber`: wanted if free.
+   */
+  async ensureTable(name: string, component = '', tableNumber?: number): Promise<TableInfo> {
+    const existing = this.catalog.table(component, name)
+    if (existing !== undefined) return existing
+    if (this.#sections.getStore() === true) return this.catalog.ensureTable(name, component, tableNumber)
+    return this.exclusive(() => this.catalog.ensureTable(name, component, tableNumber))
+  }
+
+  /** Set inside `exclusive` and `alone` sections (their async context). */
+  readonly #sections = new AsyncLocalStorage<true>()
+
+  /**
    * Runs a catalog change that writes data (index backfill, index removal) between commit
    * batches (of every process, on a shared store), then publishes a snapshot that includes it.
    * `push`: the change lands a push, which other processes then read again.
@@ -360,7 +379,7 @@ export class Database {
     return this.committer.exclusive(async () => {
       this.#exclusive = true
       try {
-        return await fn()
+        return await this.#sections.run(true, fn)
       } finally {
         this.#exclusive = false
         this.#published()
@@ -372,10 +391,11 @@ export class Database {
    * Begins a transaction on the latest snapshot, or (read-only) at an earlier commit timestamp.
    * Call `end` when done with it.
    */
-  async begin(mutable: boolean, atTs?: bigint): Promise<Transaction> {
+  async begin(mutable: boolean, atTs?: bigint, opts: { latest?: boolean } = {}): Promise<Transaction> {
     // A shared store: what any process committed before now is read (inside a catalog change
-    // no process commits, and the change has caught up already).
-    if (!this.#exclusive && this.#alone === null) {
+    // no process commits, and the change has caught up already). `latest: false` (a live
+    // query, which is run again on every later commit anyway) reads at the last commit followed.
+    if (!this.#exclusive && this.#alone === null && opts.latest !== false) {
       await this.committer.sync().catch((e: unknown) => {
         this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
         throw e
@@ -438,7 +458,7 @@ export class Database {
     return this.committer.alone(async (commit) => {
       this.#alone = commit
       try {
-        return await fn()
+        return await this.#sections.run(true, fn)
       } finally {
         this.#alone = null
       }

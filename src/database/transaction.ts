@@ -425,7 +425,8 @@ export class Transaction {
 
   /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
   async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
-    const table = await this.db.catalog.ensureTable(tableName, component)
+    // A missing system table is created with this transaction's commit, as a user table is.
+    const table = this.#tableForInsert(tableName, component)
     const id = givenId ?? encodeId(table.tableNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     this.#newId(table, id)

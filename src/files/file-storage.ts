@@ -182,7 +182,7 @@ export class FileStorage {
    * must use the id given. Returns the id.
    */
   async store(body: AsyncIterable<Uint8Array> | Uint8Array, contentType: string | null, expectedSha256: string | undefined, commit: (id: string, file: Omit<StoredFile, 'storageId'>) => Promise<void>, component = ''): Promise<string> {
-    const table = await this.db.catalog.ensureTable(STORAGE_TABLE, component)
+    const table = await this.db.ensureTable(STORAGE_TABLE, component)
     const id = this.db.newId(table)
     const stored = await this.blobs.put(this.#checkId(id), body, {
       maxBytes: MAX_UPLOAD_BYTES,

@@ -392,7 +392,9 @@ export class FunctionRunner implements JobRunner {
     const slot = await this.#quickSlots.acquire(source)
     let txn: Transaction
     try {
-      txn = await this.db.begin(false, ts)
+      // A live query is run again on every commit this process follows: it needn't ask other
+      // processes of a shared store for the very latest first (an HTTP query does).
+      txn = await this.db.begin(false, ts, { latest: source !== 'sync' })
     } catch (e) {
       slot()
       // Not the function's failure but the backend's (out of retention: HTTP 503, as Convex

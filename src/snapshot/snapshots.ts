@@ -586,7 +586,7 @@ export class SnapshotService {
     const existing = this.db.catalog.table(component, name)
     if (existing !== undefined) return existing
     // The source's number when it is free; else a fresh one (ids are re-encoded).
-    return this.db.catalog.ensureTable(name, component, sourceNumber ?? undefined)
+    return this.db.ensureTable(name, component, sourceNumber ?? undefined)
   }
 
   async #write(record: ImportRecord, parsed: ParsedImport): Promise<number> {

@@ -316,8 +316,11 @@ export interface SharedStore {
    * are written beside the commit path. `knownTs`: the holder's latest known commit.
    */
   holdWrites(knownTs: bigint): Promise<WriteHold>
-  /** Calls `listener` when another commit may have landed (and after a lost notice channel comes back). */
-  onNotice(listener: () => void): void
+  /**
+   * Calls `listener` when a commit landed, with its timestamp (the last of a group), or with
+   * null when commits may have landed unannounced (a lost notice channel came back).
+   */
+  onNotice(listener: (ts: bigint | null) => void): void
   /** The lease `name`: taken when free, kept while this process's connection lives. */
   lease(name: string): Lease
 

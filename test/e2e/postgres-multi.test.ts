@@ -75,6 +75,19 @@ test('a scheduled function runs once, and the cron pushed through the other proc
   expect(await until(() => viaA.query(anyApi.jobs.count, { name: 'daily' }), (n) => n > 0)).toBe(1)
 })
 
+test('a file uploaded through one process is served by the other', async () => {
+  const upload = await viaA.mutation(anyApi.files.uploadUrl, {})
+  expect(upload.startsWith(a.url)).toBe(true)
+  const bytes = Buffer.from('shared between processes')
+  const { storageId } = (await (await fetch(upload, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: bytes })).json()) as { storageId: string }
+  const url = (await viaB.query(anyApi.files.url, { id: storageId })) as string
+  expect(url.startsWith(b.url)).toBe(true)
+  const served = await fetch(url)
+  expect(served.status).toBe(200)
+  expect(served.headers.get('content-type')).toBe('text/plain')
+  expect(Buffer.from(await served.arrayBuffer())).toEqual(bytes)
+})
+
 test('kill -9 of the process running jobs: no acknowledged write lost, the other keeps serving and takes the jobs over', async () => {
   // A slow action is under way in `a` (which runs jobs) when it dies.
   const slow = await viaB.mutation(anyApi.jobs.scheduleSlow, { name: 'slow', ms: 3000 })

@@ -609,10 +609,10 @@ export class PostgresPersistence implements Persistence {
         new KeptConnection(
           this.#url,
           async (client) => {
-            client.on('notification', () => listener())
+            client.on('notification', (n) => listener(/^\d+$/.test(n.payload ?? '') ? BigInt(n.payload!) : null))
             await client.query(`LISTEN ${NOTICE_CHANNEL}`)
             // Commits may have landed while no one was listening.
-            listener()
+            listener(null)
           },
           () => {},
         ),
