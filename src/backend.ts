@@ -131,10 +131,12 @@ export class Backend {
         // A copy beside the data for tools that read it (the Docker image's generate_admin_key.sh).
         if (inDatabase && (!existsSync(file) || readFileSync(file, 'utf8') !== stored)) writeFileSync(file, stored, { mode: 0o600 })
       } else {
-        this.instanceName = config.instanceName ?? DEFAULT_INSTANCE_NAME
-        this.instanceSecret = generateInstanceSecret()
-        const text = `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n`
-        if (inDatabase) await persistence.setGlobal(CREDENTIALS_GLOBAL, text)
+        const made = `${JSON.stringify({ instanceName: config.instanceName ?? DEFAULT_INSTANCE_NAME, instanceSecret: generateInstanceSecret() }, null, 2)}\n`
+        // Several processes starting at once on a new database agree on the first one stored.
+        const text = inDatabase ? await persistence.setGlobalIfAbsent(CREDENTIALS_GLOBAL, made) : made
+        const saved = JSON.parse(text) as Saved
+        this.instanceName = config.instanceName ?? saved.instanceName
+        this.instanceSecret = saved.instanceSecret
         writeFileSync(file, text, { mode: 0o600 })
       }
       this.devAdminKey = issueAdminKey(this.instanceName, this.instanceSecret)

@@ -744,6 +744,14 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         expect(await again.getGlobal('env')).toBe(JSON.stringify({ A: 'ä\n"b"' }))
         expect(await again.getGlobal('missing')).toBe(undefined)
       })
+
+      test('a global set only if absent keeps the first value, and answers with what is stored', async () => {
+        const { p } = await fresh()
+        const [x, y] = await Promise.all([p.setGlobalIfAbsent('credentials', 'first'), p.setGlobalIfAbsent('credentials', 'second')])
+        expect([x, y]).toEqual(['first', 'first'])
+        expect(await p.setGlobalIfAbsent('credentials', 'third')).toBe('first')
+        expect(await p.getGlobal('credentials')).toBe('first')
+      })
     })
 
     test('a restart keeps documents, index entries, the log and the catalog', async () => {

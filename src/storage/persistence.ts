@@ -427,6 +427,8 @@ export interface Persistence {
 
   getGlobal(key: string): Promise<string | undefined>
   setGlobal(key: string, value: string): Promise<void>
+  /** Sets `key` unless it is set already (by anyone, at once included); resolves with the value stored. */
+  setGlobalIfAbsent(key: string, value: string): Promise<string>
 
   close(): Promise<void>
 }

@@ -96,9 +96,15 @@ test('an unreachable database fails start-up with a clear message', async () => 
 
 test('without a secret, the embedded default keeps its credentials in the database: every data folder on it takes the same admin key', async () => {
   const db = await cluster.newDatabase()
-  const first = await startBackend({ args: ['--db-url', db], withSecret: false })
+  // Two processes starting at once on the new database agree on one secret.
+  const [first, beside] = await Promise.all([startBackend({ args: ['--db-url', db], withSecret: false }), startBackend({ args: ['--db-url', db], withSecret: false })])
   const firstKey = /Admin key:\s+(\S+)/.exec(first.output())?.[1]
-  await first.stop()
+  const besideKey = /Admin key:\s+(\S+)/.exec(beside.output())?.[1]
+  for (const [backend, key] of [[first, besideKey], [beside, firstKey]] as const) {
+    expect((await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization: `Convex ${key}` } })).status).toBe(200)
+  }
+  await Promise.all([first.stop(), beside.stop()])
+  cleanup(beside.dataDir)
   const second = await startBackend({ args: ['--db-url', db], withSecret: false })
   try {
     expect(firstKey).toMatch(/^convex-self-hosted\|/)

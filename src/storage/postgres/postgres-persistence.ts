@@ -791,6 +791,11 @@ export class PostgresPersistence implements Persistence {
     return row?.value
   }
 
+  async setGlobalIfAbsent(key: string, value: string): Promise<string> {
+    await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
+    return (await this.getGlobal(key))!
+  }
+
   async setGlobal(key: string, value: string): Promise<void> {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
   }

@@ -637,6 +637,13 @@ export class SqlitePersistence implements Persistence {
     this.#stmts.setGlobal.run(key, value)
   }
 
+  async setGlobalIfAbsent(key: string, value: string): Promise<string> {
+    const stored = this.#stmts.getGlobal.get(key) as string | undefined
+    if (stored !== undefined) return stored
+    this.#stmts.setGlobal.run(key, value)
+    return value
+  }
+
   async close(): Promise<void> {
     await this.#syncing
     await this.#nextSync
