@@ -233,7 +233,11 @@ export class Backend {
       }
     }
     await lead(leading())
-    lease?.onChange((held) => void lead(held).catch((e: unknown) => log.warn('Could not take over background work', { error: (e as Error)?.message ?? String(e) })))
+    // One change at a time, each for the lease as it is by then (it may have flapped meanwhile).
+    let leading$ = Promise.resolve()
+    lease?.onChange(() => {
+      leading$ = leading$.then(() => lead(leading())).catch((e: unknown) => log.warn('Could not take over background work', { error: (e as Error)?.message ?? String(e) }))
+    })
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
@@ -260,7 +264,12 @@ export class Backend {
     const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
     // A push landed through another process: served here too.
-    db.onForeignPush(() => void push.reload().catch((e: unknown) => log.error('Could not load a push made through another process', { error: (e as Error)?.message ?? String(e) })))
+    db.onForeignPush(() =>
+      push.reload().catch((e: unknown) => {
+        log.error('Could not load a push made through another process', { error: (e as Error)?.message ?? String(e) })
+        throw e
+      }),
+    )
     this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {
       auth,

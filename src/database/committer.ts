@@ -22,7 +22,7 @@
  * store's notices. Catalog changes hold every process's writes (`exclusive`) and end with a marker
  * commit that tells the others to read the catalog (or the push) again.
  */
-import type { CommitRecord, DocumentWrite, IndexWrite, LoggedCommit, Persistence, SearchWrite, TouchedKey, VectorWrite } from '../storage/persistence.ts'
+import type { CommitRecord, DocumentWrite, IndexWrite, LoggedCommit, Persistence, SearchWrite, SharedStore, TouchedKey, VectorWrite, WriteHold } from '../storage/persistence.ts'
 import { StaleWrite, WriteNotApplied } from '../storage/persistence.ts'
 import { indexKey, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
@@ -55,6 +55,8 @@ interface Queued {
 interface RecentCommit {
   readonly ts: bigint
   readonly indexes: readonly TouchedKey[]
+  /** Conflicts with every transaction begun before it (a push: the schema may have changed). */
+  readonly everything?: boolean
 }
 
 /** A commit as published to listeners: its timestamp and the index keys it touched. */
@@ -106,8 +108,8 @@ export class Committer {
   catalogVersion: (() => number) | null = null
   /** Reads the catalog again (other processes changed it). */
   refreshCatalog: (() => Promise<void>) | null = null
-  /** Another process landed a push. */
-  foreignPush: (() => void) | null = null
+  /** Another process landed a push: read it again (resolves once it is loaded). */
+  foreignPush: (() => Promise<void>) | null = null
 
   /**
    * A transaction that creates a table another one created since (directly, as a push does, in
@@ -198,6 +200,7 @@ export class Committer {
     for (let i = commits.length - 1; i >= 0; i--) {
       const c = commits[i]!
       if (c.ts <= txn.snapshotTs) break
+      if (c.everything === true) return true
       for (const w of c.indexes) if (txn.readSet.contains(w.indexId, w.key)) return true
     }
     return false
@@ -239,66 +242,82 @@ export class Committer {
   /**
    * Runs `fn` (a catalog change that writes beside the commit path: index backfill, table
    * creation, a push) while no batch is being written. On a shared store no process writes
-   * meanwhile: the store's writes are held, the commits of others caught up on first, and a
-   * marker commit (`push` marks a push) tells every process to read the catalog again.
+   * meanwhile (see `#held`).
    */
   exclusive<T>(fn: () => Promise<T>, opts: { push?: boolean } = {}): Promise<T> {
     const shared = this.persistence.shared
     if (shared === undefined) return this.#turn(fn)
-    return this.#turn(async () => {
-      const hold = await shared.holdWrites(this.#publishedTs)
-      let marker: { ts: bigint; catalog: boolean; push: boolean } | null = null
-      try {
-        await this.#ingest(hold.foreign)
-        marker = { ts: 0n, catalog: true, push: opts.push === true }
-        return await fn()
-      } finally {
-        if (marker !== null) marker.ts = this.nextTs()
-        await hold.release(marker)
-        if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [] }])
-      }
-    })
+    return this.#held(shared, opts.push === true, () => fn())
   }
 
   /**
    * Runs `fn` with no commit of any process landing meanwhile (a shared store; otherwise only
-   * this process's batches wait), after catching up on the others' commits: a transaction `fn`
+   * this process's batches wait), after catching up on the others' commits: the transaction `fn`
    * begins and commits through `commit` can't conflict. For retries of mutations that conflicted
    * across processes, which could otherwise keep losing to the other processes' first attempts.
    */
   alone<T>(fn: (commit: (txn: Transaction) => Promise<bigint>) => Promise<T>): Promise<T> {
     const shared = this.persistence.shared
     if (shared === undefined) return fn((txn) => this.commit(txn))
+    return this.#held(shared, false, (hold) => {
+      // Commits go one at a time on the held connection.
+      let last: Promise<unknown> = Promise.resolve()
+      return fn((txn) => {
+        const run = last.then(() => this.#commitHeld(hold, txn))
+        last = run.catch(() => {})
+        return run
+      })
+    })
+  }
+
+  async #commitHeld(hold: WriteHold, txn: Transaction): Promise<bigint> {
+    if (this.#failed !== null) throw this.#failed
+    if (this.#conflicts(txn, this.#recent) || this.#tableTaken(txn, [])) throw new OccConflictError()
+    const ts = this.nextTs()
+    const record = toCommitRecord(txn, ts)
+    this.#writing = true
+    try {
+      await hold.write([{ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }])
+    } catch (e) {
+      this.#writing = false
+      const error = new Error(`The database could not write: ${(e as Error)?.message ?? String(e)}`)
+      this.#setWriteError(error)
+      throw error
+    }
+    this.#writing = false
+    if (record.created.length > 0) this.publishTables?.(record.created)
+    this.#setWriteError(null)
+    this.#publish([{ ts, indexes: record.touched }])
+    return ts
+  }
+
+  /** A marker that couldn't be written when its hold ended: it goes with the next batch. */
+  #pendingMarker: { catalog: boolean; push: boolean } | null = null
+
+  /**
+   * Runs `fn` holding every process's writes: the commits of others are caught up on first, and
+   * if the catalog changed meanwhile (or `push`), a marker commit tells every process to read it
+   * (or the push) again before its next write. A push marker conflicts with every transaction
+   * begun before it (it may have been checked against the old schema).
+   */
+  #held<T>(shared: SharedStore, push: boolean, fn: (hold: WriteHold) => Promise<T>): Promise<T> {
     return this.#turn(async () => {
       const hold = await shared.holdWrites(this.#publishedTs)
-      let catalogBefore: number | null = null
+      let before: number | null = null
       try {
         await this.#ingest(hold.foreign)
-        catalogBefore = this.catalogVersion?.() ?? 0
-        return await fn(async (txn) => {
-          if (this.#conflicts(txn, this.#recent) || this.#tableTaken(txn, [])) throw new OccConflictError()
-          const ts = this.nextTs()
-          const record = toCommitRecord(txn, ts)
-          this.#writing = true
-          try {
-            await hold.write([{ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }])
-          } catch (e) {
-            this.#writing = false
-            const error = new Error(`The database could not write: ${(e as Error)?.message ?? String(e)}`)
-            this.#setWriteError(error)
-            throw error
-          }
-          this.#writing = false
-          if (record.created.length > 0) this.publishTables?.(record.created)
-          this.#setWriteError(null)
-          this.#publish([{ ts, indexes: record.touched }])
-          return ts
-        })
+        before = this.catalogVersion?.() ?? 0
+        return await fn(hold)
       } finally {
-        // A catalog change made meanwhile (a table created on demand) is marked for the others.
-        const marker = catalogBefore !== null && (this.catalogVersion?.() ?? 0) !== catalogBefore ? { ts: this.nextTs(), catalog: true, push: false } : null
-        await hold.release(marker)
-        if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [] }])
+        const changed = before !== null && (push || (this.catalogVersion?.() ?? 0) !== before)
+        const marker = changed ? { ts: this.nextTs(), catalog: true, push } : null
+        try {
+          await hold.release(marker)
+          if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [], everything: push }])
+        } catch {
+          // The lock goes with the connection; the marker is written with the next batch.
+          if (marker !== null) this.#pendingMarker = { catalog: true, push: push || this.#pendingMarker?.push === true }
+        }
       }
     })
   }
@@ -348,11 +367,13 @@ export class Committer {
   async #ingest(foreign: readonly LoggedCommit[]): Promise<void> {
     const fresh = foreign.filter((c) => c.ts > this.#publishedTs)
     if (fresh.length === 0) return
+    // The catalog and the push are read again before the commits are published: whoever reads
+    // at them runs the code and schema they were made under.
     if (fresh.some((c) => c.catalog)) await this.refreshCatalog?.()
+    if (fresh.some((c) => c.push)) await this.foreignPush?.()
     const last = fresh[fresh.length - 1]!.ts
     if (last > this.#lastTs) this.#lastTs = last
-    this.#publish(fresh.map((c) => ({ ts: c.ts, indexes: c.touched })))
-    if (fresh.some((c) => c.push)) this.foreignPush?.()
+    this.#publish(fresh.map((c) => ({ ts: c.ts, indexes: c.touched, everything: c.push })))
   }
 
   /** Publishes durable commits (this process's or another's): conflict checks, then listeners. */
@@ -373,6 +394,13 @@ export class Committer {
       const accepted: { q: Queued; ts: bigint }[] = []
       const created: TableInfo[] = []
       const fresh: RecentCommit[] = []
+      // A marker a lost hold couldn't write goes first (before any other write of this process).
+      const marker = this.#pendingMarker
+      if (marker !== null) {
+        const ts = this.nextTs()
+        records.push({ ts, documents: [], indexes: [], ...marker })
+        fresh.push({ ts, indexes: [], everything: marker.push })
+      }
       for (const q of batch) {
         if (this.#conflicts(q.txn, this.#recent) || this.#conflicts(q.txn, fresh) || this.#tableTaken(q.txn, batch)) {
           q.reject(new OccConflictError())
@@ -395,6 +423,7 @@ export class Committer {
         if (this.#failed !== null) throw this.#failed
         this.#writing = true
         await this.persistence.write(records, shared ? this.#publishedTs : undefined)
+        if (marker !== null) this.#pendingMarker = null
       } catch (e) {
         this.#writing = false
         if (e instanceof StaleWrite) {

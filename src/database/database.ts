@@ -98,8 +98,8 @@ export class Database {
     // Other processes of a shared store: their catalog changes and pushes.
     this.committer.refreshCatalog = () => this.catalog.refresh()
     this.committer.catalogVersion = () => this.catalog.version
-    this.committer.foreignPush = () => {
-      for (const l of this.#pushListeners) l()
+    this.committer.foreignPush = async () => {
+      for (const l of this.#pushListeners) await l()
     }
     this.committer.publishTables = (tables) => {
       for (const info of tables) this.catalog.publish(info)
@@ -221,10 +221,13 @@ export class Database {
     }, IDLE_SNAPSHOT_MS).unref()
   }
 
-  readonly #pushListeners: (() => void)[] = []
+  readonly #pushListeners: (() => Promise<void>)[] = []
 
-  /** Called when another process of a shared store landed a push (read it again). */
-  onForeignPush(listener: () => void): void {
+  /**
+   * Called when another process of a shared store landed a push: read it again. Its commit is
+   * published (and readers see it) once the returned promise resolves.
+   */
+  onForeignPush(listener: () => Promise<void>): void {
     this.#pushListeners.push(listener)
   }
 
@@ -236,9 +239,11 @@ export class Database {
   async #publishedSnapshot(): Promise<Snapshot> {
     for (;;) {
       const snapshot = await this.persistence.snapshot()
-      if (snapshot.ts <= this.committer.publishedTs) return snapshot
+      const published = this.committer.publishedTs
+      if (snapshot.ts <= published) return snapshot
       snapshot.release()
       await this.committer.follow()
+      if (this.committer.publishedTs === published) throw new Error(`The store is at commit ${snapshot.ts} but its commit log ends at ${published}`)
     }
   }
 
@@ -363,12 +368,12 @@ export class Database {
   async ensureTable(name: string, component = '', tableNumber?: number): Promise<TableInfo> {
     const existing = this.catalog.table(component, name)
     if (existing !== undefined) return existing
-    if (this.#sections.getStore() === true) return this.catalog.ensureTable(name, component, tableNumber)
+    if (this.#sections.getStore() !== undefined) return this.catalog.ensureTable(name, component, tableNumber)
     return this.exclusive(() => this.catalog.ensureTable(name, component, tableNumber))
   }
 
-  /** Set inside `exclusive` and `alone` sections (their async context). */
-  readonly #sections = new AsyncLocalStorage<true>()
+  /** Which section the caller is in (`exclusive` or `alone`: their async context), if any. */
+  readonly #sections = new AsyncLocalStorage<'exclusive' | 'alone'>()
 
   /**
    * Runs a catalog change that writes data (index backfill, index removal) between commit
@@ -379,7 +384,7 @@ export class Database {
     return this.committer.exclusive(async () => {
       this.#exclusive = true
       try {
-        return await this.#sections.run(true, fn)
+        return await this.#sections.run('exclusive', fn)
       } finally {
         this.#exclusive = false
         this.#published()
@@ -395,7 +400,8 @@ export class Database {
     // A shared store: what any process committed before now is read (inside a catalog change
     // no process commits, and the change has caught up already). `latest: false` (a live
     // query, which is run again on every later commit anyway) reads at the last commit followed.
-    if (!this.#exclusive && this.#alone === null && opts.latest !== false) {
+    const section = this.#sections.getStore()
+    if (section === undefined && opts.latest !== false) {
       await this.committer.sync().catch((e: unknown) => {
         this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
         throw e
@@ -418,7 +424,8 @@ export class Database {
     }
     count(this.#active, snapshot.ts, 1)
     const txn = new Transaction(this, snapshot, mutable, new ReadSet())
-    txn.alone = this.#alone !== null
+    // Only the section's own transaction commits there; others queue as usual.
+    txn.alone = section === 'alone'
     this.#owners.set(txn, shared)
     return txn
   }
@@ -458,7 +465,7 @@ export class Database {
     return this.committer.alone(async (commit) => {
       this.#alone = commit
       try {
-        return await this.#sections.run(true, fn)
+        return await this.#sections.run('alone', fn)
       } finally {
         this.#alone = null
       }

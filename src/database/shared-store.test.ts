@@ -178,3 +178,76 @@ test('a table two processes create at once is created once; the loser re-runs in
     two.end(txn)
   }
 })
+
+test('a process whose commit log was pruned past it starts over: catalog and push read again, older transactions conflict', async () => {
+  const url = await cluster.newDatabase()
+  const one = await Database.open(await PostgresPersistence.open(url), new CursorCodec(SECRET))
+  // `two` hears no notices: it catches up only when it must (as one cut off for a while would).
+  const deaf = await PostgresPersistence.open(url)
+  ;(deaf.shared as { onNotice: unknown }).onNotice = () => {}
+  const two = await Database.open(deaf, new CursorCodec(SECRET))
+  open.push(one, two)
+  const pushes: number[] = []
+  two.onForeignPush(async () => void pushes.push(1))
+  const id = await insert(one, 'kept', { n: 1 })
+  const older = await two.begin(true)
+  try {
+    expect((await older.read(id))?.n).toBe(1)
+    // Meanwhile another table is made, and the log is pruned past where `two` is.
+    await insert(one, 'later', { n: 2 })
+    await sql(url, "DELETE FROM commits; INSERT INTO meta (key, value) SELECT 'commits_horizon', value FROM meta WHERE key = 'max_ts' ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    await older.patch(id, { n: 5 }, 'kept')
+    await expect(two.commit(older)).rejects.toBeInstanceOf(OccConflictError)
+  } finally {
+    two.end(older)
+  }
+  expect(two.catalog.table('', 'later')).toBeDefined()
+  expect(pushes).toEqual([1])
+  const txn = await two.begin(false)
+  try {
+    expect((await txn.read(id))?.n).toBe(1)
+  } finally {
+    two.end(txn)
+  }
+})
+
+test("a transaction begun beside an alone section commits after it, checked against its commit (no lost update)", async () => {
+  const [one] = await twoProcesses()
+  const id = await insert(one, 'counters', { value: 0 })
+  let enter!: () => void
+  const inside = new Promise<void>((r) => (enter = r))
+  // Begun outside the section (its own async context), while the section runs.
+  const beside = (async () => {
+    await inside
+    const txn = await one.begin(true)
+    try {
+      await txn.patch(id, { value: ((await txn.read(id))!.value as number) + 1 }, 'counters')
+      return await one.commit(txn).then(
+        () => 'committed',
+        (e: unknown) => (e instanceof OccConflictError ? 'conflict' : e),
+      )
+    } finally {
+      one.end(txn)
+    }
+  })()
+  await one.alone(async () => {
+    const txn = await one.begin(true)
+    try {
+      await txn.patch(id, { value: ((await txn.read(id))!.value as number) + 1 }, 'counters')
+      enter()
+      await new Promise((r) => setImmediate(r))
+      await one.commit(txn)
+    } finally {
+      one.end(txn)
+    }
+  })
+  const outcome = await beside
+  const check = await one.begin(false)
+  try {
+    const value = (await check.read(id))!.value
+    // Either it began before the section's commit and conflicted, or after it and added to it.
+    expect(outcome === 'conflict' ? value : outcome === 'committed' ? value : outcome).toBe(outcome === 'conflict' ? 1 : 2)
+  } finally {
+    one.end(check)
+  }
+})

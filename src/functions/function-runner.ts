@@ -418,26 +418,35 @@ export class FunctionRunner implements JobRunner {
   async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey, source: Admission = 'http'): Promise<UdfResult> {
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? null : await this.#retryLane()
+      let slot: (() => void) | null = null
       // On a store shared by several processes, a mutation that conflicted twice runs with every
       // process's commits held back (the lane only orders this process's retries): it could
       // otherwise keep losing to another process's stream of first attempts.
       const alone = attempt >= ALONE_AFTER_ATTEMPTS && this.db.persistence.shared !== undefined
       try {
-        const once = () => this.#attemptMutation(fn, argsJson, who, origin, requestKey, source)
+        // The execution slot before the snapshot (see #runQuery), and before the section: one
+        // who waits for a slot must not hold every process's commits back meanwhile.
+        const acquired = await this.#quickSlots.acquire(source)
+        slot = () => {
+          slot = null
+          acquired()
+        }
+        const once = () => this.#attemptMutation(fn, argsJson, who, origin, requestKey, () => slot?.())
         return alone ? await this.db.alone(once) : await once()
       } catch (e) {
         if (!(e instanceof OccConflictError)) throw e
         if (attempt >= MAX_OCC_RETRIES) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
       } finally {
+        slot?.()
         release?.()
       }
     }
   }
 
   /** One attempt at a mutation: its outcome, or OccConflictError thrown (run it again). */
-  async #attemptMutation(fn: FunctionInfo, argsJson: string, who: string, origin: ReturnType<typeof systemOrigin>, requestKey: RequestKey | undefined, source: Admission): Promise<UdfResult> {
-    // The execution slot before the snapshot (see #runQuery); it is freed before the commit.
-    let slot: (() => void) | null = await this.#quickSlots.acquire(source)
+  async #attemptMutation(fn: FunctionInfo, argsJson: string, who: string, origin: ReturnType<typeof systemOrigin>, requestKey: RequestKey | undefined, execution: () => void): Promise<UdfResult> {
+    // The execution slot is freed before the commit.
+    let slot: (() => void) | null = execution
     let txn: Transaction
     try {
       txn = await this.db.begin(true)

@@ -266,7 +266,7 @@ export interface PostgresOptions {
 
 /**
  * Every commit of every process takes this transaction-level advisory lock (a write hold takes it
- * for its session): commits are serialized in the database ('Concave' in ASCII).
+ * for its session): commits are serialized in the database.
  */
 const COMMIT_LOCK = '18930012618022501'
 /** The channel new commits are announced on (the payload is the last commit's ts). */
@@ -299,8 +299,22 @@ function decodeTouched(b: Buffer): TouchedKey[] {
   return out
 }
 
-async function loadCommits(db: Queryable, afterTs: bigint, limit: number): Promise<LoggedCommit[]> {
-  const result = await rows<{ ts: bigint; touched: Buffer; catalog: boolean; push: boolean }>(db, 'SELECT ts, touched, catalog, push FROM commits WHERE ts > $1 ORDER BY ts LIMIT $2', [String(afterTs), Math.max(0, Math.trunc(limit))], 'load_commits')
+/**
+ * Logged commits after `afterTs`, oldest first (at most `limit`; all of them without). When the
+ * log no longer reaches back to `afterTs` (pruned below `commits_horizon`, which only a process
+ * that was cut off for longer than the history retention can meet), the answer is one commit at
+ * the latest timestamp that marks everything changed: catalog, push, and a conflict with every
+ * older transaction.
+ */
+async function loadCommits(db: Queryable, afterTs: bigint, limit?: number): Promise<LoggedCommit[]> {
+  const meta = new Map((await rows<{ key: string; value: string }>(db, "SELECT key, value FROM meta WHERE key IN ('commits_horizon', 'max_ts')", [], 'commit_meta')).map((r) => [r.key, BigInt(r.value)]))
+  if (afterTs < (meta.get('commits_horizon') ?? 0n)) return [{ ts: meta.get('max_ts') ?? 0n, touched: [], catalog: true, push: true }]
+  const result = await rows<{ ts: bigint; touched: Buffer; catalog: boolean; push: boolean }>(
+    db,
+    `SELECT ts, touched, catalog, push FROM commits WHERE ts > $1 ORDER BY ts${limit === undefined ? '' : ' LIMIT $2'}`,
+    limit === undefined ? [String(afterTs)] : [String(afterTs), Math.max(0, Math.trunc(limit))],
+    limit === undefined ? 'load_all_commits' : 'load_commits',
+  )
   return result.map((r) => ({ ts: r.ts, touched: decodeTouched(r.touched), catalog: r.catalog, push: r.push }))
 }
 
@@ -523,7 +537,7 @@ export class PostgresPersistence implements Persistence {
       const current = BigInt(begun[2]!.rows[0]?.value ?? '0')
       if (expectedTs !== undefined && current !== expectedTs) {
         // Another process committed since: nothing is written; the caller catches up and decides again.
-        const foreign = await loadCommits(client, expectedTs, 100_000)
+        const foreign = await loadCommits(client, expectedTs)
         await client.query('ROLLBACK')
         client.release()
         if (foreign.length > 0) this.#advance(foreign[foreign.length - 1]!.ts)
@@ -561,13 +575,16 @@ export class PostgresPersistence implements Persistence {
     commitsAfter: async (afterTs, limit) => {
       const found = await loadCommits(this.#pool, afterTs, limit)
       if (found.length > 0) this.#advance(found[found.length - 1]!.ts)
+      // The lease holder prunes history: the horizon moves under every process.
+      const [horizon] = await rows<{ value: string }>(this.#pool, "SELECT value FROM meta WHERE key = 'history_horizon'", [], 'history_horizon')
+      if (horizon !== undefined && BigInt(horizon.value) > this.#horizon) this.#horizon = BigInt(horizon.value)
       return found
     },
     holdWrites: async (knownTs) => {
       const client = await this.#pool.connect()
       try {
         await client.query(`SELECT pg_advisory_lock(${COMMIT_LOCK})`)
-        const foreign = await loadCommits(client, knownTs, 100_000)
+        const foreign = await loadCommits(client, knownTs)
         if (foreign.length > 0) this.#advance(foreign[foreign.length - 1]!.ts)
         let released = false
         return {
@@ -679,7 +696,10 @@ export class PostgresPersistence implements Persistence {
         const lastRow = examined[examined.length - 1]
         if (lastRow !== undefined) cursor = { ts: lastRow.ts, id: lastRow.id }
         // The commit log below the horizon: every process has followed it long since.
-        if (moved) await db.query('DELETE FROM commits WHERE ts <= $1', [String(newHorizon)])
+        if (moved) {
+          await db.query('DELETE FROM commits WHERE ts <= $1', [String(newHorizon)])
+          await db.query("INSERT INTO meta (key, value) VALUES ('commits_horizon', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(newHorizon)])
+        }
         await db.query(
           `INSERT INTO meta (key, value) VALUES ('history_horizon', $1), ('history_cursor', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
           [String(newHorizon), `${cursor.ts} ${cursor.id}`],
