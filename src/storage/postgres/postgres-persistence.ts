@@ -273,6 +273,8 @@ const COMMIT_LOCK = '18930012618022501'
 const NOTICE_CHANNEL = 'concave_commits'
 /** How long a lost notice or lease connection waits before connecting again, and a free lease is polled. */
 const RECONNECT_MS = 1000
+/** How often a held lease's connection is checked (it is given up after two periods of silence). */
+const HEARTBEAT_MS = 5000
 
 /** A commit's touched keys as one bytea: per key its index id (u32), length (u32) and bytes. */
 function encodeTouched(keys: readonly TouchedKey[]): Buffer {
@@ -346,7 +348,10 @@ class KeptConnection {
 
   async #connect(): Promise<void> {
     if (this.#closed) return
-    const client = new pg.Client({ connectionString: this.url, types, keepAlive: true })
+    // A connection whose peer vanished (a host gone, a network cut) is noticed within about
+    // 20 s from either side, rather than the operating system's hours: a lease held through it
+    // is then given up here and released by the server.
+    const client = new pg.Client({ connectionString: this.url, types, keepAlive: true, keepAliveInitialDelayMillis: 5000 })
     let gone = false
     const onGone = () => {
       if (gone) return
@@ -367,6 +372,7 @@ class KeptConnection {
         return
       }
       this.#client = client
+      await client.query('SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3')
       await this.setup(client)
     } catch {
       onGone()
@@ -409,11 +415,32 @@ class PostgresLease implements Lease {
           if (this.#closed || this.#connection.client !== client) return
           try {
             const [row] = await rows<{ held: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS held', [key])
-            if (row?.held === true) return this.#set(true)
+            if (row?.held === true) {
+              this.#set(true)
+              this.#poll = setTimeout(() => void heartbeat(), HEARTBEAT_MS)
+              this.#poll.unref()
+              return
+            }
           } catch {
             return // the connection is going: `lost` follows
           }
           this.#poll = setTimeout(() => void attempt(), RECONNECT_MS)
+          this.#poll.unref()
+        }
+        // While held, the connection is checked: one that stops answering (the server may have
+        // given the lock to another process by then) is dropped, and the lease with it.
+        const heartbeat = async (): Promise<void> => {
+          this.#poll = null
+          if (this.#closed || this.#connection.client !== client) return
+          const silent = setTimeout(() => client.emit('error', new Error('The lease connection stopped answering')), HEARTBEAT_MS * 2)
+          try {
+            await client.query('SELECT 1')
+          } catch {
+            return
+          } finally {
+            clearTimeout(silent)
+          }
+          this.#poll = setTimeout(() => void heartbeat(), HEARTBEAT_MS)
           this.#poll.unref()
         }
         await attempt()
