@@ -141,7 +141,7 @@ test('a write whose connection dies before COMMIT is WriteNotApplied; the next w
     let pid: number | undefined
     for (const deadline = Date.now() + 10_000; pid === undefined && Date.now() < deadline; ) {
       // (From another connection: activity statistics are fixed for the length of a transaction.)
-      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO meta%'")
+      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO meta%'")
       pid = row?.pid
     }
     expect(pid).toBeTypeOf('number')

@@ -874,15 +874,15 @@ async function writeCommits(client: Queryable, commits: readonly CommitRecord[])
  * (delivered when the transaction commits).
  */
 async function logCommits(db: Queryable, commits: readonly LoggedCommit[]): Promise<void> {
-  const last = commits[commits.length - 1]!.ts
-  await db.query('INSERT INTO commits (ts, touched, catalog, push) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bool[], $4::bool[])', [
-    commits.map((c) => String(c.ts)),
-    commits.map((c) => encodeTouched(c.touched)),
-    commits.map((c) => c.catalog),
-    commits.map((c) => c.push),
-  ])
-  await db.query(`INSERT INTO meta (key, value) VALUES ('max_ts', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [String(last)])
-  await db.query('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, String(last)])
+  const last = String(commits[commits.length - 1]!.ts)
+  // One round trip: the log rows, the latest ts, the notice.
+  await db.query({
+    name: 'log_commits',
+    text: `WITH logged AS (INSERT INTO commits (ts, touched, catalog, push) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bool[], $4::bool[])),
+      latest AS (INSERT INTO meta (key, value) VALUES ('max_ts', $5) ON CONFLICT (key) DO UPDATE SET value = excluded.value)
+      SELECT pg_notify('${NOTICE_CHANNEL}', $5)`,
+    values: [commits.map((c) => String(c.ts)), commits.map((c) => encodeTouched(c.touched)), commits.map((c) => c.catalog), commits.map((c) => c.push), last],
+  })
 }
 
 /**
