@@ -445,6 +445,20 @@ export class Database {
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
 
+  /**
+   * Runs `fn` while the write log is kept back to `ts` (history pruning can't pass it), after
+   * checking that `ts` is within the history retention (OutOfRetentionError otherwise).
+   */
+  async readingHistoryAt<T>(ts: bigint, fn: () => Promise<T>): Promise<T> {
+    count(this.#historyReaders, ts, 1)
+    try {
+      if (ts < this.persistence.historyHorizon()) throw new OutOfRetentionError(ts)
+      return await fn()
+    } finally {
+      count(this.#historyReaders, ts, -1)
+    }
+  }
+
   /** Releases the transaction's snapshot. */
   end(txn: Transaction): void {
     // A table it numbered but didn't commit gives its number back.
@@ -491,13 +505,17 @@ export class Database {
    * report. `system` lets it write system tables.
    */
   async mutate<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean } = {}): Promise<T> {
+    return (await this.mutateAt(body, opts)).value
+  }
+
+  /** `mutate`, also giving the commit timestamp (the snapshot's if nothing was written). */
+  async mutateAt<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean } = {}): Promise<{ value: T; ts: bigint }> {
     for (let attempt = 1; ; attempt++) {
       const txn = await this.begin(true)
       txn.system = opts.system ?? true
       try {
-        const result = await body(txn)
-        await this.commit(txn)
-        return result
+        const value = await body(txn)
+        return { value, ts: await this.commit(txn) }
       } catch (e) {
         if (!(e instanceof OccConflictError) || attempt >= MAX_SYSTEM_MUTATION_ATTEMPTS) throw e
       } finally {

@@ -445,6 +445,23 @@ export class Transaction {
     return next
   }
 
+  /**
+   * Sets a document to exactly `doc` (system fields included), or deletes it (`null`), on the
+   * system's behalf: a point-in-time restore puts back what a document was. Whether it changed
+   * anything (false also when its table is gone).
+   */
+  async restoreSystem(id: string, doc: Doc | null): Promise<boolean> {
+    const table = this.#tableOf(id)
+    if (table === null) return false
+    const current = await this.read(id)
+    if (current === null ? doc === null : doc !== null && JSON.stringify(current) === JSON.stringify(doc)) return false
+    if (current !== null) await this.#remember(table, id, current)
+    else this.#newId(table, id)
+    this.#recordWrite(doc === null ? 0 : JSON.stringify(doc).length)
+    this.#put(table, id, doc)
+    return true
+  }
+
   /** Deletes a system document on the system's behalf. */
   async removeSystem(id: string): Promise<void> {
     const table = this.#tableOf(id)

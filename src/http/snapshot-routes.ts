@@ -8,6 +8,8 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { SnapshotError, snapshotService } from '../snapshot/snapshots.ts'
+import { restoreAt, RestoreError } from '../snapshot/restore.ts'
+import { OutOfRetentionError } from '../database/errors.ts'
 import { readLimited } from './body.ts'
 import { MAX_IMPORT_PART } from './limits.ts'
 import { badRequest, HttpError, notFound } from './errors.ts'
@@ -43,8 +45,26 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
     }
   }
   app.post('/api/export/request/zip', admin(async (c) => {
-    service.requestExport(c.req.query('includeStorage') === 'true')
+    // Concave's own: `ts` (ns) or `timestamp` (ms since the epoch, or ISO 8601) exports the past.
+    service.requestExport(c.req.query('includeStorage') === 'true', pointInTime(c.req.query('ts'), c.req.query('timestamp')))
     return c.json({})
+  }))
+  // Point-in-time restore, in place, as one commit (see src/snapshot/restore.ts).
+  app.post('/api/restore', admin(async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown } | null
+    const at = pointInTime(body?.ts, body?.timestamp)
+    if (at === undefined) throw badRequest('InvalidTimestamp', 'Give the time to restore to as "ts" (nanoseconds) or "timestamp" (milliseconds since the epoch, or ISO 8601)')
+    const tables = body?.tables
+    if (tables !== undefined && !(Array.isArray(tables) && tables.every((t) => typeof t === 'string'))) throw badRequest('InvalidTableName', '"tables" must be a list of table names')
+    const componentPath = typeof body?.componentPath === 'string' ? body.componentPath : ''
+    try {
+      const result = await restoreAt(deps.db, at, { tables: tables as string[] | undefined, component: componentPath })
+      return c.json({ ts: String(result.ts), documents: result.documents })
+    } catch (e) {
+      if (e instanceof RestoreError) throw badRequest(e.code, e.message)
+      if (e instanceof OutOfRetentionError) throw badRequest('OutOfRetention', `Cannot restore to ${at}: it is before the history retention (CONCAVE_HISTORY_RETENTION_MS) keeps`)
+      throw e
+    }
   }))
   app.get('/api/export/zip/:ts', admin(async (c) => {
     const ts = c.req.param('ts') ?? ''
@@ -64,4 +84,20 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
     service.performImport((await jsonBody(c)).importId)
     return c.json({})
   }))
+}
+
+/**
+ * A point in time given as `ts` (a commit timestamp: nanoseconds, digits) or `timestamp`
+ * (milliseconds since the epoch, or an ISO 8601 date): as a commit timestamp; undefined if
+ * neither is given; a 400 if it can't be read.
+ */
+function pointInTime(ts: unknown, timestamp: unknown): bigint | undefined {
+  if (ts !== undefined && ts !== null && ts !== '') {
+    if ((typeof ts === 'string' && /^\d+$/.test(ts)) || (typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0)) return BigInt(ts)
+    throw badRequest('InvalidTimestamp', `"ts" must be a commit timestamp in nanoseconds, not ${JSON.stringify(ts)}`)
+  }
+  if (timestamp === undefined || timestamp === null || timestamp === '') return undefined
+  const ms = typeof timestamp === 'number' ? timestamp : /^\d+$/.test(String(timestamp)) ? Number(timestamp) : Date.parse(String(timestamp))
+  if (!Number.isFinite(ms) || ms < 0) throw badRequest('InvalidTimestamp', `"timestamp" must be milliseconds since the epoch or an ISO 8601 date, not ${JSON.stringify(timestamp)}`)
+  return BigInt(Math.floor(ms)) * 1_000_000n
 }

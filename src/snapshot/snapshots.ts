@@ -174,8 +174,11 @@ export class SnapshotService {
     return { state: s.state }
   }
 
-  /** Starts an export in the background. */
-  requestExport(includeStorage: boolean): void {
+  /**
+   * Starts an export in the background: of the latest commit, or of the state at commit
+   * timestamp `atTs` (within the history retention: see `Database.begin`).
+   */
+  requestExport(includeStorage: boolean, atTs?: bigint): void {
     if (this.#export?.state === 'requested' || this.#export?.state === 'in_progress') {
       throw new SnapshotError('ExportInProgress', 'There is already an export requested or in progress')
     }
@@ -184,7 +187,7 @@ export class SnapshotService {
     setImmediate(() => {
       this.#export = { state: 'in_progress' }
       this.#changed()
-      this.#runExport(includeStorage).then(
+      this.#runExport(includeStorage, atTs).then(
         (done) => (this.#export = done),
         (e: unknown) => (this.#export = { state: 'failed', error: (e as Error)?.message ?? String(e) }),
       ).finally(() => this.#changed())
@@ -196,9 +199,9 @@ export class SnapshotService {
     return name === undefined ? null : join(this.#exportDir, name)
   }
 
-  async #runExport(includeStorage: boolean): Promise<ExportState> {
+  async #runExport(includeStorage: boolean, atTs?: bigint): Promise<ExportState> {
     mkdirSync(this.#exportDir, { recursive: true })
-    const txn = await this.db.begin(false)
+    const txn = await this.db.begin(false, atTs)
     const temp = join(this.#exportDir, `.export-${randomBytes(8).toString('hex')}`)
     try {
       const startTs = txn.snapshotTs
