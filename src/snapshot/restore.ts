@@ -8,7 +8,11 @@
  * deleted since. User tables only: system tables (scheduled functions, stored files' records,
  * …) keep their present state, since what they describe (jobs run, bytes deleted) can't be undone.
  */
-import type { Database } from '../database/database.ts'
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { Database } from '../database/database.ts'
+import { CursorCodec } from '../database/cursors.ts'
+import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { LogEntry } from '../storage/persistence.ts'
 
@@ -75,4 +79,38 @@ async function wholeLog(db: Database, afterTs: bigint, upToTs: bigint): Promise<
     out.push(...whole)
     from = whole[whole.length - 1]!.ts
   }
+}
+
+/** Where a data folder keeps what a restore into a new one copies (see src/backend.ts). */
+export interface DataFolderLayout {
+  readonly databaseFile: string
+  /** Files copied as they are (the credentials). */
+  readonly files: readonly string[]
+  /** Folders copied as they are (stored files' bytes). */
+  readonly folders: readonly string[]
+}
+
+/**
+ * Restores into a new data folder `into` (which must not exist, or be empty): a copy of the
+ * SQLite store taken now (online), with the stored files and credentials, in which the tables are
+ * then restored to `ts` as `restoreAt` does in place. A backend started on `into` serves the
+ * deployment as it was then; the running one is untouched.
+ */
+export async function restoreInto(db: Database, dataDir: string, layout: DataFolderLayout, into: string, ts: bigint, opts: { tables?: readonly string[]; component?: string } = {}): Promise<RestoreResult> {
+  if (!(db.persistence instanceof SqlitePersistence)) throw new RestoreError('Unsupported', 'A restore into a new data folder copies the SQLite store; with --db-url, restore in place or copy the Postgres database with its own tools')
+  if (existsSync(into) && readdirSync(into).length > 0) throw new RestoreError('InvalidPath', `Cannot restore into ${into}: it is not empty`)
+  if (ts > db.committer.publishedTs) throw new RestoreError('InvalidTimestamp', `Cannot restore to ${ts}: it is after the latest commit (${db.committer.publishedTs})`)
+  const persistence = db.persistence
+  return db.readingHistoryAt(ts, async () => {
+    mkdirSync(into, { recursive: true })
+    await persistence.backupTo(join(into, layout.databaseFile))
+    for (const f of layout.files) if (existsSync(join(dataDir, f))) cpSync(join(dataDir, f), join(into, f))
+    for (const d of layout.folders) if (existsSync(join(dataDir, d))) cpSync(join(dataDir, d), join(into, d), { recursive: true })
+    const copy = await Database.open(SqlitePersistence.open(join(into, layout.databaseFile)), new CursorCodec('0'.repeat(64)))
+    try {
+      return await restoreAt(copy, ts, opts)
+    } finally {
+      await copy.close()
+    }
+  })
 }
