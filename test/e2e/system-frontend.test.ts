@@ -169,6 +169,7 @@ test('functions and settings: modules, environment variables, URLs, version, sta
       [
         { name: 'add', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'addLater', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'greet', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'later', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'list', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'tick', udfType: 'Mutation', visibility: { kind: 'internal' } },
