@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('instance-secret', { type: 'string', describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Prefer --instance-secret-file or the variable: a command line is visible in `ps`. Without a secret, a dev secret is made and kept in the data directory' })
     .option('port', { type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
     .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
-    .option('dashboard-port', { type: 'number', default: Number(env.DASHBOARD_PORT ?? 6791), describe: 'Dashboard port, 0 for none (env DASHBOARD_PORT)' })
+    .option('dashboard-port', { type: 'number', default: Number(env.DASHBOARD_PORT || 6791), describe: 'Dashboard port, 0 for none (env DASHBOARD_PORT)' })
     .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
     .option('local-storage', { type: 'string', default: env.CONCAVE_LOCAL_STORAGE ?? process.cwd(), describe: 'Data directory: the SQLite file and credentials (env CONCAVE_LOCAL_STORAGE; default: the working directory)' })
     .option('db-url', { type: 'string', default: env.DATABASE_URL || env.POSTGRES_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL, or POSTGRES_URL as Convex names it)' })
