@@ -2,9 +2,10 @@
  * The dashboard on --dashboard-port, in a real browser (headless Chromium through playwright-core)
  * against the built backend with the dashboard fixture pushed by the real CLI: sign-in with the
  * printed admin key (a wrong one refused), live data, edits checked against the schema, the
- * function runner, schedules, environment variables and logs. Every wait is a locator's or
+ * function runner, logs, schedules, environment variables, files and health. Every wait is a locator's or
  * `until`'s deadline.
  */
+import { createHash } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -254,6 +255,33 @@ test('Settings: an environment variable set in the page is read by a function; e
   expect(await client.query(api.notes.greet, { name: 'Bo' })).toBe('hello, Bo')
 })
 
-test('the page logged no errors and no request failed', () => {
+test('Files: upload a file from the page, see its size, type and sha256, delete it', async () => {
+  await goTo('Files')
+  const content = Buffer.from('hello from the dashboard')
+  await page.locator('input[type=file]').setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: content })
+  const row = page.locator('tr[data-file]')
+  await row.waitFor()
+  const sha256 = createHash('sha256').update(content).digest('base64')
+  expect(await row.locator('td').nth(1).textContent()).toBe('24 B')
+  expect(await row.locator('td').nth(2).textContent()).toBe('text/plain')
+  expect(await row.locator('td').nth(3).textContent()).toBe(sha256)
+  const listed = await admin.query('_system/frontend/fileStorageV2:fileMetadata' as any, { paginationOpts: { cursor: null, numItems: 10 } })
+  expect(listed.page.map((f: any) => [f._id, f.size, f.contentType, f.sha256])).toEqual([[await row.getAttribute('data-file'), 24, 'text/plain', sha256]])
+  // The download link serves the file itself.
+  expect(await (await fetch((await row.getByRole('link', { name: 'Download' }).getAttribute('href'))!)).text()).toBe('hello from the dashboard')
+  page.once('dialog', (d) => void d.accept())
+  await row.getByRole('button', { name: 'Delete' }).click()
+  await row.waitFor({ state: 'detached' })
+  expect(await admin.query('_system/frontend/fileStorageV2:numFiles' as any, {})).toBe(0)
+})
+
+test('Health: charts the backend\'s metrics, its own socket among the sync sessions', async () => {
+  await goTo('Health')
+  const sessions = page.locator('figure.chart', { hasText: 'Sync sessions' }).locator('strong')
+  await poll(async () => Number(await sessions.textContent())).toBeGreaterThanOrEqual(1)
+  expect(await page.locator('figure.chart').count()).toBe(6)
+})
+
+test('the page threw no error and logged none', () => {
   expect(problems).toEqual([])
 })
