@@ -189,6 +189,11 @@ test('Data: add and delete documents, create and clear a table', async () => {
   expect(await admin.query('_system/frontend/tableSize:default' as any, { tableName: 'scratch' })).toBe(0)
   // The other table is untouched.
   expect(await admin.query('_system/frontend/tableSize:default' as any, { tableName: 'notes' })).toBe(2)
+
+  page.once('dialog', (d) => void d.accept())
+  await page.getByRole('button', { name: 'Delete table' }).click()
+  await page.locator('button.table-link[data-table="scratch"]').waitFor({ state: 'detached' })
+  expect(Object.values(await admin.query('_system/frontend/getTableMapping:default' as any, {})).filter((n) => !(n as string).startsWith('_'))).toEqual(['notes'])
 })
 
 test('Functions: lists the modules with kind, visibility and validator; runs a query and shows its result and log line', async () => {
@@ -209,6 +214,16 @@ test('Functions: lists the modules with kind, visibility and validator; runs a q
   await page.getByRole('button', { name: 'Run mutation' }).click()
   await page.getByTestId('run-result').waitFor()
   expect((await notes()).at(-1)).toEqual({ title: 'run', stars: 9 })
+})
+
+test('Functions: runs a query acting as a user identity', async () => {
+  await page.locator('button.fn-link[data-function="notes:whoami"]').click()
+  await page.getByRole('button', { name: 'Run query' }).click()
+  expect(await page.getByTestId('run-result').textContent()).toBe('null')
+  await page.getByLabel('Act as a user').check()
+  await page.locator('textarea[name=identity]').fill('{"subject": "user-7", "issuer": "https://auth.example.com", "name": "Ada"}')
+  await page.getByRole('button', { name: 'Run query' }).click()
+  await poll(async () => JSON.parse((await page.getByTestId('run-result').textContent()) ?? 'null')).toMatchObject({ subject: 'user-7', issuer: 'https://auth.example.com', name: 'Ada' })
 })
 
 test('Logs: the live tail shows a function call made from the client', async () => {

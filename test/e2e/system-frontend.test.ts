@@ -173,6 +173,7 @@ test('functions and settings: modules, environment variables, URLs, version, sta
         { name: 'later', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'list', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'tick', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'whoami', udfType: 'Query', visibility: { kind: 'public' } },
       ],
     ],
   ].filter(([path]) => modules.some(([p]: any) => p === path)))

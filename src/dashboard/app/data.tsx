@@ -11,8 +11,9 @@ import { adminFetch, errorText, parseValue, system, toJsonText, useDeployment } 
 type Doc = Record<string, Value> & { _id: string; _creationTime: number }
 
 export function DataPage() {
-  // A table made empty by createTable is a catalog change that live table lists aren't woken by
-  // (no document is written): after creating one, the page subscribes again.
+  // Creating an empty table (createTable) or deleting one (/api/delete_tables) is a catalog change
+  // that live table lists aren't woken by (no document is written): after either, the page
+  // subscribes again.
   const [generation, setGeneration] = useState(0)
   const [chosen, setChosen] = useState<string | null>(null)
   return (
@@ -20,7 +21,7 @@ export function DataPage() {
       key={generation}
       chosen={chosen}
       setChosen={setChosen}
-      onCreated={(name) => {
+      onCatalogChange={(name) => {
         setChosen(name)
         setGeneration((g) => g + 1)
       }}
@@ -28,7 +29,7 @@ export function DataPage() {
   )
 }
 
-function Tables({ chosen, setChosen, onCreated }: { chosen: string | null; setChosen: (t: string) => void; onCreated: (t: string) => void }) {
+function Tables({ chosen, setChosen, onCatalogChange }: { chosen: string | null; setChosen: (t: string) => void; onCatalogChange: (show: string | null) => void }) {
   const mapping = useQuery(system.getTableMapping, {}) as Record<string, string> | undefined
   const tables = mapping === undefined ? undefined : Object.values(mapping).filter((n) => !n.startsWith('_')).sort()
   const table = chosen !== null && tables?.includes(chosen) ? chosen : (tables?.[0] ?? null)
@@ -40,7 +41,7 @@ function Tables({ chosen, setChosen, onCreated }: { chosen: string | null; setCh
           <h2>Tables</h2>
           <button onClick={() => setCreating(true)}>Create table</button>
         </div>
-        {creating && <CreateTable onDone={(name) => (setCreating(false), name !== null && onCreated(name))} />}
+        {creating && <CreateTable onDone={(name) => (setCreating(false), name !== null && onCatalogChange(name))} />}
         {tables === undefined ? (
           <p className="muted">Loading…</p>
         ) : tables.length === 0 ? (
@@ -58,7 +59,7 @@ function Tables({ chosen, setChosen, onCreated }: { chosen: string | null; setCh
           </ul>
         )}
       </aside>
-      <section className="main-pane">{table === null ? <p className="muted">Choose or create a table.</p> : <TableView key={table} table={table} />}</section>
+      <section className="main-pane">{table === null ? <p className="muted">Choose or create a table.</p> : <TableView key={table} table={table} onDeleted={() => onCatalogChange(null)} />}</section>
     </div>
   )
 }
@@ -113,7 +114,7 @@ function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: strin
   return btoa(String.fromCodePoint(...new TextEncoder().encode(json)))
 }
 
-function TableView({ table }: { table: string }) {
+function TableView({ table, onDeleted }: { table: string; onDeleted: () => void }) {
   const d = useDeployment()
   const [order, setOrder] = useState<'asc' | 'desc'>('desc')
   const [filter, setFilter] = useState<{ field: string; op: string; value: Value } | null>(null)
@@ -146,6 +147,7 @@ function TableView({ table }: { table: string }) {
     if (!confirm(`Delete the table "${table}" and its documents?`)) return
     try {
       await adminFetch(d, '/api/delete_tables', { body: { tableNames: [table], componentId: null } })
+      onDeleted()
     } catch (e) {
       setError(errorText(e))
     }
