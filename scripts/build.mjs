@@ -1,10 +1,11 @@
 // Builds dist/: the sandbox runtime (bundled to one script, inlined into the backend), the
-// backend (dist/backend.js, a Node.js version check that loads dist/backend-main.js) and the
-// keybroker CLI. Native addons (better-sqlite3, isolated-vm) and the sqlite-vec extension stay
+// backend (dist/backend.js, a Node.js version check that loads dist/backend-main.js), the
+// keybroker CLI and the dashboard (dist/dashboard/: the page the backend serves on
+// --dashboard-port, from src/dashboard/app). Native addons (better-sqlite3, isolated-vm) and the sqlite-vec extension stay
 // external.
 // scripts/package.mjs imports `root` and `bundleRuntime` to build the single executable.
 import { build } from 'esbuild'
-import { realpathSync } from 'node:fs'
+import { copyFileSync, mkdirSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 
@@ -46,7 +47,33 @@ export async function bundleReplWrappers() {
   return wrappers.outputFiles[0].text
 }
 
+/**
+ * The dashboard (src/dashboard/app: React and the `convex` browser client) as static files in
+ * `outdir`: index.html, app.js, app.css, favicon.svg (src/dashboard/server.ts's DASHBOARD_FILES).
+ * Everything it needs is in them: no CDN, font or script from elsewhere.
+ */
+export async function buildDashboard(outdir) {
+  const app = join(root, 'src/dashboard/app')
+  mkdirSync(outdir, { recursive: true })
+  await build({
+    entryPoints: { app: join(app, 'main.tsx') },
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['es2022', 'chrome111', 'firefox111', 'safari16'],
+    jsx: 'automatic',
+    minify: true,
+    legalComments: 'none',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    logLevel: 'warning',
+    outdir,
+  })
+  for (const file of ['index.html', 'favicon.svg']) copyFileSync(join(app, file), join(outdir, file))
+}
+
 async function buildDist() {
+  await buildDashboard(join(root, 'dist/dashboard'))
   const runtimeSource = await bundleRuntime()
   const replWrappers = await bundleReplWrappers()
   await build({

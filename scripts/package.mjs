@@ -8,7 +8,9 @@
 //     loads), the sqlite-vec extension (vec0.so, loaded by SQLite from the cache directory) and
 //     the worker scripts: the checkpointer (src/storage/sqlite/checkpointer.ts) and
 //     the Node.js action process's script (src/functions/node/node-worker.ts), CommonJS, which the
-//     backend starts as `concave-backend node-executor <extracted script> <dir>`.
+//     backend starts as `concave-backend node-executor <extracted script> <dir>`;
+//   - the dashboard's files (scripts/build.mjs's buildDashboard), as assets `dashboard/<name>`
+//     that src/dashboard/server.ts reads with node:sea's getAsset: they are never extracted.
 // At start the main script copies the assets into a cache directory (CONCAVE_CACHE_DIR, else
 // $XDG_CACHE_HOME/concave or ~/.cache/concave, else a temp dir removed at exit), keyed by their
 // hash, and loads the addons from there with process.dlopen. `import.meta.url` is defined as that
@@ -24,7 +26,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { bundleReplWrappers, bundleRuntime, root } from './build.mjs'
+import { buildDashboard, bundleReplWrappers, bundleRuntime, root } from './build.mjs'
 
 const started = Date.now()
 const require = createRequire(import.meta.url)
@@ -206,6 +208,10 @@ const hash = createHash('sha256')
 for (const [name, file] of Object.entries(assets)) hash.update(name).update('\0').update(readFileSync(file))
 const assetHash = hash.digest('hex').slice(0, 16)
 
+// The dashboard, read from the blob (not extracted, so not in the cache directory's hash).
+await buildDashboard(join(work, 'dashboard'))
+const dashboardAssets = Object.fromEntries(['index.html', 'app.js', 'app.css', 'favicon.svg'].map((name) => [`dashboard/${name}`, join(work, 'dashboard', name)]))
+
 // 2. The main script.
 const runtimeSource = await bundleRuntime()
 // `concave-backend node-executor <script> <dir>` is how the backend starts its Node action process
@@ -242,7 +248,7 @@ const config = {
   // action process a heap limit), never from NODE_OPTIONS, which in that process is the
   // deployment's variable.
   execArgvExtension: 'cli',
-  assets,
+  assets: { ...assets, ...dashboardAssets },
 }
 writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2))
 const blobRun = spawnSync(NODE, ['--experimental-sea-config', 'sea-config.json'], { cwd: work, encoding: 'utf8' })

@@ -31,6 +31,7 @@ import { RUNTIME_SOURCE } from './functions/isolate/runtime-source.ts'
 import { createHttpApp } from './http/http-app.ts'
 import { apiBodyLimit, MAX_HTTP_ACTION_BODY } from './http/limits.ts'
 import { createSiteApp } from './http/site-app.ts'
+import { createDashboardApp, serveDashboard } from './dashboard/server.ts'
 import { refuseOversizedEarly } from './http/early-refusal.ts'
 import { BodyBudget } from './http/body.ts'
 import { NodePackages } from './functions/node/node-packages.ts'
@@ -56,6 +57,8 @@ export interface BackendConfig {
   instanceSecret?: string | undefined
   port: number
   sitePort: number
+  /** The dashboard's port (0 or absent: no dashboard). */
+  dashboardPort?: number
   interface: string
   dataDir: string
   /** A Postgres database to keep the data in (absent: SQLite in the data directory). */
@@ -81,6 +84,7 @@ export interface BackendConfig {
 export class Backend {
   #api: ServerType | null = null
   #site: ServerType | null = null
+  #dashboard: ServerType | null = null
   #db: Database | null = null
   /** The store, until the database owns it (closed by stop() if start-up fails before that). */
   #persistence: Persistence | null = null
@@ -282,6 +286,8 @@ export class Backend {
       log: (message, fields) => log.info(message, fields),
     })
     this.#site = await listen(this.#unlessDraining(site.fetch), config.sitePort, config.interface)
+    const dashboardPort = config.dashboardPort ?? 0
+    if (dashboardPort > 0) this.#dashboard = await serveDashboard(this.#unlessDraining(createDashboardApp({ convexOrigin: () => config.convexOrigin, siteOrigin: () => config.siteOrigin, apiPort: config.port, sitePort: config.sitePort, version: VERSION }).fetch), dashboardPort, config.interface)
     // A client that asks before sending a body learns at once that it is too large (no EPIPE).
     refuseOversizedEarly(this.#api as Server, (_method, path) => apiBodyLimit(path), (declared, limit) => ({ contentType: 'application/json', body: JSON.stringify({ code: 'PayloadTooLarge', message: `Request body is too large: ${declared} bytes (limit ${limit})` }) }))
     refuseOversizedEarly(this.#site as Server, () => MAX_HTTP_ACTION_BODY, (_declared, limit) => ({ contentType: 'text/plain; charset=UTF-8', body: `Request body is too large (limit ${limit} bytes)` }))
@@ -307,8 +313,8 @@ export class Backend {
     this.#crons?.stop()
     this.#sessionRequests?.stop()
     this.#schedulers?.stop()
-    const servers = [this.#api, this.#site].filter((s): s is ServerType => s !== null)
-    this.#api = this.#site = null
+    const servers = [this.#api, this.#site, this.#dashboard].filter((s): s is ServerType => s !== null)
+    this.#api = this.#site = this.#dashboard = null
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of servers) (s as import('node:http').Server).closeIdleConnections?.()
     let timer: NodeJS.Timeout | undefined

@@ -1,6 +1,6 @@
 /**
  * @module `node dist/backend`: the command line. Flags fall back to environment variables
- * (INSTANCE_NAME, INSTANCE_SECRET / INSTANCE_SECRET_FILE, PORT, SITE_PROXY_PORT, …) so the same
+ * (INSTANCE_NAME, INSTANCE_SECRET / INSTANCE_SECRET_FILE, PORT, SITE_PROXY_PORT, DASHBOARD_PORT, …) so the same
  * binary suits docker.
  * `concave-backend keybroker <command>` runs the keybroker CLI instead, so the single executable
  * (scripts/package.mjs) also serves scripts/generate_admin_key.sh.
@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('instance-secret', { type: 'string', describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Prefer --instance-secret-file or the variable: a command line is visible in `ps`. Without a secret, a dev secret is made and kept in the data directory' })
     .option('port', { type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
     .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
+    .option('dashboard-port', { type: 'number', default: Number(env.DASHBOARD_PORT || 6791), describe: 'Dashboard port, 0 for none (env DASHBOARD_PORT)' })
     .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
     .option('local-storage', { type: 'string', default: env.CONCAVE_LOCAL_STORAGE ?? process.cwd(), describe: 'Data directory: the SQLite file and credentials (env CONCAVE_LOCAL_STORAGE; default: the working directory)' })
     .option('db-url', { type: 'string', default: env.DATABASE_URL || env.POSTGRES_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL, or POSTGRES_URL as Convex names it)' })
@@ -84,6 +85,7 @@ export async function main(argv: string[]): Promise<void> {
       instanceSecret: given?.secret,
       port: args.port,
       sitePort: args['site-proxy-port'],
+      dashboardPort: args['dashboard-port'],
       interface: args.interface,
       dataDir: args['local-storage'],
       dbUrl: args['db-url'] === '' ? undefined : args['db-url'],
@@ -102,7 +104,8 @@ export async function main(argv: string[]): Promise<void> {
     return
   }
   if (backend.devAdminKey !== null) {
-    process.stdout.write(`\nConcave is running.\n  Deployment URL:   ${backend.cloudUrl}\n  HTTP actions URL: ${backend.siteUrl}\n  Admin key:        ${backend.devAdminKey}\n\n`)
+    const dashboard = args['dashboard-port'] > 0 ? `  Dashboard:        http://127.0.0.1:${args['dashboard-port']}\n` : ''
+    process.stdout.write(`\nConcave is running.\n  Deployment URL:   ${backend.cloudUrl}\n  HTTP actions URL: ${backend.siteUrl}\n${dashboard}  Admin key:        ${backend.devAdminKey}\n\n`)
   }
   let stopping = false
   const stop = (signal: string) => {

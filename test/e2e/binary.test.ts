@@ -92,15 +92,18 @@ describe('the single executable', () => {
   let dataDir: string
   let appDir: string | undefined
   let siteUrl: string
+  let dashboardUrl: string
 
   beforeAll(async () => {
     dataDir = join(root, 'data')
     const port = await freePort()
     const sitePort = await freePort()
+    const dashboardPort = await freePort()
     siteUrl = `http://127.0.0.1:${sitePort}`
+    dashboardUrl = `http://127.0.0.1:${dashboardPort}`
     const secretFile = join(root, 'instance_secret')
     writeFileSync(secretFile, `${TEST_SECRET}\n`, { mode: 0o600 })
-    const args = ['--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret-file', secretFile]
+    const args = ['--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret-file', secretFile, '--dashboard-port', String(dashboardPort)]
     backend = await startCommand(join(install, 'concave-backend'), args, { port, cwd: install, env: machineEnv() })
   })
 
@@ -145,6 +148,21 @@ describe('the single executable', () => {
     while (!readFileSync(db).includes('checkpointed-by-the-worker') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     expect(readFileSync(db).includes('checkpointed-by-the-worker')).toBe(true)
     expect(backend.output()).not.toMatch(/error/i)
+  })
+
+  test('serves the dashboard from its own blob: the same files npm run build makes', async () => {
+    const index = await fetch(dashboardUrl)
+    expect([index.status, index.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
+    expect(await index.text()).toBe(readFileSync(join(ROOT, 'src/dashboard/app/index.html'), 'utf8'))
+    const app = await fetch(`${dashboardUrl}/app.js`)
+    expect([app.status, app.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8'])
+    // The bundle: React and the convex client inside, nothing loaded from elsewhere.
+    const js = await app.text()
+    expect(js.length).toBeGreaterThan(100_000)
+    expect(js.includes('paginatedTableDocuments:default')).toBe(true)
+    expect((await fetch(`${dashboardUrl}/app.css`)).status).toBe(200)
+    // Nothing of it was unpacked to the cache directory (the test below lists what was).
+    expect(readdirSync(join(home, '.cache/concave')).flatMap((d) => readdirSync(join(home, '.cache/concave', d))).some((f) => f.includes('dashboard') || f.endsWith('.html'))).toBe(false)
   })
 
   test('generate_admin_key.sh beside it prints a key the backend accepts', async () => {
@@ -203,7 +221,7 @@ describe('self-hosted/run_backend.sh', () => {
     const port = await freePort()
     const sitePort = await freePort()
     const composeEnv = { INSTANCE_NAME: '', INSTANCE_SECRET: '', INSTANCE_SECRET_FILE: '', CONVEX_CLOUD_ORIGIN: '', CONVEX_SITE_ORIGIN: '', CONCAVE_LOG_FORMAT: '', CONCAVE_FUNCTION_TIMEOUT_MS: '', CONCAVE_ACTION_TIMEOUT_MS: '', CONCAVE_FUNCTION_MEMORY_MB: '' }
-    const fullEnv = machineEnv({ ...composeEnv, DATA_DIR: dataDir, PORT: String(port), SITE_PROXY_PORT: String(sitePort), CONCAVE_INTERFACE: '127.0.0.1', BASH_ENV: join(install, 'read_credentials.sh'), ...env })
+    const fullEnv = machineEnv({ ...composeEnv, DATA_DIR: dataDir, PORT: String(port), SITE_PROXY_PORT: String(sitePort), DASHBOARD_PORT: '0', CONCAVE_INTERFACE: '127.0.0.1', BASH_ENV: join(install, 'read_credentials.sh'), ...env })
     return { backend: await startCommand(join(install, 'run_backend.sh'), [], { port, cwd: install, env: fullEnv }), env: fullEnv }
   }
 

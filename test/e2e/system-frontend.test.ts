@@ -169,9 +169,11 @@ test('functions and settings: modules, environment variables, URLs, version, sta
       [
         { name: 'add', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'addLater', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'greet', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'later', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'list', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'tick', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'whoami', udfType: 'Query', visibility: { kind: 'public' } },
       ],
     ],
   ].filter(([path]) => modules.some(([p]: any) => p === path)))

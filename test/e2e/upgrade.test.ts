@@ -49,6 +49,7 @@ async function runToExit(args: string[], timeoutMs = 15_000): Promise<{ code: nu
   const port = await freePort()
   const sitePort = await freePort()
   const child = spawn(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET, ...args], {
+    env: { ...process.env, DASHBOARD_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

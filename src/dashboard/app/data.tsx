@@ -1,0 +1,335 @@
+/**
+ * Data: the tables with their document counts, and a table's documents, newest first (or oldest),
+ * filtered by a field, paginated — all live. Add, edit and delete documents as JSON in Convex's
+ * encoding; the deployment checks them against the pushed schema and its error is shown.
+ */
+import { useState } from 'react'
+import { useMutation, usePaginatedQuery, useQuery } from 'convex/react'
+import type { Value } from 'convex/values'
+import { adminFetch, errorText, parseValue, system, toJsonText, useDeployment } from './lib.ts'
+
+type Doc = Record<string, Value> & { _id: string; _creationTime: number }
+
+export function DataPage() {
+  // Creating an empty table (createTable) or deleting one (/api/delete_tables) is a catalog change
+  // that live table lists aren't woken by (no document is written): after either, the page
+  // subscribes again.
+  const [generation, setGeneration] = useState(0)
+  const [chosen, setChosen] = useState<string | null>(null)
+  return (
+    <Tables
+      key={generation}
+      chosen={chosen}
+      setChosen={setChosen}
+      onCatalogChange={(name) => {
+        setChosen(name)
+        setGeneration((g) => g + 1)
+      }}
+    />
+  )
+}
+
+function Tables({ chosen, setChosen, onCatalogChange }: { chosen: string | null; setChosen: (t: string) => void; onCatalogChange: (show: string | null) => void }) {
+  const mapping = useQuery(system.getTableMapping, {}) as Record<string, string> | undefined
+  const tables = mapping === undefined ? undefined : Object.values(mapping).filter((n) => !n.startsWith('_')).sort()
+  const table = chosen !== null && tables?.includes(chosen) ? chosen : (tables?.[0] ?? null)
+  const [creating, setCreating] = useState(false)
+  return (
+    <div className="split">
+      <aside className="list-pane">
+        <div className="pane-header">
+          <h2>Tables</h2>
+          <button onClick={() => setCreating(true)}>Create table</button>
+        </div>
+        {creating && <CreateTable onDone={(name) => (setCreating(false), name !== null && onCatalogChange(name))} />}
+        {tables === undefined ? (
+          <p className="muted">Loading…</p>
+        ) : tables.length === 0 ? (
+          <p className="muted">No tables yet.</p>
+        ) : (
+          <ul className="tables">
+            {tables.map((t) => (
+              <li key={t}>
+                <button className={`table-link ${t === table ? 'active' : ''}`} data-table={t} onClick={() => setChosen(t)}>
+                  <span>{t}</span>
+                  <TableCount table={t} />
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </aside>
+      <section className="main-pane">{table === null ? <p className="muted">Choose or create a table.</p> : <TableView key={table} table={table} onDeleted={() => onCatalogChange(null)} />}</section>
+    </div>
+  )
+}
+
+function TableCount({ table }: { table: string }) {
+  const n = useQuery(system.tableSize, { tableName: table }) as number | undefined
+  return (
+    <span className="count" data-testid={`count-${table}`}>
+      {n ?? '…'}
+    </span>
+  )
+}
+
+function CreateTable({ onDone }: { onDone: (name: string | null) => void }) {
+  const createTable = useMutation(system.createTable)
+  const [name, setName] = useState('')
+  const [error, setError] = useState<string | null>(null)
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault()
+        createTable({ table: name.trim() }).then(
+          () => onDone(name.trim()),
+          (err: unknown) => setError(errorText(err)),
+        )
+      }}
+    >
+      <input name="tableName" placeholder="table name" value={name} onChange={(e) => setName(e.target.value)} autoFocus />
+      <button type="submit">Create</button>
+      <button type="button" className="secondary" onClick={() => onDone(null)}>
+        Cancel
+      </button>
+      {error !== null && <p className="error">{error}</p>}
+    </form>
+  )
+}
+
+const OPS = [
+  ['eq', '='],
+  ['neq', '≠'],
+  ['gt', '>'],
+  ['gte', '≥'],
+  ['lt', '<'],
+  ['lte', '≤'],
+] as const
+
+/** The Data page's filter as Convex's dashboard sends it: base64 of its JSON. */
+function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: string; value: Value } | null): string {
+  const clauses = filter === null ? [] : [{ id: 'f', field: filter.field, op: filter.op, value: JSON.parse(toJsonText(filter.value)), enabled: true }]
+  const json = JSON.stringify({ clauses, order })
+  return btoa(String.fromCodePoint(...new TextEncoder().encode(json)))
+}
+
+function TableView({ table, onDeleted }: { table: string; onDeleted: () => void }) {
+  const d = useDeployment()
+  const [order, setOrder] = useState<'asc' | 'desc'>('desc')
+  const [filter, setFilter] = useState<{ field: string; op: string; value: Value } | null>(null)
+  const { results, status, loadMore } = usePaginatedQuery(system.paginatedTableDocuments, { table, filters: encodeFilters(order, filter) }, { initialNumItems: 50 })
+  const docs = results as Doc[]
+  const [editing, setEditing] = useState<Doc | 'new' | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const [busy, setBusy] = useState<string | null>(null)
+  const deleteDocuments = useMutation(system.deleteDocuments)
+  const clearTablePage = useMutation(system.clearTablePage)
+  const columns = [...new Set(docs.flatMap((doc) => Object.keys(doc)).filter((k) => k !== '_id' && k !== '_creationTime'))].sort()
+
+  const clear = async () => {
+    if (!confirm(`Delete every document of "${table}"?`)) return
+    setBusy('Clearing…')
+    try {
+      let cursor: string | null = null
+      for (;;) {
+        const r = (await clearTablePage({ tableName: table, cursor })) as { continueCursor: string; hasMore: boolean }
+        if (!r.hasMore) break
+        cursor = r.continueCursor
+      }
+    } catch (e) {
+      setError(errorText(e))
+    } finally {
+      setBusy(null)
+    }
+  }
+  const deleteTable = async () => {
+    if (!confirm(`Delete the table "${table}" and its documents?`)) return
+    try {
+      await adminFetch(d, '/api/delete_tables', { body: { tableNames: [table], componentId: null } })
+      onDeleted()
+    } catch (e) {
+      setError(errorText(e))
+    }
+  }
+
+  return (
+    <div>
+      <div className="pane-header">
+        <h2>{table}</h2>
+        <div className="actions">
+          <button onClick={() => setEditing('new')}>Add document</button>
+          <button className="secondary" onClick={() => void clear()} disabled={busy !== null}>
+            Clear table
+          </button>
+          <button className="danger" onClick={() => void deleteTable()}>
+            Delete table
+          </button>
+        </div>
+      </div>
+      <FilterBar order={order} setOrder={setOrder} filter={filter} setFilter={setFilter} />
+      {busy !== null && <p className="muted">{busy}</p>}
+      {error !== null && (
+        <p className="error" role="alert">
+          {error} <button className="link" onClick={() => setError(null)}>dismiss</button>
+        </p>
+      )}
+      {editing !== null && <DocumentEditor table={table} doc={editing === 'new' ? null : editing} onClose={() => setEditing(null)} />}
+      <div className="table-wrap">
+        <table className="documents">
+          <thead>
+            <tr>
+              <th>_id</th>
+              {columns.map((c) => (
+                <th key={c}>{c}</th>
+              ))}
+              <th>_creationTime</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {docs.map((doc) => (
+              <tr key={doc._id} data-id={doc._id}>
+                <td className="mono small">{doc._id}</td>
+                {columns.map((c) => (
+                  <td key={c} className="mono" data-field={c}>
+                    {c in doc ? toJsonText(doc[c]) : <span className="muted">unset</span>}
+                  </td>
+                ))}
+                <td className="small">{new Date(doc._creationTime).toLocaleString()}</td>
+                <td className="row-actions">
+                  <button className="link" onClick={() => setEditing(doc)}>
+                    Edit
+                  </button>
+                  <button
+                    className="link danger"
+                    onClick={() => {
+                      deleteDocuments({ toDelete: [{ id: doc._id, tableName: table }] }).catch((e: unknown) => setError(errorText(e)))
+                    }}
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {status === 'LoadingFirstPage' && <p className="muted">Loading…</p>}
+      {status === 'Exhausted' && docs.length === 0 && <p className="muted">No documents.</p>}
+      {status === 'CanLoadMore' && (
+        <button className="secondary" onClick={() => loadMore(50)}>
+          Load more
+        </button>
+      )}
+    </div>
+  )
+}
+
+function FilterBar(props: {
+  order: 'asc' | 'desc'
+  setOrder: (o: 'asc' | 'desc') => void
+  filter: { field: string; op: string; value: Value } | null
+  setFilter: (f: { field: string; op: string; value: Value } | null) => void
+}) {
+  const [field, setField] = useState('')
+  const [op, setOp] = useState('eq')
+  const [value, setValue] = useState('')
+  const [error, setError] = useState<string | null>(null)
+  return (
+    <form
+      className="filter-bar"
+      onSubmit={(e) => {
+        e.preventDefault()
+        if (field.trim() === '') return props.setFilter(null)
+        try {
+          props.setFilter({ field: field.trim(), op, value: parseValue(value) })
+          setError(null)
+        } catch (err) {
+          setError(errorText(err))
+        }
+      }}
+    >
+      <select value={props.order} onChange={(e) => props.setOrder(e.target.value as 'asc' | 'desc')} aria-label="Order">
+        <option value="desc">Newest first</option>
+        <option value="asc">Oldest first</option>
+      </select>
+      <input placeholder="field" value={field} onChange={(e) => setField(e.target.value)} aria-label="Filter field" />
+      <select value={op} onChange={(e) => setOp(e.target.value)} aria-label="Filter operator">
+        {OPS.map(([k, label]) => (
+          <option key={k} value={k}>
+            {label}
+          </option>
+        ))}
+      </select>
+      <input placeholder='value (JSON, e.g. "text" or 3)' value={value} onChange={(e) => setValue(e.target.value)} aria-label="Filter value" />
+      <button type="submit" className="secondary">
+        Filter
+      </button>
+      {props.filter !== null && (
+        <button type="button" className="link" onClick={() => (setField(''), setValue(''), props.setFilter(null))}>
+          Clear filter
+        </button>
+      )}
+      {error !== null && <span className="error">{error}</span>}
+    </form>
+  )
+}
+
+/** Adds (doc null) or edits a document: its fields as JSON in Convex's encoding. */
+function DocumentEditor({ table, doc, onClose }: { table: string; doc: Doc | null; onClose: () => void }) {
+  const addDocument = useMutation(system.addDocument)
+  const replaceDocument = useMutation(system.replaceDocument)
+  const initial = (() => {
+    if (doc === null) return '{\n  \n}'
+    const { _id, _creationTime, ...fields } = doc
+    return toJsonText(fields, 2)
+  })()
+  const [text, setText] = useState(initial)
+  const [error, setError] = useState<string | null>(null)
+  const [saving, setSaving] = useState(false)
+  const save = async () => {
+    setError(null)
+    let value: Value
+    try {
+      value = parseValue(text)
+    } catch (e) {
+      setError(errorText(e))
+      return
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
+      setError('A document is a JSON object.')
+      return
+    }
+    setSaving(true)
+    try {
+      const result = (doc === null ? await addDocument({ table, documents: [value] }) : await replaceDocument({ id: doc._id, document: value })) as { success: boolean; error?: string }
+      if (!result.success) setError(result.error ?? 'The change was refused.')
+      else onClose()
+    } catch (e) {
+      setError(errorText(e))
+    } finally {
+      setSaving(false)
+    }
+  }
+  return (
+    <div className="editor" role="dialog" aria-label={doc === null ? 'Add document' : 'Edit document'}>
+      <h3>{doc === null ? `Add a document to ${table}` : `Edit ${doc._id}`}</h3>
+      <p className="muted small">JSON in Convex&apos;s encoding: int64 as {'{"$integer": "<base64>"}'}, bytes as {'{"$bytes": "<base64>"}'}, ids as strings.</p>
+      <textarea name="document" value={text} onChange={(e) => setText(e.target.value)} rows={Math.min(20, Math.max(6, text.split('\n').length + 1))} spellCheck={false} />
+      {error !== null && (
+        <pre className="error" role="alert">
+          {error}
+        </pre>
+      )}
+      <div className="actions">
+        <button onClick={() => void save()} disabled={saving}>
+          Save
+        </button>
+        <button className="secondary" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  )
+}
