@@ -123,6 +123,18 @@ export class Catalog {
 
   /** Counts the catalog's own writes to the store (tables and indexes created, changed, dropped). */
   version = 0
+  /** Stored names of tables created or dropped since `takeTouched` was last called. */
+  #touched: string[] = []
+
+  /**
+   * The table-name keys of tables created or dropped beside the commit path since the last call
+   * (a catalog change publishes them, so live queries listing tables run again).
+   */
+  takeTouched(): Buffer[] {
+    const names = this.#touched
+    this.#touched = []
+    return names.map((n) => encodeIndexKey([n]))
+  }
 
   constructor(readonly persistence: Persistence) {}
 
@@ -322,6 +334,7 @@ export class Catalog {
         for (const i of records.indexes) await this.persistence.createIndex(i, [])
         // Publish the table only with its indexes in place.
         const table = this.#addTable({ tableNumber: next, name })
+        this.#touched.push(name)
         for (const i of records.indexes) this.#addIndex(i)
         return table
       })().finally(() => {
@@ -369,6 +382,7 @@ export class Catalog {
     this.version++
     for (const index of [...table.indexes.values()]) await this.dropIndex(index)
     await this.persistence.dropTable(table.tableNumber)
+    this.#touched.push(storedTableName(table.component, table.name))
     this.byName.delete(storedTableName(table.component, table.name))
     this.byNumber.delete(table.tableNumber)
     this.#reserved.add(table.tableNumber)

@@ -106,6 +106,8 @@ export class Committer {
   createdTaken: ((created: Transaction['created'] extends Map<string, infer C> ? C : never) => boolean) | null = null
   /** How many times the catalog changed in the store (see `alone`). */
   catalogVersion: (() => number) | null = null
+  /** The table-name keys of tables created or dropped beside the commit path since the last call. */
+  catalogTouched: (() => Buffer[]) | null = null
   /** Reads the catalog again (other processes changed it). */
   refreshCatalog: (() => Promise<void>) | null = null
   /** Another process landed a push: read it again (resolves once it is loaded). */
@@ -246,8 +248,24 @@ export class Committer {
    */
   exclusive<T>(fn: () => Promise<T>, opts: { push?: boolean } = {}): Promise<T> {
     const shared = this.persistence.shared
-    if (shared === undefined) return this.#turn(fn)
-    return this.#held(shared, opts.push === true, () => fn())
+    if (shared !== undefined) return this.#held(shared, opts.push === true, () => fn())
+    return this.#turn(async () => {
+      try {
+        return await fn()
+      } finally {
+        // Tables created or dropped: a commit of their names, so live queries listing tables see it.
+        const touched = this.#catalogTouched()
+        if (touched.length > 0 && this.#failed === null) {
+          const ts = this.nextTs()
+          await this.persistence.write([{ ts, documents: [], indexes: [], touched, catalog: true }])
+          this.#publish([{ ts, indexes: touched }])
+        }
+      }
+    })
+  }
+
+  #catalogTouched(): TouchedKey[] {
+    return (this.catalogTouched?.() ?? []).map((key) => ({ indexId: TABLE_NAMES_INDEX, key }))
   }
 
   /**
@@ -310,10 +328,11 @@ export class Committer {
         return await fn(hold)
       } finally {
         const changed = before !== null && (push || (this.catalogVersion?.() ?? 0) !== before)
-        const marker = changed ? { ts: this.nextTs(), catalog: true, push } : null
+        const touched = this.#catalogTouched()
+        const marker = changed ? { ts: this.nextTs(), catalog: true, push, touched } : null
         try {
           await hold.release(marker)
-          if (marker !== null) this.#publish([{ ts: marker.ts, indexes: [], everything: push }])
+          if (marker !== null) this.#publish([{ ts: marker.ts, indexes: touched, everything: push }])
         } catch {
           // The lock goes with the connection; the marker is written with the next batch.
           if (marker !== null) this.#pendingMarker = { catalog: true, push: push || this.#pendingMarker?.push === true }

@@ -98,6 +98,7 @@ export class Database {
     // Other processes of a shared store: their catalog changes and pushes.
     this.committer.refreshCatalog = () => this.catalog.refresh()
     this.committer.catalogVersion = () => this.catalog.version
+    this.committer.catalogTouched = () => this.catalog.takeTouched()
     this.committer.foreignPush = async () => {
       for (const l of this.#pushListeners) await l()
     }

@@ -288,7 +288,7 @@ export interface WriteHold {
    * Ends the hold; with `marker`, first logs it as a commit (no documents) so that every process
    * sees what changed (its `ts` above every commit so far) before its next write.
    */
-  release(marker: { ts: bigint; catalog: boolean; push: boolean } | null): Promise<void>
+  release(marker: { ts: bigint; catalog: boolean; push: boolean; touched?: readonly TouchedKey[] } | null): Promise<void>
   /** Writes commits during the hold (as `write`, no other process writing meanwhile). */
   write(commits: readonly CommitRecord[]): Promise<void>
 }

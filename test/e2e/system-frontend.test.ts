@@ -119,6 +119,23 @@ test('a subscription to a dashboard query sees addDocument live', async () => {
   ])
 })
 
+test('a live table mapping sees an empty table created and a table deleted', async () => {
+  const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    ;(live as any).setAdminAuth(backend.adminKey)
+    let names: string[] = []
+    live.onUpdate(fn('getTableMapping'), {}, (v: any) => (names = (Object.values(v) as string[]).filter((n) => !n.startsWith('_'))))
+    await until(() => names, (n) => n.includes('notes'))
+    expect(await admin.mutation(fn('createTable'), { table: 'scratch' })).toBe(null)
+    expect(await until(() => names, (n) => n.includes('scratch'))).toContain('scratch')
+    const deleted = await fetch(`${backend.url}/api/delete_tables`, { method: 'POST', headers: { authorization: `Convex ${backend.adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ tableNames: ['scratch'], componentId: null }) })
+    expect(deleted.status).toBe(200)
+    expect(await until(() => names, (n) => !n.includes('scratch'))).not.toContain('scratch')
+  } finally {
+    await live.close()
+  }
+})
+
 test('edits that break the schema fail with its error (a ConvexError) and change nothing', async () => {
   const before = await client.query(api.notes.list, {})
   const bad = await errorOf(admin.mutation(fn('addDocument'), { table: 'notes', documents: [{ title: 'ok', stars: 9 }, { title: 'bad', stars: 'many' }] }))

@@ -631,7 +631,7 @@ export class PostgresPersistence implements Persistence {
             released = true
             try {
               if (marker !== null) {
-                await inTransactionOn(client, (db) => logCommits(db, [{ ts: marker.ts, touched: [], catalog: marker.catalog, push: marker.push }]))
+                await inTransactionOn(client, (db) => logCommits(db, [{ ts: marker.ts, touched: marker.touched ?? [], catalog: marker.catalog, push: marker.push }]))
                 this.#advance(marker.ts)
               }
               await client.query(`SELECT pg_advisory_unlock(${COMMIT_LOCK})`)
