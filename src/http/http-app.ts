@@ -52,6 +52,8 @@ export interface HttpDeps {
   readonly push: PushService
   /** Bounds the bytes of request bodies held at once (function calls and HTTP actions). */
   readonly bodyBudget?: BodyBudget
+  /** Restores into a new data folder (POST /api/restore with `into`; see src/snapshot/restore.ts). */
+  readonly restoreInto?: (into: string, ts: bigint, opts: { tables?: readonly string[]; component?: string }) => Promise<{ ts: bigint; documents: number }>
 }
 
 

@@ -6,6 +6,7 @@
 import type { Context, Hono } from 'hono'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { isAbsolute } from 'node:path'
 import { Readable } from 'node:stream'
 import { SnapshotError, snapshotService } from '../snapshot/snapshots.ts'
 import { restoreAt, RestoreError } from '../snapshot/restore.ts'
@@ -51,14 +52,18 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
   }))
   // Point-in-time restore, in place, as one commit (see src/snapshot/restore.ts).
   app.post('/api/restore', admin(async (c) => {
-    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown } | null
+    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown; into?: unknown } | null
     const at = pointInTime(body?.ts, body?.timestamp)
     if (at === undefined) throw badRequest('InvalidTimestamp', 'Give the time to restore to as "ts" (nanoseconds) or "timestamp" (milliseconds since the epoch, or ISO 8601)')
     const tables = body?.tables
     if (tables !== undefined && !(Array.isArray(tables) && tables.every((t) => typeof t === 'string'))) throw badRequest('InvalidTableName', '"tables" must be a list of table names')
     const componentPath = typeof body?.componentPath === 'string' ? body.componentPath : ''
     try {
-      const result = await restoreAt(deps.db, at, { tables: tables as string[] | undefined, component: componentPath })
+      const opts = { tables: tables as string[] | undefined, component: componentPath }
+      const into = body?.into
+      if (into !== undefined && (typeof into !== 'string' || !isAbsolute(into))) throw badRequest('InvalidPath', '"into" must be an absolute path to a new (or empty) folder')
+      if (into !== undefined && deps.restoreInto === undefined) throw badRequest('Unsupported', 'This backend cannot restore into a new data folder')
+      const result = into === undefined ? await restoreAt(deps.db, at, opts) : await deps.restoreInto!(into as string, at, opts)
       return c.json({ ts: String(result.ts), documents: result.documents })
     } catch (e) {
       if (e instanceof RestoreError) throw badRequest(e.code, e.message)
