@@ -20,10 +20,11 @@ import { COMPONENT_COUNT, crossCallBench, timedDeploy, writeComponentsApp } from
 import { startPostgres } from '../test/helpers/postgres.ts'
 import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 import { spreadFanout } from './multi.mjs'
+import { restoreBench } from './restore.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres` or `multi` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi` or `restore` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -306,6 +307,22 @@ async function onFreshBackend(fn) {
   }
 }
 
+async function restoreRows() {
+  const count = Number(process.env.BENCH_RESTORE_DOCUMENTS ?? 100_000)
+  // The write log must still hold the state to restore: a retention longer than the run.
+  const b = await startBackend({ CONCAVE_HISTORY_RETENTION_MS: '3600000' })
+  try {
+    push(b)
+    const importCli = (args) => execFileSync(process.execPath, [join(root, 'node_modules/convex/bin/main.js'), ...args, '--url', b.url, '--admin-key', b.adminKey], { cwd: app, env: { ...process.env, CI: '1' }, stdio: 'ignore' })
+    const r = await restoreBench({ backend: b, importCli, count })
+    const n = count.toLocaleString('en-US')
+    row(`point-in-time restore of ${n} changed documents (one commit)`, r.restoreSeconds, 's', r.restoreSeconds / r.replaceSeconds, `x writing the same ${n} documents with npx convex import --replace (${r.replaceSeconds.toFixed(1)} s); ${r.documents.toLocaleString('en-US')} documents put back`)
+    row(`  npx convex import of ${n} documents into a new table`, r.importSeconds, 's', null, '')
+  } finally {
+    await stopBackend(b)
+  }
+}
+
 async function vectorRows() {
   const v = await onFreshBackend((b) => vectorBench(b.url, { count: VECTORS, dims: 768, queries: Number(process.env.BENCH_VECTOR_QUERIES ?? 100) }))
   const size = `${v.count.toLocaleString('en-US')} x ${v.dims}-dim`
@@ -538,6 +555,12 @@ if (ONLY === 'components') {
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
+} else if (ONLY === 'restore') {
+  try {
+    await restoreRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
 } else if (ONLY === 'postgres') {
   try {
     await postgresRows()
@@ -597,6 +620,7 @@ try {
   await componentRows()
   await postgresRows()
   await multiRows()
+  await restoreRows()
   await vectorRows()
 } finally {
   await stopBackend(backend)
