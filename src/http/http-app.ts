@@ -560,4 +560,25 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     })
     return c.body(null, 200)
   })
+  // The Schedules page's "Delete all": `_scheduled_functions` emptied in one commit (Convex's
+  // replace_with_empty_table): nothing pending runs, finished records go; a job already running
+  // finishes without a record.
+  app.post('/api/delete_scheduled_functions_table', async (c) => {
+    adminAuth(c, deps, true)
+    const body = await readJson(c)
+    const component = componentOf(body.componentId)
+    scheduler(component)
+    await deps.db.mutate(async (txn) => {
+      const key = `delete_scheduled:${Math.random()}`
+      const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: SCHEDULED_FUNCTIONS, order: null }, operators: [] }, component)
+      const ids: string[] = []
+      try {
+        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) ids.push((JSON.parse(row.json) as { _id: string })._id)
+      } finally {
+        txn.closeStream(key)
+      }
+      for (const id of ids) await txn.removeSystem(id)
+    })
+    return c.body(null, 200)
+  })
 }

@@ -219,7 +219,7 @@ test('schedules: pending scheduled functions and crons with their last run', asy
   expect((await admin.query(fn('listCronJobRuns'), {})).map((r: any) => [r.name, r.udfPath, r.status.type])).toEqual([['daily note', 'notes.js:tick', 'success']])
 })
 
-test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_jobs', async () => {
+test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_jobs, delete_scheduled_functions_table', async () => {
   const post = (path: string, body: unknown, key: string | null = backend.adminKey) =>
     fetch(`${backend.url}${path}`, { method: 'POST', headers: { ...(key === null ? {} : { authorization: `Convex ${key}` }), 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const check = await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization: `Convex ${backend.adminKey}` } })
@@ -245,5 +245,15 @@ test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_job
   expect((await post('/api/cancel_all_jobs', { udfPath: 'notes:add' })).status).toBe(200)
   expect(await pending()).toHaveLength(2)
   expect((await post('/api/cancel_all_jobs', { udfPath: 'notes.js:addLater', componentId: null })).status).toBe(200)
+  expect(await pending()).toEqual([])
+  // "Delete all" empties `_scheduled_functions`: the pending job and the canceled records go.
+  await client.mutation(api.notes.later, { title: 'c' })
+  const records = async () => (await admin.query(fn('paginatedTableDocuments'), { table: '_scheduled_functions', filters: null, paginationOpts: page })).page.length
+  expect(await records()).toBe(4)
+  expect((await post('/api/delete_scheduled_functions_table', { componentId: null }, null)).status).toBe(403)
+  expect(await records()).toBe(4)
+  const deleted = await post('/api/delete_scheduled_functions_table', { componentId: null })
+  expect([deleted.status, await deleted.text()]).toEqual([200, ''])
+  expect(await records()).toBe(0)
   expect(await pending()).toEqual([])
 })
