@@ -15,6 +15,8 @@ import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { errorText } from '../functions/errors.ts'
 import { OutOfRetentionError } from '../database/errors.ts'
+import { BY_CREATION_TIME } from '../database/catalog.ts'
+import { tableShape } from './shapes.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
@@ -33,6 +35,9 @@ import { serveHttpAction } from './site-app.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
 import { SCHEDULED_FUNCTIONS } from '../functions/scheduler.ts'
+
+/** How many of a table's latest documents its shape is inferred from (`/api/shapes2`). */
+const SHAPE_SAMPLE = 10_000
 
 export interface HttpDeps {
   /** The server's own log (one JSON object per line). */
@@ -559,6 +564,24 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
       for (const id of ids) await s.cancel(txn, id)
     })
     return c.body(null, 200)
+  })
+  // The dashboard's column list: each user table's shape (see shapes.ts), read from its latest documents.
+  app.get('/api/shapes2', async (c) => {
+    adminAuth(c, deps, true)
+    const component = componentOf(c.req.query('component') ?? null)
+    const txn = await deps.db.begin(false)
+    try {
+      const tableName = (n: number) => deps.db.catalog.byNumber.get(n)?.name
+      const out: Record<string, unknown> = {}
+      for (const table of deps.db.catalog.tablesOf(component).filter((t) => !t.name.startsWith('_')).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const index = table.indexes.get(BY_CREATION_TIME)!
+        const rows = await txn.snapshot.scan(index.indexId, { lo: Buffer.alloc(0), hi: null }, 'desc', SHAPE_SAMPLE)
+        out[table.name] = tableShape(rows.map((r) => JSON.parse(r.doc.json) as Record<string, never>), tableName)
+      }
+      return c.json(out)
+    } finally {
+      deps.db.end(txn)
+    }
   })
   // The Schedules page's "Delete all": `_scheduled_functions` emptied in one commit (Convex's
   // replace_with_empty_table): nothing pending runs, finished records go; a job already running

@@ -257,3 +257,21 @@ test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_job
   expect(await records()).toBe(0)
   expect(await pending()).toEqual([])
 })
+
+test('GET /api/shapes2: each user table shape, as Convex reduces it', async () => {
+  expect(await admin.mutation(fn('addDocument'), { table: 'probes', documents: [{ label: 'a', weight: 1.5, parts: [1n] }, { label: null }] })).toEqual({ success: true })
+  const anonymous = await fetch(`${backend.url}/api/shapes2`)
+  expect(anonymous.status).toBe(403)
+  const shapes = (await (await fetch(`${backend.url}/api/shapes2`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, unknown>
+  expect(Object.keys(shapes).every((n) => !n.startsWith('_'))).toBe(true)
+  expect(shapes.probes).toEqual({
+    type: 'Object',
+    fields: [
+      { fieldName: '_creationTime', optional: false, shape: { type: 'Float64', float64Range: { hasSpecialValues: false } } },
+      { fieldName: '_id', optional: false, shape: { type: 'Id', tableName: 'probes' } },
+      { fieldName: 'label', optional: false, shape: { type: 'Union', shapes: [{ type: 'Null' }, { type: 'String' }] } },
+      { fieldName: 'parts', optional: true, shape: { type: 'Array', shape: { type: 'Int64' } } },
+      { fieldName: 'weight', optional: true, shape: { type: 'Float64', float64Range: { hasSpecialValues: false } } },
+    ],
+  })
+})
