@@ -13,6 +13,7 @@ import { MAX_IMPORT_PART } from './limits.ts'
 import { badRequest, HttpError, notFound } from './errors.ts'
 import { adminAuth } from './http-app.ts'
 import type { HttpDeps } from './http-app.ts'
+import type { DeploymentOp } from '../auth/admin-permissions.ts'
 
 async function rawBody(c: Context, limit: number): Promise<Buffer> {
   const body = await readLimited(c.req.raw.body, limit)
@@ -33,8 +34,8 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
 
 export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
   const service = snapshotService(deps.db).attach(deps.files)
-  const admin = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
-    adminAuth(c, deps, true)
+  const admin = (op: DeploymentOp, handler: (c: Context) => Promise<Response>) => async (c: Context) => {
+    adminAuth(c, deps, true, op)
     try {
       return await handler(c)
     } catch (e) {
@@ -42,11 +43,11 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
       throw e
     }
   }
-  app.post('/api/export/request/zip', admin(async (c) => {
+  app.post('/api/export/request/zip', admin('CreateBackups', async (c) => {
     service.requestExport(c.req.query('includeStorage') === 'true')
     return c.json({})
   }))
-  app.get('/api/export/zip/:ts', admin(async (c) => {
+  app.get('/api/export/zip/:ts', admin('DownloadBackups', async (c) => {
     const ts = c.req.param('ts') ?? ''
     const path = /^\d+$/.test(ts) ? service.exportPath(BigInt(ts)) : null
     if (path === null) throw notFound(`No export at timestamp ${ts}`)
@@ -57,10 +58,10 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
       'content-disposition': `attachment; filename=snapshot_${ts}.zip`,
     })
   }))
-  app.post('/api/import/start_upload', admin(async (c) => c.json({ uploadToken: await service.startUpload() })))
-  app.post('/api/import/upload_part', admin(async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_IMPORT_PART)))))
-  app.post('/api/import/finish_upload', admin(async (c) => c.json({ importId: await service.finishUpload(await jsonBody(c)) })))
-  app.post('/api/perform_import', admin(async (c) => {
+  app.post('/api/import/start_upload', admin('ImportBackups', async (c) => c.json({ uploadToken: await service.startUpload() })))
+  app.post('/api/import/upload_part', admin('ImportBackups', async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_IMPORT_PART)))))
+  app.post('/api/import/finish_upload', admin('ImportBackups', async (c) => c.json({ importId: await service.finishUpload(await jsonBody(c)) })))
+  app.post('/api/perform_import', admin('ImportBackups', async (c) => {
     service.performImport((await jsonBody(c)).importId)
     return c.json({})
   }))
