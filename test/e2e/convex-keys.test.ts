@@ -45,6 +45,13 @@ afterAll(async () => {
   cleanup(appDir)
 })
 
+/** A client authenticated with an admin key (`setAdminAuth` is public in the client, though untyped). */
+function adminClient(key: string): ConvexHttpClient {
+  const client = new ConvexHttpClient(backend.url)
+  ;(client as unknown as { setAdminAuth(key: string): void }).setAdminAuth(key)
+  return client
+}
+
 const cli = (args: string[], key: string) => convexCli(appDir, [...args, '--url', backend.url, '--admin-key', key])
 const cliError = async (args: string[], key: string) => {
   const e = (await errorOf(cli(args, key))) as Error & { stdout: string; stderr: string }
@@ -95,9 +102,8 @@ describe('a read-only admin key', () => {
 
   it('is refused an internal mutation (CLI and HTTP) and setting an environment variable', async () => {
     expect(await cliError(['run', 'messages:internalSend', '{"body": "nope"}'], CURRENT_READ_ONLY_KEY)).toContain(refusal('deployment:functions:runInternalMutations'))
-    const client = new ConvexHttpClient(backend.url)
-    client.setAdminAuth(CURRENT_READ_ONLY_KEY)
-    const e = await errorOf(client.mutation(internalSend as never, { body: 'nope' }))
+    const client = adminClient(CURRENT_READ_ONLY_KEY)
+    const e = await errorOf(client.mutation(internalSend, { body: 'nope' }))
     expect(e.message).toContain(refusal('deployment:functions:runInternalMutations'))
     expect(await cliError(['env', 'set', 'SOME_VAR', '1'], CURRENT_READ_ONLY_KEY)).toContain(refusal('deployment:env:write'))
     // Nothing was written.
@@ -105,10 +111,9 @@ describe('a read-only admin key', () => {
   })
 
   it('may query, internal queries included, and says what it may do', async () => {
-    const client = new ConvexHttpClient(backend.url)
-    client.setAdminAuth(CURRENT_READ_ONLY_KEY)
+    const client = adminClient(CURRENT_READ_ONLY_KEY)
     expect((await client.query(list, {})).map((m) => m.body)).toEqual(['hi'])
-    expect(await client.query(secret as never, {})).toEqual('internal only')
+    expect(await client.query(secret, {})).toEqual('internal only')
     expect((await cli(['run', 'messages:secret'], CURRENT_READ_ONLY_KEY)).stdout.trim()).toEqual('"internal only"')
     const res = await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization: `Convex ${CURRENT_READ_ONLY_KEY}` } })
     expect(await res.json()).toEqual({
@@ -119,8 +124,7 @@ describe('a read-only admin key', () => {
   })
 
   it("is, as in Convex, no less than no key: the app's public mutations stay open to it", async () => {
-    const client = new ConvexHttpClient(backend.url)
-    client.setAdminAuth(CURRENT_READ_ONLY_KEY)
+    const client = adminClient(CURRENT_READ_ONLY_KEY)
     await client.mutation(send, { author: 'ro', body: 'public' })
     expect((await client.query(list, { author: 'ro' })).map((m) => m.body)).toEqual(['public'])
   })
