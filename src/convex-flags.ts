@@ -33,7 +33,11 @@ export interface ConvexSettings {
   notes: string[]
 }
 
-/** Variables of Convex's docker-compose.yml that tune its Rust server; nothing here reads them. */
+/**
+ * Variables of Convex's docker-compose.yml that tune its server; nothing here reads them. (Its
+ * RUST_LOG, RUST_BACKTRACE and CONVEX_RELEASE_VERSION_DEV are ignored without a note: Rust users
+ * often have the first two set for everything they run.)
+ */
 const IGNORED_KNOBS = [
   'APPLICATION_MAX_CONCURRENT_MUTATIONS',
   'APPLICATION_MAX_CONCURRENT_NODE_ACTIONS',
@@ -42,9 +46,6 @@ const IGNORED_KNOBS = [
   'DOCUMENT_RETENTION_DELAY',
   'HTTP_SERVER_TIMEOUT_SECONDS',
   'DISABLE_METRICS_ENDPOINT',
-  'RUST_LOG',
-  'RUST_BACKTRACE',
-  'CONVEX_RELEASE_VERSION_DEV',
 ]
 
 /** The buckets Convex's run_backend.sh needs all of before it switches to S3. */
