@@ -32,6 +32,7 @@ import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from '.
 import { serveHttpAction } from './site-app.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
+import { bindStreamingExportRoutes } from './streaming-export-routes.ts'
 import { SCHEDULED_FUNCTIONS } from '../functions/scheduler.ts'
 
 export interface HttpDeps {
@@ -52,6 +53,8 @@ export interface HttpDeps {
   readonly push: PushService
   /** Bounds the bytes of request bodies held at once (function calls and HTTP actions). */
   readonly bodyBudget?: BodyBudget
+  /** Present while this backend replicates another deployment (`--replicate-from`). */
+  readonly replication?: { status(): Promise<Record<string, unknown>> }
 }
 
 
@@ -234,6 +237,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindPushRoutes(app, deps)
   bindStorageRoutes(app, deps)
   bindSnapshotRoutes(app, deps)
+  bindStreamingExportRoutes(app, deps)
   bindDashboardRoutes(app, deps)
   return app
 }
