@@ -264,16 +264,21 @@ export class Replicator {
     let oldest: bigint | null = null
     let head = cursor
     let complete = false
-    for (let i = 0; i < LAG_PAGES; i++) {
-      const page = parseStreamingResponse<{ values: Value[]; cursor: bigint; hasMore: boolean }>(await this.#post('/api/document_deltas', { format: 'convex_encoded_json', includeStorage: true, cursor }))
-      documents += page.values.length
-      if (oldest === null && page.values.length > 0) oldest = page.values[0]!._ts
-      head = page.cursor
-      cursor = page.cursor
-      if (!page.hasMore) {
-        complete = true
-        break
+    try {
+      for (let i = 0; i < LAG_PAGES; i++) {
+        const page = parseStreamingResponse<{ values: Value[]; cursor: bigint; hasMore: boolean }>(await this.#post('/api/document_deltas', { format: 'convex_encoded_json', includeStorage: true, cursor }))
+        documents += page.values.length
+        if (oldest === null && page.values.length > 0) oldest = page.values[0]!._ts
+        head = page.cursor
+        cursor = page.cursor
+        if (!page.hasMore) {
+          complete = true
+          break
+        }
       }
+    } catch (e) {
+      // The source can't be asked now: the lag is unknown.
+      return { ...base, error: this.#lastError ?? (e as Error)?.message ?? String(e), cursor: String(applied), lag: null }
     }
     return {
       ...base,

@@ -1,10 +1,12 @@
 import { afterAll, expect, test } from 'vitest'
 import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, deploy, ROOT, startBackend, until } from '../helpers/test-backend.ts'
+import { cleanup, deploy, freePort, ROOT, startBackend, startCommand, TEST_INSTANCE, TEST_SECRET, until } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 // A live replica (`--replicate-from`): two backends, mutations running on the source while the
@@ -122,3 +124,32 @@ test('a replica copies the snapshot, then follows the changes; after a kill -9 a
   expect(stdout).toContain(`Replicating ${source.url}`)
   expect(stdout).toContain('Lag:     0 documents, 0.000 s behind')
 }, 240_000)
+
+test('`replicate --from URL --admin-key KEY` runs the backend as a replica; a second source is refused', async () => {
+  const source = backends[0]!
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'concave-replica-'))
+  const replica = await startCommand(process.execPath, [join(ROOT, 'dist/backend.js'), 'replicate', '--from', source.url, '--admin-key', source.adminKey, '--port', String(port), '--site-proxy-port', String(await freePort()), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET], { port, cwd: dataDir, env: { ...process.env, DASHBOARD_PORT: '0' } })
+  try {
+    const replicaBackend = { url: replica.url, adminKey: source.adminKey } as TestBackend
+    const s = await until(() => status(replicaBackend), (x) => x.phase === 'deltas' && x.lag?.documents === 0, 60_000)
+    expect(s).toMatchObject({ replicating: true, source: source.url, error: null })
+    // The source key is not logged.
+    expect(replica.output()).not.toContain(source.adminKey)
+  } finally {
+    await replica.stop()
+  }
+  // The same data folder, another source: refused (the two would mix), and said so.
+  const other = await startCommand(process.execPath, [join(ROOT, 'dist/backend.js'), '--port', String(port), '--site-proxy-port', String(await freePort()), '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET, '--replicate-from', 'http://127.0.0.1:9'], { port, cwd: dataDir, env: { ...process.env, DASHBOARD_PORT: '0', CONCAVE_REPLICATE_ADMIN_KEY: 'x' } })
+  try {
+    const s = await until(() => status({ url: other.url, adminKey: source.adminKey } as TestBackend), (x) => x.error !== null)
+    expect(s.error).toBe(`This deployment already replicates ${source.url}; replicating another source (http://127.0.0.1:9) into it would mix the two`)
+  } finally {
+    await other.stop()
+    cleanup(dataDir)
+  }
+  // Without the source's admin key the backend doesn't start.
+  const refused = await promisify(execFile)(process.execPath, [join(ROOT, 'dist/backend.js'), '--replicate-from', source.url, '--local-storage', dataDir]).catch((e: { code: number; stdout: string }) => e)
+  expect((refused as { code: number }).code).toBe(1)
+  expect((refused as { stdout: string }).stdout).toContain('--replicate-from needs an admin key of the source in CONCAVE_REPLICATE_ADMIN_KEY')
+}, 120_000)
