@@ -45,6 +45,8 @@ import { restoreInto } from './snapshot/restore.ts'
 import { attachSyncServer } from './sync/sync-server.ts'
 import type { Server } from 'node:http'
 import type { Logger } from './util/log.ts'
+import { Replicator } from './replicate/replicator.ts'
+import type { ReplicationSource } from './replicate/replicator.ts'
 
 export const VERSION = '0.1.0'
 export const DATABASE_FILE = 'concave_local_backend.sqlite3'
@@ -80,6 +82,8 @@ export interface BackendConfig {
   requestBodyBudgetMb: number
   /** Largest return value of a function, in MiB (Convex: 16). */
   functionResultMb: number
+  /** Replicate this deployment (live) from another one (`--replicate-from`, src/replicate/replicator.ts). */
+  replicateFrom?: ReplicationSource | undefined
 }
 
 export class Backend {
@@ -96,6 +100,7 @@ export class Backend {
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #schedulers: SchedulerSet | null = null
   #crons: CronSet | null = null
+  #replicator: Replicator | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -246,7 +251,9 @@ export class Backend {
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
+    const replicator = config.replicateFrom === undefined ? null : new Replicator(db, files, config.replicateFrom, log)
     const app = createHttpApp({
+      ...(replicator === null ? {} : { replication: replicator }),
       bodyBudget,
       log,
       auth,
@@ -293,6 +300,8 @@ export class Backend {
     // A client that asks before sending a body learns at once that it is too large (no EPIPE).
     refuseOversizedEarly(this.#api as Server, (_method, path) => apiBodyLimit(path), (declared, limit) => ({ contentType: 'application/json', body: JSON.stringify({ code: 'PayloadTooLarge', message: `Request body is too large: ${declared} bytes (limit ${limit})` }) }))
     refuseOversizedEarly(this.#site as Server, () => MAX_HTTP_ACTION_BODY, (_declared, limit) => ({ contentType: 'text/plain; charset=UTF-8', body: `Request body is too large (limit ${limit} bytes)` }))
+    this.#replicator = replicator
+    replicator?.start()
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
   }
 
@@ -312,6 +321,8 @@ export class Backend {
     // From here a request on an open keep-alive connection is refused (503, connection closed)
     // rather than served; requests and socket mutations already taken finish and are answered.
     this.#draining = true
+    await this.#replicator?.stop()
+    this.#replicator = null
     this.#crons?.stop()
     this.#sessionRequests?.stop()
     this.#schedulers?.stop()

@@ -3,7 +3,8 @@
  * (INSTANCE_NAME, INSTANCE_SECRET / INSTANCE_SECRET_FILE, PORT, SITE_PROXY_PORT, DASHBOARD_PORT, …) so the same
  * binary suits docker.
  * `concave-backend keybroker <command>` runs the keybroker CLI instead, so the single executable
- * (scripts/package.mjs) also serves scripts/generate_admin_key.sh.
+ * (scripts/package.mjs) also serves scripts/generate_admin_key.sh; `concave-backend replicate …`
+ * runs a live replica or asks one for its lag (src/replicate/cli.ts).
  */
 import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
@@ -15,6 +16,7 @@ import { createLogger } from './util/log.ts'
 import { hideFromCommandLine, resolveInstanceSecret } from './instance-secret.ts'
 import type { GivenSecret } from './instance-secret.ts'
 import { main as keybrokerMain } from '../keybroker/cli.ts'
+import { replicaArgs, replicateStatus } from './replicate/cli.ts'
 
 export async function main(argv: string[]): Promise<void> {
   const env = process.env
@@ -38,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('db-url', { type: 'string', default: env.DATABASE_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL; or POSTGRES_URL as Convex takes it: a server URL, the database named after the instance)' })
     .option('convex-origin', { type: 'string', default: env.CONVEX_CLOUD_ORIGIN, describe: 'Public URL of the API (env CONVEX_CLOUD_ORIGIN)' })
     .option('convex-site', { type: 'string', default: env.CONVEX_SITE_ORIGIN, describe: 'Public URL of HTTP actions (env CONVEX_SITE_ORIGIN)' })
+    .option('replicate-from', { type: 'string', default: env.CONCAVE_REPLICATE_FROM || undefined, describe: 'Replicate live from the deployment at this URL (another Concave, or Convex), with the admin key in CONCAVE_REPLICATE_ADMIN_KEY (env CONCAVE_REPLICATE_FROM)' })
     // Convex's convex-local-backend flags (src/convex-flags.ts says what each does here).
     .command('$0 [db-spec]', false, (y) => y.positional('db-spec', { type: 'string', describe: "Convex's database spec: with --db postgres-v5, a Postgres server URL (as POSTGRES_URL)" }))
     .option('db', { alias: 'd', type: 'string', describe: "Convex's database driver: postgres-v5 (with a server URL as the first argument) or sqlite (the default); mysql-v5 is refused", group: 'Convex compatibility:' })
@@ -92,6 +95,8 @@ export async function main(argv: string[]): Promise<void> {
   // environment the process was started with: the kernel's copy can't be changed (docs/architecture.md).
   delete env.INSTANCE_SECRET
   delete env.INSTANCE_SECRET_FILE
+  const replicationKey = env.CONCAVE_REPLICATE_ADMIN_KEY
+  delete env.CONCAVE_REPLICATE_ADMIN_KEY
   if (given?.source === 'flag') {
     const hidden = hideFromCommandLine(given.secret)
     log.warn(
@@ -110,6 +115,7 @@ export async function main(argv: string[]): Promise<void> {
       requestBodyBudgetMb: numberSetting(env, 'CONCAVE_REQUEST_BODY_BUDGET_MB', 32, 1),
       functionResultMb: numberSetting(env, 'CONCAVE_FUNCTION_RESULT_MB', 16, 1),
     }
+    if (args['replicate-from'] !== undefined && !replicationKey) throw new Error('--replicate-from needs an admin key of the source in CONCAVE_REPLICATE_ADMIN_KEY')
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })
     process.exitCode = 1
@@ -128,6 +134,7 @@ export async function main(argv: string[]): Promise<void> {
       convexOrigin: args['convex-origin'],
       siteOrigin: args['convex-site'],
       ...limits,
+      replicateFrom: args['replicate-from'] === undefined ? undefined : { url: args['replicate-from'], adminKey: replicationKey! },
     },
     log,
   )
@@ -182,8 +189,19 @@ if (keybrokerArgv !== null) {
       process.exitCode = 1
     },
   )
+} else if (argv[0] === 'replicate') {
+  replicateCommand(argv.slice(1)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`)
+    process.exitCode = 1
+  })
 } else {
   void main(argv)
+}
+
+/** `concave-backend replicate …` (src/replicate/cli.ts). */
+async function replicateCommand(rest: string[]): Promise<void> {
+  if (rest[0] === 'status') process.exitCode = await replicateStatus(rest.slice(1), process.env)
+  else await main(replicaArgs(rest, process.env))
 }
 
 /** A number setting from the environment: `fallback` when unset or empty; anything but a number >= `min` is refused. */

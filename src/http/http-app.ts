@@ -37,6 +37,7 @@ import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from '.
 import { serveHttpAction } from './site-app.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
+import { bindStreamingExportRoutes } from './streaming-export-routes.ts'
 import { SCHEDULED_FUNCTIONS } from '../functions/scheduler.ts'
 
 /** How many of a table's latest documents its shape is inferred from (`/api/shapes2`). */
@@ -62,6 +63,8 @@ export interface HttpDeps {
   readonly bodyBudget?: BodyBudget
   /** Restores into a new data folder (POST /api/restore with `into`; see src/snapshot/restore.ts). */
   readonly restoreInto?: (into: string, ts: bigint, opts: { tables?: readonly string[]; component?: string }) => Promise<{ ts: bigint; documents: number }>
+  /** Present while this backend replicates another deployment (`--replicate-from`). */
+  readonly replication?: { status(): Promise<Record<string, unknown>> }
 }
 
 
@@ -244,6 +247,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindPushRoutes(app, deps)
   bindStorageRoutes(app, deps)
   bindSnapshotRoutes(app, deps)
+  bindStreamingExportRoutes(app, deps)
   bindDashboardRoutes(app, deps)
   return app
 }
