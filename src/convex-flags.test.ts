@@ -24,6 +24,10 @@ describe('convexSettings', () => {
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30' }, own).actionTimeoutMs).toEqual(30_000)
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30', NODE_ACTION_USER_TIMEOUT_SECS: '120' }, own).actionTimeoutMs).toEqual(120_000)
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30', CONCAVE_ACTION_TIMEOUT_MS: '5000' }, own).actionTimeoutMs).toBeUndefined()
+    // Convex's document retention window (seconds) is the history retention, unless ours is given.
+    expect(convexSettings({}, { DOCUMENT_RETENTION_DELAY: '172800' }, own).historyRetentionMs).toEqual(172_800_000)
+    expect(convexSettings({}, { DOCUMENT_RETENTION_DELAY: '172800', CONCAVE_HISTORY_RETENTION_MS: '1000' }, own).historyRetentionMs).toBeUndefined()
+    expect(convexSettings({}, { DOCUMENT_RETENTION_DELAY: 'two days' }, own).refusals).toEqual(['DOCUMENT_RETENTION_DELAY must be a number of seconds, not "two days"'])
     expect(convexSettings({}, { NODE_ACTION_USER_TIMEOUT_SECS: 'soon' }, own).refusals).toEqual(['NODE_ACTION_USER_TIMEOUT_SECS must be a positive number of seconds, not "soon"'])
   })
 

@@ -27,6 +27,8 @@ export interface ConvexSettings {
   dbUrl?: string
   /** From V8_/NODE_ACTION_USER_TIMEOUT_SECS, when CONCAVE_ACTION_TIMEOUT_MS isn't set. */
   actionTimeoutMs?: number
+  /** From DOCUMENT_RETENTION_DELAY (seconds), when CONCAVE_HISTORY_RETENTION_MS isn't set. */
+  historyRetentionMs?: number
   /** Why the start is refused (empty: go ahead). */
   refusals: string[]
   /** What was ignored, for one log line. */
@@ -43,7 +45,6 @@ const IGNORED_KNOBS = [
   'APPLICATION_MAX_CONCURRENT_NODE_ACTIONS',
   'APPLICATION_MAX_CONCURRENT_QUERIES',
   'APPLICATION_MAX_CONCURRENT_V8_ACTIONS',
-  'DOCUMENT_RETENTION_DELAY',
   'HTTP_SERVER_TIMEOUT_SECONDS',
   'DISABLE_METRICS_ENDPOINT',
 ]
@@ -140,6 +141,13 @@ export function convexSettings(flags: ConvexFlags, env: NodeJS.ProcessEnv, own: 
       return n
     })
     if (secs.length > 0) out.actionTimeoutMs = Math.max(...secs) * 1000
+  }
+  // Convex's document retention window: how far back the write log reaches (history reads,
+  // point-in-time restore, streaming export cursors).
+  if (!set(env, 'CONCAVE_HISTORY_RETENTION_MS') && set(env, 'DOCUMENT_RETENTION_DELAY')) {
+    const secs = Number(env.DOCUMENT_RETENTION_DELAY)
+    if (!Number.isFinite(secs) || secs < 0) refuse(`DOCUMENT_RETENTION_DELAY must be a number of seconds, not ${JSON.stringify(env.DOCUMENT_RETENTION_DELAY)}`)
+    else out.historyRetentionMs = secs * 1000
   }
   return out
 }

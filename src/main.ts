@@ -111,7 +111,7 @@ export async function main(argv: string[]): Promise<void> {
       memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
-      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', DEFAULT_HISTORY_RETENTION_MS, 0),
+      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', convex.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS, 0),
       requestBodyBudgetMb: numberSetting(env, 'CONCAVE_REQUEST_BODY_BUDGET_MB', 32, 1),
       functionResultMb: numberSetting(env, 'CONCAVE_FUNCTION_RESULT_MB', 16, 1),
     }

@@ -71,7 +71,7 @@ describe("convex-local-backend's flags", () => {
     const notes = running.output().split('\n').filter((l) => l.includes('Ignored Convex options') || l.includes('do-not-require-ssl'))
     expect(notes.map((l) => (JSON.parse(l) as { message: string }).message)).toEqual([
       "--do-not-require-ssl: Concave doesn't insist on SSL to Postgres anyway; it follows the URL (add ?sslmode=require to insist)",
-      "Ignored Convex options: --disable-beacon (Concave sends no beacon); --beacon-tag/--beacon-fields (no beacon); APPLICATION_MAX_CONCURRENT_MUTATIONS, DOCUMENT_RETENTION_DELAY (settings of Convex's server that Concave has no counterpart for)",
+      "Ignored Convex options: --disable-beacon (Concave sends no beacon); --beacon-tag/--beacon-fields (no beacon); APPLICATION_MAX_CONCURRENT_MUTATIONS (settings of Convex's server that Concave has no counterpart for)",
     ])
   })
 
