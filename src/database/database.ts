@@ -89,7 +89,7 @@ export class Database {
   ) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
-    this.history = new HistoryRetention(persistence, () => oldest(this.#historyReaders), () => this.committer.publishedTs, {
+    this.history = new HistoryRetention(persistence, () => oldest(new Map([...this.#historyReaders, ...[...this.#historyHolds.values()].map((ts) => [ts, 1] as const)])), () => this.committer.publishedTs, {
       windowMs: opts.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS,
       onError: (e) => opts.onError?.('Pruning the write log failed', e),
     })
@@ -445,6 +445,18 @@ export class Database {
   }
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()
+
+  /** Named holds on the write log (see `holdHistory`). */
+  readonly #historyHolds = new Map<string, bigint>()
+
+  /**
+   * Keeps the write log back to `ts` under `name` until called again for that name (`null`
+   * lets go): for readers that come back later, as streaming export clients do with a cursor.
+   */
+  holdHistory(name: string, ts: bigint | null): void {
+    if (ts === null) this.#historyHolds.delete(name)
+    else this.#historyHolds.set(name, ts)
+  }
 
   /**
    * Runs `fn` while the write log is kept back to `ts` (history pruning can't pass it), after

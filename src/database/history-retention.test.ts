@@ -81,3 +81,27 @@ test('a window of 0 prunes up to the latest commit; after close nothing more is 
     await p.close()
   }
 })
+
+test("a named hold keeps the write log back (a streaming export cursor), until let go", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-retention-'))
+  dirs.push(dir)
+  const { Database } = await import('./database.ts')
+  const { CursorCodec } = await import('./cursors.ts')
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec('00'.repeat(32)), { historyRetentionMs: 0 })
+  try {
+    await db.mutate((txn) => txn.insert('notes', { v: 1 }), { system: false })
+    const held = db.committer.publishedTs
+    await db.mutate((txn) => txn.insert('notes', { v: 2 }), { system: false })
+    // With no retention, the horizon may move up to the latest commit...
+    expect(db.history.target()).toBe(db.committer.publishedTs)
+    // ...but not past a hold.
+    db.holdHistory('streaming-export', held)
+    expect(db.history.target()).toBe(held)
+    await db.history.run()
+    expect(db.persistence.historyHorizon()).toBe(held)
+    db.holdHistory('streaming-export', null)
+    expect(db.history.target()).toBe(db.committer.publishedTs)
+  } finally {
+    await db.close()
+  }
+})

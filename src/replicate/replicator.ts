@@ -30,6 +30,8 @@ export const REPLICATION_TABLE = '_replication'
 const REPLICATION_TABLE_NUMBER = 9990
 const STATE_ID = encodeId(REPLICATION_TABLE_NUMBER, new Uint8Array(16).fill(1))
 const STORAGE = '_storage'
+/** How often a cursor that moved without documents is stored (see #step). */
+const STORE_CURSOR_EVERY_MS = 60_000
 /** How long to wait for new commits once caught up. */
 const POLL_MS = 100
 /** At most this many pages of deltas are read to tell the lag. */
@@ -168,13 +170,20 @@ export class Replicator {
     // Nothing selected changed: the cursor moves on in memory only (reading that range again after
     // a restart is harmless); it is stored with the next page that has documents.
     if (page.values.length > 0) await this.#apply(page.values, { ...state, deltaCursor: String(page.cursor), applied: state.applied + page.values.length })
+    // A source busy only with its system tables (crons, scheduled jobs) still moves the stored
+    // cursor now and then, so a restart resumes from within the source's history.
+    else if (page.cursor > BigInt(state.deltaCursor!) && Date.now() - this.#stored > STORE_CURSOR_EVERY_MS) await this.#apply([], { ...state, deltaCursor: String(page.cursor) })
     if (page.cursor > cursor) this.#cursor = page.cursor
     this.#caughtUp = !page.hasMore
     return !page.hasMore
   }
 
+  /** When the state was last stored (ms since the epoch). */
+  #stored = 0
+
   /** Writes a page of the source's documents, and the state after it, as one commit. */
   async #apply(values: readonly Value[], next: ReplicationState): Promise<void> {
+    this.#stored = Date.now()
     const latest = new Map<string, Value>()
     for (const v of values) latest.set(v._id, v)
     // Tables first, with the source's numbers (catalog changes, outside the commit).

@@ -104,6 +104,9 @@ function cleanJson(v: JSONValue): JSONValue {
 // ---------------------------------------------------------------------------------------------
 // list_snapshot
 
+/** How long a streaming export cursor keeps the write log back after it was last used (see #asked). */
+const CURSOR_HOLD_MS = 24 * 60 * 60 * 1000
+
 /** The write log after a pinned snapshot: which documents changed since, by table. */
 interface Pin {
   readonly ts: bigint
@@ -164,8 +167,29 @@ export class StreamingExport {
     pin.release()
   }
 
+  /**
+   * When cursors were last asked from (or handed out), by the minute they fall in: the write log
+   * is kept back to the oldest asked within CURSOR_HOLD_MS, so a client that comes back within
+   * that time (a replica restarted, a connector's next sync) finds its changes still there, even
+   * past the history retention. At most one entry a minute.
+   */
+  readonly #asked = new Map<bigint, number>()
+
+  #cursorUsed(ts: bigint): void {
+    const minute = (ts / 60_000_000_000n) * 60_000_000_000n
+    const now = Date.now()
+    this.#asked.set(minute, now)
+    let oldest: bigint | null = null
+    for (const [m, at] of this.#asked) {
+      if (now - at > CURSOR_HOLD_MS) this.#asked.delete(m)
+      else if (oldest === null || m < oldest) oldest = m
+    }
+    this.db.holdHistory('streaming-export', oldest)
+  }
+
   /** Releases every pin (the backend is stopping). */
   close(): void {
+    this.db.holdHistory('streaming-export', null)
     for (const pin of [...this.#pins.values()]) this.#unpin(pin)
   }
 
@@ -195,7 +219,11 @@ export class StreamingExport {
           break
         }
       }
-      if (next === null) this.#unpin(pin)
+      if (next === null) {
+        // The changes after the snapshot are read next, from its timestamp.
+        this.#cursorUsed(ts)
+        this.#unpin(pin)
+      }
       const cursorText = next === null ? 'null' : JSON.stringify(JSON.stringify({ tablet: String(next.table), id: next.id }))
       return { body: `{"values":[${values.join(',')}],"snapshot":${ts},"cursor":${cursorText},"hasMore":${next !== null}}`, documents: values.length, hasMore: next !== null }
     } finally {
@@ -274,6 +302,12 @@ export class StreamingExport {
 
   async documentDeltas(args: StreamingArgs, cursor: bigint): Promise<{ body: string; documents: number; hasMore: boolean; cursor: bigint }> {
     const upper = this.db.committer.publishedTs
+    // A cursor ahead of this process (another process of a shared store answered it) is answered
+    // as it is, never moved back.
+    if (cursor >= upper) {
+      this.#cursorUsed(cursor)
+      return { body: `{"values":[],"cursor":${cursor},"hasMore":false}`, documents: 0, hasMore: false, cursor }
+    }
     return this.db
       .readingHistoryAt(cursor < upper ? cursor : upper, async () => {
         let log = await this.db.persistence.loadLog(cursor, upper, DELTAS_PAGE)
@@ -293,6 +327,8 @@ export class StreamingExport {
           if (table === undefined) continue
           values.push(deltaText(table, e, args))
         }
+        this.#cursorUsed(cursor < upper ? cursor : upper)
+        this.#cursorUsed(next)
         return { body: `{"values":[${values.join(',')}],"cursor":${next},"hasMore":${hasMore}}`, documents: values.length, hasMore, cursor: next }
       })
       .catch((e: unknown) => {
