@@ -6,10 +6,11 @@
  * `until`'s deadline.
  */
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { unzipSync } from 'fflate'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import type { Browser, Page } from 'playwright-core'
@@ -268,6 +269,52 @@ test('Settings: an environment variable set in the page is read by a function; e
   await row.getByRole('button', { name: 'Delete' }).click()
   await row.waitFor({ state: 'detached' })
   expect(await client.query(api.notes.greet, { name: 'Bo' })).toBe('hello, Bo')
+})
+
+test('Settings: an export is followed to completed and its download is the snapshot zip', async () => {
+  const exportBox = page.getByTestId('export')
+  await poll(() => exportBox.getByTestId('export-state').textContent()).toBe('none')
+  await exportBox.getByRole('button', { name: 'Export a snapshot' }).click()
+  await poll(() => exportBox.getByTestId('export-state').textContent()).toBe('completed')
+  const latest = await admin.query('_system/cli/exports:getLatest' as any, {})
+  expect(latest.state).toBe('completed')
+  const [download] = await Promise.all([page.waitForEvent('download'), exportBox.getByRole('button', { name: 'Download the zip' }).click()])
+  expect(download.suggestedFilename()).toBe(`snapshot_${latest.start_ts}.zip`)
+  const zip = readFileSync((await download.path())!)
+  expect(zip.subarray(0, 4)).toEqual(Buffer.from('PK\x03\x04', 'latin1'))
+  const files = unzipSync(zip)
+  const exported = new TextDecoder().decode(files['notes/documents.jsonl']).trim().split('\n').map((l) => JSON.parse(l).title)
+  expect(exported).toEqual((await notes()).map((n) => n.title))
+})
+
+test('Settings: a JSONL import into a new table is uploaded, checked, confirmed, followed to completed; its rows show in the Data page', async () => {
+  const importBox = page.getByTestId('import')
+  const lines = [{ name: 'ada', n: 1 }, { name: 'bo', n: 2 }, { name: 'cy', n: 3 }].map((d) => JSON.stringify(d)).join('\n')
+  await importBox.locator('input[name=importFile]').setInputFiles({ name: 'people.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(lines) })
+  expect(await importBox.locator('select[name=importFormat]').inputValue()).toBe('jsonLines')
+  await importBox.locator('input[name=importTable]').fill('people')
+  await importBox.getByRole('button', { name: 'Upload' }).click()
+  await poll(() => importBox.getByTestId('upload-progress').textContent()).toBe('100%')
+  // The deployment has read and checked the file and asks for confirmation, as the CLI's prompt.
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('waiting for confirmation')
+  expect(await importBox.getByTestId('import-summary').textContent()).toContain('people')
+  // Nothing is written before the confirmation.
+  expect(Object.values(await admin.query('_system/frontend/getTableMapping:default' as any, {}))).not.toContain('people')
+  await importBox.getByRole('button', { name: 'Confirm import' }).click()
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('completed')
+  expect(await importBox.getByTestId('import-rows').textContent()).toBe('3')
+  await goTo('Data')
+  await page.locator('button.table-link[data-table="people"]').click()
+  await poll(() => page.getByTestId('count-people').textContent()).toBe('3')
+  await poll(() => page.locator('td[data-field="name"]').allTextContents()).toEqual(['"cy"', '"bo"', '"ada"'])
+  // A wrong file fails with the deployment's message, and nothing is written.
+  await goTo('Settings')
+  await importBox.locator('input[name=importFile]').setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"a": 1}\nnot json') })
+  await importBox.locator('input[name=importTable]').fill('broken')
+  await importBox.getByRole('button', { name: 'Upload' }).click()
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('failed')
+  expect(await importBox.getByRole('alert').textContent()).not.toBe('')
+  expect(Object.values(await admin.query('_system/frontend/getTableMapping:default' as any, {}))).not.toContain('broken')
 })
 
 test('Files: upload a file from the page, see its size, type and sha256, delete it', async () => {

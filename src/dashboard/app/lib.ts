@@ -29,6 +29,14 @@ type AnyMutation = FunctionReference<'mutation', 'public', any, any>
 const query = (name: string): AnyQuery => makeFunctionReference<'query'>(`_system/frontend/${name}`) as AnyQuery
 const mutation = (name: string): AnyMutation => makeFunctionReference<'mutation'>(`_system/frontend/${name}`) as AnyMutation
 
+const cliQuery = (name: string): AnyQuery => makeFunctionReference<'query'>(`_system/cli/${name}`) as AnyQuery
+
+/** The `_system/cli/*` queries `npx convex export` and `npx convex import` watch. */
+export const cli = {
+  latestExport: cliQuery('exports:getLatest'),
+  queryImport: cliQuery('queryImport:default'),
+}
+
 /** The `_system/frontend/*` functions the pages use. */
 export const system = {
   getTableMapping: query('getTableMapping:default'),
