@@ -341,7 +341,30 @@ test('Health: charts the backend\'s metrics, its own socket among the sync sessi
   await goTo('Health')
   const sessions = page.locator('figure.chart', { hasText: 'Sync sessions' }).locator('strong')
   await poll(async () => Number(await sessions.textContent())).toBeGreaterThanOrEqual(1)
-  expect(await page.locator('figure.chart').count()).toBe(6)
+  expect(await page.locator('figure.chart').count()).toBe(11)
+})
+
+test('Health: function executions and requests per second, and their durations, move with calls from a client', async () => {
+  const metrics = async () => (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${adminKey}` } })).json()) as Record<string, number>
+  const chart = (title: string) => page.locator('figure.chart', { hasText: title }).locator('strong')
+  // Quiet first: nothing runs functions while the page only samples metrics.
+  await poll(() => chart('Function executions per second').textContent()).toBe('0.0')
+  const before = await metrics()
+  for (let i = 0; i < 10; i++) await client.query(api.notes.greet, { name: `health ${i}` })
+  const after = await metrics()
+  expect(after.functionExecutions - before.functionExecutions).toBe(10)
+  expect(after.functionFailures - before.functionFailures).toBe(0)
+  expect(after.functionExecutionMs).toBeGreaterThan(before.functionExecutionMs)
+  // The ten queries and the first metrics request, at least (the page samples too).
+  expect(after.requests - before.requests).toBeGreaterThanOrEqual(11)
+  expect(after.requestMs).toBeGreaterThan(before.requestMs)
+  // The next sample charts them: a rate above 0, with a mean duration.
+  await poll(async () => Number(await chart('Function executions per second').textContent())).toBeGreaterThan(0)
+  await poll(async () => parseFloat((await chart('Mean function duration').textContent()) ?? '')).toBeGreaterThan(0)
+  await poll(async () => Number(await chart('Requests per second').textContent())).toBeGreaterThan(2)
+  // A failing call is charted as a failure.
+  await expect(client.query(api.notes.fail, {})).rejects.toThrow('this query fails')
+  await poll(async () => Number(await chart('Function failures per second').textContent())).toBeGreaterThan(0)
 })
 
 test('the page threw no error and logged none', () => {

@@ -186,6 +186,7 @@ test('functions and settings: modules, environment variables, URLs, version, sta
       [
         { name: 'add', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'addLater', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'fail', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'greet', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'later', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'list', udfType: 'Query', visibility: { kind: 'public' } },
