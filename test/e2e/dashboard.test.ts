@@ -132,6 +132,25 @@ test('Data: a mutation from a ConvexHttpClient shows in the table and its count 
   await poll(() => page.getByTestId('count-notes').textContent()).toBe('2')
 })
 
+test('Data: sorted by an index, ascending and descending, live', async () => {
+  const stars = () => page.locator('td[data-field="stars"]').allTextContents()
+  // Newest first by default: creation order.
+  await poll(stars).toEqual(['2', '1'])
+  await page.locator('select[name=sortIndex]').selectOption('by_stars')
+  await page.locator('select[name=order]').selectOption('asc')
+  await poll(stars).toEqual(['1', '2'])
+  // A new note with the fewest stars goes first, though it is the newest.
+  await client.mutation(api.notes.add, { title: 'zero', stars: 0 })
+  await poll(stars).toEqual(['0', '1', '2'])
+  await page.locator('select[name=order]').selectOption('desc')
+  await poll(stars).toEqual(['2', '1', '0'])
+  const zero = page.locator('tr[data-id]', { has: page.locator('td[data-field="title"]', { hasText: '"zero"' }) })
+  await zero.getByRole('button', { name: 'Delete' }).click()
+  await poll(stars).toEqual(['2', '1'])
+  await page.locator('select[name=sortIndex]').selectOption('')
+  await poll(stars).toEqual(['2', '1'])
+})
+
 /** Opens the editor of the note titled `title`, writes `json` and saves. */
 async function editNote(title: string, json: string): Promise<void> {
   const row = page.locator('tr[data-id]', { has: page.locator('td[data-field="title"]', { hasText: `"${title}"` }) })

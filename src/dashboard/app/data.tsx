@@ -113,10 +113,10 @@ const OPS = [
   ['lte', '≤'],
 ] as const
 
-/** The Data page's filter as Convex's dashboard sends it: base64 of its JSON. */
-function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: string; value: Value } | null): string {
+/** The Data page's filter as Convex's dashboard sends it: base64 of its JSON (an index: sorted in its order). */
+function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: string; value: Value } | null, index: string | null): string {
   const clauses = filter === null ? [] : [{ id: 'f', field: filter.field, op: filter.op, value: JSON.parse(toJsonText(filter.value)), enabled: true }]
-  const json = JSON.stringify({ clauses, order })
+  const json = JSON.stringify({ clauses, order, ...(index === null ? {} : { index: { name: index, clauses: [] } }) })
   return btoa(String.fromCodePoint(...new TextEncoder().encode(json)))
 }
 
@@ -124,9 +124,13 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
   const d = useDeployment()
   const [order, setOrder] = useState<'asc' | 'desc'>('desc')
   const [filter, setFilter] = useState<{ field: string; op: string; value: Value } | null>(null)
+  const [index, setIndex] = useState<string | null>(null)
   const { component } = useComponent()
-  const { results, status, loadMore } = usePaginatedQuery(system.paginatedTableDocuments, { table, filters: encodeFilters(order, filter), componentId: component.id }, { initialNumItems: 50 })
-  const docs = results as Doc[]
+  const indexes = useQuery(system.indexes, { tableName: table, tableNamespace: component.id }) as Array<{ name: string; fields: unknown; staged: boolean }> | null | undefined
+  const { results, status, loadMore } = usePaginatedQuery(system.paginatedTableDocuments, { table, filters: encodeFilters(order, filter, index), componentId: component.id }, { initialNumItems: 50 })
+  // A selection the deployment can't use answers one `{filter, error}` object as the page.
+  const refusal = (results as Array<Doc | { filter: number; error: string }>).find((r): r is { filter: number; error: string } => !('_id' in r) && 'error' in r)
+  const docs = (results as Doc[]).filter((r) => '_id' in r)
   const [editing, setEditing] = useState<Doc | 'new' | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState<string | null>(null)
@@ -174,7 +178,12 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
           </button>
         </div>
       </div>
-      <FilterBar order={order} setOrder={setOrder} filter={filter} setFilter={setFilter} />
+      <FilterBar order={order} setOrder={setOrder} filter={filter} setFilter={setFilter} index={index} setIndex={setIndex} indexes={(indexes ?? []).filter((i) => !i.staged && Array.isArray(i.fields)).map((i) => i.name)} />
+      {refusal !== undefined && (
+        <p className="error" role="alert">
+          {refusal.error}
+        </p>
+      )}
       {busy !== null && <p className="muted">{busy}</p>}
       {error !== null && (
         <p className="error" role="alert">
@@ -238,6 +247,9 @@ function FilterBar(props: {
   setOrder: (o: 'asc' | 'desc') => void
   filter: { field: string; op: string; value: Value } | null
   setFilter: (f: { field: string; op: string; value: Value } | null) => void
+  index: string | null
+  setIndex: (i: string | null) => void
+  indexes: string[]
 }) {
   const [field, setField] = useState('')
   const [op, setOp] = useState('eq')
@@ -257,9 +269,17 @@ function FilterBar(props: {
         }
       }}
     >
-      <select value={props.order} onChange={(e) => props.setOrder(e.target.value as 'asc' | 'desc')} aria-label="Order">
-        <option value="desc">Newest first</option>
-        <option value="asc">Oldest first</option>
+      <select name="sortIndex" value={props.index ?? ''} onChange={(e) => props.setIndex(e.target.value === '' ? null : e.target.value)} aria-label="Sort by">
+        <option value="">By creation time</option>
+        {props.indexes.map((i) => (
+          <option key={i} value={i}>
+            By index {i}
+          </option>
+        ))}
+      </select>
+      <select name="order" value={props.order} onChange={(e) => props.setOrder(e.target.value as 'asc' | 'desc')} aria-label="Order">
+        <option value="desc">{props.index === null ? 'Newest first' : 'Descending'}</option>
+        <option value="asc">{props.index === null ? 'Oldest first' : 'Ascending'}</option>
       </select>
       <input placeholder="field" value={field} onChange={(e) => setField(e.target.value)} aria-label="Filter field" />
       <select value={op} onChange={(e) => setOp(e.target.value)} aria-label="Filter operator">
