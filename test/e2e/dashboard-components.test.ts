@@ -84,6 +84,12 @@ test('Data: a document added in a component goes into that component only', asyn
   await page.locator('.editor textarea[name=document]').fill('{"name": "z", "value": 9}')
   await page.locator('.editor').getByRole('button', { name: 'Save' }).click()
   await poll(values).toEqual(['z=9', 'a=5', 'cron=1'])
+  // Sorted by the component's own index.
+  await page.locator('select[name=sortIndex]').selectOption('by_name')
+  await page.locator('select[name=order]').selectOption('asc')
+  await poll(values).toEqual(['a=5', 'cron=1', 'z=9'])
+  await page.locator('select[name=sortIndex]').selectOption('')
+  await page.locator('select[name=order]').selectOption('desc')
   expect(await inComponent('counter', 'counters:get', { name: 'z' })).toBe(9)
   expect(await inComponent('counter2', 'counters:get', { name: 'z' })).toBe(0)
   // The app's own `counters` has only the app's two rows.
