@@ -21,10 +21,11 @@ import { startPostgres } from '../test/helpers/postgres.ts'
 import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 import { spreadFanout } from './multi.mjs'
 import { descendantsCpu, firstLoad, openDashboards } from './dashboard.mjs'
+import { restoreBench } from './restore.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi` or `dashboard` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore` or `dashboard` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -302,6 +303,22 @@ async function onFreshBackend(fn) {
   try {
     push(b)
     return await fn(b)
+  } finally {
+    await stopBackend(b)
+  }
+}
+
+async function restoreRows() {
+  const count = Number(process.env.BENCH_RESTORE_DOCUMENTS ?? 100_000)
+  // The write log must still hold the state to restore: a retention longer than the run.
+  const b = await startBackend({ CONCAVE_HISTORY_RETENTION_MS: '3600000' })
+  try {
+    push(b)
+    const importCli = (args) => execFileSync(process.execPath, [join(root, 'node_modules/convex/bin/main.js'), ...args, '--url', b.url, '--admin-key', b.adminKey], { cwd: app, env: { ...process.env, CI: '1' }, stdio: 'ignore' })
+    const r = await restoreBench({ backend: b, importCli, count })
+    const n = count.toLocaleString('en-US')
+    row(`point-in-time restore of ${n} changed documents (one commit)`, r.restoreSeconds, 's', r.restoreSeconds / r.replaceSeconds, `x writing the same ${n} documents with npx convex import --replace (${r.replaceSeconds.toFixed(1)} s); ${r.documents.toLocaleString('en-US')} documents put back`)
+    row(`  npx convex import of ${n} documents into a new table`, r.importSeconds, 's', null, '')
   } finally {
     await stopBackend(b)
   }
@@ -596,6 +613,12 @@ if (ONLY === 'dashboard') {
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
+} else if (ONLY === 'restore') {
+  try {
+    await restoreRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
 } else if (ONLY === 'postgres') {
   try {
     await postgresRows()
@@ -655,6 +678,7 @@ try {
   await componentRows()
   await postgresRows()
   await multiRows()
+  await restoreRows()
   await vectorRows()
   await dashboardRows()
 } finally {

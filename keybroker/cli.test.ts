@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from './cli.ts'
+import { verifyAdminKey } from './admin-key.ts'
 
 const NAME = 'cli-test'
 const SECRET = 'ab'.repeat(32)
@@ -91,4 +92,44 @@ describe('keybroker cli', () => {
     expect(await main(['verify-key', '--instance-name', NAME, '--instance-secret', SECRET])).toEqual(1)
     expect(stdout).toEqual([])
   })
+
+  it("generate-key takes Convex's positional form: generate-key NAME SECRET", async () => {
+    expect(await main(['generate-key', NAME, SECRET])).toEqual(0)
+    const key = lastLine()!
+    expect(key).toMatch(/^cli-test\|01[0-9a-f]{72}$/)
+    expect(verifyAdminKey(key, NAME, SECRET)).toMatchObject({ ok: true, kind: 'admin', format: 'convex', memberId: '0' })
+  })
+
+  it('generate-key --system-key, --read-only and --member-id make keys that mean so', async () => {
+    expect(await main(['generate-key', NAME, SECRET, '--system-key'])).toEqual(0)
+    expect(verifyAdminKey(lastLine()!, NAME, SECRET)).toMatchObject({ ok: true, kind: 'system', memberId: null })
+    stdout = []
+    const readOnly = await keyFrom(['generate-key', NAME, SECRET, '--read-only', '--member-id', '42'])
+    expect(verifyAdminKey(readOnly, NAME, SECRET)).toMatchObject({ ok: true, kind: 'read-only', memberId: '42' })
+    expect(await main(['verify-key', '--instance-name', NAME, '--instance-secret', SECRET, readOnly])).toEqual(0)
+    expect(stdout.join('')).toEqual('valid (read-only)\n')
+    stdout = []
+    expect(await main(['generate-key', NAME, SECRET, '--member-id', '42'])).toEqual(0)
+    expect(verifyAdminKey(lastLine()!, NAME, SECRET)).toMatchObject({ ok: true, kind: 'admin', memberId: '42' })
+  })
+
+  it('generate-key refuses a system key for a member, a bad member id, or two different names', async () => {
+    expect(await main(['generate-key', NAME, SECRET, '--system-key', '--member-id', '3'])).toEqual(1)
+    expect(stderr.join('')).toMatch(/^Error: Arguments system-key and member-id are mutually exclusive/)
+    stderr = []
+    expect(await main(['generate-key', NAME, SECRET, '--member-id', 'x'])).toEqual(1)
+    expect(stderr.join('')).toEqual('Error: --member-id must be a non-negative integer, not "x"\n')
+    stderr = []
+    expect(await main(['generate-key', NAME, SECRET, '--instance-name', 'other'])).toEqual(1)
+    expect(stderr.join('')).toEqual('Error: The instance name is given twice, differently\n')
+    expect(stdout).toEqual([])
+  })
 })
+
+/** Runs a command and returns the last line it printed, leaving stdout empty again. */
+async function keyFrom(argv: string[]): Promise<string> {
+  expect(await main(argv)).toEqual(0)
+  const key = lastLine()!
+  stdout = []
+  return key
+}

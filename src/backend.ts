@@ -24,7 +24,7 @@ import { snapshotService } from './snapshot/snapshots.ts'
 import { SCHEDULED_FUNCTIONS, Scheduler, SchedulerSet } from './functions/scheduler.ts'
 import { CRON_RUNS, CronSet } from './functions/crons.ts'
 import { FileStorage } from './files/file-storage.ts'
-import { FolderBlobStore } from './files/blob-store.ts'
+import { FolderBlobStore } from './storage/blob-store.ts'
 import { Auth } from './auth/auth.ts'
 import type { CronSpec } from './functions/crons.ts'
 import { IsolatePool } from './functions/isolate/isolate-pool.ts'
@@ -42,9 +42,12 @@ import { PostgresPersistence } from './storage/postgres/postgres-persistence.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
 import { MutationLog } from './sync/mutation-log.ts'
 import { SubscriptionManager } from './sync/subscriptions.ts'
+import { restoreInto } from './snapshot/restore.ts'
 import { attachSyncServer } from './sync/sync-server.ts'
 import type { Server } from 'node:http'
 import type { Logger } from './util/log.ts'
+import { Replicator } from './replicate/replicator.ts'
+import type { ReplicationSource } from './replicate/replicator.ts'
 
 export const VERSION = '0.1.0'
 export const DATABASE_FILE = 'concave_local_backend.sqlite3'
@@ -80,6 +83,8 @@ export interface BackendConfig {
   requestBodyBudgetMb: number
   /** Largest return value of a function, in MiB (Convex: 16). */
   functionResultMb: number
+  /** Replicate this deployment (live) from another one (`--replicate-from`, src/replicate/replicator.ts). */
+  replicateFrom?: ReplicationSource | undefined
 }
 
 export class Backend {
@@ -96,6 +101,7 @@ export class Backend {
   #sync: ReturnType<typeof attachSyncServer> | null = null
   #schedulers: SchedulerSet | null = null
   #crons: CronSet | null = null
+  #replicator: Replicator | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -248,7 +254,9 @@ export class Backend {
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
     // Requests answered on the API and HTTP-actions ports (the dashboard's own port not counted).
     const requests = new RequestStats()
+    const replicator = config.replicateFrom === undefined ? null : new Replicator(db, files, config.replicateFrom, log)
     const app = createHttpApp({
+      ...(replicator === null ? {} : { replication: replicator }),
       bodyBudget,
       log,
       auth,
@@ -267,6 +275,7 @@ export class Backend {
       db,
       runner,
       push,
+      restoreInto: (into, ts, opts) => restoreInto(db, dataDir, { databaseFile: DATABASE_FILE, files: [CREDENTIALS_FILE], folders: ['storage'] }, into, ts, opts),
     })
     const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
@@ -294,6 +303,8 @@ export class Backend {
     // A client that asks before sending a body learns at once that it is too large (no EPIPE).
     refuseOversizedEarly(this.#api as Server, (_method, path) => apiBodyLimit(path), (declared, limit) => ({ contentType: 'application/json', body: JSON.stringify({ code: 'PayloadTooLarge', message: `Request body is too large: ${declared} bytes (limit ${limit})` }) }))
     refuseOversizedEarly(this.#site as Server, () => MAX_HTTP_ACTION_BODY, (_declared, limit) => ({ contentType: 'text/plain; charset=UTF-8', body: `Request body is too large (limit ${limit} bytes)` }))
+    this.#replicator = replicator
+    replicator?.start()
     log.info('Concave backend started', { instanceName: this.instanceName, cloudUrl: this.cloudUrl, siteUrl: this.siteUrl, dataDir })
   }
 
@@ -313,6 +324,8 @@ export class Backend {
     // From here a request on an open keep-alive connection is refused (503, connection closed)
     // rather than served; requests and socket mutations already taken finish and are answered.
     this.#draining = true
+    await this.#replicator?.stop()
+    this.#replicator = null
     this.#crons?.stop()
     this.#sessionRequests?.stop()
     this.#schedulers?.stop()

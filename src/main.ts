@@ -3,17 +3,20 @@
  * (INSTANCE_NAME, INSTANCE_SECRET / INSTANCE_SECRET_FILE, PORT, SITE_PROXY_PORT, DASHBOARD_PORT, …) so the same
  * binary suits docker.
  * `concave-backend keybroker <command>` runs the keybroker CLI instead, so the single executable
- * (scripts/package.mjs) also serves scripts/generate_admin_key.sh.
+ * (scripts/package.mjs) also serves scripts/generate_admin_key.sh; `concave-backend replicate …`
+ * runs a live replica or asks one for its lag (src/replicate/cli.ts).
  */
 import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { Backend, VERSION } from './backend.ts'
+import { Backend, DEFAULT_INSTANCE_NAME, VERSION } from './backend.ts'
+import { convexSettings } from './convex-flags.ts'
 import { DEFAULT_HISTORY_RETENTION_MS } from './database/history-retention.ts'
 import { createLogger } from './util/log.ts'
 import { hideFromCommandLine, resolveInstanceSecret } from './instance-secret.ts'
 import type { GivenSecret } from './instance-secret.ts'
 import { main as keybrokerMain } from '../keybroker/cli.ts'
+import { replicaArgs, replicateStatus } from './replicate/cli.ts'
 
 export async function main(argv: string[]): Promise<void> {
   const env = process.env
@@ -29,20 +32,56 @@ export async function main(argv: string[]): Promise<void> {
     // No `default` from the environment for these two: --help would print the secret.
     .option('instance-secret-file', { type: 'string', describe: 'File holding the instance secret, 64 hex chars (env INSTANCE_SECRET_FILE). Keeps it off the command line and out of the environment' })
     .option('instance-secret', { type: 'string', describe: 'Instance secret, 64 hex chars (env INSTANCE_SECRET). Prefer --instance-secret-file or the variable: a command line is visible in `ps`. Without a secret, a dev secret is made and kept in the data directory' })
-    .option('port', { type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
+    .option('port', { alias: 'p', type: 'number', default: Number(env.PORT ?? 3210), describe: 'API and sync port (env PORT)' })
     .option('site-proxy-port', { type: 'number', default: Number(env.SITE_PROXY_PORT ?? 3211), describe: 'HTTP actions port (env SITE_PROXY_PORT)' })
     .option('dashboard-port', { type: 'number', default: Number(env.DASHBOARD_PORT || 6791), describe: 'Dashboard port, 0 for none (env DASHBOARD_PORT)' })
-    .option('interface', { type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
+    .option('interface', { alias: 'i', type: 'string', default: env.CONCAVE_INTERFACE ?? '0.0.0.0', describe: 'Address to listen on (env CONCAVE_INTERFACE)' })
     .option('local-storage', { type: 'string', default: env.CONCAVE_LOCAL_STORAGE ?? process.cwd(), describe: 'Data directory: the SQLite file and credentials (env CONCAVE_LOCAL_STORAGE; default: the working directory)' })
-    .option('db-url', { type: 'string', default: env.DATABASE_URL || env.POSTGRES_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL, or POSTGRES_URL as Convex names it)' })
+    .option('db-url', { type: 'string', default: env.DATABASE_URL || undefined, describe: 'Keep the data in this Postgres database (postgres://user:password@host:port/db) instead of SQLite in the data directory (env DATABASE_URL; or POSTGRES_URL as Convex takes it: a server URL, the database named after the instance)' })
     .option('convex-origin', { type: 'string', default: env.CONVEX_CLOUD_ORIGIN, describe: 'Public URL of the API (env CONVEX_CLOUD_ORIGIN)' })
     .option('convex-site', { type: 'string', default: env.CONVEX_SITE_ORIGIN, describe: 'Public URL of HTTP actions (env CONVEX_SITE_ORIGIN)' })
+    .option('replicate-from', { type: 'string', default: env.CONCAVE_REPLICATE_FROM || undefined, describe: 'Replicate live from the deployment at this URL (another Concave, or Convex), with the admin key in CONCAVE_REPLICATE_ADMIN_KEY (env CONCAVE_REPLICATE_FROM)' })
+    // Convex's convex-local-backend flags (src/convex-flags.ts says what each does here).
+    .command('$0 [db-spec]', false, (y) => y.positional('db-spec', { type: 'string', describe: "Convex's database spec: with --db postgres-v5, a Postgres server URL (as POSTGRES_URL)" }))
+    .option('db', { alias: 'd', type: 'string', describe: "Convex's database driver: postgres-v5 (with a server URL as the first argument) or sqlite (the default); mysql-v5 is refused", group: 'Convex compatibility:' })
+    .option('do-not-require-ssl', { type: 'boolean', describe: 'Accepted (env DO_NOT_REQUIRE_SSL): Concave follows the Postgres URL\'s sslmode', group: 'Convex compatibility:' })
+    .option('disable-beacon', { type: 'boolean', describe: 'Accepted and ignored (env DISABLE_BEACON): Concave sends no beacon', group: 'Convex compatibility:' })
+    .option('beacon-tag', { type: 'string', hidden: true })
+    .option('beacon-fields', { type: 'string', hidden: true })
+    .option('sentry-identifier', { type: 'string', hidden: true })
+    .option('s3-storage', { type: 'boolean', describe: 'Refused: files are kept in the data directory or the Postgres database', group: 'Convex compatibility:' })
+    .option('redact-logs-to-client', { type: 'boolean', describe: 'Refused (env REDACT_LOGS_TO_CLIENT): not supported yet', group: 'Convex compatibility:' })
+    .option('convex-http-proxy', { type: 'string', describe: "Refused: actions' fetch goes out directly", group: 'Convex compatibility:' })
+    .option('local-log-sink', { type: 'string', describe: 'Refused: the log goes to stdout', group: 'Convex compatibility:' })
     .option('log-format', { choices: ['json', 'pretty'] as const, default: (env.CONCAVE_LOG_FORMAT as 'json' | 'pretty' | undefined) ?? 'json', describe: 'Server log format (env CONCAVE_LOG_FORMAT)' })
     .strict()
     .version(VERSION)
     .help()
     .parse()
   const log = createLogger(args['log-format'])
+  const convex = convexSettings(
+    {
+      dbSpec: args['db-spec'] as string | undefined,
+      db: args.db,
+      s3Storage: args['s3-storage'],
+      doNotRequireSsl: args['do-not-require-ssl'],
+      disableBeacon: args['disable-beacon'],
+      beaconTag: args['beacon-tag'],
+      beaconFields: args['beacon-fields'],
+      sentryIdentifier: args['sentry-identifier'],
+      redactLogsToClient: args['redact-logs-to-client'],
+      localLogSink: args['local-log-sink'],
+      convexHttpProxy: args['convex-http-proxy'],
+    },
+    env,
+    { dbUrl: args['db-url'] === '' ? undefined : args['db-url'], instanceName: args['instance-name'] || DEFAULT_INSTANCE_NAME },
+  )
+  if (convex.refusals.length > 0) {
+    for (const error of convex.refusals) log.error('Failed to start', { error })
+    process.exitCode = 1
+    return
+  }
+  for (const note of convex.notes) log.info(note)
   let given: GivenSecret | undefined
   try {
     given = resolveInstanceSecret({ secret: args['instance-secret'], secretFile: args['instance-secret-file'] }, env)
@@ -56,6 +95,8 @@ export async function main(argv: string[]): Promise<void> {
   // environment the process was started with: the kernel's copy can't be changed (docs/architecture.md).
   delete env.INSTANCE_SECRET
   delete env.INSTANCE_SECRET_FILE
+  const replicationKey = env.CONCAVE_REPLICATE_ADMIN_KEY
+  delete env.CONCAVE_REPLICATE_ADMIN_KEY
   if (given?.source === 'flag') {
     const hidden = hideFromCommandLine(given.secret)
     log.warn(
@@ -66,14 +107,15 @@ export async function main(argv: string[]): Promise<void> {
   try {
     limits = {
       queryMutationTimeoutMs: numberSetting(env, 'CONCAVE_FUNCTION_TIMEOUT_MS', 1000, 1),
-      actionTimeoutMs: numberSetting(env, 'CONCAVE_ACTION_TIMEOUT_MS', 600_000, 1),
+      actionTimeoutMs: numberSetting(env, 'CONCAVE_ACTION_TIMEOUT_MS', convex.actionTimeoutMs ?? 600_000, 1),
       memoryLimitMb: numberSetting(env, 'CONCAVE_FUNCTION_MEMORY_MB', 64, 8),
       nodeMemoryLimitMb: numberSetting(env, 'CONCAVE_NODE_ACTION_MEMORY_MB', 512, 16),
       jobRetentionMs: numberSetting(env, 'CONCAVE_JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
-      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', DEFAULT_HISTORY_RETENTION_MS, 0),
+      historyRetentionMs: numberSetting(env, 'CONCAVE_HISTORY_RETENTION_MS', convex.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS, 0),
       requestBodyBudgetMb: numberSetting(env, 'CONCAVE_REQUEST_BODY_BUDGET_MB', 32, 1),
       functionResultMb: numberSetting(env, 'CONCAVE_FUNCTION_RESULT_MB', 16, 1),
     }
+    if (args['replicate-from'] !== undefined && !replicationKey) throw new Error('--replicate-from needs an admin key of the source in CONCAVE_REPLICATE_ADMIN_KEY')
   } catch (e) {
     log.error('Failed to start', { error: (e as Error).message })
     process.exitCode = 1
@@ -88,10 +130,11 @@ export async function main(argv: string[]): Promise<void> {
       dashboardPort: args['dashboard-port'],
       interface: args.interface,
       dataDir: args['local-storage'],
-      dbUrl: args['db-url'] === '' ? undefined : args['db-url'],
+      dbUrl: convex.dbUrl ?? (args['db-url'] === '' ? undefined : args['db-url']),
       convexOrigin: args['convex-origin'],
       siteOrigin: args['convex-site'],
       ...limits,
+      replicateFrom: args['replicate-from'] === undefined ? undefined : { url: args['replicate-from'], adminKey: replicationKey! },
     },
     log,
   )
@@ -133,8 +176,11 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 const argv = hideBin(process.argv)
-if (argv[0] === 'keybroker') {
-  keybrokerMain(argv.slice(1)).then(
+// `keygen admin-key --instance-name N --instance-secret S` is convex-local-backend's form (the convex
+// CLI runs it to make a local deployment's key): the keybroker's generate-key does the same.
+const keybrokerArgv = argv[0] === 'keybroker' ? argv.slice(1) : argv[0] === 'keygen' && argv[1] === 'admin-key' ? ['generate-key', ...argv.slice(2)] : null
+if (keybrokerArgv !== null) {
+  keybrokerMain(keybrokerArgv).then(
     (code) => {
       process.exitCode = code
     },
@@ -143,8 +189,19 @@ if (argv[0] === 'keybroker') {
       process.exitCode = 1
     },
   )
+} else if (argv[0] === 'replicate') {
+  replicateCommand(argv.slice(1)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`)
+    process.exitCode = 1
+  })
 } else {
   void main(argv)
+}
+
+/** `concave-backend replicate …` (src/replicate/cli.ts). */
+async function replicateCommand(rest: string[]): Promise<void> {
+  if (rest[0] === 'status') process.exitCode = await replicateStatus(rest.slice(1), process.env)
+  else await main(replicaArgs(rest, process.env))
 }
 
 /** A number setting from the environment: `fallback` when unset or empty; anything but a number >= `min` is refused. */

@@ -42,13 +42,23 @@ async function sql<R>(url: string, text: string): Promise<R[]> {
 const waitingForLocks = async (url: string) => Number((await sql<{ n: string }>(url, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))[0]!.n)
 const leaseAttempts = async (url: string) => Number((await sql<{ n: string }>(url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_try_advisory_lock%'"))[0]!.n)
 
-const insert = (db: Database, table: string, fields: Record<string, unknown>) => db.mutate((txn) => txn.insert(table, fields as never), { system: false })
-
-test('a guarded write finds what another store committed since, applies nothing, and lands once caught up', async () => {
+/** Two stores on a new database (two processes' stores), closed after `fn`. */
+async function withTwoStores(fn: (a: PostgresPersistence, b: PostgresPersistence, url: string) => Promise<void>): Promise<void> {
   const url = await cluster.newDatabase()
   const a = await PostgresPersistence.open(url)
   const b = await PostgresPersistence.open(url)
   try {
+    await fn(a, b, url)
+  } finally {
+    await a.close()
+    await b.close()
+  }
+}
+
+const insert = (db: Database, table: string, fields: Record<string, unknown>) => db.mutate((txn) => txn.insert(table, fields as never), { system: false })
+
+test('a guarded write finds what another store committed since, applies nothing, and lands once caught up', () =>
+  withTwoStores(async (a, b, url) => {
     const key = encodeIndexKey(['k'])
     await a.write([{ ts: 10n, documents: [], indexes: [], touched: [{ indexId: 7, key }] }], 0n)
     const stale = await b.write([{ ts: 11n, documents: [], indexes: [] }], 0n).catch((e: unknown) => e)
@@ -58,17 +68,10 @@ test('a guarded write finds what another store committed since, applies nothing,
     await b.write([{ ts: 11n, documents: [], indexes: [] }], 10n)
     expect((await a.shared!.commitsAfter(0n, 10)).map((c) => c.ts)).toEqual([10n, 11n])
     expect(await a.shared!.commitsAfter(11n, 10)).toEqual([])
-  } finally {
-    await a.close()
-    await b.close()
-  }
-})
+  }))
 
-test('a write hold keeps the other store from committing until released; its marker is logged', async () => {
-  const url = await cluster.newDatabase()
-  const a = await PostgresPersistence.open(url)
-  const b = await PostgresPersistence.open(url)
-  try {
+test('a write hold keeps the other store from committing until released; its marker is logged', () =>
+  withTwoStores(async (a, b, url) => {
     const hold = await a.shared!.holdWrites(0n)
     expect(hold.foreign).toEqual([])
     let landed = false
@@ -83,17 +86,10 @@ test('a write hold keeps the other store from committing until released; its mar
     // The held write expected nothing new: the marker landed first, so it is stale.
     expect(await write).toBeInstanceOf(StaleWrite)
     expect(await b.shared!.commitsAfter(0n, 10)).toEqual([{ ts: 20n, touched: [], catalog: true, push: true }])
-  } finally {
-    await a.close()
-    await b.close()
-  }
-})
+  }))
 
-test('a lease is held by one store at a time and taken over when its holder goes', async () => {
-  const url = await cluster.newDatabase()
-  const a = await PostgresPersistence.open(url)
-  const b = await PostgresPersistence.open(url)
-  try {
+test('a lease is held by one store at a time and taken over when its holder goes', () =>
+  withTwoStores(async (a, b, url) => {
     const first = a.shared!.lease('background')
     await until(() => first.held, (h) => h)
     const second = b.shared!.lease('background')
@@ -105,11 +101,7 @@ test('a lease is held by one store at a time and taken over when its holder goes
     await first.close()
     await until(() => second.held, (h) => h, 10_000)
     expect(changes).toEqual([true])
-  } finally {
-    await a.close()
-    await b.close()
-  }
-})
+  }))
 
 test('a read-modify-write conflicts with a commit another process made after its snapshot', async () => {
   const [one, two] = await twoProcesses()

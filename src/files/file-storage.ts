@@ -1,6 +1,6 @@
 /**
  * @module FileStorage: `ctx.storage` files, one per `_storage` document, whose bytes a blob store
- * keeps under the document's id (see blob-store.ts): `<data dir>/storage/` by default, the
+ * keeps under the document's id (see ../storage/blob-store.ts): `<data dir>/storage/` by default, the
  * Postgres database with `--db-url`.
  *
  * Writing a file: the bytes are stored durably (hashed on the way) under the id the document will
@@ -11,7 +11,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import type { BlobStore } from './blob-store.ts'
+import type { BlobStore } from '../storage/blob-store.ts'
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'

@@ -5,6 +5,7 @@
  * inside a transaction, checks the return validator, and for mutations commits — re-running the
  * whole mutation on a fresh snapshot when the commit hits an optimistic-concurrency conflict.
  */
+import { operationNotPermitted, requireOperation } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
@@ -88,6 +89,11 @@ function systemOrigin(scheduledFunctionId: string | null = null): RequestOrigin 
 export interface CallOptions {
   /** Called with an admin key: internal functions are allowed. */
   admin: boolean
+  /**
+   * The admin key is read-only: as Convex, it may not run internal mutations or actions, nor a
+   * component's mutations or actions, nor `_system` ones (403 `OperationNotPermitted`, thrown).
+   */
+  readOnly?: boolean | undefined
   /** The request the call came in on (a fresh request id and no client details when absent). */
   request?: Partial<Omit<RequestOrigin, 'scheduledFunctionId'>> | undefined
   /** Run a query at this earlier commit timestamp (`/api/query_at_ts`). */
@@ -147,6 +153,17 @@ function strippedPath(fn: FunctionInfo): string {
 
 const KIND_UDF: Record<FunctionKind, FunctionInfo['udfType']> = { query: 'Query', mutation: 'Mutation', action: 'Action' }
 const EXECUTION_UDF: Record<CallSpec['kind'], UdfType> = { query: 'Query', mutation: 'Mutation', action: 'Action', httpAction: 'HttpAction' }
+
+/**
+ * What Convex asks of a read-only admin key for a call it may make (public functions of the app
+ * need nothing: anyone may call them): internal functions need the RunInternal* operation of their
+ * kind, a component's functions ViewData or WriteData. Throws Convex's 403 when refused.
+ */
+function requireReadOnlyAccess(fn: FunctionInfo, componentPath: string): void {
+  const reads = fn.udfType === 'Query'
+  if (fn.visibility !== 'public') requireOperation('read-only', reads ? 'RunInternalQueries' : fn.udfType === 'Mutation' ? 'RunInternalMutations' : 'RunInternalActions')
+  else if (componentPath !== '') requireOperation('read-only', reads ? 'ViewData' : 'WriteData')
+}
 
 /** A user-facing failure before or around the function (not found, bad args, limits). */
 class CallError extends Error {
@@ -265,6 +282,7 @@ export class FunctionRunner implements JobRunner {
     const fn = this.system.get(key)
     if (fn === undefined || !opts.admin) return done(failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), []))
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) return done(failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), []))
+    if (opts.readOnly && fn.udfType !== 'Query') throw operationNotPermitted('WriteData')
     // As Convex: a system function runs in the component the caller names (`npx convex data --component`).
     const componentPath = opts.componentPath ?? ''
     // An unmounted component's data is still there to look at.
@@ -346,6 +364,11 @@ export class FunctionRunner implements JobRunner {
     let fn: FunctionInfo
     try {
       fn = this.#resolve(path, kind, opts)
+    } catch (e) {
+      return failure(e, [])
+    }
+    if (opts.readOnly) requireReadOnlyAccess(fn, opts.componentPath ?? '')
+    try {
       this.#checkArgs(fn, args)
     } catch (e) {
       return failure(e, [])

@@ -10,11 +10,16 @@ import { MAX_FUNCTION_BODY, MAX_PUSH_BODY } from './limits.ts'
 import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
+import type { AdminKeyKind } from '../../keybroker/index.ts'
+import { allowedOps, requireOperation } from '../auth/admin-permissions.ts'
+import type { DeploymentOp } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
 import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { errorText } from '../functions/errors.ts'
 import { OutOfRetentionError } from '../database/errors.ts'
+import { BY_CREATION_TIME } from '../database/catalog.ts'
+import { tableShape } from './shapes.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
 import { Readable } from 'node:stream'
 import { PushError } from '../push/push.ts'
@@ -32,7 +37,11 @@ import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from '.
 import { serveHttpAction } from './site-app.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
+import { bindStreamingExportRoutes } from './streaming-export-routes.ts'
 import { SCHEDULED_FUNCTIONS } from '../functions/scheduler.ts'
+
+/** How many of a table's latest documents its shape is inferred from (`/api/shapes2`). */
+const SHAPE_SAMPLE = 10_000
 
 export interface HttpDeps {
   /** The server's own log (one JSON object per line). */
@@ -52,6 +61,10 @@ export interface HttpDeps {
   readonly push: PushService
   /** Bounds the bytes of request bodies held at once (function calls and HTTP actions). */
   readonly bodyBudget?: BodyBudget
+  /** Restores into a new data folder (POST /api/restore with `into`; see src/snapshot/restore.ts). */
+  readonly restoreInto?: (into: string, ts: bigint, opts: { tables?: readonly string[]; component?: string }) => Promise<{ ts: bigint; documents: number }>
+  /** Present while this backend replicates another deployment (`--replicate-from`). */
+  readonly replication?: { status(): Promise<Record<string, unknown>> }
 }
 
 
@@ -234,6 +247,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   bindPushRoutes(app, deps)
   bindStorageRoutes(app, deps)
   bindSnapshotRoutes(app, deps)
+  bindStreamingExportRoutes(app, deps)
   bindDashboardRoutes(app, deps)
   return app
 }
@@ -250,7 +264,7 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   app.get('/instance_version', (c) => c.text(deps.version))
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
   app.get('/api/concave/metrics', (c) => {
-    adminAuth(c, deps, true)
+    adminAuth(c, deps, true, 'ViewMetrics')
     // `?gc=1` collects garbage first when the process runs with --expose-gc (the benchmarks do), so
     // heapUsedBytes is live memory.
     if (c.req.query('gc') === '1') (globalThis as { gc?: () => void }).gc?.()
@@ -261,38 +275,48 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
 /**
  * The caller's authorization: `Convex <adminKey>` is an admin (checked against this instance's
  * secret), anything else a plain client. A header that claims admin with a bad key is refused.
+ * With `op`, an admin key that may not perform it (a read-only one) is refused as Convex refuses
+ * it (403 `OperationNotPermitted`).
  */
-export function adminAuth(c: Context, deps: HttpDeps, required: boolean): boolean {
+export function adminAuth(c: Context, deps: HttpDeps, required: boolean, op?: DeploymentOp): boolean {
+  const kind = adminKindOf(c, deps, required)
+  if (kind !== null && op !== undefined) requireOperation(kind, op)
+  return kind !== null
+}
+
+/** The kind of admin key the request carries (null: none), with adminAuth's refusals. */
+export function adminKindOf(c: Context, deps: HttpDeps, required: boolean): AdminKeyKind | null {
   const header = c.req.header('authorization')
   if (header === undefined || header === '') {
     if (required) throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)
-    return false
+    return null
   }
   if (header.startsWith('Bearer ')) {
     if (required) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
-    return false
+    return null
   }
   if (!header.startsWith('Convex ')) throw unauthorized('BadAuthHeader', 'Authorization header must be "Convex <admin key>" or "Bearer <token>"')
   const { adminKey } = splitAdminAuthorization(header.slice('Convex '.length).trim())
   const verified = verifyAdminKey(adminKey, deps.instanceName, deps.instanceSecret)
   if (!verified.ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
-  return true
+  return verified.kind
 }
 
 /**
  * Who is calling a function: `Bearer <jwt>` is a user (verified against auth.config.ts),
  * `Convex <admin key>[:<base64 identity>]` an admin, optionally acting as a user.
  */
-async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; identity: UserIdentity | null; authToken: string | null }> {
+async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; readOnly: boolean; identity: UserIdentity | null; authToken: string | null }> {
   const header = c.req.header('authorization') ?? ''
   try {
     if (header.startsWith('Bearer ')) {
       const token = header.slice('Bearer '.length).trim()
-      return { admin: false, identity: await deps.auth.verify(token), authToken: token }
+      return { admin: false, readOnly: false, identity: await deps.auth.verify(token), authToken: token }
     }
-    const admin = adminAuth(c, deps, false)
-    const actingAs = admin ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
-    return { admin, identity: actingAs === undefined ? null : actingAsIdentity(actingAs), authToken: null }
+    const kind = adminKindOf(c, deps, false)
+    const actingAs = kind !== null ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
+    if (kind !== null && actingAs !== undefined) requireOperation(kind, 'ActAsUser')
+    return { admin: kind !== null, readOnly: kind === 'read-only', identity: actingAs === undefined ? null : actingAsIdentity(actingAs), authToken: null }
   } catch (e) {
     if (e instanceof AuthError) throw unauthorized(e.code, e.message)
     throw e
@@ -302,10 +326,10 @@ async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; ide
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
-    const { admin, identity, authToken } = await caller(c, deps)
+    const { admin, readOnly, identity, authToken } = await caller(c, deps)
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
-    const result = await deps.runner.call(kind, path, args, { admin, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
+    const result = await deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
     return udfResponse(c, result, body.format)
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {
@@ -337,7 +361,9 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   app.post('/api/run_test_function', async (c) => {
     const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
     const key = typeof body.adminKey === 'string' ? body.adminKey : ''
-    if (!verifyAdminKey(key, deps.instanceName, deps.instanceSecret).ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
+    const verified = verifyAdminKey(key, deps.instanceName, deps.instanceSecret)
+    if (!verified.ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
+    requireOperation(verified.kind, 'RunTestQuery')
     const bundle = body.bundle as { source?: unknown } | undefined
     if (typeof bundle?.source !== 'string') throw badRequest('BadRequest', 'The body must contain bundle.source')
     const componentId = body.componentId
@@ -368,9 +394,9 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
 const LOG_POLL_MS = 5000
 
 function bindPushRoutes(app: Hono, deps: HttpDeps): void {
-  const admin = (path: string, handler: (body: Record<string, unknown>) => Promise<unknown> | unknown) =>
+  const admin = (path: string, handler: (body: Record<string, unknown>) => Promise<unknown> | unknown, op: DeploymentOp = 'Deploy') =>
     app.post(path, async (c) => {
-      adminAuth(c, deps, true)
+      adminAuth(c, deps, true, op)
       const body = await readJson(c, MAX_PUSH_BODY)
       return c.json((await handler(body)) as object)
     })
@@ -394,16 +420,16 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
       throw e
     }
     return {}
-  })
+  }, 'WriteData')
   admin('/api/deploy2/report_push_completed', () => ({}))
   admin('/api/update_environment_variables', async (body) => {
     if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')
     await deps.env.apply(body.changes as never, (next, removed) => deps.push.checkEnvironmentChange(next, removed))
     return {}
-  })
+  }, 'WriteEnvironmentVariables')
   // `npx convex logs`: entries after `cursor`, long-polled (the CLI asks again at once).
   app.get('/api/stream_function_logs', async (c) => {
-    adminAuth(c, deps, true)
+    adminAuth(c, deps, true, 'ViewLogs')
     const cursor = Number(c.req.query('cursor') ?? '0')
     if (!Number.isFinite(cursor) || cursor < 0) throw badRequest('BadRequest', `Invalid cursor ${JSON.stringify(c.req.query('cursor'))}`)
     return c.json(await deps.runner.log.poll(cursor, LOG_POLL_MS, c.req.raw.signal))
@@ -493,19 +519,12 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
   })
 }
 
-/** What a full admin key may do (Convex's DeploymentOp names), as `/api/check_admin_key` reports it. */
-const ADMIN_OPS = [
-  'Deploy', 'ViewEnvironmentVariables', 'WriteEnvironmentVariables', 'PauseDeployment', 'UnpauseDeployment', 'ViewLogs', 'ViewMetrics', 'ViewIntegrations',
-  'WriteIntegrations', 'ViewData', 'WriteData', 'ViewBackups', 'CreateBackups', 'DownloadBackups', 'DeleteBackups', 'ImportBackups', 'ActAsUser',
-  'RunInternalQueries', 'RunInternalMutations', 'RunInternalActions', 'RunTestQuery', 'ViewAuditLog', 'ViewUsage', 'ViewUsageLimits', 'WriteUsageLimits',
-]
-
 /** The admin routes Convex's dashboard calls besides its system functions. */
 function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
   // The dashboard's sign-in: is this admin key good here, and what may it do.
   app.get('/api/check_admin_key', (c) => {
-    adminAuth(c, deps, true)
-    return c.json({ success: true, allowedOps: ADMIN_OPS, isReadOnly: false })
+    const kind = adminKindOf(c, deps, true)!
+    return c.json({ success: true, allowedOps: allowedOps(kind), isReadOnly: kind === 'read-only' })
   })
   /** The component a `componentId` names ('' for none: the app). */
   const componentOf = (id: unknown): string => {
@@ -521,7 +540,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
   }
   // The Schedules page: cancel one scheduled function (a finished one is left alone, as Convex).
   app.post('/api/cancel_job', async (c) => {
-    adminAuth(c, deps, true)
+    adminAuth(c, deps, true, 'WriteData')
     const body = await readJson(c)
     if (typeof body.id !== 'string') throw badRequest('BadJsonBody', 'The body must be {"id": string, "componentId"?: string | null}')
     const s = scheduler(componentOf(body.componentId))
@@ -534,7 +553,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
   })
   // Cancel every pending or running scheduled function, or those of one function (`udfPath`).
   app.post('/api/cancel_all_jobs', async (c) => {
-    adminAuth(c, deps, true)
+    adminAuth(c, deps, true, 'WriteData')
     const body = await readJson(c)
     const component = componentOf(body.componentId)
     const s = scheduler(component)
@@ -555,6 +574,45 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
         txn.closeStream(key)
       }
       for (const id of ids) await s.cancel(txn, id)
+    })
+    return c.body(null, 200)
+  })
+  // The dashboard's column list: each user table's shape (see shapes.ts), read from its latest documents.
+  app.get('/api/shapes2', async (c) => {
+    adminAuth(c, deps, true, 'ViewData')
+    const component = componentOf(c.req.query('component') ?? null)
+    const txn = await deps.db.begin(false)
+    try {
+      const tableName = (n: number) => deps.db.catalog.byNumber.get(n)?.name
+      const out: Record<string, unknown> = {}
+      for (const table of deps.db.catalog.tablesOf(component).filter((t) => !t.name.startsWith('_')).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const index = table.indexes.get(BY_CREATION_TIME)!
+        const rows = await txn.snapshot.scan(index.indexId, { lo: Buffer.alloc(0), hi: null }, 'desc', SHAPE_SAMPLE)
+        out[table.name] = tableShape(rows.map((r) => JSON.parse(r.doc.json) as Record<string, never>), tableName)
+      }
+      return c.json(out)
+    } finally {
+      deps.db.end(txn)
+    }
+  })
+  // The Schedules page's "Delete all": `_scheduled_functions` emptied in one commit (Convex's
+  // replace_with_empty_table): nothing pending runs, finished records go; a job already running
+  // finishes without a record.
+  app.post('/api/delete_scheduled_functions_table', async (c) => {
+    adminAuth(c, deps, true, 'WriteData')
+    const body = await readJson(c)
+    const component = componentOf(body.componentId)
+    scheduler(component)
+    await deps.db.mutate(async (txn) => {
+      const key = `delete_scheduled:${Math.random()}`
+      const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: SCHEDULED_FUNCTIONS, order: null }, operators: [] }, component)
+      const ids: string[] = []
+      try {
+        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) ids.push((JSON.parse(row.json) as { _id: string })._id)
+      } finally {
+        txn.closeStream(key)
+      }
+      for (const id of ids) await txn.removeSystem(id)
     })
     return c.body(null, 200)
   })

@@ -6,6 +6,7 @@
 import type { Context, Hono } from 'hono'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { isAbsolute } from 'node:path'
 import { Readable } from 'node:stream'
 import { SnapshotError, snapshotService } from '../snapshot/snapshots.ts'
 import { restoreAt, RestoreError } from '../snapshot/restore.ts'
@@ -15,6 +16,7 @@ import { MAX_IMPORT_PART } from './limits.ts'
 import { badRequest, HttpError, notFound } from './errors.ts'
 import { adminAuth } from './http-app.ts'
 import type { HttpDeps } from './http-app.ts'
+import type { DeploymentOp } from '../auth/admin-permissions.ts'
 
 async function rawBody(c: Context, limit: number): Promise<Buffer> {
   const body = await readLimited(c.req.raw.body, limit)
@@ -35,8 +37,8 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
 
 export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
   const service = snapshotService(deps.db).attach(deps.files)
-  const admin = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
-    adminAuth(c, deps, true)
+  const admin = (op: DeploymentOp, handler: (c: Context) => Promise<Response>) => async (c: Context) => {
+    adminAuth(c, deps, true, op)
     try {
       return await handler(c)
     } catch (e) {
@@ -44,21 +46,25 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
       throw e
     }
   }
-  app.post('/api/export/request/zip', admin(async (c) => {
+  app.post('/api/export/request/zip', admin('CreateBackups', async (c) => {
     // Concave's own: `ts` (ns) or `timestamp` (ms since the epoch, or ISO 8601) exports the past.
     service.requestExport(c.req.query('includeStorage') === 'true', pointInTime(c.req.query('ts'), c.req.query('timestamp')))
     return c.json({})
   }))
   // Point-in-time restore, in place, as one commit (see src/snapshot/restore.ts).
-  app.post('/api/restore', admin(async (c) => {
-    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown } | null
+  app.post('/api/restore', admin('WriteData', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown; into?: unknown } | null
     const at = pointInTime(body?.ts, body?.timestamp)
     if (at === undefined) throw badRequest('InvalidTimestamp', 'Give the time to restore to as "ts" (nanoseconds) or "timestamp" (milliseconds since the epoch, or ISO 8601)')
     const tables = body?.tables
     if (tables !== undefined && !(Array.isArray(tables) && tables.every((t) => typeof t === 'string'))) throw badRequest('InvalidTableName', '"tables" must be a list of table names')
     const componentPath = typeof body?.componentPath === 'string' ? body.componentPath : ''
     try {
-      const result = await restoreAt(deps.db, at, { tables: tables as string[] | undefined, component: componentPath })
+      const opts = { tables: tables as string[] | undefined, component: componentPath }
+      const into = body?.into
+      if (into !== undefined && (typeof into !== 'string' || !isAbsolute(into))) throw badRequest('InvalidPath', '"into" must be an absolute path to a new (or empty) folder')
+      if (into !== undefined && deps.restoreInto === undefined) throw badRequest('Unsupported', 'This backend cannot restore into a new data folder')
+      const result = into === undefined ? await restoreAt(deps.db, at, opts) : await deps.restoreInto!(into as string, at, opts)
       return c.json({ ts: String(result.ts), documents: result.documents })
     } catch (e) {
       if (e instanceof RestoreError) throw badRequest(e.code, e.message)
@@ -66,7 +72,7 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
       throw e
     }
   }))
-  app.get('/api/export/zip/:ts', admin(async (c) => {
+  app.get('/api/export/zip/:ts', admin('DownloadBackups', async (c) => {
     const ts = c.req.param('ts') ?? ''
     const path = /^\d+$/.test(ts) ? service.exportPath(BigInt(ts)) : null
     if (path === null) throw notFound(`No export at timestamp ${ts}`)
@@ -77,10 +83,10 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
       'content-disposition': `attachment; filename=snapshot_${ts}.zip`,
     })
   }))
-  app.post('/api/import/start_upload', admin(async (c) => c.json({ uploadToken: await service.startUpload() })))
-  app.post('/api/import/upload_part', admin(async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_IMPORT_PART)))))
-  app.post('/api/import/finish_upload', admin(async (c) => c.json({ importId: await service.finishUpload(await jsonBody(c)) })))
-  app.post('/api/perform_import', admin(async (c) => {
+  app.post('/api/import/start_upload', admin('ImportBackups', async (c) => c.json({ uploadToken: await service.startUpload() })))
+  app.post('/api/import/upload_part', admin('ImportBackups', async (c) => c.json(await service.uploadPart(c.req.query('uploadToken'), c.req.query('partNumber'), await rawBody(c, MAX_IMPORT_PART)))))
+  app.post('/api/import/finish_upload', admin('ImportBackups', async (c) => c.json({ importId: await service.finishUpload(await jsonBody(c)) })))
+  app.post('/api/perform_import', admin('ImportBackups', async (c) => {
     service.performImport((await jsonBody(c)).importId)
     return c.json({})
   }))

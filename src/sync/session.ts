@@ -16,6 +16,8 @@
 import { createHash } from 'node:crypto'
 import type WebSocket from 'ws'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
+import { operationNotPermitted, permits } from '../auth/admin-permissions.ts'
+import { HttpError } from '../http/errors.ts'
 import type { Database } from '../database/database.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { OccFailure } from '../functions/function-runner.ts'
@@ -59,6 +61,8 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const ANONYMOUS: QueryIdentity = { key: 'anonymous', admin: false, user: null }
 const ADMIN: QueryIdentity = { key: 'admin', admin: true, user: null }
+/** A read-only admin key's: its queries are an admin's, but it may not write (admin-permissions.ts). */
+const READ_ONLY_ADMIN: QueryIdentity = { key: 'admin-read-only', admin: true, readOnly: true, user: null }
 
 interface Subscribed {
   readonly queryId: number
@@ -241,11 +245,14 @@ export class Session implements Subscriber {
     if (m.tokenType === 'None') identity = ANONYMOUS
     else if (m.tokenType === 'Admin') {
       const { adminKey } = splitAdminAuthorization(m.value ?? '')
-      if (!verifyAdminKey(adminKey, this.deps.instanceName, this.deps.instanceSecret).ok) {
+      const verified = verifyAdminKey(adminKey, this.deps.instanceName, this.deps.instanceSecret)
+      if (!verified.ok) {
         return this.#authError('The provided admin key was invalid for this instance')
       }
+      const readOnly = verified.kind === 'read-only'
       const acting = m.impersonating
-      if (acting === undefined) identity = ADMIN
+      if (acting !== undefined && !permits(verified.kind, 'ActAsUser')) return this.#authError(operationNotPermitted('ActAsUser').message)
+      if (acting === undefined) identity = readOnly ? READ_ONLY_ADMIN : ADMIN
       else {
         const user = actingAsIdentity(Buffer.from(JSON.stringify(acting)).toString('base64'))
         identity = { key: `admin:${user.tokenIdentifier}`, admin: true, user }
@@ -314,7 +321,7 @@ export class Session implements Subscriber {
     const key = `${this.#sessionId}:${requestId}`
     const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken }
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, identity: identity.user, requestKey, request, source: 'sync', componentPath }).catch(crashed))
+    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, readOnly: identity.readOnly, identity: identity.user, requestKey, request, source: 'sync', componentPath }).catch(crashed))
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -332,7 +339,7 @@ export class Session implements Subscriber {
 
   async #action(requestId: number, path: string, args: JSONValue, componentPath: string): Promise<void> {
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken: this.#authToken }
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, identity: this.#identity.user, request, source: 'sync', componentPath }).catch(crashed)
+    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, readOnly: this.#identity.readOnly, identity: this.#identity.user, request, source: 'sync', componentPath }).catch(crashed)
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {
@@ -428,7 +435,9 @@ const modificationCache = new WeakMap<QueryEntry, { version: number; text: strin
  * Convex's words for an internal error, never the cause's own text.
  */
 function crashed(e: unknown): UdfResult {
-  return { ok: false, message: e instanceof OccFailure ? e.message : "Your request couldn't be completed. Try again later.", logLines: [] }
+  // A read-only admin key's refusal is the caller's to read, as over HTTP.
+  const refused = e instanceof HttpError && e.code === 'OperationNotPermitted'
+  return { ok: false, message: e instanceof OccFailure || refused ? (e as Error).message : "Your request couldn't be completed. Try again later.", logLines: [] }
 }
 
 /** A failure as Convex sends it to clients: `[Request ID: …] Server Error`, then the error's text. */

@@ -31,6 +31,8 @@ import { flatten } from '../util/flatten.ts'
 export interface QueryIdentity {
   readonly key: string
   readonly admin: boolean
+  /** A read-only admin key's identity: it may not write. */
+  readonly readOnly?: boolean
   /** The user functions see (`ctx.auth.getUserIdentity()`). */
   readonly user: UserIdentity | null
 }

@@ -2,7 +2,11 @@ import { expect, test } from 'vitest'
 import { ConvexClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { unzipSync } from 'fflate'
-import { until, useDeployedBackend } from '../helpers/test-backend.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConvexHttpClient } from 'convex/browser'
+import { cleanup, startBackend, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { DeployedBackend } from '../helpers/test-backend.ts'
 
 // Point-in-time restore (in place, one commit) and export of the past, within the history retention.
@@ -75,4 +79,33 @@ test('restore refuses a time in the future, unreadable times, system tables, and
   expect(((await anonymous.json()) as { code: string }).code).toBe('BadDeployKey')
   // Before the history retention (pruned a moment after the first commits): refused.
   expect(await until(() => refused({ timestamp: 1000 }), (r) => r.status === 400)).toMatchObject({ code: 'OutOfRetention' })
+})
+
+test('restore into a new data folder: a backend started on it serves the deployment as it was; the running one is untouched', async () => {
+  const kept = await t.client.mutation(anyApi.messages.send, { author: 'folder', body: 'kept' })
+  const at = Date.now()
+  while (Date.now() === at) await new Promise((r) => setImmediate(r))
+  await t.client.mutation(anyApi.messages.edit, { id: kept, body: 'kept, edited later' })
+  await t.client.mutation(anyApi.messages.send, { author: 'folder', body: 'later' })
+  const now = ((await t.client.query(anyApi.messages.list, { author: 'folder' })) as Message[]).map((m) => m.body).sort()
+  const into = join(mkdtempSync(join(tmpdir(), 'concave-restore-')), 'restored')
+  try {
+    const r = await admin('/api/restore', { timestamp: new Date(at).toISOString().replace(/\.(\d+)Z$/, (_, ms) => `.${ms}Z`), into })
+    // (ISO 8601 has millisecond precision here: the same instant as `at`.)
+    expect(r.status).toBe(200)
+    expect(((await r.json()) as { documents: number }).documents).toBeGreaterThanOrEqual(2)
+    const restored = await startBackend({ dataDir: into })
+    try {
+      const old = ((await new ConvexHttpClient(restored.url).query(anyApi.messages.list, { author: 'folder' })) as Message[])
+      expect(old.map((m) => [m._id, m.body])).toEqual([[kept, 'kept']])
+    } finally {
+      await restored.stop()
+    }
+    expect(((await t.client.query(anyApi.messages.list, { author: 'folder' })) as Message[]).map((m) => m.body).sort()).toEqual(now)
+    // A folder that isn't empty is refused.
+    const again = await admin('/api/restore', { timestamp: at, into })
+    expect([again.status, ((await again.json()) as { code: string }).code]).toEqual([400, 'InvalidPath'])
+  } finally {
+    cleanup(join(into, '..'))
+  }
 })

@@ -253,7 +253,7 @@ test('schedules: pending scheduled functions and crons with their last run', asy
   expect((await admin.query(fn('listCronJobRuns'), {})).map((r: any) => [r.name, r.udfPath, r.status.type])).toEqual([['daily note', 'notes.js:tick', 'success']])
 })
 
-test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_jobs', async () => {
+test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_jobs, delete_scheduled_functions_table', async () => {
   const post = (path: string, body: unknown, key: string | null = backend.adminKey) =>
     fetch(`${backend.url}${path}`, { method: 'POST', headers: { ...(key === null ? {} : { authorization: `Convex ${key}` }), 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const check = await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization: `Convex ${backend.adminKey}` } })
@@ -280,4 +280,32 @@ test('admin routes of the dashboard: check_admin_key, cancel_job, cancel_all_job
   expect(await pending()).toHaveLength(2)
   expect((await post('/api/cancel_all_jobs', { udfPath: 'notes.js:addLater', componentId: null })).status).toBe(200)
   expect(await pending()).toEqual([])
+  // "Delete all" empties `_scheduled_functions`: the pending job and the canceled records go.
+  await client.mutation(api.notes.later, { title: 'c' })
+  const records = async () => (await admin.query(fn('paginatedTableDocuments'), { table: '_scheduled_functions', filters: null, paginationOpts: page })).page.length
+  expect(await records()).toBe(4)
+  expect((await post('/api/delete_scheduled_functions_table', { componentId: null }, null)).status).toBe(403)
+  expect(await records()).toBe(4)
+  const deleted = await post('/api/delete_scheduled_functions_table', { componentId: null })
+  expect([deleted.status, await deleted.text()]).toEqual([200, ''])
+  expect(await records()).toBe(0)
+  expect(await pending()).toEqual([])
+})
+
+test('GET /api/shapes2: each user table shape, as Convex reduces it', async () => {
+  expect(await admin.mutation(fn('addDocument'), { table: 'probes', documents: [{ label: 'a', weight: 1.5, parts: [1n] }, { label: null }] })).toEqual({ success: true })
+  const anonymous = await fetch(`${backend.url}/api/shapes2`)
+  expect(anonymous.status).toBe(403)
+  const shapes = (await (await fetch(`${backend.url}/api/shapes2`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as Record<string, unknown>
+  expect(Object.keys(shapes).every((n) => !n.startsWith('_'))).toBe(true)
+  expect(shapes.probes).toEqual({
+    type: 'Object',
+    fields: [
+      { fieldName: '_creationTime', optional: false, shape: { type: 'Float64', float64Range: { hasSpecialValues: false } } },
+      { fieldName: '_id', optional: false, shape: { type: 'Id', tableName: 'probes' } },
+      { fieldName: 'label', optional: false, shape: { type: 'Union', shapes: [{ type: 'Null' }, { type: 'String' }] } },
+      { fieldName: 'parts', optional: true, shape: { type: 'Array', shape: { type: 'Int64' } } },
+      { fieldName: 'weight', optional: true, shape: { type: 'Float64', float64Range: { hasSpecialValues: false } } },
+    ],
+  })
 })

@@ -1,6 +1,6 @@
 /**
  * @module PostgresBlobStore: stored files' bytes in the Postgres database of `--db-url`, so that
- * every process on that database serves every file (see ../../files/blob-store.ts).
+ * every process on that database serves every file (see ../blob-store.ts).
  *
  * A blob is a row of `file_blobs` (name, size, when stored) and its bytes in `file_chunks`, in
  * pieces of CHUNK_BYTES (the last one shorter, none for an empty blob), all written in one
@@ -10,8 +10,8 @@
  */
 import type { Pool, PoolClient } from 'pg'
 import { Readable } from 'node:stream'
-import type { BlobInfo, BlobStore, PutOptions } from '../../files/blob-store.ts'
-import { checkBlobName, measured } from '../../files/blob-store.ts'
+import type { BlobInfo, BlobStore, PutOptions } from '../blob-store.ts'
+import { checkBlobName, measured } from '../blob-store.ts'
 import { inTransaction } from './transaction.ts'
 
 /** Size of every chunk but a blob's last. Never change it: a range read relies on it. */

@@ -1,0 +1,39 @@
+// Point-in-time restore of N documents (`BENCH_ONLY=restore`), beside writing the same documents
+// through `npx convex import` in the same run.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/**
+ * Imports `count` documents into a table, notes the time, replaces all of them with changed ones
+ * (a second import), then restores the table to the noted time. Returns seconds for each.
+ */
+export async function restoreBench({ backend, importCli, count }) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-restore-'))
+  try {
+    const file = (tag) => {
+      const path = join(dir, `${tag}.jsonl`)
+      writeFileSync(path, Array.from({ length: count }, (_, i) => JSON.stringify({ n: i, tag, body: `document ${i} of the ${tag} import` })).join('\n') + '\n')
+      return path
+    }
+    const first = file('first')
+    const second = file('second')
+    let t = performance.now()
+    importCli(['import', '--table', 'restore_docs', '-y', first])
+    const importSeconds = (performance.now() - t) / 1000
+    const at = Date.now()
+    while (Date.now() === at) await new Promise((r) => setImmediate(r))
+    t = performance.now()
+    importCli(['import', '--table', 'restore_docs', '--replace', '-y', second])
+    const replaceSeconds = (performance.now() - t) / 1000
+    t = performance.now()
+    const response = await fetch(`${backend.url}/api/restore`, { method: 'POST', headers: { authorization: `Convex ${backend.adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ timestamp: at, tables: ['restore_docs'] }) })
+    const restoreSeconds = (performance.now() - t) / 1000
+    const result = await response.json()
+    if (response.status !== 200) throw new Error(`restore failed: ${JSON.stringify(result)}`)
+    return { importSeconds, replaceSeconds, restoreSeconds, documents: result.documents }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
