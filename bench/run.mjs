@@ -22,10 +22,11 @@ import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 import { spreadFanout } from './multi.mjs'
 import { descendantsCpu, firstLoad, openDashboards } from './dashboard.mjs'
 import { restoreBench } from './restore.mjs'
+import { replicateBench } from './replicate.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore` or `dashboard` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `replicate` or `dashboard` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -324,6 +325,34 @@ async function restoreRows() {
   }
 }
 
+/** Live replication (#17): the snapshot's copy beside writing it, and the lag under a paced 1,000 mutations/s. */
+async function replicateRows() {
+  const r = await replicateBench({
+    startBackend,
+    stopBackend,
+    push,
+    cpuSeconds,
+    fetch: leanFetch,
+    count: Number(process.env.BENCH_REPLICATE_DOCUMENTS ?? 20_000),
+    rate: Number(process.env.BENCH_REPLICATE_RATE ?? 1000),
+    seconds: Number(process.env.BENCH_REPLICATE_SECONDS ?? 10),
+    progress: (name, x) => process.stderr.write(`replicate ${name}: ${JSON.stringify(x)}\n`),
+  })
+  const n = r.count.toLocaleString('en-US')
+  const written = r.count / r.loadSeconds
+  const copied = r.count / r.snapshotSeconds
+  const ms = (x) => (x * 1000).toFixed(0)
+  const counted = (x) => `${x.window.toFixed(1)} s counted after 2 s uncounted`
+  row(`writing ${n} documents into a fresh backend (${r.batch} per mutation, one after another)`, written, 'docs/s', null, `baseline; ${r.loadSeconds.toFixed(2)} s; bench:seedRows into a table with one index`)
+  row(`replica's copy of the same ${n} documents (snapshot until caught up)`, copied, 'docs/s', copied / written, `x writing them; ${r.snapshotSeconds.toFixed(2)} s from the replica's first answered request (start-up ${r.replicaStartupMs.toFixed(0)} ms before it), the same app pushed to it first`)
+  const late = (x) => `${(x.lateShare * 100).toFixed(1)}% sent > 10 ms after their due time`
+  row(`source alone at a paced ${r.rate}/s (one insert each, ${r.concurrency} clients, no replica)`, r.alone.achieved, '/s', r.alone.achieved / r.rate, `x the target; ${counted(r.alone)}${r.alone.failed > 0 ? `; ${r.alone.failed} failed` : ''}; ${late(r.alone)}; CPU per mutation: source ${r.alone.cpuPerMutationUs.source.toFixed(0)} us, load generator ${r.alone.cpuPerMutationUs.bench.toFixed(0)} us; measured after the next rows`)
+  row(`source with the replica following, same paced ${r.rate}/s`, r.achieved, '/s', r.achieved / r.alone.achieved, `x the source alone (${(r.achieved / r.rate).toFixed(2)}x the target); baseline of the next rows; ${counted(r)}${r.failed > 0 ? `; ${r.failed} failed` : ''}; ${late(r)}; CPU per mutation: source ${r.cpuPerMutationUs.source.toFixed(0)} us, replica ${r.cpuPerMutationUs.replica.toFixed(0)} us, load generator and lag sampling ${r.cpuPerMutationUs.bench.toFixed(0)} us`)
+  row('  replica applied meanwhile', r.applied, 'docs/s', r.applied / r.achieved, `x the source's mutations/s; caught up ${r.drainSeconds.toFixed(2)} s after the load stopped`)
+  row('  replica lag p50 (documents)', r.lagDocs.p50, 'docs', null, `p99 ${r.lagDocs.p99}, max ${r.lagDocs.max}; ${r.samples} samples every 100 ms${r.incomplete > 0 ? `; ${r.incomplete} counted only the first 20 pages (2,560)` : ''}`)
+  row('  replica lag p50 (seconds, source time)', r.lagSeconds.p50 * 1000, 'ms', null, `p99 ${ms(r.lagSeconds.p99)} ms, max ${ms(r.lagSeconds.max)} ms: the source's newest commit minus its oldest one not yet applied`)
+}
+
 async function vectorRows() {
   const v = await onFreshBackend((b) => vectorBench(b.url, { count: VECTORS, dims: 768, queries: Number(process.env.BENCH_VECTOR_QUERIES ?? 100) }))
   const size = `${v.count.toLocaleString('en-US')} x ${v.dims}-dim`
@@ -613,6 +642,12 @@ if (ONLY === 'dashboard') {
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
+} else if (ONLY === 'replicate') {
+  try {
+    await replicateRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
 } else if (ONLY === 'restore') {
   try {
     await restoreRows()
@@ -679,6 +714,7 @@ try {
   await postgresRows()
   await multiRows()
   await restoreRows()
+  await replicateRows()
   await vectorRows()
   await dashboardRows()
 } finally {
