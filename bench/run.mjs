@@ -1,7 +1,7 @@
 // Concave benchmarks: `npm run bench`. Prints one table; every Concave figure sits beside the raw
 // baseline measured in the same run (raw better-sqlite3, raw isolated-vm).
 import { spawn, execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -20,12 +20,13 @@ import { COMPONENT_COUNT, crossCallBench, timedDeploy, writeComponentsApp } from
 import { startPostgres } from '../test/helpers/postgres.ts'
 import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 import { spreadFanout } from './multi.mjs'
+import { descendantsCpu, firstLoad, openDashboards } from './dashboard.mjs'
 import { restoreBench } from './restore.mjs'
 import { replicateBench } from './replicate.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore` or `replicate` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `replicate` or `dashboard` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -566,7 +567,64 @@ async function multiRows() {
   }
 }
 
-if (ONLY === 'components') {
+/**
+ * The dashboard (#16): its first load in headless Chromium (bytes; navigation start → sign-in form,
+ * and → the signed-in Data page's table list), and the backend's cost of 10 dashboards open on
+ * the Data page of the table receiving c=32 inserts, beside the same load with none open.
+ */
+async function dashboardRows() {
+  const dashboardPort = await freePort()
+  const b = await startBackend({ DASHBOARD_PORT: String(dashboardPort) })
+  const dashboardUrl = `http://127.0.0.1:${dashboardPort}`
+  try {
+    push(b)
+    const progress = (name, r) => (process.stderr.write(`dashboard ${name}: ${JSON.stringify(r)}\n`), r)
+    const seed = new ConvexHttpClient(b.url)
+    seed.setAdminAuth(b.adminKey)
+    for (let i = 0; i < 100; i++) await seed.mutation(api.bench.insert, { body: 'seed', n: i })
+    const load = progress('first load', await firstLoad({ dashboardUrl, adminKey: b.adminKey, table: 'items', runs: Number(process.env.BENCH_DASHBOARD_LOADS ?? 10) }))
+    await warmUp([b])
+    const n = Number(process.env.BENCH_DASHBOARDS ?? 10)
+    // Without dashboards before and after the run with them, so load from elsewhere falls on both alike.
+    const none1 = progress('c=32 no dashboards', await mutationsPerSecond(b, 32, false, true))
+    const open = await openDashboards({ dashboardUrl, adminKey: b.adminKey, table: 'items', n })
+    let withDash
+    let shown
+    let size
+    try {
+      const before = await open.counts()
+      const chromiumCpu = () => descendantsCpu(process.pid, [b.child.pid])
+      withDash = progress(`c=32 with ${n} dashboards`, await mutationsPerSecond(b, 32, false, true, chromiumCpu))
+      size = await seed.query('_system/frontend/tableSize:default', { tableName: 'items' })
+      // Every dashboard followed the writes (its count moved); the last counts as they show them.
+      shown = await open.counts()
+      if (shown.some((c, i) => !(c > before[i]))) throw new Error(`a dashboard did not follow the writes: ${before} -> ${shown}`)
+      progress('counts shown', { before, after: shown, size })
+    } finally {
+      await open.close()
+    }
+    const none2 = progress('c=32 no dashboards', await mutationsPerSecond(b, 32, false, true))
+    const none = (none1.perSecond + none2.perSecond) / 2
+    const noneCpu = (none1.serverCpuUs + none2.serverCpuUs) / 2
+    const kib = (x) => `${(x / 1024).toFixed(1)} KiB`
+    const built = ['index.html', 'app.js', 'app.css'].reduce((sum, f) => sum + statSync(join(root, 'dist/dashboard', f)).size, 0)
+    row('dashboard first load: bytes over the network (HTML + JS + CSS + icon + config)', load.total / 1024, 'KiB', null, `${load.files} files; HTML ${kib(load.html)}, JS ${kib(load.js)}, CSS ${kib(load.css)} as sent (brotli); headers included in the total; ${kib(built)} of HTML + JS + CSS as built`)
+    row('dashboard first load, signed out: navigation start → sign-in form, median', load.signedOutMs, 'ms', null, `${load.runs} loads, each a new browser context (empty cache)`)
+    row('dashboard first load, signed in: navigation start → Data page table list with counts, median', load.signedInMs, 'ms', load.signedInMs / load.signedOutMs, `x signed out; max ${load.signedInMax.toFixed(0)} ms; of which ${load.sidebarToTableMs.toFixed(0)} ms from the signed-in frame (admin key checked) to the table list (first subscription answered)`)
+    row('mutations, c=32, node:http transport, no dashboard open', none, '/s', null, `the figure the next row is compared with; mean of ${none1.perSecond.toFixed(0)} and ${none2.perSecond.toFixed(0)}/s (before and after); server CPU per mutation ${noneCpu.toFixed(0)} us`)
+    row(`mutations, c=32, with ${n} dashboards open on the written table's Data page`, withDash.perSecond, '/s', withDash.perSecond / none, `x none open; server CPU per mutation ${withDash.serverCpuUs.toFixed(0)} us (${(withDash.serverCpuUs / noneCpu).toFixed(2)}x), Chromium ${withDash.storeCpuUs.toFixed(0)} us, load generator ${withDash.clientCpuUs.toFixed(0)} us; counts shown right after ${Math.min(...shown)}-${Math.max(...shown)} of ${size}`)
+  } finally {
+    await stopBackend(b)
+  }
+}
+
+if (ONLY === 'dashboard') {
+  try {
+    await dashboardRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
+} else if (ONLY === 'components') {
   try {
     await componentRows()
   } finally {
@@ -658,6 +716,7 @@ try {
   await restoreRows()
   await replicateRows()
   await vectorRows()
+  await dashboardRows()
 } finally {
   await stopBackend(backend)
   rmSync(app, { recursive: true, force: true })

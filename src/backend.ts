@@ -3,6 +3,7 @@
  * lifetime. `start()` listens on the API port (3210) and the HTTP-actions port (3211); `stop()`
  * drains requests and closes the database cleanly.
  */
+import { RequestStats } from './util/request-stats.ts'
 import { SessionRequests } from './sync/session-requests.ts'
 import { lockDataDir } from './storage/sqlite/data-dir-lock.ts'
 import type { DataDirLock } from './storage/sqlite/data-dir-lock.ts'
@@ -251,6 +252,8 @@ export class Backend {
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
+    // Requests answered on the API and HTTP-actions ports (the dashboard's own port not counted).
+    const requests = new RequestStats()
     const replicator = config.replicateFrom === undefined ? null : new Replicator(db, files, config.replicateFrom, log)
     const app = createHttpApp({
       ...(replicator === null ? {} : { replication: replicator }),
@@ -262,7 +265,7 @@ export class Backend {
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
-        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, requestBodyBytes: bodyBudget.used, historyRevisionsDeleted: db.history.deleted, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes }
+        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, requestBodyBytes: bodyBudget.used, historyRevisionsDeleted: db.history.deleted, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes, requests: requests.requests, requestMs: requests.requestMs, functionExecutions: runner.log.executions, functionFailures: runner.log.failures, functionExecutionMs: runner.log.executionMs }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
@@ -283,7 +286,7 @@ export class Backend {
         throw e
       }),
     )
-    this.#api = await listen(this.#unlessDraining(app.fetch), config.port, config.interface)
+    this.#api = await listen(this.#unlessDraining(requests.counting(app.fetch)), config.port, config.interface)
     this.#sync = attachSyncServer(this.#api as Server, {
       auth,
       db,
@@ -294,7 +297,7 @@ export class Backend {
       instanceSecret: this.instanceSecret,
       log: (message, fields) => log.info(message, fields),
     })
-    this.#site = await listen(this.#unlessDraining(site.fetch), config.sitePort, config.interface)
+    this.#site = await listen(this.#unlessDraining(requests.counting(site.fetch)), config.sitePort, config.interface)
     const dashboardPort = config.dashboardPort ?? 0
     if (dashboardPort > 0) this.#dashboard = await serveDashboard(this.#unlessDraining(createDashboardApp({ convexOrigin: () => config.convexOrigin, siteOrigin: () => config.siteOrigin, apiPort: config.port, sitePort: config.sitePort, version: VERSION }).fetch), dashboardPort, config.interface)
     // A client that asks before sending a body learns at once that it is too large (no EPIPE).

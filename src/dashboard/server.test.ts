@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { createDashboardApp } from './server.ts'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { chooseEncoding, createDashboardApp } from './server.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'dashboard-'))
 writeFileSync(join(dir, 'index.html'), '<p>page</p>')
@@ -22,6 +23,33 @@ test('serves the built files with their types, and the page for any other path',
   expect(await (await app.request('/data/notes')).text()).toBe('<p>page</p>')
   expect(await (await app.request('/..%2f..%2fetc/passwd')).text()).toBe('<p>page</p>')
   expect((await app.request('/', { method: 'POST' })).status).toBe(405)
+})
+
+test('files go compressed to a browser that accepts it: brotli, else gzip, else as built', async () => {
+  const app = createDashboardApp({ ...options, dir })
+  const get = async (acceptEncoding?: string) => {
+    const res = await app.request('/app.js', { headers: acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding } })
+    return { encoding: res.headers.get('content-encoding'), vary: res.headers.get('vary'), type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) }
+  }
+  const br = await get('gzip, deflate, br, zstd')
+  expect([br.encoding, br.vary, br.type, brotliDecompressSync(br.body).toString()]).toEqual(['br', 'accept-encoding', 'text/javascript; charset=utf-8', 'export {}'])
+  // Kept: the second answer is the same bytes.
+  expect((await get('br')).body).toEqual(br.body)
+  const gz = await get('gzip, br;q=0')
+  expect([gz.encoding, gunzipSync(gz.body).toString()]).toEqual(['gzip', 'export {}'])
+  for (const plain of [undefined, 'identity', 'deflate', 'gzip;q=0']) expect(await get(plain)).toEqual({ encoding: null, vary: 'accept-encoding', type: 'text/javascript; charset=utf-8', body: Buffer.from('export {}') })
+  // A page of the app too.
+  expect(gunzipSync((await get('gzip')).body).toString()).toBe('export {}')
+  expect(gunzipSync(Buffer.from(await (await app.request('/data/notes', { headers: { 'accept-encoding': 'gzip' } })).arrayBuffer())).toString()).toBe('<p>page</p>')
+})
+
+test('chooseEncoding reads Accept-Encoding with its weights', () => {
+  expect(chooseEncoding('gzip, deflate, br')).toBe('br')
+  expect(chooseEncoding('GZIP;q=0.5, BR;q=1.0')).toBe('br')
+  expect(chooseEncoding('br;q=0, gzip;q=0.1')).toBe('gzip')
+  expect(chooseEncoding('br;q=0.0, gzip;q=0')).toBe(null)
+  expect(chooseEncoding('*')).toBe(null)
+  expect(chooseEncoding(undefined)).toBe(null)
 })
 
 test('config.json tells the page where the deployment is: the configured origin, else its port', async () => {

@@ -5,10 +5,15 @@
  * through its sync socket and admin routes, with the admin key the user signs in with. No file
  * comes from anywhere but here (no CDN, fonts or scripts from outside).
  *
+ * Each file is sent compressed (brotli, else gzip) to a browser that accepts it: the script is
+ * ~340 KiB as built, ~95 KiB in brotli. Each encoding is made once, off the event loop, and kept.
+ *
  * The files are read from `dashboard/` beside the bundle (dist/backend-main.js), or, in the single
  * executable (scripts/package.mjs), from its SEA assets `dashboard/<name>`.
  */
 import { readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import * as sea from 'node:sea'
@@ -56,8 +61,39 @@ function loader(dir: string | undefined): (name: string) => Buffer | null {
   }
 }
 
+const brotli = promisify(brotliCompress)
+const gzipped = promisify(gzip)
+
+type Encoding = 'br' | 'gzip'
+
+/** The encoding to send, from the request's Accept-Encoding: brotli, else gzip, else none (one with q=0 is refused). */
+export function chooseEncoding(acceptEncoding: string | undefined): Encoding | null {
+  const accepted = new Set<string>()
+  for (const part of (acceptEncoding ?? '').split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';')
+    const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined)
+    if (name && (q === undefined || Number(q) > 0)) accepted.add(name)
+  }
+  return accepted.has('br') ? 'br' : accepted.has('gzip') ? 'gzip' : null
+}
+
+/** Each file's compressed forms, made once (asynchronously, in libuv's pool) and kept. */
+function compressor(): (name: string, data: Buffer, encoding: Encoding) => Promise<Buffer> {
+  const cache = new Map<string, Promise<Buffer>>()
+  return (name, data, encoding) => {
+    const key = `${encoding}:${name}`
+    let out = cache.get(key)
+    if (out === undefined) {
+      out = encoding === 'br' ? brotli(data, { params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: data.length } }) : gzipped(data, { level: 9 })
+      cache.set(key, out)
+    }
+    return out
+  }
+}
+
 export function createDashboardApp(opts: DashboardOptions): Hono {
   const read = loader(opts.dir)
+  const compressed = compressor()
   const app = new Hono()
   const headers = (type: string): Record<string, string> => ({
     'content-type': type,
@@ -75,14 +111,17 @@ export function createDashboardApp(opts: DashboardOptions): Hono {
       { 'cache-control': 'no-store' },
     ),
   )
-  app.get('*', (c) => {
+  app.get('*', async (c) => {
     const path = c.req.path === '/' ? 'index.html' : c.req.path.slice(1)
-    const name = (DASHBOARD_FILES as readonly string[]).includes(path) ? path : null
     // Any other path is a page of the app (client-side routes): it gets index.html.
-    const file = read(name ?? 'index.html')
+    const name = (DASHBOARD_FILES as readonly string[]).includes(path) ? path : 'index.html'
+    const file = read(name)
     if (file === null) return c.text('This build of the backend has no dashboard (run `npm run build`).', 404)
-    const type = TYPES[(name ?? 'index.html').split('.').pop()!] ?? 'application/octet-stream'
-    return c.body(new Uint8Array(file), 200, headers(type))
+    const type = TYPES[name.split('.').pop()!] ?? 'application/octet-stream'
+    const encoding = chooseEncoding(c.req.header('accept-encoding'))
+    if (encoding === null) return c.body(new Uint8Array(file), 200, { ...headers(type), vary: 'accept-encoding' })
+    const body = await compressed(name, file, encoding)
+    return c.body(new Uint8Array(body), 200, { ...headers(type), vary: 'accept-encoding', 'content-encoding': encoding })
   })
   app.all('*', (c) => c.text('Method not allowed', 405))
   return app

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import type { Transaction } from '../database/transaction.ts'
 import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME } from '../database/catalog.ts'
 import type { SerializedQuery } from '../database/query.ts'
+import type { Schema, SchemaTable } from '../database/database.ts'
 import { decodeId, valueToJson } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { AuthProvider } from '../auth/auth.ts'
@@ -161,6 +162,61 @@ function builtinFilter(clauses: Array<Record<string, JSONValue>>): JSONValue | n
   return parts.length === 0 ? null : { $and: parts }
 }
 
+/** A clause of the Data page's index selection (Convex's FilterByIndex / FilterByIndexRange). */
+interface IndexClause {
+  type?: 'indexEq' | 'indexRange'
+  enabled?: boolean
+  value?: JSONValue
+  lowerOp?: 'gte' | 'gt'
+  lowerValue?: JSONValue
+  upperOp?: 'lte' | 'lt'
+  upperValue?: JSONValue
+}
+
+interface AvailableIndex {
+  indexDescriptor: string
+  fields?: string[]
+  searchField?: string
+}
+
+/** The indexes the Data page may use, as Convex's: the schema's database and search indexes, then by_creation_time and by_id. */
+function availableIndexes(schema: Schema | null, table: string): AvailableIndex[] {
+  const t = schema?.tables.find((x) => x.tableName === table) as (SchemaTable & { searchIndexes?: AvailableIndex[] }) | undefined
+  return [...(t?.indexes ?? []), ...(t?.searchIndexes ?? []), { indexDescriptor: 'by_creation_time', fields: ['_creationTime'] }, { indexDescriptor: 'by_id', fields: ['_id'] }]
+}
+
+/** Convex's checks of an index selection (validateIndexFilter), with its messages; null if it can be used. */
+function indexFilterError(name: string, clauses: IndexClause[], index: AvailableIndex | undefined): { filter: number; error: string } | null {
+  if (index === undefined) return { filter: -1, error: `Index ${name} does not exist.` }
+  if (index.searchField !== undefined || index.fields === undefined) return { filter: -1, error: `Index ${name} is a search index, but the query is trying to use it as a database index.` }
+  if (clauses.length > index.fields.length) return { filter: -1, error: `Index ${name} has ${index.fields.length} fields, but the query has ${clauses.length} clauses.` }
+  const enabled = clauses.findIndex((c) => !c.enabled)
+  const used = enabled === -1 ? clauses.length : enabled
+  if (clauses.slice(used).some((c) => c.enabled)) return { filter: -1, error: 'Invalid index filter selection: found an enabled clause after an disabled clause.' }
+  // (Convex checks this only when some clause is disabled; with all enabled, its query fails.)
+  if (clauses.slice(0, used - 1).some((c) => c.type === 'indexRange')) {
+    if (enabled === -1) throw new SystemFunctionError('Index range not supported')
+    return { filter: -1, error: 'Invalid index filter selection: found a range filter after a non-range filter.' }
+  }
+  return null
+}
+
+/** The enabled leading clauses as `withIndex` range expressions on the index's fields in order. */
+function indexRange(clauses: IndexClause[], fields: string[]): Array<{ type: 'Eq' | 'Gt' | 'Gte' | 'Lt' | 'Lte'; fieldPath: string; value: JSONValue }> {
+  const value = (v: JSONValue | undefined): JSONValue => (v === UNDEFINED_PLACEHOLDER || v === undefined ? UNDEFINED_JSON : v)
+  const out: Array<{ type: 'Eq' | 'Gt' | 'Gte' | 'Lt' | 'Lte'; fieldPath: string; value: JSONValue }> = []
+  for (let i = 0; i < clauses.length && clauses[i]!.enabled; i++) {
+    const c = clauses[i]!
+    const fieldPath = fields[i]!
+    if (c.type !== 'indexRange') out.push({ type: 'Eq', fieldPath, value: value(c.value) })
+    else {
+      if (c.lowerOp === 'gt' || c.lowerOp === 'gte') out.push({ type: c.lowerOp === 'gt' ? 'Gt' : 'Gte', fieldPath, value: value(c.lowerValue) })
+      if (c.upperOp === 'lt' || c.upperOp === 'lte') out.push({ type: c.upperOp === 'lt' ? 'Lt' : 'Lte', fieldPath, value: value(c.upperValue) })
+    }
+  }
+  return out
+}
+
 /** `_system/frontend/paginatedTableDocuments`: the Data page's table view, newest first unless told. */
 async function paginatedTableDocuments(args: Args, ctx: SystemContext): Promise<JSONValue> {
   const table = str(args, 'table')
@@ -168,15 +224,29 @@ async function paginatedTableDocuments(args: Args, ctx: SystemContext): Promise<
   const { cursor, numItems, endCursor } = paginationOpts(args)
   const filters = decodeFilters(args.filters)
   const order = filters?.order === 'asc' ? 'asc' : 'desc'
-  const index = filters?.index as { name?: string; clauses?: { enabled?: boolean }[]; search?: unknown } | undefined
-  if (index !== undefined && (index.search !== undefined || (index.clauses ?? []).some((c) => c.enabled !== false))) {
-    throw new SystemFunctionError('Filtering by an index is not supported by this backend yet')
+  const index = filters?.index as { name?: unknown; clauses?: IndexClause[]; search?: unknown } | undefined
+  if (index !== undefined && index !== null && index.search !== undefined) {
+    throw new SystemFunctionError('Filtering by a search index is not supported by this backend yet')
   }
   const clauses = (filters?.clauses ?? []).filter((c) => c.enabled !== false)
   const builtins = clauses.filter((c) => c.op !== 'type' && c.op !== 'notype')
+  const hasIndexFilter = index !== undefined && index !== null && (index.clauses ?? []).some((c) => c.enabled)
   return ctx.query(async (txn) => {
+    // As Convex: through an index of the schema (or by_creation_time, by_id), in its order, its
+    // enabled clauses an equality on each leading field and at most one range last; a selection
+    // that can't be used answers one error object as the page.
+    let source: SerializedQuery['source'] = { type: 'FullTableScan', tableName: table, order }
+    if (index !== undefined && index !== null) {
+      const name = typeof index.name === 'string' ? index.name : ''
+      const indexClauses = Array.isArray(index.clauses) ? index.clauses : []
+      const available = availableIndexes(txn.db.schemaOf(component), table)
+      const error = indexFilterError(name, indexClauses, available.find((i) => i.indexDescriptor === name))
+      if (error !== null) return { page: [error], isDone: true, continueCursor: '' }
+      const fields = available.find((i) => i.indexDescriptor === name)!.fields!
+      source = { type: 'IndexRange', indexName: `${table}.${name}`, range: indexRange(indexClauses, fields), order }
+    }
     // As Convex: a filter for one `_id` is a point read.
-    if (builtins.length === 1 && clauses.length === 1 && builtins[0]!.field === '_id' && builtins[0]!.op === 'eq') {
+    if (!hasIndexFilter && builtins.length === 1 && clauses.length === 1 && builtins[0]!.field === '_id' && builtins[0]!.op === 'eq') {
       const empty = { page: [], isDone: true, continueCursor: '' }
       const id = builtins[0]!.value
       if (typeof id !== 'string') return empty
@@ -186,7 +256,7 @@ async function paginatedTableDocuments(args: Args, ctx: SystemContext): Promise<
       return doc === null ? empty : { page: [doc], isDone: true, continueCursor: '' }
     }
     const filter = builtinFilter(builtins)
-    const query: SerializedQuery = { source: { type: 'FullTableScan', tableName: table, order }, operators: filter === null ? [] : [{ filter }] }
+    const query: SerializedQuery = { source, operators: filter === null ? [] : [{ filter }] }
     const json = await txn.page({ query, cursor, endCursor, pageSize: numItems, maximumRowsRead: MAXIMUM_ROWS_READ, maximumBytesRead: MAXIMUM_BYTES_READ }, component)
     return JSON.parse(json) as JSONValue
   })

@@ -18,6 +18,13 @@ describe('FunctionLog', () => {
     expect(new Set(entries.map((e) => e.executionId)).size).toBe(3)
   })
 
+  test('counts every execution, its failures and summed duration, beyond what the ring keeps', () => {
+    const log = new FunctionLog(3)
+    expect([log.executions, log.failures, log.executionMs]).toEqual([0, 0, 0])
+    for (let i = 0; i < 10; i++) log.record({ ...execution(i), durationMs: 1.5, error: i % 4 === 0 ? 'Uncaught Error: no' : null })
+    expect([log.executions, log.failures, log.executionMs]).toEqual([10, 3, 15])
+  })
+
   test('since(cursor) returns only newer entries', () => {
     const log = new FunctionLog(10)
     for (let i = 0; i < 4; i++) log.record(execution(i))

@@ -78,6 +78,13 @@ export class FunctionLog {
   #last = 0
   #waiters = new Set<() => void>()
 
+  /** Executions recorded since start-up (the Health page's rate: `/api/concave/metrics`). */
+  executions = 0
+  /** Of which failed. */
+  failures = 0
+  /** Their durations summed, ms. */
+  executionMs = 0
+
   constructor(readonly capacity = 10_000) {}
 
   /** The cursor of the newest entry (0 when there is none). */
@@ -90,6 +97,9 @@ export class FunctionLog {
   }
 
   record(e: Execution): void {
+    this.executions++
+    if (e.error !== null) this.failures++
+    this.executionMs += e.durationMs
     const endMs = e.startedMs + e.durationMs
     this.#last = Math.max(this.#last + 1, Math.floor(endMs))
     this.#entries.push({ cursor: this.#last, execution: e, requestId: e.requestId ?? uniqueHexId(), executionId: uniqueHexId() })

@@ -6,10 +6,11 @@
  * `until`'s deadline.
  */
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { unzipSync } from 'fflate'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import type { Browser, Page } from 'playwright-core'
@@ -129,6 +130,25 @@ test('Data: a mutation from a ConvexHttpClient shows in the table and its count 
   await client.mutation(api.notes.add, { title: 'from the client', stars: 2 })
   await page.locator('td[data-field="title"]', { hasText: '"from the client"' }).waitFor()
   await poll(() => page.getByTestId('count-notes').textContent()).toBe('2')
+})
+
+test('Data: sorted by an index, ascending and descending, live', async () => {
+  const stars = () => page.locator('td[data-field="stars"]').allTextContents()
+  // Newest first by default: creation order.
+  await poll(stars).toEqual(['2', '1'])
+  await page.locator('select[name=sortIndex]').selectOption('by_stars')
+  await page.locator('select[name=order]').selectOption('asc')
+  await poll(stars).toEqual(['1', '2'])
+  // A new note with the fewest stars goes first, though it is the newest.
+  await client.mutation(api.notes.add, { title: 'zero', stars: 0 })
+  await poll(stars).toEqual(['0', '1', '2'])
+  await page.locator('select[name=order]').selectOption('desc')
+  await poll(stars).toEqual(['2', '1', '0'])
+  const zero = page.locator('tr[data-id]', { has: page.locator('td[data-field="title"]', { hasText: '"zero"' }) })
+  await zero.getByRole('button', { name: 'Delete' }).click()
+  await poll(stars).toEqual(['2', '1'])
+  await page.locator('select[name=sortIndex]').selectOption('')
+  await poll(stars).toEqual(['2', '1'])
 })
 
 /** Opens the editor of the note titled `title`, writes `json` and saves. */
@@ -270,6 +290,52 @@ test('Settings: an environment variable set in the page is read by a function; e
   expect(await client.query(api.notes.greet, { name: 'Bo' })).toBe('hello, Bo')
 })
 
+test('Settings: an export is followed to completed and its download is the snapshot zip', async () => {
+  const exportBox = page.getByTestId('export')
+  await poll(() => exportBox.getByTestId('export-state').textContent()).toBe('none')
+  await exportBox.getByRole('button', { name: 'Export a snapshot' }).click()
+  await poll(() => exportBox.getByTestId('export-state').textContent()).toBe('completed')
+  const latest = await admin.query('_system/cli/exports:getLatest' as any, {})
+  expect(latest.state).toBe('completed')
+  const [download] = await Promise.all([page.waitForEvent('download'), exportBox.getByRole('button', { name: 'Download the zip' }).click()])
+  expect(download.suggestedFilename()).toBe(`snapshot_${latest.start_ts}.zip`)
+  const zip = readFileSync((await download.path())!)
+  expect(zip.subarray(0, 4)).toEqual(Buffer.from('PK\x03\x04', 'latin1'))
+  const files = unzipSync(zip)
+  const exported = new TextDecoder().decode(files['notes/documents.jsonl']).trim().split('\n').map((l) => JSON.parse(l).title)
+  expect(exported).toEqual((await notes()).map((n) => n.title))
+})
+
+test('Settings: a JSONL import into a new table is uploaded, checked, confirmed, followed to completed; its rows show in the Data page', async () => {
+  const importBox = page.getByTestId('import')
+  const lines = [{ name: 'ada', n: 1 }, { name: 'bo', n: 2 }, { name: 'cy', n: 3 }].map((d) => JSON.stringify(d)).join('\n')
+  await importBox.locator('input[name=importFile]').setInputFiles({ name: 'people.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(lines) })
+  expect(await importBox.locator('select[name=importFormat]').inputValue()).toBe('jsonLines')
+  await importBox.locator('input[name=importTable]').fill('people')
+  await importBox.getByRole('button', { name: 'Upload' }).click()
+  await poll(() => importBox.getByTestId('upload-progress').textContent()).toBe('100%')
+  // The deployment has read and checked the file and asks for confirmation, as the CLI's prompt.
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('waiting for confirmation')
+  expect(await importBox.getByTestId('import-summary').textContent()).toContain('people')
+  // Nothing is written before the confirmation.
+  expect(Object.values(await admin.query('_system/frontend/getTableMapping:default' as any, {}))).not.toContain('people')
+  await importBox.getByRole('button', { name: 'Confirm import' }).click()
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('completed')
+  expect(await importBox.getByTestId('import-rows').textContent()).toBe('3')
+  await goTo('Data')
+  await page.locator('button.table-link[data-table="people"]').click()
+  await poll(() => page.getByTestId('count-people').textContent()).toBe('3')
+  await poll(() => page.locator('td[data-field="name"]').allTextContents()).toEqual(['"cy"', '"bo"', '"ada"'])
+  // A wrong file fails with the deployment's message, and nothing is written.
+  await goTo('Settings')
+  await importBox.locator('input[name=importFile]').setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"a": 1}\nnot json') })
+  await importBox.locator('input[name=importTable]').fill('broken')
+  await importBox.getByRole('button', { name: 'Upload' }).click()
+  await poll(() => importBox.getByTestId('import-state').textContent()).toBe('failed')
+  expect(await importBox.getByRole('alert').textContent()).not.toBe('')
+  expect(Object.values(await admin.query('_system/frontend/getTableMapping:default' as any, {}))).not.toContain('broken')
+})
+
 test('Files: upload a file from the page, see its size, type and sha256, delete it', async () => {
   await goTo('Files')
   const content = Buffer.from('hello from the dashboard')
@@ -294,7 +360,30 @@ test('Health: charts the backend\'s metrics, its own socket among the sync sessi
   await goTo('Health')
   const sessions = page.locator('figure.chart', { hasText: 'Sync sessions' }).locator('strong')
   await poll(async () => Number(await sessions.textContent())).toBeGreaterThanOrEqual(1)
-  expect(await page.locator('figure.chart').count()).toBe(6)
+  expect(await page.locator('figure.chart').count()).toBe(11)
+})
+
+test('Health: function executions and requests per second, and their durations, move with calls from a client', async () => {
+  const metrics = async () => (await (await fetch(`${backend.url}/api/concave/metrics`, { headers: { authorization: `Convex ${adminKey}` } })).json()) as Record<string, number>
+  const chart = (title: string) => page.locator('figure.chart', { hasText: title }).locator('strong')
+  // Quiet first: nothing runs functions while the page only samples metrics.
+  await poll(() => chart('Function executions per second').textContent()).toBe('0.0')
+  const before = await metrics()
+  for (let i = 0; i < 10; i++) await client.query(api.notes.greet, { name: `health ${i}` })
+  const after = await metrics()
+  expect(after.functionExecutions - before.functionExecutions).toBe(10)
+  expect(after.functionFailures - before.functionFailures).toBe(0)
+  expect(after.functionExecutionMs).toBeGreaterThan(before.functionExecutionMs)
+  // The ten queries and the first metrics request, at least (the page samples too).
+  expect(after.requests - before.requests).toBeGreaterThanOrEqual(11)
+  expect(after.requestMs).toBeGreaterThan(before.requestMs)
+  // The next sample charts them: a rate above 0, with a mean duration.
+  await poll(async () => Number(await chart('Function executions per second').textContent())).toBeGreaterThan(0)
+  await poll(async () => parseFloat((await chart('Mean function duration').textContent()) ?? '')).toBeGreaterThan(0)
+  await poll(async () => Number(await chart('Requests per second').textContent())).toBeGreaterThan(2)
+  // A failing call is charted as a failure.
+  await expect(client.query(api.notes.fail, {})).rejects.toThrow('this query fails')
+  await poll(async () => Number(await chart('Function failures per second').textContent())).toBeGreaterThan(0)
 })
 
 test('the page threw no error and logged none', () => {

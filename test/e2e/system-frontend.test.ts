@@ -92,6 +92,39 @@ test('the Data page: documents paginated newest first, filtered by field, counte
   expect(await admin.query(fn('tableSize'), { tableName: 'notes', componentId: root.id })).toBe(2)
 })
 
+test('the Data page by index: sorted in its order, its equality and range clauses, paginated; a selection it cannot use answers the error as the page', async () => {
+  // Created last, but the fewest stars: creation order and the index's differ.
+  await admin.mutation(fn('addDocument'), { table: 'notes', documents: [{ title: 'zero', stars: 0 }] })
+  const byIndex = (index: unknown, more: Record<string, unknown> = {}) => Buffer.from(JSON.stringify({ clauses: [], index, ...more })).toString('base64')
+  const titles = async (filters: string, paginationOpts: unknown = page) => {
+    const r = await admin.query(fn('paginatedTableDocuments'), { table: 'notes', filters, paginationOpts })
+    return r.page.map((d: any) => d.title ?? d)
+  }
+  try {
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [] }, { order: 'asc' }))).toEqual(['zero', 'first', 'second'])
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [] }))).toEqual(['second', 'first', 'zero'])
+    expect(await titles(byIndex({ name: 'by_creation_time', clauses: [] }, { order: 'asc' }))).toEqual(['first', 'second', 'zero'])
+    // A clause disabled is not applied.
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [{ type: 'indexEq', enabled: false, value: 1 }] }, { order: 'asc' }))).toEqual(['zero', 'first', 'second'])
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [{ type: 'indexEq', enabled: true, value: 1 }] }))).toEqual(['first'])
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [{ type: 'indexRange', enabled: true, lowerOp: 'gt', lowerValue: 0 }] }))).toEqual(['second', 'first'])
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [{ type: 'indexRange', enabled: true, lowerOp: 'gte', lowerValue: 1, upperOp: 'lt', upperValue: 2 }] }))).toEqual(['first'])
+    // With a field filter beside it.
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [] }, { order: 'asc', clauses: [{ id: 'a', field: 'title', op: 'neq', value: 'first', enabled: true }] }))).toEqual(['zero', 'second'])
+    // Paginated in the index's order.
+    const asc = byIndex({ name: 'by_stars', clauses: [] }, { order: 'asc' })
+    const first = await admin.query(fn('paginatedTableDocuments'), { table: 'notes', filters: asc, paginationOpts: { cursor: null, numItems: 2 } })
+    expect([first.page.map((d: any) => d.title), first.isDone]).toEqual([['zero', 'first'], false])
+    expect(await titles(asc, { cursor: first.continueCursor, numItems: 2 })).toEqual(['second'])
+    // Convex's answers for a selection it can't use: one error object as the page.
+    expect(await titles(byIndex({ name: 'nope', clauses: [] }))).toEqual([{ filter: -1, error: 'Index nope does not exist.' }])
+    expect(await titles(byIndex({ name: 'by_stars', clauses: [{ type: 'indexEq', enabled: true, value: 1 }, { type: 'indexEq', enabled: true, value: 2 }] }))).toEqual([{ filter: -1, error: 'Index by_stars has 1 fields, but the query has 2 clauses.' }])
+  } finally {
+    const zero = (await admin.query(fn('paginatedTableDocuments'), { table: 'notes', filters: null, paginationOpts: page })).page.find((d: any) => d.title === 'zero')
+    await admin.mutation(fn('deleteDocuments'), { toDelete: [{ id: zero._id, tableName: 'notes' }] })
+  }
+})
+
 test('a subscription to a dashboard query sees addDocument live', async () => {
   const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
   try {
@@ -186,6 +219,7 @@ test('functions and settings: modules, environment variables, URLs, version, sta
       [
         { name: 'add', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'addLater', udfType: 'Mutation', visibility: { kind: 'internal' } },
+        { name: 'fail', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'greet', udfType: 'Query', visibility: { kind: 'public' } },
         { name: 'later', udfType: 'Mutation', visibility: { kind: 'public' } },
         { name: 'list', udfType: 'Query', visibility: { kind: 'public' } },

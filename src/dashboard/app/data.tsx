@@ -6,7 +6,8 @@
 import { useState } from 'react'
 import { useMutation, usePaginatedQuery, useQuery } from 'convex/react'
 import type { Value } from 'convex/values'
-import { adminFetch, errorText, parseValue, system, toJsonText, useDeployment } from './lib.ts'
+import { adminFetch, errorText, parseValue, system, toJsonText, useComponent, useDeployment } from './lib.ts'
+import { ComponentPicker } from './component-picker.tsx'
 
 type Doc = Record<string, Value> & { _id: string; _creationTime: number }
 
@@ -16,9 +17,10 @@ export function DataPage() {
   // subscribes again.
   const [generation, setGeneration] = useState(0)
   const [chosen, setChosen] = useState<string | null>(null)
+  const { component } = useComponent()
   return (
     <Tables
-      key={generation}
+      key={`${component.path}/${generation}`}
       chosen={chosen}
       setChosen={setChosen}
       onCatalogChange={(name) => {
@@ -30,13 +32,15 @@ export function DataPage() {
 }
 
 function Tables({ chosen, setChosen, onCatalogChange }: { chosen: string | null; setChosen: (t: string) => void; onCatalogChange: (show: string | null) => void }) {
-  const mapping = useQuery(system.getTableMapping, {}) as Record<string, string> | undefined
+  const { component } = useComponent()
+  const mapping = useQuery(system.getTableMapping, { componentId: component.id }) as Record<string, string> | undefined
   const tables = mapping === undefined ? undefined : Object.values(mapping).filter((n) => !n.startsWith('_')).sort()
   const table = chosen !== null && tables?.includes(chosen) ? chosen : (tables?.[0] ?? null)
   const [creating, setCreating] = useState(false)
   return (
     <div className="split">
       <aside className="list-pane">
+        <ComponentPicker />
         <div className="pane-header">
           <h2>Tables</h2>
           <button onClick={() => setCreating(true)}>Create table</button>
@@ -65,7 +69,8 @@ function Tables({ chosen, setChosen, onCatalogChange }: { chosen: string | null;
 }
 
 function TableCount({ table }: { table: string }) {
-  const n = useQuery(system.tableSize, { tableName: table }) as number | undefined
+  const { component } = useComponent()
+  const n = useQuery(system.tableSize, { tableName: table, componentId: component.id }) as number | undefined
   return (
     <span className="count" data-testid={`count-${table}`}>
       {n ?? '…'}
@@ -75,6 +80,7 @@ function TableCount({ table }: { table: string }) {
 
 function CreateTable({ onDone }: { onDone: (name: string | null) => void }) {
   const createTable = useMutation(system.createTable)
+  const { component } = useComponent()
   const [name, setName] = useState('')
   const [error, setError] = useState<string | null>(null)
   return (
@@ -82,7 +88,7 @@ function CreateTable({ onDone }: { onDone: (name: string | null) => void }) {
       className="inline-form"
       onSubmit={(e) => {
         e.preventDefault()
-        createTable({ table: name.trim() }).then(
+        createTable({ table: name.trim(), componentId: component.id }).then(
           () => onDone(name.trim()),
           (err: unknown) => setError(errorText(err)),
         )
@@ -107,10 +113,10 @@ const OPS = [
   ['lte', '≤'],
 ] as const
 
-/** The Data page's filter as Convex's dashboard sends it: base64 of its JSON. */
-function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: string; value: Value } | null): string {
+/** The Data page's filter as Convex's dashboard sends it: base64 of its JSON (an index: sorted in its order). */
+function encodeFilters(order: 'asc' | 'desc', filter: { field: string; op: string; value: Value } | null, index: string | null): string {
   const clauses = filter === null ? [] : [{ id: 'f', field: filter.field, op: filter.op, value: JSON.parse(toJsonText(filter.value)), enabled: true }]
-  const json = JSON.stringify({ clauses, order })
+  const json = JSON.stringify({ clauses, order, ...(index === null ? {} : { index: { name: index, clauses: [] } }) })
   return btoa(String.fromCodePoint(...new TextEncoder().encode(json)))
 }
 
@@ -118,8 +124,13 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
   const d = useDeployment()
   const [order, setOrder] = useState<'asc' | 'desc'>('desc')
   const [filter, setFilter] = useState<{ field: string; op: string; value: Value } | null>(null)
-  const { results, status, loadMore } = usePaginatedQuery(system.paginatedTableDocuments, { table, filters: encodeFilters(order, filter) }, { initialNumItems: 50 })
-  const docs = results as Doc[]
+  const [index, setIndex] = useState<string | null>(null)
+  const { component } = useComponent()
+  const indexes = useQuery(system.indexes, { tableName: table, tableNamespace: component.id }) as Array<{ name: string; fields: unknown; staged: boolean }> | null | undefined
+  const { results, status, loadMore } = usePaginatedQuery(system.paginatedTableDocuments, { table, filters: encodeFilters(order, filter, index), componentId: component.id }, { initialNumItems: 50 })
+  // A selection the deployment can't use answers one `{filter, error}` object as the page.
+  const refusal = (results as Array<Doc | { filter: number; error: string }>).find((r): r is { filter: number; error: string } => !('_id' in r) && 'error' in r)
+  const docs = (results as Doc[]).filter((r) => '_id' in r)
   const [editing, setEditing] = useState<Doc | 'new' | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState<string | null>(null)
@@ -133,7 +144,7 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
     try {
       let cursor: string | null = null
       for (;;) {
-        const r = (await clearTablePage({ tableName: table, cursor })) as { continueCursor: string; hasMore: boolean }
+        const r = (await clearTablePage({ tableName: table, cursor, componentId: component.id })) as { continueCursor: string; hasMore: boolean }
         if (!r.hasMore) break
         cursor = r.continueCursor
       }
@@ -146,7 +157,7 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
   const deleteTable = async () => {
     if (!confirm(`Delete the table "${table}" and its documents?`)) return
     try {
-      await adminFetch(d, '/api/delete_tables', { body: { tableNames: [table], componentId: null } })
+      await adminFetch(d, '/api/delete_tables', { body: { tableNames: [table], componentId: component.id } })
       onDeleted()
     } catch (e) {
       setError(errorText(e))
@@ -167,7 +178,12 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
           </button>
         </div>
       </div>
-      <FilterBar order={order} setOrder={setOrder} filter={filter} setFilter={setFilter} />
+      <FilterBar order={order} setOrder={setOrder} filter={filter} setFilter={setFilter} index={index} setIndex={setIndex} indexes={(indexes ?? []).filter((i) => !i.staged && Array.isArray(i.fields)).map((i) => i.name)} />
+      {refusal !== undefined && (
+        <p className="error" role="alert">
+          {refusal.error}
+        </p>
+      )}
       {busy !== null && <p className="muted">{busy}</p>}
       {error !== null && (
         <p className="error" role="alert">
@@ -204,7 +220,7 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
                   <button
                     className="link danger"
                     onClick={() => {
-                      deleteDocuments({ toDelete: [{ id: doc._id, tableName: table }] }).catch((e: unknown) => setError(errorText(e)))
+                      deleteDocuments({ toDelete: [{ id: doc._id, tableName: table }], componentId: component.id }).catch((e: unknown) => setError(errorText(e)))
                     }}
                   >
                     Delete
@@ -231,6 +247,9 @@ function FilterBar(props: {
   setOrder: (o: 'asc' | 'desc') => void
   filter: { field: string; op: string; value: Value } | null
   setFilter: (f: { field: string; op: string; value: Value } | null) => void
+  index: string | null
+  setIndex: (i: string | null) => void
+  indexes: string[]
 }) {
   const [field, setField] = useState('')
   const [op, setOp] = useState('eq')
@@ -250,9 +269,17 @@ function FilterBar(props: {
         }
       }}
     >
-      <select value={props.order} onChange={(e) => props.setOrder(e.target.value as 'asc' | 'desc')} aria-label="Order">
-        <option value="desc">Newest first</option>
-        <option value="asc">Oldest first</option>
+      <select name="sortIndex" value={props.index ?? ''} onChange={(e) => props.setIndex(e.target.value === '' ? null : e.target.value)} aria-label="Sort by">
+        <option value="">By creation time</option>
+        {props.indexes.map((i) => (
+          <option key={i} value={i}>
+            By index {i}
+          </option>
+        ))}
+      </select>
+      <select name="order" value={props.order} onChange={(e) => props.setOrder(e.target.value as 'asc' | 'desc')} aria-label="Order">
+        <option value="desc">{props.index === null ? 'Newest first' : 'Descending'}</option>
+        <option value="asc">{props.index === null ? 'Oldest first' : 'Ascending'}</option>
       </select>
       <input placeholder="field" value={field} onChange={(e) => setField(e.target.value)} aria-label="Filter field" />
       <select value={op} onChange={(e) => setOp(e.target.value)} aria-label="Filter operator">
@@ -280,6 +307,7 @@ function FilterBar(props: {
 function DocumentEditor({ table, doc, onClose }: { table: string; doc: Doc | null; onClose: () => void }) {
   const addDocument = useMutation(system.addDocument)
   const replaceDocument = useMutation(system.replaceDocument)
+  const { component } = useComponent()
   const initial = (() => {
     if (doc === null) return '{\n  \n}'
     const { _id, _creationTime, ...fields } = doc
@@ -303,7 +331,7 @@ function DocumentEditor({ table, doc, onClose }: { table: string; doc: Doc | nul
     }
     setSaving(true)
     try {
-      const result = (doc === null ? await addDocument({ table, documents: [value] }) : await replaceDocument({ id: doc._id, document: value })) as { success: boolean; error?: string }
+      const result = (doc === null ? await addDocument({ table, documents: [value], componentId: component.id }) : await replaceDocument({ id: doc._id, document: value, componentId: component.id })) as { success: boolean; error?: string }
       if (!result.success) setError(result.error ?? 'The change was refused.')
       else onClose()
     } catch (e) {

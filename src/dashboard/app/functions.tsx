@@ -10,7 +10,8 @@ import { ConvexReactClient } from 'convex/react'
 import { makeFunctionReference } from 'convex/server'
 import type { UserIdentityAttributes } from 'convex/server'
 import type { Value } from 'convex/values'
-import { asAdmin, errorText, parseValue, system, toJsonText, useDeployment } from './lib.ts'
+import { asAdmin, errorText, parseValue, system, toJsonText, useComponent, useDeployment } from './lib.ts'
+import { ComponentPicker } from './component-picker.tsx'
 
 interface ModuleFunction {
   name: string
@@ -34,13 +35,20 @@ function identifier(modulePath: string, name: string): string {
 }
 
 export function FunctionsPage() {
-  const modules = useQuery(system.modules, {}) as Modules | undefined
+  const { component } = useComponent()
+  return <Functions key={component.path} />
+}
+
+function Functions() {
+  const { component } = useComponent()
+  const modules = useQuery(system.modules, { componentId: component.id }) as Modules | undefined
   const [selected, setSelected] = useState<{ id: string; fn: ModuleFunction } | null>(null)
   const all = useMemo(() => (modules ?? []).flatMap(([path, m]) => m.functions.map((fn) => ({ id: identifier(path, fn.name), module: path, fn }))), [modules])
   const current = selected === null ? null : (all.find((f) => f.id === selected.id && f.fn.udfType === selected.fn.udfType) ?? null)
   return (
     <div className="split">
       <aside className="list-pane">
+        <ComponentPicker />
         <h2>Functions</h2>
         {modules === undefined ? (
           <p className="muted">Loading…</p>
@@ -102,7 +110,8 @@ export function validatorText(v: any): string {
 
 function FunctionDetail({ id, fn }: { id: string; fn: ModuleFunction }) {
   const d = useDeployment()
-  const validator = useQuery(system.argsValidator, { function: id }) as string | null | undefined
+  const { component } = useComponent()
+  const validator = useQuery(system.argsValidator, { function: id, componentId: component.id }) as string | null | undefined
   const [args, setArgs] = useState('{}')
   const [actAs, setActAs] = useState(false)
   const [identity, setIdentity] = useState('{\n  "subject": "user-1",\n  "issuer": "https://example.com"\n}')
@@ -141,7 +150,7 @@ function FunctionDetail({ id, fn }: { id: string; fn: ModuleFunction }) {
     setOutcome(null)
     const started = performance.now()
     try {
-      const result = await runOnce(client, id, fn.udfType, parsedArgs as Record<string, Value>)
+      const result = await runOnce(client, id, fn.udfType, parsedArgs as Record<string, Value>, component.path)
       setOutcome({ ...result, ms: performance.now() - started })
     } catch (e) {
       setOutcome({ success: false, errorMessage: errorText(e), logLines: [], ms: performance.now() - started })
@@ -224,11 +233,13 @@ function FunctionDetail({ id, fn }: { id: string; fn: ModuleFunction }) {
 }
 
 /** Runs a function once through `client`: its result or error, and its log lines. */
-async function runOnce(client: ConvexReactClient, id: string, udfType: ModuleFunction['udfType'], args: Record<string, Value>): Promise<Omit<Outcome, 'ms'>> {
-  if (udfType === 'Mutation') return asAdmin(client).sync.mutationInternal(id, args)
-  if (udfType === 'Action') return asAdmin(client).sync.actionInternal(id, args)
+async function runOnce(client: ConvexReactClient, id: string, udfType: ModuleFunction['udfType'], args: Record<string, Value>, componentPath: string): Promise<Omit<Outcome, 'ms'>> {
+  // In a component: the call names its path (the app's own: none), as Convex's dashboard does.
+  const path = componentPath === '' ? undefined : componentPath
+  if (udfType === 'Mutation') return asAdmin(client).sync.mutationInternal(id, args, undefined, path)
+  if (udfType === 'Action') return asAdmin(client).sync.actionInternal(id, args, path)
   // A query: subscribed until its first result, then unsubscribed.
-  const watch = client.watchQuery(makeFunctionReference<'query'>(id), args) as ReturnType<ConvexReactClient['watchQuery']> & { localQueryLogs(): string[] | undefined }
+  const watch = client.watchQuery(makeFunctionReference<'query'>(id), args, path === undefined ? {} : ({ componentPath: path } as object)) as ReturnType<ConvexReactClient['watchQuery']> & { localQueryLogs(): string[] | undefined }
   return new Promise((resolve) => {
     let unsubscribe: (() => void) | null = null
     const check = () => {

@@ -1,7 +1,7 @@
 /**
  * Health: the backend's own metrics (`/api/concave/metrics`) sampled every 2 s, as charts over
- * the last five minutes: sync sessions, live subscriptions, subscription re-runs per second,
- * isolates, memory.
+ * the last five minutes: requests and function executions per second and their mean durations,
+ * sync sessions, live subscriptions, subscription re-runs per second, isolates, memory.
  */
 import { useEffect, useState } from 'react'
 import { adminFetch, errorText, formatBytes, useDeployment } from './lib.ts'
@@ -15,14 +15,33 @@ interface Sample {
 const EVERY_MS = 2000
 const WINDOW_MS = 5 * 60 * 1000
 
+/** A counter's growth per second between the previous sample and this one. */
+const rate =
+  (key: string) =>
+  (s: Sample, p: Sample | undefined): number | null =>
+    p === undefined || s.m[key] === undefined || p.m[key] === undefined ? null : ((s.m[key] - p.m[key]) * 1000) / (s.at - p.at)
+
+/** The mean of what happened between two samples: a summed figure's growth over a count's (none: 0). */
+const mean =
+  (sum: string, count: string) =>
+  (s: Sample, p: Sample | undefined): number | null => {
+    if (p === undefined || [s.m[sum], s.m[count], p.m[sum], p.m[count]].some((v) => v === undefined)) return null
+    const n = s.m[count]! - p.m[count]!
+    return n === 0 ? 0 : (s.m[sum]! - p.m[sum]!) / n
+  }
+
+const perSecond = (n: number) => n.toFixed(1)
+const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`
+
 const CHARTS: Array<{ title: string; value: (s: Sample, prev: Sample | undefined) => number | null; format: (n: number) => string }> = [
+  { title: 'Requests per second', value: rate('requests'), format: perSecond },
+  { title: 'Mean request duration', value: mean('requestMs', 'requests'), format: ms },
+  { title: 'Function executions per second', value: rate('functionExecutions'), format: perSecond },
+  { title: 'Mean function duration', value: mean('functionExecutionMs', 'functionExecutions'), format: ms },
+  { title: 'Function failures per second', value: rate('functionFailures'), format: perSecond },
   { title: 'Sync sessions (open sockets)', value: (s) => s.m.syncSessions ?? null, format: (n) => String(Math.round(n)) },
   { title: 'Live subscriptions', value: (s) => s.m.subscriptionEntries ?? null, format: (n) => String(Math.round(n)) },
-  {
-    title: 'Subscription re-runs per second',
-    value: (s, p) => (p === undefined || s.m.subscriptionRuns === undefined || p.m.subscriptionRuns === undefined ? null : ((s.m.subscriptionRuns - p.m.subscriptionRuns) * 1000) / (s.at - p.at)),
-    format: (n) => n.toFixed(1),
-  },
+  { title: 'Subscription re-runs per second', value: rate('subscriptionRuns'), format: perSecond },
   { title: 'Isolates', value: (s) => s.m.isolates ?? null, format: (n) => String(Math.round(n)) },
   { title: 'Heap used', value: (s) => s.m.heapUsedBytes ?? null, format: formatBytes },
   { title: 'Resident memory', value: (s) => s.m.rssBytes ?? null, format: formatBytes },

@@ -24,10 +24,34 @@ export function useDeployment(): Deployment {
   return d
 }
 
+/** The component the Data and Functions pages show: the app (id null, path '') or a mounted component. */
+export interface ComponentChoice {
+  /** Its `_system/frontend/components:list` id (the `componentId` of the system functions), null for the app. */
+  id: string | null
+  /** Its path (`counter`, `counter/audit`; '' for the app): the `componentPath` of a function call. */
+  path: string
+}
+
+export const APP_COMPONENT: ComponentChoice = { id: null, path: '' }
+
+export const ComponentContext = createContext<{ component: ComponentChoice; setComponent: (c: ComponentChoice) => void }>({ component: APP_COMPONENT, setComponent: () => {} })
+
+export function useComponent(): { component: ComponentChoice; setComponent: (c: ComponentChoice) => void } {
+  return useContext(ComponentContext)
+}
+
 type AnyQuery = FunctionReference<'query', 'public', any, any>
 type AnyMutation = FunctionReference<'mutation', 'public', any, any>
 const query = (name: string): AnyQuery => makeFunctionReference<'query'>(`_system/frontend/${name}`) as AnyQuery
 const mutation = (name: string): AnyMutation => makeFunctionReference<'mutation'>(`_system/frontend/${name}`) as AnyMutation
+
+const cliQuery = (name: string): AnyQuery => makeFunctionReference<'query'>(`_system/cli/${name}`) as AnyQuery
+
+/** The `_system/cli/*` queries `npx convex export` and `npx convex import` watch. */
+export const cli = {
+  latestExport: cliQuery('exports:getLatest'),
+  queryImport: cliQuery('queryImport:default'),
+}
 
 /** The `_system/frontend/*` functions the pages use. */
 export const system = {
@@ -39,6 +63,7 @@ export const system = {
   deleteDocuments: mutation('deleteDocuments:default'),
   clearTablePage: mutation('clearTablePage:default'),
   createTable: mutation('createTable:default'),
+  components: query('components:list'),
   getSchemas: query('getSchemas:default'),
   indexes: query('indexes:default'),
   modules: query('modules:list'),
@@ -157,8 +182,8 @@ export function formatBytes(n: number): string {
 export interface AdminClient {
   setAdminAuth(token: string, actingAs?: import('convex/server').UserIdentityAttributes): void
   readonly sync: {
-    mutationInternal(name: string, args: Record<string, Value>): Promise<FunctionOutcome>
-    actionInternal(name: string, args: Record<string, Value>): Promise<FunctionOutcome>
+    mutationInternal(name: string, args: Record<string, Value>, options?: undefined, componentPath?: string): Promise<FunctionOutcome>
+    actionInternal(name: string, args: Record<string, Value>, componentPath?: string): Promise<FunctionOutcome>
   }
 }
 

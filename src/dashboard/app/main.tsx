@@ -8,8 +8,8 @@ import { useEffect, useMemo, useState } from 'react'
 import type { ReactNode } from 'react'
 import { createRoot } from 'react-dom/client'
 import { ConvexProvider, ConvexReactClient } from 'convex/react'
-import { asAdmin, checkAdminKey, DeploymentContext } from './lib.ts'
-import type { Deployment } from './lib.ts'
+import { APP_COMPONENT, asAdmin, checkAdminKey, ComponentContext, DeploymentContext } from './lib.ts'
+import type { ComponentChoice, Deployment } from './lib.ts'
 import { DataPage } from './data.tsx'
 import { FunctionsPage } from './functions.tsx'
 import { SchedulesPage } from './schedules.tsx'
@@ -155,8 +155,12 @@ function Dashboard({ deployment, onSignOut }: { deployment: Deployment; onSignOu
     return () => window.removeEventListener('hashchange', onHash)
   }, [])
   const active = PAGES.find((p) => p.path === page) ?? PAGES[0]!
+  // The component the Data and Functions pages show, kept across pages.
+  const [component, setComponent] = useState<ComponentChoice>(APP_COMPONENT)
+  const componentContext = useMemo(() => ({ component, setComponent }), [component])
   return (
     <DeploymentContext.Provider value={deployment}>
+      <ComponentContext.Provider value={componentContext}>
       <ConvexProvider client={client}>
         <div className="layout">
           <nav className="sidebar">
@@ -179,6 +183,7 @@ function Dashboard({ deployment, onSignOut }: { deployment: Deployment; onSignOu
           </main>
         </div>
       </ConvexProvider>
+      </ComponentContext.Provider>
     </DeploymentContext.Provider>
   )
 }

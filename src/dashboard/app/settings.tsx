@@ -1,11 +1,12 @@
 /**
  * Settings: environment variables (add, edit, delete through /api/update_environment_variables),
  * the deployment's URLs and version, its auth providers, and the pushed schema with each table's
- * indexes and their state — live.
+ * indexes and their state — live; export and import with their progress (snapshots.tsx).
  */
 import { useState } from 'react'
 import { useQuery } from 'convex/react'
 import { adminFetch, errorText, system, useDeployment } from './lib.ts'
+import { ExportImport } from './snapshots.tsx'
 
 interface EnvVar {
   name: string
@@ -19,6 +20,7 @@ export function SettingsPage() {
       <Urls />
       <AuthProviders />
       <Schema />
+      <ExportImport />
     </div>
   )
 }
