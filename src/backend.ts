@@ -102,6 +102,9 @@ export class Backend {
   #schedulers: SchedulerSet | null = null
   #crons: CronSet | null = null
   #replicator: Replicator | null = null
+  /** The store's size, read every few seconds for the metrics (reading it may take a query). */
+  #databaseBytes = 0
+  #sizeTimer: NodeJS.Timeout | null = null
   instanceName = ''
   instanceSecret = ''
   /** Set when the secret was generated or loaded from the data directory (the embedded default). */
@@ -175,6 +178,10 @@ export class Backend {
     db.committer.onHealthChange((error) => (error === null ? log.info('Writes are committing again') : log.error('Writes are failing', { error: error.message })))
     db.onReadHealthChange((error) => (error === null ? log.info('The database can be read again') : log.error("The database can't be read", { error: error.message })))
     this.#db = db
+    const readSize = () => void persistence.sizeBytes().then((n) => (this.#databaseBytes = n), () => {})
+    readSize()
+    this.#sizeTimer = setInterval(readSize, 5000)
+    this.#sizeTimer.unref()
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
     const env = new EnvironmentVariables(db, { CONVEX_CLOUD_URL: this.cloudUrl, CONVEX_SITE_URL: this.siteUrl })
@@ -265,7 +272,7 @@ export class Backend {
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
-        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, requestBodyBytes: bodyBudget.used, historyRevisionsDeleted: db.history.deleted, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, youngGenerationBytes, requests: requests.requests, requestMs: requests.requestMs, functionExecutions: runner.log.executions, functionFailures: runner.log.failures, functionExecutionMs: runner.log.executionMs }
+        return { subscriptionRuns: subscriptions.runs, subscriptionRunsInFlight: subscriptions.runsInFlight, subscriptionRunsQueued: subscriptions.runsQueued, subscriptionRunsInFlightPeak: subscriptions.runsInFlightPeak, subscriptionEntries: subscriptions.size, requestBodyBytes: bodyBudget.used, historyRevisionsDeleted: db.history.deleted, syncSessions: this.#sync?.sessions() ?? 0, isolates: pool.live, isolatesPeak: pool.peak, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, databaseBytes: this.#databaseBytes, youngGenerationBytes, requests: requests.requests, requestMs: requests.requestMs, functionExecutions: runner.log.executions, functionFailures: runner.log.failures, functionExecutionMs: runner.log.executionMs }
       },
       instanceName: this.instanceName,
       instanceSecret: this.instanceSecret,
@@ -324,6 +331,7 @@ export class Backend {
     // From here a request on an open keep-alive connection is refused (503, connection closed)
     // rather than served; requests and socket mutations already taken finish and are answered.
     this.#draining = true
+    if (this.#sizeTimer !== null) clearInterval(this.#sizeTimer)
     await this.#replicator?.stop()
     this.#replicator = null
     this.#crons?.stop()

@@ -745,6 +745,16 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         expect(await again.getGlobal('missing')).toBe(undefined)
       })
 
+      test('the size it takes up is positive and grows with the data', async () => {
+        const { p } = await fresh()
+        const before = await p.sizeBytes()
+        expect(before).toBeGreaterThan(0)
+        await p.createTable('big', T)
+        const docs = Array.from({ length: 2000 }, (_, i) => ({ id: `doc${i}`, tableNumber: T, json: JSON.stringify({ _id: `doc${i}`, pad: 'x'.repeat(500) }) }))
+        await p.write([{ ts: 5n, documents: docs, indexes: [] }])
+        expect(await p.sizeBytes()).toBeGreaterThan(before)
+      })
+
       test('a global set only if absent keeps the first value, and answers with what is stored', async () => {
         const { p } = await fresh()
         const [x, y] = await Promise.all([p.setGlobalIfAbsent('credentials', 'first'), p.setGlobalIfAbsent('credentials', 'second')])

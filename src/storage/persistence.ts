@@ -425,6 +425,9 @@ export interface Persistence {
    */
   readonly quiescentMaintenance?: { wanted(): boolean; run(): Promise<void> }
 
+  /** The bytes the store takes up (its files, or its database), for operators' charts. */
+  sizeBytes(): Promise<number>
+
   getGlobal(key: string): Promise<string | undefined>
   setGlobal(key: string, value: string): Promise<void>
   /** Sets `key` unless it is set already (by anyone, at once included); resolves with the value stored. */

@@ -360,7 +360,7 @@ test('Health: charts the backend\'s metrics, its own socket among the sync sessi
   await goTo('Health')
   const sessions = page.locator('figure.chart', { hasText: 'Sync sessions' }).locator('strong')
   await poll(async () => Number(await sessions.textContent())).toBeGreaterThanOrEqual(1)
-  expect(await page.locator('figure.chart').count()).toBe(11)
+  expect(await page.locator('figure.chart').count()).toBe(12)
 })
 
 test('Health: function executions and requests per second, and their durations, move with calls from a client', async () => {
@@ -384,6 +384,9 @@ test('Health: function executions and requests per second, and their durations, 
   // A failing call is charted as a failure.
   await expect(client.query(api.notes.fail, {})).rejects.toThrow('this query fails')
   await poll(async () => Number(await chart('Function failures per second').textContent())).toBeGreaterThan(0)
+  // The database's size, as the metrics give it (the SQLite file and its WAL here).
+  expect(after.databaseBytes).toBeGreaterThan(0)
+  await poll(async () => (await chart('Database size').textContent()) ?? '').toMatch(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/)
 })
 
 test('the page threw no error and logged none', () => {

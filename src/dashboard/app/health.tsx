@@ -45,6 +45,7 @@ const CHARTS: Array<{ title: string; value: (s: Sample, prev: Sample | undefined
   { title: 'Isolates', value: (s) => s.m.isolates ?? null, format: (n) => String(Math.round(n)) },
   { title: 'Heap used', value: (s) => s.m.heapUsedBytes ?? null, format: formatBytes },
   { title: 'Resident memory', value: (s) => s.m.rssBytes ?? null, format: formatBytes },
+  { title: 'Database size', value: (s) => s.m.databaseBytes ?? null, format: formatBytes },
 ]
 
 export function HealthPage() {

@@ -838,6 +838,11 @@ export class PostgresPersistence implements Persistence {
     return row?.value
   }
 
+  async sizeBytes(): Promise<number> {
+    const [row] = await rows<{ size: bigint }>(this.#pool, 'SELECT pg_database_size(current_database()) AS size')
+    return Number(row!.size)
+  }
+
   async setGlobalIfAbsent(key: string, value: string): Promise<string> {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
     return (await this.getGlobal(key))!

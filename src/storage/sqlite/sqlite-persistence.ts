@@ -637,6 +637,19 @@ export class SqlitePersistence implements Persistence {
     this.#stmts.setGlobal.run(key, value)
   }
 
+  async sizeBytes(): Promise<number> {
+    // The database file and its write-ahead log.
+    let total = 0
+    for (const f of [this.path, `${this.path}-wal`]) {
+      try {
+        total += statSync(f).size
+      } catch {
+        // no WAL right now
+      }
+    }
+    return total
+  }
+
   async setGlobalIfAbsent(key: string, value: string): Promise<string> {
     const stored = this.#stmts.getGlobal.get(key) as string | undefined
     if (stored !== undefined) return stored
