@@ -211,7 +211,9 @@ export class Backend {
     // process: this one alone on SQLite; on a shared store, whichever holds the background lease
     // (another takes it over within seconds when that process dies).
     const lease = persistence.shared?.lease('background') ?? null
-    const leading = () => lease === null || lease.held
+    // A replica (--replicate-from) runs none: its data is the source's, whose own jobs and crons
+    // already ran there (they start once it is started without the flag).
+    const leading = () => config.replicateFrom === undefined && (lease === null || lease.held)
     const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
     runner.schedulers = (component) => schedulers.get(component)
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)

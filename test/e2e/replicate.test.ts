@@ -108,6 +108,11 @@ test('a replica copies the snapshot, then follows the changes; after a kill -9 a
     expect(got).toEqual(want)
   }
   expect(((await dst.query(anyApi.data.all, { table: 'events' })) as Doc[]).length).toBeGreaterThan(20)
+  // The cron ran once, on the source, when it was deployed; the replica (deployed too) runs none
+  // of its own: it holds the source's one tick.
+  const ticks = ((await src.query(anyApi.data.all, { table: 'ticks' })) as Doc[]).sort(byId)
+  expect(ticks).toHaveLength(1)
+  expect(((await dst.query(anyApi.data.all, { table: 'ticks' })) as Doc[]).sort(byId)).toEqual(ticks)
   const srcFiles = ((await src.query(anyApi.data.files, {})) as Doc[]).sort(byId)
   const dstFiles = ((await dst.query(anyApi.data.files, {})) as Doc[]).sort(byId)
   expect(dstFiles).toEqual(srcFiles)
