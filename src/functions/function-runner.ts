@@ -371,7 +371,10 @@ export class FunctionRunner implements JobRunner {
     try {
       this.#checkArgs(fn, args)
     } catch (e) {
-      return failure(e, [])
+      // As in Convex, where the validator runs inside the function: a failed execution, logged.
+      const refused = failure(e, [])
+      if (!refused.ok) this.log.record({ udfType: fn.udfType as UdfType, identifier: strippedPath(fn), component: fn.component ?? '', startedMs: Date.now(), durationMs: 0, logLines: [], error: errorText(refused) })
+      return refused
     }
     const argsJson = JSON.stringify([args])
     const who = JSON.stringify(opts.identity ?? null)

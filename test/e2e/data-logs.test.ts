@@ -172,6 +172,17 @@ test('stream_function_logs needs an admin key and long-polls', async () => {
   expect(next.newCursor).toBeGreaterThan(newCursor)
 })
 
+test('a call its argument validator refuses is logged as a failed execution, as in Convex', async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
+  const refused = await client.mutation(api.logging.shout, { text: 42 as never }).catch((e: Error) => e)
+  expect((refused as Error).message).toContain('ArgumentValidationError')
+  const { entries } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${newCursor}`, { headers: auth })).json()) as { entries: { kind: string; udfType: string; identifier: string; error: string | null; logLines: unknown[] }[] }
+  const entry = entries.find((e) => e.identifier === 'logging:shout')!
+  expect(entry).toMatchObject({ kind: 'Completion', udfType: 'Mutation', logLines: [] })
+  expect(entry.error).toContain('ArgumentValidationError: Value does not match validator.')
+})
+
 test("console.time/timeLog/timeEnd in a query log as Convex's isolate does", async () => {
   const auth = { authorization: `Convex ${backend.adminKey}` }
   const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
