@@ -524,7 +524,10 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
   // The dashboard's sign-in: is this admin key good here, and what may it do.
   app.get('/api/check_admin_key', (c) => {
     const kind = adminKindOf(c, deps, true)!
-    return c.json({ success: true, allowedOps: allowedOps(kind), isReadOnly: kind === 'read-only' })
+    // As Convex: a system key is no admin's (BadDeployKey); a full admin key's empty list means
+    // every operation, a read-only key's lists what it may do.
+    if (kind === 'system') throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)
+    return c.json({ success: true, allowedOps: kind === 'read-only' ? allowedOps(kind) : [], isReadOnly: kind === 'read-only' })
   })
   /** The component a `componentId` names ('' for none: the app). */
   const componentOf = (id: unknown): string => {

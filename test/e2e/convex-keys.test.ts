@@ -71,8 +71,10 @@ describe("Convex's admin keys", () => {
     expect(`${stdout}${stderr}`).toContain('Deployed Convex functions')
   })
 
-  it("Convex's dev system key runs internal functions", async () => {
+  it("Convex's dev system key runs internal functions, but is no admin's key to check_admin_key", async () => {
     expect((await cli(['run', 'messages:secret'], CONVEX_DEV_SYSTEM_KEY)).stdout.trim()).toEqual('"internal only"')
+    const check = await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization: `Convex ${CONVEX_DEV_SYSTEM_KEY}` } })
+    expect([check.status, ((await check.json()) as { code: string }).code]).toEqual([403, 'BadDeployKey'])
   })
 
   it("a key of Concave's first builds still works", async () => {
