@@ -8,6 +8,7 @@ import { useMutation, usePaginatedQuery, useQuery } from 'convex/react'
 import type { Value } from 'convex/values'
 import { adminFetch, errorText, parseValue, system, toJsonText, useComponent, useDeployment } from './lib.ts'
 import { ComponentPicker } from './component-picker.tsx'
+import { LoadMore } from './load-more.tsx'
 
 type Doc = Record<string, Value> & { _id: string; _creationTime: number }
 
@@ -233,11 +234,7 @@ function TableView({ table, onDeleted }: { table: string; onDeleted: () => void 
       </div>
       {status === 'LoadingFirstPage' && <p className="muted">Loading…</p>}
       {status === 'Exhausted' && docs.length === 0 && <p className="muted">No documents.</p>}
-      {status === 'CanLoadMore' && (
-        <button className="secondary" onClick={() => loadMore(50)}>
-          Load more
-        </button>
-      )}
+      <LoadMore status={status} loadMore={loadMore} />
     </div>
   )
 }

@@ -5,6 +5,7 @@
 import { useRef, useState } from 'react'
 import { useMutation, usePaginatedQuery, useQuery } from 'convex/react'
 import { errorText, formatBytes, system } from './lib.ts'
+import { LoadMore } from './load-more.tsx'
 
 interface StoredFile {
   _id: string
@@ -91,11 +92,7 @@ export function FilesPage() {
           </tbody>
         </table>
       )}
-      {status === 'CanLoadMore' && (
-        <button className="secondary" onClick={() => loadMore(50)}>
-          Load more
-        </button>
-      )}
+      <LoadMore status={status} loadMore={loadMore} />
     </div>
   )
 }

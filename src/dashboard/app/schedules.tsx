@@ -5,6 +5,7 @@
 import { useState } from 'react'
 import { usePaginatedQuery, useQuery } from 'convex/react'
 import { adminFetch, argsText, displayPath, errorText, nanosToDate, system, useDeployment } from './lib.ts'
+import { LoadMore } from './load-more.tsx'
 
 interface ScheduledJob {
   _id: string
@@ -121,11 +122,7 @@ function ScheduledFunctions() {
           </tbody>
         </table>
       )}
-      {status === 'CanLoadMore' && (
-        <button className="secondary" onClick={() => loadMore(50)}>
-          Load more
-        </button>
-      )}
+      <LoadMore status={status} loadMore={loadMore} />
     </section>
   )
 }
