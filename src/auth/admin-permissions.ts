@@ -5,7 +5,7 @@
  * `OperationNotPermitted` "You do not have permission to perform this operation (ACTION)."
  */
 import type { AdminKeyKind } from '../../keybroker/index.ts'
-import { forbidden } from '../http/errors.ts'
+import { forbidden } from '../util/http-error.ts'
 
 /** Convex's `DeploymentOp`s, with the action name its refusals give for each. */
 const ACTIONS = {

@@ -1,20 +1,6 @@
-/** @module HTTP error bodies in Convex's shape: `{"code": "...", "message": "..."}`. */
+/** @module HTTP error bodies in Convex's shape (the error family lives in ../util/http-error.ts). */
 
-/** An error answered with `status` and a `{code, message}` JSON body. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-export const badRequest = (code: string, message: string) => new HttpError(400, code, message)
-export const unauthorized = (code: string, message: string) => new HttpError(401, code, message)
-export const forbidden = (code: string, message: string) => new HttpError(403, code, message)
-export const notFound = (message: string) => new HttpError(404, 'NotFound', message)
+export { badRequest, forbidden, HttpError, notFound, unauthorized } from '../util/http-error.ts'
 
 /**
  * Whether a request failed because its client went away mid-request (the connection closed while
