@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto'
 import type { Transaction } from '../database/transaction.ts'
-import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME } from '../database/catalog.ts'
+import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME, tableNameKey } from '../database/catalog.ts'
+import { keySuccessor } from '../database/query.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { Schema, SchemaTable } from '../database/database.ts'
 import { decodeId, valueToJson } from '../values/index.ts'
@@ -91,16 +92,20 @@ async function scan(txn: Transaction, table: string, component: string, order: '
   return out
 }
 
+/**
+ * A table's document count, counted by the store (not read document by document: every open
+ * dashboard counts each table again on every commit to it). Follows the whole table, or its name
+ * while it doesn't exist.
+ */
 async function count(txn: Transaction, table: string, component: string): Promise<number> {
-  const key = `frontend:${Math.random()}`
-  const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: table, order: null }, operators: [] }, component)
-  let n = 0
-  try {
-    while ((await stream.nextRow()) !== null) n++
-  } finally {
-    txn.closeStream(key)
+  const info = txn.table(table, component)
+  if (info === undefined) {
+    const key = tableNameKey(table, component)
+    txn.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
+    return 0
   }
-  return n
+  txn.readSet.add(info.indexes.get(BY_CREATION_TIME)!.indexId, { lo: Buffer.alloc(0), hi: null })
+  return txn.snapshot.countTable(info.tableNumber)
 }
 
 /** Follows the set of tables: a table created or deleted re-runs a subscription that lists them. */
