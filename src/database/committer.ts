@@ -295,7 +295,7 @@ export class Committer {
     const record = toCommitRecord(txn, ts)
     this.#writing = true
     try {
-      await hold.write([{ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }])
+      await hold.write([storedRecord(record, ts)])
     } catch (e) {
       this.#writing = false
       const error = new Error(`The database could not write: ${(e as Error)?.message ?? String(e)}`)
@@ -433,7 +433,7 @@ export class Committer {
           q.reject(e)
           continue
         }
-        records.push({ ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) })
+        records.push(storedRecord(record, ts))
         fresh.push({ ts, indexes: record.touched })
         accepted.push({ q, ts })
         created.push(...record.created)
@@ -495,6 +495,11 @@ export class Committer {
     while (drop < this.#recent.length && this.#recent[drop]!.ts <= oldest) drop++
     if (drop > 0) this.#recent = this.#recent.slice(drop)
   }
+}
+
+/** What the store keeps of a transaction's changes at `ts` (see `toCommitRecord`). */
+function storedRecord(record: ReturnType<typeof toCommitRecord>, ts: bigint): CommitRecord {
+  return { ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }
 }
 
 /**

@@ -89,7 +89,7 @@ export class Database {
   ) {
     this.catalog = new Catalog(persistence)
     this.committer = new Committer(persistence, () => this.#oldestActive())
-    this.history = new HistoryRetention(persistence, () => oldest(new Map([...this.#historyReaders, ...[...this.#historyHolds.values()].map((ts) => [ts, 1] as const)])), () => this.committer.publishedTs, {
+    this.history = new HistoryRetention(persistence, () => this.#oldestHistoryReader(), () => this.committer.publishedTs, {
       windowMs: opts.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS,
       onError: (e) => opts.onError?.('Pruning the write log failed', e),
     })
@@ -373,8 +373,11 @@ export class Database {
     return this.exclusive(() => this.catalog.ensureTable(name, component, tableNumber))
   }
 
-  /** Which section the caller is in (`exclusive` or `alone`: their async context), if any. */
-  readonly #sections = new AsyncLocalStorage<'exclusive' | 'alone'>()
+  /**
+   * The section the caller is in (its async context), if any: a catalog change (`exclusive`), or
+   * `alone`, with the commit its transaction goes through.
+   */
+  readonly #sections = new AsyncLocalStorage<{ readonly kind: 'exclusive' } | { readonly kind: 'alone'; readonly commit: (txn: Transaction) => Promise<bigint> }>()
 
   /**
    * Runs a catalog change that writes data (index backfill, index removal) between commit
@@ -385,7 +388,7 @@ export class Database {
     return this.committer.exclusive(async () => {
       this.#exclusive = true
       try {
-        return await this.#sections.run('exclusive', fn)
+        return await this.#sections.run({ kind: 'exclusive' }, fn)
       } finally {
         this.#exclusive = false
         this.#published()
@@ -412,21 +415,15 @@ export class Database {
     let snapshot: Snapshot = shared.snapshot
     if (atTs !== undefined && atTs < shared.snapshot.ts && !mutable) {
       // Held from before the horizon check until the view has read the log: pruning can't pass it.
-      count(this.#historyReaders, atTs, 1)
       try {
-        if (atTs < this.persistence.historyHorizon()) throw new OutOfRetentionError(atTs)
-        snapshot = await HistoricalSnapshot.open(this.persistence, shared.snapshot, this.catalog, atTs)
+        snapshot = await this.readingHistoryAt(atTs, () => HistoricalSnapshot.open(this.persistence, shared.snapshot, this.catalog, atTs))
       } catch (e) {
         this.#releaseShared(shared)
         throw e
-      } finally {
-        count(this.#historyReaders, atTs, -1)
       }
     }
     count(this.#active, snapshot.ts, 1)
     const txn = new Transaction(this, snapshot, mutable, new ReadSet())
-    // Only the section's own transaction commits there; others queue as usual.
-    txn.alone = section === 'alone'
     this.#owners.set(txn, shared)
     return txn
   }
@@ -448,6 +445,13 @@ export class Database {
 
   /** Named holds on the write log (see `holdHistory`). */
   readonly #historyHolds = new Map<string, bigint>()
+
+  /** The oldest timestamp the write log must still serve: views being opened, and holds. */
+  #oldestHistoryReader(): bigint | undefined {
+    let min = oldest(this.#historyReaders)
+    for (const ts of this.#historyHolds.values()) if (min === undefined || ts < min) min = ts
+    return min
+  }
 
   /**
    * Keeps the write log back to `ts` under `name` until called again for that name (`null`
@@ -489,22 +493,14 @@ export class Database {
    * must be committed through `commit` (other work waits for `fn`, so keep it short).
    */
   alone<T>(fn: () => Promise<T>): Promise<T> {
-    return this.committer.alone(async (commit) => {
-      this.#alone = commit
-      try {
-        return await this.#sections.run('alone', fn)
-      } finally {
-        this.#alone = null
-      }
-    })
+    return this.committer.alone((commit) => this.#sections.run({ kind: 'alone', commit }, fn))
   }
-
-  #alone: ((txn: Transaction) => Promise<bigint>) | null = null
 
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
   async commit(txn: Transaction): Promise<bigint> {
-    const alone = txn.alone ? this.#alone : null
-    const ts = txn.writes.size === 0 ? txn.snapshotTs : alone !== null ? await alone(txn) : await this.committer.commit(txn)
+    // Inside an `alone` section its transaction commits there; others queue as usual.
+    const section = this.#sections.getStore()
+    const ts = txn.writes.size === 0 ? txn.snapshotTs : section?.kind === 'alone' ? await section.commit(txn) : await this.committer.commit(txn)
     for (const action of txn.afterCommitActions) {
       void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))
     }

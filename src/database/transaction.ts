@@ -110,8 +110,6 @@ export class Transaction {
   pageEnd: string | null = null
   /** System work (scheduler, crons, imports) is not held to user limits. */
   system = false
-  /** Begun inside `Database.alone`: commits there, without waiting for a batch. */
-  alone = false
   /** The limits in force (lowered for the length of a nested call with `transactionLimits`). */
   limits: Readonly<TransactionLimits> = LIMITS
   /** What the user's code used so far, as Convex counts it (system tables aren't charged). */
@@ -492,6 +490,28 @@ export class Transaction {
   closeStream(key: string): void {
     this.#streams.delete(key)
   }
+
+  /**
+   * The documents of a table (of a component, '' the app) as this transaction sees them, by
+   * creation time, at most `limit`: a full table scan, its range recorded as read.
+   */
+  async readTable(tableName: string, component = '', order: 'asc' | 'desc' = 'asc', limit = Infinity): Promise<Doc[]> {
+    const key = `readTable:${++this.#tableReads}`
+    const stream = this.openStream(key, { source: { type: 'FullTableScan', tableName, order }, operators: [] }, component)
+    const out: Doc[] = []
+    try {
+      while (out.length < limit) {
+        const row = await stream.nextRow()
+        if (row === null) break
+        out.push(JSON.parse(row.json) as Doc)
+      }
+    } finally {
+      this.closeStream(key)
+    }
+    return out
+  }
+
+  #tableReads = 0
 
   /** A restore point for a nested mutation: its writes are undone if it fails. */
   savepoint(): () => void {

@@ -75,23 +75,6 @@ function paginationOpts(args: Args): { cursor: string | null; numItems: number; 
   return { cursor: opts.cursor, numItems: opts.numItems, endCursor: typeof opts.endCursor === 'string' ? opts.endCursor : null }
 }
 
-/** Every document of a table (in creation order) as `txn` sees them, the read recorded. */
-async function scan(txn: Transaction, table: string, component: string, order: 'asc' | 'desc' = 'asc', limit = Infinity): Promise<Doc[]> {
-  const key = `frontend:${Math.random()}`
-  const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: table, order }, operators: [] }, component)
-  const out: Doc[] = []
-  try {
-    while (out.length < limit) {
-      const row = await stream.nextRow()
-      if (row === null) break
-      out.push(JSON.parse(row.json) as Doc)
-    }
-  } finally {
-    txn.closeStream(key)
-  }
-  return out
-}
-
 /**
  * A table's document count, counted by the store (not read document by document: every open
  * dashboard counts each table again on every commit to it). Follows the whole table, or its name
@@ -415,7 +398,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const limit = args.limit
       if (typeof limit !== 'number') throw argError('`limit` must be a number')
       if (table === '') return []
-      return ctx.query((txn) => scan(txn, table, component, 'desc', Math.max(0, limit)))
+      return ctx.query((txn) => txn.readTable(table, component, 'desc', Math.max(0, limit)))
     }),
     'paginatedTableDocuments:default': q(paginatedTableDocuments),
     'clearTablePage:default': m(async (args, ctx) => {
@@ -450,7 +433,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       for (const [k, v] of Object.entries(fields)) patch[k] = v === UNDEFINED_PLACEHOLDER ? UNDEFINED_JSON : v
       const ids = args.ids
       await ctx.mutate(async (txn) => {
-        const docs = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : (await scan(txn, table, component)).map((d) => d._id as string)
+        const docs = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : (await txn.readTable(table, component)).map((d) => d._id as string)
         await rewrapped(async () => {
           for (const id of docs) await txn.patch(id, patch, undefined, component)
         })
@@ -578,7 +561,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       return JSON.stringify(fn.args ?? { type: 'any' })
     }),
     'listEnvironmentVariables:default': q((_args, ctx) =>
-      ctx.query(async (txn) => (await scan(txn, ENVIRONMENT_VARIABLES_TABLE, '')).sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0))),
+      ctx.query(async (txn) => (await txn.readTable(ENVIRONMENT_VARIABLES_TABLE, '')).sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0))),
     ),
     // A self-hosted deployment is always running (Convex's pause is a cloud feature).
     'deploymentState:deploymentState': q(() => ({ state: 'running' })),
@@ -592,7 +575,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const component = componentOf(args, ctx)
       return ctx.query(async (txn) => {
         const out: JSONValue[] = []
-        for (const doc of await scan(txn, CRON_JOBS, component)) {
+        for (const doc of await txn.readTable(CRON_JOBS, component)) {
           const last = typeof doc.lastJob === 'string' ? await txn.read(doc.lastJob) : null
           out.push(cronJob(doc, last === null ? null : cronLog(String(doc.name), last)))
         }
@@ -602,7 +585,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
     'listCronJobRuns:default': q(async (args, ctx) => {
       const component = componentOf(args, ctx)
       return ctx.query(async (txn) => {
-        const crons = await scan(txn, CRON_JOBS, component)
+        const crons = await txn.readTable(CRON_JOBS, component)
         // A run names its function; the cron whose function (and arguments) it ran names it.
         const cronFor = (run: Doc) =>
           crons.find((c) => {
@@ -610,7 +593,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
             return udfPathOf(spec.name) === udfPathOf(String(run.name)) && JSON.stringify(spec.args) === JSON.stringify(run.args)
           })?.name
         const out: JSONValue[] = []
-        for (const run of await scan(txn, CRON_RUNS, component)) {
+        for (const run of await txn.readTable(CRON_RUNS, component)) {
           const name = cronFor(run)
           const log = name === undefined ? null : cronLog(String(name), run)
           if (log !== null) out.push(log)
@@ -624,7 +607,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const udfPath = args.udfPath
       return ctx.query(async (txn) => {
         // Pending and running jobs by when they run (Convex's `_scheduled_jobs` holds only those).
-        const live = (await scan(txn, SCHEDULED_FUNCTIONS, component)).filter((d) => {
+        const live = (await txn.readTable(SCHEDULED_FUNCTIONS, component)).filter((d) => {
           const kind = (d.state as { kind: string }).kind
           return (kind === 'pending' || kind === 'inProgress') && (typeof udfPath !== 'string' || udfPathOf(String(d.name)) === udfPathOf(udfPath))
         })

@@ -563,18 +563,12 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     const wanted = typeof body.udfPath === 'string' ? body.udfPath.replace(/\.js(?=:|$)/, '') : null
     const wantedComponent = typeof body.componentPath === 'string' ? body.componentPath : component
     await deps.db.mutate(async (txn) => {
-      const key = `cancel_all:${Math.random()}`
-      const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: SCHEDULED_FUNCTIONS, order: null }, operators: [] }, component)
       const ids: string[] = []
-      try {
-        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) {
-          const job = JSON.parse(row.json) as { _id: string; name: string; state: { kind: string }; component?: string }
-          if (job.state.kind !== 'pending' && job.state.kind !== 'inProgress') continue
-          if (wanted !== null && (job.name.replace(/\.js(?=:|$)/, '') !== wanted || (job.component ?? component) !== wantedComponent)) continue
-          ids.push(job._id)
-        }
-      } finally {
-        txn.closeStream(key)
+      for (const doc of await txn.readTable(SCHEDULED_FUNCTIONS, component)) {
+        const job = doc as { _id: string; name: string; state: { kind: string }; component?: string }
+        if (job.state.kind !== 'pending' && job.state.kind !== 'inProgress') continue
+        if (wanted !== null && (job.name.replace(/\.js(?=:|$)/, '') !== wanted || (job.component ?? component) !== wantedComponent)) continue
+        ids.push(job._id)
       }
       for (const id of ids) await s.cancel(txn, id)
     })
@@ -607,15 +601,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     const component = componentOf(body.componentId)
     scheduler(component)
     await deps.db.mutate(async (txn) => {
-      const key = `delete_scheduled:${Math.random()}`
-      const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: SCHEDULED_FUNCTIONS, order: null }, operators: [] }, component)
-      const ids: string[] = []
-      try {
-        for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) ids.push((JSON.parse(row.json) as { _id: string })._id)
-      } finally {
-        txn.closeStream(key)
-      }
-      for (const id of ids) await txn.removeSystem(id)
+      for (const job of await txn.readTable(SCHEDULED_FUNCTIONS, component)) await txn.removeSystem(job._id as string)
     })
     return c.body(null, 200)
   })
