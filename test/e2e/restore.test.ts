@@ -73,6 +73,9 @@ test('restore refuses a time in the future, unreadable times, system tables, and
   expect(await refused({ timestamp: Date.now() + 3_600_000 })).toMatchObject({ status: 400, code: 'InvalidTimestamp' })
   expect(await refused({ timestamp: 'yesterday-ish' })).toEqual({ status: 400, code: 'InvalidTimestamp', message: '"timestamp" must be milliseconds since the epoch or an ISO 8601 date, not "yesterday-ish"' })
   expect(await refused({})).toMatchObject({ status: 400, code: 'InvalidTimestamp' })
+  // An export of an unreadable time is refused too, and starts nothing.
+  const badExport = await admin('/api/export/request/zip?ts=soon')
+  expect([badExport.status, await badExport.json()]).toEqual([400, { code: 'InvalidTimestamp', message: '"ts" must be a commit timestamp in nanoseconds, not "soon"' }])
   expect(await refused({ timestamp: Date.now() - 1000, tables: ['_storage'] })).toEqual({ status: 400, code: 'InvalidTableName', message: 'Cannot restore table "_storage": only user tables are restored' })
   const anonymous = await fetch(`${t.backend.url}/api/restore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ timestamp: Date.now() }) })
   expect(anonymous.status).toBe(403)
