@@ -104,7 +104,7 @@ async function startBackend(env = {}, dataDir = mkdtempSync(join(tmpdir(), 'benc
   const secret = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
   const t0 = performance.now()
   // --expose-gc lets the memory figures also read the live heap (metrics?gc=1); it changes nothing else.
-  const child = spawn(process.execPath, ['--expose-gc', join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret, ...args], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, DASHBOARD_PORT: '0', ...env } })
+  const child = spawn(process.execPath, ['--expose-gc', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), join(root, 'dist/backend.js'), '--port', port, '--site-proxy-port', sitePort, '--interface', '127.0.0.1', '--local-storage', dataDir, '--instance-name', 'bench', '--instance-secret', secret, ...args], { stdio: process.env.BENCH_BACKEND_LOG === '1' ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, DASHBOARD_PORT: '0', ...env } })
   const url = `http://127.0.0.1:${port}`
   for (;;) {
     // A backend that stops at start-up (a bad flag, a refused database) fails the bench, not hangs it.

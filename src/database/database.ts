@@ -404,8 +404,11 @@ export class Database {
     // A shared store: what any process committed before now is read (inside a catalog change
     // no process commits, and the change has caught up already). `latest: false` (a live
     // query, which is run again on every later commit anyway) reads at the last commit followed.
+    // A mutation needs no catching up first: its commit is checked against every commit made
+    // since its snapshot, whichever process made it (and a read-only one, at its end, see
+    // `commit`), so a stale snapshot costs at most a re-run, never a wrong answer.
     const section = this.#sections.getStore()
-    if (section === undefined && opts.latest !== false) {
+    if (section === undefined && opts.latest !== false && !mutable) {
       await this.committer.sync().catch((e: unknown) => {
         this.#setReadError(new Error(`The database can't be read: ${(e as Error)?.message ?? String(e)}`))
         throw e
@@ -500,6 +503,11 @@ export class Database {
   async commit(txn: Transaction): Promise<bigint> {
     // Inside an `alone` section its transaction commits there; others queue as usual.
     const section = this.#sections.getStore()
+    if (txn.writes.size === 0 && section === undefined && this.persistence.shared !== undefined) {
+      // Nothing to commit, but what it read must still be current as of now (see `begin`).
+      await this.committer.sync()
+      if (this.committer.readConflicts(txn)) throw new OccConflictError()
+    }
     const ts = txn.writes.size === 0 ? txn.snapshotTs : section?.kind === 'alone' ? await section.commit(txn) : await this.committer.commit(txn)
     for (const action of txn.afterCommitActions) {
       void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))

@@ -124,6 +124,69 @@ test('a read-modify-write conflicts with a commit another process made after its
   }
 })
 
+test('a mutation that ends without writing is checked against what other processes committed after its snapshot', async () => {
+  const [one, two] = await twoProcesses()
+  const id = await insert(one, 'counters', { value: 0 })
+  const other = await insert(one, 'counters', { value: 0 })
+  await two.committer.sync()
+  // Read-only, on a snapshot from before two's write: the read is stale by the end, so it re-runs.
+  const stale = await one.begin(true)
+  try {
+    expect((await stale.read(id))?.value).toBe(0)
+    await two.mutate((t) => t.patchSystem(id, { value: 1 }), { system: false })
+    await expect(one.commit(stale)).rejects.toBeInstanceOf(OccConflictError)
+  } finally {
+    one.end(stale)
+  }
+  // Read-only, and what it read is untouched by two's later write: it stands.
+  const fine = await one.begin(true)
+  try {
+    expect((await fine.read(other))?.value).toBe(0)
+    await two.mutate((t) => t.patchSystem(id, { value: 2 }), { system: false })
+    expect(await one.commit(fine)).toBe(fine.snapshotTs)
+  } finally {
+    one.end(fine)
+  }
+})
+
+test('callers of sync that come while a check runs share the next check, which sees what was committed before they called', async () => {
+  const [one, two] = await twoProcesses()
+  const shared = one.persistence.shared!
+  const latestTs = shared.latestTs.bind(shared)
+  let checks = 0
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  // The first check's answer is held back (stale) until the gate opens.
+  ;(shared as { latestTs: () => Promise<bigint> }).latestTs = async () => {
+    const n = ++checks
+    const ts = await latestTs()
+    if (n === 1) await gate
+    return ts
+  }
+  const first = one.committer.sync()
+  await until(() => checks, (n) => n === 1)
+  const id = await insert(two, 'counters', { value: 7 })
+  const committed = two.committer.publishedTs
+  // Callers in different turns, all while the first check is out.
+  const later: Promise<void>[] = []
+  for (let i = 0; i < 5; i++) {
+    later.push(one.committer.sync())
+    await new Promise((r) => setImmediate(r))
+  }
+  expect(checks).toBe(1)
+  release()
+  await first
+  await Promise.all(later)
+  expect(checks).toBe(2)
+  expect(one.committer.publishedTs).toBe(committed)
+  const txn = await one.begin(false)
+  try {
+    expect((await txn.read(id))?.value).toBe(7)
+  } finally {
+    one.end(txn)
+  }
+})
+
 test("each process publishes the other's commits, in order, and knows the tables and indexes it created", async () => {
   const [one, two] = await twoProcesses()
   const seen: bigint[] = []
