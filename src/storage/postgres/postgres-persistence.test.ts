@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { createServer, connect, type Socket } from 'node:net'
 import pg from 'pg'
 import { PostgresPersistence } from './postgres-persistence.ts'
 import { WriteNotApplied } from '../persistence.ts'
@@ -47,13 +48,19 @@ test('a database of format 1 gets the stored-file tables and the commit log at s
   } finally {
     await client.end()
   }
-  expect(FORMAT_VERSION).toBe(3)
+  expect(FORMAT_VERSION).toBe(4)
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
-  await p.close()
-  expect(logs).toEqual(['Executing migration 2/3', 'Executing migration 3/3', 'MigrationComplete(3)'])
-  expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '3' }])
-  expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
+  try {
+    expect(logs).toEqual(['Executing migration 2/4', 'Executing migration 3/4', 'Executing migration 4/4', 'MigrationComplete(4)'])
+    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '4' }])
+    expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
+    // The migrated database takes writes through the group function of format 4.
+    await p.write([{ ts: 5n, documents: [{ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' }], indexes: [] }], 0n)
+    expect(await sql(url, 'SELECT ts, id FROM write_log')).toEqual([{ ts: '5', id: 'a' }])
+  } finally {
+    await p.close()
+  }
 })
 
 test('an older database is migrated step by step with the same log lines as SQLite', async () => {
@@ -126,7 +133,7 @@ test('int8 is read as BigInt on the store’s connections only; a failed read le
   }
 })
 
-test('a write whose connection dies before COMMIT is WriteNotApplied; the next write goes through', async () => {
+test('a write whose connection dies before it commits is WriteNotApplied; the next write goes through', async () => {
   const url = await cluster.newDatabase()
   const p = await PostgresPersistence.open(url)
   const blocker = new pg.Client({ connectionString: url })
@@ -141,7 +148,7 @@ test('a write whose connection dies before COMMIT is WriteNotApplied; the next w
     let pid: number | undefined
     for (const deadline = Date.now() + 10_000; pid === undefined && Date.now() < deadline; ) {
       // (From another connection: activity statistics are fixed for the length of a transaction.)
-      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO meta%'")
+      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%concave_write_group%'")
       pid = row?.pid
     }
     expect(pid).toBeTypeOf('number')
@@ -156,5 +163,94 @@ test('a write whose connection dies before COMMIT is WriteNotApplied; the next w
   } finally {
     await blocker.end()
     await p.close()
+  }
+})
+
+/**
+ * A TCP proxy to the cluster whose open connections can be cut (the client sees its connection
+ * lost, not a Postgres error, and the server process goes on with its statement), and which can
+ * hold new connections back until opened again.
+ */
+async function proxy(target: string): Promise<{ url: string; cut: () => void; hold: (held: boolean) => void; close: () => Promise<void> }> {
+  const port = Number(new URL(target).port)
+  const sockets = new Set<Socket>()
+  let held = false
+  const waiting: (() => void)[] = []
+  const server = createServer((client) => {
+    const start = () => {
+      const upstream = connect(port, '127.0.0.1')
+      for (const s of [client, upstream]) {
+        sockets.add(s)
+        s.on('close', () => sockets.delete(s))
+        s.on('error', () => {})
+      }
+      client.pipe(upstream).pipe(client)
+      client.on('close', () => upstream.destroy())
+      upstream.on('close', () => client.destroy())
+    }
+    // Paused until piped: what the client sends meanwhile waits in its buffer.
+    client.pause()
+    if (held) waiting.push(start)
+    else start()
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = new URL(target)
+  url.port = String((server.address() as { port: number }).port)
+  return {
+    url: url.toString(),
+    cut: () => {
+      for (const s of sockets) s.destroy()
+    },
+    hold: (h) => {
+      held = h
+      if (!h) for (const start of waiting.splice(0)) start()
+    },
+    close: () => new Promise((r) => server.close(() => r())),
+  }
+}
+
+test('a write whose connection is lost mid-call is found out: applied if it committed, WriteNotApplied if not', async () => {
+  const url = await cluster.newDatabase()
+  const through = await proxy(url)
+  const p = await PostgresPersistence.open(through.url)
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  const doc = (id: string) => ({ id, tableNumber: 10001, json: `{"_id":"${id}"}` })
+  const blockedWrite = async (ts: bigint, id: string) => {
+    await blocker.query("BEGIN; SELECT * FROM meta WHERE key = 'max_ts' FOR UPDATE")
+    const write = p.write([{ ts, documents: [doc(id)], indexes: [] }], ts - 1n)
+    write.catch(() => {})
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%concave_write_group%'")
+      if (row !== undefined) return { write, pid: row.pid }
+      if (Date.now() > deadline) throw new Error('the write never waited on the lock')
+    }
+  }
+  try {
+    await p.write([{ ts: 1n, documents: [doc('a')], indexes: [] }], 0n)
+    // Lost, and the server process still waiting: it is ended, nothing lands.
+    const lost = await blockedWrite(2n, 'b')
+    through.cut()
+    await expect(lost.write).rejects.toBeInstanceOf(WriteNotApplied)
+    expect(await sql(url, 'SELECT 1 FROM pg_stat_activity WHERE pid = $1', [lost.pid])).toEqual([])
+    await blocker.query('ROLLBACK')
+    expect(p.maxTs()).toBe(1n)
+    // Lost, but the server process goes on and commits before the check can connect: applied.
+    const landed = await blockedWrite(2n, 'c')
+    through.hold(true)
+    through.cut()
+    await blocker.query('ROLLBACK')
+    for (const deadline = Date.now() + 10_000; (await sql(url, 'SELECT 1 FROM commits WHERE ts = 2')).length === 0; ) {
+      if (Date.now() > deadline) throw new Error('the lost write never committed')
+    }
+    through.hold(false)
+    await landed.write
+    expect(p.maxTs()).toBe(2n)
+    await p.write([{ ts: 3n, documents: [doc('d')], indexes: [] }], 2n)
+    expect(await sql(url, 'SELECT id FROM documents ORDER BY id')).toEqual([{ id: 'a' }, { id: 'c' }, { id: 'd' }])
+  } finally {
+    await blocker.end()
+    await p.close()
+    await through.close()
   }
 })

@@ -557,6 +557,7 @@ export class PostgresPersistence implements Persistence {
     } catch (e) {
       throw new WriteNotApplied(e)
     }
+    if (plainGroup(commits)) return this.#writeGroup(client, commits, expectedTs)
     let committing = false
     try {
       // One round trip: the commit lock (every process's commits in turn), then the latest commit.
@@ -588,6 +589,71 @@ export class PostgresPersistence implements Persistence {
     client.release()
     // Only now durable: `maxTs()` never names a commit a crash could still lose.
     this.#advance(last)
+  }
+
+  /**
+   * A plain group (documents and index entries) in one round trip: `concave_write_group` is its
+   * own transaction. It answers null once applied, or the latest ts when another process
+   * committed since `expectedTs` (nothing applied: the commits missed are read for StaleWrite).
+   */
+  async #writeGroup(client: PoolClient, commits: readonly CommitRecord[], expectedTs: bigint | undefined): Promise<void> {
+    let latest: string | null
+    try {
+      latest = (await client.query<{ latest: string | null }>({ ...WRITE_GROUP, values: groupArguments(commits, expectedTs) })).rows[0]!.latest
+    } catch (e) {
+      // A statement that failed rolled its transaction back (the connection is not reused: the
+      // error may have ended it, as an administrator's termination does).
+      if (e instanceof pg.DatabaseError) {
+        client.release(e)
+        throw new WriteNotApplied(e)
+      }
+      // A connection lost during the call: whether it committed is found out (or, if that can't
+      // be, the error stands and the committer stops writing).
+      const pid = (client as unknown as { processID: number | null }).processID
+      client.release(e as Error)
+      const last = commits[commits.length - 1]!.ts
+      const landed = pid === null ? null : await this.#landed(pid, last).catch(() => null)
+      if (landed === false) throw new WriteNotApplied(e)
+      if (landed !== true) throw e
+      this.#advance(last)
+      return
+    }
+    if (latest !== null) {
+      let foreign: LoggedCommit[]
+      try {
+        foreign = await loadCommits(client, expectedTs!)
+      } catch (e) {
+        client.release(e as Error)
+        throw new WriteNotApplied(e)
+      }
+      client.release()
+      if (foreign.length > 0) this.#advance(foreign[foreign.length - 1]!.ts)
+      throw new StaleWrite(foreign)
+    }
+    client.release()
+    // Only now durable: `maxTs()` never names a commit a crash could still lose.
+    this.#advance(commits[commits.length - 1]!.ts)
+  }
+
+  /**
+   * Whether the group whose last commit is `ts`, sent on the lost connection of server process
+   * `pid`, committed: that process is ended first (ending it aborts a transaction not yet
+   * committed), then the commit log says.
+   */
+  async #landed(pid: number, ts: bigint): Promise<boolean> {
+    const client = await this.#pool.connect()
+    try {
+      await client.query('SELECT pg_terminate_backend($1)', [pid])
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const { rows: alive } = await client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])
+        if (alive.length === 0) break
+        if (Date.now() > deadline) throw new Error(`server process ${pid} did not end`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      return (await client.query('SELECT 1 FROM commits WHERE ts = $1', [String(ts)])).rows.length > 0
+    } finally {
+      client.release()
+    }
   }
 
   #advance(ts: bigint): void {
@@ -871,7 +937,12 @@ async function writeCommits(client: Queryable, commits: readonly CommitRecord[])
   await writeIndexEntries(client, commits.flatMap((c) => c.indexes))
   await writeSearch(client, commits.flatMap((c) => c.search ?? []))
   await writeVectors(client, commits.flatMap((c) => c.vectors ?? []))
-  await logCommits(client, commits.map((c) => ({ ts: c.ts, touched: c.touched ?? c.indexes, catalog: c.catalog === true || (c.tables?.length ?? 0) > 0, push: c.push === true })))
+  await logCommits(client, commits.map(loggedCommit))
+}
+
+/** What the commit log keeps of a commit. */
+function loggedCommit(c: CommitRecord): LoggedCommit {
+  return { ts: c.ts, touched: c.touched ?? c.indexes, catalog: c.catalog === true || (c.tables?.length ?? 0) > 0, push: c.push === true }
 }
 
 /**
@@ -891,59 +962,100 @@ async function logCommits(db: Queryable, commits: readonly LoggedCommit[]): Prom
 }
 
 /**
- * A group's document revisions: every one into the write log (one per document and timestamp:
- * a second one fails the group), the last of each document into `documents`.
+ * A group's document revisions as column arrays: every one into the write log (one per document
+ * and timestamp: a second one fails the group), the last of each document into `documents`
+ * (`put*`), or out of it (`delIds`).
  */
-async function writeDocuments(db: Queryable, commits: readonly CommitRecord[]): Promise<void> {
-  const log: { ts: bigint; d: DocumentWrite }[] = []
+function documentColumns(commits: readonly CommitRecord[]) {
+  const logTs: string[] = []
+  const logId: string[] = []
+  const logTable: number[] = []
+  const logJson: (string | null)[] = []
   const latest = new Map<string, { ts: bigint; d: DocumentWrite }>()
   for (const c of commits) {
     for (const d of c.documents) {
-      log.push({ ts: c.ts, d })
+      logTs.push(String(c.ts))
+      logId.push(d.id)
+      logTable.push(d.tableNumber)
+      logJson.push(d.json)
       latest.delete(d.id)
       latest.set(d.id, { ts: c.ts, d })
     }
   }
-  if (log.length === 0) return
-  await db.query('INSERT INTO write_log (ts, id, table_number, json) SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[])', [
-    log.map((r) => String(r.ts)),
-    log.map((r) => r.d.id),
-    log.map((r) => r.d.tableNumber),
-    log.map((r) => r.d.json),
-  ])
   const puts = [...latest.values()].filter((r) => r.d.json !== null)
-  const deletes = [...latest.values()].filter((r) => r.d.json === null).map((r) => r.d.id)
-  if (deletes.length > 0) await db.query('DELETE FROM documents WHERE id = ANY($1::text[])', [deletes])
-  if (puts.length > 0) {
-    await db.query(
-      'INSERT INTO documents (id, table_number, ts, json) SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[]) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, json = excluded.json',
-      [puts.map((r) => r.d.id), puts.map((r) => r.d.tableNumber), puts.map((r) => String(r.ts)), puts.map((r) => r.d.json)],
-    )
+  return {
+    log: [logTs, logId, logTable, logJson] as const,
+    delIds: [...latest.values()].filter((r) => r.d.json === null).map((r) => r.d.id),
+    puts: [puts.map((r) => r.d.id), puts.map((r) => r.d.tableNumber), puts.map((r) => String(r.ts)), puts.map((r) => r.d.json)] as const,
   }
 }
 
-/** Index entry changes in order: the last change of each (index, key) wins. */
-async function writeIndexEntries(db: Queryable, writes: readonly IndexWrite[]): Promise<void> {
-  if (writes.length === 0) return
+/** A group's index entry changes as column arrays, in order: the last change of each (index, key) wins. */
+function indexColumns(writes: readonly IndexWrite[]) {
   const last = new Map<string, IndexWrite>()
   for (const w of writes) last.set(`${w.indexId}:${w.key.toString('hex')}`, w)
   const puts: (IndexWrite & StoredKey)[] = []
   const deletes: (IndexWrite & StoredKey)[] = []
   for (const w of last.values()) (w.id === null ? deletes : puts).push({ ...w, ...splitKey(w.key) })
-  if (deletes.length > 0) {
-    await db.query('DELETE FROM index_entries e USING unnest($1::int4[], $2::bytea[], $3::bytea[]) AS x(index_id, key_prefix, key_sha256) WHERE e.index_id = x.index_id AND e.key_prefix = x.key_prefix AND e.key_sha256 = x.key_sha256', [
-      deletes.map((w) => w.indexId),
-      deletes.map((w) => w.prefix),
-      deletes.map((w) => w.sha256),
-    ])
+  return {
+    deletes: [deletes.map((w) => w.indexId), deletes.map((w) => w.prefix), deletes.map((w) => w.sha256)] as const,
+    puts: [puts.map((w) => w.indexId), puts.map((w) => w.prefix), puts.map((w) => w.sha256), puts.map((w) => w.suffix), puts.map((w) => w.id)] as const,
   }
-  if (puts.length > 0) {
+}
+
+async function writeDocuments(db: Queryable, commits: readonly CommitRecord[]): Promise<void> {
+  const { log, delIds, puts } = documentColumns(commits)
+  if (log[0].length === 0) return
+  await db.query('INSERT INTO write_log (ts, id, table_number, json) SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[])', [...log])
+  if (delIds.length > 0) await db.query('DELETE FROM documents WHERE id = ANY($1::text[])', [delIds])
+  if (puts[0].length > 0) {
+    await db.query('INSERT INTO documents (id, table_number, ts, json) SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[]) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, json = excluded.json', [...puts])
+  }
+}
+
+async function writeIndexEntries(db: Queryable, writes: readonly IndexWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  const { deletes, puts } = indexColumns(writes)
+  if (deletes[0].length > 0) {
+    await db.query('DELETE FROM index_entries e USING unnest($1::int4[], $2::bytea[], $3::bytea[]) AS x(index_id, key_prefix, key_sha256) WHERE e.index_id = x.index_id AND e.key_prefix = x.key_prefix AND e.key_sha256 = x.key_sha256', [...deletes])
+  }
+  if (puts[0].length > 0) {
     await db.query(
       `INSERT INTO index_entries (index_id, key_prefix, key_sha256, key_suffix, id) SELECT * FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[])
        ON CONFLICT (index_id, key_prefix, key_sha256) DO UPDATE SET key_suffix = excluded.key_suffix, id = excluded.id`,
-      [puts.map((w) => w.indexId), puts.map((w) => w.prefix), puts.map((w) => w.sha256), puts.map((w) => w.suffix), puts.map((w) => w.id)],
+      [...puts],
     )
   }
+}
+
+/** Whether a group is only documents and index entries: what `concave_write_group` writes in one call. */
+function plainGroup(commits: readonly CommitRecord[]): boolean {
+  return commits.every((c) => (c.tables?.length ?? 0) === 0 && (c.search?.length ?? 0) === 0 && (c.vectors?.length ?? 0) === 0)
+}
+
+/** `concave_write_group`'s arguments (see migration 4) for a plain group. */
+function groupArguments(commits: readonly CommitRecord[], expectedTs: bigint | undefined): unknown[] {
+  const docs = documentColumns(commits)
+  const index = indexColumns(commits.flatMap((c) => c.indexes))
+  const logged = commits.map(loggedCommit)
+  return [
+    expectedTs === undefined ? null : String(expectedTs),
+    String(commits[commits.length - 1]!.ts),
+    ...docs.log,
+    docs.delIds,
+    ...docs.puts,
+    ...index.deletes,
+    ...index.puts,
+    logged.map((c) => String(c.ts)),
+    logged.map((c) => encodeTouched(c.touched)),
+    logged.map((c) => c.catalog),
+    logged.map((c) => c.push),
+  ]
+}
+const WRITE_GROUP = {
+  name: 'write_group',
+  text: `SELECT concave_write_group($1::int8, $2::int8, $3::int8[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::int8[], $11::text[],
+    $12::int4[], $13::bytea[], $14::bytea[], $15::int4[], $16::bytea[], $17::bytea[], $18::bytea[], $19::text[], $20::int8[], $21::bytea[], $22::bool[], $23::bool[]) AS latest`,
 }
 
 /**
