@@ -576,10 +576,15 @@ export class PostgresPersistence implements Persistence {
       await client.query('COMMIT')
     } catch (e) {
       if (e instanceof StaleWrite) throw e
-      // Lost while COMMIT was under way: it may or may not have been applied.
+      // Lost while COMMIT was under way: whether it was applied is found out (see #writeGroup).
       if (committing && !(e instanceof pg.DatabaseError)) {
+        const pid = (client as unknown as { processID: number | null }).processID
         client.release(e as Error)
-        throw e
+        const landed = pid === null ? null : await this.#landed(pid, last).catch(() => null)
+        if (landed === false) throw new WriteNotApplied(e)
+        if (landed !== true) throw e
+        this.#advance(last)
+        return
       }
       let broken: Error | undefined
       if (!committing) await client.query('ROLLBACK').catch((r: Error) => (broken = r))
