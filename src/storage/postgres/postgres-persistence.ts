@@ -79,8 +79,11 @@ const PREFIX_END = '\u{10FFFF}'
 const K1 = 1.2
 const B = 0.75
 
+/** The `meta` keys the store keeps for itself; the rest are the globals (see `globals`). */
+const STORE_KEYS = ['format_version', 'max_ts', 'history_horizon', 'history_cursor', 'commits_horizon']
+
 /** The URL with its password hidden, for messages. */
-function redact(url: string): string {
+export function redact(url: string): string {
   try {
     const u = new URL(url)
     if (u.password !== '') u.password = '***'
@@ -846,6 +849,11 @@ export class PostgresPersistence implements Persistence {
   async setGlobalIfAbsent(key: string, value: string): Promise<string> {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
     return (await this.getGlobal(key))!
+  }
+
+  async globals(): Promise<Map<string, string>> {
+    const result = await rows<{ key: string; value: string }>(this.#pool, 'SELECT key, value FROM meta WHERE NOT (key = ANY($1::text[])) ORDER BY key', [STORE_KEYS])
+    return new Map(result.map((r) => [r.key, r.value]))
   }
 
   async setGlobal(key: string, value: string): Promise<void> {

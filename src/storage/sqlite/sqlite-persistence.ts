@@ -59,6 +59,9 @@ const MAX_IDLE_READERS = 8
 
 type Db = Database.Database
 
+/** The `meta` keys the store keeps for itself; the rest are the globals (see `globals`). */
+const STORE_KEYS = ['format_version', 'max_ts', 'history_horizon', 'history_cursor']
+
 /** Where the sqlite-vec extension (vector indexes) is, resolved once. */
 let vectorExtension: string | null = null
 
@@ -635,6 +638,11 @@ export class SqlitePersistence implements Persistence {
 
   async setGlobal(key: string, value: string): Promise<void> {
     this.#stmts.setGlobal.run(key, value)
+  }
+
+  async globals(): Promise<Map<string, string>> {
+    const rows = this.#writer.prepare(`SELECT key, value FROM meta WHERE key NOT IN (${STORE_KEYS.map(() => '?').join(', ')}) ORDER BY key`).raw().all(...STORE_KEYS) as [string, string][]
+    return new Map(rows)
   }
 
   async sizeBytes(): Promise<number> {
