@@ -64,8 +64,8 @@ export interface DeploymentLayout {
 export type RestoreTarget = { readonly folder: string } | { readonly dbUrl: string }
 
 /** Documents per commit written to the target (and at most about this many bytes of them). */
-const BATCH_DOCUMENTS = 1000
-const BATCH_BYTES = 4 * 1024 * 1024
+const BATCH_DOCUMENTS = 10000
+const BATCH_BYTES = 32 * 1024 * 1024
 /** Documents read from the source per scan. */
 const SCAN_PAGE = 512
 

@@ -665,14 +665,6 @@ export class SqlitePersistence implements Persistence {
     return value
   }
 
-  /**
-   * Copies the whole store, as of one moment, into a new file at `path` (SQLite's online backup:
-   * readers and commits go on meanwhile), for a restore into a new data folder.
-   */
-  async backupTo(path: string): Promise<void> {
-    await this.#writer.backup(path)
-  }
-
   async close(): Promise<void> {
     await this.#syncing
     await this.#nextSync
