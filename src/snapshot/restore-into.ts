@@ -105,15 +105,22 @@ export async function restoreInto(source: RestoreSource, layout: DeploymentLayou
       rmSync(building, { recursive: true, force: true })
     }
   }
+  const where = `Cannot restore into the Postgres database at ${redact(target.dbUrl)}`
+  const notEmpty = () => new RestoreError('InvalidDbUrl', `${where}: it is not empty (restore into a new, empty database)`)
   let persistence: PostgresPersistence
   try {
+    // A database with tables of its own is refused before a store's tables are created in it.
+    const found = await PostgresPersistence.inspect(target.dbUrl)
+    if (found.tables > 0 && !found.store) throw notEmpty()
     persistence = await PostgresPersistence.open(target.dbUrl)
   } catch (e) {
-    throw new RestoreError('InvalidDbUrl', `Cannot restore into the Postgres database at ${redact(target.dbUrl)}: ${(e as Error).message}`)
+    if (e instanceof RestoreError) throw e
+    throw new RestoreError('InvalidDbUrl', `${where}: ${(e as Error).message}`)
   }
   try {
     const blobs = persistence.blobStore()
-    if (!(await isEmpty(persistence, blobs))) throw new RestoreError('InvalidDbUrl', `Cannot restore into the Postgres database at ${redact(target.dbUrl)}: it is not empty (restore into a new, empty database)`)
+    // A store's tables with nothing in them yet count as empty.
+    if (!(await isEmpty(persistence, blobs))) throw notEmpty()
     let result: RestoreResult
     try {
       result = await copyState(source, persistence, blobs, layout, ts, opts)

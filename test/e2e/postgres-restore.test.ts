@@ -197,6 +197,23 @@ test('a restore into a new deployment refuses a target it cannot use, with the p
     expect(unreachable).toMatchObject({ status: 400, code: 'InvalidDbUrl' })
     expect(unreachable.message).toMatch(/^Cannot restore into the Postgres database at postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/nowhere: Cannot connect/)
     expect(unreachable.message).not.toContain('hunter2')
+    // A database with tables of its own is refused before anything is created in it.
+    const other = await cluster.newDatabase()
+    const tablesOf = async () => {
+      const c = new pg.Client({ connectionString: other })
+      await c.connect()
+      try {
+        return (await c.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename')).rows.map((r) => r.tablename)
+      } finally {
+        await c.end()
+      }
+    }
+    const c = new pg.Client({ connectionString: other })
+    await c.connect()
+    await c.query('CREATE TABLE someone_elses (x int)')
+    await c.end()
+    expect(await refused({ timestamp: at, intoDbUrl: other })).toEqual({ status: 400, code: 'InvalidDbUrl', message: `Cannot restore into the Postgres database at ${other}: it is not empty (restore into a new, empty database)` })
+    expect(await tablesOf()).toEqual(['someone_elses'])
   } finally {
     await source.backend.stop()
   }

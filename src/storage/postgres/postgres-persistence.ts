@@ -524,6 +524,31 @@ export class PostgresPersistence implements Persistence {
     }
   }
 
+  /**
+   * What the database at `url` holds in the schema a store there would use, read without
+   * creating or changing anything: how many tables (and views) of any kind, and whether it has a
+   * store's `meta` table.
+   */
+  static async inspect(url: string): Promise<{ tables: number; store: boolean }> {
+    const client = new pg.Client({ connectionString: url })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+    } catch (e) {
+      await client.end().catch(() => {})
+      throw new Error(`Cannot connect to the Postgres database at ${redact(url)}: ${(e as Error).message}`, { cause: e })
+    }
+    try {
+      const [row] = await rows<{ tables: number; store: boolean }>(
+        client,
+        "SELECT (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) AS tables, to_regclass('meta') IS NOT NULL AS store",
+      )
+      return row!
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+
   /** A store of file bytes in this database, on this store's pool (see postgres-blob-store.ts). */
   blobStore(): PostgresBlobStore {
     return new PostgresBlobStore(this.#pool)
