@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import type { Database } from '../database/database.ts'
+import { OutOfRetentionError } from '../database/errors.ts'
 import { BY_ID, DROPPED_TABLE, indexKey, keyFieldsFor, splitStoredTableName } from '../database/catalog.ts'
 import type { IndexInfo } from '../database/catalog.ts'
 import { searchEntry } from '../database/search.ts'
@@ -125,7 +126,7 @@ export async function restoreInto(source: RestoreSource, layout: DeploymentLayou
     try {
       result = await copyState(source, persistence, blobs, layout, ts, opts)
     } catch (e) {
-      if (e instanceof RestoreError) throw e
+      if (e instanceof RestoreError || e instanceof OutOfRetentionError) throw e
       throw new Error(`The restore into the Postgres database at ${redact(target.dbUrl)} failed part way, and left what it had written there (drop that database before trying again): ${(e as Error)?.message ?? String(e)}`, { cause: e })
     }
     await persistence.setGlobal(layout.credentialsGlobal, source.credentials)

@@ -9,6 +9,7 @@
  * …) keep their present state, since what they describe (jobs run, bytes deleted) can't be undone.
  */
 import type { Database } from '../database/database.ts'
+import { OutOfRetentionError } from '../database/errors.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { LogEntry, Persistence } from '../storage/persistence.ts'
 
@@ -34,9 +35,10 @@ export interface RestoreOptions {
   readonly component?: string
 }
 
-/** Refuses a time after the latest commit, and system tables. */
+/** Refuses a time after the latest commit or before the history retention, and system tables. */
 export function checkRestoreRequest(db: Database, ts: bigint, opts: RestoreOptions): void {
   if (ts > db.committer.publishedTs) throw new RestoreError('InvalidTimestamp', `Cannot restore to ${ts}: it is after the latest commit (${db.committer.publishedTs})`)
+  if (ts < db.persistence.historyHorizon()) throw new OutOfRetentionError(ts)
   for (const name of opts.tables ?? []) {
     if (typeof name !== 'string' || name.startsWith('_')) throw new RestoreError('InvalidTableName', `Cannot restore table ${JSON.stringify(name)}: only user tables are restored`)
   }

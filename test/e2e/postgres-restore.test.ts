@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { unzipSync } from 'fflate'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -199,8 +199,8 @@ test('a restore into a new deployment refuses a target it cannot use, with the p
     expect(unreachable.message).not.toContain('hunter2')
     // A database with tables of its own is refused before anything is created in it.
     const other = await cluster.newDatabase()
-    const tablesOf = async () => {
-      const c = new pg.Client({ connectionString: other })
+    const tablesOf = async (url = other) => {
+      const c = new pg.Client({ connectionString: url })
       await c.connect()
       try {
         return (await c.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename')).rows.map((r) => r.tablename)
@@ -214,6 +214,16 @@ test('a restore into a new deployment refuses a target it cannot use, with the p
     await c.end()
     expect(await refused({ timestamp: at, intoDbUrl: other })).toEqual({ status: 400, code: 'InvalidDbUrl', message: `Cannot restore into the Postgres database at ${other}: it is not empty (restore into a new, empty database)` })
     expect(await tablesOf()).toEqual(['someone_elses'])
+    // Before the history retention (pruned a moment after the first commits): refused, nothing created.
+    // (A system table is refused too, after the time: this waits for the pruning without restoring anything.)
+    const folder = join(mkdtempSync(join(tmpdir(), 'concave-pg-restore-')), 'restored')
+    dirs.push(join(folder, '..'))
+    await until(() => refused({ timestamp: 1000, tables: ['_storage'], into: folder }), (r) => r.code === 'OutOfRetention')
+    const empty = await cluster.newDatabase()
+    expect(await refused({ timestamp: 1000, intoDbUrl: empty })).toMatchObject({ status: 400, code: 'OutOfRetention' })
+    expect(await tablesOf(empty)).toEqual([])
+    expect(await refused({ timestamp: 1000, into: folder })).toMatchObject({ status: 400, code: 'OutOfRetention' })
+    expect(readdirSync(join(folder, '..'))).toEqual([])
   } finally {
     await source.backend.stop()
   }
