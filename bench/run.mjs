@@ -376,6 +376,7 @@ async function restoreRows() {
     const n = count.toLocaleString('en-US')
     row(`point-in-time restore of ${n} changed documents (one commit)`, r.restoreSeconds, 's', r.restoreSeconds / r.replaceSeconds, `x writing the same ${n} documents with npx convex import --replace (${r.replaceSeconds.toFixed(1)} s); ${r.documents.toLocaleString('en-US')} documents put back`)
     row(`  npx convex import of ${n} documents into a new table`, r.importSeconds, 's', null, '')
+    row(`point-in-time restore into a new data folder (${n} documents, whole deployment copied)`, r.intoSeconds, 's', r.intoSeconds / r.replaceSeconds, `x the --replace import; ${r.intoDocuments.toLocaleString('en-US')} documents differ from the present`)
   } finally {
     await stopBackend(b)
   }

@@ -42,7 +42,7 @@ import { PostgresPersistence } from './storage/postgres/postgres-persistence.ts'
 import { SqlitePersistence } from './storage/sqlite/sqlite-persistence.ts'
 import { MutationLog } from './sync/mutation-log.ts'
 import { SubscriptionManager } from './sync/subscriptions.ts'
-import { restoreInto } from './snapshot/restore.ts'
+import { restoreInto } from './snapshot/restore-into.ts'
 import { attachSyncServer } from './sync/sync-server.ts'
 import type { Server } from 'node:http'
 import type { Logger } from './util/log.ts'
@@ -284,7 +284,8 @@ export class Backend {
       db,
       runner,
       push,
-      restoreInto: (into, ts, opts) => restoreInto(db, dataDir, { databaseFile: DATABASE_FILE, files: [CREDENTIALS_FILE], folders: ['storage'] }, into, ts, opts),
+      restoreInto: (target, ts, opts) =>
+        restoreInto({ db, blobs, credentials: `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n` }, { databaseFile: DATABASE_FILE, credentialsFile: CREDENTIALS_FILE, storageFolder: 'storage', credentialsGlobal: CREDENTIALS_GLOBAL }, target, ts, opts),
     })
     const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())

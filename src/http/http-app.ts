@@ -2,6 +2,8 @@
  * @module The API on port 3210: function calls (`ConvexHttpClient`), push (`npx convex deploy`)
  * and instance info. Routes are bound per area, like `bindFunctionRoutes(app, deps)`.
  */
+import type { RestoreTarget } from '../snapshot/restore-into.ts'
+import type { RestoreOptions, RestoreResult } from '../snapshot/restore.ts'
 import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { BodyBudgetError, readLimited, refuseBody } from './body.ts'
@@ -61,8 +63,8 @@ export interface HttpDeps {
   readonly push: PushService
   /** Bounds the bytes of request bodies held at once (function calls and HTTP actions). */
   readonly bodyBudget?: BodyBudget
-  /** Restores into a new data folder (POST /api/restore with `into`; see src/snapshot/restore.ts). */
-  readonly restoreInto?: (into: string, ts: bigint, opts: { tables?: readonly string[]; component?: string }) => Promise<{ ts: bigint; documents: number }>
+  /** Restores into a new deployment (POST /api/restore with `into` or `intoDbUrl`; see src/snapshot/restore-into.ts). */
+  readonly restoreInto?: (target: RestoreTarget, ts: bigint, opts: RestoreOptions) => Promise<RestoreResult>
   /** Present while this backend replicates another deployment (`--replicate-from`). */
   readonly replication?: { status(): Promise<Record<string, unknown>> }
 }

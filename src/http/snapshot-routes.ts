@@ -51,9 +51,10 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
     service.requestExport(c.req.query('includeStorage') === 'true', pointInTime(c.req.query('ts'), c.req.query('timestamp')))
     return c.json({})
   }))
-  // Point-in-time restore, in place, as one commit (see src/snapshot/restore.ts).
+  // Point-in-time restore, in place as one commit, or into a new data folder or an empty Postgres
+  // database (see src/snapshot/restore.ts and restore-into.ts).
   app.post('/api/restore', admin('WriteData', async (c) => {
-    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown; into?: unknown } | null
+    const body = (await c.req.json().catch(() => null)) as { ts?: unknown; timestamp?: unknown; tables?: unknown; componentPath?: unknown; into?: unknown; intoDbUrl?: unknown } | null
     const at = pointInTime(body?.ts, body?.timestamp)
     if (at === undefined) throw badRequest('InvalidTimestamp', 'Give the time to restore to as "ts" (nanoseconds) or "timestamp" (milliseconds since the epoch, or ISO 8601)')
     const tables = body?.tables
@@ -61,10 +62,13 @@ export function bindSnapshotRoutes(app: Hono, deps: HttpDeps): void {
     const componentPath = typeof body?.componentPath === 'string' ? body.componentPath : ''
     try {
       const opts = { tables: tables as string[] | undefined, component: componentPath }
-      const into = body?.into
+      const { into, intoDbUrl } = body ?? {}
+      if (into !== undefined && intoDbUrl !== undefined) throw badRequest('InvalidPath', 'Give "into" (a new data folder) or "intoDbUrl" (an empty Postgres database), not both')
       if (into !== undefined && (typeof into !== 'string' || !isAbsolute(into))) throw badRequest('InvalidPath', '"into" must be an absolute path to a new (or empty) folder')
-      if (into !== undefined && deps.restoreInto === undefined) throw badRequest('Unsupported', 'This backend cannot restore into a new data folder')
-      const result = into === undefined ? await restoreAt(deps.db, at, opts) : await deps.restoreInto!(into as string, at, opts)
+      if (intoDbUrl !== undefined && (typeof intoDbUrl !== 'string' || !/^postgres(ql)?:\/\//.test(intoDbUrl))) throw badRequest('InvalidDbUrl', '"intoDbUrl" must be the URL of an empty Postgres database (postgres://…)')
+      const target = into !== undefined ? { folder: into as string } : intoDbUrl !== undefined ? { dbUrl: intoDbUrl as string } : null
+      if (target !== null && deps.restoreInto === undefined) throw badRequest('Unsupported', 'This backend cannot restore into a new deployment')
+      const result = target === null ? await restoreAt(deps.db, at, opts) : await deps.restoreInto!(target, at, opts)
       return c.json({ ts: String(result.ts), documents: result.documents })
     } catch (e) {
       if (e instanceof RestoreError) throw badRequest(e.code, e.message)

@@ -743,6 +743,18 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         expect(await again.getGlobal('instance_secret')).toBe('s2')
         expect(await again.getGlobal('env')).toBe(JSON.stringify({ A: 'ä\n"b"' }))
         expect(await again.getGlobal('missing')).toBe(undefined)
+        // Listed whole, without the store's own bookkeeping (its timestamps, its horizon).
+        await again.replaceModules([], { schema: 'null' })
+        await again.createTable('t', T)
+        await again.write([{ ts: 5n, documents: [{ id: 'a', tableNumber: T, json: '{}' }], indexes: [] }])
+        await again.pruneHistory(5n, 10)
+        await again.setGlobalIfAbsent('credentials', 'c')
+        expect([...(await again.globals())]).toEqual([
+          ['credentials', 'c'],
+          ['env', JSON.stringify({ A: 'ä\n"b"' })],
+          ['instance_secret', 's2'],
+          ['schema', 'null'],
+        ])
       })
 
       test('the size it takes up is positive and grows with the data', async () => {

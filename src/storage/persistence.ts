@@ -430,6 +430,12 @@ export interface Persistence {
 
   getGlobal(key: string): Promise<string | undefined>
   setGlobal(key: string, value: string): Promise<void>
+  /**
+   * Every global set through `setGlobal`, `setGlobalIfAbsent` or `replaceModules`, by key (not the
+   * store's own bookkeeping, such as its latest timestamp or history horizon): what a copy of the
+   * deployment carries over.
+   */
+  globals(): Promise<Map<string, string>>
   /** Sets `key` unless it is set already (by anyone, at once included); resolves with the value stored. */
   setGlobalIfAbsent(key: string, value: string): Promise<string>
 

@@ -79,8 +79,11 @@ const PREFIX_END = '\u{10FFFF}'
 const K1 = 1.2
 const B = 0.75
 
+/** The `meta` keys the store keeps for itself; the rest are the globals (see `globals`). */
+const STORE_KEYS = ['format_version', 'max_ts', 'history_horizon', 'history_cursor', 'commits_horizon']
+
 /** The URL with its password hidden, for messages. */
-function redact(url: string): string {
+export function redact(url: string): string {
   try {
     const u = new URL(url)
     if (u.password !== '') u.password = '***'
@@ -521,6 +524,31 @@ export class PostgresPersistence implements Persistence {
     }
   }
 
+  /**
+   * What the database at `url` holds in the schema a store there would use, read without
+   * creating or changing anything: how many tables (and views) of any kind, and whether it has a
+   * store's `meta` table.
+   */
+  static async inspect(url: string): Promise<{ tables: number; store: boolean }> {
+    const client = new pg.Client({ connectionString: url })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+    } catch (e) {
+      await client.end().catch(() => {})
+      throw new Error(`Cannot connect to the Postgres database at ${redact(url)}: ${(e as Error).message}`, { cause: e })
+    }
+    try {
+      const [row] = await rows<{ tables: number; store: boolean }>(
+        client,
+        "SELECT (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) AS tables, to_regclass('meta') IS NOT NULL AS store",
+      )
+      return row!
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+
   /** A store of file bytes in this database, on this store's pool (see postgres-blob-store.ts). */
   blobStore(): PostgresBlobStore {
     return new PostgresBlobStore(this.#pool)
@@ -917,6 +945,11 @@ export class PostgresPersistence implements Persistence {
   async setGlobalIfAbsent(key: string, value: string): Promise<string> {
     await this.#pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
     return (await this.getGlobal(key))!
+  }
+
+  async globals(): Promise<Map<string, string>> {
+    const result = await rows<{ key: string; value: string }>(this.#pool, 'SELECT key, value FROM meta WHERE NOT (key = ANY($1::text[])) ORDER BY key', [STORE_KEYS])
+    return new Map(result.map((r) => [r.key, r.value]))
   }
 
   async setGlobal(key: string, value: string): Promise<void> {

@@ -59,6 +59,9 @@ const MAX_IDLE_READERS = 8
 
 type Db = Database.Database
 
+/** The `meta` keys the store keeps for itself; the rest are the globals (see `globals`). */
+const STORE_KEYS = ['format_version', 'max_ts', 'history_horizon', 'history_cursor']
+
 /** Where the sqlite-vec extension (vector indexes) is, resolved once. */
 let vectorExtension: string | null = null
 
@@ -637,6 +640,11 @@ export class SqlitePersistence implements Persistence {
     this.#stmts.setGlobal.run(key, value)
   }
 
+  async globals(): Promise<Map<string, string>> {
+    const rows = this.#writer.prepare(`SELECT key, value FROM meta WHERE key NOT IN (${STORE_KEYS.map(() => '?').join(', ')}) ORDER BY key`).raw().all(...STORE_KEYS) as [string, string][]
+    return new Map(rows)
+  }
+
   async sizeBytes(): Promise<number> {
     // The database file and its write-ahead log.
     let total = 0
@@ -655,14 +663,6 @@ export class SqlitePersistence implements Persistence {
     if (stored !== undefined) return stored
     this.#stmts.setGlobal.run(key, value)
     return value
-  }
-
-  /**
-   * Copies the whole store, as of one moment, into a new file at `path` (SQLite's online backup:
-   * readers and commits go on meanwhile), for a restore into a new data folder.
-   */
-  async backupTo(path: string): Promise<void> {
-    await this.#writer.backup(path)
   }
 
   async close(): Promise<void> {
