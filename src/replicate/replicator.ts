@@ -8,14 +8,27 @@
  * together with the replication's state (the source's cursor, in the system table
  * `_replication`): a page is applied exactly once, and a restart of either side resumes where
  * the last commit left off. Documents keep their ids and `_creationTime`; tables are created with
- * the source's table numbers (so ids stay valid). Stored files come along when the source is a
- * Concave (`includeStorage`: its `_storage` records): the bytes are fetched from the source's
- * `/api/storage/<id>` and stored under the same id before their record commits.
+ * the source's table numbers (so ids stay valid).
+ *
+ * Stored files: Convex's streaming export doesn't list them, so they are read through the door
+ * Convex's dashboard uses (source-files.ts: `fileStorageV2:fileMetadata` per component, oldest
+ * first, each with the URL its bytes are served at), for every source alike. A file keeps its id,
+ * sha256, size, content type and creation time; its bytes are fetched, checked against the sha256
+ * and stored under the same id before its record commits. Deletions aren't listed anywhere: a
+ * page of the listing answers for a range of creation times (filePageRange), and our files in that
+ * range it doesn't have were deleted at the source. Files are polled: every FILES_POLL_MS (1 s)
+ * the files created since a little before our newest are listed and each component's file count
+ * compared with ours; a full listing follows when a count differs (so a deletion shows within
+ * about a second) and every FULL_FILES_PASS_MS (5 min) regardless (a deletion masked by an upload
+ * between two polls, a file committed out of creation order). A page that changes something is
+ * one commit with the listing's position (`filesPass` in `_replication`), so a restart resumes the
+ * listing and nothing is copied twice; a page that changes nothing writes nothing.
  *
  * The replica should be a fresh deployment that nothing else writes to until clients switch over
  * (its own writes to replicated documents would be overwritten, or would conflict with the
  * source's table numbers). `status()` reports the lag: the source's revisions not yet applied
- * (read from the source, up to LAG_PAGES pages) and how long the oldest of them has waited.
+ * (read from the source, up to LAG_PAGES pages) and how long the oldest of them has waited, and
+ * the stored files here and at the source.
  */
 import type { Database } from '../database/database.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
@@ -25,7 +38,7 @@ import type { JSONValue } from '../values/index.ts'
 import type { Logger } from '../util/log.ts'
 import { parseStreamingResponse } from './streaming-export.ts'
 import { filePage, filePageRange, numFiles, sourceComponents } from './source-files.ts'
-import type { SourceComponent, SourceFile } from './source-files.ts'
+import type { SourceComponent } from './source-files.ts'
 
 export const REPLICATION_TABLE = '_replication'
 /** Below the numbers user tables get (10001 and up): never taken from the source's tables. */
