@@ -29,7 +29,7 @@ export function replicaArgs(argv: readonly string[], env: NodeJS.ProcessEnv): st
   return out
 }
 
-/** `replicate status`: prints where the replica stands; exit code 0 when caught up, 3 when behind. */
+/** `replicate status`: prints where the replica stands; exit code 0 when caught up (files too), 3 when behind. */
 export async function replicateStatus(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = await yargs([...argv])
     .scriptName('concave-backend replicate status')
@@ -62,5 +62,6 @@ export async function replicateStatus(argv: readonly string[], env: NodeJS.Proce
     const filesText = files === undefined ? '' : `  Files:   ${files.replica} (${files.source === null ? 'unknown' : files.source} at the source)\n`
     process.stdout.write(`Replicating ${status.source}\n  Phase:   ${status.phase}\n  Applied: ${status.applied} documents\n  Lag:     ${lagText}\n${filesText}${status.error ? `  Error:   ${status.error}\n` : ''}`)
   }
-  return status.replicating && status.lag !== null && status.lag !== undefined && status.lag.documents === 0 ? 0 : 3
+  const filesInSync = status.files === undefined || (status.files.inSync && status.files.source === status.files.replica)
+  return status.replicating && status.lag !== null && status.lag !== undefined && status.lag.documents === 0 && filesInSync ? 0 : 3
 }

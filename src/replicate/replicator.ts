@@ -104,6 +104,9 @@ type Value = Record<string, JSONValue> & { _id: string; _table: string; _compone
 
 export class ReplicationError extends Error {}
 
+/** A function of the source answered with an error. */
+class SourceFunctionError extends ReplicationError {}
+
 export class Replicator {
   #stopped = false
   #running: Promise<void> | null = null
@@ -122,6 +125,10 @@ export class Replicator {
   #passClean = true
   /** Whether the last files pass found the replica's files the same as the source's. */
   #filesInSync = false
+  /** The last failure of the files' replication (null: it works), and when it is retried. */
+  #filesError: string | null = null
+  #filesFailures = 0
+  #filesRetryAt = 0
 
   constructor(
     readonly db: Database,
@@ -187,7 +194,7 @@ export class Replicator {
   /** A query function of the source, run with its admin key (`/api/query`), its value Convex-encoded. */
   readonly #query = async (path: string, args: Record<string, JSONValue>): Promise<JSONValue> => {
     const answer = JSON.parse(await this.#post('/api/query', { path, args, format: 'convex_encoded_json' })) as { status: string; value?: JSONValue; errorMessage?: string }
-    if (answer.status !== 'success') throw new ReplicationError(`${path} on ${this.source.url} failed: ${String(answer.errorMessage).slice(0, 500)}`)
+    if (answer.status !== 'success') throw new SourceFunctionError(`${path} on ${this.source.url} failed: ${String(answer.errorMessage).slice(0, 500)}`)
     return answer.value ?? null
   }
 
@@ -214,9 +221,37 @@ export class Replicator {
 
   /** A page of documents and one of files read and applied; true when there was nothing new (caught up). */
   async #step(): Promise<boolean> {
-    const filesIdle = await this.#filesStep()
+    const filesIdle = await this.#filesStepRetried()
     const documentsIdle = await this.#documentsStep()
     return filesIdle && documentsIdle
+  }
+
+  /**
+   * #filesStep, its failures retried on their own (with a growing pause), so that documents go on
+   * being copied meanwhile. A listing the source refuses to go on with (a cursor it no longer
+   * takes) starts over.
+   */
+  async #filesStepRetried(): Promise<boolean> {
+    if (Date.now() < this.#filesRetryAt) return true
+    try {
+      const idle = await this.#filesStep()
+      if (this.#filesError !== null) this.log.info('Replication of stored files resumed', { source: this.source.url })
+      this.#filesError = null
+      this.#filesFailures = 0
+      return idle
+    } catch (e) {
+      const message = (e as Error)?.message ?? String(e)
+      if (message !== this.#filesError) this.log.warn('Replication of stored files failed; retrying', { source: this.source.url, error: message })
+      this.#filesError = message
+      this.#filesFailures++
+      this.#filesRetryAt = Date.now() + Math.min(5000, 100 * 2 ** Math.min(this.#filesFailures, 6))
+      this.#filesInSync = false
+      if (e instanceof SourceFunctionError && this.#state?.filesPass != null) {
+        this.#state = { ...this.#state, filesPass: null }
+        this.#nextFullPass = 0
+      }
+      return true
+    }
   }
 
   /** One page of documents read and applied; true when there was nothing new (caught up). */
@@ -493,7 +528,7 @@ export class Replicator {
    */
   async status(): Promise<Record<string, unknown>> {
     const state = await this.#readState()
-    const base = { source: this.source.url, phase: state?.phase ?? 'snapshot', applied: state?.applied ?? 0, error: this.#lastError, files: await this.#filesStatus() }
+    const base = { source: this.source.url, phase: state?.phase ?? 'snapshot', applied: state?.applied ?? 0, error: this.#lastError ?? this.#filesError, files: await this.#filesStatus() }
     if (state === null || state.phase === 'snapshot') return { ...base, snapshotTs: state?.snapshotTs ?? null, lag: null }
     let cursor = this.#cursor ?? BigInt(state.deltaCursor!)
     const applied = cursor
