@@ -628,11 +628,16 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const { cursor, numItems, endCursor } = paginationOpts(args)
       const filters = (args.filters ?? {}) as { minCreationTime?: number; maxCreationTime?: number; order?: string }
       const order = filters.order === 'asc' ? 'asc' : 'desc'
-      const parts: JSONValue[] = []
-      if (typeof filters.minCreationTime === 'number') parts.push({ $gte: [{ $field: '_creationTime' }, { $literal: filters.minCreationTime }] })
-      if (typeof filters.maxCreationTime === 'number') parts.push({ $lte: [{ $field: '_creationTime' }, { $literal: filters.maxCreationTime }] })
+      // As Convex: the creation-time bounds are a range of `by_creation_time` (not a filter), so a
+      // page of the newest files reads only those.
+      const range: { type: 'Gte' | 'Lte'; fieldPath: string; value: JSONValue }[] = []
+      if (typeof filters.minCreationTime === 'number') range.push({ type: 'Gte', fieldPath: '_creationTime', value: filters.minCreationTime })
+      if (typeof filters.maxCreationTime === 'number') range.push({ type: 'Lte', fieldPath: '_creationTime', value: filters.maxCreationTime })
       return ctx.query(async (txn) => {
-        const json = await txn.page({ query: { source: { type: 'FullTableScan', tableName: STORAGE_TABLE, order }, operators: parts.length === 0 ? [] : [{ filter: { $and: parts } }] }, cursor, endCursor, pageSize: numItems }, component)
+        // No `_storage` table yet (no file ever stored here): no index to range over, and no files.
+        const source: SerializedQuery['source'] =
+          range.length === 0 || txn.table(STORAGE_TABLE, component) === undefined ? { type: 'FullTableScan', tableName: STORAGE_TABLE, order } : { type: 'IndexRange', indexName: `${STORAGE_TABLE}.${BY_CREATION_TIME}`, range, order }
+        const json = await txn.page({ query: { source, operators: [] }, cursor, endCursor, pageSize: numItems }, component)
         const result = JSON.parse(json) as { page: Doc[] } & Record<string, JSONValue>
         return { ...result, page: result.page.map((d) => fileEntry(ctx, d)) }
       })

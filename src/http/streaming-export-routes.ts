@@ -52,7 +52,7 @@ function streamingArgs(args: Record<string, unknown>): StreamingArgs {
       throw badRequest('InvalidSelection', 'Invalid selection: not JSON')
     }
   }
-  return { selection: Selection.fromArgs(selectionArgs), format: valueFormat(args.format), includeStorage: args.includeStorage === true || args.includeStorage === 'true' }
+  return { selection: Selection.fromArgs(selectionArgs), format: valueFormat(args.format) }
 }
 
 export function bindStreamingExportRoutes(app: Hono, deps: HttpDeps): void {

@@ -29,7 +29,7 @@ export function replicaArgs(argv: readonly string[], env: NodeJS.ProcessEnv): st
   return out
 }
 
-/** `replicate status`: prints where the replica stands; exit code 0 when caught up, 3 when behind. */
+/** `replicate status`: prints where the replica stands; exit code 0 when caught up (files too), 3 when behind. */
 export async function replicateStatus(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = await yargs([...argv])
     .scriptName('concave-backend replicate status')
@@ -43,13 +43,25 @@ export async function replicateStatus(argv: readonly string[], env: NodeJS.Proce
   const res = await fetch(new URL('/api/concave/replication', args.url), { headers: { authorization: `Convex ${args['admin-key']}` } })
   const text = await res.text()
   if (!res.ok) throw new Error(`${args.url} answered ${res.status}: ${text}`)
-  const status = JSON.parse(text) as { replicating: boolean; source?: string; phase?: string; applied?: number; error?: string | null; caughtUp?: boolean; lag?: { documents: number; complete: boolean; seconds: number } | null }
+  const status = JSON.parse(text) as {
+    replicating: boolean
+    source?: string
+    phase?: string
+    applied?: number
+    error?: string | null
+    caughtUp?: boolean
+    lag?: { documents: number; complete: boolean; seconds: number } | null
+    files?: { replica: number; source: number | null; inSync: boolean }
+  }
   if (args.json) process.stdout.write(`${text}\n`)
   else if (!status.replicating) process.stdout.write(`${args.url} is not replicating.\n`)
   else {
     const lag = status.lag
     const lagText = lag === null || lag === undefined ? 'copying the snapshot' : `${lag.documents}${lag.complete ? '' : '+'} documents, ${lag.seconds.toFixed(3)} s behind`
-    process.stdout.write(`Replicating ${status.source}\n  Phase:   ${status.phase}\n  Applied: ${status.applied} documents\n  Lag:     ${lagText}\n${status.error ? `  Error:   ${status.error}\n` : ''}`)
+    const files = status.files
+    const filesText = files === undefined ? '' : `  Files:   ${files.replica} (${files.source === null ? 'unknown' : files.source} at the source)\n`
+    process.stdout.write(`Replicating ${status.source}\n  Phase:   ${status.phase}\n  Applied: ${status.applied} documents\n  Lag:     ${lagText}\n${filesText}${status.error ? `  Error:   ${status.error}\n` : ''}`)
   }
-  return status.replicating && status.lag !== null && status.lag !== undefined && status.lag.documents === 0 ? 0 : 3
+  const filesInSync = status.files === undefined || (status.files.inSync && status.files.source === status.files.replica)
+  return status.replicating && status.lag !== null && status.lag !== undefined && status.lag.documents === 0 && filesInSync ? 0 : 3
 }

@@ -10,8 +10,8 @@
  * Pages: 1024 documents for a snapshot, 128 revisions for deltas, never splitting a commit.
  * Timestamps are nanoseconds, written as JSON integers (beyond 2^53: read them as big integers).
  *
- * Concave's own addition: `includeStorage: true` also lists the `_storage` tables (the stored
- * files' records), which `concave replicate` uses to copy files; Convex ignores the argument.
+ * Stored files are not listed here (as in Convex): `concave replicate` copies them through the
+ * file listing Convex's dashboard uses (src/replicate/source-files.ts).
  *
  * A snapshot is read at its timestamp from the latest documents and the write log after it (the
  * revision of each document at that timestamp), so the write log is kept back to it (a "pin")
@@ -54,15 +54,12 @@ export function valueFormat(raw: unknown): ValueFormat {
 export interface StreamingArgs {
   readonly selection: Selection
   readonly format: ValueFormat
-  readonly includeStorage: boolean
 }
-
-const STORAGE = '_storage'
 
 /** The tables a request reads, by table number. */
 function selectedTables(db: Database, args: StreamingArgs): TableInfo[] {
   return [...db.catalog.byNumber.values()]
-    .filter((t) => (!t.name.startsWith('_') || (args.includeStorage && t.name === STORAGE)) && args.selection.includesTable(t.component, t.name))
+    .filter((t) => !t.name.startsWith('_') && args.selection.includesTable(t.component, t.name))
     .sort((a, b) => a.tableNumber - b.tableNumber)
 }
 
@@ -347,7 +344,7 @@ export class StreamingExport {
     const byComponent = new Map<string, { name: string; columns: string[] }[]>()
     const txn = await this.db.begin(false)
     try {
-      for (const table of selectedTables(this.db, { selection: Selection.everything(), format: 'json', includeStorage: false })) {
+      for (const table of selectedTables(this.db, { selection: Selection.everything(), format: 'json' })) {
         const columns = new Set<string>(['_creationTime', '_id'])
         const byId = table.indexes.get(BY_ID)
         if (byId !== undefined) for (const row of await txn.snapshot.scan(byId.indexId, { lo: Buffer.alloc(0), hi: null }, 'asc', 1000)) for (const k of Object.keys(JSON.parse(row.doc.json) as object)) columns.add(k)
