@@ -434,14 +434,34 @@ export class Database {
   /**
    * Drops a reference. An unused snapshot is released unless it is current and a batch is in
    * flight (transactions beginning meanwhile still need it); an open reader pins the WAL, so
-   * releasing idle ones lets SQLite start the WAL over.
+   * releasing idle ones lets SQLite start the WAL over. A store that `keepsIdleSnapshots` keeps
+   * the current one for IDLE_SNAPSHOT_MS after its last use instead.
    */
   #releaseShared(shared: SharedSnapshot): void {
     shared.refs--
     if (--this.#refs === 0) for (const wake of this.#drained.splice(0)) wake()
     if (shared.refs > 0) return
     if (!shared.current) shared.snapshot.release()
+    else if (this.persistence.keepsIdleSnapshots === true) this.#retireWhenIdle()
     else if (this.#settled()) this.#retireCurrent()
+  }
+
+  #idleTimer: NodeJS.Timeout | null = null
+  #lastRelease = 0
+
+  /** Retires the current snapshot once it has gone IDLE_SNAPSHOT_MS unused (whichever it is then). */
+  #retireWhenIdle(): void {
+    this.#lastRelease = performance.now()
+    if (this.#idleTimer !== null) return
+    const check = (): void => {
+      this.#idleTimer = null
+      const current = this.#current
+      if (current === null || current.refs > 0) return
+      const idle = performance.now() - this.#lastRelease
+      if (idle < IDLE_SNAPSHOT_MS) this.#idleTimer = setTimeout(check, IDLE_SNAPSHOT_MS - idle).unref()
+      else if (this.#settled()) this.#retireCurrent()
+    }
+    this.#idleTimer = setTimeout(check, IDLE_SNAPSHOT_MS).unref()
   }
 
   readonly #owners = new WeakMap<Transaction, SharedSnapshot>()

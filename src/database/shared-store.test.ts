@@ -187,6 +187,34 @@ test('callers of sync that come while a check runs share the next check, which s
   }
 })
 
+test('on Postgres the current snapshot outlives its reader for a moment: back-to-back reads share it, then it is released', async () => {
+  const url = await cluster.newDatabase()
+  const db = await Database.open(await PostgresPersistence.open(url), new CursorCodec(SECRET))
+  open.push(db)
+  const id = await insert(db, 'counters', { value: 3 })
+  const persistence = db.persistence as PostgresPersistence
+  const opened = persistence.snapshot.bind(persistence)
+  let snapshots = 0
+  persistence.snapshot = () => (snapshots++, opened())
+  const read = async () => {
+    const txn = await db.begin(false)
+    try {
+      return (await txn.read(id))?.value
+    } finally {
+      db.end(txn)
+    }
+  }
+  expect(await read()).toBe(3)
+  expect(await read()).toBe(3)
+  expect(await read()).toBe(3)
+  expect(snapshots).toBeLessThanOrEqual(1)
+  const idleInTransaction = async () => Number((await sql<{ n: string }>(url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"))[0]!.n)
+  await until(idleInTransaction, (n) => n === 0)
+  // A commit supersedes it at once: the next read sees the write.
+  await db.mutate((t) => t.patchSystem(id, { value: 4 }), { system: false })
+  expect(await read()).toBe(4)
+})
+
 test("each process publishes the other's commits, in order, and knows the tables and indexes it created", async () => {
   const [one, two] = await twoProcesses()
   const seen: bigint[] = []

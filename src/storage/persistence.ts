@@ -425,6 +425,14 @@ export interface Persistence {
    */
   readonly quiescentMaintenance?: { wanted(): boolean; run(): Promise<void> }
 
+  /**
+   * Whether an idle snapshot may stay open a moment (Postgres: an open read transaction on a
+   * pooled connection). Then the database keeps its current snapshot for a short while after its
+   * last reader, for the next one to share, instead of releasing it at once (SQLite: an open
+   * reader pins the WAL, and opening one is nearly free).
+   */
+  readonly keepsIdleSnapshots?: boolean
+
   /** The bytes the store takes up (its files, or its database), for operators' charts. */
   sizeBytes(): Promise<number>
 

@@ -693,6 +693,8 @@ export class PostgresPersistence implements Persistence {
     if (ts > this.#maxTs) this.#maxTs = ts
   }
 
+  readonly keepsIdleSnapshots = true
+
   readonly shared: SharedStore = {
     latestTs: async () => {
       const [row] = await rows<{ value: string }>(this.#pool, "SELECT value FROM meta WHERE key = 'max_ts'", [], 'latest_ts')
