@@ -1,0 +1,89 @@
+import { afterAll, expect, test } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { anyApi } from 'convex/server'
+import { decodeId } from '../../src/values/index.ts'
+import { cleanup, deploy, startBackend, until } from '../helpers/test-backend.ts'
+import type { TestBackend } from '../helpers/test-backend.ts'
+
+// Table numbers as Convex gives them: per component (the app and each component instance number
+// their own tables, from 10001), system tables at Convex's numbers (`_storage` 540,
+// `_scheduled_functions` 539). So a Convex deployment's ids keep working here, and a source whose
+// app and component both have a table 10001 replicates.
+const backends: TestBackend[] = []
+const apps: string[] = []
+afterAll(async () => {
+  for (const b of backends) {
+    await b.stop('SIGKILL')
+    cleanup(b.dataDir)
+  }
+  for (const a of apps) cleanup(a)
+})
+
+type Doc = Record<string, unknown> & { _id: string }
+const byId = (a: Doc, b: Doc) => (a._id < b._id ? -1 : 1)
+const numberOf = (id: string) => decodeId(id)?.tableNumber
+
+let source: TestBackend
+let src: ConvexHttpClient
+let note: string
+let book: string
+
+test("the app's first table and a component's first table are both 10001; each resolves its own ids", async () => {
+  source = await startBackend()
+  backends.push(source)
+  apps.push((await deploy(source, 'numbers')).appDir)
+  src = new ConvexHttpClient(source.url)
+  note = (await src.mutation(anyApi.app.add, { text: 'a note' })) as string
+  book = (await src.mutation(anyApi.app.addBook, { title: 'a book' })) as string
+  expect(numberOf(note)).toBe(10001)
+  expect(numberOf(book)).toBe(10001)
+  expect(note).not.toBe(book)
+  // Each finds its own document.
+  expect(await src.query(anyApi.app.probe, { id: note })).toMatchObject({ normalized: note, doc: { _id: note, text: 'a note' } })
+  expect(await src.query(anyApi.app.probeBook, { id: book })).toMatchObject({ normalized: book, doc: { _id: book, title: 'a book' } })
+  // The other's id names the table of the same number here (as in Convex): a valid id of it,
+  // of no document.
+  expect(await src.query(anyApi.app.probe, { id: book })).toEqual({ normalized: book, doc: null })
+  expect(await src.query(anyApi.app.probeBook, { id: note })).toEqual({ normalized: note, doc: null })
+  // The next tables go on from there, in each on its own.
+  expect(numberOf((await src.mutation(anyApi.app.addBook, { title: 'another' })) as string)).toBe(10001)
+}, 120_000)
+
+test('stored files are _storage ids (540) and scheduled functions _scheduled_functions ids (539), in the app and in a component', async () => {
+  const appFile = (await src.action(anyApi.app.storeText, { text: 'app file' })) as string
+  const bookFile = (await src.action(anyApi.app.storeBookText, { text: 'book file' })) as string
+  expect(numberOf(appFile)).toBe(540)
+  expect(numberOf(bookFile)).toBe(540)
+  expect(numberOf((await src.mutation(anyApi.app.schedule, {})) as string)).toBe(539)
+  expect(numberOf((await src.mutation(anyApi.app.scheduleBook, {})) as string)).toBe(539)
+  // Each file is its own component's: found there, not in the other.
+  expect(((await src.query(anyApi.app.files, {})) as Doc[]).map((f) => f._id)).toEqual([appFile])
+  expect(((await src.query(anyApi.app.bookFiles, {})) as Doc[]).map((f) => f._id)).toEqual([bookFile])
+  const url = (await src.query(anyApi.app.fileUrl, { id: appFile })) as string
+  expect(await (await fetch(url)).text()).toBe('app file')
+  expect(await src.query(anyApi.app.fileUrl, { id: bookFile })).toBe(null)
+}, 60_000)
+
+test('a source whose app and component share table numbers replicates into a fresh backend, identical', async () => {
+  const target = await startBackend({ env: { CONCAVE_REPLICATE_FROM: source.url, CONCAVE_REPLICATE_ADMIN_KEY: source.adminKey } })
+  backends.push(target)
+  apps.push((await deploy(target, 'numbers')).appDir)
+  const dst = new ConvexHttpClient(target.url)
+  const status = async () => (await (await fetch(`${target.url}/api/concave/replication`, { headers: { authorization: `Convex ${target.adminKey}` } })).json()) as { caughtUp?: boolean; error: string | null; lag: { documents: number } | null }
+  const done = await until(status, (s) => s.error !== null || (s.lag?.documents === 0 && s.caughtUp === true), 60_000)
+  expect(done.error).toBe(null)
+  for (const q of [anyApi.app.notes, anyApi.app.books, anyApi.app.files, anyApi.app.bookFiles]) {
+    const want = ((await src.query(q, {})) as Doc[]).sort(byId)
+    expect(want.length).toBeGreaterThan(0)
+    expect(((await dst.query(q, {})) as Doc[]).sort(byId)).toEqual(want)
+  }
+  // The ids resolve in the replica as in the source, each in its own component.
+  expect(await dst.query(anyApi.app.probe, { id: note })).toMatchObject({ normalized: note, doc: { _id: note, text: 'a note' } })
+  expect(await dst.query(anyApi.app.probeBook, { id: book })).toMatchObject({ normalized: book, doc: { _id: book, title: 'a book' } })
+  expect(await dst.query(anyApi.app.probe, { id: book })).toEqual({ normalized: book, doc: null })
+  // And the files' bytes came along.
+  for (const f of (await dst.query(anyApi.app.files, {})) as Doc[]) {
+    const url = (await dst.query(anyApi.app.fileUrl, { id: f._id })) as string
+    expect(await (await fetch(url)).text()).toBe('app file')
+  }
+}, 120_000)
