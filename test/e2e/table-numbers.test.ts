@@ -1,8 +1,12 @@
 import { afterAll, expect, test } from 'vitest'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { strToU8, zipSync } from 'fflate'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { decodeId } from '../../src/values/index.ts'
-import { cleanup, deploy, startBackend, until } from '../helpers/test-backend.ts'
+import { decodeId, encodeId } from '../../src/values/index.ts'
+import { cleanup, convexCli, deploy, startBackend, until } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 // Table numbers as Convex gives them: per component (the app and each component instance number
@@ -65,6 +69,8 @@ test('stored files are _storage ids (540) and scheduled functions _scheduled_fun
 }, 60_000)
 
 test('a source whose app and component share table numbers replicates into a fresh backend, identical', async () => {
+  // The source's app table and component table carry the same number.
+  expect([numberOf(note), numberOf(book)]).toEqual([10001, 10001])
   const target = await startBackend({ env: { CONCAVE_REPLICATE_FROM: source.url, CONCAVE_REPLICATE_ADMIN_KEY: source.adminKey } })
   backends.push(target)
   apps.push((await deploy(target, 'numbers')).appDir)
@@ -86,4 +92,33 @@ test('a source whose app and component share table numbers replicates into a fre
     const url = (await dst.query(anyApi.app.fileUrl, { id: f._id })) as string
     expect(await (await fetch(url)).text()).toBe('app file')
   }
+}, 120_000)
+
+test("an import of a Convex export whose app and component both have table 10001 keeps every id", async () => {
+  const target = await startBackend()
+  backends.push(target)
+  const { appDir } = await deploy(target, 'numbers')
+  apps.push(appDir)
+  const work = mkdtempSync(join(tmpdir(), 'concave-numbers-'))
+  apps.push(work)
+  const noteId = encodeId(10001, new Uint8Array(16).fill(7))
+  const bookId = encodeId(10001, new Uint8Array(16).fill(9))
+  const line = (o: unknown) => `${JSON.stringify(o)}\n`
+  const zip = join(work, 'convex-export.zip')
+  writeFileSync(
+    zip,
+    zipSync({
+      '_tables/documents.jsonl': strToU8(line({ name: 'notes', id: 10001 })),
+      'notes/documents.jsonl': strToU8(line({ _id: noteId, _creationTime: 1700000000000, text: 'imported note' })),
+      '_components/shelf/_tables/documents.jsonl': strToU8(line({ name: 'books', id: 10001 })),
+      '_components/shelf/books/documents.jsonl': strToU8(line({ _id: bookId, _creationTime: 1700000000001, title: 'imported book' })),
+    }),
+  )
+  await convexCli(appDir, ['import', zip, '-y'], { CONVEX_SELF_HOSTED_URL: target.url, CONVEX_SELF_HOSTED_ADMIN_KEY: target.adminKey })
+  const dst = new ConvexHttpClient(target.url)
+  expect(await dst.query(anyApi.app.notes, {})).toEqual([{ _id: noteId, _creationTime: 1700000000000, text: 'imported note' }])
+  expect(await dst.query(anyApi.app.books, {})).toEqual([{ _id: bookId, _creationTime: 1700000000001, title: 'imported book' }])
+  expect(await dst.query(anyApi.app.probeBook, { id: bookId })).toMatchObject({ normalized: bookId, doc: { title: 'imported book' } })
+  // New documents go on in the same tables.
+  expect(numberOf((await dst.mutation(anyApi.app.addBook, { title: 'after' })) as string)).toBe(10001)
 }, 120_000)
