@@ -122,3 +122,22 @@ test("an import of a Convex export whose app and component both have table 10001
   // New documents go on in the same tables.
   expect(numberOf((await dst.mutation(anyApi.app.addBook, { title: 'after' })) as string)).toBe(10001)
 }, 120_000)
+
+test('a replica whose own table holds a number of the source, in the same component, stops with a clear error', async () => {
+  const source = await startBackend()
+  backends.push(source)
+  apps.push((await deploy(source, 'replicate')).appDir)
+  const [theirs] = (await new ConvexHttpClient(source.url).mutation(anyApi.data.insertMany, { table: 'fromSource', docs: [{ n: 1 }] })) as string[]
+  // Not fresh: a table of its own took that number in the app.
+  const local = await startBackend()
+  backends.push(local)
+  apps.push((await deploy(local, 'replicate')).appDir)
+  const [own] = (await new ConvexHttpClient(local.url).mutation(anyApi.data.insertMany, { table: 'ownTable', docs: [{ n: 2 }] })) as string[]
+  expect(numberOf(own!)).toBe(numberOf(theirs!))
+  await local.stop()
+  const replica = await startBackend({ dataDir: local.dataDir, env: { CONCAVE_REPLICATE_FROM: source.url, CONCAVE_REPLICATE_ADMIN_KEY: source.adminKey } })
+  backends.push(replica)
+  const status = async () => (await (await fetch(`${replica.url}/api/concave/replication`, { headers: { authorization: `Convex ${replica.adminKey}` } })).json()) as { error: string | null }
+  const failed = await until(status, (s) => s.error !== null, 30_000)
+  expect(failed.error).toBe(`Table "fromSource" is number ${numberOf(theirs!)} in the source, but that number is taken here by "ownTable": replicate into a new deployment`)
+}, 120_000)
