@@ -20,8 +20,38 @@ import { vectorEntry } from './vector.ts'
 /** The name a dropped table's record keeps (`~dropped~<number>`): no table can be named so. */
 export const DROPPED_TABLE = '~dropped~'
 
-/** User tables are numbered from here, like Convex's (ids of small tables stay 32 characters). */
+/**
+ * User tables are numbered from here in each component, like Convex's (ids of small tables stay
+ * 32 characters); below are system tables' numbers.
+ */
 const FIRST_USER_TABLE_NUMBER = 10001
+
+/** The largest table number the stores keep (a signed 32-bit integer in Postgres). */
+const MAX_STORED_TABLE_NUMBER = 0x7fffffff
+
+/**
+ * The numbers system tables get in every component when free (best effort, as in Convex: a
+ * table created before keeps its number). Convex's are `512 + DefaultTableNumber`
+ * (crates/model/src/lib.rs), its virtual tables sharing their table's number: `_storage` is
+ * `_file_storage`'s, `_scheduled_functions` `_scheduled_jobs`'s. Concave's own system tables take
+ * numbers from 9901 up, above every Convex one and below user tables (ids of the components and
+ * function handles, which are no documents, use 9001 and 9002).
+ */
+export const SYSTEM_TABLE_NUMBERS: ReadonlyMap<string, number> = new Map([
+  ['_environment_variables', 512 + 13],
+  ['_session_requests', 512 + 17],
+  ['_cron_jobs', 512 + 19],
+  ['_scheduled_functions', 512 + 27],
+  ['_storage', 512 + 28],
+  ['_snapshot_imports', 512 + 29],
+  ['_upload_tokens', 9901],
+  ['_cron_runs', 9902],
+  ['_replication', 9990],
+])
+
+/** Where a system table without a number of its own is numbered from (first free). */
+const FIRST_OTHER_SYSTEM_TABLE_NUMBER = 9903
+const TAKEN_SYSTEM_NUMBERS = new Set(SYSTEM_TABLE_NUMBERS.values())
 
 export interface IndexInfo {
   readonly indexId: number
@@ -48,7 +78,10 @@ export interface IndexInfo {
 export const BUILDING_PREFIX = '__staged__:'
 
 export interface TableInfo {
+  /** The table's key in the store (unique among every component's tables; see TableRecord). */
   readonly tableNumber: number
+  /** The number its ids carry: unique within its component only (Convex's TableNumber). */
+  readonly idNumber: number
   /** The table's name as its functions see it (the same in every component). */
   readonly name: string
   /** The component instance the table belongs to: its path, '' for the app itself. */
@@ -114,10 +147,18 @@ function stagedFlag(staged: boolean): { staged?: true } {
 export class Catalog {
   /** Tables by stored name (see storedTableName): the app's by their own names. */
   readonly byName = new Map<string, TableInfo>()
+  /** Tables by their key in the store (`tableNumber`). */
   readonly byNumber = new Map<number, TableInfo>()
+  /** Tables by component ('' the app), then by the number their ids carry. */
+  readonly #byIdNumber = new Map<string, Map<number, TableInfo>>()
   readonly #creating = new Map<string, Promise<TableInfo>>()
-  /** Table numbers handed out but not stored yet (a table being created, or created by a transaction not yet committed). */
+  /**
+   * Store keys handed out but not stored yet (a table being created, or created by a transaction
+   * not yet committed), and those of dropped tables (never handed out again).
+   */
   readonly #reserved = new Set<number>()
+  /** Id numbers handed out but not stored yet, by component. */
+  readonly #reservedIds = new Map<string, Set<number>>()
   /** The next index id to hand out: the catalog numbers every index (the store keeps the number given). */
   #nextIndexId = 1
 
@@ -154,6 +195,7 @@ export class Catalog {
    */
   taken(records: { table: TableRecord; indexes: readonly IndexRecord[] }): boolean {
     if (this.byName.has(records.table.name) || this.byNumber.has(records.table.tableNumber)) return true
+    if (this.#byIdNumber.get(splitStoredTableName(records.table.name).component)?.has(records.table.idNumber) === true) return true
     const ids = new Set(records.indexes.map((i) => i.indexId))
     for (const t of this.byNumber.values()) for (const i of t.indexes.values()) if (ids.has(i.indexId)) return true
     return false
@@ -179,6 +221,7 @@ export class Catalog {
       if (live.has(n)) continue
       this.byNumber.delete(n)
       this.byName.delete(storedTableName(t.component, t.name))
+      this.#byIdNumber.get(t.component)?.delete(t.idNumber)
     }
     const byTable = new Map<number, IndexRecord[]>()
     for (const i of indexes) {
@@ -200,22 +243,78 @@ export class Catalog {
     return this.#nextIndexId++
   }
 
-  #tableNumber(wanted?: number): number {
-    if (wanted !== undefined) {
-      this.#reserved.add(wanted)
-      return wanted
+  /** The table of `component` ('' the app) whose ids carry `idNumber`. */
+  tableForId(component: string, idNumber: number): TableInfo | undefined {
+    return this.#byIdNumber.get(component)?.get(idNumber)
+  }
+
+  /** Every table whose ids carry `idNumber`, whichever its component. */
+  tablesForId(idNumber: number): TableInfo[] {
+    const out: TableInfo[] = []
+    for (const tables of this.#byIdNumber.values()) {
+      const t = tables.get(idNumber)
+      if (t !== undefined) out.push(t)
     }
-    let next = FIRST_USER_TABLE_NUMBER
-    for (const n of [...this.byNumber.keys(), ...this.#reserved]) if (n >= next) next = n + 1
+    return out
+  }
+
+  #idNumberFree(component: string, n: number): boolean {
+    return Number.isInteger(n) && n >= 1 && n <= MAX_STORED_TABLE_NUMBER && this.#byIdNumber.get(component)?.has(n) !== true && this.#reservedIds.get(component)?.has(n) !== true
+  }
+
+  /**
+   * The number a new table's ids carry in its component (reserved until `#unreserve`): `wanted`
+   * if free; else a system table's own number if free (SYSTEM_TABLE_NUMBERS); else the first
+   * free one from 9903 for another system table; else, for a user table, one past the
+   * component's highest.
+   */
+  #idNumber(component: string, name: string, wanted?: number): number {
+    let n: number | undefined
+    if (wanted !== undefined && this.#idNumberFree(component, wanted)) n = wanted
+    else if (name.startsWith('_')) {
+      const own = SYSTEM_TABLE_NUMBERS.get(name)
+      if (own !== undefined && this.#idNumberFree(component, own)) n = own
+      else {
+        n = FIRST_OTHER_SYSTEM_TABLE_NUMBER
+        while (TAKEN_SYSTEM_NUMBERS.has(n) || !this.#idNumberFree(component, n)) n++
+      }
+    } else {
+      n = FIRST_USER_TABLE_NUMBER
+      for (const m of [...(this.#byIdNumber.get(component)?.keys() ?? []), ...(this.#reservedIds.get(component) ?? [])]) if (m >= n) n = m + 1
+    }
+    let reserved = this.#reservedIds.get(component)
+    if (reserved === undefined) this.#reservedIds.set(component, (reserved = new Set()))
+    reserved.add(n)
+    return n
+  }
+
+  /**
+   * A new table's key in the store (reserved until `#unreserve`): its id number when no table
+   * has that key (so an app's tables keep one number for both), else one past the highest key.
+   */
+  #tableNumber(idNumber: number): number {
+    let next = idNumber
+    if (this.byNumber.has(next) || this.#reserved.has(next)) {
+      next = FIRST_USER_TABLE_NUMBER
+      for (const n of [...this.byNumber.keys(), ...this.#reserved]) if (n >= next) next = n + 1
+    }
     this.#reserved.add(next)
     return next
   }
 
+  /** Gives back the numbers reserved for a table that is now stored (or never will be). */
+  #unreserve(table: TableRecord): void {
+    this.#reserved.delete(table.tableNumber)
+    this.#reservedIds.get(splitStoredTableName(table.name).component)?.delete(table.idNumber)
+  }
+
   /** The stored records of a new table: the table and its `by_id` and `by_creation_time` indexes. */
   #newTableRecords(name: string, wantedNumber?: number): { table: TableRecord; indexes: IndexRecord[] } {
-    const tableNumber = this.#tableNumber(wantedNumber)
+    const split = splitStoredTableName(name)
+    const idNumber = this.#idNumber(split.component, split.name, wantedNumber)
+    const tableNumber = this.#tableNumber(idNumber)
     const indexes = [BY_ID, BY_CREATION_TIME].map((indexName) => ({ indexId: this.#indexId(), tableNumber, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }))
-    return { table: { tableNumber, name }, indexes }
+    return { table: { tableNumber, name, idNumber }, indexes }
   }
 
   /**
@@ -226,21 +325,29 @@ export class Catalog {
   provisionalTable(tableName: string, component = ''): { info: TableInfo; records: { table: TableRecord; indexes: IndexRecord[] } } {
     const records = this.#newTableRecords(storedTableName(component, tableName))
     const { component: c, name } = splitStoredTableName(records.table.name)
-    const info: TableInfo = { tableNumber: records.table.tableNumber, name, component: c, indexes: new Map() }
+    const info: TableInfo = { tableNumber: records.table.tableNumber, idNumber: records.table.idNumber, name, component: c, indexes: new Map() }
     for (const i of records.indexes) info.indexes.set(i.name, { indexId: i.indexId, tableNumber: i.tableNumber, tableName: name, component: c, name: i.name, fields: i.fields, keyFields: keyFieldsFor(i.name, i.fields) })
     return { info, records }
   }
 
   /** Makes a committed provisional table everyone's. */
   publish(info: TableInfo): void {
-    this.#reserved.delete(info.tableNumber)
-    this.byName.set(storedTableName(info.component, info.name), info)
-    this.byNumber.set(info.tableNumber, info)
+    this.#unreserve({ tableNumber: info.tableNumber, name: storedTableName(info.component, info.name), idNumber: info.idNumber })
+    this.#index(info)
   }
 
-  /** Gives back the number of a provisional table whose transaction didn't commit. */
+  /** Gives back the numbers of a provisional table whose transaction didn't commit. */
   release(info: TableInfo): void {
     if (!this.byNumber.has(info.tableNumber)) this.#reserved.delete(info.tableNumber)
+    if (this.tableForId(info.component, info.idNumber) === undefined) this.#reservedIds.get(info.component)?.delete(info.idNumber)
+  }
+
+  #index(info: TableInfo): void {
+    this.byName.set(storedTableName(info.component, info.name), info)
+    this.byNumber.set(info.tableNumber, info)
+    let ids = this.#byIdNumber.get(info.component)
+    if (ids === undefined) this.#byIdNumber.set(info.component, (ids = new Map()))
+    ids.set(info.idNumber, info)
   }
 
   /** The table `name` of a component ('' for the app). */
@@ -255,9 +362,8 @@ export class Catalog {
 
   #addTable(t: TableRecord): TableInfo {
     const { component, name } = splitStoredTableName(t.name)
-    const info: TableInfo = { tableNumber: t.tableNumber, name, component, indexes: new Map() }
-    this.byName.set(t.name, info)
-    this.byNumber.set(t.tableNumber, info)
+    const info: TableInfo = { tableNumber: t.tableNumber, idNumber: t.idNumber, name, component, indexes: new Map() }
+    this.#index(info)
     return info
   }
 
@@ -316,30 +422,29 @@ export class Catalog {
 
   /**
    * The table named `name` (of `component`), created (with its system indexes) if it does not
-   * exist yet; with `tableNumber` if that number is free (an import keeping its source's ids).
+   * exist yet; its ids carrying `idNumber` if that number is free in the component (an import
+   * keeping its source's ids).
    */
-  ensureTable(tableName: string, component = '', tableNumber?: number): Promise<TableInfo> {
+  ensureTable(tableName: string, component = '', idNumber?: number): Promise<TableInfo> {
     const name = storedTableName(component, tableName)
     const existing = this.byName.get(name)
     if (existing !== undefined) return Promise.resolve(existing)
     let creating = this.#creating.get(name)
     if (creating === undefined) {
       // Reserve the numbers now: two tables created at once must not pick the same ones.
-      const free = tableNumber !== undefined && tableNumber >= 1 && !this.byNumber.has(tableNumber) && !this.#reserved.has(tableNumber)
-      const records = this.#newTableRecords(name, free ? tableNumber : undefined)
-      const next = records.table.tableNumber
+      const records = this.#newTableRecords(name, idNumber)
       creating = (async () => {
         this.version++
-        await this.persistence.createTable(name, next)
+        await this.persistence.createTable(name, records.table.tableNumber, records.table.idNumber)
         for (const i of records.indexes) await this.persistence.createIndex(i, [])
         // Publish the table only with its indexes in place.
-        const table = this.#addTable({ tableNumber: next, name })
+        const table = this.#addTable(records.table)
         this.#touched.push(name)
         for (const i of records.indexes) this.#addIndex(i)
         return table
       })().finally(() => {
         this.#creating.delete(name)
-        this.#reserved.delete(next)
+        this.#unreserve(records.table)
       })
       this.#creating.set(name, creating)
     }
@@ -385,6 +490,7 @@ export class Catalog {
     this.#touched.push(storedTableName(table.component, table.name))
     this.byName.delete(storedTableName(table.component, table.name))
     this.byNumber.delete(table.tableNumber)
+    this.#byIdNumber.get(table.component)?.delete(table.idNumber)
     this.#reserved.add(table.tableNumber)
   }
 

@@ -174,11 +174,8 @@ export class Database {
 
   #validatorContext(component: string): ValidatorContext {
     return {
-      tableNumberForName: (name) => this.catalog.table(component, name)?.tableNumber,
-      tableNameForNumber: (n) => {
-        const t = this.catalog.byNumber.get(n)
-        return t !== undefined && t.component === component ? t.name : undefined
-      },
+      tableNumberForName: (name) => this.catalog.table(component, name)?.idNumber,
+      tableNameForNumber: (n) => this.catalog.tableForId(component, n)?.name,
     }
   }
 
@@ -364,13 +361,14 @@ export class Database {
 
   /**
    * The table `name` of a component ('' the app), created if missing: created as a catalog change
-   * (see `exclusive`) unless the caller is in one already. `tableNumber`: wanted if free.
+   * (see `exclusive`) unless the caller is in one already. `idNumber`: the number its ids carry,
+   * wanted if free in the component.
    */
-  async ensureTable(name: string, component = '', tableNumber?: number): Promise<TableInfo> {
+  async ensureTable(name: string, component = '', idNumber?: number): Promise<TableInfo> {
     const existing = this.catalog.table(component, name)
     if (existing !== undefined) return existing
-    if (this.#sections.getStore() !== undefined) return this.catalog.ensureTable(name, component, tableNumber)
-    return this.exclusive(() => this.catalog.ensureTable(name, component, tableNumber))
+    if (this.#sections.getStore() !== undefined) return this.catalog.ensureTable(name, component, idNumber)
+    return this.exclusive(() => this.catalog.ensureTable(name, component, idNumber))
   }
 
   /**
@@ -583,7 +581,7 @@ export class Database {
         const key = `delete:${t.tableNumber}`
         const stream = txn.openStream(key, { source: { type: 'FullTableScan', tableName: t.name, order: null }, operators: [] }, component)
         for (let row = await stream.nextRow(); row !== null; row = await stream.nextRow()) {
-          await txn.removeSystem((JSON.parse(row.json) as { _id: string })._id)
+          await txn.removeSystem((JSON.parse(row.json) as { _id: string })._id, component)
           n++
         }
         txn.closeStream(key)

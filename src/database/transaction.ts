@@ -64,7 +64,7 @@ const OVER_LIMIT_HELP = 'Consider using smaller limits in your queries, paginati
 
 /** A new document id for `table`. */
 export function newDocumentId(table: TableInfo): string {
-  return encodeId(table.tableNumber, timeOrderedInternalId())
+  return encodeId(table.idNumber, timeOrderedInternalId())
 }
 
 /**
@@ -207,10 +207,11 @@ export class Transaction {
     return this.db.catalog.table(component, name) ?? this.created.get(storedTableName(component, name))?.info
   }
 
-  #tableByNumber(n: number): TableInfo | null {
-    const published = this.db.catalog.byNumber.get(n)
+  /** The table of `component` whose ids carry `idNumber` (each component numbers its own tables). */
+  #tableById(component: string, idNumber: number): TableInfo | null {
+    const published = this.db.catalog.tableForId(component, idNumber)
     if (published !== undefined) return published
-    for (const c of this.created.values()) if (c.info.tableNumber === n) return c.info
+    for (const c of this.created.values()) if (c.info.component === component && c.info.idNumber === idNumber) return c.info
     return null
   }
 
@@ -230,14 +231,36 @@ export class Transaction {
   }
 
   /**
-   * The table an id belongs to, or null if the id is not a valid id of an existing table. With a
-   * component, only that component's tables count: an id of another component's table (or the
-   * app's) names no table there.
+   * The table an id names in `component` ('' the app), or null if it names none: as in Convex, an
+   * id's table number is looked up among the component's own tables, so an id of another
+   * component's table names no table, or (same number) a table whose documents it isn't one of.
    */
-  #tableOf(id: string, component?: string): TableInfo | null {
+  #tableOf(id: string, component: string): TableInfo | null {
     const decoded = decodeId(id)
-    const table = decoded === null ? null : this.#tableByNumber(decoded.tableNumber)
-    return table !== null && component !== undefined && table.component !== component ? null : table
+    return decoded === null ? null : this.#tableById(component, decoded.tableNumber)
+  }
+
+  /**
+   * The table of a document that system code names by id alone (`component` undefined): ids
+   * being unique across the store, the one table, of those whose ids carry its number, that
+   * holds it (or this transaction's write of it). When none does, the id's `by_id` reads are
+   * recorded in each of them (a commit creating it conflicts) and the result is null.
+   */
+  async #systemTableOf(id: string, component?: string): Promise<TableInfo | null> {
+    if (component !== undefined) return this.#tableOf(id, component)
+    const decoded = decodeId(id)
+    if (decoded === null) return null
+    const candidates = [...this.db.catalog.tablesForId(decoded.tableNumber)]
+    for (const c of this.created.values()) if (c.info.idNumber === decoded.tableNumber) candidates.push(c.info)
+    if (candidates.length <= 1) return candidates[0] ?? null
+    const own = this.writes.get(id)
+    if (own !== undefined) return own.table
+    const stored = await this.snapshot.getDocument(id)
+    const holder = stored === null ? undefined : candidates.find((t) => t.tableNumber === stored.tableNumber)
+    if (holder !== undefined) return holder
+    const key = encodeIndexKey([id])
+    for (const t of candidates) this.recordIndexRead(t.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
+    return null
   }
 
   #checkTableArg(id: string, tableName: string | undefined, op: string, component: string): TableInfo | null {
@@ -256,18 +279,24 @@ export class Transaction {
     this.recordIndexRead(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
     const w = this.writes.get(id)
     if (w !== undefined) {
+      if (w.table !== table) return null
       // Reading its own write is charged like any read (as in Convex).
       if (w.doc !== null) this.recordRead(JSON.stringify(w.doc), table.name)
       return w
     }
-    const json = (await this.snapshot.getDocument(id))?.json ?? null
+    const stored = await this.snapshot.getDocument(id)
+    // The same id text in another table (another component's table of the same number): not this one's.
+    const json = stored !== null && stored.tableNumber === table.tableNumber ? stored.json : null
     if (json !== null) this.recordRead(json, table.name)
     return json
   }
 
-  /** Reads a document (recording the read), seeing this transaction's own writes. */
-  async read(id: string): Promise<Doc | null> {
-    const table = this.#tableOf(id)
+  /**
+   * Reads a document (recording the read), seeing this transaction's own writes: in `component`'s
+   * tables, or (system code naming no component) wherever the id is.
+   */
+  async read(id: string, component?: string): Promise<Doc | null> {
+    const table = await this.#systemTableOf(id, component)
     if (table === null) return null
     const raw = await this.#readRaw(table, id)
     return raw === null ? null : typeof raw === 'string' ? (JSON.parse(raw) as Doc) : raw.doc
@@ -330,7 +359,7 @@ export class Transaction {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
     }
     const table = this.#tableForInsert(tableName, component)
-    const id = encodeId(table.tableNumber, timeOrderedInternalId())
+    const id = encodeId(table.idNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const size = this.#checkDocument(table, doc)
     this.#newId(table, id)
@@ -345,7 +374,7 @@ export class Transaction {
     if (typeof id !== 'string') throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: expected a string`)
     const table = this.#checkTableArg(id, tableName, op, component)
     if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
-    const doc = table === null ? null : await this.read(id)
+    const doc = table === null ? null : await this.read(id, component)
     if (table === null || doc === null) throw new DatabaseError(`${verb} on nonexistent document ID ${id}`)
     if (table.name.startsWith('_')) throw new DatabaseError(`System tables can't be modified by user functions (${verb.toLowerCase()} on ${table.name})`)
     return { table, doc }
@@ -425,17 +454,34 @@ export class Transaction {
   async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
     // A missing system table is created with this transaction's commit, as a user table is.
     const table = this.#tableForInsert(tableName, component)
-    const id = givenId ?? encodeId(table.tableNumber, timeOrderedInternalId())
+    const id = givenId ?? encodeId(table.idNumber, timeOrderedInternalId())
+    if (givenId !== undefined) await this.#checkIdFree(table, id)
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     this.#newId(table, id)
     this.writes.set(id, { table, id, base: null, doc })
     return id
   }
 
-  /** Replaces fields of a system document on the system's behalf; null if it doesn't exist. */
-  async patchSystem(id: string, fields: Doc): Promise<Doc | null> {
-    const table = this.#tableOf(id)
-    const doc = table === null ? null : await this.read(id)
+  /**
+   * A document created with a given id (an import, a replica, a restore) must not take the id of
+   * a document of another table: ids are unique across the store.
+   */
+  async #checkIdFree(table: TableInfo, id: string): Promise<void> {
+    const w = this.writes.get(id)
+    const stored = w !== undefined ? (w.doc === null ? null : w.table) : await this.snapshot.getDocument(id)
+    if (stored !== null && stored.tableNumber !== table.tableNumber) {
+      const other = this.db.catalog.byNumber.get(stored.tableNumber)
+      throw new DatabaseError(`Document id ${id} of table "${table.name}" is already the id of a document of ${other === undefined ? 'another table' : `table "${other.name}"${other.component === '' ? '' : ` of component ${other.component}`}`}`)
+    }
+  }
+
+  /**
+   * Replaces fields of a system document on the system's behalf; null if it doesn't exist (see
+   * `read` for `component`).
+   */
+  async patchSystem(id: string, fields: Doc, component?: string): Promise<Doc | null> {
+    const table = await this.#systemTableOf(id, component)
+    const doc = table === null ? null : await this.read(id, table.component)
     if (table === null || doc === null) return null
     const next = { ...doc, ...fields }
     await this.#remember(table, id, doc)
@@ -446,24 +492,27 @@ export class Transaction {
   /**
    * Sets a document to exactly `doc` (system fields included), or deletes it (`null`), on the
    * system's behalf: a point-in-time restore puts back what a document was. Whether it changed
-   * anything (false also when its table is gone).
+   * anything (false also when its table is gone). `component`: as for `read`.
    */
-  async restoreSystem(id: string, doc: Doc | null): Promise<boolean> {
-    const table = this.#tableOf(id)
+  async restoreSystem(id: string, doc: Doc | null, component?: string): Promise<boolean> {
+    const table = await this.#systemTableOf(id, component)
     if (table === null) return false
-    const current = await this.read(id)
+    const current = await this.read(id, table.component)
     if (current === null ? doc === null : doc !== null && JSON.stringify(current) === JSON.stringify(doc)) return false
     if (current !== null) await this.#remember(table, id, current)
-    else this.#newId(table, id)
+    else {
+      await this.#checkIdFree(table, id)
+      this.#newId(table, id)
+    }
     this.#recordWrite(doc === null ? 0 : JSON.stringify(doc).length)
     this.#put(table, id, doc)
     return true
   }
 
-  /** Deletes a system document on the system's behalf. */
-  async removeSystem(id: string): Promise<void> {
-    const table = this.#tableOf(id)
-    const doc = table === null ? null : await this.read(id)
+  /** Deletes a system document on the system's behalf (see `read` for `component`). */
+  async removeSystem(id: string, component?: string): Promise<void> {
+    const table = await this.#systemTableOf(id, component)
+    const doc = table === null ? null : await this.read(id, table.component)
     if (table === null || doc === null) return
     await this.#remember(table, id, doc)
     this.#put(table, id, null)
@@ -472,8 +521,8 @@ export class Transaction {
   normalizeId(tableName: string, idString: string, component = ''): string | null {
     const decoded = decodeId(idString)
     if (decoded === null) return null
-    const table = this.#tableByNumber(decoded.tableNumber)
-    return table !== null && table.name === tableName && table.component === component ? idString : null
+    const table = this.#tableById(component, decoded.tableNumber)
+    return table !== null && table.name === tableName ? idString : null
   }
 
   openStream(key: string, query: SerializedQuery, component = ''): QueryStream {

@@ -140,7 +140,7 @@ export class FileStorage {
     await txn.insertSystem(UPLOAD_TOKENS_TABLE, { nonce })
     const table = this.db.catalog.byName.get(UPLOAD_TOKENS_TABLE)!
     const expired = await txn.snapshot.scan(table.indexes.get(BY_CREATION_TIME)!.indexId, { lo: Buffer.alloc(0), hi: encodeIndexKey([Date.now() - UPLOAD_URL_TTL_MS]) }, 'asc', 16)
-    for (const row of expired) await txn.removeSystem(row.doc.id)
+    for (const row of expired) await txn.removeSystem(row.doc.id, '')
   }
 
   /** A URL a client can POST one file to, valid for an hour; the file goes to `component`'s storage. */
@@ -225,8 +225,8 @@ export class FileStorage {
    */
   storageIdKind(storageId: unknown): 'storage' | 'uuid' | 'otherTable' | 'invalid' {
     if (typeof storageId !== 'string') return 'invalid'
-    // Another component's `_storage` id is a storage id too (in Convex it names the same table
-    // number in this component's namespace): it is simply not found here.
+    // Another component's `_storage` id is a storage id too (it names the same table number in
+    // this component's namespace, as in Convex): it is simply not found here.
     if (decodeId(storageId) !== null) return this.#isStorageDocId(storageId) ? 'storage' : 'otherTable'
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(storageId) ? 'uuid' : 'invalid'
   }
@@ -237,14 +237,15 @@ export class FileStorage {
    */
   #isStorageDocId(id: string, component?: string): boolean {
     const decoded = decodeId(id)
-    const table = decoded === null ? undefined : this.db.catalog.byNumber.get(decoded.tableNumber)
-    return table !== undefined && table.name === STORAGE_TABLE && (component === undefined || table.component === component)
+    if (decoded === null) return false
+    if (component !== undefined) return this.db.catalog.tableForId(component, decoded.tableNumber)?.name === STORAGE_TABLE
+    return this.db.catalog.tablesForId(decoded.tableNumber).some((t) => t.name === STORAGE_TABLE)
   }
 
   /** The file's `_storage` document as seen by `txn` (in `component`'s storage, or any), or null. */
   async metadata(txn: Transaction, storageId: string, component?: string): Promise<StoredFile | null> {
     if (!this.#isStorageDocId(storageId, component)) return null
-    const doc = await txn.read(storageId)
+    const doc = await txn.read(storageId, component)
     if (doc === null) return null
     return { storageId, sha256: doc.sha256 as string, size: doc.size as number, contentType: (doc.contentType as string | undefined) ?? null }
   }
@@ -252,7 +253,7 @@ export class FileStorage {
   /** Deletes the document in `txn`; the file goes once the transaction commits. */
   async delete(txn: Transaction, storageId: string, component?: string): Promise<void> {
     if ((await this.metadata(txn, storageId, component)) === null) throw new FileStorageError(400, 'StorageIdNotFound', `storage id ${storageId} not found`)
-    await txn.removeSystem(storageId)
+    await txn.removeSystem(storageId, component)
     // A failure here leaves an orphan, which the start-up sweep removes.
     txn.afterCommit(() => this.blobs.delete(this.#checkId(storageId)).catch(() => {}))
   }

@@ -81,9 +81,9 @@ export class CronService {
             continue
           }
           if (old === undefined) await txn.insertSystem(CRON_JOBS, { name, spec: text, nextRun: next }, undefined, this.component)
-          else await txn.patchSystem(old._id, { spec: text, nextRun: next })
+          else await txn.patchSystem(old._id, { spec: text, nextRun: next }, this.component)
         }
-        for (const removed of byName.values()) await txn.removeSystem(removed._id)
+        for (const removed of byName.values()) await txn.removeSystem(removed._id, this.component)
       })
     }).then(() => this.#tick())
   }
@@ -143,7 +143,7 @@ export class CronService {
             // Missed runs (the backend was down) collapse into this one.
             next = nextRun(spec.schedule, Math.max(now, state.nextRun))
             while (next <= now) next = nextRun(spec.schedule, next)
-            await txn.patchSystem(state._id, { nextRun: next, lastRun: now, ...(job === undefined ? {} : { lastJob: job }) })
+            await txn.patchSystem(state._id, { nextRun: next, lastRun: now, ...(job === undefined ? {} : { lastJob: job }) }, this.component)
           }
           soonest = Math.min(soonest, next)
         }

@@ -142,8 +142,8 @@ export class EnvironmentVariables {
       const docs = await this.#docs(txn)
       const next = this.#next(Object.fromEntries([...docs.values()].map((d) => [d.name, d.value])), changes, check)
       for (const [name, d] of docs) {
-        if (next[name] === undefined) await txn.removeSystem(d._id)
-        else if (next[name] !== d.value) await txn.patchSystem(d._id, { value: next[name] })
+        if (next[name] === undefined) await txn.removeSystem(d._id, '')
+        else if (next[name] !== d.value) await txn.patchSystem(d._id, { value: next[name] }, '')
       }
       for (const [name, value] of Object.entries(next)) if (!docs.has(name)) await txn.insertSystem(ENVIRONMENT_VARIABLES_TABLE, { name, value })
       return next

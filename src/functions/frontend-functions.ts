@@ -240,7 +240,7 @@ async function paginatedTableDocuments(args: Args, ctx: SystemContext): Promise<
       if (typeof id !== 'string') return empty
       const normalized = txn.normalizeId(table, id, component)
       if (normalized === null) return empty
-      const doc = await txn.read(normalized)
+      const doc = await txn.read(normalized, component)
       return doc === null ? empty : { page: [doc], isDone: true, continueCursor: '' }
     }
     const filter = builtinFilter(builtins)
@@ -479,7 +479,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
         const out: Record<string, string> = {}
         for (const t of txn.db.catalog.tablesOf(component)) {
           const name = t.name === STORAGE_TABLE ? '_file_storage' : t.name === SCHEDULED_FUNCTIONS ? '_scheduled_jobs' : t.name
-          if (!name.startsWith('_') || name === '_file_storage' || name === '_scheduled_jobs') out[String(t.tableNumber)] = name
+          if (!name.startsWith('_') || name === '_file_storage' || name === '_scheduled_jobs') out[String(t.idNumber)] = name
         }
         return out
       })
@@ -647,7 +647,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const component = componentOf(args, ctx)
       return ctx.query(async (txn) => {
         if (txn.normalizeId(STORAGE_TABLE, storageId, component) === null) return null
-        const doc = await txn.read(storageId)
+        const doc = await txn.read(storageId, component)
         return doc === null ? null : fileEntry(ctx, doc)
       })
     }),

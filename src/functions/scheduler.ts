@@ -132,7 +132,7 @@ export class Scheduler {
             // A job completes after it was due, so only jobs due before the cutoff can qualify.
             const jobs = await this.#scan(txn, state, cutoff)
             const old = jobs.filter((j) => (j.completedTime ?? 0) < cutoff)
-            for (const job of old) await txn.removeSystem(job.id)
+            for (const job of old) await txn.removeSystem(job.id, this.component)
             return jobs.length === 1000 && old.length > 0
           })
         }
@@ -182,19 +182,19 @@ export class Scheduler {
    */
   async cancel(txn: Transaction, id: string): Promise<void> {
     const decoded = typeof id === 'string' ? decodeId(id) : null
-    if (decoded === null || decoded.tableNumber !== this.#table?.tableNumber) {
+    if (decoded === null || decoded.tableNumber !== this.#table?.idNumber) {
       throw new Error("InvalidArgument: Invalid scheduled function ID. The ID must be an ID on the '_scheduled_functions' table.")
     }
-    const doc = await txn.read(id)
+    const doc = await txn.read(id, this.component)
     if (doc === null) return
     const state = doc.state as { kind: string }
-    if (state.kind === 'pending' || state.kind === 'inProgress') await txn.patchSystem(id, { state: { kind: 'canceled' }, completedTime: Date.now() })
+    if (state.kind === 'pending' || state.kind === 'inProgress') await txn.patchSystem(id, { state: { kind: 'canceled' }, completedTime: Date.now() }, this.component)
   }
 
   async #failInterrupted(): Promise<void> {
     await this.db.mutate(async (txn) => {
       for (const job of await this.#scan(txn, 'inProgress', Infinity)) {
-        await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action' }, completedTime: Date.now() })
+        await txn.patchSystem(job.id, { state: { kind: 'failed', error: 'Transient error while executing action' }, completedTime: Date.now() }, this.component)
       }
     })
   }

@@ -582,7 +582,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     const component = componentOf(c.req.query('component') ?? null)
     const txn = await deps.db.begin(false)
     try {
-      const tableName = (n: number) => deps.db.catalog.byNumber.get(n)?.name
+      const tableName = (n: number) => deps.db.catalog.tableForId(component, n)?.name
       const out: Record<string, unknown> = {}
       for (const table of deps.db.catalog.tablesOf(component).filter((t) => !t.name.startsWith('_')).sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const index = table.indexes.get(BY_CREATION_TIME)!
@@ -603,7 +603,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     const component = componentOf(body.componentId)
     scheduler(component)
     await deps.db.mutate(async (txn) => {
-      for (const job of await txn.readTable(SCHEDULED_FUNCTIONS, component)) await txn.removeSystem(job._id as string)
+      for (const job of await txn.readTable(SCHEDULED_FUNCTIONS, component)) await txn.removeSystem(job._id as string, component)
     })
     return c.body(null, 200)
   })

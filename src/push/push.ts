@@ -872,7 +872,7 @@ export class PushService {
           const docs = await this.db.persistence.scanTable(table.tableNumber, '', 1000)
           if (docs.length === 0) break
           await this.db.mutate(async (txn) => {
-            for (const d of docs) await txn.removeSystem(d.id)
+            for (const d of docs) await txn.removeSystem(d.id, u.path)
           })
         }
       }

@@ -8,7 +8,7 @@
  * together with the replication's state (the source's cursor, in the system table
  * `_replication`): a page is applied exactly once, and a restart of either side resumes where
  * the last commit left off. Documents keep their ids and `_creationTime`; tables are created with
- * the source's table numbers (so ids stay valid).
+ * the source's table numbers, each in its component's own numbering (so ids stay valid).
  *
  * Stored files: Convex's streaming export doesn't list them, so they are read through the door
  * Convex's dashboard uses (source-files.ts: `fileStorageV2:fileMetadata` per component, oldest
@@ -41,7 +41,7 @@ import { filePage, filePageRange, numFiles, sourceComponents } from './source-fi
 import type { SourceComponent } from './source-files.ts'
 
 export const REPLICATION_TABLE = '_replication'
-/** Below the numbers user tables get (10001 and up): never taken from the source's tables. */
+/** A Concave system table number (see SYSTEM_TABLE_NUMBERS): never one of the source's tables. */
 const REPLICATION_TABLE_NUMBER = 9990
 const STATE_ID = encodeId(REPLICATION_TABLE_NUMBER, new Uint8Array(16).fill(1))
 const STORAGE = '_storage'
@@ -202,7 +202,7 @@ export class Replicator {
     if (this.#state !== null) return this.#state
     const txn = await this.db.begin(false)
     try {
-      const doc = this.db.catalog.byNumber.get(REPLICATION_TABLE_NUMBER) === undefined ? null : await txn.read(STATE_ID)
+      const doc = this.db.catalog.tableForId('', REPLICATION_TABLE_NUMBER) === undefined ? null : await txn.read(STATE_ID, '')
       this.#state = doc === null ? null : (doc.state as unknown as ReplicationState)
     } finally {
       this.db.end(txn)
@@ -409,7 +409,9 @@ export class Replicator {
     this.#stored = Date.now()
     const latest = new Map<string, Value>()
     for (const v of values) latest.set(v._id, v)
-    // Tables first, with the source's numbers (catalog changes, outside the commit).
+    // Tables first, with the source's numbers in their component (catalog changes, outside the
+    // commit). The app and each component number their tables on their own, as in Convex: only a
+    // replica that has tables of its own can hold a source's number already.
     await this.db.ensureTable(REPLICATION_TABLE, '', REPLICATION_TABLE_NUMBER)
     for (const v of latest.values()) {
       const decoded = decodeId(v._id)
@@ -417,10 +419,10 @@ export class Replicator {
       const existing = this.db.catalog.table(v._component, v._table)
       if (existing === undefined && v._deleted === true) continue
       const table = existing ?? (await this.db.ensureTable(v._table, v._component, decoded.tableNumber))
-      if (table.tableNumber !== decoded.tableNumber) {
-        const holder = this.db.catalog.byNumber.get(decoded.tableNumber)
+      if (table.idNumber !== decoded.tableNumber) {
+        const holder = this.db.catalog.tableForId(v._component, decoded.tableNumber)
         throw new ReplicationError(
-          `Table ${JSON.stringify(v._table)}${v._component === '' ? '' : ` of component ${v._component}`} is number ${decoded.tableNumber} in the source, but ${holder === undefined ? `${table.tableNumber} here` : `that number is taken here by ${JSON.stringify(holder.name)}`}: replicate into a new deployment`,
+          `Table ${JSON.stringify(v._table)}${v._component === '' ? '' : ` of component ${v._component}`} is number ${decoded.tableNumber} in the source, but ${holder === undefined ? `${table.idNumber} here` : `that number is taken here by ${JSON.stringify(holder.name)}`}: replicate into a new deployment`,
         )
       }
     }
@@ -440,10 +442,10 @@ export class Replicator {
         async (txn) => {
           for (const v of latest.values()) {
             if (skipped.has(v._id)) continue
-            if (this.db.catalog.byNumber.get(decodeId(v._id)!.tableNumber) === undefined) continue
-            await txn.restoreSystem(v._id, v._deleted === true ? null : documentOf(v))
+            if (this.db.catalog.table(v._component, v._table) === undefined) continue
+            await txn.restoreSystem(v._id, v._deleted === true ? null : documentOf(v), v._component)
           }
-          await txn.restoreSystem(STATE_ID, { _id: STATE_ID, _creationTime: 0, state: next as unknown as JSONValue })
+          await txn.restoreSystem(STATE_ID, { _id: STATE_ID, _creationTime: 0, state: next as unknown as JSONValue }, '')
         },
         { system: true },
       )
@@ -461,7 +463,7 @@ export class Replicator {
     if (!(await this.files.blobs.exists(v._id))) return false
     const txn = await this.db.begin(false)
     try {
-      const doc = this.db.catalog.byNumber.get(decodeId(v._id)!.tableNumber) === undefined ? null : await txn.read(v._id)
+      const doc = this.db.catalog.tableForId(v._component, decodeId(v._id)!.tableNumber) === undefined ? null : await txn.read(v._id, v._component)
       return doc !== null && doc.sha256 === v.sha256
     } finally {
       this.db.end(txn)

@@ -194,7 +194,7 @@ async function copyState(source: RestoreSource, target: Persistence, targetBlobs
       for (const id of changed) then.set(id, found.get(id))
 
       // The catalog as it is: same table numbers (dropped ones' too, never handed out again), same index ids.
-      for (const record of view.tables) await target.createTable(record.name, record.tableNumber)
+      for (const record of view.tables) await target.createTable(record.name, record.tableNumber, record.idNumber)
       for (const index of view.indexes) await target.createIndex(index, [])
 
       const writer = new BatchWriter(target, view.snapshot.ts)

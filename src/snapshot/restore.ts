@@ -65,7 +65,7 @@ export async function restoreAt(db: Database, ts: bigint, opts: RestoreOptions =
       for (const id of changed) {
         const revision = then.get(id)
         const doc = revision === undefined || revision.json === null ? null : (JSON.parse(revision.json) as Record<string, JSONValue>)
-        if (await txn.restoreSystem(id, doc)) n++
+        if (await txn.restoreSystem(id, doc, component)) n++
       }
       return n
     })

@@ -233,11 +233,11 @@ export class SnapshotService {
       await file('README.md', [README])
       // As Convex: each component's tables under `_components/<name>/` (once per level of its
       // path), with a `_tables` of their own; the app's at the top.
-      const tables = [...this.db.catalog.byNumber.values()].filter((t) => !t.name.startsWith('_')).sort((a, b) => a.tableNumber - b.tableNumber)
+      const tables = [...this.db.catalog.byNumber.values()].filter((t) => !t.name.startsWith('_')).sort((a, b) => a.idNumber - b.idNumber)
       const components = [...new Set(['', ...tables.map((t) => t.component)])].sort()
       for (const component of components) {
         const mine = tables.filter((t) => t.component === component)
-        await file(`${componentPrefix(component)}${TABLES}/documents.jsonl`, mine.map((t) => `${JSON.stringify({ name: t.name, id: t.tableNumber })}\n`))
+        await file(`${componentPrefix(component)}${TABLES}/documents.jsonl`, mine.map((t) => `${JSON.stringify({ name: t.name, id: t.idNumber })}\n`))
       }
       for (const table of tables) {
         const dir = `${componentPrefix(table.component)}${table.name}`
@@ -602,11 +602,11 @@ export class SnapshotService {
       targets.set(storedTableName(t.component, t.name), target)
       let renumber = renumbers.get(t.component)
       if (renumber === undefined) renumbers.set(t.component, (renumber = new Map()))
-      if (t.sourceNumber !== null && t.sourceNumber !== target.tableNumber) renumber.set(t.sourceNumber, target.tableNumber)
+      if (t.sourceNumber !== null && t.sourceNumber !== target.idNumber) renumber.set(t.sourceNumber, target.idNumber)
     }
     const remap = (id: string, table: TableInfo): string => {
       const decoded = decodeId(id)
-      return decoded === null || decoded.tableNumber === table.tableNumber ? id : encodeId(table.tableNumber, decoded.internalId)
+      return decoded === null || decoded.tableNumber === table.idNumber ? id : encodeId(table.idNumber, decoded.internalId)
     }
     const remapRefs = (v: JSONValue, renumber: Map<number, number>): JSONValue => {
       if (renumber.size === 0) return v

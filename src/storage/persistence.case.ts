@@ -645,12 +645,47 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         await p.createTable('_scheduled_functions', 7)
         await p.createTable('messages', 10001)
         const expected = [
-          { tableNumber: 7, name: '_scheduled_functions' },
-          { tableNumber: 10001, name: 'messages' },
-          { tableNumber: 10002, name: 'users' },
+          { tableNumber: 7, name: '_scheduled_functions', idNumber: 7 },
+          { tableNumber: 10001, name: 'messages', idNumber: 10001 },
+          { tableNumber: 10002, name: 'users', idNumber: 10002 },
         ]
         expect(await p.tables()).toEqual(expected)
         expect(await (await reopen()).tables()).toEqual(expected)
+      })
+
+      test('tables: the number ids carry is kept beside the store key; components may share it', async () => {
+        const { p, reopen } = await fresh()
+        await p.createTable('messages', 10001, 10001)
+        await p.createTable('comp:messages', 10002, 10001)
+        await p.createTable('comp:_storage', 540, 540)
+        await p.createTable('_storage', 10003, 540)
+        const expected = [
+          { tableNumber: 540, name: 'comp:_storage', idNumber: 540 },
+          { tableNumber: 10001, name: 'messages', idNumber: 10001 },
+          { tableNumber: 10002, name: 'comp:messages', idNumber: 10001 },
+          { tableNumber: 10003, name: '_storage', idNumber: 540 },
+        ]
+        expect(await p.tables()).toEqual(expected)
+        expect(await (await reopen()).tables()).toEqual(expected)
+      })
+
+      test('tables a commit creates are stored with it, with their id numbers and indexes', async () => {
+        const { p, reopen } = await fresh()
+        const created = [
+          { table: { tableNumber: 10001, name: 'notes', idNumber: 10001 }, indexes: [{ indexId: 301, tableNumber: 10001, name: 'by_id', fields: ['_id'] }] },
+          { table: { tableNumber: 10002, name: 'a/b:notes', idNumber: 10001 }, indexes: [{ indexId: 302, tableNumber: 10002, name: 'by_id', fields: ['_id'] }] },
+        ]
+        await p.write([{ ...commit(3n, [{ id: 'x', tableNumber: 10001, json: '{}' }, { id: 'y', tableNumber: 10002, json: '{}' }], [entry(301, b(1), 'x'), entry(302, b(1), 'y')]), tables: created }])
+        const check = async (q: Persistence) => {
+          expect(await q.tables()).toEqual(created.map((c) => c.table))
+          expect(await q.indexes()).toEqual(created.flatMap((c) => c.indexes))
+          await read(q, async (s) => {
+            expect(await s.getDocument('y')).toEqual({ id: 'y', tableNumber: 10002, json: '{}' })
+            expect(await s.countTable(10001)).toBe(1)
+          })
+        }
+        await check(p)
+        await check(await reopen())
       })
 
       test('a dropped table stays as a tombstone named ~dropped~<number>, also after a reopen', async () => {
@@ -659,8 +694,8 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         await p.createTable('kept', 10004)
         await p.dropTable(10003)
         const expected = [
-          { tableNumber: 10003, name: '~dropped~10003' },
-          { tableNumber: 10004, name: 'kept' },
+          { tableNumber: 10003, name: '~dropped~10003', idNumber: 10003 },
+          { tableNumber: 10004, name: 'kept', idNumber: 10004 },
         ]
         expect(await p.tables()).toEqual(expected)
         expect(await (await reopen()).tables()).toEqual(expected)
@@ -784,7 +819,7 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
       await p.write([commit(4n, [del('a')], [entry(index.indexId, b(1), null)])])
       const again = await reopen()
       expect(again.maxTs()).toBe(4n)
-      expect(await again.tables()).toEqual([{ tableNumber: T, name: 'messages' }])
+      expect(await again.tables()).toEqual([{ tableNumber: T, name: 'messages', idNumber: T }])
       expect(await again.indexes()).toEqual([index])
       expect(revisions(await again.loadLog(0n, 4n, 10))).toEqual(['a@3', 'b@3', 'a@4-'])
       await read(again, async (s) => {

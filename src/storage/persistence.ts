@@ -215,9 +215,18 @@ export interface LoggedCommit {
   readonly push: boolean
 }
 
+/**
+ * A table of any component. `tableNumber` is its key in the store (what documents, index records
+ * and the write log name it by): unique among all tables of the deployment, every component's
+ * included, dropped ones too. `idNumber` is the number its documents' ids carry (Convex's
+ * TableNumber): unique only within its component (the app and each component instance number
+ * their tables on their own, as in Convex). Tables stored before per-component numbering have
+ * both equal.
+ */
 export interface TableRecord {
   readonly tableNumber: number
   readonly name: string
+  readonly idNumber: number
 }
 
 export interface IndexRecord {
@@ -387,7 +396,8 @@ export interface Persistence {
   pruneHistory(horizon: bigint, limit: number): Promise<HistoryPruning>
 
   tables(): Promise<TableRecord[]>
-  createTable(name: string, tableNumber: number): Promise<void>
+  /** Stores a table (see TableRecord); `idNumber` defaults to `tableNumber`. */
+  createTable(name: string, tableNumber: number, idNumber?: number): Promise<void>
   indexes(): Promise<IndexRecord[]>
   /**
    * Creates an index, numbered by the caller (`index.indexId`, never used before), with its
@@ -400,7 +410,7 @@ export interface Persistence {
   dropIndex(indexId: number): Promise<void>
   /**
    * Drops a table whose documents and indexes are gone already. Its record stays as a tombstone
-   * named `~dropped~<number>` (a name no table can have), so its number is never handed out again.
+   * named `~dropped~<number>` (a name no table can have), so its `tableNumber` is never handed out again.
    */
   dropTable(tableNumber: number): Promise<void>
   renameIndex(indexId: number, name: string): Promise<void>

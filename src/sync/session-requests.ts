@@ -81,7 +81,7 @@ export class SessionRequests implements MutationRecords {
       for (;;) {
         const n = await this.db.mutate(async (txn) => {
           const rows = await txn.snapshot.scan(byTime.indexId, { lo: Buffer.alloc(0), hi: encodeIndexKey([cutoff]) }, 'asc', SWEEP_BATCH)
-          for (const r of rows) await txn.removeSystem(r.doc.id)
+          for (const r of rows) await txn.removeSystem(r.doc.id, '')
           return rows.length
         })
         removed += n

@@ -11,6 +11,8 @@ import { afterEach, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { MIGRATIONS } from '../../src/storage/sqlite/migrations.ts'
+import { SqlitePersistence } from '../../src/storage/sqlite/sqlite-persistence.ts'
+import { decodeId, encodeId, encodeIndexKey } from '../../src/values/index.ts'
 import { cleanup, deploy, freePort, ROOT, startBackend, TEST_INSTANCE, TEST_SECRET } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -65,8 +67,8 @@ test('a format version 1 data file is migrated at start, then served', async () 
   const { dir, file } = dataDirAtVersion(1)
   const backend = await startBackend({ dataDir: dir })
   backends.push(backend)
-  expect(backend.output()).toContain('Executing migration 2/3')
-  expect(backend.output()).toContain('MigrationComplete(3)')
+  expect(backend.output()).toContain('Executing migration 2/4')
+  expect(backend.output()).toContain('MigrationComplete(4)')
   expect((await fetch(`${backend.url}/health`)).status).toBe(200)
   const { appDir } = await deploy(backend, 'basic')
   dirs.push(appDir)
@@ -75,11 +77,71 @@ test('a format version 1 data file is migrated at start, then served', async () 
   expect((await client.query(api.messages.list, {})).map((m: { body: string }) => m.body)).toEqual(['after the upgrade'])
   await backend.stop()
   const db = new Database(file, { readonly: true })
-  expect(db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('3')
+  expect(db.prepare("SELECT value FROM meta WHERE key = 'format_version'").pluck().get()).toBe('4')
   db.close()
   // A second start has nothing to migrate.
   await backend.restart()
-  expect(backend.output().match(/Executing migration/g)).toHaveLength(2)
+  expect(backend.output().match(/Executing migration/g)).toHaveLength(3)
+}, 120_000)
+
+/**
+ * A data folder as builds before per-component table numbers (format 3) left it: one numbering
+ * for every table, the app's and its component's (`shelf`, of the `numbers` fixture), each with
+ * a document.
+ */
+async function dataDirWithGlobalNumbers(): Promise<{ dir: string; note: string; book: string }> {
+  const dir = tempDir()
+  const file = join(dir, DATABASE_FILE)
+  const p = SqlitePersistence.open(file)
+  const ids: string[] = []
+  let indexId = 1
+  let ts = BigInt(Date.now() - 60_000) * 1_000_000n
+  for (const [tableNumber, stored, fields] of [[10001, 'notes', { text: 'old note' }], [10002, 'shelf:books', { title: 'old book' }]] as const) {
+    await p.createTable(stored, tableNumber)
+    const byId = { indexId: indexId++, tableNumber, name: 'by_id', fields: ['_id'] }
+    const byCreation = { indexId: indexId++, tableNumber, name: 'by_creation_time', fields: ['_creationTime'] }
+    await p.createIndex(byId, [])
+    await p.createIndex(byCreation, [])
+    const id = encodeId(tableNumber, new Uint8Array(16).fill(tableNumber % 256))
+    const creationTime = Date.now() - 60_000
+    ts += 1000n
+    await p.write([{ ts, documents: [{ id, tableNumber, json: JSON.stringify({ _id: id, _creationTime: creationTime, ...fields }) }], indexes: [{ indexId: byId.indexId, key: encodeIndexKey([id]), id }, { indexId: byCreation.indexId, key: encodeIndexKey([creationTime, id]), id }] }])
+    ids.push(id)
+  }
+  await p.close()
+  const db = new Database(file)
+  db.exec("ALTER TABLE tables DROP COLUMN id_number; UPDATE meta SET value = '3' WHERE key = 'format_version'")
+  db.close()
+  return { dir, note: ids[0]!, book: ids[1]! }
+}
+
+test('a data folder from before per-component table numbers keeps its ids; new tables are numbered per component', async () => {
+  const { dir, note, book } = await dataDirWithGlobalNumbers()
+  const backend = await startBackend({ dataDir: dir })
+  backends.push(backend)
+  expect(backend.output()).toContain('Executing migration 4/4')
+  expect(backend.output()).toContain('MigrationComplete(4)')
+  dirs.push((await deploy(backend, 'numbers')).appDir)
+  const client = new ConvexHttpClient(backend.url)
+  const check = async () => {
+    // The ids handed out before resolve as they did, each in its own component.
+    expect(await client.query(api.app.probe, { id: note })).toMatchObject({ normalized: note, doc: { _id: note, text: 'old note' } })
+    expect(await client.query(api.app.probeBook, { id: book })).toMatchObject({ normalized: book, doc: { _id: book, title: 'old book' } })
+    expect(await client.query(api.app.probe, { id: book })).toEqual({ normalized: null, doc: null })
+    expect(await client.query(api.app.probeBook, { id: note })).toEqual({ normalized: null, doc: null })
+  }
+  await check()
+  // The existing tables keep their numbers; new ones take the component's own numbering.
+  expect(decodeId((await client.mutation(api.app.add, { text: 'new note' })) as string)?.tableNumber).toBe(10001)
+  expect(decodeId((await client.mutation(api.app.addBook, { title: 'new book' })) as string)?.tableNumber).toBe(10002)
+  expect(decodeId((await client.action(api.app.storeText, { text: 'file' })) as string)?.tableNumber).toBe(540)
+  expect(decodeId((await client.action(api.app.storeBookText, { text: 'file' })) as string)?.tableNumber).toBe(540)
+  await backend.stop()
+  await backend.restart()
+  expect(backend.output().match(/Executing migration/g)).toHaveLength(1)
+  await check()
+  expect((await client.query(api.app.notes, {})).map((n: { text: string }) => n.text)).toEqual(['old note', 'new note'])
+  expect((await client.query(api.app.books, {})).map((n: { title: string }) => n.title)).toEqual(['old book', 'new book'])
 }, 120_000)
 
 test('a data file from a newer version is refused at start and left untouched', async () => {
@@ -87,7 +149,7 @@ test('a data file from a newer version is refused at start and left untouched', 
   const before = sha256(file)
   const { code, output } = await runToExit(['--local-storage', dir])
   expect(code).not.toBe(0)
-  expect(output).toContain('The data file has format version 999, newer than this build supports (3). Upgrade Concave to open it.')
+  expect(output).toContain('The data file has format version 999, newer than this build supports (4). Upgrade Concave to open it.')
   expect(sha256(file)).toBe(before)
 })
 

@@ -173,6 +173,14 @@ export const MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // 5: per-component table numbers (as Convex's). `table_number` stays the table's key in the
+  // store, unique across components; `id_number` is the number its ids carry, unique only within
+  // its component. Tables stored so far had one number for both: their ids stay valid.
+  `
+  ALTER TABLE tables ADD COLUMN id_number int4;
+  UPDATE tables SET id_number = table_number;
+  ALTER TABLE tables ALTER COLUMN id_number SET NOT NULL;
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

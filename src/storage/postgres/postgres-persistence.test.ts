@@ -48,16 +48,40 @@ test('a database of format 1 gets the stored-file tables and the commit log at s
   } finally {
     await client.end()
   }
-  expect(FORMAT_VERSION).toBe(4)
+  expect(FORMAT_VERSION).toBe(5)
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   try {
-    expect(logs).toEqual(['Executing migration 2/4', 'Executing migration 3/4', 'Executing migration 4/4', 'MigrationComplete(4)'])
-    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '4' }])
+    expect(logs).toEqual(['Executing migration 2/5', 'Executing migration 3/5', 'Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
+    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '5' }])
     expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
     // The migrated database takes writes through the group function of format 4.
     await p.write([{ ts: 5n, documents: [{ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' }], indexes: [] }], 0n)
     expect(await sql(url, 'SELECT ts, id FROM write_log')).toEqual([{ ts: '5', id: 'a' }])
+  } finally {
+    await p.close()
+  }
+})
+
+test('a database of format 3 keeps its tables\' numbers as the numbers their ids carry', async () => {
+  const url = await cluster.newDatabase()
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await migrate(client as unknown as pg.PoolClient, () => {}, MIGRATIONS.slice(0, 3))
+    await client.query("INSERT INTO tables (table_number, name) VALUES (10001, 'messages'), (10002, 'comp:notes'), (10003, '~dropped~10003')")
+  } finally {
+    await client.end()
+  }
+  const logs: string[] = []
+  const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
+  try {
+    expect(logs).toEqual(['Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
+    expect(await p.tables()).toEqual([
+      { tableNumber: 10001, name: 'messages', idNumber: 10001 },
+      { tableNumber: 10002, name: 'comp:notes', idNumber: 10002 },
+      { tableNumber: 10003, name: '~dropped~10003', idNumber: 10003 },
+    ])
   } finally {
     await p.close()
   }

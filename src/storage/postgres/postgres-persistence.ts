@@ -841,12 +841,12 @@ export class PostgresPersistence implements Persistence {
   }
 
   async tables(): Promise<TableRecord[]> {
-    const result = await rows<{ table_number: number; name: string }>(this.#pool, 'SELECT table_number, name FROM tables ORDER BY table_number')
-    return result.map((r) => ({ tableNumber: r.table_number, name: r.name }))
+    const result = await rows<{ table_number: number; name: string; id_number: number }>(this.#pool, 'SELECT table_number, name, id_number FROM tables ORDER BY table_number')
+    return result.map((r) => ({ tableNumber: r.table_number, name: r.name, idNumber: r.id_number }))
   }
 
-  async createTable(name: string, tableNumber: number): Promise<void> {
-    await this.#pool.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [tableNumber, name])
+  async createTable(name: string, tableNumber: number, idNumber = tableNumber): Promise<void> {
+    await this.#pool.query('INSERT INTO tables (table_number, name, id_number) VALUES ($1, $2, $3)', [tableNumber, name, idNumber])
   }
 
   async indexes(): Promise<IndexRecord[]> {
@@ -969,7 +969,7 @@ async function writeCommits(client: Queryable, commits: readonly CommitRecord[])
   // Tables the commits create come first, with their indexes (numbered by the catalog).
   for (const c of commits) {
     for (const { table, indexes } of c.tables ?? []) {
-      await client.query('INSERT INTO tables (table_number, name) VALUES ($1, $2)', [table.tableNumber, table.name])
+      await client.query('INSERT INTO tables (table_number, name, id_number) VALUES ($1, $2, $3)', [table.tableNumber, table.name, table.idNumber])
       for (const i of indexes) await insertIndex(client, i)
     }
   }

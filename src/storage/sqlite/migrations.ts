@@ -71,6 +71,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE indexes ADD COLUMN vector TEXT;
   ALTER TABLE indexes ADD COLUMN staged INTEGER NOT NULL DEFAULT 0;
   `,
+  // 4: per-component table numbers (as Convex's). `table_number` stays the table's key in the
+  // store, unique across components; `id_number` is the number its ids carry, unique only within
+  // its component. Tables stored so far had one number for both: their ids stay valid.
+  `
+  ALTER TABLE tables ADD COLUMN id_number INTEGER;
+  UPDATE tables SET id_number = table_number;
+  `,
 ]
 
 export const FORMAT_VERSION = MIGRATIONS.length

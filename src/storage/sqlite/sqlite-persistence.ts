@@ -363,7 +363,7 @@ export class SqlitePersistence implements Persistence {
     const write = this.#writer.transaction(() => {
       for (const commit of commits) {
         for (const { table, indexes } of commit.tables ?? []) {
-          this.#writer.prepare('INSERT INTO tables (table_number, name) VALUES (?, ?)').run(table.tableNumber, table.name)
+          this.#writer.prepare('INSERT INTO tables (table_number, name, id_number) VALUES (?, ?, ?)').run(table.tableNumber, table.name, table.idNumber)
           for (const i of indexes) this.#insertIndex(i)
         }
         for (const d of commit.documents) {
@@ -508,12 +508,12 @@ export class SqlitePersistence implements Persistence {
   }
 
   async tables(): Promise<TableRecord[]> {
-    const rows = this.#writer.prepare('SELECT table_number, name FROM tables ORDER BY table_number').raw().all() as [bigint, string][]
-    return rows.map(([n, name]) => ({ tableNumber: Number(n), name }))
+    const rows = this.#writer.prepare('SELECT table_number, name, id_number FROM tables ORDER BY table_number').raw().all() as [bigint, string, bigint][]
+    return rows.map(([n, name, id]) => ({ tableNumber: Number(n), name, idNumber: Number(id) }))
   }
 
-  async createTable(name: string, tableNumber: number): Promise<void> {
-    this.#writer.prepare('INSERT INTO tables (table_number, name) VALUES (?, ?)').run(tableNumber, name)
+  async createTable(name: string, tableNumber: number, idNumber = tableNumber): Promise<void> {
+    this.#writer.prepare('INSERT INTO tables (table_number, name, id_number) VALUES (?, ?, ?)').run(tableNumber, name, idNumber)
     await this.#sync()
   }
 

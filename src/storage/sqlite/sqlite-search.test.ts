@@ -30,8 +30,8 @@ test('a version 1 file is migrated: its indexes stay database indexes and search
   const logs: string[] = []
   const p = SqlitePersistence.open(path, (m) => logs.push(m))
   try {
-    expect(FORMAT_VERSION).toBe(3)
-    expect(logs).toEqual(['Executing migration 2/3', 'Executing migration 3/3', 'MigrationComplete(3)'])
+    expect(FORMAT_VERSION).toBe(4)
+    expect(logs).toEqual(['Executing migration 2/4', 'Executing migration 3/4', 'Executing migration 4/4', 'MigrationComplete(4)'])
     expect(await p.indexes()).toEqual([{ indexId: 1, tableNumber: 10001, name: 'by_author', fields: ['author'] }])
     const snapshot = await p.snapshot()
     expect((await snapshot.search!(1, query({ terms: ['x'] }))).documents).toEqual([])

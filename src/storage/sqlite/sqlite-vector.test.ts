@@ -49,7 +49,7 @@ test('a version 2 file gains vector and staged columns; its indexes stay enabled
   const logs: string[] = []
   const p = SqlitePersistence.open(path, (m) => logs.push(m))
   try {
-    expect(logs).toEqual(['Executing migration 3/3', 'MigrationComplete(3)'])
+    expect(logs).toEqual(['Executing migration 3/4', 'Executing migration 4/4', 'MigrationComplete(4)'])
     expect(await p.indexes()).toEqual([{ indexId: 1, tableNumber: 10001, name: 'search_body', fields: [], search: { searchField: 'body', filterFields: [] } }])
   } finally {
     await p.close()

@@ -1,0 +1,100 @@
+import { afterEach, expect, test } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
+import { decodeId } from '../values/index.ts'
+import { Catalog } from './catalog.ts'
+import { CursorCodec } from './cursors.ts'
+import { Database } from './database.ts'
+
+const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
+const cleanup: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c()
+})
+
+function store(): { path: string; open: (closedBy?: 'database') => SqlitePersistence } {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-catalog-'))
+  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'db.sqlite3')
+  return {
+    path,
+    open: (closedBy) => {
+      const p = SqlitePersistence.open(path)
+      if (closedBy === undefined) cleanup.push(() => p.close())
+      return p
+    },
+  }
+}
+
+const numbers = (c: Catalog) => [...c.byName.values()].map((t) => [t.component, t.name, t.idNumber]).sort((a, b) => String(a).localeCompare(String(b)))
+
+test('the app and each component number their tables on their own, user tables from 10001', async () => {
+  const s = store()
+  const catalog = new Catalog(s.open())
+  await catalog.load()
+  const appFirst = await catalog.ensureTable('messages')
+  const compFirst = await catalog.ensureTable('messages', 'comp')
+  const nested = await catalog.ensureTable('notes', 'comp/inner')
+  const compSecond = await catalog.ensureTable('notes', 'comp')
+  const appSecond = await catalog.ensureTable('users')
+  expect([appFirst.idNumber, compFirst.idNumber, nested.idNumber, compSecond.idNumber, appSecond.idNumber]).toEqual([10001, 10001, 10001, 10002, 10002])
+  // Their keys in the store stay distinct.
+  expect(new Set([appFirst, compFirst, nested, compSecond, appSecond].map((t) => t.tableNumber)).size).toBe(5)
+  expect(catalog.tableForId('', 10001)).toBe(appFirst)
+  expect(catalog.tableForId('comp', 10001)).toBe(compFirst)
+  expect(catalog.tableForId('comp', 10003)).toBe(undefined)
+  expect(catalog.tablesForId(10001)).toHaveLength(3)
+  // A reload finds the same numbers.
+  const again = new Catalog(s.open())
+  await again.load()
+  expect(numbers(again)).toEqual(numbers(catalog))
+  expect(again.tableForId('comp', 10002)?.name).toBe('notes')
+})
+
+test("system tables get Convex's default numbers in every component, when free; Concave's own stay apart", async () => {
+  const catalog = new Catalog(store().open())
+  await catalog.load()
+  const got = async (name: string, component = '') => (await catalog.ensureTable(name, component)).idNumber
+  expect(await got('_storage')).toBe(540)
+  expect(await got('_scheduled_functions')).toBe(539)
+  expect(await got('_storage', 'comp')).toBe(540)
+  expect(await got('_scheduled_functions', 'comp')).toBe(539)
+  expect([await got('_environment_variables'), await got('_session_requests'), await got('_cron_jobs'), await got('_snapshot_imports')]).toEqual([525, 529, 531, 541])
+  expect([await got('_upload_tokens'), await got('_cron_runs'), await got('_replication')]).toEqual([9901, 9902, 9990])
+  // A system table without a number of its own: the first free one from 9903.
+  expect(await got('_other')).toBe(9903)
+  // User tables are not pushed up by system tables' numbers.
+  expect(await got('messages')).toBe(10001)
+  // A wanted number (an import keeping its source's) when free in the component; else the default.
+  expect(await got('_storage', 'taken')).toBe(540)
+  expect(await got('docs', 'taken')).toBe(10001)
+  expect((await catalog.ensureTable('wanted', 'taken', 10001)).idNumber).toBe(10002)
+  expect((await catalog.ensureTable('wanted', 'free', 10007)).idNumber).toBe(10007)
+  expect((await catalog.ensureTable('later', 'free')).idNumber).toBe(10008)
+})
+
+test('tables a transaction creates are numbered in their component; ids resolve only there', async () => {
+  const db = await Database.open(store().open('database'), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const [app, comp] = await db.mutate(async (txn) => [await txn.insert('messages', { text: 'app' }), await txn.insert('messages', { text: 'comp' }, 'comp')], { system: false })
+  expect(decodeId(app)!.tableNumber).toBe(10001)
+  expect(decodeId(comp)!.tableNumber).toBe(10001)
+  const txn = await db.begin(false)
+  try {
+    expect(JSON.parse(await txn.get(app, undefined, false, '')).text).toBe('app')
+    expect(JSON.parse(await txn.get(comp, undefined, false, 'comp')).text).toBe('comp')
+    // The same number in the other component names that component's own table: not found there.
+    expect(await txn.get(app, undefined, false, 'comp')).toBe('null')
+    expect(await txn.get(comp, undefined, false, '')).toBe('null')
+    expect(await txn.get(app, undefined, false, 'other')).toBe('null')
+    expect(txn.normalizeId('messages', app, 'comp')).toBe(app)
+    expect(txn.normalizeId('messages', app, 'other')).toBe(null)
+    // System code naming no component finds a document wherever it is.
+    expect((await txn.read(comp))?.text).toBe('comp')
+    expect((await txn.read(app))?.text).toBe('app')
+  } finally {
+    db.end(txn)
+  }
+})
