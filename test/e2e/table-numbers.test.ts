@@ -127,11 +127,15 @@ test('a replica whose own table holds a number of the source, in the same compon
   const source = await startBackend()
   backends.push(source)
   apps.push((await deploy(source, 'replicate')).appDir)
+  // The app's cron ticks once at deploy, creating `ticks`: after it, both backends number alike.
+  const ticked = (b: TestBackend) => until(() => new ConvexHttpClient(b.url).query(anyApi.data.all, { table: 'ticks' }) as Promise<unknown[]>, (t) => t.length === 1)
+  await ticked(source)
   const [theirs] = (await new ConvexHttpClient(source.url).mutation(anyApi.data.insertMany, { table: 'fromSource', docs: [{ n: 1 }] })) as string[]
   // Not fresh: a table of its own took that number in the app.
   const local = await startBackend()
   backends.push(local)
   apps.push((await deploy(local, 'replicate')).appDir)
+  await ticked(local)
   const [own] = (await new ConvexHttpClient(local.url).mutation(anyApi.data.insertMany, { table: 'ownTable', docs: [{ n: 2 }] })) as string[]
   expect(numberOf(own!)).toBe(numberOf(theirs!))
   await local.stop()
