@@ -160,38 +160,10 @@ function leanFetch(url, init) {
  * in turn, and the server CPU is theirs summed.
  */
 async function mutationsPerSecond(backend, concurrency, indexed, lean = false, storeCpu = null) {
-  const backends = Array.isArray(backend) ? backend : [backend]
-  const serverCpu = () => backends.reduce((sum, b) => sum + cpuSeconds(b.child.pid), 0)
-  const clients = Array.from({ length: concurrency }, (_, i) => new ConvexHttpClient(backends[i % backends.length].url, lean ? { fetch: leanFetch } : undefined))
-  let n = 0
-  let server0 = 0
-  let client0 = null
-  let store0 = 0
-  // One uncounted second first: connections opened, code paths warm (steady state is measured).
-  const warm = performance.now() + 1000
-  const end = warm + SECONDS * 1000
-  const startCounting = setTimeout(() => {
-    server0 = serverCpu()
-    client0 = process.cpuUsage()
-    if (storeCpu) store0 = storeCpu()
-  }, 1000)
-  await Promise.all(
-    clients.map(async (c, i) => {
-      while (performance.now() < end) {
-        if (indexed) await c.mutation(api.bench.send, { author: `bench${i}`, body: 'x', n })
-        else await c.mutation(api.bench.insert, { body: 'x', n })
-        if (performance.now() > warm) n++
-      }
-    }),
-  )
-  clearTimeout(startCounting)
-  const client = process.cpuUsage(client0 ?? undefined)
-  return {
-    perSecond: n / SECONDS,
-    serverCpuUs: ((serverCpu() - server0) * 1e6) / n,
-    clientCpuUs: (client.user + client.system) / n,
-    storeCpuUs: storeCpu ? ((storeCpu() - store0) * 1e6) / n : null,
-  }
+  return throughput(backend, concurrency, storeCpu, (url, i) => {
+    const c = new ConvexHttpClient(url, lean ? { fetch: leanFetch } : undefined)
+    return (n) => (indexed ? c.mutation(api.bench.send, { author: `bench${i}`, body: 'x', n }) : c.mutation(api.bench.insert, { body: 'x', n }))
+  })
 }
 
 /**
@@ -202,8 +174,6 @@ async function mutationsPerSecond(backend, concurrency, indexed, lean = false, s
  * under test doesn't get. So this row says what the server sustains.
  */
 async function rawMutationsPerSecond(backend, concurrency, storeCpu = null) {
-  const backends = Array.isArray(backend) ? backend : [backend]
-  const serverCpu = () => backends.reduce((sum, b) => sum + cpuSeconds(b.child.pid), 0)
   const version = JSON.parse(readFileSync(join(root, 'node_modules/convex/package.json'), 'utf8')).version
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
   const post = (url, body) =>
@@ -218,6 +188,26 @@ async function rawMutationsPerSecond(backend, concurrency, storeCpu = null) {
       req.on('error', reject)
       req.end(body)
     })
+  try {
+    return await throughput(backend, concurrency, storeCpu, (url, i) => {
+      const body = JSON.stringify({ path: 'bench:insert', format: 'convex_encoded_json', args: [{ body: 'x', n: i }] })
+      return () => post(url, body)
+    })
+  } finally {
+    agent.destroy()
+  }
+}
+
+/**
+ * Operations/s of `concurrency` workers (`worker(url, i)` gives one's operation, called in a loop
+ * with the count so far) dealt out among `backend` (one or an array), and the CPU per operation of
+ * the servers, this process and (`storeCpu`) the store. One uncounted second first: connections
+ * opened, code paths warm (steady state is measured).
+ */
+async function throughput(backend, concurrency, storeCpu, worker) {
+  const backends = Array.isArray(backend) ? backend : [backend]
+  const serverCpu = () => backends.reduce((sum, b) => sum + cpuSeconds(b.child.pid), 0)
+  const ops = Array.from({ length: concurrency }, (_, i) => worker(backends[i % backends.length].url, i))
   let n = 0
   let server0 = 0
   let client0 = null
@@ -230,17 +220,14 @@ async function rawMutationsPerSecond(backend, concurrency, storeCpu = null) {
     if (storeCpu) store0 = storeCpu()
   }, 1000)
   await Promise.all(
-    Array.from({ length: concurrency }, async (_, i) => {
-      const url = backends[i % backends.length].url
-      const body = JSON.stringify({ path: 'bench:insert', format: 'convex_encoded_json', args: [{ body: 'x', n: i }] })
+    ops.map(async (op) => {
       while (performance.now() < end) {
-        await post(url, body)
+        await op(n)
         if (performance.now() > warm) n++
       }
     }),
   )
   clearTimeout(startCounting)
-  agent.destroy()
   const client = process.cpuUsage(client0 ?? undefined)
   return {
     perSecond: n / SECONDS,
