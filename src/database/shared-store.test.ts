@@ -149,6 +149,27 @@ test('a mutation that ends without writing is checked against what other process
   }
 })
 
+test('a system mutation that fails on a stale read is run again, not reported as failed', async () => {
+  const [one, two] = await twoProcesses()
+  await insert(one, 'items', { n: 0 })
+  await two.committer.sync()
+  // one's current snapshot, held open, predates two's insert: a mutation beginning now reads it.
+  const holder = await one.begin(false)
+  try {
+    const id = await insert(two, 'items', { n: 1 })
+    const seen: (number | null)[] = []
+    const n = await one.mutate(async (txn) => {
+      const doc = await txn.read(id)
+      seen.push((doc?.n as number | undefined) ?? null)
+      if (doc === null) throw new Error(`${id} not found`)
+      return doc.n
+    })
+    expect([n, seen]).toEqual([1, [null, 1]])
+  } finally {
+    one.end(holder)
+  }
+})
+
 test('callers of sync that come while a check runs share the next check, which sees what was committed before they called', async () => {
   const [one, two] = await twoProcesses()
   const shared = one.persistence.shared!
