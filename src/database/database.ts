@@ -517,15 +517,24 @@ export class Database {
     return this.committer.alone((commit) => this.#sections.run({ kind: 'alone', commit }, fn))
   }
 
+  /**
+   * For a mutation that ends without its writes being checked by a commit (it wrote nothing, or
+   * it failed): on a shared store its snapshot may predate commits another process acknowledged
+   * (mutations don't catch up before they begin, see `begin`), so what it read is checked against
+   * every commit made until now; OccConflictError if any of them wrote it (run it again).
+   */
+  async confirmReads(txn: Transaction): Promise<void> {
+    if (this.#sections.getStore() !== undefined || this.persistence.shared === undefined) return
+    await this.committer.sync()
+    if (this.committer.readConflicts(txn)) throw new OccConflictError()
+  }
+
   /** Commits a mutation's writes; resolves with the commit timestamp (the snapshot's if it wrote nothing). */
   async commit(txn: Transaction): Promise<bigint> {
     // Inside an `alone` section its transaction commits there; others queue as usual.
     const section = this.#sections.getStore()
-    if (txn.writes.size === 0 && section === undefined && this.persistence.shared !== undefined) {
-      // Nothing to commit, but what it read must still be current as of now (see `begin`).
-      await this.committer.sync()
-      if (this.committer.readConflicts(txn)) throw new OccConflictError()
-    }
+    // Nothing to commit, but what it read must still be current as of now (see `begin`).
+    if (txn.writes.size === 0) await this.confirmReads(txn)
     const ts = txn.writes.size === 0 ? txn.snapshotTs : section?.kind === 'alone' ? await section.commit(txn) : await this.committer.commit(txn)
     for (const action of txn.afterCommitActions) {
       void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))
@@ -549,7 +558,14 @@ export class Database {
       const txn = await this.begin(true)
       txn.system = opts.system ?? true
       try {
-        const value = await body(txn)
+        let value: T
+        try {
+          value = await body(txn)
+        } catch (e) {
+          // A failure decided on a stale snapshot is no answer: run it again (see `confirmReads`).
+          if (!(e instanceof OccConflictError)) await this.confirmReads(txn)
+          throw e
+        }
         return { value, ts: await this.commit(txn) }
       } catch (e) {
         if (!(e instanceof OccConflictError) || attempt >= MAX_SYSTEM_MUTATION_ATTEMPTS) throw e

@@ -9,6 +9,7 @@ import { Database } from './database.ts'
 import { CursorCodec } from './cursors.ts'
 import { OccConflictError } from './errors.ts'
 import { encodeIndexKey } from '../values/index.ts'
+import { restoreAt } from '../snapshot/restore.ts'
 
 // Two databases on one Postgres database stand for two Concave processes sharing it.
 const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
@@ -146,6 +147,42 @@ test('a mutation that ends without writing is checked against what other process
     expect(await one.commit(fine)).toBe(fine.snapshotTs)
   } finally {
     one.end(fine)
+  }
+})
+
+test('a system mutation that fails on a stale read is run again, not reported as failed', async () => {
+  const [one, two] = await twoProcesses()
+  await insert(one, 'items', { n: 0 })
+  await two.committer.sync()
+  // one's current snapshot, held open, predates two's insert: a mutation beginning now reads it.
+  const holder = await one.begin(false)
+  try {
+    const id = await insert(two, 'items', { n: 1 })
+    const seen: (number | null)[] = []
+    const n = await one.mutate(async (txn) => {
+      const doc = await txn.read(id)
+      seen.push((doc?.n as number | undefined) ?? null)
+      if (doc === null) throw new Error(`${id} not found`)
+      return doc.n
+    })
+    expect([n, seen]).toEqual([1, [null, 1]])
+  } finally {
+    one.end(holder)
+  }
+})
+
+test('a restore through one process takes in every commit the other acknowledged before it (its write-log reads are outside the conflict check)', async () => {
+  const [one, two] = await twoProcesses()
+  const id = await insert(one, 'items', { n: 0 })
+  await two.committer.sync()
+  const { ts } = await one.mutateAt((txn) => txn.patchSystem(id, { n: 1 }), { system: false })
+  await one.mutate((txn) => txn.patchSystem(id, { n: 2 }), { system: false })
+  expect((await restoreAt(two, ts)).documents).toBe(1)
+  const txn = await one.begin(false)
+  try {
+    expect((await txn.read(id))?.n).toBe(1)
+  } finally {
+    one.end(txn)
   }
 })
 

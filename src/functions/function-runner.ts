@@ -487,7 +487,11 @@ export class FunctionRunner implements JobRunner {
       const outcome = await this.#inTransaction(fn, 'mutation', argsJson, txn, who, null, origin)
       slot()
       slot = null
-      if (!outcome.ok) return outcome
+      if (!outcome.ok) {
+        // A failure decided on a stale snapshot is no answer: it runs again (see `confirmReads`).
+        await this.db.confirmReads(txn)
+        return outcome
+      }
       if (requestKey !== undefined && this.sessionRequests !== null) await this.sessionRequests.record(txn, requestKey, outcome)
       const ts = await this.db.commit(txn)
       return { ...outcome, ts }

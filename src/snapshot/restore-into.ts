@@ -77,6 +77,8 @@ const SCAN_PAGE = 512
  */
 export async function restoreInto(source: RestoreSource, layout: DeploymentLayout, target: RestoreTarget, ts: bigint, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const { db } = source
+  // Caught up first (a shared store): the time may be that of another process's commit.
+  await db.committer.sync()
   checkRestoreRequest(db, ts, opts)
   if ('folder' in target) {
     const into = target.folder

@@ -50,6 +50,10 @@ export function checkRestoreRequest(db: Database, ts: bigint, opts: RestoreOptio
  */
 export async function restoreAt(db: Database, ts: bigint, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const component = opts.component ?? ''
+  // Caught up first (a shared store): the time may be that of another process's commit, and the
+  // mutation below reads the write log up to its snapshot, outside what its commit is checked on,
+  // so its snapshot must not be older than what any process acknowledged before the call.
+  await db.committer.sync()
   checkRestoreRequest(db, ts, opts)
   const wanted = (tableNumber: number): boolean => {
     const table = db.catalog.byNumber.get(tableNumber)

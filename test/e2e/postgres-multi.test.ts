@@ -68,6 +68,15 @@ test('40 concurrent increments spread over both processes end at exactly 40, eac
   expect(await viaB.query(anyApi.counter.get, { name: 'spread' })).toBe(40)
 })
 
+test('a mutation through one process sees a write acknowledged by the other, even one that fails on what it reads', async () => {
+  for (let n = 1; n <= 20; n++) {
+    // b's current snapshot is fresh from a read, then a's write is acknowledged.
+    expect(await viaB.query(anyApi.counter.get, { name: 'seen' })).toBe(n - 1)
+    expect(await viaA.mutation(anyApi.counter.increment, { name: 'seen' })).toBe(n)
+    expect(await viaB.mutation(anyApi.counter.atLeast, { name: 'seen', atLeast: n }).catch((e: Error) => e.message)).toBe(n)
+  }
+})
+
 test('a scheduled function runs once, and the cron pushed through the other process runs once', async () => {
   const id = await viaB.mutation(anyApi.jobs.schedule, { name: 'scheduled', delayMs: 0 })
   expect(await until(() => viaB.query(anyApi.jobs.job, { id }), (s) => s?.kind === 'success')).toEqual({ kind: 'success' })

@@ -48,16 +48,17 @@ test('a database of format 1 gets the stored-file tables and the commit log at s
   } finally {
     await client.end()
   }
-  expect(FORMAT_VERSION).toBe(5)
+  expect(FORMAT_VERSION).toBe(6)
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   try {
-    expect(logs).toEqual(['Executing migration 2/5', 'Executing migration 3/5', 'Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
-    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '5' }])
+    expect(logs).toEqual(['Executing migration 2/6', 'Executing migration 3/6', 'Executing migration 4/6', 'Executing migration 5/6', 'Executing migration 6/6', 'MigrationComplete(6)'])
+    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '6' }])
     expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
-    // The migrated database takes writes through the group function of format 4.
+    // The migrated database takes writes through the group function, each commit logged with its writer.
     await p.write([{ ts: 5n, documents: [{ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' }], indexes: [] }], 0n)
     expect(await sql(url, 'SELECT ts, id FROM write_log')).toEqual([{ ts: '5', id: 'a' }])
+    expect(await sql(url, 'SELECT ts, writer IS NOT NULL AS writer FROM commits')).toEqual([{ ts: '5', writer: true }])
   } finally {
     await p.close()
   }
@@ -76,7 +77,7 @@ test('a database of format 3 keeps its tables\' numbers as the numbers their ids
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   try {
-    expect(logs).toEqual(['Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
+    expect(logs).toEqual(['Executing migration 4/6', 'Executing migration 5/6', 'Executing migration 6/6', 'MigrationComplete(6)'])
     expect(await p.tables()).toEqual([
       { tableNumber: 10001, name: 'messages', idNumber: 10001 },
       { tableNumber: 10002, name: 'comp:notes', idNumber: 10002 },
@@ -275,6 +276,48 @@ test('a write whose connection is lost mid-call is found out: applied if it comm
   } finally {
     await blocker.end()
     await p.close()
+    await through.close()
+  }
+})
+
+test('a lost write is not taken for applied when another process committed at the same ts meanwhile', async () => {
+  const url = await cluster.newDatabase()
+  const through = await proxy(url)
+  const p = await PostgresPersistence.open(through.url)
+  const other = await PostgresPersistence.open(url)
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  const doc = (id: string) => ({ id, tableNumber: 10001, json: `{"_id":"${id}"}` })
+  try {
+    await p.write([{ ts: 1n, documents: [doc('a')], indexes: [] }], 0n)
+    await blocker.query("BEGIN; SELECT * FROM meta WHERE key = 'max_ts' FOR UPDATE")
+    const lost = p.write([{ ts: 2n, documents: [doc('b')], indexes: [] }], 1n)
+    lost.catch(() => {})
+    let pid: number | undefined
+    for (const deadline = Date.now() + 10_000; pid === undefined; ) {
+      const [row] = await sql<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%concave_write_group%'")
+      pid = row?.pid
+      if (pid === undefined && Date.now() > deadline) throw new Error('the write never waited on the lock')
+    }
+    // Its connection is lost (and the check held back); its server process ends without
+    // committing, and another process commits its own group at the same timestamp (timestamps
+    // are clock-based: two processes can pick the same one).
+    through.hold(true)
+    through.cut()
+    await blocker.query('SELECT pg_terminate_backend($1)', [pid])
+    for (const deadline = Date.now() + 10_000; (await sql(url, 'SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length > 0; ) {
+      if (Date.now() > deadline) throw new Error('the server process never ended')
+    }
+    await blocker.query('ROLLBACK')
+    await other.write([{ ts: 2n, documents: [doc('x')], indexes: [] }], 1n)
+    through.hold(false)
+    await expect(lost).rejects.toBeInstanceOf(WriteNotApplied)
+    expect(p.maxTs()).toBe(1n)
+    expect(await sql(url, 'SELECT id FROM documents ORDER BY id')).toEqual([{ id: 'a' }, { id: 'x' }])
+  } finally {
+    await blocker.end()
+    await p.close()
+    await other.close()
     await through.close()
   }
 })

@@ -671,7 +671,8 @@ export class PostgresPersistence implements Persistence {
   /**
    * Whether the group whose last commit is `ts`, sent on the lost connection of server process
    * `pid`, committed: that process is ended first (ending it aborts a transaction not yet
-   * committed), then the commit log says.
+   * committed), then the commit log says (a commit at `ts` written by that process: timestamps
+   * are clock-based, so another process may have committed one at `ts` too).
    */
   async #landed(pid: number, ts: bigint): Promise<boolean> {
     const client = await this.#pool.connect()
@@ -683,7 +684,8 @@ export class PostgresPersistence implements Persistence {
         if (Date.now() > deadline) throw new Error(`server process ${pid} did not end`)
         await new Promise((r) => setTimeout(r, 20))
       }
-      return (await client.query('SELECT 1 FROM commits WHERE ts = $1', [String(ts)])).rows.length > 0
+      // Its own commit: another process may have committed at the same timestamp meanwhile.
+      return (await client.query('SELECT 1 FROM commits WHERE ts = $1 AND writer = $2', [String(ts), pid])).rows.length > 0
     } finally {
       client.release()
     }
@@ -994,7 +996,7 @@ async function logCommits(db: Queryable, commits: readonly LoggedCommit[]): Prom
   // One round trip: the log rows, the latest ts, the notice.
   await db.query({
     name: 'log_commits',
-    text: `WITH logged AS (INSERT INTO commits (ts, touched, catalog, push) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bool[], $4::bool[])),
+    text: `WITH logged AS (INSERT INTO commits (ts, touched, catalog, push, writer) SELECT *, pg_backend_pid() FROM unnest($1::int8[], $2::bytea[], $3::bool[], $4::bool[])),
       latest AS (INSERT INTO meta (key, value) VALUES ('max_ts', $5) ON CONFLICT (key) DO UPDATE SET value = excluded.value)
       SELECT pg_notify('${NOTICE_CHANNEL}', $5)`,
     values: [commits.map((c) => String(c.ts)), commits.map((c) => encodeTouched(c.touched)), commits.map((c) => c.catalog), commits.map((c) => c.push), last],
