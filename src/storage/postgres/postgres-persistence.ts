@@ -605,7 +605,7 @@ export class PostgresPersistence implements Persistence {
     } catch (e) {
       if (e instanceof StaleWrite) throw e
       // Lost while COMMIT was under way: whether it was applied is found out (see #writeGroup).
-      if (committing && !(e instanceof pg.DatabaseError)) {
+      if (committing && !statementFailed(e)) {
         const pid = (client as unknown as { processID: number | null }).processID
         client.release(e as Error)
         const landed = pid === null ? null : await this.#landed(pid, last).catch(() => null)
@@ -636,12 +636,12 @@ export class PostgresPersistence implements Persistence {
     } catch (e) {
       // A statement that failed rolled its transaction back (the connection is not reused: the
       // error may have ended it, as an administrator's termination does).
-      if (e instanceof pg.DatabaseError) {
-        client.release(e)
+      if (statementFailed(e)) {
+        client.release(e as Error)
         throw new WriteNotApplied(e)
       }
-      // A connection lost during the call: whether it committed is found out (or, if that can't
-      // be, the error stands and the committer stops writing).
+      // A connection lost during the call, or a FATAL error: whether it committed is found out
+      // (or, if that can't be, the error stands and the committer stops writing).
       const pid = (client as unknown as { processID: number | null }).processID
       client.release(e as Error)
       const last = commits[commits.length - 1]!.ts
@@ -1068,6 +1068,15 @@ async function writeIndexEntries(db: Queryable, writes: readonly IndexWrite[]): 
       [...puts],
     )
   }
+}
+
+/**
+ * Whether a write's error means its transaction was rolled back: a statement that failed. Not a
+ * lost connection, nor a FATAL error, which can come after the commit (a server process ended
+ * while it waited for synchronous replication): those are found out (`#landed`).
+ */
+function statementFailed(e: unknown): boolean {
+  return e instanceof pg.DatabaseError && e.severity !== 'FATAL'
 }
 
 /** Whether a group is only documents and index entries: what `concave_write_group` writes in one call. */
