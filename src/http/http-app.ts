@@ -156,13 +156,34 @@ function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   const logLines = JSON.stringify(result.logLines)
   const clean = format !== 'convex_encoded_json'
   const encode = (json: string) => (clean ? JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))) : json)
-  if (result.ok) {
-    return c.body(`{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
-  }
+  if (result.ok) return answered(c, `{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`)
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
   const requestId = requestIdOf(c)
   const message = `[Request ID: ${requestId}] Server Error\n${errorText(result)}\n`
-  return c.body(`{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`, 200, { 'content-type': 'application/json' })
+  return answered(c, `{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`)
+}
+
+/** Marks a response made with every header the middleware would add (see `answered`). */
+const HEADERS_DONE = Symbol('headers done')
+
+/**
+ * A 200 JSON answer of an `/api/` route with its final headers, in the order and spelling the
+ * middleware and @hono/node-server would give them (CORS and request id, then the length), as a
+ * plain object: node-server writes it as is, where headers added later would each turn it into a
+ * `Headers` to be copied back out (a function call's answer is the hot path).
+ */
+function answered(c: Context, body: string): Response {
+  const origin = c.req.header('origin')
+  const headers: Record<string, string> = { 'access-control-allow-origin': origin ?? '*', 'content-type': 'application/json', 'convex-request-id': requestIdOf(c) }
+  if (origin !== undefined) headers.vary = 'origin'
+  headers['Content-Length'] = String(Buffer.byteLength(body))
+  const res = new Response(body, { status: 200, headers })
+  ;(res as { [HEADERS_DONE]?: true })[HEADERS_DONE] = true
+  return res
+}
+
+function headersDone(res: Response): boolean {
+  return (res as { [HEADERS_DONE]?: true })[HEADERS_DONE] === true
 }
 
 /** The request's hold on the body budget (none when the budget is off). */
@@ -200,7 +221,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
       // The request is answered: its body's bytes go back to the budget.
       heldBody(c)?.release()
     }
-    c.res.headers.set('convex-request-id', id)
+    if (!headersDone(c.res)) c.res.headers.set('convex-request-id', id)
   })
   app.onError((err, c) => {
     if (err instanceof HttpError) {
@@ -240,6 +261,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
       })
     }
     await next()
+    if (headersDone(c.res)) return
     c.res.headers.set('access-control-allow-origin', origin ?? '*')
     if (origin !== undefined) c.res.headers.set('vary', 'origin')
   })

@@ -624,6 +624,21 @@ describe('bad input over HTTP', () => {
     expect(given.headers.get('convex-request-id')).toBe('abc123')
   })
 
+  test("a function call's answer carries exactly its CORS, type, length and request id headers", async () => {
+    const headersOf = (res: Response) => Object.fromEntries([...res.headers].filter(([k]) => !['date', 'connection', 'keep-alive'].includes(k)))
+    const ok = await post('/api/query', JSON.stringify({ path: 'counter:get', args: [{ name: 'race' }] }), { 'convex-request-id': 'h1' })
+    const okBody = await ok.text()
+    expect(headersOf(ok)).toEqual({ 'access-control-allow-origin': '*', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(okBody)), 'convex-request-id': 'h1' })
+    const failed = await post('/api/mutation', JSON.stringify({ path: 'messages:fail', args: [{}], format: 'convex_encoded_json' }), { 'convex-request-id': 'h2', origin: 'https://app.example' })
+    const failedBody = await failed.text()
+    expect(failedBody).toBe('{"status":"error","errorMessage":"[Request ID: h2] Server Error\\nUncaught Error: boom\\n    at handler (../convex/messages.ts:106:10)\\n","logLines":[]}')
+    expect(headersOf(failed)).toEqual({ 'access-control-allow-origin': 'https://app.example', vary: 'origin', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(failedBody)), 'convex-request-id': 'h2' })
+    const refused = await post('/api/mutation', '{"path":', { 'convex-request-id': 'h3', origin: 'https://app.example' })
+    const refusedBody = await refused.text()
+    expect(refused.status).toBe(400)
+    expect(headersOf(refused)).toEqual({ 'access-control-allow-origin': 'https://app.example', vary: 'origin', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(refusedBody)), 'convex-request-id': 'h3' })
+  })
+
   test('a client that goes away mid-body is logged as such, not as an error with a stack', async () => {
     const { connect } = await import('node:net')
     for (const [url, path] of [[backend.url, '/api/mutation'], [backend.siteUrl, '/echo']] as const) {
