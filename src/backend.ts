@@ -319,11 +319,12 @@ export class Backend {
   }
 
   /** A request that arrives while the backend shuts down is refused, and its connection closed. */
-  #unlessDraining(fetch: (req: Request) => Response | Promise<Response>): (req: Request) => Response | Promise<Response> {
-    return (req) =>
+  #unlessDraining<A extends unknown[]>(fetch: (req: Request, ...rest: A) => Response | Promise<Response>): (req: Request, ...rest: A) => Response | Promise<Response> {
+    // `rest` is @hono/node-server's `{ incoming, outgoing }`: handlers read the connection from it.
+    return (req, ...rest) =>
       this.#draining
         ? new Response(JSON.stringify({ code: 'ServiceUnavailable', message: 'The backend is shutting down; try again.' }), { status: 503, headers: { 'content-type': 'application/json', connection: 'close', 'retry-after': '1' } })
-        : fetch(req)
+        : fetch(req, ...rest)
   }
 
   /**

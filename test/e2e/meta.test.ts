@@ -136,6 +136,10 @@ test('ctx.meta function, deployment and request metadata, over HTTP, the sync so
   expect(a.request).toEqual({ ip: '203.0.113.7', userAgent: 'meta-test/1.0', requestId: requestIds[2], scheduledFunctionId: null, authToken: null })
   expect(a.nested.request).toEqual(a.request)
 
+  // A client with no proxy in front: the connection's address (the user agent is Node's fetch's).
+  const direct = await new ConvexHttpClient(backend.url).mutation(api.meta.whoAmI, {})
+  expect(direct.request).toEqual({ ip: '127.0.0.1', userAgent: 'node', requestId: expect.stringMatching(/^[0-9a-f]{16}$/), scheduledFunctionId: null, authToken: null })
+
   // Over the sync socket: the connection's address, a request id per message.
   const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
   try {
