@@ -76,10 +76,11 @@ export interface HttpDeps {
  */
 async function readBody(c: Context, limit: number, hold?: BodyHold): Promise<Buffer> {
   const tooLarge = (n: number | string) => new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${n} bytes (limit ${limit})`)
-  const declared = Number(c.req.header('content-length') ?? '0')
+  const length = c.req.header('content-length')
+  const declared = Number(length ?? '0')
   if (declared > limit) throw tooLarge(declared)
   let body: Buffer
-  if (c.req.header('content-length') !== undefined) {
+  if (length !== undefined) {
     // Declared and within the limit: read it whole (the fast path; Node enforces the length).
     try {
       hold?.take(declared)
@@ -115,11 +116,16 @@ function decode(c: Context, raw: Buffer, limit: number, tooLarge: (n: number | s
 
 /** Parses a JSON request body; an empty body is `{}` (as `/api/query_ts` sends). */
 async function readJson(c: Context, limit = MAX_FUNCTION_BODY, hold?: BodyHold): Promise<Record<string, unknown>> {
-  const contentType = c.req.header('content-type') ?? ''
-  if (contentType !== '' && !contentType.toLowerCase().includes('json')) {
-    throw badRequest('BadJsonBody', 'Expected request with `Content-Type: application/json`')
-  }
-  const body = await readBody(c, limit, hold)
+  if (!jsonContentType(c.req.header('content-type'))) throw badRequest('BadJsonBody', 'Expected request with `Content-Type: application/json`')
+  return parseJsonBody(await readBody(c, limit, hold))
+}
+
+/** Whether a body of this `Content-Type` is read as JSON (none counts). */
+function jsonContentType(contentType: string | undefined): boolean {
+  return contentType === undefined || contentType === '' || contentType.toLowerCase().includes('json')
+}
+
+function parseJsonBody(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {}
   let parsed: unknown
   try {
@@ -153,14 +159,18 @@ function toCleanJson(v: Value): unknown {
 }
 
 function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
+  return answered(c, udfBody(result, format, requestIdOf(c)))
+}
+
+/** The body of a function call's answer (status 200 whether it succeeded or not). */
+function udfBody(result: UdfResult, format: unknown, requestId: string): string {
   const logLines = JSON.stringify(result.logLines)
   const clean = format !== 'convex_encoded_json'
   const encode = (json: string) => (clean ? JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))) : json)
-  if (result.ok) return answered(c, `{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`)
+  if (result.ok) return `{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
-  const requestId = requestIdOf(c)
   const message = `[Request ID: ${requestId}] Server Error\n${errorText(result)}\n`
-  return answered(c, `{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`)
+  return `{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`
 }
 
 /** Marks a response made with every header the middleware would add (see `answered`). */
@@ -173,13 +183,25 @@ const HEADERS_DONE = Symbol('headers done')
  * `Headers` to be copied back out (a function call's answer is the hot path).
  */
 function answered(c: Context, body: string): Response {
-  const origin = c.req.header('origin')
-  const headers: Record<string, string> = { 'access-control-allow-origin': origin ?? '*', 'content-type': 'application/json', 'convex-request-id': requestIdOf(c) }
-  if (origin !== undefined) headers.vary = 'origin'
-  headers['Content-Length'] = String(Buffer.byteLength(body))
-  const res = new Response(body, { status: 200, headers })
+  const res = new Response(body, { status: 200, headers: finalHeaders(c.req.header('origin'), requestIdOf(c), body) })
   ;(res as { [HEADERS_DONE]?: true })[HEADERS_DONE] = true
   return res
+}
+
+/**
+ * The headers of an `/api/` JSON answer (or, with a null body, of one without a body), as
+ * @hono/node-server writes them after the middleware set CORS and the request id on a `Headers`:
+ * sorted by name, then the length. `extra` are `connection`/`retry-after` (sorted in).
+ */
+function finalHeaders(origin: string | undefined, requestId: string, body: string | null, extra?: { connection?: string; 'retry-after'?: string }): Record<string, string> {
+  const headers: Record<string, string> = { 'access-control-allow-origin': origin ?? '*' }
+  if (extra?.connection !== undefined) headers.connection = extra.connection
+  if (body !== null) headers['content-type'] = 'application/json'
+  headers['convex-request-id'] = requestId
+  if (extra?.['retry-after'] !== undefined) headers['retry-after'] = extra['retry-after']
+  if (origin !== undefined) headers.vary = 'origin'
+  if (body !== null) headers['Content-Length'] = String(Buffer.byteLength(body))
+  return headers
 }
 
 function headersDone(res: Response): boolean {
@@ -211,6 +233,42 @@ function requestIdOf(c: Context): string {
   return id
 }
 
+/** What a failed request is answered (a null `json`: no body), with its log line written. */
+interface ErrorAnswer {
+  status: number
+  json: { code: string; message: string } | null
+  connection?: 'close'
+  'retry-after'?: string
+}
+
+function errorAnswer(err: unknown, deps: HttpDeps, at: { requestId: () => string; method: string; path: string; request: { readonly signal: { readonly aborted: boolean } } }): ErrorAnswer {
+  if (err instanceof HttpError) {
+    const answer: ErrorAnswer = { status: err.status, json: { code: err.code, message: err.message } }
+    // The rest of a refused body was never read: the connection can't carry another request.
+    if (err.status === 413 || (err instanceof BodyBudgetError && !err.drained)) answer.connection = 'close'
+    if (err instanceof BodyBudgetError) answer['retry-after'] = String(err.retryAfterSeconds)
+    return answer
+  }
+  if (err instanceof PushError || err instanceof EnvironmentError) return { status: 400, json: { code: err.code, message: err.message } }
+  if (err instanceof FileStorageError) {
+    const answer: ErrorAnswer = { status: err.status, json: { code: err.code, message: err.message } }
+    if (err.status === 413) answer.connection = 'close'
+    return answer
+  }
+  if (err instanceof OccFailure) return { status: 503, json: { code: 'OptimisticConcurrencyControlFailure', message: err.message } }
+  if (isClientAbort(err, at.request)) {
+    deps.log?.info('Client went away mid-request', { requestId: at.requestId(), method: at.method, path: at.path })
+    return { status: 499, json: null }
+  }
+  if (err instanceof OutOfRetentionError) {
+    // Convex's out-of-retention error: 503 with the generic text; the timestamp goes to the log.
+    deps.log?.warn('Read out of the history retention window', { requestId: at.requestId(), error: err.message })
+    return { status: 503, json: { code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." } }
+  }
+  deps.log?.error('Request failed', { requestId: at.requestId(), method: at.method, path: at.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+  return { status: 500, json: { code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." } }
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
   app.use('*', async (c, next) => {
@@ -224,29 +282,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (!headersDone(c.res)) c.res.headers.set('convex-request-id', id)
   })
   app.onError((err, c) => {
-    if (err instanceof HttpError) {
-      // The rest of a refused body was never read: the connection can't carry another request.
-      if (err.status === 413 || (err instanceof BodyBudgetError && !err.drained)) c.header('connection', 'close')
-      if (err instanceof BodyBudgetError) c.header('retry-after', String(err.retryAfterSeconds))
-      return c.json({ code: err.code, message: err.message }, err.status as 400)
-    }
-    if (err instanceof PushError || err instanceof EnvironmentError) return c.json({ code: err.code, message: err.message }, 400)
-    if (err instanceof FileStorageError) {
-      if (err.status === 413) c.header('connection', 'close')
-      return c.json({ code: err.code, message: err.message }, err.status as 400)
-    }
-    if (err instanceof OccFailure) return c.json({ code: 'OptimisticConcurrencyControlFailure', message: err.message }, 503)
-    if (isClientAbort(err, c.req.raw)) {
-      deps.log?.info('Client went away mid-request', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path })
-      return c.body(null, 499 as never)
-    }
-    if (err instanceof OutOfRetentionError) {
-      // Convex's out-of-retention error: 503 with the generic text; the timestamp goes to the log.
-      deps.log?.warn('Read out of the history retention window', { requestId: requestIdOf(c), error: err.message })
-      return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 503)
-    }
-    deps.log?.error('Request failed', { requestId: requestIdOf(c), method: c.req.method, path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-    return c.json({ code: 'InternalServerError', message: "Your request couldn't be completed. Try again later." }, 500)
+    const answer = errorAnswer(err, deps, { requestId: () => requestIdOf(c), method: c.req.method, path: c.req.path, request: c.req.raw })
+    if (answer.connection !== undefined) c.header('connection', answer.connection)
+    if (answer['retry-after'] !== undefined) c.header('retry-after', answer['retry-after'])
+    return answer.json === null ? c.body(null, answer.status as never) : c.json(answer.json, answer.status as 400)
   })
   app.notFound((c) => c.json({ code: 'NotFound', message: `No route for ${c.req.method} ${c.req.path}` }, 404))
   app.use('/api/*', async (c, next) => {
@@ -310,7 +349,10 @@ export function adminAuth(c: Context, deps: HttpDeps, required: boolean, op?: De
 
 /** The kind of admin key the request carries (null: none), with adminAuth's refusals. */
 export function adminKindOf(c: Context, deps: HttpDeps, required: boolean): AdminKeyKind | null {
-  const header = c.req.header('authorization')
+  return adminKindOfHeader(c.req.header('authorization'), deps, required)
+}
+
+function adminKindOfHeader(header: string | undefined, deps: HttpDeps, required: boolean): AdminKeyKind | null {
   if (header === undefined || header === '') {
     if (required) throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)
     return null
@@ -330,14 +372,14 @@ export function adminKindOf(c: Context, deps: HttpDeps, required: boolean): Admi
  * Who is calling a function: `Bearer <jwt>` is a user (verified against auth.config.ts),
  * `Convex <admin key>[:<base64 identity>]` an admin, optionally acting as a user.
  */
-async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; readOnly: boolean; identity: UserIdentity | null; authToken: string | null }> {
-  const header = c.req.header('authorization') ?? ''
+async function caller(authorization: string | undefined, deps: HttpDeps): Promise<{ admin: boolean; readOnly: boolean; identity: UserIdentity | null; authToken: string | null }> {
+  const header = authorization ?? ''
   try {
     if (header.startsWith('Bearer ')) {
       const token = header.slice('Bearer '.length).trim()
       return { admin: false, readOnly: false, identity: await deps.auth.verify(token), authToken: token }
     }
-    const kind = adminKindOf(c, deps, false)
+    const kind = adminKindOfHeader(authorization, deps, false)
     const actingAs = kind !== null ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
     if (kind !== null && actingAs !== undefined) requireOperation(kind, 'ActAsUser')
     return { admin: kind !== null, readOnly: kind === 'read-only', identity: actingAs === undefined ? null : actingAsIdentity(actingAs), authToken: null }
@@ -350,7 +392,7 @@ async function caller(c: Context, deps: HttpDeps): Promise<{ admin: boolean; rea
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) => {
     if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
-    const { admin, readOnly, identity, authToken } = await caller(c, deps)
+    const { admin, readOnly, identity, authToken } = await caller(c.req.header('authorization'), deps)
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
     const result = await deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
@@ -630,3 +672,4 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     return c.body(null, 200)
   })
 }
+
