@@ -132,61 +132,12 @@ export const MIGRATIONS: readonly string[] = [
   // the writes, the log rows, the new latest ts and its notice. Called on its own, it is its own
   // transaction: one round trip per group. Each statement of a volatile function reads afresh, so
   // the check sees every commit made before the lock was granted.
-  `
-  CREATE FUNCTION concave_write_group(
-    expected int8, last_ts int8,
-    log_ts int8[], log_id text[], log_table int4[], log_json text[],
-    del_ids text[], put_ids text[], put_tables int4[], put_ts int8[], put_json text[],
-    idel_index int4[], idel_prefix bytea[], idel_sha256 bytea[],
-    iput_index int4[], iput_prefix bytea[], iput_sha256 bytea[], iput_suffix bytea[], iput_id text[],
-    c_ts int8[], c_touched bytea[], c_catalog boolean[], c_push boolean[]
-  ) RETURNS int8 LANGUAGE plpgsql VOLATILE AS $fn$
-  DECLARE
-    latest int8;
-  BEGIN
-    PERFORM pg_advisory_xact_lock(18930012618022501);
-    SELECT value::int8 INTO latest FROM meta WHERE key = 'max_ts';
-    latest := coalesce(latest, 0);
-    IF expected IS NOT NULL AND latest <> expected THEN
-      RETURN latest;
-    END IF;
-    INSERT INTO write_log (ts, id, table_number, json) SELECT * FROM unnest(log_ts, log_id, log_table, log_json);
-    IF cardinality(del_ids) > 0 THEN
-      DELETE FROM documents WHERE id = ANY(del_ids);
-    END IF;
-    IF cardinality(put_ids) > 0 THEN
-      INSERT INTO documents (id, table_number, ts, json) SELECT * FROM unnest(put_ids, put_tables, put_ts, put_json)
-        ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, json = excluded.json;
-    END IF;
-    IF cardinality(idel_index) > 0 THEN
-      DELETE FROM index_entries e USING unnest(idel_index, idel_prefix, idel_sha256) AS x(index_id, key_prefix, key_sha256)
-        WHERE e.index_id = x.index_id AND e.key_prefix = x.key_prefix AND e.key_sha256 = x.key_sha256;
-    END IF;
-    IF cardinality(iput_index) > 0 THEN
-      INSERT INTO index_entries (index_id, key_prefix, key_sha256, key_suffix, id) SELECT * FROM unnest(iput_index, iput_prefix, iput_sha256, iput_suffix, iput_id)
-        ON CONFLICT (index_id, key_prefix, key_sha256) DO UPDATE SET key_suffix = excluded.key_suffix, id = excluded.id;
-    END IF;
-    INSERT INTO commits (ts, touched, catalog, push) SELECT * FROM unnest(c_ts, c_touched, c_catalog, c_push);
-    INSERT INTO meta (key, value) VALUES ('max_ts', last_ts::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
-    PERFORM pg_notify('concave_commits', last_ts::text);
-    RETURN NULL;
-  END
-  $fn$;
-  `,
-  // 5: per-component table numbers (as Convex's). `table_number` stays the table's key in the
-  // store, unique across components; `id_number` is the number its ids carry, unique only within
-  // its component. Tables stored so far had one number for both: their ids stay valid.
-  `
-  ALTER TABLE tables ADD COLUMN id_number int4;
-  UPDATE tables SET id_number = table_number;
-  ALTER TABLE tables ALTER COLUMN id_number SET NOT NULL;
-  `,
-  // 6: each logged commit names the server process that wrote it (writer, its pid): a write
-  // whose connection was lost is found out by its own commit, not by its timestamp alone, which
-  // another process may have picked too (timestamps are clock-based) and committed meanwhile.
+  // Each logged commit names the server process that wrote it (`writer`, its pid): a write whose
+  // connection was lost is found out by its own commit, not by its timestamp alone, which another
+  // process may have picked too (timestamps are clock-based) and committed meanwhile.
   `
   ALTER TABLE commits ADD COLUMN writer int4;
-  CREATE OR REPLACE FUNCTION concave_write_group(
+  CREATE FUNCTION concave_write_group(
     expected int8, last_ts int8,
     log_ts int8[], log_id text[], log_table int4[], log_json text[],
     del_ids text[], put_ids text[], put_tables int4[], put_ts int8[], put_json text[],
@@ -225,6 +176,14 @@ export const MIGRATIONS: readonly string[] = [
     RETURN NULL;
   END
   $fn$;
+  `,
+  // 5: per-component table numbers (as Convex's). `table_number` stays the table's key in the
+  // store, unique across components; `id_number` is the number its ids carry, unique only within
+  // its component. Tables stored so far had one number for both: their ids stay valid.
+  `
+  ALTER TABLE tables ADD COLUMN id_number int4;
+  UPDATE tables SET id_number = table_number;
+  ALTER TABLE tables ALTER COLUMN id_number SET NOT NULL;
   `,
 ]
 

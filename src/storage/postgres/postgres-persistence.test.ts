@@ -48,12 +48,12 @@ test('a database of format 1 gets the stored-file tables and the commit log at s
   } finally {
     await client.end()
   }
-  expect(FORMAT_VERSION).toBe(6)
+  expect(FORMAT_VERSION).toBe(5)
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   try {
-    expect(logs).toEqual(['Executing migration 2/6', 'Executing migration 3/6', 'Executing migration 4/6', 'Executing migration 5/6', 'Executing migration 6/6', 'MigrationComplete(6)'])
-    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '6' }])
+    expect(logs).toEqual(['Executing migration 2/5', 'Executing migration 3/5', 'Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
+    expect(await sql(url, "SELECT value FROM meta WHERE key = 'format_version'")).toEqual([{ value: '5' }])
     expect((await tablesOf(url)).filter((t) => t.startsWith('file_') || t === 'commits')).toEqual(['commits', 'file_blobs', 'file_chunks'])
     // The migrated database takes writes through the group function, each commit logged with its writer.
     await p.write([{ ts: 5n, documents: [{ id: 'a', tableNumber: 10001, json: '{"_id":"a"}' }], indexes: [] }], 0n)
@@ -77,7 +77,7 @@ test('a database of format 3 keeps its tables\' numbers as the numbers their ids
   const logs: string[] = []
   const p = await PostgresPersistence.open(url, { log: (m) => logs.push(m) })
   try {
-    expect(logs).toEqual(['Executing migration 4/6', 'Executing migration 5/6', 'Executing migration 6/6', 'MigrationComplete(6)'])
+    expect(logs).toEqual(['Executing migration 4/5', 'Executing migration 5/5', 'MigrationComplete(5)'])
     expect(await p.tables()).toEqual([
       { tableNumber: 10001, name: 'messages', idNumber: 10001 },
       { tableNumber: 10002, name: 'comp:notes', idNumber: 10002 },
