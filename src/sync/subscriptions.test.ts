@@ -3,6 +3,10 @@ import { SubscriptionManager } from './subscriptions.ts'
 import type { Subscriber } from './subscriptions.ts'
 import type { Database } from '../database/database.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
+import type { PublishedCommit } from '../database/committer.ts'
+import { ReadSet } from '../database/read-set.ts'
+import { keySuccessor } from '../database/query.ts'
+import { encodeIndexKey } from '../values/index.ts'
 
 /** A runner whose query runs finish only when the test says so. */
 function heldRunner() {
@@ -111,5 +115,71 @@ describe('SubscriptionManager', () => {
     expect(manager.runs).toBe(9)
     expect(shared.result).not.toBeNull()
     expect(manager.size).toBe(1)
+  })
+})
+
+describe('SubscriptionManager commit log', () => {
+  /** A committer whose commits the test publishes, and a runner whose runs read key `k` of index 1 at a given ts. */
+  function setup() {
+    let listener: (batch: readonly PublishedCommit[]) => void = () => {}
+    const db = { committer: { publishedTs: 0n, onCommit: (l: typeof listener) => ((listener = l), () => {}) } } as unknown as Database
+    const key = encodeIndexKey(['k'])
+    const pending: ((ts: bigint) => void)[] = []
+    const runner = {
+      runSubscribedQuery: () =>
+        new Promise((resolve) => {
+          const readSet = new ReadSet()
+          readSet.add(1, { lo: key, hi: keySuccessor(key) })
+          pending.push((ts) => resolve({ result: { ok: true, value: '1', logLines: [] }, readSet, ts, journal: null }))
+        }),
+    } as unknown as FunctionRunner
+    const manager = new SubscriptionManager(db, runner)
+    const publish = (ts: bigint, k: Buffer = key) => listener([{ ts, indexes: [{ indexId: 1, key: k }] }])
+    return { manager, pending, publish, key }
+  }
+
+  test('commits published with no run in flight are not kept; a run on a snapshot from before them is run again', async () => {
+    const { manager, pending, publish } = setup()
+    for (let ts = 1n; ts <= 3n; ts++) publish(ts)
+    expect(manager.loggedCommits).toBe(0)
+    const entry = manager.subscribe({ entryUpdated: () => {} }, 'q:get', {}, anonymous)
+    await tick()
+    expect(manager.runs).toBe(1)
+    // Its snapshot is older than commits no longer kept: it can't be told clean, so it runs again.
+    pending.shift()!(2n)
+    await settle()
+    expect(manager.runs).toBe(2)
+    // On a snapshot holding every commit published, it is clean.
+    pending.shift()!(3n)
+    await settle()
+    expect(manager.runs).toBe(2)
+    expect(entry.dirty).toBe(false)
+  })
+
+  test('commits published while a run is in flight are kept for it: one into its read set runs it again, one outside does not', async () => {
+    const { manager, pending, publish } = setup()
+    publish(1n)
+    const entry = manager.subscribe({ entryUpdated: () => {} }, 'q:get', {}, anonymous)
+    await tick()
+    publish(2n, encodeIndexKey(['other']))
+    expect(manager.loggedCommits).toBe(1)
+    pending.shift()!(1n)
+    await settle()
+    expect(manager.runs).toBe(1)
+    expect(entry.dirty).toBe(false)
+    publish(3n, encodeIndexKey(['other']))
+    expect(manager.loggedCommits).toBe(0)
+    publish(4n)
+    await tick()
+    expect(manager.runs).toBe(2)
+    publish(5n)
+    expect(manager.loggedCommits).toBe(1)
+    pending.shift()!(4n)
+    await settle()
+    expect(manager.runs).toBe(3)
+    pending.shift()!(5n)
+    await settle()
+    expect(manager.runs).toBe(3)
+    expect(entry.dirty).toBe(false)
   })
 })

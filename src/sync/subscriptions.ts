@@ -139,6 +139,11 @@ export class SubscriptionManager {
     return this.#inFlight
   }
 
+  /** Published commits kept for the runs in flight to be checked against (for tests). */
+  get loggedCommits(): number {
+    return this.#log.length
+  }
+
   /** Dirty entries waiting for a run, over every session's queue. */
   get runsQueued(): number {
     let n = 0
@@ -176,7 +181,14 @@ export class SubscriptionManager {
   }
 
   #onCommit(batch: readonly PublishedCommit[]): void {
-    this.#log.push(...batch)
+    if (this.#inFlight === 0) {
+      // No run is in flight to check against these commits: a run starts later, on a snapshot
+      // that already holds them (or, older than the floor, is taken as stale). Keeping them
+      // would only hold every commit's keys (up to LOG_LIMIT of them) until the old generation's
+      // next collection.
+      this.#log.length = 0
+      this.#logFloor = batch[batch.length - 1]!.ts
+    } else this.#log.push(...batch)
     if (this.#log.length > LOG_LIMIT) {
       const drop = this.#log.length - LOG_LIMIT
       this.#logFloor = this.#log[drop - 1]!.ts
