@@ -24,7 +24,7 @@
  */
 import type { CommitRecord, DocumentWrite, IndexWrite, LoggedCommit, Persistence, SearchWrite, SharedStore, TouchedKey, VectorWrite, WriteHold } from '../storage/persistence.ts'
 import { StaleWrite, WriteNotApplied } from '../storage/persistence.ts'
-import { indexKey, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
+import { BY_ID, indexKey, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import { OccConflictError } from './errors.ts'
 import { sameEntry, searchEntry } from './search.ts'
 import { sameVectorEntry, vectorEntry } from './vector.ts'
@@ -519,6 +519,15 @@ export class Committer {
   }
 }
 
+/** Table-name keys (see TABLE_NAMES_INDEX) by table, encoded once: every insert touches one. */
+const tableNameKeys = new WeakMap<TableInfo, Buffer>()
+
+function tableNameKeyOf(table: TableInfo): Buffer {
+  let key = tableNameKeys.get(table)
+  if (key === undefined) tableNameKeys.set(table, (key = tableNameKey(table.name, table.component)))
+  return key
+}
+
 /** What the store keeps of a transaction's changes at `ts` (see `toCommitRecord`). */
 function storedRecord(record: ReturnType<typeof toCommitRecord>, ts: bigint): CommitRecord {
   return { ts, documents: record.documents, indexes: record.indexes, search: record.search, vectors: record.vectors, touched: record.touched, ...(record.tables.length === 0 ? {} : { tables: record.tables }) }
@@ -536,7 +545,7 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
   const indexes: IndexWrite[] = []
   const search: SearchWrite[] = []
   const vectors: VectorWrite[] = []
-  const tables = new Set<string>()
+  const tables = new Map<string, TableInfo>()
   for (const w of txn.writes.values()) {
     if (w.base === null && w.doc === null) continue
     if (w.base !== null && w.doc !== null && w.base === w.doc) continue
@@ -549,7 +558,7 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
       json = JSON.stringify(doc)
     }
     documents.push({ id: w.id, tableNumber: w.table.tableNumber, json })
-    if (w.base === null) tables.add(storedTableName(w.table.component, w.table.name))
+    if (w.base === null) tables.set(storedTableName(w.table.component, w.table.name), w.table)
     for (const index of w.table.indexes.values()) {
       if (index.search !== undefined) {
         const oldEntry = w.base === null ? null : searchEntry(index.search, w.base)
@@ -563,6 +572,11 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
         if (!sameVectorEntry(oldEntry, newEntry)) vectors.push({ indexId: index.indexId, id: w.id, entry: newEntry })
         continue
       }
+      if (w.idKey !== undefined && w.base === null && doc !== null && index.name === BY_ID && doc._id === w.id) {
+        // A new document's `by_id` key, as its insert encoded it.
+        indexes.push({ indexId: index.indexId, key: w.idKey, id: w.id })
+        continue
+      }
       const oldKey = w.base === null ? null : indexKey(index, w.base)
       const newKey = doc === null ? null : indexKey(index, doc)
       if (oldKey !== null && (newKey === null || !oldKey.equals(newKey))) indexes.push({ indexId: index.indexId, key: oldKey, id: null })
@@ -570,7 +584,7 @@ function toCommitRecord(txn: Transaction, ts: bigint): { documents: DocumentWrit
     }
   }
   const touched = [...indexes]
-  for (const name of tables) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKey(name), id: null }) // `name`: stored (component-qualified)
+  for (const table of tables.values()) touched.push({ indexId: TABLE_NAMES_INDEX, key: tableNameKeyOf(table), id: null })
   // Tables the transaction created that still hold one of its writes are stored with it.
   const created = txn.created.size === 0 ? [] : [...txn.created.values()].filter((c) => documents.some((d) => d.tableNumber === c.info.tableNumber))
   return { documents, indexes, search, vectors, touched, tables: created.map((c) => c.records), created: created.map((c) => c.info) }

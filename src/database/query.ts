@@ -34,7 +34,10 @@ export interface SerializedQuery {
 
 /** The smallest key strictly greater than `key` (keys are unique, so this is "just after it"). */
 export function keySuccessor(key: Buffer): Buffer {
-  return Buffer.concat([key, Buffer.from([0])])
+  const out = Buffer.allocUnsafe(key.length + 1)
+  key.copy(out)
+  out[key.length] = 0
+  return out
 }
 
 function rangeValue(json: JSONValue): Value | undefined {

@@ -30,6 +30,8 @@ export interface Write {
   readonly id: string
   readonly base: Doc | null
   doc: Doc | null
+  /** The id's `by_id` key, when the insert that made the write encoded it already. */
+  idKey?: Buffer
 }
 
 const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
@@ -362,10 +364,10 @@ export class Transaction {
     const id = encodeId(table.idNumber, timeOrderedInternalId())
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const size = this.#checkDocument(table, doc)
-    this.#newId(table, id)
+    const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
     this.#recordWrite(size)
-    this.writes.set(id, { table, id, base: null, doc })
+    this.writes.set(id, { table, id, base: null, doc, idKey })
     return id
   }
 
@@ -386,10 +388,14 @@ export class Transaction {
     else this.writes.set(id, { table, id, base: null, doc })
   }
 
-  /** A new id depends on no other transaction creating it: a read Convex takes but doesn't count. */
-  #newId(table: TableInfo, id: string): void {
+  /**
+   * A new id depends on no other transaction creating it: a read Convex takes but doesn't count.
+   * Returns the id's `by_id` key.
+   */
+  #newId(table: TableInfo, id: string): Buffer {
     const key = encodeIndexKey([id])
     this.#intervals.derived(table.indexes.get(BY_ID)!.indexId, { lo: key, hi: keySuccessor(key) })
+    return key
   }
 
   async #remember(table: TableInfo, id: string, current: Doc): Promise<void> {
@@ -457,8 +463,8 @@ export class Transaction {
     const id = givenId ?? encodeId(table.idNumber, timeOrderedInternalId())
     if (givenId !== undefined) await this.#checkIdFree(table, id)
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
-    this.#newId(table, id)
-    this.writes.set(id, { table, id, base: null, doc })
+    const idKey = this.#newId(table, id)
+    this.writes.set(id, { table, id, base: null, doc, idKey })
     return id
   }
 
