@@ -49,6 +49,7 @@ import type {
   VectorWrite,
 } from '../persistence.ts'
 import { StaleWrite, WriteNotApplied } from '../persistence.ts'
+import { boolArray, byteaArray, int4Array, int8Array, textArray } from './binary-arrays.ts'
 import { migrate } from './migrations.ts'
 import { PostgresBlobStore } from './postgres-blob-store.ts'
 import { inTransaction, inTransactionOn } from './transaction.ts'
@@ -1034,15 +1035,26 @@ function documentColumns(commits: readonly CommitRecord[]) {
 
 /** A group's index entry changes as column arrays, in order: the last change of each (index, key) wins. */
 function indexColumns(writes: readonly IndexWrite[]) {
+  // Keyed by the index and the key's bytes (as latin1: one character per byte).
   const last = new Map<string, IndexWrite>()
-  for (const w of writes) last.set(`${w.indexId}:${w.key.toString('hex')}`, w)
-  const puts: (IndexWrite & StoredKey)[] = []
-  const deletes: (IndexWrite & StoredKey)[] = []
-  for (const w of last.values()) (w.id === null ? deletes : puts).push({ ...w, ...splitKey(w.key) })
-  return {
-    deletes: [deletes.map((w) => w.indexId), deletes.map((w) => w.prefix), deletes.map((w) => w.sha256)] as const,
-    puts: [puts.map((w) => w.indexId), puts.map((w) => w.prefix), puts.map((w) => w.sha256), puts.map((w) => w.suffix), puts.map((w) => w.id)] as const,
+  for (const w of writes) last.set(`${w.indexId}:${w.key.toString('latin1')}`, w)
+  const deletes = [[] as number[], [] as Buffer[], [] as Buffer[]] as const
+  const puts = [[] as number[], [] as Buffer[], [] as Buffer[], [] as (Buffer | null)[], [] as string[]] as const
+  for (const w of last.values()) {
+    const { prefix, sha256, suffix } = splitKey(w.key)
+    if (w.id === null) {
+      deletes[0].push(w.indexId)
+      deletes[1].push(prefix)
+      deletes[2].push(sha256)
+    } else {
+      puts[0].push(w.indexId)
+      puts[1].push(prefix)
+      puts[2].push(sha256)
+      puts[3].push(suffix)
+      puts[4].push(w.id)
+    }
   }
+  return { deletes, puts }
 }
 
 async function writeDocuments(db: Queryable, commits: readonly CommitRecord[]): Promise<void> {
@@ -1084,23 +1096,73 @@ function plainGroup(commits: readonly CommitRecord[]): boolean {
   return commits.every((c) => (c.tables?.length ?? 0) === 0 && (c.search?.length ?? 0) === 0 && (c.vectors?.length ?? 0) === 0)
 }
 
-/** `concave_write_group`'s arguments (see migration 4) for a plain group. */
+/**
+ * `concave_write_group`'s arguments (see migration 4) for a plain group: its columns as binary
+ * arrays (see binary-arrays.ts), which neither side has to escape or parse.
+ */
 function groupArguments(commits: readonly CommitRecord[], expectedTs: bigint | undefined): unknown[] {
-  const docs = documentColumns(commits)
-  const index = indexColumns(commits.flatMap((c) => c.indexes))
+  // Every revision into the write log; the last of each document into `documents`, or out of it.
+  const logTs: bigint[] = []
+  const logId: string[] = []
+  const logTable: number[] = []
+  const logJson: (string | null)[] = []
+  const latest = new Map<string, number>()
+  let replaced = false
+  for (const c of commits) {
+    for (const d of c.documents) {
+      if (latest.has(d.id)) replaced = true
+      latest.set(d.id, logId.length)
+      logTs.push(c.ts)
+      logId.push(d.id)
+      logTable.push(d.tableNumber)
+      logJson.push(d.json)
+    }
+  }
+  const delIds: string[] = []
+  const putIds: string[] = []
+  const putTables: number[] = []
+  const putTs: bigint[] = []
+  const putJson: string[] = []
+  // In the order of each document's last revision (as `documentColumns`).
+  const last = replaced ? [...latest.values()].sort((a, b) => a - b) : null
+  const n = last === null ? logId.length : last.length
+  for (let k = 0; k < n; k++) {
+    const i = last === null ? k : last[k]!
+    const json = logJson[i]!
+    if (json === null) delIds.push(logId[i]!)
+    else {
+      putIds.push(logId[i]!)
+      putTables.push(logTable[i]!)
+      putTs.push(logTs[i]!)
+      putJson.push(json)
+    }
+  }
+  const index = indexColumns(commits.length === 1 ? commits[0]!.indexes : commits.flatMap((c) => c.indexes))
   const logged = commits.map(loggedCommit)
   return [
     expectedTs === undefined ? null : String(expectedTs),
     String(commits[commits.length - 1]!.ts),
-    ...docs.log,
-    docs.delIds,
-    ...docs.puts,
-    ...index.deletes,
-    ...index.puts,
-    logged.map((c) => String(c.ts)),
-    logged.map((c) => encodeTouched(c.touched)),
-    logged.map((c) => c.catalog),
-    logged.map((c) => c.push),
+    int8Array(logTs),
+    textArray(logId),
+    int4Array(logTable),
+    textArray(logJson),
+    textArray(delIds),
+    textArray(putIds),
+    int4Array(putTables),
+    int8Array(putTs),
+    textArray(putJson),
+    int4Array(index.deletes[0]),
+    byteaArray(index.deletes[1]),
+    byteaArray(index.deletes[2]),
+    int4Array(index.puts[0]),
+    byteaArray(index.puts[1]),
+    byteaArray(index.puts[2]),
+    byteaArray(index.puts[3]),
+    textArray(index.puts[4]),
+    int8Array(logged.map((c) => c.ts)),
+    byteaArray(logged.map((c) => encodeTouched(c.touched))),
+    boolArray(logged.map((c) => c.catalog)),
+    boolArray(logged.map((c) => c.push)),
   ]
 }
 const WRITE_GROUP = {
