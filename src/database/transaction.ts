@@ -8,8 +8,7 @@
  */
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
-import { randomFillSync } from 'node:crypto'
-import { checkDocumentLimits, decodeId, encodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -64,45 +63,16 @@ export const LIMITS: Readonly<TransactionLimits> = Object.freeze({
 export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
 const OVER_LIMIT_HELP = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
 
-/** A new document id for `table`. */
+/** A new document id for `table` (time-ordered: see `timeOrderedId`). */
 export function newDocumentId(table: TableInfo): string {
-  return encodeId(table.idNumber, timeOrderedInternalId())
+  return timeOrderedId(table.idNumber)
 }
-
-/**
- * A 16-byte internal id: 6 bytes of milliseconds since the epoch, then 10 random bytes (80 bits).
- * Ids of a table then sort roughly by creation, so inserts append to the id B-trees instead of
- * dirtying a random page each; clients still treat ids as opaque.
- */
-function timeOrderedInternalId(): Uint8Array {
-  const id = new Uint8Array(16)
-  const ms = Date.now()
-  const hi = Math.floor(ms / 2 ** 32)
-  const lo = ms >>> 0
-  id[0] = (hi >> 8) & 0xff
-  id[1] = hi & 0xff
-  id[2] = lo >>> 24
-  id[3] = (lo >>> 16) & 0xff
-  id[4] = (lo >>> 8) & 0xff
-  id[5] = lo & 0xff
-  if (randomOffset + 10 > randomPool.length) {
-    randomFillSync(randomPool)
-    randomOffset = 0
-  }
-  id.set(randomPool.subarray(randomOffset, randomOffset + 10), 6)
-  randomOffset += 10
-  return id
-}
-
-/** Random bytes for ids, refilled 4 KiB at a time (one crypto call per ~400 ids). */
-const randomPool = Buffer.alloc(4096)
-let randomOffset = randomPool.length
 
 export class Transaction {
   readonly readSet
   readonly writes = new Map<string, Write>()
   /** Open streams by `${call}:${queryId}`: nested calls share the transaction, not stream ids. */
-  readonly #streams = new Map<string, QueryStream>()
+  #streams: Map<string, QueryStream> | null = null
   /**
    * A subscription's journal: the end cursor its page had when first run. Re-runs read up to it
    * so that page boundaries stay put while rows are inserted and deleted ("gapless" pages).
@@ -361,7 +331,7 @@ export class Transaction {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
     }
     const table = this.#tableForInsert(tableName, component)
-    const id = encodeId(table.idNumber, timeOrderedInternalId())
+    const id = timeOrderedId(table.idNumber)
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const size = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
@@ -460,7 +430,7 @@ export class Transaction {
   async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
     // A missing system table is created with this transaction's commit, as a user table is.
     const table = this.#tableForInsert(tableName, component)
-    const id = givenId ?? encodeId(table.idNumber, timeOrderedInternalId())
+    const id = givenId ?? timeOrderedId(table.idNumber)
     if (givenId !== undefined) await this.#checkIdFree(table, id)
     const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
     const idKey = this.#newId(table, id)
@@ -534,16 +504,17 @@ export class Transaction {
   openStream(key: string, query: SerializedQuery, component = ''): QueryStream {
     const { index, interval, order } = planQuery(this, query, component)
     const stream = new QueryStream(this, index, interval, order, query.operators)
+    this.#streams ??= new Map()
     this.#streams.set(key, stream)
     return stream
   }
 
   stream(key: string): QueryStream | undefined {
-    return this.#streams.get(key)
+    return this.#streams?.get(key)
   }
 
   closeStream(key: string): void {
-    this.#streams.delete(key)
+    this.#streams?.delete(key)
   }
 
   /**

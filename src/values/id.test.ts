@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { decodeId, encodeId, newInternalId } from './index.ts'
+import { decodeId, encodeId, newInternalId, timeOrderedId } from './index.ts'
 
 function vectorInternalId(): Uint8Array {
   const b = new Uint8Array(16)
@@ -67,6 +67,24 @@ describe('ids', () => {
   test('encodeId argument checks', () => {
     expect(() => encodeId(0, vectorInternalId())).toThrow('Invalid table number 0')
     expect(() => encodeId(1, new Uint8Array(15))).toThrow('Internal id must be 16 bytes, got 15')
+  })
+
+  test('time-ordered ids: 6 bytes of milliseconds, then 10 random ones; canonical, distinct, in creation order', () => {
+    const ms = 0x0123_4567_89ab
+    const seen = new Set<string>()
+    for (const table of [1, 128, 2 ** 21, 2 ** 32 - 1]) {
+      for (let i = 0; i < 500; i++) {
+        const id = timeOrderedId(table, ms + i)
+        const decoded = decodeId(id)!
+        expect(decoded.tableNumber).toBe(table)
+        expect(Buffer.from(decoded.internalId.subarray(0, 6)).readUIntBE(0, 6)).toBe(ms + i)
+        expect(encodeId(table, decoded.internalId)).toBe(id)
+        seen.add(id)
+      }
+      const ids = Array.from({ length: 50 }, (_, i) => timeOrderedId(table, ms + 1000 + i))
+      expect([...ids].sort()).toEqual(ids)
+    }
+    expect(seen.size).toBe(2000)
   })
 })
 

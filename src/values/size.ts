@@ -89,24 +89,28 @@ export function valueNesting(v: ExtendedValue | undefined): number {
 
 class LimitError extends Error {}
 
+/** The nesting of the value whose size `walk` returned last. */
+let walkedNesting = 0
+
 /**
- * Returns [size, nesting], throwing LimitError for a violation. With `sorted`, fields are visited in
- * the backend's (sorted) order so the reported violation is the one the backend reports first.
+ * Returns the value's size (its nesting in `walkedNesting`), throwing LimitError for a violation.
+ * With `sorted`, fields are visited in the backend's (sorted) order so the reported violation is
+ * the one the backend reports first.
  */
-function walk(v: ExtendedValue | undefined, sorted: boolean): [number, number] {
+function walk(v: ExtendedValue | undefined, sorted: boolean): number {
   if (v === null || typeof v !== 'object' || v instanceof ArrayBuffer) {
     const size = valueSize(v)
     if (size > MAX_VALUE_SIZE) throw new LimitError(tooLarge(size, MAX_VALUE_SIZE))
-    return [size, 0]
+    walkedNesting = 0
+    return size
   }
   let size = 2
   let nesting = 0
   let count = 0
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const [s, d] = walk(v[i], sorted)
-      size += s
-      if (d > nesting) nesting = d
+      size += walk(v[i], sorted)
+      if (walkedNesting > nesting) nesting = walkedNesting
     }
     count = v.length
     if (count > MAX_ARRAY_LENGTH) throw new LimitError(`Array length is too long (${count} > maximum length ${MAX_ARRAY_LENGTH})`)
@@ -118,9 +122,8 @@ function walk(v: ExtendedValue | undefined, sorted: boolean): [number, number] {
       if (x === undefined || x === UNDEFINED) continue
       const err = fieldNameError(k)
       if (err !== null) throw new LimitError(err)
-      const [s, d] = walk(x, sorted)
-      size += k.length + 1 + s
-      if (d > nesting) nesting = d
+      size += k.length + 1 + walk(x, sorted)
+      if (walkedNesting > nesting) nesting = walkedNesting
       count++
     }
     if (count > MAX_OBJECT_FIELDS) throw new LimitError(`Object has too many fields (${count} > maximum number ${MAX_OBJECT_FIELDS})`)
@@ -130,7 +133,8 @@ function walk(v: ExtendedValue | undefined, sorted: boolean): [number, number] {
   if (nesting > MAX_VALUE_NESTING) {
     throw new LimitError(`Value is too nested (nested ${nesting} levels deep > maximum nesting ${MAX_VALUE_NESTING})`)
   }
-  return [size, nesting]
+  walkedNesting = nesting
+  return size
 }
 
 function tooLarge(size: number, max: number): string {
@@ -144,8 +148,8 @@ export function checkValueLimits(v: ExtendedValue | undefined): string | null {
 
 function limitsOf(v: ExtendedValue | undefined): { size: number; nesting: number; error: string | null } {
   try {
-    const [size, nesting] = walk(v, false)
-    return { size, nesting, error: null }
+    const size = walk(v, false)
+    return { size, nesting: walkedNesting, error: null }
   } catch (e) {
     if (!(e instanceof LimitError)) throw e
   }

@@ -85,9 +85,11 @@ export function byteaArray(values: readonly (Uint8Array | null)[]): Buffer {
 export function int8Array(values: readonly bigint[]): Buffer {
   const out = Buffer.allocUnsafe(headerSize(values.length) + values.length * 12)
   let at = header(out, INT8, values.length, false)
+  // DataView's setter takes the bigint as it is (Buffer's splits it into smaller bigints first).
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
   for (const v of values) {
     out.writeInt32BE(8, at)
-    out.writeBigInt64BE(v, at + 4)
+    view.setBigInt64(at + 4, v)
     at += 12
   }
   return out
