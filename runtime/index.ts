@@ -247,7 +247,11 @@ g.AbortController ??= AbortControllerPolyfill
 g.AbortSignal ??= AbortSignalPolyfill
 
 function installGlobals(kind: Kind | null): void {
-  Object.assign(g, kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals)
+  const globals = kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals
+  // Most calls find them in place already (the same kind as last time): reading is cheaper than
+  // writing globals, and a call that replaced one still gets it put back.
+  if (g.setTimeout === globals.setTimeout && g.setInterval === globals.setInterval && g.fetch === globals.fetch) return
+  Object.assign(g, globals)
 }
 installGlobals(null)
 
