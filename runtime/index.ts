@@ -7,12 +7,15 @@
  *
  *   host                                   isolate
  *   ──────────────────────────────────────────────────────────────────────────
- *   __concave.start(call) ───────────────▶ invoke the export; user code runs until it
+ *   __concave.start(call…) ──────────────▶ invoke the export; user code runs until it
  *                         ◀─────────────── awaits syscalls: __hostOp(id, op, argsJson) each
  *   (host runs the ops: reads, writes, nested calls)
- *   __concave.step(results) ─────────────▶ resolve/reject the awaiting promises; user code
- *                         ◀─────────────── runs on: more __hostOp(…), or __hostDone(outcome)
+ *   __concave.step(id, ok, payload, …) ──▶ resolve/reject the awaiting promises; user code
+ *                         ◀─────────────── runs on: more __hostOp(…), or __hostDone(value, rest)
  *   … until the call settles
+ *
+ * Text that is JSON already (the arguments, syscall results, the return value) crosses as its own
+ * argument, never inside another JSON document: that would escape and re-parse it on each side.
  *
  * A call owns the context while it runs: the host never interleaves two calls in one isolate, so
  * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
@@ -35,8 +38,8 @@ import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 declare const __hostSync: (op: string, argsJson: string) => string
 /** Queues an async syscall with the host (id 0: fire and forget). */
 declare const __hostOp: (id: number, op: string, argsJson: string) => void
-/** Reports the call's outcome (JSON of Outcome plus logLines). */
-declare const __hostDone: (outcomeJson: string) => void
+/** Reports the call's outcome: its value (result JSON text, when ok), and the rest of it (Outcome without `value`, plus logLines) as JSON. */
+declare const __hostDone: (value: string | undefined, restJson: string) => void
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 /** A call's kind, or the module-evaluation phase before any call. */
@@ -442,15 +445,20 @@ g.__concave = {
     const exported = typeof value.export === 'function' ? value.export() : value
     return typeof exported === 'string' ? exported : JSON.stringify(exported)
   },
-  /** Starts a call; its first syscalls (or its outcome) are reported before this returns. */
-  start(specJson: string): void {
-    const spec = JSON.parse(specJson) as CallSpec
+  /**
+   * Starts a call; its first syscalls (or its outcome) are reported before this returns. The
+   * call's fields come one by one (IsolateHost.run), an HTTP action's request as JSON.
+   */
+  start(kind: CallSpec['kind'], modulePath: string, exportName: string, argsJson: string, seed: number, nowMs: number, snapshotTs: string | null, requestId: string, requestJson?: string): void {
+    const spec: CallSpec = { kind, modulePath, exportName, argsJson, seed, nowMs, snapshotTs, requestId }
+    if (requestJson !== undefined) spec.request = JSON.parse(requestJson) as CallSpec['request']
     resetCall(spec)
     const finish = (outcome: Outcome) => {
       if (call !== spec) return // a call abandoned by the host: its late settling is not news
-      const done = JSON.stringify({ ...outcome, logLines })
+      const { value, ...rest } = outcome
+      const restJson = JSON.stringify({ ...rest, logLines })
       resetCall(null)
-      __hostDone(done)
+      __hostDone(value, restJson)
     }
     let promise: Promise<string>
     try {
@@ -471,14 +479,19 @@ g.__concave = {
       (e: unknown) => finish(describeError(e)),
     )
   },
-  /** Delivers syscall results: `[[id, ok, payload], …]` (payload: result JSON text or error). */
-  step(resultsJson: string): void {
-    for (const [id, ok, payload] of JSON.parse(resultsJson) as [number, boolean, any][]) {
-      const p = pending.get(id)
+  /**
+   * Delivers syscall results, three arguments each: `id, ok, payload`, the payload the result's
+   * JSON text, or for a failure the JSON of `{message, data?}`. (One argument: a JSON array of them.)
+   */
+  step(...args: (number | boolean | string)[]): void {
+    // A batch too large to pass as arguments comes as one JSON array of them.
+    const results = args.length === 1 ? (JSON.parse(args[0] as string) as (number | boolean | string)[]) : args
+    for (let i = 0; i < results.length; i += 3) {
+      const p = pending.get(results[i] as number)
       if (p === undefined) continue
-      pending.delete(id)
-      if (ok) p.resolve(payload as string)
-      else p.reject(payload)
+      pending.delete(results[i] as number)
+      if (results[i + 1] === true) p.resolve(results[i + 2] as string)
+      else p.reject(JSON.parse(results[i + 2] as string))
     }
   },
 }

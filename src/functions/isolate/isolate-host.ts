@@ -46,6 +46,9 @@ export interface Limits {
 
 type Ref = ivm.Reference<(...args: any[]) => any>
 
+/** Syscall results (three arguments each) a step passes as arguments; past this, as one JSON array. */
+const MAX_STEP_ARGUMENTS = 3 * 10_000
+
 export class IsolateHost {
   readonly isolate: ivm.Isolate
   readonly context: ivm.Context
@@ -94,8 +97,11 @@ export class IsolateHost {
     global.setSync(
       '__hostDone',
       new ivm.Callback(
-        (json: string) => {
-          if (this.#handler !== null) this.#done = JSON.parse(json) as CallOutcome
+        (value: string | undefined, restJson: string) => {
+          if (this.#handler === null) return
+          const done = JSON.parse(restJson) as CallOutcome
+          if (value !== undefined) done.value = value
+          this.#done = done
         },
         { sync: true },
       ),
@@ -183,7 +189,8 @@ export class IsolateHost {
     const deadline = performance.now() + timeoutMs
     const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()))
     this.#handler = handler
-    const settled: [number, boolean, unknown][] = []
+    /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
+    const settled: (number | boolean | string)[] = []
     let inflight = 0
     let wake: (() => void) | null = null
     const offThread = spec.kind === 'action' || spec.kind === 'httpAction'
@@ -193,7 +200,9 @@ export class IsolateHost {
     this.#done = null
     try {
       this.loadModule(spec.modulePath, remaining())
-      await enter(this.#start, [JSON.stringify(spec)])
+      const start: unknown[] = [spec.kind, spec.modulePath, spec.exportName, spec.argsJson, spec.seed, spec.nowMs, spec.snapshotTs, spec.requestId]
+      if (spec.request !== undefined) start.push(JSON.stringify(spec.request))
+      await enter(this.#start, start)
       for (;;) {
         if (this.#done !== null) return this.#done
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
@@ -203,8 +212,8 @@ export class IsolateHost {
           }
           inflight++
           handler.async(op, argsJson).then(
-            (result) => settled.push([id, true, result]),
-            (e: unknown) => settled.push([id, false, errorPayload(e)]),
+            (result) => settled.push(id, true, result),
+            (e: unknown) => settled.push(id, false, JSON.stringify(errorPayload(e))),
           ).finally(() => {
             inflight--
             wake?.()
@@ -223,7 +232,9 @@ export class IsolateHost {
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
         if (settled.length === 0 && inflight > 0) continue
         if (settled.length === 0) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
-        await enter(this.#step, [JSON.stringify(settled.splice(0))])
+        const results = settled.splice(0)
+        // Arguments live on the stack: a huge batch (tens of thousands of syscalls at once) goes as JSON.
+        await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
       }
     } catch (e) {
       throw this.#translate(e, timeoutMs)
