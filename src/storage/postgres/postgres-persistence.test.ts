@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { createServer, connect, type Socket } from 'node:net'
+import { Transform } from 'node:stream'
 import pg from 'pg'
 import { PostgresPersistence } from './postgres-persistence.ts'
 import { WriteNotApplied } from '../persistence.ts'
@@ -196,7 +197,7 @@ test('a write whose connection dies before it commits is WriteNotApplied; the ne
  * lost, not a Postgres error, and the server process goes on with its statement), and which can
  * hold new connections back until opened again.
  */
-async function proxy(target: string): Promise<{ url: string; cut: () => void; hold: (held: boolean) => void; close: () => Promise<void> }> {
+async function proxy(target: string, { ownKeys = false } = {}): Promise<{ url: string; cut: () => void; hold: (held: boolean) => void; close: () => Promise<void> }> {
   const port = Number(new URL(target).port)
   const sockets = new Set<Socket>()
   let held = false
@@ -209,7 +210,9 @@ async function proxy(target: string): Promise<{ url: string; cut: () => void; ho
         s.on('close', () => sockets.delete(s))
         s.on('error', () => {})
       }
-      client.pipe(upstream).pipe(client)
+      client.pipe(upstream)
+      // As a pooler does, hand the client a process key of our own (BackendKeyData, 'K').
+      ;(ownKeys ? upstream.pipe(ownProcessKeys()) : upstream).pipe(client)
       client.on('close', () => upstream.destroy())
       upstream.on('close', () => client.destroy())
     }
@@ -234,9 +237,32 @@ async function proxy(target: string): Promise<{ url: string; cut: () => void; ho
   }
 }
 
-test('a write whose connection is lost mid-call is found out: applied if it committed, WriteNotApplied if not', async () => {
+/** The server's messages, with the pid in BackendKeyData replaced by one no server process has. */
+function ownProcessKeys(): Transform {
+  let pending = Buffer.alloc(0)
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      pending = Buffer.concat([pending, chunk])
+      let at = 0
+      while (pending.length - at >= 5) {
+        const length = pending.readUInt32BE(at + 1)
+        if (pending.length - at < 1 + length) break
+        if (pending[at] === 0x4b) pending.writeInt32BE(0x7fff0000 + (pending.readInt32BE(at + 5) & 0xffff), at + 5)
+        at += 1 + length
+      }
+      this.push(pending.subarray(0, at))
+      pending = pending.subarray(at)
+      done()
+    },
+  })
+}
+
+test.each([
+  ['straight to the server', false],
+  ['through a pooler that hands out its own process keys', true],
+])('a write whose connection is lost mid-call is found out (%s): applied if it committed, WriteNotApplied if not', async (_how, ownKeys) => {
   const url = await cluster.newDatabase()
-  const through = await proxy(url)
+  const through = await proxy(url, { ownKeys })
   const p = await PostgresPersistence.open(through.url)
   const blocker = new pg.Client({ connectionString: url })
   await blocker.connect()

@@ -475,6 +475,9 @@ class PostgresLease implements Lease {
   }
 }
 
+/** Each pooled connection's server process id (see `open`), for `#landed`. */
+const serverPids = new WeakMap<pg.ClientBase, Promise<number | null>>()
+
 export class PostgresPersistence implements Persistence {
   readonly #pool: Pool
   #maxTs: bigint
@@ -503,7 +506,12 @@ export class PostgresPersistence implements Persistence {
     pool.on('error', () => {})
     // A connection that breaks while in use (server restart, network) fails its query; the error
     // it also emits must not go unhandled and take the process down.
-    pool.on('connect', (client) => client.on('error', () => {}))
+    pool.on('connect', (client) => {
+      client.on('error', () => {})
+      // The server process behind this connection, asked of the server: a pooler in session mode
+      // (PgBouncer, Supavisor) hands the client its own process key, not the server's pid.
+      serverPids.set(client, client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null))
+    })
     let client: PoolClient
     try {
       client = await pool.connect()
@@ -607,9 +615,9 @@ export class PostgresPersistence implements Persistence {
       if (e instanceof StaleWrite) throw e
       // Lost while COMMIT was under way: whether it was applied is found out (see #writeGroup).
       if (committing && !statementFailed(e)) {
-        const pid = (client as unknown as { processID: number | null }).processID
+        const pid = serverPids.get(client) ?? null
         client.release(e as Error)
-        const landed = pid === null ? null : await this.#landed(pid, last).catch(() => null)
+        const landed = await this.#landed(pid, last).catch(() => null)
         if (landed === false) throw new WriteNotApplied(e)
         if (landed !== true) throw e
         this.#advance(last)
@@ -643,10 +651,10 @@ export class PostgresPersistence implements Persistence {
       }
       // A connection lost during the call, or a FATAL error: whether it committed is found out
       // (or, if that can't be, the error stands and the committer stops writing).
-      const pid = (client as unknown as { processID: number | null }).processID
+      const pid = serverPids.get(client) ?? null
       client.release(e as Error)
       const last = commits[commits.length - 1]!.ts
-      const landed = pid === null ? null : await this.#landed(pid, last).catch(() => null)
+      const landed = await this.#landed(pid, last).catch(() => null)
       if (landed === false) throw new WriteNotApplied(e)
       if (landed !== true) throw e
       this.#advance(last)
@@ -670,12 +678,15 @@ export class PostgresPersistence implements Persistence {
   }
 
   /**
-   * Whether the group whose last commit is `ts`, sent on the lost connection of server process
-   * `pid`, committed: that process is ended first (ending it aborts a transaction not yet
-   * committed), then the commit log says (a commit at `ts` written by that process: timestamps
-   * are clock-based, so another process may have committed one at `ts` too).
+   * Whether the group whose last commit is `ts`, sent on a lost connection served by server
+   * process `serverPid`, committed: that process is ended first (ending it aborts a transaction
+   * not yet committed), then the commit log says (a commit at `ts` written by that process:
+   * timestamps are clock-based, so another process may have committed one at `ts` too). Null
+   * when the connection's server process was never known.
    */
-  async #landed(pid: number, ts: bigint): Promise<boolean> {
+  async #landed(serverPid: Promise<number | null> | null, ts: bigint): Promise<boolean | null> {
+    const pid = await serverPid
+    if (pid == null) return null
     const client = await this.#pool.connect()
     try {
       await client.query('SELECT pg_terminate_backend($1)', [pid])
