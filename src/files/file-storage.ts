@@ -172,9 +172,12 @@ export class FileStorage {
     return { nonce: claims.n, component: typeof claims.c === 'string' ? claims.c : '' }
   }
 
-  /** The URL a stored file is served at. */
-  fileUrl(storageId: string): string {
-    return `${this.cloudUrl()}/api/storage/${storageId}`
+  /**
+   * The URL a stored file is served at. A component's file names its component (its id, as
+   * Convex's `?component=`), so the download reads it in that component's namespace.
+   */
+  fileUrl(storageId: string, componentId: string | null = null): string {
+    return `${this.cloudUrl()}/api/storage/${storageId}${componentId === null ? '' : `?component=${componentId}`}`
   }
 
   /**

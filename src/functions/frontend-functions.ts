@@ -20,6 +20,7 @@ import type { CronSchedule } from './cron-schedule.ts'
 import { SCHEDULED_FUNCTIONS } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
 import { ENVIRONMENT_VARIABLES_TABLE } from './environment.ts'
+import { componentId } from './components.ts'
 import { convexError, SystemFunctionError } from './system-functions.ts'
 import type { SystemContext, SystemFunction } from './system-functions.ts'
 
@@ -294,8 +295,8 @@ function sourcePackageId(functions: JSONValue): string {
 }
 
 /** A `_storage` document as the Files page lists it: with its URL and Convex's `sha256` (base64). */
-function fileEntry(ctx: SystemContext, doc: Doc): JSONValue {
-  const url = ctx.files === null ? null : ctx.files.fileUrl(doc._id as string)
+function fileEntry(ctx: SystemContext, doc: Doc, component: string): JSONValue {
+  const url = ctx.files === null ? null : ctx.files.fileUrl(doc._id as string, component === '' ? null : componentId(component))
   return { url, ...doc }
 }
 
@@ -639,7 +640,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
           range.length === 0 || txn.table(STORAGE_TABLE, component) === undefined ? { type: 'FullTableScan', tableName: STORAGE_TABLE, order } : { type: 'IndexRange', indexName: `${STORAGE_TABLE}.${BY_CREATION_TIME}`, range, order }
         const json = await txn.page({ query: { source, operators: [] }, cursor, endCursor, pageSize: numItems }, component)
         const result = JSON.parse(json) as { page: Doc[] } & Record<string, JSONValue>
-        return { ...result, page: result.page.map((d) => fileEntry(ctx, d)) }
+        return { ...result, page: result.page.map((d) => fileEntry(ctx, d, component)) }
       })
     }),
     'fileStorageV2:getFile': q(async (args, ctx) => {
@@ -648,7 +649,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       return ctx.query(async (txn) => {
         if (txn.normalizeId(STORAGE_TABLE, storageId, component) === null) return null
         const doc = await txn.read(storageId, component)
-        return doc === null ? null : fileEntry(ctx, doc)
+        return doc === null ? null : fileEntry(ctx, doc, component)
       })
     }),
     'fileStorageV2:deleteFile': m(async (args, ctx) => {

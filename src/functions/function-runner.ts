@@ -23,7 +23,7 @@ import { HttpActionStreams } from './http-streams.ts'
 import type { HttpStreamOps } from './http-streams.ts'
 import type { FunctionInfo } from './registry.ts'
 import { canonicalPath, parseFunctionPath } from './registry.ts'
-import { loadPath, UnresolvedFunction } from './components.ts'
+import { componentId, loadPath, UnresolvedFunction } from './components.ts'
 import type { Components, FunctionAddress } from './components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey, SystemFunctionError } from './system-functions.ts'
@@ -220,7 +220,7 @@ export class FunctionRunner implements JobRunner {
       case '1.0/storageGenerateUploadUrl':
         return JSON.stringify(files.uploadUrl(component))
       case '1.0/storageGetUrl':
-        return JSON.stringify(await inTxn(async (t) => ((await files.metadata(t, args.storageId, component)) === null ? null : files.fileUrl(args.storageId)), false))
+        return JSON.stringify(await inTxn(async (t) => ((await files.metadata(t, args.storageId, component)) === null ? null : files.fileUrl(args.storageId, component === '' ? null : componentId(component))), false))
       case '1.0/storageGetMetadata':
         return JSON.stringify(
           await inTxn(async (t) => {

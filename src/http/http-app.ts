@@ -553,10 +553,13 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
         `Invalid storage path: "${storageId}". Please use \`storage.getUrl(storageId: Id<"_storage">)\` to generate a valid URL to retrieve files. See https://docs.convex.dev/file-storage/serve-files for more details`,
       )
     }
+    // A component's file: its URL names the component (`?component=<id>`, as Convex's).
+    const componentParam = c.req.query('component')
+    const component = componentParam === undefined ? '' : deps.push.components.byId(componentParam)?.path
     const txn = await deps.db.begin(false)
     let meta
     try {
-      meta = await deps.files.metadata(txn, storageId)
+      meta = component === undefined ? null : await deps.files.metadata(txn, storageId, component)
     } finally {
       deps.db.end(txn)
     }

@@ -3,6 +3,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { convexCli, errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
+import { componentId } from '../../src/functions/components.ts'
 
 let backend: TestBackend
 let client: ConvexHttpClient
@@ -119,14 +120,20 @@ test('each component instance has its own file storage', async () => {
   const seen = await client.query('app:fileSeenBy' as any, { id })
   expect(seen.app).toBe(null)
   expect(seen.appFiles).toBe(0)
-  expect(seen.counter).toEqual({ url: `${backend.url}/api/storage/${id}`, size: 5, files: 1 })
+  // Its URL names its component, as Convex's (`?component=<component id>`), and is read there.
+  expect(seen.counter).toEqual({ url: `${backend.url}/api/storage/${id}?component=${componentId('counter')}`, size: 5, files: 1 })
   expect(seen.counter2).toEqual({ url: null, size: null, files: 0 })
   expect(await (await fetch(seen.counter.url)).text()).toBe('hello')
+  for (const elsewhere of [`?component=${componentId('counter2')}`, `?component=${componentId('nowhere')}`]) {
+    const answer = await fetch(`${backend.url}/api/storage/${id}${elsewhere}`)
+    expect([answer.status, await answer.json()]).toEqual([404, { code: 'FileNotFound', message: `File ${id} not found` }])
+  }
   // An upload URL a component made stores into that component.
   const url = await client.mutation('app:componentUploadUrl' as any, {})
   const { storageId } = (await (await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'uploaded' })).json()) as { storageId: string }
   const after = await client.query('app:fileSeenBy' as any, { id: storageId })
-  expect(after.counter2).toEqual({ url: `${backend.url}/api/storage/${storageId}`, size: 8, files: 1 })
+  expect(after.counter2).toEqual({ url: `${backend.url}/api/storage/${storageId}?component=${componentId('counter2')}`, size: 8, files: 1 })
+  expect(await (await fetch(after.counter2.url)).text()).toBe('uploaded')
   expect(after.counter.files).toBe(1)
   expect(after.appFiles).toBe(0)
 })
