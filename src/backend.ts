@@ -13,7 +13,7 @@ import type { ServerType } from '@hono/node-server'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { getHeapSpaceStatistics } from 'node:v8'
-import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName } from '../keybroker/index.ts'
+import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName, verifyAdminKey } from '../keybroker/index.ts'
 import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
@@ -287,7 +287,14 @@ export class Backend {
       restoreInto: (target, ts, opts) =>
         restoreInto({ db, blobs, credentials: `${JSON.stringify({ instanceName: this.instanceName, instanceSecret: this.instanceSecret }, null, 2)}\n` }, { databaseFile: DATABASE_FILE, credentialsFile: CREDENTIALS_FILE, storageFolder: 'storage', credentialsGlobal: CREDENTIALS_GLOBAL }, target, ts, opts),
     })
-    const site = createSiteApp({ runner, auth, siteUrl: () => this.siteUrl, log, bodyBudget })
+    const site = createSiteApp({
+      runner,
+      auth,
+      adminKey: (key) => {
+        const verified = verifyAdminKey(key, this.instanceName, this.instanceSecret)
+        return verified.ok ? verified.kind : null
+      },
+      siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
     // A push landed through another process: served here too.
     db.onForeignPush(() =>

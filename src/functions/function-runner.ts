@@ -40,6 +40,7 @@ import { errorText, SourceMaps, uncaughtMessage } from './errors.ts'
 import type { CallFailure } from './errors.ts'
 export type { CallFailure } from './errors.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
+import { jobKind, schedulingError } from './schedule-checks.ts'
 /** A sync-socket mutation's (session, request): the key its outcome is recorded under. */
 export interface RequestKey {
   sessionId: string
@@ -567,12 +568,12 @@ export class FunctionRunner implements JobRunner {
     return this.components().lookup(component, name)?.visibility === 'public'
   }
 
-  schedulable(component: string, name: string): 'mutation' | 'action' | string {
-    const fn = this.components().lookup(component, name)
-    if (fn === undefined) return `Attempted to schedule function at nonexistent path: ${displayPath(name)}`
-    if (fn.udfType === 'Mutation') return 'mutation'
-    if (fn.udfType === 'Action') return 'action'
-    return `Only mutations and actions can be scheduled, but ${displayPath(name)} is a ${fn.udfType}`
+  schedulingError(component: string, name: string): string | null {
+    return schedulingError(this.components().registry(component), component, name)
+  }
+
+  jobKind(component: string, name: string): 'mutation' | 'action' | string {
+    return jobKind(this.components().registry(component), component, name)
   }
 
   /**
@@ -587,7 +588,7 @@ export class FunctionRunner implements JobRunner {
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return
       const fail = (error: string) => txn.patchSystem(job.id, { state: { kind: 'failed', error }, completedTime: Date.now() })
       const fn = this.components().lookup(job.component, job.name)
-      if (fn === undefined || fn.udfType !== 'Mutation') return void (await fail(this.schedulable(job.component, job.name)))
+      if (fn === undefined || fn.udfType !== 'Mutation') return void (await fail(this.jobKind(job.component, job.name)))
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
       } catch (e) {
@@ -616,7 +617,7 @@ export class FunctionRunner implements JobRunner {
     if (!started) return
     const fn = this.components().lookup(job.component, job.name)
     let outcome: UdfResult
-    if (fn === undefined || fn.udfType !== 'Action') outcome = { ok: false, message: this.schedulable(job.component, job.name), logLines: [] }
+    if (fn === undefined || fn.udfType !== 'Action') outcome = { ok: false, message: this.jobKind(job.component, job.name), logLines: [] }
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)

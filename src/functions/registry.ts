@@ -43,6 +43,12 @@ export class Registry {
     return this.#functions.get(canonicalPath(modulePath, exportName))
   }
 
+  /** Whether some function of this registry lives in `modulePath` (`dir/mod.js`). */
+  hasModule(modulePath: string): boolean {
+    for (const f of this.#functions.values()) if (f.modulePath === modulePath) return true
+    return false
+  }
+
   all(): FunctionInfo[] {
     return [...this.#functions.values()]
   }

@@ -39,8 +39,10 @@ export interface ScheduledJob {
 
 /** What the scheduler needs from the function runner. */
 export interface JobRunner {
-  /** The kind of a schedulable function, or an error message if it can't be scheduled. */
-  schedulable(component: string, name: string): 'mutation' | 'action' | string
+  /** Why a function can't be scheduled (it doesn't exist), or null if it can (./schedule-checks.ts). */
+  schedulingError(component: string, name: string): string | null
+  /** What a due job runs as: 'mutation', 'action', or the message its job fails with. */
+  jobKind(component: string, name: string): 'mutation' | 'action' | string
   /** Whether the function is public (a child component's may be scheduled only then). */
   isPublic(component: string, name: string): boolean
   /** `scheduledFunctionId`: the job's id if it is a `_scheduled_functions` job (not a cron run). */
@@ -150,8 +152,9 @@ export class Scheduler {
   async schedule(txn: Transaction, target: string | { component: string; path: string; publicOnly?: boolean }, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
     const { component, path: name, publicOnly } = typeof target === 'string' ? { component: this.component, path: target, publicOnly: false } : target
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
-    const kind = this.runner!.schedulable(component, name)
-    if (kind !== 'mutation' && kind !== 'action') throw new Error(kind)
+    // As Convex: only existence is checked here; a query is scheduled, and its job fails when due.
+    const refused = this.runner!.schedulingError(component, name)
+    if (refused !== null) throw new Error(refused)
     if (publicOnly === true && !this.runner!.isPublic(component, name)) throw new Error(`Attempted to schedule function at nonexistent path: ${name.replace(/\.js(?=:|$)/, '')}`)
     // A job that runs a function of another component names it (the table is the scheduler's own).
     const elsewhere: Record<string, string> = component === this.component ? {} : { component }
@@ -266,7 +269,8 @@ export class Scheduler {
 
   async #run(job: ScheduledJob): Promise<void> {
     try {
-      const kind = this.runner!.schedulable(job.component, job.name)
+      // A job that can't run (gone, or a query) is failed by the mutation job's transaction.
+      const kind = this.runner!.jobKind(job.component, job.name)
       const scheduledFunctionId = this.tableName === SCHEDULED_FUNCTIONS ? job.id : null
       if (kind === 'action') await this.runner!.runActionJob(job, scheduledFunctionId)
       else await this.runner!.runMutationJob(job, scheduledFunctionId)

@@ -37,6 +37,8 @@ import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
+import { parseAuthorizationHeader } from './auth-header.ts'
+import type { AuthorizationHeader } from './auth-header.ts'
 import { clientOf } from './client-info.ts'
 import { bindSnapshotRoutes } from './snapshot-routes.ts'
 import { bindStreamingExportRoutes } from './streaming-export-routes.ts'
@@ -304,7 +306,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     c.res.headers.set('access-control-allow-origin', origin ?? '*')
     if (origin !== undefined) c.res.headers.set('vary', 'origin')
   })
-  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, auth: deps.auth, siteUrl: deps.siteUrl, bodyBudget: deps.bodyBudget }, '/http'))
+  app.all('/http/*', (c) => serveHttpAction(c, { runner: deps.runner, auth: deps.auth, adminKey: (key) => verifiedKind(key, deps), siteUrl: deps.siteUrl, bodyBudget: deps.bodyBudget }, '/http'))
   bindInstanceRoutes(app, deps)
   bindFunctionRoutes(app, deps)
   bindPushRoutes(app, deps)
@@ -337,7 +339,8 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
 
 /**
  * The caller's authorization: `Convex <adminKey>` is an admin (checked against this instance's
- * secret), anything else a plain client. A header that claims admin with a bad key is refused.
+ * secret), `Bearer <jwt>` or no header a plain client, anything else a 400 (./auth-header.ts). A
+ * header that claims admin with a bad key is refused.
  * With `op`, an admin key that may not perform it (a read-only one) is refused as Convex refuses
  * it (403 `OperationNotPermitted`).
  */
@@ -352,17 +355,26 @@ export function adminKindOf(c: Context, deps: HttpDeps, required: boolean): Admi
   return adminKindOfHeader(c.req.header('authorization'), deps, required)
 }
 
+/** The kind of this instance's admin key `key` (null: not one). */
+function verifiedKind(key: string, deps: HttpDeps): AdminKeyKind | null {
+  const verified = verifyAdminKey(key, deps.instanceName, deps.instanceSecret)
+  return verified.ok ? verified.kind : null
+}
+
 function adminKindOfHeader(header: string | undefined, deps: HttpDeps, required: boolean): AdminKeyKind | null {
-  if (header === undefined || header === '') {
+  return adminKindOfParsed(parseAuthorizationHeader(header), deps, required)
+}
+
+function adminKindOfParsed(parsed: AuthorizationHeader, deps: HttpDeps, required: boolean): AdminKeyKind | null {
+  if (parsed.kind === 'none') {
     if (required) throw forbidden('BadDeployKey', `The provided deploy key was invalid for deployment '${deps.instanceName}'. Double check that the environment this key was generated for matches the desired deployment.`)
     return null
   }
-  if (header.startsWith('Bearer ')) {
+  if (parsed.kind === 'user') {
     if (required) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
     return null
   }
-  if (!header.startsWith('Convex ')) throw unauthorized('BadAuthHeader', 'Authorization header must be "Convex <admin key>" or "Bearer <token>"')
-  const { adminKey } = splitAdminAuthorization(header.slice('Convex '.length).trim())
+  const { adminKey } = splitAdminAuthorization(parsed.value)
   const verified = verifyAdminKey(adminKey, deps.instanceName, deps.instanceSecret)
   if (!verified.ok) throw unauthorized('BadAdminKey', 'The provided admin key was invalid for this instance')
   return verified.kind
@@ -373,14 +385,11 @@ function adminKindOfHeader(header: string | undefined, deps: HttpDeps, required:
  * `Convex <admin key>[:<base64 identity>]` an admin, optionally acting as a user.
  */
 async function caller(authorization: string | undefined, deps: HttpDeps): Promise<{ admin: boolean; readOnly: boolean; identity: UserIdentity | null; authToken: string | null }> {
-  const header = authorization ?? ''
+  const parsed = parseAuthorizationHeader(authorization)
   try {
-    if (header.startsWith('Bearer ')) {
-      const token = header.slice('Bearer '.length).trim()
-      return { admin: false, readOnly: false, identity: await deps.auth.verify(token), authToken: token }
-    }
-    const kind = adminKindOfHeader(authorization, deps, false)
-    const actingAs = kind !== null ? splitAdminAuthorization(header.slice('Convex '.length).trim()).actingAs : undefined
+    if (parsed.kind === 'user') return { admin: false, readOnly: false, identity: await deps.auth.verify(parsed.token), authToken: parsed.token }
+    const kind = adminKindOfParsed(parsed, deps, false)
+    const actingAs = parsed.kind === 'admin' ? splitAdminAuthorization(parsed.value).actingAs : undefined
     if (kind !== null && actingAs !== undefined) requireOperation(kind, 'ActAsUser')
     return { admin: kind !== null, readOnly: kind === 'read-only', identity: actingAs === undefined ? null : actingAsIdentity(actingAs), authToken: null }
   } catch (e) {

@@ -12,7 +12,12 @@ import { MAX_HTTP_ACTION_BODY } from './limits.ts'
 import type { FunctionRunner } from '../functions/function-runner.ts'
 import { authFailureIdentity } from '../functions/syscalls.ts'
 import { clientOf } from './client-info.ts'
+import { actingAsIdentity } from '../auth/auth.ts'
 import type { Auth } from '../auth/auth.ts'
+import { operationNotPermitted, permits } from '../auth/admin-permissions.ts'
+import { splitAdminAuthorization } from '../../keybroker/index.ts'
+import type { AdminKeyKind } from '../../keybroker/index.ts'
+import { parseAuthorizationHeader } from './auth-header.ts'
 
 /** A chunked body, passed through as the action reads it until it passes `limit` bytes. */
 function limitedStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {
@@ -32,6 +37,8 @@ export interface SiteDeps {
   readonly runner: FunctionRunner
   /** Verifies `Authorization: Bearer <jwt>`, whose identity `ctx.auth.getUserIdentity()` returns. */
   readonly auth: Auth
+  /** The kind of a `Convex <admin key>` header's key (null: not this instance's). */
+  readonly adminKey: (key: string) => AdminKeyKind | null
   /** The public origin requests are addressed to (`CONVEX_SITE_ORIGIN`). */
   readonly siteUrl: () => string
   readonly log?: { info(message: string, fields?: Record<string, unknown>): void; error(message: string, fields?: Record<string, unknown>): void }
@@ -85,10 +92,7 @@ async function serve(c: Context, deps: SiteDeps, prefix: string, hold: BodyHold 
   }
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))
-  const authorization = c.req.header('authorization')
-  const who = await httpActionIdentity(authorization, deps.auth)
-  // The JWT is reported (getRequestMetadata's authToken) only when it was a valid user's.
-  const authToken = who !== 'null' && !who.startsWith('{"$authFailure":') ? authorization!.slice('Bearer '.length).trim() : null
+  const { who, authToken } = await httpActionIdentity(c.req.header('authorization'), deps)
   const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, who, undefined, { ...clientOf(c), authToken })
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
   const stream = res.body instanceof ReadableStream ? res.body : null
@@ -110,15 +114,26 @@ async function serve(c: Context, deps: SiteDeps, prefix: string, hold: BodyHold 
 }
 
 /**
- * The identity an HTTP action sees: a `Bearer` token's, verified against auth.config.ts. A request
- * whose token fails verification is still served; `getUserIdentity()` then throws why.
+ * The identity an HTTP action sees, read from the `Authorization` header as Convex reads it: a
+ * `Bearer` token's, verified against auth.config.ts; an admin key's acting-as identity (none for a
+ * plain admin). A request whose header is malformed, or whose token or key fails verification, is
+ * still served (the header may be the app's own scheme); `getUserIdentity()` then throws why. The
+ * JWT is reported (getRequestMetadata's authToken) only when it was a valid user's.
  */
-async function httpActionIdentity(header: string | undefined, auth: Auth): Promise<string> {
-  if (header === undefined || !header.startsWith('Bearer ')) return 'null'
+async function httpActionIdentity(header: string | undefined, deps: SiteDeps): Promise<{ who: string; authToken: string | null }> {
+  const failed = (e: unknown) => ({ who: authFailureIdentity(e instanceof Error ? e.message : String(e)), authToken: null })
   try {
-    return JSON.stringify(await auth.verify(header.slice('Bearer '.length).trim()))
+    const parsed = parseAuthorizationHeader(header)
+    if (parsed.kind === 'none') return { who: 'null', authToken: null }
+    if (parsed.kind === 'user') return { who: JSON.stringify(await deps.auth.verify(parsed.token)), authToken: parsed.token }
+    const { adminKey, actingAs } = splitAdminAuthorization(parsed.value)
+    const kind = deps.adminKey(adminKey)
+    if (kind === null) return failed('The provided admin key was invalid for this instance')
+    if (actingAs === undefined) return { who: 'null', authToken: null }
+    if (!permits(kind, 'ActAsUser')) return failed(operationNotPermitted('ActAsUser'))
+    return { who: JSON.stringify(actingAsIdentity(actingAs)), authToken: null }
   } catch (e) {
-    return authFailureIdentity(e instanceof Error ? e.message : String(e))
+    return failed(e)
   }
 }
 

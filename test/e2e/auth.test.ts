@@ -284,6 +284,45 @@ test("an HTTP action sees the Bearer token's identity; a bad token is served but
   expect(body.error).toContain('Could not decode token')
 })
 
+test("the Authorization header is read by Convex's rules: a malformed one is a 400 on the API and a throwing getUserIdentity() in an HTTP action", async () => {
+  const query = async (authorization: string) => {
+    const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ path: 'whoami:me', args: {}, format: 'json' }) })
+    return [res.status, await res.json()] as const
+  }
+  const short = [400, { code: 'InvalidHeaderFailure', message: 'Invalid authentication header' }] as const
+  const otherScheme = [400, { code: 'InvalidAdminKey', message: 'Invalid admin key' }] as const
+  expect(await query('a')).toEqual(short)
+  expect(await query('Basic dXNlcjpwYXNz')).toEqual(otherScheme)
+  expect(await query('Bearer:x.y.z')).toEqual(otherScheme)
+  // The schemes are matched without regard to case.
+  expect(await query(`bearer ${valid('lower-bearer')}`)).toEqual([
+    200,
+    { status: 'success', value: { subject: 'lower-bearer', issuer: 'https://issuer.test', tokenIdentifier: 'https://issuer.test|lower-bearer', email: 'ada@example.com', name: 'Ada' }, logLines: [] },
+  ])
+  // Admin routes read it the same way.
+  const checkKey = async (authorization: string) => {
+    const res = await fetch(`${backend.url}/api/check_admin_key`, { headers: { authorization } })
+    return [res.status, await res.json()] as const
+  }
+  expect(await checkKey('a')).toEqual(short)
+  expect(await checkKey('Basic dXNlcjpwYXNz')).toEqual(otherScheme)
+  expect(await checkKey(`convex ${backend.adminKey}`)).toEqual([200, { success: true, allowedOps: [], isReadOnly: false }])
+
+  // An HTTP action is served whatever the header (it may be the app's own scheme); asking for the
+  // identity then throws why the header is not Convex's.
+  const whoami = async (authorization: string) => {
+    const res = await fetch(`${backend.siteUrl}/whoami`, { headers: { authorization } })
+    return [res.status, (await res.json()) as unknown] as const
+  }
+  expect(await whoami('a')).toEqual([401, { error: 'Invalid authentication header' }])
+  expect(await whoami('Basic dXNlcjpwYXNz')).toEqual([401, { error: 'Invalid admin key' }])
+  expect(await whoami(`bearer ${valid('lower-http')}`)).toEqual([200, { subject: 'lower-http', viaQuery: 'lower-http' }])
+  expect(await whoami(`Convex ${backend.adminKey}`)).toEqual([200, { subject: null, viaQuery: null }])
+  expect(await whoami('Convex not-a-key')).toEqual([401, { error: 'The provided admin key was invalid for this instance' }])
+  const actingAs = Buffer.from(JSON.stringify({ subject: 'acted-http', issuer: 'https://acting.test' })).toString('base64')
+  expect(await whoami(`Convex ${backend.adminKey}:${actingAs}`)).toEqual([200, { subject: 'acted-http', viaQuery: 'acted-http' }])
+})
+
 test('getRequestMetadata().authToken is the JWT of a user call (HTTP, socket, HTTP action); null for admins and anonymous calls', async () => {
   const token = valid('token-user')
   const client = new ConvexHttpClient(backend.url)

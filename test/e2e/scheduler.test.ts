@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, deploy, startBackend, until, useDeployedBackend } from '../helpers/test-backend.ts'
+import { cleanup, deploy, errorOf, startBackend, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -47,6 +47,20 @@ test('cancel stops a pending job', async () => {
   // An id of another table is refused.
   const err = await client.mutation(api.scheduling.cancelLoose, { id: 'notanid' }).catch((e: Error) => e)
   expect((err as Error).message).toContain("Invalid scheduled function ID. The ID must be an ID on the '_scheduled_functions' table.")
+})
+
+test('scheduling checks only that the function exists (as Convex): a query is scheduled, and its job fails when it runs', async () => {
+  // Convex's text, a raw string literal spanning two source lines (quotes, newline and indent included).
+  const unsupported = 'Unsupported function type. FunctionName("peek") in module "scheduling.js" is defined as a Query. "\n                            "Only Mutation and Action can be scheduled.'
+  for (const id of [await client.mutation(api.scheduling.scheduleQueryHandle, {}), await client.mutation(api.scheduling.scheduleByName, { name: 'scheduling:peek' })]) {
+    expect(await until(() => job(id), (j) => j.state.kind !== 'pending' && j.state.kind !== 'inProgress')).toEqual({ name: 'scheduling:peek', args: [{}], state: { kind: 'failed', error: unsupported }, done: true })
+  }
+  // A module that doesn't exist is named alone; a missing export has a message of its own.
+  const refused = async (name: string) => (await errorOf(client.mutation(api.scheduling.scheduleByName, { name }))).message
+  expect(await refused('nowhere:fn')).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Attempted to schedule function at nonexistent path: nowhere\.js\n/)
+  expect(await refused('scheduling:missing')).toMatch(
+    /^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Attempted to schedule function, but no exported function missing found in the file: scheduling\.js\. Did you forget to export it\?\n/,
+  )
 })
 
 test('a mutation that fails schedules nothing', async () => {
