@@ -25,6 +25,7 @@ import { formatLogArgs } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
+import { captureFrames, v8StackText } from './frames.ts'
 import type { Outcome } from './outcome.ts'
 import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { BlobPolyfill, FilePolyfill } from './blob.ts'
@@ -257,6 +258,9 @@ function installGlobals(kind: Kind | null): void {
   Object.assign(g, globals)
 }
 installGlobals(null)
+// Errors keep the frames their stack was built from, for the host to print as Convex does; user
+// code reading `stack` sees V8's own text.
+captureFrames(v8StackText)
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
   // Nothing answers async syscalls while a module is being imported (outside any call).

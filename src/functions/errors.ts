@@ -1,20 +1,17 @@
 /**
  * @module How a failed call is reported, as Convex's JsError: its `Uncaught …` message, and its
- * stack as Convex shows it: V8's frames mapped through the pushed modules' source
- * maps to the app's own files (`at handler (../convex/messages.ts:12:4)`), the runtime's and the
- * `convex` package's harness frames left off both ends.
+ * stack as Convex shows it: the frames the runtime captured (runtime/frames.ts) mapped through the
+ * pushed modules' source maps to the app's own files and printed by Convex's rules
+ * (`at handler (../convex/messages.ts:12:4)`, `at <anonymous> (../convex/http.ts:3:4)`), frames
+ * outside the app's modules left out, the `convex` package's harness frames left off both ends.
  */
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping'
 import type { ModuleRecord } from '../storage/persistence.ts'
 import { MODULE_URL_PREFIX } from '../../runtime/outcome.ts'
+import type { FrameData } from '../../runtime/frames.ts'
 
 
-/** Sources of the `convex` package's function harness (Convex omits their frames at the ends). */
-function isHarness(source: string): boolean {
-  return source.includes('convex/src/server/impl')
-}
-
-const FRAME = /^\s*at (async )?(?:(.*) \((.*)\)|(.*))$/
+const FRAME = /^\s*at (async )?(?:(new )?(.*) \((.*)\)|(.*))$/
 const LOCATION = /^(.*):(\d+):(\d+)$/
 
 /** Parses each pushed module's source map once (per pushed version of the module). */
@@ -40,49 +37,114 @@ export class SourceMaps {
   }
 
   /**
-   * The frames of a V8 `stack` (its message lines dropped), mapped to original sources, one
-   * `    at …` line each; null when there are none.
+   * A failed call's frames as Convex prints them (JsError::from_frames): each mapped to its
+   * original source, frames in files with no source map (the runtime, Node's internals, the
+   * worker) left out, the `convex` package's harness frames left off both ends; one
+   * `    at …` line each, null when none are left. `captured` are the frames the runtime read
+   * from V8's call sites (runtime/frames.ts); without them, V8's `stack` text is parsed.
    */
-  frames(stack: string | undefined): string | null {
-    if (stack === undefined) return null
-    const out: { line: string; harness: boolean }[] = []
-    for (const raw of stack.split('\n')) {
-      const m = FRAME.exec(raw)
-      if (m === null) continue
-      const [, isAsync = '', name, inParens, bare] = m
-      const location = inParens ?? bare ?? ''
-      const mapped = this.#mapLocation(location)
-      if (out.length === 0 && mapped.harness) continue
-      const callee = name === undefined ? mapped.text : `${name} (${mapped.text})`
-      out.push({ line: `    at ${isAsync}${callee}`, harness: mapped.harness })
+  frames(stack: string | undefined, captured?: FrameData[]): string | null {
+    const given = captured ?? parseStack(stack)
+    const out: FrameData[] = []
+    for (const frame of given) {
+      const mapped = this.#map(frame)
+      if (mapped === null) continue
+      if (out.length === 0 && isHarness(mapped)) continue
+      out.push(mapped)
     }
-    while (out.length > 0 && out[out.length - 1]!.harness) out.pop()
-    return out.length === 0 ? null : out.map((f) => f.line).join('\n')
+    while (out.length > 0 && isHarness(out[out.length - 1]!)) out.pop()
+    return out.length === 0 ? null : out.map(formatFrame).join('\n')
   }
 
-  #mapLocation(location: string): { text: string; harness: boolean } {
-    const m = LOCATION.exec(location)
-    if (m === null) return { text: location, harness: !location.startsWith(MODULE_URL_PREFIX) }
-    const [, file = '', line, column] = m
-    // Not a pushed module: the runtime, the Node worker, Node's internals.
-    if (!file.startsWith(MODULE_URL_PREFIX)) return { text: location, harness: true }
+  /** A frame at its original source position; null for a frame Convex leaves out. */
+  #map(frame: FrameData): FrameData | null {
+    const { fileName: file, lineNumber: line, columnNumber: column } = frame
+    // Convex maps only complete frames and keeps the others as they are.
+    if (file === null || line === null || column === null) return frame
+    // Not a pushed module (the runtime, the Node worker, Node's internals): no source map.
+    if (!file.startsWith(MODULE_URL_PREFIX)) return null
     const map = this.get(file.slice(MODULE_URL_PREFIX.length))
-    if (map === null) return { text: location, harness: false }
+    if (map === null) return null
     // V8 counts columns from 1; source maps from 0. Convex prints the original line from 1 and
     // the column from 0, as its source map library gives them.
-    const pos = originalPositionFor(map, { line: Number(line), column: Number(column) - 1 })
-    if (pos.source === null) return { text: location, harness: false }
-    return { text: `${pos.source}:${pos.line}:${pos.column}`, harness: isHarness(pos.source) }
+    const pos = originalPositionFor(map, { line, column: column - 1 })
+    if (pos.source === null) return frame
+    return { ...frame, fileName: pos.source, lineNumber: pos.line, columnNumber: pos.column }
   }
+}
+
+/** Frames of the `convex` package's function harness (Convex omits them at the ends). */
+function isHarness(frame: FrameData): boolean {
+  return frame.fileName !== null && frame.fileName.includes('convex/src/server/impl')
+}
+
+/**
+ * One frame as Convex prints it (`impl Display for FrameData`). Convex's runtimes send
+ * `isToplevel` where its backend reads `isTopLevel`, so every frame but a constructor is printed
+ * as a method call: an unnamed function is `<anonymous> (loc)`, a method `move [as move] (loc)`.
+ */
+export function formatFrame(f: FrameData): string {
+  let text = '    at '
+  if (f.isAsync) text += 'async '
+  if (f.isPromiseAll && f.promiseIndex !== null) text += `Promise.all (index ${f.promiseIndex})`
+  if (f.isConstructor) text += `new ${f.functionName ?? '<anonymous>'}`
+  else if (f.functionName !== null) {
+    if (f.typeName !== null && f.functionName.startsWith(f.typeName)) text += `${f.typeName}.`
+    text += f.functionName
+    if (f.methodName !== null && f.functionName.endsWith(f.methodName)) text += ` [as ${f.methodName}]`
+  } else {
+    if (f.typeName !== null) text += `${f.typeName}.`
+    text += f.methodName ?? '<anonymous>'
+  }
+  return `${text} (${formatLocation(f)})`
+}
+
+/** A frame's place as Convex prints it (after Deno's `formatLocation`). */
+function formatLocation(f: FrameData): string {
+  if (f.isNative) return 'native'
+  let text = f.fileName ?? (f.isEval && f.evalOrigin !== null ? `${f.evalOrigin}, <anonymous>` : '<anonymous>')
+  if (f.lineNumber !== null) {
+    text += `:${f.lineNumber}`
+    if (f.columnNumber !== null) text += `:${f.columnNumber}`
+  }
+  return text
+}
+
+/** Frames read back from V8's `stack` text (for an error whose frames were not captured). */
+export function parseStack(stack: string | undefined): FrameData[] {
+  if (stack === undefined) return []
+  const frames: FrameData[] = []
+  for (const raw of stack.split('\n')) {
+    const m = FRAME.exec(raw)
+    if (m === null) continue
+    const [, isAsync, isNew, name, inParens, bare] = m
+    const location = inParens ?? bare ?? ''
+    const at = LOCATION.exec(location)
+    frames.push({
+      typeName: null,
+      functionName: name ?? null,
+      methodName: null,
+      fileName: at !== null ? at[1]! : location === 'native' || location === '<anonymous>' ? null : location,
+      lineNumber: at !== null ? Number(at[2]) : null,
+      columnNumber: at !== null ? Number(at[3]) : null,
+      evalOrigin: null,
+      isEval: false,
+      isNative: location === 'native',
+      isConstructor: isNew !== undefined,
+      isAsync: isAsync !== undefined,
+      isPromiseAll: false,
+      promiseIndex: null,
+    })
+  }
+  return frames
 }
 
 /** Convex's "Uncaught …" line for a thrown value's name and message. */
 export function uncaughtMessage(name: string | undefined, message: string | undefined): string {
   const n = name ?? ''
   const msg = message ?? ''
-  // An error a nested call already reported ("Uncaught Error: …", rethrown by the caller) is
-  // not prefixed again.
-  if (msg.startsWith('Uncaught ')) return msg
+  // As Convex, also when the message is a nested call's error text, rethrown by the caller:
+  // `Uncaught ConvexError: Uncaught ConvexError: boom\n    at …\n`.
   if (n !== '' && msg !== '') return `Uncaught ${n}: ${msg}`
   if (n !== '') return `Uncaught ${n}`
   if (msg !== '') return `Uncaught ${msg}`

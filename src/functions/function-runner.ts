@@ -831,7 +831,7 @@ export class FunctionRunner implements JobRunner {
       // As Convex: `Uncaught <name>: <message>` (a ConvexError subclass keeps its own name), then
       // the stack mapped to the app's sources.
       const failed: CallFailure = { ok: false, message: uncaughtMessage(outcome.name, outcome.message), logLines: outcome.logLines }
-      const frames = this.#sourceMaps.frames(outcome.stack)
+      const frames = this.#sourceMaps.frames(outcome.stack, outcome.frames)
       if (frames !== null) failed.frames = frames
       if (outcome.data !== undefined) failed.data = outcome.data
       return failed
@@ -907,8 +907,9 @@ function failure(e: unknown, logLines: string[]): CallFailure {
 /** A nested call's result for the calling isolate: the value, or a rejection the library rethrows. */
 function unwrapNested(result: { ok: true; value: string } | CallFailure): string {
   if (result.ok) return result.value
-  // As Convex: the caller sees the callee's error text (its "Uncaught …" line and frames).
-  const err: { message: string; data?: JSONValue } = { message: errorText(result) }
+  // As Convex: the caller sees the callee's error as a JsError prints (its "Uncaught …" line,
+  // each frame, every line ended), which the caller's own failure prefixes and frames again.
+  const err: { message: string; data?: JSONValue } = { message: `${errorText(result)}\n` }
   if (result.data !== undefined) err.data = JSON.parse(result.data) as JSONValue
   throw err
 }

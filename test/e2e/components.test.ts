@@ -27,6 +27,11 @@ test('a child mutation that throws rolls back only its own writes; the parent ca
   expect(await client.query('app:auditLog' as any, {})).toEqual(['a+2', 'a+3'])
 })
 
+test('a child’s error the app doesn’t catch: Convex prefixes it again, the app’s frames after a blank line', async () => {
+  const err = await errorOf(client.mutation('app:addThenFailUncaught' as any, { name: 'u' }))
+  expect(err.message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Uncaught Error: counter u refused\n    at handler \(\.\.\/convex\/components\/counter\/counters\.ts:43:10\)\n\n    at async handler \(\.\.\/convex\/app\.ts:209:4\)\n$/)
+})
+
 test('a component calls back into the app through a function handle', async () => {
   const { handle, result } = await client.mutation('app:viaHandle' as any, { entry: 'from handle' })
   expect(handle).toMatch(/^function:\/\/[0-9a-z]+#app:record$/)

@@ -40,15 +40,47 @@ test('a ConvexError subclass keeps its own name and its data', async () => {
   expect(body.errorData).toEqual({ reason: 'not yours' })
 })
 
-test('a nested call’s error is not prefixed twice; the caller sees the callee’s text', async () => {
-  expect((await errorOf(client.action(api.errors.outer, {}))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: inner failure\n    at handler \(\.\.\/convex\/errors\.ts:41:10\)\n/)
-  expect(await client.action(api.errors.outerCatches, {})).toBe('Uncaught Error: inner failure\n    at handler (../convex/errors.ts:41:10)')
+test('frames as Convex prints them: an unnamed function, a method, a constructor, an async caller', async () => {
+  const messageOf = async (name: string) => (await errorOf(client.mutation(api.errors[name], {}))).message
+  expect(await messageOf('anonymous')).toMatch(framed('Uncaught Error: anonymous failure\n    at <anonymous> (../convex/errors.ts:79:8)'))
+  // Convex prints a method call's function name and then `[as <method>]` (its runtime's frame data
+  // never marks a frame top-level).
+  expect(await messageOf('inMethod')).toMatch(framed('Uncaught Error: refused in method\n    at check [as check] (../convex/errors.ts:87:10)\n    at handler (../convex/errors.ts:100:22)'))
+  expect(await messageOf('inConstructor')).toMatch(framed('Uncaught Error: refused in constructor\n    at new Checker (../convex/errors.ts:84:19)\n    at handler (../convex/errors.ts:107:4)'))
+  expect(await messageOf('afterAwait')).toMatch(framed('Uncaught Error: refused later\n    at later (../convex/errors.ts:93:8)\n    at async handler (../convex/errors.ts:114:4)'))
+})
+
+test('a nested call’s error: the caller prefixes the callee’s whole text again, after a blank line its own frames', async () => {
+  expect((await errorOf(client.action(api.errors.outer, {}))).message).toMatch(framed('Uncaught Error: Uncaught Error: inner failure\n    at handler (../convex/errors.ts:41:10)\n\n    at async handler (../convex/errors.ts:49:4)'))
+  // What the caller catches: the callee's error as Convex prints it, every line ended.
+  expect(await client.action(api.errors.outerCatches, {})).toBe('Uncaught Error: inner failure\n    at handler (../convex/errors.ts:41:10)\n')
+  // Two calls down (action → action → mutation), a ConvexError keeps its data all the way up.
+  const deep = (await errorOf(client.action(api.errors.top, {}))) as Error & { data?: unknown }
+  expect(deep.message).toMatch(
+    framed(
+      'Uncaught ConvexError: Uncaught ConvexError: Uncaught ConvexError: {"code":42}\n    at handler (../convex/errors.ts:122:10)\n\n' +
+        '    at async handler (../convex/errors.ts:129:4)\n\n    at async handler (../convex/errors.ts:136:4)',
+    ),
+  )
+  expect(deep.data).toEqual({ code: 42 })
+  // A Node action calling a query.
+  expect((await errorOf(client.action(api.nodeErrors.nodeCallsQuery, {}))).message).toMatch(
+    framed('Uncaught Error: Uncaught Error: query failure\n    at handler (../convex/errors.ts:34:10)\n\n    at async handler (../convex/nodeErrors.ts:16:4)'),
+  )
 })
 
 test('a Node action’s stack names the app’s files, not the worker’s temporary folder', async () => {
   const message = (await errorOf(client.action(api.nodeErrors.nodeFails, {}))).message
-  expect(message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: node failure\n    at handler \(\.\.\/convex\/nodeErrors\.ts:7:10\)\n/)
-  expect(message).not.toMatch(/tmp|file:|dist/)
+  expect(message).toMatch(framed('Uncaught Error: node failure\n    at handler (../convex/nodeErrors.ts:8:10)'))
+})
+
+test('`stack` read by app code in a Node action: Convex’s `convex:/user/` names, no host paths', async () => {
+  const stack = (await client.action(api.nodeErrors.stackSeen, {})) as string
+  const lines = stack.split('\n')
+  expect(lines.slice(0, 3)).toEqual(['Error: where am I', '    at inner (convex:/user/nodeErrors.js:29:33)', '    at outer (convex:/user/nodeErrors.js:26:10)'])
+  // Every other frame is the app's bundle, Node's own, or the executor as Convex names it.
+  for (const line of lines.slice(3)) expect(line).toMatch(/^    at (?:async )?(?:\S+ \()?(?:convex:\/user\/\S+|node:\S+|bundledFunctions\.js:\d+:\d+)\)?$/)
+  expect(stack).not.toMatch(/tmp|file:|dist|concave/)
 })
 
 test('over the sync socket: Convex’s framing, with the request id derived from the session and request', async () => {
@@ -81,6 +113,6 @@ test('an HTTP action that throws a ConvexError answers 500 JSON with its data', 
   expect(res.status).toBe(500)
   const body = (await res.json()) as { code: string; trace: string; data: unknown }
   expect(body.code).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught ConvexError: \{"code":7\}$/)
-  expect(body.trace).toBe('Uncaught ConvexError: {"code":7}\n    at ../convex/http.ts:17:10\n')
+  expect(body.trace).toBe('Uncaught ConvexError: {"code":7}\n    at <anonymous> (../convex/http.ts:17:10)\n')
   expect(body.data).toEqual({ code: 7 })
 })

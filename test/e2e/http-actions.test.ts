@@ -249,7 +249,7 @@ test('unrouted paths get 404; a throwing action gets 500 with its message', asyn
   const body = (await thrown.json()) as { code: string; trace: string }
   expect(Object.keys(body).sort()).toEqual(['code', 'trace'])
   expect(body.code).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error: Uncaught Error: http boom$/)
-  expect(body.trace).toBe('Uncaught Error: http boom\n    at ../convex/http.ts:62:10\n')
+  expect(body.trace).toBe('Uncaught Error: http boom\n    at <anonymous> (../convex/http.ts:62:10)\n')
 })
 
 test('a response no HTTP server can send is refused with a clear 500', async () => {

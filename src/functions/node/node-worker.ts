@@ -27,7 +27,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Console } from 'node:console'
-import { rmSync } from 'node:fs'
+import { realpathSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -35,6 +35,8 @@ import { Writable } from 'node:stream'
 import { Worker } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
 import { formatLogArgs } from '../../../runtime/inspect.ts'
+import { captureFrames } from '../../../runtime/frames.ts'
+import type { FrameData } from '../../../runtime/frames.ts'
 import { describeError, MODULE_URL_PREFIX } from '../../../runtime/outcome.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { CallSpec } from '../../../runtime/protocol.ts'
@@ -204,10 +206,39 @@ function timeOut(s: CallState, exportName: string, timeoutMs: number): void {
   post({ type: 'timedOut', callId: s.callId, message: `Action \`${exportName}\` execution timed out (maximum duration ${timeoutMs / 1000}s)`, logLines: s.logLines })
 }
 
-/** Stack frames name the pushed modules as the isolate does (`convex:/<path>`), not by their temporary files. */
-const moduleDirUrl = `${pathToFileURL(dir).href}/`
+/**
+ * `stack` as Convex's Node executor writes it (npm-packages/node-executor/src/errors.ts), for app
+ * code and the libraries that read it: `Error[: message]`, then a frame a line, the pushed modules
+ * named `convex:/user/<path>` (not by their temporary files), Node's own `node:…`, any other file
+ * (this worker's) as `bundledFunctions.js`; `at name (place)`, or `at place` for an unnamed function.
+ */
+const USER_MODULE_PREFIX = 'convex:/user/'
+const moduleDirs = [...new Set([dir, realpathSync(dir)])]
+captureFrames(
+  (error, _sites, frames) => {
+    const message = errorMessage(error)
+    return `Error${message !== '' ? `: ${message}` : ''}\n${frames.map(nodeTraceLine).join('\n')}`
+  },
+  (fileName) => {
+    if (fileName === null) return null
+    for (const d of moduleDirs) {
+      const at = fileName.indexOf(`${d}/`)
+      if (at !== -1) return USER_MODULE_PREFIX + fileName.slice(at + d.length + 1)
+    }
+    return fileName
+  },
+)
+function nodeTraceLine(frame: FrameData): string {
+  let file = (frame.fileName ?? '').replace(/\.js\?.*/, '.js')
+  if (file !== '' && !file.startsWith('convex:') && !file.startsWith('node:')) file = 'bundledFunctions.js'
+  const location = frame.fileName !== null ? `${file}:${frame.lineNumber}:${frame.columnNumber}` : '<unknown location>'
+  const name = frame.functionName || frame.methodName || ''
+  return name !== '' ? `    at${frame.isAsync ? ' async' : ''} ${name} (${location})` : `    at ${location}`
+}
+
+/** The backend maps frames of the pushed modules named as the isolate names them (`convex:/<path>`). */
 function withModuleUrls(outcome: Outcome): Outcome {
-  if (outcome.stack !== undefined) outcome.stack = outcome.stack.replaceAll(moduleDirUrl, MODULE_URL_PREFIX)
+  outcome.frames = outcome.frames?.map((f) => (f.fileName?.startsWith(USER_MODULE_PREFIX) ? { ...f, fileName: MODULE_URL_PREFIX + f.fileName.slice(USER_MODULE_PREFIX.length) } : f))
   return outcome
 }
 

@@ -1,0 +1,90 @@
+/**
+ * @module A thrown error's stack as structured frames, read from V8's call sites through
+ * `Error.prepareStackTrace` (as Convex's udf-runtime and Node executor do), so the host can print
+ * them by Convex's rules (src/functions/errors.ts) rather than re-parse V8's text. Shared by the
+ * isolate runtime and the Node.js action worker; each installs it with its own `stack` text.
+ */
+
+/** One frame, with the fields Convex's FrameData has (crates/common/src/errors.rs). */
+export interface FrameData {
+  typeName: string | null
+  functionName: string | null
+  methodName: string | null
+  fileName: string | null
+  lineNumber: number | null
+  columnNumber: number | null
+  evalOrigin: string | null
+  isEval: boolean
+  isNative: boolean
+  isConstructor: boolean
+  isAsync: boolean
+  isPromiseAll: boolean
+  promiseIndex: number | null
+}
+
+/** V8's call site (https://v8.dev/docs/stack-trace-api), the methods read here. */
+export interface CallSite {
+  getTypeName(): string | null
+  getFunctionName(): string | null
+  getMethodName(): string | null
+  getFileName(): string | null | undefined
+  getLineNumber(): number | null
+  getColumnNumber(): number | null
+  getEvalOrigin(): string | undefined
+  isEval(): boolean
+  isNative(): boolean
+  isConstructor(): boolean
+  isAsync(): boolean
+  isPromiseAll(): boolean
+  getPromiseIndex(): number | null
+  toString(): string
+}
+
+/** The frames each error's stack was built from (for errors whose `stack` was formatted). */
+const captured = new WeakMap<object, FrameData[]>()
+
+/**
+ * Installs the capture: each error's frames are kept (`framesOf`), and its `stack` is what `text`
+ * makes of them. `fileName` renames a frame's file (the Node worker's module folder).
+ */
+export function captureFrames(text: (error: unknown, sites: CallSite[], frames: FrameData[]) => string, fileName: (name: string | null) => string | null = (n) => n): void {
+  ;(Error as { prepareStackTrace?: unknown }).prepareStackTrace = (error: unknown, sites: CallSite[]) => {
+    const frames = sites.map((site) => frameOf(site, fileName(site.getFileName() ?? null)))
+    if (error !== null && typeof error === 'object') captured.set(error, frames)
+    return text(error, sites, frames)
+  }
+}
+
+/** The frames an error's `stack` was built from; undefined when it was not built by the capture. */
+export function framesOf(error: unknown): FrameData[] | undefined {
+  return error !== null && typeof error === 'object' ? captured.get(error) : undefined
+}
+
+/** V8's own `stack` text for these call sites: `Name: message` and `    at …` per frame. */
+export function v8StackText(error: unknown, sites: CallSite[]): string {
+  let header: string
+  try {
+    header = String(Error.prototype.toString.call(error))
+  } catch {
+    header = '<error>'
+  }
+  return header + sites.map((site) => `\n    at ${site.toString()}`).join('')
+}
+
+function frameOf(site: CallSite, fileName: string | null): FrameData {
+  return {
+    typeName: site.getTypeName(),
+    functionName: site.getFunctionName(),
+    methodName: site.getMethodName(),
+    fileName,
+    lineNumber: site.getLineNumber(),
+    columnNumber: site.getColumnNumber(),
+    evalOrigin: site.getEvalOrigin() ?? null,
+    isEval: site.isEval(),
+    isNative: site.isNative(),
+    isConstructor: site.isConstructor(),
+    isAsync: site.isAsync(),
+    isPromiseAll: site.isPromiseAll(),
+    promiseIndex: site.getPromiseIndex(),
+  }
+}
