@@ -41,6 +41,8 @@ declare const __hostSync: (op: string, argsJson: string) => string
 declare const __hostOp: (id: number, op: string, argsJson: string) => void
 /** Reports the call's outcome: its value (result JSON text, when ok), and the rest of it (Outcome without `value`, plus logLines) as JSON. */
 declare const __hostDone: (value: string | undefined, restJson: string) => void
+/** A console line logged after the call returned (by the syscalls it left behind). */
+declare const __hostLate: (line: string) => void
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 /** A call's kind, or the module-evaluation phase before any call. */
@@ -53,6 +55,13 @@ const modules = new Map<string, Record<string, any>>()
 const pending = new Map<number, Pending>()
 let nextSyscallId = 1
 let logLines: string[] = []
+/** The query or mutation that returned but still runs what it left behind (see `start`). */
+let returned: RuntimeCall | null = null
+/** A console line of the running call: reported as it comes once the call has returned. */
+function log(line: string): void {
+  if (returned !== null && returned === call) __hostLate(line)
+  else logLines.push(line)
+}
 let call: RuntimeCall | null = null
 let missingEnv: Set<string> | null = null
 
@@ -126,7 +135,7 @@ setEventClock(performanceNow)
 // ── Console: every call collects its own log lines. ──
 function logger(level: string) {
   return (...args: unknown[]) => {
-    logLines.push(`[${level}] ${formatLogArgs(args)}`)
+    log(`[${level}] ${formatLogArgs(args)}`)
   }
 }
 // console.time labels of the current call, timed by the real clock (as Convex's isolate does,
@@ -142,21 +151,21 @@ g.console = {
   trace: logger('LOG'),
   time(label?: unknown): void {
     const name = timerLabel(label)
-    if (consoleTimers.has(name)) logLines.push(`[WARN] Timer '${name}' already exists`)
+    if (consoleTimers.has(name)) log(`[WARN] Timer '${name}' already exists`)
     else consoleTimers.set(name, RealDate.now())
   },
   timeLog(label?: unknown, ...args: unknown[]): void {
     const name = timerLabel(label)
     const start = consoleTimers.get(name)
-    if (start === undefined) logLines.push(`[WARN] Timer '${name}' does not exist`)
-    else logLines.push(`[INFO] ${name}: ${RealDate.now() - start}ms${args.length === 0 ? '' : ` ${formatLogArgs(args)}`}`)
+    if (start === undefined) log(`[WARN] Timer '${name}' does not exist`)
+    else log(`[INFO] ${name}: ${RealDate.now() - start}ms${args.length === 0 ? '' : ` ${formatLogArgs(args)}`}`)
   },
   timeEnd(label?: unknown): void {
     const name = timerLabel(label)
     const start = consoleTimers.get(name)
-    if (start === undefined) return void logLines.push(`[WARN] Timer '${name}' does not exist`)
+    if (start === undefined) return void log(`[WARN] Timer '${name}' does not exist`)
     consoleTimers.delete(name)
-    logLines.push(`[INFO] ${name}: ${RealDate.now() - start}ms`)
+    log(`[INFO] ${name}: ${RealDate.now() - start}ms`)
   },
 }
 
@@ -391,6 +400,7 @@ function chunkBytes(value: unknown): Uint8Array {
 
 function resetCall(spec: RuntimeCall | null): void {
   call = spec
+  returned = null
   logLines = []
   consoleTimers = new Map()
   pending.clear()
@@ -461,7 +471,12 @@ g.__concave = {
       if (call !== spec) return // a call abandoned by the host: its late settling is not news
       const { value, ...rest } = outcome
       const restJson = JSON.stringify({ ...rest, logLines })
-      resetCall(null)
+      // A query or mutation that returned stays open: the host runs the syscalls it left behind
+      // to completion (their lines go to the host one by one: see `log`). Anything else ends here.
+      if (outcome.ok && (spec.kind === 'query' || spec.kind === 'mutation')) {
+        returned = spec
+        logLines = []
+      } else resetCall(null)
       __hostDone(value, restJson)
     }
     let promise: Promise<string>

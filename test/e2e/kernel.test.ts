@@ -85,6 +85,15 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(listed.map((m: any) => m.body)).toEqual(['hello'])
   })
 
+  test('a mutation runs the writes it left unawaited to completion, as Convex; a query returns what it had', async () => {
+    const answer = await fetch(`${backend.url}/api/mutation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'counter:dangling', args: { name: 'dangling' }, format: 'json' }) })
+    expect(await answer.json()).toEqual({ status: 'success', value: 'returned', logLines: ['[LOG] \'after the second insert\'', '[LOG] \'after the third insert\''] })
+    expect(await client.query(anyApi.counter.rows, { name: 'dangling' })).toEqual([1, 2, 3])
+    // The value was made when the query returned: the read it left behind ran, and changed nothing.
+    expect(await client.query(anyApi.counter.danglingRead, { name: 'dangling' })).toEqual([])
+    expect((await errorOf(client.query(anyApi.counter.neverResolves, {}))).message).toMatch(/^\[Request ID: [0-9a-f]+\] Server Error\nReturned promise will never resolve\n*$/)
+  })
+
   test('patch, replace and delete in both forms', async () => {
     const id = await client.mutation(api.messages.send, { author: 'bob', body: 'v1', n: 5 })
     expect((await client.mutation(api.messages.edit, { id, body: 'v2' })).body).toBe('v2')

@@ -106,6 +106,8 @@ export class IsolateHost {
         { sync: true },
       ),
     )
+    // A line logged by what a returned query or mutation left behind (see run).
+    global.setSync('__hostLate', new ivm.Callback((line: string) => void this.#done?.logLines.push(line), { sync: true }))
     this.context.evalSync(runtimeSource, { filename: 'concave-runtime.js' })
     const api = global.getSync('__concave', { reference: true }) as ivm.Reference<Record<string, unknown>>
     const fn = (name: string) => api.getSync(name, { reference: true }) as Ref
@@ -204,7 +206,10 @@ export class IsolateHost {
       if (spec.request !== undefined) start.push(JSON.stringify(spec.request))
       await enter(this.#start, start)
       for (;;) {
-        if (this.#done !== null) return this.#done
+        // A query or mutation that returned still runs the syscalls it left behind (an insert
+        // nobody awaited, and what follows it) to completion, as Convex's: its value stands.
+        const done = this.#done as CallOutcome | null
+        if (done !== null && (!done.ok || offThread)) return done
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
           if (id === 0) {
             void handler.async(op, argsJson).catch(() => {})
@@ -219,6 +224,7 @@ export class IsolateHost {
             wake?.()
           })
         }
+        if (done !== null && settled.length === 0 && inflight === 0) return done
         if (settled.length === 0 && inflight > 0) {
           const timer = setTimeout(() => wake?.(), remaining())
           await new Promise<void>((resolve) => (wake = resolve))
@@ -231,7 +237,7 @@ export class IsolateHost {
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
         if (settled.length === 0 && inflight > 0) continue
-        if (settled.length === 0) throw new SandboxError('Function never finished: it is waiting on a promise that can never resolve (for example a timer or an unawaited callback)', false)
+        if (settled.length === 0) throw new SandboxError('Returned promise will never resolve', false)
         const results = settled.splice(0)
         // Arguments live on the stack: a huge batch (tens of thousands of syscalls at once) goes as JSON.
         await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
