@@ -167,6 +167,18 @@ test("formatBytes (Convex's format_bytes)", () => {
   expect(formatBytes(16 * 2 ** 20)).toBe('16 MiB')
 })
 
+test('checkResultSize: a value nested past 64 levels is invalid; encoded scalars are no level', () => {
+  const deep = (n: number, leaf: unknown) => {
+    let v: unknown = leaf
+    for (let i = 0; i < n; i++) v = [v]
+    return JSON.stringify(v)
+  }
+  expect(checkResultSize('m.js:f', deep(64, 1))).toBeNull()
+  expect(checkResultSize('m.js:f', deep(63, { $integer: 'AQAAAAAAAAA=' }))).toBeNull()
+  expect(checkResultSize('m.js:f', deep(63, '[[[[')) ).toBeNull()
+  expect(checkResultSize('m.js:f', deep(65, 1))).toBe('Function m.js:f return value invalid: Value is too nested (nested 65 levels deep > maximum nesting 64)')
+})
+
 test('checkResultSize: the value size of the convex-encoded JSON, short results not parsed', () => {
   const limit = 1000
   // 200 zeros: 402 characters of JSON, a value of 2 + 200 * 9 bytes.

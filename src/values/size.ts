@@ -6,7 +6,7 @@
  * @module
  */
 import { displayValue, formatSize, rustDisplayF64 } from './display.ts'
-import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, fieldNameError, jsonToValue, type ExtendedValue, type JSONValue, type Value } from './value.ts'
+import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, ValueError, fieldNameError, jsonToValue, type ExtendedValue, type JSONValue, type Value } from './value.ts'
 
 /** Maximum document size including system fields (`MAX_USER_SIZE`, 1 MiB). */
 export const MAX_DOCUMENT_SIZE = 1 << 20
@@ -203,6 +203,17 @@ export const MAX_FUNCTION_RESULT_SIZE = 1 << 24
  * JSON's length (`0,` is 9 bytes), so a short one is not parsed.
  */
 export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION_RESULT_SIZE): string | null {
+  // As Convex reads a return value: first as a value (nesting 64), then its size.
+  if (bracketDepth(json) > MAX_VALUE_NESTING) {
+    let tooNested: string | null
+    try {
+      tooNested = checkValueLimits(jsonToValue(JSON.parse(json) as JSONValue))
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e
+      tooNested = e.message
+    }
+    if (tooNested !== null) return `Function ${path} return value invalid: ${tooNested}`
+  }
   if (json.length * 5 + 16 <= limit) return null
   const size = valueSize(jsonToValue(JSON.parse(json) as JSONValue))
   if (size <= limit) return null
@@ -383,4 +394,22 @@ export function formatBytes(n: number): string {
     if ((n * 10) % unit === 0) return `${Math.floor(n / unit)}.${Math.floor((n * 10) / unit) % 10} ${name}`
   }
   return `${n} bytes`
+}
+
+/** The deepest nesting of arrays and objects in JSON text: at least the value's nesting (encoded scalars such as `{"$integer": …}` add one). */
+function bracketDepth(json: string): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return max
 }

@@ -94,6 +94,13 @@ describe('the request body budget (CONCAVE_REQUEST_BODY_BUDGET_MB=1)', () => {
 })
 
 describe("a function's return value (CONCAVE_FUNCTION_RESULT_MB=1)", () => {
+  test('nested 64 levels it is returned; 65 fails as Convex reads it', async () => {
+    let depth = 0
+    for (let v: unknown = await client.query(api.values.nested, { depth: 64 }); Array.isArray(v); v = v[0]) depth++
+    expect(depth).toBe(64)
+    expect((await errorOf(client.query(api.values.nested, { depth: 65 }))).message).toMatch(framed('Function values.js:nested return value invalid: Value is too nested (nested 65 levels deep > maximum nesting 64)'))
+  })
+
   test('up to the limit it is returned; past it the call fails with Convex\'s message', async () => {
     // A string of n characters is a value of n + 2 bytes.
     expect((await client.query(api.values.sized, { size: MiB - 2 })).length).toBe(MiB - 2)
