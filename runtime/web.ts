@@ -11,58 +11,109 @@ import type { AbortSignalPolyfill } from './dom.ts'
 import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
 import { URLSearchParamsPolyfill } from './url.ts'
 
-type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
+type HeadersInit = HeadersPolyfill | Iterable<[string, string]> | Record<string, string>
 
 /** An HTTP token (RFC 9110), what a header name must be. */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** What a header value may not hold, once leading and trailing whitespace is trimmed. */
 const HEADER_VALUE_FORBIDDEN = /[\0\r\n]/
 
-/** The name lowercased and the value trimmed, or the TypeError fetch's Headers throws. */
-function checkHeader(method: string, name: string, value: unknown): [string, string] {
+/** The name lowercased, or the TypeError fetch's Headers throws. */
+function checkName(method: string, name: unknown): string {
   const n = String(name)
   if (!HEADER_NAME.test(n)) throw new TypeError(`Headers.${method}: "${n}" is an invalid header name.`)
-  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
-  if (HEADER_VALUE_FORBIDDEN.test(v)) throw new TypeError(`Headers.${method}: "${v}" is an invalid header value.`)
-  return [n.toLowerCase(), v]
+  return n.toLowerCase()
 }
 
+/** The name lowercased and the value trimmed, or the TypeError fetch's Headers throws. */
+function checkHeader(method: string, name: unknown, value: unknown): [string, string] {
+  const n = checkName(method, name)
+  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
+  if (HEADER_VALUE_FORBIDDEN.test(v)) throw new TypeError(`Headers.${method}: "${v}" is an invalid header value.`)
+  return [n, v]
+}
+
+/**
+ * A header list kept as the name/value pairs appended, in order. Reading a name joins its values
+ * with ", " — except `set-cookie`, whose values are never joined (iteration gives each one, and
+ * `getSetCookie()` returns them), as the Fetch standard has it.
+ */
 export class HeadersPolyfill {
-  readonly #map = new Map<string, string>()
+  #list: [string, string][] = []
   constructor(init?: HeadersInit) {
-    if (init instanceof HeadersPolyfill) init.forEach((v, k) => this.append(k, v))
-    else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v)
-    else if (init !== undefined) for (const [k, v] of Object.entries(init)) this.append(k, v)
+    if (init === undefined) return
+    if (init === null || (typeof init !== 'object' && typeof init !== 'function')) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.")
+    if (init instanceof HeadersPolyfill) {
+      this.#list = init.#list.map(([k, v]) => [k, v])
+    } else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      for (const pair of init as Iterable<unknown>) {
+        const items = pair !== null && typeof pair === 'object' && typeof (pair as Iterable<unknown>)[Symbol.iterator] === 'function' ? [...(pair as Iterable<unknown>)] : null
+        if (items === null || items.length !== 2) throw new TypeError("Failed to construct 'Headers': Invalid value")
+        this.append(items[0] as string, items[1] as string)
+      }
+    } else {
+      for (const [k, v] of Object.entries(init)) this.append(k, v)
+    }
   }
   append(name: string, value: string): void {
-    const [k, v] = checkHeader('append', name, value)
-    const prev = this.#map.get(k)
-    this.#map.set(k, prev === undefined ? v : `${prev}, ${v}`)
+    this.#list.push(checkHeader('append', name, value))
   }
   set(name: string, value: string): void {
     const [k, v] = checkHeader('set', name, value)
-    this.#map.set(k, v)
+    const at = this.#list.findIndex(([n]) => n === k)
+    if (at === -1) {
+      this.#list.push([k, v])
+      return
+    }
+    this.#list[at] = [k, v]
+    this.#list = this.#list.filter(([n], i) => i <= at || n !== k)
   }
   get(name: string): string | null {
-    return this.#map.get(name.toLowerCase()) ?? null
+    const k = checkName('get', name)
+    const values = this.#list.filter(([n]) => n === k).map(([, v]) => v)
+    return values.length === 0 ? null : values.join(', ')
+  }
+  getSetCookie(): string[] {
+    return this.#list.filter(([n]) => n === 'set-cookie').map(([, v]) => v)
   }
   has(name: string): boolean {
-    return this.#map.has(name.toLowerCase())
+    const k = checkName('has', name)
+    return this.#list.some(([n]) => n === k)
   }
   delete(name: string): void {
-    this.#map.delete(name.toLowerCase())
+    const k = checkName('delete', name)
+    this.#list = this.#list.filter(([n]) => n !== k)
   }
-  forEach(fn: (value: string, key: string) => void): void {
-    for (const [k, v] of this.#map) fn(v, k)
+  /** The pairs iteration gives: each name once with its values joined, each set-cookie apart. */
+  #pairs(): [string, string][] {
+    const out: [string, string][] = []
+    const seen = new Map<string, number>()
+    for (const [k, v] of this.#list) {
+      const at = k === 'set-cookie' ? undefined : seen.get(k)
+      if (at === undefined) {
+        if (k !== 'set-cookie') seen.set(k, out.length)
+        out.push([k, v])
+      } else out[at] = [k, `${out[at]![1]}, ${v}`]
+    }
+    return out
+  }
+  forEach(fn: (value: string, key: string, parent: HeadersPolyfill) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.#pairs()) fn.call(thisArg, v, k, this)
   }
   entries(): IterableIterator<[string, string]> {
-    return this.#map.entries()
+    return this.#pairs()[Symbol.iterator]()
   }
   keys(): IterableIterator<string> {
-    return this.#map.keys()
+    return this.#pairs().map(([k]) => k)[Symbol.iterator]()
+  }
+  values(): IterableIterator<string> {
+    return this.#pairs().map(([, v]) => v)[Symbol.iterator]()
   }
   [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.#map.entries()
+    return this.entries()
+  }
+  get [Symbol.toStringTag](): string {
+    return 'Headers'
   }
 }
 

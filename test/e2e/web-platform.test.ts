@@ -200,3 +200,31 @@ test('a response streamed through TransformStream and TextEncoderStream', async 
   expect(res.status).toBe(200)
   expect(await res.text()).toBe('STREAMED TEXT')
 })
+
+test('Headers: set-cookie values stay apart; names are checked by get/has/delete; the tag is Headers', async () => {
+  expect(await client.query(web.headers!, {})).toEqual({
+    entries: [['set-cookie', 'a=1'], ['x-a', '1, 2'], ['set-cookie', 'b=2']],
+    get: ['a=1, b=2', '1, 2', null],
+    getSetCookie: ['a=1', 'b=2'],
+    keys: ['set-cookie', 'x-a', 'set-cookie'],
+    values: ['a=1', '1, 2', 'b=2'],
+    forEach: [['set-cookie', 'a=1', true, 'self'], ['x-a', '1, 2', true, 'self'], ['set-cookie', 'b=2', true, 'self']],
+    copy: [['x-a', '3']],
+    original: 2,
+    invalid: [
+      'TypeError(-): Headers.get: "Hé-y" is an invalid header name.',
+      'TypeError(-): Headers.has: "Hé-y" is an invalid header name.',
+      'TypeError(-): Headers.delete: "Hé-y" is an invalid header name.',
+      "TypeError(-): Failed to construct 'Headers': Invalid value",
+      "TypeError(-): Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.",
+    ],
+    tag: ['[object Headers]', '[object Headers]'],
+  })
+})
+
+test('an HTTP action appending two Set-Cookie headers sends two set-cookie headers', async () => {
+  const res = await fetch(`${backend.siteUrl}/cookies`)
+  expect(res.status).toBe(200)
+  expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2, c; HttpOnly'])
+  expect(await res.text()).toBe('cookies')
+})
