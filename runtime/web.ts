@@ -9,7 +9,7 @@ import { BlobPolyfill, toBytes } from './blob.ts'
 import { ReadableStreamPolyfill } from './streams.ts'
 import type { AbortSignalPolyfill } from './dom.ts'
 import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
-import { URLSearchParamsPolyfill } from './url.ts'
+import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 
 type HeadersInit = HeadersPolyfill | Iterable<[string, string]> | Record<string, string>
 
@@ -275,29 +275,34 @@ class Body {
     }
     return this.#stream
   }
-  async #consume(): Promise<Uint8Array> {
-    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError('Body has already been consumed.')
-    this.#used = true
+  /** @internal The class name body-read errors give ('Request' or 'Response'). */
+  _kind(): string {
+    return 'Body'
+  }
+  /** The body's bytes, once: a second read throws as Convex's does (reading no body is fine, again). */
+  async #consume(method: string): Promise<Uint8Array> {
+    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError(`Failed to execute '${method}' on '${this._kind()}': body stream already read`)
+    if (this._hasBody()) this.#used = true
     return this.#stream !== null ? drain(this.#stream) : (this.#bytes ?? new Uint8Array(0))
   }
   async arrayBuffer(): Promise<ArrayBuffer> {
-    return (await this.#consume()).slice().buffer
+    return (await this.#consume('arrayBuffer')).slice().buffer
   }
   async bytes(): Promise<Uint8Array> {
-    return (await this.#consume()).slice()
+    return (await this.#consume('bytes')).slice()
   }
   async text(): Promise<string> {
-    return new TextDecoderPolyfill().decode(await this.#consume())
+    return new TextDecoderPolyfill().decode(await this.#consume('text'))
   }
   async json(): Promise<unknown> {
-    return JSON.parse(await this.text())
+    return JSON.parse(new TextDecoderPolyfill().decode(await this.#consume('json')))
   }
   async blob(): Promise<BlobPolyfill> {
-    return new BlobPolyfill([await this.#consume()], { type: this.#contentType() ?? '' })
+    return new BlobPolyfill([await this.#consume('blob')], { type: this.#contentType() ?? '' })
   }
   /** The body as FormData: multipart/form-data or application/x-www-form-urlencoded, by its Content-Type. */
   async formData(): Promise<FormDataPolyfill> {
-    return decodeFormData(await this.#consume(), this.#contentType())
+    return decodeFormData(await this.#consume('formData'), this.#contentType())
   }
   #contentType(): string | null {
     return (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? null
@@ -309,8 +314,13 @@ export class ResponsePolyfill extends Body {
   readonly statusText: string
   readonly headers: HeadersPolyfill
   readonly url: string
-  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string } = {}) {
-    const status = init.status ?? 200
+  constructor(body?: unknown, init?: { status?: number | string; statusText?: string; headers?: HeadersInit; url?: string } | null) {
+    init ??= {}
+    // A numeric string converts, as Convex's Response has it; then the range check with its text.
+    const status = init.status === undefined ? 200 : typeof init.status === 'string' ? +init.status : init.status
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError("Failed to construct 'Response': The status provided is outside the range [200, 599].")
+    }
     const statusText = init.statusText === undefined ? '' : String(init.statusText)
     checkResponseHead(status, statusText)
     super(body)
@@ -320,6 +330,9 @@ export class ResponsePolyfill extends Body {
     this.url = init.url ?? ''
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
   }
+  override _kind(): string {
+    return 'Response'
+  }
   get ok(): boolean {
     return this.status >= 200 && this.status < 300
   }
@@ -327,13 +340,39 @@ export class ResponsePolyfill extends Body {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Response whose body has been read')
     return new ResponsePolyfill(!this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes(), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url })
   }
-  static json(data: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): ResponsePolyfill {
-    const headers = new HeadersPolyfill(init.headers)
+  static json(data: unknown, init?: { status?: number; statusText?: string; headers?: HeadersInit } | null): ResponsePolyfill {
+    const notSerializable = () => new TypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable")
+    let json: string | undefined
+    try {
+      json = JSON.stringify(data)
+    } catch {
+      throw notSerializable()
+    }
+    if (json === undefined) throw notSerializable()
+    const headers = new HeadersPolyfill(init?.headers)
     if (!headers.has('content-type')) headers.set('content-type', 'application/json')
-    return new ResponsePolyfill(JSON.stringify(data), { ...init, headers })
+    return new ResponsePolyfill(json, { ...init, headers })
   }
   static redirect(url: string, status = 302): ResponsePolyfill {
     return new ResponsePolyfill(null, { status, headers: { location: String(url) } })
+  }
+}
+
+/** The methods the Fetch standard upper-cases; any other keeps its case. */
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
+
+function normalizeMethod(method: string): string {
+  const upper = method.toUpperCase()
+  return NORMALIZED_METHODS.has(upper) ? upper : method
+}
+
+/** A Request's URL: a string or URL parsed to its href, or fetch's TypeError. */
+function parseRequestUrl(input: unknown): string {
+  const text = String(input)
+  try {
+    return new URLPolyfill(text).href
+  } catch {
+    throw new TypeError(`Failed to parse URL from ${text}`)
   }
 }
 
@@ -341,13 +380,17 @@ export class RequestPolyfill extends Body {
   readonly url: string
   readonly method: string
   readonly headers: HeadersPolyfill
-  constructor(input: string | RequestPolyfill | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
+  constructor(input: string | RequestPolyfill | { href: string }, init?: { method?: string; headers?: HeadersInit; body?: unknown } | null) {
+    init ??= {}
     const from = input instanceof RequestPolyfill ? input : null
     super(init.body !== undefined ? init.body : from === null ? null : from._isStream() ? from.body : from._bytes())
-    this.url = from !== null ? from.url : typeof input === 'string' ? input : String((input as { href: string }).href)
-    this.method = (init.method ?? from?.method ?? 'GET').toUpperCase()
+    this.url = from !== null ? from.url : parseRequestUrl(input)
+    this.method = init.method !== undefined ? normalizeMethod(String(init.method)) : (from?.method ?? 'GET')
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
+  }
+  override _kind(): string {
+    return 'Request'
   }
   clone(): RequestPolyfill {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Request whose body has been read')

@@ -228,3 +228,22 @@ test('an HTTP action appending two Set-Cookie headers sends two set-cookie heade
   expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2, c; HttpOnly'])
   expect(await res.text()).toBe('cookies')
 })
+
+test('Request and Response: URL parsing, method normalization, one body read, status conversion, Response.json', async () => {
+  const range = "RangeError(-): Failed to construct 'Response': The status provided is outside the range [200, 599]."
+  const json = "TypeError(-): Failed to execute 'json' on 'Response': The data is not JSON serializable"
+  expect(await client.query(web.requests!, {})).toEqual({
+    url: ['TypeError(-): Failed to parse URL from [object Object]', 'TypeError(-): Failed to parse URL from not a url', 'https://example.com/a?b'],
+    methods: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'patch', 'Custom'],
+    readTwice: [
+      "TypeError(-): Failed to execute 'text' on 'Response': body stream already read",
+      "TypeError(-): Failed to execute 'arrayBuffer' on 'Response': body stream already read",
+      "TypeError(-): Failed to execute 'text' on 'Request': body stream already read",
+      '',
+      false,
+    ],
+    nullInit: [200, 'GET'],
+    status: [418, range, range],
+    json: [json, json, '{"a":1}'],
+  })
+})
