@@ -20,7 +20,7 @@
  * A call owns the context while it runs: the host never interleaves two calls in one isolate, so
  * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
  */
-import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
+import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa, nameGlobalClasses } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
@@ -249,6 +249,11 @@ g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = (id: number) => void cancelledTimers.add(id)
 g.AbortController ??= AbortControllerPolyfill
 g.AbortSignal ??= AbortSignalPolyfill
+nameGlobalClasses(g, [
+  'TextEncoder', 'TextDecoder', 'CryptoKey', 'Headers', 'Response', 'Request', 'Blob', 'File', 'FormData', 'ReadableStream', 'WritableStream',
+  'WritableStreamDefaultWriter', 'TransformStream', 'TextEncoderStream', 'TextDecoderStream', 'DOMException', 'Event', 'CustomEvent', 'EventTarget',
+  'URL', 'URLSearchParams', 'AbortController', 'AbortSignal',
+])
 
 function installGlobals(kind: Kind | null): void {
   const globals = kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals

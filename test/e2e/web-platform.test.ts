@@ -247,3 +247,12 @@ test('Request and Response: URL parsing, method normalization, one body read, st
     json: [json, json, '{"a":1}'],
   })
 })
+
+test('polyfilled globals carry the standard class names and tags; crypto.subtle errors are DOMExceptions', async () => {
+  const expected = ['Headers', 'Request', 'Response', 'Blob', 'File', 'FormData', 'ReadableStream', 'WritableStream', 'WritableStreamDefaultWriter', 'TransformStream', 'TextEncoder', 'TextDecoder', 'TextEncoderStream', 'TextDecoderStream', 'DOMException', 'Event', 'CustomEvent', 'EventTarget', 'URL', 'URLSearchParams', 'AbortController', 'AbortSignal']
+  expect(await client.query(web.names!, {})).toEqual({
+    classes: expected.map((name) => [name, name, name, `[object ${name}]`]),
+    cryptoKey: 'CryptoKey',
+    subtleError: ['DataError(0): Invalid key length [DOMException]', true, 'DOMException'],
+  })
+})
