@@ -139,7 +139,11 @@ g.console = {
   warn: logger('WARN'),
   error: logger('ERROR'),
   debug: logger('DEBUG'),
-  trace: logger('LOG'),
+  // The message, then where console.trace was called from (as Convex appends the stack).
+  trace(...args: unknown[]): void {
+    const stack = String(new Error().stack ?? '').split('\n').slice(2).join('\n')
+    logLines.push(`[LOG] ${formatLogArgs(args)} \n${stack}`)
+  },
   time(label?: unknown): void {
     const name = timerLabel(label)
     if (consoleTimers.has(name)) logLines.push(`[WARN] Timer '${name}' already exists`)

@@ -256,3 +256,16 @@ test('polyfilled globals carry the standard class names and tags; crypto.subtle 
     subtleError: ['DataError(0): Invalid key length [DOMException]', true, 'DOMException'],
   })
 })
+
+test('console lines are formatted as Convex formats them; console.trace appends the stack', async () => {
+  const res = await fetch(`${backend.url}/api/run/web/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: {} }) })
+  const { logLines } = (await res.json()) as { logLines: string[] }
+  expect(logLines.slice(0, 4)).toEqual([
+    "[LOG] {\n  property: 'value',\n  nested_object: {}\n}",
+    '[LOG] MyClass {}',
+    "[LOG] 'myString' 42 [ 1, 'two' ] null undefined [Function: myFunction]",
+    "[INFO] Map (1) {\n  'k' => 1\n} [Error: boom]",
+  ])
+  expect(logLines[4]).toMatch(/^\[LOG\] 'myString' \n    at /)
+  expect(logLines).toHaveLength(5)
+})
