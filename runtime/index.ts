@@ -20,7 +20,7 @@
  * A call owns the context while it runs: the host never interleaves two calls in one isolate, so
  * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
  */
-import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa } from './polyfills.ts'
+import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa, nameGlobalClasses } from './polyfills.ts'
 import { formatLogArgs } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
@@ -148,7 +148,11 @@ g.console = {
   warn: logger('WARN'),
   error: logger('ERROR'),
   debug: logger('DEBUG'),
-  trace: logger('LOG'),
+  // The message, then where console.trace was called from (as Convex appends the stack).
+  trace(...args: unknown[]): void {
+    const stack = String(new Error().stack ?? '').split('\n').slice(2).join('\n')
+    logLines.push(`[LOG] ${formatLogArgs(args)} \n${stack}`)
+  },
   time(label?: unknown): void {
     const name = timerLabel(label)
     if (consoleTimers.has(name)) log(`[WARN] Timer '${name}' already exists`)
@@ -258,6 +262,11 @@ g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = (id: number) => void cancelledTimers.add(id)
 g.AbortController ??= AbortControllerPolyfill
 g.AbortSignal ??= AbortSignalPolyfill
+nameGlobalClasses(g, [
+  'TextEncoder', 'TextDecoder', 'CryptoKey', 'Headers', 'Response', 'Request', 'Blob', 'File', 'FormData', 'ReadableStream', 'WritableStream',
+  'WritableStreamDefaultWriter', 'TransformStream', 'TextEncoderStream', 'TextDecoderStream', 'DOMException', 'Event', 'CustomEvent', 'EventTarget',
+  'URL', 'URLSearchParams', 'AbortController', 'AbortSignal',
+])
 
 function installGlobals(kind: Kind | null): void {
   const globals = kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals

@@ -280,3 +280,19 @@ export function atob(input: string): string {
   }
   return out
 }
+
+/**
+ * Gives each class installed as a global the standard's name — `constructor.name` and, unless the
+ * class defines its own, the prototype's `Symbol.toStringTag` — rather than the polyfill's own.
+ */
+export function nameGlobalClasses(globals: Record<string, unknown>, names: string[]): void {
+  for (const name of names) {
+    const cls = globals[name]
+    if (typeof cls !== 'function') continue
+    Object.defineProperty(cls, 'name', { value: name, configurable: true })
+    const proto = (cls as { prototype?: object }).prototype
+    if (proto !== undefined && !Object.prototype.hasOwnProperty.call(proto, Symbol.toStringTag)) {
+      Object.defineProperty(proto, Symbol.toStringTag, { value: name, configurable: true })
+    }
+  }
+}

@@ -7,6 +7,7 @@
  * host keeps nothing between calls; `extractable` is enforced here, before anything is exported.
  */
 import { base64ToBytes, bytesToBase64 } from './web.ts'
+import { DOMExceptionPolyfill } from './dom.ts'
 
 type Host = (op: string, argsJson: string) => Promise<string>
 
@@ -18,12 +19,6 @@ export interface SerializedKey {
   algorithm: unknown
   extractable: boolean
   usages: string[]
-}
-
-class DOMException extends Error {
-  constructor(message: string, override readonly name: string) {
-    super(message)
-  }
 }
 
 /**
@@ -79,7 +74,7 @@ function decode(value: unknown, top: boolean): unknown {
 }
 
 function requireExtractable(key: unknown): void {
-  if (key instanceof CryptoKeyPolyfill && !key.extractable) throw new DOMException('key is not extractable', 'InvalidAccessError')
+  if (key instanceof CryptoKeyPolyfill && !key.extractable) throw new DOMExceptionPolyfill('key is not extractable', 'InvalidAccessError')
 }
 
 export function makeSubtle(host: Host) {
@@ -91,7 +86,7 @@ export function makeSubtle(host: Host) {
       // The host reports WebCrypto's errors as "Name: message".
       const message = String((e as { message?: unknown })?.message ?? e)
       const m = /^([A-Za-z]+Error): ([\s\S]*)$/.exec(message)
-      throw m === null ? new Error(message) : new DOMException(m[2]!, m[1]!)
+      throw m === null ? new Error(message) : new DOMExceptionPolyfill(m[2]!, m[1]!)
     }
     return decode((JSON.parse(answer) as { result: unknown }).result, true)
   }

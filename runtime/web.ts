@@ -9,60 +9,111 @@ import { BlobPolyfill, toBytes } from './blob.ts'
 import { ReadableStreamPolyfill } from './streams.ts'
 import type { AbortSignalPolyfill } from './dom.ts'
 import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
-import { URLSearchParamsPolyfill } from './url.ts'
+import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 
-type HeadersInit = HeadersPolyfill | [string, string][] | Record<string, string>
+type HeadersInit = HeadersPolyfill | Iterable<[string, string]> | Record<string, string>
 
 /** An HTTP token (RFC 9110), what a header name must be. */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** What a header value may not hold, once leading and trailing whitespace is trimmed. */
 const HEADER_VALUE_FORBIDDEN = /[\0\r\n]/
 
-/** The name lowercased and the value trimmed, or the TypeError fetch's Headers throws. */
-function checkHeader(method: string, name: string, value: unknown): [string, string] {
+/** The name lowercased, or the TypeError fetch's Headers throws. */
+function checkName(method: string, name: unknown): string {
   const n = String(name)
   if (!HEADER_NAME.test(n)) throw new TypeError(`Headers.${method}: "${n}" is an invalid header name.`)
-  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
-  if (HEADER_VALUE_FORBIDDEN.test(v)) throw new TypeError(`Headers.${method}: "${v}" is an invalid header value.`)
-  return [n.toLowerCase(), v]
+  return n.toLowerCase()
 }
 
+/** The name lowercased and the value trimmed, or the TypeError fetch's Headers throws. */
+function checkHeader(method: string, name: unknown, value: unknown): [string, string] {
+  const n = checkName(method, name)
+  const v = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
+  if (HEADER_VALUE_FORBIDDEN.test(v)) throw new TypeError(`Headers.${method}: "${v}" is an invalid header value.`)
+  return [n, v]
+}
+
+/**
+ * A header list kept as the name/value pairs appended, in order. Reading a name joins its values
+ * with ", " — except `set-cookie`, whose values are never joined (iteration gives each one, and
+ * `getSetCookie()` returns them), as the Fetch standard has it.
+ */
 export class HeadersPolyfill {
-  readonly #map = new Map<string, string>()
+  #list: [string, string][] = []
   constructor(init?: HeadersInit) {
-    if (init instanceof HeadersPolyfill) init.forEach((v, k) => this.append(k, v))
-    else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v)
-    else if (init !== undefined) for (const [k, v] of Object.entries(init)) this.append(k, v)
+    if (init === undefined) return
+    if (init === null || (typeof init !== 'object' && typeof init !== 'function')) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.")
+    if (init instanceof HeadersPolyfill) {
+      this.#list = init.#list.map(([k, v]) => [k, v])
+    } else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      for (const pair of init as Iterable<unknown>) {
+        const items = pair !== null && typeof pair === 'object' && typeof (pair as Iterable<unknown>)[Symbol.iterator] === 'function' ? [...(pair as Iterable<unknown>)] : null
+        if (items === null || items.length !== 2) throw new TypeError("Failed to construct 'Headers': Invalid value")
+        this.append(items[0] as string, items[1] as string)
+      }
+    } else {
+      for (const [k, v] of Object.entries(init)) this.append(k, v)
+    }
   }
   append(name: string, value: string): void {
-    const [k, v] = checkHeader('append', name, value)
-    const prev = this.#map.get(k)
-    this.#map.set(k, prev === undefined ? v : `${prev}, ${v}`)
+    this.#list.push(checkHeader('append', name, value))
   }
   set(name: string, value: string): void {
     const [k, v] = checkHeader('set', name, value)
-    this.#map.set(k, v)
+    const at = this.#list.findIndex(([n]) => n === k)
+    if (at === -1) {
+      this.#list.push([k, v])
+      return
+    }
+    this.#list[at] = [k, v]
+    this.#list = this.#list.filter(([n], i) => i <= at || n !== k)
   }
   get(name: string): string | null {
-    return this.#map.get(name.toLowerCase()) ?? null
+    const k = checkName('get', name)
+    const values = this.#list.filter(([n]) => n === k).map(([, v]) => v)
+    return values.length === 0 ? null : values.join(', ')
+  }
+  getSetCookie(): string[] {
+    return this.#list.filter(([n]) => n === 'set-cookie').map(([, v]) => v)
   }
   has(name: string): boolean {
-    return this.#map.has(name.toLowerCase())
+    const k = checkName('has', name)
+    return this.#list.some(([n]) => n === k)
   }
   delete(name: string): void {
-    this.#map.delete(name.toLowerCase())
+    const k = checkName('delete', name)
+    this.#list = this.#list.filter(([n]) => n !== k)
   }
-  forEach(fn: (value: string, key: string) => void): void {
-    for (const [k, v] of this.#map) fn(v, k)
+  /** The pairs iteration gives: each name once with its values joined, each set-cookie apart. */
+  #pairs(): [string, string][] {
+    const out: [string, string][] = []
+    const seen = new Map<string, number>()
+    for (const [k, v] of this.#list) {
+      const at = k === 'set-cookie' ? undefined : seen.get(k)
+      if (at === undefined) {
+        if (k !== 'set-cookie') seen.set(k, out.length)
+        out.push([k, v])
+      } else out[at] = [k, `${out[at]![1]}, ${v}`]
+    }
+    return out
+  }
+  forEach(fn: (value: string, key: string, parent: HeadersPolyfill) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.#pairs()) fn.call(thisArg, v, k, this)
   }
   entries(): IterableIterator<[string, string]> {
-    return this.#map.entries()
+    return this.#pairs()[Symbol.iterator]()
   }
   keys(): IterableIterator<string> {
-    return this.#map.keys()
+    return this.#pairs().map(([k]) => k)[Symbol.iterator]()
+  }
+  values(): IterableIterator<string> {
+    return this.#pairs().map(([, v]) => v)[Symbol.iterator]()
   }
   [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.#map.entries()
+    return this.entries()
+  }
+  get [Symbol.toStringTag](): string {
+    return 'Headers'
   }
 }
 
@@ -224,29 +275,34 @@ class Body {
     }
     return this.#stream
   }
-  async #consume(): Promise<Uint8Array> {
-    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError('Body has already been consumed.')
-    this.#used = true
+  /** @internal The class name body-read errors give ('Request' or 'Response'). */
+  _kind(): string {
+    return 'Body'
+  }
+  /** The body's bytes, once: a second read throws as Convex's does (reading no body is fine, again). */
+  async #consume(method: string): Promise<Uint8Array> {
+    if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError(`Failed to execute '${method}' on '${this._kind()}': body stream already read`)
+    if (this._hasBody()) this.#used = true
     return this.#stream !== null ? drain(this.#stream) : (this.#bytes ?? new Uint8Array(0))
   }
   async arrayBuffer(): Promise<ArrayBuffer> {
-    return (await this.#consume()).slice().buffer
+    return (await this.#consume('arrayBuffer')).slice().buffer
   }
   async bytes(): Promise<Uint8Array> {
-    return (await this.#consume()).slice()
+    return (await this.#consume('bytes')).slice()
   }
   async text(): Promise<string> {
-    return new TextDecoderPolyfill().decode(await this.#consume())
+    return new TextDecoderPolyfill().decode(await this.#consume('text'))
   }
   async json(): Promise<unknown> {
-    return JSON.parse(await this.text())
+    return JSON.parse(new TextDecoderPolyfill().decode(await this.#consume('json')))
   }
   async blob(): Promise<BlobPolyfill> {
-    return new BlobPolyfill([await this.#consume()], { type: this.#contentType() ?? '' })
+    return new BlobPolyfill([await this.#consume('blob')], { type: this.#contentType() ?? '' })
   }
   /** The body as FormData: multipart/form-data or application/x-www-form-urlencoded, by its Content-Type. */
   async formData(): Promise<FormDataPolyfill> {
-    return decodeFormData(await this.#consume(), this.#contentType())
+    return decodeFormData(await this.#consume('formData'), this.#contentType())
   }
   #contentType(): string | null {
     return (this as unknown as { headers?: HeadersPolyfill }).headers?.get('content-type') ?? null
@@ -258,8 +314,13 @@ export class ResponsePolyfill extends Body {
   readonly statusText: string
   readonly headers: HeadersPolyfill
   readonly url: string
-  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string } = {}) {
-    const status = init.status ?? 200
+  constructor(body?: unknown, init?: { status?: number | string; statusText?: string; headers?: HeadersInit; url?: string } | null) {
+    init ??= {}
+    // A numeric string converts, as Convex's Response has it; then the range check with its text.
+    const status = init.status === undefined ? 200 : typeof init.status === 'string' ? +init.status : init.status
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError("Failed to construct 'Response': The status provided is outside the range [200, 599].")
+    }
     const statusText = init.statusText === undefined ? '' : String(init.statusText)
     checkResponseHead(status, statusText)
     super(body)
@@ -269,6 +330,9 @@ export class ResponsePolyfill extends Body {
     this.url = init.url ?? ''
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
   }
+  override _kind(): string {
+    return 'Response'
+  }
   get ok(): boolean {
     return this.status >= 200 && this.status < 300
   }
@@ -276,13 +340,39 @@ export class ResponsePolyfill extends Body {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Response whose body has been read')
     return new ResponsePolyfill(!this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes(), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url })
   }
-  static json(data: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): ResponsePolyfill {
-    const headers = new HeadersPolyfill(init.headers)
+  static json(data: unknown, init?: { status?: number; statusText?: string; headers?: HeadersInit } | null): ResponsePolyfill {
+    const notSerializable = () => new TypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable")
+    let json: string | undefined
+    try {
+      json = JSON.stringify(data)
+    } catch {
+      throw notSerializable()
+    }
+    if (json === undefined) throw notSerializable()
+    const headers = new HeadersPolyfill(init?.headers)
     if (!headers.has('content-type')) headers.set('content-type', 'application/json')
-    return new ResponsePolyfill(JSON.stringify(data), { ...init, headers })
+    return new ResponsePolyfill(json, { ...init, headers })
   }
   static redirect(url: string, status = 302): ResponsePolyfill {
     return new ResponsePolyfill(null, { status, headers: { location: String(url) } })
+  }
+}
+
+/** The methods the Fetch standard upper-cases; any other keeps its case. */
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
+
+function normalizeMethod(method: string): string {
+  const upper = method.toUpperCase()
+  return NORMALIZED_METHODS.has(upper) ? upper : method
+}
+
+/** A Request's URL: a string or URL parsed to its href, or fetch's TypeError. */
+function parseRequestUrl(input: unknown): string {
+  const text = String(input)
+  try {
+    return new URLPolyfill(text).href
+  } catch {
+    throw new TypeError(`Failed to parse URL from ${text}`)
   }
 }
 
@@ -290,13 +380,17 @@ export class RequestPolyfill extends Body {
   readonly url: string
   readonly method: string
   readonly headers: HeadersPolyfill
-  constructor(input: string | RequestPolyfill | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}) {
+  constructor(input: string | RequestPolyfill | { href: string }, init?: { method?: string; headers?: HeadersInit; body?: unknown } | null) {
+    init ??= {}
     const from = input instanceof RequestPolyfill ? input : null
     super(init.body !== undefined ? init.body : from === null ? null : from._isStream() ? from.body : from._bytes())
-    this.url = from !== null ? from.url : typeof input === 'string' ? input : String((input as { href: string }).href)
-    this.method = (init.method ?? from?.method ?? 'GET').toUpperCase()
+    this.url = from !== null ? from.url : parseRequestUrl(input)
+    this.method = init.method !== undefined ? normalizeMethod(String(init.method)) : (from?.method ?? 'GET')
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
+  }
+  override _kind(): string {
+    return 'Request'
   }
   clone(): RequestPolyfill {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Request whose body has been read')

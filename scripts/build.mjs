@@ -11,6 +11,18 @@ import { dirname, join } from 'node:path'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
+/**
+ * object-inspect reaches for Node's `util.inspect` (a file its package.json maps to nothing for
+ * browsers): the sandbox has no `util`, so it gets the empty module.
+ */
+const noNodeInspect = {
+  name: 'no-node-inspect',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/util\.inspect(\.js)?$/ }, () => ({ path: 'util.inspect', namespace: 'empty-module' }))
+    b.onLoad({ filter: /.*/, namespace: 'empty-module' }, () => ({ contents: 'module.exports = {}', loader: 'js' }))
+  },
+}
+
 /** The sandbox runtime (runtime/index.ts) as one script, inlined as `__CONCAVE_RUNTIME__`. */
 export async function bundleRuntime() {
   const runtime = await build({
@@ -22,6 +34,7 @@ export async function bundleRuntime() {
     target: 'es2022',
     write: false,
     minifySyntax: true,
+    plugins: [noNodeInspect],
   })
   return runtime.outputFiles[0].text
 }

@@ -255,7 +255,7 @@ test('unrouted paths get 404; a throwing action gets 500 with its message', asyn
 test('a response no HTTP server can send is refused with a clear 500', async () => {
   const status = await fetch(`${backend.siteUrl}/bad-status`)
   expect(status.status).toBe(500)
-  expect(((await status.json()) as { trace: string }).trace).toMatch(/^Uncaught RangeError: init\["status"\] must be in the range of 200 to 599, inclusive\.\n    at /)
+  expect(((await status.json()) as { trace: string }).trace).toMatch(/^Uncaught RangeError: Failed to construct 'Response': The status provided is outside the range \[200, 599\]\.\n    at /)
   const header = await fetch(`${backend.siteUrl}/bad-header`)
   expect(header.status).toBe(500)
   expect(((await header.json()) as { trace: string }).trace).toMatch(/^Uncaught TypeError: Headers\.append: "bad name" is an invalid header name\.\n    at /)

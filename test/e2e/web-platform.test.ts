@@ -200,3 +200,72 @@ test('a response streamed through TransformStream and TextEncoderStream', async 
   expect(res.status).toBe(200)
   expect(await res.text()).toBe('STREAMED TEXT')
 })
+
+test('Headers: set-cookie values stay apart; names are checked by get/has/delete; the tag is Headers', async () => {
+  expect(await client.query(web.headers!, {})).toEqual({
+    entries: [['set-cookie', 'a=1'], ['x-a', '1, 2'], ['set-cookie', 'b=2']],
+    get: ['a=1, b=2', '1, 2', null],
+    getSetCookie: ['a=1', 'b=2'],
+    keys: ['set-cookie', 'x-a', 'set-cookie'],
+    values: ['a=1', '1, 2', 'b=2'],
+    forEach: [['set-cookie', 'a=1', true, 'self'], ['x-a', '1, 2', true, 'self'], ['set-cookie', 'b=2', true, 'self']],
+    copy: [['x-a', '3']],
+    original: 2,
+    invalid: [
+      'TypeError(-): Headers.get: "Hé-y" is an invalid header name.',
+      'TypeError(-): Headers.has: "Hé-y" is an invalid header name.',
+      'TypeError(-): Headers.delete: "Hé-y" is an invalid header name.',
+      "TypeError(-): Failed to construct 'Headers': Invalid value",
+      "TypeError(-): Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.",
+    ],
+    tag: ['[object Headers]', '[object Headers]'],
+  })
+})
+
+test('an HTTP action appending two Set-Cookie headers sends two set-cookie headers', async () => {
+  const res = await fetch(`${backend.siteUrl}/cookies`)
+  expect(res.status).toBe(200)
+  expect(res.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2, c; HttpOnly'])
+  expect(await res.text()).toBe('cookies')
+})
+
+test('Request and Response: URL parsing, method normalization, one body read, status conversion, Response.json', async () => {
+  const range = "RangeError(-): Failed to construct 'Response': The status provided is outside the range [200, 599]."
+  const json = "TypeError(-): Failed to execute 'json' on 'Response': The data is not JSON serializable"
+  expect(await client.query(web.requests!, {})).toEqual({
+    url: ['TypeError(-): Failed to parse URL from [object Object]', 'TypeError(-): Failed to parse URL from not a url', 'https://example.com/a?b'],
+    methods: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'patch', 'Custom'],
+    readTwice: [
+      "TypeError(-): Failed to execute 'text' on 'Response': body stream already read",
+      "TypeError(-): Failed to execute 'arrayBuffer' on 'Response': body stream already read",
+      "TypeError(-): Failed to execute 'text' on 'Request': body stream already read",
+      '',
+      false,
+    ],
+    nullInit: [200, 'GET'],
+    status: [418, range, range],
+    json: [json, json, '{"a":1}'],
+  })
+})
+
+test('polyfilled globals carry the standard class names and tags; crypto.subtle errors are DOMExceptions', async () => {
+  const expected = ['Headers', 'Request', 'Response', 'Blob', 'File', 'FormData', 'ReadableStream', 'WritableStream', 'WritableStreamDefaultWriter', 'TransformStream', 'TextEncoder', 'TextDecoder', 'TextEncoderStream', 'TextDecoderStream', 'DOMException', 'Event', 'CustomEvent', 'EventTarget', 'URL', 'URLSearchParams', 'AbortController', 'AbortSignal']
+  expect(await client.query(web.names!, {})).toEqual({
+    classes: expected.map((name) => [name, name, name, `[object ${name}]`]),
+    cryptoKey: 'CryptoKey',
+    subtleError: ['DataError(0): Invalid key length [DOMException]', true, 'DOMException'],
+  })
+})
+
+test('console lines are formatted as Convex formats them; console.trace appends the stack', async () => {
+  const res = await fetch(`${backend.url}/api/run/web/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: {} }) })
+  const { logLines } = (await res.json()) as { logLines: string[] }
+  expect(logLines.slice(0, 4)).toEqual([
+    "[LOG] {\n  property: 'value',\n  nested_object: {}\n}",
+    '[LOG] MyClass {}',
+    "[LOG] 'myString' 42 [ 1, 'two' ] null undefined [Function: myFunction]",
+    "[INFO] Map (1) {\n  'k' => 1\n} [Error: boom]",
+  ])
+  expect(logLines[4]).toMatch(/^\[LOG\] 'myString' \n    at /)
+  expect(logLines).toHaveLength(5)
+})
