@@ -34,7 +34,7 @@ import { pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
 import { Worker } from 'node:worker_threads'
 import { analyzeModule } from '../../../runtime/analyze.ts'
-import { formatLogArgs } from '../../../runtime/inspect.ts'
+import { inspect } from 'node:util'
 import { captureFrames } from '../../../runtime/frames.ts'
 import type { FrameData } from '../../../runtime/frames.ts'
 import { describeError, MODULE_URL_PREFIX } from '../../../runtime/outcome.ts'
@@ -120,6 +120,8 @@ const log = (line: string) => {
   const s = current.getStore()
   if (s !== undefined && calls.has(s.callId)) s.logLines.push(line)
 }
+// As Convex's node-executor: each argument through Node's own util.inspect, with its options.
+const formatLogArgs = (args: unknown[]) => args.map((a) => inspect(a, { maxStringLength: 32768, customInspect: true })).join(' ')
 const logger = (level: string) => (...args: unknown[]) => log(`[${level}] ${formatLogArgs(args)}`)
 /** The console's time methods as Convex's Node runtime has them: whole milliseconds, Info level, warnings as Warn. */
 const timerLabel = (label: unknown) => (label === undefined ? 'default' : label === null ? 'null' : String(label))
