@@ -204,7 +204,8 @@ export const MAX_FUNCTION_RESULT_SIZE = 1 << 24
  */
 export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION_RESULT_SIZE): string | null {
   // As Convex reads a return value: first as a value (nesting 64), then its size.
-  if (bracketDepth(json) > MAX_VALUE_NESTING) {
+  // (Nesting past 64 takes more than 128 characters: short results, the most, are not scanned.)
+  if (json.length > 2 * MAX_VALUE_NESTING && bracketDepth(json) > MAX_VALUE_NESTING) {
     let tooNested: string | null
     try {
       tooNested = checkValueLimits(jsonToValue(JSON.parse(json) as JSONValue))
