@@ -257,7 +257,16 @@ export class Committer {
         const touched = this.#catalogTouched()
         if (touched.length > 0 && this.#failed === null) {
           const ts = this.nextTs()
-          await this.persistence.write([{ ts, documents: [], indexes: [], touched, catalog: true }])
+          // Writing until published, as a batch: no snapshot opens on the durable, unpublished commit.
+          this.#writing = true
+          try {
+            await this.persistence.write([{ ts, documents: [], indexes: [], touched, catalog: true }])
+          } catch (e) {
+            this.#writing = false
+            // The names may be in the store without being durable: as a batch's failed write.
+            throw e instanceof WriteNotApplied ? e : this.#stopWrites(e)
+          }
+          this.#writing = false
           this.#publish([{ ts, indexes: touched }])
         }
       }
@@ -486,13 +495,8 @@ export class Committer {
           return
         }
         // The batch may be in the store without being durable: accept no more writes.
-        const first = this.#failed === null
-        this.#failed ??= new Error(`The database stopped accepting writes after a storage failure: ${(e as Error)?.message ?? String(e)}`)
-        if (first) {
-          for (const l of this.#failureListeners) l(this.#failed)
-          for (const l of this.#healthListeners) l(this.#failed)
-        }
-        for (const { q } of accepted) q.reject(this.#failed)
+        const failed = this.#stopWrites(e)
+        for (const { q } of accepted) q.reject(failed)
         return
       }
       // Published in the same turn as the write is over: no snapshot opens in between (tables
@@ -504,6 +508,19 @@ export class Committer {
       for (const { q, ts } of accepted) q.resolve(ts)
       return
     }
+  }
+
+  /**
+   * A write failed and may have left its commits in the store without being durable: no more
+   * writes are accepted (waiting readers and the health listeners learn it). Returns the error.
+   */
+  #stopWrites(cause: unknown): Error {
+    if (this.#failed !== null) return this.#failed
+    const failed = new Error(`The database stopped accepting writes after a storage failure: ${(cause as Error)?.message ?? String(cause)}`)
+    this.#failed = failed
+    for (const l of this.#failureListeners) l(failed)
+    for (const l of this.#healthListeners) l(failed)
+    return failed
   }
 
   /** Drops recent commits that no open transaction can conflict with any more. */

@@ -1,0 +1,96 @@
+import { afterEach, expect, test } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
+import type { Persistence } from '../storage/persistence.ts'
+import { CursorCodec } from './cursors.ts'
+import { Database } from './database.ts'
+
+const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
+const cleanup: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c()
+})
+
+/**
+ * A SQLite store whose writes, once durable, wait for `gate` before they return (the moment
+ * between a commit landing and the committer publishing it), and which asks for its quiescent
+ * maintenance after every commit (so that every publish passes a checkpoint barrier, which ends
+ * once the held write has landed).
+ */
+function gatedStore(): { persistence: Persistence; hold: () => { landed: Promise<void>; open: () => void } } {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const real = SqlitePersistence.open(join(dir, 'db.sqlite3'))
+  let gate: { landed: () => void; wait: Promise<void> } | null = null
+  // A checkpoint barrier opens the next snapshot when its maintenance ends: here, once the held write has landed.
+  let maintenanceEnds: Promise<void> = Promise.resolve()
+  const maintenance = { wanted: () => true, run: () => maintenanceEnds }
+  const persistence = new Proxy(real, {
+    get(target, key) {
+      if (key === 'quiescentMaintenance') return maintenance
+      if (key === 'write') {
+        return async (...args: Parameters<SqlitePersistence['write']>) => {
+          await target.write(...args)
+          const g = gate
+          gate = null
+          if (g !== null) {
+            g.landed()
+            await g.wait
+          }
+        }
+      }
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  return {
+    persistence,
+    hold: () => {
+      let landed!: () => void
+      let open!: () => void
+      const landedP = new Promise<void>((r) => (landed = r))
+      gate = { landed, wait: new Promise<void>((r) => (open = r)) }
+      maintenanceEnds = landedP
+      return { landed: landedP, open }
+    },
+  }
+}
+
+test('a reader that comes while a table-creating change lands its commit waits for it to be published, and sees it', async () => {
+  const { persistence, hold } = gatedStore()
+  const db = await Database.open(persistence, new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  await db.mutate(async (txn) => void (await txn.insert('before', { n: 1 })), { system: false })
+  const published = db.committer.publishedTs
+
+  // The catalog change's closing commit (the new table's name) is durable, not yet published.
+  const gate = hold()
+  const creating = db.ensureTable('created')
+  await gate.landed
+  expect(persistence.maxTs()).toBeGreaterThan(published)
+  expect(db.committer.publishedTs).toBe(published)
+
+  // A reader now neither fails nor reads a snapshot ahead of what the process published.
+  const reading = db.begin(false)
+  let settled = false
+  void reading.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await new Promise((r) => setImmediate(r))
+  expect(settled).toBe(false)
+  expect(db.unhealthy).toBe(null)
+
+  gate.open()
+  await creating
+  const txn = await reading
+  try {
+    expect(txn.snapshotTs).toBe(persistence.maxTs())
+    expect(db.committer.publishedTs).toBe(persistence.maxTs())
+  } finally {
+    db.end(txn)
+  }
+  expect(db.unhealthy).toBe(null)
+})
