@@ -118,6 +118,9 @@ export function tableNameKey(name: string, component = ''): Buffer {
 export const BY_ID = 'by_id'
 export const BY_CREATION_TIME = 'by_creation_time'
 
+/** The fields a system index is declared with (its key adds `_id`, see keyFieldsFor). */
+const systemIndexFields = (name: string): string[] => (name === BY_ID ? ['_id'] : ['_creationTime'])
+
 export function keyFieldsFor(name: string, fields: readonly string[]): string[] {
   if (name === BY_ID) return ['_id']
   if (name === BY_CREATION_TIME) return ['_creationTime', '_id']
@@ -187,6 +190,23 @@ export class Catalog {
       else this.#addTable(t)
     }
     for (const i of await this.persistence.indexes()) this.#addIndex(i)
+    await this.#repairSystemIndexes()
+  }
+
+  /**
+   * Gives a table that lacks a system index (a crash between storing a table and its indexes,
+   * which earlier versions wrote one by one) that index, backfilled from its documents.
+   */
+  async #repairSystemIndexes(): Promise<void> {
+    for (const table of this.byNumber.values()) {
+      for (const name of [BY_ID, BY_CREATION_TIME]) {
+        if (table.indexes.has(name)) continue
+        const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, component: table.component, name, fields: systemIndexFields(name), keyFields: keyFieldsFor(name, systemIndexFields(name)) }
+        const docs = await this.persistence.tableDocuments(table.tableNumber)
+        const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
+        this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: probe.fields }, backfill))
+      }
+    }
   }
 
   /**
@@ -313,7 +333,7 @@ export class Catalog {
     const split = splitStoredTableName(name)
     const idNumber = this.#idNumber(split.component, split.name, wantedNumber)
     const tableNumber = this.#tableNumber(idNumber)
-    const indexes = [BY_ID, BY_CREATION_TIME].map((indexName) => ({ indexId: this.#indexId(), tableNumber, name: indexName, fields: indexName === BY_ID ? ['_id'] : ['_creationTime'] }))
+    const indexes = [BY_ID, BY_CREATION_TIME].map((indexName) => ({ indexId: this.#indexId(), tableNumber, name: indexName, fields: systemIndexFields(indexName) }))
     return { table: { tableNumber, name, idNumber }, indexes }
   }
 
@@ -435,8 +455,7 @@ export class Catalog {
       const records = this.#newTableRecords(name, idNumber)
       creating = (async () => {
         this.version++
-        await this.persistence.createTable(name, records.table.tableNumber, records.table.idNumber)
-        for (const i of records.indexes) await this.persistence.createIndex(i, [])
+        await this.persistence.createTable(name, records.table.tableNumber, records.table.idNumber, records.indexes)
         // Publish the table only with its indexes in place.
         const table = this.#addTable(records.table)
         this.#touched.push(name)

@@ -688,6 +688,21 @@ export function persistenceCases(name: string, factory: StoreFactory): void {
         await check(await reopen())
       })
 
+      test('a table is stored with its indexes in one write: a failing index leaves no table behind', async () => {
+        const { p, reopen } = await fresh()
+        const byId = (indexId: number, tableNumber: number) => ({ indexId, tableNumber, name: 'by_id', fields: ['_id'] })
+        const byTime = (indexId: number, tableNumber: number) => ({ indexId, tableNumber, name: 'by_creation_time', fields: ['_creationTime'] })
+        await p.createTable('notes', 10001, 10001, [byId(401, 10001), byTime(402, 10001)])
+        // Index 402 is taken: the second table's by_id went in first, and goes with the table.
+        await expect(p.createTable('other', 10002, 10002, [byId(403, 10002), byTime(402, 10002)])).rejects.toThrow()
+        const check = async (q: Persistence) => {
+          expect(await q.tables()).toEqual([{ tableNumber: 10001, name: 'notes', idNumber: 10001 }])
+          expect(await q.indexes()).toEqual([byId(401, 10001), byTime(402, 10001)])
+        }
+        await check(p)
+        await check(await reopen())
+      })
+
       test('a dropped table stays as a tombstone named ~dropped~<number>, also after a reopen', async () => {
         const { p, reopen } = await fresh()
         await p.createTable('gone', 10003)

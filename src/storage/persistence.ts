@@ -396,8 +396,12 @@ export interface Persistence {
   pruneHistory(horizon: bigint, limit: number): Promise<HistoryPruning>
 
   tables(): Promise<TableRecord[]>
-  /** Stores a table (see TableRecord); `idNumber` defaults to `tableNumber`. */
-  createTable(name: string, tableNumber: number, idNumber?: number): Promise<void>
+  /**
+   * Stores a table (see TableRecord; `idNumber` defaults to `tableNumber`) with `indexes` (its
+   * system indexes, empty) in one atomic write: a crash or a failure leaves the table whole or
+   * absent, never a table without its `by_id` index.
+   */
+  createTable(name: string, tableNumber: number, idNumber?: number, indexes?: readonly IndexRecord[]): Promise<void>
   indexes(): Promise<IndexRecord[]>
   /**
    * Creates an index, numbered by the caller (`index.indexId`, never used before), with its

@@ -859,8 +859,15 @@ export class PostgresPersistence implements Persistence {
     return result.map((r) => ({ tableNumber: r.table_number, name: r.name, idNumber: r.id_number }))
   }
 
-  async createTable(name: string, tableNumber: number, idNumber = tableNumber): Promise<void> {
-    await this.#pool.query('INSERT INTO tables (table_number, name, id_number) VALUES ($1, $2, $3)', [tableNumber, name, idNumber])
+  async createTable(name: string, tableNumber: number, idNumber = tableNumber, indexes: readonly IndexRecord[] = []): Promise<void> {
+    if (indexes.length === 0) {
+      await this.#pool.query('INSERT INTO tables (table_number, name, id_number) VALUES ($1, $2, $3)', [tableNumber, name, idNumber])
+      return
+    }
+    await this.#transaction(async (db) => {
+      await db.query('INSERT INTO tables (table_number, name, id_number) VALUES ($1, $2, $3)', [tableNumber, name, idNumber])
+      for (const i of indexes) await insertIndex(db, i)
+    })
   }
 
   async indexes(): Promise<IndexRecord[]> {

@@ -512,8 +512,11 @@ export class SqlitePersistence implements Persistence {
     return rows.map(([n, name, id]) => ({ tableNumber: Number(n), name, idNumber: Number(id) }))
   }
 
-  async createTable(name: string, tableNumber: number, idNumber = tableNumber): Promise<void> {
-    this.#writer.prepare('INSERT INTO tables (table_number, name, id_number) VALUES (?, ?, ?)').run(tableNumber, name, idNumber)
+  async createTable(name: string, tableNumber: number, idNumber = tableNumber, indexes: readonly IndexRecord[] = []): Promise<void> {
+    this.#writer.transaction(() => {
+      this.#writer.prepare('INSERT INTO tables (table_number, name, id_number) VALUES (?, ?, ?)').run(tableNumber, name, idNumber)
+      for (const i of indexes) this.#insertIndex(i)
+    })()
     await this.#sync()
   }
 
