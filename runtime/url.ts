@@ -1,54 +1,83 @@
-/** @module `URL` and `URLSearchParams` for the sandbox (plain V8 has neither). */
+/**
+ * @module `URL` and `URLSearchParams` for the sandbox (plain V8 has neither), as Convex's runtime
+ * has them: parsing, setters and form encoding are host operations (`url/*`, answered by the
+ * host's WHATWG URL implementation, as Convex answers them with its `url` crate), so the sandbox
+ * holds no URL parser of its own. Setting `host`, `username` or `password` is not supported, as
+ * in Convex.
+ */
+import inspect from 'object-inspect'
 
-const FORM_SAFE = /[!'()~]/g
+declare const __hostSync: (op: string, argsJson: string) => string
 
-function formEncode(s: string): string {
-  return encodeURIComponent(s).replace(FORM_SAFE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+')
+/** The parts of a parsed URL, as the host reports them (scheme, search and hash without their `:`, `?`, `#`). */
+interface UrlInfo {
+  scheme: string
+  hash: string
+  host: string
+  hostname: string
+  href: string
+  pathname: string
+  port: string
+  search: string
+  username: string
+  password: string
 }
 
-function formDecode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
-  } catch {
-    return s
-  }
+type Update =
+  | { hash: string | null }
+  | { hostname: string | null }
+  | { href: string }
+  | { port: string }
+  | { protocol: string }
+  | { pathname: string }
+  | { search: string | null }
+  | { searchParams: [string, string][] }
+
+/** A host URL operation: its value, or the TypeError it reports. */
+function urlOp<T>(op: string, ...args: unknown[]): T {
+  const out = JSON.parse(__hostSync(op, JSON.stringify(args))) as { value: T } | { typeError: string }
+  if ('typeError' in out) throw new TypeError(out.typeError)
+  return out.value
 }
+
+function notImplemented(operation: string, className: string): never {
+  throw new Error(`Not implemented: ${operation} for ${className}. Consider calling an action defined in Node.js instead (https://docs.convex.dev/functions/actions).`)
+}
+
+const pairsOf = (query: string): [string, string][] => urlOp('url/getUrlSearchParamPairs', query)
 
 export class URLSearchParamsPolyfill {
   #pairs: [string, string][] = []
-  #onChange: (() => void) | null = null
+  /** The URL whose query these are (its `search` follows every change). */
+  #url: ((pairs: [string, string][]) => void) | null = null
 
-  constructor(init?: string | Record<string, string> | Iterable<[string, string]> | URLSearchParamsPolyfill) {
-    if (typeof init === 'string') this.#parse(init)
-    else if (init instanceof URLSearchParamsPolyfill) this.#pairs = [...init.#pairs.map(([k, v]) => [k, v] as [string, string])]
-    else if (init !== undefined && init !== null) {
-      const entries = Symbol.iterator in Object(init) ? (init as Iterable<[string, string]>) : Object.entries(init as Record<string, string>)
-      for (const [k, v] of entries) this.#pairs.push([String(k), String(v)])
-    }
+  constructor(init?: string | readonly (readonly string[])[] | Record<string, string> | Iterable<readonly string[]> | URLSearchParamsPolyfill) {
+    if (init === undefined || init === null) return
+    if (typeof init === 'string') this.#pairs = pairsOf(init.startsWith('?') ? init.slice(1) : init)
+    else if (init instanceof URLSearchParamsPolyfill) this.#pairs = init.#pairs.map(([k, v]) => [k, v])
+    else if (typeof init === 'object' && Symbol.iterator in init) {
+      for (const pair of init as Iterable<readonly string[]>) {
+        const items = [...pair]
+        if (items.length !== 2) throw new TypeError("Failed to construct 'URLSearchParams': Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements")
+        this.#pairs.push([String(items[0]), String(items[1])])
+      }
+    } else if (typeof init === 'object') {
+      for (const key of Object.keys(init)) this.#pairs.push([key, String((init as Record<string, unknown>)[key])])
+    } else this.#pairs = pairsOf(String(init))
   }
 
-  /** @internal Keeps a URL's `search` in step with edits. */
-  _bind(onChange: () => void): this {
-    this.#onChange = onChange
-    return this
+  /** @internal Ties these params to their URL. */
+  static _bind(params: URLSearchParamsPolyfill, onChange: (pairs: [string, string][]) => void): void {
+    params.#url = onChange
   }
 
-  /** @internal */
-  _reset(query: string): void {
-    this.#pairs = []
-    this.#parse(query)
-  }
-
-  #parse(query: string): void {
-    for (const part of query.replace(/^\?/, '').split('&')) {
-      if (part === '') continue
-      const eq = part.indexOf('=')
-      this.#pairs.push(eq === -1 ? [formDecode(part), ''] : [formDecode(part.slice(0, eq)), formDecode(part.slice(eq + 1))])
-    }
+  /** @internal The URL's query changed: these are its pairs now. */
+  static _reset(params: URLSearchParamsPolyfill, query: string): void {
+    params.#pairs = pairsOf(query)
   }
 
   #changed(): void {
-    this.#onChange?.()
+    this.#url?.(this.#pairs)
   }
 
   get size(): number {
@@ -58,34 +87,40 @@ export class URLSearchParamsPolyfill {
     this.#pairs.push([String(name), String(value)])
     this.#changed()
   }
-  delete(name: string): void {
-    this.#pairs = this.#pairs.filter(([k]) => k !== name)
+  delete(name: string, value?: string): void {
+    const n = String(name)
+    const v = value === undefined ? undefined : String(value)
+    this.#pairs = this.#pairs.filter(([k, x]) => k !== n || (v !== undefined && x !== v))
     this.#changed()
   }
   get(name: string): string | null {
-    return this.#pairs.find(([k]) => k === name)?.[1] ?? null
+    const n = String(name)
+    return this.#pairs.find(([k]) => k === n)?.[1] ?? null
   }
   getAll(name: string): string[] {
-    return this.#pairs.filter(([k]) => k === name).map(([, v]) => v)
+    const n = String(name)
+    return this.#pairs.filter(([k]) => k === n).map(([, v]) => v)
   }
-  has(name: string): boolean {
-    return this.#pairs.some(([k]) => k === name)
+  has(name: string, value?: string): boolean {
+    const n = String(name)
+    const v = value === undefined ? undefined : String(value)
+    return this.#pairs.some(([k, x]) => k === n && (v === undefined || x === v))
   }
   set(name: string, value: string): void {
-    const i = this.#pairs.findIndex(([k]) => k === name)
-    if (i === -1) this.#pairs.push([String(name), String(value)])
-    else {
-      this.#pairs[i] = [String(name), String(value)]
-      this.#pairs = this.#pairs.filter(([k], j) => k !== name || j === i)
-    }
+    const n = String(name)
+    const v = String(value)
+    const i = this.#pairs.findIndex(([k]) => k === n)
+    if (i === -1) this.#pairs.push([n, v])
+    else this.#pairs = this.#pairs.filter(([k], j) => k !== n || j === i).map((p, j) => (j === i ? [n, v] : p))
     this.#changed()
   }
+  /** Stable, by name in UTF-16 code units (as the URL standard says). */
   sort(): void {
     this.#pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     this.#changed()
   }
-  forEach(fn: (value: string, key: string, parent: this) => void): void {
-    for (const [k, v] of this.#pairs) fn(v, k, this)
+  forEach(fn: (value: string, key: string, parent: this) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.#pairs) fn.call(thisArg, v, k, this)
   }
   keys(): IterableIterator<string> {
     return this.#pairs.map(([k]) => k)[Symbol.iterator]()
@@ -100,117 +135,145 @@ export class URLSearchParamsPolyfill {
     return this.entries()
   }
   toString(): string {
-    return this.#pairs.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join('&')
+    return this.#pairs.length === 0 ? '' : urlOp('url/stringifyUrlSearchParams', this.#pairs)
   }
-}
-
-const ABSOLUTE = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/
-const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' }
-
-function normalizePath(path: string): string {
-  const out: string[] = []
-  const parts = path.split('/')
-  for (let i = 0; i < parts.length; i++) {
-    const seg = parts[i]!
-    if (seg === '..') {
-      if (out.length > 1) out.pop()
-      if (i === parts.length - 1) out.push('')
-    } else if (seg === '.') {
-      if (i === parts.length - 1) out.push('')
-    } else out.push(seg)
+  toJSON(): Record<string, never> {
+    return {}
   }
-  const joined = out.join('/')
-  return joined.startsWith('/') ? joined : `/${joined}`
-}
-
-function encodePath(path: string): string {
-  return path.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g, (c) => encodeURIComponent(c))
+  get [Symbol.toStringTag](): string {
+    return 'URLSearchParams'
+  }
+  inspect(): string {
+    const inner = this.#pairs.length === 0 ? '' : ` ${this.#pairs.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(', ')} `
+    return `${this.constructor.name} {${inner}}`
+  }
 }
 
 export class URLPolyfill {
-  protocol = ''
-  username = ''
-  password = ''
-  hostname = ''
-  port = ''
-  pathname = '/'
-  hash = ''
-  #search = ''
-  readonly searchParams: URLSearchParamsPolyfill
+  #info: UrlInfo
+  readonly #searchParams: URLSearchParamsPolyfill
 
-  constructor(input: string | URLPolyfill, base?: string | URLPolyfill) {
-    let s = String(input).trim()
-    const m = ABSOLUTE.exec(s)
-    if (m === null) {
-      if (base === undefined) throw new TypeError(`Invalid URL: ${s}`)
-      const b = new URLPolyfill(base)
-      if (s.startsWith('//')) s = `${b.protocol}${s}`
-      else if (s.startsWith('/')) s = `${b.origin}${s}`
-      else if (s.startsWith('?')) s = `${b.origin}${b.pathname}${s}`
-      else if (s.startsWith('#')) s = `${b.origin}${b.pathname}${b.search}${s}`
-      else s = `${b.origin}${b.pathname.replace(/[^/]*$/, '')}${s}`
+  static canParse(url: string | URLPolyfill, base?: string | URLPolyfill): boolean {
+    try {
+      new URLPolyfill(url, base)
+      return true
+    } catch {
+      return false
     }
-    const parsed = ABSOLUTE.exec(s)!
-    this.protocol = `${parsed[1]!.toLowerCase()}:`
-    let rest = parsed[2]!
-    const hashAt = rest.indexOf('#')
-    if (hashAt !== -1) {
-      this.hash = rest.slice(hashAt) === '#' ? '' : rest.slice(hashAt)
-      rest = rest.slice(0, hashAt)
-    }
-    const queryAt = rest.indexOf('?')
-    if (queryAt !== -1) {
-      this.#search = rest.slice(queryAt) === '?' ? '' : rest.slice(queryAt)
-      rest = rest.slice(0, queryAt)
-    }
-    if (rest.startsWith('//')) {
-      rest = rest.slice(2)
-      const slash = rest.indexOf('/')
-      let authority = slash === -1 ? rest : rest.slice(0, slash)
-      rest = slash === -1 ? '/' : rest.slice(slash)
-      const at = authority.lastIndexOf('@')
-      if (at !== -1) {
-        const [user, pass] = authority.slice(0, at).split(':')
-        this.username = user ?? ''
-        this.password = pass ?? ''
-        authority = authority.slice(at + 1)
-      }
-      const portMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(authority)
-      if (portMatch === null) throw new TypeError(`Invalid URL: ${String(input)}`)
-      this.hostname = portMatch[1]!.toLowerCase()
-      const port = portMatch[2] ?? ''
-      this.port = port === DEFAULT_PORTS[this.protocol] ? '' : port
-      if (this.hostname === '' && this.protocol !== 'file:') throw new TypeError(`Invalid URL: ${String(input)}`)
-    }
-    this.pathname = encodePath(normalizePath(rest === '' ? '/' : rest.replace(/\\/g, '/')))
-    this.searchParams = new URLSearchParamsPolyfill(this.#search)._bind(() => {
-      const q = this.searchParams.toString()
-      this.#search = q === '' ? '' : `?${q}`
-    })
   }
 
+  static parse(url: string | URLPolyfill, base?: string | URLPolyfill): URLPolyfill | null {
+    try {
+      return new URLPolyfill(url, base)
+    } catch {
+      return null
+    }
+  }
+
+  constructor(url: string | URLPolyfill, base?: string | URLPolyfill) {
+    const baseHref = base === undefined ? null : base instanceof URLPolyfill ? base.href : String(base)
+    const href = url instanceof URLPolyfill ? url.href : String(url)
+    this.#info = urlOp<UrlInfo>('url/getUrlInfo', href, baseHref)
+    this.#searchParams = new URLSearchParamsPolyfill(this.#info.search)
+    URLSearchParamsPolyfill._bind(this.#searchParams, (pairs) => this.#update({ searchParams: pairs }, false))
+  }
+
+  #update(update: Update, resetParams = true): void {
+    this.#info = urlOp<UrlInfo>('url/updateUrlInfo', this.#info.href, update)
+    if (resetParams) URLSearchParamsPolyfill._reset(this.#searchParams, this.#info.search)
+  }
+
+  get hash(): string {
+    return this.#info.hash === '' ? '' : `#${this.#info.hash}`
+  }
+  set hash(value: string) {
+    const v = String(value)
+    const hash = v.startsWith('#') ? v.slice(1) : v
+    this.#update({ hash: hash === '' ? null : hash })
+  }
+  get host(): string {
+    return this.#info.host
+  }
+  set host(_value: string) {
+    notImplemented('set host', 'URL')
+  }
+  get hostname(): string {
+    return this.#info.hostname
+  }
+  set hostname(value: string) {
+    const v = String(value)
+    this.#update({ hostname: v === '' ? null : v })
+  }
+  get href(): string {
+    return this.#info.href
+  }
+  set href(value: string) {
+    this.#update({ href: String(value) })
+  }
+  get origin(): string {
+    switch (this.#info.scheme) {
+      case 'ftp':
+      case 'http':
+      case 'https':
+      case 'ws':
+      case 'wss':
+        return `${this.#info.scheme}://${this.host}`
+      default:
+        return 'null'
+    }
+  }
+  get password(): string {
+    return this.#info.password
+  }
+  set password(_value: string) {
+    notImplemented('set password', 'URL')
+  }
+  get pathname(): string {
+    return this.#info.pathname
+  }
+  set pathname(value: string) {
+    this.#update({ pathname: String(value) })
+  }
+  get port(): string {
+    return this.#info.port
+  }
+  set port(value: string) {
+    this.#update({ port: String(value) })
+  }
+  get protocol(): string {
+    return `${this.#info.scheme}:`
+  }
+  set protocol(value: string) {
+    this.#update({ protocol: String(value) })
+  }
   get search(): string {
-    return this.#search
+    return this.#info.search === '' ? '' : `?${this.#info.search}`
   }
   set search(value: string) {
     const v = String(value)
-    this.#search = v === '' || v === '?' ? '' : v.startsWith('?') ? v : `?${v}`
-    this.searchParams._reset(this.#search)
+    const search = v.startsWith('?') ? v.slice(1) : v
+    this.#update({ search: search === '' ? null : search })
   }
-  get host(): string {
-    return this.port === '' ? this.hostname : `${this.hostname}:${this.port}`
+  get searchParams(): URLSearchParamsPolyfill {
+    return this.#searchParams
   }
-  get origin(): string {
-    return `${this.protocol}//${this.host}`
+  get username(): string {
+    return this.#info.username
   }
-  get href(): string {
-    const auth = this.username === '' ? '' : `${this.username}${this.password === '' ? '' : `:${this.password}`}@`
-    return `${this.protocol}//${auth}${this.host}${this.pathname}${this.#search}${this.hash}`
+  set username(_value: string) {
+    notImplemented('set username', 'URL')
   }
   toString(): string {
     return this.href
   }
   toJSON(): string {
     return this.href
+  }
+  get [Symbol.toStringTag](): string {
+    return 'URL'
+  }
+  inspect(): string {
+    const { href, origin, protocol, username, password, host, hostname, port, pathname, hash, search } = this
+    return `${this.constructor.name} ${inspect({ href, origin, protocol, username, password, host, hostname, port, pathname, hash, search })}`
   }
 }

@@ -229,6 +229,39 @@ test('an HTTP action appending two Set-Cookie headers sends two set-cookie heade
   expect(await res.text()).toBe('cookies')
 })
 
+test('URL and URLSearchParams follow the URL standard (the host parses, as in Convex), with Convex\'s messages; host, username and password setters are not supported', async () => {
+  const invalid = (s: string) => `TypeError(-): Invalid URL: '${s}'`
+  const notImplemented = (op: string) => `Error(-): Not implemented: ${op} for URL. Consider calling an action defined in Node.js instead (https://docs.convex.dev/functions/actions).`
+  expect(await client.query(web.url!, {})).toEqual({
+    module: 'https://example.com/api?x=1',
+    parts: [
+      ['https://user:pa%20ss@example.com/a/c?x=1#h', 'https:', 'user', 'pa%20ss', 'example.com', 'example.com', '', '/a/c', '?x=1', '#h', 'https://example.com'],
+      ['http://[0:f::f:f:0:0]:8080/', 'http:', '', '', '[0:f::f:f:0:0]:8080', '[0:f::f:f:0:0]', '8080', '/', '', '', 'http://[0:f::f:f:0:0]:8080'],
+      ['about:blank', 'about:', '', '', '', '', '', 'blank', '', '', 'null'],
+      ['file:///C:/', 'file:', '', '', '', '', '', '/C:/', '', '', 'null'],
+      ['abcd://ma%C3%B1ana/c?d#e', 'abcd:', '', '', 'ma%C3%B1ana', 'ma%C3%B1ana', '', '/c', '?d', '#e', 'null'],
+    ],
+    hosts: ['xn--maana-pta', '0.0.1.4', '!', 'http://example.com/', 'https://h/a/b'],
+    relative: ['https://other.org/x', 'https://example.com/a/b?q', 'https://example.com/a/b?q#f', 'https://example.com/a/c'],
+    invalid: [invalid('1://foo'), invalid('http://256.0.0.0'), invalid('/x'), invalid('not a base'), invalid('file://foo:8000')],
+    statics: [true, false, null, 'https://a/p'],
+    steps: ['https://baz.qat:8000/qux/quux?foo=bar&baz=12', 'http://foo.bar/baz%23qat%20qux?foo=bar&baz=12', '["bar","baz"]', 'true', 'http://foo.bar/baz%23qat%20qux?bar=qat&sp+ace=a%2Bb%26c', '##frag%20ment'],
+    unsupported: [notImplemented('set host'), notImplemented('set username'), notImplemented('set password')],
+    hrefSetter: 'TypeError(-): Could not parse URL: http://example.com/',
+    params: [
+      'a=1&b=%25zz&c=%F0%9F%98%80&d=x+y&=e&f=',
+      [['a', '1'], ['b', 'A  '], ['c', '']],
+      'a+b=%C3%BC%7E*%21%27%28%29&n=1',
+      ['1', '2'],
+      "TypeError(-): Failed to construct 'URLSearchParams': Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements",
+      'a=2&a=1&b=3&c=4',
+      4,
+      '{"u":"https://a/b","p":{}}',
+      '[object URLSearchParams]',
+    ],
+  })
+})
+
 test('Request and Response: URL parsing, method normalization, one body read, status conversion, Response.json', async () => {
   const range = "RangeError(-): Failed to construct 'Response': The status provided is outside the range [200, 599]."
   const json = "TypeError(-): Failed to execute 'json' on 'Response': The data is not JSON serializable"
@@ -268,4 +301,13 @@ test('console lines are formatted as Convex formats them; console.trace appends 
   ])
   expect(logLines[4]).toMatch(/^\[LOG\] 'myString' \n    at /)
   expect(logLines).toHaveLength(5)
+})
+
+test('a URL and URLSearchParams are logged as Convex logs them', async () => {
+  const res = await fetch(`${backend.url}/api/run/web/urlLogs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ args: {} }) })
+  const { logLines } = (await res.json()) as { logLines: string[] }
+  expect(logLines).toEqual([
+    // (Convex's URL inspects its parts with object-inspect's defaults: one line.)
+    "[LOG] URL { href: 'https://a.b/c?d=1', origin: 'https://a.b', protocol: 'https:', username: '', password: '', host: 'a.b', hostname: 'a.b', port: '', pathname: '/c', hash: '', search: '?d=1' } URLSearchParams { 'x' => '1', 'y' => '2' } URLSearchParams {}",
+  ])
 })

@@ -14,6 +14,7 @@ import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 import { timedOutMessage } from '../errors.ts'
+import { urlOp } from '../url-ops.ts'
 
 /** What a call asks of the host while it runs. */
 export interface SyscallHandler {
@@ -86,6 +87,8 @@ export class IsolateHost {
       '__hostSync',
       new ivm.Callback(
         (op: string, argsJson: string) => {
+          const url = urlOp(op, argsJson)
+          if (url !== undefined) return url
           if (this.#handler === null) throw new Error(`Syscall ${op} outside of a call`)
           return this.#handler.sync(op, argsJson)
         },
