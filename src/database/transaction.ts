@@ -8,7 +8,7 @@
  */
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
-import { checkDocumentLimits, decodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -332,7 +332,8 @@ export class Transaction {
     }
     const table = this.#tableForInsert(tableName, component)
     const id = timeOrderedId(table.idNumber)
-    const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
+    // Fields in Convex's order (sorted), as every stored document has them.
+    const doc: Doc = inFieldOrder({ _creationTime: this.db.nextCreationTime(), _id: id, ...fields })
     const size = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
@@ -375,7 +376,7 @@ export class Transaction {
   async patch(id: string, value: JSONValue, tableName: string | undefined, component = ''): Promise<string> {
     const { table, doc } = await this.#existing(id, tableName, 'patch', 'Update', component)
     const fields = this.#userFields(value, 'patch')
-    const next: Doc = { ...doc }
+    let next: Doc = { ...doc }
     for (const [k, raw] of Object.entries(fields)) {
       if (k === '_id' || k === '_creationTime') {
         if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to patch does not match the document's ${k}`)
@@ -385,6 +386,7 @@ export class Transaction {
       if (jsonToValueAllowUndefined(raw) === UNDEFINED) delete next[k]
       else next[k] = raw
     }
+    next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
     this.#recordWrite(size)
     await this.#remember(table, id, doc)
@@ -395,7 +397,7 @@ export class Transaction {
   async replace(id: string, value: JSONValue, tableName: string | undefined, component = ''): Promise<string> {
     const { table, doc } = await this.#existing(id, tableName, 'replace', 'Replace', component)
     const fields = this.#userFields(value, 'replace')
-    const next: Doc = { _id: doc._id!, _creationTime: doc._creationTime! }
+    let next: Doc = { _creationTime: doc._creationTime!, _id: doc._id! }
     for (const [k, raw] of Object.entries(fields)) {
       if (k === '_id' || k === '_creationTime') {
         if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to replace does not match the document's ${k}`)
@@ -404,6 +406,7 @@ export class Transaction {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
       if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
     }
+    next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
     this.#recordWrite(size)
     await this.#remember(table, id, doc)
@@ -432,7 +435,7 @@ export class Transaction {
     const table = this.#tableForInsert(tableName, component)
     const id = givenId ?? timeOrderedId(table.idNumber)
     if (givenId !== undefined) await this.#checkIdFree(table, id)
-    const doc: Doc = { _id: id, _creationTime: this.db.nextCreationTime(), ...fields }
+    const doc: Doc = inFieldOrder({ _creationTime: this.db.nextCreationTime(), _id: id, ...fields })
     const idKey = this.#newId(table, id)
     this.writes.set(id, { table, id, base: null, doc, idKey })
     return id
@@ -459,7 +462,7 @@ export class Transaction {
     const table = await this.#systemTableOf(id, component)
     const doc = table === null ? null : await this.read(id, table.component)
     if (table === null || doc === null) return null
-    const next = { ...doc, ...fields }
+    const next = inFieldOrder({ ...doc, ...fields })
     await this.#remember(table, id, doc)
     this.#put(table, id, next)
     return next
@@ -470,7 +473,8 @@ export class Transaction {
    * system's behalf: a point-in-time restore puts back what a document was. Whether it changed
    * anything (false also when its table is gone). `component`: as for `read`.
    */
-  async restoreSystem(id: string, doc: Doc | null, component?: string): Promise<boolean> {
+  async restoreSystem(id: string, given: Doc | null, component?: string): Promise<boolean> {
+    const doc = given === null ? null : inFieldOrder(given)
     const table = await this.#systemTableOf(id, component)
     if (table === null) return false
     const current = await this.read(id, table.component)

@@ -11,7 +11,7 @@ import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, inFieldOrderText, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -803,7 +803,8 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], given?: IsolateHost): Promise<ExecOutcome> {
-    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+    // Arguments and return values pass with their objects' fields in order, as in Convex.
+    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson: inFieldOrderText(argsJson), seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
     // A component sees none of the deployment's environment variables: only what its parent
@@ -845,7 +846,7 @@ export class FunctionRunner implements JobRunner {
     } catch (e) {
       return failure(e, outcome.logLines)
     }
-    return { ok: true, value: outcome.value!, logLines: outcome.logLines }
+    return { ok: true, value: kind === 'httpAction' ? outcome.value! : inFieldOrderText(outcome.value!), logLines: outcome.logLines }
   }
 }
 

@@ -26,7 +26,7 @@ import type { TableInfo } from '../database/catalog.ts'
 import { BY_ID, splitStoredTableName, storedTableName } from '../database/catalog.ts'
 import type { Transaction } from '../database/transaction.ts'
 import type { FileStorage } from '../files/file-storage.ts'
-import { checkDocumentLimits, decodeId, encodeId, jsonToValue, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, encodeId, inFieldOrder, jsonToValue, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { encodedToExportJson, parseToEncoded } from './export-json.ts'
 
@@ -646,7 +646,7 @@ export class SnapshotService {
         if (seen.has(id)) throw new Error(`Row ${i + 1} of ${t.name}: duplicate _id ${id}`)
         seen.add(id)
         const creationTime = typeof raw._creationTime === 'number' && Number.isFinite(raw._creationTime) && raw._creationTime > 0 ? raw._creationTime : this.db.nextCreationTime()
-        const full: Doc = { _id: id, _creationTime: creationTime, ...doc }
+        const full: Doc = inFieldOrder({ _creationTime: creationTime, _id: id, ...doc })
         if (!t.name.startsWith('_')) {
           const value = jsonToValue(full) as Record<string, Value>
           const error = checkDocumentLimits(value) ?? validateDocument(t.name, this.db.schemaValidator(t.name, t.component), value, this.db.validatorContextFor(t.component))

@@ -6,6 +6,8 @@ import {
   COMMIT_TS,
   decodeTs,
   encodeTs,
+  inFieldOrder,
+  inFieldOrderText,
   jsonToValue,
   jsonToValueAllowUndefined,
   UNDEFINED,
@@ -172,5 +174,29 @@ describe('base64 and timestamps', () => {
     expect(decodeTs('//////////8=')).toBe(2n ** 64n - 1n)
     expect(() => decodeTs('AQID')).toThrow('Timestamp must be exactly eight bytes, got 3')
     expect(() => encodeTs(-1n)).toThrow('Timestamp -1 is out of range for u64')
+  })
+})
+
+describe('field order', () => {
+  test('objects get their fields sorted, at every depth; what is in order already is kept as it is', () => {
+    const ordered = { _creationTime: 1, _id: 'x', a: [{ b: 1, c: 2 }], z: null }
+    expect(inFieldOrder(ordered)).toBe(ordered)
+    const list = [1, { a: 1 }]
+    expect(inFieldOrder(list)).toBe(list)
+    const out = inFieldOrder({ z: 1, _id: 'x', B: { y: [{ q: 1, p: 2 }], x: 2 }, _creationTime: 1, a: 'k' })
+    expect(JSON.stringify(out)).toBe('{"B":{"x":2,"y":[{"p":2,"q":1}]},"_creationTime":1,"_id":"x","a":"k","z":1}')
+    // A __proto__ field stays a field.
+    const proto = inFieldOrder(JSON.parse('{"z":1,"__proto__":{"b":1,"a":2}}') as JSONValue) as Record<string, JSONValue>
+    expect(Object.keys(proto)).toEqual(['__proto__', 'z'])
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype)
+    expect(JSON.stringify(proto)).toBe('{"__proto__":{"a":2,"b":1},"z":1}')
+  })
+
+  test('JSON text is rewritten only when an object is out of order', () => {
+    const same = '[{"a":1,"b":{"c":2,"d":3}}]'
+    expect(inFieldOrderText(same)).toBe(same)
+    expect(inFieldOrderText('"x,{"')).toBe('"x,{"')
+    expect(inFieldOrderText('{"b":1}')).toBe('{"b":1}')
+    expect(inFieldOrderText('[{"b":1,"a":{"d":1,"c":2}}]')).toBe('[{"a":{"c":2,"d":1},"b":1}]')
   })
 })

@@ -311,3 +311,19 @@ test('a URL and URLSearchParams are logged as Convex logs them', async () => {
     "[LOG] URL { href: 'https://a.b/c?d=1', origin: 'https://a.b', protocol: 'https:', username: '', password: '', host: 'a.b', hostname: 'a.b', port: '', pathname: '/c', hash: '', search: '?d=1' } URLSearchParams { 'x' => '1', 'y' => '2' } URLSearchParams {}",
   ])
 })
+
+test("objects pass in Convex's field order: documents as stored, a function's arguments and its return value", async () => {
+  const body = JSON.stringify({ path: 'web:fieldOrder', args: { zeta: 1, doc: { name: 'n', Age: 3, nested: { z: 1, a: 2 }, list: [{ k: 1, b: 2 }] }, alpha: 2 }, format: 'json' })
+  const res = await fetch(`${backend.url}/api/mutation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  const text = await res.text()
+  expect(res.status).toBe(200)
+  // The client gets the return value's fields sorted (JSON text, so the order is what was sent).
+  expect(JSON.parse(text).value).toEqual({
+    args: 'alpha,doc,zeta',
+    inserted: ['Age,_creationTime,_id,list,name,nested', 'a,z', 'b,k'],
+    patched: 'Age,Zz,_creationTime,_id,aa,list,name,nested',
+    replaced: ['_creationTime,_id,b,y', 'c,d'],
+    built: { M: [{ x: 2, y: 1 }], a: { b: 2, q: 1 }, z: 1 },
+  })
+  expect(text).toContain('"built":{"M":[{"x":2,"y":1}],"a":{"b":2,"q":1},"z":1}')
+})
