@@ -317,7 +317,7 @@ export class Transaction {
   }
 
   #userFields(value: JSONValue, op: string): Doc {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DatabaseError(`Invalid argument \`value\` for \`db.${op}\`: expected an object`)
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DatabaseError(`Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`)
     return value as Doc
   }
 

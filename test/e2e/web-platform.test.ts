@@ -327,3 +327,7 @@ test("objects pass in Convex's field order: documents as stored, a function's ar
   })
   expect(text).toContain('"built":{"M":[{"x":2,"y":1}],"a":{"b":2,"q":1},"z":1}')
 })
+
+test('db.insert, db.patch and db.replace of a value that is not an object fail with Convex’s message', async () => {
+  expect(await client.mutation(web.notObjects!, {})).toEqual(['insert', 'patch', 'replace'].map((op) => `Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`))
+})
