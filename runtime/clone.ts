@@ -23,7 +23,8 @@ function uncloneable(value: unknown): DOMExceptionPolyfill {
 const tag = (v: object): string => Object.prototype.toString.call(v)
 
 export function structuredClone<T>(value: T, options?: { transfer?: unknown[] }): T {
-  if (options?.transfer !== undefined && options.transfer.length > 0) throw new DOMExceptionPolyfill('structuredClone with transfer is not supported', 'DataCloneError')
+  // As Convex: any options (only `transfer` exists) are refused.
+  if (options !== undefined) throw new Error('structuredClone with transfer not supported')
   return cloneValue(value, new Map()) as T
 }
 

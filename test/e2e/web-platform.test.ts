@@ -47,6 +47,7 @@ test('structuredClone keeps Map, Set, Date, RegExp, bigint, undefined, buffers, 
       'DataCloneError(25): () => 1 could not be cloned. [DOMException]',
       'DataCloneError(25): Symbol(s) could not be cloned. [DOMException]',
       'DataCloneError(25): #<WeakMap> could not be cloned. [DOMException]',
+      'Error(-): structuredClone with transfer not supported',
     ],
   })
 })
