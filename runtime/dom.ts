@@ -48,11 +48,6 @@ export class DOMExceptionPolyfill extends Error {
   constructor(message = '', name = 'Error') {
     super(String(message))
     names.set(this, String(name))
-    // The stack's first line was written before the name was known: say what was thrown.
-    if (typeof this.stack === 'string') {
-      const eol = this.stack.indexOf('\n')
-      this.stack = `${this.name}: ${this.message}${eol === -1 ? '' : this.stack.slice(eol)}`
-    }
   }
   override get name(): string {
     return names.get(this) ?? 'Error'

@@ -60,17 +60,6 @@ export function framesOf(error: unknown): FrameData[] | undefined {
   return error !== null && typeof error === 'object' ? captured.get(error) : undefined
 }
 
-/** V8's own `stack` text for these call sites: `Name: message` and `    at …` per frame. */
-export function v8StackText(error: unknown, sites: CallSite[]): string {
-  let header: string
-  try {
-    header = String(Error.prototype.toString.call(error))
-  } catch {
-    header = '<error>'
-  }
-  return header + sites.map((site) => `\n    at ${site.toString()}`).join('')
-}
-
 function frameOf(site: CallSite, fileName: string | null): FrameData {
   return {
     typeName: site.getTypeName(),

@@ -25,7 +25,7 @@ import { formatLogArgs } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
-import { captureFrames, v8StackText } from './frames.ts'
+import { captureFrames } from './frames.ts'
 import type { Outcome } from './outcome.ts'
 import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { BlobPolyfill, FilePolyfill } from './blob.ts'
@@ -148,10 +148,11 @@ g.console = {
   warn: logger('WARN'),
   error: logger('ERROR'),
   debug: logger('DEBUG'),
-  // The message, then where console.trace was called from (as Convex appends the stack).
+  // The message, then where console.trace was called from (as Convex appends the stack: a line
+  // break, then each frame on a line of its own).
   trace(...args: unknown[]): void {
-    const stack = String(new Error().stack ?? '').split('\n').slice(2).join('\n')
-    logLines.push(`[LOG] ${formatLogArgs(args)} \n${stack}`)
+    const stack = String(new Error().stack ?? '')
+    logLines.push(`[LOG] ${formatLogArgs(args)} \n${stack === '' ? '' : `${stack}\n`}`)
   },
   time(label?: unknown): void {
     const name = timerLabel(label)
@@ -276,9 +277,10 @@ function installGlobals(kind: Kind | null): void {
   Object.assign(g, globals)
 }
 installGlobals(null)
-// Errors keep the frames their stack was built from, for the host to print as Convex does; user
-// code reading `stack` sees V8's own text.
-captureFrames(v8StackText)
+// Errors keep the frames their stack was built from, for the host to print as Convex does. A
+// `stack` is what Convex makes it: those frames mapped to the app's sources (no `Name: message`
+// line; the runtime's and the harness's frames left out), by the host.
+captureFrames((_error, _sites, frames) => __hostSync('error/stack', JSON.stringify(frames)))
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
   // Nothing answers async syscalls while a module is being imported (outside any call).

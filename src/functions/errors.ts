@@ -14,9 +14,12 @@ import type { FrameData } from '../../runtime/frames.ts'
 const FRAME = /^\s*at (async )?(?:(new )?(.*) \((.*)\)|(.*))$/
 const LOCATION = /^(.*):(\d+):(\d+)$/
 
-/** Parses each pushed module's source map once (per pushed version of the module). */
+/** Each pushed module's source map, parsed once (per pushed version of the module, for every reader). */
+const parsedMaps = new WeakMap<ModuleRecord, TraceMap | null>()
+
+/** Maps frames through the source maps of a module set. */
 export class SourceMaps {
-  readonly #maps = new WeakMap<ModuleRecord, TraceMap | null>()
+  readonly #maps = parsedMaps
 
   constructor(readonly modules: () => ReadonlyMap<string, ModuleRecord>) {}
 

@@ -4,6 +4,8 @@
  * pipes, TextDecoder's fatal/BOM/streaming modes, structuredClone and performance — used by a
  * query, a mutation, an action and HTTP actions of the `web` fixture.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
@@ -12,8 +14,9 @@ import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
 let client: ConvexHttpClient
+let appDir: string
 
-useDeployedBackend('web', (t) => ({ backend, client } = t))
+useDeployedBackend('web', (t) => ({ backend, client, appDir } = t))
 
 const web = anyApi.web!
 
@@ -331,4 +334,17 @@ test("objects pass in Convex's field order: documents as stored, a function's ar
 
 test('db.insert, db.patch and db.replace of a value that is not an object fail with Convex’s message', async () => {
   expect(await client.mutation(web.notObjects!, {})).toEqual(['insert', 'patch', 'replace'].map((op) => `Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`))
+})
+
+test("an error's stack read in a function is its frames mapped to the app's sources, as Convex gives it", async () => {
+  const { full, limited, dom } = (await client.query(web.stacks!, {})) as { full: string; limited: string; dom: string }
+  const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
+  const line = (text: string) => source.findIndex((l) => l.includes(text)) + 1
+  expect(full.split('\n')).toEqual([
+    `    at innerFunc (../convex/web.ts:${line('return new Error("made")')}:13)`,
+    `    at outerFunc (../convex/web.ts:${line('return innerFunc()')}:13)`,
+    `    at handler (../convex/web.ts:${line('const full = outerFunc()')}:17)`,
+  ])
+  expect(limited).toBe(`    at innerFunc (../convex/web.ts:${line('return new Error("made")')}:13)`)
+  expect(dom).toBe(`    at handler (../convex/web.ts:${line('new DOMException("x", "AbortError").stack')}:16)`)
 })

@@ -13,7 +13,8 @@ import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
-import { timedOutMessage } from '../errors.ts'
+import { SourceMaps, timedOutMessage } from '../errors.ts'
+import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 
 /** What a call asks of the host while it runs. */
@@ -69,6 +70,7 @@ export class IsolateHost {
   #queued: [number, string, string][] = []
   #done: CallOutcome | null = null
   #envJson = ''
+  readonly #sourceMaps = new SourceMaps(() => this.modules)
   #envObject: Record<string, string> | null = null
 
   constructor(
@@ -89,6 +91,8 @@ export class IsolateHost {
         (op: string, argsJson: string) => {
           const url = urlOp(op, argsJson)
           if (url !== undefined) return url
+          // An error's `stack`, as Convex builds it: its frames mapped to the app's sources.
+          if (op === 'error/stack') return this.#sourceMaps.frames(undefined, JSON.parse(argsJson) as FrameData[]) ?? ''
           if (this.#handler === null) throw new Error(`Syscall ${op} outside of a call`)
           return this.#handler.sync(op, argsJson)
         },
