@@ -423,6 +423,9 @@ function resetCall(spec: RuntimeCall | null): void {
   lastPerformanceNow = 0
   cancelledTimers.clear()
   installGlobals(spec?.kind ?? null)
+  // A call that changed how many frames errors keep doesn't change it for the next (each Convex
+  // call starts in a fresh context).
+  Error.stackTraceLimit = 10
 }
 
 g.__concave = {

@@ -337,6 +337,8 @@ test('db.insert, db.patch and db.replace of a value that is not an object fail w
 })
 
 test("an error's stack read in a function is its frames mapped to the app's sources, as Convex gives it", async () => {
+  // A call that keeps no frames (the call after it, in the same warm isolate, keeps them again).
+  expect(await client.query(web.keepNoFrames!, {})).toBe('')
   const { full, limited, dom } = (await client.query(web.stacks!, {})) as { full: string; limited: string; dom: string }
   const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
   const line = (text: string) => source.findIndex((l) => l.includes(text)) + 1
