@@ -76,6 +76,11 @@ export interface EventInit {
   composed?: boolean
 }
 
+/** Events made here are never trusted (the user agent's own would be). */
+const isTrustedGetter = function isTrusted(): boolean {
+  return false
+}
+
 export class EventPolyfill {
   static readonly NONE = 0
   static readonly CAPTURING_PHASE = 1
@@ -90,7 +95,7 @@ export class EventPolyfill {
   readonly cancelable: boolean
   readonly composed: boolean
   readonly timeStamp: number
-  readonly isTrusted = false
+  declare readonly isTrusted: boolean
   #defaultPrevented = false
   #inPassiveListener = false
   /** @internal Set while the event is dispatched, and after. */
@@ -110,6 +115,8 @@ export class EventPolyfill {
     this.cancelable = init.cancelable === true
     this.composed = init.composed === true
     this.timeStamp = timeStamp()
+    // An own accessor on every event, the same getter for all ([LegacyUnforgeable], as in Convex).
+    Object.defineProperty(this, 'isTrusted', { get: isTrustedGetter, enumerable: true, configurable: false })
   }
   get target(): EventTargetPolyfill | null {
     return this._target
@@ -187,53 +194,61 @@ export function setExceptionReporter(report: (e: unknown) => void): void {
   reportException = report
 }
 
-export class EventTargetPolyfill {
-  readonly #listeners = new Map<string, Registration[]>()
+/**
+ * Each target's listeners, by event type. Kept beside the target rather than in it: the methods
+ * also work on the global object (an EventTarget in Convex, as in browsers), and called with no
+ * `this` (`const { addEventListener } = EventTarget.prototype`) they act on it.
+ */
+const listenerLists = new WeakMap<object, Map<string, Registration[]>>()
 
+function listenersOf(target: object | undefined): Map<string, Registration[]> {
+  const key = target ?? globalThis
+  let lists = listenerLists.get(key)
+  if (lists === undefined) listenerLists.set(key, (lists = new Map()))
+  return lists
+}
+
+export class EventTargetPolyfill {
   addEventListener(type: string, callback: Listener | null, options?: ListenerOptions): void {
     if (callback === null || callback === undefined) return
     const o = typeof options === 'object' && options !== null ? options : { capture: options === true }
     const signal = typeof options === 'object' && options !== null ? options.signal : undefined
     if (signal?.aborted === true) return
     const key = String(type)
-    let list = this.#listeners.get(key)
-    if (list === undefined) this.#listeners.set(key, (list = []))
+    const lists = listenersOf(this)
+    let list = lists.get(key)
+    if (list === undefined) lists.set(key, (list = []))
     const capture = o.capture === true
     if (list.some((r) => r.callback === callback && r.capture === capture)) return
     const registration: Registration = { callback, capture, once: o.once === true, passive: o.passive === true, removed: false }
     list.push(registration)
-    signal?.addEventListener('abort', () => this.#remove(key, registration))
+    signal?.addEventListener('abort', () => removeRegistration(lists, key, registration))
   }
 
   removeEventListener(type: string, callback: Listener | null, options?: boolean | { capture?: boolean }): void {
     const capture = typeof options === 'object' && options !== null ? options.capture === true : options === true
     const key = String(type)
-    const found = this.#listeners.get(key)?.find((r) => r.callback === callback && r.capture === capture)
-    if (found !== undefined) this.#remove(key, found)
-  }
-
-  #remove(type: string, registration: Registration): void {
-    registration.removed = true
-    const list = this.#listeners.get(type)
-    if (list === undefined) return
-    const at = list.indexOf(registration)
-    if (at !== -1) list.splice(at, 1)
+    const lists = listenersOf(this)
+    const found = lists.get(key)?.find((r) => r.callback === callback && r.capture === capture)
+    if (found !== undefined) removeRegistration(lists, key, found)
   }
 
   dispatchEvent(event: EventPolyfill): boolean {
     if (!(event instanceof EventPolyfill)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.")
     if (event._dispatching) throw new DOMExceptionPolyfill('The event is already being dispatched.', 'InvalidStateError')
+    const target = (this ?? globalThis) as EventTargetPolyfill
+    const lists = listenersOf(target)
     event._dispatching = true
-    event._target = this
-    event._currentTarget = this
+    event._target = target
+    event._currentTarget = target
     try {
       // Listeners added while dispatching wait for the next event; removed ones are skipped.
-      for (const r of [...(this.#listeners.get(event.type) ?? [])]) {
+      for (const r of [...(lists.get(event.type) ?? [])]) {
         if (r.removed) continue
-        if (r.once) this.#remove(event.type, r)
+        if (r.once) removeRegistration(lists, event.type, r)
         event._setPassive(r.passive)
         try {
-          if (typeof r.callback === 'function') r.callback.call(this, event)
+          if (typeof r.callback === 'function') r.callback.call(target, event)
           else r.callback.handleEvent(event)
         } catch (e) {
           reportException(e)
@@ -251,6 +266,14 @@ export class EventTargetPolyfill {
   get [Symbol.toStringTag](): string {
     return 'EventTarget'
   }
+}
+
+function removeRegistration(lists: Map<string, Registration[]>, type: string, registration: Registration): void {
+  registration.removed = true
+  const list = lists.get(type)
+  if (list === undefined) return
+  const at = list.indexOf(registration)
+  if (at !== -1) list.splice(at, 1)
 }
 
 /** An AbortSignal's default reason, as Node and the abort-controller polyfill Convex uses give it. */

@@ -219,6 +219,8 @@ g.DOMException ??= DOMExceptionPolyfill
 g.Event ??= EventPolyfill
 g.CustomEvent ??= CustomEventPolyfill
 g.EventTarget ??= EventTargetPolyfill
+// The global object is an EventTarget, as in Convex (and browsers).
+for (const method of ['addEventListener', 'removeEventListener', 'dispatchEvent'] as const) g[method] ??= EventTargetPolyfill.prototype[method]
 // A listener that throws doesn't stop the others: its error is logged, as a browser reports it.
 setExceptionReporter((e) => g.console.error(e))
 g.URL ??= URLPolyfill

@@ -32,9 +32,11 @@ test('DOMException: name, message and the legacy codes', async () => {
   })
 })
 
-test('EventTarget: once, signal, handleEvent objects, preventDefault; AbortSignal is one', async () => {
+test('EventTarget: once, signal, handleEvent objects, preventDefault; AbortSignal is one; so is the global object; isTrusted is an own accessor', async () => {
   const { events } = await client.query(web.apis!, {})
   expect(events).toEqual({
+    global: ['hello true true', 'hello true true'],
+    isTrusted: ['function', true, false, false],
     log: ['listener ping true', 'until aborted', 'object 1', 'object 2'],
     cancel: [true, true, true],
     signal: [true, ['onabort abort', 'abort event true true'], ABORTED, ABORTED],
