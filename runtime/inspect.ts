@@ -7,6 +7,7 @@ import inspect from 'object-inspect'
 
 const OPTIONS = { indent: 2, maxStringLength: 32768, customInspect: true } as const
 
+/** (A lone surrogate becomes U+FFFD, as Convex's line reaches its host as UTF-8.) */
 export function formatLogArgs(args: unknown[]): string {
-  return args.map((a) => inspect(a, OPTIONS)).join(' ')
+  return (args.map((a) => inspect(a, OPTIONS)).join(' ') as string & { toWellFormed(): string }).toWellFormed()
 }

@@ -305,8 +305,12 @@ test('console lines are formatted as Convex formats them; console.trace appends 
     "[LOG] 'myString' 42 [ 1, 'two' ] null undefined [Function: myFunction]",
     "[INFO] Map (1) {\n  'k' => 1\n} [Error: boom]",
   ])
-  expect(logLines[4]).toMatch(/^\[LOG\] 'myString' \n    at /)
-  expect(logLines).toHaveLength(5)
+  const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
+  const traced = source.findIndex((l) => l.includes('console.trace("myString")')) + 1
+  expect(logLines[4]).toBe(`[LOG] 'myString' \n    at handler (../convex/web.ts:${traced}:12)\n`)
+  // A lone surrogate reaches the log as U+FFFD.
+  expect(logLines[5]).toBe("[LOG] '\ufffd...'")
+  expect(logLines).toHaveLength(6)
 })
 
 test('a URL and URLSearchParams are logged as Convex logs them', async () => {
