@@ -11,6 +11,8 @@ import { MODULE_URL_PREFIX } from '../../runtime/outcome.ts'
 import type { FrameData } from '../../runtime/frames.ts'
 
 
+/** The file isolated-vm names for the frame where a host callback's error entered the sandbox. */
+const ISOLATED_VM_BOUNDARY = '(<isolated-vm boundary>)'
 const FRAME = /^\s*at (async )?(?:(new )?(.*) \((.*)\)|(.*))$/
 const LOCATION = /^(.*):(\d+):(\d+)$/
 
@@ -62,6 +64,8 @@ export class SourceMaps {
   /** A frame at its original source position; null for a frame Convex leaves out. */
   #map(frame: FrameData): FrameData | null {
     const { fileName: file, lineNumber: line, columnNumber: column } = frame
+    // Where a host callback threw into the sandbox (isolated-vm's own frame): not in Convex's.
+    if (file === ISOLATED_VM_BOUNDARY) return null
     // Convex maps only complete frames and keeps the others as they are.
     if (file === null || line === null || column === null) return frame
     // Not a pushed module (the runtime, the Node worker, Node's internals): no source map.

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -355,4 +355,11 @@ test("an error's stack read in a function is its frames mapped to the app's sour
   ])
   expect(limited).toBe(`    at innerFunc (../convex/web.ts:${line('return new Error("made")')}:13)`)
   expect(dom).toBe(`    at handler (../convex/web.ts:${line('new DOMException("x", "AbortError").stack')}:16)`)
+})
+
+test('a syscall the host does not know fails with Convex’s message and only the app’s frames', async () => {
+  const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
+  const at = source.findIndex((l) => l.includes('Convex.syscall("1.0/noSuchOperation"')) + 1
+  const err = await errorOf(client.query(web.unknownSyscall!, {}))
+  expect(err.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nUncaught Error: Unknown operation 1\\.0/noSuchOperation\\n    at handler \\(\\.\\./convex/web\\.ts:${at}:\\d+\\)\\n$`))
 })
