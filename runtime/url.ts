@@ -10,7 +10,7 @@ import inspect from 'object-inspect'
 declare const __hostSync: (op: string, argsJson: string) => string
 
 /** The parts of a parsed URL, as the host reports them (scheme, search and hash without their `:`, `?`, `#`). */
-interface UrlInfo {
+export interface UrlInfo {
   scheme: string
   hash: string
   host: string
@@ -23,7 +23,8 @@ interface UrlInfo {
   password: string
 }
 
-type Update =
+/** A change the URL's setters ask the host for. */
+export type UrlUpdate =
   | { hash: string | null }
   | { hostname: string | null }
   | { href: string }
@@ -178,7 +179,7 @@ export class URLPolyfill {
     URLSearchParamsPolyfill._bind(this.#searchParams, (pairs) => this.#update({ searchParams: pairs }, false))
   }
 
-  #update(update: Update, resetParams = true): void {
+  #update(update: UrlUpdate, resetParams = true): void {
     this.#info = urlOp<UrlInfo>('url/updateUrlInfo', this.#info.href, update)
     if (resetParams) URLSearchParamsPolyfill._reset(this.#searchParams, this.#info.search)
   }

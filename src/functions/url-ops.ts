@@ -5,19 +5,7 @@
  * is `{"value": …}` or `{"typeError": message}` (Convex's messages).
  */
 
-/** The parts of a URL the sandbox keeps (scheme, search and hash without their `:`, `?`, `#`). */
-interface UrlInfo {
-  scheme: string
-  hash: string
-  host: string
-  hostname: string
-  href: string
-  pathname: string
-  port: string
-  search: string
-  username: string
-  password: string
-}
+import type { UrlInfo, UrlUpdate as Update } from '../../runtime/url.ts'
 
 function infoOf(url: URL): UrlInfo {
   return {
@@ -42,7 +30,6 @@ function parse(href: string, base?: string): URL | null {
   }
 }
 
-type Update = { hash: string | null } | { hostname: string | null } | { href: string } | { port: string } | { protocol: string } | { pathname: string } | { search: string | null } | { searchParams: [string, string][] }
 
 function update(original: string, change: Update): UrlInfo | { typeError: string } {
   let url = parse(original)
