@@ -11,7 +11,7 @@ import { DatabaseError, OccConflictError } from '../database/errors.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, inFieldOrderText, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, inFieldOrder, inFieldOrderText, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -377,7 +377,7 @@ export class FunctionRunner implements JobRunner {
       if (!refused.ok) this.log.record({ udfType: fn.udfType as UdfType, identifier: strippedPath(fn), component: fn.component ?? '', startedMs: Date.now(), durationMs: 0, logLines: [], error: errorText(refused) })
       return refused
     }
-    const argsJson = JSON.stringify([args])
+    const argsJson = argsText(args)
     const who = JSON.stringify(opts.identity ?? null)
     const r = opts.request
     const origin: RequestOrigin = { requestId: r?.requestId ?? uniqueHexId(), ip: r?.ip ?? null, userAgent: r?.userAgent ?? null, authToken: r?.authToken ?? null, scheduledFunctionId: null }
@@ -406,7 +406,7 @@ export class FunctionRunner implements JobRunner {
       return { result: failure(e, []), readSet: null, ts: await this.db.currentTs(), journal }
     }
     let txn: Transaction | null = null
-    const result = await this.#runQuery(fn, JSON.stringify([args]), undefined, (t) => {
+    const result = await this.#runQuery(fn, argsText(args), undefined, (t) => {
       txn = t
       t.journal = parseJournal(journal)
     }, JSON.stringify(opts.identity ?? null), undefined, 'sync')
@@ -524,7 +524,7 @@ export class FunctionRunner implements JobRunner {
     const txn = await this.db.begin(false)
     try {
       // Run by an admin, as nobody in particular (`ctx.auth` gives null).
-      const outcome = await this.#inTransaction(fn, 'query', JSON.stringify([args]), txn, 'null', null, systemOrigin(), false, host)
+      const outcome = await this.#inTransaction(fn, 'query', argsText(args), txn, 'null', null, systemOrigin(), false, host)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -582,7 +582,7 @@ export class FunctionRunner implements JobRunner {
    * a mutation that canceled its own job leaves it `canceled` rather than `success`.
    */
   async runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void> {
-    const argsJson = JSON.stringify(job.args)
+    const argsJson = JSON.stringify(inFieldOrder(job.args))
     await this.#systemMutation(async (txn) => {
       const doc = await txn.read(job.id)
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return
@@ -621,7 +621,7 @@ export class FunctionRunner implements JobRunner {
     else {
       try {
         this.#checkArgs(fn, (job.args[0] ?? {}) as JSONValue)
-        outcome = await this.#runAction(fn, JSON.stringify(job.args), undefined, 'null', false, undefined, systemOrigin(scheduledFunctionId), 'scheduler')
+        outcome = await this.#runAction(fn, JSON.stringify(inFieldOrder(job.args)), undefined, 'null', false, undefined, systemOrigin(scheduledFunctionId), 'scheduler')
       } catch (e) {
         outcome = failure(e, [])
       }
@@ -659,7 +659,7 @@ export class FunctionRunner implements JobRunner {
         let result
         try {
           // The user crosses into a component here (same transaction), not from an action.
-          result = await this.#inTransaction(callee, nestedKind, JSON.stringify([nestedArgs]), txn, who, null, origin, true)
+          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), txn, who, null, origin, true)
         } finally {
           if (outerLimits !== null) txn.limits = outerLimits
         }
@@ -751,14 +751,14 @@ export class FunctionRunner implements JobRunner {
       runFromAction: async (kind, address, calleeArgs) => {
         const callee = this.#resolveNested(component, address, kind, true)
         this.#checkArgs(callee, calleeArgs)
-        const argsText = JSON.stringify([calleeArgs])
+        const calleeArgsJson = argsText(calleeArgs)
         const calleeWho = calleeIdentity(fn, callee, who)
         const result =
           kind === 'query'
-            ? await this.#runQuery(callee, argsText, undefined, undefined, calleeWho, origin, source)
+            ? await this.#runQuery(callee, calleeArgsJson, undefined, undefined, calleeWho, origin, source)
             : kind === 'mutation'
-              ? await this.#runMutation(callee, argsText, calleeWho, origin, undefined, source)
-              : await this.#runAction(callee, argsText, undefined, calleeWho, true, undefined, origin, source)
+              ? await this.#runMutation(callee, calleeArgsJson, calleeWho, origin, undefined, source)
+              : await this.#runAction(callee, calleeArgsJson, undefined, calleeWho, true, undefined, origin, source)
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId)),
@@ -803,8 +803,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], given?: IsolateHost): Promise<ExecOutcome> {
-    // Arguments and return values pass with their objects' fields in order, as in Convex.
-    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson: inFieldOrderText(argsJson), seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
     // A component sees none of the deployment's environment variables: only what its parent
@@ -846,8 +845,14 @@ export class FunctionRunner implements JobRunner {
     } catch (e) {
       return failure(e, outcome.logLines)
     }
+    // A return value passes with its objects' fields in order, as in Convex.
     return { ok: true, value: kind === 'httpAction' ? outcome.value! : inFieldOrderText(outcome.value!), logLines: outcome.logLines }
   }
+}
+
+/** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
+function argsText(args: JSONValue): string {
+  return JSON.stringify([inFieldOrder(args)])
 }
 
 export interface HttpRequest {
