@@ -49,6 +49,21 @@ describe('SubscriptionManager', () => {
     expect(updates).toEqual([true, false])
   })
 
+  test('one query whatever order its arguments were written in: one entry, one run', async () => {
+    const { runner, pending } = heldRunner()
+    const manager = new SubscriptionManager(db, runner)
+    const a: Subscriber = { entryUpdated: () => {} }
+    const b: Subscriber = { entryUpdated: () => {} }
+    const first = manager.subscribe(a, 'q:list', { x: 1, nested: { z: 1, y: 2 } }, anonymous)
+    const second = manager.subscribe(b, 'q:list', { nested: { y: 2, z: 1 }, x: 1 }, anonymous)
+    expect(second).toBe(first)
+    expect([...first.subscribers]).toEqual([a, b])
+    await tick()
+    expect(manager.runs).toBe(1)
+    pending.shift()!()
+    await settle()
+  })
+
   test('at most 16 runs at once, 8 for one session; an entry unsubscribed while queued never runs', async () => {
     const { runner, pending } = heldRunner()
     const manager = new SubscriptionManager(db, runner)

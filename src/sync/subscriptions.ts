@@ -24,6 +24,7 @@ import { FrozenReadSet, keyString } from '../database/read-set.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { errorText } from '../functions/errors.ts'
 import type { JSONValue } from '../values/index.ts'
+import { inFieldOrder } from '../values/index.ts'
 import type { UserIdentity } from '../auth/auth.ts'
 import { flatten } from '../util/flatten.ts'
 
@@ -152,7 +153,8 @@ export class SubscriptionManager {
   }
 
   subscribe(sub: Subscriber, path: string, args: JSONValue, identity: QueryIdentity, journal: string | null = null, componentPath = ''): QueryEntry {
-    const key = `${identity.key}\u0000${componentPath}\u0000${path}\u0000${JSON.stringify(args)}\u0000${journal ?? ''}`
+    // (Arguments in field order: the same query whatever order the client wrote them in, as in Convex.)
+    const key = `${identity.key}\u0000${componentPath}\u0000${path}\u0000${JSON.stringify(inFieldOrder(args))}\u0000${journal ?? ''}`
     let entry = this.#entries.get(key)
     if (entry === undefined) {
       // Only a key that is kept is worth a flat copy.
