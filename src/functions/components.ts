@@ -234,12 +234,18 @@ export class Components {
    * matching the path; a mount hands the rest of the path (`/` + what follows the prefix) to the
    * child, where the same rules apply.
    */
+  /** The HTTP routes a component's (or the app's, '') `http.js` declares, as analyzed at push. */
+  httpRoutes(path: string): readonly { path: string; method: string }[] {
+    if (path === '') return this.#appHttp.routes
+    return this.#definitions.get(this.#instances.get(path)?.definitionPath ?? '')?.httpRoutes ?? []
+  }
+
   routeHttp(path: string): HttpTarget {
     let component = ''
     let routed = path
     for (;;) {
       const def = component === '' ? null : this.#definitions.get(this.#instances.get(component)?.definitionPath ?? '')
-      const routes = component === '' ? this.#appHttp.routes : (def?.httpRoutes ?? [])
+      const routes = this.httpRoutes(component)
       const mounts = component === '' ? this.#appHttp.mounts : (def?.httpMounts ?? {})
       const here = { component, prefix: component === '' ? '' : (def?.prefix ?? ''), routedPath: routed }
       if (routes.some((r) => r.path === routed)) return here

@@ -276,10 +276,8 @@ function modulesOf(ctx: SystemContext, component: string): JSONValue {
     list.push({ name: fn.exportName, udfType: fn.udfType, visibility: { kind: fn.visibility ?? 'public' } })
     byModule.set(fn.modulePath, list)
   }
-  const instance = ctx.components.instance(component)
-  const definition = instance === undefined ? undefined : ctx.components.definition(instance.definitionPath)
-  const routes = component === '' ? undefined : definition?.httpRoutes
-  if (routes !== undefined && routes.length > 0) {
+  const routes = component === '' ? [] : ctx.components.httpRoutes(component)
+  if (routes.length > 0) {
     const list = byModule.get('http.js') ?? []
     for (const r of routes) list.push({ name: `${r.method} ${r.path}`, udfType: 'HttpAction', visibility: { kind: 'public' } })
     byModule.set('http.js', list)
@@ -288,6 +286,19 @@ function modulesOf(ctx: SystemContext, component: string): JSONValue {
   return [...byModule.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([path, functions]) => [path, { functions, sourcePackageId: sourcePackageId(functions) }])
+}
+
+function apiSpec(ctx: SystemContext, component: string): JSONValue {
+  const any: JSONValue = { type: 'any' }
+  const functions: JSONValue[] = (ctx.components.registry(component)?.all() ?? []).map((fn) => ({
+    identifier: `${fn.modulePath}:${fn.exportName}`,
+    functionType: fn.udfType,
+    visibility: { kind: fn.visibility ?? 'public' },
+    args: (fn.args as JSONValue | null) ?? any,
+    returns: (fn.returns as JSONValue | null) ?? any,
+  }))
+  const routes: JSONValue[] = ctx.components.httpRoutes(component).map((r) => ({ functionType: 'HttpAction', method: r.method, path: r.path }))
+  return [...functions, ...routes]
 }
 
 function sourcePackageId(functions: JSONValue): string {
@@ -548,6 +559,10 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
     }),
     // ---- Functions and settings ----
     'modules:list': q((args, ctx) => modulesOf(ctx, componentOf(args, ctx))),
+    // `npx convex function-spec`: each function with its validators (`{ type: 'any' }` when it has
+    // none), then each HTTP route, as Convex's `_system/cli/modules:apiSpec` lists them.
+    'cli/modules:apiSpec': q((args, ctx) => apiSpec(ctx, componentOf(args, ctx))),
+    'cli/convexUrl:cloudUrl': q(() => deps.cloudUrl()),
     'modules:listForAllComponents': q((_args, ctx) => [
       [null, modulesOf(ctx, '')],
       ...ctx.components
@@ -670,7 +685,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       return ctx.files.uploadUrl(component)
     }),
   }
-  return new Map(Object.entries(fns).map(([name, fn]) => [`_system/frontend/${name.replace(':', '.js:')}`, fn]))
+  return new Map(Object.entries(fns).map(([name, fn]) => [name.startsWith('cli/') ? `_system/${name.replace(':', '.js:')}` : `_system/frontend/${name.replace(':', '.js:')}`, fn]))
 }
 
 async function deleteFiles(ctx: SystemContext, ids: string[], component: string): Promise<void> {

@@ -8,7 +8,7 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { BodyBudgetError, readLimited, refuseBody } from './body.ts'
 import type { BodyBudget, BodyHold } from './body.ts'
-import { MAX_FUNCTION_BODY, MAX_PUSH_BODY } from './limits.ts'
+import { MAX_ECHO_BODY, MAX_FUNCTION_BODY, MAX_PUSH_BODY } from './limits.ts'
 import type { Logger } from '../util/log.ts'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { splitAdminAuthorization, verifyAdminKey } from '../../keybroker/index.ts'
@@ -327,6 +327,8 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   })
   app.get('/instance_name', (c) => c.text(deps.instanceName))
   app.get('/instance_version', (c) => c.text(deps.version))
+  // The body sent back as it came (`npx convex network-test` checks the network with it).
+  app.post('/echo', async (c) => c.body(new Uint8Array(await readBody(c, MAX_ECHO_BODY, holdFor(c, deps)))))
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
   app.get('/api/concave/metrics', (c) => {
     adminAuth(c, deps, true, 'ViewMetrics')

@@ -13,8 +13,12 @@ export const MAX_IMPORT_PART = 512 * 1024 * 1024
 /** An HTTP action's request (Convex's limit is 20 MiB). */
 export const MAX_HTTP_ACTION_BODY = 20 * 1024 * 1024
 
+/** `POST /echo` (the CLI's network test; Convex's MAX_ECHO_BYTES). */
+export const MAX_ECHO_BODY = 128 * 1024 * 1024
+
 /** The largest body a route of the API port takes. */
 export function apiBodyLimit(path: string): number {
+  if (path === '/echo') return MAX_ECHO_BODY
   if (path === '/api/storage/upload') return MAX_UPLOAD_BYTES
   if (path === '/api/import/upload_part') return MAX_IMPORT_PART
   if (path === '/api/get_config_hashes' || path.startsWith('/api/deploy2/')) return MAX_PUSH_BODY

@@ -66,6 +66,26 @@ describe('push', () => {
     expect(await client.query(api.counter.get, { name: 'cli' })).toBe(1)
   })
 
+  test('function-spec lists every function with its validators, and the HTTP routes; network-test passes', async () => {
+    const cli = (args: string[]) => convexCli(appDir, [...args, '--url', backend.url, '--admin-key', backend.adminKey])
+    const spec = JSON.parse((await cli(['function-spec'])).stdout) as { url: string; functions: Record<string, unknown>[] }
+    expect(spec.url).toBe(backend.url)
+    const byId = new Map(spec.functions.filter((f) => f.identifier !== undefined).map((f) => [f.identifier, f]))
+    expect(byId.get('messages.js:send')).toEqual({
+      identifier: 'messages.js:send',
+      functionType: 'Mutation',
+      visibility: { kind: 'public' },
+      args: { type: 'object', value: { author: { fieldType: { type: 'string' }, optional: false }, body: { fieldType: { type: 'string' }, optional: false }, n: { fieldType: { type: 'number' }, optional: true } } },
+      returns: { type: 'any' },
+    })
+    expect(byId.get('messages.js:secret')).toMatchObject({ functionType: 'Query', visibility: { kind: 'internal' } })
+    expect(spec.functions).toContainEqual({ functionType: 'HttpAction', method: 'GET', path: '/hello' })
+    expect(spec.functions).toContainEqual({ functionType: 'HttpAction', method: 'POST', path: '/echo' })
+
+    const network = await cli(['network-test'])
+    expect(network.stderr).toContain('Network test passed.')
+  })
+
   test('deploy with a forged admin key is refused', async () => {
     const err = await errorOf(convexCli(appDir, ['deploy', '--url', backend.url, '--admin-key', 'concave-test|00ff', '-y']))
     expect(String((err as any).stderr)).toContain('BadAdminKey')
