@@ -142,3 +142,26 @@ test('a table left without its system indexes (a crash between the two writes of
   await again.load()
   expect([...again.table('', 'notes')!.indexes.values()].map((i) => [i.name, i.indexId])).toEqual([...notes.indexes.values()].map((i) => [i.name, i.indexId]))
 })
+
+test('a refresh takes in a table only with its by_id index, and keeps a listed table’s system indexes (its two reads are not one view)', async () => {
+  const s = store()
+  const p = s.open()
+  const catalog = new Catalog(p)
+  await catalog.load()
+  const index = (indexId: number, tableNumber: number, name: string) => ({ indexId, tableNumber, name, fields: name === 'by_id' ? ['_id'] : ['_creationTime'] })
+  // As another process's writes could be seen between the reads of tables and of indexes.
+  await p.createTable('whole', 10001, 10001, [index(50, 10001, 'by_id'), index(51, 10001, 'by_creation_time')])
+  await p.createTable('half', 10002, 10002)
+  await catalog.refresh()
+  expect(catalog.table('', 'whole')?.indexes.get('by_id')?.indexId).toBe(50)
+  expect(catalog.table('', 'half')).toBe(undefined)
+  // The table's indexes gone while it is still listed (dropped between the reads): kept for now.
+  await p.dropIndex(50)
+  await p.dropIndex(51)
+  await catalog.refresh()
+  expect([...catalog.table('', 'whole')!.indexes.keys()].sort()).toEqual(['by_creation_time', 'by_id'])
+  // Once it is no longer listed, it goes.
+  await p.dropTable(10001)
+  await catalog.refresh()
+  expect(catalog.table('', 'whole')).toBe(undefined)
+})

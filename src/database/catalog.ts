@@ -228,6 +228,10 @@ export class Catalog {
   async refresh(): Promise<void> {
     const tables = await this.persistence.tables()
     const indexes = await this.persistence.indexes()
+    // The two reads are not one view: a table another process dropped between them may be listed
+    // without its indexes. A table is taken in only with its `by_id` index, and keeps its system
+    // indexes until it is no longer listed (the next refresh).
+    const withById = new Set(indexes.filter((i) => i.name === BY_ID).map((i) => i.tableNumber))
     const live = new Set<number>()
     for (const t of tables) {
       if (t.name.startsWith(DROPPED_TABLE)) {
@@ -235,7 +239,7 @@ export class Catalog {
         continue
       }
       live.add(t.tableNumber)
-      if (!this.byNumber.has(t.tableNumber)) this.#addTable(t)
+      if (!this.byNumber.has(t.tableNumber) && withById.has(t.tableNumber)) this.#addTable(t)
     }
     for (const [n, t] of this.byNumber) {
       if (live.has(n)) continue
@@ -251,7 +255,7 @@ export class Catalog {
     for (const table of this.byNumber.values()) {
       const wanted = byTable.get(table.tableNumber) ?? []
       const names = new Set(wanted.map((i) => i.name))
-      for (const name of [...table.indexes.keys()]) if (!names.has(name)) table.indexes.delete(name)
+      for (const name of [...table.indexes.keys()]) if (!names.has(name) && name !== BY_ID && name !== BY_CREATION_TIME) table.indexes.delete(name)
       for (const i of wanted) {
         const known = table.indexes.get(i.name)
         if (known === undefined || known.indexId !== i.indexId || (known.staged === true) !== (i.staged === true)) this.#addIndex(i)
