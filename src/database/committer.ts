@@ -175,6 +175,18 @@ export class Committer {
     this.#failureListeners.push(listener)
   }
 
+  readonly #abandonedListeners: (() => void)[] = []
+
+  /** Called when a write ends without being published (it failed): readers held back for it may go on. */
+  onWriteAbandoned(listener: () => void): void {
+    this.#abandonedListeners.push(listener)
+  }
+
+  #writeAbandoned(): void {
+    this.#writing = false
+    for (const l of this.#abandonedListeners) l()
+  }
+
   onCommit(listener: CommitListener): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
@@ -250,8 +262,12 @@ export class Committer {
     const shared = this.persistence.shared
     if (shared !== undefined) return this.#held(shared, opts.push === true, () => fn())
     return this.#turn(async () => {
+      let threw = false
       try {
         return await fn()
+      } catch (e) {
+        threw = true
+        throw e
       } finally {
         // Tables created or dropped: a commit of their names, so live queries listing tables see it.
         const touched = this.#catalogTouched()
@@ -259,15 +275,23 @@ export class Committer {
           const ts = this.nextTs()
           // Writing until published, as a batch: no snapshot opens on the durable, unpublished commit.
           this.#writing = true
+          let failure: Error | null = null
           try {
             await this.persistence.write([{ ts, documents: [], indexes: [], touched, catalog: true }])
           } catch (e) {
-            this.#writing = false
-            // The names may be in the store without being durable: as a batch's failed write.
-            throw e instanceof WriteNotApplied ? e : this.#stopWrites(e)
+            // Not written (a full disk): as a batch that wasn't; else the names may be in the store
+            // without being durable, as after a batch's failed write.
+            if (e instanceof WriteNotApplied) this.#setWriteError((failure = new Error(`The database could not write: ${e.message}`)))
+            else failure = this.#stopWrites(e)
           }
-          this.#writing = false
-          this.#publish([{ ts, indexes: touched }])
+          if (failure !== null) {
+            this.#writeAbandoned()
+            // `fn`'s own error, if it threw, is the one its caller hears of.
+            if (!threw) throw failure
+          } else {
+            this.#writing = false
+            this.#publish([{ ts, indexes: touched }])
+          }
         }
       }
     })
@@ -306,9 +330,9 @@ export class Committer {
     try {
       await hold.write([storedRecord(record, ts)])
     } catch (e) {
-      this.#writing = false
       const error = new Error(`The database could not write: ${(e as Error)?.message ?? String(e)}`)
       this.#setWriteError(error)
+      this.#writeAbandoned()
       throw error
     }
     this.#writing = false
@@ -475,7 +499,7 @@ export class Committer {
         await this.persistence.write(records, shared ? this.#publishedTs : undefined)
         if (marker !== null) this.#pendingMarker = null
       } catch (e) {
-        this.#writing = false
+        this.#writeAbandoned()
         if (e instanceof StaleWrite) {
           // Another process committed first: take its commits in, then decide this batch again.
           try {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
+import { WriteNotApplied } from '../storage/persistence.ts'
 import type { Persistence } from '../storage/persistence.ts'
 import { CursorCodec } from './cursors.ts'
 import { Database } from './database.ts'
@@ -19,11 +20,11 @@ afterEach(async () => {
  * maintenance after every commit (so that every publish passes a checkpoint barrier, which ends
  * once the held write has landed).
  */
-function gatedStore(): { persistence: Persistence; hold: () => { landed: Promise<void>; open: () => void } } {
+function gatedStore(): { persistence: Persistence; hold: (opts?: { fail?: boolean }) => { landed: Promise<void>; open: () => void } } {
   const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
   const real = SqlitePersistence.open(join(dir, 'db.sqlite3'))
-  let gate: { landed: () => void; wait: Promise<void> } | null = null
+  let gate: { landed: () => void; wait: Promise<void>; fail: boolean } | null = null
   // A checkpoint barrier opens the next snapshot when its maintenance ends: here, once the held write has landed.
   let maintenanceEnds: Promise<void> = Promise.resolve()
   const maintenance = { wanted: () => true, run: () => maintenanceEnds }
@@ -32,12 +33,14 @@ function gatedStore(): { persistence: Persistence; hold: () => { landed: Promise
       if (key === 'quiescentMaintenance') return maintenance
       if (key === 'write') {
         return async (...args: Parameters<SqlitePersistence['write']>) => {
-          await target.write(...args)
           const g = gate
           gate = null
+          // A failing write (a full disk, say) leaves the store as it was.
+          if (g?.fail !== true) await target.write(...args)
           if (g !== null) {
             g.landed()
             await g.wait
+            if (g.fail) throw new WriteNotApplied(new Error('disk full'))
           }
         }
       }
@@ -47,11 +50,11 @@ function gatedStore(): { persistence: Persistence; hold: () => { landed: Promise
   })
   return {
     persistence,
-    hold: () => {
+    hold: (opts = {}) => {
       let landed!: () => void
       let open!: () => void
       const landedP = new Promise<void>((r) => (landed = r))
-      gate = { landed, wait: new Promise<void>((r) => (open = r)) }
+      gate = { landed, wait: new Promise<void>((r) => (open = r)), fail: opts.fail === true }
       maintenanceEnds = landedP
       return { landed: landedP, open }
     },
@@ -93,4 +96,35 @@ test('a reader that comes while a table-creating change lands its commit waits f
     db.end(txn)
   }
   expect(db.unhealthy).toBe(null)
+})
+
+test('a reader held back while a catalog change writes its closing commit goes on when that write fails', async () => {
+  const { persistence, hold } = gatedStore()
+  const db = await Database.open(persistence, new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  await db.mutate(async (txn) => void (await txn.insert('before', { n: 1 })), { system: false })
+  const published = db.committer.publishedTs
+
+  const gate = hold({ fail: true })
+  const creating = db.ensureTable('created')
+  creating.catch(() => {})
+  await gate.landed
+  const reading = db.begin(false)
+  let settled = false
+  void reading.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await new Promise((r) => setImmediate(r))
+  expect(settled).toBe(false)
+
+  gate.open()
+  await expect(creating).rejects.toThrow('The database could not write: disk full')
+  const txn = await reading
+  try {
+    expect(txn.snapshotTs).toBe(published)
+  } finally {
+    db.end(txn)
+  }
+  expect(db.unhealthy?.message).toBe('The database could not write: disk full')
 })

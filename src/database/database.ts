@@ -113,6 +113,10 @@ export class Database {
     this.committer.onFailure(() => {
       for (const wake of this.#waiting.splice(0)) wake()
     })
+    // A write that failed publishes nothing either: transactions held back for it open a snapshot.
+    this.committer.onWriteAbandoned(() => {
+      for (const wake of this.#waiting.splice(0)) wake()
+    })
   }
 
   static async open(persistence: Persistence, cursors: CursorCodec, opts: DatabaseOptions = {}): Promise<Database> {

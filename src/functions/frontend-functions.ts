@@ -12,7 +12,7 @@ import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME, tableNameK
 import { keySuccessor } from '../database/query.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { Schema, SchemaTable } from '../database/database.ts'
-import { decodeId, valueToJson } from '../values/index.ts'
+import { decodeId, inFieldOrder, valueToJson } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 import type { AuthProvider } from '../auth/auth.ts'
 import { CRON_JOBS, CRON_RUNS } from './crons.ts'
@@ -606,7 +606,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
         const cronFor = (run: Doc) =>
           crons.find((c) => {
             const spec = JSON.parse(String(c.spec)) as { name: string; args: JSONValue[] }
-            return udfPathOf(spec.name) === udfPathOf(String(run.name)) && JSON.stringify(spec.args) === JSON.stringify(run.args)
+            return udfPathOf(spec.name) === udfPathOf(String(run.name)) && JSON.stringify(inFieldOrder(spec.args)) === JSON.stringify(inFieldOrder(run.args as JSONValue))
           })?.name
         const out: JSONValue[] = []
         for (const run of await txn.readTable(CRON_RUNS, component)) {
