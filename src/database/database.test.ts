@@ -128,3 +128,25 @@ test('a reader held back while a catalog change writes its closing commit goes o
   }
   expect(db.unhealthy?.message).toBe('The database could not write: disk full')
 })
+
+test('restoring a document to what it holds is no change, also when it was stored with its fields in another order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'db.sqlite3')
+  const first = await Database.open(SqlitePersistence.open(path), new CursorCodec(SECRET))
+  const id = await first.mutate((txn) => txn.insert('notes', { b: 1, a: 2 }), { system: false })
+  const table = first.catalog.table('', 'notes')!
+  const doc = (await first.mutate((txn) => txn.read(id, '')))!
+  expect(Object.keys(doc)).toEqual(['_creationTime', '_id', 'a', 'b'])
+  await first.close()
+  // As an earlier version stored it: its fields in the order they were written.
+  const raw = SqlitePersistence.open(path)
+  await raw.write([{ ts: raw.maxTs() + 1n, documents: [{ id, tableNumber: table.tableNumber, json: JSON.stringify({ _id: id, _creationTime: doc._creationTime, b: 1, a: 2 }) }], indexes: [] }])
+  await raw.close()
+
+  const db = await Database.open(SqlitePersistence.open(path), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  expect(await db.mutate((txn) => txn.restoreSystem(id, { b: 1, _id: id, a: 2, _creationTime: doc._creationTime! }))).toBe(false)
+  expect(await db.mutate((txn) => txn.restoreSystem(id, { b: 3, _id: id, a: 2, _creationTime: doc._creationTime! }))).toBe(true)
+  expect(JSON.stringify(await db.mutate((txn) => txn.read(id, '')))).toBe(JSON.stringify({ _creationTime: doc._creationTime, _id: id, a: 2, b: 3 }))
+})

@@ -478,7 +478,8 @@ export class Transaction {
     const table = await this.#systemTableOf(id, component)
     if (table === null) return false
     const current = await this.read(id, table.component)
-    if (current === null ? doc === null : doc !== null && JSON.stringify(current) === JSON.stringify(doc)) return false
+    // (A document stored before fields were kept in order compares by its content.)
+    if (current === null ? doc === null : doc !== null && JSON.stringify(inFieldOrder(current)) === JSON.stringify(doc)) return false
     if (current !== null) await this.#remember(table, id, current)
     else {
       await this.#checkIdFree(table, id)

@@ -845,10 +845,15 @@ export class FunctionRunner implements JobRunner {
     } catch (e) {
       return failure(e, outcome.logLines)
     }
-    // A return value passes with its objects' fields in order, as in Convex.
-    return { ok: true, value: kind === 'httpAction' ? outcome.value! : inFieldOrderText(outcome.value!), logLines: outcome.logLines }
+    // A return value passes with its objects' fields in order, as in Convex, up to 16 KiB: ordering
+    // means parsing the text, and larger results are mostly documents, stored in order already.
+    const value = outcome.value!
+    return { ok: true, value: kind === 'httpAction' || value.length > ORDERED_RESULT_MAX ? value : inFieldOrderText(value), logLines: outcome.logLines }
   }
 }
+
+/** The longest return value (JSON text) put in field order (see #executeInIsolate). */
+const ORDERED_RESULT_MAX = 16 * 1024
 
 /** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
 function argsText(args: JSONValue): string {

@@ -39,6 +39,7 @@ import type { DocumentWrite, IndexRecord, IndexWrite, LogEntry, ModuleRecord, Pe
 import { PostgresPersistence, redact } from '../storage/postgres/postgres-persistence.ts'
 import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
 import type { JSONValue } from '../values/index.ts'
+import { inFieldOrder } from '../values/index.ts'
 import { checkRestoreRequest, RestoreError, wholeLog } from './restore.ts'
 import type { RestoreOptions, RestoreResult } from './restore.ts'
 
@@ -201,7 +202,7 @@ async function copyState(source: RestoreSource, target: Persistence, targetBlobs
 
       const writer = new BatchWriter(target, view.snapshot.ts)
       let differing = 0
-      const sameJson = (a: string, b: string) => a === b || JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b))
+      const sameJson = (a: string, b: string) => a === b || JSON.stringify(inFieldOrder(JSON.parse(a) as JSONValue)) === JSON.stringify(inFieldOrder(JSON.parse(b) as JSONValue))
       for (const plan of plans.values()) {
         const byId = plan.indexes.find((i) => i.name === BY_ID)
         if (byId === undefined) continue

@@ -192,6 +192,12 @@ describe('field order', () => {
     expect(JSON.stringify(proto)).toBe('{"__proto__":{"a":2,"b":1},"z":1}')
   })
 
+  test('an object whose integer-like names JavaScript keeps in number order counts as in order', () => {
+    const numbered = JSON.parse('{"9":1,"10":2,"a":3}') as JSONValue
+    expect(inFieldOrder(numbered)).toBe(numbered)
+    expect(inFieldOrderText('{"9":1,"10":2,"a":{"y":1,"x":2}}')).toBe('{"9":1,"10":2,"a":{"x":2,"y":1}}')
+  })
+
   test('JSON text is rewritten only when an object is out of order', () => {
     const same = '[{"a":1,"b":{"c":2,"d":3}}]'
     expect(inFieldOrderText(same)).toBe(same)

@@ -258,7 +258,8 @@ export function inFieldOrder<T extends JSONValue>(v: T): T {
   const keys = Object.keys(o)
   let ordered = true
   for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) {
+    // (Integer-like names come first, by number, in any JavaScript object: no order changes that.)
+    if (keys[i - 1]! > keys[i]! && !(isIndexName(keys[i - 1]!) && isIndexName(keys[i]!))) {
       ordered = false
       break
     }
@@ -275,6 +276,11 @@ export function inFieldOrder<T extends JSONValue>(v: T): T {
   const out: Record<string, JSONValue> = {}
   for (const i of order) setField(out, keys[i]!, values[i]!)
   return out as T
+}
+
+/** Whether JavaScript lists the property `k` among an object's integer keys (an array index). */
+function isIndexName(k: string): boolean {
+  return /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) < 4294967295
 }
 
 /**
