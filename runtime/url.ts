@@ -88,10 +88,10 @@ export class URLSearchParamsPolyfill {
     this.#pairs.push([String(name), String(value)])
     this.#changed()
   }
-  delete(name: string, value?: string): void {
+  /** Every pair of that name (Convex's takes no value argument). */
+  delete(name: string): void {
     const n = String(name)
-    const v = value === undefined ? undefined : String(value)
-    this.#pairs = this.#pairs.filter(([k, x]) => k !== n || (v !== undefined && x !== v))
+    this.#pairs = this.#pairs.filter(([k]) => k !== n)
     this.#changed()
   }
   get(name: string): string | null {
@@ -102,22 +102,20 @@ export class URLSearchParamsPolyfill {
     const n = String(name)
     return this.#pairs.filter(([k]) => k === n).map(([, v]) => v)
   }
-  has(name: string, value?: string): boolean {
+  has(name: string): boolean {
     const n = String(name)
-    const v = value === undefined ? undefined : String(value)
-    return this.#pairs.some(([k, x]) => k === n && (v === undefined || x === v))
+    return this.#pairs.some(([k]) => k === n)
   }
+  /** As Convex's: the pairs of that name go, and the new one is appended. */
   set(name: string, value: string): void {
     const n = String(name)
-    const v = String(value)
-    const i = this.#pairs.findIndex(([k]) => k === n)
-    if (i === -1) this.#pairs.push([n, v])
-    else this.#pairs = this.#pairs.filter(([k], j) => k !== n || j === i).map((p, j) => (j === i ? [n, v] : p))
+    this.#pairs = this.#pairs.filter(([k]) => k !== n)
+    this.#pairs.push([n, String(value)])
     this.#changed()
   }
-  /** Stable, by name in UTF-16 code units (as the URL standard says). */
+  /** As Convex's: stable, by name as `localeCompare` orders them. */
   sort(): void {
-    this.#pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    this.#pairs.sort(([a], [b]) => a.localeCompare(b))
     this.#changed()
   }
   forEach(fn: (value: string, key: string, parent: this) => void, thisArg?: unknown): void {

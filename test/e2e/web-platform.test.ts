@@ -264,6 +264,9 @@ test('URL and URLSearchParams follow the URL standard (the host parses, as in Co
       4,
       '{"u":"https://a/b","p":{}}',
       '[object URLSearchParams]',
+      // As Convex's: sort() by localeCompare, set() removes the name's pairs and appends.
+      'a=3&A=4&b=1&B=2',
+      'b=2&a=4',
     ],
   })
 })
