@@ -282,7 +282,21 @@ installGlobals(null)
 // Errors keep the frames their stack was built from, for the host to print as Convex does. A
 // `stack` is what Convex makes it: those frames mapped to the app's sources (no `Name: message`
 // line; the runtime's and the harness's frames left out), by the host.
-captureFrames((_error, _sites, frames) => __hostSync('error/stack', JSON.stringify(frames)))
+const stackText = (_error: unknown, _sites: unknown, frames: unknown): string => __hostSync('error/stack', JSON.stringify(frames))
+captureFrames(stackText)
+
+/**
+ * A synchronous syscall. Its error is made again here: one that crossed from the host carries
+ * isolated-vm's own stack (the host's files), where Convex's has the app's frames.
+ */
+function hostSync(op: string, argsJson: string): string {
+  try {
+    return __hostSync(op, argsJson)
+  } catch (e) {
+    const made = e instanceof TypeError ? new TypeError((e as Error).message) : new Error(e instanceof Error ? e.message : String(e))
+    throw made
+  }
+}
 
 function hostAsync(op: string, argsJson: string): Promise<string> {
   // Nothing answers async syscalls while a module is being imported (outside any call).
@@ -329,7 +343,7 @@ g.Convex = {
         if (call?.snapshotTs == null) throw new Error('getSnapshotTs is only available in queries and mutations')
         return JSON.stringify({ $integer: call.snapshotTs })
       default:
-        return __hostSync(op, argsJson)
+        return hostSync(op, argsJson)
     }
   },
   asyncSyscall(op: string, argsJson: string): Promise<string> {
@@ -425,9 +439,10 @@ function resetCall(spec: RuntimeCall | null): void {
   lastPerformanceNow = 0
   cancelledTimers.clear()
   installGlobals(spec?.kind ?? null)
-  // A call that changed how many frames errors keep doesn't change it for the next (each Convex
+  // A call that changed how errors keep their frames doesn't change it for the next (each Convex
   // call starts in a fresh context).
   Error.stackTraceLimit = 10
+  captureFrames(stackText)
 }
 
 g.__concave = {

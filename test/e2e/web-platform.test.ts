@@ -346,8 +346,9 @@ test('db.insert, db.patch and db.replace of a value that is not an object fail w
 })
 
 test("an error's stack read in a function is its frames mapped to the app's sources, as Convex gives it", async () => {
-  // A call that keeps no frames (the call after it, in the same warm isolate, keeps them again).
-  expect(await client.query(web.keepNoFrames!, {})).toBe('')
+  // A call that keeps no frames and formats stacks its own way (the call after it, in the same
+  // warm isolate, has Convex's stacks again).
+  expect(await client.query(web.keepNoFrames!, {})).toBe('replaced')
   const { full, limited, dom } = (await client.query(web.stacks!, {})) as { full: string; limited: string; dom: string }
   const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
   const line = (text: string) => source.findIndex((l) => l.includes(text)) + 1
@@ -363,6 +364,8 @@ test("an error's stack read in a function is its frames mapped to the app's sour
 test('a syscall the host does not know fails with Convex’s message and only the app’s frames', async () => {
   const source = readFileSync(join(appDir, 'convex/web.ts'), 'utf8').split('\n')
   const at = source.findIndex((l) => l.includes('Convex.syscall("1.0/noSuchOperation"')) + 1
+  const stackAt = source.findIndex((l, i) => i > at && l.includes('Convex.syscall("1.0/noSuchOperation"')) + 1
+  expect(await client.query(web.unknownSyscallStack!, {})).toMatch(new RegExp(`^    at handler \\(\\.\\./convex/web\\.ts:${stackAt}:\\d+\\)$`))
   const err = await errorOf(client.query(web.unknownSyscall!, {}))
   expect(err.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nUncaught Error: Unknown operation 1\\.0/noSuchOperation\\n    at handler \\(\\.\\./convex/web\\.ts:${at}:\\d+\\)\\n$`))
 })
