@@ -208,6 +208,19 @@ function listenersOf(target: object | undefined): Map<string, Registration[]> {
   return lists
 }
 
+/**
+ * Listeners a call added to the global object, removed when the next call (or module load) begins:
+ * each Convex call starts in a fresh context. (Those a module adds at its top level stay: Concave
+ * evaluates a module once per isolate.) Null outside a call.
+ */
+let callListeners: { lists: Map<string, Registration[]>; type: string; registration: Registration }[] | null = null
+
+/** Drops the listeners the last call added to the global object; `inCall`: track the next call's. */
+export function resetCallListeners(inCall: boolean): void {
+  if (callListeners !== null) for (const { lists, type, registration } of callListeners) removeRegistration(lists, type, registration)
+  callListeners = inCall ? [] : null
+}
+
 export class EventTargetPolyfill {
   addEventListener(type: string, callback: Listener | null, options?: ListenerOptions): void {
     if (callback === null || callback === undefined) return
@@ -222,6 +235,7 @@ export class EventTargetPolyfill {
     if (list.some((r) => r.callback === callback && r.capture === capture)) return
     const registration: Registration = { callback, capture, once: o.once === true, passive: o.passive === true, removed: false }
     list.push(registration)
+    if (callListeners !== null && ((this as unknown) ?? globalThis) === globalThis) callListeners.push({ lists, type: key, registration })
     signal?.addEventListener('abort', () => removeRegistration(lists, key, registration))
   }
 

@@ -30,7 +30,7 @@ import type { Outcome } from './outcome.ts'
 import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
 import { BlobPolyfill, FilePolyfill } from './blob.ts'
 import { ReadableStreamPolyfill, TextDecoderStreamPolyfill, TextEncoderStreamPolyfill, TransformStreamPolyfill, WritableStreamPolyfill, WritableStreamWriter } from './streams.ts'
-import { AbortControllerPolyfill, AbortSignalPolyfill, CustomEventPolyfill, DOMExceptionPolyfill, EventPolyfill, EventTargetPolyfill, setEventClock, setExceptionReporter } from './dom.ts'
+import { AbortControllerPolyfill, AbortSignalPolyfill, CustomEventPolyfill, DOMExceptionPolyfill, EventPolyfill, EventTargetPolyfill, resetCallListeners, setEventClock, setExceptionReporter } from './dom.ts'
 import { FormDataPolyfill } from './form-data.ts'
 import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
@@ -443,6 +443,7 @@ function resetCall(spec: RuntimeCall | null): void {
   // call starts in a fresh context).
   Error.stackTraceLimit = 10
   captureFrames(stackText)
+  resetCallListeners(spec !== null && spec.kind !== 'import')
 }
 
 g.__concave = {

@@ -369,3 +369,9 @@ test('a syscall the host does not know fails with Convex’s message and only th
   const err = await errorOf(client.query(web.unknownSyscall!, {}))
   expect(err.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nUncaught Error: Unknown operation 1\\.0/noSuchOperation\\n    at handler \\(\\.\\./convex/web\\.ts:${at}:\\d+\\)\\n$`))
 })
+
+test('a listener a call adds to the global object is gone for the next call; one added at a module’s top level stays', async () => {
+  expect(await client.query(web.globalListeners!, {})).toEqual(['module'])
+  expect(await client.query(web.globalListeners!, {})).toEqual(['module'])
+  expect(await client.query(web.globalListeners!, {})).toEqual(['module'])
+})
