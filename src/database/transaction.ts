@@ -317,7 +317,8 @@ export class Transaction {
   }
 
   #userFields(value: JSONValue, op: string): Doc {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DatabaseError(`Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`)
+    // (An int64, a float that JSON can't carry, or bytes come encoded as a one-field object.)
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || isEncodedScalar(value)) throw new DatabaseError(`Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`)
     return value as Doc
   }
 
@@ -659,4 +660,13 @@ function minKey(a: Buffer, b: Buffer): Buffer {
 /** Convex's error for an id of another table than the one a call names. */
 function wrongTableMessage(method: string, expected: string, actual: string): string {
   return `Invalid argument \`id\` for \`${method}\`: expected to be an Id<"${expected}">, got Id<"${actual}"> instead.`
+}
+
+/** Whether `o` is the JSON form of an int64, a special float or bytes (`{"$integer": …}`, …). */
+function isEncodedScalar(o: Record<string, JSONValue>): boolean {
+  let n = 0
+  for (const k in o) {
+    if (++n > 1 || (k !== '$integer' && k !== '$float' && k !== '$bytes')) return false
+  }
+  return n === 1
 }

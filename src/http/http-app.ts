@@ -327,8 +327,14 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
   })
   app.get('/instance_name', (c) => c.text(deps.instanceName))
   app.get('/instance_version', (c) => c.text(deps.version))
-  // The body sent back as it came (`npx convex network-test` checks the network with it).
-  app.post('/echo', async (c) => c.body(new Uint8Array(await readBody(c, MAX_ECHO_BODY, holdFor(c, deps)))))
+  // The body sent back as it comes (`npx convex network-test` checks the network with it): streamed
+  // when its length is declared, else read first (within the limit).
+  app.post('/echo', async (c) => {
+    const declared = c.req.header('content-length')
+    if (declared === undefined) return c.body(new Uint8Array(await readBody(c, MAX_ECHO_BODY, holdFor(c, deps))))
+    if (Number(declared) > MAX_ECHO_BODY) throw new HttpError(413, 'PayloadTooLarge', `Request body is too large: ${declared} bytes (limit ${MAX_ECHO_BODY})`)
+    return new Response(c.req.raw.body, { status: 200 })
+  })
   app.get('/api/v1/get_canonical_urls', (c) => c.json({ convexCloudUrl: deps.cloudUrl(), convexSiteUrl: deps.siteUrl() }))
   app.get('/api/concave/metrics', (c) => {
     adminAuth(c, deps, true, 'ViewMetrics')

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { ConvexError } from 'convex/values'
 import { anyApi } from 'convex/server'
-import { createServer } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -84,6 +84,21 @@ describe('push', () => {
 
     const network = await cli(['network-test'])
     expect(network.stderr).toContain('Network test passed.')
+
+    // POST /echo: the body back, streamed; a declared length past 128 MiB is refused before it is sent.
+    const body = Buffer.alloc(3 * 1024 * 1024, 7)
+    const echoed = await fetch(`${backend.url}/echo`, { method: 'POST', body })
+    expect(echoed.status).toBe(200)
+    expect(Buffer.from(await echoed.arrayBuffer()).equals(body)).toBe(true)
+    const refused = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${backend.url}/echo`, { method: 'POST', headers: { 'content-length': String(129 * 1024 * 1024) } }, (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on('error', reject)
+      req.flushHeaders()
+    })
+    expect(refused).toBe(413)
   })
 
   test('deploy with a forged admin key is refused', async () => {

@@ -342,7 +342,7 @@ test("objects pass in Convex's field order: documents as stored, a function's ar
 })
 
 test('db.insert, db.patch and db.replace of a value that is not an object fail with Convex’s message', async () => {
-  expect(await client.mutation(web.notObjects!, {})).toEqual(['insert', 'patch', 'replace'].map((op) => `Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`))
+  expect(await client.mutation(web.notObjects!, {})).toEqual(['insert', 'patch', 'replace', 'insert', 'patch'].map((op) => `Invalid argument \`value\` for \`db.${op}\`: Value must be an Object`))
 })
 
 test("an error's stack read in a function is its frames mapped to the app's sources, as Convex gives it", async () => {
