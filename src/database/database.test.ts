@@ -61,6 +61,17 @@ function gatedStore(): { persistence: Persistence; hold: (opts?: { fail?: boolea
   }
 }
 
+/** Whether `p` settles within a turn of the event loop. */
+async function settledSoon(p: Promise<unknown>): Promise<boolean> {
+  let settled = false
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  await new Promise((r) => setImmediate(r))
+  return settled
+}
+
 test('a reader that comes while a table-creating change lands its commit waits for it to be published, and sees it', async () => {
   const { persistence, hold } = gatedStore()
   const db = await Database.open(persistence, new CursorCodec(SECRET))
@@ -77,13 +88,7 @@ test('a reader that comes while a table-creating change lands its commit waits f
 
   // A reader now neither fails nor reads a snapshot ahead of what the process published.
   const reading = db.begin(false)
-  let settled = false
-  void reading.then(
-    () => (settled = true),
-    () => (settled = true),
-  )
-  await new Promise((r) => setImmediate(r))
-  expect(settled).toBe(false)
+  expect(await settledSoon(reading)).toBe(false)
   expect(db.unhealthy).toBe(null)
 
   gate.open()
@@ -110,13 +115,7 @@ test('a reader held back while a catalog change writes its closing commit goes o
   creating.catch(() => {})
   await gate.landed
   const reading = db.begin(false)
-  let settled = false
-  void reading.then(
-    () => (settled = true),
-    () => (settled = true),
-  )
-  await new Promise((r) => setImmediate(r))
-  expect(settled).toBe(false)
+  expect(await settledSoon(reading)).toBe(false)
 
   gate.open()
   await expect(creating).rejects.toThrow('The database could not write: disk full')
