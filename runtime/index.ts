@@ -381,7 +381,8 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   const path = r.routedPath ?? new URLPolyfill(r.url).pathname
   const match = router?.isRouter === true ? router.lookup(path, r.method) : null
   if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
-  const body = r.body !== null ? base64ToBytes(r.body) : r.streamed === true ? requestBodyStream() : undefined
+  // (A GET or HEAD request's Request has no body: the Fetch standard allows none.)
+  const body = r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body !== null ? base64ToBytes(r.body) : r.streamed === true ? requestBodyStream() : undefined
   const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body })
   const response = await match[0].invokeHttpAction(request)
   if (!(response instanceof ResponsePolyfill)) throw new Error('An HTTP action must return a Response')

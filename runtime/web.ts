@@ -366,14 +366,13 @@ function normalizeMethod(method: string): string {
   return NORMALIZED_METHODS.has(upper) ? upper : method
 }
 
-/** A Request's URL: a string or URL parsed to its href, or fetch's TypeError. */
+/** A Request's URL, as Convex's runtime takes it: a string or URL, parsed, with an http(s) scheme. */
 function parseRequestUrl(input: unknown): string {
-  const text = String(input)
-  try {
-    return new URLPolyfill(text).href
-  } catch {
-    throw new TypeError(`Failed to parse URL from ${text}`)
-  }
+  if (input === undefined) throw new TypeError('Request URL is undefined')
+  if (typeof input !== 'string' && !(input instanceof URLPolyfill)) throw new TypeError(`Failed to parse URL from ${String(input)}`)
+  const url = new URLPolyfill(input)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`Unsupported URL scheme -- http and https are supported (scheme was ${url.protocol.slice(0, -1)})`)
+  return url.href
 }
 
 export class RequestPolyfill extends Body {
@@ -383,9 +382,12 @@ export class RequestPolyfill extends Body {
   constructor(input: string | RequestPolyfill | { href: string }, init?: { method?: string; headers?: HeadersInit; body?: unknown } | null) {
     init ??= {}
     const from = input instanceof RequestPolyfill ? input : null
+    const url = from !== null ? from.url : parseRequestUrl(input)
+    const method = init.method !== undefined ? normalizeMethod(String(init.method)) : (from?.method ?? 'GET')
+    if (init.body !== undefined && init.body !== null && (method === 'GET' || method === 'HEAD')) throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.")
     super(init.body !== undefined ? init.body : from === null ? null : from._isStream() ? from.body : from._bytes())
-    this.url = from !== null ? from.url : parseRequestUrl(input)
-    this.method = init.method !== undefined ? normalizeMethod(String(init.method)) : (from?.method ?? 'GET')
+    this.url = url
+    this.method = method
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
   }

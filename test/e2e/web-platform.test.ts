@@ -275,7 +275,16 @@ test('Request and Response: URL parsing, method normalization, one body read, st
   const range = "RangeError(-): Failed to construct 'Response': The status provided is outside the range [200, 599]."
   const json = "TypeError(-): Failed to execute 'json' on 'Response': The data is not JSON serializable"
   expect(await client.query(web.requests!, {})).toEqual({
-    url: ['TypeError(-): Failed to parse URL from [object Object]', 'TypeError(-): Failed to parse URL from not a url', 'https://example.com/a?b'],
+    url: [
+      'TypeError(-): Failed to parse URL from [object Object]',
+      "TypeError(-): Invalid URL: 'not a url'",
+      'https://example.com/a?b',
+      'TypeError(-): Request URL is undefined',
+      'TypeError(-): Unsupported URL scheme -- http and https are supported (scheme was ftp)',
+      "TypeError(-): Failed to construct 'Request': Request with GET/HEAD method cannot have body.",
+      "TypeError(-): Failed to construct 'Request': Request with GET/HEAD method cannot have body.",
+      'GET',
+    ],
     methods: ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'patch', 'Custom'],
     readTwice: [
       "TypeError(-): Failed to execute 'text' on 'Response': body stream already read",
