@@ -165,3 +165,16 @@ test('a refresh takes in a table only with its by_id index, and keeps a listed t
   await catalog.refresh()
   expect(catalog.table('', 'whole')).toBe(undefined)
 })
+
+test('two catalogs repairing the same half table at once (two processes starting on one store) both end with its one index', async () => {
+  const s = store()
+  const p = s.open()
+  await p.createTable('notes', 10001, 10001)
+  const [a, b] = [new Catalog(p), new Catalog(p)]
+  await Promise.all([a.load(), b.load()])
+  const byId = (c: Catalog) => c.table('', 'notes')!.indexes.get('by_id')!.indexId
+  expect(byId(a)).toBe(byId(b))
+  expect((await p.indexes()).filter((i) => i.name === 'by_id')).toHaveLength(1)
+  expect((await p.indexes()).filter((i) => i.name === 'by_creation_time')).toHaveLength(1)
+  expect(a.table('', 'notes')!.indexes.get('by_creation_time')!.indexId).toBe(b.table('', 'notes')!.indexes.get('by_creation_time')!.indexId)
+})

@@ -204,7 +204,16 @@ export class Catalog {
         const probe: IndexInfo = { indexId: -1, tableNumber: table.tableNumber, tableName: table.name, component: table.component, name, fields: systemIndexFields(name), keyFields: keyFieldsFor(name, systemIndexFields(name)) }
         const docs = await this.persistence.tableDocuments(table.tableNumber)
         const backfill = docs.map((d) => ({ indexId: -1, key: indexKey(probe, JSON.parse(d.json) as Record<string, JSONValue>), id: d.id }))
-        this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: probe.fields }, backfill))
+        try {
+          this.#addIndex(await this.persistence.createIndex({ indexId: this.#indexId(), tableNumber: table.tableNumber, name, fields: probe.fields }, backfill))
+        } catch (e) {
+          // Another process starting on the same store may have repaired it first: its index stands.
+          const stored = await this.persistence.indexes()
+          const theirs = stored.find((i) => i.tableNumber === table.tableNumber && i.name === name)
+          if (theirs === undefined) throw e
+          for (const i of stored) if (i.indexId >= this.#nextIndexId) this.#nextIndexId = i.indexId + 1
+          this.#addIndex(theirs)
+        }
       }
     }
   }
