@@ -11,13 +11,12 @@ import { BlobPolyfill, FilePolyfill } from './blob.ts'
 const ERROR_NAMES = new Set(['Error', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError', 'URIError'])
 const ERROR_CONSTRUCTORS: Record<string, ErrorConstructor> = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError }
 
-/** V8's wording for what it can't clone: the function's source, `Symbol(x)`, or `#<Type>`. */
-function uncloneable(value: unknown): DOMExceptionPolyfill {
-  let what: string
-  if (typeof value === 'function') what = Function.prototype.toString.call(value)
-  else if (typeof value === 'symbol') what = value.toString()
-  else what = `#<${Object.prototype.toString.call(value).slice(8, -1)}>`
-  return new DOMExceptionPolyfill(`${what} could not be cloned.`, 'DataCloneError')
+/**
+ * What Convex's structuredClone throws for a value it can't clone (a function, a symbol, a
+ * WeakMap, …): its host serializes, fails to read the result back, and says so.
+ */
+function uncloneable(_value: unknown): Error {
+  return new Error('could not deserialize value')
 }
 
 const tag = (v: object): string => Object.prototype.toString.call(v)

@@ -49,9 +49,10 @@ test('structuredClone keeps Map, Set, Date, RegExp, bigint, undefined, buffers, 
   expect(clone).toEqual({
     kept: [true, true, true, true, '1,two', '1970-01-02T00:00:00.000Z', '/a+b/gi', '1180591620717411303424', true, '1,2,3,4', '2,3', true, '[[1,[2]]]'],
     errors: [
-      'DataCloneError(25): () => 1 could not be cloned. [DOMException]',
-      'DataCloneError(25): Symbol(s) could not be cloned. [DOMException]',
-      'DataCloneError(25): #<WeakMap> could not be cloned. [DOMException]',
+      // As Convex's (its host fails to read back what it couldn't serialize).
+      'Error(-): could not deserialize value',
+      'Error(-): could not deserialize value',
+      'Error(-): could not deserialize value',
       'Error(-): structuredClone with transfer not supported',
     ],
   })
