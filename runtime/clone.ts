@@ -15,7 +15,7 @@ const ERROR_CONSTRUCTORS: Record<string, ErrorConstructor> = { Error, EvalError,
  * What Convex's structuredClone throws for a value it can't clone (a function, a symbol, a
  * WeakMap, …): its host serializes, fails to read the result back, and says so.
  */
-function uncloneable(_value: unknown): Error {
+function uncloneable(): Error {
   return new Error('could not deserialize value')
 }
 
@@ -28,7 +28,7 @@ export function structuredClone<T>(value: T, options?: { transfer?: unknown[] })
 }
 
 function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
-  if (typeof value === 'symbol' || typeof value === 'function') throw uncloneable(value)
+  if (typeof value === 'symbol' || typeof value === 'function') throw uncloneable()
   if (value === null || typeof value !== 'object') return value
   const known = memory.get(value)
   if (known !== undefined) return known
@@ -71,7 +71,7 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
     if ('cause' in value) (copy as { cause?: unknown }).cause = cloneValue(value.cause, memory)
     return copy
   }
-  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) throw uncloneable(value)
+  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) throw uncloneable()
   if (Array.isArray(value)) {
     const copy = remember(new Array(value.length))
     for (const key of Object.keys(value)) copy[key as unknown as number] = cloneValue((value as unknown as Record<string, unknown>)[key], memory)

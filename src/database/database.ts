@@ -109,14 +109,10 @@ export class Database {
       this.#published()
       this.history.committed()
     })
-    // After a storage failure nothing more gets published: waiting transactions fail instead.
-    this.committer.onFailure(() => {
-      for (const wake of this.#waiting.splice(0)) wake()
-    })
-    // A write that failed publishes nothing either: transactions held back for it open a snapshot.
-    this.committer.onWriteAbandoned(() => {
-      for (const wake of this.#waiting.splice(0)) wake()
-    })
+    // After a storage failure nothing more gets published: waiting transactions fail instead. A
+    // write that failed publishes nothing either: transactions held back for it open a snapshot.
+    this.committer.onFailure(() => this.#wakeWaiting())
+    this.committer.onWriteAbandoned(() => this.#wakeWaiting())
   }
 
   static async open(persistence: Persistence, cursors: CursorCodec, opts: DatabaseOptions = {}): Promise<Database> {
@@ -217,7 +213,7 @@ export class Database {
     }
     if (this.#holding) return
     this.#open()
-    for (const wake of this.#waiting.splice(0)) wake()
+    this.#wakeWaiting()
     setTimeout(() => {
       if (this.#current !== null && this.#current.refs === 0 && this.#settled()) this.#retireCurrent()
     }, IDLE_SNAPSHOT_MS).unref()
@@ -298,6 +294,11 @@ export class Database {
     this.#healthListeners.push(listener)
   }
 
+  /** Lets the transactions waiting for a snapshot try again. */
+  #wakeWaiting(): void {
+    for (const wake of this.#waiting.splice(0)) wake()
+  }
+
   #retireCurrent(): void {
     const old = this.#current
     this.#current = null
@@ -354,7 +355,7 @@ export class Database {
       this.#holding = false
       this.#barrier = false
       if (this.#settled()) void this.#open()
-      for (const wake of this.#waiting.splice(0)) wake()
+      this.#wakeWaiting()
     }
   }
 
