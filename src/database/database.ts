@@ -560,12 +560,13 @@ export class Database {
    * MAX_SYSTEM_MUTATION_ATTEMPTS times in all, after which the conflict is thrown for the caller to
    * report. `system` lets it write system tables.
    */
-  async mutate<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean } = {}): Promise<T> {
+  async mutate<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean; attempts?: number } = {}): Promise<T> {
     return (await this.mutateAt(body, opts)).value
   }
 
   /** `mutate`, also giving the commit timestamp (the snapshot's if nothing was written). */
-  async mutateAt<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean } = {}): Promise<{ value: T; ts: bigint }> {
+  async mutateAt<T>(body: (txn: Transaction) => Promise<T>, opts: { system?: boolean; attempts?: number } = {}): Promise<{ value: T; ts: bigint }> {
+    const attempts = opts.attempts ?? MAX_SYSTEM_MUTATION_ATTEMPTS
     for (let attempt = 1; ; attempt++) {
       const txn = await this.begin(true)
       txn.system = opts.system ?? true
@@ -580,7 +581,7 @@ export class Database {
         }
         return { value, ts: await this.commit(txn) }
       } catch (e) {
-        if (!(e instanceof OccConflictError) || attempt >= MAX_SYSTEM_MUTATION_ATTEMPTS) throw e
+        if (!(e instanceof OccConflictError) || attempt >= attempts) throw e
       } finally {
         this.end(txn)
       }

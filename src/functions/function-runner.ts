@@ -583,7 +583,22 @@ export class FunctionRunner implements JobRunner {
    */
   async runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void> {
     const argsJson = JSON.stringify(inFieldOrder(job.args))
-    await this.#systemMutation(async (txn) => {
+    // The retry policy of every mutation (#runMutation): re-runs after a conflict go through the
+    // retry lane; past the last, the scheduler backs off and tries the job again.
+    for (let attempt = 0; ; attempt++) {
+      const release = attempt === 0 ? null : await this.#retryLane()
+      try {
+        return await this.#mutationJobAttempt(job, argsJson, scheduledFunctionId)
+      } catch (e) {
+        if (!(e instanceof OccConflictError) || attempt >= MAX_OCC_RETRIES) throw e
+      } finally {
+        release?.()
+      }
+    }
+  }
+
+  async #mutationJobAttempt(job: ScheduledJob, argsJson: string, scheduledFunctionId: string | null): Promise<void> {
+    await this.db.mutate(async (txn) => {
       const doc = await txn.read(job.id)
       if ((doc?.state as { kind?: string } | undefined)?.kind !== 'pending') return
       const fail = (error: string) => txn.patchSystem(job.id, { state: { kind: 'failed', error }, completedTime: Date.now() })
@@ -603,7 +618,7 @@ export class FunctionRunner implements JobRunner {
       } else if (((await txn.read(job.id))?.state as { kind?: string } | undefined)?.kind === 'inProgress') {
         await txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() })
       }
-    }, false)
+    }, { system: false, attempts: 1 })
   }
 
   /** Marks a scheduled action in progress, runs it, then records how it ended: at most once. */

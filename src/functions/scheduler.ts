@@ -16,14 +16,21 @@ import type { Transaction } from '../database/transaction.ts'
 import type { JSONValue } from '../values/index.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
 import { jsonValueSize } from '../values/size.ts'
+import { OccConflictError } from '../database/errors.ts'
+import { Backoff } from '../util/backoff.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
 
 /** The longest delay setTimeout accepts. */
 export const MAX_TIMER_MS = 2 ** 31 - 1
-/** A job whose run threw (not the function: the machinery) is retried after this long. */
-const RETRY_AFTER_MS = 5000
+/**
+ * A job whose run threw (not the function: the machinery) is tried again after a backoff, as in
+ * Convex: from 100 ms up to a minute while its mutation keeps conflicting (SCHEDULER_OCC_*), from
+ * 500 ms up to two hours on other failures, e.g. an unreachable store (SCHEDULED_JOB_*).
+ */
+export const JOB_OCC_BACKOFF = { initialMs: 100, maxMs: 60_000 }
+export const JOB_SYSTEM_BACKOFF = { initialMs: 500, maxMs: 2 * 60 * 60_000 }
 
 /** Jobs run at once at most; the rest wait for a free slot. */
 const MAX_CONCURRENT_JOBS = 10
@@ -54,8 +61,8 @@ export class Scheduler {
   #table: TableInfo | null = null
   #timer: NodeJS.Timeout | null = null
   #running = new Set<string>()
-  /** Jobs whose last attempt failed in the machinery (e.g. storage), and when to try again. */
-  readonly #retryAt = new Map<string, number>()
+  /** Jobs whose last attempt failed in the machinery (a conflict, storage), and when to try again. */
+  readonly #retries = new Map<string, { occ: Backoff; system: Backoff; at: number }>()
   #rescanning = false
   #again = false
   #stopped = false
@@ -70,6 +77,8 @@ export class Scheduler {
     readonly retentionMs: number,
     /** The component instance whose table it is ('' for the app's). */
     readonly component = '',
+    /** The jitter of retry backoffs (injectable for tests). */
+    readonly random: () => number = Math.random,
   ) {}
   #sweepTimer: NodeJS.Timeout | null = null
 
@@ -249,7 +258,7 @@ export class Scheduler {
         next = Math.min(next, job.scheduledTime)
         continue
       }
-      const retryAt = this.#retryAt.get(job.id)
+      const retryAt = this.#retries.get(job.id)?.at
       if (retryAt !== undefined && retryAt > now) {
         next = Math.min(next, retryAt)
         continue
@@ -274,10 +283,16 @@ export class Scheduler {
       const scheduledFunctionId = this.tableName === SCHEDULED_FUNCTIONS ? job.id : null
       if (kind === 'action') await this.runner!.runActionJob(job, scheduledFunctionId)
       else await this.runner!.runMutationJob(job, scheduledFunctionId)
-      this.#retryAt.delete(job.id)
+      this.#retries.delete(job.id)
     } catch (e) {
-      this.#retryAt.set(job.id, Date.now() + RETRY_AFTER_MS)
-      this.log('Scheduled function failed to run', { job: job.id, name: job.name, error: (e as Error)?.message ?? String(e) })
+      let retry = this.#retries.get(job.id)
+      if (retry === undefined) {
+        retry = { occ: new Backoff(JOB_OCC_BACKOFF.initialMs, JOB_OCC_BACKOFF.maxMs, this.random), system: new Backoff(JOB_SYSTEM_BACKOFF.initialMs, JOB_SYSTEM_BACKOFF.maxMs, this.random), at: 0 }
+        this.#retries.set(job.id, retry)
+      }
+      const delay = (e instanceof OccConflictError ? retry.occ : retry.system).fail()
+      retry.at = Date.now() + delay
+      this.log('Scheduled function failed to run', { job: job.id, name: job.name, error: (e as Error)?.message ?? String(e), retryInMs: Math.round(delay) })
     }
   }
 }

@@ -1,0 +1,56 @@
+import { afterEach, expect, test } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
+import { CursorCodec } from '../database/cursors.ts'
+import { Database } from '../database/database.ts'
+import { OccConflictError } from '../database/errors.ts'
+import { Scheduler, SCHEDULED_FUNCTIONS } from './scheduler.ts'
+import type { JobRunner, ScheduledJob } from './scheduler.ts'
+
+const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
+const cleanup: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c()
+})
+
+test('a job whose run keeps failing in the machinery is tried again after Convex\'s backoffs: 100 ms doubling on conflicts, 500 ms doubling on other failures', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const logged: Record<string, unknown>[] = []
+  // The jitter pinned at 1%: the waits are a hundredth of the backoff ceilings.
+  const scheduler = new Scheduler(db, (_m, fields) => logged.push(fields ?? {}), SCHEDULED_FUNCTIONS, 60_000, '', () => 0.01)
+  cleanup.push(() => scheduler.stop())
+  const failures: (() => Error)[] = [() => new OccConflictError(), () => new OccConflictError(), () => new Error('store unreachable'), () => new OccConflictError()]
+  const runs: string[] = []
+  let finished!: () => void
+  const done = new Promise<void>((resolve) => (finished = resolve))
+  const runner: JobRunner = {
+    schedulingError: () => null,
+    jobKind: () => 'mutation',
+    isPublic: () => true,
+    async runMutationJob(job: ScheduledJob) {
+      runs.push(job.name)
+      const fail = failures.shift()
+      if (fail !== undefined) throw fail()
+      await db.mutate((txn) => txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() }))
+      finished()
+    },
+    runActionJob: () => Promise.reject(new Error('no actions here')),
+  }
+  await scheduler.start(runner, true)
+  const id = await db.mutate((txn) => scheduler.schedule(txn, 'jobs:work', Date.now() / 1000, {}))
+  await done
+  expect(runs).toEqual(['jobs:work', 'jobs:work', 'jobs:work', 'jobs:work', 'jobs:work'])
+  // The conflicts' backoff goes on doubling across the other failure (100, 200, 400 ms), which has its own (500 ms).
+  expect(logged.map((f) => [f.error, f.retryInMs])).toEqual([
+    ['Documents read from or written to this transaction changed while it was being run', 1],
+    ['Documents read from or written to this transaction changed while it was being run', 2],
+    ['store unreachable', 5],
+    ['Documents read from or written to this transaction changed while it was being run', 4],
+  ])
+  expect(((await db.mutate((txn) => txn.read(id))) as { state: unknown }).state).toEqual({ kind: 'success' })
+})
