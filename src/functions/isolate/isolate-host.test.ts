@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { IsolateHost } from './isolate-host.ts'
+import { IsolateHost, SandboxError, SYSTEM_TIMEOUT_MESSAGE } from './isolate-host.ts'
 import type { CallSpec, SyscallHandler } from './isolate-host.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
 
@@ -11,6 +11,19 @@ export const fanOut = {
     const [{ n }] = JSON.parse(argsJson)
     const results = await Promise.all(Array.from({ length: n }, (_, i) => Convex.asyncSyscall('test/echo', JSON.stringify({ i }))))
     return JSON.stringify(results.every((r, i) => JSON.parse(r).i === i) ? results.length : 'mismatch')
+  },
+}
+export const waitsOnSyscalls = {
+  async invokeQuery(argsJson) {
+    const [{ n }] = JSON.parse(argsJson)
+    for (let i = 0; i < n; i++) await Convex.asyncSyscall('test/slow', '{}')
+    return JSON.stringify(n)
+  },
+}
+export const spins = {
+  async invokeQuery() {
+    await Convex.asyncSyscall('test/echo', '{}')
+    for (;;) {}
   },
 }
 export const failing = {
@@ -31,16 +44,26 @@ const handler: SyscallHandler = {
   },
   async async(op, argsJson) {
     if (op === 'test/echo') return argsJson
+    if (op === 'test/slow') {
+      // A syscall that takes 4 s of the injected clock, while the call waits on it.
+      await Promise.resolve()
+      now += 4000
+      return '{}'
+    }
     throw Object.assign(new Error('refused "here"\n'), { data: { code: 7, text: 'a "quoted" \\ line' } })
   },
 }
 const call = (exportName: string, args: unknown): CallSpec => ({ kind: 'query', modulePath: 'lib.js', exportName, argsJson: JSON.stringify([args]), seed: 1, nowMs: Date.now(), snapshotTs: '1', requestId: '' })
 
 let host: IsolateHost
+let runtime: string
+let now = 0
+const clock = () => now
 beforeAll(async () => {
   // The runtime as the build inlines it into the server (scripts/build.mjs, untyped).
   const { bundleRuntime } = (await import('../../../scripts/build.mjs' as string)) as { bundleRuntime: () => Promise<string> }
-  host = new IsolateHost(await bundleRuntime(), modules, 0, 64)
+  runtime = await bundleRuntime()
+  host = new IsolateHost(runtime, modules, 0, 64)
 })
 afterAll(() => host.dispose())
 
@@ -55,4 +78,25 @@ test('tens of thousands of syscalls settling at once reach the isolate in one st
 test("a syscall's rejection reaches the isolate with its message and data", async () => {
   const outcome = await host.run(call('failing', {}), handler, 30_000)
   expect(outcome).toEqual({ ok: true, value: JSON.stringify({ message: 'refused "here"\n', data: { code: 7, text: 'a "quoted" \\ line' } }), logLines: [] })
+})
+
+test("a query's time limit stops while it waits on syscalls, as Convex's user timeout does; the waits have a budget of their own", async () => {
+  // Three syscalls of 4 s each in a query with a 1 s limit: 12 s waiting, not running.
+  expect(await host.run(call('waitsOnSyscalls', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [] })
+  // Past 15 s of waiting in all, the call fails with Convex's system timeout.
+  const failed = await host.run(call('waitsOnSyscalls', { n: 4 }), handler, 1000, { clock }).catch((e: unknown) => e)
+  expect(failed).toBeInstanceOf(SandboxError)
+  expect((failed as Error).message).toBe(SYSTEM_TIMEOUT_MESSAGE)
+  expect(SYSTEM_TIMEOUT_MESSAGE).toBe('Your request timed out performing too many system operations.')
+})
+
+test('code that runs past the limit is stopped with Convex\'s user timeout', async () => {
+  const spinning = new IsolateHost(runtime, modules, 0, 64)
+  try {
+    const failed = await spinning.run(call('spins', {}), handler, 100).catch((e: unknown) => e)
+    expect(failed).toBeInstanceOf(SandboxError)
+    expect((failed as Error).message).toBe('Function execution timed out (maximum duration: 100ms)')
+  } finally {
+    spinning.dispose()
+  }
 })

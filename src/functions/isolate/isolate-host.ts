@@ -41,6 +41,11 @@ export class SandboxError extends Error {
   }
 }
 
+/** How long a query or mutation may wait on its syscalls in all (Convex: 15 s). */
+export const SYSTEM_TIMEOUT_MS = 15_000
+/** Convex's SYSTEM_TIMEOUT_ERROR_MESSAGE. */
+export const SYSTEM_TIMEOUT_MESSAGE = 'Your request timed out performing too many system operations.'
+
 export interface Limits {
   timeoutMs: number
   memoryLimitMb: number
@@ -193,10 +198,21 @@ export class IsolateHost {
     return this.#exportDefault.applySync(undefined, [path]) as string
   }
 
-  /** Runs one call to completion, serving its syscalls through `handler`. */
-  async run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number): Promise<CallOutcome> {
-    const deadline = performance.now() + timeoutMs
-    const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()))
+  /**
+   * Runs one call to completion, serving its syscalls through `handler`.
+   *
+   * `timeoutMs` bounds an action's whole run. For a query or mutation it bounds the time its code
+   * runs, as Convex's user timeout does: the clock stops while the call waits on its syscalls
+   * (database reads, nested calls), and those waits have a budget of their own
+   * (`systemTimeoutMs`, Convex's DATABASE_UDF_SYSTEM_TIMEOUT).
+   */
+  async run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number, opts: { systemTimeoutMs?: number; clock?: () => number } = {}): Promise<CallOutcome> {
+    const clock = opts.clock ?? (() => performance.now())
+    const systemTimeoutMs = opts.systemTimeoutMs ?? SYSTEM_TIMEOUT_MS
+    let paused = 0
+    const deadline = () => start + timeoutMs + paused
+    const start = clock()
+    const remaining = () => Math.max(1, Math.ceil(deadline() - clock()))
     this.#handler = handler
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
@@ -233,14 +249,19 @@ export class IsolateHost {
         }
         if (done !== null && settled.length === 0 && inflight === 0) return done
         if (settled.length === 0 && inflight > 0) {
-          const timer = setTimeout(() => wake?.(), remaining())
+          const waitStart = clock()
+          const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - paused)))
           await new Promise<void>((resolve) => (wake = resolve))
           wake = null
           clearTimeout(timer)
           // Let other syscalls that settle at the same moment join this step.
           await Promise.resolve()
+          if (!offThread) {
+            paused += clock() - waitStart
+            if (paused >= systemTimeoutMs) throw new SandboxError(SYSTEM_TIMEOUT_MESSAGE, true)
+          }
         }
-        if (performance.now() > deadline) throw new SandboxError(timedOutMessage(timeoutMs), true)
+        if (clock() > deadline()) throw new SandboxError(timedOutMessage(timeoutMs), true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
         if (settled.length === 0 && inflight > 0) continue
