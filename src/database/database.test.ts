@@ -7,6 +7,7 @@ import { WriteNotApplied } from '../storage/persistence.ts'
 import type { Persistence } from '../storage/persistence.ts'
 import { CursorCodec } from './cursors.ts'
 import { Database } from './database.ts'
+import { OccConflictError } from './errors.ts'
 
 const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
 const cleanup: (() => Promise<void> | void)[] = []
@@ -148,4 +149,40 @@ test('restoring a document to what it holds is no change, also when it was store
   expect(await db.mutate((txn) => txn.restoreSystem(id, { b: 1, _id: id, a: 2, _creationTime: doc._creationTime! }))).toBe(false)
   expect(await db.mutate((txn) => txn.restoreSystem(id, { b: 3, _id: id, a: 2, _creationTime: doc._creationTime! }))).toBe(true)
   expect(JSON.stringify(await db.mutate((txn) => txn.read(id, '')))).toBe(JSON.stringify({ _creationTime: doc._creationTime, _id: id, a: 2, b: 3 }))
+})
+
+test("a snapshot view (useStaleSnapshot) reads the mutation's starting snapshot without its writes, and its reads can't make the mutation conflict", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const watched = await db.mutate((txn) => txn.insert('watched', { n: 0 }), { system: false })
+  const bump = () => db.mutate((txn) => txn.patch(watched, { n: 1 }, 'watched'), { system: false })
+
+  // Read through the view, then another transaction changes that document: the commit stands.
+  const viaView = await db.begin(true)
+  try {
+    const own = await viaView.insert('log', { line: 'mine' })
+    const view = viaView.snapshotView()
+    expect(view.mutable).toBe(false)
+    expect(((await view.read(watched, '')) as { n: number }).n).toBe(0)
+    expect(await view.read(own, '')).toBeNull()
+    expect(await viaView.read(own, '')).not.toBeNull()
+    await bump()
+    await db.commit(viaView)
+  } finally {
+    db.end(viaView)
+  }
+
+  // The same read through the transaction itself conflicts.
+  const direct = await db.begin(true)
+  try {
+    await direct.insert('log', { line: 'direct' })
+    expect(((await direct.read(watched, '')) as { n: number }).n).toBe(1)
+    await db.mutate((txn) => txn.patch(watched, { n: 2 }, 'watched'), { system: false })
+    await expect(db.commit(direct)).rejects.toBeInstanceOf(OccConflictError)
+  } finally {
+    db.end(direct)
+  }
+  expect((await db.mutate((txn) => txn.readTable('log'))).map((d) => d.line)).toEqual(['mine'])
 })

@@ -8,6 +8,7 @@
  */
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
+import { ReadSet } from './read-set.ts'
 import { checkDocumentLimits, decodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
@@ -159,7 +160,7 @@ export class Transaction {
     readonly db: Database,
     readonly snapshot: Snapshot,
     readonly mutable: boolean,
-    readSet: import('./read-set.ts').ReadSet,
+    readSet: ReadSet,
   ) {
     this.readSet = readSet
   }
@@ -544,6 +545,21 @@ export class Transaction {
   }
 
   #tableReads = 0
+
+  /**
+   * `ctx.runQuery(ref, args, { useStaleSnapshot: true })` from a mutation, as Convex's
+   * `clone_for_snapshot_query`: a read-only view of the snapshot this transaction began on. It
+   * sees none of this transaction's writes, and what it reads is not recorded, so it can't make
+   * the mutation conflict. It starts from the usage so far and the same limits; what it uses is
+   * not added back (Convex clones the transaction's stats for it).
+   */
+  snapshotView(): Transaction {
+    const view = new Transaction(this.db, this.snapshot, false, new ReadSet())
+    view.system = this.system
+    view.limits = this.limits
+    Object.assign(view.usage, this.usage)
+    return view
+  }
 
   /** A restore point for a nested mutation: its writes are undone if it fails. */
   savepoint(): () => void {

@@ -664,19 +664,22 @@ export class FunctionRunner implements JobRunner {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const component = fn.component ?? ''
     const nestedCalls: NestedCalls = {
-      runUdf: async (nestedKind, address, nestedArgs, limits) => {
+      runUdf: async (requested, address, nestedArgs, limits) => {
+        const nestedKind = requested === 'snapshotQuery' ? 'query' : requested
         const callee = this.#resolveNested(component, address, nestedKind)
         this.#checkArgs(callee, nestedArgs)
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
+        // A snapshot query reads the mutation's starting snapshot, and leaves no reads behind.
+        const inner = requested === 'snapshotQuery' ? txn.snapshotView() : txn
         // `transactionLimits` hold for the nested call only.
-        const outerLimits = limits === undefined ? null : txn.applyBudget(limits)
+        const outerLimits = limits === undefined ? null : inner.applyBudget(limits)
         let result
         try {
           // The user crosses into a component here (same transaction), not from an action.
-          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), txn, who, null, origin, true)
+          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), inner, who, null, origin, true)
         } finally {
-          if (outerLimits !== null) txn.limits = outerLimits
+          if (outerLimits !== null) inner.limits = outerLimits
         }
         if (!result.ok) rollback?.()
         return unwrapNested(result)

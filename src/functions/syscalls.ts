@@ -20,7 +20,7 @@ const STREAM_BATCH = 256
 /** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
 export interface NestedCalls {
   /** `ctx.runQuery`/`ctx.runMutation`; `limits`: the `transactionLimits` option, resolved. */
-  runUdf(kind: 'query' | 'mutation', address: FunctionAddress, args: JSONValue, limits?: TransactionLimits): Promise<string>
+  runUdf(kind: 'query' | 'snapshotQuery' | 'mutation', address: FunctionAddress, args: JSONValue, limits?: TransactionLimits): Promise<string>
   runFromAction(kind: 'query' | 'mutation' | 'action', address: FunctionAddress, args: JSONValue): Promise<string>
   /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
   schedule(address: FunctionAddress, tsSeconds: number, args: JSONValue): Promise<string>
@@ -162,7 +162,10 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/runUdf': {
           const limits = parseTransactionLimits(args.transactionLimits)
           if (args.udfType === 'mutation' && !txn.mutable) throw new Error('Cannot call a Mutation function from a Query function')
-          return nested.runUdf(args.udfType === 'mutation' ? 'mutation' : 'query', addressOf(args), args.args as JSONValue, limits)
+          // `useStaleSnapshot` (convex ≥ 1.37): mutations only, as Convex's run_udf checks.
+          if (args.udfType === 'snapshotQuery' && !txn.mutable) throw new Error('Cannot call a SnapshotQuery function from a Query function')
+          const kind = args.udfType === 'mutation' ? 'mutation' : args.udfType === 'snapshotQuery' ? 'snapshotQuery' : 'query'
+          return nested.runUdf(kind, addressOf(args), args.args as JSONValue, limits)
         }
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())

@@ -17,6 +17,15 @@ test('nested queries running at once each see their own results', async () => {
   expect(await client.query('nested:parallelQueries' as any, {})).toEqual({ a: ['qa0', 'qa1'], b: ['qb0', 'qb1', 'qb2'] })
 })
 
+test('useStaleSnapshot: a mutation\'s snapshot query reads the snapshot the mutation began on, without its writes', async () => {
+  await client.mutation('nested:seed' as any, { table: 'stale', count: 2 })
+  expect(await client.mutation('nested:staleVersusFresh' as any, { table: 'stale' })).toEqual({ stale: ['stale0', 'stale1'], fresh: ['stale0', 'stale1', 'new'] })
+  // The insert itself committed.
+  expect(await client.mutation('nested:staleVersusFresh' as any, { table: 'stale' })).toEqual({ stale: ['stale0', 'stale1', 'new'], fresh: ['stale0', 'stale1', 'new', 'new'] })
+  // Queries can't ask for it: the convex package refuses before any syscall.
+  expect((await errorOf(client.query('nested:staleFromQuery' as any, {}))).message).toContain('Uncaught Error: `useStaleSnapshot` is only supported in mutations, not queries.')
+})
+
 test('a nested mutation that throws has its writes rolled back', async () => {
   expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent'])
   expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent', 'parent'])
