@@ -10,15 +10,26 @@ import { IsolateHost } from './isolate-host.ts'
 import { NodeExecutor } from '../node/node-executor.ts'
 
 /**
- * Idle isolates kept warm at most (each holds the user's modules; a few MB each). As many as
- * queries and mutations run at once (8, function-runner.ts): with fewer, a steady stream of
- * calls disposes the extra isolates as they come back and builds new ones for the next calls
- * (~10 ms of main-thread work each, measured: 5,000 subscription runs went from ~75 s to ~8 s).
+ * Idle isolates kept warm at most (each holds the modules it ran; ~5 MB each with a component
+ * app). A call nested in another (`ctx.runQuery`/`ctx.runMutation`, component calls) takes an
+ * isolate of its own, so a burst of scheduled work through components holds several per job: 12
+ * workflows of @convex-dev/workflow at once held 42. With fewer kept, the extra isolates are
+ * disposed as they come back and built again for the next calls, with their modules compiled and
+ * evaluated anew (~10-50 ms of main-thread work each; measured on that burst: 8 kept, 27 s and
+ * 30 s of CPU; 48 kept, 8 s and 9 s of CPU). Earlier, 5,000 subscription runs went from ~75 s to
+ * ~8 s when the cap rose from 1 to 8.
  */
-const MAX_IDLE = 8
+const MAX_IDLE = 48
+/** Idle isolates kept however long they go unused. */
+const MIN_IDLE = 8
+/** An idle isolate past MIN_IDLE unused this long is disposed (its memory goes back). */
+export const IDLE_TRIM_MS = 30_000
 
 export class IsolatePool {
+  /** Idle isolates, the most recently used last (taken first), with when each came back. */
   #idle: IsolateHost[] = []
+  readonly #idleSince = new WeakMap<IsolateHost, number>()
+  #trimTimer: NodeJS.Timeout | null = null
   #generation = 0
   #modules: ReadonlyMap<string, ModuleRecord> = new Map()
   /** When the current module set was loaded: functions see it as `performance.timeOrigin`. */
@@ -34,6 +45,8 @@ export class IsolatePool {
     readonly runtimeSource: string,
     readonly memoryLimitMb: number,
     nodeMemoryLimitMb: number,
+    /** The clock idle isolates are aged by (injectable for tests). */
+    readonly now: () => number = Date.now,
   ) {
     this.node = new NodeExecutor(nodeMemoryLimitMb)
   }
@@ -109,13 +122,35 @@ export class IsolatePool {
 
   release(host: IsolateHost): void {
     if (host.disposed) return
-    if (host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) host.dispose()
-    else this.#idle.push(host)
+    if (host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
+    this.#idle.push(host)
+    this.#idleSince.set(host, this.now())
+    if (this.#idle.length > MIN_IDLE && this.#trimTimer === null) {
+      this.#trimTimer = setInterval(() => this.trim(), IDLE_TRIM_MS / 2)
+      this.#trimTimer.unref()
+    }
+  }
+
+  /**
+   * Disposes idle isolates past MIN_IDLE that have gone unused for IDLE_TRIM_MS (the least
+   * recently used are first in line), so a burst's isolates don't hold memory once it is over.
+   */
+  trim(): void {
+    const cutoff = this.now() - IDLE_TRIM_MS
+    let stale = 0
+    while (this.#idle.length - stale > MIN_IDLE && (this.#idleSince.get(this.#idle[stale]!) ?? 0) <= cutoff) stale++
+    for (const host of this.#idle.splice(0, stale)) host.dispose()
+    if (this.#idle.length <= MIN_IDLE && this.#trimTimer !== null) {
+      clearInterval(this.#trimTimer)
+      this.#trimTimer = null
+    }
   }
 
   close(): void {
     for (const host of this.#idle) host.dispose()
     this.#idle = []
+    if (this.#trimTimer !== null) clearInterval(this.#trimTimer)
+    this.#trimTimer = null
     void this.node.close()
   }
 }
