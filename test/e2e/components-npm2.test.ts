@@ -6,8 +6,7 @@
  * state in its own tables and times sessions out with a nested @convex-dev/batch-worker that
  * sleeps in the scheduler until the next deadline.
  *
- * @convex-dev/workflow is not here: every version that runs on convex 1.48 wants
- * @convex-dev/workpool ^0.2, ^0.3 or ^0.4 as a peer, and the project pins workpool 0.5.0.
+ * @convex-dev/workflow has a file of its own (workflow.test.ts).
  */
 import { afterAll, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'

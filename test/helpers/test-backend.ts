@@ -61,7 +61,9 @@ export async function startBackend(opts: StartOptions = {}): Promise<TestBackend
   const launch = async () => {
     const args = [join(ROOT, 'dist/backend.js'), '--port', String(port), '--site-proxy-port', String(sitePort), '--interface', '127.0.0.1', '--local-storage', dataDir, ...(opts.args ?? [])]
     if (opts.withSecret !== false) args.push('--instance-name', TEST_INSTANCE, '--instance-secret', TEST_SECRET)
-    child = spawn(NODE, args, { cwd: dataDir, env: { ...process.env, CONCAVE_ACTION_TIMEOUT_MS: '2000', DASHBOARD_PORT: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // CONCAVE_TEST_NODE_ARGS: node flags for the backend under test (e.g. --cpu-prof when profiling).
+    const nodeArgs = process.env.CONCAVE_TEST_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+    child = spawn(NODE, [...nodeArgs, ...args], { cwd: dataDir, env: { ...process.env, CONCAVE_ACTION_TIMEOUT_MS: '2000', DASHBOARD_PORT: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
     const deadline = Date.now() + 15_000
