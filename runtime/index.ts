@@ -35,6 +35,8 @@ import { FormDataPolyfill } from './form-data.ts'
 import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
+import { installWasm } from './wasm.ts'
+import type { Wasm } from './wasm.ts'
 
 declare const __hostSync: (op: string, argsJson: string) => string
 /** Queues an async syscall with the host (id 0: fire and forget). */
@@ -265,6 +267,7 @@ g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = (id: number) => void cancelledTimers.add(id)
 g.AbortController ??= AbortControllerPolyfill
 g.AbortSignal ??= AbortSignalPolyfill
+installWasm((g as unknown as { WebAssembly: Wasm }).WebAssembly)
 nameGlobalClasses(g, [
   'TextEncoder', 'TextDecoder', 'CryptoKey', 'Headers', 'Response', 'Request', 'Blob', 'File', 'FormData', 'ReadableStream', 'WritableStream',
   'WritableStreamDefaultWriter', 'TransformStream', 'TextEncoderStream', 'TextDecoderStream', 'DOMException', 'Event', 'CustomEvent', 'EventTarget',

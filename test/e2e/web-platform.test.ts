@@ -23,6 +23,18 @@ const web = anyApi.web!
 const NOT_VALID = 'TypeError(-): The encoded data is not valid.'
 const ABORTED = 'AbortError(20): This operation was aborted [DOMException]'
 
+test('WebAssembly: instantiate, compile and their streaming forms settle (also at import time); errors reject with the right class', async () => {
+  expect(await client.query(web.wasm!, {})).toEqual({
+    atImport: 5,
+    instantiate: [true, 5],
+    compiled: [true, true, 5],
+    streamed: [5, ['function:add']],
+    imports: 20,
+    errors: ['CompileError', 'CompileError', 'TypeError', 'LinkError'],
+    names: ['instantiate', 1, 'compile', false],
+  })
+})
+
 test('DOMException: name, message and the legacy codes', async () => {
   const { domException } = await client.query(web.apis!, {})
   expect(domException).toEqual({
