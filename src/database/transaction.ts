@@ -547,6 +547,28 @@ export class Transaction {
   #tableReads = 0
 
   /**
+   * `db.query(table).count()` (Convex's `1.0/count`): the table's documents as this transaction
+   * sees them, its own inserts and deletes included. It depends on the whole table, as a full
+   * scan would: any write to it re-runs a subscription, or conflicts a mutation.
+   */
+  async count(tableName: string, component = ''): Promise<number> {
+    const info = this.table(tableName, component)
+    if (info === undefined) {
+      const key = tableNameKey(tableName, component)
+      this.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
+      return 0
+    }
+    this.readSet.add(info.indexes.get(BY_ID)!.indexId, { lo: Buffer.alloc(0), hi: null })
+    let n = this.created.has(storedTableName(component, tableName)) ? 0 : await this.snapshot.countTable(info.tableNumber)
+    for (const w of this.writes.values()) {
+      if (w.table !== info) continue
+      if (w.base === null && w.doc !== null) n++
+      else if (w.base !== null && w.doc === null) n--
+    }
+    return n
+  }
+
+  /**
    * `ctx.runQuery(ref, args, { useStaleSnapshot: true })` from a mutation, as Convex's
    * `clone_for_snapshot_query`: a read-only view of the snapshot this transaction began on. It
    * sees none of this transaction's writes, and what it reads is not recorded, so it can't make

@@ -6,6 +6,7 @@ import type { HttpStreamOps } from './http-streams.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
 import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
+import { DatabaseError } from '../database/errors.ts'
 import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -167,6 +168,10 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           const kind = args.udfType === 'mutation' ? 'mutation' : args.udfType === 'snapshotQuery' ? 'snapshotQuery' : 'query'
           return nested.runUdf(kind, addressOf(args), args.args as JSONValue, limits)
         }
+        case '1.0/count':
+          // `db.query(table).count()` (not in the convex package's types yet, but served by Convex).
+          if (typeof args.table !== 'string') throw new DatabaseError('Invalid argument `table` for `db.count`: expected a string')
+          return JSON.stringify(await txn.count(args.table, component))
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
         case '1.0/getDeploymentMetadata':

@@ -26,6 +26,16 @@ test('useStaleSnapshot: a mutation\'s snapshot query reads the snapshot the muta
   expect((await errorOf(client.query('nested:staleFromQuery' as any, {}))).message).toContain('Uncaught Error: `useStaleSnapshot` is only supported in mutations, not queries.')
 })
 
+test('db.query(table).count() counts what the transaction sees, its own writes included; an unknown table counts 0', async () => {
+  await client.mutation('nested:seed' as any, { table: 'counted', count: 3 })
+  expect(await client.query('nested:countOf' as any, { table: 'counted' })).toBe(3)
+  expect(await client.mutation('nested:countAround' as any, { table: 'counted' })).toEqual({ before: 3, afterInserts: 5, afterDelete: 4 })
+  expect(await client.query('nested:countOf' as any, { table: 'counted' })).toBe(4)
+  expect(await client.query('nested:countOf' as any, { table: 'neverWritten' })).toBe(0)
+  // A table the mutation itself creates.
+  expect(await client.mutation('nested:countAround' as any, { table: 'brandNew' })).toEqual({ before: 0, afterInserts: 2, afterDelete: 1 })
+})
+
 test('a nested mutation that throws has its writes rolled back', async () => {
   expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent'])
   expect(await client.mutation('nested:parentCatches' as any, {})).toEqual(['parent', 'parent'])
