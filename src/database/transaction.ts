@@ -122,6 +122,21 @@ export class Transaction {
     if (u.bytesWritten > bytesWritten) throw new DatabaseError(`Too many bytes written in a single function execution (limit: ${formatBytes(bytesWritten)})`)
   }
 
+  /**
+   * Counts a file a mutation stores (`write`) or reads (`read`) with `ctx.storage.store/get`
+   * (convex ≥ 1.48): its bytes count against the transaction's byte limits.
+   */
+  recordFileBytes(kind: 'read' | 'write', size: number): void {
+    const u = this.usage
+    if (kind === 'read') {
+      u.bytesRead += size
+      if (!this.system && u.bytesRead > this.limits.bytesRead) throw new DatabaseError(`Too many bytes read in a single function execution (limit: ${this.limits.bytesRead} bytes). ${OVER_LIMIT_HELP}`)
+    } else {
+      u.bytesWritten += size
+      if (!this.system && u.bytesWritten > this.limits.bytesWritten) throw new DatabaseError(`Too many bytes written in a single function execution (limit: ${formatBytes(this.limits.bytesWritten)})`)
+    }
+  }
+
   /** Counts a scheduled function (`1.0/schedule`) against the limits; `argsSize`: its arguments array's size. */
   recordScheduled(argsSize: number): void {
     const u = this.usage

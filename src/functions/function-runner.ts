@@ -235,10 +235,13 @@ export class FunctionRunner implements JobRunner {
       case '1.0/storageStore': {
         const bytes = Buffer.from(String(args.blob ?? ''), 'base64')
         const contentType = typeof args.contentType === 'string' && args.contentType !== '' ? args.contentType : null
+        // In a mutation the file's `_storage` document is one of its writes (a mutation that fails
+        // leaves only the blob, which the start-up sweep removes), and its bytes count as written.
+        txn?.recordFileBytes('write', bytes.length)
         const id = await files.store(bytes, contentType, args.sha256 ?? undefined, (storageId, f) =>
-          this.#systemMutation(async (t) => {
+          inTxn(async (t) => {
             await t.insertSystem(STORAGE_TABLE, { sha256: f.sha256, size: f.size, ...(f.contentType === null ? {} : { contentType: f.contentType }) }, storageId, component)
-          }),
+          }, true),
           component,
         )
         return JSON.stringify(id)
@@ -246,6 +249,7 @@ export class FunctionRunner implements JobRunner {
       case '1.0/storageGet': {
         const m = await inTxn((t) => files.metadata(t, args.storageId, component), false)
         if (m === null) return 'null'
+        txn?.recordFileBytes('read', m.size)
         return JSON.stringify({ blob: (await files.read(m.storageId)).toString('base64'), contentType: m.contentType })
       }
     }

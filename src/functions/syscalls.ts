@@ -183,7 +183,10 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/storageGetMetadata':
         case '1.0/storageGenerateUploadUrl':
         case '1.0/storageDelete':
-          if (!txn.mutable && (op === '1.0/storageGenerateUploadUrl' || op === '1.0/storageDelete')) throw new Error(`${op.slice(4)} is not available in queries`)
+        case '1.0/storageStore':
+        case '1.0/storageGet':
+          // `store` and `get` are the mutation's (convex ≥ 1.48), not a query's.
+          if (!txn.mutable && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') throw new Error(`${op.slice(4)} is not available in queries`)
           return nested.storage(op, args)
         case '1.0/schedule':
           if (!txn.mutable) throw new Error('Queries cannot schedule functions')

@@ -230,6 +230,22 @@ test('actions store and get blobs', async () => {
   expect(await client.query(api.files.count, {})).toBe(before + 1)
 })
 
+test('mutations store and get files (convex 1.48): the file commits with the mutation, its bytes count toward its limits', async () => {
+  const stored = await client.mutation(api.files.storeInMutation, { text: 'from a mutation', fail: false })
+  // The document's JSON isn't charged for a system table; the file's 15 bytes are, once each way.
+  expect(stored).toEqual({ storageId: expect.any(String), text: 'from a mutation', type: 'text/plain', bytesWritten: 15, bytesRead: 15 })
+  expect(await client.mutation(api.files.getInMutation, { storageId: stored.storageId })).toBe('from a mutation')
+  const served = await fetch((await client.query(api.files.url, { storageId: stored.storageId })) as string)
+  expect([served.status, served.headers.get('content-type'), await served.text()]).toEqual([200, 'text/plain', 'from a mutation'])
+
+  // A mutation that fails after storing leaves no file behind.
+  const before: number = await client.query(api.files.count, {})
+  const failed = await errorOf(client.mutation(api.files.storeInMutation, { text: 'rolled back', fail: true }))
+  const lostId = /failing after storing (\S+)/.exec(failed.message)![1]!
+  expect(await client.query(api.files.count, {})).toBe(before)
+  expect(await client.query(api.files.url, { storageId: lostId })).toBe(null)
+})
+
 test('uploads with a forged, expired or missing token are refused as Convex refuses them, and store nothing', async () => {
   const before: number = await client.query(api.files.count, {})
   const post = async (query: string) => {
