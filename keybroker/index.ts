@@ -7,3 +7,5 @@
 export { generateInstanceSecret, parseInstanceSecret } from './secret.ts'
 export { issueAdminKey, verifyAdminKey, splitAdminAuthorization, validateInstanceName, removeTypePrefix } from './admin-key.ts'
 export type { AdminKeyOptions, AdminKeyVerification, AdminKeyKind, AdminKeyFormat } from './admin-key.ts'
+export { deploymentSigningKey } from './jwt-key.ts'
+export type { DeploymentSigningKey, PublicJwk } from './jwt-key.ts'

@@ -13,7 +13,7 @@ import type { ServerType } from '@hono/node-server'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { getHeapSpaceStatistics } from 'node:v8'
-import { generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName, verifyAdminKey } from '../keybroker/index.ts'
+import { deploymentSigningKey, generateInstanceSecret, issueAdminKey, parseInstanceSecret, validateInstanceName, verifyAdminKey } from '../keybroker/index.ts'
 import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
@@ -191,6 +191,8 @@ export class Backend {
     env.onChange((vars) => pool.setEnv(vars))
     const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers() })]))
     runner.deploymentName = this.instanceName
+    const signingKey = deploymentSigningKey(this.instanceSecret)
+    runner.signing = { key: signingKey, cloudUrl: () => this.cloudUrl }
     const auth = new Auth(() => pool.exportOf('auth.config.js'), (message, fields) => log.warn(message, fields))
     push.onPush(() => auth.invalidate())
     env.onChange(() => auth.invalidate())

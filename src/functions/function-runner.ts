@@ -8,6 +8,8 @@
 import { operationNotPermitted, requireOperation } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError } from '../database/errors.ts'
+import { signDeploymentJwt } from '../auth/sign-jwt.ts'
+import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
@@ -187,6 +189,8 @@ const STORAGE_ID_METHODS: Record<string, string> = {
 export class FunctionRunner implements JobRunner {
   /** Each component instance's scheduler ('' the app's); set once they exist (they need the runner too). */
   schedulers: ((component: string) => Scheduler | undefined) | null = null
+  /** `ctx.auth.signJwt`'s key and the deployment URL its tokens name as issuer; null: unavailable. */
+  signing: { key: DeploymentSigningKey; cloudUrl: () => string } | null = null
   /** Where sync-socket mutations record their results (exactly once across restarts). */
   sessionRequests: MutationRecords | null = null
   /** `ctx.meta.getDeploymentMetadata()`'s name (the instance name; self-hosted has no region, class s16 as in Convex). */
@@ -694,7 +698,14 @@ export class FunctionRunner implements JobRunner {
       storage: (op, args) => this.#storage(op, args, txn, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested }
+    const signing = this.signing
+    const meta = {
+      deploymentJson: this.#deploymentJson(),
+      origin,
+      component,
+      nested,
+      ...(signing === null ? {} : { signJwt: (request: Record<string, unknown>) => signDeploymentJwt(signing.key, component === '' ? signing.cloudUrl() : `${signing.cloudUrl()}/components/${component}`, request, Date.now()) }),
+    }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
   }
 

@@ -91,6 +91,8 @@ export interface FunctionMeta {
   component: string
   /** Called by another function in the same transaction (`ctx.runQuery`/`runMutation`). */
   nested?: boolean
+  /** `ctx.auth.signJwt` (mutations): the signed token, or a SignJwtError. */
+  signJwt?: (request: Record<string, unknown>) => string
 }
 
 /** The function a syscall's arguments name (`name`, `reference` or `functionHandle`, as the `convex` package sends them). */
@@ -172,6 +174,9 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           // `db.query(table).count()` (not in the convex package's types yet, but served by Convex).
           if (typeof args.table !== 'string') throw new DatabaseError('Invalid argument `table` for `db.count`: expected a string')
           return JSON.stringify(await txn.count(args.table, component))
+        case '1.0/signJwt':
+          if (!txn.mutable || meta.signJwt === undefined) throw unknown(op, true)
+          return JSON.stringify(meta.signJwt(args))
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
         case '1.0/getDeploymentMetadata':

@@ -326,6 +326,11 @@ function bindInstanceRoutes(app: Hono, deps: HttpDeps): void {
     return unhealthy === null ? c.text('OK') : c.text(`Unhealthy: ${unhealthy.message}`, 503)
   })
   app.get('/instance_name', (c) => c.text(deps.instanceName))
+  // The public key of `ctx.auth.signJwt`'s tokens (convex ≥ 1.48), for anyone to verify them with.
+  app.get('/.well-known/jwks.json', (c) => {
+    c.header('cache-control', 'public, max-age=3600')
+    return c.json({ keys: deps.runner.signing === null ? [] : [deps.runner.signing.key.publicJwk] })
+  })
   app.get('/instance_version', (c) => c.text(deps.version))
   // The body sent back as it comes (`npx convex network-test` checks the network with it): streamed
   // when its length is declared, else read first (within the limit).

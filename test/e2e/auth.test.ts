@@ -4,6 +4,7 @@ import { generateKeyPairSync, sign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { cleanup, convexCli, prepareFixture, startBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
@@ -90,6 +91,28 @@ test('a valid JWT from the configured provider gives ctx.auth.getUserIdentity()'
   client.setAuth(valid())
   expect(await client.query('whoami:me' as any, {})).toEqual({ subject: 'user-1', issuer: 'https://issuer.test', tokenIdentifier: 'https://issuer.test|user-1', email: 'ada@example.com', name: 'Ada' })
   expect(await client.action('whoami:meFromAction' as any, {})).toBe('user-1')
+})
+
+test('ctx.auth.signJwt signs an ES256 token with the deployment\'s key, verifiable against its /.well-known/jwks.json', async () => {
+  const client = new ConvexHttpClient(backend.url)
+  const before = Math.floor(Date.now() / 1000)
+  const token: string = await client.mutation('whoami:signed' as any, {})
+  const jwks = createRemoteJWKSet(new URL(`${backend.url}/.well-known/jwks.json`))
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: backend.url, algorithms: ['ES256'] })
+  expect(payload).toEqual({ sub: 'user-7', role: 'editor', nested: { a: [1, 2] }, iss: backend.url, iat: expect.any(Number), exp: payload.iat! + 600 })
+  expect(payload.iat).toBeGreaterThanOrEqual(before - 1)
+  const keys = (await (await fetch(`${backend.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string; kty: string; crv: string; alg: string }[] }
+  expect(keys.keys.map((k) => [k.kty, k.crv, k.alg, k.kid])).toEqual([['EC', 'P-256', 'ES256', protectedHeader.kid]])
+  expect(protectedHeader).toEqual({ alg: 'ES256', typ: 'JWT', kid: protectedHeader.kid })
+  // Lifetimes of 1 s to 1 h only; reserved claims refused.
+  expect(await client.mutation('whoami:signedWith' as any, {})).toEqual([
+    'Invalid argument `expiresInSeconds` for `signJwt`: must be a number of seconds from 1 to 3600, got 0',
+    'Invalid argument `expiresInSeconds` for `signJwt`: must be a number of seconds from 1 to 3600, got 3601',
+    'signed',
+    'Invalid argument `claims` for `signJwt`: the claim "exp" is reserved',
+    'Invalid argument `claims` for `signJwt`: the claim "CVX_flag" is reserved',
+    'Invalid argument `claims` for `signJwt`: the claim "convexUser" is reserved',
+  ])
 })
 
 test('expired, forged and wrong-audience tokens are refused', async () => {
