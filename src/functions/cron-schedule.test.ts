@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { CronExpression, nextRun } from './cron-schedule.ts'
+import { CronExpression, nextRun, splayMs } from './cron-schedule.ts'
 
 const t = (iso: string) => Date.parse(iso)
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -49,4 +49,22 @@ describe('functions/cron-schedule', () => {
     expect(iso(nextRun({ type: 'monthly', day: 31, hourUTC: 0, minuteUTC: 0 }, from))).toBe('2026-12-31T00:00:00.000Z')
     expect(() => nextRun({ type: 'interval' }, from)).toThrow('at least every second')
   })
+})
+
+test('a schedule without its minute runs at minute 0 plus a delay of under an hour drawn from the name, keeping its cadence', () => {
+  const from = Date.parse('2026-11-23T20:10:00.000Z')
+  const delay = splayMs('job')
+  expect(splayMs('job')).toBe(delay)
+  expect(splayMs('other job')).not.toBe(delay)
+  expect(delay % 1000).toBe(0)
+  const first = nextRun({ type: 'hourly' }, from, 'job')
+  expect(first - delay).toBe(first - delay - ((first - delay) % 3_600_000))
+  expect(first).toBeGreaterThan(from)
+  expect(first - 3_600_000).toBeLessThanOrEqual(from)
+  expect(nextRun({ type: 'hourly' }, first, 'job')).toBe(first + 3_600_000)
+  expect(iso(nextRun({ type: 'daily', hourUTC: 7 }, from, 'job') - delay)).toBe('2026-11-24T07:00:00.000Z')
+  expect(iso(nextRun({ type: 'weekly', dayOfWeek: 'monday', hourUTC: 7 }, from, 'job') - delay)).toBe('2026-11-30T07:00:00.000Z')
+  expect(iso(nextRun({ type: 'monthly', day: 1, hourUTC: 0 }, from, 'job') - delay)).toBe('2026-12-01T00:00:00.000Z')
+  // A pinned minute has no delay.
+  expect(iso(nextRun({ type: 'hourly', minuteUTC: 5 }, from, 'job'))).toBe('2026-11-23T21:05:00.000Z')
 })

@@ -5,13 +5,26 @@
 
 export type CronSchedule =
   | { type: 'interval'; seconds?: number; minutes?: number; hours?: number }
-  | { type: 'hourly'; minuteUTC: number }
-  | { type: 'daily'; hourUTC: number; minuteUTC: number }
-  | { type: 'weekly'; dayOfWeek: string; hourUTC: number; minuteUTC: number }
-  | { type: 'monthly'; day: number; hourUTC: number; minuteUTC: number }
+  | { type: 'hourly'; minuteUTC?: number }
+  | { type: 'daily'; hourUTC: number; minuteUTC?: number }
+  | { type: 'weekly'; dayOfWeek: string; hourUTC: number; minuteUTC?: number }
+  | { type: 'monthly'; day: number; hourUTC: number; minuteUTC?: number }
   | { type: 'cron'; cron: string }
 
+import { createHash } from 'node:crypto'
 import { Cron } from 'croner'
+
+const HOUR_MS = 60 * 60 * 1000
+
+/**
+ * A schedule that leaves out its minute (convex ≥ 1.43: `crons.hourly("x", ref)`) runs at minute 0
+ * pushed back by a delay of up to an hour, as Convex spreads such crons over the hour. Convex draws
+ * the delay at random and keeps it from run to run; here it is drawn from the cron's name, so it
+ * is the same in every process and after every restart.
+ */
+export function splayMs(key: string): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) % (HOUR_MS / 1000) * 1000
+}
 
 const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday']
 
@@ -46,27 +59,41 @@ export function validateSchedule(s: CronSchedule): void {
   nextRun(s, Date.now())
 }
 
-/** The next run of `s` after `afterMs` (for intervals: `afterMs` plus the interval). */
-export function nextRun(s: CronSchedule, afterMs: number): number {
+/**
+ * The next run of `s` after `afterMs` (for intervals: `afterMs` plus the interval). `name` (the
+ * cron's) picks the delay of a schedule without its minute (see `splayMs`).
+ */
+export function nextRun(s: CronSchedule, afterMs: number, name = ''): number {
+  if (s.type === 'interval') {
+    const ms = ((s.seconds ?? 0) + (s.minutes ?? 0) * 60 + (s.hours ?? 0) * 3600) * 1000
+    if (!(ms > 0)) throw new Error('An interval cron must run at least every second')
+    return afterMs + ms
+  }
+  if (s.type === 'cron') return new CronExpression(s.cron).next(afterMs)
+  const pinned = s.minuteUTC !== undefined
+  const minute = s.minuteUTC ?? 0
+  let expression: string
   switch (s.type) {
-    case 'interval': {
-      const ms = ((s.seconds ?? 0) + (s.minutes ?? 0) * 60 + (s.hours ?? 0) * 3600) * 1000
-      if (!(ms > 0)) throw new Error('An interval cron must run at least every second')
-      return afterMs + ms
-    }
     case 'hourly':
-      return new CronExpression(`${s.minuteUTC} * * * *`).next(afterMs)
+      expression = `${minute} * * * *`
+      break
     case 'daily':
-      return new CronExpression(`${s.minuteUTC} ${s.hourUTC} * * *`).next(afterMs)
+      expression = `${minute} ${s.hourUTC} * * *`
+      break
     case 'weekly': {
       const day = DAYS.indexOf(String(s.dayOfWeek).toLowerCase())
       if (day < 0) throw new Error(`Invalid day of week "${s.dayOfWeek}"`)
-      return new CronExpression(`${s.minuteUTC} ${s.hourUTC} * * ${day}`).next(afterMs)
+      expression = `${minute} ${s.hourUTC} * * ${day}`
+      break
     }
     case 'monthly':
-      return new CronExpression(`${s.minuteUTC} ${s.hourUTC} ${s.day} * *`).next(afterMs)
-    case 'cron':
-      return new CronExpression(s.cron).next(afterMs)
+      expression = `${minute} ${s.hourUTC} ${s.day} * *`
+      break
+    default:
+      throw new Error(`Unknown cron schedule type ${JSON.stringify((s as { type?: unknown }).type)}`)
   }
-  throw new Error(`Unknown cron schedule type ${JSON.stringify((s as { type?: unknown }).type)}`)
+  const delay = pinned ? 0 : splayMs(name)
+  // The occurrence after `afterMs` on the undelayed clock, searched from `afterMs` less the delay
+  // (as Convex searches), so a delayed run never skips the occurrence its delay pushed past.
+  return new CronExpression(expression).next(afterMs - delay) + delay
 }

@@ -75,7 +75,7 @@ export class CronService {
           let next: number
           try {
             // An interval cron first runs when it is deployed (as in Convex); others at their next time.
-            next = spec.schedule.type === 'interval' ? now : nextRun(spec.schedule, now)
+            next = spec.schedule.type === 'interval' ? now : nextRun(spec.schedule, now, name)
           } catch (e) {
             this.log('Skipping an invalid cron job', { name, error: (e as Error).message })
             continue
@@ -141,8 +141,8 @@ export class CronService {
               }
             }
             // Missed runs (the backend was down) collapse into this one.
-            next = nextRun(spec.schedule, Math.max(now, state.nextRun))
-            while (next <= now) next = nextRun(spec.schedule, next)
+            next = nextRun(spec.schedule, Math.max(now, state.nextRun), state.name)
+            while (next <= now) next = nextRun(spec.schedule, next, state.name)
             await txn.patchSystem(state._id, { nextRun: next, lastRun: now, ...(job === undefined ? {} : { lastJob: job }) }, this.component)
           }
           soonest = Math.min(soonest, next)

@@ -316,17 +316,19 @@ const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 
 /** A schedule as Convex's analyzed cron spec holds it (int64 numbers, an interval in seconds). */
 function cronSchedule(s: CronSchedule): JSONValue {
   const int = (n: number) => valueToJson(BigInt(n))
+  // A schedule without its minute (the backend picks it, see cron-schedule.ts): null, as Convex's.
+  const minute = (n: number | undefined) => (n === undefined ? null : int(n))
   switch (s.type) {
     case 'interval':
       return { type: 'interval', seconds: int((s.seconds ?? 0) + (s.minutes ?? 0) * 60 + (s.hours ?? 0) * 3600) }
     case 'hourly':
-      return { type: 'hourly', minuteUTC: int(s.minuteUTC) }
+      return { type: 'hourly', minuteUTC: minute(s.minuteUTC) }
     case 'daily':
-      return { type: 'daily', hourUTC: int(s.hourUTC), minuteUTC: int(s.minuteUTC) }
+      return { type: 'daily', hourUTC: int(s.hourUTC), minuteUTC: minute(s.minuteUTC) }
     case 'weekly':
-      return { type: 'weekly', dayOfWeek: int(Math.max(0, DAYS.indexOf(s.dayOfWeek))), hourUTC: int(s.hourUTC), minuteUTC: int(s.minuteUTC) }
+      return { type: 'weekly', dayOfWeek: int(Math.max(0, DAYS.indexOf(s.dayOfWeek))), hourUTC: int(s.hourUTC), minuteUTC: minute(s.minuteUTC) }
     case 'monthly':
-      return { type: 'monthly', day: int(s.day), hourUTC: int(s.hourUTC), minuteUTC: int(s.minuteUTC) }
+      return { type: 'monthly', day: int(s.day), hourUTC: int(s.hourUTC), minuteUTC: minute(s.minuteUTC) }
     case 'cron':
       return { type: 'cron', cronExpr: s.cron }
   }

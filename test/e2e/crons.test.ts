@@ -3,6 +3,7 @@ import { ConvexHttpClient } from 'convex/browser'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
+import { splayMs } from '../../src/functions/cron-schedule.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -83,4 +84,43 @@ test('a cron naming a function that does not exist fails the push', async () => 
   const err = (await push().catch((e: unknown) => e)) as { code?: number; stderr?: string }
   expect(err.code).toBe(1)
   expect(err.stderr).toContain('ticks:nope is not a mutation or action of this push')
+})
+
+test('a schedule without its minute (convex ≥ 1.43) deploys, and runs at minute 0 pushed back by a delay drawn from its name', async () => {
+  const path = join(appDir!, 'convex/crons.ts')
+  writeFileSync(
+    path,
+    [
+      'import { cronJobs } from "convex/server";',
+      'import { internal } from "./_generated/api";',
+      'const crons = cronJobs();',
+      'crons.hourly("spread over the hour", internal.ticks.tick, { name: "hourly" });',
+      'crons.daily("daily, minute left out", { hourUTC: 3 }, internal.ticks.tick, { name: "daily" });',
+      'crons.hourly("pinned", { minuteUTC: 15 }, internal.ticks.tick, { name: "pinned" });',
+      'export default crons;',
+      '',
+    ].join('\n'),
+  )
+  const before = Date.now()
+  await push()
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as unknown as { setAdminAuth(key: string): void }).setAdminAuth(backend.adminKey)
+  const jobs = (await admin.query('_system/frontend/listCronJobs' as any, {})) as { name: string; cronSpec: { cronSchedule: Record<string, unknown> }; nextRun: { nextTs: bigint } }[]
+  const byName = new Map(jobs.map((j) => [j.name, j]))
+  expect([...byName.keys()].sort()).toEqual(['daily, minute left out', 'pinned', 'spread over the hour'])
+  expect(byName.get('spread over the hour')!.cronSpec.cronSchedule).toEqual({ type: 'hourly', minuteUTC: null })
+  expect(byName.get('daily, minute left out')!.cronSpec.cronSchedule).toEqual({ type: 'daily', hourUTC: 3n, minuteUTC: null })
+  expect(byName.get('pinned')!.cronSpec.cronSchedule).toEqual({ type: 'hourly', minuteUTC: 15n })
+  const next = (name: string) => Number(byName.get(name)!.nextRun.nextTs / 1_000_000n)
+  const delay = splayMs('spread over the hour')
+  expect(delay).toBeGreaterThanOrEqual(0)
+  expect(delay).toBeLessThan(3_600_000)
+  // The hourly one: the first top of the hour plus its delay that is after the push.
+  const hourly = next('spread over the hour')
+  expect((hourly - delay) % 3_600_000).toBe(0)
+  expect(hourly).toBeGreaterThan(before)
+  expect(hourly - 3_600_000).toBeLessThanOrEqual(before + 5_000)
+  // The daily one: 03:00 UTC plus its delay; the pinned one exactly at minute 15.
+  expect(new Date(next('daily, minute left out') - splayMs('daily, minute left out')).toISOString()).toMatch(/T03:00:00\.000Z$/)
+  expect(new Date(next('pinned')).toISOString()).toMatch(/:15:00\.000Z$/)
 })

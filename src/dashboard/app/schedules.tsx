@@ -41,14 +41,15 @@ export function scheduleText(s: CronJob['cronSpec']['cronSchedule']): string {
       const seconds = Number(s.seconds)
       return seconds % 3600 === 0 ? `every ${seconds / 3600} h` : seconds % 60 === 0 ? `every ${seconds / 60} min` : `every ${seconds} s`
     }
+    // A schedule without its minute runs at a minute the backend picks within the hour.
     case 'hourly':
-      return `hourly at :${two(s.minuteUTC)} UTC`
+      return s.minuteUTC === null ? 'hourly' : `hourly at :${two(s.minuteUTC)} UTC`
     case 'daily':
-      return `daily at ${two(s.hourUTC)}:${two(s.minuteUTC)} UTC`
+      return s.minuteUTC === null ? `daily in the ${two(s.hourUTC)}:00 hour UTC` : `daily at ${two(s.hourUTC)}:${two(s.minuteUTC)} UTC`
     case 'weekly':
-      return `${DAYS[Number(s.dayOfWeek)] ?? '?'}s at ${two(s.hourUTC)}:${two(s.minuteUTC)} UTC`
+      return `${DAYS[Number(s.dayOfWeek)] ?? '?'}s ${s.minuteUTC === null ? `in the ${two(s.hourUTC)}:00 hour` : `at ${two(s.hourUTC)}:${two(s.minuteUTC)}`} UTC`
     case 'monthly':
-      return `day ${String(s.day)} of each month at ${two(s.hourUTC)}:${two(s.minuteUTC)} UTC`
+      return `day ${String(s.day)} of each month ${s.minuteUTC === null ? `in the ${two(s.hourUTC)}:00 hour` : `at ${two(s.hourUTC)}:${two(s.minuteUTC)}`} UTC`
     case 'cron':
       return `cron "${String(s.cronExpr)}" (UTC)`
     default:
