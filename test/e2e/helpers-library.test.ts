@@ -6,7 +6,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -58,4 +58,28 @@ test('a trigger keeps a count through a custom mutation; getPage walks an index 
   expect(names).toEqual(['a', 'b', 'd', 'e'])
   const desc = (await client.query(api.items.page, { order: 'desc' })) as { names: string[] }
   expect(desc.names).toEqual(['e', 'd'])
+})
+
+test('zod 4 arguments through zCustomQuery/zCustomMutation; row-level security; relationship helpers', async () => {
+  const id: string = await client.mutation(api.zodded.addItem, { name: '  widget  ', rank: 7 })
+  // zod trimmed the name before it was stored; a default filled in `shout`.
+  expect(await client.query(api.zodded.describeItem, { id })).toBe('widget')
+  expect(await client.query(api.zodded.describeItem, { id, shout: true })).toBe('WIDGET')
+  const bad = await errorOf(client.mutation(api.zodded.addItem, { name: 'x', rank: -1 }))
+  expect(bad.message).toContain('ZodError')
+  expect(bad.message).toContain('Too small: expected string to have >=2 characters')
+  expect(bad.message).toContain('Too small: expected number to be >=0')
+  // A zid of another table's id is refused by the Convex validator zod was turned into.
+  expect((await errorOf(client.query(api.zodded.describeItem, { id: 'not-an-id' }))).message).toContain('ArgumentValidationError')
+
+  const secret: string = await client.mutation(api.zodded.addItem, { name: 'hidden', rank: 500 })
+  const names: string[] = await client.query(api.zodded.visibleNames, {})
+  expect(names).toContain('widget')
+  expect(names).not.toContain('hidden')
+  expect(await client.mutation(api.zodded.insertGuarded, { name: 'root', rank: 1 })).toBe('insert access not allowed')
+  expect(await client.mutation(api.zodded.insertGuarded, { name: 'leaf', rank: 1 })).toBe('inserted')
+  expect(await client.mutation(api.zodded.renameGuarded, { id: secret, name: 'renamed' })).toBe('no read access or doc does not exist')
+  expect(await client.mutation(api.zodded.renameGuarded, { id, name: 'gadget' })).toBe('renamed')
+
+  expect(await client.query(api.zodded.byRankAndIds, { rank: 7, ids: [id, secret] })).toEqual({ atRank: ['gadget'], byIds: ['gadget', 'hidden'] })
 })
