@@ -20,6 +20,13 @@ export const waitsOnSyscalls = {
     return JSON.stringify(n)
   },
 }
+export const burnsInHost = {
+  async invokeQuery(argsJson) {
+    const [{ n }] = JSON.parse(argsJson)
+    for (let i = 0; i < n; i++) await Convex.asyncSyscall('test/burn', '{}')
+    return JSON.stringify(n)
+  },
+}
 export const spins = {
   async invokeQuery() {
     await Convex.asyncSyscall('test/echo', '{}')
@@ -44,6 +51,11 @@ const handler: SyscallHandler = {
   },
   async async(op, argsJson) {
     if (op === 'test/echo') return argsJson
+    if (op === 'test/burn') {
+      // A syscall whose host work (a read, a nested call's set-up) takes 4 s before it yields.
+      now += 4000
+      return '{}'
+    }
     if (op === 'test/slow') {
       // A syscall that takes 4 s of the injected clock, while the call waits on it.
       await Promise.resolve()
@@ -88,6 +100,12 @@ test("a query's time limit stops while it waits on syscalls, as Convex's user ti
   expect(failed).toBeInstanceOf(SandboxError)
   expect((failed as Error).message).toBe(SYSTEM_TIMEOUT_MESSAGE)
   expect(SYSTEM_TIMEOUT_MESSAGE).toBe('Your request timed out performing too many system operations.')
+})
+
+test("the host's own work on a syscall, before the syscall yields, is not the call's running time either", async () => {
+  expect(await host.run(call('burnsInHost', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [] })
+  const failed = await host.run(call('burnsInHost', { n: 4 }), handler, 1000, { clock }).catch((e: unknown) => e)
+  expect((failed as Error).message).toBe(SYSTEM_TIMEOUT_MESSAGE)
 })
 
 test('code that runs past the limit is stopped with Convex\'s user timeout', async () => {

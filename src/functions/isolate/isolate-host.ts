@@ -202,29 +202,40 @@ export class IsolateHost {
    * Runs one call to completion, serving its syscalls through `handler`.
    *
    * `timeoutMs` bounds an action's whole run. For a query or mutation it bounds the time its code
-   * runs, as Convex's user timeout does: the clock stops while the call waits on its syscalls
-   * (database reads, nested calls), and those waits have a budget of their own
-   * (`systemTimeoutMs`, Convex's DATABASE_UDF_SYSTEM_TIMEOUT).
+   * runs (the entries into the isolate), as Convex's user timeout does: the host's work on its
+   * syscalls (database reads, nested calls), and waiting on them, is not counted; that has a budget
+   * of its own (`systemTimeoutMs`, Convex's DATABASE_UDF_SYSTEM_TIMEOUT).
    */
   async run(spec: CallSpec, handler: SyscallHandler, timeoutMs: number, opts: { systemTimeoutMs?: number; clock?: () => number } = {}): Promise<CallOutcome> {
     const clock = opts.clock ?? (() => performance.now())
     const systemTimeoutMs = opts.systemTimeoutMs ?? SYSTEM_TIMEOUT_MS
-    let paused = 0
-    const deadline = () => start + timeoutMs + paused
-    const start = clock()
-    const remaining = () => Math.max(1, Math.ceil(deadline() - clock()))
+    const offThread = spec.kind === 'action' || spec.kind === 'httpAction'
+    const startedAt = clock()
+    /** A query's or mutation's running time so far: the time spent inside the isolate. */
+    let used = 0
+    const running = <T>(enterIsolate: () => T): T => {
+      const t0 = clock()
+      try {
+        return enterIsolate()
+      } finally {
+        used += clock() - t0
+      }
+    }
+    const remaining = () => Math.max(1, Math.ceil(offThread ? startedAt + timeoutMs - clock() : timeoutMs - used))
+    const overTime = () => (offThread ? clock() - startedAt : used) > timeoutMs
+    /** The host's time on the call's syscalls, and waiting on them. */
+    const systemTime = () => clock() - startedAt - used
     this.#handler = handler
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
     let inflight = 0
     let wake: (() => void) | null = null
-    const offThread = spec.kind === 'action' || spec.kind === 'httpAction'
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> =>
-      offThread ? ref.apply(undefined, args, { timeout: remaining() }) : ref.applySync(undefined, args, { timeout: remaining() })
+      offThread ? ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
     this.#queued = []
     this.#done = null
     try {
-      this.loadModule(spec.modulePath, remaining())
+      running(() => this.loadModule(spec.modulePath, remaining()))
       const start: unknown[] = [spec.kind, spec.modulePath, spec.exportName, spec.argsJson, spec.seed, spec.nowMs, spec.snapshotTs, spec.requestId]
       if (spec.request !== undefined) start.push(JSON.stringify(spec.request))
       await enter(this.#start, start)
@@ -249,19 +260,15 @@ export class IsolateHost {
         }
         if (done !== null && settled.length === 0 && inflight === 0) return done
         if (settled.length === 0 && inflight > 0) {
-          const waitStart = clock()
-          const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - paused)))
+          const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - systemTime())))
           await new Promise<void>((resolve) => (wake = resolve))
           wake = null
           clearTimeout(timer)
           // Let other syscalls that settle at the same moment join this step.
           await Promise.resolve()
-          if (!offThread) {
-            paused += clock() - waitStart
-            if (paused >= systemTimeoutMs) throw new SandboxError(SYSTEM_TIMEOUT_MESSAGE, true)
-          }
         }
-        if (clock() > deadline()) throw new SandboxError(timedOutMessage(timeoutMs), true)
+        if (!offThread && systemTime() >= systemTimeoutMs) throw new SandboxError(SYSTEM_TIMEOUT_MESSAGE, true)
+        if (overTime()) throw new SandboxError(timedOutMessage(timeoutMs), true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
         if (settled.length === 0 && inflight > 0) continue
