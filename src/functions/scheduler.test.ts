@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,4 +53,35 @@ test('a job whose run keeps failing in the machinery is tried again after Convex
     ['Documents read from or written to this transaction changed while it was being run', 4],
   ])
   expect(((await db.mutate((txn) => txn.read(id))) as { state: unknown }).state).toEqual({ kind: 'success' })
+})
+
+test('a job canceled while it waits out a backoff is forgotten by the scheduler', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  // Jitter pinned at the top: the backoff after a failure is the full 500 ms, time to cancel the job.
+  const scheduler = new Scheduler(db, () => {}, SCHEDULED_FUNCTIONS, 60_000, '', () => 0.9999)
+  cleanup.push(() => scheduler.stop())
+  let runs = 0
+  let failed!: () => void
+  const firstFailure = new Promise<void>((resolve) => (failed = resolve))
+  const runner: JobRunner = {
+    schedulingError: () => null,
+    jobKind: () => 'mutation',
+    isPublic: () => true,
+    async runMutationJob() {
+      runs++
+      failed()
+      throw new Error('store unreachable')
+    },
+    runActionJob: () => Promise.reject(new Error('no actions here')),
+  }
+  await scheduler.start(runner, true)
+  const id = await db.mutate((txn) => scheduler.schedule(txn, 'jobs:work', Date.now() / 1000, {}))
+  await firstFailure
+  await vi.waitFor(() => expect(scheduler.retrying).toBe(1))
+  await db.mutate((txn) => scheduler.cancel(txn, id))
+  await vi.waitFor(() => expect(scheduler.retrying).toBe(0))
+  expect(runs).toBe(1)
 })

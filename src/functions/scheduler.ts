@@ -32,6 +32,9 @@ export const MAX_TIMER_MS = 2 ** 31 - 1
 export const JOB_OCC_BACKOFF = { initialMs: 100, maxMs: 60_000 }
 export const JOB_SYSTEM_BACKOFF = { initialMs: 500, maxMs: 2 * 60 * 60_000 }
 
+/** Jobs read per scan (the earliest due). */
+const SCAN_LIMIT = 1000
+
 /** Jobs run at once at most; the rest wait for a free slot. */
 const MAX_CONCURRENT_JOBS = 10
 
@@ -63,6 +66,11 @@ export class Scheduler {
   #running = new Set<string>()
   /** Jobs whose last attempt failed in the machinery (a conflict, storage), and when to try again. */
   readonly #retries = new Map<string, { occ: Backoff; system: Backoff; at: number }>()
+
+  /** Jobs waiting out a backoff. */
+  get retrying(): number {
+    return this.#retries.size
+  }
   #rescanning = false
   #again = false
   #stopped = false
@@ -216,7 +224,7 @@ export class Scheduler {
     const index = this.#table!.indexes.get(BY_STATE)!
     const lo = encodeIndexKey([state])
     const hi = upTo === Infinity ? prefixSuccessor(lo) : prefixSuccessor(encodeIndexKey([state, upTo]))
-    const rows = await txn.snapshot.scan(index.indexId, { lo, hi }, 'asc', 1000)
+    const rows = await txn.snapshot.scan(index.indexId, { lo, hi }, 'asc', SCAN_LIMIT)
     return rows.map((r) => {
       const d = JSON.parse(r.doc.json) as { _id: string; name: string; args: JSONValue[]; scheduledTime: number; state: { kind: string }; completedTime?: number; component?: string }
       return { id: d._id, component: d.component ?? this.component, name: d.name, args: d.args, scheduledTime: d.scheduledTime, state: d.state.kind, completedTime: d.completedTime }
@@ -250,6 +258,11 @@ export class Scheduler {
       pending = await this.#scan(txn, 'pending', Infinity)
     } finally {
       this.db.end(txn)
+    }
+    // A job that is no longer pending (canceled, or done by another process) won't be retried.
+    if (pending.length < SCAN_LIMIT && this.#retries.size > 0) {
+      const ids = new Set(pending.map((j) => j.id))
+      for (const id of this.#retries.keys()) if (!ids.has(id)) this.#retries.delete(id)
     }
     const now = Date.now()
     let next = Infinity

@@ -47,3 +47,12 @@ test('past 48 idle isolates, one that comes back is disposed', () => {
   expect(pool.live).toBe(48)
   expect(hosts.slice(48).every((h) => h.disposed)).toBe(true)
 })
+
+test('an isolate that comes back after the pool closed is disposed', () => {
+  const pool = new IsolatePool(runtime, 64, 64, () => now)
+  const host = pool.acquire()
+  pool.close()
+  pool.release(host)
+  expect(host.disposed).toBe(true)
+  expect(pool.live).toBe(0)
+})

@@ -122,7 +122,7 @@ export class IsolatePool {
 
   release(host: IsolateHost): void {
     if (host.disposed) return
-    if (host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
+    if (this.#closed || host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
     this.#idle.push(host)
     this.#idleSince.set(host, this.now())
     if (this.#idle.length > MIN_IDLE && this.#trimTimer === null) {
@@ -146,7 +146,10 @@ export class IsolatePool {
     }
   }
 
+  #closed = false
+
   close(): void {
+    this.#closed = true
     for (const host of this.#idle) host.dispose()
     this.#idle = []
     if (this.#trimTimer !== null) clearInterval(this.#trimTimer)
