@@ -186,3 +186,41 @@ test("a snapshot view (useStaleSnapshot) reads the mutation's starting snapshot 
   }
   expect((await db.mutate((txn) => txn.readTable('log'))).map((d) => d.line)).toEqual(['mine'])
 })
+
+test('work to undo runs when a transaction ends without committing, or its savepoint rolls back; never after a commit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const undone: string[] = []
+  const undo = (what: string) => () => Promise.resolve(void undone.push(what))
+
+  const committed = await db.begin(true)
+  await committed.insert('t', { n: 1 })
+  committed.afterAbort(undo('committed'))
+  const rollback = committed.savepoint()
+  committed.afterAbort(undo('nested, rolled back'))
+  rollback()
+  expect(undone).toEqual(['nested, rolled back'])
+  await db.commit(committed)
+  db.end(committed)
+
+  const abandoned = await db.begin(true)
+  await abandoned.insert('t', { n: 2 })
+  abandoned.afterAbort(undo('abandoned'))
+  db.end(abandoned)
+  await Promise.resolve()
+  expect(undone).toEqual(['nested, rolled back', 'abandoned'])
+
+  // A conflict is a commit that didn't land.
+  const conflicted = await db.begin(true)
+  await conflicted.readTable('t')
+  await conflicted.insert('t', { n: 3 })
+  conflicted.afterAbort(undo('conflicted'))
+  await db.mutate((txn) => txn.insert('t', { n: 4 }), { system: false })
+  await expect(db.commit(conflicted)).rejects.toBeInstanceOf(OccConflictError)
+  db.end(conflicted)
+  await Promise.resolve()
+  expect(undone).toEqual(['nested, rolled back', 'abandoned', 'conflicted'])
+  expect((await db.mutate((txn) => txn.readTable('t'))).map((d) => d.n)).toEqual([1, 4])
+})

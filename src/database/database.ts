@@ -11,6 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { OccConflictError, OutOfRetentionError } from './errors.ts'
 import type { CursorCodec } from './cursors.ts'
 import type { Persistence, Snapshot } from '../storage/persistence.ts'
+import { WriteNotApplied } from '../storage/persistence.ts'
 import type { ValidatorContext, ValidatorJSON } from '../values/index.ts'
 import { Catalog, storedTableName } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -513,6 +514,11 @@ export class Database {
   end(txn: Transaction): void {
     // A table it numbered but didn't commit gives its number back.
     if (txn.created.size > 0) for (const c of txn.created.values()) this.catalog.release(c.info)
+    if (!txn.settled) {
+      for (const action of txn.afterAbortActions.splice(0)) {
+        void action().catch((e: unknown) => this.log('Undoing the work of a transaction that did not commit failed', { error: (e as Error)?.message ?? String(e) }))
+      }
+    }
     const shared = this.#owners.get(txn)
     if (shared === undefined) return
     this.#owners.delete(txn)
@@ -547,7 +553,16 @@ export class Database {
     const section = this.#sections.getStore()
     // Nothing to commit, but what it read must still be current as of now (see `begin`).
     if (txn.writes.size === 0) await this.confirmReads(txn)
-    const ts = txn.writes.size === 0 ? txn.snapshotTs : section?.kind === 'alone' ? await section.commit(txn) : await this.committer.commit(txn)
+    let ts: bigint
+    try {
+      ts = txn.writes.size === 0 ? txn.snapshotTs : section?.kind === 'alone' ? await section.commit(txn) : await this.committer.commit(txn)
+    } catch (e) {
+      // A conflict, or a write refused before it was made, leaves nothing behind; another failure
+      // may have landed the commit after all, so its work is kept.
+      if (!(e instanceof OccConflictError) && !(e instanceof WriteNotApplied)) txn.settled = true
+      throw e
+    }
+    txn.settled = true
     for (const action of txn.afterCommitActions) {
       void action().catch((e: unknown) => this.log('Work after a commit failed', { error: (e as Error)?.message ?? String(e) }))
     }

@@ -446,6 +446,20 @@ export class Transaction {
     this.afterCommitActions.push(action)
   }
 
+  /**
+   * Work to undo outside the database if this transaction's writes never land: run when it ends
+   * without committing (it failed, or conflicted and is run again), and when the nested mutation
+   * that asked for it is rolled back. A file a mutation stored is removed so.
+   */
+  readonly afterAbortActions: (() => Promise<unknown>)[] = []
+
+  afterAbort(action: () => Promise<unknown>): void {
+    this.afterAbortActions.push(action)
+  }
+
+  /** Committed; or its commit failed with an outcome not known for sure (nothing is undone then). */
+  settled = false
+
   /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
   async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
     // A missing system table is created with this transaction's commit, as a user table is.
@@ -602,12 +616,14 @@ export class Transaction {
   savepoint(): () => void {
     const saved = new Map([...this.writes].map(([id, w]) => [id, w.doc]))
     const actions = this.afterCommitActions.length
+    const undo = this.afterAbortActions.length
     // Writes rolled back stop counting against the limits; reads and scheduling still count (as in Convex).
     const { documentsWritten, bytesWritten } = this.usage
     return () => {
       this.usage.documentsWritten = documentsWritten
       this.usage.bytesWritten = bytesWritten
       this.afterCommitActions.length = actions
+      for (const action of this.afterAbortActions.splice(undo)) void action().catch(() => {})
       for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
       for (const [id, doc] of saved) this.writes.get(id)!.doc = doc
     }

@@ -213,6 +213,11 @@ export class FileStorage {
     return id
   }
 
+  /** Removes a stored file's bytes whose `_storage` document never committed. */
+  async discard(storageId: string): Promise<void> {
+    await this.blobs.delete(this.#checkId(storageId))
+  }
+
   /**
    * Whether `storageId` has the form of a storage id: an id of the `_storage` table, or a UUID (the
    * form older Convex storage ids had; none exist here, so such an id is simply not found).

@@ -248,6 +248,9 @@ export class FunctionRunner implements JobRunner {
           }, true),
           component,
         )
+        // A mutation whose writes don't land (it throws, conflicts and runs again, or is a nested
+        // mutation rolled back) takes its file with it.
+        txn?.afterAbort(() => files.discard(id))
         return JSON.stringify(id)
       }
       case '1.0/storageGet': {
@@ -704,6 +707,7 @@ export class FunctionRunner implements JobRunner {
       origin,
       component,
       nested,
+      kind,
       ...(signing === null ? {} : { signJwt: (request: Record<string, unknown>) => signDeploymentJwt(signing.key, component === '' ? signing.cloudUrl() : `${signing.cloudUrl()}/components/${component}`, request, Date.now()) }),
     }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)

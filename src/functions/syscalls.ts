@@ -91,6 +91,8 @@ export interface FunctionMeta {
   component: string
   /** Called by another function in the same transaction (`ctx.runQuery`/`runMutation`). */
   nested?: boolean
+  /** The function's kind: a query called from a mutation shares its (writable) transaction. */
+  kind?: 'query' | 'mutation'
   /** `ctx.auth.signJwt` (mutations): the signed token, or a SignJwtError. */
   signJwt?: (request: Record<string, unknown>) => string
 }
@@ -175,7 +177,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           if (typeof args.table !== 'string') throw new DatabaseError('Invalid argument `table` for `db.count`: expected a string')
           return JSON.stringify(await txn.count(args.table, component))
         case '1.0/signJwt':
-          if (!txn.mutable || meta.signJwt === undefined) throw unknown(op, true)
+          if (!txn.mutable || meta.kind === 'query' || meta.signJwt === undefined) throw unknown(op, true)
           return JSON.stringify(meta.signJwt(args))
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
@@ -191,7 +193,9 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/storageStore':
         case '1.0/storageGet':
           // `store` and `get` are the mutation's (convex ≥ 1.48), not a query's.
-          if (!txn.mutable && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') throw new Error(`${op.slice(4)} is not available in queries`)
+          if ((!txn.mutable || (meta.kind === 'query' && (op === '1.0/storageStore' || op === '1.0/storageGet'))) && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') {
+            throw new Error(`${op.slice(4)} is not available in queries`)
+          }
           return nested.storage(op, args)
         case '1.0/schedule':
           if (!txn.mutable) throw new Error('Queries cannot schedule functions')

@@ -113,6 +113,9 @@ test('ctx.auth.signJwt signs an ES256 token with the deployment\'s key, verifiab
     'Invalid argument `claims` for `signJwt`: the claim "CVX_flag" is reserved',
     'Invalid argument `claims` for `signJwt`: the claim "convexUser" is reserved',
   ])
+  // Queries can't sign, not even inside a mutation's transaction.
+  expect(await client.query('whoami:rawSign' as any, {})).toBe('Unknown async operation 1.0/signJwt')
+  expect(await client.mutation('whoami:rawSignFromMutation' as any, {})).toBe('Unknown async operation 1.0/signJwt')
 })
 
 test('expired, forged and wrong-audience tokens are refused', async () => {

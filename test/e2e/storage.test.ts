@@ -5,7 +5,7 @@ import { createHash, createHmac } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { errorOf, TEST_SECRET, useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, TEST_SECRET, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -244,6 +244,10 @@ test('mutations store and get files (convex 1.48): the file commits with the mut
   const lostId = /failing after storing (\S+)/.exec(failed.message)![1]!
   expect(await client.query(api.files.count, {})).toBe(before)
   expect(await client.query(api.files.url, { storageId: lostId })).toBe(null)
+  // Its bytes go too, without waiting for a restart's sweep; the committed file's stay.
+  const dir = join(backend.dataDir, 'storage')
+  await until(() => existsSync(join(dir, lostId)), (there) => !there)
+  expect(readFileSync(join(dir, stored.storageId), 'utf8')).toBe('from a mutation')
 })
 
 test('uploads with a forged, expired or missing token are refused as Convex refuses them, and store nothing', async () => {
