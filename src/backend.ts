@@ -218,6 +218,7 @@ export class Backend {
     const leading = () => config.replicateFrom === undefined && (lease === null || lease.held)
     const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
     runner.schedulers = (component) => schedulers.get(component)
+    runner.schedulerReady = (component) => schedulers.ready(component)
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
     await syncSchedulers()
     push.onPush(() => void syncSchedulers().catch((e: unknown) => log.warn('Could not start the scheduler of a component', { error: (e as Error)?.message ?? String(e) })))

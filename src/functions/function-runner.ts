@@ -187,6 +187,8 @@ const STORAGE_ID_METHODS: Record<string, string> = {
 }
 
 export class FunctionRunner implements JobRunner {
+  /** A component instance's scheduler once started (see SchedulerSet.ready). */
+  schedulerReady: ((component: string) => Promise<Scheduler | undefined>) | null = null
   /** Each component instance's scheduler ('' the app's); set once they exist (they need the runner too). */
   schedulers: ((component: string) => Scheduler | undefined) | null = null
   /** `ctx.auth.signJwt`'s key and the deployment URL its tokens name as issuer; null: unavailable. */
@@ -544,8 +546,8 @@ export class FunctionRunner implements JobRunner {
   }
 
   /** The scheduler of a component instance's `_scheduled_functions` ('' the app's). */
-  #scheduler(component: string): Scheduler {
-    const scheduler = this.schedulers?.(component)
+  async #scheduler(component: string): Promise<Scheduler> {
+    const scheduler = (await this.schedulerReady?.(component)) ?? this.schedulers?.(component)
     if (scheduler === undefined) throw new Error('The scheduler is not running')
     return scheduler
   }
@@ -557,7 +559,7 @@ export class FunctionRunner implements JobRunner {
    */
   async #schedule(txn: Transaction, caller: string, address: FunctionAddress, ts: number, args: JSONValue, parentJobId: string | null): Promise<string> {
     const target = this.#address(caller, address)
-    return this.#scheduler(caller).schedule(txn, target, ts, args, parentJobId)
+    return (await this.#scheduler(caller)).schedule(txn, target, ts, args, parentJobId)
   }
 
   /** Where an address points, seen from `caller` (a user-facing error if nowhere). */
@@ -697,7 +699,7 @@ export class FunctionRunner implements JobRunner {
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
       schedule: (target, ts, args) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId),
-      cancel: (id) => this.#scheduler(component).cancel(txn, id),
+      cancel: async (id) => (await this.#scheduler(component)).cancel(txn, id),
       storage: (op, args) => this.#storage(op, args, txn, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
@@ -799,7 +801,10 @@ export class FunctionRunner implements JobRunner {
         return unwrapNested(result)
       },
       schedule: (target, ts, args) => this.#systemMutation((txn) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId)),
-      cancel: (id) => this.#systemMutation((txn) => this.#scheduler(component).cancel(txn, id)),
+      cancel: async (id) => {
+        const scheduler = await this.#scheduler(component)
+        return this.#systemMutation((txn) => scheduler.cancel(txn, id))
+      },
       storage: (op, args) => this.#storage(op, args, null, component),
       vectorSearch: (request) => vectorSearch(this.db, request, component),
       functionHandle: (address) => this.#functionHandle(component, address),

@@ -6,7 +6,7 @@ import { SqlitePersistence } from '../storage/sqlite/sqlite-persistence.ts'
 import { CursorCodec } from '../database/cursors.ts'
 import { Database } from '../database/database.ts'
 import { OccConflictError } from '../database/errors.ts'
-import { Scheduler, SCHEDULED_FUNCTIONS } from './scheduler.ts'
+import { Scheduler, SchedulerSet, SCHEDULED_FUNCTIONS } from './scheduler.ts'
 import type { JobRunner, ScheduledJob } from './scheduler.ts'
 
 const SECRET = '4361726e697461732c206c69746572616c6c79206d65616e696e6720226c6974'
@@ -84,4 +84,28 @@ test('a job canceled while it waits out a backoff is forgotten by the scheduler'
   await db.mutate((txn) => scheduler.cancel(txn, id))
   await vi.waitFor(() => expect(scheduler.retrying).toBe(0))
   expect(runs).toBe(1)
+})
+
+test("a component's scheduler asked for while a push's sync is starting it is handed over once started", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const set = new SchedulerSet((component) => new Scheduler(db, () => {}, SCHEDULED_FUNCTIONS, 60_000, component), false)
+  cleanup.push(() => set.stop())
+  const runner: JobRunner = {
+    schedulingError: () => null,
+    jobKind: () => 'mutation',
+    isPublic: () => true,
+    runMutationJob: () => Promise.resolve(),
+    runActionJob: () => Promise.resolve(),
+  }
+  // The push's listener starts the sync and doesn't wait; a call comes in at once.
+  void set.sync(['', 'widgets'], runner)
+  const scheduler = await set.ready('widgets')
+  expect(scheduler).toBeDefined()
+  // Started: its table exists, so a job can be written.
+  const id = await db.mutate((txn) => scheduler!.schedule(txn, 'jobs:work', Date.now() / 1000 + 60, {}))
+  expect(((await db.mutate((txn) => txn.read(id, 'widgets'))) as { state: unknown }).state).toEqual({ kind: 'pending' })
+  expect(await set.ready('not mounted')).toBeUndefined()
 })

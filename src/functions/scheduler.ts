@@ -341,8 +341,26 @@ export class SchedulerSet {
     return this.#schedulers.get(component)
   }
 
-  /** Starts a scheduler for each new instance and stops those of instances no longer mounted. */
-  async sync(components: readonly string[], runner: JobRunner): Promise<void> {
+  #syncing: Promise<void> = Promise.resolve()
+
+  /**
+   * The instance's scheduler once the syncs asked for so far have started it (undefined: not
+   * mounted). A push makes its components callable at once and syncs right after; a function of a
+   * new component that schedules in between waits here rather than find no scheduler.
+   */
+  async ready(component: string): Promise<Scheduler | undefined> {
+    await this.#syncing
+    return this.#schedulers.get(component)
+  }
+
+  /** Starts a scheduler for each new instance and stops those of instances no longer mounted (one sync at a time). */
+  sync(components: readonly string[], runner: JobRunner): Promise<void> {
+    const run = this.#syncing.then(() => this.#sync(components, runner))
+    this.#syncing = run.catch(() => {})
+    return run
+  }
+
+  async #sync(components: readonly string[], runner: JobRunner): Promise<void> {
     if (this.#stopped) return
     const wanted = new Set(components)
     for (const [path, s] of this.#schedulers) {

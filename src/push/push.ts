@@ -372,25 +372,24 @@ export class PushService {
    */
   reload(): Promise<void> {
     const run = this.#reloading.then(async () => {
-      const schema = await this.db.persistence.getGlobal('schema')
-      this.db.setSchema(schema === undefined ? null : (JSON.parse(schema) as Schema | null))
-      await this.#restore()
+      await this.#restore(true)
       for (const l of this.#listeners) l()
     })
     this.#reloading = run.catch(() => {})
     return run
   }
 
-  async #restore(): Promise<void> {
+  /**
+   * Loads the live push: everything is read first, then put in place at once (no await in
+   * between), so that no call sees one push's functions with another's modules or schemas.
+   * `appSchema`: read the app's schema too (a push another process landed).
+   */
+  async #restore(appSchema = false): Promise<void> {
     const modules = await this.db.persistence.modules()
     const functions = await this.db.persistence.getGlobal('functions')
     const components = JSON.parse((await this.db.persistence.getGlobal('components')) ?? '{"definitions":[],"instances":[]}') as StoredComponents
-    this.#components = new Components(new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[])), components)
-    this.#stored = components
-    const schemas = new Map<string, Schema | null>([['', this.db.schema]])
-    for (const i of components.instances) schemas.set(i.path, components.definitions.find((d) => d.definitionPath === i.definitionPath)?.schema ?? null)
-    this.db.setSchemas(schemas)
-    this.#envVars = JSON.parse((await this.db.persistence.getGlobal('app_env_vars')) ?? '[]') as DeclaredEnvVar[]
+    const storedSchema = appSchema ? await this.db.persistence.getGlobal('schema') : undefined
+    const envVars = JSON.parse((await this.db.persistence.getGlobal('app_env_vars')) ?? '[]') as DeclaredEnvVar[]
     // The live push's external packages are normally installed already (a new data dir, e.g. one a
     // backup was copied into, installs them again); other folders are left from earlier pushes.
     const deps = await this.#nodeDependencies()
@@ -400,8 +399,15 @@ export class PushService {
     } catch (e) {
       this.log('Could not install the external packages of Node.js actions', { error: (e as Error).message })
     }
-    this.nodePackages.prune(packagesDir)
+    if (appSchema) this.db.setSchema(storedSchema === undefined ? null : (JSON.parse(storedSchema) as Schema | null))
+    this.#components = new Components(new Registry(functions === undefined ? [] : (JSON.parse(functions) as FunctionInfo[])), components)
+    this.#stored = components
+    const schemas = new Map<string, Schema | null>([['', this.db.schema]])
+    for (const i of components.instances) schemas.set(i.path, components.definitions.find((d) => d.definitionPath === i.definitionPath)?.schema ?? null)
+    this.db.setSchemas(schemas)
+    this.#envVars = envVars
     this.pool.setModules(modules, packagesDir)
+    this.nodePackages.prune(packagesDir)
   }
 
   async #nodeDependencies(): Promise<NodeDependency[]> {
