@@ -8,8 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Transaction } from '../database/transaction.ts'
-import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME, tableNameKey } from '../database/catalog.ts'
-import { keySuccessor } from '../database/query.ts'
+import { TABLE_NAMES_INDEX, BUILDING_PREFIX, BY_ID, BY_CREATION_TIME } from '../database/catalog.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { Schema, SchemaTable } from '../database/database.ts'
 import { decodeId, inFieldOrder, valueToJson } from '../values/index.ts'
@@ -81,15 +80,8 @@ function paginationOpts(args: Args): { cursor: string | null; numItems: number; 
  * dashboard counts each table again on every commit to it). Follows the whole table, or its name
  * while it doesn't exist.
  */
-async function count(txn: Transaction, table: string, component: string): Promise<number> {
-  const info = txn.table(table, component)
-  if (info === undefined) {
-    const key = tableNameKey(table, component)
-    txn.readSet.add(TABLE_NAMES_INDEX, { lo: key, hi: keySuccessor(key) })
-    return 0
-  }
-  txn.readSet.add(info.indexes.get(BY_CREATION_TIME)!.indexId, { lo: Buffer.alloc(0), hi: null })
-  return txn.snapshot.countTable(info.tableNumber)
+function count(txn: Transaction, table: string, component: string): Promise<number> {
+  return txn.count(table, component)
 }
 
 /** Follows the set of tables: a table created or deleted re-runs a subscription that lists them. */

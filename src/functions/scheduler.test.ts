@@ -15,11 +15,17 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c()
 })
 
-test('a job whose run keeps failing in the machinery is tried again after Convex\'s backoffs: 100 ms doubling on conflicts, 500 ms doubling on other failures', async () => {
+/** A database in a temp dir, closed and removed after the test. */
+async function openDatabase(): Promise<Database> {
   const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
   const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
   cleanup.push(() => db.close())
+  return db
+}
+
+test('a job whose run keeps failing in the machinery is tried again after Convex\'s backoffs: 100 ms doubling on conflicts, 500 ms doubling on other failures', async () => {
+  const db = await openDatabase()
   const logged: Record<string, unknown>[] = []
   // The jitter pinned at 1%: the waits are a hundredth of the backoff ceilings.
   const scheduler = new Scheduler(db, (_m, fields) => logged.push(fields ?? {}), SCHEDULED_FUNCTIONS, 60_000, '', () => 0.01)
@@ -56,10 +62,7 @@ test('a job whose run keeps failing in the machinery is tried again after Convex
 })
 
 test('a job canceled while it waits out a backoff is forgotten by the scheduler', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
-  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
-  cleanup.push(() => db.close())
+  const db = await openDatabase()
   // Jitter pinned at the top: the backoff after a failure is the full 500 ms, time to cancel the job.
   const scheduler = new Scheduler(db, () => {}, SCHEDULED_FUNCTIONS, 60_000, '', () => 0.9999)
   cleanup.push(() => scheduler.stop())
@@ -87,10 +90,7 @@ test('a job canceled while it waits out a backoff is forgotten by the scheduler'
 })
 
 test("a component's scheduler asked for while a push's sync is starting it is handed over once started", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
-  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
-  cleanup.push(() => db.close())
+  const db = await openDatabase()
   const set = new SchedulerSet((component) => new Scheduler(db, () => {}, SCHEDULED_FUNCTIONS, 60_000, component), false)
   cleanup.push(() => set.stop())
   const runner: JobRunner = {

@@ -1,40 +1,21 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, convexCli, prepareFixture, startBackend, until } from '../helpers/test-backend.ts'
+import { convexCli, until } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
-import { startPostgres } from '../helpers/postgres.ts'
-import type { PostgresCluster } from '../helpers/postgres.ts'
+import { useTwoProcessesOnPostgres } from '../helpers/postgres.ts'
 
 // Two backend processes on one Postgres database, each on its own ports and data folder: any of
 // them serves every request. `a` starts first, so it runs scheduled functions and crons (the
-// background lease) until it is killed.
-let cluster: PostgresCluster
+// background lease) until it is killed. The app is pushed through `b`, the process that doesn't
+// run the crons: the other one loads it and starts them.
 let a: TestBackend
 let b: TestBackend
 let appDir: string
 let viaA: ConvexHttpClient
 let viaB: ConvexHttpClient
 
-beforeAll(async () => {
-  cluster = await startPostgres()
-  const dbUrl = await cluster.newDatabase()
-  a = await startBackend({ args: ['--db-url', dbUrl] })
-  b = await startBackend({ args: ['--db-url', dbUrl] })
-  appDir = prepareFixture('multi')
-  // Pushed through the process that doesn't run the crons: the other one loads it and starts them.
-  await convexCli(appDir, ['deploy', '--url', b.url, '--admin-key', b.adminKey, '-y'])
-  viaA = new ConvexHttpClient(a.url)
-  viaB = new ConvexHttpClient(b.url)
-}, 180_000)
-
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()])
-  cleanup(a?.dataDir)
-  cleanup(b?.dataDir)
-  cleanup(appDir)
-  await cluster?.stop()
-})
+useTwoProcessesOnPostgres('multi', (t) => ({ a, b, appDir, viaA, viaB } = t))
 
 test('a push and an environment variable set through one process are served by the other', async () => {
   expect(a.output()).toContain('Running scheduled functions and crons in this process')

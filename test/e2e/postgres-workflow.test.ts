@@ -5,42 +5,23 @@
  * running scheduled functions is killed with -9, the other takes the work over and workflows
  * waiting for an event finish once it comes.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { ConvexHttpClient } from 'convex/browser'
+import { beforeAll, expect, test } from 'vitest'
+import type { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { cleanup, convexCli, prepareFixture, startBackend, until } from '../helpers/test-backend.ts'
+import { until } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
-import { startPostgres } from '../helpers/postgres.ts'
-import type { PostgresCluster } from '../helpers/postgres.ts'
+import { useTwoProcessesOnPostgres } from '../helpers/postgres.ts'
 
 const api = anyApi as any
-let cluster: PostgresCluster
 let a: TestBackend
 let b: TestBackend
-let appDir: string
 let viaA: ConvexHttpClient
 let viaB: ConvexHttpClient
 
+useTwoProcessesOnPostgres('workflow', (t) => ({ a, b, viaA, viaB } = t))
 beforeAll(async () => {
-  cluster = await startPostgres()
-  const dbUrl = await cluster.newDatabase()
-  // `a` starts first: it holds the background lease (scheduled functions and crons).
-  a = await startBackend({ args: ['--db-url', dbUrl] })
-  b = await startBackend({ args: ['--db-url', dbUrl] })
-  appDir = prepareFixture('workflow')
-  await convexCli(appDir, ['deploy', '--url', b.url, '--admin-key', b.adminKey, '-y'])
-  viaA = new ConvexHttpClient(a.url)
-  viaB = new ConvexHttpClient(b.url)
   // `a` follows the push through the commit log: it serves it a moment later.
   await until(() => viaA.query(api.flows.outcome, { workflowId: 'none' }).catch((e: Error) => e), (r) => Array.isArray(r))
-}, 180_000)
-
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()])
-  cleanup(a?.dataDir)
-  cleanup(b?.dataDir)
-  cleanup(appDir)
-  await cluster?.stop()
 })
 
 const outcome = (client: ConvexHttpClient, workflowId: string): Promise<{ kind: string; value: unknown; context: unknown }[]> => client.query(api.flows.outcome, { workflowId })

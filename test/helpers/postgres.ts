@@ -12,6 +12,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { afterAll, beforeAll } from 'vitest'
+import { ConvexHttpClient } from 'convex/browser'
+import { cleanup, convexCli, prepareFixture, startBackend } from './test-backend.ts'
+import type { TestBackend } from './test-backend.ts'
 
 const run = promisify(execFile)
 
@@ -107,4 +111,40 @@ export async function startPostgres(): Promise<PostgresCluster> {
     resume: startServer,
     stop,
   }
+}
+
+export interface TwoProcesses {
+  cluster: PostgresCluster
+  /** Started first: it holds the background lease (scheduled functions and crons). */
+  a: TestBackend
+  b: TestBackend
+  appDir: string
+  viaA: ConvexHttpClient
+  viaB: ConvexHttpClient
+}
+
+/**
+ * Registers the hooks of a two-process test: a Postgres cluster, two backends on one database of
+ * it (each with its own ports and data folder), and `fixture` pushed through `b`, the process that
+ * doesn't run the scheduled functions; after all, everything stopped and removed.
+ */
+export function useTwoProcessesOnPostgres(fixture: string, assign: (t: TwoProcesses) => void): void {
+  let t: TwoProcesses | undefined
+  beforeAll(async () => {
+    const cluster = await startPostgres()
+    const dbUrl = await cluster.newDatabase()
+    const a = await startBackend({ args: ['--db-url', dbUrl] })
+    const b = await startBackend({ args: ['--db-url', dbUrl] })
+    const appDir = prepareFixture(fixture)
+    await convexCli(appDir, ['deploy', '--url', b.url, '--admin-key', b.adminKey, '-y'])
+    t = { cluster, a, b, appDir, viaA: new ConvexHttpClient(a.url), viaB: new ConvexHttpClient(b.url) }
+    assign(t)
+  }, 180_000)
+  afterAll(async () => {
+    await Promise.all([t?.a.stop(), t?.b.stop()])
+    cleanup(t?.a.dataDir)
+    cleanup(t?.b.dataDir)
+    cleanup(t?.appDir)
+    await t?.cluster.stop()
+  })
 }
