@@ -18,7 +18,8 @@ let b: TestBackend
 let viaA: ConvexHttpClient
 let viaB: ConvexHttpClient
 
-useTwoProcessesOnPostgres('workflow', (t) => ({ a, b, viaA, viaB } = t))
+// As in workflow.test.ts: room for the component's batches of step actions on a busy machine.
+useTwoProcessesOnPostgres('workflow', (t) => ({ a, b, viaA, viaB } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '60000' } })
 beforeAll(async () => {
   // `a` follows the push through the commit log: it serves it a moment later.
   await until(() => viaA.query(api.flows.outcome, { workflowId: 'none' }).catch((e: Error) => e), (r) => Array.isArray(r))

@@ -17,7 +17,9 @@ const api = anyApi as any
 let client: ConvexHttpClient
 let backend: TestBackend
 
-useDeployedBackend('workflow', (t) => ({ client, backend } = t))
+// The component runs a batch of step actions as one action: on a busy machine that takes longer
+// than the 2 s the test backends give an action, and a step action without retries would fail.
+useDeployedBackend('workflow', (t) => ({ client, backend } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '60000' } })
 
 const outcome = (workflowId: string): Promise<{ kind: string; value: unknown; context: unknown }[]> => client.query(api.flows.outcome, { workflowId })
 

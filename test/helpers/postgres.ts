@@ -128,13 +128,13 @@ export interface TwoProcesses {
  * it (each with its own ports and data folder), and `fixture` pushed through `b`, the process that
  * doesn't run the scheduled functions; after all, everything stopped and removed.
  */
-export function useTwoProcessesOnPostgres(fixture: string, assign: (t: TwoProcesses) => void): void {
+export function useTwoProcessesOnPostgres(fixture: string, assign: (t: TwoProcesses) => void, opts: { env?: Record<string, string> } = {}): void {
   let t: TwoProcesses | undefined
   beforeAll(async () => {
     const cluster = await startPostgres()
     const dbUrl = await cluster.newDatabase()
-    const a = await startBackend({ args: ['--db-url', dbUrl] })
-    const b = await startBackend({ args: ['--db-url', dbUrl] })
+    const a = await startBackend({ args: ['--db-url', dbUrl], env: opts.env })
+    const b = await startBackend({ args: ['--db-url', dbUrl], env: opts.env })
     const appDir = prepareFixture(fixture)
     await convexCli(appDir, ['deploy', '--url', b.url, '--admin-key', b.adminKey, '-y'])
     t = { cluster, a, b, appDir, viaA: new ConvexHttpClient(a.url), viaB: new ConvexHttpClient(b.url) }
