@@ -16,7 +16,8 @@ let client: ConvexHttpClient
 let backend: TestBackend
 const live: ConvexClient[] = []
 
-useDeployedBackend('agent', (t) => ({ client, backend } = t))
+// Not a test of time limits: actions get a minute, not the test backends' 2 s, on a busy machine.
+useDeployedBackend('agent', (t) => ({ client, backend } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '60000' } })
 afterAll(async () => {
   await Promise.all(live.map((c) => c.close()))
 })

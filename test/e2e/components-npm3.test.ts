@@ -15,7 +15,8 @@ const api = anyApi as any
 let client: ConvexHttpClient
 let backend: TestBackend
 
-useDeployedBackend('components-npm3', (t) => ({ client, backend } = t))
+// Not a test of time limits: actions get a minute, not the test backends' 2 s, on a busy machine.
+useDeployedBackend('components-npm3', (t) => ({ client, backend } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '60000' } })
 
 test('action-retrier: an action that fails twice succeeds on its third attempt; one that keeps failing gives up after its limit', async () => {
   const ok: string = await client.mutation(api.retry.start, { key: 'ok', succeedOn: 3 })

@@ -13,7 +13,8 @@ import { useDeployedBackend } from '../helpers/test-backend.ts'
 const api = anyApi as any
 let client: ConvexHttpClient
 
-useDeployedBackend('rag', (t) => ({ client } = t))
+// Not a test of time limits: actions get a minute, not the test backends' 2 s, on a busy machine.
+useDeployedBackend('rag', (t) => ({ client } = t), { env: { CONCAVE_ACTION_TIMEOUT_MS: '60000' } })
 
 test('entries are added, searched by meaning within a namespace and a filter, and replaced by key', async () => {
   const add = (namespace: string, key: string, title: string, chunks: string[], topic: string) => client.action(api.docs.add, { namespace, key, title, chunks, topic })
