@@ -110,3 +110,14 @@ test('usePaginatedQuery loads page by page, newest first, and takes in a new mes
   await page.close()
   expect(problems).toEqual([])
 })
+
+test('convex/nextjs server helpers: fetchMutation, fetchQuery and preloadQuery against the deployment URL', async () => {
+  const { fetchMutation, fetchQuery, preloadQuery, preloadedQueryResult } = await import('convex/nextjs')
+  const url = backend.url
+  const before: number = await client.query(api.messages.count, {})
+  await fetchMutation(api.messages.send, { author: 'next', body: 'from a server component' }, { url })
+  const listed = (await fetchQuery(api.messages.list, {}, { url })) as { author: string; body: string }[]
+  expect(listed.at(-1)).toEqual({ _id: expect.any(String), author: 'next', body: 'from a server component' })
+  expect(preloadedQueryResult(await preloadQuery(api.messages.count, {}, { url }))).toBe(before + 1)
+  expect(await fetchMutation(api.messages.send, { author: 'next', body: ' ' }, { url }).catch((e: Error) => e.message)).toContain("Uncaught Error: An empty message can't be sent")
+})
