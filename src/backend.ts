@@ -217,8 +217,7 @@ export class Backend {
     // already ran there (they start once it is started without the flag).
     const leading = () => config.replicateFrom === undefined && (lease === null || lease.held)
     const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
-    runner.schedulers = (component) => schedulers.get(component)
-    runner.schedulerReady = (component) => schedulers.ready(component)
+    runner.schedulers = schedulers
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
     await syncSchedulers()
     push.onPush(() => void syncSchedulers().catch((e: unknown) => log.warn('Could not start the scheduler of a component', { error: (e as Error)?.message ?? String(e) })))

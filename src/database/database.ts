@@ -514,11 +514,7 @@ export class Database {
   end(txn: Transaction): void {
     // A table it numbered but didn't commit gives its number back.
     if (txn.created.size > 0) for (const c of txn.created.values()) this.catalog.release(c.info)
-    if (!txn.settled) {
-      for (const action of txn.afterAbortActions.splice(0)) {
-        void action().catch((e: unknown) => this.log('Undoing the work of a transaction that did not commit failed', { error: (e as Error)?.message ?? String(e) }))
-      }
-    }
+    if (!txn.settled) txn.undo()
     const shared = this.#owners.get(txn)
     if (shared === undefined) return
     this.#owners.delete(txn)

@@ -460,6 +460,13 @@ export class Transaction {
   /** Committed; or its commit failed with an outcome not known for sure (nothing is undone then). */
   settled = false
 
+  /** Runs the `afterAbort` actions registered since the `from`-th (all by default), and forgets them. */
+  undo(from = 0): void {
+    for (const action of this.afterAbortActions.splice(from)) {
+      void action().catch((e: unknown) => this.db.log('Undoing the work of a transaction that did not commit failed', { error: (e as Error)?.message ?? String(e) }))
+    }
+  }
+
   /** Inserts into a system table (`_scheduled_functions`, …) on the system's behalf. */
   async insertSystem(tableName: string, fields: Doc, givenId?: string, component = ''): Promise<string> {
     // A missing system table is created with this transaction's commit, as a user table is.
@@ -576,9 +583,10 @@ export class Transaction {
   #tableReads = 0
 
   /**
-   * `db.query(table).count()` (Convex's `1.0/count`): the table's documents as this transaction
-   * sees them, its own inserts and deletes included. It depends on the whole table, as a full
-   * scan would: any write to it re-runs a subscription, or conflicts a mutation.
+   * `db.query(table).count()` (Convex's `1.0/count`), and the dashboard's table sizes: the table's
+   * documents as this transaction sees them, its own inserts and deletes included, counted by the
+   * store (not read one by one). It depends on the whole table, as a full scan would (or on its
+   * name while it doesn't exist): any write to it re-runs a subscription, or conflicts a mutation.
    */
   async count(tableName: string, component = ''): Promise<number> {
     const info = this.table(tableName, component)
@@ -623,7 +631,7 @@ export class Transaction {
       this.usage.documentsWritten = documentsWritten
       this.usage.bytesWritten = bytesWritten
       this.afterCommitActions.length = actions
-      for (const action of this.afterAbortActions.splice(undo)) void action().catch(() => {})
+      this.undo(undo)
       for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
       for (const [id, doc] of saved) this.writes.get(id)!.doc = doc
     }

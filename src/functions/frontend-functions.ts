@@ -75,15 +75,6 @@ function paginationOpts(args: Args): { cursor: string | null; numItems: number; 
   return { cursor: opts.cursor, numItems: opts.numItems, endCursor: typeof opts.endCursor === 'string' ? opts.endCursor : null }
 }
 
-/**
- * A table's document count, counted by the store (not read document by document: every open
- * dashboard counts each table again on every commit to it). Follows the whole table, or its name
- * while it doesn't exist.
- */
-function count(txn: Transaction, table: string, component: string): Promise<number> {
-  return txn.count(table, component)
-}
-
 /** Follows the set of tables: a table created or deleted re-runs a subscription that lists them. */
 function readTableNames(txn: Transaction): void {
   txn.readSet.add(TABLE_NAMES_INDEX, { lo: Buffer.alloc(0), hi: null })
@@ -494,13 +485,13 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
       const tableName = str(args, 'tableName')
       const component = componentOf(args, ctx)
       if (tableName === '') return 0
-      return ctx.query((txn) => count(txn, tableName, component))
+      return ctx.query((txn) => txn.count(tableName, component))
     }),
     'tableSize:sizeOfAllTables': q(async (args, ctx) => {
       const component = componentOf(args, ctx)
       return ctx.query(async (txn) => {
         let total = 0
-        for (const name of userTables(txn, component)) total += await count(txn, name, component)
+        for (const name of userTables(txn, component)) total += await txn.count(name, component)
         return total
       })
     }),
@@ -631,7 +622,7 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
     // ---- Files ----
     'fileStorageV2:numFiles': q(async (args, ctx) => {
       const component = componentOf(args, ctx)
-      return ctx.query((txn) => count(txn, STORAGE_TABLE, component))
+      return ctx.query((txn) => txn.count(STORAGE_TABLE, component))
     }),
     'fileStorageV2:fileMetadata': q(async (args, ctx) => {
       const component = componentOf(args, ctx)

@@ -30,7 +30,7 @@ import type { Components, FunctionAddress } from './components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey, SystemFunctionError } from './system-functions.ts'
 import { Semaphore } from '../util/semaphore.ts'
-import type { JobRunner, ScheduledJob, Scheduler } from './scheduler.ts'
+import type { JobRunner, ScheduledJob, Scheduler, SchedulerSet } from './scheduler.ts'
 import { STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import type { UserIdentity } from '../auth/auth.ts'
@@ -187,10 +187,8 @@ const STORAGE_ID_METHODS: Record<string, string> = {
 }
 
 export class FunctionRunner implements JobRunner {
-  /** A component instance's scheduler once started (see SchedulerSet.ready). */
-  schedulerReady: ((component: string) => Promise<Scheduler | undefined>) | null = null
   /** Each component instance's scheduler ('' the app's); set once they exist (they need the runner too). */
-  schedulers: ((component: string) => Scheduler | undefined) | null = null
+  schedulers: SchedulerSet | null = null
   /** `ctx.auth.signJwt`'s key and the deployment URL its tokens name as issuer; null: unavailable. */
   signing: { key: DeploymentSigningKey; cloudUrl: () => string } | null = null
   /** Where sync-socket mutations record their results (exactly once across restarts). */
@@ -241,8 +239,8 @@ export class FunctionRunner implements JobRunner {
       case '1.0/storageStore': {
         const bytes = Buffer.from(String(args.blob ?? ''), 'base64')
         const contentType = typeof args.contentType === 'string' && args.contentType !== '' ? args.contentType : null
-        // In a mutation the file's `_storage` document is one of its writes (a mutation that fails
-        // leaves only the blob, which the start-up sweep removes), and its bytes count as written.
+        // In a mutation the file's `_storage` document is one of its writes, and its bytes count
+        // as written.
         txn?.recordFileBytes('write', bytes.length)
         const id = await files.store(bytes, contentType, args.sha256 ?? undefined, (storageId, f) =>
           inTxn(async (t) => {
@@ -319,7 +317,7 @@ export class FunctionRunner implements JobRunner {
       componentPath,
       components: this.components(),
       files: this.files,
-      scheduler: (component) => this.schedulers?.(component),
+      scheduler: (component) => this.schedulers?.get(component),
     }
     try {
       const value = await fn.run((args ?? {}) as Record<string, JSONValue>, ctx)
@@ -456,8 +454,7 @@ export class FunctionRunner implements JobRunner {
    * mutations go one at a time so that contended ones stop invalidating each other.
    */
   async #runMutation(fn: FunctionInfo, argsJson: string, who = 'null', origin = systemOrigin(), requestKey?: RequestKey, source: Admission = 'http'): Promise<UdfResult> {
-    for (let attempt = 0; ; attempt++) {
-      const release = attempt === 0 ? null : await this.#retryLane()
+    return this.#retryingConflicts(async (attempt) => {
       let slot: (() => void) | null = null
       // On a store shared by several processes, a mutation that conflicted twice runs with every
       // process's commits held back (the lane only orders this process's retries): it could
@@ -473,11 +470,26 @@ export class FunctionRunner implements JobRunner {
         }
         const once = () => this.#attemptMutation(fn, argsJson, who, origin, requestKey, () => slot?.())
         return alone ? await this.db.alone(once) : await once()
-      } catch (e) {
-        if (!(e instanceof OccConflictError)) throw e
-        if (attempt >= MAX_OCC_RETRIES) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
       } finally {
         slot?.()
+      }
+    }, () => new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName))))
+  }
+
+  /**
+   * The one retry policy of mutations (a client's, a scheduled job's): `attempt` runs, and runs
+   * again after a conflict, in the retry lane, up to MAX_OCC_RETRIES times; then `exhausted`'s
+   * error is thrown.
+   */
+  async #retryingConflicts<T>(attempt: (n: number) => Promise<T>, exhausted: (e: OccConflictError) => Error): Promise<T> {
+    for (let n = 0; ; n++) {
+      const release = n === 0 ? null : await this.#retryLane()
+      try {
+        return await attempt(n)
+      } catch (e) {
+        if (!(e instanceof OccConflictError)) throw e
+        if (n >= MAX_OCC_RETRIES) throw exhausted(e)
+      } finally {
         release?.()
       }
     }
@@ -547,7 +559,8 @@ export class FunctionRunner implements JobRunner {
 
   /** The scheduler of a component instance's `_scheduled_functions` ('' the app's). */
   async #scheduler(component: string): Promise<Scheduler> {
-    const scheduler = (await this.schedulerReady?.(component)) ?? this.schedulers?.(component)
+    // Once started: a push's new components are callable before their schedulers start.
+    const scheduler = await this.schedulers?.ready(component)
     if (scheduler === undefined) throw new Error('The scheduler is not running')
     return scheduler
   }
@@ -596,18 +609,9 @@ export class FunctionRunner implements JobRunner {
    */
   async runMutationJob(job: ScheduledJob, scheduledFunctionId: string | null): Promise<void> {
     const argsJson = JSON.stringify(inFieldOrder(job.args))
-    // The retry policy of every mutation (#runMutation): re-runs after a conflict go through the
-    // retry lane; past the last, the scheduler backs off and tries the job again.
-    for (let attempt = 0; ; attempt++) {
-      const release = attempt === 0 ? null : await this.#retryLane()
-      try {
-        return await this.#mutationJobAttempt(job, argsJson, scheduledFunctionId)
-      } catch (e) {
-        if (!(e instanceof OccConflictError) || attempt >= MAX_OCC_RETRIES) throw e
-      } finally {
-        release?.()
-      }
-    }
+    // The retry policy of every mutation; past the last re-run the conflict is thrown, and the
+    // scheduler backs off and tries the job again.
+    return this.#retryingConflicts(() => this.#mutationJobAttempt(job, argsJson, scheduledFunctionId), (e) => e)
   }
 
   async #mutationJobAttempt(job: ScheduledJob, argsJson: string, scheduledFunctionId: string | null): Promise<void> {
@@ -703,16 +707,14 @@ export class FunctionRunner implements JobRunner {
       storage: (op, args) => this.#storage(op, args, txn, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const signing = this.signing
-    const meta = {
-      deploymentJson: this.#deploymentJson(),
-      origin,
-      component,
-      nested,
-      kind,
-      ...(signing === null ? {} : { signJwt: (request: Record<string, unknown>) => signDeploymentJwt(signing.key, component === '' ? signing.cloudUrl() : `${signing.cloudUrl()}/components/${component}`, request, Date.now()) }),
-    }
+    const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested, kind, signJwt: this.signing === null ? undefined : this.#signJwt }
     return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
+  }
+
+  /** `ctx.auth.signJwt` from a mutation of `component`: its issuer is the deployment, or the component in it. */
+  readonly #signJwt = (component: string, request: Record<string, unknown>): string => {
+    const { key, cloudUrl } = this.signing!
+    return signDeploymentJwt(key, component === '' ? cloudUrl() : `${cloudUrl()}/components/${component}`, request, Date.now())
   }
 
   /**

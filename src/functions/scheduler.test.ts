@@ -15,6 +15,11 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c()
 })
 
+/** A runner whose every job is a mutation, run by `runMutationJob`. */
+function mutationRunner(runMutationJob: JobRunner['runMutationJob']): JobRunner {
+  return { schedulingError: () => null, jobKind: () => 'mutation', isPublic: () => true, runMutationJob, runActionJob: () => Promise.reject(new Error('no actions here')) }
+}
+
 /** A database in a temp dir, closed and removed after the test. */
 async function openDatabase(): Promise<Database> {
   const dir = mkdtempSync(join(tmpdir(), 'concave-scheduler-'))
@@ -34,19 +39,13 @@ test('a job whose run keeps failing in the machinery is tried again after Convex
   const runs: string[] = []
   let finished!: () => void
   const done = new Promise<void>((resolve) => (finished = resolve))
-  const runner: JobRunner = {
-    schedulingError: () => null,
-    jobKind: () => 'mutation',
-    isPublic: () => true,
-    async runMutationJob(job: ScheduledJob) {
-      runs.push(job.name)
-      const fail = failures.shift()
-      if (fail !== undefined) throw fail()
-      await db.mutate((txn) => txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() }))
-      finished()
-    },
-    runActionJob: () => Promise.reject(new Error('no actions here')),
-  }
+  const runner = mutationRunner(async (job: ScheduledJob) => {
+    runs.push(job.name)
+    const fail = failures.shift()
+    if (fail !== undefined) throw fail()
+    await db.mutate((txn) => txn.patchSystem(job.id, { state: { kind: 'success' }, completedTime: Date.now() }))
+    finished()
+  })
   await scheduler.start(runner, true)
   const id = await db.mutate((txn) => scheduler.schedule(txn, 'jobs:work', Date.now() / 1000, {}))
   await done
@@ -69,17 +68,11 @@ test('a job canceled while it waits out a backoff is forgotten by the scheduler'
   let runs = 0
   let failed!: () => void
   const firstFailure = new Promise<void>((resolve) => (failed = resolve))
-  const runner: JobRunner = {
-    schedulingError: () => null,
-    jobKind: () => 'mutation',
-    isPublic: () => true,
-    async runMutationJob() {
-      runs++
-      failed()
-      throw new Error('store unreachable')
-    },
-    runActionJob: () => Promise.reject(new Error('no actions here')),
-  }
+  const runner = mutationRunner(async () => {
+    runs++
+    failed()
+    throw new Error('store unreachable')
+  })
   await scheduler.start(runner, true)
   const id = await db.mutate((txn) => scheduler.schedule(txn, 'jobs:work', Date.now() / 1000, {}))
   await firstFailure
@@ -93,13 +86,7 @@ test("a component's scheduler asked for while a push's sync is starting it is ha
   const db = await openDatabase()
   const set = new SchedulerSet((component) => new Scheduler(db, () => {}, SCHEDULED_FUNCTIONS, 60_000, component), false)
   cleanup.push(() => set.stop())
-  const runner: JobRunner = {
-    schedulingError: () => null,
-    jobKind: () => 'mutation',
-    isPublic: () => true,
-    runMutationJob: () => Promise.resolve(),
-    runActionJob: () => Promise.resolve(),
-  }
+  const runner = mutationRunner(() => Promise.resolve())
   // The push's listener starts the sync and doesn't wait; a call comes in at once.
   void set.sync(['', 'widgets'], runner)
   const scheduler = await set.ready('widgets')

@@ -93,8 +93,8 @@ export interface FunctionMeta {
   nested?: boolean
   /** The function's kind: a query called from a mutation shares its (writable) transaction. */
   kind?: 'query' | 'mutation'
-  /** `ctx.auth.signJwt` (mutations): the signed token, or a SignJwtError. */
-  signJwt?: (request: Record<string, unknown>) => string
+  /** `ctx.auth.signJwt` (mutations) of a function of `component`: the signed token, or a SignJwtError. */
+  signJwt?: (component: string, request: Record<string, unknown>) => string
 }
 
 /** The function a syscall's arguments name (`name`, `reference` or `functionHandle`, as the `convex` package sends them). */
@@ -178,7 +178,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           return JSON.stringify(await txn.count(args.table, component))
         case '1.0/signJwt':
           if (!txn.mutable || meta.kind === 'query' || meta.signJwt === undefined) throw unknown(op, true)
-          return JSON.stringify(meta.signJwt(args))
+          return JSON.stringify(meta.signJwt(component, args))
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
         case '1.0/getDeploymentMetadata':
@@ -192,8 +192,9 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/storageDelete':
         case '1.0/storageStore':
         case '1.0/storageGet':
-          // `store` and `get` are the mutation's (convex ≥ 1.48), not a query's.
-          if ((!txn.mutable || (meta.kind === 'query' && (op === '1.0/storageStore' || op === '1.0/storageGet'))) && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') {
+          // Writing calls need a mutation's transaction; `store` and `get` (convex ≥ 1.48) a
+          // mutation itself, not a query it runs.
+          if (op === '1.0/storageStore' || op === '1.0/storageGet' ? !txn.mutable || meta.kind === 'query' : !txn.mutable && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') {
             throw new Error(`${op.slice(4)} is not available in queries`)
           }
           return nested.storage(op, args)

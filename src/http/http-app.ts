@@ -628,7 +628,7 @@ function bindDashboardRoutes(app: Hono, deps: HttpDeps): void {
     return instance.path
   }
   const scheduler = (component: string) => {
-    const s = deps.runner.schedulers?.(component)
+    const s = deps.runner.schedulers?.get(component)
     if (s === undefined) throw badRequest('InvalidComponentId', `Component ${JSON.stringify(component)} has no scheduler`)
     return s
   }
