@@ -73,7 +73,12 @@ export interface StoredComponents {
   /** The app's `app.use()`s (with what each passes its component). */
   readonly appChildren?: ComponentDefinition['childComponents']
   /** The app's own routes and `app.use(c, { httpPrefix })` mounts. */
-  readonly appHttp?: { readonly routes: readonly { path: string; method: string }[]; readonly mounts: Readonly<Record<string, string>> }
+  readonly appHttp?: {
+    readonly routes: readonly { path: string; method: string }[]
+    readonly mounts: Readonly<Record<string, string>>
+    /** `defineApp({ httpPrefix })`: the app's own routes are served below it (mounts are not). */
+    readonly prefix?: string
+  }
   readonly definitions: readonly ComponentDefinition[]
   readonly instances: readonly Omit<ComponentInstance, 'id'>[]
   /**
@@ -228,40 +233,60 @@ export class Components {
     return parentPrefix === null ? null : `${parentPrefix.replace(/\/$/, '')}${mount}`
   }
 
-  /**
-   * Routes an HTTP request as Convex does, from the app down: an exact route of the current
-   * router wins; otherwise the longest of its prefix routes and its mounts (`httpPrefix`)
-   * matching the path; a mount hands the rest of the path (`/` + what follows the prefix) to the
-   * child, where the same rules apply.
-   */
   /** The HTTP routes a component's (or the app's, '') `http.js` declares, as analyzed at push. */
   httpRoutes(path: string): readonly { path: string; method: string }[] {
     if (path === '') return this.#appHttp.routes
     return this.#definitions.get(this.#instances.get(path)?.definitionPath ?? '')?.httpRoutes ?? []
   }
 
-  routeHttp(path: string): HttpTarget {
+  /**
+   * Routes an HTTP request as Convex does (its `route_http_action`), from the app down: an exact
+   * route (path and method) of the current router wins; otherwise the longest of its prefix routes
+   * and its mounts (`httpPrefix`) matching the path, a mount winning a tie; a mount hands the rest
+   * of the path (`/` + what follows the prefix) to the child, where the same rules apply. With no
+   * match, the current router gets the request (its own 404). The app's routes are matched below
+   * its `defineApp({ httpPrefix })`, its mounts on the whole path. `hasRouter(prefix)` says
+   * whether the definition whose modules live at `prefix` has an `http.js`. Null: no router serves it.
+   */
+  routeHttp(path: string, method: string, hasRouter: (prefix: string) => boolean): HttpTarget | null {
+    // HEAD is routed as GET (Convex's RoutableMethod).
+    const routable = method === 'HEAD' ? 'GET' : method
     let component = ''
     let routed = path
     for (;;) {
       const def = component === '' ? null : this.#definitions.get(this.#instances.get(component)?.definitionPath ?? '')
-      const routes = this.httpRoutes(component)
+      const prefix = component === '' ? '' : (def?.prefix ?? '')
+      const routes = hasRouter(prefix) ? this.httpRoutes(component) : null
       const mounts = component === '' ? this.#appHttp.mounts : (def?.httpMounts ?? {})
-      const here = { component, prefix: component === '' ? '' : (def?.prefix ?? ''), routedPath: routed }
-      if (routes.some((r) => r.path === routed)) return here
-      let best: { length: number; child: string | null } = { length: -1, child: null }
-      for (const r of routes) {
-        if (!r.path.endsWith('*')) continue
-        const p = r.path.slice(0, -1)
-        if (routed.startsWith(p) && p.length > best.length) best = { length: p.length, child: null }
+      if (routes === null && Object.keys(mounts).length === 0) return null
+      // The path the router matches on: below the app's prefix (none when outside it).
+      const appPrefix = component === '' ? this.#appHttp.prefix : undefined
+      const own = appPrefix === undefined ? routed : routed.startsWith(appPrefix) ? `/${routed.slice(appPrefix.length)}` : null
+      const here = own === null ? null : { component, prefix, routedPath: own }
+      if (here !== null && routes !== null && routes.some((r) => r.method === routable && r.path === own && !r.path.endsWith('*'))) return here
+      // The longest prefix matching, as Convex picks it: a candidate leaving `b` characters loses
+      // only to a match so far whose leftover, counted with its leading `/`, is shorter than `b`
+      // (so of two equal prefixes the later wins: a mount over a route of the router).
+      let best: { kept: number; child: string | null; mount: number } | null = null
+      const candidate = (rest: number, child: string | null, mount: number) => {
+        if (best === null || best.kept >= rest) best = { kept: rest + 1, child, mount }
+      }
+      if (own !== null && routes !== null) {
+        for (const r of routes) {
+          if (r.method !== routable || !r.path.endsWith('*')) continue
+          const p = r.path.slice(0, -1) || '/'
+          if (own.startsWith(p)) candidate(own.length - p.length, null, 0)
+        }
       }
       for (const [mount, reference] of Object.entries(mounts)) {
-        const name = reference.startsWith('_reference/childComponent/') ? reference.slice('_reference/childComponent/'.length) : null
-        if (name !== null && routed.startsWith(mount) && mount.length > best.length) best = { length: mount.length, child: name }
+        if (!routed.startsWith(mount) || !reference.startsWith('_reference/childComponent/')) continue
+        candidate(routed.length - mount.length, reference.slice('_reference/childComponent/'.length), mount.length)
       }
-      if (best.child === null || !this.#instances.has(childPath(component, best.child))) return here
-      routed = `/${routed.slice(best.length)}`
-      component = childPath(component, best.child)
+      const match = best as { child: string | null; mount: number } | null
+      if (match === null || match.child === null) return routes === null ? null : here
+      if (!this.#instances.has(childPath(component, match.child))) return null
+      routed = `/${routed.slice(match.mount)}`
+      component = childPath(component, match.child)
     }
   }
 

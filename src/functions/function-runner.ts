@@ -754,8 +754,8 @@ export class FunctionRunner implements JobRunner {
     const path = new URL(request.url).pathname
     // Which router serves it: the app's, or a component's mounted under a prefix (whose router
     // matches on the rest of the path; the request keeps its full URL, as in Convex).
-    const target = this.components().routeHttp(path)
-    if (!this.pool.modules.has(`${target.prefix}http.js`)) return textResponse(404, `No HttpAction routed for ${path}`)
+    const target = this.components().routeHttp(path, request.method, (prefix) => this.pool.modules.has(`${prefix}http.js`))
+    if (target === null) return textResponse(404, 'This Convex deployment does not have HTTP actions enabled.')
     // A component's HTTP action runs as nobody (as in Convex).
     if (target.component !== '') who = 'null'
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null

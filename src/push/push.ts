@@ -68,6 +68,8 @@ interface DefinitionExport {
   name?: string
   childComponents?: { name: string; path: string; env?: EnvBinding[] | null }[]
   httpMounts?: Record<string, string>
+  /** `defineApp({ httpPrefix })`: where the app's own `http.js` routes are served (ends with `/`). */
+  httpPrefix?: string
   exports?: { type: 'branch'; branch: unknown[] }
   envVars?: DeclaredEnvVar[]
 }
@@ -244,9 +246,17 @@ function analyzedFunctions(functions: readonly FunctionInfo[]): Record<string, u
  * definition that wasn't pushed, a definition that (through its children) uses itself, or two
  * children of one parent with the same name fail the push.
  */
-function mountTree(app: DefinitionExport | null, definitions: ReadonlyMap<string, AnalyzedDefinition>): StoredComponents['instances'] {
+function mountTree(app: DefinitionExport | null, appRoutes: readonly { path: string }[], definitions: ReadonlyMap<string, AnalyzedDefinition>): StoredComponents['instances'] {
   const out: { path: string; definitionPath: string; name: string; parent: string | null }[] = []
   const visit = (def: DefinitionExport | null, path: string, definitionPath: string, ancestors: readonly string[]) => {
+    // A mount may not be the very prefix of one of the definition's own prefix routes (Convex's
+    // CheckedHttpRoutes::mount; a bare `*` route is `/*`).
+    const routes = path === '' ? appRoutes : (definitions.get(definitionPath)?.httpRoutes ?? [])
+    for (const mount of Object.keys(def?.httpMounts ?? {})) {
+      if (routes.some((r) => r.path.endsWith('*') && (r.path.slice(0, -1) || '/') === mount)) {
+        throw new PushError('TypecheckError', `HTTP mount HttpMountPath(${JSON.stringify(mount)}) is invalid: Overlap with existing prefix route`)
+      }
+    }
     const names = new Set<string>()
     for (const child of def?.childComponents ?? []) {
       if (typeof child?.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(child.name)) throw new PushError('InvalidComponentName', `Invalid component name ${JSON.stringify(child?.name)}: component names must be identifiers (letters, digits and underscores, not starting with a digit)`)
@@ -462,7 +472,7 @@ export class PushService {
     const definitions = await this.#analyzeComponents(req.componentDefinitions ?? [], all, nodePackagesDir)
     const appAnalysis = await this.#analyze([...all, ...definitionImports('', app.dependencies ?? [], definitions)], schemaModule !== null, definitionModule !== null, nodePackagesDir)
     const { functions, schema, envVars } = appAnalysis
-    const tree = mountTree(appAnalysis.definition, definitions)
+    const tree = mountTree(appAnalysis.definition, appAnalysis.httpRoutes, definitions)
     const components: StoredComponents = {
       definitions: [...definitions.values()].map((d) => ({
         definitionPath: d.definitionPath,
@@ -477,7 +487,7 @@ export class PushService {
       })),
       instances: tree,
       appChildren: childrenOf(appAnalysis.definition),
-      appHttp: { routes: appAnalysis.httpRoutes, mounts: appAnalysis.definition?.httpMounts ?? {} },
+      appHttp: { routes: appAnalysis.httpRoutes, mounts: appAnalysis.definition?.httpMounts ?? {}, ...(appAnalysis.definition?.httpPrefix === undefined ? {} : { prefix: appAnalysis.definition.httpPrefix }) },
       // What the live push mounts and this one doesn't is unmounted: data kept, functions gone.
       unmounted: [...this.#components.instances().filter((i) => i.path !== ''), ...this.#components.unmounted()]
         .filter((i) => !tree.some((t) => t.path === i.path))
@@ -499,6 +509,7 @@ export class PushService {
           definitionType: { type: 'app' },
           childComponents: appAnalysis.definition?.childComponents ?? [],
           httpMounts: appAnalysis.definition?.httpMounts ?? {},
+          ...(appAnalysis.definition?.httpPrefix === undefined ? {} : { httpPrefix: appAnalysis.definition.httpPrefix }),
           exports: { type: 'branch', branch: [] },
           ...(envVars === null ? {} : { envVars }),
         },
