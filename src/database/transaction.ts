@@ -9,7 +9,7 @@
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
 import { ReadSet } from './read-set.ts'
-import { checkDocumentLimits, decodeId, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, identifierError, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -33,8 +33,6 @@ export interface Write {
   /** The id's `by_id` key, when the insert that made the write encoded it already. */
   idKey?: Buffer
 }
-
-const TABLE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*$/
 
 /**
  * What one transaction may read, write and schedule (Convex's `TransactionLimits`); also what
@@ -340,10 +338,13 @@ export class Transaction {
 
   async insert(tableName: string, value: JSONValue, component = ''): Promise<string> {
     this.#assertMutable('insert')
-    if (typeof tableName !== 'string' || !TABLE_NAME.test(tableName) || tableName.length > 64) {
-      throw new DatabaseError(`Invalid table name: "${tableName}". Table names must start with a letter and contain only letters, digits and underscores (at most 64 characters).`)
-    }
+    // Convex's order (async_syscall.rs `insert`): the value, then the table's name, then whether
+    // it names a system table.
     const fields = this.#userFields(value, 'insert')
+    if (typeof tableName !== 'string') throw new DatabaseError('Invalid argument `table` for `db.insert`: expected a string')
+    const invalid = identifierError(tableName)
+    if (invalid !== null) throw new DatabaseError(`Invalid argument \`table\` for \`db.insert\`: ${invalid}`)
+    if (tableName.startsWith('_')) throw new DatabaseError('System tables can only be accessed with db.system.')
     for (const k of Object.keys(fields)) {
       if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
     }
@@ -589,6 +590,8 @@ export class Transaction {
    * name while it doesn't exist): any write to it re-runs a subscription, or conflicts a mutation.
    */
   async count(tableName: string, component = ''): Promise<number> {
+    const invalid = identifierError(tableName)
+    if (invalid !== null) throw new DatabaseError(`Invalid argument \`table\` for \`db.count\`: ${invalid}`)
     const info = this.table(tableName, component)
     if (info === undefined) {
       const key = tableNameKey(tableName, component)

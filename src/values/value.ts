@@ -118,6 +118,26 @@ export function fieldNameError(k: string): string | null {
   return `Field name is too long (${n} > maximum ${MAX_FIELD_NAME_LENGTH})`
 }
 
+/** Identifiers (table names): crates/convex/sync_types/src/identifier.rs `MAX_IDENTIFIER_LEN`. */
+export const MAX_IDENTIFIER_LENGTH = 64
+
+/**
+ * Returns the backend's error for a string that is not an identifier (a table name), or null
+ * (identifier.rs `check_valid_identifier`: a letter or `_` first, then letters, digits and `_`,
+ * not only underscores, at most 64 bytes).
+ */
+export function identifierError(s: string): string | null {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) && s.length <= MAX_IDENTIFIER_LENGTH && /[A-Za-z0-9]/.test(s)) return null
+  const chars = [...s]
+  if (chars.length === 0) return 'Identifier cannot be empty'
+  if (!/^[A-Za-z_]$/.test(chars[0]!)) return `Invalid first character ${rustCharDebug(chars[0]!.codePointAt(0)!)} in ${s}: Identifiers must start with an alphabetic character or underscore`
+  for (const ch of chars.slice(1)) {
+    if (!/^[A-Za-z0-9_]$/.test(ch)) return `Identifier ${s} has invalid character ${rustCharDebug(ch.codePointAt(0)!)}: Identifiers can only contain alphanumeric characters or underscores`
+  }
+  if (s.length > MAX_IDENTIFIER_LENGTH) return `Identifier is too long (${s.length} > maximum ${MAX_IDENTIFIER_LENGTH})`
+  return `Identifier ${s} cannot have exclusively underscores`
+}
+
 /** Rust's `{:?}` for a char: `'x'`, with `\n`-style and `\u{..}` escapes (approximates Rust's printable table). */
 export function rustCharDebug(cp: number): string {
   switch (cp) {
@@ -125,6 +145,7 @@ export function rustCharDebug(cp: number): string {
     case 9: return "'\\t'"
     case 10: return "'\\n'"
     case 13: return "'\\r'"
+    case 32: return "' '"
     case 39: return "'\\''"
     case 92: return "'\\\\'"
   }

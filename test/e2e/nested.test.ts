@@ -34,6 +34,21 @@ test('db.query(table).count() counts what the transaction sees, its own writes i
   expect(await client.query('nested:countOf' as any, { table: 'neverWritten' })).toBe(0)
   // A table the mutation itself creates.
   expect(await client.mutation('nested:countAround' as any, { table: 'brandNew' })).toEqual({ before: 0, afterInserts: 2, afterDelete: 1 })
+  // A name that is no table name: Convex's argument error.
+  expect((await errorOf(client.query('nested:countOf' as any, { table: 'not a table' }))).message).toContain("Uncaught Error: Invalid argument `table` for `db.count`: Identifier not a table has invalid character ' ': Identifiers can only contain alphanumeric characters or underscores")
+})
+
+test("an insert into a name that is no table's, or a system table's, fails with Convex's words", async () => {
+  const insertError = async (table: string) => (await errorOf(client.mutation('nested:seed' as any, { table, count: 1 }))).message.split('\n')[1]
+  expect(await insertError('9lives')).toBe("Uncaught Error: Invalid argument `table` for `db.insert`: Invalid first character '9' in 9lives: Identifiers must start with an alphabetic character or underscore")
+  expect(await insertError('bad-name')).toBe("Uncaught Error: Invalid argument `table` for `db.insert`: Identifier bad-name has invalid character '-': Identifiers can only contain alphanumeric characters or underscores")
+  expect(await insertError('t'.repeat(65))).toBe('Uncaught Error: Invalid argument `table` for `db.insert`: Identifier is too long (65 > maximum 64)')
+  // A leading underscore the convex package refuses itself, before asking the backend.
+  expect(await insertError('_storage')).toBe('Uncaught Error: System tables (prefixed with `_`) are read-only.')
+  expect(await insertError('___')).toBe('Uncaught Error: System tables (prefixed with `_`) are read-only.')
+  // 64 characters is a name.
+  expect(await client.mutation('nested:seed' as any, { table: 'x'.repeat(64), count: 1 })).toBe(null)
+  expect(await client.query('nested:countOf' as any, { table: 'x'.repeat(64) })).toBe(1)
 })
 
 test('a nested mutation that throws has its writes rolled back', async () => {
