@@ -20,10 +20,12 @@ describe('convexSettings', () => {
     expect(convexSettings({ db: 'oracle' }, {}, own).refusals).toEqual(['--db oracle is not a database Concave knows: use postgres-v5 (with a server URL), or leave it out for SQLite'])
   })
 
-  it('maps V8_/NODE_ACTION_USER_TIMEOUT_SECS to the action time limit (the longer of the two), unless CONCAVE_ACTION_TIMEOUT_MS is set', () => {
+  it('maps V8_/NODE_ACTION_USER_TIMEOUT_SECS (and the older ACTIONS_USER_TIMEOUT_SECS) to the action time limit (the longer of the two), unless CONCAVE_ACTION_TIMEOUT_MS is set', () => {
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30' }, own).actionTimeoutMs).toEqual(30_000)
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30', NODE_ACTION_USER_TIMEOUT_SECS: '120' }, own).actionTimeoutMs).toEqual(120_000)
     expect(convexSettings({}, { V8_ACTION_USER_TIMEOUT_SECS: '30', CONCAVE_ACTION_TIMEOUT_MS: '5000' }, own).actionTimeoutMs).toBeUndefined()
+    // Convex's single knob before July 2026.
+    expect(convexSettings({}, { ACTIONS_USER_TIMEOUT_SECS: '20' }, own).actionTimeoutMs).toEqual(20_000)
     // Convex's document retention window (seconds) is the history retention, unless ours is given.
     expect(convexSettings({}, { DOCUMENT_RETENTION_DELAY: '172800' }, own).historyRetentionMs).toEqual(172_800_000)
     expect(convexSettings({}, { DOCUMENT_RETENTION_DELAY: '172800', CONCAVE_HISTORY_RETENTION_MS: '1000' }, own).historyRetentionMs).toBeUndefined()

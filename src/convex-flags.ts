@@ -25,7 +25,7 @@ export interface ConvexFlags {
 export interface ConvexSettings {
   /** Set when a Convex form names the Postgres database (POSTGRES_URL, the positional URL). */
   dbUrl?: string
-  /** From V8_/NODE_ACTION_USER_TIMEOUT_SECS, when CONCAVE_ACTION_TIMEOUT_MS isn't set. */
+  /** From V8_/NODE_ACTION_USER_TIMEOUT_SECS (or the older ACTIONS_USER_TIMEOUT_SECS), when CONCAVE_ACTION_TIMEOUT_MS isn't set. */
   actionTimeoutMs?: number
   /** From DOCUMENT_RETENTION_DELAY (seconds), when CONCAVE_HISTORY_RETENTION_MS isn't set. */
   historyRetentionMs?: number
@@ -135,7 +135,8 @@ export function convexSettings(flags: ConvexFlags, env: NodeJS.ProcessEnv, own: 
 
   // Limits.
   if (!set(env, 'CONCAVE_ACTION_TIMEOUT_MS')) {
-    const secs = ['V8_ACTION_USER_TIMEOUT_SECS', 'NODE_ACTION_USER_TIMEOUT_SECS'].filter((k) => set(env, k)).map((k) => {
+    // ACTIONS_USER_TIMEOUT_SECS: Convex's one knob for both runtimes until July 2026.
+    const secs = ['V8_ACTION_USER_TIMEOUT_SECS', 'NODE_ACTION_USER_TIMEOUT_SECS', 'ACTIONS_USER_TIMEOUT_SECS'].filter((k) => set(env, k)).map((k) => {
       const n = Number(env[k])
       if (!Number.isFinite(n) || n <= 0) refuse(`${k} must be a positive number of seconds, not ${JSON.stringify(env[k])}`)
       return n

@@ -10,9 +10,29 @@ export function stagedIndex(name: string): DatabaseError {
   return new DatabaseError(`Index ${name} is currently staged and not available to query until it is enabled.`)
 }
 
+/**
+ * A failure of the system, not of the function (Convex's ErrorMetadata codes such as Overloaded):
+ * it ends the call whatever the function does with errors (thrown by a syscall, it ends the run
+ * in the sandbox: `terminatesCall`). HTTP answers it 503 `{code, message}`; a sync socket is
+ * closed with 1013 ("try again later") and `code` as the reason, and the client sends its
+ * mutation again.
+ */
+export class SystemFailure extends Error {
+  override name = 'SystemFailure'
+  readonly terminatesCall = true
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
 /** The transaction read something a concurrent commit changed; the runner retries it. */
 export class OccConflictError extends Error {
   override name = 'OccConflictError'
+  /** Thrown by a syscall, it ends the run (see SystemFailure): the attempt is over. */
+  readonly terminatesCall = true
   constructor() {
     super('Documents read from or written to this transaction changed while it was being run')
   }

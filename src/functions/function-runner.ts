@@ -7,7 +7,7 @@
  */
 import { operationNotPermitted, requireOperation } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
-import { DatabaseError, OccConflictError } from '../database/errors.ts'
+import { DatabaseError, OccConflictError, SystemFailure } from '../database/errors.ts'
 import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
@@ -137,9 +137,9 @@ const MAX_OCC_RETRIES = 4
 const ALONE_AFTER_ATTEMPTS = 2
 
 /** Raised when a mutation conflicted on every attempt; answered as HTTP 503. */
-export class OccFailure extends Error {
+export class OccFailure extends SystemFailure {
   constructor(readonly path: string) {
-    super(`Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to "${path}" or another mutation changed them. See https://docs.convex.dev/error#1`)
+    super('OptimisticConcurrencyControlFailure', `Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to "${path}" or another mutation changed them. See https://docs.convex.dev/error#1`)
   }
 }
 
@@ -292,7 +292,7 @@ export class FunctionRunner implements JobRunner {
     if (key === null) return undefined
     const done = (result: UdfResult) => ({ result, readSet: null, ts: this.db.committer.publishedTs })
     const fn = this.system.get(key)
-    if (fn === undefined || !opts.admin) return done(failure(new CallError(`Could not find public function for '${displayPath(path)}'.`), []))
+    if (fn === undefined || !opts.admin) return done(failure(new CallError(missingPublicFunction(displayPath(path), '')), []))
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) return done(failure(new CallError(`Trying to execute ${key} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`), []))
     if (opts.readOnly && fn.udfType !== 'Query') throw operationNotPermitted('WriteData')
     // As Convex: a system function runs in the component the caller names (`npx convex data --component`).
@@ -337,9 +337,9 @@ export class FunctionRunner implements JobRunner {
     if (!visible) {
       const shown = displayPath(path)
       // As Convex: a call of a given kind says "public function" (admins included); a call of any
-      // kind (`/api/function`, `npx convex run`) suggests pushing.
+      // kind (`/api/function`, `npx convex run`) says "function".
       const where = component === '' ? '' : ` in '${component}'`
-      throw new CallError(kind === null ? `Could not find function for '${shown}'${where}. Did you forget to run \`npx convex dev\`?` : `Could not find public function for '${shown}'${where}.`)
+      throw new CallError(kind === null ? `Could not find function for '${shown}'${where}. Did you forget to run \`npx convex dev\`?` : missingPublicFunction(shown, where))
     }
     if (kind !== null && fn.udfType !== KIND_UDF[kind]) {
       throw new CallError(`Trying to execute ${canonicalPath(fn.modulePath, fn.exportName)} as ${KIND_UDF[kind]}, but it is defined as ${fn.udfType}.`)
@@ -522,7 +522,7 @@ export class FunctionRunner implements JobRunner {
       const ts = await this.db.commit(txn)
       return { ...outcome, ts }
     } catch (e) {
-      if (e instanceof OccConflictError) throw e
+      if (e instanceof OccConflictError || e instanceof SystemFailure) throw e
       return failure(e, [])
     } finally {
       slot?.()
@@ -866,6 +866,8 @@ export class FunctionRunner implements JobRunner {
         outcome = await host.run(spec, handler, timeoutMs)
       } catch (e) {
         if (e instanceof SandboxError && e.fatal) host.dispose()
+        // The system's failure, not the function's: the caller's (a retry, or 503 / a closed socket).
+        if (e instanceof OccConflictError || e instanceof SystemFailure) throw e
         return failure(e, [])
       } finally {
         if (given === undefined) this.pool.release(host)
@@ -928,6 +930,15 @@ function httpActionFailure(f: CallFailure, requestId: string): HttpResponse {
   const body: Record<string, unknown> = { code: `[Request ID: ${requestId}] Server Error: ${f.message}`, trace: `${errorText(f)}\n` }
   if (f.data !== undefined) body.data = JSON.parse(f.data) as JSONValue
   return { status: 500, statusText: '', headers: [['content-type', 'application/json']], body: Buffer.from(JSON.stringify(body)) }
+}
+
+/**
+ * Convex's error for a call of a function that doesn't exist or isn't public (validation.rs
+ * `missing_or_internal_error`). Convex dropped the hint in June 2026 (backends since say only
+ * "…for 'x'."); it is kept, so that checks written against either wording find theirs in it.
+ */
+function missingPublicFunction(shown: string, where: string): string {
+  return `Could not find public function for '${shown}'${where}. Did you forget to run \`npx convex dev\`?`
 }
 
 function textResponse(status: number, text: string): HttpResponse {

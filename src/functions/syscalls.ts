@@ -6,7 +6,7 @@ import type { HttpStreamOps } from './http-streams.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
 import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
-import { DatabaseError } from '../database/errors.ts'
+import { DatabaseError, OccConflictError, SystemFailure } from '../database/errors.ts'
 import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -130,6 +130,13 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           return JSON.stringify({ id: txn.normalizeId(args.table, args.idString, component) })
         case '1.0/getSnapshotTs':
           return JSON.stringify(valueToJson(txn.snapshotTs))
+        // Convex's syscalls for testing how clients meet the system's failures (its
+        // js-integration-tests): a conflict (retried, then OptimisticConcurrencyControlFailure)
+        // and an overload. Either ends the call, caught or not.
+        case 'throwOcc':
+          throw new OccConflictError()
+        case 'throwOverloaded':
+          throw new SystemFailure('Busy', "I'm a bit busy.")
       }
       throw unknown(op, false)
     },

@@ -16,10 +16,9 @@ import type { AdminKeyKind } from '../../keybroker/index.ts'
 import { allowedOps, requireOperation } from '../auth/admin-permissions.ts'
 import type { DeploymentOp } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
-import { OccFailure } from '../functions/function-runner.ts'
 import type { FunctionKind, FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { errorText } from '../functions/errors.ts'
-import { OutOfRetentionError } from '../database/errors.ts'
+import { OutOfRetentionError, SystemFailure } from '../database/errors.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
 import { tableShape } from './shapes.ts'
 import { uniqueHexId } from '../util/unique-id.ts'
@@ -257,7 +256,8 @@ function errorAnswer(err: unknown, deps: HttpDeps, at: { requestId: () => string
     if (err.status === 413) answer.connection = 'close'
     return answer
   }
-  if (err instanceof OccFailure) return { status: 503, json: { code: 'OptimisticConcurrencyControlFailure', message: err.message } }
+  // The system's failure (a conflict on every retry, an overload): 503 with its code, as Convex.
+  if (err instanceof SystemFailure) return { status: 503, json: { code: err.code, message: err.message } }
   if (isClientAbort(err, at.request)) {
     deps.log?.info('Client went away mid-request', { requestId: at.requestId(), method: at.method, path: at.path })
     return { status: 499, json: null }

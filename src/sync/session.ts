@@ -20,7 +20,7 @@ import { operationNotPermitted, permits } from '../auth/admin-permissions.ts'
 import { HttpError } from '../util/http-error.ts'
 import type { Database } from '../database/database.ts'
 import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
-import { OccFailure } from '../functions/function-runner.ts'
+import { SystemFailure } from '../database/errors.ts'
 import { encodeTs } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
 import { parseClientMessage, ProtocolError } from './protocol.ts'
@@ -134,9 +134,11 @@ export class Session implements Subscriber {
 
   #fail(e: unknown): void {
     if (this.#closed) return
-    const reason = e instanceof ProtocolError ? `InvalidClientMessage: ${e.message}` : `InternalServerError: ${(e as Error)?.message ?? String(e)}`
+    // As Convex's close frames: the system's failure is 1013 ("try again later") with its code,
+    // which the client meets by connecting again and re-sending what it was waiting for.
+    const reason = e instanceof ProtocolError ? `InvalidClientMessage: ${e.message}` : e instanceof SystemFailure ? e.code : `InternalServerError: ${(e as Error)?.message ?? String(e)}`
     this.deps.log('Closing sync socket', { reason })
-    this.ws.close(e instanceof ProtocolError ? 1008 : 1011, Buffer.from(reason).subarray(0, 120).toString())
+    this.ws.close(e instanceof ProtocolError ? 1008 : e instanceof SystemFailure ? 1013 : 1011, Buffer.from(reason).subarray(0, 120).toString())
     this.#close()
   }
 
@@ -321,7 +323,14 @@ export class Session implements Subscriber {
     const key = `${this.#sessionId}:${requestId}`
     const requestKey = this.#sessionId === '' ? undefined : { sessionId: this.#sessionId, requestId }
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken }
-    const result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, readOnly: identity.readOnly, identity: identity.user, requestKey, request, source: 'sync', componentPath }).catch(crashed))
+    // A mutation queued behind one that closed the socket waits for the client to send it again.
+    if (this.#closed) return
+    let result: UdfResult
+    try {
+      result = await this.deps.mutations.run(key, () => this.deps.runner.call('mutation', path, args, { admin: identity.admin, readOnly: identity.readOnly, identity: identity.user, requestKey, request, source: 'sync', componentPath }).catch(crashed))
+    } catch (e) {
+      return this.#fail(e)
+    }
     if (result.ok) {
       // A mutation that wrote nothing has no commit of its own: it is acknowledged at the latest
       // published ts, which it read at or after.
@@ -339,7 +348,12 @@ export class Session implements Subscriber {
 
   async #action(requestId: number, path: string, args: JSONValue, componentPath: string): Promise<void> {
     const request = { requestId: this.#requestId(requestId), ...this.client, authToken: this.#authToken }
-    const result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, readOnly: this.#identity.readOnly, identity: this.#identity.user, request, source: 'sync', componentPath }).catch(crashed)
+    let result: UdfResult
+    try {
+      result = await this.deps.runner.call('action', path, args, { admin: this.#identity.admin, readOnly: this.#identity.readOnly, identity: this.#identity.user, request, source: 'sync', componentPath }).catch(crashed)
+    } catch (e) {
+      return this.#fail(e)
+    }
     if (result.ok) {
       this.#send(`{"type":"ActionResponse","requestId":${requestId},"success":true,"result":${result.value},"logLines":${JSON.stringify(result.logLines)}}`)
     } else {
@@ -430,14 +444,17 @@ function modificationJson(queryId: number, entry: QueryEntry): string {
 const modificationCache = new WeakMap<QueryEntry, { version: number; text: string }>()
 
 /**
- * A call that failed in the backend rather than in the function: a mutation that conflicted on
- * every attempt says so (as Convex does); anything else (the database unreachable, say) gets
- * Convex's words for an internal error, never the cause's own text.
+ * A call that failed in the backend rather than in the function: the system's failure (a
+ * mutation that conflicted on every attempt, an overload) is thrown, to close the socket as
+ * Convex does; anything else (the database unreachable, say) gets Convex's words for an internal
+ * error, never the cause's own text.
  */
 function crashed(e: unknown): UdfResult {
+  // The system's failure closes the socket (see #fail): the client sends the call again.
+  if (e instanceof SystemFailure) throw e
   // A read-only admin key's refusal is the caller's to read, as over HTTP.
   const refused = e instanceof HttpError && e.code === 'OperationNotPermitted'
-  return { ok: false, message: e instanceof OccFailure || refused ? (e as Error).message : "Your request couldn't be completed. Try again later.", logLines: [] }
+  return { ok: false, message: refused ? (e as Error).message : "Your request couldn't be completed. Try again later.", logLines: [] }
 }
 
 /** A failure as Convex sends it to clients: `[Request ID: …] Server Error`, then the error's text. */

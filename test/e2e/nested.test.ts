@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
-import { errorOf, useDeployedBackend } from '../helpers/test-backend.ts'
+import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -181,5 +181,28 @@ describe('tables are created with the commit of the mutation that creates them',
     await Promise.all(Array.from({ length: 12 }, () => client.mutation('nested:seed' as any, { table: 'racy', count: 1 })))
     expect(await client.query('nested:count' as any, { table: 'racy' })).toBe(12)
     expect((await tables()).filter((n) => n === 'racy')).toEqual(['racy'])
+  })
+})
+
+describe("the system's failures (Convex's throwOcc and throwOverloaded test syscalls)", () => {
+  test('over HTTP: 503 with the code, even when the function catches the error', async () => {
+    const occ = '{"code":"OptimisticConcurrencyControlFailure","message":"Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to \\"nested:systemFailure\\" or another mutation changed them. See https://docs.convex.dev/error#1"}'
+    for (const catchIt of [false, true]) {
+      expect((await errorOf(client.mutation('nested:systemFailure' as any, { op: 'throwOcc', catchIt }))).message).toBe(occ)
+      expect((await errorOf(client.mutation('nested:systemFailure' as any, { op: 'throwOverloaded', catchIt }))).message).toBe(`{"code":"Busy","message":"I'm a bit busy."}`)
+    }
+  })
+
+  test('over a socket: the socket closes, the client connects again and re-sends until the mutation goes through', async () => {
+    const socket = new ConvexClient(backend.url)
+    try {
+      const pending = [socket.mutation('nested:systemFailure' as any, { op: 'throwOcc', catchIt: true }), socket.mutation('nested:systemFailure' as any, { op: 'throwOverloaded', catchIt: false })]
+      // Closed by the backend at least once (each failure), re-sent on each new connection.
+      await until(() => socket.connectionState().connectionCount, (n) => n >= 2)
+      await client.mutation('nested:openGate' as any, {})
+      expect(await Promise.all(pending)).toEqual(['through', 'through'])
+    } finally {
+      await socket.close()
+    }
   })
 })

@@ -74,6 +74,8 @@ export class IsolateHost {
   /** The running call's queued async syscalls and outcome, as the isolate reports them. */
   #queued: [number, string, string][] = []
   #done: CallOutcome | null = null
+  /** A syscall error that ends the current call (see terminatesCall), once one was thrown. */
+  #terminal: unknown = null
   #envJson = ''
   readonly #sourceMaps = new SourceMaps(() => this.modules)
   #envObject: Record<string, string> | null = null
@@ -99,7 +101,12 @@ export class IsolateHost {
           // An error's `stack`, as Convex builds it: its frames mapped to the app's sources.
           if (op === 'error/stack') return this.#sourceMaps.frames(undefined, JSON.parse(argsJson) as FrameData[]) ?? ''
           if (this.#handler === null) throw new Error(`Syscall ${op} outside of a call`)
-          return this.#handler.sync(op, argsJson)
+          try {
+            return this.#handler.sync(op, argsJson)
+          } catch (e) {
+            if (terminatesCall(e)) this.#terminal ??= e
+            throw e
+          }
         },
         { sync: true },
       ),
@@ -230,8 +237,12 @@ export class IsolateHost {
     const settled: (number | boolean | string)[] = []
     let inflight = 0
     let wake: (() => void) | null = null
-    const enter = async (ref: Ref, args: unknown[]): Promise<unknown> =>
-      offThread ? ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
+    const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
+      const r = offThread ? await ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
+      // A syscall failed in a way that ends the call, whatever the code did with the error.
+      if (this.#terminal !== null) throw this.#terminal
+      return r
+    }
     this.#queued = []
     this.#done = null
     try {
@@ -242,6 +253,7 @@ export class IsolateHost {
       for (;;) {
         // A query or mutation that returned still runs the syscalls it left behind (an insert
         // nobody awaited, and what follows it) to completion, as Convex's: its value stands.
+        if (this.#terminal !== null) throw this.#terminal
         const done = this.#done as CallOutcome | null
         if (done !== null && (!done.ok || offThread)) return done
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
@@ -252,7 +264,10 @@ export class IsolateHost {
           inflight++
           handler.async(op, argsJson).then(
             (result) => settled.push(id, true, result),
-            (e: unknown) => settled.push(id, false, JSON.stringify(errorPayload(e))),
+            (e: unknown) => {
+              if (terminatesCall(e)) this.#terminal ??= e
+              settled.push(id, false, JSON.stringify(errorPayload(e)))
+            },
           ).finally(() => {
             inflight--
             wake?.()
@@ -283,6 +298,7 @@ export class IsolateHost {
       this.#handler = null
       this.#queued = []
       this.#done = null
+      this.#terminal = null
     }
   }
 
@@ -297,6 +313,15 @@ export class IsolateHost {
     }
     return e
   }
+}
+
+/**
+ * Whether a syscall's error ends the call it was made in (the system's failure, such as a
+ * conflict or an overload, not the function's: see SystemFailure in database/errors.ts), rather
+ * than being thrown to the code to handle.
+ */
+function terminatesCall(e: unknown): boolean {
+  return e !== null && typeof e === 'object' && (e as { terminatesCall?: unknown }).terminatesCall === true
 }
 
 /** What an async syscall rejection looks like to the library: `{message, data?}`. */
