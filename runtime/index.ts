@@ -339,7 +339,8 @@ g.Convex = {
         const { queryId } = JSON.parse(argsJson) as { queryId: number }
         const s = streams.get(queryId)
         streams.delete(queryId)
-        if (s?.opened === true && !s.done) __hostOp(0, '1.0/queryCleanup', argsJson)
+        // The host counted the whole batch as read: it takes back the rows never taken.
+        if (s?.opened === true && (!s.done || s.buffer.length > 0)) __hostOp(0, '1.0/queryCleanup', JSON.stringify({ queryId, unread: s.buffer.length }))
         return 'true'
       }
       case '1.0/getSnapshotTs':

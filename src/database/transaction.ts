@@ -109,6 +109,20 @@ export class Transaction {
     if (u.bytesRead > bytesRead) throw new DatabaseError(`Too many bytes read in a single function execution (limit: ${bytesRead} bytes). ${OVER_LIMIT_HELP}`)
   }
 
+  /**
+   * Takes back the count of documents read but never handed to the function: the rest of a
+   * stream's prefetched batch when the function stops iterating early (`first()`, a `break`).
+   * Convex counts the documents a query yields.
+   */
+  unrecordReads(jsons: readonly string[], tableName: string): void {
+    if (tableName.charCodeAt(0) === 95) return // '_'
+    const u = this.usage
+    for (const json of jsons) {
+      u.documentsRead--
+      u.bytesRead -= jsonTextSize(json)
+    }
+  }
+
   /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
   #recordWrite(size: number): void {
     const u = this.usage

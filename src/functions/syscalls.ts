@@ -122,6 +122,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
   const component = meta.component
   const pagination = { paginated: false, nested: meta.nested === true }
+  /** Each open stream's last batch: what a cleanup says the function never took is uncounted. */
+  const lastBatches = new Map<string, { rows: readonly string[]; table: string }>()
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -149,12 +151,19 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/queryStreamNext': {
           const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), args.query as SerializedQuery, component)
           const batch = await stream.nextBatch(STREAM_BATCH)
+          if (stream.index !== null) lastBatches.set(key(args.queryId), { rows: batch.rows, table: stream.index.tableName })
           if (batch.done) txn.closeStream(key(args.queryId))
           return JSON.stringify(batch)
         }
-        case '1.0/queryCleanup':
+        case '1.0/queryCleanup': {
+          // `unread`: how many rows of the last batch the function never took (runtime/index.ts).
+          const last = lastBatches.get(key(args.queryId))
+          const unread = typeof args.unread === 'number' && last !== undefined ? Math.min(args.unread, last.rows.length) : 0
+          if (unread > 0) txn.unrecordReads(last!.rows.slice(last!.rows.length - unread), last!.table)
+          lastBatches.delete(key(args.queryId))
           txn.closeStream(key(args.queryId))
           return 'true'
+        }
         case '1.0/queryPage':
           return txn.page(args as Parameters<Transaction['page']>[0], component, pagination)
         case '1.0/insert':

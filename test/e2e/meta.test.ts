@@ -61,6 +61,11 @@ test('getTransactionMetrics() in a query counts only what it took (first(), a pa
   expect(r.first.n).toBe(0)
   expect(r.metrics).toEqual(metrics({ documentsRead: 1, bytesRead: size([r.first]), databaseQueries: 1 }))
   // A page is charged the documents it holds (not the look-ahead that tells whether more follow).
+  // A loop that stops after the first document is charged that document only, each time.
+  const b = await client.query(api.meta.breakMetrics, {})
+  expect(b.taken.map((d: { n: number }) => d.n)).toEqual([0, 0, 0, 0, 0])
+  // (The same range read five times is one range of the read set.)
+  expect(b.metrics).toEqual(metrics({ documentsRead: 5, bytesRead: size(b.taken), databaseQueries: 1 }))
   const p = await client.query(api.meta.pageMetrics, {})
   expect(p.isDone).toBe(false)
   expect(p.metrics.documentsRead).toEqual({ used: 2, remaining: LIMITS.documentsRead - 2 })
