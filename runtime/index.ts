@@ -93,15 +93,21 @@ let frozenNow: number | null = 0
 function now(): number {
   return frozenNow ?? RealDate.now()
 }
-class ConvexDate extends RealDate {
-  constructor(...args: any[]) {
-    if (args.length === 0) super(now())
-    else super(...(args as [any]))
-  }
-  static override now(): number {
-    return now()
-  }
-}
+/**
+ * `Date` at the frozen clock: `new Date()` is now, `Date()` (called, not constructed) is now as
+ * a string, as the standard has it; other arguments as the real `Date`. Dates are the real
+ * `Date`'s (its prototype, statics and `instanceof`).
+ */
+const ConvexDate = function Date(this: unknown, ...args: any[]): unknown {
+  if (new.target === undefined) return new RealDate(now()).toString()
+  return Reflect.construct(RealDate, args.length === 0 ? [now()] : args, new.target)
+} as unknown as DateConstructor
+Object.setPrototypeOf(ConvexDate, RealDate)
+Object.defineProperty(ConvexDate, 'prototype', { value: RealDate.prototype, writable: false })
+Object.defineProperty(ConvexDate, 'length', { value: 7 })
+Object.defineProperty(ConvexDate, 'name', { value: 'Date' })
+Object.defineProperty(ConvexDate, 'now', { value: now, writable: true, configurable: true })
+Object.defineProperty(RealDate.prototype, 'constructor', { value: ConvexDate, writable: true, configurable: true })
 g.Date = ConvexDate
 
 /**
@@ -326,7 +332,7 @@ async function streamNext(argsJson: string): Promise<string> {
   return `{"value":${row},"done":false}`
 }
 
-g.Convex = {
+const convexGlobal = {
   syscall(op: string, argsJson: string): string {
     switch (op) {
       case '1.0/queryStream': {
@@ -369,6 +375,7 @@ g.Convex = {
     throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
   },
 }
+g.Convex = { ...convexGlobal }
 
 /** Serializes an HTTP response for the host: status, headers and the body as base64. */
 async function responseJson(res: ResponsePolyfill): Promise<string> {
@@ -431,6 +438,9 @@ function chunkBytes(value: unknown): Uint8Array {
 }
 
 function resetCall(spec: RuntimeCall | null): void {
+  // Each call gets its own `Convex` (what the convex package calls the backend through): one
+  // that changed or deleted it spoils only itself, as in Convex's fresh context per call.
+  if (spec !== null) g.Convex = { ...convexGlobal }
   call = spec
   returned = null
   logLines = []

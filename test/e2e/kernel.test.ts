@@ -318,6 +318,14 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(r.r1).toBeLessThan(1)
     expect(r.now).toBeGreaterThanOrEqual(before - 1000)
     expect(r.now).toBeLessThanOrEqual(Date.now() + 1000)
+    expect(r.created).toBe(r.now)
+    expect(r.called).toBe(new Date(r.now).toString())
+    expect([r.isDate, r.parsed, r.utc, r.name]).toEqual([true, Date.UTC(2020, 0, 2, 3, 4, 5), Date.UTC(2020, 0, 2), 'Date'])
+  })
+
+  test("a query that deletes the Convex global fails alone; the next calls find it again", async () => {
+    expect((await errorOf(client.query(api.values.spoilConvexGlobal, {}))).message).toContain('Uncaught Error: The Convex database and auth objects are being used outside of a Convex backend.')
+    for (let i = 0; i < 5; i++) expect(await client.query(api.counter.get, { name: 'never-counted' })).toBe(0)
   })
 
   test('40 concurrent read-modify-write increments end at exactly 40', async () => {
