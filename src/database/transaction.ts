@@ -9,7 +9,7 @@
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
 import { ReadSet } from './read-set.ts'
-import { checkDocumentLimits, decodeId, identifierError, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, displayValue, identifierError, jsonToValue, rustDisplayF64, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -32,6 +32,11 @@ export interface Write {
   doc: Doc | null
   /** The id's `by_id` key, when the insert that made the write encoded it already. */
   idKey?: Buffer
+}
+
+/** Convex's DocumentValidationError::SystemField: a field of the user's named like the system's. */
+function systemField(k: string): DatabaseError {
+  return new DatabaseError(`Field '${k}' starts with an underscore, which is only allowed for system fields like '_id'`)
 }
 
 /**
@@ -359,13 +364,18 @@ export class Transaction {
     const invalid = identifierError(tableName)
     if (invalid !== null) throw new DatabaseError(`Invalid argument \`table\` for \`db.insert\`: ${invalid}`)
     if (tableName.startsWith('_')) throw new DatabaseError('System tables can only be accessed with db.system.')
-    for (const k of Object.keys(fields)) {
-      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${tableName}": field name "${k}" starts with an underscore, which is reserved for system fields`)
-    }
     const table = this.#tableForInsert(tableName, component)
     const id = timeOrderedId(table.idNumber)
+    const creationTime = this.db.nextCreationTime()
+    // Convex's checks of a new document (ResolvedDocument::new): its `_id`, its `_creationTime`,
+    // then no other field of the system's.
+    if ('_id' in fields) throw new DatabaseError(`Provided document ID ${displayValue(id)} doesn't match '_id' field ${displayValue(jsonToValue(fields._id!))}`)
+    if ('_creationTime' in fields) {
+      throw new DatabaseError(`Provided creation time ${rustDisplayF64(creationTime)} doesn't match '_creationTime' field in ${displayValue(jsonToValue(inFieldOrder({ _id: id, ...fields })))}`)
+    }
+    for (const k of Object.keys(fields)) if (k.startsWith('_')) throw systemField(k)
     // Fields in Convex's order (sorted), as every stored document has them.
-    const doc: Doc = inFieldOrder({ _creationTime: this.db.nextCreationTime(), _id: id, ...fields })
+    const doc: Doc = inFieldOrder({ _creationTime: creationTime, _id: id, ...fields })
     const size = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
@@ -380,7 +390,9 @@ export class Transaction {
     const table = this.#checkTableArg(id, tableName, op, component)
     if (decodeId(id) === null) throw new DatabaseError(`Invalid argument \`id\` for \`db.${op}\`: Unable to decode ID: Invalid ID ${JSON.stringify(id)}`)
     const doc = table === null ? null : await this.read(id, component)
-    if (table === null || doc === null) throw new DatabaseError(`${verb} on nonexistent document ID ${id}`)
+    // An id of no table of this component's: Convex's `resolve_idv6`.
+    if (table === null) throw new DatabaseError(`Table for ID "${id}" not found`)
+    if (doc === null) throw new DatabaseError(`${verb} on nonexistent document ID ${id}`)
     if (table.name.startsWith('_')) throw new DatabaseError(`System tables can't be modified by user functions (${verb.toLowerCase()} on ${table.name})`)
     return { table, doc }
   }
@@ -414,7 +426,7 @@ export class Transaction {
         if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to patch does not match the document's ${k}`)
         continue
       }
-      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
+      if (k.startsWith('_')) throw systemField(k)
       if (jsonToValueAllowUndefined(raw) === UNDEFINED) delete next[k]
       else next[k] = raw
     }
@@ -435,7 +447,7 @@ export class Transaction {
         if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to replace does not match the document's ${k}`)
         continue
       }
-      if (k.startsWith('_')) throw new DatabaseError(`Failed to insert or update a document in table "${table.name}": field name "${k}" starts with an underscore, which is reserved for system fields`)
+      if (k.startsWith('_')) throw systemField(k)
       if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
     }
     next = inFieldOrder(next)

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
+import { timeOrderedId } from '../../src/values/index.ts'
 
 let backend: TestBackend
 let appDir: string | undefined
@@ -182,6 +183,15 @@ describe('tables are created with the commit of the mutation that creates them',
     expect(await client.query('nested:count' as any, { table: 'racy' })).toBe(12)
     expect((await tables()).filter((n) => n === 'racy')).toEqual(['racy'])
   })
+})
+
+test("system fields a new document names, and an id of no table: Convex's messages", async () => {
+  const insertError = async (doc: unknown) => (await errorOf(client.mutation('nested:insertDoc' as any, { table: 'named', doc }))).message.split('\n')[1]
+  expect(await insertError({ _id: 'mine', x: 1 })).toMatch(/^Uncaught Error: Provided document ID "[0-9a-z]{32}" doesn't match '_id' field "mine"$/)
+  expect(await insertError({ _creationTime: 5, x: 1 })).toMatch(/^Uncaught Error: Provided creation time \d+(\.\d+)? doesn't match '_creationTime' field in \{_creationTime: 5(\.0)?, _id: "[0-9a-z]{32}", x: 1(\.0)?\}$/)
+  expect(await insertError({ _secret: 1 })).toBe("Uncaught Error: Field '_secret' starts with an underscore, which is only allowed for system fields like '_id'")
+  const noTable = timeOrderedId(9000)
+  expect((await errorOf(client.mutation('nested:removeId' as any, { id: noTable }))).message.split('\n')[1]).toBe(`Uncaught Error: Table for ID "${noTable}" not found`)
 })
 
 describe("the system's failures (Convex's throwOcc and throwOverloaded test syscalls)", () => {
