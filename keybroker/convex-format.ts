@@ -142,11 +142,14 @@ export function decodeAdminKeyProto(bytes: Uint8Array): AdminKeyProto {
 
 // --- sealing ---
 
-/** The current format: hex of version ‖ nonce ‖ AES-128-GCM-SIV(payload) ‖ tag. */
-export function sealCurrent(secret: Uint8Array, payload: Uint8Array, nonce: Uint8Array = new Uint8Array(randomBytes(SIV_NONCE_BYTES))): string {
+/**
+ * The current format: hex of version ‖ nonce ‖ AES-128-GCM-SIV(payload) ‖ tag, keyed for
+ * `purpose` (Convex's RandomEncryptor: admin keys, and upload URLs' "store file authorization").
+ */
+export function sealCurrent(secret: Uint8Array, payload: Uint8Array, nonce: Uint8Array = new Uint8Array(randomBytes(SIV_NONCE_BYTES)), purpose = ADMIN_KEY_PURPOSE): string {
   if (nonce.length !== SIV_NONCE_BYTES) throw new Error(`nonce must be ${SIV_NONCE_BYTES} bytes`)
   const aad = new Uint8Array([ADMIN_KEY_VERSION])
-  const sealed = gcmsiv(deriveKey(secret, ADMIN_KEY_PURPOSE), nonce, aad).encrypt(payload)
+  const sealed = gcmsiv(deriveKey(secret, purpose), nonce, aad).encrypt(payload)
   return Buffer.concat([aad, nonce, sealed]).toString('hex')
 }
 
@@ -157,10 +160,10 @@ export function sealLegacy(secret: Uint8Array, payload: Uint8Array, nonce: Uint8
 }
 
 /** Opens `bytes` (the decoded HEX) in the current format; null if it doesn't authenticate. */
-export function openCurrent(secret: Uint8Array, bytes: Uint8Array): Uint8Array | null {
+export function openCurrent(secret: Uint8Array, bytes: Uint8Array, purpose = ADMIN_KEY_PURPOSE): Uint8Array | null {
   if (bytes.length < 1 + SIV_NONCE_BYTES + SIV_TAG_BYTES || bytes[0] !== ADMIN_KEY_VERSION) return null
   try {
-    return gcmsiv(deriveKey(secret, ADMIN_KEY_PURPOSE), bytes.subarray(1, 1 + SIV_NONCE_BYTES), bytes.subarray(0, 1)).decrypt(bytes.subarray(1 + SIV_NONCE_BYTES))
+    return gcmsiv(deriveKey(secret, purpose), bytes.subarray(1, 1 + SIV_NONCE_BYTES), bytes.subarray(0, 1)).decrypt(bytes.subarray(1 + SIV_NONCE_BYTES))
   } catch {
     return null
   }

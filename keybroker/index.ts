@@ -9,3 +9,5 @@ export { issueAdminKey, verifyAdminKey, splitAdminAuthorization, validateInstanc
 export type { AdminKeyOptions, AdminKeyVerification, AdminKeyKind, AdminKeyFormat } from './admin-key.ts'
 export { deploymentSigningKey } from './jwt-key.ts'
 export type { DeploymentSigningKey, PublicJwk } from './jwt-key.ts'
+export { issueStorageToken, openStorageToken } from './storage-token.ts'
+export type { StorageToken } from './storage-token.ts'

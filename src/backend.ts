@@ -198,8 +198,7 @@ export class Backend {
     env.onChange(() => auth.invalidate())
     // Files go where the data goes: the Postgres database (shared by every process on it), or the data directory.
     const blobs = persistence instanceof PostgresPersistence ? persistence.blobStore() : new FolderBlobStore(join(dataDir, 'storage'))
-    const files = new FileStorage(db, dataDir, blobs, this.instanceSecret, () => this.cloudUrl)
-    await files.start()
+    const files = new FileStorage(db, dataDir, blobs, this.instanceSecret, () => this.cloudUrl, this.instanceName)
     // Imports a restart cut off are failed and their uploads deleted before anything is served.
     await snapshotService(db).attach(files).recover()
     const swept = await files.sweepOrphans()

@@ -9,20 +9,16 @@
  * Deleting: the document goes in the caller's transaction; the file once that commits. Orphans a
  * crash leaves are swept at the next start-up (sweepOrphans).
  */
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { issueStorageToken, openStorageToken } from '../../keybroker/index.ts'
 import type { Readable } from 'node:stream'
 import type { BlobStore } from '../storage/blob-store.ts'
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
-import type { IndexInfo } from '../database/catalog.ts'
 
 export const STORAGE_TABLE = '_storage'
-/** The upload URLs already used (their nonces): each takes one file. */
-export const UPLOAD_TOKENS_TABLE = '_upload_tokens'
-const BY_NONCE = 'by_nonce'
-
 /** How long an upload URL stays valid (Convex: one hour). */
 const UPLOAD_URL_TTL_MS = 60 * 60 * 1000
 /** Largest upload accepted. */
@@ -54,6 +50,8 @@ export class FileStorage {
     readonly blobs: BlobStore,
     readonly secret: string,
     readonly cloudUrl: () => string,
+    /** Upload URLs name the instance they are for (as Convex's). */
+    readonly instanceName = '',
   ) {}
 
   /**
@@ -108,68 +106,29 @@ export class FileStorage {
     return storageId
   }
 
-  #sign(payload: string): string {
-    return createHmac('sha256', this.secret).update(`concave-upload:${payload}`).digest('base64url')
-  }
-
-  #usedTokens: IndexInfo | null = null
-
-  /** Creates the table of used upload URLs (before serving). */
-  async start(): Promise<void> {
-    await this.db.exclusive(async () => {
-      const table = await this.db.catalog.ensureTable(UPLOAD_TOKENS_TABLE)
-      this.#usedTokens = table.indexes.get(BY_NONCE) ?? (await this.db.catalog.addIndex(table, BY_NONCE, ['nonce']))
-    })
-  }
-
-  /** Whether the upload URL with this nonce has taken its file (in the transaction's snapshot, read recorded). */
-  async tokenUsed(txn: Transaction, nonce: string): Promise<boolean> {
-    const index = this.#usedTokens!
-    const lo = encodeIndexKey([nonce])
-    const interval = { lo, hi: prefixSuccessor(lo) }
-    txn.readSet.add(index.indexId, interval)
-    return (await txn.snapshot.scan(index.indexId, interval, 'asc', 1)).length > 0
-  }
-
   /**
-   * Records that the upload URL with this nonce took its file, in the transaction that stores it;
-   * refuses a second one. Records older than a URL's life are no longer needed and are removed.
+   * A URL a client can POST files to for an hour (as often as it likes, as in Convex); they go to
+   * `component`'s storage. Its token is Convex's (keybroker/storage-token.ts).
    */
-  async consumeToken(txn: Transaction, nonce: string): Promise<void> {
-    if (await this.tokenUsed(txn, nonce)) throw usedToken()
-    await txn.insertSystem(UPLOAD_TOKENS_TABLE, { nonce })
-    const table = this.db.catalog.byName.get(UPLOAD_TOKENS_TABLE)!
-    const expired = await txn.snapshot.scan(table.indexes.get(BY_CREATION_TIME)!.indexId, { lo: Buffer.alloc(0), hi: encodeIndexKey([Date.now() - UPLOAD_URL_TTL_MS]) }, 'asc', 16)
-    for (const row of expired) await txn.removeSystem(row.doc.id, '')
-  }
-
-  /** A URL a client can POST one file to, valid for an hour; the file goes to `component`'s storage. */
   uploadUrl(component = ''): string {
-    const claims = { exp: Date.now() + UPLOAD_URL_TTL_MS, n: randomUUID(), ...(component === '' ? {} : { c: component }) }
-    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url')
-    return `${this.cloudUrl()}/api/storage/upload?token=${payload}.${this.#sign(payload)}`
+    const token = issueStorageToken(this.secret, { instanceName: this.instanceName, issuedS: Math.floor(Date.now() / 1000), component: component === '' ? null : component })
+    return `${this.cloudUrl()}/api/storage/upload?token=${token}`
   }
 
   /**
-   * Checks an upload URL's token as Convex's upload route does: a missing `token` is a 400
-   * `BadQueryArgs`, one that isn't ours a 401 `StorageTokenInvalid`, an expired one a 401
-   * `StorageTokenExpired`.
+   * Checks an upload URL's token as Convex's upload route does (`check_store_file_authorization`):
+   * a missing `token` is a 400 `BadQueryArgs`, one not sealed with this instance's secret a 401
+   * `StorageTokenInvalid`, one for another instance a 401 `InvalidStorageToken`, one issued an
+   * hour ago or more a 401 `StorageTokenExpired`. Returns the component it stores into.
    */
-  checkUploadToken(token: string | undefined): { nonce: string; component: string } {
+  checkUploadToken(token: string | undefined): { component: string } {
     if (token === undefined) throw new FileStorageError(400, 'BadQueryArgs', 'Failed to deserialize query string: missing field `token`')
-    const [payload, mac, extra] = token.split('.')
-    const expected = payload === undefined ? '' : this.#sign(payload)
-    let claims: { exp?: unknown; n?: unknown; c?: unknown } = {}
-    if (extra === undefined && payload !== undefined && mac !== undefined && mac.length === expected.length && timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
-      try {
-        claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims
-      } catch {
-        // not one of ours
-      }
-    }
-    if (typeof claims.exp !== 'number' || typeof claims.n !== 'string') throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
-    if (Date.now() >= claims.exp) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
-    return { nonce: claims.n, component: typeof claims.c === 'string' ? claims.c : '' }
+    const claims = openStorageToken(this.secret, token)
+    if (claims === null || claims.issuedS === 0) throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
+    // (Convex's text, braces and all: it is not a format string there.)
+    if (claims.instanceName !== this.instanceName || !claims.storeFile) throw new FileStorageError(401, 'InvalidStorageToken', 'Storage token is for invalid instance {instance_name}')
+    if ((claims.issuedS + UPLOAD_URL_TTL_MS / 1000) * 1000 <= Date.now()) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
+    return { component: claims.component ?? '' }
   }
 
   /**
@@ -276,7 +235,3 @@ export class FileStorage {
   }
 }
 
-/** An upload URL used a second time. */
-export function usedToken(): FileStorageError {
-  return new FileStorageError(401, 'StorageTokenInvalid', 'This upload URL has already been used: generate a new one for each file.')
-}

@@ -27,7 +27,7 @@ import { PushError } from '../push/push.ts'
 import { TableDeletionRefused } from '../database/database.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
-import { usedToken, FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
+import { FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { actingAsIdentity, AuthError } from '../auth/auth.ts'
 import type { Auth, UserIdentity } from '../auth/auth.ts'
@@ -540,14 +540,7 @@ function uploadDigest(header: string | undefined): string | undefined {
 function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
   // Upload: the body of a POST to a URL from ctx.storage.generateUploadUrl().
   app.post('/api/storage/upload', async (c) => {
-    const { nonce, component } = deps.files.checkUploadToken(c.req.query('token'))
-    // Each upload URL takes one file: a used one is refused before its body is read.
-    const used = await deps.db.begin(false)
-    try {
-      if (await deps.files.tokenUsed(used, nonce)) throw usedToken()
-    } finally {
-      deps.db.end(used)
-    }
+    const { component } = deps.files.checkUploadToken(c.req.query('token'))
     const declared = Number(c.req.header('content-length') ?? '0')
     // The storage layer enforces the limit while streaming too (chunked uploads declare no length).
     if (declared > MAX_UPLOAD_BYTES) throw new HttpError(413, 'PayloadTooLarge', `The file is larger than ${MAX_UPLOAD_BYTES} bytes`)
@@ -557,7 +550,6 @@ function bindStorageRoutes(app: Hono, deps: HttpDeps): void {
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
     const storageId = await deps.files.store(body as unknown as AsyncIterable<Uint8Array>, contentType, sha256, async (id, file) => {
       await deps.db.mutate(async (txn) => {
-        await deps.files.consumeToken(txn, nonce)
         await txn.insertSystem(STORAGE_TABLE, { sha256: file.sha256, size: file.size, ...(file.contentType === null ? {} : { contentType: file.contentType }) }, id, component)
       })
     }, component)
