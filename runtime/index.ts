@@ -69,7 +69,8 @@ let missingEnv: Set<string> | null = null
 
 // ── Streams: the host answers `1.0/queryStreamNext` in batches; we hand out one row at a time. ──
 interface Stream {
-  query: string
+  /** What `1.0/queryStream` was called with (`{query, version}` as JSON), sent on the first read as it is. */
+  openArgs: string
   buffer: string[]
   done: boolean
   opened: boolean
@@ -322,7 +323,7 @@ async function streamNext(argsJson: string): Promise<string> {
   const s = streams.get(queryId)
   if (s === undefined) throw new Error(`Query stream ${queryId} is not open`)
   if (s.buffer.length === 0 && !s.done) {
-    const batch = JSON.parse(await hostAsync('1.0/queryStreamNext', JSON.stringify({ queryId, query: s.opened ? undefined : JSON.parse(s.query) }))) as { rows: string[]; done: boolean }
+    const batch = JSON.parse(await hostAsync('1.0/queryStreamNext', s.opened ? `{"queryId":${queryId}}` : `{"queryId":${queryId},"open":${s.openArgs}}`)) as { rows: string[]; done: boolean }
     s.opened = true
     s.buffer = batch.rows
     s.done = batch.done
@@ -336,9 +337,8 @@ const convexGlobal = {
   syscall(op: string, argsJson: string): string {
     switch (op) {
       case '1.0/queryStream': {
-        const { query } = JSON.parse(argsJson) as { query: unknown }
         const queryId = nextStreamId++
-        streams.set(queryId, { query: JSON.stringify(query), buffer: [], done: false, opened: false })
+        streams.set(queryId, { openArgs: argsJson, buffer: [], done: false, opened: false })
         return JSON.stringify({ queryId })
       }
       case '1.0/queryCleanup': {

@@ -15,8 +15,11 @@ import type { SyscallHandler } from './isolate/isolate-host.ts'
 import type { RequestOrigin } from './function-runner.ts'
 import type { FunctionAddress } from './components.ts'
 
-/** How many documents one `queryStreamNext` round trip brings into the isolate at most. */
-const STREAM_BATCH = 256
+/**
+ * Rows a query stream hands the sandbox per `queryStreamNext`: one at first (a `first()`, a loop
+ * that stops at its first row: no row read for nothing), then more as the function keeps taking.
+ */
+const STREAM_BATCHES = [1, 16, 256]
 
 /** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
 export interface NestedCalls {
@@ -123,7 +126,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   const component = meta.component
   const pagination = { paginated: false, nested: meta.nested === true }
   /** Each open stream's last batch: what a cleanup says the function never took is uncounted. */
-  const lastBatches = new Map<string, { rows: readonly string[]; table: string }>()
+  const lastBatches = new Map<string, { rows: readonly string[]; table: string; batches: number }>()
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -149,9 +152,12 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
         case '1.0/get':
           return txn.get(args.id, args.table, args.isSystem === true, component)
         case '1.0/queryStreamNext': {
-          const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), args.query as SerializedQuery, component)
-          const batch = await stream.nextBatch(STREAM_BATCH)
-          if (stream.index !== null) lastBatches.set(key(args.queryId), { rows: batch.rows, table: stream.index.tableName })
+          // The first read carries what `1.0/queryStream` was given (`open`: `{query, version}`).
+          const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), (args.open?.query ?? args.query) as SerializedQuery, component)
+          const batches = lastBatches.get(key(args.queryId))?.batches ?? 0
+          const batch = await stream.nextBatch(STREAM_BATCHES[Math.min(batches, STREAM_BATCHES.length - 1)]!)
+          // (A search stream's rows are not taken back: '_' names no table that counts.)
+          lastBatches.set(key(args.queryId), { rows: batch.rows, table: stream.index?.tableName ?? '_', batches: batches + 1 })
           if (batch.done) txn.closeStream(key(args.queryId))
           return JSON.stringify(batch)
         }
