@@ -199,15 +199,17 @@ export class Backend {
     // Files go where the data goes: the Postgres database (shared by every process on it), or the data directory.
     const blobs = persistence instanceof PostgresPersistence ? persistence.blobStore() : new FolderBlobStore(join(dataDir, 'storage'))
     const files = new FileStorage(db, dataDir, blobs, this.instanceSecret, () => this.cloudUrl, this.instanceName)
+    // The system's own table first, in a catalog section (on a shared store: under every process's
+    // commit lock, caught up with what the others made), before anything reads.
+    const sessionRequests = new SessionRequests(db, (message, fields) => log.warn(message, fields))
+    await sessionRequests.start()
+    this.#sessionRequests = sessionRequests
+    runner.sessionRequests = sessionRequests
     // Imports a restart cut off are failed and their uploads deleted before anything is served.
     await snapshotService(db).attach(files).recover()
     const swept = await files.sweepOrphans()
     if (swept > 0) log.info('Removed orphaned storage files', { count: swept })
     runner.files = files
-    const sessionRequests = new SessionRequests(db, (message, fields) => log.warn(message, fields))
-    await sessionRequests.start()
-    this.#sessionRequests = sessionRequests
-    runner.sessionRequests = sessionRequests
     // Background work — running scheduled functions and crons, pruning history — is done by one
     // process: this one alone on SQLite; on a shared store, whichever holds the background lease
     // (another takes it over within seconds when that process dies).

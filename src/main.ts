@@ -141,7 +141,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await backend.start()
   } catch (e) {
-    log.error('Failed to start', { error: (e as Error).message })
+    // A bug of ours (not a refusal with its reason) comes with where it happened.
+    log.error('Failed to start', { error: (e as Error).message, ...(e instanceof TypeError || e instanceof ReferenceError ? { stack: e.stack } : {}) })
     process.exitCode = 1
     await backend.stop().catch(() => {})
     return
