@@ -188,7 +188,6 @@ g.TextDecoder = TextDecoderPolyfill
 g.atob = atob
 g.btoa = btoa
 g.self = g
-g.queueMicrotask = (fn: () => void) => void Promise.resolve().then(fn)
 g.structuredClone = structuredClone
 g.process = { env: {} as Record<string, string> }
 g.CryptoKey ??= CryptoKeyPolyfill

@@ -320,7 +320,7 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(r.now).toBeLessThanOrEqual(Date.now() + 1000)
     expect(r.created).toBe(r.now)
     expect(r.called).toBe(new Date(r.now).toString())
-    expect([r.isDate, r.parsed, r.utc, r.name]).toEqual([true, Date.UTC(2020, 0, 2, 3, 4, 5), Date.UTC(2020, 0, 2), 'Date'])
+    expect([r.isDate, r.parsed, r.utc, r.name, r.queueMicrotask]).toEqual([true, Date.UTC(2020, 0, 2, 3, 4, 5), Date.UTC(2020, 0, 2), 'Date', 'undefined'])
   })
 
   test("a query that deletes the Convex global fails alone; the next calls find it again", async () => {
