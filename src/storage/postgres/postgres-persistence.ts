@@ -501,17 +501,20 @@ export class PostgresPersistence implements Persistence {
    * written by a newer build (left untouched).
    */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresPersistence> {
-    const pool = new pg.Pool({ connectionString: url, types, max: options.maxConnections ?? 32 })
+    // The server process behind each new connection, asked of the server (a pooler in session mode,
+    // PgBouncer or Supavisor, hands the client its own process key, not the server's pid). The
+    // pool hands the connection out once that is answered: a connection runs one query at a time.
+    const onConnect = (client: pg.ClientBase): Promise<number | null> => {
+      const pid = client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null)
+      serverPids.set(client, pid)
+      return pid
+    }
+    const pool = new pg.Pool({ connectionString: url, types, max: options.maxConnections ?? 32, onConnect: onConnect as (client: pg.ClientBase) => void })
     // An idle connection that breaks is dropped by the pool; the next query opens another.
     pool.on('error', () => {})
     // A connection that breaks while in use (server restart, network) fails its query; the error
     // it also emits must not go unhandled and take the process down.
-    pool.on('connect', (client) => {
-      client.on('error', () => {})
-      // The server process behind this connection, asked of the server: a pooler in session mode
-      // (PgBouncer, Supavisor) hands the client its own process key, not the server's pid.
-      serverPids.set(client, client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null))
-    })
+    pool.on('connect', (client) => void client.on('error', () => {}))
     let client: PoolClient
     try {
       client = await pool.connect()
