@@ -178,3 +178,24 @@ test('two catalogs repairing the same half table at once (two processes starting
   expect((await p.indexes()).filter((i) => i.name === 'by_creation_time')).toHaveLength(1)
   expect(a.table('', 'notes')!.indexes.get('by_creation_time')!.indexId).toBe(b.table('', 'notes')!.indexes.get('by_creation_time')!.indexId)
 })
+
+test('a table another process makes between the reads of tables and indexes is left to the commit log, not a crash at start', async () => {
+  const s = store()
+  const first = new Catalog(s.open())
+  await first.load()
+  await first.ensureTable('before')
+  // The tables as they were when read; then, before the indexes are read, another process makes a table.
+  const p = s.open()
+  const stale = await p.tables()
+  await first.ensureTable('between')
+  const tables = p.tables.bind(p)
+  p.tables = async () => stale
+  const second = new Catalog(p)
+  await second.load()
+  p.tables = tables
+  expect(second.byName.has('before')).toBe(true)
+  expect(second.byName.has('between')).toBe(false)
+  // When the commit that made it is followed, the catalog is read again and has it, indexes and all.
+  await second.refresh()
+  expect([...second.byName.get('between')!.indexes.keys()].sort()).toEqual(['by_creation_time', 'by_id'])
+})

@@ -189,7 +189,13 @@ export class Catalog {
       if (t.name.startsWith(DROPPED_TABLE)) this.#reserved.add(t.tableNumber)
       else this.#addTable(t)
     }
-    for (const i of await this.persistence.indexes()) this.#addIndex(i)
+    // The two reads are not one view: on a shared store another process may have made a table
+    // and its indexes between them. Such a table (and its indexes) comes with its commit, which
+    // the committer follows from the store's latest commit when it opened (before these reads).
+    for (const i of await this.persistence.indexes()) {
+      if (i.indexId >= this.#nextIndexId) this.#nextIndexId = i.indexId + 1
+      if (this.byNumber.has(i.tableNumber)) this.#addIndex(i)
+    }
     await this.#repairSystemIndexes()
   }
 
