@@ -65,6 +65,18 @@ export const LIMITS: Readonly<TransactionLimits> = Object.freeze({
   scheduledFunctionArgsBytes: 16 * 1024 * 1024,
 })
 export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
+/** Past this share of a limit, a function's log says so (Convex's FUNCTION_LIMIT_WARNING_RATIO). */
+const LIMIT_WARNING_RATIO = 0.8
+/** Convex's warnings, in its order: the limit, the message, the unit, whether the help follows. */
+const LIMIT_WARNINGS: readonly [keyof TransactionLimits, string, string, boolean][] = [
+  ['documentsRead', 'Many documents read in a single function execution', '', true],
+  ['databaseQueries', 'Many reads in a single function execution', '', true],
+  ['bytesRead', 'Many bytes read in a single function execution', ' bytes', true],
+  ['documentsWritten', 'Many writes in a single function execution', '', false],
+  ['bytesWritten', 'Many bytes written in a single function execution', ' bytes', false],
+  ['functionsScheduled', 'Many functions scheduled by this mutation', '', false],
+  ['scheduledFunctionArgsBytes', 'Large total size of the arguments of scheduled functions from this mutation', ' bytes', false],
+]
 const OVER_LIMIT_HELP = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
 
 /** A new document id for `table` (time-ordered: see `timeOrderedId`). */
@@ -171,6 +183,21 @@ export class Transaction {
     const used: TransactionLimits = { ...this.usage, databaseQueries: this.#intervals.count }
     const out = {} as Record<keyof TransactionLimits, { used: number; remaining: number }>
     for (const name of LIMIT_NAMES) out[name] = { used: used[name], remaining: this.limits[name] - used[name] }
+    return out
+  }
+
+  /**
+   * Convex's warnings for a function that used more than 80% of a limit without passing it
+   * (`add_warnings_to_log_lines`), as log lines, in its order.
+   */
+  limitWarnings(): string[] {
+    const used: TransactionLimits = { ...this.usage, databaseQueries: this.#intervals.count }
+    const out: string[] = []
+    for (const [name, message, unit, help] of LIMIT_WARNINGS) {
+      const actual = used[name]
+      const limit = this.limits[name]
+      if (actual > Math.floor(LIMIT_WARNING_RATIO * limit) && actual <= limit) out.push(`[WARN] ${message} (actual: ${actual}${unit}, limit: ${limit}${unit}).${help ? ` ${OVER_LIMIT_HELP}` : ''}`)
+    }
     return out
   }
 

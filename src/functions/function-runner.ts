@@ -708,7 +708,10 @@ export class FunctionRunner implements JobRunner {
       functionHandle: (address) => this.#functionHandle(component, address),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested, kind, signJwt: this.signing === null ? undefined : this.#signJwt }
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
+    const outcome = await this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
+    // A call near a limit of its transaction says so in its log, as Convex's (once, at the top).
+    if (!nested) outcome.logLines.push(...txn.limitWarnings())
+    return outcome
   }
 
   /** `ctx.auth.signJwt` from a mutation of `component`: its issuer is the deployment, or the component in it. */

@@ -72,6 +72,17 @@ test('getTransactionMetrics() in a query counts only what it took (first(), a pa
   expect(p.metrics.bytesRead.used).toBe(size(p.page))
 })
 
+test("a function past 80% of a limit without passing it gets Convex's warning in its log", async () => {
+  const logLinesOf = async (count: number) => {
+    const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'meta:manyReads', args: { count }, format: 'json' }) })
+    return ((await res.json()) as { value: number; logLines: string[] }).logLines
+  }
+  expect(await logLinesOf(3276)).toEqual([])
+  expect(await logLinesOf(3300)).toEqual([
+    '[WARN] Many reads in a single function execution (actual: 3300, limit: 4096). Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.',
+  ])
+})
+
 test('runQuery/runMutation with transactionLimits: the nested call gets that much more, capped, with Convex messages', async () => {
   const r = await client.mutation(api.meta.nestedLimits, {})
   const help = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
