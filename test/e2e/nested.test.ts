@@ -190,6 +190,11 @@ test("system fields a new document names, and an id of no table: Convex's messag
   expect(await insertError({ _id: 'mine', x: 1 })).toMatch(/^Uncaught Error: Provided document ID "[0-9a-z]{32}" doesn't match '_id' field "mine"$/)
   expect(await insertError({ _creationTime: 5, x: 1 })).toMatch(/^Uncaught Error: Provided creation time \d+(\.\d+)? doesn't match '_creationTime' field in \{_creationTime: 5(\.0)?, _id: "[0-9a-z]{32}", x: 1(\.0)?\}$/)
   expect(await insertError({ _secret: 1 })).toBe("Uncaught Error: Field '_secret' starts with an underscore, which is only allowed for system fields like '_id'")
+  // Half an emoji (a lone surrogate) is no JSON Convex's backend reads; a whole one is.
+  expect(await insertError({ body: '\ud83c...' })).toMatch(/^Uncaught Error: Received invalid json: lone leading surrogate in hex escape at line 1 column \d+$/)
+  expect(await insertError({ body: '...\udf89' })).toMatch(/^Uncaught Error: Received invalid json: lone trailing surrogate in hex escape at line 1 column \d+$/)
+  const whole = await client.mutation('nested:insertDoc' as any, { table: 'named', doc: { body: '\ud83c\udf89 \\ud83c' } })
+  expect(whole).toMatch(/^[0-9a-z]{32}$/)
   const noTable = timeOrderedId(9000)
   expect((await errorOf(client.mutation('nested:removeId' as any, { id: noTable }))).message.split('\n')[1]).toBe(`Uncaught Error: Table for ID "${noTable}" not found`)
 })
