@@ -8,10 +8,10 @@
  *   host                                   isolate
  *   ──────────────────────────────────────────────────────────────────────────
  *   __concave.start(call…) ──────────────▶ invoke the export; user code runs until it
- *                         ◀─────────────── awaits syscalls: __hostOp(id, op, argsJson) each
+ *                         ◀─────────────── awaits syscalls: queueHostOp(id, op, argsJson) each
  *   (host runs the ops: reads, writes, nested calls)
  *   __concave.step(id, ok, payload, …) ──▶ resolve/reject the awaiting promises; user code
- *                         ◀─────────────── runs on: more __hostOp(…), or __hostDone(value, rest)
+ *                         ◀─────────────── runs on: more queueHostOp(…), or reportDone(value, rest)
  *   … until the call settles
  *
  * Text that is JSON already (the arguments, syscall results, the return value) crosses as its own
@@ -36,15 +36,9 @@ import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 import { installWasm } from './wasm.ts'
+import { callHostSync, queueHostOp, reportDone, reportLate } from './host.ts'
 import type { Wasm } from './wasm.ts'
 
-declare const __hostSync: (op: string, argsJson: string) => string
-/** Queues an async syscall with the host (id 0: fire and forget). */
-declare const __hostOp: (id: number, op: string, argsJson: string) => void
-/** Reports the call's outcome: its value (result JSON text, when ok), and the rest of it (Outcome without `value`, plus logLines) as JSON. */
-declare const __hostDone: (value: string | undefined, restJson: string) => void
-/** A console line logged after the call returned (by the syscalls it left behind). */
-declare const __hostLate: (line: string) => void
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 /** A call's kind, or the module-evaluation phase before any call. */
@@ -61,7 +55,7 @@ let logLines: string[] = []
 let returned: RuntimeCall | null = null
 /** A console line of the running call: reported as it comes once the call has returned. */
 function log(line: string): void {
-  if (returned !== null && returned === call) __hostLate(line)
+  if (returned !== null && returned === call) reportLate(line)
   else logLines.push(line)
 }
 let call: RuntimeCall | null = null
@@ -196,7 +190,7 @@ g.crypto = {
   getRandomValues<T extends ArrayBufferView>(arr: T): T {
     const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength)
     if (call?.kind === 'action' || call?.kind === 'httpAction') {
-      bytes.set(base64ToBytes(JSON.parse(__hostSync('concave/random', JSON.stringify({ n: bytes.length }))) as string))
+      bytes.set(base64ToBytes(JSON.parse(callHostSync('concave/random', JSON.stringify({ n: bytes.length }))) as string))
       return arr
     }
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256)
@@ -291,7 +285,7 @@ installGlobals(null)
 // Errors keep the frames their stack was built from, for the host to print as Convex does. A
 // `stack` is what Convex makes it: those frames mapped to the app's sources (no `Name: message`
 // line; the runtime's and the harness's frames left out), by the host.
-const stackText = (_error: unknown, _sites: unknown, frames: unknown): string => __hostSync('error/stack', JSON.stringify(frames))
+const stackText = (_error: unknown, _sites: unknown, frames: unknown): string => callHostSync('error/stack', JSON.stringify(frames))
 captureFrames(stackText)
 
 /**
@@ -300,7 +294,7 @@ captureFrames(stackText)
  */
 function hostSync(op: string, argsJson: string): string {
   try {
-    return __hostSync(op, argsJson)
+    return callHostSync(op, argsJson)
   } catch (e) {
     const made = e instanceof TypeError ? new TypeError((e as Error).message) : new Error(e instanceof Error ? e.message : String(e))
     throw made
@@ -313,7 +307,7 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const id = nextSyscallId++
     pending.set(id, { resolve, reject })
-    __hostOp(id, op, argsJson)
+    queueHostOp(id, op, argsJson)
   })
 }
 
@@ -376,7 +370,7 @@ const convexGlobal = {
         const s = streams.get(queryId)
         streams.delete(queryId)
         // The host counted the whole batch as read: it takes back the rows never taken.
-        if (s?.opened === true && (!s.done || s.buffer.length > 0)) __hostOp(0, '1.0/queryCleanup', JSON.stringify({ queryId, unread: s.buffer.length }))
+        if (s?.opened === true && (!s.done || s.buffer.length > 0)) queueHostOp(0, '1.0/queryCleanup', JSON.stringify({ queryId, unread: s.buffer.length }))
         return 'true'
       }
       case '1.0/getSnapshotTs':
@@ -555,7 +549,7 @@ g.__concave = {
         returned = spec
         logLines = []
       } else resetCall(null)
-      __hostDone(value, restJson)
+      reportDone(value, restJson)
     }
     let promise: Promise<string>
     try {

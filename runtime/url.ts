@@ -6,8 +6,8 @@
  * in Convex.
  */
 import inspect from 'object-inspect'
+import { callHostSync } from './host.ts'
 
-declare const __hostSync: (op: string, argsJson: string) => string
 
 /** The parts of a parsed URL, as the host reports them (scheme, search and hash without their `:`, `?`, `#`). */
 export interface UrlInfo {
@@ -36,7 +36,7 @@ export type UrlUpdate =
 
 /** A host URL operation: its value, or the TypeError it reports. */
 function urlOp<T>(op: string, ...args: unknown[]): T {
-  const out = JSON.parse(__hostSync(op, JSON.stringify(args))) as { value: T } | { typeError: string }
+  const out = JSON.parse(callHostSync(op, JSON.stringify(args))) as { value: T } | { typeError: string }
   if ('typeError' in out) throw new TypeError(out.typeError)
   return out.value
 }

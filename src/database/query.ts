@@ -5,7 +5,7 @@
  * (search.ts); its positions are keys in relevance order, so cursors work the same way.
  */
 import type { IndexRow, KeyInterval, Order } from '../storage/persistence.ts'
-import { displayValue, encodeIndexKey, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
+import { displayValue, encodeIndexKey, jsonTextSize, jsonToValueAllowUndefined, prefixSuccessor, UNDEFINED } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_CREATION_TIME, indexKey, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { IndexInfo, TableInfo } from './catalog.ts'
@@ -214,6 +214,12 @@ export class QueryStream {
   /** Rows read from the index so far and their size, filtered out or not: what `maximumRowsRead` counts. */
   scannedRows = 0
   scannedBytes = 0
+  /** What this stream counted as read (documents of user tables, their sizes), and after each row of the last batch. */
+  #counted = { documents: 0, bytes: 0 }
+  #marks: { documents: number; bytes: number }[] = []
+  #batchEnd = { documents: 0, bytes: 0 }
+  /** A failure met reading ahead, for the next batch. */
+  #failed: Error | null = null
   /** Set for a page with `maximumRowsRead`/`maximumBytesRead`: reading past it throws `ScanLimitReached`. */
   scanLimit: { rows: number; bytes: number } | null = null
 
@@ -305,8 +311,16 @@ export class QueryStream {
       const cmp = fromStore === undefined ? 1 : fromOverlay === undefined ? -1 : Buffer.compare(fromStore.key, fromOverlay.key) * (this.order === 'asc' ? 1 : -1)
       if (cmp < 0) row = { key: fromStore!.key, json: this.#buffer.shift()!.doc.json }
       else row = this.#overlay.shift()!
-      // Charged whether or not a filter keeps it (as Convex does).
-      this.txn.recordRead(row.json, this.index!.tableName)
+      // Charged whether or not a filter keeps it (as Convex does; system tables are free). This
+      // stream's share is kept too, counted first as the transaction counts it even when it
+      // throws at a limit, to give back what it read ahead of a function that stops (giveBack).
+      const tableName = this.index!.tableName
+      if (tableName.charCodeAt(0) !== 95) {
+        const size = jsonTextSize(row.json)
+        this.#counted.documents++
+        this.#counted.bytes += size
+        this.txn.recordRead(row.json, tableName, size)
+      }
       this.lastKey = row.key
       this.scannedRows++
       this.scannedBytes += row.json.length
@@ -320,14 +334,47 @@ export class QueryStream {
     return null
   }
 
-  /** Up to `max` documents (JSON texts) and whether the stream is exhausted. */
+  /**
+   * Up to `max` documents (JSON texts) and whether the stream is exhausted. A failure met while
+   * reading ahead (a limit) is the function's only if it asks for more: the rows before it come
+   * first, the failure with the next batch.
+   */
   async nextBatch(max: number): Promise<{ rows: string[]; done: boolean }> {
+    if (this.#failed !== null) throw this.#failed
     const rows: string[] = []
+    const marks = [{ ...this.#counted }]
+    let done = false
     while (rows.length < max) {
-      const row = await this.nextRow()
-      if (row === null) return { rows, done: true }
+      let row: { json: string } | null
+      try {
+        row = await this.nextRow()
+      } catch (e) {
+        if (rows.length === 0 || !(e instanceof DatabaseError)) throw e
+        this.#failed = e
+        break
+      }
+      if (row === null) {
+        done = true
+        break
+      }
       rows.push(row.json)
+      marks.push({ ...this.#counted })
     }
-    return { rows, done: false }
+    this.#marks = marks
+    this.#batchEnd = { ...this.#counted }
+    return { rows, done }
+  }
+
+  /**
+   * Gives back to the transaction what the last batch read past its first `taken` rows (rows read
+   * ahead and never taken, and what a filter left out after the last one taken).
+   */
+  giveBack(taken: number): void {
+    const mark = this.#marks[Math.max(0, Math.min(taken, this.#marks.length - 1))]
+    if (mark === undefined) return
+    this.txn.giveBackReads(this.#batchEnd.documents - mark.documents, this.#batchEnd.bytes - mark.bytes)
+    this.#counted = { ...mark }
+    this.#marks = []
+    this.#batchEnd = mark
   }
 }

@@ -115,11 +115,11 @@ export class Transaction {
   }
 
   /** Counts a document read (as JSON text), failing the function past the limits. System documents are free. */
-  recordRead(json: string, tableName: string): void {
+  recordRead(json: string, tableName: string, size = jsonTextSize(json)): void {
     if (tableName.charCodeAt(0) === 95) return // '_'
     const u = this.usage
     u.documentsRead++
-    u.bytesRead += jsonTextSize(json)
+    u.bytesRead += size
     if (this.system) return
     const { documentsRead, bytesRead } = this.limits
     if (u.documentsRead > documentsRead) throw new DatabaseError(`Too many documents read in a single function execution (limit: ${documentsRead}). ${OVER_LIMIT_HELP}`)
@@ -127,17 +127,12 @@ export class Transaction {
   }
 
   /**
-   * Takes back the count of documents read but never handed to the function: the rest of a
-   * stream's prefetched batch when the function stops iterating early (`first()`, a `break`).
-   * Convex counts the documents a query yields.
+   * Takes back documents counted as read that the function never took: what a query stream read
+   * ahead of a function that stopped early (`first()`, a `break`). Convex counts what a query yields.
    */
-  unrecordReads(jsons: readonly string[], tableName: string): void {
-    if (tableName.charCodeAt(0) === 95) return // '_'
-    const u = this.usage
-    for (const json of jsons) {
-      u.documentsRead--
-      u.bytesRead -= jsonTextSize(json)
-    }
+  giveBackReads(documents: number, bytes: number): void {
+    this.usage.documentsRead -= documents
+    this.usage.bytesRead -= bytes
   }
 
   /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */

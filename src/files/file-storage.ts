@@ -126,8 +126,9 @@ export class FileStorage {
     const claims = openStorageToken(this.secret, token)
     if (claims === null || claims.issuedS === 0) throw new FileStorageError(401, 'StorageTokenInvalid', "Couldn't decode the StoreFileAuthorization token")
     // (Convex's text, braces and all: it is not a format string there.)
-    if (claims.instanceName !== this.instanceName || !claims.storeFile) throw new FileStorageError(401, 'InvalidStorageToken', 'Storage token is for invalid instance {instance_name}')
+    if (claims.instanceName !== this.instanceName) throw new FileStorageError(401, 'InvalidStorageToken', 'Storage token is for invalid instance {instance_name}')
     if ((claims.issuedS + UPLOAD_URL_TTL_MS / 1000) * 1000 <= Date.now()) throw new FileStorageError(401, 'StorageTokenExpired', 'Store File Authorization expired')
+    if (!claims.storeFile) throw new FileStorageError(401, 'InvalidStorageToken', 'Storage token is for invalid instance {instance_name}')
     return { component: claims.component ?? '' }
   }
 

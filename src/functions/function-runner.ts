@@ -443,6 +443,10 @@ export class FunctionRunner implements JobRunner {
       observe?.(txn)
       const outcome = await this.#inTransaction(fn, 'query', argsJson, txn, who, null, origin)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
+    } catch (e) {
+      // A query is not retried: a conflict it meets is the system's failure, as Convex answers it.
+      if (e instanceof OccConflictError) throw new OccFailure(displayPath(canonicalPath(fn.modulePath, fn.exportName)))
+      throw e
     } finally {
       this.db.end(txn)
       slot()

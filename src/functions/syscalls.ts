@@ -8,7 +8,7 @@ import { subtleCall } from './subtle.ts'
 import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
 import { DatabaseError, OccConflictError, SystemFailure } from '../database/errors.ts'
 import type { Transaction, TransactionLimits } from '../database/transaction.ts'
-import type { SerializedQuery } from '../database/query.ts'
+import type { QueryStream, SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
 import { valueToJson } from '../values/index.ts'
 import type { SyscallHandler } from './isolate/isolate-host.ts'
@@ -125,8 +125,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   const key = (queryId: unknown) => `${call}:${String(queryId)}`
   const component = meta.component
   const pagination = { paginated: false, nested: meta.nested === true }
-  /** Each open stream's last batch: what a cleanup says the function never took is uncounted. */
-  const lastBatches = new Map<string, { rows: readonly string[]; table: string; batches: number }>()
+  /** Each stream's last batch (how many rows it held) and how many batches it gave: see queryCleanup. */
+  const lastBatches = new Map<string, { stream: QueryStream; rows: number; batches: number }>()
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -156,16 +156,17 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           const stream = txn.stream(key(args.queryId)) ?? txn.openStream(key(args.queryId), (args.open?.query ?? args.query) as SerializedQuery, component)
           const batches = lastBatches.get(key(args.queryId))?.batches ?? 0
           const batch = await stream.nextBatch(STREAM_BATCHES[Math.min(batches, STREAM_BATCHES.length - 1)]!)
-          // (A search stream's rows are not taken back: '_' names no table that counts.)
-          lastBatches.set(key(args.queryId), { rows: batch.rows, table: stream.index?.tableName ?? '_', batches: batches + 1 })
+          // A stream read to its end and wholly taken has nothing to give back.
+          if (batch.done && batch.rows.length === 0) lastBatches.delete(key(args.queryId))
+          else lastBatches.set(key(args.queryId), { stream, rows: batch.rows.length, batches: batches + 1 })
           if (batch.done) txn.closeStream(key(args.queryId))
           return JSON.stringify(batch)
         }
         case '1.0/queryCleanup': {
-          // `unread`: how many rows of the last batch the function never took (runtime/index.ts).
+          // `unread`: how many rows of the last batch the function never took (runtime/index.ts);
+          // what the stream read past the ones it took is given back.
           const last = lastBatches.get(key(args.queryId))
-          const unread = typeof args.unread === 'number' && last !== undefined ? Math.min(args.unread, last.rows.length) : 0
-          if (unread > 0) txn.unrecordReads(last!.rows.slice(last!.rows.length - unread), last!.table)
+          if (last !== undefined) last.stream.giveBack(last.rows - Math.min(typeof args.unread === 'number' ? args.unread : 0, last.rows))
           lastBatches.delete(key(args.queryId))
           txn.closeStream(key(args.queryId))
           return 'true'

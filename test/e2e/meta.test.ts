@@ -66,6 +66,17 @@ test('getTransactionMetrics() in a query counts only what it took (first(), a pa
   expect(b.taken.map((d: { n: number }) => d.n)).toEqual([0, 0, 0, 0, 0])
   // (The same range read five times is one range of the read set.)
   expect(b.metrics).toEqual(metrics({ documentsRead: 5, bytesRead: size(b.taken), databaseQueries: 1 }))
+  // Two taken of a batch that read more: the rest is given back. Through a filter, the document
+  // it left out before the one taken counts (it was read to find it); none after it.
+  await client.mutation(api.meta.seedPile, { count: 20 })
+  for (const [take, skipFirst, read] of [[2, false, 2], [17, false, 17], [1, true, 2], [3, true, 4]] as const) {
+    const t = await client.query(api.meta.takeSome, { take, skipFirst })
+    expect(t.taken.length).toBe(take)
+    expect(t.hostGlobals).toEqual([])
+    const all = await client.query(api.meta.takeSome, { take: read, skipFirst: false })
+    expect(t.metrics.documentsRead.used).toBe(read)
+    expect(t.metrics.bytesRead.used).toBe(size(all.taken))
+  }
   const p = await client.query(api.meta.pageMetrics, {})
   expect(p.isDone).toBe(false)
   expect(p.metrics.documentsRead).toEqual({ used: 2, remaining: LIMITS.documentsRead - 2 })

@@ -208,6 +208,15 @@ describe("the system's failures (Convex's throwOcc and throwOverloaded test sysc
     }
   })
 
+  test('a query that meets a conflict: 503 with the code, as Convex answers it', async () => {
+    expect((await errorOf(client.query('nested:queryOcc' as any, {}))).message).toBe('{"code":"OptimisticConcurrencyControlFailure","message":"Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to \\"nested:queryOcc\\" or another mutation changed them. See https://docs.convex.dev/error#1"}')
+  })
+
+  test('an action catches the failure of a mutation it runs, and the isolate serves the next call', async () => {
+    expect(await client.action('nested:catchSystemFailure' as any, {})).toMatch(/^caught: .*Documents read from or written to this mutation changed while it was being run and on every subsequent retry/)
+    for (let i = 0; i < 3; i++) expect(await client.query('nested:countOf' as any, { table: 'counted' })).toBe(4)
+  })
+
   test('over a socket: the socket closes, the client connects again and re-sends until the mutation goes through', async () => {
     const socket = new ConvexClient(backend.url)
     try {

@@ -74,8 +74,12 @@ export class IsolateHost {
   /** The running call's queued async syscalls and outcome, as the isolate reports them. */
   #queued: [number, string, string][] = []
   #done: CallOutcome | null = null
-  /** A syscall error that ends the current call (see terminatesCall), once one was thrown. */
-  #terminal: unknown = null
+  /**
+   * The running query's or mutation's record of a syscall error that ends it (see
+   * terminatesCall), once one was thrown; null between calls and for actions (whose code may
+   * catch such an error, as in Convex).
+   */
+  #ending: { error: unknown } | null = null
   #envJson = ''
   readonly #sourceMaps = new SourceMaps(() => this.modules)
   #envObject: Record<string, string> | null = null
@@ -104,7 +108,7 @@ export class IsolateHost {
           try {
             return this.#handler.sync(op, argsJson)
           } catch (e) {
-            if (terminatesCall(e)) this.#terminal ??= e
+            if (this.#ending !== null && this.#ending.error === null && terminatesCall(e)) this.#ending.error = e
             throw e
           }
         },
@@ -233,6 +237,8 @@ export class IsolateHost {
     /** The host's time on the call's syscalls, and waiting on them. */
     const systemTime = () => clock() - startedAt - used
     this.#handler = handler
+    const ending: { error: unknown } | null = offThread ? null : { error: null }
+    this.#ending = ending
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
     let inflight = 0
@@ -240,7 +246,7 @@ export class IsolateHost {
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
       const r = offThread ? await ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
       // A syscall failed in a way that ends the call, whatever the code did with the error.
-      if (this.#terminal !== null) throw this.#terminal
+      if (ending !== null && ending.error !== null) throw ending.error
       return r
     }
     this.#queued = []
@@ -253,7 +259,7 @@ export class IsolateHost {
       for (;;) {
         // A query or mutation that returned still runs the syscalls it left behind (an insert
         // nobody awaited, and what follows it) to completion, as Convex's: its value stands.
-        if (this.#terminal !== null) throw this.#terminal
+        if (ending !== null && ending.error !== null) throw ending.error
         const done = this.#done as CallOutcome | null
         if (done !== null && (!done.ok || offThread)) return done
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
@@ -265,7 +271,8 @@ export class IsolateHost {
           handler.async(op, argsJson).then(
             (result) => settled.push(id, true, result),
             (e: unknown) => {
-              if (terminatesCall(e)) this.#terminal ??= e
+              // (A syscall that settles after its call ended touches no later call.)
+              if (ending !== null && ending.error === null && terminatesCall(e)) ending.error = e
               settled.push(id, false, JSON.stringify(errorPayload(e)))
             },
           ).finally(() => {
@@ -298,7 +305,7 @@ export class IsolateHost {
       this.#handler = null
       this.#queued = []
       this.#done = null
-      this.#terminal = null
+      this.#ending = null
     }
   }
 
