@@ -199,3 +199,23 @@ test('a table another process makes between the reads of tables and indexes is l
   await second.refresh()
   expect([...second.byName.get('between')!.indexes.keys()].sort()).toEqual(['by_creation_time', 'by_id'])
 })
+
+test('a table made between the reads of indexes and tables is loaded with the system indexes already stored, none made twice', async () => {
+  const s = store()
+  const first = new Catalog(s.open())
+  await first.load()
+  const p = s.open()
+  const stale = await p.indexes()
+  const made = await first.ensureTable('meanwhile')
+  // The load's first read of the indexes is from before; any later one sees the store as it is.
+  const indexes = p.indexes.bind(p)
+  p.indexes = async () => {
+    p.indexes = indexes
+    return stale
+  }
+  const second = new Catalog(p)
+  await second.load()
+  const loaded = second.byName.get('meanwhile')!
+  expect([...loaded.indexes.values()].map((i) => [i.name, i.indexId]).sort()).toEqual([...made.indexes.values()].map((i) => [i.name, i.indexId]).sort())
+  expect((await p.indexes()).filter((i) => i.tableNumber === made.tableNumber).length).toBe(2)
+})

@@ -183,16 +183,20 @@ export class Catalog {
   constructor(readonly persistence: Persistence) {}
 
   async load(): Promise<void> {
+    // The two reads are not one view: on a shared store another process may make or drop a table
+    // between them. Indexes are read first, so a table dropped meanwhile is a tombstone whose
+    // indexes are passed over, and one made meanwhile is listed without its indexes: its system
+    // ones are found at the repair below (the store refuses a second one, and the repair takes
+    // the one there), the rest come with its commit, which the committer follows from the
+    // store's latest commit when it opened (before these reads).
+    const indexes = await this.persistence.indexes()
     const tables = await this.persistence.tables()
     for (const t of tables) {
       // A dropped table's tombstone keeps its number from being handed out again.
       if (t.name.startsWith(DROPPED_TABLE)) this.#reserved.add(t.tableNumber)
       else this.#addTable(t)
     }
-    // The two reads are not one view: on a shared store another process may have made a table
-    // and its indexes between them. Such a table (and its indexes) comes with its commit, which
-    // the committer follows from the store's latest commit when it opened (before these reads).
-    for (const i of await this.persistence.indexes()) {
+    for (const i of indexes) {
       if (i.indexId >= this.#nextIndexId) this.#nextIndexId = i.indexId + 1
       if (this.byNumber.has(i.tableNumber)) this.#addIndex(i)
     }
