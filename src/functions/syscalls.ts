@@ -204,6 +204,11 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           return JSON.stringify(meta.signJwt(component, args))
         case '1.0/getTransactionMetrics':
           return JSON.stringify(txn.metrics())
+        case '1.0/auditLog':
+          // `log.audit()` (convex/server): Convex sends the line to its log streams; Concave has
+          // none, so it is taken as Convex takes it and kept nowhere.
+          if (!('body' in args)) throw new DatabaseError('Invalid arguments for `auditLog`: missing field `body`')
+          return 'null'
         case '1.0/getDeploymentMetadata':
           return meta.deploymentJson
         case '1.0/getRequestMetadata':
@@ -271,6 +276,8 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/actions/vectorSearch':
           if (nested.vectorSearch === undefined) break
           return JSON.stringify(await nested.vectorSearch(args))
+        case '1.0/auditLog':
+          throw new Error('Audit logging is not yet supported in actions')
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':

@@ -94,6 +94,11 @@ test("a function past 80% of a limit without passing it gets Convex's warning in
   ])
 })
 
+test('log.audit() is taken in queries and refused in actions, as in Convex', async () => {
+  expect(await client.query(api.meta.audited, {})).toBe('logged')
+  expect(await client.action(api.meta.auditedAction, {})).toBe('Audit logging is not yet supported in actions')
+})
+
 test('runQuery/runMutation with transactionLimits: the nested call gets that much more, capped, with Convex messages', async () => {
   const r = await client.mutation(api.meta.nestedLimits, {})
   const help = 'Consider using smaller limits in your queries, paginating your queries, or using indexed queries with a selective index range expressions.'
