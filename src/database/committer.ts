@@ -46,6 +46,17 @@ function resolveCommitTs(v: JSONValue, ts: JSONValue): JSONValue {
   return out
 }
 
+/**
+ * `text` (JSON) with every `db.vars.commitTs` placeholder replaced by the commit timestamp `ts`
+ * (an int64): what a mutation returns, once its commit has one (as Convex's `resolve_commit_ts`).
+ */
+export function resolveCommitTsText(text: string, ts: bigint): string {
+  return text.includes(COMMIT_TS_JSON) ? JSON.stringify(resolveCommitTs(JSON.parse(text) as JSONValue, valueToJson(ts) as JSONValue)) : text
+}
+
+/** A `db.vars.commitTs` placeholder, as a stored field: a system record's commit timestamp once committed. */
+export const COMMIT_TS_PLACEHOLDER: JSONValue = { $commitTs: null }
+
 interface Queued {
   readonly txn: Transaction
   readonly resolve: (ts: bigint) => void

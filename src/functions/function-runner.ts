@@ -8,12 +8,13 @@
 import { operationNotPermitted, requireOperation } from '../auth/admin-permissions.ts'
 import type { Database } from '../database/database.ts'
 import { DatabaseError, OccConflictError, SystemFailure } from '../database/errors.ts'
+import { resolveCommitTsText } from '../database/committer.ts'
 import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, inFieldOrder, inFieldOrderText, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -347,10 +348,14 @@ export class FunctionRunner implements JobRunner {
     return fn
   }
 
-  #checkArgs(fn: FunctionInfo, args: JSONValue): void {
+  /**
+   * Checks a call's arguments. `fromMutation`: a mutation calls (`ctx.runQuery/runMutation`), and
+   * may pass along a `db.vars.commitTs` it holds, as Convex allows.
+   */
+  #checkArgs(fn: FunctionInfo, args: JSONValue, fromMutation = false): void {
     let value: Value
     try {
-      value = jsonToValue(args)
+      value = fromMutation ? jsonToDocumentValue(args) : jsonToValue(args)
     } catch (e) {
       throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
     }
@@ -365,7 +370,8 @@ export class FunctionRunner implements JobRunner {
 
   #checkReturns(fn: FunctionInfo, valueJson: string): void {
     if (fn.returns === null) return
-    const error = validateReturns(fn.returns, jsonToValue(JSON.parse(valueJson) as JSONValue), this.db.validatorContextFor(fn.component ?? ''))
+    // (A mutation may return a `db.vars.commitTs` it holds: resolved once it commits.)
+    const error = validateReturns(fn.returns, jsonToDocumentValue(JSON.parse(valueJson) as JSONValue), this.db.validatorContextFor(fn.component ?? ''))
     if (error !== null) throw new CallError(error)
   }
 
@@ -524,7 +530,8 @@ export class FunctionRunner implements JobRunner {
       }
       if (requestKey !== undefined && this.sessionRequests !== null) await this.sessionRequests.record(txn, requestKey, outcome)
       const ts = await this.db.commit(txn)
-      return { ...outcome, ts }
+      // What it returned holds the commit's timestamp where it held `db.vars.commitTs`.
+      return { ...outcome, value: resolveCommitTsText(outcome.value, ts), ts }
     } catch (e) {
       if (e instanceof OccConflictError || e instanceof SystemFailure) throw e
       return failure(e, [])
@@ -688,7 +695,7 @@ export class FunctionRunner implements JobRunner {
       runUdf: async (requested, address, nestedArgs, limits) => {
         const nestedKind = requested === 'snapshotQuery' ? 'query' : requested
         const callee = this.#resolveNested(component, address, nestedKind)
-        this.#checkArgs(callee, nestedArgs)
+        this.#checkArgs(callee, nestedArgs, kind === 'mutation')
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
         // A snapshot query reads the mutation's starting snapshot, and leaves no reads behind.

@@ -6,7 +6,9 @@
  * answered from it instead of running again. A failed mutation records nothing (it wrote nothing,
  * so running it again is harmless). Records go after `retentionMs` (Convex: two weeks).
  */
-import { encodeIndexKey, prefixSuccessor } from '../values/index.ts'
+import { encodeIndexKey, jsonToValue, prefixSuccessor } from '../values/index.ts'
+import type { JSONValue } from '../values/index.ts'
+import { COMMIT_TS_PLACEHOLDER, resolveCommitTsText } from '../database/committer.ts'
 import type { Database } from '../database/database.ts'
 import type { IndexInfo, TableInfo } from '../database/catalog.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
@@ -61,13 +63,16 @@ export class SessionRequests implements MutationRecords {
     txn.readSet.add(index.indexId, interval)
     const [row] = await txn.snapshot.scan(index.indexId, interval, 'asc', 1)
     if (row === undefined) return null
-    const doc = JSON.parse(row.doc.json) as { result: string; logLines: string[] }
-    return { value: doc.result, logLines: doc.logLines }
+    const doc = JSON.parse(row.doc.json) as { result: string; logLines: string[]; ts?: JSONValue }
+    // The commit-timestamp placeholders of what it returned are its commit's (records from before
+    // the commit's timestamp was kept with them keep theirs).
+    const ts = doc.ts === undefined ? null : jsonToValue(doc.ts)
+    return { value: typeof ts === 'bigint' ? resolveCommitTsText(doc.result, ts) : doc.result, logLines: doc.logLines }
   }
 
-  /** Records a successful mutation's outcome, to commit with its writes. */
+  /** Records a successful mutation's outcome, to commit with its writes (and its commit's timestamp). */
   async record(txn: Transaction, key: RequestKey, outcome: RecordedOutcome): Promise<void> {
-    await txn.insertSystem(SESSION_REQUESTS, { sessionId: key.sessionId, requestId: key.requestId, result: outcome.value, logLines: outcome.logLines })
+    await txn.insertSystem(SESSION_REQUESTS, { sessionId: key.sessionId, requestId: key.requestId, result: outcome.value, logLines: outcome.logLines, ts: COMMIT_TS_PLACEHOLDER })
   }
 
   /** Deletes records older than the retention, a batch per transaction; returns how many went. */

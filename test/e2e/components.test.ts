@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { ConvexHttpClient } from 'convex/browser'
+import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { convexCli, errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
@@ -107,6 +107,22 @@ test('db.vars.commitTs is unresolved inside the mutation and the commit timestam
   expect(rows[0].at).toBeGreaterThan(first.snapshotTs)
   expect(rows[1].at).toBeGreaterThan(rows[0].at)
   expect(second.snapshotTs).toBeGreaterThanOrEqual(rows[0].at)
+})
+
+test('a mutation may return db.vars.commitTs and pass it to a nested mutation: the caller gets the commit timestamp, over HTTP and the socket', async () => {
+  const check = async (r: any) => {
+    expect(typeof r.direct).toBe('bigint')
+    expect([r.doc.at, r.nested.at]).toEqual([r.direct, r.direct])
+    const rows: { id: string; at: bigint }[] = await client.query('app:stamped' as any, {})
+    expect(rows.filter((row) => row.id === r.doc._id || row.id === r.nested.id).map((row) => row.at)).toEqual([r.direct, r.direct])
+  }
+  await check(await client.mutation('app:stampAndReturn' as any, {}))
+  const socket = new ConvexClient(backend.url)
+  try {
+    await check(await socket.mutation('app:stampAndReturn' as any, {}))
+  } finally {
+    await socket.close()
+  }
 })
 
 
