@@ -49,7 +49,7 @@ test('a job whose run keeps failing in the machinery is tried again after Convex
   await scheduler.start(runner, true)
   const id = await db.mutate((txn) => scheduler.schedule(txn, 'jobs:work', Date.now() / 1000, {}))
   await done
-  expect(runs).toEqual(['jobs:work', 'jobs:work', 'jobs:work', 'jobs:work', 'jobs:work'])
+  expect(runs).toEqual(['jobs.js:work', 'jobs.js:work', 'jobs.js:work', 'jobs.js:work', 'jobs.js:work'])
   // The conflicts' backoff goes on doubling across the other failure (100, 200, 400 ms), which has its own (500 ms).
   expect(logged.map((f) => [f.error, f.retryInMs])).toEqual([
     ['Documents read from or written to this transaction changed while it was being run', 1],

@@ -18,6 +18,7 @@ import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
 import { jsonValueSize } from '../values/size.ts'
 import { OccConflictError } from '../database/errors.ts'
 import { Backoff } from '../util/backoff.ts'
+import { canonicalPath, parseFunctionPath } from './registry.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
@@ -173,6 +174,9 @@ export class Scheduler {
     const refused = this.runner!.schedulingError(component, name)
     if (refused !== null) throw new Error(refused)
     if (publicOnly === true && !this.runner!.isPublic(component, name)) throw new Error(`Attempted to schedule function at nonexistent path: ${name.replace(/\.js(?=:|$)/, '')}`)
+    // The job's `name` is the function's canonical path, as Convex's (`messages.js:send`).
+    const { modulePath, exportName } = parseFunctionPath(name)
+    const jobName = canonicalPath(modulePath, exportName)
     // A job that runs a function of another component names it (the table is the scheduler's own).
     const elsewhere: Record<string, string> = component === this.component ? {} : { component }
     // Convex's per-transaction limits (functionsScheduled, scheduledFunctionArgsBytes), charged
@@ -180,12 +184,12 @@ export class Scheduler {
     txn.recordScheduled(jsonValueSize([args ?? {}]))
     if (parentJobId !== null && ((await txn.read(parentJobId))?.state as { kind?: string } | undefined)?.kind === 'canceled') {
       const now = Date.now()
-      return txn.insertSystem(this.tableName, { name: name.replace(/\.js(?=:|$)/, ''), args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now, ...elsewhere }, undefined, this.component)
+      return txn.insertSystem(this.tableName, { name: jobName, args: [args], scheduledTime: now, state: { kind: 'canceled' }, completedTime: now, ...elsewhere }, undefined, this.component)
     }
     return txn.insertSystem(
       this.tableName,
       {
-        name: name.replace(/\.js(?=:|$)/, ''),
+        name: jobName,
         args: [args],
         scheduledTime: tsSeconds * 1000,
         state: { kind: 'pending' },

@@ -50,8 +50,8 @@ test('function handles of a component’s functions are called and scheduled fro
 
 test('the scheduler: inside a component, and from the app into a component', async () => {
   // The job is the component's own: its `db.system` sees it.
-  expect(await client.mutation('app:scheduleInComponent' as any, { name: 's', by: 4 })).toEqual({ name: 'counters:addInternal', state: 'pending' })
-  expect(await client.mutation('app:scheduleIntoComponent' as any, { name: 's', by: 5 })).toBe('counters:add')
+  expect(await client.mutation('app:scheduleInComponent' as any, { name: 's', by: 4 })).toEqual({ name: 'counters.js:addInternal', state: 'pending' })
+  expect(await client.mutation('app:scheduleIntoComponent' as any, { name: 's', by: 5 })).toBe('counters.js:add')
   expect(await until(() => client.query('app:get' as any, { name: 's' }), (r: any) => r.first === 9)).toEqual({ first: 9, second: 0, appRows: 2 })
 })
 

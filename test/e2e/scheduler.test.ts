@@ -19,7 +19,7 @@ const job = (id: string) => client.query(api.scheduling.job, { id })
 
 test('runAfter(0) runs the mutation once and records success', async () => {
   const id = await client.mutation(api.scheduling.runAfter, { name: 's-now', delayMs: 0 })
-  expect(await until(() => job(id), (j) => j.state.kind === 'success')).toEqual({ name: 'scheduling:bump', args: [{ name: 's-now' }], state: { kind: 'success' }, done: true })
+  expect(await until(() => job(id), (j) => j.state.kind === 'success')).toEqual({ name: 'scheduling.js:bump', args: [{ name: 's-now' }], state: { kind: 'success' }, done: true })
   expect(await counter('s-now')).toBe(1)
 })
 
@@ -52,8 +52,8 @@ test('cancel stops a pending job', async () => {
 test('scheduling checks only that the function exists (as Convex): a query is scheduled, and its job fails when it runs', async () => {
   // Convex's text, a raw string literal spanning two source lines (quotes, newline and indent included).
   const unsupported = 'Unsupported function type. FunctionName("peek") in module "scheduling.js" is defined as a Query. "\n                            "Only Mutation and Action can be scheduled.'
-  for (const id of [await client.mutation(api.scheduling.scheduleQueryHandle, {}), await client.mutation(api.scheduling.scheduleByName, { name: 'scheduling:peek' })]) {
-    expect(await until(() => job(id), (j) => j.state.kind !== 'pending' && j.state.kind !== 'inProgress')).toEqual({ name: 'scheduling:peek', args: [{}], state: { kind: 'failed', error: unsupported }, done: true })
+  for (const id of [await client.mutation(api.scheduling.scheduleQueryHandle, {}), await client.mutation(api.scheduling.scheduleByName, { name: 'scheduling.js:peek' })]) {
+    expect(await until(() => job(id), (j) => j.state.kind !== 'pending' && j.state.kind !== 'inProgress')).toEqual({ name: 'scheduling.js:peek', args: [{}], state: { kind: 'failed', error: unsupported }, done: true })
   }
   // A module that doesn't exist is named alone; a missing export has a message of its own.
   const refused = async (name: string) => (await errorOf(client.mutation(api.scheduling.scheduleByName, { name }))).message
