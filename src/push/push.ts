@@ -640,7 +640,7 @@ export class PushService {
           }
         } catch (e) {
           if (e instanceof PushError) throw e
-          throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${(e as Error).message}`)
+          throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${host.loadErrorText(e)}`)
         }
       }
       if (crons !== null) {

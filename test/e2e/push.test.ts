@@ -114,3 +114,19 @@ test('the last push is served after a restart', async () => {
   await backend.restart()
   expect(await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
 })
+
+test("a module that throws when loaded fails the push with Convex's words: the error as uncaught, named", async () => {
+  writeFileSync(
+    join(appDir!, 'convex/throwsAtLoad.ts'),
+    `import { query } from "./_generated/server";
+if (!process.env.NOT_SET_ANYWHERE) throw new Error("Missing NOT_SET_ANYWHERE");
+export const q = query({ args: {}, handler: async () => 1 });
+`,
+  )
+  try {
+    const err = (await push().then(() => null, (e: { stderr: string }) => e)) as { stderr: string } | null
+    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze throwsAtLoad.js: Uncaught Error: Missing NOT_SET_ANYWHERE')
+  } finally {
+    rmSync(join(appDir!, 'convex/throwsAtLoad.ts'))
+  }
+})

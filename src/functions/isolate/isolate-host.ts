@@ -13,7 +13,7 @@ import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
-import { SourceMaps, timedOutMessage } from '../errors.ts'
+import { SourceMaps, timedOutMessage, uncaughtMessage } from '../errors.ts'
 import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 
@@ -179,7 +179,7 @@ export class IsolateHost {
     let mod = this.#loaded.get(path)
     if (mod !== undefined) return mod
     const record = this.modules.get(path)
-    if (record === undefined) throw new Error(`Module not found: ${path}`)
+    if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
     mod = this.isolate.compileModuleSync(record.source, { filename: `convex:/${path}` })
     this.#loaded.set(path, mod)
     this.#paths.set(mod, path)
@@ -198,6 +198,19 @@ export class IsolateHost {
     this.#evaluated.add(path)
   }
   readonly #evaluated = new Set<string>()
+
+  /**
+   * An error thrown while a module was loaded, as Convex prints it in a push's failure: what the
+   * module's code threw as a JsError (`Uncaught <name>: <message>`, then its frames mapped to the
+   * app's sources); an import that names no module, or the time limit, as its message.
+   */
+  loadErrorText(e: unknown): string {
+    const err = e instanceof Error ? e : new Error(String(e))
+    if (err instanceof ModuleResolutionError || err instanceof SandboxError || /Script execution timed out/.test(err.message)) return err.message
+    const frames = this.#sourceMaps.frames(err.stack)
+    const text = uncaughtMessage(err.name, err.message)
+    return frames === null ? text : `${text}\n${frames}`
+  }
 
   /** The functions, routes and crons a loaded module exports (push analysis). */
   analyze(path: string): ModuleAnalysis {
@@ -341,11 +354,16 @@ export function errorPayload(e: unknown): { message: string; data?: unknown } {
 }
 
 /** Resolves an import specifier against the importing module's path (`./_deps/X.js` etc.). */
+/** An import that names no module the push has (Convex: a ModuleResolutionError, not the module's own throw). */
+export class ModuleResolutionError extends Error {
+  override name = 'ModuleResolutionError'
+}
+
 export function resolveSpecifier(specifier: string, from: string): string {
   // The system modules a test query may import (`convex:/_system/repl/wrappers.js`).
   if (specifier.startsWith('convex:/_system/')) return specifier.slice('convex:/'.length)
   if (!specifier.startsWith('./') && !specifier.startsWith('../')) {
-    throw new Error(`Cannot import "${specifier}" from ${from}: only relative imports between pushed modules are supported`)
+    throw new ModuleResolutionError(`Cannot import "${specifier}" from ${from}: only relative imports between pushed modules are supported`)
   }
   const parts = from.split('/').slice(0, -1)
   for (const seg of specifier.split('/')) {
