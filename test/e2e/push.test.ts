@@ -125,7 +125,7 @@ export const q = query({ args: {}, handler: async () => 1 });
   )
   try {
     const err = (await push().then(() => null, (e: { stderr: string }) => e)) as { stderr: string } | null
-    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze throwsAtLoad.js: Uncaught Error: Missing NOT_SET_ANYWHERE')
+    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze throwsAtLoad.js: Uncaught Error: Missing NOT_SET_ANYWHERE\n')
   } finally {
     rmSync(join(appDir!, 'convex/throwsAtLoad.ts'))
   }
