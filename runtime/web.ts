@@ -353,8 +353,10 @@ export class ResponsePolyfill extends Body {
     if (!headers.has('content-type')) headers.set('content-type', 'application/json')
     return new ResponsePolyfill(json, { ...init, headers })
   }
-  static redirect(url: string, status = 302): ResponsePolyfill {
-    return new ResponsePolyfill(null, { status, headers: { location: String(url) } })
+  static redirect(url: string | { href: string }, status?: number): ResponsePolyfill {
+    // As Convex's: a string as it is, anything else by its `href` (null throws a TypeError).
+    const location = typeof url === 'string' ? url : url.href
+    return new ResponsePolyfill(null, { status: status ?? 302, headers: { location } })
   }
 }
 

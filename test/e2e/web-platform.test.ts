@@ -220,6 +220,10 @@ test('a response streamed through TransformStream and TextEncoderStream', async 
   expect(await res.text()).toBe('STREAMED TEXT')
 })
 
+test('Response.redirect: a string as it is, a URL by its href, 302 unless given; null is a TypeError (as Convex)', async () => {
+  expect(await client.query(web.redirects!, {})).toEqual({ text: [302, '/a'], url: [307, 'https://x.test/b?c=1'], nullError: 'TypeError' })
+})
+
 test('Headers: set-cookie values stay apart; names are checked by get/has/delete; the tag is Headers', async () => {
   expect(await client.query(web.headers!, {})).toEqual({
     entries: [['set-cookie', 'a=1'], ['x-a', '1, 2'], ['set-cookie', 'b=2']],
