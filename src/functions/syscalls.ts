@@ -278,6 +278,12 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
           return JSON.stringify(await nested.vectorSearch(args))
         case '1.0/auditLog':
           throw new Error('Audit logging is not yet supported in actions')
+        case '1.0/createServiceToken': {
+          // `getServiceToken("ai-gateway")`: Convex's self-hosted answer (the gateway is a cloud service).
+          if (!('service' in args)) throw new Error('Invalid arguments for `createServiceToken`: missing field `service`')
+          if (args.service !== 'ai-gateway') throw new Error(`Invalid arguments for \`createServiceToken\`: unknown variant \`${String(args.service)}\`, expected \`ai-gateway\``)
+          throw new Error('`getServiceToken("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
+        }
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':

@@ -94,6 +94,10 @@ test("a function past 80% of a limit without passing it gets Convex's warning in
   ])
 })
 
+test("getServiceToken('ai-gateway') is refused with Convex's self-hosted words", async () => {
+  expect(await client.action(api.meta.serviceToken, {})).toBe('`getServiceToken("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
+})
+
 test('log.audit() is taken in queries and refused in actions, as in Convex', async () => {
   expect(await client.query(api.meta.audited, {})).toBe('logged')
   expect(await client.action(api.meta.auditedAction, {})).toBe('Audit logging is not yet supported in actions')
