@@ -9,7 +9,7 @@
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
 import { ReadSet } from './read-set.ts'
-import { checkDocumentLimits, decodeId, displayValue, identifierError, jsonToValue, rustDisplayF64, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, displayValue, MAX_DOCUMENT_SIZE, identifierError, jsonToValue, rustDisplayF64, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -67,6 +67,15 @@ export const LIMITS: Readonly<TransactionLimits> = Object.freeze({
 export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
 /** Past this share of a limit, a function's log says so (Convex's FUNCTION_LIMIT_WARNING_RATIO). */
 const LIMIT_WARNING_RATIO = 0.8
+
+/**
+ * Convex's log line for `actual` past 80% of `limit` without passing it (`approaching_limit_warning`),
+ * or null.
+ */
+export function limitWarning(message: string, actual: number, limit: number, unit = ''): string | null {
+  if (!(actual > Math.floor(LIMIT_WARNING_RATIO * limit) && actual <= limit)) return null
+  return `[WARN] ${message} (actual: ${actual}${unit}, limit: ${limit}${unit}).`
+}
 /** Convex's warnings, in its order: the limit, the message, the unit, whether the help follows. */
 const LIMIT_WARNINGS: readonly [keyof TransactionLimits, string, string, boolean][] = [
   ['documentsRead', 'Many documents read in a single function execution', '', true],
@@ -136,7 +145,11 @@ export class Transaction {
   }
 
   /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
-  #recordWrite(size: number): void {
+  /** The largest user document this transaction wrote (for Convex's warning of one near 1 MiB). */
+  #largest: { id: string; size: number } | null = null
+
+  #recordWrite(size: number, id?: string): void {
+    if (id !== undefined && (this.#largest === null || size > this.#largest.size)) this.#largest = { id, size }
     const u = this.usage
     u.documentsWritten++
     u.bytesWritten += size
@@ -191,8 +204,12 @@ export class Transaction {
     for (const [name, message, unit, help] of LIMIT_WARNINGS) {
       const actual = used[name]
       const limit = this.limits[name]
-      if (actual > Math.floor(LIMIT_WARNING_RATIO * limit) && actual <= limit) out.push(`[WARN] ${message} (actual: ${actual}${unit}, limit: ${limit}${unit}).${help ? ` ${OVER_LIMIT_HELP}` : ''}`)
+      const warning = limitWarning(message, actual, limit, unit)
+      if (warning !== null) out.push(help ? `${warning} ${OVER_LIMIT_HELP}` : warning)
     }
+    const largest = this.#largest
+    const document = largest === null ? null : limitWarning(`Large document written with ID "${largest.id}"`, largest.size, MAX_DOCUMENT_SIZE, ' bytes')
+    if (document !== null) out.push(document)
     return out
   }
 
@@ -401,7 +418,7 @@ export class Transaction {
     const size = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
-    this.#recordWrite(size)
+    this.#recordWrite(size, id)
     this.writes.set(id, { table, id, base: null, doc, idKey })
     return id
   }
@@ -454,7 +471,7 @@ export class Transaction {
     }
     next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
-    this.#recordWrite(size)
+    this.#recordWrite(size, id)
     await this.#remember(table, id, doc)
     this.#put(table, id, next)
     return JSON.stringify(next)
@@ -474,7 +491,7 @@ export class Transaction {
     }
     next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
-    this.#recordWrite(size)
+    this.#recordWrite(size, id)
     await this.#remember(table, id, doc)
     this.#put(table, id, next)
     return JSON.stringify(next)

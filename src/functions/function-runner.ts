@@ -12,9 +12,10 @@ import { resolveCommitTsText } from '../database/committer.ts'
 import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
+import { limitWarning } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, jsonSizeIfOver, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -720,8 +721,13 @@ export class FunctionRunner implements JobRunner {
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested, kind, signJwt: this.signing === null ? undefined : this.#signJwt }
     const outcome = await this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
-    // A call near a limit of its transaction says so in its log, as Convex's (once, at the top).
-    if (!nested) outcome.logLines.push(...txn.limitWarnings())
+    // A call near a limit says so in its log, as Convex's (once, at the top; in its order: the
+    // arguments, the transaction's limits and largest document, the return value).
+    if (!nested) {
+      const warnings = [sizeWarning('Large size of the function arguments', argsJson, MAX_FUNCTION_ARGS_SIZE), ...txn.limitWarnings()]
+      if (outcome.ok) warnings.push(sizeWarning('Large size of the function return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE))
+      for (const w of warnings) if (w !== null) outcome.logLines.push(w)
+    }
     return outcome
   }
 
@@ -916,6 +922,12 @@ export class FunctionRunner implements JobRunner {
 const ORDERED_RESULT_MAX = 16 * 1024
 
 /** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
+/** Convex's warning for a value (its JSON text) past 80% of `limit` bytes without passing it. */
+function sizeWarning(message: string, json: string, limit: number): string | null {
+  const size = jsonSizeIfOver(json, Math.floor(0.8 * limit))
+  return size === null ? null : limitWarning(message, size, limit, ' bytes')
+}
+
 function argsText(args: JSONValue): string {
   return JSON.stringify([inFieldOrder(args)])
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { displayValue, formatSize, rustDisplayF64 } from './display.ts'
-import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, ValueError, fieldNameError, jsonToValue, type ExtendedValue, type JSONValue, type Value } from './value.ts'
+import { COMMIT_TS, MAX_VALUE_NESTING, UNDEFINED, ValueError, fieldNameError, jsonToValue, jsonToValueAllowUndefined, type ExtendedValue, type JSONValue, type Value } from './value.ts'
 
 /** Maximum document size including system fields (`MAX_USER_SIZE`, 1 MiB). */
 export const MAX_DOCUMENT_SIZE = 1 << 20
@@ -222,6 +222,16 @@ export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION
 }
 
 /** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */
+/**
+ * The Convex size of the value the JSON text `json` holds, when it may be more than `atLeast`;
+ * null when it can't be (a value is at most 5 bytes per JSON character, plus 16): only large
+ * texts are decoded.
+ */
+export function jsonSizeIfOver(json: string, atLeast: number): number | null {
+  if (json.length * 5 + 16 <= atLeast) return null
+  return valueSize(jsonToValueAllowUndefined(JSON.parse(json) as JSONValue))
+}
+
 export function checkArgsSize(path: string, args: readonly Value[]): string | null {
   let size = 2
   for (const a of args) size += valueSize(a)

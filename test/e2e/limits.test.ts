@@ -101,6 +101,17 @@ describe("a function's return value (CONCAVE_FUNCTION_RESULT_MB=1)", () => {
     expect((await errorOf(client.query(api.values.nested, { depth: 65 }))).message).toMatch(framed('Function values.js:nested return value invalid: Value is too nested (nested 65 levels deep > maximum nesting 64)'))
   })
 
+  test("near the limit, the log says so in Convex's words; so does a document near 1 MiB", async () => {
+    const call = async (kind: string, path: string, args: unknown) => {
+      const res = await fetch(`${backend.url}/api/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, args, format: 'json' }) })
+      return (await res.json()) as { value: unknown; logLines: string[] }
+    }
+    expect((await call('query', 'values:sized', { size: 838_000 })).logLines).toEqual([])
+    expect((await call('query', 'values:sized', { size: 900_000 })).logLines).toEqual(['[WARN] Large size of the function return value (actual: 900002 bytes, limit: 1048576 bytes).'])
+    const big = await call('mutation', 'values:big', { size: 900_000 })
+    expect(big.logLines).toEqual([expect.stringMatching(new RegExp(`^\\[WARN\\] Large document written with ID "${big.value}" \\(actual: 9000\\d\\d bytes, limit: 1048576 bytes\\)\\.$`))])
+  })
+
   test('up to the limit it is returned; past it the call fails with Convex\'s message', async () => {
     // A string of n characters is a value of n + 2 bytes.
     expect((await client.query(api.values.sized, { size: MiB - 2 })).length).toBe(MiB - 2)
