@@ -39,7 +39,6 @@ import { installWasm } from './wasm.ts'
 import { callHostSync, queueHostOp, reportDone, reportLate } from './host.ts'
 import type { Wasm } from './wasm.ts'
 
-
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
 /** A call's kind, or the module-evaluation phase before any call. */
 type Kind = CallSpec['kind'] | 'import'

@@ -8,7 +8,6 @@
 import inspect from 'object-inspect'
 import { callHostSync } from './host.ts'
 
-
 /** The parts of a parsed URL, as the host reports them (scheme, search and hash without their `:`, `?`, `#`). */
 export interface UrlInfo {
   scheme: string

@@ -51,7 +51,12 @@ function resolveCommitTs(v: JSONValue, ts: JSONValue): JSONValue {
  * (an int64): what a mutation returns, once its commit has one (as Convex's `resolve_commit_ts`).
  */
 export function resolveCommitTsText(text: string, ts: bigint): string {
-  return text.includes(COMMIT_TS_JSON) ? JSON.stringify(resolveCommitTs(JSON.parse(text) as JSONValue, valueToJson(ts) as JSONValue)) : text
+  return holdsCommitTs(text) ? JSON.stringify(resolveCommitTs(JSON.parse(text) as JSONValue, valueToJson(ts) as JSONValue)) : text
+}
+
+/** Whether JSON text holds a `db.vars.commitTs` placeholder. */
+export function holdsCommitTs(text: string): boolean {
+  return text.includes(COMMIT_TS_JSON)
 }
 
 /** A `db.vars.commitTs` placeholder, as a stored field: a system record's commit timestamp once committed. */

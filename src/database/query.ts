@@ -217,7 +217,6 @@ export class QueryStream {
   /** What this stream counted as read (documents of user tables, their sizes), and after each row of the last batch. */
   #counted = { documents: 0, bytes: 0 }
   #marks: { documents: number; bytes: number }[] = []
-  #batchEnd = { documents: 0, bytes: 0 }
   /** A failure met reading ahead, for the next batch. */
   #failed: Error | null = null
   /** Set for a page with `maximumRowsRead`/`maximumBytesRead`: reading past it throws `ScanLimitReached`. */
@@ -361,20 +360,19 @@ export class QueryStream {
       marks.push({ ...this.#counted })
     }
     this.#marks = marks
-    this.#batchEnd = { ...this.#counted }
     return { rows, done }
   }
 
   /**
    * Gives back to the transaction what the last batch read past its first `taken` rows (rows read
-   * ahead and never taken, and what a filter left out after the last one taken).
+   * ahead and never taken, and what a filter left out after the last one taken). Called before the
+   * stream reads on, so what it has counted is still where that batch ended.
    */
   giveBack(taken: number): void {
     const mark = this.#marks[Math.max(0, Math.min(taken, this.#marks.length - 1))]
     if (mark === undefined) return
-    this.txn.giveBackReads(this.#batchEnd.documents - mark.documents, this.#batchEnd.bytes - mark.bytes)
+    this.txn.giveBackReads(this.#counted.documents - mark.documents, this.#counted.bytes - mark.bytes)
     this.#counted = { ...mark }
     this.#marks = []
-    this.#batchEnd = mark
   }
 }

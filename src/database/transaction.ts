@@ -68,12 +68,17 @@ export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
 /** Past this share of a limit, a function's log says so (Convex's FUNCTION_LIMIT_WARNING_RATIO). */
 const LIMIT_WARNING_RATIO = 0.8
 
+/** What a function may use of `limit` before its log warns. */
+export function warningThreshold(limit: number): number {
+  return Math.floor(LIMIT_WARNING_RATIO * limit)
+}
+
 /**
  * Convex's log line for `actual` past 80% of `limit` without passing it (`approaching_limit_warning`),
  * or null.
  */
 export function limitWarning(message: string, actual: number, limit: number, unit = ''): string | null {
-  if (!(actual > Math.floor(LIMIT_WARNING_RATIO * limit) && actual <= limit)) return null
+  if (!(actual > warningThreshold(limit) && actual <= limit)) return null
   return `[WARN] ${message} (actual: ${actual}${unit}, limit: ${limit}${unit}).`
 }
 /** Convex's warnings, in its order: the limit, the message, the unit, whether the help follows. */
@@ -144,10 +149,10 @@ export class Transaction {
     this.usage.bytesRead -= bytes
   }
 
-  /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
   /** The largest user document this transaction wrote (for Convex's warning of one near 1 MiB). */
   #largest: { id: string; size: number } | null = null
 
+  /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
   #recordWrite(size: number, id?: string): void {
     if (id !== undefined && (this.#largest === null || size > this.#largest.size)) this.#largest = { id, size }
     const u = this.usage

@@ -15,8 +15,7 @@ import type { Readable } from 'node:stream'
 import type { BlobStore } from '../storage/blob-store.ts'
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
-import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
-import { BY_CREATION_TIME } from '../database/catalog.ts'
+import { decodeId } from '../values/index.ts'
 
 export const STORAGE_TABLE = '_storage'
 /** How long an upload URL stays valid (Convex: one hour). */

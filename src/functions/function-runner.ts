@@ -12,7 +12,7 @@ import { resolveCommitTsText } from '../database/committer.ts'
 import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
-import { limitWarning } from '../database/transaction.ts'
+import { limitWarning, warningThreshold } from '../database/transaction.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
 import { checkArgsSize, checkResultSize, encodeTs, jsonSizeIfOver, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
@@ -921,13 +921,13 @@ export class FunctionRunner implements JobRunner {
 /** The longest return value (JSON text) put in field order (see #executeInIsolate). */
 const ORDERED_RESULT_MAX = 16 * 1024
 
-/** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
 /** Convex's warning for a value (its JSON text) past 80% of `limit` bytes without passing it. */
 function sizeWarning(message: string, json: string, limit: number): string | null {
-  const size = jsonSizeIfOver(json, Math.floor(0.8 * limit))
+  const size = jsonSizeIfOver(json, warningThreshold(limit))
   return size === null ? null : limitWarning(message, size, limit, ' bytes')
 }
 
+/** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
 function argsText(args: JSONValue): string {
   return JSON.stringify([inFieldOrder(args)])
 }

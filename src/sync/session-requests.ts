@@ -8,7 +8,7 @@
  */
 import { encodeIndexKey, jsonToValue, prefixSuccessor } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
-import { COMMIT_TS_PLACEHOLDER, resolveCommitTsText } from '../database/committer.ts'
+import { COMMIT_TS_PLACEHOLDER, holdsCommitTs, resolveCommitTsText } from '../database/committer.ts'
 import type { Database } from '../database/database.ts'
 import type { IndexInfo, TableInfo } from '../database/catalog.ts'
 import { BY_CREATION_TIME } from '../database/catalog.ts'
@@ -70,9 +70,12 @@ export class SessionRequests implements MutationRecords {
     return { value: typeof ts === 'bigint' ? resolveCommitTsText(doc.result, ts) : doc.result, logLines: doc.logLines }
   }
 
-  /** Records a successful mutation's outcome, to commit with its writes (and its commit's timestamp). */
+  /** Records a successful mutation's outcome, to commit with its writes (and, when it needs it, its commit's timestamp). */
   async record(txn: Transaction, key: RequestKey, outcome: RecordedOutcome): Promise<void> {
-    await txn.insertSystem(SESSION_REQUESTS, { sessionId: key.sessionId, requestId: key.requestId, result: outcome.value, logLines: outcome.logLines, ts: COMMIT_TS_PLACEHOLDER })
+    // (Only a result that holds `db.vars.commitTs` needs its commit's timestamp to resolve it.)
+    const record: Record<string, JSONValue> = { sessionId: key.sessionId, requestId: key.requestId, result: outcome.value, logLines: outcome.logLines }
+    if (holdsCommitTs(outcome.value)) record.ts = COMMIT_TS_PLACEHOLDER
+    await txn.insertSystem(SESSION_REQUESTS, record)
   }
 
   /** Deletes records older than the retention, a batch per transaction; returns how many went. */

@@ -39,6 +39,9 @@ test('mutations, queries, indexes and concurrent increments on Postgres', async 
   // Conflicting read-modify-writes are serialized: every increment lands exactly once.
   await Promise.all(Array.from({ length: 40 }, () => client.mutation(anyApi.counter.increment, { name: 'pg' })))
   expect(await client.query(anyApi.counter.get, { name: 'pg' })).toBe(40)
+  // Every new pooled connection asked its server pid before it was handed out: no connection ran
+  // two queries at once (pg warns of it, and its next major version refuses it).
+  expect(backend.output()).not.toContain('DeprecationWarning')
 })
 
 test('a subscriber sees writes live, and a scheduled function runs once', async () => {

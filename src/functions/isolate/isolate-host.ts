@@ -353,12 +353,12 @@ export function errorPayload(e: unknown): { message: string; data?: unknown } {
   return { message: String(e) }
 }
 
-/** Resolves an import specifier against the importing module's path (`./_deps/X.js` etc.). */
 /** An import that names no module the push has (Convex: a ModuleResolutionError, not the module's own throw). */
 export class ModuleResolutionError extends Error {
   override name = 'ModuleResolutionError'
 }
 
+/** Resolves an import specifier against the importing module's path (`./_deps/X.js` etc.). */
 export function resolveSpecifier(specifier: string, from: string): string {
   // The system modules a test query may import (`convex:/_system/repl/wrappers.js`).
   if (specifier.startsWith('convex:/_system/')) return specifier.slice('convex:/'.length)
