@@ -199,6 +199,24 @@ async function rawMutationsPerSecond(backend, concurrency, storeCpu = null) {
 }
 
 /**
+ * Requests/s of the plain hono route (bench/plain-hono.mjs) under rawMutationsPerSecond's load:
+ * what an HTTP server that does nothing but parse the request and answer it sustains here.
+ */
+async function plainHonoPerSecond(concurrency) {
+  const port = await freePort()
+  const child = spawn(process.execPath, [join(root, 'bench/plain-hono.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.once('data', resolve)
+      child.once('exit', (code) => reject(new Error(`bench/plain-hono.mjs exited (${code})`)))
+    })
+    return await rawMutationsPerSecond({ child, url: `http://127.0.0.1:${port}` }, concurrency)
+  } finally {
+    child.kill('SIGTERM')
+  }
+}
+
+/**
  * Operations/s of `concurrency` workers (`worker(url, i)` gives one's operation, called in a loop
  * with the count so far) dealt out among `backend` (one or an array), and the CPU per operation of
  * the servers, this process and (`storeCpu`) the store. One uncounted second first: connections
@@ -540,6 +558,7 @@ async function postgresRows() {
     const sqlite1 = progress('sqlite c=1', await mutationsPerSecond(sqliteBackend, 1, false))
     const pgQuery = progress('query', await queryLatency(pgBackend.url))
     const sqliteQuery = progress('sqlite query', await queryLatency(sqliteBackend.url))
+    const hono32 = progress('plain hono route c=32', await plainHonoPerSecond(32))
     const raw = (raw1.perSecond + raw2.perSecond) / 2
     const cpuNote = (r) => `CPU per mutation: server ${r.serverCpuUs.toFixed(0)} us${r.storeCpuUs === null ? '' : `, postgres ${r.storeCpuUs.toFixed(0)} us`}, load generator ${r.clientCpuUs.toFixed(0)} us`
     const rawCpu = (r) => `postgres ${r.storeCpuUs.toFixed(0)} us, load generator ${r.clientCpuUs.toFixed(0)} us`
@@ -548,6 +567,7 @@ async function postgresRows() {
     row('  same on SQLite, same run', sqlite32.perSecond, '/s', null, cpuNote(sqlite32))
     row('mutations on Postgres (--db-url), c=32, lean generator', pg32lean.perSecond, '/s', pg32lean.perSecond / raw, `x raw pg inserts; target >= 0.5; the request ConvexHttpClient sends, pre-built, over keep-alive node:http (what the server sustains); ${(pg32lean.perSecond / sqlite32lean.perSecond).toFixed(2)}x SQLite's; ${cpuNote(pg32lean)}`)
     row('  same on SQLite, same run', sqlite32lean.perSecond, '/s', null, cpuNote(sqlite32lean))
+    row('plain hono route, same request and generator as the lean row, c=32', hono32.perSecond, '/s', hono32.perSecond / raw, `x raw pg inserts: the ceiling of any HTTP server on @hono/node-server with this generator on this machine (no function, no store); the lean row is ${(pg32lean.perSecond / hono32.perSecond).toFixed(2)}x this; CPU per request: server ${hono32.serverCpuUs.toFixed(0)} us, load generator ${hono32.clientCpuUs.toFixed(0)} us`)
     row('mutations on Postgres (--db-url), c=1', pg1.perSecond, '/s', null, `${(pg1.perSecond / sqlite1.perSecond).toFixed(2)}x SQLite's; ${cpuNote(pg1)}`)
     row('  same on SQLite, same run', sqlite1.perSecond, '/s', null, cpuNote(sqlite1))
     row('warm query on Postgres (--db-url) p50', pgQuery.p50 * 1000, 'us', null, `${(pgQuery.p50 / sqliteQuery.p50).toFixed(2)}x SQLite's; p99 ${(pgQuery.p99 * 1000).toFixed(0)} us`)

@@ -9,7 +9,7 @@
 import type { KeyInterval, Snapshot } from '../storage/persistence.ts'
 import { IntervalCount } from './interval-count.ts'
 import { ReadSet } from './read-set.ts'
-import { checkDocumentLimits, decodeId, displayValue, MAX_DOCUMENT_SIZE, identifierError, jsonToValue, rustDisplayF64, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
+import { checkDocumentLimits, decodeId, displayValue, MAX_DOCUMENT_NESTING, MAX_DOCUMENT_SIZE, identifierError, jsonToValue, rustDisplayF64, encodeIndexKey, formatBytes, jsonTextSize, jsonToDocumentValue, jsonToValueAllowUndefined, jsonValueSize, inFieldOrder, timeOrderedId, UNDEFINED, validateDocument } from '../values/index.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { BY_ID, storedTableName, TABLE_NAMES_INDEX, tableNameKey } from './catalog.ts'
 import type { TableInfo } from './catalog.ts'
@@ -32,6 +32,9 @@ export interface Write {
   doc: Doc | null
   /** The id's `by_id` key, when the insert that made the write encoded it already. */
   idKey?: Buffer
+  /** A user write's size and nesting of `doc` (0 for a delete), for Convex's warnings. */
+  size?: number
+  nesting?: number
 }
 
 /** Convex's DocumentValidationError::SystemField: a field of the user's named like the system's. */
@@ -66,7 +69,7 @@ export const LIMITS: Readonly<TransactionLimits> = Object.freeze({
 })
 export const LIMIT_NAMES = Object.keys(LIMITS) as (keyof TransactionLimits)[]
 /** Past this share of a limit, a function's log says so (Convex's FUNCTION_LIMIT_WARNING_RATIO). */
-const LIMIT_WARNING_RATIO = 0.8
+export const LIMIT_WARNING_RATIO = 0.8
 
 /** What a function may use of `limit` before its log warns. */
 export function warningThreshold(limit: number): number {
@@ -149,12 +152,8 @@ export class Transaction {
     this.usage.bytesRead -= bytes
   }
 
-  /** The largest user document this transaction wrote (for Convex's warning of one near 1 MiB). */
-  #largest: { id: string; size: number } | null = null
-
   /** Counts a write of a user document (`size`: the new version's, 0 for a delete). */
-  #recordWrite(size: number, id?: string): void {
-    if (id !== undefined && (this.#largest === null || size > this.#largest.size)) this.#largest = { id, size }
+  #recordWrite(size: number): void {
     const u = this.usage
     u.documentsWritten++
     u.bytesWritten += size
@@ -212,9 +211,20 @@ export class Transaction {
       const warning = limitWarning(message, actual, limit, unit)
       if (warning !== null) out.push(help ? `${warning} ${OVER_LIMIT_HELP}` : warning)
     }
-    const largest = this.#largest
-    const document = largest === null ? null : limitWarning(`Large document written with ID "${largest.id}"`, largest.size, MAX_DOCUMENT_SIZE, ' bytes')
-    if (document !== null) out.push(document)
+    // The largest and the most nested of the documents as the transaction leaves them
+    // (`biggest_document_writes`: each document's last version, a deleted one 0).
+    let largest: Write | null = null
+    let deepest: Write | null = null
+    for (const w of this.writes.values()) {
+      if ((w.size ?? 0) > (largest?.size ?? 0)) largest = w
+      if ((w.nesting ?? 0) > (deepest?.nesting ?? 0)) deepest = w
+    }
+    if (largest !== null && deepest !== null) {
+      const document = limitWarning(`Large document written with ID "${largest.id}"`, largest.size!, MAX_DOCUMENT_SIZE, ' bytes')
+      if (document !== null) out.push(document)
+      const nested = limitWarning(`Deeply nested document written with ID "${deepest.id}"`, deepest.nesting!, MAX_DOCUMENT_NESTING, ' levels')
+      if (nested !== null) out.push(nested)
+    }
     return out
   }
 
@@ -377,7 +387,13 @@ export class Transaction {
     if (!this.mutable) throw new DatabaseError(`Cannot call db.${op} in a query: queries are read-only`)
   }
 
-  /** Checks a user-supplied document body and the full document against limits and the schema; returns its size. */
+  /** The nesting of the document #checkDocument checked last. */
+  readonly #measured = { nesting: 0 }
+
+  /**
+   * Checks a user-supplied document body and the full document against limits and the schema;
+   * returns its size (its nesting in `#measured`).
+   */
   #checkDocument(table: TableInfo, doc: Doc): number {
     const tableName = table.name
     let value: Value
@@ -386,7 +402,7 @@ export class Transaction {
     } catch (e) {
       throw new DatabaseError((e as Error).message)
     }
-    const limitError = checkDocumentLimits(value as Record<string, Value>)
+    const limitError = checkDocumentLimits(value as Record<string, Value>, this.#measured)
     if (limitError !== null) throw new DatabaseError(limitError)
     const error = validateDocument(tableName, this.db.schemaValidator(tableName, table.component), value as Record<string, Value>, this.db.validatorContextFor(table.component))
     if (error !== null) throw new DatabaseError(error)
@@ -423,8 +439,8 @@ export class Transaction {
     const size = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
-    this.#recordWrite(size, id)
-    this.writes.set(id, { table, id, base: null, doc, idKey })
+    this.#recordWrite(size)
+    this.writes.set(id, { table, id, base: null, doc, idKey, size, nesting: this.#measured.nesting })
     return id
   }
 
@@ -441,10 +457,13 @@ export class Transaction {
     return { table, doc }
   }
 
-  #put(table: TableInfo, id: string, doc: Doc | null): void {
+  #put(table: TableInfo, id: string, doc: Doc | null, size?: number, nesting?: number): void {
     const w = this.writes.get(id)
-    if (w !== undefined) w.doc = doc
-    else this.writes.set(id, { table, id, base: null, doc })
+    if (w !== undefined) {
+      w.doc = doc
+      w.size = size
+      w.nesting = nesting
+    } else this.writes.set(id, { table, id, base: null, doc, size, nesting })
   }
 
   /**
@@ -476,9 +495,10 @@ export class Transaction {
     }
     next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
-    this.#recordWrite(size, id)
+    const { nesting } = this.#measured
+    this.#recordWrite(size)
     await this.#remember(table, id, doc)
-    this.#put(table, id, next)
+    this.#put(table, id, next, size, nesting)
     return JSON.stringify(next)
   }
 
@@ -496,9 +516,10 @@ export class Transaction {
     }
     next = inFieldOrder(next)
     const size = this.#checkDocument(table, next)
-    this.#recordWrite(size, id)
+    const { nesting } = this.#measured
+    this.#recordWrite(size)
     await this.#remember(table, id, doc)
-    this.#put(table, id, next)
+    this.#put(table, id, next, size, nesting)
     return JSON.stringify(next)
   }
 
@@ -506,7 +527,7 @@ export class Transaction {
     const { table, doc } = await this.#existing(id, tableName, 'delete', 'Delete', component)
     this.#recordWrite(0)
     await this.#remember(table, id, doc)
-    this.#put(table, id, null)
+    this.#put(table, id, null, 0, 0)
     return JSON.stringify(doc)
   }
 
@@ -695,7 +716,7 @@ export class Transaction {
 
   /** A restore point for a nested mutation: its writes are undone if it fails. */
   savepoint(): () => void {
-    const saved = new Map([...this.writes].map(([id, w]) => [id, w.doc]))
+    const saved = new Map([...this.writes].map(([id, w]) => [id, { doc: w.doc, size: w.size, nesting: w.nesting }]))
     const actions = this.afterCommitActions.length
     const undo = this.afterAbortActions.length
     // Writes rolled back stop counting against the limits; reads and scheduling still count (as in Convex).
@@ -706,7 +727,7 @@ export class Transaction {
       this.afterCommitActions.length = actions
       this.undo(undo)
       for (const id of [...this.writes.keys()]) if (!saved.has(id)) this.writes.delete(id)
-      for (const [id, doc] of saved) this.writes.get(id)!.doc = doc
+      for (const [id, was] of saved) Object.assign(this.writes.get(id)!, was)
     }
   }
 

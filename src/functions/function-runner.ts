@@ -12,10 +12,10 @@ import { resolveCommitTsText } from '../database/committer.ts'
 import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
-import { limitWarning, warningThreshold } from '../database/transaction.ts'
+import { danglingWarning, durationWarning, sizeWarning, type RunStats } from './warnings.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, jsonSizeIfOver, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -122,8 +122,14 @@ export interface RunnerLimits {
   maxResultBytes?: number
 }
 
-/** How one execution in an isolate ended (before the HTTP/sync layer shapes it). */
-type ExecOutcome = { ok: true; value: string; logLines: string[] } | CallFailure
+/**
+ * How one execution in an isolate ended (before the HTTP/sync layer shapes it); `run`, when the
+ * isolate reports it, how long it ran against its time limit and what it left unawaited (see
+ * CallOutcome), for Convex's warnings.
+ */
+type ExecOutcome = ({ ok: true; value: string; logLines: string[] } | CallFailure) & { run?: RunStats }
+/** Convex's warnings for a call that ran (in its order), given how it ended. */
+type Warnings = (outcome: ExecOutcome) => (string | null)[]
 
 /**
  * Queries and mutations running at once (each holds a warm isolate while it runs), and actions
@@ -720,15 +726,17 @@ export class FunctionRunner implements JobRunner {
       functionHandle: (address) => this.#functionHandle(component, address),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested, kind, signJwt: this.signing === null ? undefined : this.#signJwt }
-    const outcome = await this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host)
     // A call near a limit says so in its log, as Convex's (once, at the top; in its order: the
-    // arguments, the transaction's limits and largest document, the return value).
-    if (!nested) {
-      const warnings = [sizeWarning('Large size of the function arguments', argsJson, MAX_FUNCTION_ARGS_SIZE), ...txn.limitWarnings()]
-      if (outcome.ok) warnings.push(sizeWarning('Large size of the function return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE))
-      for (const w of warnings) if (w !== null) outcome.logLines.push(w)
-    }
-    return outcome
+    // arguments, the transaction's limits and largest documents, the return value, the time).
+    const warnings: Warnings | undefined = nested
+      ? undefined
+      : (outcome) => [
+          sizeWarning('Large size of the function arguments', argsJson, MAX_FUNCTION_ARGS_SIZE),
+          ...txn.limitWarnings(),
+          outcome.ok ? sizeWarning('Large size of the function return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE) : null,
+          durationWarning(outcome.run),
+        ]
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host, warnings)
   }
 
   /** `ctx.auth.signJwt` from a mutation of `component`: its issuer is the deployment, or the component in it. */
@@ -833,14 +841,22 @@ export class FunctionRunner implements JobRunner {
     }
     const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin, component })
     try {
-      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source)
+      // Convex's warnings for an action: its arguments, what it left unawaited, its time, its
+      // return value (an HTTP action's: the last three).
+      const warnings: Warnings = (outcome) => [
+        request === undefined ? sizeWarning('Large size of the action arguments', argsJson, MAX_FUNCTION_ARGS_SIZE) : null,
+        danglingWarning(outcome.run),
+        durationWarning(outcome.run),
+        request === undefined && outcome.ok ? sizeWarning('Large size of the action return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE) : null,
+      ]
+      const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source, undefined, warnings)
       return outcome.ok ? { ...outcome, ts: null } : outcome
     } finally {
       handler.close?.()
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost): Promise<ExecOutcome> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost, warnings?: Warnings): Promise<ExecOutcome> {
     // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
     // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
     // or they took theirs before opening their snapshot (#runQuery, #runMutation).
@@ -853,6 +869,8 @@ export class FunctionRunner implements JobRunner {
     } finally {
       release?.()
     }
+    if (warnings !== undefined) for (const w of warnings(outcome)) if (w !== null) outcome.logLines.push(w)
+    delete outcome.run
     this.log.record({
       udfType: EXECUTION_UDF[kind],
       // As Convex's log stream: the stripped path (`lib:fn`), and the component apart.
@@ -893,6 +911,8 @@ export class FunctionRunner implements JobRunner {
         if (given === undefined) this.pool.release(host)
       }
     }
+    const run: RunStats | undefined = outcome.elapsedMs === undefined ? undefined : { elapsedMs: outcome.elapsedMs, limitMs: timeoutMs, dangling: outcome.dangling ?? [] }
+    const ran = (o: ExecOutcome): ExecOutcome => (run === undefined ? o : Object.assign(o, { run }))
     if (!outcome.ok) {
       // As Convex: `Uncaught <name>: <message>` (a ConvexError subclass keeps its own name), then
       // the stack mapped to the app's sources.
@@ -900,32 +920,27 @@ export class FunctionRunner implements JobRunner {
       const frames = this.#sourceMaps.frames(outcome.stack, outcome.frames)
       if (frames !== null) failed.frames = frames
       if (outcome.data !== undefined) failed.data = outcome.data
-      return failed
+      return ran(failed)
     }
     // As Convex: the return value's size is checked before its validator (an HTTP action's
     // response is not a return value).
     const tooLarge = kind === 'httpAction' ? null : checkResultSize(canonicalPath(fn.modulePath, fn.exportName), outcome.value!, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE)
-    if (tooLarge !== null) return { ok: false, message: tooLarge, logLines: outcome.logLines }
+    if (tooLarge !== null) return ran({ ok: false, message: tooLarge, logLines: outcome.logLines })
     try {
       this.#checkReturns(fn, outcome.value!)
     } catch (e) {
-      return failure(e, outcome.logLines)
+      return ran(failure(e, outcome.logLines))
     }
     // A return value passes with its objects' fields in order, as in Convex, up to 16 KiB: ordering
     // means parsing the text, and larger results are mostly documents, stored in order already.
     const value = outcome.value!
-    return { ok: true, value: kind === 'httpAction' || value.length > ORDERED_RESULT_MAX ? value : inFieldOrderText(value), logLines: outcome.logLines }
+    return ran({ ok: true, value: kind === 'httpAction' || value.length > ORDERED_RESULT_MAX ? value : inFieldOrderText(value), logLines: outcome.logLines })
   }
 }
 
 /** The longest return value (JSON text) put in field order (see #executeInIsolate). */
 const ORDERED_RESULT_MAX = 16 * 1024
 
-/** Convex's warning for a value (its JSON text) past 80% of `limit` bytes without passing it. */
-function sizeWarning(message: string, json: string, limit: number): string | null {
-  const size = jsonSizeIfOver(json, warningThreshold(limit))
-  return size === null ? null : limitWarning(message, size, limit, ' bytes')
-}
 
 /** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
 function argsText(args: JSONValue): string {

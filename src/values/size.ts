@@ -165,11 +165,12 @@ function limitsOf(v: ExtendedValue | undefined): { size: number; nesting: number
 /**
  * Checks a full document (with `_id` and `_creationTime`) as the backend does on insert/replace/patch:
  * value limits, then document validation (nesting ≤ 16, system fields), then the 1 MiB size limit.
- * Returns the backend's message or null.
+ * Returns the backend's message or null; `measured.nesting` is set to the document's nesting.
  */
-export function checkDocumentLimits(doc: Record<string, Value>): string | null {
+export function checkDocumentLimits(doc: Record<string, Value>, measured?: { nesting: number }): string | null {
   const { size, nesting, error } = limitsOf(doc)
   if (error !== null) return error
+  if (measured !== undefined) measured.nesting = nesting
   const violations: string[] = []
   if (nesting > MAX_DOCUMENT_NESTING) {
     violations.push(`Document is too nested (nested ${nesting} levels deep > maximum nesting ${MAX_DOCUMENT_NESTING})`)

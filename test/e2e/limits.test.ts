@@ -14,7 +14,7 @@ const MiB = 1024 * 1024
 
 let backend: TestBackend
 let client: ConvexHttpClient
-useDeployedBackend('basic', (t) => ({ backend, client } = t), { env: { CONCAVE_REQUEST_BODY_BUDGET_MB: '1', CONCAVE_FUNCTION_RESULT_MB: '1' } })
+useDeployedBackend('basic', (t) => ({ backend, client } = t), { env: { CONCAVE_REQUEST_BODY_BUDGET_MB: '1', CONCAVE_FUNCTION_RESULT_MB: '1', CONCAVE_ACTION_TIMEOUT_MS: '1000' } })
 
 /** `[Request ID: …] Server Error\n<message>\n`, as clients get a function's failure. */
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -110,6 +110,29 @@ describe("a function's return value (CONCAVE_FUNCTION_RESULT_MB=1)", () => {
     expect((await call('query', 'values:sized', { size: 900_000 })).logLines).toEqual(['[WARN] Large size of the function return value (actual: 900002 bytes, limit: 1048576 bytes).'])
     const big = await call('mutation', 'values:big', { size: 900_000 })
     expect(big.logLines).toEqual([expect.stringMatching(new RegExp(`^\\[WARN\\] Large document written with ID "${big.value}" \\(actual: 9000\\d\\d bytes, limit: 1048576 bytes\\)\\.$`))])
+
+    // A document nested past 80% of Convex's 16 levels, as the mutation leaves it.
+    expect((await call('mutation', 'values:deepDoc', { depth: 11, flatten: false })).logLines).toEqual([])
+    const deep = await call('mutation', 'values:deepDoc', { depth: 12, flatten: false })
+    expect(deep.logLines).toEqual([`[WARN] Deeply nested document written with ID "${deep.value}" (actual: 13 levels, limit: 16 levels).`])
+    expect((await call('mutation', 'values:deepDoc', { depth: 15, flatten: true })).logLines).toEqual([])
+  })
+
+  test("a function that ran past 80% of its time limit, and an action that left operations unawaited, say so in Convex's words", async () => {
+    const call = async (kind: string, path: string, args: unknown) => {
+      const res = await fetch(`${backend.url}/api/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, args, format: 'json' }) })
+      return (await res.json()) as { status: string; logLines: string[] }
+    }
+    const slow = /^\[WARN\] Function execution took a long time\. \(maximum duration: 1s, actual duration: (8\d\d|9\d\d)(\.\d{1,6})?ms\)\.$/
+    // A query's or mutation's limit is Convex's 1 s of running; an action's here 1 s (CONCAVE_ACTION_TIMEOUT_MS).
+    expect(await call('mutation', 'values:slowMutation', { ms: 600 })).toEqual({ status: 'success', value: null, logLines: [] })
+    expect(await call('mutation', 'values:slowMutation', { ms: 850 })).toEqual({ status: 'success', value: null, logLines: [expect.stringMatching(slow)] })
+    expect(await call('action', 'values:slowAction', { ms: 850 })).toEqual({ status: 'success', value: null, logLines: [expect.stringMatching(slow)] })
+    expect(await call('action', 'values:leavesOperations', {})).toEqual({
+      status: 'success',
+      value: null,
+      logLines: ['[WARN] 3 unawaited operations: [query, storage.store]. Async operations should be awaited or they might not run. See https://docs.convex.dev/functions/actions#dangling-promises for more information.'],
+    })
   })
 
   test('up to the limit it is returned; past it the call fails with Convex\'s message', async () => {

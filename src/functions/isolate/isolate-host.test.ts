@@ -83,18 +83,19 @@ test('tens of thousands of syscalls settling at once reach the isolate in one st
   // Results are passed as three arguments each; past a bound they go as one JSON array instead
   // (arguments live on the stack, and 120,000 of them overflow it).
   const outcome = await host.run(call('fanOut', { n: 40_000 }), handler, 30_000)
-  expect(outcome).toEqual({ ok: true, value: '40000', logLines: [] })
-  expect(await host.run(call('fanOut', { n: 3 }), handler, 30_000)).toEqual({ ok: true, value: '3', logLines: [] })
+  expect(outcome).toEqual({ ok: true, value: '40000', logLines: [], elapsedMs: expect.any(Number) })
+  expect(await host.run(call('fanOut', { n: 3 }), handler, 30_000)).toEqual({ ok: true, value: '3', logLines: [], elapsedMs: expect.any(Number) })
 })
 
 test("a syscall's rejection reaches the isolate with its message and data", async () => {
   const outcome = await host.run(call('failing', {}), handler, 30_000)
-  expect(outcome).toEqual({ ok: true, value: JSON.stringify({ message: 'refused "here"\n', data: { code: 7, text: 'a "quoted" \\ line' } }), logLines: [] })
+  expect(outcome).toEqual({ ok: true, value: JSON.stringify({ message: 'refused "here"\n', data: { code: 7, text: 'a "quoted" \\ line' } }), logLines: [], elapsedMs: expect.any(Number) })
 })
 
 test("a query's time limit stops while it waits on syscalls, as Convex's user timeout does; the waits have a budget of their own", async () => {
-  // Three syscalls of 4 s each in a query with a 1 s limit: 12 s waiting, not running.
-  expect(await host.run(call('waitsOnSyscalls', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [] })
+  // Three syscalls of 4 s each in a query with a 1 s limit: 12 s waiting, not running (its
+  // running time, by the injected clock, is 0).
+  expect(await host.run(call('waitsOnSyscalls', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [], elapsedMs: 0 })
   // Past 15 s of waiting in all, the call fails with Convex's system timeout.
   const failed = await host.run(call('waitsOnSyscalls', { n: 4 }), handler, 1000, { clock }).catch((e: unknown) => e)
   expect(failed).toBeInstanceOf(SandboxError)
@@ -103,7 +104,7 @@ test("a query's time limit stops while it waits on syscalls, as Convex's user ti
 })
 
 test("the host's own work on a syscall, before the syscall yields, is not the call's running time either", async () => {
-  expect(await host.run(call('burnsInHost', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [] })
+  expect(await host.run(call('burnsInHost', { n: 3 }), handler, 1000, { clock })).toEqual({ ok: true, value: '3', logLines: [], elapsedMs: 0 })
   const failed = await host.run(call('burnsInHost', { n: 4 }), handler, 1000, { clock }).catch((e: unknown) => e)
   expect((failed as Error).message).toBe(SYSTEM_TIMEOUT_MESSAGE)
 })

@@ -27,8 +27,13 @@ export interface SyscallHandler {
 
 export type { CallSpec }
 
-/** How a call ended (see runtime/outcome.ts), with the console lines it logged. */
-export type CallOutcome = Outcome & { logLines: string[] }
+/**
+ * How a call ended (see runtime/outcome.ts), with the console lines it logged; from IsolateHost,
+ * also how long it ran by its time limit's measure (`elapsedMs`: an action's whole run, a query's
+ * or mutation's time in the isolate) and the async operations an action left unawaited when it
+ * ended (`dangling`, their syscall names).
+ */
+export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[] }
 
 /** A failure of the sandbox itself (time or memory limit), not of user code. */
 export class SandboxError extends Error {
@@ -255,6 +260,8 @@ export class IsolateHost {
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
     let inflight = 0
+    /** The operations dispatched and not settled yet, by id. */
+    const unsettled = new Map<number, string>()
     let wake: (() => void) | null = null
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
       const r = offThread ? await ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
@@ -274,13 +281,19 @@ export class IsolateHost {
         // nobody awaited, and what follows it) to completion, as Convex's: its value stands.
         if (ending !== null && ending.error !== null) throw ending.error
         const done = this.#done as CallOutcome | null
-        if (done !== null && (!done.ok || offThread)) return done
+        if (done !== null && (!done.ok || offThread)) {
+          done.elapsedMs = offThread ? clock() - startedAt : used
+          // (An action's operations still running or not started: Convex warns of them.)
+          if (offThread) done.dangling = [...unsettled.values(), ...this.#queued.filter(([id]) => id !== 0).map(([, op]) => op)]
+          return done
+        }
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
           if (id === 0) {
             void handler.async(op, argsJson).catch(() => {})
             continue
           }
           inflight++
+          unsettled.set(id, op)
           handler.async(op, argsJson).then(
             (result) => settled.push(id, true, result),
             (e: unknown) => {
@@ -290,10 +303,14 @@ export class IsolateHost {
             },
           ).finally(() => {
             inflight--
+            unsettled.delete(id)
             wake?.()
           })
         }
-        if (done !== null && settled.length === 0 && inflight === 0) return done
+        if (done !== null && settled.length === 0 && inflight === 0) {
+          done.elapsedMs = used
+          return done
+        }
         if (settled.length === 0 && inflight > 0) {
           const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - systemTime())))
           await new Promise<void>((resolve) => (wake = resolve))
