@@ -37,6 +37,7 @@ import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 import { installWasm } from './wasm.ts'
 import { callHostSync, queueHostOp, reportDone, reportLate } from './host.ts'
+import { loneSurrogate } from './json-text.ts'
 import type { Wasm } from './wasm.ts'
 
 type Pending = { resolve: (v: string) => void; reject: (e: unknown) => void }
@@ -323,31 +324,6 @@ async function streamNext(argsJson: string): Promise<string> {
   const row = s.buffer.shift()
   if (row === undefined) return '{"value":null,"done":true}'
   return `{"value":${row},"done":false}`
-}
-
-/**
- * What Convex's JSON parser (serde_json) says of a lone surrogate escape in `json`, or null: its
- * syscalls refuse arguments holding one (a string cut in the middle of an emoji, say) as
- * `Received invalid json: …`. JSON.stringify writes every lone surrogate as a `\uXXXX` escape.
- */
-function loneSurrogate(json: string): string | null {
-  if (!json.includes('\\u')) return null
-  for (let i = 0; i < json.length; i++) {
-    if (json.charCodeAt(i) !== 92) continue // '\\'
-    if (json[i + 1] !== 'u') {
-      i++
-      continue
-    }
-    const code = parseInt(json.slice(i + 2, i + 6), 16)
-    if (code >= 0xdc00 && code <= 0xdfff) return `lone trailing surrogate in hex escape at line 1 column ${i + 6}`
-    if (code >= 0xd800 && code <= 0xdbff) {
-      const next = json[i + 6] === '\\' && json[i + 7] === 'u' ? parseInt(json.slice(i + 8, i + 12), 16) : NaN
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return `lone leading surrogate in hex escape at line 1 column ${i + 6}`
-      i += 6
-    }
-    i += 5
-  }
-  return null
 }
 
 function checkSyscallArgs(argsJson: string): void {

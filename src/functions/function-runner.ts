@@ -13,6 +13,7 @@ import { signDeploymentJwt } from '../auth/sign-jwt.ts'
 import type { DeploymentSigningKey } from '../../keybroker/jwt-key.ts'
 import type { Transaction } from '../database/transaction.ts'
 import { danglingWarning, durationWarning, sizeWarning, type RunStats } from './warnings.ts'
+import { loneSurrogate } from '../../runtime/json-text.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
 import { checkArgsSize, checkResultSize, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
@@ -922,8 +923,11 @@ export class FunctionRunner implements JobRunner {
       if (outcome.data !== undefined) failed.data = outcome.data
       return ran(failed)
     }
-    // As Convex: the return value's size is checked before its validator (an HTTP action's
-    // response is not a return value).
+    // As Convex: a return value that isn't JSON Convex reads (a lone surrogate) fails the call
+    // (FunctionReturnInvalidJson, a user error whose log lines are dropped); then its size is
+    // checked, then its validator (an HTTP action's response is not a return value).
+    const invalidJson = kind === 'httpAction' ? null : loneSurrogate(outcome.value!)
+    if (invalidJson !== null) return ran({ ok: false, message: `Function ${canonicalPath(fn.modulePath, fn.exportName)} failed. Could not parse return value as json: ${invalidJson}`, logLines: [] })
     const tooLarge = kind === 'httpAction' ? null : checkResultSize(canonicalPath(fn.modulePath, fn.exportName), outcome.value!, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE)
     if (tooLarge !== null) return ran({ ok: false, message: tooLarge, logLines: outcome.logLines })
     try {

@@ -135,6 +135,14 @@ describe("a function's return value (CONCAVE_FUNCTION_RESULT_MB=1)", () => {
     })
   })
 
+  test("one holding a lone surrogate fails the call as Convex's FunctionReturnInvalidJson, its log lines dropped", async () => {
+    expect(await client.query(api.values.halfEmoji, { whole: true })).toEqual({ text: '\u{1f389}' })
+    const message = 'Function values.js:halfEmoji failed. Could not parse return value as json: lone leading surrogate in hex escape at line 1 column 15'
+    expect((await errorOf(client.query(api.values.halfEmoji, { whole: false }))).message).toMatch(framed(message))
+    const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'values:halfEmoji', args: { whole: false }, format: 'json' }) })
+    expect([res.status, await res.json()]).toEqual([200, { status: 'error', errorMessage: expect.stringMatching(framed(message)), logLines: [] }])
+  })
+
   test('up to the limit it is returned; past it the call fails with Convex\'s message', async () => {
     // A string of n characters is a value of n + 2 bytes.
     expect((await client.query(api.values.sized, { size: MiB - 2 })).length).toBe(MiB - 2)

@@ -259,7 +259,6 @@ export class IsolateHost {
     this.#ending = ending
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
-    let inflight = 0
     /** The operations dispatched and not settled yet, by id. */
     const unsettled = new Map<number, string>()
     let wake: (() => void) | null = null
@@ -292,7 +291,6 @@ export class IsolateHost {
             void handler.async(op, argsJson).catch(() => {})
             continue
           }
-          inflight++
           unsettled.set(id, op)
           handler.async(op, argsJson).then(
             (result) => settled.push(id, true, result),
@@ -302,16 +300,15 @@ export class IsolateHost {
               settled.push(id, false, JSON.stringify(errorPayload(e)))
             },
           ).finally(() => {
-            inflight--
             unsettled.delete(id)
             wake?.()
           })
         }
-        if (done !== null && settled.length === 0 && inflight === 0) {
+        if (done !== null && settled.length === 0 && unsettled.size === 0) {
           done.elapsedMs = used
           return done
         }
-        if (settled.length === 0 && inflight > 0) {
+        if (settled.length === 0 && unsettled.size > 0) {
           const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - systemTime())))
           await new Promise<void>((resolve) => (wake = resolve))
           wake = null
@@ -323,7 +320,7 @@ export class IsolateHost {
         if (overTime()) throw new SandboxError(timedOutMessage(timeoutMs), true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
-        if (settled.length === 0 && inflight > 0) continue
+        if (settled.length === 0 && unsettled.size > 0) continue
         if (settled.length === 0) throw new SandboxError('Returned promise will never resolve', false)
         const results = settled.splice(0)
         // Arguments live on the stack: a huge batch (tens of thousands of syscalls at once) goes as JSON.
