@@ -12,7 +12,7 @@ import type { FrameData } from '../../runtime/frames.ts'
 
 
 /** The file isolated-vm names for the frame where a host callback's error entered the sandbox. */
-const ISOLATED_VM_BOUNDARY = '(<isolated-vm boundary>)'
+export const ISOLATED_VM_BOUNDARY = '(<isolated-vm boundary>)'
 const FRAME = /^\s*at (async )?(?:(new )?(.*) \((.*)\)|(.*))$/
 const LOCATION = /^(.*):(\d+):(\d+)$/
 

@@ -115,7 +115,7 @@ test('the last push is served after a restart', async () => {
   expect(await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
 })
 
-test("a module that throws when loaded fails the push with Convex's words: the error as uncaught, named", async () => {
+test("a module that throws when loaded fails the push with Convex's words: the error as uncaught, named, with its frames", async () => {
   writeFileSync(
     join(appDir!, 'convex/throwsAtLoad.ts'),
     `import { query } from "./_generated/server";
@@ -125,7 +125,8 @@ export const q = query({ args: {}, handler: async () => 1 });
   )
   try {
     const err = (await push().then(() => null, (e: { stderr: string }) => e)) as { stderr: string } | null
-    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze throwsAtLoad.js: Uncaught Error: Missing NOT_SET_ANYWHERE\n')
+    // Then the frames where it was thrown, mapped to the app's sources, as a function's failure shows them.
+    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze throwsAtLoad.js: Uncaught Error: Missing NOT_SET_ANYWHERE\n    at <anonymous> (../convex/throwsAtLoad.ts:2:41)\n')
   } finally {
     rmSync(join(appDir!, 'convex/throwsAtLoad.ts'))
   }

@@ -13,7 +13,7 @@ import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
 import type { ModuleRecord } from '../../storage/persistence.ts'
-import { SourceMaps, timedOutMessage, uncaughtMessage } from '../errors.ts'
+import { ISOLATED_VM_BOUNDARY, SourceMaps, timedOutMessage, uncaughtMessage } from '../errors.ts'
 import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 
@@ -212,8 +212,8 @@ export class IsolateHost {
   loadErrorText(e: unknown): string {
     const err = e instanceof Error ? e : new Error(String(e))
     if (err instanceof ModuleResolutionError || err instanceof SandboxError || /Script execution timed out/.test(err.message)) return err.message
-    const frames = this.#sourceMaps.frames(err.stack)
     const text = uncaughtMessage(err.name, err.message)
+    const frames = mappedFrames(err)
     return frames === null ? text : `${text}\n${frames}`
   }
 
@@ -347,6 +347,22 @@ export class IsolateHost {
     }
     return e
   }
+}
+
+/**
+ * The frames of an error a module's evaluation threw, as the sandbox's `stack` already holds them
+ * mapped to the app's sources (see runtime/frames.ts: the host maps them when `stack` is built),
+ * or null when it has none. isolated-vm passes the error out as `<name>: <message>` followed by
+ * that text, then its own boundary and the host's frames, which are cut off.
+ */
+function mappedFrames(err: Error): string | null {
+  const stack = err.stack ?? ''
+  const head = `${err.name}: ${err.message}`
+  if (!stack.startsWith(head)) return null
+  const rest = stack.slice(head.length)
+  const boundary = rest.indexOf(`    at ${ISOLATED_VM_BOUNDARY}`)
+  const frames = (boundary === -1 ? rest : rest.slice(0, boundary)).replace(/^\n+|\n+$/g, '')
+  return frames.startsWith('    at ') ? frames : null
 }
 
 /**
