@@ -458,6 +458,9 @@ export class SnapshotService {
     if (r === undefined) throw new SnapshotError('ImportNotFound', `Import ${JSON.stringify(importId)} not found`)
     if (r.state.state !== 'waiting_for_confirmation' || r.parsed === null) throw new SnapshotError('ImportNotWaiting', `Import ${r.id} is not waiting for confirmation (it is ${String(r.state.state)})`)
     const parsed = r.parsed
+    // The parsed rows are the write's to keep now (and to let go of table by table as they turn
+    // into documents), not the record's until it is forgotten.
+    r.parsed = null
     this.#setState(r, { state: 'in_progress', progress_message: 'Importing', checkpoint_messages: [] })
     this.#write(r, parsed).then(
       (n) => this.#setState(r, { state: 'completed', num_rows_written: int64(n) }),
@@ -654,6 +657,8 @@ export class SnapshotService {
         }
         prepared.push(t.name === STORAGE ? { table, id, doc: full, file: parsed.files.get(raw._id as string) } : { table, id, doc: full })
       })
+      // Each row is a document now: the parsed rows can go (a large import holds one copy, not two).
+      t.docs = []
     }
     // Stored names; replaceAll empties every component's user tables, as Convex's does.
     const replaced = new Set<string>()
