@@ -1,5 +1,5 @@
 /** @module Registry: the pushed app's functions, looked up by the paths clients send. */
-import type { ValidatorJSON } from '../values/index.ts'
+import { identifierError, type ValidatorJSON } from '../values/index.ts'
 
 export type UdfType = 'Query' | 'Mutation' | 'Action' | 'HttpAction'
 
@@ -24,6 +24,48 @@ export function parseFunctionPath(path: string): { modulePath: string; exportNam
   if (mod.startsWith('convex/')) mod = mod.slice('convex/'.length)
   if (!mod.endsWith('.js')) mod = `${mod}.js`
   return { modulePath: mod, exportName }
+}
+
+/**
+ * Why `path` is not a path to a function as Convex parses one (`UdfPath`: a module path, then
+ * `:` and the export's name), in its words; null if it is one. The module path is read as Rust
+ * reads a path (empty and `.` segments skipped), must be relative, name a file, end in `.js` or
+ * nothing, and have segments of letters, digits, `_` and `.`; the export must be an identifier.
+ */
+export function functionPathError(path: string): string | null {
+  const colon = path.lastIndexOf(':')
+  const module = colon === -1 ? path : path.slice(0, colon)
+  const problem = modulePathError(module)
+  if (problem !== null) return problem
+  return colon === -1 ? null : identifierError(path.slice(colon + 1))
+}
+
+function modulePathError(p: string): string | null {
+  // Rust's Path::components: a leading `/` is the root, a leading `.` the current directory,
+  // empty and other `.` segments are skipped.
+  const parts: { kind: 'RootDir' | 'CurDir' | 'ParentDir' | 'Normal'; name: string }[] = []
+  if (p.startsWith('/')) parts.push({ kind: 'RootDir', name: '/' })
+  p.split('/').forEach((segment, i) => {
+    if (segment === '' || (segment === '.' && (i > 0 || p.startsWith('/')))) return
+    parts.push({ kind: segment === '.' ? 'CurDir' : segment === '..' ? 'ParentDir' : 'Normal', name: segment })
+  })
+  const last = parts[parts.length - 1]
+  if (last === undefined || last.kind !== 'Normal') return `Module path ${p} doesn't have a filename.`
+  const dot = last.name.lastIndexOf('.')
+  const extension = dot <= 0 ? null : last.name.slice(dot + 1)
+  if (extension !== null && extension !== 'js') return `Module path (${p}) has an extension that isn't 'js'.`
+  for (const part of parts) {
+    if (part.kind === 'RootDir') return `Module paths must be relative (${p} is absolute).`
+    if (part.kind !== 'Normal') return `Invalid path component ${part.kind} in ${p}.`
+  }
+  for (const part of parts) {
+    const name = part === last && extension === null ? `${part.name}.js` : part.name
+    const bytes = Buffer.byteLength(name)
+    if (bytes > 64) return `Path component is too long (${bytes} > maximum 64): ${name.slice(0, 64)}...`
+    if (!/^[A-Za-z0-9_.]*$/.test(name)) return `Path component ${name} can only contain alphanumeric characters, underscores, or periods.`
+    if (!/[A-Za-z0-9]/.test(name)) return `Path component ${name} must have at least one alphanumeric character.`
+  }
+  return null
 }
 
 /** The canonical form Convex logs use: `messages.js:list`. */

@@ -33,6 +33,8 @@ import { actingAsIdentity, AuthError } from '../auth/auth.ts'
 import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
+import { functionPathError } from '../functions/registry.ts'
+import { EMPTY_BODY_ERROR, requestShapeError, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
@@ -121,6 +123,27 @@ async function readJson(c: Context, limit = MAX_FUNCTION_BODY, hold?: BodyHold):
   return parseJsonBody(await readBody(c, limit, hold))
 }
 
+/**
+ * Reads a function call's body as Convex deserializes it into `shape` (see udf-request.ts): an
+ * empty body, a field of the wrong type or a missing one gets serde's words.
+ */
+async function readCall(c: Context, shape: RequestShape, hold?: BodyHold): Promise<Record<string, unknown>> {
+  if (!jsonContentType(c.req.header('content-type'))) throw badRequest('BadJsonBody', 'Expected request with `Content-Type: application/json`')
+  const raw = await readBody(c, MAX_FUNCTION_BODY, hold)
+  if (raw.length === 0) throw badRequest('BadJsonBody', EMPTY_BODY_ERROR)
+  const text = raw.toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (e) {
+    throw badRequest('BadJsonBody', `Failed to parse the request body as JSON: ${(e as Error).message}`)
+  }
+  const refused = requestShapeError(text, parsed, shape)
+  if (refused !== null) throw badRequest('BadJsonBody', refused)
+  if (Array.isArray(parsed)) throw badRequest('BadJsonBody', 'The request body must be a JSON object')
+  return parsed as Record<string, unknown>
+}
+
 /** Whether a body of this `Content-Type` is read as JSON (none counts). */
 function jsonContentType(contentType: string | undefined): boolean {
   return contentType === undefined || contentType === '' || contentType.toLowerCase().includes('json')
@@ -160,18 +183,24 @@ function toCleanJson(v: Value): unknown {
 }
 
 function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
+  // As Convex: the format is read once the function has run (a mutation's writes stand).
+  if (format !== undefined && format !== null && !VALUE_FORMATS.has(format as string)) throw badRequest('BadFormat', `format param must be one of [\`json\`]. Got ${String(format)}`)
   return answered(c, udfBody(result, format, requestIdOf(c)))
 }
 
+/** The value formats Convex's answers come in (`ValueFormat`): the encoded one, or clean JSON. */
+const VALUE_FORMATS = new Set(['convex_encoded_json', 'convex_json', 'json', 'convex_clean_json', 'export_json'])
+
 /** The body of a function call's answer (status 200 whether it succeeded or not). */
 function udfBody(result: UdfResult, format: unknown, requestId: string): string {
-  const logLines = JSON.stringify(result.logLines)
-  const clean = format !== 'convex_encoded_json'
+  // As Convex's UdfResponse: `logLines` only when there are some.
+  const logLines = result.logLines.length === 0 ? '' : `,"logLines":${JSON.stringify(result.logLines)}`
+  const clean = format !== 'convex_encoded_json' && format !== 'convex_json'
   const encode = (json: string) => (clean ? JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))) : json)
-  if (result.ok) return `{"status":"success","value":${encode(result.value)},"logLines":${logLines}}`
+  if (result.ok) return `{"status":"success","value":${encode(result.value)}${logLines}}`
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
   const message = `[Request ID: ${requestId}] Server Error\n${errorText(result)}\n`
-  return `{"status":"error","errorMessage":${JSON.stringify(message)}${data},"logLines":${logLines}}`
+  return `{"status":"error","errorMessage":${JSON.stringify(message)}${data}${logLines}}`
 }
 
 /** Marks a response made with every header the middleware would add (see `answered`). */
@@ -413,7 +442,9 @@ async function caller(authorization: string | undefined, deps: HttpDeps): Promis
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) => {
-    if (typeof path !== 'string' || path === '') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
+    if (typeof path !== 'string') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
+    const invalid = functionPathError(path)
+    if (invalid !== null) throw badRequest('BadConvexFunctionIdentifier', `${path} is not a valid path to a Convex function. ${invalid}`)
     const { admin, readOnly, identity, authToken } = await caller(c.req.header('authorization'), deps)
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
@@ -422,14 +453,14 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   }
   for (const kind of ['query', 'mutation', 'action'] as const) {
     app.post(`/api/${kind}`, async (c) => {
-      const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
+      const body = await readCall(c, UDF_POST_REQUEST, holdFor(c, deps))
       return call(c, kind, body, unwrapArgs(body.args), body.path)
     })
   }
   // The CLI's door (`npx convex run`, `--component`): admins only, as in Convex. (`/api/query` and
   // the others ignore a `componentPath`: clients reach only the app's own functions.)
   app.post('/api/function', async (c) => {
-    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
+    const body = await readCall(c, UDF_POST_REQUEST_WITH_COMPONENT, holdFor(c, deps))
     adminAuth(c, deps, true)
     const componentPath = body.componentPath
     if (componentPath !== undefined && componentPath !== null && (typeof componentPath !== 'string' || !/^([A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*)?$/.test(componentPath))) {
@@ -438,7 +469,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     return call(c, null, body, unwrapArgs(body.args), body.path, undefined, (componentPath as string | null | undefined) ?? undefined)
   })
   app.post('/api/run/*', async (c) => {
-    const body = await readJson(c, MAX_FUNCTION_BODY, holdFor(c, deps))
+    const body = await readCall(c, UDF_POST_REQUEST_ARGS_ONLY, holdFor(c, deps))
     const segments = c.req.path.slice('/api/run/'.length).split('/').filter((s) => s !== '')
     if (segments.length < 2) throw badRequest('MissingIdentifier', 'Path or function name not provided in path, e.g. /api/run/messages/list')
     const fn = segments.pop()!

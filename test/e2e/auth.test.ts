@@ -323,7 +323,7 @@ test("the Authorization header is read by Convex's rules: a malformed one is a 4
   // The schemes are matched without regard to case.
   expect(await query(`bearer ${valid('lower-bearer')}`)).toEqual([
     200,
-    { status: 'success', value: { subject: 'lower-bearer', issuer: 'https://issuer.test', tokenIdentifier: 'https://issuer.test|lower-bearer', email: 'ada@example.com', name: 'Ada' }, logLines: [] },
+    { status: 'success', value: { subject: 'lower-bearer', issuer: 'https://issuer.test', tokenIdentifier: 'https://issuer.test|lower-bearer', email: 'ada@example.com', name: 'Ada' } },
   ])
   // Admin routes read it the same way.
   const checkKey = async (authorization: string) => {

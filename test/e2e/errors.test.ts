@@ -116,3 +116,22 @@ test('an HTTP action that throws a ConvexError answers 500 JSON with its data', 
   expect(body.trace).toBe('Uncaught ConvexError: {"code":7}\n    at <anonymous> (../convex/http.ts:17:10)\n')
   expect(body.data).toEqual({ code: 7 })
 })
+
+test("a call's body that Convex wouldn't deserialize, a path that isn't one, and an unknown format: 400 with Convex's code and words", async () => {
+  const post = async (route: string, body: string) => {
+    const res = await fetch(`${backend.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'convex-client': 'npm-1.48.0' }, body })
+    return [res.status, await res.json()]
+  }
+  const badBody = (message: string) => [400, { code: 'BadJsonBody', message }]
+  expect(await post('/api/query', '')).toEqual(badBody('Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 0'))
+  expect(await post('/api/query', '{}')).toEqual(badBody('Failed to deserialize the JSON body into the target type: missing field `path` at line 1 column 2'))
+  expect(await post('/api/mutation', '{"path":"posts:seed"}')).toEqual(badBody('Failed to deserialize the JSON body into the target type: missing field `args` at line 1 column 21'))
+  expect(await post('/api/action', '{"path":5,"args":{}}')).toEqual(badBody('Failed to deserialize the JSON body into the target type: path: invalid type: integer `5`, expected a string at line 1 column 9'))
+  expect(await post('/api/run/posts/all', '{"args":{"channel":"x"},"format":[]}')).toEqual(badBody('Failed to deserialize the JSON body into the target type: format: invalid type: sequence, expected a string at line 1 column 33'))
+  expect(await post('/api/query', '{"path":"posts.ts:all","args":{}}')).toEqual([400, { code: 'BadConvexFunctionIdentifier', message: "posts.ts:all is not a valid path to a Convex function. Module path (posts.ts) has an extension that isn't 'js'." }])
+  expect(await post('/api/query', '{"path":"../posts:all","args":{}}')).toEqual([400, { code: 'BadConvexFunctionIdentifier', message: '../posts:all is not a valid path to a Convex function. Invalid path component ParentDir in ../posts.' }])
+  // The format is read once the function has run: the mutation's writes stand, as in Convex.
+  expect(await post('/api/mutation', '{"path":"posts:seed","args":{"channel":"badFormat","count":2},"format":"xml"}')).toEqual([400, { code: 'BadFormat', message: 'format param must be one of [`json`]. Got xml' }])
+  expect((await client.query(api.posts.all, { channel: 'badFormat' })).map((p: { n: number }) => p.n)).toEqual([0, 1])
+  expect(await post('/api/query', '{"path":"posts:all","args":{"channel":"badFormat"},"format":"convex_json"}')).toEqual([200, { status: 'success', value: [expect.objectContaining({ n: 0 }), expect.objectContaining({ n: 1 })] }])
+})
