@@ -34,7 +34,7 @@ import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import { functionPathError } from '../functions/registry.ts'
-import { EMPTY_BODY_ERROR, requestShapeError, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
+import { EMPTY_BODY_ERROR, QUERY_BATCH_ARGS, requestShapeError, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
@@ -184,8 +184,12 @@ function toCleanJson(v: Value): unknown {
 
 function udfResponse(c: Context, result: UdfResult, format: unknown): Response {
   // As Convex: the format is read once the function has run (a mutation's writes stand).
-  if (format !== undefined && format !== null && !VALUE_FORMATS.has(format as string)) throw badRequest('BadFormat', `format param must be one of [\`json\`]. Got ${String(format)}`)
+  checkFormat(format)
   return answered(c, udfBody(result, format, requestIdOf(c)))
+}
+
+function checkFormat(format: unknown): void {
+  if (format !== undefined && format !== null && !VALUE_FORMATS.has(format as string)) throw badRequest('BadFormat', `format param must be one of [\`json\`]. Got ${String(format)}`)
 }
 
 /** The value formats Convex's answers come in (`ValueFormat`): the encoded one, or clean JSON. */
@@ -441,16 +445,50 @@ async function caller(authorization: string | undefined, deps: HttpDeps): Promis
 }
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
-  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) => {
+  const run = async (c: Context, kind: FunctionKind | null, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string): Promise<UdfResult> => {
     if (typeof path !== 'string') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
     const invalid = functionPathError(path)
     if (invalid !== null) throw badRequest('BadConvexFunctionIdentifier', `${path} is not a valid path to a Convex function. ${invalid}`)
     const { admin, readOnly, identity, authToken } = await caller(c.req.header('authorization'), deps)
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
-    const result = await deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
-    return udfResponse(c, result, body.format)
+    return deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
   }
+  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) =>
+    udfResponse(c, await run(c, kind, args, path, ts, componentPath), body.format)
+  // Convex's public API also takes a query as GET (`?path=…&args=<JSON>&format=…`), and several
+  // queries in one request, all read at one timestamp (`/api/query_batch`).
+  app.get('/api/query', async (c) => {
+    const path = c.req.query('path')
+    const argsText = c.req.query('args')
+    for (const [name, value] of [['path', path], ['args', argsText]] as const) {
+      if (value === undefined) throw badRequest('BadQueryArgs', `Failed to deserialize query string: missing field \`${name}\``)
+    }
+    let args: unknown
+    try {
+      args = JSON.parse(argsText!)
+    } catch (e) {
+      throw badRequest('BadQueryArgs', `Failed to deserialize query string: args: ${(e as Error).message}`)
+    }
+    return call(c, 'query', { format: c.req.query('format') }, unwrapArgs(args), path)
+  })
+  app.post('/api/query_batch', async (c) => {
+    const body = await readCall(c, QUERY_BATCH_ARGS, holdFor(c, deps))
+    const queries = body.queries
+    if (!Array.isArray(queries)) throw badRequest('BadJsonBody', 'Failed to deserialize the JSON body into the target type: queries: invalid type, expected a sequence')
+    queries.forEach((q: unknown, i) => {
+      const problem = requestShapeError(JSON.stringify(q), q, UDF_POST_REQUEST)
+      // (serde's path to the field; its position in the whole body is left out.)
+      if (problem !== null) throw badRequest('BadJsonBody', problem.replace(/target type: (missing field)?/, (_, missing: string | undefined) => `target type: queries[${i}]${missing === undefined ? '.' : ': missing field'}`).replace(/ at line \d+ column \d+$/, ''))
+    })
+    const ts = await deps.db.currentTs()
+    const results: string[] = []
+    for (const q of queries as Record<string, unknown>[]) {
+      checkFormat(q.format)
+      results.push(udfBody(await run(c, 'query', unwrapArgs(q.args), q.path, ts), q.format, requestIdOf(c)))
+    }
+    return answered(c, `{"results":[${results.join(',')}]}`)
+  })
   for (const kind of ['query', 'mutation', 'action'] as const) {
     app.post(`/api/${kind}`, async (c) => {
       const body = await readCall(c, UDF_POST_REQUEST, holdFor(c, deps))

@@ -18,6 +18,8 @@ export interface RequestShape {
 export const UDF_POST_REQUEST: RequestShape = { name: 'UdfPostRequest', fields: [['path', 'string'], ['args', 'any'], ['format', 'optional']] }
 /** `UdfPostRequestWithComponent`: `/api/function`. */
 export const UDF_POST_REQUEST_WITH_COMPONENT: RequestShape = { name: 'UdfPostRequestWithComponent', fields: [['componentPath', 'optional'], ['path', 'string'], ['args', 'any'], ['format', 'optional']] }
+/** `QueryBatchArgs`: `/api/query_batch` (each of its `queries` a UdfPostRequest). */
+export const QUERY_BATCH_ARGS: RequestShape = { name: 'QueryBatchArgs', fields: [['queries', 'any']] }
 /** `UdfPostRequestArgsOnly`: `/api/run/...`. */
 export const UDF_POST_REQUEST_ARGS_ONLY: RequestShape = { name: 'UdfPostRequestArgsOnly', fields: [['args', 'any'], ['format', 'optional']] }
 

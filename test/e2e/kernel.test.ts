@@ -361,6 +361,24 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(((await missing.json()) as any).code).toBe('MissingIdentifier')
   })
 
+  test("Convex's public API beside: a query as GET, and several in one request", async () => {
+    const get = await fetch(`${backend.url}/api/query?path=values:echo&args=${encodeURIComponent('{"value":{"$integer":"BQAAAAAAAAA="}}')}&format=convex_encoded_json`)
+    expect([get.status, await get.json()]).toEqual([200, { status: 'success', value: { $integer: 'BQAAAAAAAAA=' } }])
+    const noArgs = await fetch(`${backend.url}/api/query?path=values:echo`)
+    expect([noArgs.status, await noArgs.json()]).toEqual([400, { code: 'BadQueryArgs', message: 'Failed to deserialize query string: missing field `args`' }])
+    const batch = await fetch(`${backend.url}/api/query_batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ queries: [{ path: 'values:echo', args: { value: 'a' }, format: 'json' }, { path: 'values:missing', args: {} }] }),
+    })
+    expect([batch.status, await batch.json()]).toEqual([
+      200,
+      { results: [{ status: 'success', value: 'a' }, { status: 'error', errorMessage: expect.stringMatching(/^\[Request ID: [0-9a-f]{16}\] Server Error\nCould not find public function for 'values:missing'/) }] },
+    ])
+    const badBatch = await fetch(`${backend.url}/api/query_batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"queries":[{"args":{}}]}' })
+    expect([badBatch.status, await badBatch.json()]).toEqual([400, { code: 'BadJsonBody', message: 'Failed to deserialize the JSON body into the target type: queries[0]: missing field `path`' }])
+  })
+
   test('actions may fetch; queries may not', async () => {
     const server = createServer((req, res) => {
       let body = ''
