@@ -18,13 +18,23 @@ export function loneSurrogate(json: string): string | null {
       continue
     }
     const code = parseInt(json.slice(i + 2, i + 6), 16)
-    if (code >= 0xdc00 && code <= 0xdfff) return `lone trailing surrogate in hex escape at line 1 column ${i + 6}`
+    if (code >= 0xdc00 && code <= 0xdfff) return `lone trailing surrogate in hex escape at line 1 column ${utf8Length(json, i) + 6}`
     if (code >= 0xd800 && code <= 0xdbff) {
       const next = json[i + 6] === '\\' && json[i + 7] === 'u' ? parseInt(json.slice(i + 8, i + 12), 16) : NaN
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return `lone leading surrogate in hex escape at line 1 column ${i + 6}`
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return `lone leading surrogate in hex escape at line 1 column ${utf8Length(json, i) + 6}`
       i += 6
     }
     i += 5
   }
   return null
+}
+
+/** The UTF-8 length of `text`'s first `end` characters (serde's columns count bytes). */
+function utf8Length(text: string, end: number): number {
+  let bytes = 0
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i)
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdfff ? 2 : 3
+  }
+  return bytes
 }

@@ -128,7 +128,7 @@ export interface RunnerLimits {
  * isolate reports it, how long it ran against its time limit and what it left unawaited (see
  * CallOutcome), for Convex's warnings.
  */
-type ExecOutcome = ({ ok: true; value: string; logLines: string[] } | CallFailure) & { run?: RunStats }
+type ExecOutcome = ({ ok: true; value: string; logLines: string[] } | CallFailure) & { run?: RunStats; quiet?: true }
 /** Convex's warnings for a call that ran (in its order), given how it ended. */
 type Warnings = (outcome: ExecOutcome) => (string | null)[]
 
@@ -843,7 +843,7 @@ export class FunctionRunner implements JobRunner {
     const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin, component })
     try {
       // Convex's warnings for an action: its arguments, what it left unawaited, its time, its
-      // return value (an HTTP action's: the last three).
+      // return value (an HTTP action's: the middle two).
       const warnings: Warnings = (outcome) => [
         request === undefined ? sizeWarning('Large size of the action arguments', argsJson, MAX_FUNCTION_ARGS_SIZE) : null,
         danglingWarning(outcome.run),
@@ -870,8 +870,10 @@ export class FunctionRunner implements JobRunner {
     } finally {
       release?.()
     }
-    if (warnings !== undefined) for (const w of warnings(outcome)) if (w !== null) outcome.logLines.push(w)
+    // (A failure Convex reports as the system's rather than the function's has no log at all.)
+    if (warnings !== undefined && outcome.quiet !== true) for (const w of warnings(outcome)) if (w !== null) outcome.logLines.push(w)
     delete outcome.run
+    delete outcome.quiet
     this.log.record({
       udfType: EXECUTION_UDF[kind],
       // As Convex's log stream: the stripped path (`lib:fn`), and the component apart.
@@ -927,7 +929,7 @@ export class FunctionRunner implements JobRunner {
     // (FunctionReturnInvalidJson, a user error whose log lines are dropped); then its size is
     // checked, then its validator (an HTTP action's response is not a return value).
     const invalidJson = kind === 'httpAction' ? null : loneSurrogate(outcome.value!)
-    if (invalidJson !== null) return ran({ ok: false, message: `Function ${canonicalPath(fn.modulePath, fn.exportName)} failed. Could not parse return value as json: ${invalidJson}`, logLines: [] })
+    if (invalidJson !== null) return { ok: false, message: `Function ${canonicalPath(fn.modulePath, fn.exportName)} failed. Could not parse return value as json: ${invalidJson}`, logLines: [], quiet: true }
     const tooLarge = kind === 'httpAction' ? null : checkResultSize(canonicalPath(fn.modulePath, fn.exportName), outcome.value!, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE)
     if (tooLarge !== null) return ran({ ok: false, message: tooLarge, logLines: outcome.logLines })
     try {

@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest'
+import { loneSurrogate } from '../../runtime/json-text.ts'
 import { danglingWarning, durationWarning, rustDuration } from './warnings.ts'
 
 test("durations print as Rust's Debug for Duration does (Convex's duration warning)", () => {
@@ -29,4 +30,12 @@ test('the duration warning is past 80% of the limit and not past it', () => {
   expect(durationWarning({ elapsedMs: 800.5, limitMs: 1000, dangling: [] })).toBe('[WARN] Function execution took a long time. (maximum duration: 1s, actual duration: 800.5ms).')
   expect(durationWarning({ elapsedMs: 1000, limitMs: 1000, dangling: [] })).toBe('[WARN] Function execution took a long time. (maximum duration: 1s, actual duration: 1s).')
   expect(durationWarning({ elapsedMs: 1000.5, limitMs: 1000, dangling: [] })).toBeNull()
+})
+
+test("serde's column for a lone surrogate counts the UTF-8 bytes before it (what a return value or syscall is refused with)", () => {
+  // `{"a":"é🎉` then half an emoji: é is 2 bytes, 🎉 4.
+  const json = JSON.stringify({ a: 'é🎉' + '🎉'.slice(0, 1) })
+  expect(loneSurrogate(json)).toBe(`lone leading surrogate in hex escape at line 1 column ${6 + 2 + 4 + 6}`)
+  expect(loneSurrogate(JSON.stringify({ a: '🎉'.slice(1) }))).toBe('lone trailing surrogate in hex escape at line 1 column 12')
+  expect(loneSurrogate(JSON.stringify({ a: '🎉 \\ud83c' }))).toBeNull()
 })

@@ -34,7 +34,7 @@ import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import { functionPathError } from '../functions/registry.ts'
-import { EMPTY_BODY_ERROR, QUERY_BATCH_ARGS, requestShapeError, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
+import { EMPTY_BODY_ERROR, QUERY_BATCH_ARGS, requestShapeError, unexpectedValue, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
 import { serveHttpAction } from './site-app.ts'
@@ -445,11 +445,11 @@ async function caller(authorization: string | undefined, deps: HttpDeps): Promis
 }
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
-  const run = async (c: Context, kind: FunctionKind | null, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string): Promise<UdfResult> => {
+  const run = async (c: Context, kind: FunctionKind | null, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string, who?: Awaited<ReturnType<typeof caller>>): Promise<UdfResult> => {
     if (typeof path !== 'string') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
     const invalid = functionPathError(path)
     if (invalid !== null) throw badRequest('BadConvexFunctionIdentifier', `${path} is not a valid path to a Convex function. ${invalid}`)
-    const { admin, readOnly, identity, authToken } = await caller(c.req.header('authorization'), deps)
+    const { admin, readOnly, identity, authToken } = who ?? (await caller(c.req.header('authorization'), deps))
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
     return deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
@@ -475,17 +475,19 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
   app.post('/api/query_batch', async (c) => {
     const body = await readCall(c, QUERY_BATCH_ARGS, holdFor(c, deps))
     const queries = body.queries
-    if (!Array.isArray(queries)) throw badRequest('BadJsonBody', 'Failed to deserialize the JSON body into the target type: queries: invalid type, expected a sequence')
+    // (serde's path to the field is given; its position in the whole body is left out.)
+    if (!Array.isArray(queries)) throw badRequest('BadJsonBody', `Failed to deserialize the JSON body into the target type: queries: invalid type: ${unexpectedValue(queries)}, expected a sequence`)
     queries.forEach((q: unknown, i) => {
-      const problem = requestShapeError(JSON.stringify(q), q, UDF_POST_REQUEST)
-      // (serde's path to the field; its position in the whole body is left out.)
-      if (problem !== null) throw badRequest('BadJsonBody', problem.replace(/target type: (missing field)?/, (_, missing: string | undefined) => `target type: queries[${i}]${missing === undefined ? '.' : ': missing field'}`).replace(/ at line \d+ column \d+$/, ''))
+      const problem = requestShapeError(() => JSON.stringify(q), q, UDF_POST_REQUEST)
+      if (problem !== null) throw badRequest('BadJsonBody', problem.replace(/target type: (missing field|invalid type)?/, (_, root: string | undefined) => `target type: queries[${i}]${root === undefined ? '.' : `: ${root}`}`).replace(/ at line \d+ column \d+$/, ''))
     })
+    // One caller and one timestamp for every query, as Convex's.
+    const who = await caller(c.req.header('authorization'), deps)
     const ts = await deps.db.currentTs()
     const results: string[] = []
     for (const q of queries as Record<string, unknown>[]) {
       checkFormat(q.format)
-      results.push(udfBody(await run(c, 'query', unwrapArgs(q.args), q.path, ts), q.format, requestIdOf(c)))
+      results.push(udfBody(await run(c, 'query', unwrapArgs(q.args), q.path, ts, undefined, who), q.format, requestIdOf(c)))
     }
     return answered(c, `{"results":[${results.join(',')}]}`)
   })

@@ -27,18 +27,18 @@ export const UDF_POST_REQUEST_ARGS_ONLY: RequestShape = { name: 'UdfPostRequestA
  * What Convex answers (400 `BadJsonBody`) for a body `text` that parsed as `body` but doesn't
  * deserialize into `shape`, or null when it does.
  */
-export function requestShapeError(text: string, body: unknown, shape: RequestShape): string | null {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    // (A JSON array deserializes into a struct field by field in serde; that form is not read here.)
-    if (Array.isArray(body)) return null
+export function requestShapeError(source: string | (() => string), body: unknown, shape: RequestShape): string | null {
+  if (Array.isArray(body)) return null // (serde reads a struct from an array field by field; that form is not checked here)
+  const isObject = body !== null && typeof body === 'object'
+  const fields = body as Record<string, unknown>
+  if (isObject && shape.fields.every(([name, kind]) => fits(fields, name, kind))) return null
+  const text = typeof source === 'string' ? source : source()
+  if (!isObject) {
     const start = skipSpace(text, 0)
     const end = skipValue(text, start)
     return deserializeError(`invalid type: ${unexpected(text.slice(start, end))}, expected struct ${shape.name}`, text, end)
   }
-  const fields = body as Record<string, unknown>
-  const wrong = shape.fields.some(([name, kind]) => kind !== 'any' && name in fields && !(typeof fields[name] === 'string' || (kind === 'optional' && fields[name] === null)))
   const missing = shape.fields.find(([name, kind]) => kind !== 'optional' && !(name in fields))
-  if (!wrong && missing === undefined) return null
   // serde reads the fields in the body's order: the first of the wrong type fails it; a missing
   // one only once the object is read (in the struct's order).
   const { entries, close } = topLevelEntries(text)
@@ -54,11 +54,22 @@ export function requestShapeError(text: string, body: unknown, shape: RequestSha
   return deserializeError(`missing field \`${missing![0]}\``, text, close + 1)
 }
 
+/** Whether the parsed body's field `name` deserializes as a field of that kind (present unless optional). */
+function fits(fields: Record<string, unknown>, name: string, kind: 'string' | 'optional' | 'any'): boolean {
+  if (!(name in fields)) return kind === 'optional'
+  return kind === 'any' || typeof fields[name] === 'string' || (kind === 'optional' && fields[name] === null)
+}
+
 /** What serde's reader says of an empty body. */
 export const EMPTY_BODY_ERROR = 'Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 0'
 
 function deserializeError(message: string, text: string, at: number): string {
   return `Failed to deserialize the JSON body into the target type: ${message} at ${position(text, at)}`
+}
+
+/** serde's `Unexpected` for a parsed JSON value. */
+export function unexpectedValue(value: unknown): string {
+  return unexpected(value === undefined ? 'null' : JSON.stringify(value))
 }
 
 /** serde's `Unexpected` for a JSON value's text. */

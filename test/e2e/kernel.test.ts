@@ -377,6 +377,8 @@ describe('queries and mutations through ConvexHttpClient', () => {
     ])
     const badBatch = await fetch(`${backend.url}/api/query_batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"queries":[{"args":{}}]}' })
     expect([badBatch.status, await badBatch.json()]).toEqual([400, { code: 'BadJsonBody', message: 'Failed to deserialize the JSON body into the target type: queries[0]: missing field `path`' }])
+    const notAQuery = await fetch(`${backend.url}/api/query_batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"queries":[{"path":"values:echo","args":{}},1]}' })
+    expect([notAQuery.status, await notAQuery.json()]).toEqual([400, { code: 'BadJsonBody', message: 'Failed to deserialize the JSON body into the target type: queries[1]: invalid type: integer `1`, expected struct UdfPostRequest' }])
   })
 
   test('actions may fetch; queries may not', async () => {

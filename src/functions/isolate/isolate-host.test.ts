@@ -119,3 +119,21 @@ test('code that runs past the limit is stopped with Convex\'s user timeout', asy
     spinning.dispose()
   }
 })
+
+test("a module that throws a non-Error while loading is named by the value alone, with no frames of the host's", () => {
+  const source = 'throw "boom at load"\nexport const x = 1\n'
+  const throwing = new IsolateHost(runtime, new Map([['bad.js', { path: 'bad.js', environment: 'isolate', source, sourceMap: null, hash: '' }]]), 0, 64)
+  try {
+    const text = (() => {
+      try {
+        throwing.loadModule('bad.js', 1000)
+        return 'loaded'
+      } catch (e) {
+        return throwing.loadErrorText(e)
+      }
+    })()
+    expect(text).toBe('Uncaught boom at load')
+  } finally {
+    throwing.dispose()
+  }
+})

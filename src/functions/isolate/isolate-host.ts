@@ -210,7 +210,9 @@ export class IsolateHost {
    * app's sources); an import that names no module, or the time limit, as its message.
    */
   loadErrorText(e: unknown): string {
-    const err = e instanceof Error ? e : new Error(String(e))
+    // A thrown non-object: Convex says `Uncaught <value>`.
+    if (!(e instanceof Error)) return uncaughtMessage('', String(e))
+    const err = e
     if (err instanceof ModuleResolutionError || err instanceof SandboxError || /Script execution timed out/.test(err.message)) return err.message
     const text = uncaughtMessage(err.name, err.message)
     const frames = mappedFrames(err)
@@ -261,6 +263,8 @@ export class IsolateHost {
     const settled: (number | boolean | string)[] = []
     /** The operations dispatched and not settled yet, by id. */
     const unsettled = new Map<number, string>()
+    /** The operations dispatched whose results the isolate hasn't been given yet, by id. */
+    const undelivered = new Map<number, string>()
     let wake: (() => void) | null = null
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
       const r = offThread ? await ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
@@ -283,7 +287,7 @@ export class IsolateHost {
         if (done !== null && (!done.ok || offThread)) {
           done.elapsedMs = offThread ? clock() - startedAt : used
           // (An action's operations still running or not started: Convex warns of them.)
-          if (offThread) done.dangling = [...unsettled.values(), ...this.#queued.filter(([id]) => id !== 0).map(([, op]) => op)]
+          if (offThread) done.dangling = [...undelivered.values(), ...this.#queued.filter(([id]) => id !== 0).map(([, op]) => op)]
           return done
         }
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
@@ -292,6 +296,7 @@ export class IsolateHost {
             continue
           }
           unsettled.set(id, op)
+          undelivered.set(id, op)
           handler.async(op, argsJson).then(
             (result) => settled.push(id, true, result),
             (e: unknown) => {
@@ -323,6 +328,7 @@ export class IsolateHost {
         if (settled.length === 0 && unsettled.size > 0) continue
         if (settled.length === 0) throw new SandboxError('Returned promise will never resolve', false)
         const results = settled.splice(0)
+        for (let i = 0; i < results.length; i += 3) undelivered.delete(results[i] as number)
         // Arguments live on the stack: a huge batch (tens of thousands of syscalls at once) goes as JSON.
         await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
       }
@@ -360,8 +366,10 @@ function mappedFrames(err: Error): string | null {
   const head = `${err.name}: ${err.message}`
   if (!stack.startsWith(head)) return null
   const rest = stack.slice(head.length)
+  // (No boundary: the error was made on the host's side, its frames the host's own.)
   const boundary = rest.indexOf(`    at ${ISOLATED_VM_BOUNDARY}`)
-  const frames = (boundary === -1 ? rest : rest.slice(0, boundary)).replace(/^\n+|\n+$/g, '')
+  if (boundary === -1) return null
+  const frames = rest.slice(0, boundary).replace(/^\n+|\n+$/g, '')
   return frames.startsWith('    at ') ? frames : null
 }
 
