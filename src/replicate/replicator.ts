@@ -558,7 +558,8 @@ export class Replicator {
       ...base,
       cursor: String(applied),
       sourceTs: String(head),
-      caughtUp: this.#caughtUp && documents === 0 && this.#filesInSync && base.files.source === base.files.replica,
+      // (The files as `files` reports them: a listing that finished meanwhile counts next time.)
+      caughtUp: this.#caughtUp && documents === 0 && base.files.inSync && base.files.source === base.files.replica,
       lag: { documents, complete, seconds: oldest === null ? 0 : Number(head - oldest) / 1e9 },
     }
   }
