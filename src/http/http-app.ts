@@ -34,6 +34,7 @@ import type { Auth, UserIdentity } from '../auth/auth.ts'
 import type { PushService } from '../push/push.ts'
 import { decodeTs, encodeTs, jsonToValue } from '../values/index.ts'
 import { functionPathError } from '../functions/registry.ts'
+import { encodedToExportJson } from '../snapshot/export-json.ts'
 import { EMPTY_BODY_ERROR, QUERY_BATCH_ARGS, requestShapeError, unexpectedValue, UDF_POST_REQUEST, UDF_POST_REQUEST_ARGS_ONLY, UDF_POST_REQUEST_WITH_COMPONENT, type RequestShape } from './udf-request.ts'
 import type { JSONValue, Value } from '../values/index.ts'
 import { isClientAbort, badRequest, forbidden, HttpError, unauthorized } from './errors.ts'
@@ -199,8 +200,9 @@ const VALUE_FORMATS = new Set(['convex_encoded_json', 'convex_json', 'json', 'co
 function udfBody(result: UdfResult, format: unknown, requestId: string): string {
   // As Convex's UdfResponse: `logLines` only when there are some.
   const logLines = result.logLines.length === 0 ? '' : `,"logLines":${JSON.stringify(result.logLines)}`
-  const clean = format !== 'convex_encoded_json' && format !== 'convex_json'
-  const encode = (json: string) => (clean ? JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))) : json)
+  const encoded = format === 'convex_encoded_json' || format === 'convex_json'
+  // `export_json`: Convex's lossless clean form (int64 a bare integer, a float always a float).
+  const encode = (json: string) => (encoded ? json : format === 'export_json' ? encodedToExportJson(JSON.parse(json) as JSONValue) : JSON.stringify(toCleanJson(jsonToValue(JSON.parse(json) as JSONValue))))
   if (result.ok) return `{"status":"success","value":${encode(result.value)}${logLines}}`
   const data = result.data === undefined ? '' : `,"errorData":${encode(result.data)}`
   const message = `[Request ID: ${requestId}] Server Error\n${errorText(result)}\n`

@@ -364,6 +364,9 @@ describe('queries and mutations through ConvexHttpClient', () => {
   test("Convex's public API beside: a query as GET, and several in one request", async () => {
     const get = await fetch(`${backend.url}/api/query?path=values:echo&args=${encodeURIComponent('{"value":{"$integer":"BQAAAAAAAAA="}}')}&format=convex_encoded_json`)
     expect([get.status, await get.json()]).toEqual([200, { status: 'success', value: { $integer: 'BQAAAAAAAAA=' } }])
+    // Convex's `export_json`: an int64 a bare integer, a float always a float.
+    const exported = await fetch(`${backend.url}/api/query?path=values:echo&args=${encodeURIComponent('{"value":[{"$integer":"BQAAAAAAAAA="},2,{"$bytes":"AQI="}]}')}&format=export_json`)
+    expect(await exported.text()).toBe('{"status":"success","value":[5,2.0,{"$bytes":"AQI="}]}')
     const noArgs = await fetch(`${backend.url}/api/query?path=values:echo`)
     expect([noArgs.status, await noArgs.json()]).toEqual([400, { code: 'BadQueryArgs', message: 'Failed to deserialize query string: missing field `args`' }])
     const batch = await fetch(`${backend.url}/api/query_batch`, {
