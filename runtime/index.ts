@@ -21,7 +21,7 @@
  * the per-call state below (seeded Math.random, frozen Date, log lines) is simply global.
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa, nameGlobalClasses } from './polyfills.ts'
-import { formatLogArgs } from './inspect.ts'
+import { formatLogArgs, formatLogMessages, logLine } from './inspect.ts'
 import type { CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
@@ -54,9 +54,40 @@ let logLines: string[] = []
 /** The query or mutation that returned but still runs what it left behind (see `start`). */
 let returned: RuntimeCall | null = null
 /** A console line of the running call: reported as it comes once the call has returned. */
-function log(line: string): void {
+/** Lines a call may log (Convex's MAX_LOG_LINES); the last place is the overflow's line. */
+const MAX_LOG_LINES = 256
+/** Log lines the current call has used (its own and its nested calls'), the overflow's included. */
+let logCount = 0
+
+const LOG_OVERFLOW = `[ERROR] Log overflow (maximum ${MAX_LOG_LINES}). Remaining log lines omitted.`
+
+function emit(line: string): void {
   if (returned !== null && returned === call) reportLate(line)
   else logLines.push(line)
+}
+
+function log(line: string): void {
+  // As Convex: past 255 lines one more says so, and the rest are dropped.
+  if (logCount > MAX_LOG_LINES - 1) return
+  emit(logCount === MAX_LOG_LINES - 1 ? LOG_OVERFLOW : line)
+  logCount++
+}
+
+/**
+ * A nested query's or mutation's lines, after the lines so far, as Convex keeps them: they count
+ * as one of the call's lines (Convex keeps them as one entry) if all fit, else those that fit and
+ * the overflow's line.
+ */
+function logNested(lines: readonly string[]): void {
+  if (logCount > MAX_LOG_LINES - 1) return
+  if (logCount + lines.length > MAX_LOG_LINES - 1) {
+    for (const line of lines.slice(0, MAX_LOG_LINES - 1 - logCount)) emit(line)
+    emit(LOG_OVERFLOW)
+    logCount += 2
+  } else {
+    for (const line of lines) emit(line)
+    logCount++
+  }
 }
 let call: RuntimeCall | null = null
 let missingEnv: Set<string> | null = null
@@ -138,7 +169,7 @@ setEventClock(performanceNow)
 // ── Console: every call collects its own log lines. ──
 function logger(level: string) {
   return (...args: unknown[]) => {
-    log(`[${level}] ${formatLogArgs(args)}`)
+    log(logLine(level, formatLogMessages(args)))
   }
 }
 // console.time labels of the current call, timed by the real clock (as Convex's isolate does,
@@ -155,7 +186,7 @@ g.console = {
   // break, then each frame on a line of its own).
   trace(...args: unknown[]): void {
     const stack = String(new Error().stack ?? '')
-    logLines.push(`[LOG] ${formatLogArgs(args)} \n${stack === '' ? '' : `${stack}\n`}`)
+    log(`[LOG] ${formatLogArgs(args)} \n${stack === '' ? '' : `${stack}\n`}`)
   },
   time(label?: unknown): void {
     const name = timerLabel(label)
@@ -444,6 +475,7 @@ function resetCall(spec: RuntimeCall | null): void {
   call = spec
   returned = null
   logLines = []
+  logCount = 0
   consoleTimers = new Map()
   pending.clear()
   streams.clear()
@@ -553,6 +585,11 @@ g.__concave = {
     // A batch too large to pass as arguments comes as one JSON array of them.
     const results = args.length === 1 ? (JSON.parse(args[0] as string) as (number | boolean | string)[]) : args
     for (let i = 0; i < results.length; i += 3) {
+      // A nested query's or mutation's log lines, just before its result.
+      if (results[i] === -1) {
+        logNested(JSON.parse(results[i + 2] as string) as string[])
+        continue
+      }
       const p = pending.get(results[i] as number)
       if (p === undefined) continue
       pending.delete(results[i] as number)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { FunctionLog } from './function-log.ts'
+import { FunctionLog, structuredLogLine } from './function-log.ts'
 
 const execution = (i: number) => ({ udfType: 'Mutation' as const, identifier: 'messages:send', startedMs: 1_000_000 + i, durationMs: 2, logLines: [`[LOG] 'call ${i}'`], error: null })
 
@@ -45,4 +45,11 @@ describe('FunctionLog', () => {
       ['messages:send', null],
     ])
   })
+})
+
+test("a line cut at Convex's length limit is isTruncated in the log stream, its suffix not a message", () => {
+  const cut = `'${'x'.repeat(32767)}`
+  expect(structuredLogLine(`[LOG] ${cut} (truncated due to length)`, 5)).toEqual({ messages: [cut], level: 'LOG', timestamp: 5, isTruncated: true })
+  // A short line that happens to end so was not cut.
+  expect(structuredLogLine('[WARN] done (truncated due to length)', 5)).toEqual({ messages: ['done (truncated due to length)'], level: 'WARN', timestamp: 5, isTruncated: false })
 })

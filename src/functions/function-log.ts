@@ -56,10 +56,21 @@ export interface Execution {
   requestId?: string
 }
 
-/** Splits `[LOG] 'hello'` into level and message; other text is kept whole at level LOG. */
+/** What ends a line cut at Convex's length limit (see runtime/inspect.ts `logLine`). */
+const TRUNCATED = ' (truncated due to length)'
+
+/**
+ * Splits `[LOG] 'hello'` into level and message (a line cut at the length limit is `isTruncated`,
+ * its suffix not part of the message, as Convex's structured line); other text is kept whole at
+ * level LOG.
+ */
 export function structuredLogLine(line: string, timestamp: number): StructuredLogLine {
   const m = /^\[([A-Z]+)\] ([\s\S]*)$/.exec(line)
-  return m === null ? { messages: [line], level: 'LOG', timestamp, isTruncated: false } : { messages: [m[2]!], level: m[1]!, timestamp, isTruncated: false }
+  if (m === null) return { messages: [line], level: 'LOG', timestamp, isTruncated: false }
+  // (A cut line's messages fill the limit to within a character: 32765 bytes or more.)
+  const kept = m[2]!.endsWith(TRUNCATED) ? m[2]!.slice(0, -TRUNCATED.length) : null
+  const truncated = kept !== null && Buffer.byteLength(kept) >= 32765
+  return { messages: [truncated ? kept : m[2]!], level: m[1]!, timestamp, isTruncated: truncated }
 }
 
 /** Entries beyond capacity dropped at once, so trimming is not a copy of the whole ring per call. */

@@ -718,7 +718,9 @@ export class FunctionRunner implements JobRunner {
           if (outerLimits !== null) inner.limits = outerLimits
         }
         if (!result.ok) rollback?.()
-        return unwrapNested(result)
+        // Its log lines join the caller's where it returns, as Convex's sub-function lines do.
+        if (!result.ok) throw { ...nestedError(result), logLines: result.logLines }
+        return { value: result.value, logLines: result.logLines }
       },
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
       schedule: (target, ts, args) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId),
@@ -737,7 +739,9 @@ export class FunctionRunner implements JobRunner {
           outcome.ok ? sizeWarning('Large size of the function return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE) : null,
           durationWarning(outcome.run),
         ]
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host, warnings)
+    // A nested call is no execution of its own in the function log, as in Convex: its lines are
+    // its caller's (see runUdf above).
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host, warnings, !nested)
   }
 
   /** `ctx.auth.signJwt` from a mutation of `component`: its issuer is the deployment, or the component in it. */
@@ -857,7 +861,7 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost, warnings?: Warnings): Promise<ExecOutcome> {
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost, warnings?: Warnings, logged = true): Promise<ExecOutcome> {
     // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
     // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
     // or they took theirs before opening their snapshot (#runQuery, #runMutation).
@@ -874,6 +878,7 @@ export class FunctionRunner implements JobRunner {
     if (warnings !== undefined && outcome.quiet !== true) for (const w of warnings(outcome)) if (w !== null) outcome.logLines.push(w)
     delete outcome.run
     delete outcome.quiet
+    if (!logged) return outcome
     this.log.record({
       udfType: EXECUTION_UDF[kind],
       // As Convex's log stream: the stripped path (`lib:fn`), and the component apart.
@@ -1020,11 +1025,18 @@ function failure(e: unknown, logLines: string[]): CallFailure {
 /** A nested call's result for the calling isolate: the value, or a rejection the library rethrows. */
 function unwrapNested(result: { ok: true; value: string } | CallFailure): string {
   if (result.ok) return result.value
-  // As Convex: the caller sees the callee's error as a JsError prints (its "Uncaught …" line,
-  // each frame, every line ended), which the caller's own failure prefixes and frames again.
+  throw nestedError(result)
+}
+
+/**
+ * A nested call's failure as the caller sees it, as Convex shows it: the callee's error as a JsError
+ * prints (its "Uncaught …" line, each frame, every line ended), which the caller's own failure
+ * prefixes and frames again.
+ */
+function nestedError(result: CallFailure): { message: string; data?: JSONValue } {
   const err: { message: string; data?: JSONValue } = { message: `${errorText(result)}\n` }
   if (result.data !== undefined) err.data = JSON.parse(result.data) as JSONValue
-  throw err
+  return err
 }
 
 export type { ValidatorJSON }

@@ -11,7 +11,7 @@ import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { QueryStream, SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
 import { valueToJson } from '../values/index.ts'
-import type { SyscallHandler } from './isolate/isolate-host.ts'
+import type { NestedResult, SyscallHandler } from './isolate/isolate-host.ts'
 import type { RequestOrigin } from './function-runner.ts'
 import type { FunctionAddress } from './components.ts'
 
@@ -24,7 +24,7 @@ const STREAM_BATCHES = [1, 16, 256]
 /** Nested function calls made from inside a function (`ctx.runQuery` etc.). */
 export interface NestedCalls {
   /** `ctx.runQuery`/`ctx.runMutation`; `limits`: the `transactionLimits` option, resolved. */
-  runUdf(kind: 'query' | 'snapshotQuery' | 'mutation', address: FunctionAddress, args: JSONValue, limits?: TransactionLimits): Promise<string>
+  runUdf(kind: 'query' | 'snapshotQuery' | 'mutation', address: FunctionAddress, args: JSONValue, limits?: TransactionLimits): Promise<NestedResult>
   runFromAction(kind: 'query' | 'mutation' | 'action', address: FunctionAddress, args: JSONValue): Promise<string>
   /** `ctx.scheduler.runAfter/runAt`: the new job's id. */
   schedule(address: FunctionAddress, tsSeconds: number, args: JSONValue): Promise<string>

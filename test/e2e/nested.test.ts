@@ -230,3 +230,37 @@ describe("the system's failures (Convex's throwOcc and throwOverloaded test sysc
     }
   })
 })
+
+describe("log lines, as Convex keeps them", () => {
+  const logLinesOf = async (kind: string, path: string, args: unknown) => {
+    const res = await fetch(`${backend.url}/api/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, args, format: 'json' }) })
+    return ((await res.json()) as { logLines?: string[] }).logLines ?? []
+  }
+  const lines = (tag: string, from: number, to: number) => Array.from({ length: to - from }, (_, i) => `[LOG] '${tag}' ${from + i}`)
+  const OVERFLOW = '[ERROR] Log overflow (maximum 256). Remaining log lines omitted.'
+
+  test("a nested query's or mutation's lines join the caller's where it returns, whether it succeeded or not", async () => {
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 1, nested: 2, nestedFails: false, after: 1 })).toEqual([...lines('before', 0, 1), ...lines('inner', 0, 2), ...lines('after', 0, 1)])
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 1, nested: 1, nestedFails: true, after: 0 })).toEqual([...lines('before', 0, 1), ...lines('inner', 0, 1), "[LOG] 'caught'"])
+    // The function log has the caller's execution with them, and none of the nested call's own.
+    const logs = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: { authorization: `Convex ${backend.adminKey}` } })).json()) as { entries: { identifier: string; logLines: { messages: string[] }[] }[] }
+    const entries = logs.entries.filter((e) => e.identifier.startsWith('nested:logs'))
+    expect(entries.map((e) => [e.identifier, e.logLines.map((l) => l.messages.join(' '))])).toEqual([
+      ['nested:logsAround', ["'before' 0", "'inner' 0", "'inner' 1", "'after' 0"]],
+      ['nested:logsAround', ["'before' 0", "'inner' 0", "'caught'"]],
+    ])
+  })
+
+  test('past 255 lines one says so and the rest are dropped; a nested call counts as one line if all of it fits', async () => {
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 300, nested: 3, nestedFails: false, after: 3 })).toEqual([...lines('before', 0, 255), OVERFLOW])
+    // 250 lines, then 5 of the nested call's 10 and the overflow (two of Convex's entries), then 3 more and the overflow again.
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 10, nestedFails: false, after: 5 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), OVERFLOW, ...lines('after', 0, 3), OVERFLOW])
+    // A nested call whose lines all fit is one line of the caller's.
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 5, nestedFails: false, after: 10 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), ...lines('after', 0, 4), OVERFLOW])
+  })
+
+  test('a line past 32768 bytes is cut and says so', async () => {
+    expect(await logLinesOf('query', 'nested:longLine', { size: 32766 })).toEqual([`[LOG] '${'x'.repeat(32766)}'`])
+    expect(await logLinesOf('query', 'nested:longLine', { size: 40_000 })).toEqual([`[LOG] '${'x'.repeat(32767)} (truncated due to length)`])
+  })
+})

@@ -17,10 +17,20 @@ import { ISOLATED_VM_BOUNDARY, SourceMaps, timedOutMessage, uncaughtMessage } fr
 import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 
+/**
+ * An async syscall's result that also carries the log lines of a nested query or mutation it ran
+ * (`ctx.runQuery`/`ctx.runMutation` in a mutation): Convex adds them to the caller's log where the
+ * call returns. A rejection may carry them as `logLines` too.
+ */
+export interface NestedResult {
+  value: string
+  logLines: string[]
+}
+
 /** What a call asks of the host while it runs. */
 export interface SyscallHandler {
   sync(op: string, argsJson: string): string
-  async(op: string, argsJson: string): Promise<string>
+  async(op: string, argsJson: string): Promise<string | NestedResult>
   /** Releases what the call left open (fetch response streams), once it has finished. */
   close?(): void
 }
@@ -298,8 +308,14 @@ export class IsolateHost {
           unsettled.set(id, op)
           undelivered.set(id, op)
           handler.async(op, argsJson).then(
-            (result) => settled.push(id, true, result),
+            (result) => {
+              // (A nested call's lines go first, under id -1: see runtime/index.ts `step`.)
+              if (typeof result === 'string') settled.push(id, true, result)
+              else settled.push(-1, true, JSON.stringify(result.logLines), id, true, result.value)
+            },
             (e: unknown) => {
+              const lines = (e as { logLines?: unknown } | null)?.logLines
+              if (Array.isArray(lines)) settled.push(-1, true, JSON.stringify(lines))
               // (A syscall that settles after its call ended touches no later call.)
               if (ending !== null && ending.error === null && terminatesCall(e)) ending.error = e
               settled.push(id, false, JSON.stringify(errorPayload(e)))
