@@ -8,6 +8,6 @@ import { Hono } from 'hono'
 const app = new Hono()
 app.post('/api/mutation', async (c) => {
   const body = await c.req.json()
-  return c.json({ status: 'success', value: body.args?.[0]?.n ?? null, logLines: [] })
+  return c.json({ status: 'success', value: body.args?.[0]?.n ?? null })
 })
 serve({ fetch: app.fetch, port: Number(process.argv[2]), hostname: '127.0.0.1' }, () => process.stdout.write('ready\n'))
