@@ -4,6 +4,7 @@
  * `inspect()` methods honoured), joined by spaces.
  */
 import inspect from 'object-inspect'
+import { utf8Length } from './json-text.ts'
 
 const OPTIONS = { indent: 2, maxStringLength: 32768, customInspect: true } as const
 
@@ -25,7 +26,7 @@ const MAX_LOG_LINE_LENGTH = 32768
  * (the last one kept at a character boundary) and the line says `(truncated due to length)`.
  */
 export function logLine(level: string, messages: string[]): string {
-  const sizes = messages.map(utf8Size)
+  const sizes = messages.map((m) => utf8Length(m))
   if (sizes.reduce((a, b) => a + b + 1, 0) - 1 <= MAX_LOG_LINE_LENGTH) return `[${level}] ${messages.join(' ')}`
   const kept: string[] = []
   let used = 0
@@ -40,16 +41,6 @@ export function logLine(level: string, messages: string[]): string {
     break
   }
   return `[${level}] ${kept.join(' ')} (truncated due to length)`
-}
-
-function utf8Size(s: string): number {
-  let bytes = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? 4 : 3
-    if (c >= 0xd800 && c <= 0xdbff) i++
-  }
-  return bytes
 }
 
 /** The longest start of `s` of at most `bytes` UTF-8 bytes that ends at a character boundary. */

@@ -30,7 +30,7 @@ export function loneSurrogate(json: string): string | null {
 }
 
 /** The UTF-8 length of `text`'s first `end` characters (serde's columns count bytes). */
-function utf8Length(text: string, end: number): number {
+export function utf8Length(text: string, end = text.length): number {
   let bytes = 0
   for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i)
