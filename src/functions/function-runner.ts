@@ -16,7 +16,7 @@ import { danglingWarning, durationWarning, sizeWarning, type RunStats } from './
 import { loneSurrogate } from '../../runtime/json-text.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgsSize, checkResultSize, displayValue, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -112,6 +112,11 @@ export interface CallOptions {
   source?: Admission | undefined
   /** The component whose function is called (admins only; '' or absent: the app's own). */
   componentPath?: string | undefined
+  /**
+   * The arguments as an HTTP body gave them, positionally (an `args` array of any length, or one
+   * value): a pushed function gets them so, as in Convex; absent, it gets `[args]`.
+   */
+  positional?: JSONValue[] | undefined
 }
 
 export interface RunnerLimits {
@@ -368,11 +373,19 @@ export class FunctionRunner implements JobRunner {
       throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
-      throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${JSON.stringify(args)}`)
+      throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${displayValue(value)}`)
     }
-    const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), [value])
+    this.#checkPositional(fn, [value])
+  }
+
+  /**
+   * Checks arguments given positionally, as Convex's `check_args` does: a validated function
+   * takes exactly one object; an unvalidated one takes what it is given.
+   */
+  #checkPositional(fn: FunctionInfo, values: Value[]): void {
+    const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), values)
     if (tooLarge !== null) throw new CallError(tooLarge)
-    const error = validateArgs(fn.args, [value], this.db.validatorContextFor(fn.component ?? ''))
+    const error = validateArgs(fn.args, values, this.db.validatorContextFor(fn.component ?? ''))
     if (error !== null) throw new CallError(error)
   }
 
@@ -395,14 +408,23 @@ export class FunctionRunner implements JobRunner {
     }
     if (opts.readOnly) requireReadOnlyAccess(fn, opts.componentPath ?? '')
     try {
-      this.#checkArgs(fn, args)
+      if (opts.positional === undefined) this.#checkArgs(fn, args)
+      else {
+        let values: Value[]
+        try {
+          values = opts.positional.map((a) => jsonToValue(a))
+        } catch (e) {
+          throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
+        }
+        this.#checkPositional(fn, values)
+      }
     } catch (e) {
       // As in Convex, where the validator runs inside the function: a failed execution, logged.
       const refused = failure(e, [])
       if (!refused.ok) this.log.record({ udfType: fn.udfType as UdfType, identifier: strippedPath(fn), component: fn.component ?? '', startedMs: Date.now(), durationMs: 0, logLines: [], error: errorText(refused) })
       return refused
     }
-    const argsJson = argsText(args)
+    const argsJson = opts.positional === undefined ? argsText(args) : JSON.stringify(opts.positional.map((a) => inFieldOrder(a)))
     const who = JSON.stringify(opts.identity ?? null)
     const r = opts.request
     const origin: RequestOrigin = { requestId: r?.requestId ?? uniqueHexId(), ip: r?.ip ?? null, userAgent: r?.userAgent ?? null, authToken: r?.authToken ?? null, scheduledFunctionId: null }

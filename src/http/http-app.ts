@@ -162,7 +162,7 @@ function parseJsonBody(body: Buffer): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
-/** Client-side args arrive as `[obj]` (query/mutation/action) or `obj` (function, run). */
+/** A test query's args (`/api/run_test_function`): `[obj]` or `obj`. */
 function unwrapArgs(args: unknown): JSONValue {
   if (args === undefined || args === null) return {}
   if (Array.isArray(args)) {
@@ -447,16 +447,23 @@ async function caller(authorization: string | undefined, deps: HttpDeps): Promis
 }
 
 function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
-  const run = async (c: Context, kind: FunctionKind | null, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string, who?: Awaited<ReturnType<typeof caller>>): Promise<UdfResult> => {
+  /**
+   * Runs a call with the body's `args` as Convex takes them: an array is the function's arguments
+   * positionally, anything else its one argument.
+   */
+  const run = async (c: Context, kind: FunctionKind | null, given: unknown, path: unknown, ts?: bigint, componentPath?: string, who?: Awaited<ReturnType<typeof caller>>): Promise<UdfResult> => {
+    const positional = (Array.isArray(given) ? given : [given === undefined ? {} : given]) as JSONValue[]
+    const only = positional.length === 1 ? positional[0] : undefined
+    const args: JSONValue = only !== null && typeof only === 'object' && !Array.isArray(only) ? only : {}
     if (typeof path !== 'string') throw badRequest('BadRequest', 'Missing function path: the body must contain "path"')
     const invalid = functionPathError(path)
     if (invalid !== null) throw badRequest('BadConvexFunctionIdentifier', `${path} is not a valid path to a Convex function. ${invalid}`)
     const { admin, readOnly, identity, authToken } = who ?? (await caller(c.req.header('authorization'), deps))
     // As Convex: a component path that names no mounted component is an internal error (500).
     if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
-    return deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
+    return deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, positional, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
   }
-  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: JSONValue, path: unknown, ts?: bigint, componentPath?: string) =>
+  const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: unknown, path: unknown, ts?: bigint, componentPath?: string) =>
     udfResponse(c, await run(c, kind, args, path, ts, componentPath), body.format)
   // Convex's public API also takes a query as GET (`?path=…&args=<JSON>&format=…`), and several
   // queries in one request, all read at one timestamp (`/api/query_batch`).
@@ -472,7 +479,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     } catch (e) {
       throw badRequest('BadQueryArgs', `Failed to deserialize query string: args: ${(e as Error).message}`)
     }
-    return call(c, 'query', { format: c.req.query('format') }, unwrapArgs(args), path)
+    return call(c, 'query', { format: c.req.query('format') }, args, path)
   })
   app.post('/api/query_batch', async (c) => {
     const body = await readCall(c, QUERY_BATCH_ARGS, holdFor(c, deps))
@@ -489,14 +496,14 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     const results: string[] = []
     for (const q of queries as Record<string, unknown>[]) {
       checkFormat(q.format)
-      results.push(udfBody(await run(c, 'query', unwrapArgs(q.args), q.path, ts, undefined, who), q.format, requestIdOf(c)))
+      results.push(udfBody(await run(c, 'query', q.args, q.path, ts, undefined, who), q.format, requestIdOf(c)))
     }
     return answered(c, `{"results":[${results.join(',')}]}`)
   })
   for (const kind of ['query', 'mutation', 'action'] as const) {
     app.post(`/api/${kind}`, async (c) => {
       const body = await readCall(c, UDF_POST_REQUEST, holdFor(c, deps))
-      return call(c, kind, body, unwrapArgs(body.args), body.path)
+      return call(c, kind, body, body.args, body.path)
     })
   }
   // The CLI's door (`npx convex run`, `--component`): admins only, as in Convex. (`/api/query` and
@@ -508,14 +515,14 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     if (componentPath !== undefined && componentPath !== null && (typeof componentPath !== 'string' || !/^([A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*)?$/.test(componentPath))) {
       throw badRequest('InvalidComponentPath', `Invalid component path ${JSON.stringify(componentPath)}`)
     }
-    return call(c, null, body, unwrapArgs(body.args), body.path, undefined, (componentPath as string | null | undefined) ?? undefined)
+    return call(c, null, body, body.args, body.path, undefined, (componentPath as string | null | undefined) ?? undefined)
   })
   app.post('/api/run/*', async (c) => {
     const body = await readCall(c, UDF_POST_REQUEST_ARGS_ONLY, holdFor(c, deps))
     const segments = c.req.path.slice('/api/run/'.length).split('/').filter((s) => s !== '')
     if (segments.length < 2) throw badRequest('MissingIdentifier', 'Path or function name not provided in path, e.g. /api/run/messages/list')
     const fn = segments.pop()!
-    return call(c, null, { ...body, format: body.format ?? 'json' }, unwrapArgs(body.args), `${segments.join('/')}:${fn}`)
+    return call(c, null, { ...body, format: body.format ?? 'json' }, body.args, `${segments.join('/')}:${fn}`)
   })
   // A query module the caller sends, run once read-only (the dashboard's function runner,
   // `npx convex run --inline-query`): the admin key comes in the body, as Convex takes it.
@@ -547,7 +554,7 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
       throw badRequest('BadRequest', `Invalid ts ${JSON.stringify(body.ts)}`)
     }
     if (ts > (await deps.db.currentTs())) throw badRequest('BadRequest', `Timestamp ${ts} is in the future`)
-    return call(c, 'query', body, unwrapArgs(body.args), body.path, ts)
+    return call(c, 'query', body, body.args, body.path, ts)
   })
 }
 

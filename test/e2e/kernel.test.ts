@@ -361,6 +361,22 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(((await missing.json()) as any).code).toBe('MissingIdentifier')
   })
 
+  test("a body's args as Convex takes them: an array positionally, anything else as the one argument", async () => {
+    const query = async (args: unknown, path = 'values:echo') => {
+      const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, args, format: 'json' }) })
+      const body = (await res.json()) as { status: string; value?: unknown; errorMessage?: string }
+      return body.status === 'success' ? body.value : body.errorMessage!.split('\n')[1]
+    }
+    expect(await query([{ value: 1 }])).toBe(1)
+    expect(await query([1, 2])).toBe("ArgumentValidationError: Expected to receive a single object as the function's argument. Instead received 2 arguments: [1.0, 2.0]")
+    expect(await query([])).toBe("ArgumentValidationError: Expected to receive a single object as the function's argument. Instead received 0 arguments: []")
+    expect(await query(null)).toBe("ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: null")
+    // A function without an args validator takes them as given.
+    expect(await query([1, 'two', { three: 3 }], 'values:positional')).toEqual([1, 'two', { three: 3 }])
+    expect(await query('alone', 'values:positional')).toEqual(['alone'])
+    expect(await query([], 'values:positional')).toEqual([])
+  })
+
   test("Convex's public API beside: a query as GET, and several in one request", async () => {
     const get = await fetch(`${backend.url}/api/query?path=values:echo&args=${encodeURIComponent('{"value":{"$integer":"BQAAAAAAAAA="}}')}&format=convex_encoded_json`)
     expect([get.status, await get.json()]).toEqual([200, { status: 'success', value: { $integer: 'BQAAAAAAAAA=' } }])
