@@ -254,3 +254,13 @@ test('the action process ends with the backend even while an action in it never 
     expect(existsSync(moduleDir)).toBe(false)
   })
 })
+
+test("a Node action's log keeps Convex's node-executor limits: 256 lines, a million characters", async () => {
+  const logLinesOf = async (args: unknown) => {
+    const res = await fetch(`${backend.url}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'nodeActions:logsMany', args, format: 'json' }) })
+    return ((await res.json()) as { logLines?: string[] }).logLines ?? []
+  }
+  expect(await logLinesOf({ count: 300, size: 1 })).toEqual([...Array.from({ length: 256 }, () => "[LOG] 'x'"), '[ERROR] Log overflow (maximum 256). Remaining log lines omitted.'])
+  // 34 lines of 30,002 characters fit in 1,048,576; the 35th does not.
+  expect(await logLinesOf({ count: 40, size: 30_000 })).toEqual([...Array.from({ length: 34 }, () => `[LOG] '${'x'.repeat(30_000)}'`), '[ERROR] Log overflow (maximum 1M characters). Remaining log lines omitted.'])
+})

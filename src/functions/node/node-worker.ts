@@ -45,6 +45,9 @@ import type { CallSpec } from '../../../runtime/protocol.ts'
 interface CallState {
   callId: number
   logLines: string[]
+  /** The characters of the messages logged so far, and whether a log limit was reached (see `log`). */
+  logLength: number
+  logLimitHit: boolean
   pending: Map<number, { resolve: (v: string) => void; reject: (e: unknown) => void }>
   nextId: number
   /** `console.time` labels and their start (ms since the epoch). */
@@ -115,10 +118,23 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
   },
 }
 
-// Console output belongs to the call it happens in; outside any running call it is dropped.
+/**
+ * Console output belongs to the call it happens in; outside any running call it is dropped. As
+ * Convex's node-executor: at most 256 lines and a million characters of messages, then one line
+ * saying which was reached, and nothing more.
+ */
 const log = (line: string) => {
   const s = current.getStore()
-  if (s !== undefined && calls.has(s.callId)) s.logLines.push(line)
+  if (s === undefined || !calls.has(s.callId) || s.logLimitHit) return
+  const length = line.length - line.indexOf('] ') - 2
+  if (s.logLength + length > 1_048_576) {
+    s.logLines.push('[ERROR] Log overflow (maximum 1M characters). Remaining log lines omitted.')
+    s.logLimitHit = true
+  } else if (s.logLines.length >= 256) {
+    s.logLines.push('[ERROR] Log overflow (maximum 256). Remaining log lines omitted.')
+    s.logLimitHit = true
+  } else s.logLines.push(line)
+  s.logLength += length
 }
 // As Convex's node-executor: each argument through Node's own util.inspect, with its options.
 const formatLogArgs = (args: unknown[]) => args.map((a) => inspect(a, { maxStringLength: 32768, customInspect: true })).join(' ')
@@ -262,7 +278,7 @@ async function run(s: CallState, spec: CallSpec): Promise<string> {
 
 process.on('message', (m: ToWorker) => {
   if (m.type === 'run') {
-    const s: CallState = { callId: m.callId, logLines: [], pending: new Map(), nextId: 1, timers: new Map() }
+    const s: CallState = { callId: m.callId, logLines: [], logLength: 0, logLimitHit: false, pending: new Map(), nextId: 1, timers: new Map() }
     calls.set(m.callId, s)
     // As Convex's Node executor: the action races its time limit; at the limit the call ends (its
     // later syscalls are refused) and the worker carries on. An action that never yields keeps
