@@ -53,3 +53,16 @@ test("a line cut at Convex's length limit is isTruncated in the log stream, its 
   // A short line that happens to end so was not cut.
   expect(structuredLogLine('[WARN] done (truncated due to length)', 5)).toEqual({ messages: ['done (truncated due to length)'], level: 'WARN', timestamp: 5, isTruncated: false })
 })
+
+test('keeps fewer entries when their log lines come to more than its character budget, the newest always', () => {
+  const log = new FunctionLog(100, 1000)
+  const big = (i: number) => ({ ...execution(i), logLines: [`[LOG] '${String(i).padEnd(292, '.')}'`] })
+  for (let i = 0; i < 5; i++) log.record(big(i))
+  // 300 characters each: three fit in 1,000.
+  expect(log.since(0).entries.map((e) => e.logLines[0]!.messages[0]!.slice(1, 2))).toEqual(['2', '3', '4'])
+  log.record({ ...execution(9), logLines: ['x'.repeat(5000)] })
+  expect(log.since(0).entries.map((e) => e.logLines[0]!.messages[0]!.length)).toEqual([5000])
+  // The next one pushes it out.
+  log.record(execution(10))
+  expect(log.since(0).entries.map((e) => e.logLines[0]!.messages[0])).toEqual(["'call 10'"])
+})

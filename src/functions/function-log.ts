@@ -81,6 +81,8 @@ interface Recorded {
   execution: Execution
   requestId: string
   executionId: string
+  /** Characters of its log lines and error (what holding it costs). */
+  chars: number
 }
 
 export class FunctionLog {
@@ -96,7 +98,18 @@ export class FunctionLog {
   /** Their durations summed, ms. */
   executionMs = 0
 
-  constructor(readonly capacity = 10_000) {}
+  /** Characters held by the entries kept. */
+  #chars = 0
+
+  /**
+   * Keeps the last `capacity` entries, and fewer when their log lines come to more than
+   * `maxChars` characters in all (the newest is always kept): a function that logs 256 lines of
+   * 32 KB each time cannot make the log hold gigabytes.
+   */
+  constructor(
+    readonly capacity = 10_000,
+    readonly maxChars = 32 * 1024 * 1024,
+  ) {}
 
   /** The cursor of the newest entry (0 when there is none). */
   get cursor(): number {
@@ -113,8 +126,18 @@ export class FunctionLog {
     this.executionMs += e.durationMs
     const endMs = e.startedMs + e.durationMs
     this.#last = Math.max(this.#last + 1, Math.floor(endMs))
-    this.#entries.push({ cursor: this.#last, execution: e, requestId: e.requestId ?? uniqueHexId(), executionId: uniqueHexId() })
-    if (this.#entries.length > this.capacity + TRIM_SLACK) this.#entries.splice(0, this.#entries.length - this.capacity)
+    let chars = e.error?.length ?? 0
+    for (const line of e.logLines) chars += line.length
+    this.#entries.push({ cursor: this.#last, execution: e, requestId: e.requestId ?? uniqueHexId(), executionId: uniqueHexId(), chars })
+    this.#chars += chars
+    let drop = this.#entries.length > this.capacity + TRIM_SLACK ? this.#entries.length - this.capacity : 0
+    let held = this.#chars
+    for (let i = 0; i < drop; i++) held -= this.#entries[i]!.chars
+    while (held > this.maxChars && drop < this.#entries.length - 1) held -= this.#entries[drop++]!.chars
+    if (drop > 0) {
+      this.#entries.splice(0, drop)
+      this.#chars = held
+    }
     if (this.#waiters.size === 0) return
     const waiters = [...this.#waiters]
     this.#waiters.clear()
