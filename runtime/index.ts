@@ -53,7 +53,6 @@ let nextSyscallId = 1
 let logLines: string[] = []
 /** The query or mutation that returned but still runs what it left behind (see `start`). */
 let returned: RuntimeCall | null = null
-/** A console line of the running call: reported as it comes once the call has returned. */
 /** Lines a call may log (Convex's MAX_LOG_LINES); the last place is the overflow's line. */
 const MAX_LOG_LINES = 256
 /** Log lines the current call has used (its own and its nested calls'), the overflow's included. */
@@ -61,6 +60,7 @@ let logCount = 0
 
 const LOG_OVERFLOW = `[ERROR] Log overflow (maximum ${MAX_LOG_LINES}). Remaining log lines omitted.`
 
+/** A console line of the running call: reported as it comes once the call has returned. */
 function emit(line: string): void {
   if (returned !== null && returned === call) reportLate(line)
   else logLines.push(line)

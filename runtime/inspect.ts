@@ -19,7 +19,9 @@ export function formatLogMessages(args: unknown[]): string[] {
 }
 
 /** The longest a log line's messages may be, in UTF-8 bytes with a space between (Convex's MAX_LOG_LINE_LENGTH). */
-const MAX_LOG_LINE_LENGTH = 32768
+export const MAX_LOG_LINE_LENGTH = 32768
+/** What ends a line cut at that length (Convex's TRUNCATED_LINE_SUFFIX). */
+export const TRUNCATED_LINE_SUFFIX = ' (truncated due to length)'
 
 /**
  * A log line as Convex writes it (`[LEVEL] messages`): messages past 32768 bytes in all are cut
@@ -40,7 +42,7 @@ export function logLine(level: string, messages: string[]): string {
     kept.push(utf8Prefix(messages[i]!, room))
     break
   }
-  return `[${level}] ${kept.join(' ')} (truncated due to length)`
+  return `[${level}] ${kept.join(' ')}${TRUNCATED_LINE_SUFFIX}`
 }
 
 /** The longest start of `s` of at most `bytes` UTF-8 bytes that ends at a character boundary. */

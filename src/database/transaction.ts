@@ -387,14 +387,11 @@ export class Transaction {
     if (!this.mutable) throw new DatabaseError(`Cannot call db.${op} in a query: queries are read-only`)
   }
 
-  /** The nesting of the document #checkDocument checked last. */
-  readonly #measured = { nesting: 0 }
-
   /**
    * Checks a user-supplied document body and the full document against limits and the schema;
-   * returns its size (its nesting in `#measured`).
+   * returns its size and nesting.
    */
-  #checkDocument(table: TableInfo, doc: Doc): number {
+  #checkDocument(table: TableInfo, doc: Doc): { size: number; nesting: number } {
     const tableName = table.name
     let value: Value
     try {
@@ -402,11 +399,12 @@ export class Transaction {
     } catch (e) {
       throw new DatabaseError((e as Error).message)
     }
-    const limitError = checkDocumentLimits(value as Record<string, Value>, this.#measured)
+    const measured = { nesting: 0 }
+    const limitError = checkDocumentLimits(value as Record<string, Value>, measured)
     if (limitError !== null) throw new DatabaseError(limitError)
     const error = validateDocument(tableName, this.db.schemaValidator(tableName, table.component), value as Record<string, Value>, this.db.validatorContextFor(table.component))
     if (error !== null) throw new DatabaseError(error)
-    return jsonValueSize(doc)
+    return { size: jsonValueSize(doc), nesting: measured.nesting }
   }
 
   #userFields(value: JSONValue, op: string): Doc {
@@ -436,11 +434,11 @@ export class Transaction {
     for (const k of Object.keys(fields)) if (k.startsWith('_')) throw systemField(k)
     // Fields in Convex's order (sorted), as every stored document has them.
     const doc: Doc = inFieldOrder({ _creationTime: creationTime, _id: id, ...fields })
-    const size = this.#checkDocument(table, doc)
+    const { size, nesting } = this.#checkDocument(table, doc)
     const idKey = this.#newId(table, id)
     // Counted first: a write past the limits fails without being made.
     this.#recordWrite(size)
-    this.writes.set(id, { table, id, base: null, doc, idKey, size, nesting: this.#measured.nesting })
+    this.writes.set(id, { table, id, base: null, doc, idKey, size, nesting })
     return id
   }
 
@@ -494,8 +492,7 @@ export class Transaction {
       else next[k] = raw
     }
     next = inFieldOrder(next)
-    const size = this.#checkDocument(table, next)
-    const { nesting } = this.#measured
+    const { size, nesting } = this.#checkDocument(table, next)
     this.#recordWrite(size)
     await this.#remember(table, id, doc)
     this.#put(table, id, next, size, nesting)
@@ -515,8 +512,7 @@ export class Transaction {
       if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
     }
     next = inFieldOrder(next)
-    const size = this.#checkDocument(table, next)
-    const { nesting } = this.#measured
+    const { size, nesting } = this.#checkDocument(table, next)
     this.#recordWrite(size)
     await this.#remember(table, id, doc)
     this.#put(table, id, next, size, nesting)

@@ -6,6 +6,7 @@
  * Convex's), so a CLI that kept its cursor across a backend restart still sees new entries.
  */
 import { uniqueHexId } from '../util/unique-id.ts'
+import { MAX_LOG_LINE_LENGTH, TRUNCATED_LINE_SUFFIX } from '../../runtime/inspect.ts'
 
 export type UdfType = 'Query' | 'Mutation' | 'Action' | 'HttpAction'
 
@@ -56,8 +57,6 @@ export interface Execution {
   requestId?: string
 }
 
-/** What ends a line cut at Convex's length limit (see runtime/inspect.ts `logLine`). */
-const TRUNCATED = ' (truncated due to length)'
 
 /**
  * Splits `[LOG] 'hello'` into level and message (a line cut at the length limit is `isTruncated`,
@@ -67,9 +66,9 @@ const TRUNCATED = ' (truncated due to length)'
 export function structuredLogLine(line: string, timestamp: number): StructuredLogLine {
   const m = /^\[([A-Z]+)\] ([\s\S]*)$/.exec(line)
   if (m === null) return { messages: [line], level: 'LOG', timestamp, isTruncated: false }
-  // (A cut line's messages fill the limit to within a character: 32765 bytes or more.)
-  const kept = m[2]!.endsWith(TRUNCATED) ? m[2]!.slice(0, -TRUNCATED.length) : null
-  const truncated = kept !== null && Buffer.byteLength(kept) >= 32765
+  // (A cut line's messages fill the limit to within a character, at most 3 bytes short.)
+  const kept = m[2]!.endsWith(TRUNCATED_LINE_SUFFIX) ? m[2]!.slice(0, -TRUNCATED_LINE_SUFFIX.length) : null
+  const truncated = kept !== null && Buffer.byteLength(kept) >= MAX_LOG_LINE_LENGTH - 3
   return { messages: [truncated ? kept : m[2]!], level: m[1]!, timestamp, isTruncated: truncated }
 }
 

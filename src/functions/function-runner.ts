@@ -366,12 +366,7 @@ export class FunctionRunner implements JobRunner {
    * may pass along a `db.vars.commitTs` it holds, as Convex allows.
    */
   #checkArgs(fn: FunctionInfo, args: JSONValue, fromMutation = false): void {
-    let value: Value
-    try {
-      value = fromMutation ? jsonToDocumentValue(args) : jsonToValue(args)
-    } catch (e) {
-      throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
-    }
+    const [value] = readArgs([args], fromMutation)
     if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof ArrayBuffer) {
       throw new CallError(`ArgumentValidationError: Expected to receive an object as the function's argument. Instead received: ${displayValue(value)}`)
     }
@@ -409,15 +404,7 @@ export class FunctionRunner implements JobRunner {
     if (opts.readOnly) requireReadOnlyAccess(fn, opts.componentPath ?? '')
     try {
       if (opts.positional === undefined) this.#checkArgs(fn, args)
-      else {
-        let values: Value[]
-        try {
-          values = opts.positional.map((a) => jsonToValue(a))
-        } catch (e) {
-          throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
-        }
-        this.#checkPositional(fn, values)
-      }
+      else this.#checkPositional(fn, readArgs(opts.positional))
     } catch (e) {
       // As in Convex, where the validator runs inside the function: a failed execution, logged.
       const refused = failure(e, [])
@@ -974,6 +961,17 @@ export class FunctionRunner implements JobRunner {
 /** The longest return value (JSON text) put in field order (see #executeInIsolate). */
 const ORDERED_RESULT_MAX = 16 * 1024
 
+/**
+ * A call's arguments read as Convex values (`fromMutation`: a `db.vars.commitTs` a mutation holds
+ * may be among them); one that isn't a value fails the call as an argument validation error.
+ */
+function readArgs(args: readonly JSONValue[], fromMutation = false): Value[] {
+  try {
+    return args.map((a) => (fromMutation ? jsonToDocumentValue(a) : jsonToValue(a)))
+  } catch (e) {
+    throw new CallError(`ArgumentValidationError: ${(e as Error).message}`)
+  }
+}
 
 /** A call's arguments as the function gets them: one object, its fields in order as in Convex. */
 function argsText(args: JSONValue): string {

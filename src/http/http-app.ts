@@ -133,12 +133,7 @@ async function readCall(c: Context, shape: RequestShape, hold?: BodyHold): Promi
   const raw = await readBody(c, MAX_FUNCTION_BODY, hold)
   if (raw.length === 0) throw badRequest('BadJsonBody', EMPTY_BODY_ERROR)
   const text = raw.toString('utf8')
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (e) {
-    throw badRequest('BadJsonBody', `Failed to parse the request body as JSON: ${(e as Error).message}`)
-  }
+  const parsed = parseJsonText(text)
   const refused = requestShapeError(text, parsed, shape)
   if (refused !== null) throw badRequest('BadJsonBody', refused)
   if (Array.isArray(parsed)) throw badRequest('BadJsonBody', 'The request body must be a JSON object')
@@ -150,14 +145,17 @@ function jsonContentType(contentType: string | undefined): boolean {
   return contentType === undefined || contentType === '' || contentType.toLowerCase().includes('json')
 }
 
-function parseJsonBody(body: Buffer): Record<string, unknown> {
-  if (body.length === 0) return {}
-  let parsed: unknown
+function parseJsonText(text: string): unknown {
   try {
-    parsed = JSON.parse(body.toString('utf8'))
+    return JSON.parse(text)
   } catch (e) {
     throw badRequest('BadJsonBody', `Failed to parse the request body as JSON: ${(e as Error).message}`)
   }
+}
+
+function parseJsonBody(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {}
+  const parsed = parseJsonText(body.toString('utf8'))
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw badRequest('BadJsonBody', 'The request body must be a JSON object')
   return parsed as Record<string, unknown>
 }
@@ -487,8 +485,8 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     // (serde's path to the field is given; its position in the whole body is left out.)
     if (!Array.isArray(queries)) throw badRequest('BadJsonBody', `Failed to deserialize the JSON body into the target type: queries: invalid type: ${unexpectedValue(queries)}, expected a sequence`)
     queries.forEach((q: unknown, i) => {
-      const problem = requestShapeError(() => JSON.stringify(q), q, UDF_POST_REQUEST)
-      if (problem !== null) throw badRequest('BadJsonBody', problem.replace(/target type: (missing field|invalid type)?/, (_, root: string | undefined) => `target type: queries[${i}]${root === undefined ? '.' : `: ${root}`}`).replace(/ at line \d+ column \d+$/, ''))
+      const problem = requestShapeError(() => JSON.stringify(q), q, UDF_POST_REQUEST, `queries[${i}]`)
+      if (problem !== null) throw badRequest('BadJsonBody', problem)
     })
     // One caller and one timestamp for every query, as Convex's.
     const who = await caller(c.req.header('authorization'), deps)

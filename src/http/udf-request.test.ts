@@ -47,3 +47,9 @@ test("function paths are parsed as Convex's UdfPath", () => {
   expect(functionPathError('m:')).toBe('Identifier cannot be empty')
   expect(functionPathError('m:1f')).toBe("Invalid first character '1' in 1f: Identifiers must start with an alphabetic character or underscore")
 })
+
+test('within a larger body, the path names the element and the field, and no position is given', () => {
+  const q = { path: 3, args: {} }
+  expect(requestShapeError(() => JSON.stringify(q), q, UDF_POST_REQUEST, 'queries[2]')).toBe(data('queries[2].path: invalid type: integer `3`, expected a string'))
+  expect(requestShapeError(() => '{}', {}, UDF_POST_REQUEST, 'queries[0]')).toBe(data('queries[0]: missing field `path`'))
+})

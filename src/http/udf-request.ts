@@ -25,9 +25,10 @@ export const UDF_POST_REQUEST_ARGS_ONLY: RequestShape = { name: 'UdfPostRequestA
 
 /**
  * What Convex answers (400 `BadJsonBody`) for a body `text` that parsed as `body` but doesn't
- * deserialize into `shape`, or null when it does.
+ * deserialize into `shape`, or null when it does. `path`: where in the request body it stands
+ * (`queries[1]`), as serde's path to the field; its position in the whole body is then left out.
  */
-export function requestShapeError(source: string | (() => string), body: unknown, shape: RequestShape): string | null {
+export function requestShapeError(source: string | (() => string), body: unknown, shape: RequestShape, path?: string): string | null {
   if (Array.isArray(body)) return null // (serde reads a struct from an array field by field; that form is not checked here)
   const isObject = body !== null && typeof body === 'object'
   const fields = body as Record<string, unknown>
@@ -36,7 +37,7 @@ export function requestShapeError(source: string | (() => string), body: unknown
   if (!isObject) {
     const start = skipSpace(text, 0)
     const end = skipValue(text, start)
-    return deserializeError(`invalid type: ${unexpected(text.slice(start, end))}, expected struct ${shape.name}`, text, end)
+    return deserializeError(`invalid type: ${unexpected(text.slice(start, end))}, expected struct ${shape.name}`, text, end, path)
   }
   const missing = shape.fields.find(([name, kind]) => kind !== 'optional' && !(name in fields))
   // serde reads the fields in the body's order: the first of the wrong type fails it; a missing
@@ -49,9 +50,9 @@ export function requestShapeError(source: string | (() => string), body: unknown
     if (token.startsWith('"') || (kind === 'optional' && token === 'null')) continue
     // An object or array is refused as soon as its first character is seen.
     const at = token.startsWith('{') || token.startsWith('[') ? start : end
-    return deserializeError(`${key}: invalid type: ${unexpected(token)}, expected a string`, text, at)
+    return deserializeError(`invalid type: ${unexpected(token)}, expected a string`, text, at, path, key)
   }
-  return deserializeError(`missing field \`${missing![0]}\``, text, close + 1)
+  return deserializeError(`missing field \`${missing![0]}\``, text, close + 1, path)
 }
 
 /** Whether the parsed body's field `name` deserializes as a field of that kind (present unless optional). */
@@ -63,8 +64,14 @@ function fits(fields: Record<string, unknown>, name: string, kind: 'string' | 'o
 /** What serde's reader says of an empty body. */
 export const EMPTY_BODY_ERROR = 'Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 0'
 
-function deserializeError(message: string, text: string, at: number): string {
-  return `Failed to deserialize the JSON body into the target type: ${message} at ${position(text, at)}`
+/**
+ * serde's message as axum's `Json` words it: the path to the value (the element `within` the body,
+ * then the `field`), the message, then where the reader stood in `text` (when it is the body).
+ */
+function deserializeError(message: string, text: string, at: number, within?: string, field?: string): string {
+  const path = [within, field].filter((p) => p !== undefined).join('.')
+  const where = within === undefined ? ` at ${position(text, at)}` : ''
+  return `Failed to deserialize the JSON body into the target type: ${path === '' ? '' : `${path}: `}${message}${where}`
 }
 
 /** serde's `Unexpected` for a parsed JSON value. */

@@ -271,9 +271,9 @@ export class IsolateHost {
     this.#ending = ending
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
-    /** The operations dispatched and not settled yet, by id. */
-    const unsettled = new Map<number, string>()
-    /** The operations dispatched whose results the isolate hasn't been given yet, by id. */
+    /** Operations dispatched and not settled yet. */
+    let inflight = 0
+    /** An action's operations dispatched whose results it hasn't been given yet, by id (see `dangling`). */
     const undelivered = new Map<number, string>()
     let wake: (() => void) | null = null
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
@@ -305,8 +305,8 @@ export class IsolateHost {
             void handler.async(op, argsJson).catch(() => {})
             continue
           }
-          unsettled.set(id, op)
-          undelivered.set(id, op)
+          inflight++
+          if (offThread) undelivered.set(id, op)
           handler.async(op, argsJson).then(
             (result) => {
               // (A nested call's lines go first, under id -1: see runtime/index.ts `step`.)
@@ -321,15 +321,15 @@ export class IsolateHost {
               settled.push(id, false, JSON.stringify(errorPayload(e)))
             },
           ).finally(() => {
-            unsettled.delete(id)
+            inflight--
             wake?.()
           })
         }
-        if (done !== null && settled.length === 0 && unsettled.size === 0) {
+        if (done !== null && settled.length === 0 && inflight === 0) {
           done.elapsedMs = used
           return done
         }
-        if (settled.length === 0 && unsettled.size > 0) {
+        if (settled.length === 0 && inflight > 0) {
           const timer = setTimeout(() => wake?.(), offThread ? remaining() : Math.max(1, Math.ceil(systemTimeoutMs - systemTime())))
           await new Promise<void>((resolve) => (wake = resolve))
           wake = null
@@ -341,10 +341,10 @@ export class IsolateHost {
         if (overTime()) throw new SandboxError(timedOutMessage(timeoutMs), true)
         // An entry returns only after the microtasks it caused: with nothing in flight, nothing
         // can ever wake the call again. (A wake-up timer that fired a hair early just loops.)
-        if (settled.length === 0 && unsettled.size > 0) continue
+        if (settled.length === 0 && inflight > 0) continue
         if (settled.length === 0) throw new SandboxError('Returned promise will never resolve', false)
         const results = settled.splice(0)
-        for (let i = 0; i < results.length; i += 3) undelivered.delete(results[i] as number)
+        if (offThread) for (let i = 0; i < results.length; i += 3) undelivered.delete(results[i] as number)
         // Arguments live on the stack: a huge batch (tens of thousands of syscalls at once) goes as JSON.
         await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
       }
