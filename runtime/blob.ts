@@ -26,7 +26,7 @@ export function toBytes(body: unknown): Uint8Array | null {
 
 /** A `Blob` whose bytes are in memory (all the sandbox needs). */
 export class BlobPolyfill {
-  readonly #bytes: Uint8Array
+  #bytes: Uint8Array
   readonly #type: string
   constructor(parts: Iterable<BlobPart> = [], options: BlobOptions = {}) {
     if (parts === null || typeof parts !== 'object' || typeof (parts as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') {
@@ -46,6 +46,12 @@ export class BlobPolyfill {
       offset += c.length
     }
     this.#type = normalizeType(options?.type)
+  }
+  /** @internal A Blob of bytes no one else holds, taken as they are (not copied). */
+  static _adopt(bytes: Uint8Array, type: string): BlobPolyfill {
+    const blob = new BlobPolyfill([], { type })
+    blob.#bytes = bytes
+    return blob
   }
   get size(): number {
     return this.#bytes.length

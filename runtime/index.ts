@@ -22,12 +22,12 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa, nameGlobalClasses } from './polyfills.ts'
 import { formatLogArgs, formatLogMessages, logLine } from './inspect.ts'
-import type { CallSpec } from './protocol.ts'
+import type { BytesRef, CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
 import { captureFrames } from './frames.ts'
 import type { Outcome } from './outcome.ts'
-import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, RequestPolyfill, ResponsePolyfill } from './web.ts'
+import { base64ToBytes, bytesToBase64, HeadersPolyfill, makeFetch, receiveBytes, RequestPolyfill, ResponsePolyfill, sendBytes } from './web.ts'
 import { BlobPolyfill, FilePolyfill } from './blob.ts'
 import { ReadableStreamPolyfill, TextDecoderStreamPolyfill, TextEncoderStreamPolyfill, TransformStreamPolyfill, WritableStreamPolyfill, WritableStreamWriter } from './streams.ts'
 import { AbortControllerPolyfill, AbortSignalPolyfill, CustomEventPolyfill, DOMExceptionPolyfill, EventPolyfill, EventTargetPolyfill, resetCallListeners, setEventClock, setExceptionReporter } from './dom.ts'
@@ -396,23 +396,23 @@ const convexGlobal = {
     if (op === 'storage/storeBlob') {
       const blob = args.blob
       if (!(blob instanceof BlobPolyfill)) throw new Error('store() expects a Blob. If you are trying to store a Request, `await request.blob()` will give you the correct input.')
-      const result = await hostAsync('1.0/storageStore', JSON.stringify({ blob: bytesToBase64(blob._bytes()), contentType: blob.type, sha256: args.options?.sha256 }))
+      const result = await hostAsync('1.0/storageStore', JSON.stringify({ blob: await sendBytes(hostAsync, blob._bytes()), contentType: blob.type, sha256: args.options?.sha256 }))
       return JSON.parse(result)
     }
     if (op === 'storage/getBlob') {
-      const result = JSON.parse(await hostAsync('1.0/storageGet', JSON.stringify({ storageId: args.storageId }))) as { blob: string; contentType: string | null } | null
-      return result === null ? null : new BlobPolyfill([base64ToBytes(result.blob)], { type: result.contentType ?? '' })
+      const result = JSON.parse(await hostAsync('1.0/storageGet', JSON.stringify({ storageId: args.storageId }))) as { blob: BytesRef; contentType: string | null } | null
+      return result === null ? null : BlobPolyfill._adopt(await receiveBytes(hostAsync, result.blob), result.contentType ?? '')
     }
     throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
   },
 }
 g.Convex = { ...convexGlobal }
 
-/** Serializes an HTTP response for the host: status, headers and the body as base64. */
+/** Serializes an HTTP response for the host: status, headers and the body (see BytesRef). */
 async function responseJson(res: ResponsePolyfill): Promise<string> {
   const headers: [string, string][] = []
   res.headers.forEach((v, k) => headers.push([k, v]))
-  return JSON.stringify({ status: res.status, statusText: res.statusText, headers, body: bytesToBase64(new Uint8Array(await res.arrayBuffer())) })
+  return JSON.stringify({ status: res.status, statusText: res.statusText, headers, body: await sendBytes(hostAsync, await res._take()) })
 }
 
 /** Routes a request through the pushed `http.js` router and runs the matching HTTP action. */
@@ -424,7 +424,7 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   const match = router?.isRouter === true ? router.lookup(path, r.method) : null
   if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
   // (A GET or HEAD request's Request has no body: the Fetch standard allows none.)
-  const body = r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body !== null ? base64ToBytes(r.body) : r.streamed === true ? requestBodyStream() : undefined
+  const body = r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body !== null ? await receiveBytes(hostAsync, r.body) : r.streamed === true ? requestBodyStream() : undefined
   const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body })
   const response = await match[0].invokeHttpAction(request)
   if (!(response instanceof ResponsePolyfill)) throw new Error('An HTTP action must return a Response')
@@ -454,7 +454,7 @@ async function streamResponse(res: ResponsePolyfill): Promise<string> {
   await hostAsync('concave/httpResponseHead', JSON.stringify({ status: res.status, statusText: res.statusText, headers }))
   while (!next.done) {
     const bytes = chunkBytes(next.value)
-    if (bytes.length > 0) await hostAsync('concave/httpResponseWrite', JSON.stringify({ chunk: bytesToBase64(bytes) }))
+    if (bytes.length > 0) await hostAsync('concave/httpResponseWrite', JSON.stringify({ chunk: await sendBytes(hostAsync, bytes) }))
     next = await reader.read()
   }
   return '{"streamed":true}'

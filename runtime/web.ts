@@ -10,6 +10,8 @@ import { ReadableStreamPolyfill } from './streams.ts'
 import type { AbortSignalPolyfill } from './dom.ts'
 import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
+import { BODY_PIECE } from './protocol.ts'
+import type { BytesRef } from './protocol.ts'
 
 type HeadersInit = HeadersPolyfill | Iterable<[string, string]> | Record<string, string>
 
@@ -175,6 +177,31 @@ export function base64ToBytes(s: string): Uint8Array {
   return o === out.length ? out : out.subarray(0, o)
 }
 
+type Host = (op: string, argsJson: string) => Promise<string>
+let nextStageId = 1
+
+/**
+ * Bytes for a syscall's JSON (see BytesRef): base64 when small, else sent to the host piece by
+ * piece first, so their base64 is never held whole.
+ */
+export async function sendBytes(host: Host, bytes: Uint8Array): Promise<BytesRef> {
+  if (bytes.length <= BODY_PIECE) return bytesToBase64(bytes)
+  const id = nextStageId++
+  for (let at = 0; at < bytes.length; at += BODY_PIECE) await host('concave/stagePut', JSON.stringify({ id, chunk: bytesToBase64(bytes.subarray(at, at + BODY_PIECE)) }))
+  return { staged: id, length: bytes.length }
+}
+
+/** The bytes a syscall's answer refers to: base64, or staged by the host and fetched piece by piece. */
+export async function receiveBytes(host: Host, ref: BytesRef): Promise<Uint8Array> {
+  if (typeof ref === 'string') return base64ToBytes(ref)
+  const bytes = new Uint8Array(ref.length)
+  for (let at = 0; at < ref.length; at += BODY_PIECE) {
+    const { chunk } = JSON.parse(await host('concave/stageGet', JSON.stringify({ id: ref.staged, at }))) as { chunk: string }
+    bytes.set(base64ToBytes(chunk), at)
+  }
+  return bytes
+}
+
 /** Reads a stream of byte chunks (Uint8Array, ArrayBuffer or strings) to one Uint8Array. */
 async function drain(stream: ReadableStreamPolyfill): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
@@ -284,6 +311,10 @@ class Body {
     if (this.bodyUsed || this.#stream?.locked === true) throw new TypeError(`Failed to execute '${method}' on '${this._kind()}': body stream already read`)
     if (this._hasBody()) this.#used = true
     return this.#stream !== null ? drain(this.#stream) : (this.#bytes ?? new Uint8Array(0))
+  }
+  /** @internal The body's bytes, read once as arrayBuffer() reads them but not copied (for the host). */
+  _take(): Promise<Uint8Array> {
+    return this.#consume('arrayBuffer')
   }
   async arrayBuffer(): Promise<ArrayBuffer> {
     return (await this.#consume('arrayBuffer')).slice().buffer
@@ -423,7 +454,7 @@ async function doFetch(host: (op: string, argsJson: string) => Promise<string>, 
   request.headers.forEach((v, k) => headers.push([k, v]))
   const body = request._hasBody() ? await request._drain() : null
   const answer = JSON.parse(
-    await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : bytesToBase64(body) })),
+    await host('concave/fetch', JSON.stringify({ url, method: request.method, headers, body: body === null ? null : await sendBytes(host, body) })),
   ) as { status: number; statusText: string; headers: [string, string][]; stream: number; url: string }
   // No body for HEAD, 204 and 304 (as the Fetch standard has it).
   const stream = JSON.stringify({ stream: answer.stream })

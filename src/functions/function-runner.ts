@@ -25,7 +25,7 @@ import type { CallOutcome, CallSpec, IsolateHost, SyscallHandler } from './isola
 import type { IsolatePool } from './isolate/isolate-pool.ts'
 import { NodeActionTimeout } from './node/node-executor.ts'
 import { HttpActionStreams } from './http-streams.ts'
-import type { HttpStreamOps } from './http-streams.ts'
+import { Staging } from './staging.ts'
 import type { FunctionInfo } from './registry.ts'
 import { canonicalPath, parseFunctionPath } from './registry.ts'
 import { componentId, loadPath, UnresolvedFunction } from './components.ts'
@@ -220,7 +220,7 @@ export class FunctionRunner implements JobRunner {
   readonly #sourceMaps = new SourceMaps(() => this.pool.modules)
 
   /** `ctx.storage` ops; reads and deletes go through `txn` (a fresh one in actions). */
-  async #storage(op: string, args: Record<string, any>, txn: Transaction | null, component: string): Promise<string> {
+  async #storage(op: string, args: Record<string, any>, txn: Transaction | null, component: string, staging: Staging): Promise<string> {
     const files = this.files
     if (files === null) throw new Error('File storage is not available')
     const inTxn = <T>(body: (t: Transaction) => Promise<T>, write: boolean): Promise<T> =>
@@ -251,7 +251,7 @@ export class FunctionRunner implements JobRunner {
         await inTxn((t) => files.delete(t, args.storageId, component), true)
         return 'null'
       case '1.0/storageStore': {
-        const bytes = Buffer.from(String(args.blob ?? ''), 'base64')
+        const bytes = staging.take(args.blob ?? '')
         const contentType = typeof args.contentType === 'string' && args.contentType !== '' ? args.contentType : null
         // In a mutation the file's `_storage` document is one of its writes, and its bytes count
         // as written.
@@ -271,7 +271,7 @@ export class FunctionRunner implements JobRunner {
         const m = await inTxn((t) => files.metadata(t, args.storageId, component), false)
         if (m === null) return 'null'
         txn?.recordFileBytes('read', m.size)
-        return JSON.stringify({ blob: (await files.read(m.storageId)).toString('base64'), contentType: m.contentType })
+        return JSON.stringify({ blob: staging.give(await files.read(m.storageId)), contentType: m.contentType })
       }
     }
     throw new Error(`Unknown storage operation ${op}`)
@@ -734,7 +734,7 @@ export class FunctionRunner implements JobRunner {
       runFromAction: () => Promise.reject(new Error('Only actions can call actions')),
       schedule: (target, ts, args) => this.#schedule(txn, component, target, ts, args, origin.scheduledFunctionId),
       cancel: async (id) => (await this.#scheduler(component)).cancel(txn, id),
-      storage: (op, args) => this.#storage(op, args, txn, component),
+      storage: (op, args, staging) => this.#storage(op, args, txn, component, staging),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
     const meta = { deploymentJson: this.#deploymentJson(), origin, component, nested, kind, signJwt: this.signing === null ? undefined : this.#signJwt }
@@ -808,7 +808,7 @@ export class FunctionRunner implements JobRunner {
         url: request.url,
         method: request.method,
         headers: request.headers,
-        body: request.body instanceof Buffer ? request.body.toString('base64') : null,
+        body: request.body instanceof Buffer ? streams.staging.give(request.body) : null,
         ...(streamedRequest !== null ? { streamed: true } : {}),
         ...(target.routedPath !== path ? { routedPath: target.routedPath } : {}),
       }
@@ -817,8 +817,7 @@ export class FunctionRunner implements JobRunner {
         if (streams.streaming) return streams.finish(outcome.ok ? null : errorText(outcome))
         streams.finish(null)
         if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))
-        const r = JSON.parse(outcome.value) as { status: number; statusText: string; headers: [string, string][]; body: string }
-        resolve({ status: r.status, statusText: r.statusText, headers: r.headers, body: Buffer.from(r.body, 'base64') })
+        resolve(streams.response(outcome.value))
       }, (e: unknown) => {
         streams.finish(String(e))
         resolve(textResponse(500, e instanceof Error ? e.message : String(e)))
@@ -826,7 +825,7 @@ export class FunctionRunner implements JobRunner {
     })
   }
 
-  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpStreamOps, origin = systemOrigin(), source: Admission = 'http'): Promise<UdfResult> {
+  async #runAction(fn: FunctionInfo, argsJson: string, request?: CallSpec['request'], who = 'null', fromAction = false, http?: HttpActionStreams, origin = systemOrigin(), source: Admission = 'http'): Promise<UdfResult> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const component = fn.component ?? ''
     const nested: NestedCalls = {
@@ -849,20 +848,27 @@ export class FunctionRunner implements JobRunner {
         const scheduler = await this.#scheduler(component)
         return this.#systemMutation((txn) => scheduler.cancel(txn, id))
       },
-      storage: (op, args) => this.#storage(op, args, null, component),
+      storage: (op, args, staging) => this.#storage(op, args, null, component, staging),
       vectorSearch: (request) => vectorSearch(this.db, request, component),
       functionHandle: (address) => this.#functionHandle(component, address),
     }
-    const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin, component })
+    // A Node action's worker takes bytes whole (it has no isolate's memory limit).
+    const staging = http?.staging ?? new Staging(this.pool.modules.get(loadPath(fn))?.environment === 'node')
+    const handler = actionSyscalls(nested, name, who, http, { deploymentJson: this.#deploymentJson(), origin, component }, staging)
     try {
       // Convex's warnings for an action: its arguments, what it left unawaited, its time, its
-      // return value (an HTTP action's: the middle two).
-      const warnings: Warnings = (outcome) => [
-        request === undefined ? sizeWarning('Large size of the action arguments', argsJson, MAX_FUNCTION_ARGS_SIZE) : null,
-        danglingWarning(outcome.run),
-        durationWarning(outcome.run),
-        request === undefined && outcome.ok ? sizeWarning('Large size of the action return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE) : null,
-      ]
+      // return value. An HTTP action's: its response body (a whole one is sent now), then the
+      // middle two.
+      const warnings: Warnings = (outcome) => {
+        if (http !== undefined && outcome.ok && !http.streaming) http.response(outcome.value)
+        return [
+          ...(http?.logLines() ?? []),
+          request === undefined ? sizeWarning('Large size of the action arguments', argsJson, MAX_FUNCTION_ARGS_SIZE) : null,
+          danglingWarning(outcome.run),
+          durationWarning(outcome.run),
+          request === undefined && outcome.ok ? sizeWarning('Large size of the action return value', outcome.value, this.limits.maxResultBytes ?? MAX_FUNCTION_RESULT_SIZE) : null,
+        ]
+      }
       const outcome = await this.#execute(fn, request === undefined ? 'action' : 'httpAction', argsJson, handler, null, request, fromAction ? null : source, undefined, warnings)
       return outcome.ok ? { ...outcome, ts: null } : outcome
     } finally {

@@ -8,12 +8,27 @@
  * body, then each chunk (`concave/httpResponseWrite`, answered once the client side wants more, so
  * a slow reader slows the action down instead of filling memory). A client that goes away makes
  * the next write fail, which ends the action.
+ *
+ * Convex's limit on a response body (20 MiB) is kept as Convex keeps it: a chunk that would take
+ * the body past it is dropped, with an error in the action's log, and the action goes on (a later
+ * chunk that still fits goes out). A body that is not a stream is one chunk.
  */
+import { limitWarning } from '../database/transaction.ts'
+import type { BytesRef } from '../../runtime/protocol.ts'
+import { Staging } from './staging.ts'
+
+/** The most bytes of body an HTTP action's response sends (Convex's HTTP_ACTION_BODY_LIMIT). */
+export const MAX_HTTP_ACTION_RESPONSE = 20 * 1024 * 1024
+const RESPONSE_TOO_LARGE = '[ERROR] HttpResponseTooLarge: HTTP actions support responses up to 20 MiB'
 
 export interface ResponseHead {
   status: number
   statusText: string
   headers: [string, string][]
+}
+
+export interface WholeResponse extends ResponseHead {
+  body: Buffer
 }
 
 /** The syscalls an HTTP action's bodies use (see actionSyscalls). */
@@ -30,6 +45,13 @@ export class HttpActionStreams implements HttpStreamOps {
   /** Resolves a write that waits for the client side to want more. */
   #wantMore: (() => void) | null = null
   #cancelled: Error | null = null
+  /** Bytes of response body sent. */
+  #sent = 0
+  /** Error lines for chunks the limit dropped. */
+  readonly #dropped: string[] = []
+  #whole: WholeResponse | null = null
+  /** Where the action's bodies and other bytes cross between host and sandbox. */
+  readonly staging = new Staging()
 
   constructor(requestBody: ReadableStream<Uint8Array> | null, onHead: (head: ResponseHead, body: ReadableStream<Uint8Array>) => void) {
     this.#request = requestBody?.getReader() ?? null
@@ -73,9 +95,41 @@ export class HttpActionStreams implements HttpStreamOps {
     const controller = this.#controller
     if (controller === null) throw new Error('The response head was not sent')
     if (this.#cancelled !== null) throw this.#cancelled
+    if (!this.#fits(chunk.length)) return
     controller.enqueue(chunk)
     if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (this.#wantMore = resolve))
     if (this.#cancelled !== null) throw this.#cancelled
+  }
+
+  /**
+   * The action's whole (not streamed) response, from the function's value (read once): its body
+   * goes out as one chunk, so past the limit it goes out empty.
+   */
+  response(value: string): WholeResponse {
+    if (this.#whole === null) {
+      const r = JSON.parse(value) as ResponseHead & { body: BytesRef }
+      const body = this.staging.take(r.body)
+      this.#whole = { status: r.status, statusText: r.statusText, headers: r.headers, body: this.#fits(body.length) ? body : Buffer.alloc(0) }
+    }
+    return this.#whole
+  }
+
+  /**
+   * The lines the action's log gets for its response body, in Convex's order: an error for each
+   * chunk dropped, then the warning for a body near the limit.
+   */
+  logLines(): string[] {
+    const near = limitWarning('Large response returned from an HTTP action', this.#sent, MAX_HTTP_ACTION_RESPONSE, ' bytes')
+    return near === null ? [...this.#dropped] : [...this.#dropped, near]
+  }
+
+  #fits(n: number): boolean {
+    if (this.#sent + n > MAX_HTTP_ACTION_RESPONSE) {
+      this.#dropped.push(RESPONSE_TOO_LARGE)
+      return false
+    }
+    this.#sent += n
+    return true
   }
 
   /**

@@ -3,6 +3,7 @@
  * of function. Ops take and return JSON text (Convex-encoded values inside).
  */
 import type { HttpStreamOps } from './http-streams.ts'
+import { Staging } from './staging.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
 import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
@@ -31,8 +32,8 @@ export interface NestedCalls {
   /** `createFunctionHandle(ref)`: the handle. */
   functionHandle(address: FunctionAddress): string
   cancel(id: string): Promise<void>
-  /** `ctx.storage` operations other than reading metadata within the transaction. */
-  storage(op: string, args: Record<string, any>): Promise<string>
+  /** `ctx.storage` operations other than reading metadata within the transaction (bytes crossing through `staging`). */
+  storage(op: string, args: Record<string, any>, staging: Staging): Promise<string>
   /** `ctx.vectorSearch` (actions only): the syscall's request, answered with `{results}`. */
   vectorSearch?(request: unknown): Promise<unknown>
 }
@@ -127,6 +128,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
   const pagination = { paginated: false, nested: meta.nested === true }
   /** Each stream's last batch (how many rows it held) and how many batches it gave: see queryCleanup. */
   const lastBatches = new Map<string, { stream: QueryStream; rows: number; batches: number }>()
+  // (A mutation's `storage.store` and `storage.get` move bytes.)
+  const staging = new Staging()
   return {
     sync(op, argsJson) {
       const args = JSON.parse(argsJson) as Record<string, any>
@@ -148,6 +151,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
     async async(op, argsJson) {
       if (op === 'concave/subtle') return subtleCall(argsJson)
       const args = JSON.parse(argsJson) as Record<string, any>
+      const staged = staging.op(op, args)
+      if (staged !== undefined) return staged
       switch (op) {
         case '1.0/get':
           return txn.get(args.id, args.table, args.isSystem === true, component)
@@ -225,7 +230,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           if (op === '1.0/storageStore' || op === '1.0/storageGet' ? !txn.mutable || meta.kind === 'query' : !txn.mutable && op !== '1.0/storageGetUrl' && op !== '1.0/storageGetMetadata') {
             throw new Error(`${op.slice(4)} is not available in queries`)
           }
-          return nested.storage(op, args)
+          return nested.storage(op, args, staging)
         case '1.0/schedule':
           if (!txn.mutable) throw new Error('Queries cannot schedule functions')
           return JSON.stringify(await nested.schedule(addressOf(args), args.ts, args.args as JSONValue))
@@ -240,7 +245,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
 }
 
 /** Syscalls of actions: calls into queries, mutations and other actions. */
-export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http: HttpStreamOps | undefined, meta: FunctionMeta): SyscallHandler {
+export function actionSyscalls(nested: NestedCalls, functionName: string, identityJson: string, http: HttpStreamOps | undefined, meta: FunctionMeta, staging: Staging): SyscallHandler {
   const fetches = new FetchBodies()
   return {
     close: () => fetches.closeAll(),
@@ -252,6 +257,8 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
     async async(op, argsJson) {
       if (op === 'concave/subtle') return subtleCall(argsJson)
       const args = JSON.parse(argsJson) as Record<string, any>
+      const staged = staging.op(op, args)
+      if (staged !== undefined) return staged
       switch (op) {
         case '1.0/actions/query':
           return nested.runFromAction('query', addressOf(args), args.args as JSONValue)
@@ -267,7 +274,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/storageDelete':
         case '1.0/storageStore':
         case '1.0/storageGet':
-          return nested.storage(op, args)
+          return nested.storage(op, args, staging)
         case '1.0/actions/schedule':
           return JSON.stringify(await nested.schedule(addressOf(args), args.ts, args.args as JSONValue))
         case '1.0/actions/cancel_job':
@@ -293,7 +300,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
         case '1.0/getRequestMetadata':
           return requestMetadata(meta.origin)
         case 'concave/fetch':
-          return actionFetch(args as FetchArgs, fetches)
+          return actionFetch({ ...(args as FetchArgs), body: args.body === null || args.body === undefined ? null : staging.take(args.body) }, fetches)
         case 'concave/fetchRead':
           return fetches.read(Number(args.stream))
         case 'concave/fetchCancel':
@@ -314,7 +321,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
             http.head({ status: Number(args.status), statusText: String(args.statusText ?? ''), headers: args.headers as [string, string][] })
             return 'null'
           }
-          await http.write(Buffer.from(String(args.chunk), 'base64'))
+          await http.write(staging.take(args.chunk))
           return 'null'
       }
       throw unknown(op, true)
@@ -326,7 +333,7 @@ interface FetchArgs {
   url: string
   method: string
   headers: [string, string][]
-  body: string | null
+  body: Buffer | null
 }
 
 /** Largest response body an action's fetch may read (Convex's limit is on the order of MBs too). */
@@ -385,7 +392,7 @@ async function actionFetch(args: FetchArgs, bodies: FetchBodies): Promise<string
     response = await fetch(args.url, {
       method: args.method,
       headers: args.headers,
-      body: args.body === null ? undefined : Buffer.from(args.body, 'base64'),
+      body: args.body ?? undefined,
       redirect: 'follow',
     })
   } catch (e) {

@@ -154,6 +154,45 @@ test('a chunked request body streams to the action while its response streams ba
   expect(tail).toBe('[end]')
 })
 
+test("a response body is held to Convex's 20 MiB: a chunk that doesn't fit is dropped with an error in the log, a body near the limit is warned of", async () => {
+  const MiB = 1024 * 1024
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
+  // Whole bodies cross from the sandbox in pieces: one of the limit's size fits in its memory.
+  const near = await fetch(`${backend.siteUrl}/big-response?whole=${20 * MiB}`)
+  expect(near.status).toBe(200)
+  expect((await near.arrayBuffer()).byteLength).toBe(20 * MiB)
+  // A whole body is one chunk: past the limit, the response goes out with none.
+  const over = await fetch(`${backend.siteUrl}/big-response?whole=${21 * MiB}`)
+  expect(over.status).toBe(200)
+  expect(await over.text()).toBe('')
+  // The 10 MiB chunk would pass the limit: dropped; the one after it still fits.
+  const streamed = await fetch(`${backend.siteUrl}/big-response?chunks=${15 * MiB},${10 * MiB},${1.5 * MiB}`)
+  const bytes = new Uint8Array(await streamed.arrayBuffer())
+  expect(bytes.length).toBe(16.5 * MiB)
+  expect([bytes[0], bytes[15 * MiB - 1], bytes[15 * MiB], bytes[bytes.length - 1]]).toEqual([0x61, 0x61, 0x63, 0x63])
+  const lines: [string, string][][] = []
+  for (let cursor = newCursor; lines.length < 3; ) {
+    const page = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${cursor}`, { headers: auth })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[]; newCursor: number }
+    for (const e of page.entries) if (e.identifier === 'GET /big-response') lines.push(e.logLines.map((l) => [l.level, l.messages.join(' ')]))
+    cursor = page.newCursor
+  }
+  const tooLarge: [string, string] = ['ERROR', 'HttpResponseTooLarge: HTTP actions support responses up to 20 MiB']
+  expect(lines).toEqual([
+    [['WARN', 'Large response returned from an HTTP action (actual: 20971520 bytes, limit: 20971520 bytes).']],
+    [tooLarge],
+    [tooLarge, ['WARN', 'Large response returned from an HTTP action (actual: 17301504 bytes, limit: 20971520 bytes).']],
+  ])
+})
+
+test('a request body of 20 MiB reaches the action whole (it crosses into the sandbox in pieces)', async () => {
+  const size = 20 * 1024 * 1024
+  const res = await fetch(`${backend.siteUrl}/body-length`, { method: 'POST', body: 'x'.repeat(size) })
+  expect([res.status, await res.text()]).toEqual([200, JSON.stringify({ bytes: size })])
+  const streamed = await fetch(`${backend.siteUrl}/stream-count`, { method: 'POST', body: new Uint8Array(size + 1).subarray(1) })
+  expect([streamed.status, await streamed.text()]).toEqual([200, JSON.stringify({ bytes: size })])
+})
+
 test('request bodies over 20 MiB are refused: up front when the length is known, mid-stream when chunked', async () => {
   const big = 'x'.repeat(20 * 1024 * 1024 + 1)
   // The server answers without reading on; a client still uploading may see a reset instead.
