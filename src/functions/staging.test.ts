@@ -1,0 +1,33 @@
+import { expect, test } from 'vitest'
+import { BODY_PIECE } from '../../runtime/protocol.ts'
+import { Staging } from './staging.ts'
+
+const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251))
+
+test('bytes up to a piece cross inline as base64; larger ones are staged and fetched piece by piece, then let go', () => {
+  const staging = new Staging()
+  expect(staging.give(Buffer.from('hi'))).toBe('aGk=')
+  expect(staging.give(bytes(BODY_PIECE))).toBe(bytes(BODY_PIECE).toString('base64'))
+  const big = bytes(2 * BODY_PIECE + 5)
+  const ref = staging.give(big)
+  expect(ref).toEqual({ staged: 1, length: big.length })
+  const piece = (at: number) => Buffer.from((JSON.parse(staging.op('concave/stageGet', { id: 1, at })!) as { chunk: string }).chunk, 'base64')
+  const got = Buffer.concat([piece(0), piece(BODY_PIECE), piece(2 * BODY_PIECE)])
+  expect(got.equals(big)).toBe(true)
+  // The last piece was fetched: the bytes are gone.
+  expect(() => staging.op('concave/stageGet', { id: 1, at: 0 })).toThrow('No such staged bytes')
+  // A Node action's worker takes everything inline.
+  expect(new Staging(true).give(big)).toBe(big.toString('base64'))
+  expect(staging.op('1.0/get', {})).toBeUndefined()
+})
+
+test('pieces the sandbox sends are taken whole, once, and checked against the length it names', () => {
+  const staging = new Staging()
+  expect(staging.take('aGk=').toString()).toBe('hi')
+  const big = bytes(BODY_PIECE + 7)
+  for (const at of [0, BODY_PIECE]) expect(staging.op('concave/stagePut', { id: 4, chunk: big.subarray(at, at + BODY_PIECE).toString('base64') })).toBe('null')
+  expect(staging.take({ staged: 4, length: big.length }).equals(big)).toBe(true)
+  expect(() => staging.take({ staged: 4, length: big.length })).toThrow(`Expected ${big.length} staged bytes, got 0`)
+  staging.op('concave/stagePut', { id: 5, chunk: 'aGk=' })
+  expect(() => staging.take({ staged: 5, length: 3 })).toThrow('Expected 3 staged bytes, got 2')
+})
