@@ -74,19 +74,20 @@ function log(line: string): void {
 }
 
 /**
- * A nested query's or mutation's lines, after the lines so far, as Convex keeps them: they count
- * as one of the call's lines (Convex keeps them as one entry) if all fit, else those that fit and
- * the overflow's line.
+ * A nested query's or mutation's lines, after the lines so far, as Convex keeps them: each counts
+ * as one of the call's lines (its LogLines' length is its lines flattened); those that don't fit
+ * are cut, and the overflow's line follows them.
  */
 function logNested(lines: readonly string[]): void {
   if (logCount > MAX_LOG_LINES - 1) return
-  if (logCount + lines.length > MAX_LOG_LINES - 1) {
-    for (const line of lines.slice(0, MAX_LOG_LINES - 1 - logCount)) emit(line)
+  const room = MAX_LOG_LINES - 1 - logCount
+  if (lines.length > room) {
+    for (const line of lines.slice(0, room)) emit(line)
     emit(LOG_OVERFLOW)
-    logCount += 2
+    logCount = MAX_LOG_LINES
   } else {
     for (const line of lines) emit(line)
-    logCount++
+    logCount += lines.length
   }
 }
 let call: RuntimeCall | null = null

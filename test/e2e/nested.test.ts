@@ -251,12 +251,15 @@ describe("log lines, as Convex keeps them", () => {
     ])
   })
 
-  test('past 255 lines one says so and the rest are dropped; a nested call counts as one line if all of it fits', async () => {
+  test("past 255 lines one says so and the rest are dropped; a nested call's lines count one by one, as Convex's flattened count", async () => {
     expect(await logLinesOf('mutation', 'nested:logsAround', { before: 300, nested: 3, nestedFails: false, after: 3 })).toEqual([...lines('before', 0, 255), OVERFLOW])
-    // 250 lines, then 5 of the nested call's 10 and the overflow (two of Convex's entries), then 3 more and the overflow again.
-    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 10, nestedFails: false, after: 5 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), OVERFLOW, ...lines('after', 0, 3), OVERFLOW])
-    // A nested call whose lines all fit is one line of the caller's.
-    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 5, nestedFails: false, after: 10 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), ...lines('after', 0, 4), OVERFLOW])
+    // 250 lines, then the 5 of the nested call's 10 that fit and the overflow; nothing after.
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 10, nestedFails: false, after: 5 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), OVERFLOW])
+    // Convex's adversarial:consoleLoopFromSubfunction: 200 nested lines, one of the caller's, 54 of the next 100 nested, the overflow.
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 0, nested: 200, nestedFails: false, after: 1 })).toEqual([...lines('inner', 0, 200), ...lines('after', 0, 1)])
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 201, nested: 100, nestedFails: false, after: 1 })).toEqual([...lines('before', 0, 201), ...lines('inner', 0, 54), OVERFLOW])
+    // Nested lines that fill the room exactly: the caller's next line is the overflow.
+    expect(await logLinesOf('mutation', 'nested:logsAround', { before: 250, nested: 5, nestedFails: false, after: 10 })).toEqual([...lines('before', 0, 250), ...lines('inner', 0, 5), OVERFLOW])
   })
 
   test('a line past 32768 bytes is cut and says so', async () => {
