@@ -510,6 +510,15 @@ g.__concave = {
       },
     })
   },
+  /**
+   * Ends the running call, which failed outside the runtime's reach (isolated-vm threw a promise
+   * rejection nothing handled): the lines it logged, as JSON.
+   */
+  abandon(): string {
+    const lines = JSON.stringify(logLines)
+    resetCall(null)
+    return lines
+  },
   /** Starts noting the unset environment variables code reads. */
   trackMissingEnv(): void {
     missingEnv = new Set()

@@ -940,7 +940,7 @@ export class FunctionRunner implements JobRunner {
       // As Convex: `Uncaught <name>: <message>` (a ConvexError subclass keeps its own name), then
       // the stack mapped to the app's sources.
       const failed: CallFailure = { ok: false, message: uncaughtMessage(outcome.name, outcome.message), logLines: outcome.logLines }
-      const frames = this.#sourceMaps.frames(outcome.stack, outcome.frames)
+      const frames = outcome.mappedFrames ?? this.#sourceMaps.frames(outcome.stack, outcome.frames)
       if (frames !== null) failed.frames = frames
       if (outcome.data !== undefined) failed.data = outcome.data
       return ran(failed)

@@ -50,6 +50,16 @@ test('frames as Convex prints them: an unnamed function, a method, a constructor
   expect(await messageOf('afterAwait')).toMatch(framed('Uncaught Error: refused later\n    at later (../convex/errors.ts:93:8)\n    at async handler (../convex/errors.ts:114:4)'))
 })
 
+test('a promise rejection nothing handles fails the call with its error, as Convex: its name, message and frames, the lines logged before it kept', async () => {
+  const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'rejections:unhandled', args: {}, format: 'json' }) })
+  const body = (await res.json()) as { status: string; errorMessage: string; logLines: string[] }
+  expect(body.status).toBe('error')
+  expect(body.errorMessage).toMatch(framed('Uncaught TypeError: nobody catches me\n    at rejectUnhandled (../convex/rejections.ts:7:22)'))
+  expect(body.logLines).toEqual(["[LOG] 'before the rejection'"])
+  // A caller catches it as any nested failure (Convex's adversarial:unhandledRejectionInSubfunction).
+  expect(await client.query(api.rejections.catchesUnhandled, {})).toBe('Uncaught TypeError: nobody catches me\n    at rejectUnhandled (../convex/rejections.ts:7:22)\n')
+})
+
 test('a nested call’s error: the caller prefixes the callee’s whole text again, after a blank line its own frames', async () => {
   expect((await errorOf(client.action(api.errors.outer, {}))).message).toMatch(framed('Uncaught Error: Uncaught Error: inner failure\n    at handler (../convex/errors.ts:41:10)\n\n    at async handler (../convex/errors.ts:49:4)'))
   // What the caller catches: the callee's error as Convex prints it, every line ended.

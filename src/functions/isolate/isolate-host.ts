@@ -43,7 +43,8 @@ export type { CallSpec }
  * or mutation's time in the isolate) and the async operations an action left unawaited when it
  * ended (`dangling`, their syscall names).
  */
-export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[] }
+/** `mappedFrames`: the failure's frames, mapped to the app's sources already (see mappedFrames). */
+export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[]; mappedFrames?: string }
 
 /** A failure of the sandbox itself (time or memory limit), not of user code. */
 export class SandboxError extends Error {
@@ -83,6 +84,7 @@ export class IsolateHost {
   readonly #setEnv: Ref
   readonly #trackMissingEnv: Ref
   readonly #missingEnv: Ref
+  readonly #abandon: Ref
   readonly #loaded = new Map<string, ivm.Module>()
   readonly #paths = new Map<ivm.Module, string>()
   #handler: SyscallHandler | null = null
@@ -158,6 +160,7 @@ export class IsolateHost {
     this.#setEnv = fn('setEnv')
     this.#trackMissingEnv = fn('trackMissingEnv')
     this.#missingEnv = fn('missingEnv')
+    this.#abandon = fn('abandon')
   }
 
   get disposed(): boolean {
@@ -349,7 +352,19 @@ export class IsolateHost {
         await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
       }
     } catch (e) {
-      throw this.#translate(e, timeoutMs)
+      const translated = this.#translate(e, timeoutMs)
+      // A promise rejection nothing handled: isolated-vm throws it once the microtasks have run.
+      // As Convex, it fails the call with its error (`Uncaught Error: …` and its frames), the
+      // lines logged so far kept.
+      if (!(translated instanceof SandboxError) && !terminatesCall(translated) && translated instanceof Error && (translated.stack ?? '').includes(ISOLATED_VM_BOUNDARY)) {
+        // (A query or mutation that had returned handed over its lines with its value.)
+        const logLines = [...((this.#done as CallOutcome | null)?.logLines ?? []), ...(JSON.parse(this.#abandon.applySync(undefined, [], { timeout: 1000 }) as string) as string[])]
+        const failed: CallOutcome = { ok: false, name: translated.name, message: translated.message, logLines, elapsedMs: offThread ? clock() - startedAt : used }
+        const frames = mappedFrames(translated)
+        if (frames !== null) failed.mappedFrames = frames
+        return failed
+      }
+      throw translated
     } finally {
       this.#handler = null
       this.#queued = []
