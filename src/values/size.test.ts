@@ -179,6 +179,18 @@ test('checkResultSize: a value nested past 64 levels is invalid; encoded scalars
   expect(checkResultSize('m.js:f', deep(65, 1))).toBe('Function m.js:f return value invalid: Value is too nested (nested 65 levels deep > maximum nesting 64)')
 })
 
+test("checkResultSize: an array past 8192 elements or an object past 1024 fields is invalid, as Convex reads a value (commas in strings don't count)", () => {
+  const array = (n: number) => JSON.stringify(Array.from({ length: n }, () => 1))
+  const object = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, 'a,b,c'])))
+  expect(checkResultSize('m.js:f', array(8192))).toBeNull()
+  expect(checkResultSize('m.js:f', array(8193))).toBe('Function m.js:f return value invalid: Array length is too long (8193 > maximum length 8192)')
+  expect(checkResultSize('m.js:f', JSON.stringify([[1, 2], JSON.parse(array(9000))]))).toBe('Function m.js:f return value invalid: Array length is too long (9000 > maximum length 8192)')
+  expect(checkResultSize('m.js:f', object(1024))).toBeNull()
+  expect(checkResultSize('m.js:f', object(1025))).toBe('Function m.js:f return value invalid: Object has too many fields (1025 > maximum number 1024)')
+  // Many commas inside strings: one element.
+  expect(checkResultSize('m.js:f', JSON.stringify([','.repeat(20_000)]))).toBeNull()
+})
+
 test('checkResultSize: the value size of the convex-encoded JSON, short results not parsed', () => {
   const limit = 1000
   // 200 zeros: 402 characters of JSON, a value of 2 + 200 * 9 bytes.

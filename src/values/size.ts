@@ -204,9 +204,10 @@ export const MAX_FUNCTION_RESULT_SIZE = 1 << 24
  * JSON's length (`0,` is 9 bytes), so a short one is not parsed.
  */
 export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION_RESULT_SIZE): string | null {
-  // As Convex reads a return value: first as a value (nesting 64), then its size.
-  // (Nesting past 64 takes more than 128 characters: short results, the most, are not scanned.)
-  if (json.length > 2 * MAX_VALUE_NESTING && bracketDepth(json) > MAX_VALUE_NESTING) {
+  // As Convex reads a return value: first as a value (its limits), then its size. The text is
+  // read as values only if it may break a limit. (Nesting past 64 takes more than 128 characters:
+  // short results, the most, are not scanned.)
+  if (json.length > 2 * MAX_VALUE_NESTING && mayBreakValueLimits(json)) {
     let tooNested: string | null
     try {
       tooNested = checkValueLimits(jsonToValue(JSON.parse(json) as JSONValue))
@@ -222,7 +223,6 @@ export function checkResultSize(path: string, json: string, limit = MAX_FUNCTION
   return `Function ${path} return value is too large (actual: ${formatSize(size)}, limit: ${formatSize(limit)})`
 }
 
-/** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */
 /**
  * The Convex size of the value the JSON text `json` holds, when it may be more than `atLeast`;
  * null when it can't be (a value is at most 5 bytes per JSON character, plus 16): only large
@@ -233,6 +233,7 @@ export function jsonSizeIfOver(json: string, atLeast: number): number | null {
   return valueSize(jsonToValueAllowUndefined(JSON.parse(json) as JSONValue))
 }
 
+/** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */
 export function checkArgsSize(path: string, args: readonly Value[]): string | null {
   let size = 2
   for (const a of args) size += valueSize(a)
@@ -408,10 +409,15 @@ export function formatBytes(n: number): string {
   return `${n} bytes`
 }
 
-/** The deepest nesting of arrays and objects in JSON text: at least the value's nesting (encoded scalars such as `{"$integer": …}` add one). */
-function bracketDepth(json: string): number {
-  let depth = 0
-  let max = 0
+/**
+ * Whether JSON text may hold a value past a limit of shape: nesting past 64 (encoded scalars such
+ * as `{"$integer": …}` add one, so this may say yes for a value within it), or an array or object
+ * with more elements than either may have. A scan of the text, without parsing it.
+ */
+function mayBreakValueLimits(json: string): boolean {
+  /** Per open array or object: the commas met in it so far (its elements, less one). */
+  const commas: number[] = []
+  const arrays: boolean[] = []
   let inString = false
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i)
@@ -420,8 +426,15 @@ function bracketDepth(json: string): number {
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) max = depth
-    } else if (c === 0x5d || c === 0x7d) depth--
+      if (commas.push(0) > MAX_VALUE_NESTING) return true
+      arrays.push(c === 0x5b)
+    } else if (c === 0x2c) {
+      const top = commas.length - 1
+      if (++commas[top]! >= (arrays[top] ? MAX_ARRAY_LENGTH : MAX_OBJECT_FIELDS)) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      commas.pop()
+      arrays.pop()
+    }
   }
-  return max
+  return false
 }

@@ -101,6 +101,17 @@ describe("a function's return value (CONCAVE_FUNCTION_RESULT_MB=1)", () => {
     expect((await errorOf(client.query(api.values.nested, { depth: 65 }))).message).toMatch(framed('Function values.js:nested return value invalid: Value is too nested (nested 65 levels deep > maximum nesting 64)'))
   })
 
+  test("an array past 8192 elements fails as Convex reads the value, returned or given as an argument (whose nesting counts the arguments' own array)", async () => {
+    expect((await client.query(api.values.echo, { value: Array.from({ length: 8192 }, () => 1) })).length).toBe(8192)
+    expect((await errorOf(client.query(api.values.longArray, { length: 9000 }))).message).toMatch(framed('Function values.js:longArray return value invalid: Array length is too long (9000 > maximum length 8192)'))
+    expect((await errorOf(client.query(api.values.echo, { value: Array.from({ length: 9000 }, () => 1) }))).message).toMatch(framed('Invalid arguments for values.js:echo: Array length is too long (9000 > maximum length 8192)'))
+    let deep: unknown = 1
+    for (let i = 0; i < 62; i++) deep = [deep]
+    // {value: 62 arrays}: 63 levels, 64 inside the arguments' array.
+    expect(await client.query(api.values.echo, { value: deep })).toEqual(deep)
+    expect((await errorOf(client.query(api.values.echo, { value: [deep] }))).message).toMatch(framed('Invalid arguments for values.js:echo: Value is too nested (nested 65 levels deep > maximum nesting 64)'))
+  })
+
   test("near the limit, the log says so in Convex's words; so does a document near 1 MiB", async () => {
     const call = async (kind: string, path: string, args: unknown) => {
       const res = await fetch(`${backend.url}/api/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, args, format: 'json' }) })
