@@ -4,8 +4,8 @@
  */
 import { MAX_UPLOAD_BYTES } from '../files/file-storage.ts'
 
-/** Function calls and most routes (Convex's argument limit is 16 MiB). */
-export const MAX_FUNCTION_BODY = 16 * 1024 * 1024
+/** Function calls and most routes: Convex's MAX_BACKEND_PUBLIC_API_REQUEST_SIZE (16 MiB of arguments, and 2000 bytes for the rest). */
+export const MAX_FUNCTION_BODY = 16 * 1024 * 1024 + 2000
 /** A push (decompressed). */
 export const MAX_PUSH_BODY = 256 * 1024 * 1024
 /** One part of an import upload. */
