@@ -261,15 +261,11 @@ g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 
 /** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
+/** (Their use ends the call: the host's error for it can't be caught, as in Convex.) */
 const deterministicGlobals = {
-  setTimeout: () => {
-    throw new Error("Can't use setTimeout in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
-  },
-  setInterval: () => {
-    throw new Error("Can't use setInterval in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
-  },
-  fetch: () =>
-    Promise.reject(new Error("Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")),
+  setTimeout: () => hostSync('concave/notAllowed', '{"what":"setTimeout"}'),
+  setInterval: () => hostSync('concave/notAllowed', '{"what":"setInterval"}'),
+  fetch: async () => hostSync('concave/notAllowed', '{"what":"fetch()"}'),
 }
 const cancelledTimers = new Set<number>()
 let nextTimer = 1

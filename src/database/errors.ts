@@ -28,6 +28,21 @@ export class SystemFailure extends Error {
   }
 }
 
+/**
+ * A query's or mutation's use of what only actions may do (a timer, fetch): Convex's developer
+ * error from its syscall layer, which ends the call whatever the code does with it (thrown by a
+ * syscall: `terminatesCall`), with its own message.
+ */
+export class UncatchableError extends DatabaseError {
+  override name = 'UncatchableError'
+  readonly terminatesCall = true
+}
+
+/** Convex's error for what a query or mutation may not use (`not_allowed_in_udf`): `what` as Convex names it (`setTimeout`, `fetch()`). */
+export function notAllowedInUdf(what: string): UncatchableError {
+  return new UncatchableError(`Can't use ${what} in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.`)
+}
+
 /** The transaction read something a concurrent commit changed; the runner retries it. */
 export class OccConflictError extends Error {
   override name = 'OccConflictError'

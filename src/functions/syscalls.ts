@@ -7,7 +7,7 @@ import { Staging } from './staging.ts'
 import { randomBytes } from 'node:crypto'
 import { subtleCall } from './subtle.ts'
 import { LIMITS, LIMIT_NAMES } from '../database/transaction.ts'
-import { DatabaseError, OccConflictError, SystemFailure } from '../database/errors.ts'
+import { DatabaseError, notAllowedInUdf, OccConflictError, SystemFailure } from '../database/errors.ts'
 import type { Transaction, TransactionLimits } from '../database/transaction.ts'
 import type { QueryStream, SerializedQuery } from '../database/query.ts'
 import type { JSONValue } from '../values/index.ts'
@@ -145,6 +145,8 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
           throw new OccConflictError()
         case 'throwOverloaded':
           throw new SystemFailure('Busy', "I'm a bit busy.")
+        case 'concave/notAllowed':
+          throw notAllowedInUdf(['setTimeout', 'setInterval', 'fetch()'].includes(args.what) ? args.what : 'this')
       }
       throw unknown(op, false)
     },

@@ -423,6 +423,13 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect(err.message).toContain("Can't use fetch() in queries and mutations")
   })
 
+  test("a query or mutation that uses a timer or fetch fails with Convex's message, caught or not", async () => {
+    for (const what of ['setTimeout', 'setInterval', 'fetch()']) {
+      const err = await errorOf(client.mutation(api.messages.catchesActionOnly, { what: what.replace('()', '') }))
+      expect(err.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nCan't use ${what.replace('()', '\\(\\)')} in queries and mutations\\. Please consider using an action\\. See https://docs\\.convex\\.dev/functions/actions for more details\\.\\n$`))
+    }
+  })
+
   test('actions run queries and mutations, including internal ones', async () => {
     const r = await client.action(api.messages.sendViaAction, { body: 'from action' })
     expect(r.count).toBe(1)
