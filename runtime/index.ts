@@ -260,6 +260,24 @@ setExceptionReporter((e) => g.console.error(e))
 g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 
+/**
+ * No code from strings, as in Convex (its isolates disallow it; isolated-vm allows strings shorter
+ * than an eighth of the memory limit): `eval` and the constructors of every kind of function throw
+ * V8's EvalError. `instanceof Function` and the like keep working (each stand-in has the
+ * original's prototype).
+ */
+function refuseCodeFromStrings(): never {
+  throw new EvalError('Code generation from strings disallowed for this context')
+}
+g.eval = { eval: (): never => refuseCodeFromStrings() }.eval
+for (const proto of [Function.prototype, Object.getPrototypeOf(async function () {}), Object.getPrototypeOf(function* () {}), Object.getPrototypeOf(async function* () {})] as { constructor: unknown }[]) {
+  const name = (proto.constructor as { name: string }).name
+  const refused = { [name]: function (): never { return refuseCodeFromStrings() } }[name]!
+  Object.defineProperty(refused, 'prototype', { value: proto })
+  Object.defineProperty(proto, 'constructor', { value: refused, writable: true, configurable: true })
+  if (proto === Function.prototype) g.Function = refused
+}
+
 /** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
 /** (Their use ends the call: the host's error for it can't be caught, as in Convex.) */
 const deterministicGlobals = {

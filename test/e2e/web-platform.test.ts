@@ -35,6 +35,13 @@ test('WebAssembly: instantiate, compile and their streaming forms settle (also a
   })
 })
 
+test("code from strings is refused as Convex refuses it: eval and every function constructor throw V8's EvalError; instanceof still works", async () => {
+  expect(await client.query(web.codeFromStrings!, { kind: 'none' })).toEqual({ isFunction: true, functionName: 'Function', generatorIsFunction: true })
+  for (const kind of ['eval', 'Function', 'async', 'generator']) {
+    expect((await errorOf(client.query(web.codeFromStrings!, { kind }))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught EvalError: Code generation from strings disallowed for this context\n/)
+  }
+})
+
 test('DOMException: name, message and the legacy codes', async () => {
   const { domException } = await client.query(web.apis!, {})
   expect(domException).toEqual({
