@@ -36,7 +36,7 @@ import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 import { installWasm } from './wasm.ts'
-import { callHostSync, queueHostOp, reportDone, reportLate } from './host.ts'
+import { callEnded, callHostSync, endCall, queueHostOp, reportDone, reportLate, resetEnded } from './host.ts'
 import { loneSurrogate } from './json-text.ts'
 import type { Wasm } from './wasm.ts'
 
@@ -67,6 +67,8 @@ function emit(line: string): void {
 }
 
 function log(line: string): void {
+  // (A call that was ended goes on only until the host stops it: it logs no more.)
+  if (callEnded()) return
   // As Convex: past 255 lines one more says so, and the rest are dropped.
   if (logCount > MAX_LOG_LINES - 1) return
   emit(logCount === MAX_LOG_LINES - 1 ? LOG_OVERFLOW : line)
@@ -281,9 +283,9 @@ for (const proto of [Function.prototype, Object.getPrototypeOf(async function ()
 /** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
 /** (Their use ends the call: the host's error for it can't be caught, as in Convex.) */
 const deterministicGlobals = {
-  setTimeout: () => hostSync('concave/notAllowed', '{"what":"setTimeout"}'),
-  setInterval: () => hostSync('concave/notAllowed', '{"what":"setInterval"}'),
-  fetch: async () => hostSync('concave/notAllowed', '{"what":"fetch()"}'),
+  setTimeout: () => endCall('concave/notAllowed', '{"what":"setTimeout"}'),
+  setInterval: () => endCall('concave/notAllowed', '{"what":"setInterval"}'),
+  fetch: async () => endCall('concave/notAllowed', '{"what":"fetch()"}'),
 }
 const cancelledTimers = new Set<number>()
 let nextTimer = 1
@@ -488,6 +490,7 @@ function resetCall(spec: RuntimeCall | null): void {
   // that changed or deleted it spoils only itself, as in Convex's fresh context per call.
   if (spec !== null) g.Convex = { ...convexGlobal }
   call = spec
+  resetEnded()
   returned = null
   logLines = []
   logCount = 0

@@ -6,7 +6,7 @@
  * in Convex.
  */
 import inspect from 'object-inspect'
-import { callHostSync } from './host.ts'
+import { callHostSync, throwUncatchable } from './host.ts'
 
 /** The parts of a parsed URL, as the host reports them (scheme, search and hash without their `:`, `?`, `#`). */
 export interface UrlInfo {
@@ -40,8 +40,9 @@ function urlOp<T>(op: string, ...args: unknown[]): T {
   return out.value
 }
 
+/** Convex's uncatchable error for what its URL doesn't implement. */
 function notImplemented(operation: string, className: string): never {
-  throw new Error(`Not implemented: ${operation} for ${className}. Consider calling an action defined in Node.js instead (https://docs.convex.dev/functions/actions).`)
+  return throwUncatchable(`Not implemented: ${operation} for ${className}. Consider calling an action defined in Node.js instead (https://docs.convex.dev/functions/actions).`)
 }
 
 const pairsOf = (query: string): [string, string][] => urlOp('url/getUrlSearchParamPairs', query)

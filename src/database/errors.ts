@@ -29,13 +29,20 @@ export class SystemFailure extends Error {
 }
 
 /**
- * A query's or mutation's use of what only actions may do (a timer, fetch): Convex's developer
- * error from its syscall layer, which ends the call whatever the code does with it (thrown by a
- * syscall: `terminatesCall`), with its own message.
+ * A developer error Convex lets no code catch: a query's or mutation's use of what only actions
+ * may do (a timer, fetch), a builtin Convex doesn't implement. It ends the call whatever the code
+ * does with it (thrown by a syscall: `terminatesCall`, in actions too), with its own message.
  */
 export class UncatchableError extends DatabaseError {
   override name = 'UncatchableError'
   readonly terminatesCall = true
+  /** `frames`: where the code called what ended it, mapped to the app's sources (as Convex's UncatchableDeveloperError has them), if known. */
+  constructor(
+    message: string,
+    readonly frames: string | null = null,
+  ) {
+    super(message)
+  }
 }
 
 /** Convex's error for what a query or mutation may not use (`not_allowed_in_udf`): `what` as Convex names it (`setTimeout`, `fetch()`). */

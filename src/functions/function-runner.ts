@@ -942,7 +942,7 @@ export class FunctionRunner implements JobRunner {
     if (!outcome.ok) {
       // As Convex: `Uncaught <name>: <message>` (a ConvexError subclass keeps its own name), then
       // the stack mapped to the app's sources.
-      const failed: CallFailure = { ok: false, message: uncaughtMessage(outcome.name, outcome.message), logLines: outcome.logLines }
+      const failed: CallFailure = { ok: false, message: outcome.asIs === true ? (outcome.message ?? '') : uncaughtMessage(outcome.name, outcome.message), logLines: outcome.logLines }
       const frames = outcome.mappedFrames ?? this.#sourceMaps.frames(outcome.stack, outcome.frames)
       if (frames !== null) failed.frames = frames
       if (outcome.data !== undefined) failed.data = outcome.data

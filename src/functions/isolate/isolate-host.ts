@@ -16,6 +16,7 @@ import type { ModuleRecord } from '../../storage/persistence.ts'
 import { ISOLATED_VM_BOUNDARY, SourceMaps, timedOutMessage, uncaughtMessage } from '../errors.ts'
 import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
+import { UncatchableError } from '../../database/errors.ts'
 
 /**
  * An async syscall's result that also carries the log lines of a nested query or mutation it ran
@@ -43,8 +44,11 @@ export type { CallSpec }
  * or mutation's time in the isolate) and the async operations an action left unawaited when it
  * ended (`dangling`, their syscall names).
  */
-/** `mappedFrames`: the failure's frames, mapped to the app's sources already (see mappedFrames). */
-export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[]; mappedFrames?: string }
+/**
+ * `mappedFrames`: the failure's frames, mapped to the app's sources already (see mappedFrames);
+ * `asIs`: its message is the whole text (a developer error's, not an uncaught exception's).
+ */
+export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[]; mappedFrames?: string; asIs?: boolean }
 
 /** A failure of the sandbox itself (time or memory limit), not of user code. */
 export class SandboxError extends Error {
@@ -84,7 +88,7 @@ export class IsolateHost {
   readonly #setEnv: Ref
   readonly #trackMissingEnv: Ref
   readonly #missingEnv: Ref
-  readonly #abandon: Ref
+  readonly #abandonRef: Ref
   readonly #loaded = new Map<string, ivm.Module>()
   readonly #paths = new Map<ivm.Module, string>()
   #handler: SyscallHandler | null = null
@@ -97,6 +101,8 @@ export class IsolateHost {
    * catch such an error, as in Convex).
    */
   #ending: { error: unknown } | null = null
+  /** Whether the running call is an action's (its code may catch the system's errors). */
+  #offThread = false
   #envJson = ''
   readonly #sourceMaps = new SourceMaps(() => this.modules)
   #envObject: Record<string, string> | null = null
@@ -123,9 +129,13 @@ export class IsolateHost {
           if (op === 'error/stack') return this.#sourceMaps.frames(undefined, JSON.parse(argsJson) as FrameData[]) ?? ''
           if (this.#handler === null) throw new Error(`Syscall ${op} outside of a call`)
           try {
+            if (op === 'concave/uncatchable') {
+              const { message, frames } = JSON.parse(argsJson) as { message: string; frames: FrameData[] }
+              throw new UncatchableError(message, this.#sourceMaps.frames(undefined, frames))
+            }
             return this.#handler.sync(op, argsJson)
           } catch (e) {
-            if (this.#ending !== null && this.#ending.error === null && terminatesCall(e)) this.#ending.error = e
+            this.#end(e)
             throw e
           }
         },
@@ -160,7 +170,7 @@ export class IsolateHost {
     this.#setEnv = fn('setEnv')
     this.#trackMissingEnv = fn('trackMissingEnv')
     this.#missingEnv = fn('missingEnv')
-    this.#abandon = fn('abandon')
+    this.#abandonRef = fn('abandon')
   }
 
   get disposed(): boolean {
@@ -270,8 +280,9 @@ export class IsolateHost {
     /** The host's time on the call's syscalls, and waiting on them. */
     const systemTime = () => clock() - startedAt - used
     this.#handler = handler
-    const ending: { error: unknown } | null = offThread ? null : { error: null }
+    const ending: { error: unknown } = { error: null }
     this.#ending = ending
+    this.#offThread = offThread
     /** Results for the next step: `id, ok, payload` each (see runtime/index.ts). */
     const settled: (number | boolean | string)[] = []
     /** Operations dispatched and not settled yet. */
@@ -282,7 +293,7 @@ export class IsolateHost {
     const enter = async (ref: Ref, args: unknown[]): Promise<unknown> => {
       const r = offThread ? await ref.apply(undefined, args, { timeout: remaining() }) : running(() => ref.applySync(undefined, args, { timeout: remaining() }))
       // A syscall failed in a way that ends the call, whatever the code did with the error.
-      if (ending !== null && ending.error !== null) throw ending.error
+      if (ending.error !== null) throw ending.error
       return r
     }
     this.#queued = []
@@ -295,7 +306,7 @@ export class IsolateHost {
       for (;;) {
         // A query or mutation that returned still runs the syscalls it left behind (an insert
         // nobody awaited, and what follows it) to completion, as Convex's: its value stands.
-        if (ending !== null && ending.error !== null) throw ending.error
+        if (ending.error !== null) throw ending.error
         const done = this.#done as CallOutcome | null
         if (done !== null && (!done.ok || offThread)) {
           done.elapsedMs = offThread ? clock() - startedAt : used
@@ -320,7 +331,7 @@ export class IsolateHost {
               const lines = (e as { logLines?: unknown } | null)?.logLines
               if (Array.isArray(lines)) settled.push(-1, true, JSON.stringify(lines))
               // (A syscall that settles after its call ended touches no later call.)
-              if (ending !== null && ending.error === null && terminatesCall(e)) ending.error = e
+              if (ending === this.#ending) this.#end(e)
               settled.push(id, false, JSON.stringify(errorPayload(e)))
             },
           ).finally(() => {
@@ -353,13 +364,18 @@ export class IsolateHost {
       }
     } catch (e) {
       const translated = this.#translate(e, timeoutMs)
+      // A developer error Convex lets no code catch: the call fails with its message as it is,
+      // and the lines logged until then.
+      if (translated instanceof UncatchableError) {
+        const failed: CallOutcome = { ok: false, message: translated.message, asIs: true, logLines: this.#abandon(), elapsedMs: offThread ? clock() - startedAt : used }
+        if (translated.frames !== null) failed.mappedFrames = translated.frames
+        return failed
+      }
       // A promise rejection nothing handled: isolated-vm throws it once the microtasks have run.
       // As Convex, it fails the call with its error (`Uncaught Error: …` and its frames), the
       // lines logged so far kept.
       if (!(translated instanceof SandboxError) && !terminatesCall(translated) && translated instanceof Error && (translated.stack ?? '').includes(ISOLATED_VM_BOUNDARY)) {
-        // (A query or mutation that had returned handed over its lines with its value.)
-        const logLines = [...((this.#done as CallOutcome | null)?.logLines ?? []), ...(JSON.parse(this.#abandon.applySync(undefined, [], { timeout: 1000 }) as string) as string[])]
-        const failed: CallOutcome = { ok: false, name: translated.name, message: translated.message, logLines, elapsedMs: offThread ? clock() - startedAt : used }
+        const failed: CallOutcome = { ok: false, name: translated.name, message: translated.message, logLines: this.#abandon(), elapsedMs: offThread ? clock() - startedAt : used }
         const frames = mappedFrames(translated)
         if (frames !== null) failed.mappedFrames = frames
         return failed
@@ -370,7 +386,29 @@ export class IsolateHost {
       this.#queued = []
       this.#done = null
       this.#ending = null
+      this.#offThread = false
     }
+  }
+
+  /**
+   * Records a syscall's error that ends the running call (see terminatesCall), if it is the first:
+   * in a query or mutation any such error; in an action, whose code may catch the system's errors
+   * as in Convex, only a developer error Convex can't let it catch.
+   */
+  #end(e: unknown): void {
+    const ending = this.#ending
+    if (ending === null || ending.error !== null || !terminatesCall(e)) return
+    if (!this.#offThread || e instanceof UncatchableError) ending.error = e
+  }
+
+  /**
+   * Ends the running call in the sandbox (it failed in a way the runtime didn't see: see run) and
+   * gives the lines it logged. (A query or mutation that had returned handed over its lines with
+   * its value.)
+   */
+  #abandon(): string[] {
+    const earlier = (this.#done as CallOutcome | null)?.logLines ?? []
+    return [...earlier, ...(JSON.parse(this.#abandonRef.applySync(undefined, [], { timeout: 1000 }) as string) as string[])]
   }
 
   #translate(e: unknown, timeoutMs: number): unknown {
