@@ -580,7 +580,7 @@ export class FunctionRunner implements JobRunner {
     const txn = await this.db.begin(false)
     try {
       // Run by an admin, as nobody in particular (`ctx.auth` gives null).
-      const outcome = await this.#inTransaction(fn, 'query', argsText(args), txn, 'null', null, systemOrigin(), false, host)
+      const outcome = await this.#inTransaction(fn, 'query', argsText(args), txn, 'null', null, systemOrigin(), 0, host)
       return outcome.ok ? { ...outcome, ts: txn.snapshotTs } : outcome
     } finally {
       this.db.end(txn)
@@ -707,15 +707,21 @@ export class FunctionRunner implements JobRunner {
     return turn
   }
 
-  /** Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`). */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), nested = false, host?: IsolateHost): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  /**
+   * Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`);
+   * `depth`: how many such calls down it is (0 at the top).
+   */
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), depth = 0, host?: IsolateHost): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
+    const nested = depth > 0
     const component = fn.component ?? ''
     const nestedCalls: NestedCalls = {
       runUdf: async (requested, address, nestedArgs, limits) => {
         const nestedKind = requested === 'snapshotQuery' ? 'query' : requested
         const callee = this.#resolveNested(component, address, nestedKind)
         this.#checkArgs(callee, nestedArgs, kind === 'mutation')
+        // As Convex's MAX_REACTOR_CALL_DEPTH: at most 8 calls down (an infinite recursion ends here).
+        if (depth >= MAX_CALL_DEPTH) throw new CallError('Cross component call depth limit exceeded. Do you have an infinite loop in your app?')
         // A nested mutation is a sub-transaction: if it fails, its writes are rolled back.
         const rollback = nestedKind === 'mutation' ? txn.savepoint() : null
         // A snapshot query reads the mutation's starting snapshot, and leaves no reads behind.
@@ -725,7 +731,7 @@ export class FunctionRunner implements JobRunner {
         let result
         try {
           // The user crosses into a component here (same transaction), not from an action.
-          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), inner, who, null, origin, true)
+          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), inner, who, null, origin, depth + 1)
         } finally {
           if (outerLimits !== null) inner.limits = outerLimits
         }
@@ -966,6 +972,9 @@ export class FunctionRunner implements JobRunner {
     return ran({ ok: true, value: kind === 'httpAction' || value.length > ORDERED_RESULT_MAX ? value : inFieldOrderText(value), logLines: outcome.logLines })
   }
 }
+
+/** How many `runQuery`/`runMutation` calls down a query or mutation may call (Convex's MAX_REACTOR_CALL_DEPTH). */
+const MAX_CALL_DEPTH = 8
 
 /** The longest return value (JSON text) put in field order (see #executeInIsolate). */
 const ORDERED_RESULT_MAX = 16 * 1024

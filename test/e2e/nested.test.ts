@@ -161,6 +161,14 @@ test('document limits: nesting depth and field names, with Convex messages', asy
   expect(typeof ok).toBe('string')
 })
 
+test("nested calls go 8 down at most, as Convex's: the ninth fails with Convex's message, which the caller may catch", async () => {
+  expect(await client.query('nested:recursive' as any, { depth: 8 })).toBe(8)
+  const limit = 'Cross component call depth limit exceeded. Do you have an infinite loop in your app?'
+  expect((await errorOf(client.query('nested:recursive' as any, { depth: 9 }))).message).toContain(limit)
+  // The function 8 calls down asked for a ninth: it is the one that gets the error.
+  expect(await client.query('nested:recursive' as any, { depth: 9, catchAt: 1 })).toBe(`caught at 1: ${limit}`)
+})
+
 describe('tables are created with the commit of the mutation that creates them', () => {
   const tables = async () => {
     const admin = new ConvexHttpClient(backend.url)
