@@ -222,6 +222,9 @@ g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
   subtle: makeSubtle((op, argsJson) => hostAsync(op, argsJson)),
   getRandomValues<T extends ArrayBufferView>(arr: T): T {
+    // Convex's checks, with its messages.
+    if (arguments.length < 1) throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': 1 argument required, but only 0 present.")
+    if (arr instanceof Float32Array || arr instanceof Float64Array) throw new DOMExceptionPolyfill('The provided ArrayBufferView is not an integer array type', 'TypeMismatchError')
     const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength)
     if (call?.kind === 'action' || call?.kind === 'httpAction') {
       bytes.set(base64ToBytes(JSON.parse(callHostSync('concave/random', JSON.stringify({ n: bytes.length }))) as string))

@@ -53,6 +53,15 @@ test("a builtin Convex doesn't implement (a URL's host, username and password se
   }
 })
 
+test("crypto.getRandomValues refuses float arrays and no argument with Convex's errors", async () => {
+  expect(await client.query(web.randomValues!, {})).toEqual({
+    float32: 'TypeMismatchError(17): The provided ArrayBufferView is not an integer array type [DOMException]',
+    float64: 'TypeMismatchError(17): The provided ArrayBufferView is not an integer array type [DOMException]',
+    none: "TypeError(-): Failed to execute 'getRandomValues' on 'Crypto': 1 argument required, but only 0 present.",
+    int32: 4,
+  })
+})
+
 test('DOMException: name, message and the legacy codes', async () => {
   const { domException } = await client.query(web.apis!, {})
   expect(domException).toEqual({
