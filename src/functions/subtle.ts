@@ -80,6 +80,13 @@ function checkCost(method: string, args: unknown[]): void {
   }
 }
 
+/** Convex's message for an OperationError of `method` with `algorithm` (crates/isolate/src/ops/subtle_crypto), where it has its own. */
+function operationFailure(method: string, algorithm: string): string | null {
+  if (algorithm === 'RSA-OAEP') return method === 'decrypt' ? 'OAEP decryption failed' : method === 'encrypt' ? 'OAEP encryption failed' : null
+  if (method === 'decrypt' && algorithm.startsWith('AES-')) return 'Decryption failed'
+  return null
+}
+
 /** One `crypto.subtle` call: `{method, args}` in the encoding above; answers `{result}`. */
 export async function subtleCall(argsJson: string): Promise<string> {
   const { method, args: encodedArgs } = JSON.parse(argsJson) as { method: string; args: unknown[] }
@@ -97,9 +104,11 @@ export async function subtleCall(argsJson: string): Promise<string> {
   try {
     result = await subtle[method]!(...args)
   } catch (e) {
-    // WebCrypto's DOMExceptions keep their name (NotSupportedError, OperationError, …).
+    // WebCrypto's DOMExceptions keep their name (NotSupportedError, OperationError, …); a
+    // failed decryption says what Convex's says.
     const err = e as { name?: string; message?: string }
-    throw new Error(`${err.name ?? 'Error'}: ${err.message ?? String(e)}`)
+    const message = err.name === 'OperationError' ? (operationFailure(method, algorithmName(args[0])) ?? err.message) : err.message
+    throw new Error(`${err.name ?? 'Error'}: ${message ?? String(e)}`)
   }
   if (method === 'importKey' && KDF.has(algorithmName(args[2]))) {
     return JSON.stringify({ result: { $key: await serializeKey(result as WebCryptoKey, extractable, args[1] as Uint8Array) } })

@@ -62,6 +62,10 @@ test("crypto.getRandomValues refuses float arrays and no argument with Convex's 
   })
 })
 
+test("a failed decryption rejects with Convex's OperationError messages", async () => {
+  expect(await client.action(web.decryptFailures!, {})).toEqual({ oaep: 'OperationError(0): OAEP decryption failed [DOMException]', gcm: 'OperationError(0): Decryption failed [DOMException]' })
+})
+
 test('DOMException: name, message and the legacy codes', async () => {
   const { domException } = await client.query(web.apis!, {})
   expect(domException).toEqual({
