@@ -298,6 +298,9 @@ export class QueryStream {
       return null
     }
     while (this.#emitted < this.#limit) {
+      // Past the page's byte budget the page ends, whether or not another row follows, as in
+      // Convex (a page read to its last row on its budget is followed by an empty, done one).
+      if (this.scanLimit !== null && this.scannedBytes >= this.scanLimit.bytes) throw new ScanLimitReached()
       while (this.#buffer.length === 0 && !this.#storeDone) await this.#fill()
       const fromStore = this.#buffer[0]
       const fromOverlay = this.#overlay[0]
@@ -305,8 +308,9 @@ export class QueryStream {
       if (fromStore === undefined && fromOverlay === undefined) {
         return null
       }
-      // There is another row: reading it may be past the page's budget.
-      if (this.scanLimit !== null && (this.scannedRows >= this.scanLimit.rows || this.scannedBytes >= this.scanLimit.bytes)) throw new ScanLimitReached()
+      // There is another row: reading it may be past the page's row budget (Convex checks it
+      // only when it must read on).
+      if (this.scanLimit !== null && this.scannedRows >= this.scanLimit.rows) throw new ScanLimitReached()
       const cmp = fromStore === undefined ? 1 : fromOverlay === undefined ? -1 : Buffer.compare(fromStore.key, fromOverlay.key) * (this.order === 'asc' ? 1 : -1)
       if (cmp < 0) row = { key: fromStore!.key, json: this.#buffer.shift()!.doc.json }
       else row = this.#overlay.shift()!

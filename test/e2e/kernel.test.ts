@@ -195,6 +195,22 @@ describe('queries and mutations through ConvexHttpClient', () => {
     expect([rest.ns, rest.isDone]).toEqual([[3, 4, 5], true])
   })
 
+  test("maximumBytesRead ends a page once its bytes are read, even on the last document, as Convex's (its udf-tests' test_pagination_max_bytes_read)", async () => {
+    for (let n = 0; n < 5; n++) await client.mutation(api.messages.send, { author: 'maxbytes', body: `m${n}`, n })
+    const readAll = async (maximumBytesRead: number) => {
+      const pages: number[][] = []
+      for (let cursor: string | null = null, done = false; !done; ) {
+        const r: { ns: number[]; isDone: boolean; continueCursor: string } = await client.query(api.messages.pageOf, { author: 'maxbytes', numItems: 100, cursor, maximumBytesRead })
+        pages.push(r.ns)
+        ;[cursor, done] = [r.continueCursor, r.isDone]
+      }
+      return pages
+    }
+    // Less than a document: one a page, then an empty, done one.
+    expect(await readAll(1)).toEqual([[0], [1], [2], [3], [4], []])
+    expect(await readAll(10_000)).toEqual([[0, 1, 2, 3, 4]])
+  })
+
   test('maximumRowsRead counts the rows scanned, not the rows a filter keeps', async () => {
     for (let n = 0; n < 8; n++) await client.mutation(api.messages.send, { author: 'scanned', body: `m${n}`, n })
     // Four rows scanned (n 0..3) hold two odd ones: the page ends there, SplitRequired.
