@@ -1,11 +1,22 @@
 /**
  * @module The sync protocol's messages (what `BaseConvexClient` sends and accepts), with a strict
- * parser for client frames: anything malformed is a ProtocolError, answered by closing the socket.
+ * parser for client frames: anything malformed is a ProtocolError, which Convex answers with a
+ * FatalError (see ClientFatalError).
  */
 import type { JSONValue } from '../values/index.ts'
+import { functionPathError } from '../functions/registry.ts'
 
+/** A client frame that isn't a message of the protocol (or names no function path). */
 export class ProtocolError extends Error {
   override name = 'ProtocolError'
+}
+
+/**
+ * A client's mistake Convex answers with a `FatalError` message and a close without a code (a
+ * user error, its message as Convex's): the client reports it and does not connect again.
+ */
+export class ClientFatalError extends Error {
+  override name = 'ClientFatalError'
 }
 
 export interface StateVersion {
@@ -45,6 +56,14 @@ function str(v: unknown, what: string): string {
   return v
 }
 
+/** A function's path, as Convex parses a `udfPath` (UdfPath): its error in Convex's words. */
+function udfPath(v: unknown): string {
+  const path = str(v, 'udfPath')
+  const problem = functionPathError(path)
+  if (problem !== null) throw new ProtocolError(problem)
+  return path
+}
+
 function argsArray(v: unknown): JSONValue[] {
   if (!Array.isArray(v)) throw new ProtocolError('args must be an array')
   return v as JSONValue[]
@@ -76,7 +95,7 @@ export function parseClientMessage(text: string): ClientMessage {
           return {
             type: 'Add',
             queryId: nat(mod.queryId, 'queryId'),
-            udfPath: str(mod.udfPath, 'udfPath'),
+            udfPath: udfPath(mod.udfPath),
             args: argsArray(mod.args),
             journal: typeof mod.journal === 'string' ? mod.journal : null,
             ...(typeof mod.componentPath === 'string' ? { componentPath: mod.componentPath } : {}),
@@ -92,7 +111,7 @@ export function parseClientMessage(text: string): ClientMessage {
       return {
         type: m.type,
         requestId: nat(m.requestId, 'requestId'),
-        udfPath: str(m.udfPath, 'udfPath'),
+        udfPath: udfPath(m.udfPath),
         args: argsArray(m.args),
         ...(typeof m.componentPath === 'string' ? { componentPath: m.componentPath } : {}),
       }

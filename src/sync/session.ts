@@ -23,7 +23,7 @@ import type { FunctionRunner, UdfResult } from '../functions/function-runner.ts'
 import { SystemFailure } from '../database/errors.ts'
 import { encodeTs } from '../values/index.ts'
 import type { JSONValue } from '../values/index.ts'
-import { parseClientMessage, ProtocolError } from './protocol.ts'
+import { ClientFatalError, parseClientMessage, ProtocolError } from './protocol.ts'
 import type { ClientMessage, ServerModification } from './protocol.ts'
 import type { QueryEntry, QueryIdentity, Subscriber, SubscriptionManager } from './subscriptions.ts'
 import type { MutationLog } from './mutation-log.ts'
@@ -113,12 +113,12 @@ export class Session implements Subscriber {
     readonly client: ClientInfo = { ip: null, userAgent: null },
   ) {
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return this.#fail(new ProtocolError('Binary frames are not part of the protocol'))
+      if (isBinary) return this.#fail(new Error('Binary frames are not part of the protocol'))
       let message: ClientMessage
       try {
         message = parseClientMessage(data.toString())
       } catch (e) {
-        return this.#fail(e)
+        return this.#fail(e instanceof ProtocolError ? new ClientFatalError(`Received Invalid JSON on websocket: ${e.message}`) : e)
       }
       const tail = this.#chain.then(() => this.#handle(message)).catch((e: unknown) => this.#fail(e))
       this.#chain = tail
@@ -134,11 +134,19 @@ export class Session implements Subscriber {
 
   #fail(e: unknown): void {
     if (this.#closed) return
-    // As Convex's close frames: the system's failure is 1013 ("try again later") with its code,
-    // which the client meets by connecting again and re-sending what it was waiting for.
-    const reason = e instanceof ProtocolError ? `InvalidClientMessage: ${e.message}` : e instanceof SystemFailure ? e.code : `InternalServerError: ${(e as Error)?.message ?? String(e)}`
-    this.deps.log('Closing sync socket', { reason })
-    this.ws.close(e instanceof ProtocolError ? 1008 : e instanceof SystemFailure ? 1013 : 1011, Buffer.from(reason).subarray(0, 120).toString())
+    this.deps.log('Closing sync socket', { reason: e instanceof SystemFailure ? e.code : `${(e as Error)?.name}: ${(e as Error)?.message ?? String(e)}` })
+    if (e instanceof ClientFatalError) {
+      // As Convex: the client's own mistake is a FatalError message, then a close without a code.
+      this.#send(JSON.stringify({ type: 'FatalError', error: e.message }))
+      this.ws.close()
+    } else if (e instanceof SystemFailure) {
+      // The system's failure is 1013 ("try again later") with its code, which the client meets
+      // by connecting again and re-sending what it was waiting for.
+      this.ws.close(1013, e.code)
+    } else {
+      // Anything else is Convex's internal error: 1011, no more said.
+      this.ws.close(1011, 'InternalServerError')
+    }
     this.#close()
   }
 
@@ -166,8 +174,8 @@ export class Session implements Subscriber {
         this.#sessionId = m.sessionId
         return
       case 'ModifyQuerySet': {
-        if (m.baseVersion !== this.#querySet) throw new ProtocolError(`BaseVersionMismatch: query set is at ${this.#querySet}, message is based on ${m.baseVersion}`)
-        if (m.newVersion !== m.baseVersion + 1) throw new ProtocolError('newVersion must be baseVersion + 1')
+        if (m.baseVersion !== this.#querySet) throw new ClientFatalError(`Base version ${m.baseVersion} passed up doesn't match the current version ${this.#querySet}`)
+        if (m.newVersion !== m.baseVersion + 1) throw new Error('newVersion must be baseVersion + 1')
         // By id for this message (a frame may carry hundreds of thousands of modifications);
         // a Map keeps the order the array had, and a re-added id goes to the end.
         const byId = new Map<number, Subscribed>()
@@ -186,13 +194,13 @@ export class Session implements Subscriber {
               }
             }
             if (mod.type === 'Add') {
-              if (byId.has(mod.queryId)) throw new ProtocolError(`Duplicate query id ${mod.queryId}`)
+              if (byId.has(mod.queryId)) throw new Error(`Duplicate query ID: ${mod.queryId}`)
               const componentPath = this.#componentPath(mod.componentPath, this.#identity)
               const entry = this.deps.subscriptions.subscribe(this, mod.udfPath, udfArgs(mod.args), this.#identity, mod.journal ?? null, componentPath)
               byId.set(mod.queryId, { queryId: mod.queryId, entry, sent: null })
             } else {
               const q = byId.get(mod.queryId)
-              if (q === undefined) throw new ProtocolError(`Remove of unknown query id ${mod.queryId}`)
+              if (q === undefined) throw new Error(`Nonexistent query id: ${mod.queryId}`)
               byId.delete(mod.queryId)
               dropped.push(q)
               ;(this.#removed ??= []).push({ type: 'QueryRemoved', queryId: mod.queryId })
@@ -242,7 +250,7 @@ export class Session implements Subscriber {
   }
 
   async #authenticate(m: Extract<ClientMessage, { type: 'Authenticate' }>): Promise<void> {
-    if (m.baseVersion !== this.#identityVersion) throw new ProtocolError(`BaseVersionMismatch: identity is at ${this.#identityVersion}, message is based on ${m.baseVersion}`)
+    if (m.baseVersion !== this.#identityVersion) throw new Error(`Identity base version ${m.baseVersion} doesn't match the current version ${this.#identityVersion}`)
     let identity: QueryIdentity
     if (m.tokenType === 'None') identity = ANONYMOUS
     else if (m.tokenType === 'Admin') {

@@ -120,17 +120,18 @@ describe('ConvexClient over the sync socket', () => {
     expect(err.message).toContain('ArgumentValidationError')
   })
 
-  test('a malformed frame closes that socket with a reason; other clients are unaffected', async () => {
+  test("a malformed frame gets Convex's FatalError and a close without a code (the client doesn't connect again); other clients are unaffected", async () => {
     const a = newClient()
     const w = watch<number>(a, api.counter.get, { name: 'bystander' })
     await w.next(() => true)
     const ws = new WebSocket(`${backend.url.replace('http', 'ws')}/api/1.48.0/sync`)
     await new Promise((r) => ws.once('open', r))
+    const frames: unknown[] = []
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())))
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })))
     ws.send('{"type": "Connect", "sessionId": ')
-    const { code, reason } = await closed
-    expect(code).toBe(1008)
-    expect(reason).toContain('InvalidClientMessage')
+    expect(await closed).toEqual({ code: 1005, reason: '' })
+    expect(frames).toEqual([{ type: 'FatalError', error: 'Received Invalid JSON on websocket: Message is not valid JSON' }])
     await new ConvexHttpClient(backend.url).mutation(api.counter.increment, { name: 'bystander' })
     expect(await w.next((v) => v === 1)).toBe(1)
   })
@@ -236,7 +237,8 @@ describe('the sync protocol on the wire', () => {
     expect(d.modifications.find((m: any) => m.queryId === 3).value.map((m: any) => m.body)).toEqual(['to d'])
     const closed = new Promise<[number, string]>((r) => c.ws.once('close', (code, reason) => r([code, reason.toString()])))
     c.send({ type: 'ModifyQuerySet', baseVersion: 2, newVersion: 3, modifications: [add(2, 'q-e')] })
-    expect(await closed).toEqual([1008, 'InvalidClientMessage: Duplicate query id 2'])
+    // Convex's internal error: nothing said but that.
+    expect(await closed).toEqual([1011, 'InternalServerError'])
   })
 
   test('two hundred new queries at once all arrive, with at most 8 runs in flight for one session', async () => {
@@ -321,12 +323,18 @@ describe('the sync protocol on the wire', () => {
     expect(await new ConvexHttpClient(backend.url).query(api.counter.get, { name: 'dedup' })).toBe(1)
   })
 
-  test('protocol violations close the socket with a reason', async () => {
-    const c = await raw()
-    const closed = new Promise<string>((r) => c.ws.once('close', (_code, reason) => r(reason.toString())))
-    c.send({ type: 'Connect', sessionId: 's', connectionCount: 0, lastCloseReason: null })
-    c.send({ type: 'ModifyQuerySet', baseVersion: 5, newVersion: 6, modifications: [] })
-    expect(await closed).toContain('BaseVersionMismatch')
+  test("a client's mistakes get Convex's FatalError: a query set version it doesn't have, a path that names no function", async () => {
+    const fatal = async (message: unknown) => {
+      const c = await raw()
+      const closed = new Promise<number>((r) => c.ws.once('close', (code) => r(code)))
+      c.send({ type: 'Connect', sessionId: 's', connectionCount: 0, lastCloseReason: null })
+      c.send(message)
+      expect(await closed).toBe(1005)
+      return c.frames.filter((f) => f.type === 'FatalError').map((f) => f.error)
+    }
+    expect(await fatal({ type: 'ModifyQuerySet', baseVersion: 5, newVersion: 6, modifications: [] })).toEqual(["Base version 5 passed up doesn't match the current version 0"])
+    expect(await fatal({ type: 'Mutation', requestId: 0, udfPath: 'counter.ts:increment', args: [{}] })).toEqual(["Received Invalid JSON on websocket: Module path (counter.ts) has an extension that isn't 'js'."])
+    expect(await fatal({ type: 'ModifyQuerySet', baseVersion: 0, newVersion: 1, modifications: [{ type: 'Add', queryId: 0, udfPath: '/abs/path:get', args: [{}] }] })).toEqual(['Received Invalid JSON on websocket: Module paths must be relative (/abs/path is absolute).'])
   })
 
   test('an admin Authenticate bumps the identity; a forged one gets AuthError', async () => {
