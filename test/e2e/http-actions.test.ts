@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { createServer, request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { expect, test } from 'vitest'
@@ -191,6 +192,31 @@ test('a request body of 20 MiB reaches the action whole (it crosses into the san
   expect([res.status, await res.text()]).toEqual([200, JSON.stringify({ bytes: size })])
   const streamed = await fetch(`${backend.siteUrl}/stream-count`, { method: 'POST', body: new Uint8Array(size + 1).subarray(1) })
   expect([streamed.status, await streamed.text()]).toEqual([200, JSON.stringify({ bytes: size })])
+})
+
+test('an action stores, gets and posts a 24 MiB file: its bytes cross the sandbox in pieces, never whole in base64', async () => {
+  const size = 24 * 1024 * 1024
+  const expected = new Uint8Array(size)
+  for (let i = 0; i < size; i++) expected[i] = i % 251
+  const sha256 = createHash('sha256').update(expected).digest('hex')
+  // The action posts the file it read back here: its length and digest come back.
+  const server = createServer((req, res) => {
+    const hash = createHash('sha256')
+    let length = 0
+    req.on('data', (c: Buffer) => {
+      hash.update(c)
+      length += c.length
+    })
+    req.on('end', () => res.end(`${length} ${hash.digest('hex')}`))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  try {
+    const { port } = server.address() as { port: number }
+    const r = await new ConvexHttpClient(backend.url).action(anyApi.files.bigRoundTrip!, { mib: 24, url: `http://127.0.0.1:${port}/` })
+    expect(r).toEqual({ size, type: 'application/octet-stream', tail: [...expected.subarray(size - 3)], sha256, posted: `${size} ${sha256}` })
+  } finally {
+    server.close()
+  }
 })
 
 test('request bodies over 20 MiB are refused: up front when the length is known, mid-stream when chunked', async () => {
