@@ -1,42 +1,73 @@
 /** @module Web globals that plain V8 lacks and Convex code expects: TextEncoder/Decoder, atob/btoa. */
 import { DOMExceptionPolyfill } from './dom.ts'
 
+/** The length of `s` encoded as UTF-8 (a lone surrogate is U+FFFD's three bytes). */
+function encodedLength(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
+}
+
+/**
+ * Writes `s` as UTF-8 into `dest`, whole characters only, as many as fit (a lone surrogate is
+ * U+FFFD); how many code units were read and bytes written.
+ */
+function writeUtf8(s: string, dest: Uint8Array): { read: number; written: number } {
+  let o = 0
+  let i = 0
+  for (; i < s.length; i++) {
+    let c = s.charCodeAt(i)
+    let units = 1
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00)
+      units = 2
+    } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd
+    if (c < 0x80) {
+      if (o + 1 > dest.length) break
+      dest[o++] = c
+    } else if (c < 0x800) {
+      if (o + 2 > dest.length) break
+      dest[o++] = 0xc0 | (c >> 6)
+      dest[o++] = 0x80 | (c & 63)
+    } else if (c < 0x10000) {
+      if (o + 3 > dest.length) break
+      dest[o++] = 0xe0 | (c >> 12)
+      dest[o++] = 0x80 | ((c >> 6) & 63)
+      dest[o++] = 0x80 | (c & 63)
+    } else {
+      if (o + 4 > dest.length) break
+      dest[o++] = 0xf0 | (c >> 18)
+      dest[o++] = 0x80 | ((c >> 12) & 63)
+      dest[o++] = 0x80 | ((c >> 6) & 63)
+      dest[o++] = 0x80 | (c & 63)
+    }
+    i += units - 1
+  }
+  return { read: i, written: o }
+}
+
+/** UTF-8 straight into bytes of the exact length (no array of numbers between: a large string's would not fit in the isolate). */
 export class TextEncoderPolyfill {
   get encoding(): string {
     return 'utf-8'
   }
   encode(input = ''): Uint8Array {
     const s = String(input)
-    const out: number[] = []
-    for (let i = 0; i < s.length; i++) {
-      let c = s.charCodeAt(i)
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-        const d = s.charCodeAt(i + 1)
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
-          i++
-        } else c = 0xfffd
-      } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd
-      if (c < 0x80) out.push(c)
-      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63))
-      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
-      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
-    }
-    return new Uint8Array(out)
+    const out = new Uint8Array(encodedLength(s))
+    writeUtf8(s, out)
+    return out
   }
   /** Encodes as much of `input` as fits in `dest` (whole characters only). */
   encodeInto(input: string, dest: Uint8Array): { read: number; written: number } {
-    const s = String(input)
-    let read = 0
-    let written = 0
-    for (const ch of s) {
-      const bytes = this.encode(ch)
-      if (written + bytes.length > dest.length) break
-      dest.set(bytes, written)
-      written += bytes.length
-      read += ch.length
-    }
-    return { read, written }
+    return writeUtf8(String(input), dest)
   }
   get [Symbol.toStringTag](): string {
     return 'TextEncoder'
@@ -56,6 +87,9 @@ const WINDOWS_1252_HIGH = [
   0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
   0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
 ]
+
+/** How many bytes TextDecoder decodes at a time. */
+const DECODE_WINDOW = 1 << 16
 
 /** UTF-16 code units to a string, in slices (fromCharCode takes only so many arguments). */
 function unitsToString(units: Uint16Array, length: number): string {
@@ -111,6 +145,15 @@ export class TextDecoderPolyfill {
     else if (input instanceof ArrayBuffer || Object.prototype.toString.call(input) === '[object SharedArrayBuffer]') b = new Uint8Array(input as ArrayBuffer)
     else if (ArrayBuffer.isView(input)) b = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
     else throw new TypeError("Failed to execute 'decode' on 'TextDecoder': The provided value is not of type '(ArrayBuffer or ArrayBufferView)'")
+    // A large input a window at a time, as if streamed: the code units of one window are held,
+    // not the whole input's (twice its size again).
+    if (b.length <= DECODE_WINDOW) return this.#decode(b, stream)
+    let text = ''
+    for (let at = 0; at < b.length; at += DECODE_WINDOW) text += this.#decode(b.subarray(at, at + DECODE_WINDOW), at + DECODE_WINDOW < b.length || stream)
+    return text
+  }
+
+  #decode(b: Uint8Array, stream: boolean): string {
     // Each byte yields at most one code unit, but a sequence begun in an earlier chunk can
     // complete as a surrogate pair, and a truncated one ends in one U+FFFD.
     const out = new Uint16Array(b.length + 4)

@@ -163,6 +163,11 @@ test("a response body is held to Convex's 20 MiB: a chunk that doesn't fit is dr
   const near = await fetch(`${backend.siteUrl}/big-response?whole=${20 * MiB}`)
   expect(near.status).toBe(200)
   expect((await near.arrayBuffer()).byteLength).toBe(20 * MiB)
+  // Strings of that size are encoded (and decoded) within the sandbox's memory.
+  const text = await fetch(`${backend.siteUrl}/big-response?text=${19 * MiB}`)
+  expect([text.status, (await text.arrayBuffer()).byteLength]).toEqual([200, 19 * MiB])
+  const decoded = await fetch(`${backend.siteUrl}/big-response?decoded=${2 * MiB}`)
+  expect([decoded.status, (await decoded.text()) === 'b'.repeat(2 * MiB)]).toEqual([200, true])
   // A whole body is one chunk: past the limit, the response goes out with none.
   const over = await fetch(`${backend.siteUrl}/big-response?whole=${21 * MiB}`)
   expect(over.status).toBe(200)
@@ -173,7 +178,7 @@ test("a response body is held to Convex's 20 MiB: a chunk that doesn't fit is dr
   expect(bytes.length).toBe(16.5 * MiB)
   expect([bytes[0], bytes[15 * MiB - 1], bytes[15 * MiB], bytes[bytes.length - 1]]).toEqual([0x61, 0x61, 0x63, 0x63])
   const lines: [string, string][][] = []
-  for (let cursor = newCursor; lines.length < 3; ) {
+  for (let cursor = newCursor; lines.length < 5; ) {
     const page = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${cursor}`, { headers: auth })).json()) as { entries: { identifier: string; logLines: { level: string; messages: string[] }[] }[]; newCursor: number }
     for (const e of page.entries) if (e.identifier === 'GET /big-response') lines.push(e.logLines.map((l) => [l.level, l.messages.join(' ')]))
     cursor = page.newCursor
@@ -181,6 +186,8 @@ test("a response body is held to Convex's 20 MiB: a chunk that doesn't fit is dr
   const tooLarge: [string, string] = ['ERROR', 'HttpResponseTooLarge: HTTP actions support responses up to 20 MiB']
   expect(lines).toEqual([
     [['WARN', 'Large response returned from an HTTP action (actual: 20971520 bytes, limit: 20971520 bytes).']],
+    [['WARN', 'Large response returned from an HTTP action (actual: 19922944 bytes, limit: 20971520 bytes).']],
+    [],
     [tooLarge],
     [tooLarge, ['WARN', 'Large response returned from an HTTP action (actual: 17301504 bytes, limit: 20971520 bytes).']],
   ])
