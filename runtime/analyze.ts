@@ -7,6 +7,8 @@
 export interface ModuleAnalysis {
   functions: { name: string; udfType: 'Query' | 'Mutation' | 'Action'; visibility: { kind: 'public' | 'internal' }; args: string | null; returns: string | null }[]
   httpRoutes: { path: string; method: string }[] | null
+  /** Why the module's default export is no HTTP router, in Convex's words (what a push of it as `http.js` fails with); null if it is one. */
+  routerProblem: string | null
   crons: unknown
 }
 
@@ -40,5 +42,11 @@ export function analyzeModule(_path: string, ns: Record<string, any>): ModuleAna
       returns: typeof (fn as any).exportReturns === 'function' ? (fn as any).exportReturns() : null,
     })
   }
-  return { functions: functions as ModuleAnalysis['functions'], httpRoutes: httpRoutes as ModuleAnalysis['httpRoutes'], crons }
+  const router = ns.default as { isRouter?: unknown } | undefined
+  const routerProblem = !('default' in ns)
+    ? '`convex/http.js` must have a default export of a Router.'
+    : router === null || (typeof router !== 'object' && typeof router !== 'function') || router.isRouter !== true
+      ? 'The default export of `convex/http.js` is not a Router.'
+      : null
+  return { functions: functions as ModuleAnalysis['functions'], httpRoutes: httpRoutes as ModuleAnalysis['httpRoutes'], routerProblem, crons }
 }

@@ -442,7 +442,8 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   // A component mounted under a prefix matches on the rest of the path (`routedPath`).
   const path = r.routedPath ?? new URLPolyfill(r.url).pathname
   const match = router?.isRouter === true ? router.lookup(path, r.method) : null
-  if (match === null || match === undefined) return responseJson(new ResponsePolyfill(`No HttpAction routed for ${path}`, { status: 404 }))
+  // As Convex, whose backend answers a path no route matches itself.
+  if (match === null || match === undefined) return responseJson(new ResponsePolyfill('No matching routes found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } }))
   // (A GET or HEAD request's Request has no body: the Fetch standard allows none.)
   const body = r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body !== null ? await receiveBytes(hostAsync, r.body) : r.streamed === true ? requestBodyStream() : undefined
   const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body })

@@ -627,7 +627,11 @@ export class PushService {
             if (notAction !== undefined) throw new PushError('InvalidModules', `${m.path} defines a ${notAction.udfType.toLowerCase()} (${notAction.name}), but a "use node" file may only define actions. Move it to a file without "use node".`)
           }
           if (relative(m.path) === 'crons.js' && analyzed.crons !== null && analyzed.crons !== undefined) crons = analyzed.crons as Record<string, CronSpec>
-          if (relative(m.path) === 'http.js' && analyzed.httpRoutes !== null && analyzed.httpRoutes !== undefined) httpRoutes = analyzed.httpRoutes
+          if (relative(m.path) === 'http.js') {
+            // As Convex: `http.js` must default-export a router.
+            if (analyzed.routerProblem !== null && analyzed.routerProblem !== undefined) throw new PushError('InvalidModules', `Loading the pushed modules encountered the following error:\nFailed to analyze ${m.path}: ${analyzed.routerProblem}`)
+            if (analyzed.httpRoutes !== null && analyzed.httpRoutes !== undefined) httpRoutes = analyzed.httpRoutes
+          }
           for (const f of analyzed.functions) {
             functions.push({
               modulePath: relative(m.path),

@@ -169,7 +169,7 @@ test('HTTP routes of a component mounted under a prefix', async () => {
   expect(await (await fetch(`${backend.siteUrl}/c2/app`)).text()).toBe("the app's own route")
   const missing = await fetch(`${backend.siteUrl}/c2/nope`)
   expect(missing.status).toBe(404)
-  expect(await missing.text()).toBe('No HttpAction routed for /nope')
+  expect(await missing.text()).toBe('No matching routes found')
   // The unmounted instance of the same definition serves nothing.
   expect((await fetch(`${backend.siteUrl}/hello`)).status).toBe(404)
 })

@@ -310,8 +310,8 @@ test('also served under /http/ on the API port', async () => {
 
 test('unrouted paths get 404; a throwing action gets 500 with its message', async () => {
   const missing = await fetch(`${backend.siteUrl}/nope`)
-  expect(missing.status).toBe(404)
-  expect(await missing.text()).toBe('No HttpAction routed for /nope')
+  expect([missing.status, missing.headers.get('content-type')]).toEqual([404, 'text/plain; charset=utf-8'])
+  expect(await missing.text()).toBe('No matching routes found')
   const wrongMethod = await fetch(`${backend.siteUrl}/hello`, { method: 'POST', body: 'x' })
   expect(wrongMethod.status).toBe(404)
   // A throw is answered as Convex does: JSON naming the request, with the source-mapped trace.

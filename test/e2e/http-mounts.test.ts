@@ -33,7 +33,7 @@ test("the app's prefix: its own routes below /api/, a component mounted at the r
   // An exact route matches on method too: POST /api/only-get is no route of the app's, and the
   // mount at `/` (the longest match) gets all of `/api/only-get`.
   expect(await get('/api/only-get')).toEqual([200, 'app GET'])
-  expect(await post('/api/only-get', '')).toEqual([404, 'No HttpAction routed for /api/only-get'])
+  expect(await post('/api/only-get', '')).toEqual([404, 'No matching routes found'])
   expect(await get('/api/nothing')).toEqual([200, 'component catch-all /api/nothing'])
   // The grandchild, mounted at /gc/ inside the component, and its site URL.
   expect(await get('/gc/where')).toEqual([200, `grandchild at ${backend.siteUrl}/gc`])
@@ -47,7 +47,7 @@ test('a component mounted under /api/ with no app router: exact routes, prefixes
   expect(await post('/api/echo', 'x')).toEqual([200, 'component echo: x'])
   expect(await get('/api/gc/where')).toEqual([200, `grandchild at ${backend.siteUrl}/api/gc`])
   // The grandchild's router answers what it doesn't route, with the path it matches on.
-  expect(await get('/api/gc/nope')).toEqual([404, 'No HttpAction routed for /nope'])
+  expect(await get('/api/gc/nope')).toEqual([404, 'No matching routes found'])
   // Outside every mount, with no router of the app's: Convex's text.
   expect(await get('/greet')).toEqual([404, 'This Convex deployment does not have HTTP actions enabled.'])
 })

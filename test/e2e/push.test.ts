@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
@@ -113,6 +113,22 @@ test('the last push is served after a restart', async () => {
   await backend.stop()
   await backend.restart()
   expect(await new ConvexHttpClient(backend.url).query(api.messages.list, { author: 'fruit' })).toHaveLength(4)
+})
+
+test("an http.ts whose default export is no router fails the push with Convex's words", async () => {
+  const path = join(appDir!, 'convex/http.ts')
+  const original = existsSync(path) ? readFileSync(path, 'utf8') : null
+  try {
+    writeFileSync(path, 'export default { routes: [] };\n')
+    let err = (await push().then(() => null, (e: { stderr: string }) => e)) as { stderr: string } | null
+    expect(err?.stderr).toContain('InvalidModules: Loading the pushed modules encountered the following error:\nFailed to analyze http.js: The default export of `convex/http.js` is not a Router.')
+    writeFileSync(path, 'export const notARouter = 1;\n')
+    err = (await push().then(() => null, (e: { stderr: string }) => e)) as { stderr: string } | null
+    expect(err?.stderr).toContain('Failed to analyze http.js: `convex/http.js` must have a default export of a Router.')
+  } finally {
+    if (original === null) rmSync(path)
+    else writeFileSync(path, original)
+  }
 })
 
 test("a module that throws when loaded fails the push with Convex's words: the error as uncaught, named, with its frames", async () => {
