@@ -446,7 +446,10 @@ async function runHttpAction(spec: CallSpec): Promise<string> {
   if (match === null || match === undefined) return responseJson(new ResponsePolyfill('No matching routes found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } }))
   // (A GET or HEAD request's Request has no body: the Fetch standard allows none.)
   const body = r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body !== null ? await receiveBytes(hostAsync, r.body) : r.streamed === true ? requestBodyStream() : undefined
-  const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body })
+  // Its signal aborts when the client goes away before the response is done, as in Convex.
+  const aborted = new AbortControllerPolyfill()
+  void hostAsync('concave/httpRequestAborted', '{}').then(() => aborted.abort(), () => {})
+  const request = new RequestPolyfill(r.url, { method: r.method, headers: r.headers, body, signal: aborted.signal })
   const response = await match[0].invokeHttpAction(request)
   if (!(response instanceof ResponsePolyfill)) throw new Error('An HTTP action must return a Response')
   return response._isStream() ? streamResponse(response) : responseJson(response)

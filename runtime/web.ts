@@ -7,6 +7,7 @@ import { checkResponseHead } from './http-head.ts'
 import { atob, B64, B64_INDEX, TextDecoderPolyfill, TextEncoderPolyfill } from './polyfills.ts'
 import { BlobPolyfill, toBytes } from './blob.ts'
 import { ReadableStreamPolyfill } from './streams.ts'
+import { AbortControllerPolyfill } from './dom.ts'
 import type { AbortSignalPolyfill } from './dom.ts'
 import { decodeFormData, encodeMultipart, FormDataPolyfill } from './form-data.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
@@ -412,7 +413,9 @@ export class RequestPolyfill extends Body {
   readonly url: string
   readonly method: string
   readonly headers: HeadersPolyfill
-  constructor(input: string | RequestPolyfill | { href: string }, init?: { method?: string; headers?: HeadersInit; body?: unknown } | null) {
+  /** Aborts when what the request stands for is abandoned (an HTTP action's client went away); by default never. */
+  readonly signal: AbortSignalPolyfill
+  constructor(input: string | RequestPolyfill | { href: string }, init?: { method?: string; headers?: HeadersInit; body?: unknown; signal?: AbortSignalPolyfill | null } | null) {
     init ??= {}
     const from = input instanceof RequestPolyfill ? input : null
     const url = from !== null ? from.url : parseRequestUrl(input)
@@ -423,20 +426,21 @@ export class RequestPolyfill extends Body {
     this.method = method
     this.headers = new HeadersPolyfill(init.headers ?? from?.headers)
     if (this._impliedType !== null && !this.headers.has('content-type')) this.headers.set('content-type', this._impliedType)
+    this.signal = init.signal ?? from?.signal ?? new AbortControllerPolyfill().signal
   }
   override _kind(): string {
     return 'Request'
   }
   clone(): RequestPolyfill {
     if (this.bodyUsed) throw new TypeError('Cannot clone a Request whose body has been read')
-    return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: !this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes() })
+    return new RequestPolyfill(this.url, { method: this.method, headers: this.headers, body: !this._hasBody() ? null : this._isStream() ? this._teeBody() : this._bytes(), signal: this.signal })
   }
 }
 
 /** `fetch` for actions, given the host call that performs the request. */
 export function makeFetch(host: (op: string, argsJson: string) => Promise<string>) {
   return async (input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown; signal?: AbortSignalPolyfill | null } = {}): Promise<ResponsePolyfill> => {
-    const signal = init.signal ?? null
+    const signal = init.signal ?? (input instanceof RequestPolyfill ? input.signal : null)
     signal?.throwIfAborted()
     if (signal === null) return doFetch(host, input, init)
     // The request itself runs on in the host; an abort settles the caller's promise at once.

@@ -812,7 +812,7 @@ export class FunctionRunner implements JobRunner {
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null
     // Answered at the response head when the action streams its body, else when it finishes.
     return new Promise<HttpResponse>((resolve) => {
-      const streams = new HttpActionStreams(streamedRequest, (head, body) => resolve({ ...head, body }))
+      const streams = new HttpActionStreams(streamedRequest, (head, body) => resolve({ ...head, body }), request.signal)
       const spec = {
         url: request.url,
         method: request.method,
@@ -1002,6 +1002,8 @@ export interface HttpRequest {
   headers: [string, string][]
   /** The whole body, or a stream of it (handed to the action as it reads). */
   body: Buffer | ReadableStream<Uint8Array> | null
+  /** Aborts when the client goes away before the response is done. */
+  signal?: AbortSignal
 }
 
 export interface HttpResponse {

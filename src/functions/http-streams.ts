@@ -34,6 +34,8 @@ export interface WholeResponse extends ResponseHead {
 /** The syscalls an HTTP action's bodies use (see actionSyscalls). */
 export interface HttpStreamOps {
   readRequest(): Promise<Uint8Array | null>
+  /** Settles when the client goes away before the response is done (never otherwise). */
+  aborted(): Promise<void>
   head(head: ResponseHead): void
   write(chunk: Uint8Array): Promise<void>
 }
@@ -53,8 +55,12 @@ export class HttpActionStreams implements HttpStreamOps {
   /** Where the action's bodies and other bytes cross between host and sandbox. */
   readonly staging = new Staging()
 
-  constructor(requestBody: ReadableStream<Uint8Array> | null, onHead: (head: ResponseHead, body: ReadableStream<Uint8Array>) => void) {
+  readonly #signal: AbortSignal | undefined
+
+  /** `signal`: aborts when the client goes away before the response is done. */
+  constructor(requestBody: ReadableStream<Uint8Array> | null, onHead: (head: ResponseHead, body: ReadableStream<Uint8Array>) => void, signal?: AbortSignal) {
     this.#request = requestBody?.getReader() ?? null
+    this.#signal = signal
     this.#onHead = onHead
   }
 
@@ -67,6 +73,13 @@ export class HttpActionStreams implements HttpStreamOps {
     if (this.#request === null) return null
     const { done, value } = await this.#request.read()
     return done ? null : value
+  }
+
+  aborted(): Promise<void> {
+    const signal = this.#signal
+    if (signal === undefined) return new Promise(() => {})
+    if (signal.aborted) return Promise.resolve()
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
   }
 
   head(head: ResponseHead): void {

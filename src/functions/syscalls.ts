@@ -312,9 +312,14 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
           await new Promise((resolve) => setTimeout(resolve, Math.min(Number(args.ms) || 0, 2 ** 31 - 1)))
           return 'null'
         case 'concave/httpRequestRead':
+        case 'concave/httpRequestAborted':
         case 'concave/httpResponseHead':
         case 'concave/httpResponseWrite':
           if (http === undefined) break
+          if (op === 'concave/httpRequestAborted') {
+            await http.aborted()
+            return 'null'
+          }
           if (op === 'concave/httpRequestRead') {
             const chunk = await http.readRequest()
             return JSON.stringify({ chunk: chunk === null ? null : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64') })

@@ -93,7 +93,7 @@ async function serve(c: Context, deps: SiteDeps, prefix: string, hold: BodyHold 
   const headers: [string, string][] = []
   c.req.raw.headers.forEach((v, k) => headers.push([k, v]))
   const { who, authToken } = await httpActionIdentity(c.req.header('authorization'), deps)
-  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body }, who, undefined, { ...clientOf(c), authToken })
+  const res = await deps.runner.runHttpAction({ url, method: c.req.method, headers, body, signal: c.req.raw.signal }, who, undefined, { ...clientOf(c), authToken })
   const noBody = c.req.method === 'HEAD' || res.status === 204 || res.status === 304
   const stream = res.body instanceof ReadableStream ? res.body : null
   try {

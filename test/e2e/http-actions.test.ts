@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http'
 import { expect, test } from 'vitest'
 import { ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { useDeployedBackend } from '../helpers/test-backend.ts'
+import { until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 let backend: TestBackend
@@ -224,6 +224,18 @@ test('an action stores, gets and posts a 24 MiB file: its bytes cross the sandbo
   } finally {
     server.close()
   }
+})
+
+test("request.signal aborts when the client goes away before the response, and the action runs on (as Convex's)", async () => {
+  expect(await (await fetch(`${backend.siteUrl}/abort-watch?check=1`)).json()).toEqual({ aborted: false, isSignal: true, cloned: true })
+  const client = new ConvexHttpClient(backend.url)
+  const controller = new AbortController()
+  const pending = fetch(`${backend.siteUrl}/abort-watch`, { signal: controller.signal }).catch((e: Error) => e.name)
+  // The action is waiting for its signal: the client gives up.
+  await until(() => client.query(anyApi.counter.get!, { name: 'abort-watch:started' }), (n) => n === 1)
+  controller.abort()
+  expect(await pending).toBe('AbortError')
+  await until(() => client.query(anyApi.counter.get!, { name: 'aborted:AbortError' }), (n) => n === 1)
 })
 
 test('request bodies over 20 MiB are refused: up front when the length is known, mid-stream when chunked', async () => {
