@@ -217,7 +217,26 @@ g.atob = atob
 g.btoa = btoa
 g.self = g
 g.structuredClone = structuredClone
-g.process = { env: {} as Record<string, string> }
+/** The environment variables `process.env` reads (setEnv). */
+let currentEnv: Record<string, string> = {}
+/**
+ * `process.env` as Convex's: a proxy over an empty object whose reads look the variable up, so it
+ * lists nothing (`Object.keys`, `JSON.stringify`, `in`: no secret reaches a log by accident), logs
+ * as `[process.env]`, and keeps no value written to it.
+ */
+/** What a call wrote to `process.env` (its own until the call ends: see resetCall). */
+const envWrites: Record<string, unknown> = {}
+g.process = {
+  env: new Proxy(envWrites, {
+    get(target, key, receiver) {
+      if (typeof key !== 'string') return Reflect.get(target, key, receiver)
+      if (Object.prototype.hasOwnProperty.call(currentEnv, key)) return currentEnv[key]
+      // Reads of unset variables are noted while tracking is on (push checks auth.config.ts with it).
+      missingEnv?.add(key)
+      return key === 'inspect' ? () => '[process.env]' : undefined
+    },
+  }),
+}
 g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
   subtle: makeSubtle((op, argsJson) => hostAsync(op, argsJson)),
@@ -498,6 +517,7 @@ function resetCall(spec: RuntimeCall | null): void {
   if (spec !== null) g.Convex = { ...convexGlobal }
   call = spec
   resetEnded()
+  for (const key of Reflect.ownKeys(envWrites)) delete envWrites[key as string]
   returned = null
   logLines = []
   logCount = 0
@@ -525,23 +545,7 @@ g.__concave = {
   },
   /** Sets `process.env` for the functions that follow. */
   setEnv(envJson: string): void {
-    const env = JSON.parse(envJson) as Record<string, string>
-    // Reads of unset variables are noted while tracking is on (push checks auth.config.ts with it).
-    g.process.env = new Proxy(env, {
-      get(target, key) {
-        if (typeof key === 'string' && !Object.prototype.hasOwnProperty.call(target, key)) missingEnv?.add(key)
-        return Reflect.get(target, key)
-      },
-    })
-  },
-  /**
-   * Ends the running call, which failed outside the runtime's reach (isolated-vm threw a promise
-   * rejection nothing handled): the lines it logged, as JSON.
-   */
-  abandon(): string {
-    const lines = JSON.stringify(logLines)
-    resetCall(null)
-    return lines
+    currentEnv = JSON.parse(envJson) as Record<string, string>
   },
   /** Starts noting the unset environment variables code reads. */
   trackMissingEnv(): void {

@@ -24,6 +24,13 @@ test('npx convex env set / get / list / remove, visible to the next call', async
   expect((await cli('list')).stdout.trim()).toBe('API_KEY=abc123')
 })
 
+test("process.env lists nothing and logs as [process.env], as Convex's: a secret reaches no log by accident; a write to it doesn't stick", async () => {
+  const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'values:envShape', args: { name: 'API_KEY' }, format: 'json' }) })
+  expect(await res.json()).toEqual({ status: 'success', value: { keys: [], json: '{}', has: false, value: 'abc123' }, logLines: ['[LOG] [process.env]'] })
+  const unset = await client.query(api.values.envShape, { name: 'NOT_SET' })
+  expect(unset).toEqual({ keys: [], json: '{}', has: false, value: null })
+})
+
 test('environment variables survive a restart', async () => {
   await backend.stop()
   await backend.restart()
