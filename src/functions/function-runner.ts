@@ -709,9 +709,10 @@ export class FunctionRunner implements JobRunner {
 
   /**
    * Runs a query or mutation body in `txn` (shared by top-level and nested `runQuery`/`runMutation`);
-   * `depth`: how many such calls down it is (0 at the top).
+   * `depth`: how many such calls down it is (0 at the top); `nowMs`: its `Date.now()` (a nested
+   * call's is its caller's, as in Convex).
    */
-  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), depth = 0, host?: IsolateHost): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
+  async #inTransaction(fn: FunctionInfo, kind: 'query' | 'mutation', argsJson: string, txn: Transaction, who: string, admission: Admission | null, origin = systemOrigin(), depth = 0, host?: IsolateHost, nowMs = Date.now()): Promise<Exclude<UdfResult, { ts: bigint | null }> | { ok: true; value: string; logLines: string[] }> {
     const name = canonicalPath(fn.modulePath, fn.exportName)
     const nested = depth > 0
     const component = fn.component ?? ''
@@ -731,7 +732,7 @@ export class FunctionRunner implements JobRunner {
         let result
         try {
           // The user crosses into a component here (same transaction), not from an action.
-          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), inner, who, null, origin, depth + 1)
+          result = await this.#inTransaction(callee, nestedKind, argsText(nestedArgs), inner, who, null, origin, depth + 1, undefined, nowMs)
         } finally {
           if (outerLimits !== null) inner.limits = outerLimits
         }
@@ -759,7 +760,7 @@ export class FunctionRunner implements JobRunner {
         ]
     // A nested call is no execution of its own in the function log, as in Convex: its lines are
     // its caller's (see runUdf above).
-    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host, warnings, !nested)
+    return this.#execute(fn, kind, argsJson, transactionSyscalls(txn, nestedCalls, name, who, meta), encodeTs(txn.snapshotTs), undefined, admission, host, warnings, !nested, nowMs)
   }
 
   /** `ctx.auth.signJwt` from a mutation of `component`: its issuer is the deployment, or the component in it. */
@@ -885,7 +886,8 @@ export class FunctionRunner implements JobRunner {
     }
   }
 
-  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost, warnings?: Warnings, logged = true): Promise<ExecOutcome> {
+  /** `nowMs`: the time `Date.now()` gives a query or mutation (a nested one gets its caller's). */
+  async #execute(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, admission: Admission | null, host?: IsolateHost, warnings?: Warnings, logged = true, nowMs = Date.now()): Promise<ExecOutcome> {
     // Admission: a bounded number of calls run at once (each holds an isolate), taken by source in
     // turn. Nested calls (`admission` null) go ahead: their caller holds a slot and waits for them,
     // or they took theirs before opening their snapshot (#runQuery, #runMutation).
@@ -894,7 +896,7 @@ export class FunctionRunner implements JobRunner {
     const started = performance.now()
     let outcome: ExecOutcome
     try {
-      outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request, host)
+      outcome = await this.#executeInIsolate(fn, kind, argsJson, handler, snapshotTs, request, host, nowMs)
     } finally {
       release?.()
     }
@@ -916,8 +918,8 @@ export class FunctionRunner implements JobRunner {
     return outcome
   }
 
-  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request?: CallSpec['request'], given?: IsolateHost): Promise<ExecOutcome> {
-    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs: Date.now(), snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+  async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, given: IsolateHost | undefined, nowMs: number): Promise<ExecOutcome> {
+    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs, snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
     // A component sees none of the deployment's environment variables: only what its parent

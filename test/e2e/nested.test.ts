@@ -169,6 +169,11 @@ test("nested calls go 8 down at most, as Convex's: the ninth fails with Convex's
   expect(await client.query('nested:recursive' as any, { depth: 9, catchAt: 1 })).toBe(`caught at 1: ${limit}`)
 })
 
+test("a nested query's Date.now() is its caller's, as in Convex", async () => {
+  const r = (await client.query('nested:nowAcrossCalls' as any, {})) as { before: number; inner: number; spun: boolean }
+  expect(r.inner).toBe(r.before)
+})
+
 describe('tables are created with the commit of the mutation that creates them', () => {
   const tables = async () => {
     const admin = new ConvexHttpClient(backend.url)
