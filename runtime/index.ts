@@ -547,6 +547,15 @@ g.__concave = {
   setEnv(envJson: string): void {
     currentEnv = JSON.parse(envJson) as Record<string, string>
   },
+  /**
+   * Ends the running call, which failed outside the runtime's reach (isolated-vm threw a promise
+   * rejection nothing handled, or the host ended it): the lines it logged, as JSON.
+   */
+  abandon(): string {
+    const lines = JSON.stringify(logLines)
+    resetCall(null)
+    return lines
+  },
   /** Starts noting the unset environment variables code reads. */
   trackMissingEnv(): void {
     missingEnv = new Set()

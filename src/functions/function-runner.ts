@@ -824,12 +824,12 @@ export class FunctionRunner implements JobRunner {
       }
       const origin: RequestOrigin = { requestId, ip: client.ip ?? null, userAgent: client.userAgent ?? null, authToken: client.authToken ?? null, scheduledFunctionId: null }
       void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null, component: target.component, prefix: target.prefix }, '[]', spec, who, false, streams, origin).then((outcome) => {
-        if (streams.streaming) return streams.finish(outcome.ok ? null : errorText(outcome))
-        streams.finish(null)
+        streams.finish()
+        if (streams.streaming) return
         if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))
         resolve(streams.response(outcome.value))
       }, (e: unknown) => {
-        streams.finish(String(e))
+        streams.finish()
         resolve(textResponse(500, e instanceof Error ? e.message : String(e)))
       })
     })

@@ -146,13 +146,13 @@ export class HttpActionStreams implements HttpStreamOps {
   }
 
   /**
-   * Once the action has finished: a streamed response body is closed (or errored if it failed),
-   * and whatever of the request body it didn't read is let go.
+   * Once the action has finished: a streamed response body is closed, ended cleanly even when the
+   * action failed after its head went out (as Convex ends it: the failure is the log's), and
+   * whatever of the request body it didn't read is let go.
    */
-  finish(error: string | null): void {
+  finish(): void {
     void this.#request?.cancel().catch(() => {})
     if (this.#controller === null || this.#cancelled !== null) return
-    if (error === null) this.#controller.close()
-    else this.#controller.error(new Error(error))
+    this.#controller.close()
   }
 }

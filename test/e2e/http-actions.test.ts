@@ -238,6 +238,20 @@ test("request.signal aborts when the client goes away before the response, and t
   await until(() => client.query(anyApi.counter.get!, { name: 'aborted:AbortError' }), (n) => n === 1)
 })
 
+test('an action that fails after its streamed response began ends the body cleanly, as Convex does; the failure is in its log', async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const { newCursor } = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=0`, { headers: auth })).json()) as { newCursor: number }
+  const res = await fetch(`${backend.siteUrl}/stream-then-throw`)
+  expect([res.status, await res.text()]).toEqual([200, 'part 1;part 2;'])
+  let entry: { error: string | null } | undefined
+  for (let cursor = newCursor; entry === undefined; ) {
+    const page = (await (await fetch(`${backend.url}/api/stream_function_logs?cursor=${cursor}`, { headers: auth })).json()) as { entries: { identifier: string; error: string | null }[]; newCursor: number }
+    entry = page.entries.find((e) => e.identifier === 'GET /stream-then-throw')
+    cursor = page.newCursor
+  }
+  expect(entry.error).toMatch(/^Uncaught Error: Hit error while streaming\n/)
+})
+
 test('request bodies over 20 MiB are refused: up front when the length is known, mid-stream when chunked', async () => {
   const big = 'x'.repeat(20 * 1024 * 1024 + 1)
   // The server answers without reading on; a client still uploading may see a reset instead.
