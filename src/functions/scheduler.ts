@@ -18,7 +18,8 @@ import { decodeId, encodeIndexKey, prefixSuccessor } from '../values/index.ts'
 import { jsonValueSize } from '../values/size.ts'
 import { OccConflictError } from '../database/errors.ts'
 import { Backoff } from '../util/backoff.ts'
-import { canonicalPath, parseFunctionPath } from './registry.ts'
+import { canonicalPath, functionPathError, parseFunctionPath } from './registry.ts'
+import { rustDuration } from './warnings.ts'
 
 export const SCHEDULED_FUNCTIONS = '_scheduled_functions'
 const BY_STATE = 'by_state_and_time'
@@ -170,7 +171,14 @@ export class Scheduler {
   async schedule(txn: Transaction, target: string | { component: string; path: string; publicOnly?: boolean }, tsSeconds: number, args: JSONValue, parentJobId: string | null = null): Promise<string> {
     const { component, path: name, publicOnly } = typeof target === 'string' ? { component: this.component, path: target, publicOnly: false } : target
     if (typeof tsSeconds !== 'number' || !Number.isFinite(tsSeconds)) throw new Error('The scheduled time must be a finite number')
-    // As Convex: only existence is checked here; a query is scheduled, and its job fails when due.
+    // As Convex: a path it can read, a time within five years (of 366 days) of now, then a
+    // function that exists; a query is scheduled, and its job fails when due.
+    const badPath = functionPathError(name)
+    if (badPath !== null) throw new Error(badPath)
+    const delta = tsSeconds - Date.now() / 1000
+    const fiveYears = 5 * 366 * 24 * 3600
+    if (delta > fiveYears) throw new Error(`UnixTimestamp(${rustDuration(tsSeconds * 1000)}) is more than 5 years in the future`)
+    if (delta < -fiveYears) throw new Error(`UnixTimestamp(${rustDuration(Math.max(0, tsSeconds) * 1000)}) is more than 5 years in the past`)
     const refused = this.runner!.schedulingError(component, name)
     if (refused !== null) throw new Error(refused)
     if (publicOnly === true && !this.runner!.isPublic(component, name)) throw new Error(`Attempted to schedule function at nonexistent path: ${name.replace(/\.js(?=:|$)/, '')}`)

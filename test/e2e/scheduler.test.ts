@@ -58,6 +58,12 @@ test('scheduling checks only that the function exists (as Convex): a query is sc
   // A module that doesn't exist is named alone; a missing export has a message of its own.
   const refused = async (name: string) => (await errorOf(client.mutation(api.scheduling.scheduleByName, { name }))).message
   expect(await refused('nowhere:fn')).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Attempted to schedule function at nonexistent path: nowhere\.js\n/)
+  // A path Convex can't read, and a time more than five years away, are refused first.
+  expect(await refused('@#@!invalid@#file$$path')).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Path component @#@!invalid@#file\$\$path\.js can only contain alphanumeric characters, underscores, or periods\.\n/)
+  const far = (await errorOf(client.mutation(api.scheduling.runAt, { name: 'far', at: Date.now() + 6 * 365 * 24 * 3600 * 1000 }))).message
+  expect(far).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: UnixTimestamp\(\d+(\.\d+)?s\) is more than 5 years in the future\n/)
+  const past = (await errorOf(client.mutation(api.scheduling.runAt, { name: 'far', at: Date.now() - 6 * 365 * 24 * 3600 * 1000 }))).message
+  expect(past).toMatch(/UnixTimestamp\(\d+(\.\d+)?s\) is more than 5 years in the past\n/)
   expect(await refused('scheduling:missing')).toMatch(
     /^\[Request ID: [0-9a-f]{16}\] Server Error\nUncaught Error: Attempted to schedule function, but no exported function missing found in the file: scheduling\.js\. Did you forget to export it\?\n/,
   )
