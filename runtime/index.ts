@@ -36,7 +36,7 @@ import { structuredClone } from './clone.ts'
 import { URLPolyfill, URLSearchParamsPolyfill } from './url.ts'
 import { CryptoKeyPolyfill, makeSubtle } from './subtle.ts'
 import { installWasm } from './wasm.ts'
-import { callEnded, callHostSync, endCall, queueHostOp, reportDone, reportLate, resetEnded } from './host.ts'
+import { callEnded, callHostSync, endCall, queueHostOp, reportDone, reportLate, resetEnded, throwUncatchable } from './host.ts'
 import { loneSurrogate } from './json-text.ts'
 import type { Wasm } from './wasm.ts'
 
@@ -442,7 +442,8 @@ const convexGlobal = {
       const result = JSON.parse(await hostAsync('1.0/storageGet', JSON.stringify({ storageId: args.storageId }))) as { blob: BytesRef; contentType: string | null } | null
       return result === null ? null : BlobPolyfill._adopt(await receiveBytes(hostAsync, result.blob), result.contentType ?? '')
     }
-    throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
+    // As Convex: an op it doesn't know ends the call, whatever the code does with the error.
+    return throwUncatchable(`Unknown JS syscall: ${op}`)
   },
 }
 g.Convex = { ...convexGlobal }

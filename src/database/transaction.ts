@@ -483,14 +483,12 @@ export class Transaction {
     const fields = this.#userFields(value, 'patch')
     let next: Doc = { ...doc }
     for (const [k, raw] of Object.entries(fields)) {
-      if (k === '_id' || k === '_creationTime') {
-        if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to patch does not match the document's ${k}`)
-        continue
-      }
+      if (k === '_id' || k === '_creationTime') continue
       if (k.startsWith('_')) throw systemField(k)
       if (jsonToValueAllowUndefined(raw) === UNDEFINED) delete next[k]
       else next[k] = raw
     }
+    systemFieldsMismatch(doc, next, fields)
     next = inFieldOrder(next)
     const { size, nesting } = this.#checkDocument(table, next)
     this.#recordWrite(size)
@@ -504,13 +502,11 @@ export class Transaction {
     const fields = this.#userFields(value, 'replace')
     let next: Doc = { _creationTime: doc._creationTime!, _id: doc._id! }
     for (const [k, raw] of Object.entries(fields)) {
-      if (k === '_id' || k === '_creationTime') {
-        if (JSON.stringify(raw) !== JSON.stringify(doc[k])) throw new DatabaseError(`Provided ${k} field to replace does not match the document's ${k}`)
-        continue
-      }
+      if (k === '_id' || k === '_creationTime') continue
       if (k.startsWith('_')) throw systemField(k)
       if (jsonToValueAllowUndefined(raw) !== UNDEFINED) next[k] = raw
     }
+    systemFieldsMismatch(doc, next, fields)
     next = inFieldOrder(next)
     const { size, nesting } = this.#checkDocument(table, next)
     this.#recordWrite(size)
@@ -822,6 +818,20 @@ function maxKey(a: Buffer, b: Buffer): Buffer {
 }
 function minKey(a: Buffer, b: Buffer): Buffer {
   return Buffer.compare(a, b) <= 0 ? a : b
+}
+
+/**
+ * Convex's errors (ResolvedDocument::new) for a patch or replacement whose `_id` or
+ * `_creationTime` isn't the document's: the new value shown with the system fields it gave.
+ */
+function systemFieldsMismatch(doc: Doc, next: Doc, fields: Record<string, JSONValue>): void {
+  if ('_id' in fields && JSON.stringify(fields._id) !== JSON.stringify(doc._id)) {
+    throw new DatabaseError(`Provided document ID ${displayValue(doc._id as string)} doesn't match '_id' field ${displayValue(jsonToValue(fields._id!))}`)
+  }
+  if ('_creationTime' in fields && JSON.stringify(fields._creationTime) !== JSON.stringify(doc._creationTime)) {
+    const shown = jsonToValue({ ...next, _creationTime: fields._creationTime! } as JSONValue)
+    throw new DatabaseError(`Provided creation time ${rustDisplayF64(doc._creationTime as number)} doesn't match '_creationTime' field in ${displayValue(shown)}`)
+  }
 }
 
 /** Convex's error for an id of another table than the one a call names. */

@@ -212,6 +212,17 @@ test("system fields a new document names, and an id of no table: Convex's messag
   expect((await errorOf(client.mutation('nested:removeId' as any, { id: noTable }))).message.split('\n')[1]).toBe(`Uncaught Error: Table for ID "${noTable}" not found`)
 })
 
+test("a patch or replacement naming another _id or _creationTime: Convex's messages; its own are fine", async () => {
+  const id = (await client.mutation('nested:insertDoc' as any, { table: 'named', doc: { x: 1 } })) as string
+  const doc = (await client.mutation('nested:changeDoc' as any, { id, value: {}, replace: false })) as { _creationTime: number }
+  const changeError = async (value: unknown, replace: boolean) => (await errorOf(client.mutation('nested:changeDoc' as any, { id, value, replace }))).message.split('\n')[1]
+  for (const replace of [false, true]) {
+    expect(await changeError({ _creationTime: 1017, x: 2 }, replace)).toBe(`Uncaught Error: Provided creation time ${doc._creationTime} doesn't match '_creationTime' field in {_creationTime: 1017.0, _id: "${id}", x: 2.0}`)
+    expect(await changeError({ _id: 'other' }, replace)).toBe(`Uncaught Error: Provided document ID "${id}" doesn't match '_id' field "other"`)
+  }
+  expect(await client.mutation('nested:changeDoc' as any, { id, value: { _id: id, _creationTime: doc._creationTime, x: 3 }, replace: true })).toEqual({ _creationTime: doc._creationTime, _id: id, x: 3 })
+})
+
 describe("the system's failures (Convex's throwOcc and throwOverloaded test syscalls)", () => {
   test('over HTTP: 503 with the code, even when the function catches the error', async () => {
     const occ = '{"code":"OptimisticConcurrencyControlFailure","message":"Documents read from or written to this mutation changed while it was being run and on every subsequent retry. A concurrent call to \\"nested:systemFailure\\" or another mutation changed them. See https://docs.convex.dev/error#1"}'

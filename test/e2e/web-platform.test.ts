@@ -66,6 +66,10 @@ test("a failed decryption rejects with Convex's OperationError messages", async 
   expect(await client.action(web.decryptFailures!, {})).toEqual({ oaep: 'OperationError(0): OAEP decryption failed [DOMException]', gcm: 'OperationError(0): Decryption failed [DOMException]' })
 })
 
+test("a JS syscall the backend doesn't know ends the call with Convex's message, caught or not", async () => {
+  expect((await errorOf(client.action(web.unknownJsSyscall!, {}))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUnknown JS syscall: idonotexistandicannotlie\n/)
+})
+
 test('DOMException: name, message and the legacy codes', async () => {
   const { domException } = await client.query(web.apis!, {})
   expect(domException).toEqual({

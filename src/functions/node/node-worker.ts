@@ -114,7 +114,7 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
       const result = JSON.parse(await hostAsync('1.0/storageGet', JSON.stringify({ storageId: args.storageId }))) as { blob: string; contentType: string | null } | null
       return result === null ? null : new Blob([Buffer.from(result.blob, 'base64')], { type: result.contentType ?? '' })
     }
-    throw new Error(`The JS syscall ${op} is not supported by this backend yet`)
+    throw new Error(`Unknown JS syscall: ${op}`)
   },
 }
 
