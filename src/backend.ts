@@ -299,6 +299,10 @@ export class Backend {
       },
       siteUrl: () => this.siteUrl, log, bodyBudget })
     push.onPush(() => subscriptions.invalidateAll())
+    // A query may have read a variable (in its call or when its module loaded): after a change,
+    // every subscription runs again, once the functions see the new values (listeners run in
+    // order: the pool's is first).
+    env.onChange(() => subscriptions.invalidateAll())
     // A push landed through another process: served here too.
     db.onForeignPush(() =>
       push.reload().catch((e: unknown) => {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { ConvexHttpClient } from 'convex/browser'
+import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
 import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
@@ -29,6 +29,31 @@ test("process.env lists nothing and logs as [process.env], as Convex's: a secret
   expect(await res.json()).toEqual({ status: 'success', value: { keys: [], json: '{}', has: false, value: 'abc123' }, logLines: ['[LOG] [process.env]'] })
   const unset = await client.query(api.values.envShape, { name: 'NOT_SET' })
   expect(unset).toEqual({ keys: [], json: '{}', has: false, value: null })
+})
+
+test('a subscribed query that read a variable, in its call or when its module loaded, runs again when it changes', async () => {
+  const live = new ConvexClient(backend.url, { unsavedChangesWarning: false } as any)
+  try {
+    const seen: unknown[] = []
+    let wake: (() => void) | null = null
+    live.onUpdate(api.values.env, { name: 'LIVE_VAR' }, (v: unknown) => {
+      seen.push(v)
+      wake?.()
+    })
+    const next = async (pred: (v: any) => boolean) => {
+      while (!seen.some(pred)) await new Promise<void>((r) => (wake = r))
+    }
+    await next((v) => v.value === null)
+    await cli('set', 'LIVE_VAR', 'one')
+    await next((v) => v.value === 'one')
+    await cli('set', 'GREETING', 'read at load')
+    await next((v) => v.importedAtLoad === 'read at load')
+    await cli('remove', 'LIVE_VAR')
+    await cli('remove', 'GREETING')
+    await next((v) => v.value === null && v.importedAtLoad === 'unset' && seen.length > 3)
+  } finally {
+    await live.close()
+  }
 })
 
 test('environment variables survive a restart', async () => {
