@@ -267,7 +267,7 @@ function mountTree(app: DefinitionExport | null, appRoutes: readonly { path: str
       if (childDef === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition ${child.path} (used as "${child.name}") was not pushed`)
       if (ancestors.includes(child.path)) throw new PushError('CyclicImport', 'Found cyclic definition dependency')
       const p = childPath(path, child.name)
-      checkEnvBindings(child, childDef.definition?.envVars ?? [])
+      checkEnvBindings(child, p, childDef.definition?.envVars ?? [], def?.envVars ?? null)
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
       for (const [mount, reference] of Object.entries(def?.httpMounts ?? {})) {
         if (reference !== `_reference/childComponent/${child.name}`) continue
@@ -282,25 +282,82 @@ function mountTree(app: DefinitionExport | null, appRoutes: readonly { path: str
 
 /**
  * Checks what `app.use(c, { env })` passes against what the component declares
- * (`defineComponent(name, { env })`), with Convex's TypecheckError texts: every required
- * variable bound, no unknown one, literal values valid.
+ * (`defineComponent(name, { env })`), with Convex's TypecheckError texts (validate_component_env):
+ * each binding, in name order, names a declared variable; a literal value is valid; a parent's
+ * variable (`app.env.X`, or the parent component's) is declared there, not optional where the
+ * child's is required, and its validator fits within the child's. Then every required variable
+ * is bound.
  */
-function checkEnvBindings(child: { name: string; env?: EnvBinding[] | null }, declared: readonly DeclaredEnvVar[]): void {
-  const who = `Component [ComponentName(Identifier(${JSON.stringify(child.name)}))]`
+function checkEnvBindings(child: { name: string; env?: EnvBinding[] | null }, path: string, declared: readonly DeclaredEnvVar[], parentDeclared: readonly DeclaredEnvVar[] | null): void {
+  const who = `Component ${componentPathDebug(path)}`
   const bindings = new Map((child.env ?? []).map(([name, b]) => [name, b]))
   const byName = new Map(declared.map(([name, d]) => [name, d]))
-  for (const name of bindings.keys()) {
-    if (!byName.has(name)) throw new PushError('TypecheckError', `${who} has no env var named Identifier(${JSON.stringify(name)})`)
-  }
-  for (const [name, d] of declared) {
-    const binding = bindings.get(name)
-    if (binding === undefined) {
-      if (d.optional !== true) throw new PushError('TypecheckError', `${who} is missing required env var Identifier(${JSON.stringify(name)})`)
+  const parents = parentDeclared === null ? null : new Map(parentDeclared.map(([name, d]) => [name, d]))
+  for (const name of [...bindings.keys()].sort()) {
+    const d = byName.get(name)
+    if (d === undefined) throw new PushError('TypecheckError', `${who} has no env var named Identifier(${JSON.stringify(name)})`)
+    const binding = bindings.get(name)!
+    const id = `Identifier(${JSON.stringify(name)})`
+    if (binding.type === 'value') {
+      const error = validateValue(JSON.parse(d.value) as ValidatorJSON, binding.value, { tableNumberForName: () => undefined })
+      if (error !== null) throw new PushError('TypecheckError', `${who} has an invalid value for env var ${id}: ${error}`)
       continue
     }
-    if (binding.type !== 'value') continue
-    const error = validateValue(JSON.parse(d.value) as ValidatorJSON, binding.value, { tableNumberForName: () => undefined })
-    if (error !== null) throw new PushError('TypecheckError', `${who} has an invalid value for env var Identifier(${JSON.stringify(name)}): ${error}`)
+    if (parents === null) continue
+    const parent = parents.get(binding.name)
+    if (parent === undefined) throw new PushError('TypecheckError', `${who} env var ${id} references undeclared parent env var ${binding.name}`)
+    if (parent.optional === true && d.optional !== true) throw new PushError('TypecheckError', `${who} env var ${id} is required, but parent env var ${binding.name} is optional`)
+    if (!stringsWithin(JSON.parse(parent.value) as ValidatorJSON, JSON.parse(d.value) as ValidatorJSON)) {
+      throw new PushError('TypecheckError', `${who} env var ${id} validator is not satisfied by parent env var ${binding.name} validator`)
+    }
+  }
+  for (const [name, d] of declared) {
+    if (!bindings.has(name) && d.optional !== true) throw new PushError('TypecheckError', `${who} is missing required env var Identifier(${JSON.stringify(name)})`)
+  }
+}
+
+/** A component's path as Rust's Debug of Convex's ComponentPath prints it: `[ComponentName(Identifier("a")), …]`. */
+function componentPathDebug(path: string): string {
+  return `[${path.split('/').map((name) => `ComponentName(Identifier(${JSON.stringify(name)}))`).join(', ')}]`
+}
+
+/** The strings an env var validator takes (`v.string()`, `v.literal("…")`, a union of those): null for any string, else the literals; undefined if it isn't string-like. */
+function stringsOf(v: ValidatorJSON): Set<string> | null | undefined {
+  const x = v as { type: string; value?: unknown }
+  if (x.type === 'string') return null
+  if (x.type === 'literal') return typeof x.value === 'string' ? new Set([x.value]) : undefined
+  if (x.type !== 'union' || !Array.isArray(x.value)) return undefined
+  const all = new Set<string>()
+  for (const member of x.value as ValidatorJSON[]) {
+    const m = stringsOf(member)
+    if (m === undefined) return undefined
+    if (m === null) return null
+    for (const s of m) all.add(s)
+  }
+  return all
+}
+
+/** Whether every string `parent` takes, `child` takes too (Convex's `is_subset`). */
+function stringsWithin(parent: ValidatorJSON, child: ValidatorJSON): boolean {
+  const p = stringsOf(parent)
+  const c = stringsOf(child)
+  if (c === null) return p !== undefined
+  if (p === null || p === undefined || c === undefined) return false
+  return [...p].every((s) => c.has(s))
+}
+
+/**
+ * Convex's InvalidEnvVarDeclaration: an env var of the app or of a component definition declared
+ * with a validator that takes something other than strings.
+ */
+function checkEnvDeclarations(app: DefinitionExport | null, definitions: ReadonlyMap<string, AnalyzedDefinition>): void {
+  const all: [string, readonly DeclaredEnvVar[]][] = [['', app?.envVars ?? []], ...[...definitions.values()].map((d): [string, readonly DeclaredEnvVar[]] => [d.definitionPath, d.definition?.envVars ?? []])]
+  for (const [definitionPath, declared] of all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [name, d] of [...declared].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (stringsOf(JSON.parse(d.value) as ValidatorJSON) !== undefined) continue
+      const label = definitionPath === '' ? 'the app' : `component ${definitionPath}`
+      throw new PushError('InvalidEnvVarDeclaration', `Env var \`${name}\` on ${label} has a non-string validator. Component env vars must be declared with \`v.string()\`, \`v.literal("...")\`, or a union of those.`)
+    }
   }
 }
 
@@ -472,6 +529,7 @@ export class PushService {
     const definitions = await this.#analyzeComponents(req.componentDefinitions ?? [], all, nodePackagesDir)
     const appAnalysis = await this.#analyze([...all, ...definitionImports('', app.dependencies ?? [], definitions)], schemaModule !== null, definitionModule !== null, nodePackagesDir)
     const { functions, schema, envVars } = appAnalysis
+    checkEnvDeclarations(appAnalysis.definition, definitions)
     const tree = mountTree(appAnalysis.definition, appAnalysis.httpRoutes, definitions)
     const components: StoredComponents = {
       definitions: [...definitions.values()].map((d) => ({

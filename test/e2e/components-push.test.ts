@@ -90,7 +90,15 @@ test('bad component trees fail the push with Convex’s errors, and the last pus
   await expectPushFails(CONFIG, (t) => t.replace('app.use(counter, { name: "counter2", httpPrefix: "/c2" });', 'app.use(counter);'), 'Component ComponentDefinitionPath { path: "" } has multiple child components with the same name: ComponentName(Identifier("counter"))')
   await expectPushFails('convex/components/audit/convex.config.ts', () => `import { defineComponent } from "convex/server";\nimport counter from "../counter/convex.config";\nconst c = defineComponent("audit");\nc.use(counter);\nexport default c;\n`, 'Found cyclic definition dependency')
   // A required variable of a component that its parent doesn't pass.
-  await expectPushFails('convex/components/counter/convex.config.ts', (t) => t.replace('{ env: { TAG: "counted", GREETING: component.env.GREETING } }', '{ env: { GREETING: component.env.GREETING } }'), 'Component [ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
+  await expectPushFails('convex/components/counter/convex.config.ts', (t) => t.replace('{ env: { TAG: "counted", GREETING: component.env.GREETING } }', '{ env: { GREETING: component.env.GREETING } }'), 'Component [ComponentName(Identifier("counter")), ComponentName(Identifier("audit"))] is missing required env var Identifier("TAG")')
+  // A parent's variable passed on must fit the child's: not optional for a required one, within its validator.
+  const AUDIT = 'convex/components/audit/convex.config.ts'
+  const COUNTER = 'convex/components/counter/convex.config.ts'
+  await expectPushFails(AUDIT, (t) => t.replace('GREETING: v.optional(v.string())', 'GREETING: v.string()'), 'Component [ComponentName(Identifier("counter")), ComponentName(Identifier("audit"))] env var Identifier("GREETING") is required, but parent env var GREETING is optional')
+  await expectPushFails(AUDIT, (t) => t.replace('GREETING: v.optional(v.string())', 'GREETING: v.optional(v.literal("hi"))'), 'Component [ComponentName(Identifier("counter")), ComponentName(Identifier("audit"))] env var Identifier("GREETING") validator is not satisfied by parent env var GREETING validator')
+  // Env vars are strings: another validator is refused before any of that.
+  await expectPushFails(COUNTER, (t) => t.replace('{ env: { GREETING: v.optional(v.string()) } }', '{ env: { GREETING: v.optional(v.string()), COUNT: v.optional(v.number()) } }'), 'InvalidEnvVarDeclaration')
+  await expectPushFails(COUNTER, (t) => t.replace('{ env: { GREETING: v.optional(v.string()) } }', '{ env: { GREETING: v.optional(v.string()), COUNT: v.optional(v.number()) } }'), 'has a non-string validator. Component env vars must be declared with `v.string()`, `v.literal("...")`, or a union of those.')
   // A component whose crons name a function it doesn't have.
   await expectPushFails('convex/components/counter/crons.ts', (t) => t.replace('internal.counters.tick', '(internal.counters as any).nope'), 'Cron job "tick": counters:nope is not a mutation or action of this push')
   expect(await client.mutation('app:addToSecond' as any, { name: 'bad', by: 2 })).toBe(2)
