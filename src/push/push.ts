@@ -271,7 +271,9 @@ function mountTree(app: DefinitionExport | null, appRoutes: readonly { path: str
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
       for (const [mount, reference] of Object.entries(def?.httpMounts ?? {})) {
         if (reference !== `_reference/childComponent/${child.name}`) continue
-        if (!childDef.hasHttp) throw new PushError('TypecheckError', `HTTP mount HttpMountPath(${JSON.stringify(mount)}) is invalid: Child component ComponentName(Identifier(${JSON.stringify(child.name)})) doesn't have any HTTP routes.`)
+        // As Convex: a child with routes of its own, or mounts of its own children.
+        const routed = (childDef.httpRoutes?.length ?? 0) > 0 || Object.keys(childDef.definition?.httpMounts ?? {}).length > 0
+        if (!routed) throw new PushError('TypecheckError', `HTTP mount HttpMountPath(${JSON.stringify(mount)}) is invalid: Child component ComponentName(Identifier(${JSON.stringify(child.name)})) doesn't have any HTTP routes.`)
       }
       visit(childDef.definition, p, child.path, [...ancestors, child.path])
     }

@@ -96,6 +96,8 @@ test('bad component trees fail the push with Convex’s errors, and the last pus
   const COUNTER = 'convex/components/counter/convex.config.ts'
   await expectPushFails(AUDIT, (t) => t.replace('GREETING: v.optional(v.string())', 'GREETING: v.string()'), 'Component [ComponentName(Identifier("counter")), ComponentName(Identifier("audit"))] env var Identifier("GREETING") is required, but parent env var GREETING is optional')
   await expectPushFails(AUDIT, (t) => t.replace('GREETING: v.optional(v.string())', 'GREETING: v.optional(v.literal("hi"))'), 'Component [ComponentName(Identifier("counter")), ComponentName(Identifier("audit"))] env var Identifier("GREETING") validator is not satisfied by parent env var GREETING validator')
+  // A child mounted under a prefix must have routes: an empty router has none.
+  await expectPushFails('convex/components/counter/http.ts', (t) => t.replace(/http\.route\(\{[\s\S]*?\n\}\);\n/, ''), 'HTTP mount HttpMountPath("/c2/") is invalid: Child component ComponentName(Identifier("counter2")) doesn\'t have any HTTP routes.')
   // Env vars are strings: another validator is refused before any of that.
   await expectPushFails(COUNTER, (t) => t.replace('{ env: { GREETING: v.optional(v.string()) } }', '{ env: { GREETING: v.optional(v.string()), COUNT: v.optional(v.number()) } }'), 'InvalidEnvVarDeclaration')
   await expectPushFails(COUNTER, (t) => t.replace('{ env: { GREETING: v.optional(v.string()) } }', '{ env: { GREETING: v.optional(v.string()), COUNT: v.optional(v.number()) } }'), 'has a non-string validator. Component env vars must be declared with `v.string()`, `v.literal("...")`, or a union of those.')
