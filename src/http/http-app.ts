@@ -283,7 +283,8 @@ function errorAnswer(err: unknown, deps: HttpDeps, at: { requestId: () => string
     if (err instanceof BodyBudgetError) answer['retry-after'] = String(err.retryAfterSeconds)
     return answer
   }
-  if (err instanceof PushError || err instanceof EnvironmentError) return { status: 400, json: { code: err.code, message: err.message } }
+  if (err instanceof PushError) return { status: err.status, json: { code: err.code, message: err.message } }
+  if (err instanceof EnvironmentError) return { status: 400, json: { code: err.code, message: err.message } }
   if (err instanceof FileStorageError) {
     const answer: ErrorAnswer = { status: err.status, json: { code: err.code, message: err.message } }
     if (err.status === 413) answer.connection = 'close'
@@ -564,7 +565,9 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
     app.post(path, async (c) => {
       adminAuth(c, deps, true, op)
       const body = await readJson(c, MAX_PUSH_BODY)
-      return c.json((await handler(body)) as object)
+      const answer = await handler(body)
+      // (A route with nothing to say answers 200 with no body, as Convex's.)
+      return answer === undefined ? c.body(null, 200) : c.json(answer as object)
     })
   admin('/api/get_config_hashes', () => deps.push.configHashes())
   admin('/api/deploy2/evaluate_schema', () => ({ componentSchemaEvaluations: {}, newComponentDefinitions: [] }))
@@ -572,7 +575,7 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
   admin('/api/deploy2/start_push', (body) => deps.push.startPush(body as never))
   admin('/api/deploy2/wait_for_schema', (body) => deps.push.waitForSchema(body as never))
   admin('/api/deploy2/finish_push', (body) => deps.push.finishPush(body as never))
-  admin('/api/delete_component', (body) => deps.push.deleteComponent((body as { componentId?: unknown }).componentId))
+  admin('/api/delete_component', (body) => deps.push.deleteComponent((body as { componentId?: unknown }).componentId), 'WriteData')
   // The dashboard's "Delete table": {tableNames, componentId} (null: the app).
   admin('/api/delete_tables', async (body) => {
     const { tableNames, componentId } = (body ?? {}) as { tableNames?: unknown; componentId?: unknown }

@@ -941,9 +941,9 @@ export class PushService {
    * `POST /api/delete_component`: deletes an unmounted component's data (and its unmounted
    * children's), as Convex's dashboard does. Its documents go through the committer, in batches.
    */
-  async deleteComponent(componentId: unknown): Promise<unknown> {
+  async deleteComponent(componentId: unknown): Promise<void> {
     const found = typeof componentId === 'string' ? this.#components.byId(componentId) : undefined
-    if (found === undefined) throw new PushError('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`)
+    if (found === undefined) throw new PushError('ComponentNotFound', `Component with ID ${JSON.stringify(componentId)} not found`, 404)
     if (found.path === '') throw new PushError('ComponentMustBeUnmounted', 'The app itself cannot be deleted')
     if (found.state !== 'unmounted') throw new PushError('ComponentMustBeUnmounted', 'Component must be unmounted before deletion')
     const doomed = this.#components.unmounted().filter((u) => u.path === found.path || u.path.startsWith(`${found.path}/`))
@@ -962,7 +962,6 @@ export class PushService {
     this.#stored = { ...this.#stored, unmounted: (this.#stored.unmounted ?? []).filter((u) => !gone.has(u.path)) }
     await this.db.exclusive(() => this.db.persistence.setGlobal('components', JSON.stringify(this.#stored)), { push: true })
     this.#components = new Components(this.#components.app, this.#stored)
-    return {}
   }
 
   /** As Convex's finish_push: variables unchanged since start_push, required ones set, values valid. */

@@ -15,6 +15,8 @@ export class PushError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The HTTP status it is answered with (Convex's: 400 but for what is not found). */
+    readonly status: 400 | 404 = 400,
   ) {
     super(message)
   }
