@@ -157,6 +157,11 @@ export class Components {
     return [...this.#unmounted.values()]
   }
 
+  /** Whether `path` names a component, mounted or unmounted (whose functions are gone, its path kept, as in Convex). */
+  known(path: string): boolean {
+    return this.#instances.has(path) || this.#unmounted.has(path)
+  }
+
   /** The mounted components (the app first, then by path). */
   instances(): ComponentInstance[] {
     return [...this.#instances.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

@@ -345,7 +345,7 @@ export class FunctionRunner implements JobRunner {
   /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
   #resolve(path: string, kind: FunctionKind | null, opts: CallOptions): FunctionInfo {
     const component = opts.componentPath ?? ''
-    if (this.components().instance(component) === undefined) throw new CallError('Component path not found')
+    if (!this.components().known(component)) throw new CallError('Component path not found')
     const fn = this.components().lookup(component, path)
     const visible = fn !== undefined && fn.udfType !== 'HttpAction' && (fn.visibility === 'public' || opts.admin)
     if (!visible) {

@@ -458,8 +458,9 @@ function bindFunctionRoutes(app: Hono, deps: HttpDeps): void {
     const invalid = functionPathError(path)
     if (invalid !== null) throw badRequest('BadConvexFunctionIdentifier', `${path} is not a valid path to a Convex function. ${invalid}`)
     const { admin, readOnly, identity, authToken } = who ?? (await caller(c.req.header('authorization'), deps))
-    // As Convex: a component path that names no mounted component is an internal error (500).
-    if (componentPath !== undefined && componentPath !== '' && deps.push.components.instance(componentPath) === undefined) throw new Error('Component path not found')
+    // As Convex: a component path that names no component is an internal error (500); an
+    // unmounted one's functions are simply not found.
+    if (componentPath !== undefined && componentPath !== '' && !deps.push.components.known(componentPath)) throw new Error('Component path not found')
     return deps.runner.call(kind, path, args, { admin, readOnly, ts, identity, componentPath, positional, request: { requestId: requestIdOf(c), ...clientOf(c), authToken } })
   }
   const call = async (c: Context, kind: FunctionKind | null, body: Record<string, unknown>, args: unknown, path: unknown, ts?: bigint, componentPath?: string) =>

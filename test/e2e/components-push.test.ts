@@ -42,7 +42,9 @@ test('a push that drops a component unmounts it: functions gone, data kept, back
   const out = await pushWithConfig(WITHOUT_SECOND)
   expect(out).toContain('counter2')
   expect((await errorOf(client.mutation('app:addToSecond' as any, { name: 'k', by: 1 }))).message).toContain('Child component counter2 not found')
-  expect((await errorOf((admin() as any).function(anyApi.counters.get, 'counter2', { name: 'k' }))).message).toMatch(/InternalServerError/)
+  // As Convex: an unmounted component keeps its path, its functions are gone; a path of no component is an internal error.
+  expect((await errorOf((admin() as any).function(anyApi.counters.get, 'counter2', { name: 'k' }))).message).toMatch(/Server Error\nCould not find function for 'counters:get' in 'counter2'\. Did you forget to run `npx convex dev`\?/)
+  expect((await errorOf((admin() as any).function(anyApi.counters.get, 'never', { name: 'k' }))).message).toMatch(/InternalServerError/)
   // The other instance, and the nested one below it, are untouched.
   expect(await client.mutation('app:add' as any, { name: 'k', by: 1 })).toBe(1)
   await pushWithConfig(original)
