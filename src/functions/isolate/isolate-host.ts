@@ -42,11 +42,9 @@ export type { CallSpec }
  * How a call ended (see runtime/outcome.ts), with the console lines it logged; from IsolateHost,
  * also how long it ran by its time limit's measure (`elapsedMs`: an action's whole run, a query's
  * or mutation's time in the isolate) and the async operations an action left unawaited when it
- * ended (`dangling`, their syscall names).
- */
-/**
- * `mappedFrames`: the failure's frames, mapped to the app's sources already (see mappedFrames);
- * `asIs`: its message is the whole text (a developer error's, not an uncaught exception's).
+ * ended (`dangling`, their syscall names). For a failure the runtime didn't report itself:
+ * `mappedFrames`, its frames mapped to the app's sources already (see mappedFrames), and `asIs`,
+ * its message is the whole text (a developer error's, not an uncaught exception's).
  */
 export type CallOutcome = Outcome & { logLines: string[]; elapsedMs?: number; dangling?: string[]; mappedFrames?: string; asIs?: boolean }
 
@@ -96,9 +94,8 @@ export class IsolateHost {
   #queued: [number, string, string][] = []
   #done: CallOutcome | null = null
   /**
-   * The running query's or mutation's record of a syscall error that ends it (see
-   * terminatesCall), once one was thrown; null between calls and for actions (whose code may
-   * catch such an error, as in Convex).
+   * The running call's record of a syscall error that ends it (see terminatesCall and #end), once
+   * one was thrown; null between calls.
    */
   #ending: { error: unknown } | null = null
   /** Whether the running call is an action's (its code may catch the system's errors). */
