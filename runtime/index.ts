@@ -284,6 +284,13 @@ setExceptionReporter((e) => g.console.error(e))
 g.URL ??= URLPolyfill
 g.URLSearchParams ??= URLSearchParamsPolyfill
 
+// As in Convex (and a browser's main thread), a function may not block on Atomics.wait.
+if (typeof g.Atomics === 'object') {
+  g.Atomics.wait = function wait(): never {
+    throw new TypeError('Atomics.wait cannot be called in this context')
+  }
+}
+
 /**
  * No code from strings, as in Convex (its isolates disallow it; isolated-vm allows strings shorter
  * than an eighth of the memory limit): `eval` and the constructors of every kind of function throw

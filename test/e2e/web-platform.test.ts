@@ -68,6 +68,16 @@ test("a failed decryption rejects with Convex's OperationError messages", async 
 
 test("a JS syscall the backend doesn't know ends the call with Convex's message, caught or not", async () => {
   expect((await errorOf(client.action(web.unknownJsSyscall!, {}))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUnknown JS syscall: idonotexistandicannotlie\n/)
+  // Left unawaited in a query: the same error (not its rejection), no log line, none of the backend's own frames.
+  const res = await fetch(`${backend.url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'web:unknownJsSyscallInQuery', args: {}, format: 'json' }) })
+  const body = (await res.json()) as { errorMessage: string; logLines?: string[] }
+  expect(body.errorMessage).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nUnknown JS syscall: idonotexistandicannotlie\n/)
+  expect(body.errorMessage).not.toMatch(/file:|backend-main|node:/)
+  expect(body.logLines).toBeUndefined()
+})
+
+test("Atomics.wait is refused as Convex refuses it (it would block the function)", async () => {
+  expect(await client.query(web.atomicsWait!, {})).toBe('TypeError(-): Atomics.wait cannot be called in this context')
 })
 
 test('DOMException: name, message and the legacy codes', async () => {

@@ -360,7 +360,9 @@ export class IsolateHost {
         await enter(this.#step, results.length > MAX_STEP_ARGUMENTS ? [JSON.stringify(results)] : results)
       }
     } catch (e) {
-      const translated = this.#translate(e, timeoutMs)
+      // A call a syscall ended fails with that error, whatever was thrown after it (the code's
+      // rejection of it, left unhandled, is one).
+      const translated = this.#translate(ending.error ?? e, timeoutMs)
       // A developer error Convex lets no code catch: the call fails with its message as it is,
       // and the lines logged until then.
       if (translated instanceof UncatchableError) {
@@ -435,8 +437,13 @@ function mappedFrames(err: Error): string | null {
   // (No boundary: the error was made on the host's side, its frames the host's own.)
   const boundary = rest.indexOf(`    at ${ISOLATED_VM_BOUNDARY}`)
   if (boundary === -1) return null
-  const frames = rest.slice(0, boundary).replace(/^\n+|\n+$/g, '')
-  return frames.startsWith('    at ') ? frames : null
+  // (The host's own frames, of an error a host callback made, are left out: the app's are mapped.)
+  const frames = rest
+    .slice(0, boundary)
+    .split('\n')
+    .filter((line) => line.startsWith('    at ') && !/\(?(file:\/\/|node:)/.test(line))
+    .join('\n')
+  return frames === '' ? null : frames
 }
 
 /**
