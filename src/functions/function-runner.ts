@@ -1028,11 +1028,12 @@ function httpActionFailure(f: CallFailure, requestId: string): HttpResponse {
 
 /**
  * Convex's error for a call of a function that doesn't exist or isn't public (validation.rs
- * `missing_or_internal_error`). Convex dropped the hint in June 2026 (backends since say only
- * "…for 'x'."); it is kept, so that checks written against either wording find theirs in it.
+ * `missing_or_internal_error`), with the hint its backends gave for years (`… \`npx convex dev\`
+ * or \`npx convex deploy\`?`), which apps' and libraries' tests look for; Convex's backends since
+ * June 2026 say only "…for 'x'.", which this text begins with.
  */
 function missingPublicFunction(shown: string, where: string): string {
-  return `Could not find public function for '${shown}'${where}. Did you forget to run \`npx convex dev\`?`
+  return `Could not find public function for '${shown}'${where}. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`
 }
 
 function textResponse(status: number, text: string): HttpResponse {

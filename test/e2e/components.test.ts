@@ -204,7 +204,7 @@ test('a function and the component function it calls may each run a paginated qu
 
 test('handles that name no function fail with Convex’s messages', async () => {
   expect(await client.mutation('app:badHandles' as any, { handle: 'function://k57000000000000000000000000000001#app:gone' })).toEqual(['Function handle not found', 'Function handle not found'])
-  expect((await client.mutation('app:badHandles' as any, { handle: 'not-a-handle' }))[0]).toBe("Could not find public function for 'not-a-handle'. Did you forget to run `npx convex dev`?")
+  expect((await client.mutation('app:badHandles' as any, { handle: 'not-a-handle' }))[0]).toBe("Could not find public function for 'not-a-handle'. Did you forget to run `npx convex dev` or `npx convex deploy`?")
 })
 
 test('a component’s search index covers its own documents only', async () => {

@@ -83,7 +83,7 @@ test('named httpAction exports push and serve; they are not listed as functions'
   // An httpAction export is not a function clients can call.
   const admin = new ConvexHttpClient(backend.url)
   ;(admin as any).setAdminAuth(backend.adminKey)
-  await expect(admin.action(api.webhooks.receive, {})).rejects.toThrow("Could not find public function for 'webhooks:receive'. Did you forget to run `npx convex dev`?")
+  await expect(admin.action(api.webhooks.receive, {})).rejects.toThrow("Could not find public function for 'webhooks:receive'. Did you forget to run `npx convex dev` or `npx convex deploy`?")
   // A call of any kind (what `npx convex run` makes) says so the way Convex does.
   const any = await fetch(`${backend.url}/api/function`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Convex ${backend.adminKey}` }, body: JSON.stringify({ path: 'webhooks:receive', args: {}, format: 'json' }) })
   const body = (await any.json()) as { status: string; errorMessage: string }

@@ -493,7 +493,7 @@ describe('errors', () => {
 
   test('unknown functions', async () => {
     const err = await errorOf(client.query('messages:nope' as any, {}))
-    expect(err.message).toContain("Could not find public function for 'messages:nope'. Did you forget to run `npx convex dev`?")
+    expect(err.message).toContain("Could not find public function for 'messages:nope'. Did you forget to run `npx convex dev` or `npx convex deploy`?")
   })
 
   test('internal functions are refused to public callers and allowed to admins', async () => {

@@ -35,7 +35,7 @@ const actionProcesses = () => {
 test('a push with "use node" modules registers their actions by kind and visibility; no process runs before the first call', async () => {
   expect(actionProcesses()).toEqual([])
   expect((await errorOf(client.query(api.nodeActions.sha256, { text: 'x' }))).message).toContain('Trying to execute nodeActions.js:sha256 as Query, but it is defined as Action.')
-  expect((await errorOf(client.action(api.nodeActions.spin, {}))).message).toContain("Could not find public function for 'nodeActions:spin'. Did you forget to run `npx convex dev`?")
+  expect((await errorOf(client.action(api.nodeActions.spin, {}))).message).toContain("Could not find public function for 'nodeActions:spin'. Did you forget to run `npx convex dev` or `npx convex deploy`?")
   expect(actionProcesses()).toEqual([])
 })
 

@@ -48,7 +48,7 @@ test('without an admin key every dashboard function is refused, as any system fu
   ] as const) {
     const path = `_system/frontend/${name}:default`
     const e = await errorOf(kind === 'query' ? client.query(path as any, args) : client.mutation(path as any, args))
-    expect(e.message).toContain(`Could not find public function for '_system/frontend/${name}:default'. Did you forget to run \`npx convex dev\`?`)
+    expect(e.message).toContain(`Could not find public function for '_system/frontend/${name}:default'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`)
   }
   // Nothing was written.
   expect(fields(await client.query(api.notes.list, {}))).toEqual([
