@@ -309,17 +309,20 @@ for (const proto of [Function.prototype, Object.getPrototypeOf(async function ()
   if (proto === Function.prototype) g.Function = refused
 }
 
-/** Timers and fetch differ by function kind: queries and mutations must stay deterministic. */
-/** (Their use ends the call: the host's error for it can't be caught, as in Convex.) */
-const deterministicGlobals = {
-  setTimeout: () => endCall('concave/notAllowed', '{"what":"setTimeout"}'),
-  setInterval: () => endCall('concave/notAllowed', '{"what":"setInterval"}'),
-  fetch: async () => endCall('concave/notAllowed', '{"what":"fetch()"}'),
-}
 const cancelledTimers = new Set<number>()
 let nextTimer = 1
-const actionGlobals = {
+const actionFetch = makeFetch((op, argsJson) => hostAsync(op, argsJson))
+/** Whether the running call may use timers and fetch (an action's; a query or mutation must stay deterministic). */
+const inAction = (): boolean => call?.kind === 'action' || call?.kind === 'httpAction'
+/** Their use in a query or mutation ends the call: the host's error for it can't be caught, as in Convex. */
+const onlyInActions = (what: string): never => endCall('concave/notAllowed', JSON.stringify({ what }))
+/**
+ * Timers and fetch, one implementation for every kind of call: each use asks what kind the
+ * running call is (a module may keep a reference taken when it loaded, or in another call).
+ */
+const timersAndFetch = {
   setTimeout: (fn: (...a: unknown[]) => void, ms = 0, ...args: unknown[]) => {
+    if (!inAction()) return onlyInActions('setTimeout')
     const id = nextTimer++
     void hostAsync('concave/sleep', JSON.stringify({ ms: Math.max(0, Number(ms) || 0) })).then(() => {
       if (!cancelledTimers.delete(id)) fn(...args)
@@ -327,6 +330,7 @@ const actionGlobals = {
     return id
   },
   setInterval: (fn: (...a: unknown[]) => void, ms = 0, ...args: unknown[]) => {
+    if (!inAction()) return onlyInActions('setInterval')
     const id = nextTimer++
     const wait = JSON.stringify({ ms: Math.max(0, Number(ms) || 0) })
     const tick = (): void =>
@@ -338,7 +342,7 @@ const actionGlobals = {
     tick()
     return id
   },
-  fetch: makeFetch((op, argsJson) => hostAsync(op, argsJson)),
+  fetch: async (...args: Parameters<typeof actionFetch>) => (inAction() ? actionFetch(...args) : onlyInActions('fetch()')),
 }
 g.clearTimeout = (id: number) => void cancelledTimers.add(id)
 g.clearInterval = (id: number) => void cancelledTimers.add(id)
@@ -351,14 +355,13 @@ nameGlobalClasses(g, [
   'URL', 'URLSearchParams', 'AbortController', 'AbortSignal',
 ])
 
-function installGlobals(kind: Kind | null): void {
-  const globals = kind === 'action' || kind === 'httpAction' ? actionGlobals : deterministicGlobals
-  // Most calls find them in place already (the same kind as last time): reading is cheaper than
-  // writing globals, and a call that replaced one still gets it put back.
-  if (g.setTimeout === globals.setTimeout && g.setInterval === globals.setInterval && g.fetch === globals.fetch) return
-  Object.assign(g, globals)
+function installGlobals(): void {
+  // Most calls find them in place already: reading is cheaper than writing globals, and a call
+  // that replaced one still gets it put back.
+  if (g.setTimeout === timersAndFetch.setTimeout && g.setInterval === timersAndFetch.setInterval && g.fetch === timersAndFetch.fetch) return
+  Object.assign(g, timersAndFetch)
 }
-installGlobals(null)
+installGlobals()
 // Errors keep the frames their stack was built from, for the host to print as Convex does. A
 // `stack` is what Convex makes it: those frames mapped to the app's sources (no `Name: message`
 // line; the runtime's and the harness's frames left out), by the host.
@@ -538,7 +541,7 @@ function resetCall(spec: RuntimeCall | null): void {
   callStartedAt = RealDate.now()
   lastPerformanceNow = 0
   cancelledTimers.clear()
-  installGlobals(spec?.kind ?? null)
+  installGlobals()
   // A call that changed how errors keep their frames doesn't change it for the next (each Convex
   // call starts in a fresh context).
   Error.stackTraceLimit = 10

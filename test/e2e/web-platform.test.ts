@@ -76,6 +76,19 @@ test("a JS syscall the backend doesn't know ends the call with Convex's message,
   expect(body.logLines).toBeUndefined()
 })
 
+test('timers and fetch a module took when it loaded work in an action (with its log lines), and end a query as the global ones do', async () => {
+  const server = (await import('node:http')).createServer((_req, res) => res.writeHead(204).end())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  try {
+    const { port } = server.address() as { port: number }
+    const res = await fetch(`${backend.url}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'web:globalsTakenAtLoad', args: { url: `http://127.0.0.1:${port}/` }, format: 'json' }) })
+    expect(await res.json()).toEqual({ status: 'success', value: 204, logLines: ["[LOG] 'after both'"] })
+  } finally {
+    server.close()
+  }
+  expect((await errorOf(client.query(web.timerTakenAtLoadInQuery!, {}))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nCan't use setTimeout in queries and mutations\./)
+})
+
 test("Atomics.wait is refused as Convex refuses it (it would block the function)", async () => {
   expect(await client.query(web.atomicsWait!, {})).toBe('TypeError(-): Atomics.wait cannot be called in this context')
 })
