@@ -222,21 +222,23 @@ let currentEnv: Record<string, string> = {}
 /**
  * `process.env` as Convex's: a proxy over an empty object whose reads look the variable up, so it
  * lists nothing (`Object.keys`, `JSON.stringify`, `in`: no secret reaches a log by accident), logs
- * as `[process.env]`, and keeps no value written to it.
+ * as `[process.env]`, and keeps no value written to it. Each call gets its own `process` (see
+ * resetCall), so what one call does to it is gone at the next.
  */
-/** What a call wrote to `process.env` (its own until the call ends: see resetCall). */
-const envWrites: Record<string, unknown> = {}
-g.process = {
-  env: new Proxy(envWrites, {
-    get(target, key, receiver) {
-      if (typeof key !== 'string') return Reflect.get(target, key, receiver)
-      if (Object.prototype.hasOwnProperty.call(currentEnv, key)) return currentEnv[key]
-      // Reads of unset variables are noted while tracking is on (push checks auth.config.ts with it).
-      missingEnv?.add(key)
-      return key === 'inspect' ? () => '[process.env]' : undefined
-    },
-  }),
+function freshProcess(): { env: Record<string, string> } {
+  return {
+    env: new Proxy({} as Record<string, string>, {
+      get(target, key, receiver) {
+        if (typeof key !== 'string') return Reflect.get(target, key, receiver)
+        if (Object.prototype.hasOwnProperty.call(currentEnv, key)) return currentEnv[key]
+        // Reads of unset variables are noted while tracking is on (push checks auth.config.ts with it).
+        missingEnv?.add(key)
+        return key === 'inspect' ? () => '[process.env]' : undefined
+      },
+    }),
+  }
 }
+g.process = freshProcess()
 g.CryptoKey ??= CryptoKeyPolyfill
 g.crypto = {
   subtle: makeSubtle((op, argsJson) => hostAsync(op, argsJson)),
@@ -528,7 +530,7 @@ function resetCall(spec: RuntimeCall | null): void {
   if (spec !== null) g.Convex = { ...convexGlobal }
   call = spec
   resetEnded()
-  for (const key of Reflect.ownKeys(envWrites)) delete envWrites[key as string]
+  g.process = freshProcess()
   returned = null
   logLines = []
   logCount = 0

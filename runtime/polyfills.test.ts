@@ -29,3 +29,11 @@ test("TextDecoder reads inputs larger than its window as Node's does: sequences 
   const all = new TextEncoder().encode('🎉'.repeat(20_000))
   expect(d.decode(all.subarray(0, 65_537), { stream: true }) + d.decode(all.subarray(65_537))).toBe('🎉'.repeat(20_000))
 })
+
+test('a fatal decode that fails in a later window leaves the decoder as new: the next input may start with a BOM', () => {
+  const d = new TextDecoderPolyfill('utf-8', { fatal: true })
+  const bad = new Uint8Array(200_000).fill(0x61)
+  bad[150_000] = 0xff
+  expect(() => d.decode(bad)).toThrow('The encoded data is not valid.')
+  expect(d.decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x61]))).toBe('a')
+})

@@ -161,6 +161,8 @@ export class TextDecoderPolyfill {
     const fail = (): void => {
       if (this.#fatal) {
         this.#reset()
+        // (The next decode starts afresh, a BOM included.)
+        this.#bomChecked = false
         throw new TypeError('The encoded data is not valid.')
       }
       out[o++] = 0xfffd

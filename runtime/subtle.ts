@@ -6,7 +6,8 @@
  * A CryptoKey here holds its own key material (a JWK, or raw bytes for PBKDF2/HKDF keys), so the
  * host keeps nothing between calls; `extractable` is enforced here, before anything is exported.
  */
-import { base64ToBytes, bytesToBase64 } from './web.ts'
+import { base64ToBytes, receiveBytes, sendBytes } from './web.ts'
+import type { BytesRef } from './protocol.ts'
 import { DOMExceptionPolyfill } from './dom.ts'
 
 type Host = (op: string, argsJson: string) => Promise<string>
@@ -41,21 +42,34 @@ export class CryptoKeyPolyfill {
   }
 }
 
-function encode(value: unknown): unknown {
-  if (value instanceof ArrayBuffer) return { $bytes: bytesToBase64(new Uint8Array(value)) }
-  if (ArrayBuffer.isView(value)) return { $bytes: bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) }
+/** Arguments for the host: bytes as BytesRefs (large ones staged first: see sendBytes), keys as their material. */
+async function encode(host: Host, value: unknown): Promise<unknown> {
+  if (value instanceof ArrayBuffer) return { $bytes: await sendBytes(host, new Uint8Array(value)) }
+  if (ArrayBuffer.isView(value)) return { $bytes: await sendBytes(host, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) }
   if (value instanceof CryptoKeyPolyfill) {
     const serialized = material.get(value)
     if (serialized === undefined) throw new TypeError('Not a CryptoKey made by crypto.subtle')
     return { $key: serialized }
   }
-  if (Array.isArray(value)) return value.map(encode)
+  if (Array.isArray(value)) return Promise.all(value.map((x) => encode(host, x)))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(value)) out[k] = encode(x)
+    for (const [k, x] of Object.entries(value)) out[k] = await encode(host, x)
     return out
   }
   return value
+}
+
+/** A result's staged bytes fetched from the host (`{$bytes: {staged}}` becomes `{$bytes: Uint8Array}`), for decode. */
+async function fetchStaged(host: Host, value: unknown): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((x) => fetchStaged(host, x)))
+  if (value === null || typeof value !== 'object') return value
+  const v = value as Record<string, unknown>
+  if (v.$bytes !== undefined && typeof v.$bytes === 'object') return { $bytes: await receiveBytes(host, v.$bytes as BytesRef) }
+  if (v.$key !== undefined) return value
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) out[k] = await fetchStaged(host, x)
+  return out
 }
 
 /** Bytes at the top of a result are an ArrayBuffer (as WebCrypto returns), inside one a Uint8Array. */
@@ -63,8 +77,8 @@ function decode(value: unknown, top: boolean): unknown {
   if (Array.isArray(value)) return value.map((x) => decode(x, false))
   if (value === null || typeof value !== 'object') return value
   const v = value as Record<string, unknown>
-  if (typeof v.$bytes === 'string') {
-    const bytes = base64ToBytes(v.$bytes)
+  if (typeof v.$bytes === 'string' || v.$bytes instanceof Uint8Array) {
+    const bytes = typeof v.$bytes === 'string' ? base64ToBytes(v.$bytes) : v.$bytes
     return top ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) : bytes
   }
   if (v.$key !== undefined) return new CryptoKeyPolyfill(v.$key as SerializedKey)
@@ -81,14 +95,14 @@ export function makeSubtle(host: Host) {
   const call = async (method: string, args: unknown[]): Promise<any> => {
     let answer: string
     try {
-      answer = await host('concave/subtle', JSON.stringify({ method, args: encode(args) }))
+      answer = await host('concave/subtle', JSON.stringify({ method, args: await encode(host, args) }))
     } catch (e) {
       // The host reports WebCrypto's errors as "Name: message".
       const message = String((e as { message?: unknown })?.message ?? e)
       const m = /^([A-Za-z]+Error): ([\s\S]*)$/.exec(message)
       throw m === null ? new Error(message) : new DOMExceptionPolyfill(m[2]!, m[1]!)
     }
-    return decode((JSON.parse(answer) as { result: unknown }).result, true)
+    return decode(await fetchStaged(host, (JSON.parse(answer) as { result: unknown }).result), true)
   }
   return {
     digest: (algorithm: unknown, data: unknown): Promise<ArrayBuffer> => call('digest', [algorithm, data]),

@@ -444,9 +444,12 @@ export function makeFetch(host: (op: string, argsJson: string) => Promise<string
     signal?.throwIfAborted()
     if (signal === null) return doFetch(host, input, init)
     // The request itself runs on in the host; an abort settles the caller's promise at once.
+    // (The listener goes once the fetch settles: a long-lived signal, such as an HTTP action's
+    // request's, holds no finished fetch.)
     return new Promise<ResponsePolyfill>((resolve, reject) => {
-      signal.addEventListener('abort', () => reject(signal.reason))
-      doFetch(host, input, init).then(resolve, reject)
+      const onAbort = () => reject(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      doFetch(host, input, init).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
     })
   }
 }

@@ -824,10 +824,11 @@ export class FunctionRunner implements JobRunner {
       }
       const origin: RequestOrigin = { requestId, ip: client.ip ?? null, userAgent: client.userAgent ?? null, authToken: client.authToken ?? null, scheduledFunctionId: null }
       void this.#runAction({ modulePath: 'http.js', exportName: 'default', udfType: 'HttpAction', visibility: null, args: null, returns: null, component: target.component, prefix: target.prefix }, '[]', spec, who, false, streams, origin).then((outcome) => {
+        // (A whole response is read before the rest of what was staged is let go.)
+        const whole = streams.streaming || !outcome.ok ? null : streams.response(outcome.value)
         streams.finish()
         if (streams.streaming) return
-        if (!outcome.ok) return resolve(httpActionFailure(outcome, requestId))
-        resolve(streams.response(outcome.value))
+        resolve(whole ?? httpActionFailure(outcome as CallFailure, requestId))
       }, (e: unknown) => {
         streams.finish()
         resolve(textResponse(500, e instanceof Error ? e.message : String(e)))

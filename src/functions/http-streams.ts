@@ -152,6 +152,8 @@ export class HttpActionStreams implements HttpStreamOps {
    */
   finish(): void {
     void this.#request?.cancel().catch(() => {})
+    // (A request body the action never read is let go with the rest of what was staged.)
+    this.staging.clear()
     if (this.#controller === null || this.#cancelled !== null) return
     this.#controller.close()
   }

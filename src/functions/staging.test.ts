@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
 import { BODY_PIECE } from '../../runtime/protocol.ts'
-import { Staging } from './staging.ts'
+import { MAX_STAGED_BYTES, Staging } from './staging.ts'
 
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251))
 
@@ -30,4 +30,15 @@ test('pieces the sandbox sends are taken whole, once, and checked against the le
   expect(() => staging.take({ staged: 4, length: big.length })).toThrow(`Expected ${big.length} staged bytes, got 0`)
   staging.op('concave/stagePut', { id: 5, chunk: 'aGk=' })
   expect(() => staging.take({ staged: 5, length: 3 })).toThrow('Expected 3 staged bytes, got 2')
+})
+
+test('a call may stage at most MAX_STAGED_BYTES toward the host; what is taken or cleared makes room again', () => {
+  const staging = new Staging()
+  const piece = Buffer.alloc(BODY_PIECE).toString('base64')
+  for (let i = 0; i < MAX_STAGED_BYTES / BODY_PIECE; i++) staging.op('concave/stagePut', { id: 1, chunk: piece })
+  expect(() => staging.op('concave/stagePut', { id: 2, chunk: 'AA==' })).toThrow(`More than ${MAX_STAGED_BYTES} bytes staged for the host at once`)
+  expect(staging.take({ staged: 1, length: MAX_STAGED_BYTES }).length).toBe(MAX_STAGED_BYTES)
+  expect(staging.op('concave/stagePut', { id: 2, chunk: 'AA==' })).toBe('null')
+  staging.clear()
+  expect(() => staging.take({ staged: 2, length: 1 })).toThrow('Expected 1 staged bytes, got 0')
 })

@@ -8,9 +8,13 @@
 import { BODY_PIECE } from '../../runtime/protocol.ts'
 import type { BytesRef } from '../../runtime/protocol.ts'
 
+/** The most bytes a call may have staged toward the host at once (more than any body or argument it may send). */
+export const MAX_STAGED_BYTES = 64 * 1024 * 1024
+
 export class Staging {
-  /** Pieces the sandbox is sending, by the id it gave them. */
+  /** Pieces the sandbox is sending, by the id it gave them, and their bytes in all. */
   readonly #incoming = new Map<number, Buffer[]>()
+  #incomingBytes = 0
   /** Byte strings the sandbox is fetching, by the id given here. */
   readonly #outgoing = new Map<number, Buffer>()
   #next = 1
@@ -22,9 +26,12 @@ export class Staging {
   op(op: string, args: Record<string, unknown>): string | undefined {
     if (op === 'concave/stagePut') {
       const id = Number(args.id)
+      const piece = Buffer.from(String(args.chunk), 'base64')
+      if (this.#incomingBytes + piece.length > MAX_STAGED_BYTES) throw new Error(`More than ${MAX_STAGED_BYTES} bytes staged for the host at once`)
       let pieces = this.#incoming.get(id)
       if (pieces === undefined) this.#incoming.set(id, (pieces = []))
-      pieces.push(Buffer.from(String(args.chunk), 'base64'))
+      pieces.push(piece)
+      this.#incomingBytes += piece.length
       return 'null'
     }
     if (op === 'concave/stageGet') {
@@ -46,8 +53,16 @@ export class Staging {
     const pieces = this.#incoming.get(Number(staged))
     this.#incoming.delete(Number(staged))
     const bytes = pieces === undefined ? Buffer.alloc(0) : Buffer.concat(pieces)
+    this.#incomingBytes -= bytes.length
     if (bytes.length !== length) throw new Error(`Expected ${String(length)} staged bytes, got ${bytes.length}`)
     return bytes
+  }
+
+  /** Lets go of everything staged (the call is over). */
+  clear(): void {
+    this.#incoming.clear()
+    this.#outgoing.clear()
+    this.#incomingBytes = 0
   }
 
   /** A reference for a syscall's answer to `bytes`: inline, or staged for the sandbox to fetch. */

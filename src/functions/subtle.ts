@@ -9,6 +9,8 @@
  */
 import { webcrypto } from 'node:crypto'
 import type { SerializedKey } from '../../runtime/subtle.ts'
+import type { BytesRef } from '../../runtime/protocol.ts'
+import type { Staging } from './staging.ts'
 
 type WebCryptoKey = webcrypto.CryptoKey
 
@@ -28,14 +30,15 @@ function algorithmName(algorithm: unknown): string {
   return String(typeof algorithm === 'string' ? algorithm : (algorithm as { name?: unknown })?.name ?? '').toUpperCase()
 }
 
-async function decode(value: unknown): Promise<unknown> {
-  if (Array.isArray(value)) return Promise.all(value.map(decode))
+/** The sandbox's arguments: bytes (inline or staged: see Staging), keys imported from their material. */
+async function decode(value: unknown, staging: Staging): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((x) => decode(x, staging)))
   if (value === null || typeof value !== 'object') return value
   const v = value as Record<string, unknown>
-  if (typeof v.$bytes === 'string') return new Uint8Array(Buffer.from(v.$bytes, 'base64'))
+  if (v.$bytes !== undefined) return new Uint8Array(staging.take(v.$bytes))
   if (v.$key !== undefined) return importSerialized(v.$key as SerializedKey)
   const out: Record<string, unknown> = {}
-  for (const [k, x] of Object.entries(v)) out[k] = await decode(x)
+  for (const [k, x] of Object.entries(v)) out[k] = await decode(x, staging)
   return out
 }
 
@@ -52,18 +55,23 @@ async function serializeKey(key: WebCryptoKey, extractable: boolean, raw?: Uint8
   return { ...material, type: key.type, algorithm: await encode(key.algorithm), extractable, usages: [...key.usages] }
 }
 
-async function encode(value: unknown, extractable = true): Promise<unknown> {
-  if (value instanceof ArrayBuffer) return { $bytes: Buffer.from(value).toString('base64') }
-  if (ArrayBuffer.isView(value)) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') }
+/** A result for the sandbox: bytes as BytesRefs (`staging`: large ones staged; none: inline), keys as their material. */
+async function encode(value: unknown, extractable = true, staging?: Staging): Promise<unknown> {
+  if (value instanceof ArrayBuffer) return { $bytes: bytesRef(Buffer.from(value), staging) }
+  if (ArrayBuffer.isView(value)) return { $bytes: bytesRef(Buffer.from(value.buffer, value.byteOffset, value.byteLength), staging) }
   // A public key is always extractable.
   if (value instanceof (globalThis.CryptoKey as unknown as new () => WebCryptoKey)) return { $key: await serializeKey(value, value.type === 'public' || extractable) }
-  if (Array.isArray(value)) return Promise.all(value.map((x) => encode(x, extractable)))
+  if (Array.isArray(value)) return Promise.all(value.map((x) => encode(x, extractable, staging)))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(value)) out[k] = await encode(x, extractable)
+    for (const [k, x] of Object.entries(value)) out[k] = await encode(x, extractable, staging)
     return out
   }
   return value
+}
+
+function bytesRef(bytes: Buffer, staging: Staging | undefined): BytesRef {
+  return staging === undefined ? bytes.toString('base64') : staging.give(bytes)
 }
 
 /** Bounds on work that runs on libuv's thread pool (shared with file I/O) and can't be stopped. */
@@ -88,10 +96,10 @@ function operationFailure(method: string, algorithm: string): string | null {
 }
 
 /** One `crypto.subtle` call: `{method, args}` in the encoding above; answers `{result}`. */
-export async function subtleCall(argsJson: string): Promise<string> {
+export async function subtleCall(argsJson: string, staging: Staging): Promise<string> {
   const { method, args: encodedArgs } = JSON.parse(argsJson) as { method: string; args: unknown[] }
   if (!METHODS.has(method)) throw new Error(`crypto.subtle.${method} is not supported`)
-  const args = (await decode(encodedArgs)) as unknown[]
+  const args = (await decode(encodedArgs, staging)) as unknown[]
   checkCost(method, args)
   // Keys are made extractable here so the sandbox can hold them; it keeps the caller's flag.
   let extractable = true
@@ -113,5 +121,5 @@ export async function subtleCall(argsJson: string): Promise<string> {
   if (method === 'importKey' && KDF.has(algorithmName(args[2]))) {
     return JSON.stringify({ result: { $key: await serializeKey(result as WebCryptoKey, extractable, args[1] as Uint8Array) } })
   }
-  return JSON.stringify({ result: await encode(result, extractable) })
+  return JSON.stringify({ result: await encode(result, extractable, staging) })
 }

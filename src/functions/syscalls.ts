@@ -151,7 +151,7 @@ export function transactionSyscalls(txn: Transaction, nested: NestedCalls, funct
       throw unknown(op, false)
     },
     async async(op, argsJson) {
-      if (op === 'concave/subtle') return subtleCall(argsJson)
+      if (op === 'concave/subtle') return subtleCall(argsJson, staging)
       const args = JSON.parse(argsJson) as Record<string, any>
       const staged = staging.op(op, args)
       if (staged !== undefined) return staged
@@ -257,7 +257,7 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
       throw unknown(op, false)
     },
     async async(op, argsJson) {
-      if (op === 'concave/subtle') return subtleCall(argsJson)
+      if (op === 'concave/subtle') return subtleCall(argsJson, staging)
       const args = JSON.parse(argsJson) as Record<string, any>
       const staged = staging.op(op, args)
       if (staged !== undefined) return staged

@@ -267,7 +267,9 @@ function mountTree(app: DefinitionExport | null, appRoutes: readonly { path: str
       if (childDef === undefined) throw new PushError('ComponentDefinitionNotFound', `Component definition ${child.path} (used as "${child.name}") was not pushed`)
       if (ancestors.includes(child.path)) throw new PushError('CyclicImport', 'Found cyclic definition dependency')
       const p = childPath(path, child.name)
-      checkEnvBindings(child, p, childDef.definition?.envVars ?? [], def?.envVars ?? null)
+      // (A component parent that declares nothing has no variables to pass on; the app's are
+      // checked only when it declares some.)
+      checkEnvBindings(child, p, childDef.definition?.envVars ?? [], path === '' ? (def?.envVars ?? null) : (def?.envVars ?? []))
       out.push({ path: p, definitionPath: child.path, name: child.name, parent: path })
       for (const [mount, reference] of Object.entries(def?.httpMounts ?? {})) {
         if (reference !== `_reference/childComponent/${child.name}`) continue

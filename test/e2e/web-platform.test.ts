@@ -89,6 +89,14 @@ test('timers and fetch a module took when it loaded work in an action (with its 
   expect((await errorOf(client.query(web.timerTakenAtLoadInQuery!, {}))).message).toMatch(/^\[Request ID: [0-9a-f]{16}\] Server Error\nCan't use setTimeout in queries and mutations\./)
 })
 
+test('crypto.subtle takes large data: a 24 MiB digest (its bytes cross to the host in pieces)', async () => {
+  const size = 24 * 1024 * 1024
+  const expected = new Uint8Array(size)
+  for (let i = 0; i < size; i++) expected[i] = i % 251
+  const { createHash } = await import('node:crypto')
+  expect(await client.query(web.digestBig!, { mib: 24 })).toBe(createHash('sha256').update(expected).digest('hex'))
+})
+
 test("Atomics.wait is refused as Convex refuses it (it would block the function)", async () => {
   expect(await client.query(web.atomicsWait!, {})).toBe('TypeError(-): Atomics.wait cannot be called in this context')
 })

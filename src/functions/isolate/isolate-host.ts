@@ -361,8 +361,10 @@ export class IsolateHost {
       }
     } catch (e) {
       // A call a syscall ended fails with that error, whatever was thrown after it (the code's
-      // rejection of it, left unhandled, is one).
-      const translated = this.#translate(ending.error ?? e, timeoutMs)
+      // rejection of it, left unhandled, is one), unless the sandbox itself failed since (out of
+      // memory, out of time: the isolate is spent).
+      const thrown = this.#translate(e, timeoutMs)
+      const translated = thrown instanceof SandboxError && thrown.fatal ? thrown : this.#translate(ending.error ?? e, timeoutMs)
       // A developer error Convex lets no code catch: the call fails with its message as it is,
       // and the lines logged until then.
       if (translated instanceof UncatchableError) {
@@ -407,7 +409,12 @@ export class IsolateHost {
    */
   #abandon(): string[] {
     const earlier = (this.#done as CallOutcome | null)?.logLines ?? []
-    return [...earlier, ...(JSON.parse(this.#abandonRef.applySync(undefined, [], { timeout: 1000 }) as string) as string[])]
+    try {
+      return [...earlier, ...(JSON.parse(this.#abandonRef.applySync(undefined, [], { timeout: 1000 }) as string) as string[])]
+    } catch {
+      // (An isolate that can't say is past using: the lines it held are lost with it.)
+      return earlier
+    }
   }
 
   #translate(e: unknown, timeoutMs: number): unknown {
