@@ -7,10 +7,10 @@
  * host keeps nothing between calls; `extractable` is enforced here, before anything is exported.
  */
 import { base64ToBytes, receiveBytes, sendBytes } from './web.ts'
+import type { Host } from './web.ts'
 import type { BytesRef } from './protocol.ts'
 import { DOMExceptionPolyfill } from './dom.ts'
 
-type Host = (op: string, argsJson: string) => Promise<string>
 
 /** A key as it crosses to the host: its material (a JWK, or raw bytes for KDF keys) and description. */
 export interface SerializedKey {

@@ -178,7 +178,8 @@ export function base64ToBytes(s: string): Uint8Array {
   return o === out.length ? out : out.subarray(0, o)
 }
 
-type Host = (op: string, argsJson: string) => Promise<string>
+/** An async syscall to the host: its answer's JSON text. */
+export type Host = (op: string, argsJson: string) => Promise<string>
 let nextStageId = 1
 
 /**
@@ -438,7 +439,7 @@ export class RequestPolyfill extends Body {
 }
 
 /** `fetch` for actions, given the host call that performs the request. */
-export function makeFetch(host: (op: string, argsJson: string) => Promise<string>) {
+export function makeFetch(host: Host) {
   return async (input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown; signal?: AbortSignalPolyfill | null } = {}): Promise<ResponsePolyfill> => {
     const signal = init.signal ?? (input instanceof RequestPolyfill ? input.signal : null)
     signal?.throwIfAborted()
@@ -454,7 +455,7 @@ export function makeFetch(host: (op: string, argsJson: string) => Promise<string
   }
 }
 
-async function doFetch(host: (op: string, argsJson: string) => Promise<string>, input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown }): Promise<ResponsePolyfill> {
+async function doFetch(host: Host, input: string | { url: string } | { href: string }, init: { method?: string; headers?: HeadersInit; body?: unknown }): Promise<ResponsePolyfill> {
   const request = input instanceof RequestPolyfill ? new RequestPolyfill(input, init) : new RequestPolyfill(typeof input === 'string' ? input : 'url' in input ? input.url : input.href, init)
   const url = request.url
   const headers: [string, string][] = []

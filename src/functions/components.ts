@@ -39,8 +39,6 @@ export interface ComponentDefinition {
   readonly childComponents: readonly { name: string; path: string; env?: readonly EnvBinding[] | null }[]
   /** `app.use(c, { httpPrefix })` mounts: prefix → `_reference/childComponent/<name>`. */
   readonly httpMounts: Readonly<Record<string, string>>
-  /** Whether the definition has an `http.js` router. */
-  readonly hasHttp: boolean
   /** Its router's routes (a prefix route's path ends with `*`). */
   readonly httpRoutes?: readonly { path: string; method: string }[]
 }

@@ -16,7 +16,7 @@ import { danglingWarning, durationWarning, sizeWarning, type RunStats } from './
 import { loneSurrogate } from '../../runtime/json-text.ts'
 import { vectorSearch } from '../database/vector.ts'
 import { ReadSet } from '../database/read-set.ts'
-import { checkArgsSize, checkResultSize, checkValueLimits, displayValue, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
+import { checkArgs, checkResultSize, displayValue, encodeTs, MAX_FUNCTION_ARGS_SIZE, inFieldOrder, inFieldOrderText, jsonToDocumentValue, jsonToValue, MAX_FUNCTION_RESULT_SIZE, validateArgs, validateReturns } from '../values/index.ts'
 import type { JSONValue, Value, ValidatorJSON } from '../values/index.ts'
 import { SandboxError } from './isolate/isolate-host.ts'
 import { REPL_WRAPPERS_SOURCE } from './isolate/runtime-source.ts'
@@ -378,11 +378,8 @@ export class FunctionRunner implements JobRunner {
    * takes exactly one object; an unvalidated one takes what it is given.
    */
   #checkPositional(fn: FunctionInfo, values: Value[]): void {
-    // As Convex's parse_udf_args: the arguments are one array value (its nesting counts too).
-    const invalid = checkValueLimits(values)
-    if (invalid !== null) throw new CallError(`Invalid arguments for ${canonicalPath(fn.modulePath, fn.exportName)}: ${invalid}`)
-    const tooLarge = checkArgsSize(canonicalPath(fn.modulePath, fn.exportName), values)
-    if (tooLarge !== null) throw new CallError(tooLarge)
+    const refused = checkArgs(canonicalPath(fn.modulePath, fn.exportName), values)
+    if (refused !== null) throw new CallError(refused)
     const error = validateArgs(fn.args, values, this.db.validatorContextFor(fn.component ?? ''))
     if (error !== null) throw new CallError(error)
   }

@@ -117,7 +117,6 @@ interface AnalyzedDefinition {
   functions: FunctionInfo[]
   schema: Schema | null
   definition: DefinitionExport | null
-  hasHttp: boolean
   /** The routes of its `http.js` router (a prefix route's path ends with `*`). */
   httpRoutes: { path: string; method: string }[]
 }
@@ -356,8 +355,10 @@ function stringsWithin(parent: ValidatorJSON, child: ValidatorJSON): boolean {
  */
 function checkEnvDeclarations(app: DefinitionExport | null, definitions: ReadonlyMap<string, AnalyzedDefinition>): void {
   const all: [string, readonly DeclaredEnvVar[]][] = [['', app?.envVars ?? []], ...[...definitions.values()].map((d): [string, readonly DeclaredEnvVar[]] => [d.definitionPath, d.definition?.envVars ?? []])]
-  for (const [definitionPath, declared] of all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    for (const [name, d] of [...declared].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  // In Convex's order: definitions by path, then variables by name (its BTreeMaps).
+  const byKey = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0)
+  for (const [definitionPath, declared] of all.sort(byKey)) {
+    for (const [name, d] of [...declared].sort(byKey)) {
       if (stringsOf(JSON.parse(d.value) as ValidatorJSON) !== undefined) continue
       const label = definitionPath === '' ? 'the app' : `component ${definitionPath}`
       throw new PushError('InvalidEnvVarDeclaration', `Env var \`${name}\` on ${label} has a non-string validator. Component env vars must be declared with \`v.string()\`, \`v.literal("...")\`, or a union of those.`)
@@ -544,7 +545,6 @@ export class PushService {
         schema: d.schema,
         childComponents: childrenOf(d.definition),
         httpMounts: d.definition?.httpMounts ?? {},
-        hasHttp: d.hasHttp,
         httpRoutes: d.httpRoutes,
       })),
       instances: tree,
@@ -745,8 +745,7 @@ export class PushService {
         envVars = definition.envVars ?? null
       }
       if (prefix === '' && modules.some((m) => m.path === 'auth.config.js')) this.#checkAuthConfig(host)
-      const hasHttp = modules.some((m) => m.path === `${prefix}http.js`)
-      return { definitionPath: '', prefix, functions, schema, envVars, definition, hasHttp, httpRoutes }
+      return { definitionPath: '', prefix, functions, schema, envVars, definition, httpRoutes }
     } finally {
       host.dispose()
     }

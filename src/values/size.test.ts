@@ -1,7 +1,7 @@
 import { getConvexSize, type Value as ConvexValue } from 'convex/values'
 import { describe, expect, test } from 'vitest'
 import {
-  checkArgsSize,
+  checkArgs,
   checkDocumentLimits,
   checkResultSize,
   checkValueLimits,
@@ -124,11 +124,12 @@ test('formatSize (humansize BINARY)', () => {
   expect(formatSize(16 * 1024 * 1024 + 1)).toBe('16.00 MiB')
 })
 
-test('checkArgsSize', () => {
-  expect(checkArgsSize('messages.js:send', [{ body: 'hi' }])).toBeNull()
-  expect(checkArgsSize('messages.js:send', [{ body: 'x'.repeat(1 << 24) }])).toBe(
+test('checkArgs', () => {
+  expect(checkArgs('messages.js:send', [{ body: 'hi' }])).toBeNull()
+  expect(checkArgs('messages.js:send', [{ body: 'x'.repeat(1 << 24) }])).toBe(
     'Arguments for messages.js:send are too large (actual: 16.00 MiB, limit: 16 MiB)',
-  )
+  )  // A value's limits first, the arguments' own array counting as a level of nesting.
+  expect(checkArgs('messages.js:send', [{ list: Array.from({ length: 9000 }, () => 1) }])).toBe('Invalid arguments for messages.js:send: Array length is too long (9000 > maximum length 8192)')
 })
 
 describe('sizes of values in their JSON form (what reads and writes are charged)', () => {

@@ -233,10 +233,14 @@ export function jsonSizeIfOver(json: string, atLeast: number): number | null {
   return valueSize(jsonToValueAllowUndefined(JSON.parse(json) as JSONValue))
 }
 
-/** Checks the size of a function's positional arguments (crates/udf/src/helpers.rs); `path` is the canonical path, e.g. `messages.js:list`. */
-export function checkArgsSize(path: string, args: readonly Value[]): string | null {
-  let size = 2
-  for (const a of args) size += valueSize(a)
+/**
+ * Checks a function's positional arguments as Convex reads them (crates/udf/src/helpers.rs): one
+ * array value, within every value's limits (its nesting counting the array's own level), then
+ * within the arguments' size; `path` is the canonical path, e.g. `messages.js:list`. One walk.
+ */
+export function checkArgs(path: string, args: readonly Value[]): string | null {
+  const { size, error } = limitsOf(args as Value[])
+  if (error !== null) return `Invalid arguments for ${path}: ${error}`
   if (size <= MAX_FUNCTION_ARGS_SIZE) return null
   return `Arguments for ${path} are too large (actual: ${formatSize(size)}, limit: ${formatSize(MAX_FUNCTION_ARGS_SIZE)})`
 }

@@ -29,6 +29,8 @@ test("process.env lists nothing and logs as [process.env], as Convex's: a secret
   expect(await res.json()).toEqual({ status: 'success', value: { keys: [], json: '{}', has: false, value: 'abc123' }, logLines: ['[LOG] [process.env]'] })
   const unset = await client.query(api.values.envShape, { name: 'NOT_SET' })
   expect(unset).toEqual({ keys: [], json: '{}', has: false, value: null })
+  // The call before replaced `process`: the next ones see the variables all the same.
+  for (let i = 0; i < 3; i++) expect(await client.query(api.values.env, { name: 'API_KEY' })).toEqual({ value: 'abc123', importedAtLoad: 'unset' })
 })
 
 test('a subscribed query that read a variable, in its call or when its module loaded, runs again when it changes', async () => {
