@@ -77,3 +77,26 @@ function frameOf(site: CallSite, fileName: string | null): FrameData {
     promiseIndex: site.getPromiseIndex(),
   }
 }
+
+const captureStackTrace = (Error as { captureStackTrace?: (target: object, below?: Function) => void }).captureStackTrace
+
+/**
+ * The file of the code that called `below` (`convex:/messages.js`), or null: read from V8's call
+ * site, whatever the code did to `Error`'s stack settings (they are put back).
+ */
+export function callerFileName(below: Function): string | null {
+  const E = Error as { prepareStackTrace?: unknown; stackTraceLimit?: number }
+  const prepare = E.prepareStackTrace
+  const limit = E.stackTraceLimit
+  const holder: { stack?: unknown } = {}
+  try {
+    E.prepareStackTrace = (_error: unknown, sites: CallSite[]) => sites
+    E.stackTraceLimit = 1
+    captureStackTrace?.(holder, below)
+    const sites = holder.stack as CallSite[] | undefined
+    return sites?.[0]?.getFileName() ?? null
+  } finally {
+    E.prepareStackTrace = prepare
+    E.stackTraceLimit = limit
+  }
+}

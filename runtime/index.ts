@@ -22,10 +22,11 @@
  */
 import { TextDecoderPolyfill, TextEncoderPolyfill, atob, btoa, nameGlobalClasses } from './polyfills.ts'
 import { formatLogArgs, formatLogMessages, logLine } from './inspect.ts'
+import { DYNAMIC_IMPORT, DYNAMIC_IMPORT_OP } from './protocol.ts'
 import type { BytesRef, CallSpec } from './protocol.ts'
 import { analyzeModule } from './analyze.ts'
 import { describeError } from './outcome.ts'
-import { captureFrames } from './frames.ts'
+import { callerFileName, captureFrames } from './frames.ts'
 import type { Outcome } from './outcome.ts'
 import { base64ToBytes, HeadersPolyfill, makeFetch, receiveBytes, RequestPolyfill, ResponsePolyfill, sendBytes } from './web.ts'
 import { BlobPolyfill, FilePolyfill } from './blob.ts'
@@ -392,6 +393,30 @@ function hostAsync(op: string, argsJson: string): Promise<string> {
     queueHostOp(id, op, argsJson)
   })
 }
+
+/**
+ * A module's `import(…)` (the host rewrote its keyword to this: see protocol.ts). As Convex's: an
+ * action or HTTP action loads the module (resolved from the importing module's path) and gets its
+ * namespace; a query, a mutation, or a module's top level, is refused with Convex's TypeError.
+ */
+function dynamicImport(specifier: unknown): Promise<unknown> {
+  const file = callerFileName(dynamicImport)
+  if (call === null || (call.kind !== 'action' && call.kind !== 'httpAction')) return Promise.reject(new TypeError('dynamic module import unsupported'))
+  let text: string
+  try {
+    text = String(specifier)
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  const referrer = file !== null && file.startsWith('convex:/') ? file.slice('convex:/'.length) : ''
+  return hostAsync(DYNAMIC_IMPORT_OP, JSON.stringify({ specifier: text, referrer })).then(
+    (path) => modules.get(JSON.parse(path) as string),
+    (e: { message: string }) => {
+      throw new Error(e.message)
+    },
+  )
+}
+Object.defineProperty(g, DYNAMIC_IMPORT, { value: dynamicImport })
 
 async function streamNext(argsJson: string): Promise<string> {
   const { queryId } = JSON.parse(argsJson) as { queryId: number }

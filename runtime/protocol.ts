@@ -27,3 +27,14 @@ export type BytesRef = string | { staged: number; length: number }
 
 /** The most bytes one syscall carries between host and sandbox. */
 export const BODY_PIECE = 1 << 20
+
+/**
+ * What a pushed module's `import(…)` calls instead: isolated-vm serves no dynamic imports, so the
+ * host rewrites each one's `import` keyword to this global (src/functions/isolate/dynamic-import.ts)
+ * before it compiles the module; the runtime defines it. The same length as `import` (`ɩ` is one
+ * UTF-16 unit), so that every column a source map or a stack names stays where it was.
+ */
+export const DYNAMIC_IMPORT = '\u0269mport'
+
+/** The async syscall a dynamic import makes: loads a module, answers its path (see IsolateHost). */
+export const DYNAMIC_IMPORT_OP = 'module/import'

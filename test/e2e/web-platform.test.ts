@@ -465,3 +465,43 @@ test('a listener a call adds to the global object is gone for the next call; one
   expect(await client.query(web.globalListeners!, {})).toEqual(['module'])
   expect(await client.query(web.globalListeners!, {})).toEqual(['module'])
 })
+
+const dynamicImport = anyApi.dynamicImport!
+
+test("import() in an action or HTTP action loads the module within the call: its top level logs to the call, each module loads once and gives its namespace", async () => {
+  const res = await fetch(`${backend.url}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'dynamicImport:inAction', args: {}, format: 'json' }) })
+  const body = (await res.json()) as { status: string; value: unknown; logLines: string[] }
+  expect(body.value).toEqual({
+    greet: 'hello action',
+    default: 'the default export',
+    same: true,
+    exports: ['default', 'greet', 'loadedAt'],
+    loadedDuringCall: true,
+    tag: '[object Module]',
+  })
+  expect(body.logLines).toEqual(["[LOG] 'imported: top level ran'"])
+  const http = await fetch(`${backend.siteUrl}/dynamicImport`)
+  expect(await http.text()).toBe('hello http')
+})
+
+test("import() of a module that isn't there, or that throws while loading, rejects with Convex's message; a bare specifier is refused", async () => {
+  const res = await fetch(`${backend.url}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'dynamicImport:importFails', args: { specifier: './lazy/throwsAtLoad.js' }, format: 'json' }) })
+  const body = (await res.json()) as { value: string; logLines: string[] }
+  const source = readFileSync(join(appDir, 'convex/lazy/throwsAtLoad.ts'), 'utf8').split('\n')
+  const at = source.findIndex((l) => l.includes('throw new Error'))
+  // (The module's frame, mapped as its source map names it.)
+  expect(body.value).toBe(`Error: Uncaught Error: thrown while loading\n    at <anonymous> (../../convex/lazy/throwsAtLoad.ts:${at + 1}:${source[at]!.indexOf('new Error')})`)
+  expect(body.logLines).toEqual(["[LOG] 'throwsAtLoad: before'"])
+  expect(await client.action(dynamicImport.importFails!, { specifier: './lazy/nothingHere.js' })).toBe("Error: Couldn't find JavaScript module 'lazy/nothingHere.js'. Did you forget to run `npx convex dev`?")
+  expect(await client.action(dynamicImport.importFails!, { specifier: 'lodash' })).toBe('Error: Cannot import "lodash" from dynamicImport.js: only relative imports between pushed modules are supported')
+})
+
+test("import() in a query or mutation is refused with Convex's TypeError, which the code may catch", async () => {
+  expect(await client.query(dynamicImport.inQuery!, { caught: true })).toBe('TypeError: dynamic module import unsupported true')
+  const source = readFileSync(join(appDir, 'convex/dynamicImport.ts'), 'utf8').split('\n')
+  const line = (text: string) => source.findIndex((l) => l.includes(text)) + 1
+  const query = await errorOf(client.query(dynamicImport.inQuery!, { caught: false }))
+  expect(query.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nUncaught TypeError: dynamic module import unsupported\\n    at handler \\(\\.\\./convex/dynamicImport\\.ts:${line('if (!caught) return (await import(')}:\\d+\\)\\n$`))
+  const mutation = await errorOf(client.mutation(dynamicImport.inMutation!, {}))
+  expect(mutation.message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\nUncaught TypeError: dynamic module import unsupported\\n    at handler \\(\\.\\./convex/dynamicImport\\.ts:${line('handler: async () => (await import(')}:\\d+\\)\\n$`))
+})

@@ -9,6 +9,7 @@
  * that hits it is disposed and replaced by the pool.
  */
 import ivm from 'isolated-vm'
+import { DYNAMIC_IMPORT_OP } from '../../../runtime/protocol.ts'
 import type { CallSpec } from '../../../runtime/protocol.ts'
 import type { ModuleAnalysis } from '../../../runtime/analyze.ts'
 import type { Outcome } from '../../../runtime/outcome.ts'
@@ -17,6 +18,7 @@ import { ISOLATED_VM_BOUNDARY, SourceMaps, timedOutMessage, uncaughtMessage } fr
 import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 import { UncatchableError } from '../../database/errors.ts'
+import { rewriteDynamicImports } from './dynamic-import.ts'
 
 /**
  * An async syscall's result that also carries the log lines of a nested query or mutation it ran
@@ -205,7 +207,7 @@ export class IsolateHost {
     if (mod !== undefined) return mod
     const record = this.modules.get(path)
     if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
-    mod = this.isolate.compileModuleSync(record.source, { filename: `convex:/${path}` })
+    mod = this.isolate.compileModuleSync(rewriteDynamicImports(record.source), { filename: `convex:/${path}` })
     this.#loaded.set(path, mod)
     this.#paths.set(mod, path)
     return mod
@@ -213,16 +215,40 @@ export class IsolateHost {
 
   /** Imports `path` (and what it imports) once; module evaluation is deterministic like a query. */
   loadModule(path: string, timeoutMs: number): void {
-    const existing = this.#loaded.get(path)
-    if (existing !== undefined && this.#evaluated.has(path)) return
+    if (this.#evaluated.has(path)) return
+    this.#evaluate(path, timeoutMs, true)
+  }
+  readonly #evaluated = new Set<string>()
+
+  /** Evaluates `path` (and what it imports), in the import phase or in the running call's. */
+  #evaluate(path: string, timeoutMs: number, importPhase: boolean): void {
     const mod = this.#compile(path)
     mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
-    this.#beginImport.applySync(undefined, [0, Date.now(), this.timeOrigin])
+    if (importPhase) this.#beginImport.applySync(undefined, [0, Date.now(), this.timeOrigin])
     mod.evaluateSync({ timeout: timeoutMs })
     this.#register.applySync(undefined, [path, mod.namespace.derefInto()])
     this.#evaluated.add(path)
   }
-  readonly #evaluated = new Set<string>()
+
+  /**
+   * An action's `import(…)` (runtime/index.ts dynamicImport): the module is evaluated within the
+   * call, as Convex's are (its top level logs to the call, reads the real clock). Answers the
+   * syscall's `ok, payload`: the module's path, or the error as Convex puts it (a module that
+   * isn't there, or what its code threw); running out of time or memory ends the call.
+   */
+  #importDynamically(argsJson: string, timeoutMs: number): [boolean, string] {
+    const { specifier, referrer } = JSON.parse(argsJson) as { specifier: string; referrer: string }
+    try {
+      const path = resolveSpecifier(specifier, referrer)
+      if (!this.modules.has(path)) throw new ModuleResolutionError(`Couldn't find JavaScript module '${path}'. Did you forget to run \`npx convex dev\`?`)
+      if (!this.#evaluated.has(path)) this.#evaluate(path, timeoutMs, false)
+      return [true, JSON.stringify(path)]
+    } catch (e) {
+      const translated = this.#translate(e, timeoutMs)
+      if (translated instanceof SandboxError) throw translated
+      return [false, JSON.stringify({ message: this.loadErrorText(e) })]
+    }
+  }
 
   /**
    * An error thrown while a module was loaded, as Convex prints it in a push's failure: what the
@@ -312,6 +338,10 @@ export class IsolateHost {
           return done
         }
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
+          if (op === DYNAMIC_IMPORT_OP) {
+            settled.push(id, ...this.#importDynamically(argsJson, remaining()))
+            continue
+          }
           if (id === 0) {
             void handler.async(op, argsJson).catch(() => {})
             continue
