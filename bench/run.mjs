@@ -1,6 +1,7 @@
 // Concave benchmarks: `npm run bench`. Prints one table; every Concave figure sits beside the raw
 // baseline measured in the same run (raw better-sqlite3, raw isolated-vm).
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn, execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
@@ -22,11 +23,12 @@ import { assertDurable, postgresCpu, rawPostgresInserts } from './postgres.mjs'
 import { spreadFanout } from './multi.mjs'
 import { descendantsCpu, firstLoad, openDashboards } from './dashboard.mjs'
 import { restoreBench } from './restore.mjs'
+import { importBench } from './import.mjs'
 import { replicateBench } from './replicate.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `replicate` or `dashboard` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `import`, `replicate` or `dashboard` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -387,6 +389,27 @@ async function restoreRows() {
   }
 }
 
+/** Import of a snapshot zip with stored files, beside extracting the zip; the importer's peak RSS growth. */
+async function importRows() {
+  const files = Number(process.env.BENCH_IMPORT_FILES ?? 64)
+  const fileMb = Number(process.env.BENCH_IMPORT_FILE_MB ?? 8)
+  const source = await startBackend()
+  const target = await startBackend()
+  try {
+    push(source)
+    const run = promisify(execFile)
+    const cli = (b, args) => run(process.execPath, [join(root, 'node_modules/convex/bin/main.js'), ...args, '--url', b.url, '--admin-key', b.adminKey], { cwd: app, env: { ...process.env, CI: '1' }, maxBuffer: 1 << 26 })
+    const mutation = (b, name, args) => new ConvexHttpClient(b.url).mutation(name, args)
+    const r = await importBench({ source, target, cli, mutation, files, fileMb })
+    const mb = r.zipMb.toFixed(0)
+    row(`npx convex import of a ${mb} MiB snapshot zip (${files} stored files of ${fileMb} MiB)`, r.importSeconds, 's', r.importSeconds / r.rawSeconds, `x extracting the same zip to disk with yauzl (${r.rawSeconds.toFixed(1)} s)`)
+    row('  importing backend\'s peak RSS growth during that import', r.peakGrowthMb, 'MB', r.peakGrowthMb / r.zipMb, `x the zip's size (RSS ${r.rssBeforeMb.toFixed(0)} MB before)`)
+  } finally {
+    await stopBackend(source)
+    await stopBackend(target)
+  }
+}
+
 /** Live replication (#17): the snapshot's copy beside writing it, and the lag under a paced 1,000 mutations/s. */
 async function replicateRows() {
   const r = await replicateBench({
@@ -716,6 +739,12 @@ if (ONLY === 'dashboard') {
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
+} else if (ONLY === 'import') {
+  try {
+    await importRows()
+  } finally {
+    rmSync(app, { recursive: true, force: true })
+  }
 } else if (ONLY === 'restore') {
   try {
     await restoreRows()
@@ -782,6 +811,7 @@ try {
   await postgresRows()
   await multiRows()
   await restoreRows()
+  await importRows()
   await replicateRows()
   await vectorRows()
   await dashboardRows()

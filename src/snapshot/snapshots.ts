@@ -17,10 +17,15 @@
  * and `onChange` re-runs their subscriptions.
  */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Zip, ZipDeflate, unzipSync } from 'fflate'
+import { createInterface } from 'node:readline'
+import { PassThrough } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { Zip, ZipDeflate } from 'fflate'
+import { openPromise as openZipFile } from 'yauzl'
+import type { Entry, ZipFile } from 'yauzl'
 import type { Database } from '../database/database.ts'
 import type { TableInfo } from '../database/catalog.ts'
 import { BY_ID, splitStoredTableName, storedTableName } from '../database/catalog.ts'
@@ -75,8 +80,11 @@ interface ImportTable {
 
 interface ParsedImport {
   tables: ImportTable[]
-  /** `_storage` id (as in the source) → file bytes. */
-  files: Map<string, Uint8Array>
+  /**
+   * `_storage` id (as in the source) → its file's entry in the zip, whose bytes are streamed to
+   * the file store as the import is written (a snapshot's files may pass what memory holds).
+   */
+  files: Map<string, string>
 }
 
 interface ImportRecord {
@@ -443,8 +451,7 @@ export class SnapshotService {
 
   async #prepare(record: ImportRecord): Promise<void> {
     try {
-      const data = await readFile(record.path)
-      record.parsed = this.#parse(record, data)
+      record.parsed = await this.#parse(record)
       const lines = await this.#summary(record, record.parsed)
       this.#setState(record, { state: 'waiting_for_confirmation', message_to_confirm: lines.join('\n'), require_manual_confirmation: true })
     } catch (e) {
@@ -468,14 +475,15 @@ export class SnapshotService {
     )
   }
 
-  #parse(record: ImportRecord, data: Buffer): ParsedImport {
-    if (record.format === 'zip') return this.#parseZip(data, record.componentPath)
+  /** The upload's tables, read from the file (a zip entry by entry, JSON lines line by line). */
+  async #parse(record: ImportRecord): Promise<ParsedImport> {
+    if (record.format === 'zip') return this.#parseZip(record.path, record.componentPath)
     const name = record.tableName!
     checkTableName(name)
     let docs: Doc[]
-    const text = data.toString('utf8')
-    if (record.format === 'jsonLines') docs = parseLines(text, false, name)
+    if (record.format === 'jsonLines') docs = await parseLines(createReadStream(record.path), false, name)
     else if (record.format === 'jsonArray') {
+      const text = (await readFile(record.path)).toString('utf8')
       let parsed: JSONValue
       try {
         parsed = parseToEncoded(text, false)
@@ -484,7 +492,7 @@ export class SnapshotService {
       }
       if (!Array.isArray(parsed)) throw new Error('Not a JSON array')
       docs = parsed.map((d, i) => asObject(d, i + 1))
-    } else docs = parseCsv(text)
+    } else docs = parseCsv((await readFile(record.path)).toString('utf8'))
     return { tables: [{ component: record.componentPath, name, sourceNumber: null, docs }], files: new Map() }
   }
 
@@ -493,72 +501,71 @@ export class SnapshotService {
    * with a component's tables under `_components/<name>/` per level of its path, relative to
    * `base` (`npx convex import --component`).
    */
-  #parseZip(data: Buffer, base: string): ParsedImport {
-    let entries: Record<string, Uint8Array>
+  async #parseZip(path: string, base: string): Promise<ParsedImport> {
+    const zip = await openZip(path)
     try {
-      entries = unzipSync(data)
-    } catch (e) {
-      throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
-    }
-    // Keyed by the table's stored name (component and name).
-    const numbers = new Map<string, number>()
-    const uniform = new Set<string>()
-    const documents = new Map<string, { component: string; name: string; text: string }>()
-    const files = new Map<string, Uint8Array>()
-    for (const [path, bytes] of Object.entries(entries)) {
-      if (path.endsWith('/')) continue
-      const doc = /^(.*\/)?([^/]+)\/(documents|generated_schema)\.jsonl$/.exec(path)
-      if (doc !== null) {
-        const component = componentOfFolder(doc[1] ?? '', base)
-        const table = doc[2]!
-        const key = storedTableName(component, table)
-        const text = Buffer.from(bytes).toString('utf8')
-        if (doc[3] === 'generated_schema') {
-          if (text.split('\n')[0]!.trim() === '"uniform"') uniform.add(key)
+      // Keyed by the table's stored name (component and name).
+      const numbers = new Map<string, number>()
+      const uniform = new Set<string>()
+      const documents = new Map<string, { component: string; name: string; entry: Entry }>()
+      const files = new Map<string, string>()
+      for await (const entry of zipEntries(zip)) {
+        const path = entry.fileName
+        if (path.endsWith('/')) continue
+        const doc = /^(.*\/)?([^/]+)\/(documents|generated_schema)\.jsonl$/.exec(path)
+        if (doc !== null) {
+          const component = componentOfFolder(doc[1] ?? '', base)
+          const table = doc[2]!
+          const key = storedTableName(component, table)
+          if (doc[3] === 'generated_schema') {
+            if ((await firstLine(await openEntry(zip, entry))).trim() === '"uniform"') uniform.add(key)
+            continue
+          }
+          if (table.startsWith('_') && table !== TABLES && table !== STORAGE) continue // other system tables: skipped, like Convex
+          if (table !== TABLES && table !== STORAGE) checkTableName(table)
+          documents.set(key, { component, name: table, entry })
           continue
         }
-        if (table.startsWith('_') && table !== TABLES && table !== STORAGE) continue // other system tables: skipped, like Convex
-        if (table !== TABLES && table !== STORAGE) checkTableName(table)
-        documents.set(key, { component, name: table, text })
-        continue
+        const file = /^(.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
+        // Storage ids are unique across components: one map holds every component's files.
+        if (file !== null) files.set(file[2]!, path)
       }
-      const file = /^(.*\/)?_storage\/([^/.]+)(?:\.[^/]+)?$/.exec(path)
-      // Storage ids are unique across components: one map holds every component's files.
-      if (file !== null) files.set(file[2]!, bytes)
-    }
-    for (const [key, { component, name, text }] of [...documents]) {
-      if (name !== TABLES) continue
-      for (const line of parseLines(text, false, TABLES)) {
-        if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
-        checkTableName(line.name)
-        numbers.set(storedTableName(component, line.name), line.id)
+      for (const [key, { component, name, entry }] of [...documents]) {
+        if (name !== TABLES) continue
+        for (const line of await parseLines(await openEntry(zip, entry), false, TABLES)) {
+          if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
+          checkTableName(line.name)
+          numbers.set(storedTableName(component, line.name), line.id)
+        }
+        documents.delete(key)
       }
-      documents.delete(key)
-    }
-    const tables: ImportTable[] = []
-    for (const [key, { component, name, text }] of documents) {
-      // A snapshot's own storage metadata and uniform tables are in export JSON.
-      const docs = parseLines(text, uniform.has(key) || name === STORAGE, name)
-      let sourceNumber = numbers.get(key) ?? null
-      if (sourceNumber === null) {
-        const first = docs.find((d) => typeof d._id === 'string')
-        sourceNumber = first === undefined ? null : (decodeId(first._id as string)?.tableNumber ?? null)
+      const tables: ImportTable[] = []
+      for (const [key, { component, name, entry }] of documents) {
+        // A snapshot's own storage metadata and uniform tables are in export JSON.
+        const docs = await parseLines(await openEntry(zip, entry), uniform.has(key) || name === STORAGE, name)
+        let sourceNumber = numbers.get(key) ?? null
+        if (sourceNumber === null) {
+          const first = docs.find((d) => typeof d._id === 'string')
+          sourceNumber = first === undefined ? null : (decodeId(first._id as string)?.tableNumber ?? null)
+        }
+        tables.push({ component, name, sourceNumber, docs })
       }
-      tables.push({ component, name, sourceNumber, docs })
-    }
-    for (const [key, n] of numbers) {
-      if (!documents.has(key)) {
-        const { component, name } = splitStoredTableName(key)
-        tables.push({ component, name, sourceNumber: n, docs: [] })
+      for (const [key, n] of numbers) {
+        if (!documents.has(key)) {
+          const { component, name } = splitStoredTableName(key)
+          tables.push({ component, name, sourceNumber: n, docs: [] })
+        }
       }
-    }
-    for (const storage of tables.filter((t) => t.name === STORAGE)) {
-      for (const doc of storage.docs) {
-        if (typeof doc._id !== 'string' || decodeId(doc._id) === null) throw new Error(`_storage/documents.jsonl: invalid _id ${JSON.stringify(doc._id)}`)
-        if (!files.has(doc._id)) throw new Error(`_storage/documents.jsonl lists file ${doc._id}, but the zip has no _storage/${doc._id} file`)
+      for (const storage of tables.filter((t) => t.name === STORAGE)) {
+        for (const doc of storage.docs) {
+          if (typeof doc._id !== 'string' || decodeId(doc._id) === null) throw new Error(`_storage/documents.jsonl: invalid _id ${JSON.stringify(doc._id)}`)
+          if (!files.has(doc._id)) throw new Error(`_storage/documents.jsonl lists file ${doc._id}, but the zip has no _storage/${doc._id} file`)
+        }
       }
+      return { tables, files }
+    } finally {
+      zip.close()
     }
-    return { tables, files }
   }
 
   async #summary(record: ImportRecord, parsed: ParsedImport): Promise<string[]> {
@@ -627,7 +634,7 @@ export class SnapshotService {
       return v
     }
     // Build the documents once (ids, creation times, checks); the transaction may be retried.
-    const prepared: { table: TableInfo; id: string; doc: Doc; file?: Uint8Array }[] = []
+    const prepared: { table: TableInfo; id: string; doc: Doc; file?: string }[] = []
     const seen = new Set<string>()
     for (const t of parsed.tables) {
       const table = targets.get(storedTableName(t.component, t.name))!
@@ -672,15 +679,28 @@ export class SnapshotService {
     // and put back if the import fails.
     const setAside = new Map<string, string>()
     try {
-      for (const p of prepared) {
-        if (p.file === undefined) continue
-        if (await files.blobs.exists(p.id)) {
-          const aside = `.import-kept-${p.id}`
-          await files.blobs.rename(p.id, aside)
-          setAside.set(p.id, aside)
+      // Each file streams from its zip entry into the file store, one at a time.
+      const wanted = new Map<string, string>()
+      for (const p of prepared) if (p.file !== undefined) wanted.set(p.file, p.id)
+      if (wanted.size > 0) {
+        const zip = await openZip(record.path)
+        try {
+          for await (const entry of zipEntries(zip)) {
+            const id = wanted.get(entry.fileName)
+            if (id === undefined) continue
+            wanted.delete(entry.fileName)
+            if (await files.blobs.exists(id)) {
+              const aside = `.import-kept-${id}`
+              await files.blobs.rename(id, aside)
+              setAside.set(id, aside)
+            }
+            await files.blobs.put(id, await openEntry(zip, entry))
+            writtenFiles.push(id)
+          }
+        } finally {
+          zip.close()
         }
-        await files.blobs.put(p.id, p.file)
-        writtenFiles.push(p.id)
+        if (wanted.size > 0) throw new Error(`The zip no longer has ${[...wanted.keys()].join(', ')}`)
       }
       // Not a system write: user tables only (txn.system stays off).
       await this.db.mutate(
@@ -778,22 +798,69 @@ function asObject(v: JSONValue, row: number): Doc {
   return v as Doc
 }
 
-function parseLines(text: string, exportJson: boolean, table: string): Doc[] {
-  if (text.charCodeAt(0) === 0xfeff) throw new Error('UTF-8 BOM is not supported. Please save your file without BOM.')
+/** JSON lines, one document each, read from `input` a line at a time (no whole-file string). */
+async function parseLines(input: Readable, exportJson: boolean, table: string): Promise<Doc[]> {
   const docs: Doc[] = []
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim()
+  let i = 0
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    i++
+    if (i === 1 && text.charCodeAt(0) === 0xfeff) throw new Error('UTF-8 BOM is not supported. Please save your file without BOM.')
+    const line = text.trim()
     if (line === '') continue
     let v: JSONValue
     try {
       v = parseToEncoded(line, exportJson)
     } catch (e) {
-      throw new Error(`${table}: row ${i + 1} wasn't valid JSON: ${(e as Error).message}`)
+      throw new Error(`${table}: row ${i} wasn't valid JSON: ${(e as Error).message}`)
     }
-    docs.push(asObject(v, i + 1))
+    docs.push(asObject(v, i))
   }
   return docs
+}
+
+/** The first line of `input` (the rest is not read). */
+async function firstLine(input: Readable): Promise<string> {
+  const lines = createInterface({ input, crlfDelay: Infinity })
+  try {
+    for await (const line of lines) return line
+    return ''
+  } finally {
+    lines.close()
+    input.destroy()
+  }
+}
+
+/**
+ * A zip on disk, read from its central directory: entries are opened one at a time, never the
+ * whole archive at once (a snapshot with its files may pass what one buffer can hold).
+ */
+async function openZip(path: string): Promise<ZipFile> {
+  try {
+    return await openZipFile(path, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true })
+  } catch (e) {
+    throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
+  }
+}
+
+async function* zipEntries(zip: ZipFile): AsyncIterable<Entry> {
+  try {
+    yield* zip.eachEntry()
+  } catch (e) {
+    throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
+  }
+}
+
+/** An entry's bytes, inflated as they are read; a damaged entry fails the read as an invalid zip. */
+async function openEntry(zip: ZipFile, entry: Entry): Promise<Readable> {
+  let stream: Readable
+  try {
+    stream = await zip.openReadStreamPromise(entry)
+  } catch (e) {
+    throw new Error(`InvalidZip: invalid zip file: ${(e as Error).message}`)
+  }
+  const checked = new PassThrough()
+  stream.on('error', (e: Error) => checked.destroy(new Error(`InvalidZip: invalid zip file: ${e.message}`)))
+  return stream.pipe(checked)
 }
 
 /** CSV with a header row; cells that parse as numbers are float64, the rest strings (like Convex). */

@@ -188,6 +188,24 @@ describe('import', () => {
     expect(await cliFails(b, ['import', '--table', 'notes', '--replace', badLine, '-y'])).toMatch(/row 2 wasn't valid JSON/)
     expect(await dump(clientB)).toEqual(before)
   }, 60_000)
+
+  test("a zip whose stored file's bytes are damaged fails when the file is read; the data and the stored file stay as they were", async () => {
+    const before = await dump(clientB)
+    const files = (await clientB.query(api.data.files, {})) as { _id: string }[]
+    const entries = unzipSync(readFileSync(zip()))
+    const fileName = Object.keys(entries).find((n) => /^_storage\/[^/]+$/.test(n) && !n.endsWith('.jsonl'))!
+    const { [fileName]: bytes, ...rest } = entries
+    // The file first and deflated, so that its compressed bytes sit right after its local header.
+    const damaged = Buffer.from(zipSync({ [fileName]: [bytes!, { level: 6 }], ...rest }))
+    const dataAt = 30 + Buffer.byteLength(fileName)
+    damaged.fill(0, dataAt, dataAt + 4)
+    const path = join(work, 'damaged-file.zip')
+    writeFileSync(path, damaged)
+    // (It fails after the summary was confirmed: the file is read as the import is written.)
+    expect(await cliFails(b, ['import', '--replace-all', path, '-y'])).toMatch(/Import change summary:[\s\S]*InvalidZip: invalid zip file: invalid stored block lengths/)
+    expect(await dump(clientB)).toEqual(before)
+    expect(await (await fetch(`${b.url}/api/storage/${files[0]!._id}`)).text()).toBe('hello, snapshot')
+  }, 60_000)
 })
 
 describe('interrupted imports', () => {

@@ -77,3 +77,9 @@ export const sizeOf = mutation({
   args: { body: v.string() },
   handler: async (_ctx, { body }) => body.length,
 });
+
+/** An upload URL (the import benchmark stores files through it). */
+export const uploadUrl = mutation({
+  args: {},
+  handler: (ctx) => ctx.storage.generateUploadUrl(),
+});
