@@ -23,6 +23,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { PassThrough } from 'node:stream'
 import type { Readable } from 'node:stream'
+import { parse as parseCsvStream } from 'csv-parse'
 import { Zip, ZipDeflate } from 'fflate'
 import { openPromise as openZipFile } from 'yauzl'
 import type { Entry, ZipFile } from 'yauzl'
@@ -483,7 +484,7 @@ export class SnapshotService {
     let docs: Doc[]
     if (record.format === 'jsonLines') docs = await parseLines(createReadStream(record.path), false, name)
     else if (record.format === 'jsonArray') {
-      const text = (await readFile(record.path)).toString('utf8')
+      const text = await readJsonArray(record.path)
       let parsed: JSONValue
       try {
         parsed = parseToEncoded(text, false)
@@ -492,7 +493,7 @@ export class SnapshotService {
       }
       if (!Array.isArray(parsed)) throw new Error('Not a JSON array')
       docs = parsed.map((d, i) => asObject(d, i + 1))
-    } else docs = parseCsv((await readFile(record.path)).toString('utf8'))
+    } else docs = await parseCsv(createReadStream(record.path))
     return { tables: [{ component: record.componentPath, name, sourceNumber: null, docs }], files: new Map() }
   }
 
@@ -863,39 +864,69 @@ async function openEntry(zip: ZipFile, entry: Entry): Promise<Readable> {
   return stream.pipe(checked)
 }
 
-/** CSV with a header row; cells that parse as numbers are float64, the rest strings (like Convex). */
-function parseCsv(text: string): Doc[] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let cell = ''
-  let quoted = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++
-      else if (c === '"') quoted = false
-      else cell += c
-    } else if (c === '"') quoted = true
-    else if (c === ',') row.push(cell), (cell = '')
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++
-      row.push(cell), rows.push(row), (row = []), (cell = '')
-    } else cell += c
+/** Convex's most bytes of a JSON array import (TRANSACTION_MAX_USER_WRITE_SIZE_BYTES, 16 MiB). */
+const JSON_ARRAY_LIMIT = 1 << 24
+
+/** A JSON array upload's text; past 16 MiB refused as Convex refuses it (no more than that is read). */
+async function readJsonArray(path: string): Promise<string> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(JSON_ARRAY_LIMIT + 1)
+    let length = 0
+    while (length < buf.length) {
+      const { bytesRead } = await fh.read(buf, length, buf.length - length, length)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    if (length > JSON_ARRAY_LIMIT) throw new Error(`Import is too large for JSON (${length} bytes > maximum 16 MiB). Consider converting data to JSONLines`)
+    if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) throw new Error('UTF-8 BOM is not supported. Please save your file without BOM.')
+    return buf.toString('utf8', 0, length)
+  } finally {
+    await fh.close()
   }
-  if (cell !== '' || row.length > 0) row.push(cell), rows.push(row)
-  const [header, ...body] = rows.filter((r) => !(r.length === 1 && r[0] === ''))
-  if (header === undefined) return []
-  const fields = header.map((h) => h.trim())
-  return body.map((r, i) => {
-    if (r.length !== fields.length) throw new Error(`CSV row ${i + 1} doesn't have all of the fields in the header`)
-    const doc: Doc = {}
-    fields.forEach((f, j) => {
-      const s = r[j]!
-      const n = Number(s)
-      doc[f] = s.trim() !== '' && !Number.isNaN(n) ? n : s
-    })
-    return doc
-  })
+}
+
+/** What Rust's `f64` parse reads (Convex's `parse_csv_cell`): a decimal number, or inf/infinity/nan. */
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+const NON_FINITE = /^[+-]?(?:inf|infinity|nan)$/i
+
+/** A CSV cell as Convex reads one: a float64 where Rust parses one (JSON null if not finite), else the string. */
+function csvCell(s: string): JSONValue {
+  if (FLOAT.test(s)) {
+    const n = Number(s)
+    return Number.isFinite(n) ? n : null
+  }
+  return NON_FINITE.test(s) ? null : s
+}
+
+/**
+ * CSV with a header row, as Convex reads one (the Rust csv crate's defaults, through csv-parse),
+ * a record at a time: blank lines skipped, header names trimmed of spaces, each cell as
+ * `csvCell` reads it; a row with another number of fields than the header fails with its line.
+ */
+async function parseCsv(input: Readable): Promise<Doc[]> {
+  const records = input.pipe(parseCsvStream({ info: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }))
+  let fields: string[] | null = null
+  const docs: Doc[] = []
+  try {
+    for await (const { record, info } of records as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      if (fields === null) {
+        fields = record.map((h) => h.replace(/^ +| +$/g, ''))
+        continue
+      }
+      if (record.length !== fields.length) throw new Error(`CSV row ${info.lines} doesn't have all of the fields in the header`)
+      const doc: Doc = {}
+      fields.forEach((f, j) => (doc[f] = csvCell(record[j]!)))
+      docs.push(doc)
+    }
+  } catch (e) {
+    const err = e as Error & { lines?: number }
+    if (err.lines === undefined) throw e
+    throw new Error(`Failed to parse CSV row ${err.lines}: ${err.message}`)
+  } finally {
+    input.destroy()
+  }
+  return docs
 }
 
 const services = new WeakMap<Database, SnapshotService>()

@@ -206,6 +206,37 @@ describe('import', () => {
     expect(await dump(clientB)).toEqual(before)
     expect(await (await fetch(`${b.url}/api/storage/${files[0]!._id}`)).text()).toBe('hello, snapshot')
   }, 60_000)
+
+  test("CSV is read as Convex reads it: numbers where Rust parses a float (null if not finite), strings otherwise, quotes and blank lines; a short row fails with its line", async () => {
+    const file = join(work, 'rows.csv')
+    writeFileSync(file, ' name ,value,note\r\nplain,1,\r\n\r\n"quoted, with ""quotes""",-2.5,x\r\nexp,1e3,.5\r\nsigned,+7,1.\r\nspaced, 12 ,0x10\r\nodd,inf,NaN\r\nbig,1e999,-Infinity\r\nmid"quote,ab"c,\r\n')
+    await cli(b, ['import', '--table', 'csvrows', file, '-y'])
+    const rows = ((await clientB.query(api.data.all, { table: 'csvrows' })) as Record<string, unknown>[]).map(({ name, value, note }) => ({ name, value, note }))
+    expect(rows).toEqual([
+      { name: 'plain', value: 1, note: '' },
+      { name: 'quoted, with "quotes"', value: -2.5, note: 'x' },
+      { name: 'exp', value: 1000, note: 0.5 },
+      { name: 'signed', value: 7, note: 1 },
+      { name: 'spaced', value: ' 12 ', note: '0x10' },
+      { name: 'odd', value: null, note: null },
+      { name: 'big', value: null, note: null },
+      { name: 'mid"quote', value: 'ab"c', note: '' },
+    ])
+    const short = join(work, 'short.csv')
+    writeFileSync(short, 'a,b\n1,2\n\n3\n')
+    expect(await cliFails(b, ['import', '--table', 'csvshort', short, '-y'])).toMatch(/CSV row 4 doesn't have all of the fields in the header/)
+    expect(await clientB.query(api.data.all, { table: 'csvshort' })).toEqual([])
+  }, 60_000)
+
+  test('a JSON array is imported whole up to 16 MiB; past that it is refused as Convex refuses it', async () => {
+    const file = join(work, 'rows.json')
+    writeFileSync(file, JSON.stringify([{ n: 1 }, { n: 2, big: { $integer: 'BwAAAAAAAAA=' } }]))
+    await cli(b, ['import', '--table', 'jsonrows', '--format', 'jsonArray', file, '-y'])
+    expect(((await clientB.query(api.data.all, { table: 'jsonrows' })) as Record<string, unknown>[]).map(({ n, big }) => [n, big])).toEqual([[1, undefined], [2, 7n]])
+    const large = join(work, 'large.json')
+    writeFileSync(large, JSON.stringify(Array.from({ length: 1 << 14 }, (_, i) => ({ i, pad: 'x'.repeat(1024) }))))
+    expect(await cliFails(b, ['import', '--table', 'jsonlarge', '--format', 'jsonArray', large, '-y'])).toMatch(/Import is too large for JSON \(16777217 bytes > maximum 16 MiB\)\. Consider converting data to JSONLines/)
+  }, 60_000)
 })
 
 describe('interrupted imports', () => {
