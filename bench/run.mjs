@@ -28,7 +28,7 @@ import { replicateBench } from './replicate.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `import`, `replicate` or `dashboard` runs just that benchmark. */
+/** `BENCH_ONLY=vector`, `history`, `fairness`, `components`, `postgres`, `multi`, `restore`, `import`, `reads`, `replicate` or `dashboard` runs just that benchmark. */
 const ONLY = process.env.BENCH_ONLY ?? ''
 const VECTORS = Number(process.env.BENCH_VECTORS ?? 100_000)
 const api = anyApi
@@ -298,6 +298,10 @@ function rawSqliteReads() {
     samples.push(performance.now() - t)
   }
   samples.sort((a, b) => a - b)
+  const first = db.prepare('SELECT * FROM rows WHERE grp = ? ORDER BY n LIMIT 1')
+  const t0 = performance.now()
+  for (let i = 0; i < 20_000; i++) first.get('g')
+  const firstRowUs = ((performance.now() - t0) * 1000) / 20_000
   const scans = []
   for (let r = 0; r < 20; r++) {
     const t = performance.now()
@@ -311,7 +315,7 @@ function rawSqliteReads() {
   }
   scans.sort((a, b) => a - b)
   db.close()
-  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
+  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50), firstRowUs }
 }
 
 async function concaveReads(url) {
@@ -341,7 +345,14 @@ async function concaveReads(url) {
     scans.push(performance.now() - t)
   }
   scans.sort((a, b) => a - b)
-  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50) }
+  // 2,000 queries opened and stopped at their first row, in one query function (the best of 3).
+  let firstRowUs = Infinity
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now()
+    if ((await c.query(api.bench.firstRows, { group: 'g', n: 2000 })) !== 2000) throw new Error('firstRows found too few rows')
+    firstRowUs = Math.min(firstRowUs, ((performance.now() - t) * 1000) / 2000)
+  }
+  return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50), firstRowUs }
 }
 
 const rawReads = ONLY !== '' ? null : rawSqliteReads()
@@ -739,6 +750,22 @@ if (ONLY === 'dashboard') {
   } finally {
     rmSync(app, { recursive: true, force: true })
   }
+} else if (ONLY === 'reads') {
+  const b = await startBackend()
+  try {
+    push(b)
+    const raw = rawSqliteReads()
+    const reads = await concaveReads(b.url)
+    row('raw better-sqlite3 indexed range read, 100 rows, p50', raw.rangeP50 * 1000, 'us', null, '')
+    row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / raw.rangeP50, 'x raw sqlite range read')
+    row('raw better-sqlite3 first row of an index range (LIMIT 1)', raw.firstRowUs, 'us', null, '')
+    row('a query opened and stopped at its first row (for await + break), inside a function', reads.firstRowUs, 'us', reads.firstRowUs / raw.firstRowUs, 'x raw sqlite LIMIT 1; per read, 2,000 in one query (best of 3)')
+    row('raw better-sqlite3 10,000-row scan in 1,000-row pages', raw.scanP50, 'ms', null, '')
+    row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / raw.scanP50, 'x raw sqlite paginated scan')
+  } finally {
+    await stopBackend(b)
+    rmSync(app, { recursive: true, force: true })
+  }
 } else if (ONLY === 'import') {
   try {
     await importRows()
@@ -788,6 +815,8 @@ try {
   row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
   row('raw better-sqlite3 indexed range read, 100 rows, p50', rawReads.rangeP50 * 1000, 'us', null, '')
   row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / rawReads.rangeP50, 'x raw sqlite range read')
+  row('raw better-sqlite3 first row of an index range (LIMIT 1)', rawReads.firstRowUs, 'us', null, '')
+  row('a query opened and stopped at its first row (for await + break), inside a function', reads.firstRowUs, 'us', reads.firstRowUs / rawReads.firstRowUs, 'x raw sqlite LIMIT 1; per read, 2,000 in one query (best of 3)')
   row('raw better-sqlite3 10,000-row scan in 1,000-row pages', rawReads.scanP50, 'ms', null, '')
   row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / rawReads.scanP50, 'x raw sqlite paginated scan')
   for (const n of (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)) {

@@ -224,3 +224,27 @@ test('work to undo runs when a transaction ends without committing, or its savep
   expect(undone).toEqual(['nested, rolled back', 'abandoned', 'conflicted'])
   expect((await db.mutate((txn) => txn.readTable('t'))).map((d) => d.n)).toEqual([1, 4])
 })
+
+test("a query stream reads from the store only the rows a batch takes: a function that stops at the first row doesn't conflict with a write to a later one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const db = await Database.open(SqlitePersistence.open(join(dir, 'db.sqlite3')), new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  const ids: string[] = []
+  for (let n = 0; n < 10; n++) ids.push(await db.mutate((txn) => txn.insert('rows', { n }), { system: false }))
+  const query = { source: { type: 'FullTableScan' as const, tableName: 'rows', order: 'asc' as const }, operators: [] }
+  const readThenWrite = async (take: number) => {
+    const txn = await db.begin(true)
+    try {
+      const batch = await txn.openStream('q', query).nextBatch(take)
+      expect(batch.rows.map((r) => (JSON.parse(r) as { _id: string })._id)).toEqual(ids.slice(0, take))
+      await txn.insert('log', { took: take })
+      await db.mutate((other) => other.patch(ids[4]!, { n: 40 }, 'rows'), { system: false })
+      await db.commit(txn)
+    } finally {
+      db.end(txn)
+    }
+  }
+  await readThenWrite(1)
+  await expect(readThenWrite(16)).rejects.toBeInstanceOf(OccConflictError)
+})

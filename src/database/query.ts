@@ -253,8 +253,9 @@ export class QueryStream {
 
   async #fill(): Promise<void> {
     const index = this.index!
-    // Without filters, read no further than the limit needs, so the read set stays tight.
-    const want = this.#filters.length === 0 ? Math.max(1, Math.min(BATCH, this.#limit - this.#emitted)) : BATCH
+    // Without filters, read no further than the limit, or the batch being taken, needs: the read
+    // set stays tight, and a loop that stops at its first row doesn't read a page for nothing.
+    const want = this.#filters.length === 0 ? Math.max(1, Math.min(BATCH, this.#limit - this.#emitted, this.#wanted)) : BATCH
     const rows = await this.txn.snapshot.scan(index.indexId, this.#remaining, this.order, want)
     const last = rows[rows.length - 1]
     if (rows.length < want || last === undefined) {
@@ -283,6 +284,9 @@ export class QueryStream {
     this.#consumed++
     return hit
   }
+
+  /** Rows the caller means to take now (nextBatch's remainder): the most a store read fetches. */
+  #wanted = BATCH
 
   /** The next matching document as `[key, json]`, or null at the end. */
   async nextRow(): Promise<{ key: Buffer; json: string } | null> {
@@ -350,6 +354,7 @@ export class QueryStream {
     while (rows.length < max) {
       let row: { json: string } | null
       try {
+        this.#wanted = max - rows.length
         row = await this.nextRow()
       } catch (e) {
         if (rows.length === 0 || !(e instanceof DatabaseError)) throw e

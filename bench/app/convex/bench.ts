@@ -47,6 +47,21 @@ export const range100 = query({
     (await ctx.db.query("rows").withIndex("by_group", (q) => q.eq("group", group).gte("n", from)).take(100)).length,
 });
 
+/** `n` reads that each open a query and stop at its first row (a `for await` with a `break`). */
+export const firstRows = query({
+  args: { group: v.string(), n: v.number() },
+  handler: async (ctx, { group, n }) => {
+    let found = 0;
+    for (let i = 0; i < n; i++) {
+      for await (const _row of ctx.db.query("rows").withIndex("by_group", (q) => q.eq("group", group))) {
+        found++;
+        break;
+      }
+    }
+    return found;
+  },
+});
+
 /** One page of a paginated scan of a group. */
 export const scanPage = query({
   args: { group: v.string(), paginationOpts: paginationOptsValidator },
