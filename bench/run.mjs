@@ -318,6 +318,16 @@ function rawSqliteReads() {
   return { rangeP50: percentile(samples, 50), scanP50: percentile(scans, 50), firstRowUs }
 }
 
+/** The read rows: Concave's reads (concaveReads) beside raw better-sqlite3's (rawSqliteReads). */
+function readRows(raw, reads) {
+  row('raw better-sqlite3 indexed range read, 100 rows, p50', raw.rangeP50 * 1000, 'us', null, '')
+  row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / raw.rangeP50, 'x raw sqlite range read')
+  row('raw better-sqlite3 first row of an index range (LIMIT 1)', raw.firstRowUs, 'us', null, '')
+  row('a query opened and stopped at its first row (for await + break), inside a function', reads.firstRowUs, 'us', reads.firstRowUs / raw.firstRowUs, 'x raw sqlite LIMIT 1; per read, 2,000 in one query (best of 3)')
+  row('raw better-sqlite3 10,000-row scan in 1,000-row pages', raw.scanP50, 'ms', null, '')
+  row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / raw.scanP50, 'x raw sqlite paginated scan')
+}
+
 async function concaveReads(url) {
   const c = new ConvexHttpClient(url)
   for (let start = 0; start < 10_000; start += 2000) await c.mutation(api.bench.seedRows, { group: 'g', start, count: 2000 })
@@ -756,12 +766,7 @@ if (ONLY === 'dashboard') {
     push(b)
     const raw = rawSqliteReads()
     const reads = await concaveReads(b.url)
-    row('raw better-sqlite3 indexed range read, 100 rows, p50', raw.rangeP50 * 1000, 'us', null, '')
-    row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / raw.rangeP50, 'x raw sqlite range read')
-    row('raw better-sqlite3 first row of an index range (LIMIT 1)', raw.firstRowUs, 'us', null, '')
-    row('a query opened and stopped at its first row (for await + break), inside a function', reads.firstRowUs, 'us', reads.firstRowUs / raw.firstRowUs, 'x raw sqlite LIMIT 1; per read, 2,000 in one query (best of 3)')
-    row('raw better-sqlite3 10,000-row scan in 1,000-row pages', raw.scanP50, 'ms', null, '')
-    row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / raw.scanP50, 'x raw sqlite paginated scan')
+    readRows(raw, reads)
   } finally {
     await stopBackend(b)
     rmSync(app, { recursive: true, force: true })
@@ -813,12 +818,7 @@ try {
   row('raw better-sqlite3 point read p50', rawRead * 1000, 'us', null, '')
   row('warm query via ConvexHttpClient p50', q.p50 * 1000, 'us', q.p50 / rawRead, 'x raw sqlite read; target p50 < 1 ms')
   row('warm query via ConvexHttpClient p99', q.p99 * 1000, 'us', null, '')
-  row('raw better-sqlite3 indexed range read, 100 rows, p50', rawReads.rangeP50 * 1000, 'us', null, '')
-  row('indexed range read of 100 rows via ConvexHttpClient, p50', reads.rangeP50 * 1000, 'us', reads.rangeP50 / rawReads.rangeP50, 'x raw sqlite range read')
-  row('raw better-sqlite3 first row of an index range (LIMIT 1)', rawReads.firstRowUs, 'us', null, '')
-  row('a query opened and stopped at its first row (for await + break), inside a function', reads.firstRowUs, 'us', reads.firstRowUs / rawReads.firstRowUs, 'x raw sqlite LIMIT 1; per read, 2,000 in one query (best of 3)')
-  row('raw better-sqlite3 10,000-row scan in 1,000-row pages', rawReads.scanP50, 'ms', null, '')
-  row('10,000-row paginated scan via ConvexHttpClient (1,000/page)', reads.scanP50, 'ms', reads.scanP50 / rawReads.scanP50, 'x raw sqlite paginated scan')
+  readRows(rawReads, reads)
   for (const n of (process.env.BENCH_FANOUT ?? '1000,10000').split(',').map(Number)) {
     const f = await onFreshBackend((b) => fanout({ url: b.url, adminKey: b.adminKey, pid: b.child.pid, rssMb }, n))
     const raw = await rawBroadcast(n, f.payload, await freePort(), rssMb)
