@@ -404,7 +404,8 @@ function dynamicImport(specifier: unknown): Promise<unknown> {
   if (call === null || (call.kind !== 'action' && call.kind !== 'httpAction')) return Promise.reject(new TypeError('dynamic module import unsupported'))
   let text: string
   try {
-    text = String(specifier)
+    // (As V8 makes a specifier a string: a symbol is a TypeError.)
+    text = `${specifier as string}`
   } catch (e) {
     return Promise.reject(e)
   }

@@ -695,7 +695,12 @@ export class SnapshotService {
               await files.blobs.rename(id, aside)
               setAside.set(id, aside)
             }
-            await files.blobs.put(id, await openEntry(zip, entry))
+            const bytes = await openEntry(zip, entry)
+            try {
+              await files.blobs.put(id, bytes)
+            } finally {
+              bytes.destroy()
+            }
             writtenFiles.push(id)
           }
         } finally {
@@ -861,6 +866,8 @@ async function openEntry(zip: ZipFile, entry: Entry): Promise<Readable> {
   }
   const checked = new PassThrough()
   stream.on('error', (e: Error) => checked.destroy(new Error(`InvalidZip: invalid zip file: ${e.message}`)))
+  // A reader that stops early lets the entry go: its hold on the zip file would keep it open.
+  checked.on('close', () => stream.destroy())
   return stream.pipe(checked)
 }
 
@@ -906,6 +913,8 @@ function csvCell(s: string): JSONValue {
  */
 async function parseCsv(input: Readable): Promise<Doc[]> {
   const records = input.pipe(parseCsvStream({ info: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }))
+  // (pipe doesn't pass a read error on: the records end with it.)
+  input.on('error', (e) => records.destroy(e))
   let fields: string[] | null = null
   const docs: Doc[] = []
   try {

@@ -32,3 +32,8 @@ test('a module without dynamic imports, or one the lexer cannot read, is returne
   const broken = 'export const x = import("./a.js"; {'
   expect(rewriteDynamicImports(broken)).toBe(broken)
 })
+
+test('an import with a comment before its parenthesis is rewritten too', () => {
+  const source = 'export const m = () => import /* lazy */ ("./a.js");'
+  expect(rewriteDynamicImports(source)).toBe(`export const m = () => ${DYNAMIC_IMPORT} /* lazy */ ("./a.js");`)
+})

@@ -17,7 +17,8 @@ let ready = false
 
 /** `source` with each dynamic import calling the runtime's loader; as it was when it has none. */
 export function rewriteDynamicImports(source: string): string {
-  if (!/\bimport\s*\(/.test(source)) return source
+  // (Any `import` keyword: a comment may sit between it and its parenthesis.)
+  if (!/\bimport\b/.test(source)) return source
   if (!ready) {
     initSync()
     ready = true

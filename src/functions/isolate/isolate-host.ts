@@ -207,7 +207,9 @@ export class IsolateHost {
     if (mod !== undefined) return mod
     const record = this.modules.get(path)
     if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
-    mod = this.isolate.compileModuleSync(rewriteDynamicImports(record.source), { filename: `convex:/${path}` })
+    let source = rewritten.get(record)
+    if (source === undefined) rewritten.set(record, (source = rewriteDynamicImports(record.source)))
+    mod = this.isolate.compileModuleSync(source, { filename: `convex:/${path}` })
     this.#loaded.set(path, mod)
     this.#paths.set(mod, path)
     return mod
@@ -216,35 +218,81 @@ export class IsolateHost {
   /** Imports `path` (and what it imports) once; module evaluation is deterministic like a query. */
   loadModule(path: string, timeoutMs: number): void {
     if (this.#evaluated.has(path)) return
-    this.#evaluate(path, timeoutMs, true)
+    const mod = this.#instantiate(path)
+    this.#beginImport.applySync(undefined, [0, Date.now(), this.timeOrigin])
+    try {
+      mod.evaluateSync({ timeout: timeoutMs })
+    } catch (e) {
+      this.#evaluationFailed(path, e)
+    }
+    this.#register.applySync(undefined, [path, mod.namespace.derefInto()])
+    this.#evaluated.add(path)
   }
   readonly #evaluated = new Set<string>()
 
-  /** Evaluates `path` (and what it imports), in the import phase or in the running call's. */
-  #evaluate(path: string, timeoutMs: number, importPhase: boolean): void {
+  /**
+   * loadModule for an action: the module's top level runs on isolated-vm's threads, so one that
+   * runs long doesn't hold up the server. Within the call (`importPhase` false: an `import(…)`),
+   * it runs as the call's code (its lines are the call's, its clock real), as in Convex.
+   */
+  async loadModuleOffThread(path: string, timeoutMs: number, importPhase: boolean): Promise<void> {
+    if (this.#evaluated.has(path)) return
+    const mod = this.#instantiate(path)
+    // (An action's module evaluated within the call leaves state a later call would see: Convex
+    // starts each call in a fresh context, so this isolate is not used again.)
+    if (!importPhase) this.#retired = true
+    if (importPhase) await this.#beginImport.apply(undefined, [0, Date.now(), this.timeOrigin])
+    try {
+      await mod.evaluate({ timeout: timeoutMs })
+    } catch (e) {
+      this.#evaluationFailed(path, e)
+    }
+    await this.#register.apply(undefined, [path, mod.namespace.derefInto()])
+    this.#evaluated.add(path)
+  }
+
+  /** `path`'s module compiled and linked to what it imports (a module whose evaluation failed: its error again). */
+  #instantiate(path: string): ivm.Module {
+    if (this.#failed.has(path)) throw this.#failed.get(path)
     const mod = this.#compile(path)
     mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
-    if (importPhase) this.#beginImport.applySync(undefined, [0, Date.now(), this.timeOrigin])
-    mod.evaluateSync({ timeout: timeoutMs })
-    this.#register.applySync(undefined, [path, mod.namespace.derefInto()])
-    this.#evaluated.add(path)
+    return mod
+  }
+
+  /**
+   * A module's evaluation threw: isolated-vm would not throw it again were the module evaluated
+   * again (Convex's fresh context would), so the error is kept for this call's later imports and
+   * the isolate is not used again (the pool disposes it).
+   */
+  #evaluationFailed(path: string, e: unknown): never {
+    this.#retired = true
+    this.#failed.set(path, e)
+    throw e
+  }
+  readonly #failed = new Map<string, unknown>()
+  #retired = false
+
+  /** Whether the pool should dispose this isolate rather than use it again (see #evaluationFailed). */
+  get retired(): boolean {
+    return this.#retired
   }
 
   /**
    * An action's `import(…)` (runtime/index.ts dynamicImport): the module is evaluated within the
    * call, as Convex's are (its top level logs to the call, reads the real clock). Answers the
    * syscall's `ok, payload`: the module's path, or the error as Convex puts it (a module that
-   * isn't there, or what its code threw); running out of time or memory ends the call.
+   * isn't there, or what its code threw: Convex rejects with an Error of that text); running out
+   * of time or memory ends the call (its limit `callTimeoutMs` named in the message).
    */
-  #importDynamically(argsJson: string, timeoutMs: number): [boolean, string] {
+  async #importDynamically(argsJson: string, timeoutMs: number, callTimeoutMs: number): Promise<[boolean, string]> {
     const { specifier, referrer } = JSON.parse(argsJson) as { specifier: string; referrer: string }
     try {
       const path = resolveSpecifier(specifier, referrer)
       if (!this.modules.has(path)) throw new ModuleResolutionError(`Couldn't find JavaScript module '${path}'. Did you forget to run \`npx convex dev\`?`)
-      if (!this.#evaluated.has(path)) this.#evaluate(path, timeoutMs, false)
+      await this.loadModuleOffThread(path, timeoutMs, false)
       return [true, JSON.stringify(path)]
     } catch (e) {
-      const translated = this.#translate(e, timeoutMs)
+      const translated = this.#translate(e, callTimeoutMs)
       if (translated instanceof SandboxError) throw translated
       return [false, JSON.stringify({ message: this.loadErrorText(e) })]
     }
@@ -322,7 +370,8 @@ export class IsolateHost {
     this.#queued = []
     this.#done = null
     try {
-      running(() => this.loadModule(spec.modulePath, remaining()))
+      if (offThread) await this.loadModuleOffThread(spec.modulePath, remaining(), true)
+      else running(() => this.loadModule(spec.modulePath, remaining()))
       const start: unknown[] = [spec.kind, spec.modulePath, spec.exportName, spec.argsJson, spec.seed, spec.nowMs, spec.snapshotTs, spec.requestId]
       if (spec.request !== undefined) start.push(JSON.stringify(spec.request))
       await enter(this.#start, start)
@@ -339,7 +388,18 @@ export class IsolateHost {
         }
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
           if (op === DYNAMIC_IMPORT_OP) {
-            settled.push(id, ...this.#importDynamically(argsJson, remaining()))
+            // (Only an action's: a query's or mutation's is refused in the sandbox.)
+            inflight++
+            undelivered.set(id, op)
+            this.#importDynamically(argsJson, remaining(), timeoutMs).then(
+              ([ok, payload]) => settled.push(id, ok, payload),
+              (e: unknown) => {
+                if (ending === this.#ending && ending.error === null) ending.error = e
+              },
+            ).finally(() => {
+              inflight--
+              wake?.()
+            })
             continue
           }
           if (id === 0) {
@@ -502,6 +562,9 @@ export function errorPayload(e: unknown): { message: string; data?: unknown } {
 }
 
 /** An import that names no module the push has (Convex: a ModuleResolutionError, not the module's own throw). */
+/** Each pushed module's source as compiled (its dynamic imports rewritten), once per push. */
+const rewritten = new WeakMap<ModuleRecord, string>()
+
 export class ModuleResolutionError extends Error {
   override name = 'ModuleResolutionError'
 }

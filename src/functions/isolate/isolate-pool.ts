@@ -122,7 +122,8 @@ export class IsolatePool {
 
   release(host: IsolateHost): void {
     if (host.disposed) return
-    if (this.#closed || host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
+    // (A retired isolate holds module state a later call must not see: see IsolateHost.retired.)
+    if (this.#closed || host.retired || host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
     this.#idle.push(host)
     this.#idleSince.set(host, this.now())
     if (this.#idle.length > MIN_IDLE && this.#trimTimer === null) {
