@@ -293,6 +293,12 @@ export function actionSyscalls(nested: NestedCalls, functionName: string, identi
           if (args.service !== 'ai-gateway') throw new Error(`Invalid arguments for \`createServiceToken\`: unknown variant \`${String(args.service)}\`, expected \`ai-gateway\``)
           throw new Error('`getServiceToken("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
         }
+        case '1.0/getServiceUrl': {
+          // `getServiceUrl("ai-gateway")` (convex ≥ 1.48), the token's pair: the same answer.
+          if (!('service' in args)) throw new Error('Invalid arguments for `getServiceUrl`: missing field `service`')
+          if (args.service !== 'ai-gateway') throw new Error(`Invalid arguments for \`getServiceUrl\`: unknown variant \`${String(args.service)}\`, expected \`ai-gateway\``)
+          throw new Error('`getServiceUrl("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
+        }
         case '1.0/getUserIdentity':
           return userIdentity(identityJson)
         case '1.0/getFunctionMetadata':

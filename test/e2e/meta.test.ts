@@ -95,6 +95,11 @@ test("a function past 80% of a limit without passing it gets Convex's warning in
   ])
 })
 
+test("getServiceUrl('ai-gateway') is refused as getServiceToken is; another service is an argument error", async () => {
+  expect(await client.action(api.meta.serviceUrl, { service: 'ai-gateway' })).toBe('`getServiceUrl("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
+  expect(await client.action(api.meta.serviceUrl, { service: 'mail' })).toBe('Invalid arguments for `getServiceUrl`: unknown variant `mail`, expected `ai-gateway`')
+})
+
 test("getServiceToken('ai-gateway') is refused with Convex's self-hosted words", async () => {
   expect(await client.action(api.meta.serviceToken, {})).toBe('`getServiceToken("ai-gateway")` isn\'t available on this deployment because the AI gateway is a Convex Cloud service. Deploy to Convex Cloud, or call your model provider directly with your own API key.')
 })
