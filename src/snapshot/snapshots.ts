@@ -923,7 +923,8 @@ async function parseCsv(input: Readable): Promise<Doc[]> {
         fields = record.map((h) => h.replace(/^ +| +$/g, ''))
         continue
       }
-      if (record.length !== fields.length) throw new Error(`CSV row ${info.lines} doesn't have all of the fields in the header`)
+      // (The line the record starts on, as the Rust csv crate reports it: a quoted field may span lines.)
+      if (record.length !== fields.length) throw new Error(`CSV row ${info.lines - record.join('').split('\n').length + 1} doesn't have all of the fields in the header`)
       const doc: Doc = {}
       fields.forEach((f, j) => (doc[f] = csvCell(record[j]!)))
       docs.push(doc)

@@ -223,7 +223,7 @@ describe('import', () => {
       { name: 'mid"quote', value: 'ab"c', note: '' },
     ])
     const short = join(work, 'short.csv')
-    writeFileSync(short, 'a,b\n1,2\n\n3\n')
+    writeFileSync(short, 'a,b\n1,2\n\n"multi\nline"\n')
     expect(await cliFails(b, ['import', '--table', 'csvshort', short, '-y'])).toMatch(/CSV row 4 doesn't have all of the fields in the header/)
     expect(await clientB.query(api.data.all, { table: 'csvshort' })).toEqual([])
   }, 60_000)
