@@ -13,6 +13,11 @@ export interface CallSpec {
   snapshotTs: string | null
   requestId: string
   /**
+   * Where the module set of the call's component begins (its definition's prefix, `_components/…/`;
+   * '' for the app): an `import(…)` resolves within it, as each Convex component has modules of its own.
+   */
+  root?: string
+  /**
    * For HTTP actions: the request, with its body (see BytesRef), or `streamed` when the body
    * arrives chunk by chunk as the action reads it (`concave/httpRequestRead`).
    */

@@ -106,6 +106,9 @@ export function childPath(parent: string, name: string): string {
   return parent === '' ? name : `${parent}/${name}`
 }
 
+/** Where a component definition's modules live in the module set (under `_components/<definition>/`). */
+export const COMPONENT_MODULES = '_components/'
+
 /** Module paths of a definition's functions, under its prefix, as the isolates load them. */
 export function loadPath(fn: FunctionInfo): string {
   return `${fn.prefix ?? ''}${fn.modulePath}`

@@ -917,7 +917,7 @@ export class FunctionRunner implements JobRunner {
   }
 
   async #executeInIsolate(fn: FunctionInfo, kind: CallSpec['kind'], argsJson: string, handler: SyscallHandler, snapshotTs: string | null, request: CallSpec['request'] | undefined, given: IsolateHost | undefined, nowMs: number): Promise<ExecOutcome> {
-    const spec: CallSpec = { kind, modulePath: loadPath(fn), exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs, snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
+    const spec: CallSpec = { kind, modulePath: loadPath(fn), root: fn.prefix ?? '', exportName: fn.exportName, argsJson, seed: Math.floor(Math.random() * 2 ** 31), nowMs, snapshotTs, requestId: '', ...(request === undefined ? {} : { request }) }
     const timeoutMs = kind === 'action' || kind === 'httpAction' ? this.limits.actionTimeoutMs : this.limits.queryMutationTimeoutMs
     let outcome: CallOutcome
     // A component sees none of the deployment's environment variables: only what its parent

@@ -16,7 +16,7 @@ import type { IsolatePool } from '../functions/isolate/isolate-pool.ts'
 import { packagesKey, parseNodeDependencies } from '../functions/node/node-packages.ts'
 import type { NodeDependency, NodePackages } from '../functions/node/node-packages.ts'
 import { Registry } from '../functions/registry.ts'
-import { childPath, Components } from '../functions/components.ts'
+import { childPath, COMPONENT_MODULES, Components } from '../functions/components.ts'
 import type { EnvBinding, StoredComponents } from '../functions/components.ts'
 import { validateCrons } from '../functions/crons.ts'
 import type { CronSpec } from '../functions/crons.ts'
@@ -74,8 +74,6 @@ interface DefinitionExport {
   envVars?: DeclaredEnvVar[]
 }
 
-/** Where a component definition's modules live in the module set. */
-export const COMPONENT_MODULES = '_components/'
 
 function definitionPrefix(definitionPath: string, taken: Set<string>): string {
   const base = `${COMPONENT_MODULES}${definitionPath.replace(/(^|\/)\.\.(?=\/|$)/g, '$1_').replace(/[^A-Za-z0-9_@./-]/g, '_')}`

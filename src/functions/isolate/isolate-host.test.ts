@@ -137,3 +137,23 @@ test("a module that throws a non-Error while loading is named by the value alone
     throwing.dispose()
   }
 })
+
+test("an action's import() resolves within its component's modules: a path climbing past their root stays there, and the app doesn't reach a component's", async () => {
+  const tryImport = (specifier: string) => `{ async invokeAction() { try { return JSON.stringify((await import(${JSON.stringify(specifier)})).name) } catch (e) { return JSON.stringify(e.message) } } }`
+  const record = (path: string, source: string): [string, ModuleRecord] => [path, { path, environment: 'isolate', source, sourceMap: null, hash: '' }]
+  const set = new Map<string, ModuleRecord>([
+    record('secret.js', 'export const name = "the app\'s"'),
+    record('app.js', `export const reachComponent = ${tryImport('./_components/c/other.js')}`),
+    record('_components/c/lib.js', `export const climb = ${tryImport('../../secret.js')}\nexport const own = ${tryImport('./other.js')}`),
+    record('_components/c/other.js', 'export const name = "the component\'s"'),
+  ])
+  const scoped = new IsolateHost(runtime, set, 0, 64)
+  try {
+    const action = (modulePath: string, exportName: string, root: string): CallSpec => ({ kind: 'action', modulePath, root, exportName, argsJson: '[{}]', seed: 1, nowMs: Date.now(), snapshotTs: null, requestId: 'r' })
+    expect((await scoped.run(action('_components/c/lib.js', 'climb', '_components/c/'), handler, 30_000)).value).toBe(JSON.stringify("Couldn't find JavaScript module 'secret.js'. Did you forget to run `npx convex dev`?"))
+    expect((await scoped.run(action('_components/c/lib.js', 'own', '_components/c/'), handler, 30_000)).value).toBe(JSON.stringify("the component's"))
+    expect((await scoped.run(action('app.js', 'reachComponent', ''), handler, 30_000)).value).toBe(JSON.stringify("Couldn't find JavaScript module '_components/c/other.js'. Did you forget to run `npx convex dev`?"))
+  } finally {
+    scoped.dispose()
+  }
+})

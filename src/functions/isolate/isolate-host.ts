@@ -19,6 +19,7 @@ import type { FrameData } from '../../../runtime/frames.ts'
 import { urlOp } from '../url-ops.ts'
 import { UncatchableError } from '../../database/errors.ts'
 import { rewriteDynamicImports } from './dynamic-import.ts'
+import { COMPONENT_MODULES } from '../components.ts'
 
 /**
  * An async syscall's result that also carries the log lines of a nested query or mutation it ran
@@ -284,11 +285,16 @@ export class IsolateHost {
    * isn't there, or what its code threw: Convex rejects with an Error of that text); running out
    * of time or memory ends the call (its limit `callTimeoutMs` named in the message).
    */
-  async #importDynamically(argsJson: string, timeoutMs: number, callTimeoutMs: number): Promise<[boolean, string]> {
+  async #importDynamically(argsJson: string, root: string, timeoutMs: number, callTimeoutMs: number): Promise<[boolean, string]> {
     const { specifier, referrer } = JSON.parse(argsJson) as { specifier: string; referrer: string }
     try {
-      const path = resolveSpecifier(specifier, referrer)
-      if (!this.modules.has(path)) throw new ModuleResolutionError(`Couldn't find JavaScript module '${path}'. Did you forget to run \`npx convex dev\`?`)
+      // Within the component's own modules (a path climbing past their root stays at it), as
+      // Convex resolves against each component's module set; the app's don't include components'.
+      const local = resolveSpecifier(specifier, referrer.startsWith(root) ? referrer.slice(root.length) : referrer)
+      const path = `${root}${local}`
+      if (!this.modules.has(path) || (root === '' && local.startsWith(COMPONENT_MODULES))) {
+        throw new ModuleResolutionError(`Couldn't find JavaScript module '${local}'. Did you forget to run \`npx convex dev\`?`)
+      }
       await this.loadModuleOffThread(path, timeoutMs, false)
       return [true, JSON.stringify(path)]
     } catch (e) {
@@ -391,7 +397,7 @@ export class IsolateHost {
             // (Only an action's: a query's or mutation's is refused in the sandbox.)
             inflight++
             undelivered.set(id, op)
-            this.#importDynamically(argsJson, remaining(), timeoutMs).then(
+            this.#importDynamically(argsJson, spec.root ?? '', remaining(), timeoutMs).then(
               ([ok, payload]) => settled.push(id, ok, payload),
               (e: unknown) => {
                 if (ending === this.#ending && ending.error === null) ending.error = e
