@@ -248,3 +248,50 @@ test("a query stream reads from the store only the rows a batch takes: a functio
   await readThenWrite(1)
   await expect(readThenWrite(16)).rejects.toBeInstanceOf(OccConflictError)
 })
+
+test("a loop that deletes the first row until none is left reads past its own deletions in growing steps, not a row at a time", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'concave-database-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  const persistence = SqlitePersistence.open(join(dir, 'db.sqlite3'))
+  let scans = 0
+  const counted = new Proxy(persistence, {
+    get(target, key) {
+      if (key === 'snapshot') {
+        return async () => {
+          const snapshot = await target.snapshot()
+          return new Proxy(snapshot, {
+            get(s, k) {
+              if (k === 'scan') return (...args: Parameters<typeof snapshot.scan>) => (scans++, s.scan(...args))
+              const value: unknown = Reflect.get(s, k, s)
+              return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(s) : value
+            },
+          })
+        }
+      }
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  const db = await Database.open(counted, new CursorCodec(SECRET))
+  cleanup.push(() => db.close())
+  await db.mutate(async (txn) => {
+    for (let n = 0; n < 300; n++) await txn.insert('rows', { n })
+  }, { system: false })
+  const first = { source: { type: 'FullTableScan' as const, tableName: 'rows', order: 'asc' as const }, operators: [{ limit: 1 }] }
+  scans = 0
+  const deleted = await db.mutate(async (txn) => {
+    let n = 0
+    for (;;) {
+      const stream = txn.openStream(`q${n}`, first)
+      const { rows } = await stream.nextBatch(1)
+      txn.closeStream(`q${n}`)
+      if (rows.length === 0) return n
+      await txn.remove((JSON.parse(rows[0]!) as { _id: string })._id, 'rows')
+      n++
+    }
+  }, { system: false })
+  expect(deleted).toBe(300)
+  // A row at a time, the 300 streams would make 45,150 store reads; in doubling steps, each
+  // makes about log2 of the rows it steps over.
+  expect(scans).toBeLessThan(300 * 12)
+})

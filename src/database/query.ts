@@ -255,7 +255,7 @@ export class QueryStream {
     const index = this.index!
     // Without filters, read no further than the limit, or the batch being taken, needs: the read
     // set stays tight, and a loop that stops at its first row doesn't read a page for nothing.
-    const want = this.#filters.length === 0 ? Math.max(1, Math.min(BATCH, this.#limit - this.#emitted, this.#wanted)) : BATCH
+    const want = this.#filters.length === 0 ? Math.max(1, Math.min(BATCH, Math.max(Math.min(this.#limit - this.#emitted, this.#wanted), this.#past))) : BATCH
     const rows = await this.txn.snapshot.scan(index.indexId, this.#remaining, this.order, want)
     const last = rows[rows.length - 1]
     if (rows.length < want || last === undefined) {
@@ -270,8 +270,16 @@ export class QueryStream {
       this.#remaining = { lo: this.#remaining.lo, hi: last.key }
     }
     // Documents are charged as the query takes them (below), not as they are fetched ahead.
+    const buffered = this.#buffer.length
     for (const row of rows) if (!this.#written.has(row.doc.id)) this.#buffer.push(row)
+    // A read that found only rows this transaction wrote (a loop that deletes the first row until
+    // none is left) reads further the next time, not a row at a time: its read set passes only
+    // rows of its own.
+    if (this.#buffer.length === buffered && rows.length > 0) this.#past = Math.min(BATCH, want * 2)
   }
+
+  /** How far the next store read goes at least, grown past rows the transaction wrote itself. */
+  #past = 1
 
   /** The next search result, or null after the last (reading past MAX_CANDIDATES fails, as in Convex). */
   async #nextHit(): Promise<SearchHit | null> {

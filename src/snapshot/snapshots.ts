@@ -917,14 +917,20 @@ async function parseCsv(input: Readable): Promise<Doc[]> {
   input.on('error', (e) => records.destroy(e))
   let fields: string[] | null = null
   const docs: Doc[] = []
+  // csv-parse counts a `\r` inside a quoted field as a line of its own (`\r\n` as two); the Rust
+  // csv crate counts `\n`s: the ones seen so far are taken off its count.
+  let carriageReturns = 0
+  const count = (text: string, c: string) => text.split(c).length - 1
   try {
     for await (const { record, info } of records as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const text = record.join('')
+      carriageReturns += count(text, '\r')
       if (fields === null) {
         fields = record.map((h) => h.replace(/^ +| +$/g, ''))
         continue
       }
       // (The line the record starts on, as the Rust csv crate reports it: a quoted field may span lines.)
-      if (record.length !== fields.length) throw new Error(`CSV row ${info.lines - record.join('').split('\n').length + 1} doesn't have all of the fields in the header`)
+      if (record.length !== fields.length) throw new Error(`CSV row ${info.lines - carriageReturns - count(text, '\n')} doesn't have all of the fields in the header`)
       const doc: Doc = {}
       fields.forEach((f, j) => (doc[f] = csvCell(record[j]!)))
       docs.push(doc)

@@ -208,12 +208,17 @@ export class IsolateHost {
     if (mod !== undefined) return mod
     const record = this.modules.get(path)
     if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
-    let source = rewritten.get(record)
-    if (source === undefined) rewritten.set(record, (source = rewriteDynamicImports(record.source)))
-    mod = this.isolate.compileModuleSync(source, { filename: `convex:/${path}` })
+    mod = this.isolate.compileModuleSync(this.#source(record), { filename: `convex:/${path}` })
     this.#loaded.set(path, mod)
     this.#paths.set(mod, path)
     return mod
+  }
+
+  /** A module's source as compiled: its dynamic imports rewritten (see dynamic-import.ts), once per push. */
+  #source(record: ModuleRecord): string {
+    let source = rewritten.get(record)
+    if (source === undefined) rewritten.set(record, (source = rewriteDynamicImports(record.source)))
+    return source
   }
 
   /** Imports `path` (and what it imports) once; module evaluation is deterministic like a query. */
@@ -236,9 +241,20 @@ export class IsolateHost {
    * runs long doesn't hold up the server. Within the call (`importPhase` false: an `import(…)`),
    * it runs as the call's code (its lines are the call's, its clock real), as in Convex.
    */
-  async loadModuleOffThread(path: string, timeoutMs: number, importPhase: boolean): Promise<void> {
+  loadModuleOffThread(path: string, timeoutMs: number, importPhase: boolean): Promise<void> {
+    // One at a time (imports made together wait in turn): a second evaluation started while one
+    // runs would find the module half done, and compiling would wait on the busy isolate.
+    const loading = this.#loading.then(() => this.#loadOffThread(path, timeoutMs, importPhase))
+    this.#loading = loading.catch(() => {})
+    return loading
+  }
+  #loading: Promise<void> = Promise.resolve()
+
+  async #loadOffThread(path: string, timeoutMs: number, importPhase: boolean): Promise<void> {
     if (this.#evaluated.has(path)) return
-    const mod = this.#instantiate(path)
+    if (this.#failed.has(path)) throw this.#failed.get(path)
+    const mod = await this.#compileOffThread(path)
+    await mod.instantiate(this.context, (specifier, referrer) => this.#compileOffThread(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
     // (An action's module evaluated within the call leaves state a later call would see: Convex
     // starts each call in a fresh context, so this isolate is not used again.)
     if (!importPhase) this.#retired = true
@@ -250,6 +266,21 @@ export class IsolateHost {
     }
     await this.#register.apply(undefined, [path, mod.namespace.derefInto()])
     this.#evaluated.add(path)
+  }
+
+  /** #compile with isolated-vm's async compile: a step of the call that runs meanwhile isn't waited on. */
+  async #compileOffThread(path: string): Promise<ivm.Module> {
+    const compiled = this.#loaded.get(path)
+    if (compiled !== undefined) return compiled
+    const record = this.modules.get(path)
+    if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
+    const mod = await this.isolate.compileModule(this.#source(record), { filename: `convex:/${path}` })
+    // (Another import may have compiled it meanwhile: the first one stays.)
+    const raced = this.#loaded.get(path)
+    if (raced !== undefined) return raced
+    this.#loaded.set(path, mod)
+    this.#paths.set(mod, path)
+    return mod
   }
 
   /** `path`'s module compiled and linked to what it imports (a module whose evaluation failed: its error again). */
@@ -567,10 +598,10 @@ export function errorPayload(e: unknown): { message: string; data?: unknown } {
   return { message: String(e) }
 }
 
-/** An import that names no module the push has (Convex: a ModuleResolutionError, not the module's own throw). */
 /** Each pushed module's source as compiled (its dynamic imports rewritten), once per push. */
 const rewritten = new WeakMap<ModuleRecord, string>()
 
+/** An import that names no module the push has (Convex: a ModuleResolutionError, not the module's own throw). */
 export class ModuleResolutionError extends Error {
   override name = 'ModuleResolutionError'
 }
