@@ -482,7 +482,7 @@ export class SnapshotService {
     const name = record.tableName!
     checkTableName(name)
     let docs: Doc[]
-    if (record.format === 'jsonLines') docs = await parseLines(createReadStream(record.path), false, name)
+    if (record.format === 'jsonLines') docs = await parseLines(createReadStream(record.path), false)
     else if (record.format === 'jsonArray') {
       const text = await readJsonArray(record.path)
       let parsed: JSONValue
@@ -533,7 +533,7 @@ export class SnapshotService {
       }
       for (const [key, { component, name, entry }] of [...documents]) {
         if (name !== TABLES) continue
-        for (const line of await parseLines(await openEntry(zip, entry), false, TABLES)) {
+        for (const line of await parseLines(await openEntry(zip, entry), false)) {
           if (typeof line.name !== 'string' || typeof line.id !== 'number') throw new Error(`Invalid _tables entry ${JSON.stringify(line)}`)
           checkTableName(line.name)
           numbers.set(storedTableName(component, line.name), line.id)
@@ -543,7 +543,7 @@ export class SnapshotService {
       const tables: ImportTable[] = []
       for (const [key, { component, name, entry }] of documents) {
         // A snapshot's own storage metadata and uniform tables are in export JSON.
-        const docs = await parseLines(await openEntry(zip, entry), uniform.has(key) || name === STORAGE, name)
+        const docs = await parseLines(await openEntry(zip, entry), uniform.has(key) || name === STORAGE)
         let sourceNumber = numbers.get(key) ?? null
         if (sourceNumber === null) {
           const first = docs.find((d) => typeof d._id === 'string')
@@ -805,7 +805,7 @@ function asObject(v: JSONValue, row: number): Doc {
 }
 
 /** JSON lines, one document each, read from `input` a line at a time (no whole-file string). */
-async function parseLines(input: Readable, exportJson: boolean, table: string): Promise<Doc[]> {
+async function parseLines(input: Readable, exportJson: boolean): Promise<Doc[]> {
   const docs: Doc[] = []
   let i = 0
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
@@ -817,7 +817,8 @@ async function parseLines(input: Readable, exportJson: boolean, table: string): 
     try {
       v = parseToEncoded(line, exportJson)
     } catch (e) {
-      throw new Error(`${table}: row ${i} wasn't valid JSON: ${(e as Error).message}`)
+      // (Convex's ImportError::JsonInvalidRow: the row alone, whatever table it is in.)
+      throw new Error(`Row ${i} wasn't valid JSON: ${(e as Error).message}`)
     }
     docs.push(asObject(v, i))
   }

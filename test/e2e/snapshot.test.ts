@@ -185,7 +185,7 @@ describe('import', () => {
     expect(await cliFails(b, ['import', '--replace-all', badTable, '-y'])).toMatch(/table name "bad-name" invalid/)
     const badLine = join(work, 'bad.jsonl')
     writeFileSync(badLine, '{"text":"fine"}\n{"text": oops}\n')
-    expect(await cliFails(b, ['import', '--table', 'notes', '--replace', badLine, '-y'])).toMatch(/row 2 wasn't valid JSON/)
+    expect(await cliFails(b, ['import', '--table', 'notes', '--replace', badLine, '-y'])).toMatch(/Row 2 wasn't valid JSON: /)
     expect(await dump(clientB)).toEqual(before)
   }, 60_000)
 
