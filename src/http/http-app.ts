@@ -592,11 +592,26 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
     return {}
   }, 'WriteData')
   admin('/api/deploy2/report_push_completed', () => ({}))
-  admin('/api/update_environment_variables', async (body) => {
+  // Environment variables, at the dashboard's paths and at Convex's deployment platform API's
+  // (`/api/v1`, what scripts call with a deploy key): 200 with no body, as Convex's.
+  const updateEnvironment = async (body: Record<string, unknown>) => {
     if (!Array.isArray(body.changes)) throw badRequest('InvalidEnvironmentVariables', 'The body must be {"changes": [{"name": string, "value": string | null}]}')
     await deps.env.apply(body.changes as never, (next, removed) => deps.push.checkEnvironmentChange(next, removed))
-    return {}
-  }, 'WriteEnvironmentVariables')
+  }
+  admin('/api/update_environment_variables', updateEnvironment, 'WriteEnvironmentVariables')
+  admin('/api/v1/update_environment_variables', updateEnvironment, 'WriteEnvironmentVariables')
+  for (const path of ['/api/list_environment_variables', '/api/v1/list_environment_variables']) {
+    app.get(path, (c) => {
+      adminAuth(c, deps, true, 'ViewEnvironmentVariables')
+      const all = deps.env.all
+      return c.json({ environmentVariables: Object.fromEntries(Object.keys(all).sort().map((name) => [name, all[name]!])) })
+    })
+  }
+  // A self-hosted deployment has no team or project: Convex answers `{"kind": "selfHosted"}`.
+  app.get('/api/v1/deployment_info', (c) => {
+    adminAuth(c, deps, true, 'ViewData')
+    return c.json({ kind: 'selfHosted' })
+  })
   // `npx convex logs`: entries after `cursor`, long-polled (the CLI asks again at once).
   app.get('/api/stream_function_logs', async (c) => {
     adminAuth(c, deps, true, 'ViewLogs')

@@ -77,3 +77,24 @@ test('invalid names and oversized values are refused and nothing changes', async
   const anon = await fetch(`${backend.url}/api/update_environment_variables`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"changes":[]}' })
   expect(anon.status).toBe(403)
 })
+
+test("Convex's deployment platform API: /api/v1/update_environment_variables and list_environment_variables (also at /api), deployment_info", async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const update = await fetch(`${backend.url}/api/v1/update_environment_variables`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ changes: [{ name: 'ZED', value: 'last' }, { name: 'ALPHA', value: 'first' }] }) })
+  expect(update.status).toBe(200)
+  expect(await update.text()).toBe('')
+  expect(((await client.query(api.values.env, { name: 'ALPHA' })) as { value: string }).value).toBe('first')
+  for (const path of ['/api/v1/list_environment_variables', '/api/list_environment_variables']) {
+    const list = await fetch(`${backend.url}${path}`, { headers: auth })
+    expect(list.status).toBe(200)
+    const text = await list.text()
+    expect(Object.keys(JSON.parse(text).environmentVariables)).toEqual([...Object.keys(JSON.parse(text).environmentVariables)].sort())
+    expect(JSON.parse(text).environmentVariables).toMatchObject({ ALPHA: 'first', ZED: 'last' })
+    expect((await fetch(`${backend.url}${path}`)).status).toBe(403)
+  }
+  await fetch(`${backend.url}/api/v1/update_environment_variables`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ changes: [{ name: 'ZED', value: null }, { name: 'ALPHA', value: null }] }) })
+  expect(((await (await fetch(`${backend.url}/api/v1/list_environment_variables`, { headers: auth })).json()) as any).environmentVariables).not.toHaveProperty('ALPHA')
+  const info = await fetch(`${backend.url}/api/v1/deployment_info`, { headers: auth })
+  expect(await info.json()).toEqual({ kind: 'selfHosted' })
+  expect((await fetch(`${backend.url}/api/v1/deployment_info`)).status).toBe(403)
+})
