@@ -17,6 +17,7 @@ import { deploymentSigningKey, generateInstanceSecret, issueAdminKey, parseInsta
 import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
+import { DeploymentState } from './functions/deployment-state.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { frontendSystemFunctions } from './functions/frontend-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
@@ -189,7 +190,10 @@ export class Backend {
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
     env.onChange((vars) => pool.setEnv(vars))
-    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers() })]))
+    const deploymentState = new DeploymentState(db)
+    await deploymentState.load()
+    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers(), backendState: () => deploymentState.state })]))
+    runner.paused = () => deploymentState.paused
     runner.deploymentName = this.instanceName
     const signingKey = deploymentSigningKey(this.instanceSecret)
     runner.signing = { key: signingKey, cloudUrl: () => this.cloudUrl }
@@ -216,7 +220,8 @@ export class Backend {
     const lease = persistence.shared?.lease('background') ?? null
     // A replica (--replicate-from) runs none: its data is the source's, whose own jobs and crons
     // already ran there (they start once it is started without the flag).
-    const leading = () => config.replicateFrom === undefined && (lease === null || lease.held)
+    // A paused deployment runs none either: its jobs wait for it to resume, its crons are skipped.
+    const leading = () => config.replicateFrom === undefined && (lease === null || lease.held) && !deploymentState.paused
     const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
     runner.schedulers = schedulers
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
@@ -258,9 +263,11 @@ export class Backend {
     await lead(leading())
     // One change at a time, each for the lease as it is by then (it may have flapped meanwhile).
     let leading$ = Promise.resolve()
-    lease?.onChange(() => {
+    const relead = () => {
       leading$ = leading$.then(() => lead(leading())).catch((e: unknown) => log.warn('Could not take over background work', { error: (e as Error)?.message ?? String(e) }))
-    })
+    }
+    lease?.onChange(relead)
+    deploymentState.onChange(relead)
     push.onPush(() => void refreshCrons())
     const subscriptions = new SubscriptionManager(db, runner, (e) => log.error('Live query bookkeeping failed', { error: (e as Error)?.message ?? String(e) }))
     const bodyBudget = new BodyBudget(Math.floor(config.requestBodyBudgetMb * 1024 * 1024))
@@ -274,6 +281,7 @@ export class Backend {
       auth,
       files,
       env,
+      deploymentState,
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0

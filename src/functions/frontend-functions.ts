@@ -22,6 +22,7 @@ import { ENVIRONMENT_VARIABLES_TABLE } from './environment.ts'
 import { componentId } from './components.ts'
 import { convexError, SystemFunctionError } from './system-functions.ts'
 import type { SystemContext, SystemFunction } from './system-functions.ts'
+import type { BackendState } from './deployment-state.ts'
 
 type Args = Record<string, JSONValue>
 type Doc = Record<string, JSONValue>
@@ -33,6 +34,8 @@ export interface FrontendDeps {
   readonly siteUrl: () => string
   /** The providers of the pushed auth.config.ts. */
   readonly authProviders: () => readonly AuthProvider[]
+  /** Convex's `_backend_state` (deployment-state.ts): paused or not. */
+  readonly backendState: () => BackendState
 }
 
 /** Convex's caps (addDocument's MAX_IMPORT_COUNT, deleteDocuments' MAX_DOCUMENT_DELETIONS, clearTablePage's MAX_CLEAR_ROWS). */
@@ -564,9 +567,9 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
     'listEnvironmentVariables:default': q((_args, ctx) =>
       ctx.query(async (txn) => (await txn.readTable(ENVIRONMENT_VARIABLES_TABLE, '')).sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0))),
     ),
-    // A self-hosted deployment is always running (Convex's pause is a cloud feature).
-    'deploymentState:deploymentState': q(() => ({ state: 'running' })),
-    'backendState:backendState': q(() => ({ system: 'running', usage_limit: 'none', user: 'running' })),
+    // Paused with `POST /api/v1/pause_deployment` (Convex's old single state, and its `_backend_state`).
+    'deploymentState:deploymentState': q(() => ({ state: deps.backendState().user === 'paused' ? 'paused' : 'running' })),
+    'backendState:backendState': q(() => ({ ...deps.backendState() })),
     'getVersion:default': q(() => deps.version),
     'convexCloudUrl:default': q(() => deps.cloudUrl()),
     'convexSiteUrl:default': q(() => deps.siteUrl()),

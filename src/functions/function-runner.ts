@@ -29,6 +29,7 @@ import { Staging } from './staging.ts'
 import type { FunctionInfo } from './registry.ts'
 import { canonicalPath, parseFunctionPath } from './registry.ts'
 import { componentId, loadPath, UnresolvedFunction } from './components.ts'
+import { PAUSED_ERROR_MESSAGE } from './deployment-state.ts'
 import type { Components, FunctionAddress } from './components.ts'
 import { actionSyscalls, transactionSyscalls } from './syscalls.ts'
 import { systemKey, SystemFunctionError } from './system-functions.ts'
@@ -205,6 +206,8 @@ export class FunctionRunner implements JobRunner {
   schedulers: SchedulerSet | null = null
   /** `ctx.auth.signJwt`'s key and the deployment URL its tokens name as issuer; null: unavailable. */
   signing: { key: DeploymentSigningKey; cloudUrl: () => string } | null = null
+  /** Whether the deployment is paused (deployment-state.ts): the app's functions are not run. */
+  paused: () => boolean = () => false
   /** Where sync-socket mutations record their results (exactly once across restarts). */
   sessionRequests: MutationRecords | null = null
   /** `ctx.meta.getDeploymentMetadata()`'s name (the instance name; self-hosted has no region, class s16 as in Convex). */
@@ -344,6 +347,8 @@ export class FunctionRunner implements JobRunner {
 
   /** Finds a function of the requested kind (`null`: any kind) that the caller may call. */
   #resolve(path: string, kind: FunctionKind | null, opts: CallOptions): FunctionInfo {
+    // (As Convex's validation: before the path is looked at; the system's functions still run.)
+    if (this.paused()) throw new CallError(PAUSED_ERROR_MESSAGE)
     const component = opts.componentPath ?? ''
     if (!this.components().known(component)) throw new CallError('Component path not found')
     const fn = this.components().lookup(component, path)
@@ -805,6 +810,7 @@ export class FunctionRunner implements JobRunner {
     // matches on the rest of the path; the request keeps its full URL, as in Convex).
     const target = this.components().routeHttp(path, request.method, (prefix) => this.pool.modules.has(`${prefix}http.js`))
     if (target === null) return textResponse(404, 'This Convex deployment does not have HTTP actions enabled.')
+    if (this.paused()) return httpActionFailure(failure(new CallError(PAUSED_ERROR_MESSAGE), []) as CallFailure, requestId)
     // A component's HTTP action runs as nobody (as in Convex).
     if (target.component !== '') who = 'null'
     const streamedRequest = request.body instanceof ReadableStream ? request.body : null

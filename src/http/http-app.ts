@@ -27,6 +27,7 @@ import { PushError } from '../push/push.ts'
 import { TableDeletionRefused } from '../database/database.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
+import type { DeploymentState } from '../functions/deployment-state.ts'
 import { FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { actingAsIdentity, AuthError } from '../auth/auth.ts'
@@ -55,6 +56,7 @@ export interface HttpDeps {
   readonly auth: Auth
   readonly files: FileStorage
   readonly env: EnvironmentVariables
+  readonly deploymentState: DeploymentState
   /** Live counters for operators and benchmarks (admin only). */
   readonly metrics: () => Record<string, number>
   readonly instanceName: string
@@ -607,6 +609,19 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
       return c.json({ environmentVariables: Object.fromEntries(Object.keys(all).sort().map((name) => [name, all[name]!])) })
     })
   }
+  // Pausing: the app's functions stop (Convex's message), jobs wait, crons are skipped. Pausing a
+  // paused deployment is no error; resuming a running one is Convex's 400.
+  // (No body: none is read.)
+  app.post('/api/v1/pause_deployment', async (c) => {
+    adminAuth(c, deps, true, 'PauseDeployment')
+    await deps.deploymentState.setPaused(true)
+    return c.body(null, 200)
+  })
+  app.post('/api/v1/unpause_deployment', async (c) => {
+    adminAuth(c, deps, true, 'UnpauseDeployment')
+    if (!(await deps.deploymentState.setPaused(false))) throw badRequest('UnpauseDeploymentFailed', 'Deployment is not currently paused.')
+    return c.body(null, 200)
+  })
   // A self-hosted deployment has no team or project: Convex answers `{"kind": "selfHosted"}`.
   app.get('/api/v1/deployment_info', (c) => {
     adminAuth(c, deps, true, 'ViewData')

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { ConvexClient, ConvexHttpClient } from 'convex/browser'
 import { anyApi } from 'convex/server'
-import { convexCli, useDeployedBackend } from '../helpers/test-backend.ts'
+import { convexCli, errorOf, until, useDeployedBackend } from '../helpers/test-backend.ts'
 import type { TestBackend } from '../helpers/test-backend.ts'
 
 const api = anyApi as any
@@ -97,4 +97,37 @@ test("Convex's deployment platform API: /api/v1/update_environment_variables and
   const info = await fetch(`${backend.url}/api/v1/deployment_info`, { headers: auth })
   expect(await info.json()).toEqual({ kind: 'selfHosted' })
   expect((await fetch(`${backend.url}/api/v1/deployment_info`)).status).toBe(403)
+})
+
+test("pause_deployment / unpause_deployment: the app's functions fail with Convex's message (the system's still run), a due job waits and runs once resumed", async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey)
+  const paused = "Cannot run functions while this deployment is paused. Resume the deployment in the dashboard settings to allow functions to run."
+  await client.mutation(api.scheduling.runAfter, { name: 'while-paused', delayMs: 300 })
+  const due = Date.now() + 300
+  expect((await fetch(`${backend.url}/api/v1/pause_deployment`, { method: 'POST' })).status).toBe(403)
+  const pause = await fetch(`${backend.url}/api/v1/pause_deployment`, { method: 'POST', headers: auth })
+  expect([pause.status, await pause.text()]).toEqual([200, ''])
+  expect((await fetch(`${backend.url}/api/v1/pause_deployment`, { method: 'POST', headers: auth })).status).toBe(200)
+  expect((await errorOf(client.query(api.counter.get, { name: 'while-paused' }))).message).toMatch(new RegExp(`^\\[Request ID: [0-9a-f]{16}\\] Server Error\\n${paused.replace(/\./g, '\\.')}\\n?$`))
+  expect((await errorOf(admin.mutation(api.counter.increment, { name: 'x' }))).message).toContain(paused)
+  const http = await fetch(`${backend.siteUrl}/hello`)
+  expect(http.status).toBe(500)
+  expect(await http.text()).toContain(paused)
+  expect(await admin.query('_system/frontend/backendState:backendState' as any, {})).toEqual({ system: 'none', usage_limit: 'none', user: 'paused' })
+  expect(await admin.query('_system/frontend/deploymentState:deploymentState' as any, {})).toEqual({ state: 'paused' })
+  // Past the job's time (and some), it hasn't run: the scheduler waits while the deployment is paused.
+  await until(() => Date.now(), (now) => now > due + 700)
+  const counters = (await admin.query('_system/frontend/paginatedTableDocuments:default' as any, { table: 'counters', filters: null, paginationOpts: { cursor: null, numItems: 100 } })) as { page: { name: string }[] }
+  expect(counters.page.map((c) => c.name)).not.toContain('while-paused')
+  const resume = await fetch(`${backend.url}/api/v1/unpause_deployment`, { method: 'POST', headers: auth })
+  expect(resume.status).toBe(200)
+  expect(await until(() => client.query(api.counter.get, { name: 'while-paused' }), (n) => n === 1)).toBe(1)
+  const after = (await admin.query('_system/frontend/paginatedTableDocuments:default' as any, { table: 'counters', filters: null, paginationOpts: { cursor: null, numItems: 100 } })) as { page: { name: string }[] }
+  expect(after.page.map((c) => c.name)).toContain('while-paused')
+  const again = await fetch(`${backend.url}/api/v1/unpause_deployment`, { method: 'POST', headers: auth })
+  expect(again.status).toBe(400)
+  expect(await again.json()).toEqual({ code: 'UnpauseDeploymentFailed', message: 'Deployment is not currently paused.' })
+  expect(await admin.query('_system/frontend/backendState:backendState' as any, {})).toEqual({ system: 'none', usage_limit: 'none', user: 'none' })
 })
