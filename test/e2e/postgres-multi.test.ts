@@ -25,6 +25,15 @@ test('a push and an environment variable set through one process are served by t
   expect(await until(() => viaA.query(anyApi.counter.env, { name: 'GREETING' }), (v) => v !== null)).toBe('hello from b')
 })
 
+test('a deployment paused through one process is paused on the other; resumed, both serve again', async () => {
+  const paused = 'Cannot run functions while this deployment is paused.'
+  const post = (backend: TestBackend, path: string) => fetch(`${backend.url}${path}`, { method: 'POST', headers: { authorization: `Convex ${backend.adminKey}` } })
+  expect((await post(b, '/api/v1/pause_deployment')).status).toBe(200)
+  expect(String(await until(() => viaA.query(anyApi.counter.get, { name: 'none' }).catch((e: Error) => e.message), (r) => typeof r === 'string' && r.includes(paused)))).toContain(paused)
+  expect((await post(a, '/api/v1/unpause_deployment')).status).toBe(200)
+  expect(await until(() => viaB.query(anyApi.counter.get, { name: 'none' }).catch((e: Error) => e.message), (r) => r === 0)).toBe(0)
+})
+
 test('a subscriber on one process sees every write made through the other, in order', async () => {
   const live = new ConvexClient(a.url, { unsavedChangesWarning: false } as never)
   try {
