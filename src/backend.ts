@@ -18,6 +18,7 @@ import { Database } from './database/database.ts'
 import { FunctionRunner } from './functions/function-runner.ts'
 import { EnvironmentVariables } from './functions/environment.ts'
 import { DeploymentState } from './functions/deployment-state.ts'
+import { CanonicalUrls } from './functions/canonical-urls.ts'
 import { systemFunctions } from './functions/system-functions.ts'
 import { frontendSystemFunctions } from './functions/frontend-functions.ts'
 import { snapshotSystemFunctions } from './snapshot/system-functions.ts'
@@ -116,13 +117,15 @@ export class Backend {
     readonly log: Logger,
   ) {}
 
+  /** The deployment's URL: its canonical one if set (canonical-urls.ts), else the one it was started with. */
   get cloudUrl(): string {
-    return this.config.convexOrigin ?? `http://127.0.0.1:${this.config.port}`
+    return this.#canonical?.get('convexCloud') ?? this.config.convexOrigin ?? `http://127.0.0.1:${this.config.port}`
   }
 
   get siteUrl(): string {
-    return this.config.siteOrigin ?? `http://127.0.0.1:${this.config.sitePort}`
+    return this.#canonical?.get('convexSite') ?? this.config.siteOrigin ?? `http://127.0.0.1:${this.config.sitePort}`
   }
+  #canonical: CanonicalUrls | null = null
 
   /**
    * The instance name and secret: given, or the embedded default's, made once and kept with the
@@ -185,7 +188,20 @@ export class Backend {
     this.#sizeTimer.unref()
     const pool = new IsolatePool(RUNTIME_SOURCE, config.memoryLimitMb, config.nodeMemoryLimitMb)
     this.#pool = pool
-    const env = new EnvironmentVariables(db, { CONVEX_CLOUD_URL: this.cloudUrl, CONVEX_SITE_URL: this.siteUrl })
+    const canonical = new CanonicalUrls(db)
+    await canonical.load()
+    this.#canonical = canonical
+    // (Read each time functions' variables are made: a canonical URL set later is seen.)
+    const backend = this
+    const env = new EnvironmentVariables(db, {
+      get CONVEX_CLOUD_URL() {
+        return backend.cloudUrl
+      },
+      get CONVEX_SITE_URL() {
+        return backend.siteUrl
+      },
+    })
+    canonical.onChange(() => env.systemChanged())
     await env.load()
     const push = new PushService(db, pool, env, new NodePackages(dataDir, (message, fields) => log.info(message, fields)), (message, fields) => log.warn(message, fields))
     await push.load()
@@ -282,6 +298,7 @@ export class Backend {
       files,
       env,
       deploymentState,
+      canonicalUrls: canonical,
       metrics: () => {
         const memory = process.memoryUsage()
         const youngGenerationBytes = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0

@@ -128,6 +128,11 @@ export class EnvironmentVariables {
     listener(this.#forFunctions)
   }
 
+  /** The built-in variables changed (a canonical URL was set): functions see them from now. */
+  systemChanged(): void {
+    this.#notify()
+  }
+
   #notify(): void {
     this.#forFunctions = { ...this.#vars, ...this.system }
     for (const l of this.#listeners) l(this.#forFunctions)

@@ -28,6 +28,8 @@ import { TableDeletionRefused } from '../database/database.ts'
 import { EnvironmentError } from '../functions/environment.ts'
 import type { EnvironmentVariables } from '../functions/environment.ts'
 import type { DeploymentState } from '../functions/deployment-state.ts'
+import { REQUEST_DESTINATIONS } from '../functions/canonical-urls.ts'
+import type { CanonicalUrls, RequestDestination } from '../functions/canonical-urls.ts'
 import { FileStorageError, MAX_UPLOAD_BYTES, STORAGE_TABLE } from '../files/file-storage.ts'
 import type { FileStorage } from '../files/file-storage.ts'
 import { actingAsIdentity, AuthError } from '../auth/auth.ts'
@@ -57,6 +59,7 @@ export interface HttpDeps {
   readonly files: FileStorage
   readonly env: EnvironmentVariables
   readonly deploymentState: DeploymentState
+  readonly canonicalUrls: CanonicalUrls
   /** Live counters for operators and benchmarks (admin only). */
   readonly metrics: () => Record<string, number>
   readonly instanceName: string
@@ -622,6 +625,19 @@ function bindPushRoutes(app: Hono, deps: HttpDeps): void {
     if (!(await deps.deploymentState.setPaused(false))) throw badRequest('UnpauseDeploymentFailed', 'Deployment is not currently paused.')
     return c.body(null, 200)
   })
+  // Canonical URLs: what functions see as CONVEX_CLOUD_URL/CONVEX_SITE_URL, what stored files'
+  // URLs begin with, what get_canonical_urls answers; no `url` puts back the backend's own.
+  const updateCanonicalUrl = async (body: Record<string, unknown>) => {
+    const destination = body.requestDestination
+    if (!REQUEST_DESTINATIONS.includes(destination as RequestDestination)) {
+      const given = typeof destination === 'string' ? `unknown variant \`${destination}\`, expected \`convexCloud\` or \`convexSite\`` : destination === undefined ? 'missing field `requestDestination`' : 'invalid type: expected `convexCloud` or `convexSite`'
+      throw badRequest('BadJsonBody', `Failed to deserialize the JSON body into the target type: ${destination === undefined ? '' : 'requestDestination: '}${given}`)
+    }
+    if (body.url !== undefined && body.url !== null && typeof body.url !== 'string') throw badRequest('BadJsonBody', 'Failed to deserialize the JSON body into the target type: url: invalid type: expected a string')
+    await deps.canonicalUrls.set(destination as RequestDestination, typeof body.url === 'string' ? body.url : null)
+  }
+  admin('/api/update_canonical_url', updateCanonicalUrl, 'WriteEnvironmentVariables')
+  admin('/api/v1/update_canonical_url', updateCanonicalUrl, 'WriteEnvironmentVariables')
   // A self-hosted deployment has no team or project: Convex answers `{"kind": "selfHosted"}`.
   app.get('/api/v1/deployment_info', (c) => {
     adminAuth(c, deps, true, 'ViewData')

@@ -131,3 +131,22 @@ test("pause_deployment / unpause_deployment: the app's functions fail with Conve
   expect(await again.json()).toEqual({ code: 'UnpauseDeploymentFailed', message: 'Deployment is not currently paused.' })
   expect(await admin.query('_system/frontend/backendState:backendState' as any, {})).toEqual({ system: 'none', usage_limit: 'none', user: 'none' })
 })
+
+test('update_canonical_url: functions see the URL as CONVEX_CLOUD_URL, stored files get URLs on it, get_canonical_urls gives it; without a url the backend\'s own is back', async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}`, 'content-type': 'application/json' }
+  const canonical = async () => (await (await fetch(`${backend.url}/api/v1/get_canonical_urls`, { headers: auth })).json()) as { convexCloudUrl: string; convexSiteUrl: string }
+  expect(await canonical()).toEqual({ convexCloudUrl: backend.url, convexSiteUrl: backend.siteUrl })
+  const set = await fetch(`${backend.url}/api/v1/update_canonical_url`, { method: 'POST', headers: auth, body: JSON.stringify({ requestDestination: 'convexCloud', url: 'https://api.example.com' }) })
+  expect([set.status, await set.text()]).toEqual([200, ''])
+  expect(await canonical()).toEqual({ convexCloudUrl: 'https://api.example.com', convexSiteUrl: backend.siteUrl })
+  expect(((await client.query(api.values.env, { name: 'CONVEX_CLOUD_URL' })) as { value: string }).value).toBe('https://api.example.com')
+  expect(((await client.query(api.values.env, { name: 'CONVEX_SITE_URL' })) as { value: string }).value).toBe(backend.siteUrl)
+  const stored = (await client.action(api.files.storeAndRead, { text: 'canonical' })) as { url: string }
+  expect(stored.url.startsWith('https://api.example.com/api/storage/')).toBe(true)
+  await fetch(`${backend.url}/api/update_canonical_url`, { method: 'POST', headers: auth, body: JSON.stringify({ requestDestination: 'convexCloud' }) })
+  expect(await canonical()).toEqual({ convexCloudUrl: backend.url, convexSiteUrl: backend.siteUrl })
+  expect(((await client.query(api.values.env, { name: 'CONVEX_CLOUD_URL' })) as { value: string }).value).toBe(backend.url)
+  const bad = await fetch(`${backend.url}/api/v1/update_canonical_url`, { method: 'POST', headers: auth, body: JSON.stringify({ requestDestination: 'elsewhere', url: 'https://x' }) })
+  expect(bad.status).toBe(400)
+  expect(await bad.json()).toEqual({ code: 'BadJsonBody', message: 'Failed to deserialize the JSON body into the target type: requestDestination: unknown variant `elsewhere`, expected `convexCloud` or `convexSite`' })
+})
