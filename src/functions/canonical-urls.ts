@@ -3,11 +3,12 @@
  * (`POST /api/v1/update_canonical_url`): set, they replace the URLs the backend was started with
  * (`--convex-origin`, `--convex-site`) as functions see them (`CONVEX_CLOUD_URL`,
  * `CONVEX_SITE_URL`), in stored files' URLs and in `get_canonical_urls`. One document per
- * destination in a system table, written through the committer; on a store shared by several
- * processes, each reads them again when another changes them.
+ * destination in a system table, written through the committer, followed by every process
+ * (followed-table.ts).
  */
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
+import { FollowedTable } from '../database/followed-table.ts'
 
 export const CANONICAL_URLS_TABLE = '_canonical_urls'
 
@@ -19,7 +20,9 @@ export class CanonicalUrls {
   #urls = new Map<RequestDestination, string>()
   readonly #listeners: (() => void)[] = []
 
-  constructor(readonly db: Database) {}
+  constructor(readonly db: Database) {
+    this.#table = new FollowedTable(db, CANONICAL_URLS_TABLE, async (txn) => this.#set(await this.#docs(txn)))
+  }
 
   /** The URL set for `destination`, or undefined (the backend's own then). */
   get(destination: RequestDestination): string | undefined {
@@ -31,32 +34,11 @@ export class CanonicalUrls {
     this.#listeners.push(listener)
   }
 
-  async load(): Promise<void> {
-    await this.db.exclusive(async () => void (await this.db.catalog.ensureTable(CANONICAL_URLS_TABLE)))
-    await this.#read()
-    if (this.db.persistence.shared !== undefined) {
-      const table = this.db.catalog.table('', CANONICAL_URLS_TABLE)!
-      const ids = new Set([...table.indexes.values()].map((i) => i.indexId))
-      this.db.committer.onCommit((batch) => {
-        if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) void this.#read().catch(() => {})
-      })
-    }
-  }
+  readonly #table: FollowedTable
 
-  #reads: Promise<void> = Promise.resolve()
-
-  #read(): Promise<void> {
-    const run = this.#reads.then(async () => {
-      const txn = await this.db.begin(false)
-      txn.system = true
-      try {
-        this.#set(await this.#docs(txn))
-      } finally {
-        this.db.end(txn)
-      }
-    })
-    this.#reads = run.catch(() => {})
-    return run
+  /** Reads the URLs (and, on a shared store, follows other processes' changes of them). */
+  load(): Promise<void> {
+    return this.#table.load()
   }
 
   async #docs(txn: Transaction): Promise<Map<RequestDestination, { _id: string; url: string }>> {

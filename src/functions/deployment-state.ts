@@ -3,11 +3,11 @@
  * (`POST /api/v1/pause_deployment` and `/api/v1/unpause_deployment`). While paused, calls of the
  * app's functions (not the system's) fail with Convex's message, scheduled functions wait and run
  * once it is resumed, and crons are skipped (backend.ts). The state is one document of a system
- * table, written through the committer like any other; on a store shared by several processes,
- * each reads it again when another changes it.
+ * table, written through the committer like any other, followed by every process (followed-table.ts).
  */
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
+import { FollowedTable } from '../database/followed-table.ts'
 
 export const BACKEND_STATE_TABLE = '_backend_state'
 
@@ -25,7 +25,9 @@ export class DeploymentState {
   #paused = false
   readonly #listeners: ((paused: boolean) => void)[] = []
 
-  constructor(readonly db: Database) {}
+  constructor(readonly db: Database) {
+    this.#table = new FollowedTable(db, BACKEND_STATE_TABLE, async (txn) => this.#set((await this.#doc(txn))?.user === 'paused'))
+  }
 
   get paused(): boolean {
     return this.#paused
@@ -41,33 +43,11 @@ export class DeploymentState {
     this.#listeners.push(listener)
   }
 
-  async load(): Promise<void> {
-    await this.db.exclusive(async () => void (await this.db.catalog.ensureTable(BACKEND_STATE_TABLE)))
-    await this.#read()
-    // On a store shared by several processes another one may pause or resume: read it again then.
-    if (this.db.persistence.shared !== undefined) {
-      const table = this.db.catalog.table('', BACKEND_STATE_TABLE)!
-      const ids = new Set([...table.indexes.values()].map((i) => i.indexId))
-      this.db.committer.onCommit((batch) => {
-        if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) void this.#read().catch(() => {})
-      })
-    }
-  }
+  readonly #table: FollowedTable
 
-  #reads: Promise<void> = Promise.resolve()
-
-  #read(): Promise<void> {
-    const run = this.#reads.then(async () => {
-      const txn = await this.db.begin(false)
-      txn.system = true
-      try {
-        this.#set((await this.#doc(txn))?.user === 'paused')
-      } finally {
-        this.db.end(txn)
-      }
-    })
-    this.#reads = run.catch(() => {})
-    return run
+  /** Reads the state (and, on a shared store, follows other processes' changes of it). */
+  load(): Promise<void> {
+    return this.#table.load()
   }
 
   async #doc(txn: Transaction): Promise<Record<string, unknown> | null> {

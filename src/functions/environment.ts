@@ -7,6 +7,7 @@
  */
 import type { Database } from '../database/database.ts'
 import type { Transaction } from '../database/transaction.ts'
+import { FollowedTable } from '../database/followed-table.ts'
 
 /** Convex's limits (crates/common: environment_variables.rs, knobs.rs). */
 const MAX_VARIABLES = 512
@@ -50,6 +51,12 @@ export class EnvironmentVariables {
     readonly system: SystemVariables,
   ) {
     this.#forFunctions = { ...system }
+    this.#table = new FollowedTable(db, ENVIRONMENT_VARIABLES_TABLE, async (txn) => {
+      const vars = Object.fromEntries([...(await this.#docs(txn)).values()].map((d) => [d.name, d.value]))
+      if (sameVariables(vars, this.#vars)) return
+      this.#vars = vars
+      this.#notify()
+    })
   }
 
   /** Reads the variables (moving those of an older data folder into their table first). */
@@ -64,37 +71,11 @@ export class EnvironmentVariables {
       })
       await this.db.persistence.setGlobal(GLOBAL_KEY, '{}')
     }
-    await this.#read()
-    // On a store shared by several processes another one may change them: read them again then.
-    if (this.db.persistence.shared !== undefined) {
-      const table = this.db.catalog.table('', ENVIRONMENT_VARIABLES_TABLE)!
-      const ids = new Set([...table.indexes.values()].map((i) => i.indexId))
-      this.db.committer.onCommit((batch) => {
-        if (batch.some((c) => c.indexes.some((w) => ids.has(w.indexId)))) void this.#read().catch(() => {})
-      })
-    }
+    // (On a store shared by several processes another one may change them: read again then.)
+    await this.#table.load()
   }
 
-  #reads: Promise<void> = Promise.resolve()
-
-  /** Reads the variables from their table (reads run one at a time, so the last one read wins). */
-  #read(): Promise<void> {
-    const run = this.#reads.then(async () => {
-      const txn = await this.db.begin(false)
-      txn.system = true
-      let vars: Record<string, string>
-      try {
-        vars = Object.fromEntries([...(await this.#docs(txn)).values()].map((d) => [d.name, d.value]))
-      } finally {
-        this.db.end(txn)
-      }
-      if (sameVariables(vars, this.#vars)) return
-      this.#vars = vars
-      this.#notify()
-    })
-    this.#reads = run.catch(() => {})
-    return run
-  }
+  readonly #table: FollowedTable
 
   /** The variables' documents as `txn` sees them (read recorded: concurrent changes conflict). */
   async #docs(txn: Transaction): Promise<Map<string, { _id: string; name: string; value: string }>> {
