@@ -255,9 +255,6 @@ export class IsolateHost {
     if (this.#failed.has(path)) throw this.#failed.get(path)
     const mod = await this.#compileOffThread(path)
     await mod.instantiate(this.context, (specifier, referrer) => this.#compileOffThread(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
-    // (An action's module evaluated within the call leaves state a later call would see: Convex
-    // starts each call in a fresh context, so this isolate is not used again.)
-    if (!importPhase) this.#retired = true
     if (importPhase) await this.#beginImport.apply(undefined, [0, Date.now(), this.timeOrigin])
     try {
       await mod.evaluate({ timeout: timeoutMs })
