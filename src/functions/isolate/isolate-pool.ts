@@ -122,7 +122,7 @@ export class IsolatePool {
 
   release(host: IsolateHost): void {
     if (host.disposed) return
-    // (A retired isolate holds module state a later call must not see: see IsolateHost.retired.)
+    // (A retired isolate holds a module that failed to load, which it would not fail again: see IsolateHost.retired.)
     if (this.#closed || host.retired || host.generation !== this.#generation || this.#idle.length >= MAX_IDLE) return host.dispose()
     this.#idle.push(host)
     this.#idleSince.set(host, this.now())
