@@ -208,7 +208,7 @@ export class Backend {
     env.onChange((vars) => pool.setEnv(vars))
     const deploymentState = new DeploymentState(db)
     await deploymentState.load()
-    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers(), backendState: () => deploymentState.state })]))
+    const runner = new FunctionRunner(db, pool, () => push.components, { queryMutationTimeoutMs: config.queryMutationTimeoutMs, actionTimeoutMs: config.actionTimeoutMs, maxResultBytes: Math.floor(config.functionResultMb * 1024 * 1024) }, new Map([...systemFunctions(env), ...snapshotSystemFunctions(db, () => subscriptions.invalidateAll()), ...frontendSystemFunctions({ version: VERSION, cloudUrl: () => this.cloudUrl, siteUrl: () => this.siteUrl, authProviders: () => auth.providers() })]))
     runner.paused = () => deploymentState.paused
     runner.deploymentName = this.instanceName
     const signingKey = deploymentSigningKey(this.instanceSecret)

@@ -21,6 +21,11 @@ export interface BackendState {
   user: 'none' | 'paused'
 }
 
+/** Convex's `_backend_state` from its document (none yet: running), as the dashboard reads it. */
+export function backendStateOf(doc: Record<string, unknown> | undefined): BackendState {
+  return { system: 'none', usage_limit: 'none', user: doc?.user === 'paused' ? 'paused' : 'none' }
+}
+
 export class DeploymentState {
   #paused = false
   readonly #listeners: ((paused: boolean) => void)[] = []
@@ -33,10 +38,6 @@ export class DeploymentState {
     return this.#paused
   }
 
-  /** Convex's `_backend_state` as the dashboard's `backendState` query gives it. */
-  get state(): BackendState {
-    return { system: 'none', usage_limit: 'none', user: this.#paused ? 'paused' : 'none' }
-  }
 
   /** Called with each change of `paused`. */
   onChange(listener: (paused: boolean) => void): void {

@@ -22,7 +22,7 @@ import { ENVIRONMENT_VARIABLES_TABLE } from './environment.ts'
 import { componentId } from './components.ts'
 import { convexError, SystemFunctionError } from './system-functions.ts'
 import type { SystemContext, SystemFunction } from './system-functions.ts'
-import type { BackendState } from './deployment-state.ts'
+import { BACKEND_STATE_TABLE, backendStateOf } from './deployment-state.ts'
 
 type Args = Record<string, JSONValue>
 type Doc = Record<string, JSONValue>
@@ -34,8 +34,6 @@ export interface FrontendDeps {
   readonly siteUrl: () => string
   /** The providers of the pushed auth.config.ts. */
   readonly authProviders: () => readonly AuthProvider[]
-  /** Convex's `_backend_state` (deployment-state.ts): paused or not. */
-  readonly backendState: () => BackendState
 }
 
 /** Convex's caps (addDocument's MAX_IMPORT_COUNT, deleteDocuments' MAX_DOCUMENT_DELETIONS, clearTablePage's MAX_CLEAR_ROWS). */
@@ -567,9 +565,10 @@ export function frontendSystemFunctions(deps: FrontendDeps): Map<string, SystemF
     'listEnvironmentVariables:default': q((_args, ctx) =>
       ctx.query(async (txn) => (await txn.readTable(ENVIRONMENT_VARIABLES_TABLE, '')).sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0))),
     ),
-    // Paused with `POST /api/v1/pause_deployment` (Convex's old single state, and its `_backend_state`).
-    'deploymentState:deploymentState': q(() => ({ state: deps.backendState().user === 'paused' ? 'paused' : 'running' })),
-    'backendState:backendState': q(() => ({ ...deps.backendState() })),
+    // Paused with `POST /api/v1/pause_deployment` (Convex's old single state, and its `_backend_state`),
+    // read from the table, so that a subscriber sees it change.
+    'deploymentState:deploymentState': q((_args, ctx) => ctx.query(async (txn) => ({ state: backendStateOf((await txn.readTable(BACKEND_STATE_TABLE, ''))[0]).user === 'paused' ? 'paused' : 'running' }))),
+    'backendState:backendState': q((_args, ctx) => ctx.query(async (txn) => ({ ...backendStateOf((await txn.readTable(BACKEND_STATE_TABLE, ''))[0]) }))),
     'getVersion:default': q(() => deps.version),
     'convexCloudUrl:default': q(() => deps.cloudUrl()),
     'convexSiteUrl:default': q(() => deps.siteUrl()),

@@ -290,6 +290,18 @@ test('Settings: an environment variable set in the page is read by a function; e
   expect(await client.query(api.notes.greet, { name: 'Bo' })).toBe('hello, Bo')
 })
 
+test('Settings: pausing the deployment from the page stops its functions; resuming lets them run again', async () => {
+  await goTo('Settings')
+  await poll(() => page.getByTestId('deployment-state').textContent()).toBe('Running.')
+  page.once('dialog', (d) => void d.accept())
+  await page.getByRole('button', { name: 'Pause deployment' }).click()
+  await poll(() => page.getByTestId('deployment-state').textContent()).toBe('Paused: functions fail, scheduled functions wait, crons are skipped.')
+  expect((await errorOf(client.query(api.notes.greet, { name: 'Bo' }))).message).toContain('Cannot run functions while this deployment is paused.')
+  await page.getByRole('button', { name: 'Resume deployment' }).click()
+  await poll(() => page.getByTestId('deployment-state').textContent()).toBe('Running.')
+  expect(await client.query(api.notes.greet, { name: 'Bo' })).toBe('hello, Bo')
+})
+
 test('Settings: an export is followed to completed and its download is the snapshot zip', async () => {
   const exportBox = page.getByTestId('export')
   await poll(() => exportBox.getByTestId('export-state').textContent()).toBe('none')

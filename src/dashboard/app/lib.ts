@@ -72,6 +72,7 @@ export const system = {
   convexCloudUrl: query('convexCloudUrl:default'),
   convexSiteUrl: query('convexSiteUrl:default'),
   getVersion: query('getVersion:default'),
+  backendState: query('backendState:backendState'),
   listAuthProviders: query('listAuthProviders:default'),
   listCronJobs: query('listCronJobs:default'),
   listCronJobRuns: query('listCronJobRuns:default'),

@@ -1,6 +1,6 @@
 /**
  * Settings: environment variables (add, edit, delete through /api/update_environment_variables),
- * the deployment's URLs and version, its auth providers, and the pushed schema with each table's
+ * the deployment's URLs and version, pausing it (/api/v1/pause_deployment), its auth providers, and the pushed schema with each table's
  * indexes and their state — live; export and import with their progress (snapshots.tsx).
  */
 import { useState } from 'react'
@@ -18,6 +18,7 @@ export function SettingsPage() {
     <div>
       <EnvironmentVariables />
       <Urls />
+      <PauseDeployment />
       <AuthProviders />
       <Schema />
       <ExportImport />
@@ -117,6 +118,39 @@ function AddVariable({ apply }: { apply: (changes: Array<{ name: string; value: 
         Add variable
       </button>
     </form>
+  )
+}
+
+/** Pause or resume the deployment (`/api/v1/pause_deployment`), its state live from `backendState`. */
+function PauseDeployment() {
+  const d = useDeployment()
+  const state = useQuery(system.backendState, {}) as { user: string } | undefined
+  const [error, setError] = useState<string | null>(null)
+  const paused = state?.user === 'paused'
+  const toggle = async () => {
+    setError(null)
+    if (!paused && !window.confirm("Pause the deployment? Its functions won't run, scheduled functions wait, crons are skipped until it is resumed.")) return
+    try {
+      await adminFetch(d, paused ? '/api/v1/unpause_deployment' : '/api/v1/pause_deployment', { method: 'POST' })
+    } catch (e) {
+      setError(errorText(e))
+    }
+  }
+  return (
+    <section>
+      <h2>Pause deployment</h2>
+      {error !== null && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <p data-testid="deployment-state">{state === undefined ? '…' : paused ? 'Paused: functions fail, scheduled functions wait, crons are skipped.' : 'Running.'}</p>
+      {state !== undefined && (
+        <button type="button" onClick={() => void toggle()}>
+          {paused ? 'Resume deployment' : 'Pause deployment'}
+        </button>
+      )}
+    </section>
   )
 }
 
