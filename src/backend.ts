@@ -236,8 +236,10 @@ export class Backend {
     const lease = persistence.shared?.lease('background') ?? null
     // A replica (--replicate-from) runs none: its data is the source's, whose own jobs and crons
     // already ran there (they start once it is started without the flag).
-    // A paused deployment runs none either: its jobs wait for it to resume, its crons are skipped.
-    const leading = () => config.replicateFrom === undefined && (lease === null || lease.held) && !deploymentState.paused
+    const holdsLease = () => config.replicateFrom === undefined && (lease === null || lease.held)
+    // A paused deployment runs no jobs or crons either: its jobs wait for it to resume, its crons
+    // are skipped (its history is still pruned).
+    const leading = () => holdsLease() && !deploymentState.paused
     const schedulers = new SchedulerSet((component) => new Scheduler(db, (message, fields) => log.warn(message, fields), SCHEDULED_FUNCTIONS, config.jobRetentionMs, component), leading())
     runner.schedulers = schedulers
     const syncSchedulers = () => schedulers.sync(push.components.instances().map((i) => i.path), runner)
@@ -264,7 +266,7 @@ export class Backend {
       this.#crons === null ? Promise.resolve() : this.#crons.sync(push.components.instances().map((i) => i.path), runner, cronSpecs).catch((e: unknown) => log.warn('Could not start crons', { error: (e as Error)?.message ?? String(e) }))
     const lead = async (held: boolean) => {
       if (this.#draining) return
-      db.history.setPaused(!held)
+      db.history.setPaused(!holdsLease())
       if (held) {
         if (lease !== null) log.info('Running scheduled functions and crons in this process')
         await schedulers.setActive(true)
