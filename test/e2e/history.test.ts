@@ -158,3 +158,17 @@ test('history kept under a longer window is pruned at the next start with a shor
   backend = await startBackend({ dataDir: backend.dataDir, env: { CONCAVE_HISTORY_RETENTION_MS: '0' } })
   expect(await prunedCounts()).toEqual({ log: documents + 1, documents: documents + 1, notLatest: 0 })
 }, 60_000)
+
+test("a paused deployment still prunes its history (only its jobs and crons wait)", async () => {
+  const auth = { authorization: `Convex ${backend.adminKey}` }
+  const admin = new ConvexHttpClient(backend.url)
+  ;(admin as any).setAdminAuth(backend.adminKey)
+  expect((await fetch(`${backend.url}/api/v1/pause_deployment`, { method: 'POST', headers: auth })).status).toBe(200)
+  try {
+    // (The dashboard's functions still write while paused.)
+    for (let i = 0; i < 3; i++) await admin.mutation('_system/frontend/patchDocumentsFields:default' as any, { table: 'counters', fields: { pausedEdit: i } })
+    expect((await prunedCounts()).notLatest).toBe(0)
+  } finally {
+    expect((await fetch(`${backend.url}/api/v1/unpause_deployment`, { method: 'POST', headers: auth })).status).toBe(200)
+  }
+}, 60_000)

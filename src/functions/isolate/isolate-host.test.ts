@@ -142,8 +142,9 @@ test("an action's import() resolves within its component's modules: a path climb
   const tryImport = (specifier: string) => `{ async invokeAction() { try { return JSON.stringify((await import(${JSON.stringify(specifier)})).name) } catch (e) { return JSON.stringify(e.message) } } }`
   const record = (path: string, source: string): [string, ModuleRecord] => [path, { path, environment: 'isolate', source, sourceMap: null, hash: '' }]
   const set = new Map<string, ModuleRecord>([
-    record('secret.js', 'export const name = "the app\'s"'),
-    record('app.js', `export const reachComponent = ${tryImport('./_components/c/other.js')}`),
+    record('secret.js', 'globalThis.secretLoaded = true; export const name = "the app\'s"'),
+    record('app.js', `export const reachComponent = ${tryImport('./_components/c/other.js')}
+export const sendsTheOp = { async invokeQuery() { try { await Convex.asyncSyscall('module/import', JSON.stringify({ specifier: './secret.js', referrer: 'app.js' })); return '"imported"' } catch (e) { return JSON.stringify(globalThis.secretLoaded === true ? 'loaded' : 'refused') } } }`),
     record('_components/c/lib.js', `export const climb = ${tryImport('../../secret.js')}\nexport const own = ${tryImport('./other.js')}`),
     record('_components/c/other.js', 'export const name = "the component\'s"'),
   ])
@@ -153,6 +154,9 @@ test("an action's import() resolves within its component's modules: a path climb
     expect((await scoped.run(action('_components/c/lib.js', 'climb', '_components/c/'), handler, 30_000)).value).toBe(JSON.stringify("Couldn't find JavaScript module 'secret.js'. Did you forget to run `npx convex dev`?"))
     expect((await scoped.run(action('_components/c/lib.js', 'own', '_components/c/'), handler, 30_000)).value).toBe(JSON.stringify("the component's"))
     expect((await scoped.run(action('app.js', 'reachComponent', ''), handler, 30_000)).value).toBe(JSON.stringify("Couldn't find JavaScript module '_components/c/other.js'. Did you forget to run `npx convex dev`?"))
+    // A query that sends the import's op itself gets the host's answer to an op it doesn't serve:
+    // no module is evaluated within a query.
+    expect((await scoped.run({ kind: 'query', modulePath: 'app.js', root: '', exportName: 'sendsTheOp', argsJson: '[{}]', seed: 1, nowMs: Date.now(), snapshotTs: '1', requestId: '' }, handler, 30_000)).value).toBe(JSON.stringify('refused'))
   } finally {
     scoped.dispose()
   }

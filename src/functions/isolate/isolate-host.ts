@@ -206,19 +206,37 @@ export class IsolateHost {
   #compile(path: string): ivm.Module {
     let mod = this.#loaded.get(path)
     if (mod !== undefined) return mod
-    const record = this.modules.get(path)
-    if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
-    mod = this.isolate.compileModuleSync(this.#source(record), { filename: `convex:/${path}` })
+    return this.#keep(path, this.isolate.compileModuleSync(this.#source(path), { filename: `convex:/${path}` }))
+  }
+
+  /** #compile with isolated-vm's async compile: a step of the call that runs meanwhile isn't waited on. */
+  async #compileOffThread(path: string): Promise<ivm.Module> {
+    const compiled = this.#loaded.get(path)
+    if (compiled !== undefined) return compiled
+    return this.#keep(path, await this.isolate.compileModule(this.#source(path), { filename: `convex:/${path}` }))
+  }
+
+  /** A compiled module kept by its path (another compiled meanwhile, by an import: the first stays). */
+  #keep(path: string, mod: ivm.Module): ivm.Module {
+    const kept = this.#loaded.get(path)
+    if (kept !== undefined) return kept
     this.#loaded.set(path, mod)
     this.#paths.set(mod, path)
     return mod
   }
 
   /** A module's source as compiled: its dynamic imports rewritten (see dynamic-import.ts), once per push. */
-  #source(record: ModuleRecord): string {
+  #source(path: string): string {
+    const record = this.modules.get(path)
+    if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
     let source = rewritten.get(record)
     if (source === undefined) rewritten.set(record, (source = rewriteDynamicImports(record.source)))
     return source
+  }
+
+  /** How `path`'s imports name modules: resolved against its own path. */
+  #resolver(path: string): (specifier: string, referrer: ivm.Module) => string {
+    return (specifier, referrer) => resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)
   }
 
   /** Imports `path` (and what it imports) once; module evaluation is deterministic like a query. */
@@ -254,7 +272,8 @@ export class IsolateHost {
     if (this.#evaluated.has(path)) return
     if (this.#failed.has(path)) throw this.#failed.get(path)
     const mod = await this.#compileOffThread(path)
-    await mod.instantiate(this.context, (specifier, referrer) => this.#compileOffThread(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
+    const resolve = this.#resolver(path)
+    await mod.instantiate(this.context, (specifier, referrer) => this.#compileOffThread(resolve(specifier, referrer)))
     if (importPhase) await this.#beginImport.apply(undefined, [0, Date.now(), this.timeOrigin])
     try {
       await mod.evaluate({ timeout: timeoutMs })
@@ -265,26 +284,12 @@ export class IsolateHost {
     this.#evaluated.add(path)
   }
 
-  /** #compile with isolated-vm's async compile: a step of the call that runs meanwhile isn't waited on. */
-  async #compileOffThread(path: string): Promise<ivm.Module> {
-    const compiled = this.#loaded.get(path)
-    if (compiled !== undefined) return compiled
-    const record = this.modules.get(path)
-    if (record === undefined) throw new ModuleResolutionError(`Module not found: ${path}`)
-    const mod = await this.isolate.compileModule(this.#source(record), { filename: `convex:/${path}` })
-    // (Another import may have compiled it meanwhile: the first one stays.)
-    const raced = this.#loaded.get(path)
-    if (raced !== undefined) return raced
-    this.#loaded.set(path, mod)
-    this.#paths.set(mod, path)
-    return mod
-  }
-
   /** `path`'s module compiled and linked to what it imports (a module whose evaluation failed: its error again). */
   #instantiate(path: string): ivm.Module {
     if (this.#failed.has(path)) throw this.#failed.get(path)
     const mod = this.#compile(path)
-    mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolveSpecifier(specifier, this.#paths.get(referrer) ?? path)))
+    const resolve = this.#resolver(path)
+    mod.instantiateSync(this.context, (specifier, referrer) => this.#compile(resolve(specifier, referrer)))
     return mod
   }
 
@@ -421,8 +426,9 @@ export class IsolateHost {
           return done
         }
         for (const [id, op, argsJson] of this.#queued.splice(0)) {
-          if (op === DYNAMIC_IMPORT_OP) {
-            // (Only an action's: a query's or mutation's is refused in the sandbox.)
+          // (Only an action's. A query or mutation is refused in the sandbox; one that sends the op
+          // itself, through Convex.asyncSyscall, gets the host's unknown-operation error.)
+          if (op === DYNAMIC_IMPORT_OP && offThread) {
             inflight++
             undelivered.set(id, op)
             this.#importDynamically(argsJson, spec.root ?? '', remaining(), timeoutMs).then(
